@@ -1,0 +1,85 @@
+/*
+ * qcow2 - create qcow2 overlays and read or rewrite their headers.
+ *
+ * The small part of the qcow2 format boxlite needs on hosts without qemu-img:
+ * thin overlays on a base disk, and the backing-file path inside a header.
+ * Format reference: qemu docs/interop/qcow2.txt.
+ *
+ * Every function returns 0 on success or a negative errno, with results in
+ * caller-owned out-parameters. The library keeps no state and never prints.
+ */
+#ifndef QCOW2_H
+#define QCOW2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest backing file name, in bytes without the NUL (qemu's limit). */
+#define QCOW2_PATH_MAX 1023
+
+/*
+ * What qcow2_read_info() reports. The layout is part of the ABI: it is read
+ * field by field at fixed offsets by src/disk/qcow2.ts (version 0,
+ * cluster_bits 4, virtual_size 8, incompatible_features 16, backing_file 24,
+ * backing_format 1048, size 1080); qcow2_info_size() lets it check.
+ */
+struct qcow2_info {
+  uint32_t version;                      /* 2 or 3 */
+  uint32_t cluster_bits;                 /* cluster size is 1 << cluster_bits */
+  uint64_t virtual_size;                 /* bytes */
+  uint64_t incompatible_features;        /* 0 for v2 */
+  char backing_file[QCOW2_PATH_MAX + 1]; /* "" when none */
+  char backing_format[32];               /* from the header extension; "" when absent */
+};
+
+/*
+ * Create a qcow2 v3 image at `path` whose backing file is `backing_file`
+ * (stored as given; a relative name is resolved against the directory of
+ * `path`, as qemu does) in `backing_format`, "raw" or "qcow2".
+ * `virtual_size` is in bytes and a multiple of 512; 0 means the backing
+ * file's size (a raw file's length rounded up to 512, or a qcow2 file's
+ * virtual size). The image has 64 KiB clusters and 16-bit refcounts, laid
+ * out as qemu-img does, and is fsync'd before returning. On failure nothing
+ * is left at `path`.
+ *
+ * Returns 0, or -EEXIST if `path` exists, -ENOENT if the backing file does
+ * not, -EINVAL for a bad format name, size or empty backing name or a
+ * backing file that is not valid qcow2 when it should be, -EISDIR for a
+ * directory as a raw backing file, -ENAMETOOLONG for a backing name over
+ * QCOW2_PATH_MAX bytes (any shorter one fits in the 64 KiB cluster 0),
+ * -EFBIG for a size qemu could not open (over 2 PiB), or another -errno
+ * from the file system. The file is created with mode 0600.
+ */
+int qcow2_create_overlay(const char *path, const char *backing_file,
+                         const char *backing_format, uint64_t virtual_size);
+
+/*
+ * Read the header of the qcow2 v2 or v3 image at `path` into `*out`.
+ * The file is untrusted: every offset and length is checked against the
+ * file and cluster 0 before use.
+ *
+ * Returns 0, or -EINVAL if the file is not qcow2, is truncated or its
+ * header is inconsistent, -ENOTSUP for a version other than 2 or 3, or
+ * another -errno from opening or reading the file.
+ */
+int qcow2_read_info(const char *path, struct qcow2_info *out);
+
+/*
+ * Point the image at `path` to a new backing file, in place: the header
+ * extensions are written again (keeping every extension other than the
+ * backing format), followed by the new name, in one write to cluster 0,
+ * then fsync. An empty `backing_file` removes the backing file; then
+ * `backing_format` must be "" too. Otherwise it must be "raw" or "qcow2".
+ * The backing file is not opened, so it need not exist yet.
+ *
+ * Returns 0, or -ENOSPC if the header would not fit in cluster 0 (the file
+ * is unchanged), -ENAMETOOLONG, -EINVAL, -ENOTSUP as for the functions
+ * above, or another -errno from the file system.
+ */
+int qcow2_set_backing(const char *path, const char *backing_file,
+                      const char *backing_format);
+
+/* sizeof(struct qcow2_info), so a binding can check its copy of the layout. */
+size_t qcow2_info_size(void);
+
+#endif

@@ -1,0 +1,40 @@
+#include "channel.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define PORTS_DIR "/sys/class/virtio-ports"
+
+/* Whether the port directory's "name" file says want (there are no udev symlinks here). */
+static int port_is_named(const char *port, const char *want) {
+  char path[300], name[64];
+  snprintf(path, sizeof path, PORTS_DIR "/%s/name", port);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, name, sizeof name - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  name[n] = '\0';
+  name[strcspn(name, "\n")] = '\0';
+  return strcmp(name, want) == 0;
+}
+
+int channel_open(char *path, size_t cap) {
+  DIR *dir = opendir(PORTS_DIR);
+  if (!dir) return -1;
+  int fd = -1;
+  struct dirent *e;
+  while (fd < 0 && (e = readdir(dir))) {
+    if (e->d_name[0] == '.' || !port_is_named(e->d_name, CHANNEL_PORT_NAME)) continue;
+    snprintf(path, cap, "/dev/%s", e->d_name);
+    fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) log_errno("open", path);
+  }
+  closedir(dir);
+  return fd;
+}

@@ -1,0 +1,122 @@
+/* The forked child of EXEC: set up the process in the container, then exec. Never returns. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exec.h"
+
+/* Reports a setup failure to the parent ([code][message] on the setup pipe) and exits with code. */
+__attribute__((format(printf, 3, 4))) static _Noreturn void fail(const struct child_plan *p, int code,
+                                                                 const char *fmt, ...) {
+  char record[1 + EXIT_ERROR_MAX];
+  record[0] = (char)code;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(record + 1, sizeof record - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n > sizeof record - 2) n = (int)sizeof record - 2;
+  ssize_t ignored = write(p->errpipe, record, (size_t)n + 1);
+  (void)ignored;
+  _exit(code);
+}
+
+/* The agent blocks SIGCHLD (for its signalfd) and ignores SIGPIPE; a command starts clean. */
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int sig = 1; sig < _NSIG; sig++) signal(sig, SIG_DFL); /* EINVAL for KILL/STOP is fine */
+}
+
+static void setup_stdio(const struct child_plan *p) {
+  if (p->tty >= 0) {
+    /* After setsid() the slave becomes this session's controlling terminal. */
+    if (ioctl(p->tty, TIOCSCTTY, 0) < 0) fail(p, 126, "set controlling terminal: %s", strerror(errno));
+    for (int fd = 0; fd < 3; fd++)
+      if (dup2(p->tty, fd) < 0) fail(p, 126, "dup2: %s", strerror(errno));
+    return;
+  }
+  int in = p->stdio[0];
+  if (in < 0 && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+    fail(p, 126, "open /dev/null: %s", strerror(errno));
+  /* Every fd here is >= 3 (0-2 are the console), so dup2 always clears close-on-exec. */
+  if (dup2(in, 0) < 0 || dup2(p->stdio[1], 1) < 0 || dup2(p->stdio[2], 2) < 0)
+    fail(p, 126, "dup2: %s", strerror(errno));
+}
+
+/* mkdir -p with mode 0755, as docker does for `run -w`. */
+static int make_dirs(const char *path) {
+  char buf[PATH_MAX];
+  size_t n = strlen(path);
+  if (n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char saved = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+    buf[i] = saved;
+  }
+  return 0;
+}
+
+static const char *env_path(char **envp) {
+  for (char **e = envp; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) return *e + 5;
+  return DEFAULT_PATH;
+}
+
+/* Like execvpe(), but with PATH from the command's env, not the agent's. Returns errno. */
+static int exec_search(const char *file, char **argv, char **envp) {
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    return errno;
+  }
+  if (!*file) return ENOENT;
+  int result = ENOENT;
+  const char *dir = env_path(envp);
+  for (;;) {
+    size_t dir_len = strcspn(dir, ":");
+    char path[PATH_MAX];
+    /* An empty PATH entry means the current directory. */
+    int n = snprintf(path, sizeof path, "%.*s%s%s", (int)dir_len, dir, dir_len ? "/" : "", file);
+    if (n > 0 && (size_t)n < sizeof path) {
+      execve(path, argv, envp);
+      if (errno == EACCES) result = EACCES; /* keep looking, but report it if nothing runs */
+      else if (errno != ENOENT && errno != ENOTDIR) return errno;
+    }
+    if (!dir[dir_len]) return result;
+    dir += dir_len + 1;
+  }
+}
+
+_Noreturn void child_run(const struct child_plan *p) {
+  const struct exec_request *req = p->req;
+  reset_signals();
+  if (setsid() < 0) fail(p, 126, "setsid: %s", strerror(errno));
+  setup_stdio(p);
+  /* A mount namespace of its own, so the command cannot change the agent's mounts. */
+  if (unshare(CLONE_NEWNS) < 0) fail(p, 126, "unshare(CLONE_NEWNS): %s", strerror(errno));
+  if (chroot(ROOTFS_DIR) < 0 || chdir("/") < 0) fail(p, 126, "chroot %s: %s", ROOTFS_DIR, strerror(errno));
+  if (req->create_cwd && make_dirs(req->cwd) < 0)
+    fail(p, 126, "create cwd (\"%s\"): %s", req->cwd, strerror(errno));
+  gid_t groups[USER_MAX_GROUPS];
+  for (size_t i = 0; i < p->user->ngroups; i++) groups[i] = p->user->groups[i];
+  if (setgroups(p->user->ngroups, groups) < 0) fail(p, 126, "setgroups: %s", strerror(errno));
+  if (setgid(p->user->gid) < 0) fail(p, 126, "setgid %u: %s", p->user->gid, strerror(errno));
+  if (setuid(p->user->uid) < 0) fail(p, 126, "setuid %u: %s", p->user->uid, strerror(errno));
+  /* After setuid, so the user's own permissions apply to the cwd. */
+  if (chdir(req->cwd) < 0) fail(p, 126, "chdir to cwd (\"%s\"): %s", req->cwd, strerror(errno));
+  int e = exec_search(req->argv[0], req->argv, p->envp);
+  fail(p, e == ENOENT ? 127 : 126, "exec \"%s\": %s", req->argv[0], strerror(e));
+}

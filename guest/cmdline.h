@@ -1,0 +1,16 @@
+/* The agent's settings on the kernel command line (boxlite.*=...). */
+#ifndef BOXLITE_CMDLINE_H
+#define BOXLITE_CMDLINE_H
+
+#include <stdbool.h>
+
+struct boot_config {
+  char rootfs[128];  /* boxlite.rootfs=, default /dev/vdb */
+  char hostname[65]; /* boxlite.hostname=, default boxlite */
+  bool probe;        /* boxlite.probe=1: report and power off right away */
+};
+
+/* Fills cfg from a command line such as /proc/cmdline; unknown keys are ignored. */
+void cmdline_parse(const char *text, struct boot_config *cfg);
+
+#endif

@@ -1,0 +1,154 @@
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "pty.h"
+
+/* The pipes or PTY of one command. */
+enum { IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W, NFDS };
+
+static void close_fds(int *fds, const int *which, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (fds[which[i]] >= 0) {
+      close(fds[which[i]]);
+      fds[which[i]] = -1;
+    }
+}
+
+/* A close-on-exec pipe into fds[r], fds[r + 1]; the agent's end, fds[nonblocking], does not block. */
+static int make_pipe(int *fds, int r, int nonblocking, char *err, size_t errlen) {
+  if (pipe2(&fds[r], O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  fcntl(fds[nonblocking], F_SETFL, O_NONBLOCK);
+  return 0;
+}
+
+static int open_stdio(const struct exec_request *req, int *fds, char *err, size_t errlen) {
+  if (make_pipe(fds, SETUP_R, SETUP_R, err, errlen) < 0) return -1;
+  if (req->tty) return pty_open(&fds[PTY_MASTER], &fds[PTY_SLAVE], req->rows, req->cols, err, errlen);
+  if (req->stdin_open && make_pipe(fds, IN_R, IN_W, err, errlen) < 0) return -1;
+  if (make_pipe(fds, OUT_R, OUT_R, err, errlen) < 0) return -1;
+  return make_pipe(fds, ERR_R, ERR_R, err, errlen);
+}
+
+/* The command's environment: req->env, plus HOME from passwd when it has none. */
+static char **build_env(const struct exec_request *req, char *home_entry) {
+  char **envp = calloc(req->envc + 2, sizeof *envp);
+  if (!envp) return NULL;
+  bool has_home = false;
+  for (size_t i = 0; i < req->envc; i++) {
+    envp[i] = req->env[i];
+    if (strncmp(req->env[i], "HOME=", 5) == 0) has_home = true;
+  }
+  if (!has_home) envp[req->envc] = home_entry;
+  return envp;
+}
+
+static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
+  (void)ctx;
+  struct user_ids user;
+  /* Resolved here, before fork, so the child only has to apply it. */
+  if (user_resolve(req->user, ROOTFS_DIR "/etc/passwd", ROOTFS_DIR "/etc/group", &user, err, errlen) < 0) return -1;
+  char home_entry[USER_HOME_MAX + 8];
+  snprintf(home_entry, sizeof home_entry, "HOME=%s", user.home);
+  char **envp = build_env(req, home_entry);
+  if (!envp) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int fds[NFDS];
+  static const int all[NFDS] = {IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W};
+  static const int child_ends[] = {IN_R, OUT_W, ERR_W, PTY_SLAVE, SETUP_W};
+  for (int i = 0; i < NFDS; i++) fds[i] = -1;
+  if (open_stdio(req, fds, err, errlen) < 0) {
+    close_fds(fds, all, NFDS);
+    free(envp);
+    return -1;
+  }
+  struct child_plan plan = {
+      .req = req,
+      .user = &user,
+      .envp = envp,
+      .stdio = {fds[IN_R], fds[OUT_W], fds[ERR_W]},
+      .tty = fds[PTY_SLAVE],
+      .errpipe = fds[SETUP_W],
+  };
+  uint64_t start = clock_now_ns();
+  pid_t pid = fork();
+  if (pid == 0) child_run(&plan);
+  free(envp);
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close_fds(fds, all, NFDS);
+    return -1;
+  }
+  close_fds(fds, child_ends, sizeof child_ends / sizeof child_ends[0]);
+  st->pid = pid;
+  st->start_ns = start;
+  st->errpipe = fds[SETUP_R];
+  st->pty = req->tty;
+  st->fds[0] = req->tty ? fds[PTY_MASTER] : fds[IN_W];
+  st->fds[1] = req->tty ? fds[PTY_MASTER] : fds[OUT_R];
+  st->fds[2] = fds[ERR_R];
+  return 0;
+}
+
+void exec_finish(struct stream *st, int status, uint64_t now_ns) {
+  st->exit_ns = now_ns;
+  st->signal = 0;
+  if (WIFSIGNALED(status)) {
+    st->signal = WTERMSIG(status);
+    st->code = 128 + st->signal;
+  } else {
+    st->code = WEXITSTATUS(status);
+  }
+  if (st->errpipe < 0) return;
+  /* The child is gone and the write end was close-on-exec: this read cannot block. */
+  unsigned char record[1 + EXIT_ERROR_MAX];
+  ssize_t n;
+  do n = read(st->errpipe, record, sizeof record - 1);
+  while (n < 0 && errno == EINTR);
+  if (n > 1) {
+    st->code = record[0];
+    st->signal = 0;
+    memcpy(st->error, record + 1, (size_t)n - 1);
+    st->error[n - 1] = '\0';
+  }
+  close(st->errpipe);
+  st->errpipe = -1;
+}
+
+static void signal_process(void *ctx, struct stream *st, int sig) {
+  (void)ctx;
+  if (kill(st->pid, sig) < 0) log_errno("kill", NULL);
+}
+
+static void resize_pty(void *ctx, struct stream *st, uint16_t rows, uint16_t cols) {
+  (void)ctx;
+  if (pty_resize(st->fds[1], rows, cols) < 0) log_errno("ioctl(TIOCSWINSZ)", NULL);
+}
+
+static void terminate(void *ctx, struct stream *st) {
+  (void)ctx;
+  /* The command is a session (and process group) leader: take its children down too. */
+  kill(-st->pid, SIGKILL);
+  kill(st->pid, SIGKILL);
+}
+
+const struct session_ops exec_ops = {
+    .spawn = spawn,
+    .signal = signal_process,
+    .resize = resize_pty,
+    .terminate = terminate,
+};

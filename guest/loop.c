@@ -1,0 +1,157 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "exec.h"
+#include "log.h"
+#include "reap.h"
+#include "stream_io.h"
+
+/* After EOF the port reads EOF (and polls POLLHUP) until the host reconnects: check again
+ * this often instead of spinning. */
+#define RECONNECT_POLL_NS 10000000ull
+
+enum { SLOT_SIGNAL, SLOT_CHANNEL, SLOT_STREAMS };
+#define MAX_POLL (SLOT_STREAMS + MAX_STREAMS * 3)
+
+struct watch {
+  int stream; /* index in session.streams */
+  uint32_t id;
+  int which; /* 0 = stdin (POLLOUT), 1/2 = output (POLLIN) */
+};
+
+static void reap_children(struct agent *a) {
+  reap_ack(a->sigfd);
+  int status;
+  pid_t pid;
+  while ((pid = reap_one(&status)) > 0) {
+    /* Orphans re-parented to PID 1 are reaped too; they belong to no stream. */
+    struct stream *st = session_find_pid(&a->session, pid);
+    if (!st) continue;
+    exec_finish(st, status, clock_now_ns());
+    session_stream_exited(&a->session, st);
+  }
+}
+
+static void host_gone(struct agent *a) {
+  session_disconnected(&a->session);
+  a->connected = false;
+  a->retry_ns = clock_now_ns() + RECONNECT_POLL_NS;
+}
+
+/* Reads what the host sent, in blocks, up to one frame's worth. */
+static void read_channel(struct agent *a) {
+  size_t total = 0, room;
+  uint8_t *space = session_input_space(&a->session, &room);
+  while (total < room) {
+    ssize_t n = read(a->channel, space + total, room - total);
+    if (n > 0) {
+      total += (size_t)n;
+      a->connected = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) a->connected = true;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) log_errno("read", "channel");
+    if (total > 0) session_input(&a->session, total);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) host_gone(a);
+    return;
+  }
+  session_input(&a->session, total);
+}
+
+static void write_channel(struct agent *a) {
+  struct outbuf *ob = &a->session.out;
+  while (a->connected && ob->len > 0) {
+    ssize_t n = write(a->channel, ob->data + ob->head, ob->len);
+    if (n > 0) {
+      outbuf_consume(ob, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    log_errno("write", "channel");
+    host_gone(a);
+  }
+}
+
+/* Per-iteration work that needs no event: stdin, post-reap drains, queued frames. */
+static void service_streams(struct agent *a, uint64_t now) {
+  struct session *s = &a->session;
+  for (int i = 0; i < MAX_STREAMS; i++) {
+    struct stream *st = &s->streams[i];
+    if (!st->id) continue;
+    stream_write_input(st);
+    if (st->exited) stream_drain(&s->out, st, now);
+  }
+  session_process(s);
+  session_pump(s);
+}
+
+static int add(struct pollfd *fds, struct watch *w, int n, int fd, short events, int stream, uint32_t id,
+               int which) {
+  fds[n] = (struct pollfd){.fd = fd, .events = events};
+  w[n] = (struct watch){stream, id, which};
+  return n + 1;
+}
+
+/* Builds the poll set; returns its size and sets the timeout (ms, -1 = none). */
+static int build_poll(struct agent *a, struct pollfd *fds, struct watch *w, uint64_t now, int *timeout) {
+  struct session *s = &a->session;
+  uint64_t deadline = UINT64_MAX;
+  size_t room;
+  session_input_space(s, &room);
+  short chan_events = (room > 0 ? POLLIN : 0) | (s->out.len > 0 ? POLLOUT : 0);
+  int n = add(fds, w, 0, a->sigfd, POLLIN, -1, 0, 0);
+  n = add(fds, w, n, a->connected ? a->channel : -1, chan_events, -1, 0, 0);
+  if (!a->connected) deadline = a->retry_ns;
+  for (int i = 0; i < MAX_STREAMS; i++) {
+    struct stream *st = &s->streams[i];
+    if (!st->id) continue;
+    if (st->fds[0] >= 0 && (st->in_len > 0 || (st->stdin_eof && st->stdin_open)))
+      n = add(fds, w, n, st->fds[0], POLLOUT, i, st->id, 0);
+    for (int which = 1; which <= 2; which++)
+      if (stream_can_read(&s->out, st, which)) n = add(fds, w, n, st->fds[which], POLLIN, i, st->id, which);
+    if (st->exited && st->pty && st->fds[1] >= 0 && st->drain_deadline_ns < deadline)
+      deadline = st->drain_deadline_ns;
+  }
+  *timeout = deadline == UINT64_MAX ? -1 : deadline <= now ? 0 : (int)((deadline - now + 999999) / 1000000);
+  return n;
+}
+
+void loop_run(struct agent *a) {
+  struct session *s = &a->session;
+  struct pollfd fds[MAX_POLL];
+  struct watch w[MAX_POLL];
+  a->connected = true;
+  for (;;) {
+    uint64_t now = clock_now_ns();
+    service_streams(a, now);
+    if (s->shutdown) return;
+    write_channel(a);
+    int timeout;
+    int n = build_poll(a, fds, w, now, &timeout);
+    if (poll(fds, (nfds_t)n, timeout) < 0) {
+      if (errno != EINTR) log_errno("poll", NULL);
+      continue;
+    }
+    if (fds[SLOT_SIGNAL].revents) reap_children(a);
+    short chan = fds[SLOT_CHANNEL].revents;
+    /* POLLHUP: the host is gone. Its unread frames are still readable (SHUTDOWN must not be
+     * lost); what we queued for it is moot, and dropping it lets those frames be handled. */
+    if (chan & POLLHUP) outbuf_clear(&s->out);
+    if (chan & (POLLIN | POLLHUP | POLLERR)) read_channel(a);
+    if (!a->connected && clock_now_ns() >= a->retry_ns) read_channel(a);
+    if (chan & POLLOUT) write_channel(a);
+    for (int i = SLOT_STREAMS; i < n; i++) {
+      struct stream *st = &s->streams[w[i].stream];
+      /* A handler above may have closed or replaced this stream's fds. */
+      if (!fds[i].revents || st->id != w[i].id || st->fds[w[i].which] != fds[i].fd) continue;
+      if (w[i].which == 0) stream_write_input(st);
+      else stream_read_output(&s->out, st, w[i].which);
+    }
+  }
+}

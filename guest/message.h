@@ -1,0 +1,47 @@
+/* Control payloads (JSON) of the protocol: parsing what the host sends, writing what the guest sends. */
+#ifndef BOXLITE_MESSAGE_H
+#define BOXLITE_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+/* An EXEC payload. The strings point into doc, which the request owns. */
+struct exec_request {
+  char **argv; /* argc entries + NULL */
+  size_t argc;
+  char **env; /* envc entries + NULL */
+  size_t envc;
+  const char *cwd;
+  bool create_cwd;
+  const char *user;
+  bool tty;
+  uint16_t rows, cols;
+  bool stdin_open;
+  struct json_doc doc;
+};
+
+/* Outcome of a command, reported by EXIT. */
+struct exit_info {
+  int code;
+  int signal;
+  uint64_t duration_us;
+  const char *error; /* NULL or "" when there is none */
+};
+
+/* Parsers return 0, or -1 with a reason written to why. */
+int message_parse_hello(const uint8_t *p, size_t n, int64_t *version, char *why, size_t whylen);
+int message_parse_exec(const uint8_t *p, size_t n, struct exec_request *req, char *why, size_t whylen);
+void message_free_exec(struct exec_request *req);
+int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
+int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
+
+/* Writers return the payload length, or 0 when it does not fit in cap. */
+size_t message_hello(char *buf, size_t cap);
+size_t message_started(char *buf, size_t cap, int pid);
+size_t message_exit(char *buf, size_t cap, const struct exit_info *info);
+size_t message_error(char *buf, size_t cap, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,80 @@
+#include "mounts.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+/* Whether path is already a mount point (another device than its parent's). */
+static bool is_mount_point(const char *path) {
+  char parent[256];
+  struct stat a, b;
+  snprintf(parent, sizeof parent, "%s/..", path);
+  return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+static int mount_at(const char *source, const char *target, const char *type, unsigned long flags,
+                    const char *data) {
+  /* The system disk is read-only and has the mount points; the rootfs may lack them. */
+  if (mkdir(target, 0755) < 0 && errno != EEXIST && errno != EROFS) log_errno("mkdir", target);
+  /* The kernel mounts devtmpfs on /dev itself (CONFIG_DEVTMPFS_MOUNT); do not stack another. */
+  if (!(flags & MS_BIND) && is_mount_point(target)) return 0;
+  if (mount(source, target, type, flags, data) < 0) {
+    log_errno("mount", target);
+    return -1;
+  }
+  return 0;
+}
+
+int mounts_proc(void) { return mount_at("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); }
+
+void mounts_system(void) {
+  mount_at("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_at("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  /* A private devpts instance; gid 5 is "tty" in the usual /etc/group. */
+  mount_at("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  /* devtmpfs provides /dev/ptmx, which (Linux >= 4.7) opens the devpts mounted at the
+   * sibling "pts". Without it, point /dev/ptmx at this instance's ptmx. */
+  struct stat st;
+  if (lstat("/dev/ptmx", &st) < 0 && symlink("pts/ptmx", "/dev/ptmx") < 0) log_errno("symlink", "/dev/ptmx");
+  mount_at("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  mount_at("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+}
+
+/* virtio-blk devices are normally probed before init runs; allow a short wait anyway. */
+static void wait_for_device(const char *device) {
+  struct timespec tick = {0, 10 * 1000 * 1000};
+  struct stat st;
+  for (int i = 0; i < 200 && stat(device, &st) < 0; i++) nanosleep(&tick, NULL);
+}
+
+int mounts_rootfs(const char *device) {
+  wait_for_device(device);
+  if (mount(device, ROOTFS_DIR, "ext4", 0, NULL) < 0) {
+    log_errno("mount", ROOTFS_DIR);
+    return -1;
+  }
+  mount_at("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_at("sysfs", ROOTFS_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_at("devtmpfs", ROOTFS_DIR "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  mount_at("/dev/pts", ROOTFS_DIR "/dev/pts", NULL, MS_BIND, NULL);
+  mount_at("tmpfs", ROOTFS_DIR "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  return 0;
+}
+
+void mounts_unmount_rootfs(void) {
+  static const char *const inner_first[] = {
+      ROOTFS_DIR "/dev/shm", ROOTFS_DIR "/dev/pts", ROOTFS_DIR "/dev", ROOTFS_DIR "/sys", ROOTFS_DIR "/proc",
+  };
+  for (size_t i = 0; i < sizeof inner_first / sizeof inner_first[0]; i++)
+    if (umount2(inner_first[i], 0) < 0 && errno != EINVAL && errno != ENOENT) log_errno("umount", inner_first[i]);
+  if (umount2(ROOTFS_DIR, 0) == 0 || errno == EINVAL) return;
+  log_errno("umount", ROOTFS_DIR);
+  if (mount(NULL, ROOTFS_DIR, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0) log_errno("remount read-only", ROOTFS_DIR);
+}

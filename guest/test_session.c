@@ -1,0 +1,219 @@
+/* The session's rules (docs/guest-protocol.md, "The session", "Flow control"), one by one. */
+#include "session_harness.h"
+
+static void test_handshake(void) {
+  struct harness h;
+  struct out_frame out[4];
+  setup(&h);
+  send_json(&h, FRAME_HELLO, 0, "{\"version\":1,\"future\":\"x\"}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_HELLO);
+  CHECK_STR(out[0].payload, "{\"version\":1,\"agent\":\"boxlite-guest/" BOXLITE_GUEST_VERSION "\"}");
+  CHECK(h.s.state == SESSION_READY);
+  session_destroy(&h.s);
+
+  setup(&h);
+  send_json(&h, FRAME_HELLO, 0, "{\"version\":2}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && out[0].stream == 0);
+  CHECK(strstr(out[0].payload, "\"code\":\"version\"") != NULL);
+  CHECK(h.s.state == SESSION_BROKEN);
+  session_destroy(&h.s);
+
+  /* Byte by byte: still one frame. */
+  setup(&h);
+  uint8_t hello[FRAME_HEADER + sizeof HELLO_JSON - 1];
+  frame_put_header(hello, FRAME_HELLO, 0, sizeof HELLO_JSON - 1);
+  memcpy(hello + FRAME_HEADER, HELLO_JSON, sizeof HELLO_JSON - 1);
+  feed(&h, hello, sizeof hello, 1);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_HELLO);
+  session_destroy(&h.s);
+}
+
+static void test_malformed_breaks_the_channel(void) {
+  struct harness h;
+  struct out_frame out[4];
+  setup(&h);
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{\"code\":\"malformed\",\"message\":\"frame type 0x02 before HELLO\"}");
+  CHECK(h.next_pid == 100 && h.s.state == SESSION_BROKEN);
+  /* Discarded until the host goes; a HELLO means a new connection whose EOF went unseen. */
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  CHECK(take(&h, out, 4) == 0);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_HELLO && h.s.state == SESSION_READY);
+  session_destroy(&h.s);
+
+  const char *bad_payloads[][2] = {
+      {"\x02", "{\"argv\":[\"a\"],\"env\":[]}"}, /* missing cwd */
+      {"\x02", "{\"argv\":"},                   /* bad JSON */
+      {"\x20", "{\"signal\":0}"},
+      {"\x21", "{\"rows\":1}"},
+      {"\x11", "stdout from the host"},
+      {"\x01", "{\"version\":1}"}, /* HELLO again on a live connection: a reconnect, not an error */
+  };
+  for (size_t i = 0; i < sizeof bad_payloads / sizeof *bad_payloads; i++) {
+    connect_session(&h);
+    send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+    take(&h, out, 4);
+    bool reconnect = bad_payloads[i][0][0] == FRAME_HELLO;
+    send_json(&h, (uint8_t)bad_payloads[i][0][0], reconnect ? 0 : 1, bad_payloads[i][1]);
+    size_t n = take(&h, out, 4);
+    CHECK(n == 1 && out[0].type == (reconnect ? FRAME_HELLO : FRAME_ERROR) && out[0].stream == 0);
+    CHECK(reconnect || strstr(out[0].payload, "\"code\":\"malformed\"") != NULL);
+    /* Either way the old connection's process is killed and its stream forgotten. */
+    CHECK(h.terminated == 1 && h.s.open_streams == 0);
+    session_destroy(&h.s);
+  }
+
+  /* A bad header: frame boundaries are lost, so even a HELLO is discarded until EOF. */
+  connect_session(&h);
+  uint8_t garbage[FRAME_HEADER] = {0, 0, 0, 0, 0, 0, 0, 1, 0x05, 0, 0, 0};
+  feed(&h, garbage, sizeof garbage, 64);
+  CHECK(take(&h, out, 4) == 1 && strstr(out[0].payload, "bad frame header: bad_type") != NULL);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(take(&h, out, 4) == 0);
+  session_disconnected(&h.s);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_HELLO);
+  session_destroy(&h.s);
+
+  /* The host's ERROR on stream 0 closes the channel without an answer. */
+  connect_session(&h);
+  send_json(&h, FRAME_ERROR, 0, "{\"code\":\"malformed\",\"message\":\"x\"}");
+  CHECK(take(&h, out, 4) == 0 && h.s.state == SESSION_BROKEN);
+  session_destroy(&h.s);
+}
+
+static void test_exec_and_exit(void) {
+  struct harness h;
+  struct out_frame out[8];
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 7, EXEC_JSON);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED && out[0].stream == 7);
+  CHECK_STR(out[0].payload, "{\"pid\":100}");
+  exit_stream(&h, 7, 3, 1000 + 2500000);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_EXIT && out[0].stream == 7);
+  CHECK_STR(out[0].payload, "{\"code\":3,\"signal\":0,\"duration_us\":2500}");
+  CHECK(h.s.open_streams == 0);
+  /* Frames for a closed stream are ignored (they can cross the EXIT). */
+  send_frame(&h, FRAME_STDIN, 7, "late", 4);
+  send_window(&h, 7, 10);
+  send_json(&h, FRAME_SIGNAL, 7, "{\"signal\":9}");
+  send_json(&h, FRAME_RESIZE, 7, "{\"rows\":1,\"cols\":1}");
+  CHECK(take(&h, out, 8) == 0 && h.s.state == SESSION_READY && h.signals == 0);
+  /* The id is free again. */
+  send_json(&h, FRAME_EXEC, 7, EXEC_JSON);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED);
+  /* Reusing an open stream id is malformed. */
+  send_json(&h, FRAME_EXEC, 7, EXEC_JSON);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_ERROR && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{\"code\":\"malformed\",\"message\":\"EXEC on stream 7, which is already open\"}");
+  session_destroy(&h.s);
+
+  /* No process could be created: no STARTED, EXIT 126 with the reason. */
+  connect_session(&h);
+  h.fail_spawn = true;
+  send_json(&h, FRAME_EXEC, 3, EXEC_JSON);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_EXIT && out[0].stream == 3);
+  CHECK_STR(out[0].payload, "{\"code\":126,\"signal\":0,\"duration_us\":0,"
+                            "\"error\":\"unable to find user bob: no matching entries in /etc/passwd\"}");
+  session_destroy(&h.s);
+}
+
+static void test_stream_limit(void) {
+  struct harness h;
+  struct out_frame out[70];
+  connect_session(&h);
+  for (uint32_t id = 1; id <= MAX_STREAMS + 1; id++) send_json(&h, FRAME_EXEC, id, EXEC_JSON);
+  CHECK(take(&h, out, 70) == MAX_STREAMS + 1);
+  CHECK(out[MAX_STREAMS].type == FRAME_ERROR && out[MAX_STREAMS].stream == MAX_STREAMS + 1);
+  CHECK(strstr(out[MAX_STREAMS].payload, "\"code\":\"limit\"") != NULL);
+  CHECK(h.s.state == SESSION_READY && h.s.open_streams == MAX_STREAMS);
+  /* Losing the connection kills every process. */
+  session_disconnected(&h.s);
+  CHECK(h.terminated == MAX_STREAMS && h.s.open_streams == 0 && h.s.state == SESSION_AWAIT_HELLO);
+  session_destroy(&h.s);
+}
+
+static void test_flow_control(void) {
+  struct harness h;
+  struct out_frame out[8];
+  static uint8_t chunk[MAX_DATA_CHUNK];
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  take(&h, out, 8);
+  for (int i = 0; i < 4; i++) send_frame(&h, FRAME_STDIN, 1, chunk, sizeof chunk);
+  struct stream *st = &h.s.streams[0];
+  CHECK(st->in_len == INITIAL_WINDOW && st->in_window == 0 && h.s.state == SESSION_READY);
+  send_frame(&h, FRAME_STDIN, 1, chunk, 1);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_ERROR);
+  CHECK(strstr(out[0].payload, "exceeds its window") != NULL);
+  session_destroy(&h.s);
+
+  /* stdin: false drops the bytes and grants them back. */
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 1, "{\"argv\":[\"a\"],\"env\":[],\"cwd\":\"/\",\"stdin\":false}");
+  take(&h, out, 8);
+  send_frame(&h, FRAME_STDIN, 1, chunk, 1000);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_WINDOW && out[0].length == 4);
+  CHECK(get_be32((const uint8_t *)out[0].payload) == 1000);
+  /* WINDOW from the host adds up and saturates instead of wrapping. */
+  send_window(&h, 1, 100);
+  CHECK(h.s.streams[0].out_window == INITIAL_WINDOW + 100);
+  send_window(&h, 1, UINT32_MAX);
+  CHECK(h.s.streams[0].out_window == UINT32_MAX);
+  /* After the reap, pending stdin is dropped and granted; EXIT follows the grant. */
+  session_destroy(&h.s);
+
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  take(&h, out, 8);
+  send_frame(&h, FRAME_STDIN, 1, chunk, 500);
+  send_frame(&h, FRAME_STDIN, 1, chunk, 0);
+  CHECK(h.s.streams[0].stdin_eof && h.s.streams[0].in_len == 500);
+  exit_stream(&h, 1, 0, 2000);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 2 && out[0].type == FRAME_WINDOW && out[1].type == FRAME_EXIT);
+  CHECK(get_be32((const uint8_t *)out[0].payload) == 500);
+  session_destroy(&h.s);
+}
+
+static void test_signal_and_resize(void) {
+  struct harness h;
+  struct out_frame out[8];
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  send_json(&h, FRAME_EXEC, 2, "{\"argv\":[\"a\"],\"env\":[],\"cwd\":\"/\",\"tty\":{\"rows\":2,\"cols\":3}}");
+  take(&h, out, 8);
+  send_json(&h, FRAME_SIGNAL, 1, "{\"signal\":15}");
+  CHECK(h.signals == 1 && h.last_signal == 15);
+  send_json(&h, FRAME_RESIZE, 1, "{\"rows\":10,\"cols\":20}"); /* no PTY: ignored */
+  CHECK(h.resizes == 0);
+  h.s.streams[1].fds[1] = 1000; /* pretend the PTY master is open */
+  send_json(&h, FRAME_RESIZE, 2, "{\"rows\":10,\"cols\":20}");
+  h.s.streams[1].fds[1] = -1;
+  CHECK(h.resizes == 1);
+  /* A bad payload is malformed even on a stream nobody opened. */
+  send_json(&h, FRAME_SIGNAL, 99, "{\"signal\":\"TERM\"}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_ERROR);
+  session_destroy(&h.s);
+
+  connect_session(&h);
+  send_frame(&h, FRAME_SHUTDOWN, 0, NULL, 0);
+  send_json(&h, FRAME_EXEC, 1, EXEC_JSON);
+  CHECK(h.s.shutdown && take(&h, out, 8) == 0);
+  session_destroy(&h.s);
+}
+
+int main(void) {
+  test_handshake();
+  test_malformed_breaks_the_channel();
+  test_exec_and_exit();
+  test_stream_limit();
+  test_flow_control();
+  test_signal_and_resize();
+  return test_finish("test_session");
+}

@@ -1,0 +1,43 @@
+/**
+ * Builds boxlite: the C parts with the system compilers, the default image, then one
+ * executable with everything embedded (`bun build --compile`).
+ *
+ *   bun scripts/build.ts            # everything, dist/boxlite
+ *   bun scripts/build.ts --assets   # only what `bun test` needs (no executable)
+ */
+import { join } from "node:path";
+import { buildDefaultImage } from "./default-image.ts";
+
+const root = join(import.meta.dir, "..");
+const build = join(root, "build");
+
+/** Executables per platform. The embedded C parts are built for the host, so one target per build host. */
+const TARGETS: Record<string, { bunTarget: string; outfile: string }> = {
+  "linux-x64": { bunTarget: "bun-linux-x64", outfile: "dist/boxlite" },
+};
+
+function run(command: string[], cwd = root): void {
+  const proc = Bun.spawnSync(command, { cwd, stdout: "inherit", stderr: "inherit" });
+  if (proc.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${proc.exitCode}`);
+}
+
+function buildAssets(): void {
+  run(["make", "-s", "-C", "guest", `OUT=${join(build, "guest")}`]);
+  run(["make", "-s", "-C", "ffi/qcow2", `OUT=${join(build, "ffi")}`]);
+  run(["make", "-s", "-C", "host", `OUT=${join(build, "host")}`]);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  buildAssets();
+  await buildDefaultImage(join(build, "image", "default-rootfs.tar.gz"));
+  if (!process.argv.includes("--assets")) {
+    const platformKey = `${process.platform}-${process.arch}`;
+    const target = TARGETS[platformKey];
+    if (!target) throw new Error(`no build target for ${platformKey}; known: ${Object.keys(TARGETS).join(", ")}`);
+    run([process.execPath, "build", "--compile", `--target=${target.bunTarget}`, "src/main.ts", "--outfile", target.outfile]);
+  }
+  console.log(`build: done in ${Math.round(performance.now() - started)} ms`);
+}
+
+await main();

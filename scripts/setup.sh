@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine (with Node and npm) to build, run and test boxlite.
+# Idempotent: a second run only rebuilds. Needs root (or sudo) for apt-get.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+# System packages: QEMU (the VMM), qemu-utils (qemu-img, the tests' oracle), e2fsprogs
+# (mke2fs builds ext4 disks), musl-tools + gcc + make (the guest agent and the C
+# libraries), binutils, busybox-static (the default image), procps (the tests use pgrep), tar.
+packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies, Bun itself included (the bun package ships the binary).
+if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The guest kernel: libkrunfw from Debian's archive into vendor/ (not the system).
+bash scripts/fetch-libkrunfw.sh
+
+node_modules/.bin/bun scripts/build.ts
+# The executable finds libkrunfw beside itself.
+cp vendor/libkrunfw/libkrunfw.so.5 dist/libkrunfw.so.5

@@ -1,0 +1,39 @@
+/** `boxlite info [--json]`: what this boxlite would use to run a box, and why. */
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { parseOptions } from "./args.ts";
+import { printJson, printTable } from "./output.ts";
+
+export const INFO_USAGE = `Usage: boxlite info [--json]
+
+Show the version, the VMM backend and accelerator in use (and why), the guest kernel,
+and the home directory.
+
+Options:
+  --json   Print JSON
+`;
+
+const OPTIONS = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } as const;
+
+export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values } = parseOptions("info", OPTIONS, argv);
+  if (values.help) {
+    process.stdout.write(INFO_USAGE);
+    return 0;
+  }
+  const info = await runtime.info();
+  if (values.json) {
+    printJson(info);
+    return 0;
+  }
+  printTable([
+    ["Version", info.version],
+    ["Home", info.homeDir],
+    ["OS/Arch", `${info.os}/${info.arch}`],
+    ["VMM", `${info.vmm.backend}${info.vmm.binary ? ` (${info.vmm.binary})` : ""}`],
+    ["Accelerator", `${info.vmm.accelerator}: ${info.vmm.reason}`],
+    ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Not ${name}`, reason]),
+    ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${info.kernel.path})`],
+    ["Default image", info.defaultImage],
+  ]);
+  return 0;
+}

@@ -1,0 +1,19 @@
+/** How the CLI writes: results on stdout, messages on stderr, with backpressure. */
+
+/** Writes and resolves once the stream took the bytes (so a slow reader slows the box). */
+export function writeTo(stream: NodeJS.WriteStream): (chunk: Uint8Array) => Promise<void> {
+  return (chunk) => new Promise((resolve) => stream.write(chunk, () => resolve()));
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printTable(rows: Array<[string, string]>): void {
+  const width = Math.max(...rows.map(([key]) => key.length)) + 2;
+  process.stdout.write(rows.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}\n`).join(""));
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`boxlite: ${message}\n`);
+}

@@ -1,0 +1,93 @@
+/** `boxlite run`: boot a box, run one command in it, and exit with its exit code. */
+import { constants } from "node:os";
+import type { Boxlite } from "../runtime/boxlite.ts";
+import type { RunOptions } from "../runtime/options.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { type OptionsSpec, parseInteger, parseOptions, splitAtOperand } from "./args.ts";
+import { warn, writeTo } from "./output.ts";
+import { RawTerminal, terminalSize } from "./terminal.ts";
+
+export const RUN_USAGE = `Usage: boxlite run [OPTIONS] [IMAGE] [-- COMMAND [ARG...]]
+
+Boot a box from IMAGE (default: the embedded busybox image), run COMMAND in it (default:
+the image's), stream its output, and exit with its exit code.
+
+Options:
+  -i, --interactive      Keep stdin open and forward it to the command
+  -t, --tty              Allocate a pseudo-terminal (implies -i)
+  -e, --env KEY=VALUE    Set an environment variable (repeatable)
+  -w, --workdir DIR      Working directory inside the box (created when missing)
+  -u, --user USER[:GROUP]  User (name or uid) and group to run as
+      --cpus N           Virtual CPUs (1-255, default 1)
+      --memory MIB       Memory in MiB (128-65536, default 512)
+      --rm               Remove the box's files when the command ends
+
+Exit status: the command's own; 125 when boxlite failed; 126 when the command cannot be
+executed; 127 when it is not found; 128+N when it was killed by signal N.
+`;
+
+const OPTIONS = {
+  interactive: { type: "boolean", short: "i" },
+  tty: { type: "boolean", short: "t" },
+  env: { type: "string", short: "e", multiple: true },
+  workdir: { type: "string", short: "w" },
+  user: { type: "string", short: "u" },
+  cpus: { type: "string" },
+  memory: { type: "string" },
+  rm: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies OptionsSpec;
+
+/** Host signals forwarded to the command; the box decides what they mean. */
+const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+
+export function parseRunArgs(argv: string[]): RunOptions | "help" {
+  const split = splitAtOperand(OPTIONS, argv);
+  const { values } = parseOptions("run", OPTIONS, split.own);
+  if (values.help) return "help";
+  if (values.tty && !process.stdin.isTTY) {
+    throw new BoxliteError("usage", "the input device is not a TTY; run without -t (use -i to forward stdin)");
+  }
+  const options: RunOptions = {
+    command: split.rest,
+    env: values.env ?? [],
+    stdin: Boolean(values.interactive || values.tty),
+    autoRemove: Boolean(values.rm),
+  };
+  if (split.operand !== undefined) options.image = split.operand;
+  if (values.workdir !== undefined) options.workdir = values.workdir;
+  if (values.user !== undefined) options.user = values.user;
+  if (values.tty) options.tty = terminalSize();
+  const cpus = parseInteger("--cpus", values.cpus);
+  const memory = parseInteger("--memory", values.memory);
+  if (cpus !== undefined) options.cpus = cpus;
+  if (memory !== undefined) options.memoryMib = memory;
+  return options;
+}
+
+export async function runCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const options = parseRunArgs(argv);
+  if (options === "help") {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) });
+  const { execution } = run;
+  const forward = (signal: NodeJS.Signals) => execution.signal(constants.signals[signal]);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  using terminal = options.tty ? new RawTerminal((size) => execution.resize(size.rows, size.cols)) : undefined;
+  if (options.stdin) void pumpStdin(execution.writeStdin.bind(execution), () => execution.closeStdin());
+  try {
+    const status = await run.done;
+    terminal?.restore();
+    if (status.error) warn(status.error);
+    return status.code;
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  }
+}
+
+async function pumpStdin(write: (chunk: Uint8Array) => Promise<void>, close: () => void): Promise<void> {
+  for await (const chunk of Bun.stdin.stream()) await write(chunk);
+  close();
+}

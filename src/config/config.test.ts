@@ -1,0 +1,25 @@
+import { expect, test } from "bun:test";
+import { loadConfig } from "./config.ts";
+
+test("the boot timeout defaults to 60 seconds and is given in seconds", () => {
+  expect(loadConfig({ home: "/h" }, {}).bootTimeoutMs).toBe(60_000);
+  expect(loadConfig({ home: "/h" }, { BOXLITE_BOOT_TIMEOUT: "2.5" }).bootTimeoutMs).toBe(2500);
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_BOOT_TIMEOUT: "soon" })).toThrow(/BOXLITE_BOOT_TIMEOUT=soon is not valid/);
+});
+
+test("a relative home is resolved and flagged; flags beat the environment", () => {
+  const config = loadConfig({ home: "rel/home" }, { BOXLITE_HOME: "/env/home" });
+  expect(config.home).toBe(`${process.cwd()}/rel/home`);
+  expect(config.homeWasRelative).toBe(true);
+  expect(loadConfig({}, { BOXLITE_HOME: "/env/home" }).home).toBe("/env/home");
+});
+
+test("unknown VMM and accelerator names are refused with the valid choices", () => {
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_VMM: "xen" })).toThrow(/BOXLITE_VMM=xen is not valid; use one of auto, qemu, krun/);
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_ACCEL: "fast" })).toThrow(/use one of auto, kvm, hvf, tcg/);
+  expect(loadConfig({ home: "/h" }, { BOXLITE_ACCEL: "tcg" }).accel).toBe("tcg");
+});
+
+test("the configuration is frozen", () => {
+  expect(Object.isFrozen(loadConfig({ home: "/h" }, {}))).toBe(true);
+});

@@ -1,0 +1,74 @@
+/**
+ * Runtime configuration: defaults < BOXLITE_* environment < flags. This is the only
+ * module that reads process.env; everything else receives a frozen Config.
+ */
+import { homedir, tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { BoxliteError } from "../util/errors.ts";
+
+export type VmmChoice = "auto" | "qemu" | "krun";
+export type AccelChoice = "auto" | "kvm" | "hvf" | "tcg";
+
+export interface Config {
+  /** Absolute home directory (reference layout, see docs/home.md). */
+  home: string;
+  /** True when a relative --home/BOXLITE_HOME was resolved against the cwd. */
+  homeWasRelative: boolean;
+  /** Where extracted runtime assets (agent, system disk, wrapped kernel) are cached. */
+  runtimeDir: string;
+  /** Short directory for unix sockets (sun_path is limited to 108 bytes). */
+  socketDir: string;
+  vmm: VmmChoice;
+  accel: AccelChoice;
+  /** An explicit libkrunfw path; when unset the usual locations are searched. */
+  libkrunfw?: string;
+  /** An explicit QEMU binary; when unset qemu-system-<arch> is looked up in PATH. */
+  qemu?: string;
+  /** How long a guest may take from VMM start to the agent's HELLO. */
+  bootTimeoutMs: number;
+  /** Extra kernel command-line arguments, appended last (debugging). */
+  kernelArgs: string;
+  debug: boolean;
+}
+
+export interface ConfigFlags {
+  home?: string;
+  debug?: boolean;
+}
+
+const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
+const ACCEL_CHOICES: readonly AccelChoice[] = ["auto", "kvm", "hvf", "tcg"];
+
+function pick<T extends string>(name: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined || value === "") return fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new BoxliteError("invalid_argument", `${name}=${value} is not valid; use one of ${choices.join(", ")}`);
+}
+
+function positiveSeconds(name: string, value: string | undefined, fallbackSeconds: number): number {
+  if (value === undefined || value === "") return fallbackSeconds * 1000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new BoxliteError("invalid_argument", `${name}=${value} is not valid; give a positive number of seconds`);
+  }
+  return seconds * 1000;
+}
+
+export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const rawHome = flags.home ?? env.BOXLITE_HOME ?? join(homedir(), ".boxlite");
+  const uid = process.getuid?.() ?? 0;
+  const config: Config = {
+    home: resolve(rawHome),
+    homeWasRelative: !isAbsolute(rawHome),
+    runtimeDir: resolve(env.BOXLITE_RUNTIME_DIR ?? join(env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "boxlite", "runtimes")),
+    socketDir: join(tmpdir(), `bl-${uid}`),
+    vmm: pick("BOXLITE_VMM", env.BOXLITE_VMM, VMM_CHOICES, "auto"),
+    accel: pick("BOXLITE_ACCEL", env.BOXLITE_ACCEL, ACCEL_CHOICES, "auto"),
+    libkrunfw: env.BOXLITE_LIBKRUNFW || undefined,
+    qemu: env.BOXLITE_QEMU || undefined,
+    bootTimeoutMs: positiveSeconds("BOXLITE_BOOT_TIMEOUT", env.BOXLITE_BOOT_TIMEOUT, 60),
+    kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
+    debug: flags.debug ?? env.BOXLITE_DEBUG === "1",
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,169 @@
+/**
+ * The host end of the guest channel: connects to the agent's socket, does the HELLO
+ * handshake, and multiplexes executions over one byte stream with per-stream flow
+ * control (docs/guest-protocol.md).
+ */
+import type { Socket } from "bun";
+import { BoxliteError } from "../util/errors.ts";
+import { GuestExecution, type ExecHandlers } from "./execution.ts";
+import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
+import { encodeJson, type ExecRequest, type HelloMessage, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
+import { SocketWriter } from "./writer.ts";
+
+export interface ConnectOptions {
+  /** How long the guest may take to answer HELLO (it may still be booting). */
+  timeoutMs: number;
+  /** Settles when the VM is gone: no point waiting for a HELLO then. */
+  vmExited: Promise<unknown>;
+}
+
+export class GuestChannel {
+  private readonly decoder = new FrameDecoder();
+  private readonly executions = new Map<number, GuestExecution>();
+  private writer!: SocketWriter;
+  private socket!: Socket<unknown>;
+  private nextStream = 1;
+  private hello = Promise.withResolvers<HelloMessage>();
+  private failure: BoxliteError | undefined;
+  /** Resolves when the channel closes, with the reason when it broke. */
+  readonly closed = Promise.withResolvers<BoxliteError | undefined>();
+
+  private constructor() {}
+
+  static async connect(path: string, options: ConnectOptions): Promise<{ channel: GuestChannel; hello: HelloMessage }> {
+    const channel = new GuestChannel();
+    channel.socket = await Bun.connect({
+      unix: path,
+      socket: {
+        data: (_socket, bytes) => channel.receive(bytes),
+        drain: () => channel.writer.flush(),
+        close: () => channel.finish(undefined),
+        error: (_socket, error) => channel.finish(new BoxliteError("protocol", `guest channel failed: ${error.message}`)),
+      },
+    }).catch((cause: unknown) => {
+      throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
+    });
+    channel.writer = new SocketWriter(channel.socket);
+    channel.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION }));
+
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BoxliteError("guest_timeout", `the guest did not come up within ${Math.round(options.timeoutMs / 1000)} s`)),
+        options.timeoutMs,
+      );
+    });
+    const vmGone = options.vmExited.then(() => {
+      throw new BoxliteError("vmm_failed", "the VM stopped before its guest agent answered");
+    });
+    try {
+      const hello = await Promise.race([channel.hello.promise, timeout, vmGone]);
+      return { channel, hello };
+    } catch (error) {
+      channel.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Starts a command in the guest; its output goes to the handlers. */
+  exec(request: ExecRequest, handlers: ExecHandlers): GuestExecution {
+    if (this.failure) throw this.failure;
+    if (this.executions.size >= MAX_STREAMS) throw new BoxliteError("invalid_argument", `at most ${MAX_STREAMS} commands may run at once in a box`);
+    const stream = this.allocateStream();
+    const execution = new GuestExecution(stream, handlers, (type, payload) => this.send(type, stream, payload));
+    this.executions.set(stream, execution);
+    this.send(FrameType.EXEC, stream, encodeJson(request));
+    return execution;
+  }
+
+  /** Asks the guest to kill everything, sync its disks and power off. */
+  shutdown(): void {
+    if (!this.failure) this.send(FrameType.SHUTDOWN, 0);
+  }
+
+  close(): void {
+    this.socket.end();
+    this.finish(undefined);
+  }
+
+  private allocateStream(): number {
+    while (this.executions.has(this.nextStream)) this.nextStream = (this.nextStream % 0x7fffffff) + 1;
+    const stream = this.nextStream;
+    this.nextStream = (this.nextStream % 0x7fffffff) + 1;
+    return stream;
+  }
+
+  private send(type: FrameType, stream: number, payload?: Uint8Array): void {
+    if (this.failure) return;
+    this.writer.write(encodeFrame(type, stream, payload));
+  }
+
+  private receive(bytes: Uint8Array): void {
+    if (this.failure) return;
+    try {
+      for (const frame of this.decoder.push(bytes)) this.dispatch(frame);
+    } catch (error) {
+      const reason = error instanceof FrameError ? error.message : String(error);
+      // Tell the guest why, then give up on this connection (the spec's malformed rule).
+      this.send(FrameType.ERROR, 0, encodeJson({ code: "malformed", message: reason }));
+      this.fail(new BoxliteError("protocol", `the guest sent a malformed frame: ${reason}`));
+      this.socket.end();
+    }
+  }
+
+  private dispatch(frame: Frame): void {
+    if (frame.type === FrameType.HELLO) {
+      const hello = parseHello(frame.payload);
+      if (hello.version !== PROTOCOL_VERSION) {
+        this.fail(new BoxliteError("protocol", `the guest agent speaks protocol ${hello.version}, this boxlite speaks ${PROTOCOL_VERSION}`));
+        return;
+      }
+      this.hello.resolve(hello);
+      return;
+    }
+    if (frame.type === FrameType.ERROR && frame.stream === 0) {
+      const error = parseError(frame.payload);
+      this.fail(new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`));
+      return;
+    }
+    const execution = this.executions.get(frame.stream);
+    if (!execution) return; // A frame crossing the stream's end in flight.
+    switch (frame.type) {
+      case FrameType.STARTED:
+        execution.onStarted(parseStarted(frame.payload));
+        return;
+      case FrameType.STDOUT:
+      case FrameType.STDERR:
+        execution.onOutput(frame.type, frame.payload);
+        return;
+      case FrameType.WINDOW:
+        execution.onWindow(decodeWindow(frame.payload));
+        return;
+      case FrameType.EXIT:
+        this.executions.delete(frame.stream);
+        execution.onExit(parseExit(frame.payload));
+        return;
+      case FrameType.ERROR:
+        this.executions.delete(frame.stream);
+        execution.onRefused(parseError(frame.payload));
+        return;
+      default:
+        throw new FrameError("bad_type", `the guest may not send frame type 0x${frame.type.toString(16)}`);
+    }
+  }
+
+  private fail(error: BoxliteError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.hello.reject(error);
+    for (const execution of this.executions.values()) execution.onChannelLost(error);
+    this.executions.clear();
+  }
+
+  private finish(error: BoxliteError | undefined): void {
+    this.fail(error ?? new BoxliteError("protocol", "the guest channel closed"));
+    this.closed.resolve(error);
+  }
+}

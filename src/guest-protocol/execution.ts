@@ -1,0 +1,126 @@
+/**
+ * One command running in the guest, seen from the host: its stdin (bounded by the
+ * guest's window), its output (the guest is granted more window as the handlers
+ * consume it), signals, resize, and its exit.
+ */
+import { BoxliteError } from "../util/errors.ts";
+import { FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
+import type { ErrorMessage, ExitMessage, StartedMessage } from "./messages.ts";
+
+export interface ExecHandlers {
+  /** Receives stdout bytes; the returned promise is backpressure (more is granted when it settles). */
+  onStdout(chunk: Uint8Array): void | Promise<void>;
+  onStderr(chunk: Uint8Array): void | Promise<void>;
+}
+
+export interface ExitStatus {
+  /** What a shell would report: the status, 128+N for signal N, 126/127 when exec failed. */
+  code: number;
+  signal: number;
+  durationUs: number;
+  error?: string;
+}
+
+type SendFrame = (type: FrameType, payload?: Uint8Array) => void;
+
+/** Grant output window back in batches, not one WINDOW frame per chunk. */
+const GRANT_THRESHOLD = INITIAL_WINDOW / 4;
+
+export class GuestExecution {
+  private stdinWindow = INITIAL_WINDOW;
+  private windowWaiters: Array<() => void> = [];
+  private ungranted = 0;
+  private outputChain: Promise<void> = Promise.resolve();
+  private finished = false;
+  readonly started = Promise.withResolvers<StartedMessage>();
+  readonly exit = Promise.withResolvers<ExitStatus>();
+
+  constructor(
+    readonly stream: number,
+    private readonly handlers: ExecHandlers,
+    private readonly sendFrame: SendFrame,
+  ) {
+    // Callers that only await `exit` must not see an unhandled rejection from `started`.
+    this.started.promise.catch(() => {});
+  }
+
+  /** Sends stdin bytes, waiting for window as needed. */
+  async writeStdin(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (this.finished) return;
+      if (this.stdinWindow === 0) {
+        await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+        continue;
+      }
+      const size = Math.min(bytes.length - offset, this.stdinWindow, MAX_DATA_CHUNK);
+      this.stdinWindow -= size;
+      this.sendFrame(FrameType.STDIN, bytes.subarray(offset, offset + size));
+      offset += size;
+    }
+  }
+
+  /** End-of-file on the command's stdin. */
+  closeStdin(): void {
+    if (!this.finished) this.sendFrame(FrameType.STDIN);
+  }
+
+  signal(signal: number): void {
+    if (!this.finished) this.sendFrame(FrameType.SIGNAL, new TextEncoder().encode(JSON.stringify({ signal })));
+  }
+
+  resize(rows: number, cols: number): void {
+    if (!this.finished) this.sendFrame(FrameType.RESIZE, new TextEncoder().encode(JSON.stringify({ rows, cols })));
+  }
+
+  onStarted(message: StartedMessage): void {
+    this.started.resolve(message);
+  }
+
+  onWindow(increment: number): void {
+    this.stdinWindow += increment;
+    for (const wake of this.windowWaiters.splice(0)) wake();
+  }
+
+  onOutput(type: FrameType, chunk: Uint8Array): void {
+    const handler = type === FrameType.STDOUT ? this.handlers.onStdout : this.handlers.onStderr;
+    // Chained so that output is delivered in order even when a handler is asynchronous.
+    this.outputChain = this.outputChain.then(async () => {
+      await handler(chunk);
+      this.grant(chunk.length);
+    });
+  }
+
+  onExit(message: ExitMessage): void {
+    const status: ExitStatus = { code: message.code, signal: message.signal, durationUs: message.duration_us };
+    if (message.error !== undefined) status.error = message.error;
+    this.end();
+    // EXIT follows all output: settle only once every chunk has been handed over.
+    void this.outputChain.then(() => this.exit.resolve(status), (error: unknown) => this.exit.reject(error));
+  }
+
+  onRefused(message: ErrorMessage): void {
+    this.onChannelLost(new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`));
+  }
+
+  onChannelLost(error: BoxliteError): void {
+    this.end();
+    this.started.reject(error);
+    void this.outputChain.finally(() => this.exit.reject(error));
+  }
+
+  private end(): void {
+    this.finished = true;
+    for (const wake of this.windowWaiters.splice(0)) wake();
+  }
+
+  private grant(bytes: number): void {
+    if (this.finished) return;
+    this.ungranted += bytes;
+    if (this.ungranted < GRANT_THRESHOLD) return;
+    const payload = new Uint8Array(4);
+    new DataView(payload.buffer).setUint32(0, this.ungranted);
+    this.ungranted = 0;
+    this.sendFrame(FrameType.WINDOW, payload);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Ordered writes to a Bun socket: `socket.write` may take only part of a buffer, so the
+ * rest waits here until the socket drains. The queue is bounded by the protocol's
+ * windows, not by this class.
+ */
+import type { Socket } from "bun";
+
+export class SocketWriter {
+  private queue: Uint8Array[] = [];
+
+  constructor(private readonly socket: Socket<unknown>) {}
+
+  write(bytes: Uint8Array): void {
+    this.queue.push(bytes);
+    if (this.queue.length === 1) this.flush();
+  }
+
+  /** Called from the socket's drain handler. */
+  flush(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0] as Uint8Array;
+      const written = this.socket.write(head);
+      if (written < 0) return;
+      if (written < head.length) {
+        this.queue[0] = head.subarray(written);
+        return;
+      }
+      this.queue.shift();
+    }
+  }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bun
+/** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
+import { infoCommand } from "./cli/info.ts";
+import { runCommand } from "./cli/run.ts";
+import { Boxlite } from "./runtime/boxlite.ts";
+import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
+import { VERSION } from "./version.ts";
+
+const USAGE = `Usage: boxlite [--home DIR] [--debug] COMMAND [ARGS...]
+
+Run OCI images as hardware-isolated micro-VMs ("boxes").
+
+Commands:
+  run      Boot a box and run a command in it
+  info     Show the VMM, accelerator, kernel and home in use
+
+Global options:
+  --home DIR   Home directory (default: $BOXLITE_HOME or ~/.boxlite)
+  --debug      Show stack traces on errors
+  --version    Print the version
+
+Run 'boxlite COMMAND --help' for a command's options.
+`;
+
+type Command = (runtime: Boxlite, argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own failures. */ failureCode?: number }> = {
+  run: { run: runCommand, failureCode: 125 },
+  info: { run: infoCommand },
+};
+
+interface GlobalArgs {
+  home?: string;
+  debug: boolean;
+  rest: string[];
+}
+
+function parseGlobals(argv: string[]): GlobalArgs {
+  const globals: GlobalArgs = { debug: false, rest: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === "--debug") globals.debug = true;
+    else if (token === "--home") {
+      const value = argv[++i];
+      if (value === undefined) throw new BoxliteError("usage", "--home needs a directory");
+      globals.home = value;
+    } else if (token.startsWith("--home=")) globals.home = token.slice("--home=".length);
+    else break;
+  }
+  globals.rest = argv.slice(i);
+  return globals;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let globals: GlobalArgs = { debug: false, rest: [] };
+  let failureCode: number | undefined;
+  try {
+    globals = parseGlobals(argv);
+    const [name, ...args] = globals.rest;
+    if (name === "--version" || name === "version") {
+      process.stdout.write(`boxlite ${VERSION}\n`);
+      return 0;
+    }
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      process.stdout.write(USAGE);
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
+    failureCode = command.failureCode;
+    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug });
+    if (runtime.config.homeWasRelative) process.stderr.write(`boxlite: using home ${runtime.config.home}\n`);
+    return await command.run(runtime, args);
+  } catch (error) {
+    return reportFailure(error, globals.debug, failureCode);
+  }
+}
+
+function reportFailure(error: unknown, debug: boolean, failureCode: number | undefined): number {
+  const known = isBoxliteError(error) ? error : new BoxliteError("internal", `unexpected error: ${String(error)}`, { cause: error });
+  process.stderr.write(`boxlite: ${known.message}\n`);
+  if (debug) process.stderr.write(`${(known.cause instanceof Error ? known.cause : known).stack ?? ""}\n`);
+  return failureCode ?? ERROR_TABLE[known.code].exit;
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,55 @@
+/**
+ * Where a box's files live (the reference layout, docs/home.md): `boxes/<id>/disks`,
+ * `logs`, `sockets`. Sockets are dialed through a short symlink `/tmp/bl-<uid>/<id>`
+ * because a unix socket path must fit in 108 bytes and homes can be deep.
+ */
+import { lstatSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/config.ts";
+import { BoxliteError } from "../util/errors.ts";
+
+export interface BoxLayout {
+  id: string;
+  dir: string;
+  disk: string;
+  consoleLog: string;
+  socketsDir: string;
+  socketLink: string;
+  agentSocket: string;
+}
+
+export function boxLayout(config: Config, id: string): BoxLayout {
+  const dir = join(config.home, "boxes", id);
+  const socketLink = join(config.socketDir, id);
+  return {
+    id,
+    dir,
+    disk: join(dir, "disks", "disk.qcow2"),
+    consoleLog: join(dir, "logs", "console.log"),
+    socketsDir: join(dir, "sockets"),
+    socketLink,
+    agentSocket: join(socketLink, "agent.sock"),
+  };
+}
+
+/** The socket directory is shared by every user's boxes on the host: it must be ours alone. */
+function ensureSocketDir(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(path);
+  const uid = process.getuid?.() ?? 0;
+  if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
+    throw new BoxliteError("invalid_argument", `${path} must be a directory owned by uid ${uid} with mode 0700; remove it and retry`);
+  }
+}
+
+export function createBoxDirs(layout: BoxLayout, config: Config): void {
+  for (const sub of ["disks", "logs", "sockets"]) mkdirSync(join(layout.dir, sub), { recursive: true });
+  ensureSocketDir(config.socketDir);
+  rmSync(layout.socketLink, { force: true });
+  symlinkSync(layout.socketsDir, layout.socketLink);
+}
+
+export function removeBox(layout: BoxLayout): void {
+  rmSync(layout.socketLink, { force: true });
+  rmSync(layout.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,58 @@
+/**
+ * The one error type of boxlite. Every failure a user can see is a BoxliteError with a
+ * code from a closed union; ERROR_TABLE maps each code once to an HTTP status and a CLI
+ * exit code. Foreign errors are wrapped at the edge with `cause`.
+ */
+
+export type ErrorCode =
+  | "usage" // bad flags or arguments
+  | "invalid_argument" // a well-formed request with a bad value
+  | "not_found" // a box, image or file that does not exist
+  | "missing_dependency" // a host program or library is not installed
+  | "vmm_failed" // the VMM could not start or died
+  | "guest_timeout" // the guest did not come up in time
+  | "protocol" // the guest channel broke or spoke nonsense
+  | "disk" // a disk image could not be created or read
+  | "unsupported" // not available on this host or in this build
+  | "internal"; // a bug: nothing the user did
+
+interface ErrorMapping {
+  http: number;
+  exit: number;
+}
+
+/** Exit codes: see docs/cli.md "Exit codes". `run` maps every boxlite failure to 125. */
+export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
+  usage: { http: 400, exit: 2 },
+  invalid_argument: { http: 400, exit: 1 },
+  not_found: { http: 404, exit: 1 },
+  missing_dependency: { http: 500, exit: 1 },
+  vmm_failed: { http: 500, exit: 1 },
+  guest_timeout: { http: 504, exit: 1 },
+  protocol: { http: 502, exit: 1 },
+  disk: { http: 500, exit: 1 },
+  unsupported: { http: 501, exit: 1 },
+  internal: { http: 500, exit: 1 },
+};
+
+export class BoxliteError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "BoxliteError";
+  }
+}
+
+export function isBoxliteError(value: unknown): value is BoxliteError {
+  return value instanceof BoxliteError;
+}
+
+/** Wraps anything thrown by foreign code; a BoxliteError passes through unchanged. */
+export function wrapError(code: ErrorCode, message: string, cause: unknown): BoxliteError {
+  if (cause instanceof BoxliteError) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BoxliteError(code, `${message}: ${detail}`, { cause });
+}

@@ -1,0 +1,81 @@
+/**
+ * Chooses QEMU's accelerator by booting, not by looking at /dev/kvm: on some hosts
+ * /dev/kvm exists but cannot run a stock kernel (a nested paravirtual KVM spins for tens
+ * of seconds, then fails; see shared/KERNEL.md). The probe is bounded and its verdict is
+ * cached per host boot.
+ */
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../../config/config.ts";
+import type { GuestKernel } from "../kernel/kernel.ts";
+import { machineArgs } from "./args.ts";
+
+export interface AccelVerdict {
+  accelerator: "kvm" | "tcg";
+  reason: string;
+}
+
+interface CachedVerdict extends AccelVerdict {
+  bootId: string;
+  qemu: string;
+}
+
+const PROBE_TIMEOUT_MS = 5000;
+
+export function hostBootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+function kvmUsable(): string | undefined {
+  try {
+    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch {
+    return "/dev/kvm is missing or not accessible";
+  }
+}
+
+/** Boots the system disk in probe mode with KVM; success is a clean power-off in time. */
+async function probeKvm(qemu: string, kernel: GuestKernel, systemDisk: string, scratchDir: string): Promise<AccelVerdict> {
+  mkdirSync(scratchDir, { recursive: true });
+  const args = machineArgs(
+    { accelerator: "kvm", kernelPath: kernel.elfPath, systemDisk, consolePath: join(scratchDir, "probe-console.log"), memoryMib: 128, cpus: 1 },
+    ["boxlite.probe=1"],
+  );
+  const started = performance.now();
+  const proc = Bun.spawn([qemu, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), PROBE_TIMEOUT_MS);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const ms = Math.round(performance.now() - started);
+  if (code === 0) return { accelerator: "kvm", reason: `a KVM probe VM booted and powered off in ${ms} ms` };
+  const stderr = (await new Response(proc.stderr).text()).trim().split("\n")[0] ?? "";
+  const why = proc.signalCode === "SIGKILL" ? `did not finish within ${PROBE_TIMEOUT_MS} ms` : `failed (exit ${code}${stderr ? `: ${stderr}` : ""})`;
+  return { accelerator: "tcg", reason: `a KVM probe VM ${why}; using software emulation` };
+}
+
+export async function chooseAccelerator(config: Config, qemu: string, kernel: GuestKernel, systemDisk: string): Promise<AccelVerdict> {
+  if (config.accel === "tcg") return { accelerator: "tcg", reason: "forced by BOXLITE_ACCEL=tcg" };
+  if (config.accel === "kvm") return { accelerator: "kvm", reason: "forced by BOXLITE_ACCEL=kvm" };
+  const missing = kvmUsable();
+  if (missing) return { accelerator: "tcg", reason: `${missing}; using software emulation` };
+
+  const cachePath = join(config.runtimeDir, "accel.json");
+  const bootId = hostBootId();
+  try {
+    const cached = JSON.parse(readFileSync(cachePath, "utf8")) as CachedVerdict;
+    if (cached.bootId === bootId && cached.qemu === qemu) {
+      return { accelerator: cached.accelerator, reason: `${cached.reason} (probed once this host boot)` };
+    }
+  } catch {
+    // No verdict yet: probe below.
+  }
+  const verdict = await probeKvm(qemu, kernel, systemDisk, join(config.runtimeDir, "probe"));
+  const record: CachedVerdict = { ...verdict, bootId, qemu };
+  writeFileSync(cachePath, JSON.stringify(record));
+  return verdict;
+}

@@ -1,0 +1,66 @@
+/**
+ * The QEMU command line for a box: the fastest recipe measured in shared/KERNEL.md
+ * (microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line).
+ */
+import { guestKernelArgs, type VmSpec } from "../backend.ts";
+
+/** Flags every guest kernel boot gets: fast, quiet, and a clean exit on reboot. */
+export const BASE_KERNEL_ARGS = [
+  "console=hvc0", "root=/dev/vda", "ro", "rootfstype=ext4", "init=/init", "panic=-1", "reboot=t", "quiet",
+  "tsc=reliable", "no_timer_check", "cryptomgr.notests", "random.trust_cpu=on", "mitigations=off",
+];
+
+/** QEMU option values separate fields with commas; a literal comma is written twice. */
+function escapeOption(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+export interface QemuMachine {
+  accelerator: string;
+  kernelPath: string;
+  systemDisk: string;
+  consolePath: string;
+  memoryMib: number;
+  cpus: number;
+}
+
+/** The machine without box-specific devices: also what the accelerator probe and the benchmark boot. */
+export function machineArgs(machine: QemuMachine, appendArgs: string[]): string[] {
+  return [
+    "-accel", machine.accelerator,
+    ...(machine.accelerator === "tcg" ? [] : ["-cpu", "host"]),
+    "-M", "microvm,acpi=off",
+    "-m", String(machine.memoryMib),
+    "-smp", String(machine.cpus),
+    "-display", "none", "-nodefaults", "-no-user-config", "-no-reboot",
+    "-kernel", machine.kernelPath,
+    "-device", "virtio-serial-device",
+    "-chardev", `file,path=${escapeOption(machine.consolePath)},append=on,id=console`,
+    "-device", "virtconsole,chardev=console",
+    "-drive", `file=${escapeOption(machine.systemDisk)},if=none,id=system,format=raw,readonly=on`,
+    "-device", "virtio-blk-device,drive=system",
+    "-append", [...BASE_KERNEL_ARGS, ...appendArgs].join(" "),
+  ];
+}
+
+export function boxArgs(spec: VmSpec, accelerator: string): string[] {
+  const machine = machineArgs(
+    {
+      accelerator,
+      kernelPath: spec.kernel.elfPath,
+      systemDisk: spec.systemDisk,
+      consolePath: spec.consolePath,
+      memoryMib: spec.memoryMib,
+      cpus: spec.cpus,
+    },
+    // The system disk is the first virtio-blk device (vda), the rootfs the second (vdb).
+    guestKernelArgs(spec, "/dev/vdb"),
+  );
+  return [
+    ...machine,
+    "-chardev", `socket,path=${escapeOption(spec.agentSocketPath)},server=on,wait=off,id=agent`,
+    "-device", "virtserialport,chardev=agent,name=agent0",
+    "-drive", `file=${escapeOption(spec.rootfsDisk)},if=none,id=rootfs,format=qcow2,discard=unmap`,
+    "-device", "virtio-blk-device,drive=rootfs",
+  ];
+}

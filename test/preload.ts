@@ -1,0 +1,14 @@
+/**
+ * Test environment: a throwaway home per test process, and TCG forced so that no test
+ * pays for (or depends on) the KVM probe. The runtime cache (kernel, system disk) is
+ * shared across runs, like a user's.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "bun:test";
+
+const home = mkdtempSync(join(tmpdir(), "boxlite-test-home-"));
+process.env.BOXLITE_HOME = home;
+process.env.BOXLITE_ACCEL = "tcg";
+afterAll(() => rmSync(home, { recursive: true, force: true }));
