@@ -42,20 +42,14 @@ static void host_gone(struct agent *a) {
   a->retry_ns = clock_now_ns() + RECONNECT_POLL_NS;
 }
 
-/* Reads what the host sent, in blocks, up to one frame's worth. */
 static void read_channel(struct agent *a) {
   size_t total = 0, room;
   uint8_t *space = session_input_space(&a->session, &room);
   while (total < room) {
     ssize_t n = read(a->channel, space + total, room - total);
-    if (n > 0) {
-      total += (size_t)n;
-      a->connected = true;
-      continue;
-    }
+    if (n > 0) { total += (size_t)n; a->connected = true; continue; }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) a->connected = true;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) log_errno("read", "channel");
     if (total > 0) session_input(&a->session, total);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) host_gone(a);
     return;

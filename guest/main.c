@@ -57,15 +57,15 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
   struct boot_config cfg;
-  read_cmdline(&cfg); log_msg("t %.3f after %s", uptime(), "read_cmdline(&cfg);");
+  read_cmdline(&cfg);
   if (cfg.probe) {
     log_msg("probe ok");
     power_off();
   }
-  mounts_system(); log_msg("t %.3f after %s", uptime(), "mounts_system();");
-  net_up_loopback(); log_msg("t %.3f after %s", uptime(), "net_up_loopback();");
+  mounts_system();
+  net_up_loopback();
   if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0) log_errno("sethostname", cfg.hostname);
-  if (mounts_rootfs(cfg.rootfs) < 0) log_msg("no container rootfs: commands will fail"); log_msg("t %.3f after %s", uptime(), "if (mounts_rootfs(cf");
+  if (mounts_rootfs(cfg.rootfs) < 0) log_msg("no container rootfs: commands will fail");
 
   static struct agent agent;
   agent.sigfd = reap_signalfd();

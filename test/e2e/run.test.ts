@@ -107,6 +107,7 @@ describe("box files", () => {
 });
 
 test("killing the CLI with SIGKILL leaves no VM running", async () => {
+  const before = new Set(boxes());
   let output = "";
   const proc = Bun.spawn(cliCommand(["run", "--rm", "--", "sh", "-c", "echo ready; sleep 600"]), {
     cwd: REPO,
@@ -117,8 +118,7 @@ test("killing the CLI with SIGKILL leaves no VM running", async () => {
     for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
   })();
   await waitFor(() => output.includes("ready"), 60_000, "the command to start");
-  const home = process.env.BOXLITE_HOME as string;
-  const box = readdirSync(join(home, "boxes"))[0] as string;
+  const box = boxes().find((id) => !before.has(id)) as string;
   expect(qemuProcesses(box).length).toBeGreaterThan(0);
   proc.kill("SIGKILL");
   await waitFor(() => qemuProcesses(box).length === 0, 15_000, "QEMU to exit after its CLI died");

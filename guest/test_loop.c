@@ -1,0 +1,220 @@
+/*
+ * The event loop end to end over a socketpair (standing in for the virtio port), with real
+ * processes and pipes but no chroot: the "commands" are small functions run in the forked
+ * child. Covers reading, flow control, stdin, reaping, signals and SHUTDOWN.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "loop.h"
+#include "reap.h"
+#include "test.h"
+
+/* The commands: "echo TEXT", "cat", "spew N", "exit N", "sleep". */
+static _Noreturn void run_command(const struct exec_request *req) {
+  const char *cmd = req->argv[0], *arg = req->argc > 1 ? req->argv[1] : "";
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (strcmp(cmd, "echo") == 0) {
+    ssize_t w = write(1, arg, strlen(arg));
+    w += write(2, "err", 3);
+    _exit(w > 0 ? 0 : 1);
+  }
+  static char buf[65536];
+  if (strcmp(cmd, "cat") == 0) {
+    ssize_t n;
+    while ((n = read(0, buf, sizeof buf)) > 0)
+      if (write(1, buf, (size_t)n) != n) _exit(1);
+    _exit(0);
+  }
+  if (strcmp(cmd, "spew") == 0) {
+    memset(buf, 'z', sizeof buf);
+    for (long left = atol(arg); left > 0;) {
+      ssize_t n = write(1, buf, left < (long)sizeof buf ? (size_t)left : sizeof buf);
+      if (n <= 0) _exit(1);
+      left -= n;
+    }
+    _exit(0);
+  }
+  if (strcmp(cmd, "exit") == 0) _exit(atoi(arg));
+  for (;;) pause();
+}
+
+static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
+  (void)ctx, (void)err, (void)errlen;
+  int in[2], out[2], errp[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(req->stdin_open ? in[0] : open("/dev/null", O_RDONLY), 0);
+    dup2(out[1], 1);
+    dup2(errp[1], 2);
+    /* No exec here, so close-on-exec does not apply: close the agent's fds by hand. */
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    run_command(req);
+  }
+  close(in[0]), close(out[1]), close(errp[1]);
+  fcntl(in[1], F_SETFL, O_NONBLOCK), fcntl(out[0], F_SETFL, O_NONBLOCK), fcntl(errp[0], F_SETFL, O_NONBLOCK);
+  st->pid = pid;
+  st->start_ns = clock_now_ns();
+  st->fds[0] = in[1], st->fds[1] = out[0], st->fds[2] = errp[0];
+  if (!req->stdin_open) close(in[1]), st->fds[0] = -1;
+  /* Like a failed lookup of /etc/passwd: a stale errno must not look like a channel error. */
+  errno = ENOENT;
+  return 0;
+}
+
+static void signal_process(void *ctx, struct stream *st, int sig) { (void)ctx, kill(st->pid, sig); }
+static void resize(void *ctx, struct stream *st, uint16_t r, uint16_t c) { (void)ctx, (void)st, (void)r, (void)c; }
+static void terminate(void *ctx, struct stream *st) { (void)ctx, kill(st->pid, SIGKILL); }
+static const struct session_ops ops = {spawn, signal_process, resize, terminate};
+
+/* The host's side. */
+static int host = -1;
+static uint8_t rbuf[2 * (FRAME_HEADER + FRAME_MAX_PAYLOAD)];
+static size_t rlen;
+
+static void send_frame(uint8_t type, uint32_t stream, const void *payload, size_t len) {
+  uint8_t header[FRAME_HEADER];
+  frame_put_header(header, type, stream, (uint32_t)len);
+  CHECK(write(host, header, sizeof header) == (ssize_t)sizeof header);
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(host, (const uint8_t *)payload + off, len - off);
+    CHECK(n > 0);
+    if (n <= 0) return;
+    off += (size_t)n;
+  }
+}
+
+static void send_json(uint8_t type, uint32_t stream, const char *json) { send_frame(type, stream, json, strlen(json)); }
+
+static void grant(uint32_t stream, uint32_t n) {
+  uint8_t p[4];
+  put_be32(p, n);
+  send_frame(FRAME_WINDOW, stream, p, 4);
+}
+
+/* The next frame from the agent (payload copied into out), or false after timeout_ms. */
+static bool next_frame(struct frame *f, uint8_t *out, int timeout_ms) {
+  static size_t consumed;
+  memmove(rbuf, rbuf + consumed, rlen - consumed);
+  rlen -= consumed;
+  consumed = 0;
+  for (;;) {
+    if (frame_decode(rbuf, rlen, f) == FRAME_OK) {
+      memcpy(out, f->payload, f->length);
+      out[f->length] = '\0';
+      consumed = FRAME_HEADER + f->length;
+      return true;
+    }
+    struct pollfd p = {.fd = host, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    ssize_t n = read(host, rbuf + rlen, sizeof rbuf - rlen);
+    if (n <= 0) return false;
+    rlen += (size_t)n;
+  }
+}
+
+static uint8_t payload[FRAME_MAX_PAYLOAD + 1];
+
+/* Runs a command to its EXIT, granting output as it comes; returns stdout and the EXIT JSON. */
+static size_t run(uint32_t id, const char *exec, const uint8_t *in, size_t in_len, uint8_t *out, char *exit_json) {
+  struct frame f;
+  size_t got = 0, sent = 0;
+  uint32_t window = INITIAL_WINDOW;
+  bool eof_sent = in == NULL;
+  send_json(FRAME_EXEC, id, exec);
+  for (;;) {
+    while (sent < in_len && window > 0) {
+      size_t n = in_len - sent < MAX_DATA_CHUNK ? in_len - sent : MAX_DATA_CHUNK;
+      if (n > window) n = window;
+      send_frame(FRAME_STDIN, id, in + sent, n);
+      sent += n, window -= (uint32_t)n;
+    }
+    if (sent == in_len && !eof_sent) send_frame(FRAME_STDIN, id, NULL, 0), eof_sent = true;
+    if (!next_frame(&f, payload, 5000)) {
+      fprintf(stderr, "stream %u: no answer (got %zu, sent %zu, window %u)\n", id, got, sent, window);
+      CHECK(!"agent answered");
+      return got;
+    }
+    CHECK(f.stream == id);
+    if (f.type == FRAME_STDOUT) memcpy(out + got, payload, f.length), got += f.length;
+    if (f.type == FRAME_STDOUT || f.type == FRAME_STDERR) grant(id, f.length);
+    if (f.type == FRAME_WINDOW) window += get_be32(payload);
+    if (f.type == FRAME_EXIT) {
+      strcpy(exit_json, (char *)payload);
+      return got;
+    }
+  }
+}
+
+static void host_side(void) {
+  struct frame f;
+  char exit_json[512];
+  static uint8_t out[2 << 20], in[1 << 20];
+  send_json(FRAME_HELLO, 0, "{\"version\":1}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+
+  CHECK(run(1, "{\"argv\":[\"echo\",\"hi\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 2);
+  CHECK(memcmp(out, "hi", 2) == 0 && strncmp(exit_json, "{\"code\":0,\"signal\":0,", 21) == 0);
+
+  CHECK(run(2, "{\"argv\":[\"exit\",\"3\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 0);
+  CHECK(strncmp(exit_json, "{\"code\":3,\"signal\":0,", 21) == 0);
+
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i * 7 + i / 251);
+  CHECK(run(3, "{\"argv\":[\"cat\"],\"env\":[],\"cwd\":\"/\",\"stdin\":true}", in, sizeof in, out, exit_json) == sizeof in);
+  CHECK(memcmp(out, in, sizeof in) == 0);
+
+  /* Without grants the agent stops at the window; a grant lets the rest come. */
+  send_json(FRAME_EXEC, 4, "{\"argv\":[\"spew\",\"600000\"],\"env\":[],\"cwd\":\"/\"}");
+  size_t got = 0;
+  while (next_frame(&f, payload, 300))
+    if (f.type == FRAME_STDOUT) got += f.length;
+  CHECK(got == INITIAL_WINDOW);
+  grant(4, 1 << 20);
+  bool exited = false;
+  while (!exited && next_frame(&f, payload, 5000)) {
+    if (f.type == FRAME_STDOUT) got += f.length;
+    exited = f.type == FRAME_EXIT;
+  }
+  CHECK(exited && got == 600000);
+
+  send_json(FRAME_EXEC, 5, "{\"argv\":[\"sleep\"],\"env\":[],\"cwd\":\"/\"}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_STARTED);
+  send_json(FRAME_SIGNAL, 5, "{\"signal\":15}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_EXIT);
+  CHECK(strncmp((char *)payload, "{\"code\":143,\"signal\":15,", 24) == 0);
+
+  send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
+}
+
+int main(void) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  pid_t agent = fork();
+  if (agent == 0) {
+    static struct agent a;
+    signal(SIGPIPE, SIG_IGN);
+    close(sv[0]);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    a.channel = sv[1];
+    a.sigfd = reap_signalfd();
+    if (a.sigfd < 0 || session_init(&a.session, &ops, &a) < 0) _exit(2);
+    loop_run(&a); /* returns on SHUTDOWN */
+    _exit(0);
+  }
+  close(sv[1]);
+  host = sv[0];
+  host_side();
+  int status = -1;
+  CHECK(waitpid(agent, &status, 0) == agent && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return test_finish("test_loop");
+}
