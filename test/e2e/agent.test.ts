@@ -1,0 +1,134 @@
+/**
+ * The guest agent through the protocol, on one booted VM shared by the file: malformed
+ * input, reconnection, PTY resize and concurrent streams.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { ulid } from "ulid";
+import { loadConfig } from "../../src/config/config.ts";
+import { GuestChannel } from "../../src/guest-protocol/client.ts";
+import type { ExitStatus } from "../../src/guest-protocol/execution.ts";
+import { encodeFrame, FrameDecoder, FrameType } from "../../src/guest-protocol/frames.ts";
+import type { ExecRequest } from "../../src/guest-protocol/messages.ts";
+import { resolveImage } from "../../src/image/resolve.ts";
+import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
+import { removeBox } from "../../src/runtime/box-layout.ts";
+
+const config = loadConfig();
+let box: BootedBox;
+let channel: GuestChannel;
+
+beforeAll(async () => {
+  const image = await resolveImage(config, undefined);
+  box = await bootBox(config, { id: ulid().toLowerCase(), image, cpus: 1, memoryMib: 256 });
+  channel = box.channel;
+}, 120_000);
+
+afterAll(async () => {
+  // The tests reconnected: power off through the live channel (box.stop's is closed).
+  channel.shutdown();
+  await box.stop();
+  removeBox(box.layout);
+}, 60_000);
+
+function request(argv: string[], extra: Partial<ExecRequest> = {}): ExecRequest {
+  return { argv, env: ["PATH=/bin:/usr/bin"], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false, ...extra };
+}
+
+async function capture(on: GuestChannel, argv: string[], extra: Partial<ExecRequest> = {}): Promise<{ status: ExitStatus; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const execution = on.exec(request(argv, extra), {
+    onStdout: (chunk) => void (out += new TextDecoder().decode(chunk)),
+    onStderr: (chunk) => void (err += new TextDecoder().decode(chunk)),
+  });
+  const status = await execution.exit.promise;
+  return { status, out, err };
+}
+
+/** Reconnects to the agent after the current connection was dropped. */
+async function reconnect(): Promise<GuestChannel> {
+  const { channel: fresh } = await GuestChannel.connect(box.layout.agentSocket, { timeoutMs: 30_000, vmExited: box.vm.exited });
+  return fresh;
+}
+
+test("a malformed frame gets an ERROR on the channel, and the agent serves the next connection", async () => {
+  channel.close();
+  await Bun.sleep(50); // Let QEMU notice the disconnect before the next client connects.
+  const frames: Array<{ type: number; stream: number; payload: string }> = [];
+  const decoder = new FrameDecoder();
+  const raw = await Bun.connect({
+    unix: box.layout.agentSocket,
+    socket: {
+      data: (_socket, bytes) => {
+        for (const f of decoder.push(bytes)) frames.push({ type: f.type, stream: f.stream, payload: new TextDecoder().decode(f.payload) });
+      },
+    },
+  });
+  raw.write(encodeFrame(FrameType.HELLO, 0, new TextEncoder().encode('{"version":1}')));
+  // A header with an unknown frame type (0x77).
+  raw.write(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1, 0x77, 0, 0, 0]));
+  const deadline = Date.now() + 20_000;
+  while (!frames.some((f) => f.type === FrameType.ERROR) && Date.now() < deadline) await Bun.sleep(20);
+  raw.end();
+  expect(frames[0]?.type).toBe(FrameType.HELLO);
+  const error = frames.find((f) => f.type === FrameType.ERROR);
+  expect(error?.stream).toBe(0);
+  expect(JSON.parse(error?.payload ?? "{}").code).toBe("malformed");
+
+  await Bun.sleep(50);
+  channel = await reconnect();
+  const { status, out } = await capture(channel, ["echo", "still here"]);
+  expect(status.code).toBe(0);
+  expect(out).toBe("still here\n");
+});
+
+test("garbage that is not even a frame header does not crash the agent", async () => {
+  channel.close();
+  await Bun.sleep(50);
+  const raw = await Bun.connect({ unix: box.layout.agentSocket, socket: { data: () => {} } });
+  raw.write(new Uint8Array(4096).fill(0xff));
+  await Bun.sleep(200);
+  raw.end();
+  await Bun.sleep(50);
+  channel = await reconnect();
+  expect((await capture(channel, ["true"])).status.code).toBe(0);
+});
+
+test("a PTY reports a terminal, and RESIZE changes what stty sees", async () => {
+  let screen = "";
+  const execution = channel.exec(request(["sh", "-c", "tty; stty size; read line; stty size"], { tty: { rows: 24, cols: 80 }, stdin: true }), {
+    onStdout: (chunk) => void (screen += new TextDecoder().decode(chunk)),
+    onStderr: () => {},
+  });
+  const deadline = Date.now() + 20_000;
+  while (!screen.includes("24 80") && Date.now() < deadline) await Bun.sleep(20);
+  expect(screen).toMatch(/\/dev\/pts\/\d+/);
+  execution.resize(50, 132);
+  await execution.writeStdin(new TextEncoder().encode("\n"));
+  const status = await execution.exit.promise;
+  expect(status.code).toBe(0);
+  expect(screen).toContain("50 132");
+});
+
+test("eight concurrent commands keep their output apart", async () => {
+  const runs = Array.from({ length: 8 }, (_, i) =>
+    capture(channel, ["sh", "-c", `i=0; while [ $i -lt 200 ]; do echo "stream ${i} line $i"; i=$((i+1)); done; exit ${i}`]),
+  );
+  const results = await Promise.all(runs);
+  results.forEach(({ status, out }, i) => {
+    expect(status.code).toBe(i);
+    const lines = out.trimEnd().split("\n");
+    expect(lines).toHaveLength(200);
+    expect(lines.every((line, n) => line === `stream ${i} line ${n}`)).toBe(true);
+  });
+});
+
+test("SIGNAL reaches the process and its exit reports 128+N", async () => {
+  let out = "";
+  const execution = channel.exec(request(["sh", "-c", "echo up; sleep 30"]), { onStdout: (c) => void (out += new TextDecoder().decode(c)), onStderr: () => {} });
+  const deadline = Date.now() + 20_000;
+  while (!out.includes("up") && Date.now() < deadline) await Bun.sleep(20);
+  execution.signal(15);
+  const status = await execution.exit.promise;
+  expect(status).toMatchObject({ code: 143, signal: 15 });
+});

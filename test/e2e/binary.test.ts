@@ -1,0 +1,43 @@
+/** The compiled executable (dist/boxlite, built by scripts/build.ts) works on its own, from any directory. */
+import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO } from "../helpers/cli.ts";
+
+const BINARY = join(REPO, "dist", "boxlite");
+
+async function runBinary(args: string[]) {
+  const proc = Bun.spawn([BINARY, ...args], { cwd: tmpdir(), env: process.env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+test("the build produced dist/boxlite", () => {
+  expect(existsSync(BINARY)).toBe(true);
+});
+
+test("dist/boxlite runs a box from another directory with its embedded agent, image and libraries", async () => {
+  const result = await runBinary(["run", "--rm", "--", "sh", "-c", "echo hello from $(cat /etc/hostname)"]);
+  expect(result).toMatchObject({ code: 0, stdout: "hello from boxlite\n", stderr: "" });
+});
+
+test("dist/boxlite info --json says what it uses and why", async () => {
+  const result = await runBinary(["info", "--json"]);
+  expect(result.code).toBe(0);
+  const info = JSON.parse(result.stdout);
+  expect(info.homeDir).toBe(process.env.BOXLITE_HOME);
+  expect(info.vmm).toMatchObject({ backend: "qemu", accelerator: "tcg", reason: "forced by BOXLITE_ACCEL=tcg" });
+  expect(info.vmm.rejected).toEqual([{ name: "krun", reason: expect.stringContaining("not part of this build") }]);
+  expect(info.kernel.libkrunfwVersion).toBe(5);
+  expect(info.kernel.linuxVersion).toMatch(/^\d+\.\d+\.\d+/);
+  expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+});
+
+test("dist/boxlite info prints a human summary", async () => {
+  const result = await runBinary(["info"]);
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/^Version:\s+\d/m);
+  expect(result.stdout).toMatch(/^Accelerator:\s+tcg: forced by BOXLITE_ACCEL=tcg$/m);
+  expect(result.stdout).toMatch(/^Kernel:\s+Linux \d+\.\d+\.\d+ from libkrunfw 5/m);
+});
