@@ -31,7 +31,7 @@ export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<num
     ["OS/Arch", `${info.os}/${info.arch}`],
     ["VMM", `${info.vmm.backend}${info.vmm.binary ? ` (${info.vmm.binary})` : ""}`],
     ["Accelerator", `${info.vmm.accelerator}: ${info.vmm.reason}`],
-    ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Not ${name}`, reason]),
+    ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Rejected ${name}`, reason]),
     ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${info.kernel.path})`],
     ["Default image", info.defaultImage],
   ]);
