@@ -4,8 +4,8 @@
  * consume it), signals, resize, and its exit.
  */
 import { BoxliteError } from "../util/errors.ts";
-import { FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
-import type { ErrorMessage, ExitMessage, StartedMessage } from "./messages.ts";
+import { encodeWindowPayload, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
+import { encodeJson, type ErrorMessage, type ExitMessage, type StartedMessage } from "./messages.ts";
 
 export interface ExecHandlers {
   /** Receives stdout bytes; the returned promise is backpressure (more is granted when it settles). */
@@ -66,11 +66,11 @@ export class GuestExecution {
   }
 
   signal(signal: number): void {
-    if (!this.finished) this.sendFrame(FrameType.SIGNAL, new TextEncoder().encode(JSON.stringify({ signal })));
+    if (!this.finished) this.sendFrame(FrameType.SIGNAL, encodeJson({ signal }));
   }
 
   resize(rows: number, cols: number): void {
-    if (!this.finished) this.sendFrame(FrameType.RESIZE, new TextEncoder().encode(JSON.stringify({ rows, cols })));
+    if (!this.finished) this.sendFrame(FrameType.RESIZE, encodeJson({ rows, cols }));
   }
 
   onStarted(message: StartedMessage): void {
@@ -118,9 +118,7 @@ export class GuestExecution {
     if (this.finished) return;
     this.ungranted += bytes;
     if (this.ungranted < GRANT_THRESHOLD) return;
-    const payload = new Uint8Array(4);
-    new DataView(payload.buffer).setUint32(0, this.ungranted);
+    this.sendFrame(FrameType.WINDOW, encodeWindowPayload(this.ungranted));
     this.ungranted = 0;
-    this.sendFrame(FrameType.WINDOW, payload);
   }
 }

@@ -150,10 +150,11 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-export function encodeWindow(stream: number, increment: number): Uint8Array {
+/** The payload of a WINDOW frame: a big-endian u32 increment. */
+export function encodeWindowPayload(increment: number): Uint8Array {
   const payload = new Uint8Array(4);
   new DataView(payload.buffer).setUint32(0, increment >>> 0);
-  return encodeFrame(FrameType.WINDOW, stream, payload);
+  return payload;
 }
 
 export function decodeWindow(payload: Uint8Array): number {

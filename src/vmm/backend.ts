@@ -8,6 +8,13 @@ import type { GuestKernel } from "./kernel/kernel.ts";
 
 export type BackendName = "qemu" | "krun";
 
+/** What every backend boots, prepared once per process (src/runtime/guest-assets.ts). */
+export interface GuestAssets {
+  kernel: GuestKernel;
+  /** Read-only ext4 image whose /init is the guest agent. */
+  systemDisk: string;
+}
+
 export interface VmSpec {
   boxId: string;
   cpus: number;

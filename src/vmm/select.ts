@@ -1,8 +1,8 @@
 /** Picks the VMM backend: `--vmm`/BOXLITE_VMM when forced, else the best that works here. */
 import type { Config } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
-import type { VmmBackend } from "./backend.ts";
-import { type QemuAssets, QemuBackend } from "./qemu/qemu.ts";
+import type { GuestAssets, VmmBackend } from "./backend.ts";
+import { QemuBackend } from "./qemu/qemu.ts";
 
 export interface BackendChoice {
   backend: VmmBackend;
@@ -12,7 +12,7 @@ export interface BackendChoice {
 
 const KRUN_UNAVAILABLE = "the krun backend (libkrun) is not part of this build yet";
 
-export function selectBackend(config: Config, assets: QemuAssets): BackendChoice {
+export function selectBackend(config: Config, assets: GuestAssets): BackendChoice {
   if (config.vmm === "krun") throw new BoxliteError("unsupported", `BOXLITE_VMM=krun: ${KRUN_UNAVAILABLE}; use qemu`);
   return { backend: new QemuBackend(config, assets), rejected: config.vmm === "auto" ? [{ name: "krun", reason: KRUN_UNAVAILABLE }] : [] };
 }

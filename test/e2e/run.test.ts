@@ -71,6 +71,30 @@ test("-t gives the command a terminal that follows the host window size", async 
   expect(await proc.exited).toBe(0);
 });
 
+test("with -t, Ctrl-C reaches the command through its terminal, and the host terminal is restored", async () => {
+  let screen = "";
+  const run = cliCommand(["run", "--rm", "-t", "--", "sh", "-c", 'trap "echo got INT; exit 9" INT; echo ready; while :; do sleep 1; done'])
+    .map((arg) => `'${arg.replaceAll("'", "'\\''")}'`)
+    .join(" ");
+  // A shell owns the terminal around boxlite so that its modes can be read after boxlite exits.
+  const proc = Bun.spawn(["sh", "-c", `stty -a > /dev/null; ${run}; echo "exit=$?"; stty -a`], {
+    cwd: REPO,
+    env: process.env,
+    terminal: { cols: 80, rows: 24, data: (_terminal, bytes) => (screen += new TextDecoder().decode(bytes)) },
+  });
+  await waitFor(() => screen.includes("ready"), 60_000, "the command to start");
+  proc.terminal?.write("\x03");
+  await waitFor(() => screen.includes("exit="), 30_000, "boxlite to exit");
+  await proc.exited;
+  expect(screen).toContain("got INT");
+  expect(screen).toContain("exit=9");
+  // Raw mode turns these off; a restored terminal has them again.
+  const modes = screen.slice(screen.indexOf("exit="));
+  expect(modes).toMatch(/(^|\s)icanon(\s|$)/m);
+  expect(modes).toMatch(/(^|\s)echo(\s|$)/m);
+  expect(modes).toMatch(/(^|\s)isig(\s|$)/m);
+});
+
 test("host SIGTERM is forwarded to the command", async () => {
   let output = "";
   const proc = Bun.spawn(

@@ -6,8 +6,7 @@ import { existsSync, rmSync } from "node:fs";
 import { constants } from "node:os";
 import type { Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
-import type { BackendInfo, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
-import type { GuestKernel } from "../kernel/kernel.ts";
+import type { BackendInfo, GuestAssets, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
 import { boxArgs } from "./args.ts";
 import { findQemu } from "./binary.ts";
@@ -17,18 +16,13 @@ import { prepareWatchdog } from "./watchdog.ts";
 const SOCKET_TIMEOUT_MS = 10_000;
 const STDERR_TAIL_BYTES = 4096;
 
-export interface QemuAssets {
-  kernel: GuestKernel;
-  systemDisk: string;
-}
-
 export class QemuBackend implements VmmBackend {
   readonly name = "qemu" as const;
   private verdict?: Promise<AccelVerdict>;
 
   constructor(
     private readonly config: Config,
-    private readonly assets: QemuAssets,
+    private readonly assets: GuestAssets,
   ) {}
 
   private accelerator(): Promise<AccelVerdict> {
