@@ -4,7 +4,7 @@ import { infoCommand } from "./cli/info.ts";
 import { runCommand } from "./cli/run.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "./config/version.ts";
 
 const USAGE = `Usage: boxlite [--home DIR] [--debug] COMMAND [ARGS...]
 

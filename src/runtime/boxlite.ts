@@ -6,7 +6,7 @@ import { arch, platform } from "node:os";
 import { type Config, type ConfigFlags, loadConfig } from "../config/config.ts";
 import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import type { RunOptions } from "./options.ts";

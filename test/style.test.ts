@@ -1,0 +1,61 @@
+/** Style rules from shared/STYLE.md that a machine can hold. */
+import { expect, test } from "bun:test";
+import { join, relative } from "node:path";
+import { REPO } from "./helpers/cli.ts";
+
+const sources = [...new Bun.Glob("src/**/*.ts").scanSync(REPO)].filter((path) => !path.endsWith(".test.ts"));
+const read = (path: string) => Bun.file(join(REPO, path)).text();
+
+test("there are sources to check", () => expect(sources.length).toBeGreaterThan(20));
+
+test("only vmm/ and disk/ import bun:ffi", async () => {
+  const offenders: string[] = [];
+  for (const path of sources) {
+    if ((await read(path)).includes('from "bun:ffi"') && !/^src\/(vmm|disk)\//.test(path)) offenders.push(path);
+  }
+  expect(offenders).toEqual([]);
+});
+
+test("only config/ reads process.env", async () => {
+  const offenders: string[] = [];
+  for (const path of sources) {
+    if ((await read(path)).includes("process.env") && !path.startsWith("src/config/")) offenders.push(path);
+  }
+  expect(offenders).toEqual([]);
+});
+
+test("no source uses the any type", async () => {
+  const offenders: string[] = [];
+  for (const path of sources) {
+    if (/(:\s*any\b|\bas any\b|<any>)/.test(await read(path))) offenders.push(path);
+  }
+  expect(offenders).toEqual([]);
+});
+
+test("no source file grows past 400 lines", async () => {
+  const long: string[] = [];
+  for (const path of sources) {
+    const lines = (await read(path)).split("\n").length;
+    if (lines > 400) long.push(`${relative(REPO, join(REPO, path))}: ${lines}`);
+  }
+  expect(long).toEqual([]);
+});
+
+/** Layers from shared/DESIGN.md §1: imports point downward (or sideways) only. */
+const LAYER: Record<string, number> = { util: 0, config: 0, "guest-protocol": 1, disk: 1, image: 1, vmm: 1, runtime: 2, cli: 3, api: 3 };
+
+function layerOf(path: string): number {
+  const top = path.replace(/^src\//, "").split("/")[0] as string;
+  return LAYER[top] ?? 4; // main.ts, index.ts and friends sit on top
+}
+
+test("dependencies point downward: cli → runtime → vmm, image, disk, guest-protocol → config, util", async () => {
+  const offenders: string[] = [];
+  for (const path of sources) {
+    for (const match of (await read(path)).matchAll(/from "(\.{1,2}\/[^"]+)"/g)) {
+      const target = relative(REPO, join(REPO, path, "..", match[1] as string));
+      if (target.startsWith("src/") && layerOf(target) > layerOf(path)) offenders.push(`${path} → ${target}`);
+    }
+  }
+  expect(offenders).toEqual([]);
+});
