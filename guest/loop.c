@@ -42,19 +42,29 @@ static void host_gone(struct agent *a) {
   a->retry_ns = clock_now_ns() + RECONNECT_POLL_NS;
 }
 
+/* Reads what the host sent, in blocks, up to one frame's worth. */
 static void read_channel(struct agent *a) {
   size_t total = 0, room;
   uint8_t *space = session_input_space(&a->session, &room);
+  bool gone = false;
   while (total < room) {
     ssize_t n = read(a->channel, space + total, room - total);
-    if (n > 0) { total += (size_t)n; a->connected = true; continue; }
+    if (n > 0) {
+      total += (size_t)n;
+      a->connected = true;
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) a->connected = true;
-    if (total > 0) session_input(&a->session, total);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) host_gone(a);
-    return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      a->connected = true; /* a host is there, it just has nothing more to say */
+    } else {
+      if (n < 0) log_errno("read", "channel");
+      gone = true; /* EOF: no host on the other end (any more) */
+    }
+    break;
   }
-  session_input(&a->session, total);
+  if (total > 0) session_input(&a->session, total);
+  if (gone) host_gone(a);
 }
 
 static void write_channel(struct agent *a) {
@@ -109,7 +119,9 @@ static int build_poll(struct agent *a, struct pollfd *fds, struct watch *w, uint
       n = add(fds, w, n, st->fds[0], POLLOUT, i, st->id, 0);
     for (int which = 1; which <= 2; which++)
       if (stream_can_read(&s->out, st, which)) n = add(fds, w, n, st->fds[which], POLLIN, i, st->id, which);
-    if (st->exited && st->pty && st->fds[1] >= 0 && st->drain_deadline_ns < deadline)
+    /* A reaped PTY command's output ends at EIO, or at EAGAIN past the drain deadline; with
+     * no window left, nothing is read and the deadline waits for the host's WINDOW. */
+    if (st->exited && st->pty && stream_can_read(&s->out, st, 1) && st->drain_deadline_ns < deadline)
       deadline = st->drain_deadline_ns;
   }
   *timeout = deadline == UINT64_MAX ? -1 : deadline <= now ? 0 : (int)((deadline - now + 999999) / 1000000);

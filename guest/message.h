@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent.h"
 #include "json.h"
 
 /* An EXEC payload. The strings point into doc, which the request owns. */
@@ -22,6 +23,9 @@ struct exec_request {
   bool stdin_open;
   struct json_doc doc;
 };
+
+/* Room for any EXIT payload: an error of EXIT_ERROR_MAX bytes, each escaped to at most 6. */
+#define EXIT_PAYLOAD_MAX (EXIT_ERROR_MAX * 6 + 128)
 
 /* Outcome of a command, reported by EXIT. */
 struct exit_info {

@@ -67,7 +67,7 @@ static void queue_error(struct session *s, uint32_t stream, const char *code, co
 
 /* The channel is unusable: report why on stream 0 and ignore the host until it disconnects. */
 static void break_channel(struct session *s, const char *code, const char *why) {
-  log_msg("channel error (%s): %s", code, why);
+  log_msg("channel error (%s): %s", code ? code : "from the host", why);
   if (code) queue_error(s, 0, code, why);
   drop_streams(s);
   s->state = SESSION_BROKEN;
@@ -294,7 +294,7 @@ void session_pump(struct session *s) {
       st->in_grant = 0;
     }
     if (!st->exited || st->fds[1] >= 0 || st->fds[2] >= 0) continue;
-    char payload[EXIT_ERROR_MAX * 2 + 128];
+    char payload[EXIT_PAYLOAD_MAX];
     struct exit_info info = {st->code, st->signal, (st->exit_ns - st->start_ns) / 1000, st->error};
     size_t n = message_exit(payload, sizeof payload, &info);
     if (outbuf_frame(&s->out, FRAME_EXIT, st->id, payload, n) < 0) return;

@@ -151,6 +151,13 @@ static void test_messages(void) {
   n = message_exit(out, sizeof out, &info);
   out[n] = '\0';
   CHECK_STR(out, "{\"code\":127,\"signal\":0,\"duration_us\":1234,\"error\":\"exec \\\"nosuch\\\": No such file or directory\"}");
+  /* The worst error text (all control characters) still fits an EXIT payload. */
+  char worst[EXIT_ERROR_MAX];
+  memset(worst, '\x01', sizeof worst - 1);
+  worst[sizeof worst - 1] = '\0';
+  struct exit_info worst_info = {126, 0, UINT64_MAX / 2, worst};
+  char big[EXIT_PAYLOAD_MAX];
+  CHECK(message_exit(big, sizeof big, &worst_info) > 6 * (EXIT_ERROR_MAX - 1));
   struct exit_info killed = {137, 9, 5, NULL};
   n = message_exit(out, sizeof out, &killed);
   out[n] = '\0';

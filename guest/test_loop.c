@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -197,11 +198,13 @@ static void host_side(void) {
 }
 
 int main(void) {
+  alarm(120); /* a hang is a failure, not a stuck test run */
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   pid_t agent = fork();
   if (agent == 0) {
     static struct agent a;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave an agent behind */
     signal(SIGPIPE, SIG_IGN);
     close(sv[0]);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);

@@ -94,6 +94,8 @@ export class GuestExecution {
   onExit(message: ExitMessage): void {
     const status: ExitStatus = { code: message.code, signal: message.signal, durationUs: message.duration_us };
     if (message.error !== undefined) status.error = message.error;
+    // No STARTED comes when no process could be created (an unknown user, say): settle it here.
+    this.started.reject(new BoxliteError("invalid_argument", message.error ?? `the command exited with ${message.code} before it started`));
     this.end();
     // EXIT follows all output: settle only once every chunk has been handed over.
     void this.outputChain.then(() => this.exit.resolve(status), (error: unknown) => this.exit.reject(error));
