@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,31 @@ static void wait_for_device(const char *device) {
   for (int i = 0; i < 200 && stat(device, &st) < 0; i++) nanosleep(&tick, NULL);
 }
 
+/* The container's /dev: docker's default set of devices on a tmpfs. Not devtmpfs, which
+ * would hand every process in the box the raw disks and the agent's channel. */
+static void mount_container_dev(void) {
+  static const struct { const char *name; unsigned major, minor; } devices[] = {
+      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+  };
+  static const struct { const char *name, *target; } links[] = {
+      {"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+      {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+  };
+  char path[256];
+  if (mount_at("tmpfs", ROOTFS_DIR "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k") < 0) return;
+  for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+    snprintf(path, sizeof path, ROOTFS_DIR "/dev/%s", devices[i].name);
+    if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0) log_errno("mknod", path);
+    else if (chmod(path, 0666) < 0) log_errno("chmod", path); /* mknod's mode is masked by the umask */
+  }
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    snprintf(path, sizeof path, ROOTFS_DIR "/dev/%s", links[i].name);
+    if (symlink(links[i].target, path) < 0) log_errno("symlink", path);
+  }
+  mount_at("/dev/pts", ROOTFS_DIR "/dev/pts", NULL, MS_BIND, NULL);
+  mount_at("tmpfs", ROOTFS_DIR "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+}
+
 int mounts_rootfs(const char *device) {
   wait_for_device(device);
   if (mount(device, ROOTFS_DIR, "ext4", 0, NULL) < 0) {
@@ -62,9 +88,7 @@ int mounts_rootfs(const char *device) {
   }
   mount_at("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_at("sysfs", ROOTFS_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  mount_at("devtmpfs", ROOTFS_DIR "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-  mount_at("/dev/pts", ROOTFS_DIR "/dev/pts", NULL, MS_BIND, NULL);
-  mount_at("tmpfs", ROOTFS_DIR "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  mount_container_dev();
   return 0;
 }
 

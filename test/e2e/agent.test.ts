@@ -132,3 +132,10 @@ test("SIGNAL reaches the process and its exit reports 128+N", async () => {
   const status = await execution.exit.promise;
   expect(status).toMatchObject({ code: 143, signal: 15 });
 });
+
+test("the box's /dev has docker's standard devices, not the VM's disks or the agent's channel", async () => {
+  const { status, out } = await capture(channel, ["ls", "/dev"]);
+  expect(status.code).toBe(0);
+  const names = out.trim().split(/\s+/).sort();
+  expect(names).toEqual(["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"]);
+});
