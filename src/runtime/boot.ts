@@ -30,6 +30,8 @@ export interface BootedBox {
   channel: GuestChannel;
   /** Asks the guest to power off, kills the VMM if it does not, and waits for it to exit. */
   stop(): Promise<void>;
+  /** Ends the VM at once, without syncing its disks: only for a box whose disk is discarded. */
+  kill(): Promise<void>;
 }
 
 export function consoleTail(path: string): string {
@@ -47,9 +49,10 @@ export function withConsoleTail(error: unknown, layout: BoxLayout): unknown {
   return new BoxliteError(error.code, `${error.message}\n--- console tail (${layout.consoleLog}) ---\n${tail}`, { cause: error });
 }
 
-async function stopVm(vm: VmProcess, channel: GuestChannel | undefined): Promise<void> {
-  channel?.shutdown();
-  const timer = setTimeout(() => vm.kill("SIGKILL"), channel ? SHUTDOWN_GRACE_MS : 0);
+/** Clean: the guest powers off (bounded by a grace period); otherwise SIGKILL at once. */
+async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: boolean): Promise<void> {
+  if (clean) channel?.shutdown();
+  const timer = setTimeout(() => vm.kill("SIGKILL"), clean && channel ? SHUTDOWN_GRACE_MS : 0);
   await vm.exited;
   clearTimeout(timer);
   channel?.close();
@@ -76,9 +79,9 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     });
     const { channel } = await GuestChannel.connect(layout.agentSocket, { timeoutMs: config.bootTimeoutMs, vmExited: vm.exited });
     const running = vm;
-    return { layout, vm: running, channel, stop: () => stopVm(running, channel) };
+    return { layout, vm: running, channel, stop: () => stopVm(running, channel, true), kill: () => stopVm(running, channel, false) };
   } catch (error) {
-    if (vm) await stopVm(vm, undefined);
+    if (vm) await stopVm(vm, undefined, false);
     throw withConsoleTail(error, layout);
   }
 }

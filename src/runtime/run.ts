@@ -25,7 +25,8 @@ export async function startRun(config: Config, options: RunOptions, handlers: Ex
   const layout = boxLayout(config, id);
   let box: BootedBox | undefined;
   const finish = async () => {
-    await box?.stop();
+    // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
+    await (options.autoRemove ? box?.kill() : box?.stop());
     if (options.autoRemove) removeBox(layout);
   };
   try {

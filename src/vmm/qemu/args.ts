@@ -3,6 +3,7 @@
  * (microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line).
  */
 import { guestKernelArgs, type VmSpec } from "../backend.ts";
+import { hostTscKhz } from "./host-tsc.ts";
 
 /** Flags every guest kernel boot gets: fast, quiet, and a clean exit on reboot. */
 export const BASE_KERNEL_ARGS = [
@@ -26,6 +27,8 @@ export interface QemuMachine {
 
 /** The machine without box-specific devices: also what the accelerator probe and the benchmark boot. */
 export function machineArgs(machine: QemuMachine, appendArgs: string[]): string[] {
+  const tscKhz = machine.accelerator === "tcg" ? hostTscKhz() : undefined;
+  const clockArgs = tscKhz ? [`tsc_early_khz=${tscKhz}`] : [];
   return [
     "-accel", machine.accelerator,
     ...(machine.accelerator === "tcg" ? [] : ["-cpu", "host"]),
@@ -39,7 +42,7 @@ export function machineArgs(machine: QemuMachine, appendArgs: string[]): string[
     "-device", "virtconsole,chardev=console",
     "-drive", `file=${escapeOption(machine.systemDisk)},if=none,id=system,format=raw,readonly=on`,
     "-device", "virtio-blk-device,drive=system",
-    "-append", [...BASE_KERNEL_ARGS, ...appendArgs].join(" "),
+    "-append", [...BASE_KERNEL_ARGS, ...clockArgs, ...appendArgs].join(" "),
   ];
 }
 
