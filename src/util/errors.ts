@@ -14,6 +14,9 @@ export type ErrorCode =
   | "protocol" // the guest channel broke or spoke nonsense
   | "disk" // a disk image could not be created or read
   | "unsupported" // not available on this host or in this build
+  | "conflict" // the name or id is taken, or the thing is in the wrong state
+  | "database" // the home's database is unreadable, corrupt, from a newer boxlite, or failed to migrate
+  | "busy" // another process holds the lock of this home or box
   | "internal"; // a bug: nothing the user did
 
 interface ErrorMapping {
@@ -32,6 +35,9 @@ export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
   protocol: { http: 502, exit: 1 },
   disk: { http: 500, exit: 1 },
   unsupported: { http: 501, exit: 1 },
+  conflict: { http: 409, exit: 1 },
+  database: { http: 500, exit: 1 },
+  busy: { http: 409, exit: 1 },
   internal: { http: 500, exit: 1 },
 };
 
