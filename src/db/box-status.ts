@@ -1,0 +1,29 @@
+/** Box statuses as stored in box_state (column and JSON), with the reference's legacy values. */
+
+export type BoxStatus = "unknown" | "configured" | "running" | "stopping" | "stopped" | "paused" | "failed";
+
+export const BOX_STATUSES: readonly BoxStatus[] = ["unknown", "configured", "running", "stopping", "stopped", "paused", "failed"];
+
+/**
+ * Values older versions wrote: `starting` was the state before the first boot; the
+ * transient disk-operation states became a quiesce under `paused`, and a box found in
+ * one of them after a crash is stopped.
+ */
+const LEGACY_STATUSES: Readonly<Record<string, BoxStatus>> = {
+  starting: "configured",
+  snapshotting: "stopped",
+  restoring: "stopped",
+  exporting: "stopped",
+  cloning: "stopped",
+};
+
+/** The status a stored string means, or undefined when it means nothing known. */
+export function parseBoxStatus(value: string): BoxStatus | undefined {
+  if ((BOX_STATUSES as readonly string[]).includes(value)) return value as BoxStatus;
+  return LEGACY_STATUSES[value];
+}
+
+/** Running or paused: a VM process exists. */
+export function isActiveStatus(status: BoxStatus): boolean {
+  return status === "running" || status === "paused";
+}

@@ -1,0 +1,91 @@
+/**
+ * The single-row tables: `schema_version` (which schema the home is at) and `alive`
+ * (the host boot id at the last open, for reboot detection).
+ */
+import type { Database } from "bun:sqlite";
+import { readFileSync } from "node:fs";
+
+/** The schema this version of boxlite reads and writes (the reference's v9). */
+export const SCHEMA_VERSION = 9;
+/** The oldest schema the migration chain starts from (there never was a v1 → v2 step). */
+export const OLDEST_SCHEMA_VERSION = 2;
+
+interface VersionRow {
+  version: number;
+}
+
+/** The recorded schema version, or undefined for a home with no schema yet. */
+export function readSchemaVersion(db: Database): number | undefined {
+  const table = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (table === null) return undefined;
+  const row = db.query<VersionRow, []>("SELECT version FROM schema_version WHERE id = 1").get();
+  return row === null ? undefined : row.version;
+}
+
+/** Records `version`; call inside the transaction that changed the schema. */
+export function writeSchemaVersion(db: Database, version: number, now: Date = new Date()): void {
+  db.query(
+    `INSERT INTO schema_version (id, version, updated_at) VALUES (1, ?1, ?2)
+     ON CONFLICT(id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+  ).run(version, now.toISOString());
+}
+
+export interface AliveRecord {
+  bootId: string;
+  /** Unix seconds of the open that wrote the record. */
+  startedAt: number;
+}
+
+interface AliveRow {
+  boot_id: string;
+  started_at: number;
+}
+
+export function readAlive(db: Database): AliveRecord | undefined {
+  const row = db.query<AliveRow, []>("SELECT boot_id, started_at FROM alive WHERE id = 1").get();
+  return row === null ? undefined : { bootId: row.boot_id, startedAt: row.started_at };
+}
+
+/** Whether `alive` holds another boot id than `bootId` (false when it holds none), without writing. */
+export function wasRebooted(db: Database, bootId: string): boolean {
+  const previous = readAlive(db);
+  return previous !== undefined && previous.bootId !== bootId;
+}
+
+/**
+ * Writes this host's boot id and says whether the host rebooted since the previous
+ * record (false the very first time). It consumes the signal: the next call on the same
+ * boot returns false, so call it once per open, under the home lock, before recovery.
+ */
+export function recordAlive(db: Database, bootId: string, now: Date = new Date()): boolean {
+  return db.transaction(() => {
+    const rebooted = wasRebooted(db, bootId);
+    db.query(
+      `INSERT INTO alive (id, boot_id, started_at) VALUES (1, ?1, ?2)
+       ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id, started_at = excluded.started_at`,
+    ).run(bootId, Math.floor(now.getTime() / 1000));
+    return rebooted;
+  }).immediate();
+}
+
+/**
+ * A string that changes on every host boot: Linux's boot_id, macOS's boot session
+ * UUID. Where neither exists a random id is returned, so every open looks like the
+ * first after a boot (the reference does the same; recovery then re-checks each box).
+ */
+export function readHostBootId(): string {
+  try {
+    const id = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    if (id !== "") return id;
+  } catch {
+    // Not Linux, or /proc is not mounted: try the macOS sysctl next.
+  }
+  try {
+    const result = Bun.spawnSync(["sysctl", "-n", "kern.bootsessionuuid"], { stdout: "pipe", stderr: "ignore" });
+    const id = result.stdout.toString().trim();
+    if (result.exitCode === 0 && id !== "") return id;
+  } catch {
+    // No sysctl either.
+  }
+  return crypto.randomUUID();
+}
