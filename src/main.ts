@@ -1,6 +1,9 @@
 #!/usr/bin/env bun
 /** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
 import { infoCommand } from "./cli/info.ts";
+import { inspectCommand } from "./cli/inspect.ts";
+import { lsCommand } from "./cli/ls.ts";
+import { warn } from "./cli/output.ts";
 import { runCommand } from "./cli/run.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
@@ -12,6 +15,8 @@ Run OCI images as hardware-isolated micro-VMs ("boxes").
 
 Commands:
   run      Boot a box and run a command in it
+  ls       List boxes (also: ps, list)
+  inspect  Show boxes as JSON
   info     Show the VMM, accelerator, kernel and home in use
 
 Global options:
@@ -26,6 +31,10 @@ type Command = (runtime: Boxlite, argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own failures. */ failureCode?: number }> = {
   run: { run: runCommand, failureCode: 125 },
+  ls: { run: lsCommand },
+  ps: { run: lsCommand },
+  list: { run: lsCommand },
+  inspect: { run: inspectCommand },
   info: { run: infoCommand },
 };
 
@@ -69,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     const command = COMMANDS[name];
     if (!command) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
     failureCode = command.failureCode;
-    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug });
+    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug }, warn);
     if (runtime.config.homeWasRelative) process.stderr.write(`boxlite: using home ${runtime.config.home}\n`);
     return await command.run(runtime, args);
   } catch (error) {

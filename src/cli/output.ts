@@ -17,3 +17,10 @@ export function printTable(rows: Array<[string, string]>): void {
 export function warn(message: string): void {
   process.stderr.write(`boxlite: ${message}\n`);
 }
+
+/** A table with a header row, columns padded to their widest cell. */
+export function printColumns(header: string[], rows: string[][]): void {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join("").trimEnd();
+  process.stdout.write([header, ...rows].map((cells) => `${line(cells)}\n`).join(""));
+}

@@ -8,7 +8,11 @@ import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
+import { listBoxes, resolveBox } from "../db/boxes.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { type BoxView, boxView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
+import { type Home, openHome } from "./home.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
 
@@ -31,10 +35,25 @@ export interface RuntimeInfo {
 }
 
 export class Boxlite {
-  constructor(readonly config: Readonly<Config>) {}
+  private opened?: Promise<Home>;
 
-  static open(flags: ConfigFlags = {}): Boxlite {
-    return new Boxlite(loadConfig(flags));
+  /** `onWarning` hears about problems found in the home that did not stop it opening. */
+  constructor(
+    readonly config: Readonly<Config>,
+    private readonly onWarning: (message: string) => void = () => {},
+  ) {}
+
+  /** The home, opened (and migrated) on first use. */
+  home(): Promise<Home> {
+    this.opened ??= openHome(this.config).then((home) => {
+      for (const warning of home.warnings) this.onWarning(warning);
+      return home;
+    });
+    return this.opened;
+  }
+
+  static open(flags: ConfigFlags = {}, onWarning?: (message: string) => void): Boxlite {
+    return new Boxlite(loadConfig(flags), onWarning);
   }
 
   async info(): Promise<RuntimeInfo> {
@@ -59,8 +78,21 @@ export class Boxlite {
     };
   }
 
+  /** Boxes, newest first; by default only those with a VM (running or paused). */
+  async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
+    const { db } = (await this.home()).database;
+    return listBoxes(db, options.all ? {} : { statuses: ["running", "paused"] }).map(boxView);
+  }
+
+  /** A box by id, name or unique id prefix. */
+  async getBox(idOrName: string): Promise<BoxView> {
+    const record = resolveBox((await this.home()).database.db, idOrName);
+    if (!record) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
+    return boxView(record);
+  }
+
   /** Boots a box and starts `options`' command in it; see BoxRun. */
-  run(options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
-    return startRun(this.config, options, handlers);
+  async run(options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
+    return startRun(await this.home(), options, handlers);
   }
 }

@@ -1,13 +1,18 @@
 /**
- * `run`: create a box, boot it, run one command in it, and tear the VM down when the
- * command ends. Auto-remove boxes are removed on every path, failures included.
+ * `run`: create a box (its record in the home database and its directory), boot it, run
+ * one command in it, and tear the VM down when the command ends. The box's record follows
+ * it: configured → running → stopped (with the exit code), or failed with the reason.
+ * Auto-remove boxes are removed on every path, failures included.
  */
 import { ulid } from "ulid";
-import type { Config } from "../config/config.ts";
+import { deleteBox, insertBox, updateBoxState } from "../db/boxes.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
 import { resolveImage } from "../image/resolve.ts";
+import { lockBox, removeBoxLock } from "./box-lock.ts";
 import { boxLayout, removeBox } from "./box-layout.ts";
+import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
+import type { Home } from "./home.ts";
 import { checkResources, processSpec, type RunOptions } from "./options.ts";
 
 export interface BoxRun {
@@ -17,27 +22,51 @@ export interface BoxRun {
   done: Promise<ExitStatus>;
 }
 
-export async function startRun(config: Config, options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
+export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
+  const { config } = home;
+  const { db } = home.database;
   const resources = checkResources(options);
   const image = await resolveImage(config, options.image);
   const id = ulid().toLowerCase();
   const spec = processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);
+
+  insertBox(db, newBoxConfig({ id, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
+  const lock = lockBox(config, id, "run");
   let box: BootedBox | undefined;
-  const finish = async () => {
+  const finish = async (outcome: { exitCode: number } | { error: unknown }) => {
     // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
     await (options.autoRemove ? box?.kill() : box?.stop());
-    if (options.autoRemove) removeBox(layout);
+    if (options.autoRemove) {
+      deleteBox(db, id);
+      removeBox(layout);
+      removeBoxLock(config, id);
+    } else if ("exitCode" in outcome) {
+      updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, last_updated: new Date().toISOString() });
+    } else {
+      const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+      updateBoxState(db, id, { status: "failed", pid: null, error_reason: reason, last_updated: new Date().toISOString() });
+    }
+    lock.release();
   };
   try {
     box = await bootBox(config, { id, image, ...resources });
+    updateBoxState(db, id, { status: "running", pid: box.vm.pid, last_updated: new Date().toISOString() });
     const execution = box.channel.exec({ ...spec, create_cwd: true, tty: options.tty ?? null, stdin: options.stdin ?? false }, handlers);
-    const done = execution.exit.promise.catch((error: unknown) => {
-      throw withConsoleTail(error, layout);
-    });
-    return { id, execution, done: done.finally(finish) };
+    const done = execution.exit.promise.then(
+      async (status) => {
+        await finish({ exitCode: status.code });
+        return status;
+      },
+      async (error: unknown) => {
+        const reported = withConsoleTail(error, layout);
+        await finish({ error: reported });
+        throw reported;
+      },
+    );
+    return { id, execution, done };
   } catch (error) {
-    await finish();
+    await finish({ error });
     throw error;
   }
 }

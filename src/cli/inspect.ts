@@ -1,0 +1,57 @@
+/** `boxlite inspect BOX...`: docker-like JSON of boxes found by id, unique id prefix or name. */
+import type { BoxView } from "../runtime/box-view.ts";
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { parseOptions } from "./args.ts";
+import { printJson, warn } from "./output.ts";
+
+export const INSPECT_USAGE = `Usage: boxlite inspect BOX [BOX...]
+
+Show boxes as JSON (docker's shape: Id, Name, Image, Created, Status, State, Cpus, Memory).
+A BOX is an id, a unique prefix of one, or a name.
+`;
+
+const OPTIONS = { help: { type: "boolean", short: "h" } } as const;
+
+const MIB = 1024 * 1024;
+
+export function inspectView(box: BoxView) {
+  return {
+    Id: box.box_id,
+    Name: box.name ?? "",
+    Image: box.image,
+    Created: box.created_at,
+    Status: box.status,
+    State: {
+      Status: box.status,
+      Running: box.status === "running",
+      Pid: box.pid ?? 0,
+      ExitCode: box.exit_code ?? 0,
+      Error: box.error_reason ?? "",
+    },
+    Cpus: box.cpus,
+    Memory: box.memory_mib * MIB,
+  };
+}
+
+export async function inspectCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions("inspect", OPTIONS, argv, true);
+  if (values.help) {
+    process.stdout.write(INSPECT_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new BoxliteError("usage", "inspect needs at least one BOX; see 'boxlite inspect --help'");
+  const found: ReturnType<typeof inspectView>[] = [];
+  let failed = false;
+  for (const name of positionals) {
+    try {
+      found.push(inspectView(await runtime.getBox(name)));
+    } catch (error) {
+      if (!(error instanceof BoxliteError)) throw error;
+      warn(error.message);
+      failed = true;
+    }
+  }
+  printJson(found);
+  return failed ? 1 : 0;
+}

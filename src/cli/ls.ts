@@ -1,0 +1,47 @@
+/** `boxlite ls` (aliases `ps`, `list`): the boxes of this home. */
+import type { BoxView } from "../runtime/box-view.ts";
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { parseOptions } from "./args.ts";
+import { printJson, printColumns } from "./output.ts";
+
+export const LS_USAGE = `Usage: boxlite ls [-a] [-q] [--json]
+
+List boxes: by default those with a running VM; with -a all of them.
+
+Options:
+  -a, --all     Show every box, stopped and failed ones too
+  -q, --quiet   Print only box ids
+      --json    Print JSON (the REST API's Box objects)
+`;
+
+const OPTIONS = {
+  all: { type: "boolean", short: "a" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Docker-style status: "Running", "Exited (3)", "Failed: reason". */
+export function statusText(box: BoxView): string {
+  if (box.status === "stopped" && box.exit_code !== null) return `Exited (${box.exit_code})`;
+  const word = box.status.charAt(0).toUpperCase() + box.status.slice(1);
+  return box.status === "failed" && box.error_reason ? `${word}: ${box.error_reason.split("\n")[0]}` : word;
+}
+
+export async function lsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values } = parseOptions("ls", OPTIONS, argv);
+  if (values.help) {
+    process.stdout.write(LS_USAGE);
+    return 0;
+  }
+  const boxes = await runtime.listBoxes({ all: values.all });
+  if (values.json) printJson(boxes);
+  else if (values.quiet) process.stdout.write(boxes.map((box) => `${box.box_id}\n`).join(""));
+  else {
+    printColumns(
+      ["ID", "IMAGE", "STATUS", "CREATED", "NAMES"],
+      boxes.map((box) => [box.box_id.slice(0, 12), box.image, statusText(box), box.created_at, box.name ?? ""]),
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,21 @@
+/**
+ * A box's own lock (`locks/<box-id>`): held by whoever is changing the box (running it in
+ * the foreground, stopping, removing), so two processes never change one box at once.
+ * The loser is told who holds it; a holder that died has released it already (flock).
+ */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/config.ts";
+import { busyError, FileLock } from "../util/flock.ts";
+
+export function lockBox(config: Config, boxId: string, operation: string): FileLock {
+  const path = join(config.home, "locks", boxId);
+  const attempt = FileLock.tryAcquire(path, operation);
+  if (attempt instanceof FileLock) return attempt;
+  throw busyError(`box ${boxId}`, attempt.busy);
+}
+
+/** Removes the lock file of a box that no longer exists (its holder is releasing it). */
+export function removeBoxLock(config: Config, boxId: string): void {
+  rmSync(join(config.home, "locks", boxId), { force: true });
+}

@@ -1,0 +1,66 @@
+/**
+ * A box as stored in the home database, in the reference's JSON shapes (BoxConfig,
+ * BoxState, BoxOptions as serde writes them), so that the reference reads our boxes and
+ * we read its boxes.
+ */
+import { randomBytes } from "node:crypto";
+import type { BoxConfigJson, BoxStateJson } from "../db/boxes.ts";
+import type { RunOptions } from "./options.ts";
+
+export interface NewBox {
+  id: string;
+  image: string;
+  options: RunOptions;
+  cpus: number;
+  memoryMib: number;
+  boxHome: string;
+}
+
+function envPairs(env: readonly string[]): Array<[string, string]> {
+  return env.map((entry) => {
+    const eq = entry.indexOf("=");
+    return [entry.slice(0, eq), entry.slice(eq + 1)];
+  });
+}
+
+export function newBoxConfig(box: NewBox): BoxConfigJson {
+  const { options } = box;
+  return {
+    id: box.id,
+    name: null,
+    created_at: new Date().toISOString(),
+    container: { id: randomBytes(32).toString("hex") },
+    options: {
+      cpus: box.cpus,
+      memory_mib: box.memoryMib,
+      disk_size_gb: null,
+      working_dir: options.workdir ?? null,
+      env: envPairs(options.env ?? []),
+      rootfs: { Image: box.image },
+      volumes: [],
+      network: { Enabled: { allow_net: [] } },
+      ports: [],
+      auto_remove: options.autoRemove ?? false,
+      detach: false,
+      entrypoint: null,
+      cmd: options.command && options.command.length > 0 ? options.command : null,
+      user: options.user ?? null,
+      tty: options.tty !== undefined,
+    },
+    engine_kind: "qemu",
+    box_home: box.boxHome,
+  };
+}
+
+export function newBoxState(status: BoxStateJson["status"]): BoxStateJson {
+  return {
+    status,
+    pid: null,
+    container_id: null,
+    last_updated: new Date().toISOString(),
+    lock_id: null,
+    health_status: { state: "None", failures: 0, last_check: null },
+    error_reason: null,
+    exit_code: null,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * What the CLI and the API show of a box, read from its record in either boxlite's or
+ * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
+ */
+import type { BoxStatus } from "../db/box-status.ts";
+import type { BoxRecord } from "../db/boxes.ts";
+import type { JsonValue } from "../db/json.ts";
+
+export interface BoxView {
+  box_id: string;
+  name: string | null;
+  status: BoxStatus;
+  created_at: string;
+  updated_at: string;
+  pid: number | null;
+  image: string;
+  cpus: number;
+  memory_mib: number;
+  exit_code: number | null;
+  error_reason: string | null;
+}
+
+/** The reference's defaults when BoxOptions leaves a field out (runtime/constants.rs). */
+const DEFAULT_CPUS = 1;
+const DEFAULT_MEMORY_MIB = 512;
+
+function numberOr(value: JsonValue | undefined, fallback: number): number {
+  return typeof value === "number" ? value : fallback;
+}
+
+/** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). */
+function imageOf(rootfs: JsonValue | undefined): string {
+  if (rootfs && typeof rootfs === "object" && !Array.isArray(rootfs)) {
+    const value = rootfs.Image ?? rootfs.RootfsPath;
+    if (typeof value === "string") return value;
+  }
+  return typeof rootfs === "string" ? rootfs : "";
+}
+
+export function boxView(record: BoxRecord): BoxView {
+  const { options } = record.config;
+  const updated = record.state.last_updated;
+  return {
+    box_id: record.id,
+    name: record.name,
+    status: record.status,
+    created_at: record.config.created_at,
+    updated_at: typeof updated === "string" ? updated : record.config.created_at,
+    pid: record.pid,
+    image: imageOf(options.rootfs),
+    cpus: numberOr(options.cpus, DEFAULT_CPUS),
+    memory_mib: numberOr(options.memory_mib, DEFAULT_MEMORY_MIB),
+    exit_code: typeof record.state.exit_code === "number" ? record.state.exit_code : null,
+    error_reason: typeof record.state.error_reason === "string" ? record.state.error_reason : null,
+  };
+}

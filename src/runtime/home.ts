@@ -1,0 +1,39 @@
+/**
+ * Opening a home: its directories (the reference layout), then, under a short exclusive
+ * lock on `.lock`, its database (created or migrated) and the reboot check. Any number
+ * of processes may then use the home at once: readers never wait (WAL), and each box
+ * has its own lock (box-lock.ts).
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/config.ts";
+import { isActiveStatus } from "../db/box-status.ts";
+import { listBoxes, updateBoxState } from "../db/boxes.ts";
+import { type HomeDatabase, openDatabase } from "../db/database.ts";
+import { FileLock } from "../util/flock.ts";
+
+/** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
+const HOME_LOCK_TIMEOUT_MS = 60_000;
+const SUBDIRS = ["db", "images", "bases", "boxes", "locks", "tmp"];
+
+export interface Home {
+  config: Readonly<Config>;
+  database: HomeDatabase;
+  /** Problems found while opening (each names a box and a file). */
+  warnings: string[];
+  close(): void;
+}
+
+export async function openHome(config: Readonly<Config>): Promise<Home> {
+  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  for (const sub of SUBDIRS) mkdirSync(join(config.home, sub), { recursive: true });
+  using _lock = await FileLock.acquire(join(config.home, ".lock"), "open home", HOME_LOCK_TIMEOUT_MS);
+  const database = openDatabase({ home: config.home });
+  if (database.hostRebooted) {
+    // Every VM died with the host: boxes that were running are stopped now.
+    for (const box of listBoxes(database.db)) {
+      if (isActiveStatus(box.status) || box.status === "stopping") updateBoxState(database.db, box.id, { status: "stopped", pid: null });
+    }
+  }
+  return { config, database, warnings: database.warnings, close: () => database.close() };
+}
