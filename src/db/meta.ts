@@ -58,6 +58,8 @@ export function wasRebooted(db: Database, bootId: string): boolean {
  * boot returns false, so call it once per open, under the home lock, before recovery.
  */
 export function recordAlive(db: Database, bootId: string, now: Date = new Date()): boolean {
+  // Most opens happen in the same host boot: read first, so they cost no write (and no fsync).
+  if (readAlive(db)?.bootId === bootId) return false;
   return db.transaction(() => {
     const rebooted = wasRebooted(db, bootId);
     db.query(

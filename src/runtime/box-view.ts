@@ -3,6 +3,7 @@
  * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
  */
 import type { BoxStatus } from "../db/box-status.ts";
+import type { BoxSummary } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 import type { JsonValue } from "../db/json.ts";
 
@@ -52,5 +53,22 @@ export function boxView(record: BoxRecord): BoxView {
     memory_mib: numberOr(options.memory_mib, DEFAULT_MEMORY_MIB),
     exit_code: typeof record.state.exit_code === "number" ? record.state.exit_code : null,
     error_reason: typeof record.state.error_reason === "string" ? record.state.error_reason : null,
+  };
+}
+
+/** The same view from a listing summary (no blob parsing; see db/box-summaries.ts). */
+export function summaryView(box: BoxSummary): BoxView {
+  return {
+    box_id: box.id,
+    name: box.name,
+    status: box.status,
+    created_at: box.createdAt,
+    updated_at: box.updatedAt ?? box.createdAt,
+    pid: box.pid,
+    image: box.image,
+    cpus: box.cpus ?? DEFAULT_CPUS,
+    memory_mib: box.memoryMib ?? DEFAULT_MEMORY_MIB,
+    exit_code: box.exitCode,
+    error_reason: box.errorReason,
   };
 }

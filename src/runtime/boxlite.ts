@@ -8,9 +8,11 @@ import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
-import { listBoxes, resolveBox } from "../db/boxes.ts";
+import { listBoxSummaries } from "../db/box-summaries.ts";
+import { isActiveStatus } from "../db/box-status.ts";
+import { resolveBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { type BoxView, boxView } from "./box-view.ts";
+import { type BoxView, boxView, summaryView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
 import type { RunOptions } from "./options.ts";
@@ -80,8 +82,8 @@ export class Boxlite {
 
   /** Boxes, newest first; by default only those with a VM (running or paused). */
   async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
-    const { db } = (await this.home()).database;
-    return listBoxes(db, options.all ? {} : { statuses: ["running", "paused"] }).map(boxView);
+    const boxes = listBoxSummaries((await this.home()).database.db).map(summaryView);
+    return options.all ? boxes : boxes.filter((box) => isActiveStatus(box.status));
   }
 
   /** A box by id, name or unique id prefix. */

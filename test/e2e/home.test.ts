@@ -29,7 +29,8 @@ async function listAll(env: Record<string, string> = {}): Promise<ListedBox[]> {
 
 test("a box run without --rm is recorded as stopped with its exit code, and inspect finds it by prefix", async () => {
   const before = new Set((await listAll()).map((box) => box.box_id));
-  expect((await runCli(["run", "--cpus", "2", "--memory", "256", "--", "sh", "-c", "exit 4"])).code).toBe(4);
+  const run = await runCli(["run", "--cpus", "2", "--memory", "256", "--", "sh", "-c", "exit 4"]);
+  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 4, stderr: "" });
   const created = (await listAll()).filter((box) => !before.has(box.box_id));
   expect(created).toHaveLength(1);
   const box = created[0] as ListedBox;
