@@ -34,7 +34,7 @@ const number = (value: unknown): number | null => (typeof value === "number" ? v
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
 
 /** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). */
-function imageOf(rootfs: unknown): string {
+export function imageOf(rootfs: unknown): string {
   if (rootfs && typeof rootfs === "object") {
     const variant = rootfs as Record<string, unknown>;
     return text(variant.Image) ?? text(variant.RootfsPath) ?? "";

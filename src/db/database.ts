@@ -13,11 +13,11 @@ import { Database } from "bun:sqlite";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import schemaV9 from "../../migrations/schema-v9.sql" with { type: "text" };
+import { readHostBootId } from "../util/boot-id.ts";
 import { BoxliteError, wrapError } from "../util/errors.ts";
 import {
   OLDEST_SCHEMA_VERSION,
   SCHEMA_VERSION,
-  readHostBootId,
   readSchemaVersion,
   recordAlive,
   wasRebooted,

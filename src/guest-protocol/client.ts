@@ -25,8 +25,6 @@ export class GuestChannel {
   private nextStream = 1;
   private hello = Promise.withResolvers<HelloMessage>();
   private failure: BoxliteError | undefined;
-  /** Resolves when the channel closes, with the reason when it broke. */
-  readonly closed = Promise.withResolvers<BoxliteError | undefined>();
 
   private constructor() {}
 
@@ -164,6 +162,5 @@ export class GuestChannel {
 
   private finish(error: BoxliteError | undefined): void {
     this.fail(error ?? new BoxliteError("protocol", "the guest channel closed"));
-    this.closed.resolve(error);
   }
 }

@@ -34,7 +34,7 @@ export interface BootedBox {
   kill(): Promise<void>;
 }
 
-export function consoleTail(path: string): string {
+function consoleTail(path: string): string {
   try {
     return readFileSync(path, "utf8").trimEnd().split("\n").slice(-CONSOLE_TAIL_LINES).join("\n");
   } catch {

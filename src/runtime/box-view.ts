@@ -3,9 +3,11 @@
  * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
  */
 import type { BoxStatus } from "../db/box-status.ts";
-import type { BoxSummary } from "../db/box-summaries.ts";
+import { type BoxSummary, imageOf } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 import type { JsonValue } from "../db/json.ts";
+// Options a record leaves out take the defaults boxes are created with (as the reference's).
+import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "./options.ts";
 
 export interface BoxView {
   box_id: string;
@@ -21,21 +23,8 @@ export interface BoxView {
   error_reason: string | null;
 }
 
-/** The reference's defaults when BoxOptions leaves a field out (runtime/constants.rs). */
-const DEFAULT_CPUS = 1;
-const DEFAULT_MEMORY_MIB = 512;
-
 function numberOr(value: JsonValue | undefined, fallback: number): number {
   return typeof value === "number" ? value : fallback;
-}
-
-/** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). */
-function imageOf(rootfs: JsonValue | undefined): string {
-  if (rootfs && typeof rootfs === "object" && !Array.isArray(rootfs)) {
-    const value = rootfs.Image ?? rootfs.RootfsPath;
-    if (typeof value === "string") return value;
-  }
-  return typeof rootfs === "string" ? rootfs : "";
 }
 
 export function boxView(record: BoxRecord): BoxView {

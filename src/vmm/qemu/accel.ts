@@ -7,6 +7,7 @@
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../config/config.ts";
+import { readHostBootId } from "../../util/boot-id.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
 import { machineArgs } from "./args.ts";
 
@@ -21,14 +22,6 @@ interface CachedVerdict extends AccelVerdict {
 }
 
 const PROBE_TIMEOUT_MS = 5000;
-
-export function hostBootId(): string {
-  try {
-    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  } catch {
-    return "unknown";
-  }
-}
 
 function kvmUsable(): string | undefined {
   try {
@@ -65,7 +58,7 @@ export async function chooseAccelerator(config: Config, qemu: string, kernel: Gu
   if (missing) return { accelerator: "tcg", reason: `${missing}; using software emulation` };
 
   const cachePath = join(config.runtimeDir, "accel.json");
-  const bootId = hostBootId();
+  const bootId = readHostBootId();
   try {
     const cached = JSON.parse(readFileSync(cachePath, "utf8")) as CachedVerdict;
     if (cached.bootId === bootId && cached.qemu === qemu) {
