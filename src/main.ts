@@ -4,6 +4,7 @@ import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { lsCommand } from "./cli/ls.ts";
 import { warn } from "./cli/output.ts";
+import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
@@ -17,6 +18,7 @@ Commands:
   run      Boot a box and run a command in it
   ls       List boxes (also: ps, list)
   inspect  Show boxes as JSON
+  rm       Remove boxes
   info     Show the VMM, accelerator, kernel and home in use
 
 Global options:
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   ps: { run: lsCommand },
   list: { run: lsCommand },
   inspect: { run: inspectCommand },
+  rm: { run: rmCommand },
   info: { run: infoCommand },
 };
 

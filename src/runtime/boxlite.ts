@@ -15,6 +15,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { type BoxView, boxView, summaryView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
+import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
 
@@ -91,6 +92,11 @@ export class Boxlite {
     const record = resolveBox((await this.home()).database.db, idOrName);
     if (!record) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
     return boxView(record);
+  }
+
+  /** Removes a box (refused while its VM runs, unless forced); returns its id. */
+  async removeBox(idOrName: string, options: { force?: boolean } = {}): Promise<string> {
+    return removeBoxByName(this.config, (await this.home()).database, idOrName, options.force ?? false);
   }
 
   /** Boots a box and starts `options`' command in it; see BoxRun. */

@@ -1,0 +1,86 @@
+/** `boxlite rm`: removal under the box's lock, with clear errors for every loser. */
+import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+
+const home = () => process.env.BOXLITE_HOME as string;
+
+async function boxIds(): Promise<string[]> {
+  return (await runCli(["ls", "-a", "-q"])).stdout.split("\n").filter(Boolean);
+}
+
+/** Runs a box without --rm and returns its id. */
+async function stoppedBox(): Promise<string> {
+  const before = new Set(await boxIds());
+  expect((await runCli(["run", "--", "true"])).code).toBe(0);
+  const id = (await boxIds()).find((candidate) => !before.has(candidate));
+  expect(id).toBeDefined();
+  return id as string;
+}
+
+/** Starts a foreground run that stays up; resolves with its process and box id once the command runs. */
+async function runningBox() {
+  const before = new Set(await boxIds());
+  let output = "";
+  const proc = Bun.spawn(cliCommand(["run", "--", "sh", "-c", "echo ready; sleep 600"]), { cwd: REPO, env: process.env, stdout: "pipe" });
+  void (async () => {
+    for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => output.includes("ready"), 60_000, "the box to start");
+  const id = (await boxIds()).find((candidate) => !before.has(candidate)) as string;
+  return { proc, id };
+}
+
+test("rm removes a stopped box's record, directory and lock, and prints its id", async () => {
+  const id = await stoppedBox();
+  expect(existsSync(join(home(), "boxes", id))).toBe(true);
+  const result = await runCli(["rm", id.slice(0, 16)]);
+  expect(result).toMatchObject({ code: 0, stdout: `${id}\n`, stderr: "" });
+  expect(await boxIds()).not.toContain(id);
+  expect(existsSync(join(home(), "boxes", id))).toBe(false);
+  expect(existsSync(join(home(), "locks", id))).toBe(false);
+});
+
+test("two processes racing to remove one box: one succeeds, the other gets a clear error", async () => {
+  const id = await stoppedBox();
+  const [a, b] = await Promise.all([runCli(["rm", id]), runCli(["rm", id])]);
+  const results = [a, b].sort((x, y) => x.code - y.code);
+  expect(results[0]).toMatchObject({ code: 0, stdout: `${id}\n` });
+  expect(results[1]?.code).toBe(1);
+  expect(results[1]?.stderr).toMatch(new RegExp(`box ${id} is busy: rm by pid \\d+|no box "${id}"|removed by another process`));
+  expect(await boxIds()).not.toContain(id);
+});
+
+test("a box held by a foreground run is busy, and stays running", async () => {
+  const { proc, id } = await runningBox();
+  const result = await runCli(["rm", "-f", id]);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(new RegExp(`box ${id} is busy: run by pid ${proc.pid}`));
+  expect(qemuProcesses(id).length).toBeGreaterThan(0);
+  proc.kill("SIGTERM");
+  await proc.exited;
+});
+
+test("rm removes a box left 'running' by a CLI that was killed, since no VM is left", async () => {
+  const { proc, id } = await runningBox();
+  proc.kill("SIGKILL");
+  await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its CLI");
+  const result = await runCli(["rm", id]);
+  // Its record still says running, but no VM is left: plain rm works as for a stopped box.
+  expect(result).toMatchObject({ code: 0, stdout: `${id}\n` });
+  expect(await boxIds()).not.toContain(id);
+});
+
+test("unknown boxes are reported one by one, the others still removed", async () => {
+  const id = await stoppedBox();
+  const result = await runCli(["rm", "no-such-box", id]);
+  expect(result.code).toBe(1);
+  expect(result.stdout).toBe(`${id}\n`);
+  expect(result.stderr).toContain('no box "no-such-box"');
+});
+
+test("rm -a needs -f, and rm needs a box", async () => {
+  expect(await runCli(["rm", "-a"])).toMatchObject({ code: 2, stderr: expect.stringContaining("add -f to confirm") });
+  expect(await runCli(["rm"])).toMatchObject({ code: 2, stderr: expect.stringContaining("rm needs at least one BOX") });
+});
