@@ -19,6 +19,7 @@ import {
   OLDEST_SCHEMA_VERSION,
   SCHEMA_VERSION,
   readSchemaVersion,
+  readAlive,
   recordAlive,
   wasRebooted,
   writeSchemaVersion,
@@ -73,6 +74,35 @@ export function openDatabase(options: OpenDatabaseOptions): HomeDatabase {
   try {
     if (isNew) chmodSync(path, 0o600);
     return initialize(db, path, options);
+  } catch (error) {
+    db.close();
+    throw wrapError("database", `cannot open the database ${path}`, error);
+  }
+}
+
+/**
+ * Opens a home whose database is already at the current schema and has seen this host
+ * boot, or returns undefined: such an open writes nothing, so it needs no home lock
+ * (readers like `ls` skip the lock this way). Anything else goes through openDatabase.
+ */
+export function openCurrentDatabase(home: string): HomeDatabase | undefined {
+  const path = databasePath(home);
+  if (!existsSync(path)) return undefined;
+  let db: Database;
+  try {
+    db = new Database(path, { strict: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    db.run("PRAGMA busy_timeout = 100000");
+    if (readSchemaVersion(db) !== SCHEMA_VERSION || wasRebooted(db, readHostBootId()) || readAlive(db) === undefined) {
+      db.close();
+      return undefined;
+    }
+    db.run("PRAGMA synchronous = FULL");
+    db.run("PRAGMA foreign_keys = ON");
+    return { db, path, previousVersion: SCHEMA_VERSION, migrated: [], warnings: [], hostRebooted: false, close: () => db.close() };
   } catch (error) {
     db.close();
     throw wrapError("database", `cannot open the database ${path}`, error);

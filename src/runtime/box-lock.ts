@@ -3,13 +3,15 @@
  * the foreground, stopping, removing), so two processes never change one box at once.
  * The loser is told who holds it; a holder that died has released it already (flock).
  */
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { busyError, FileLock } from "../util/flock.ts";
 
 export function lockBox(config: Config, boxId: string, operation: string): FileLock {
-  const path = join(config.home, "locks", boxId);
+  const dir = join(config.home, "locks");
+  mkdirSync(dir, { recursive: true }); // a home written by the reference may not have it yet
+  const path = join(dir, boxId);
   const attempt = FileLock.tryAcquire(path, operation);
   if (attempt instanceof FileLock) return attempt;
   throw busyError(`box ${boxId}`, attempt.busy);

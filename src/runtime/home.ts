@@ -1,6 +1,7 @@
 /**
  * Opening a home: its directories (the reference layout), then, under a short exclusive
- * lock on `.lock`, its database (created or migrated) and the reboot check. Any number
+ * lock on `.lock`, its database (created or migrated) and the reboot check. A home that
+ * needs none of that (the usual case) is opened without the lock. Any number
  * of processes may then use the home at once: readers never wait (WAL), and each box
  * has its own lock (box-lock.ts).
  */
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { isActiveStatus } from "../db/box-status.ts";
 import { listBoxes, updateBoxState } from "../db/boxes.ts";
-import { type HomeDatabase, openDatabase } from "../db/database.ts";
+import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
 import { FileLock } from "../util/flock.ts";
 
 /** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
@@ -25,6 +26,9 @@ export interface Home {
 }
 
 export async function openHome(config: Readonly<Config>): Promise<Home> {
+  // The common case (current schema, same host boot) writes nothing and takes no lock.
+  const current = openCurrentDatabase(config.home);
+  if (current) return { config, database: current, warnings: [], close: () => current.close() };
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   for (const sub of SUBDIRS) mkdirSync(join(config.home, sub), { recursive: true });
   using _lock = await FileLock.acquire(join(config.home, ".lock"), "open home", HOME_LOCK_TIMEOUT_MS);
