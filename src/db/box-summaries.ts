@@ -26,9 +26,13 @@ export interface BoxSummary {
 
 type SummaryRow = [id: string, name: string | null, columnStatus: string, pid: number | null, config: string, state: string];
 
-const SUMMARY_SQL = `SELECT c.id, c.name, s.status, s.pid, c.json, s.json
-  FROM box_config c JOIN box_state s ON s.id = c.id
-  ORDER BY c.created_at DESC, c.rowid DESC`;
+function summarySql(activeOnly: boolean): string {
+  // The status column is indexed and written with the JSON status (boxes.ts updateBoxState).
+  const where = activeOnly ? "WHERE s.status IN ('running', 'paused')" : "";
+  return `SELECT c.id, c.name, s.status, s.pid, c.json, s.json
+    FROM box_config c JOIN box_state s ON s.id = c.id ${where}
+    ORDER BY c.created_at DESC, c.rowid DESC`;
+}
 
 const number = (value: unknown): number | null => (typeof value === "number" ? value : null);
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
@@ -52,10 +56,13 @@ function parseBlob(json: string, what: string): Record<string, unknown> {
   throw corrupt(what, "it does not parse as a JSON object");
 }
 
-/** Every box's listing fields, newest first. A damaged blob is an error naming its box. */
-export function listBoxSummaries(db: Database): BoxSummary[] {
-  // values(): positional rows, cheaper than objects; the SELECT above fixes their shape.
-  const rows = db.query(SUMMARY_SQL).values() as SummaryRow[];
+/**
+ * The listing fields of every box (or only those with a VM), newest first. A damaged
+ * blob is an error naming its box.
+ */
+export function listBoxSummaries(db: Database, options: { activeOnly?: boolean } = {}): BoxSummary[] {
+  // values(): positional rows, cheaper than objects; the SELECT fixes their shape.
+  const rows = db.query(summarySql(options.activeOnly ?? false)).values() as SummaryRow[];
   return rows.map(([id, name, columnStatus, pid, configJson, stateJson]) => {
     const what = `box ${id}`;
     const config = parseBlob(configJson, `${what}: box_config.json`);

@@ -9,7 +9,6 @@ import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
-import { isActiveStatus } from "../db/box-status.ts";
 import { resolveBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type BoxView, boxView, summaryView } from "./box-view.ts";
@@ -83,8 +82,7 @@ export class Boxlite {
 
   /** Boxes, newest first; by default only those with a VM (running or paused). */
   async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
-    const boxes = listBoxSummaries((await this.home()).database.db).map(summaryView);
-    return options.all ? boxes : boxes.filter((box) => isActiveStatus(box.status));
+    return listBoxSummaries((await this.home()).database.db, { activeOnly: !options.all }).map(summaryView);
   }
 
   /** A box by id, name or unique id prefix. */
