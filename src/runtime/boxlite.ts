@@ -14,6 +14,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { type BoxView, boxView, summaryView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
+import { reconcileBox } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
@@ -82,12 +83,18 @@ export class Boxlite {
 
   /** Boxes, newest first; by default only those with a VM (running or paused). */
   async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
-    return listBoxSummaries((await this.home()).database.db, { activeOnly: !options.all }).map(summaryView);
+    const { database } = await this.home();
+    const read = () => listBoxSummaries(database.db, { activeOnly: !options.all });
+    const boxes = read();
+    const changed = boxes.filter((box) => reconcileBox(this.config, database, box.id, box.status, box.pid) !== "unchanged");
+    return (changed.length > 0 ? read() : boxes).map(summaryView);
   }
 
   /** A box by id, name or unique id prefix. */
   async getBox(idOrName: string): Promise<BoxView> {
-    const record = resolveBox((await this.home()).database.db, idOrName);
+    const { database } = await this.home();
+    const found = resolveBox(database.db, idOrName);
+    const record = found && reconcileBox(this.config, database, found.id, found.status, found.pid) !== "unchanged" ? resolveBox(database.db, found.id) : found;
     if (!record) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
     return boxView(record);
   }

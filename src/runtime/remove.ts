@@ -3,7 +3,6 @@
  * that still has a VM is refused unless forced; forcing kills a VM only when no boxlite
  * process holds the box (we hold its lock) and the process is really this box's VMM.
  */
-import { readFileSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { isActiveStatus } from "../db/box-status.ts";
 import { deleteBox, resolveBox } from "../db/boxes.ts";
@@ -11,15 +10,7 @@ import type { HomeDatabase } from "../db/database.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { lockBox, removeBoxLock } from "./box-lock.ts";
 import { boxLayout, removeBox } from "./box-layout.ts";
-
-/** Whether `pid` is alive and its command line names this box's directory (not a reused pid). */
-function isBoxVmm(pid: number, boxDir: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`${boxDir}/`);
-  } catch {
-    return false;
-  }
-}
+import { isBoxVmm } from "./reconcile.ts";
 
 /** Kills the VMM's process group (the watchdog and QEMU, see host/vmm-watch.c) and waits for it to go. */
 async function killVmm(pid: number, boxDir: string): Promise<void> {
@@ -40,7 +31,7 @@ export async function removeBoxByName(config: Config, database: HomeDatabase, id
   const box = resolveBox(database.db, found.id);
   if (!box) throw new BoxliteError("not_found", `box ${found.id} was removed by another process`);
   const layout = boxLayout(config, box.id);
-  const vmmAlive = box.pid !== null && isBoxVmm(box.pid, layout.dir);
+  const vmmAlive = isBoxVmm(box.pid, layout.dir);
   if (isActiveStatus(box.status) && vmmAlive) {
     if (!force) throw new BoxliteError("conflict", `box ${box.id} is running; stop it first, or remove it with rm -f`);
     await killVmm(box.pid as number, layout.dir);

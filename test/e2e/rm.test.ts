@@ -2,35 +2,10 @@
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { boxIds, runningBox, stoppedBox } from "../helpers/boxes.ts";
+import { qemuProcesses, runCli, waitFor } from "../helpers/cli.ts";
 
 const home = () => process.env.BOXLITE_HOME as string;
-
-async function boxIds(): Promise<string[]> {
-  return (await runCli(["ls", "-a", "-q"])).stdout.split("\n").filter(Boolean);
-}
-
-/** Runs a box without --rm and returns its id. */
-async function stoppedBox(): Promise<string> {
-  const before = new Set(await boxIds());
-  expect((await runCli(["run", "--", "true"])).code).toBe(0);
-  const id = (await boxIds()).find((candidate) => !before.has(candidate));
-  expect(id).toBeDefined();
-  return id as string;
-}
-
-/** Starts a foreground run that stays up; resolves with its process and box id once the command runs. */
-async function runningBox() {
-  const before = new Set(await boxIds());
-  let output = "";
-  const proc = Bun.spawn(cliCommand(["run", "--", "sh", "-c", "echo ready; sleep 600"]), { cwd: REPO, env: process.env, stdout: "pipe" });
-  void (async () => {
-    for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
-  })();
-  await waitFor(() => output.includes("ready"), 60_000, "the box to start");
-  const id = (await boxIds()).find((candidate) => !before.has(candidate)) as string;
-  return { proc, id };
-}
 
 test("rm removes a stopped box's record, directory and lock, and prints its id", async () => {
   const id = await stoppedBox();

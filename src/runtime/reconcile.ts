@@ -1,0 +1,52 @@
+/**
+ * Bringing a record in line with reality: a box recorded as running whose VM is gone and
+ * that no boxlite process holds (its creator died, e.g. by SIGKILL; the watchdog took
+ * the VM with it) is failed with the reason, or removed when it was an auto-remove box.
+ * Done whenever boxes are read, so `ls` never shows a VM that does not exist.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/config.ts";
+import { type BoxStatus, isActiveStatus } from "../db/box-status.ts";
+import { deleteBox, getBox, updateBoxState } from "../db/boxes.ts";
+import type { HomeDatabase } from "../db/database.ts";
+import { FileLock } from "../util/flock.ts";
+import { removeBoxLock } from "./box-lock.ts";
+import { boxLayout, removeBox } from "./box-layout.ts";
+
+export const ORPHANED_REASON = "the VM stopped while no boxlite process was attached to it (its boxlite process died)";
+
+/** Whether `pid` is alive and its command line names this box's directory (not a reused pid). */
+export function isBoxVmm(pid: number | null, boxDir: string): boolean {
+  if (pid === null) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`${boxDir}/`);
+  } catch {
+    return false;
+  }
+}
+
+export type Reconciled = "unchanged" | "failed" | "removed";
+
+export function reconcileBox(config: Config, database: HomeDatabase, id: string, status: BoxStatus, pid: number | null): Reconciled {
+  if (!isActiveStatus(status)) return "unchanged";
+  const layout = boxLayout(config, id);
+  if (isBoxVmm(pid, layout.dir)) return "unchanged";
+  // A holder is working on the box (a run still booting, an rm): it owns the record.
+  const lock = FileLock.tryAcquire(join(config.home, "locks", id), "recover");
+  if (!(lock instanceof FileLock)) return "unchanged";
+  try {
+    const box = getBox(database.db, id);
+    if (!box || !isActiveStatus(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
+    if (box.config.options.auto_remove === true) {
+      deleteBox(database.db, id);
+      removeBox(layout);
+      removeBoxLock(config, id);
+      return "removed";
+    }
+    updateBoxState(database.db, id, { status: "failed", pid: null, error_reason: ORPHANED_REASON, last_updated: new Date().toISOString() });
+    return "failed";
+  } finally {
+    lock.release();
+  }
+}

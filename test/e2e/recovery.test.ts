@@ -1,0 +1,33 @@
+/** Records brought back in line with reality when a box's boxlite process died. */
+import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { boxIds, runningBox } from "../helpers/boxes.ts";
+import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+
+const home = () => process.env.BOXLITE_HOME as string;
+
+test("a box whose CLI was killed is shown as failed with the reason, not as running", async () => {
+  const { proc, id } = await runningBox();
+  proc.kill("SIGKILL");
+  await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its CLI");
+  const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string; status: string; pid: number | null; error_reason: string }>;
+  expect(listed.find((box) => box.box_id === id)).toMatchObject({ status: "failed", pid: null, error_reason: expect.stringContaining("its boxlite process died") });
+  expect((await runCli(["ls", "-q"])).stdout).not.toContain(id);
+});
+
+test("an auto-remove box whose CLI was killed is removed the next time boxes are read", async () => {
+  const before = new Set(await boxIds());
+  let output = "";
+  const proc = Bun.spawn(cliCommand(["run", "--rm", "--", "sh", "-c", "echo ready; sleep 600"]), { cwd: REPO, env: process.env, stdout: "pipe" });
+  void (async () => {
+    for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => output.includes("ready"), 60_000, "the box to start");
+  const id = (await boxIds()).find((candidate) => !before.has(candidate)) as string;
+  proc.kill("SIGKILL");
+  await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its CLI");
+  expect(existsSync(join(home(), "boxes", id))).toBe(true);
+  expect(await boxIds()).not.toContain(id);
+  expect(existsSync(join(home(), "boxes", id))).toBe(false);
+});
