@@ -2,6 +2,7 @@
 /** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
 import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
+import { logsCommand } from "./cli/logs.ts";
 import { lsCommand } from "./cli/ls.ts";
 import { warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
@@ -19,6 +20,7 @@ Commands:
   ls       List boxes (also: ps, list)
   inspect  Show boxes as JSON
   rm       Remove boxes
+  logs     Print a box's console log
   info     Show the VMM, accelerator, kernel and home in use
 
 Global options:
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   list: { run: lsCommand },
   inspect: { run: inspectCommand },
   rm: { run: rmCommand },
+  logs: { run: logsCommand },
   info: { run: infoCommand },
 };
 

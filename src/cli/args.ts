@@ -54,7 +54,7 @@ export function parseOptions<T extends OptionsSpec>(command: string, spec: T, ar
   try {
     return parseArgs({ args: argv, options: spec, strict: true, allowPositionals });
   } catch (cause) {
-    const detail = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
+    const detail = (cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause)).replace(/\.$/, "");
     throw new BoxliteError("usage", `${detail}. See 'boxlite ${command} --help'`, { cause });
   }
 }

@@ -1,11 +1,14 @@
 /**
- * A minimal tar reader (POSIX ustar, pax `path`/`linkpath`/`size`, GNU long names)
- * over an in-memory archive. It yields entries; applying them safely is unpack.ts's job.
+ * A tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime` and
+ * `SCHILY.xattr.*`, GNU long names and links). It yields entries; applying them safely is
+ * unpack.ts's job. `readTar` walks an in-memory archive; `readTarStream` walks chunks as
+ * they arrive and holds at most one entry's data at a time.
  */
 import { BoxliteError } from "../util/errors.ts";
 
-export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
+export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "chardev" | "blockdev" | "fifo" | "other";
 
+/** One archive member, with pax and GNU extension headers already folded in. */
 export interface TarEntry {
   path: string;
   type: TarEntryType;
@@ -14,6 +17,8 @@ export interface TarEntry {
   gid: number;
   mtime: number;
   linkTarget: string;
+  /** From pax `SCHILY.xattr.<name>` records (what GNU tar and containerd write). */
+  xattrs: Record<string, string>;
   data: Uint8Array;
 }
 
@@ -59,47 +64,128 @@ function parsePax(data: Uint8Array): Map<string, string> {
   return records;
 }
 
-function entryType(flag: string): TarEntryType {
-  if (flag === "0" || flag === "" || flag === "7") return "file";
-  if (flag === "5") return "directory";
-  if (flag === "2") return "symlink";
-  if (flag === "1") return "hardlink";
-  return "other";
+const TYPES: Record<string, TarEntryType> = { "0": "file", "": "file", "7": "file", "5": "directory", "2": "symlink", "1": "hardlink", "3": "chardev", "4": "blockdev", "6": "fifo" };
+
+/** Extension headers seen so far that apply to the next real entry. */
+interface PendingHeaders {
+  pax: Map<string, string>;
+  longName?: string;
+  longLink?: string;
 }
 
+function xattrsOf(pax: Map<string, string>): Record<string, string> {
+  const xattrs: Record<string, string> = {};
+  for (const [key, value] of pax) if (key.startsWith("SCHILY.xattr.")) xattrs[key.slice("SCHILY.xattr.".length)] = value;
+  return xattrs;
+}
+
+type Step = { kind: "end" } | { kind: "more"; need: number } | { kind: "skip"; next: number } | { kind: "entry"; entry: TarEntry; next: number };
+
+/** Reads the member at `offset` of `buffer`; "more" means the buffer ends inside it. */
+function step(buffer: Uint8Array, offset: number, pending: PendingHeaders, source: string): Step {
+  if (offset + BLOCK > buffer.length) return { kind: "more", need: offset + BLOCK };
+  const header = buffer.subarray(offset, offset + BLOCK);
+  if (header.every((byte) => byte === 0)) return { kind: "end" };
+  if (!checksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${offset}`);
+  const size = Number(pending.pax.get("size") ?? numeric(header, 124, 12));
+  if (!Number.isSafeInteger(size) || size < 0) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} has a bad size`);
+  const dataStart = offset + BLOCK;
+  const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+  if (next > buffer.length) return { kind: "more", need: next };
+  const data = buffer.subarray(dataStart, dataStart + size);
+  const flag = field(header, 156, 1);
+  if (flag === "x") {
+    pending.pax = parsePax(data);
+    return { kind: "skip", next };
+  }
+  if (flag === "g") return { kind: "skip", next };
+  if (flag === "L") {
+    pending.longName = field(data, 0, data.length);
+    return { kind: "skip", next };
+  }
+  if (flag === "K") {
+    pending.longLink = field(data, 0, data.length);
+    return { kind: "skip", next };
+  }
+  const prefix = field(header, 345, 155);
+  const name = field(header, 0, 100);
+  const { pax } = pending;
+  const entry: TarEntry = {
+    path: pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
+    type: TYPES[flag] ?? "other",
+    mode: numeric(header, 100, 8) & 0o7777,
+    uid: Number(pax.get("uid") ?? numeric(header, 108, 8)),
+    gid: Number(pax.get("gid") ?? numeric(header, 116, 8)),
+    mtime: Number(pax.get("mtime") ?? numeric(header, 136, 12)),
+    linkTarget: pax.get("linkpath") ?? pending.longLink ?? field(header, 157, 100),
+    xattrs: xattrsOf(pax),
+    data,
+  };
+  pending.pax = new Map();
+  pending.longName = undefined;
+  pending.longLink = undefined;
+  return { kind: "entry", entry, next };
+}
+
+/** Yields the entries of a whole archive held in memory; `source` names it in errors. */
 export function* readTar(archive: Uint8Array, source: string): Generator<TarEntry> {
+  const pending: PendingHeaders = { pax: new Map() };
   let offset = 0;
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  while (offset + BLOCK <= archive.length) {
-    const header = archive.subarray(offset, offset + BLOCK);
-    if (header.every((byte) => byte === 0)) return;
-    if (!checksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${offset}`);
-    const size = Number(pax.get("size") ?? numeric(header, 124, 12));
-    const dataStart = offset + BLOCK;
-    if (dataStart + size > archive.length) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} is truncated`);
-    const data = archive.subarray(dataStart, dataStart + size);
-    offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
-    const flag = field(header, 156, 1);
-    if (flag === "x") { pax = parsePax(data); continue; }
-    if (flag === "g") continue;
-    if (flag === "L") { longName = field(data, 0, data.length); continue; }
-    if (flag === "K") { longLink = field(data, 0, data.length); continue; }
-    const prefix = field(header, 345, 155);
-    const name = field(header, 0, 100);
-    yield {
-      path: pax.get("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name),
-      type: entryType(flag),
-      mode: numeric(header, 100, 8) & 0o7777,
-      uid: Number(pax.get("uid") ?? numeric(header, 108, 8)),
-      gid: Number(pax.get("gid") ?? numeric(header, 116, 8)),
-      mtime: Number(pax.get("mtime") ?? numeric(header, 136, 12)),
-      linkTarget: pax.get("linkpath") ?? longLink ?? field(header, 157, 100),
-      data,
-    };
-    pax = new Map();
-    longName = undefined;
-    longLink = undefined;
+  for (;;) {
+    const result = step(archive, offset, pending, source);
+    if (result.kind === "end") return;
+    if (result.kind === "more") {
+      if (offset + BLOCK <= archive.length) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} is truncated`);
+      return; // A missing end-of-archive marker is tolerated, as GNU tar does.
+    }
+    offset = result.next;
+    if (result.kind === "entry") yield result.entry;
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const joined = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
+}
+
+/**
+ * Yields the entries of an archive arriving as chunks. Only the current member is
+ * buffered, so memory is bounded by the largest file (the caller bounds the total).
+ */
+export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<TarEntry> {
+  const pending: PendingHeaders = { pax: new Map() };
+  let buffer = new Uint8Array(0);
+  let offset = 0;
+  let consumed = 0;
+  const iterator = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    const result = step(buffer, offset, pending, source);
+    if (result.kind === "end") return;
+    if (result.kind === "more") {
+      // Gather chunks until the member is whole, then copy once: appending per chunk would be quadratic.
+      const parts = [buffer.subarray(offset)];
+      let available = buffer.length - offset;
+      while (available < result.need - offset) {
+        const next = await iterator.next();
+        if (next.done) break;
+        parts.push(next.value);
+        available += next.value.length;
+      }
+      if (available === buffer.length - offset) {
+        if (available === 0) return;
+        throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${consumed} is truncated`);
+      }
+      buffer = concat(parts, available);
+      offset = 0;
+      continue;
+    }
+    consumed += result.next - offset;
+    offset = result.next;
+    if (result.kind === "entry") yield { ...result.entry, data: result.entry.data.slice() };
   }
 }

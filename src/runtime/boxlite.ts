@@ -11,6 +11,7 @@ import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
 import { resolveBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { boxLayout } from "./box-layout.ts";
 import { type BoxView, boxView, summaryView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
@@ -97,6 +98,11 @@ export class Boxlite {
     const record = found && reconcileBox(this.config, database, found.id, found.status, found.pid) !== "unchanged" ? resolveBox(database.db, found.id) : found;
     if (!record) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
     return boxView(record);
+  }
+
+  /** Where a box's console (kernel and guest agent output) is written. */
+  consoleLogPath(id: string): string {
+    return boxLayout(this.config, id).consoleLog;
   }
 
   /** Removes a box (refused while its VM runs, unless forced); returns its id. */

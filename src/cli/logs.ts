@@ -1,0 +1,58 @@
+/** `boxlite logs [-f] [-n N] BOX`: the box's console (kernel and guest agent), not its commands' output. */
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { parseInteger, parseOptions } from "./args.ts";
+
+export const LOGS_USAGE = `Usage: boxlite logs [-f] [-n N] BOX
+
+Print the box's console log: what its kernel and guest agent wrote (not the output of
+commands, which goes to their caller). A BOX is an id, a unique id prefix or a name.
+
+Options:
+  -n, --tail N    Only the last N lines (0: all, the default)
+  -f, --follow    Keep printing new lines while the box runs
+`;
+
+const OPTIONS = {
+  tail: { type: "string", short: "n" },
+  follow: { type: "boolean", short: "f" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** How often -f looks for new bytes and for the box having stopped. */
+const FOLLOW_INTERVAL_MS = 200;
+
+export function lastLines(text: string, count: number): string {
+  if (count <= 0) return text;
+  const lines = text.split("\n");
+  const trailingNewline = lines.at(-1) === "";
+  if (trailingNewline) lines.pop();
+  return lines.slice(-count).join("\n") + (trailingNewline && lines.length > 0 ? "\n" : "");
+}
+
+export async function logsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions("logs", OPTIONS, argv, true);
+  if (values.help) {
+    process.stdout.write(LOGS_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new BoxliteError("usage", "logs needs exactly one BOX; see 'boxlite logs --help'");
+  const tail = parseInteger("--tail", values.tail) ?? 0;
+  if (tail < 0) throw new BoxliteError("usage", "--tail must be 0 (all) or a positive number of lines");
+  const box = await runtime.getBox(positionals[0] as string);
+  const file = Bun.file(runtime.consoleLogPath(box.box_id));
+  const text = (await file.exists()) ? await file.text() : "";
+  process.stdout.write(lastLines(text, tail));
+  if (!values.follow) return 0;
+  let offset = Buffer.byteLength(text);
+  for (;;) {
+    await Bun.sleep(FOLLOW_INTERVAL_MS);
+    const size = (await file.exists()) ? file.size : 0;
+    if (size > offset) {
+      process.stdout.write(await file.slice(offset, size).bytes());
+      offset = size;
+    }
+    const current = await runtime.getBox(box.box_id).catch(() => undefined);
+    if (!current || (current.status !== "running" && current.status !== "paused")) return 0;
+  }
+}
