@@ -61,7 +61,8 @@ export async function* decompressLayer(input: Uint8Array | AsyncIterable<Uint8Ar
   const first = head.length === 1 ? (head[0] as Uint8Array) : Buffer.concat(head);
   const compression = detectCompression(first);
   const raw = replay(head, iterator);
-  const stream = compression === "none" ? raw : Readable.from(raw).pipe(compression === "gzip" ? createGunzip() : createZstdDecompress());
+  const source = compression === "none" ? undefined : Readable.from(raw);
+  const stream = source === undefined ? raw : source.pipe(compression === "gzip" ? createGunzip() : createZstdDecompress());
   const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
   let total = 0;
   try {
@@ -76,6 +77,8 @@ export async function* decompressLayer(input: Uint8Array | AsyncIterable<Uint8Ar
     if (error instanceof BoxliteError) throw error;
     throw new BoxliteError("invalid_argument", `${options.source}: the ${compression} stream is corrupt: ${(error as Error).message}`, { cause: error });
   } finally {
+    // Stops the decompressor and the reader behind it when the limit or the caller ends early.
     if (stream instanceof Readable) stream.destroy();
+    source?.destroy();
   }
 }

@@ -159,7 +159,7 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
  */
 export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<TarEntry> {
   const pending: PendingHeaders = { pax: new Map() };
-  let buffer = new Uint8Array(0);
+  let buffer: Uint8Array = new Uint8Array(0);
   let offset = 0;
   let consumed = 0;
   const iterator = chunks[Symbol.asyncIterator]();
@@ -168,7 +168,7 @@ export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: 
     if (result.kind === "end") return;
     if (result.kind === "more") {
       // Gather chunks until the member is whole, then copy once: appending per chunk would be quadratic.
-      const parts = [buffer.subarray(offset)];
+      const parts: Uint8Array[] = [buffer.subarray(offset)];
       let available = buffer.length - offset;
       while (available < result.need - offset) {
         const next = await iterator.next();

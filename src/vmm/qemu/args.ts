@@ -27,7 +27,10 @@ export interface QemuMachine {
 
 /** The machine without box-specific devices: also what the accelerator probe and the benchmark boot. */
 export function machineArgs(machine: QemuMachine, appendArgs: string[]): string[] {
-  const tscKhz = machine.accelerator === "tcg" ? hostTscKhz() : undefined;
+  // Single vCPU only: with several, a TSC clock makes the kernel flip its sched_clock static
+  // key while the other vCPU runs that code, and under multi-threaded TCG that cross-CPU
+  // code patching crashed a guest (an oops in sched_clock_cpu, seen once in ~50 SMP boots).
+  const tscKhz = machine.accelerator === "tcg" && machine.cpus === 1 ? hostTscKhz() : undefined;
   const clockArgs = tscKhz ? [`tsc_early_khz=${tscKhz}`] : [];
   return [
     "-accel", machine.accelerator,

@@ -1,0 +1,231 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BoxliteError } from "../util/errors.ts";
+import { applyLayer } from "./layer.ts";
+import type { ApplyLayerOptions } from "./layer.ts";
+import { writeTar } from "./tar-writer.test-helper.ts";
+import type { WriteEntry } from "./tar-writer.test-helper.ts";
+
+let work: string;
+let root: string;
+beforeEach(() => {
+  work = mkdtempSync(join(tmpdir(), "boxlite-layer-"));
+  root = join(work, "rootfs");
+  mkdirSync(root);
+});
+afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+const apply = (entries: WriteEntry[], options: Partial<ApplyLayerOptions> = {}) => applyLayer(root, writeTar(entries), { source: "sha256:layer1", ...options });
+
+/** Awaits a rejection and returns it as a BoxliteError, failing the test otherwise. */
+async function rejection(promise: Promise<unknown>): Promise<BoxliteError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(BoxliteError);
+  return error as BoxliteError;
+}
+
+describe("layer formats", () => {
+  const entries: WriteEntry[] = [{ path: "etc/", type: "5" }, { path: "etc/hostname", data: "box\n" }];
+
+  test("applies a plain tar layer and reports entries and bytes", async () => {
+    const result = await apply(entries);
+    expect(readFileSync(join(root, "etc/hostname"), "utf8")).toBe("box\n");
+    expect(result.entries).toBe(2);
+    expect(result.bytes).toBe(writeTar(entries).length);
+  });
+
+  test("detects a gzip layer by its magic bytes", async () => {
+    await applyLayer(root, Bun.gzipSync(writeTar(entries)), { source: "gz" });
+    expect(readFileSync(join(root, "etc/hostname"), "utf8")).toBe("box\n");
+  });
+
+  test("detects a zstd layer by its magic bytes, fed in small chunks", async () => {
+    const compressed = Bun.zstdCompressSync(writeTar(entries));
+    async function* chunks() {
+      for (let i = 0; i < compressed.length; i += 3) yield compressed.subarray(i, i + 3);
+    }
+    await applyLayer(root, chunks(), { source: "zst" });
+    expect(readFileSync(join(root, "etc/hostname"), "utf8")).toBe("box\n");
+  });
+
+  test("stops a zero-filled bomb at the size limit, naming the layer and the limit, without writing it", async () => {
+    const bomb = Bun.gzipSync(writeTar([{ path: "zeros", data: new Uint8Array(64 * 1024 * 1024) }]));
+    const error = await rejection(applyLayer(root, bomb, { source: "sha256:bomb", maxBytes: 1024 * 1024 }));
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toContain("sha256:bomb");
+    expect(error.message).toContain(String(1024 * 1024));
+    expect(existsSync(join(root, "zeros"))).toBe(false);
+  });
+
+  test("refuses a truncated gzip layer with the layer's name", async () => {
+    const gz = Bun.gzipSync(writeTar(entries));
+    const error = await rejection(applyLayer(root, gz.subarray(0, gz.length - 20), { source: "sha256:cut" }));
+    expect(error.message).toContain("sha256:cut");
+  });
+});
+
+describe("whiteouts", () => {
+  test("a .wh. entry deletes the lower file and never appears itself", async () => {
+    await apply([{ path: "a/", type: "5" }, { path: "a/gone", data: "x" }, { path: "a/kept", data: "y" }]);
+    const result = await apply([{ path: "a/.wh.gone" }]);
+    expect(readdirSync(join(root, "a"))).toEqual(["kept"]);
+    expect(result.whiteouts).toBe(1);
+  });
+
+  test("a .wh. entry deletes a whole lower directory", async () => {
+    await apply([{ path: "d/sub/file", data: "x" }]);
+    await apply([{ path: "d/.wh.sub" }]);
+    expect(readdirSync(join(root, "d"))).toEqual([]);
+  });
+
+  test("an opaque marker removes lower content but keeps what this layer adds", async () => {
+    await apply([{ path: "o/lower", data: "1" }, { path: "o/both/lower", data: "2" }, { path: "other", data: "3" }]);
+    await apply([{ path: "o/new", data: "4" }, { path: "o/both/upper", data: "5" }, { path: "o/.wh..wh..opq" }]);
+    expect(readdirSync(join(root, "o")).sort()).toEqual(["both", "new"]);
+    expect(readdirSync(join(root, "o/both"))).toEqual(["upper"]);
+    expect(existsSync(join(root, "other"))).toBe(true);
+  });
+});
+
+describe("links, modes, ownership and times", () => {
+  test("keeps symlinks as written, even absolute ones", async () => {
+    await apply([{ path: "bin/sh", type: "2", link: "/bin/busybox" }, { path: "rel", type: "2", link: "../../x" }]);
+    expect(readlinkSync(join(root, "bin/sh"))).toBe("/bin/busybox");
+    expect(readlinkSync(join(root, "rel"))).toBe("../../x");
+  });
+
+  test("makes a hard link to an entry already extracted", async () => {
+    await apply([{ path: "bin/busybox", data: "elf" }, { path: "bin/ls", type: "1", link: "bin/busybox" }]);
+    expect(statSync(join(root, "bin/ls")).ino).toBe(statSync(join(root, "bin/busybox")).ino);
+  });
+
+  test("keeps setuid and sticky bits, ownership and mtimes", async () => {
+    await apply([
+      { path: "tmp/", type: "5", mode: 0o1777, mtime: 1_600_000_000 },
+      { path: "bin/su", data: "x", mode: 0o4755, uid: 0, gid: 0 },
+      { path: "home/u/f", data: "x", uid: 1000, gid: 1000, mtime: 1_500_000_000 },
+    ]);
+    expect(statSync(join(root, "tmp")).mode & 0o7777).toBe(0o1777);
+    expect(statSync(join(root, "tmp")).mtimeMs).toBe(1_600_000_000_000);
+    expect(statSync(join(root, "bin/su")).mode & 0o7777).toBe(0o4755);
+    expect(statSync(join(root, "home/u/f")).mtimeMs).toBe(1_500_000_000_000);
+    if (process.getuid?.() === 0) expect(statSync(join(root, "home/u/f")).uid).toBe(1000);
+  });
+
+  test("an existing directory stays and takes the new entry's mode", async () => {
+    await apply([{ path: "d/", type: "5", mode: 0o700 }, { path: "d/f", data: "x" }]);
+    await apply([{ path: "d/", type: "5", mode: 0o755 }]);
+    expect(readFileSync(join(root, "d/f"), "utf8")).toBe("x");
+    expect(statSync(join(root, "d")).mode & 0o7777).toBe(0o755);
+  });
+
+  test("replacing a symlink by a file does not write through the symlink", async () => {
+    const outside = join(work, "outside");
+    writeFileSync(outside, "host");
+    await apply([{ path: "link", type: "2", link: outside }]);
+    await apply([{ path: "link", data: "guest" }]);
+    expect(readFileSync(outside, "utf8")).toBe("host");
+    expect(lstatSync(join(root, "link")).isFile()).toBe(true);
+  });
+
+  test("skips fifos and device nodes and counts them", async () => {
+    const result = await apply([{ path: "dev/null", type: "3" }, { path: "run/pipe", type: "6" }]);
+    expect(result.skippedSpecial).toEqual(["dev/null", "run/pipe"]);
+    expect(existsSync(join(root, "dev/null"))).toBe(false);
+  });
+
+  test("records pax xattrs for a later pass", async () => {
+    const result = await apply([{ path: "bin/ping", data: "x", pax: { "SCHILY.xattr.security.capability": "cap" } }]);
+    expect(result.xattrs).toEqual([{ path: "bin/ping", name: "security.capability", value: "cap" }]);
+  });
+});
+
+describe("entries that try to escape the root", () => {
+  const outside = () => join(work, "outside");
+
+  test("refuses a .. component, naming the path and the layer", async () => {
+    const error = await rejection(apply([{ path: "a/../../outside", data: "x" }]));
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toContain("a/../../outside");
+    expect(error.message).toContain("sha256:layer1");
+    expect(existsSync(outside())).toBe(false);
+  });
+
+  test("treats an absolute path as relative to the root", async () => {
+    await apply([{ path: `/${outside().slice(1)}`, data: "x" }]);
+    expect(existsSync(outside())).toBe(false);
+    expect(existsSync(join(root, outside()))).toBe(true);
+  });
+
+  test("refuses a parent that is a symlink made earlier in the same layer", async () => {
+    mkdirSync(outside());
+    const error = await rejection(apply([{ path: "esc", type: "2", link: outside() }, { path: "esc/pwned", data: "x" }]));
+    expect(error.message).toContain("esc/pwned");
+    expect(readdirSync(outside())).toEqual([]);
+  });
+
+  test("refuses a parent that is a symlink made by a lower layer", async () => {
+    mkdirSync(outside());
+    await apply([{ path: "esc", type: "2", link: "../outside" }]);
+    const error = await rejection(apply([{ path: "esc/pwned", data: "x" }], { source: "sha256:upper" }));
+    expect(error.message).toContain("sha256:upper");
+    expect(readdirSync(outside())).toEqual([]);
+  });
+
+  test("refuses a whiteout through a symlinked parent", async () => {
+    mkdirSync(outside());
+    writeFileSync(join(outside(), "victim"), "x");
+    await apply([{ path: "esc", type: "2", link: outside() }]);
+    await rejection(apply([{ path: "esc/.wh.victim" }]));
+    expect(existsSync(join(outside(), "victim"))).toBe(true);
+  });
+
+  test("refuses a hard link whose target escapes", async () => {
+    writeFileSync(outside(), "secret");
+    const error = await rejection(apply([{ path: "stolen", type: "1", link: "../outside" }]));
+    expect(error.message).toContain("stolen");
+    expect(existsSync(join(root, "stolen"))).toBe(false);
+  });
+
+  test("refuses a hard link through a symlinked directory", async () => {
+    writeFileSync(outside(), "secret");
+    await rejection(apply([{ path: "up", type: "2", link: work }, { path: "stolen", type: "1", link: "up/outside" }]));
+    expect(existsSync(join(root, "stolen"))).toBe(false);
+  });
+});
+
+describe("hostile whiteouts and late symlinks", () => {
+  test("refuses a whiteout that names its own directory or its parent", async () => {
+    await apply([{ path: "keep/file", data: "x" }]);
+    for (const path of [".wh..", ".wh...", "keep/.wh..", "keep/.wh..."]) {
+      const error = await rejection(apply([{ path }]));
+      expect(error.message).toContain(path);
+    }
+    expect(existsSync(root)).toBe(true);
+    expect(readFileSync(join(root, "keep/file"), "utf8")).toBe("x");
+  });
+
+  test("does not set a directory's time through a symlink that replaced it later in the layer", async () => {
+    const outside = join(work, "outside");
+    mkdirSync(outside);
+    const before = statSync(outside).mtimeMs;
+    await apply([{ path: "d/", type: "5", mtime: 1000 }, { path: "d", type: "2", link: outside }]);
+    expect(statSync(outside).mtimeMs).toBe(before);
+    expect(lstatSync(join(root, "d")).isSymbolicLink()).toBe(true);
+  });
+});
+
+test.skipIf(process.getuid?.() !== 0)("as an unprivileged user, keeps going when ownership cannot be set", () => {
+  chownSync(work, 65534, 65534);
+  chownSync(root, 65534, 65534);
+  writeFileSync(join(work, "layer.tar"), writeTar([{ path: "home/u/f", data: "x", uid: 1000, gid: 1000 }, { path: "l", type: "2", link: "f", uid: 1000 }]));
+  const script = `import { applyLayer } from ${JSON.stringify(join(import.meta.dir, "layer.ts"))};
+    const result = await applyLayer(${JSON.stringify(root)}, await Bun.file(${JSON.stringify(join(work, "layer.tar"))}).bytes(), { source: "l" });
+    console.log(result.entries);`;
+  const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], { cwd: work });
+  expect(run.stderr.toString()).toBe("");
+  expect(run.stdout.toString().trim()).toBe("2");
+  expect(statSync(join(root, "home/u/f")).uid).toBe(65534);
+});

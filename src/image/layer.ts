@@ -1,0 +1,128 @@
+/**
+ * Applies an OCI image layer (gzip, zstd or plain tar) onto a rootfs directory that holds
+ * the layers below it: OCI whiteouts (`.wh.<name>`) delete lower files, `.wh..wh..opq`
+ * empties a directory of lower content, and every entry goes through unpack.ts's checks.
+ * See the OCI image spec, layer.md "Whiteouts".
+ */
+import { lstatSync, readdirSync, rmSync, utimesSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { BoxliteError } from "../util/errors.ts";
+import { decompressLayer } from "./decompress.ts";
+import { readTarStream } from "./tar.ts";
+import type { TarEntry } from "./tar.ts";
+import { applyEntry, ensureRealParents, isRealDirectory, safeRelative } from "./unpack.ts";
+
+const WHITEOUT = ".wh.";
+const OPAQUE = ".wh..wh..opq";
+
+/** Options for `applyLayer`. */
+export interface ApplyLayerOptions {
+  /** Names the layer in errors and results (its digest, or a file name). */
+  source: string;
+  /** Most uncompressed bytes the layer may hold; past it the layer is refused. */
+  maxBytes?: number;
+}
+
+/** An extended attribute seen in the layer; Node cannot set xattrs, so a later pass must. */
+export interface PendingXattr {
+  path: string;
+  name: string;
+  value: string;
+}
+
+/** What a layer did, for progress lines and diagnostics. */
+export interface ApplyLayerResult {
+  /** Tar entries read, whiteouts included. */
+  entries: number;
+  /** Uncompressed tar bytes read. */
+  bytes: number;
+  /** Device nodes and fifos not created (Node cannot mknod; the guest's devtmpfs provides /dev). */
+  skippedSpecial: string[];
+  /** Lower-layer paths removed by whiteouts and opaque directories. */
+  whiteouts: number;
+  /** SCHILY.xattr.* records, to be set by a later pass (e.g. when building the ext4 image). */
+  xattrs: PendingXattr[];
+}
+
+/** Removes everything under `dir` that this layer did not add (`added` holds root-relative paths). */
+function makeOpaque(root: string, dir: string, added: Set<string>): number {
+  let removed = 0;
+  for (const name of readdirSync(join(root, dir))) {
+    const relative = dir === "" ? name : `${dir}/${name}`;
+    if (!added.has(relative)) {
+      rmSync(join(root, relative), { recursive: true, force: true });
+      removed++;
+      continue;
+    }
+    // A directory this layer re-declared keeps only this layer's children too.
+    if (lstatSync(join(root, relative)).isDirectory()) removed += makeOpaque(root, relative, added);
+  }
+  return removed;
+}
+
+/** Handles a whiteout entry; returns how many lower paths it removed, or undefined if not one. */
+function applyWhiteout(root: string, entry: TarEntry, added: Set<string>, source: string): number | undefined {
+  const name = basename(entry.path.replace(/\/+$/, ""));
+  if (!name.startsWith(WHITEOUT)) return undefined;
+  const relative = safeRelative(entry.path, source);
+  ensureRealParents(root, relative, source);
+  const dir = dirname(relative) === "." ? "" : dirname(relative);
+  if (name === OPAQUE) return makeOpaque(root, dir, added);
+  const hidden = name.slice(WHITEOUT.length);
+  // ".wh.." or ".wh..." would otherwise name the directory itself or its parent, outside the root at the top.
+  if (hidden === "" || hidden === "." || hidden === "..") throw new BoxliteError("invalid_argument", `${source}: entry ${JSON.stringify(entry.path)} is a whiteout of ${JSON.stringify(hidden)}; refusing the layer`);
+  const victim = join(root, dir, hidden);
+  const existed = lstatOrFalse(victim);
+  rmSync(victim, { recursive: true, force: true });
+  return existed ? 1 : 0;
+}
+
+function lstatOrFalse(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Applies one layer blob onto `root`. Throws a BoxliteError ("invalid_argument") naming the
+ * layer and the offending path for an escaping entry, a corrupt stream or a layer past
+ * `maxBytes`; the root is then partly written and the caller should discard it.
+ */
+export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<Uint8Array>, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
+  const result: ApplyLayerResult = { entries: 0, bytes: 0, skippedSpecial: [], whiteouts: 0, xattrs: [] };
+  const added = new Set<string>();
+  const directories: TarEntry[] = [];
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of decompressLayer(blob, options)) {
+      result.bytes += chunk.length;
+      yield chunk;
+    }
+  }
+  for await (const entry of readTarStream(counted(), options.source)) {
+    result.entries++;
+    const removed = applyWhiteout(root, entry, added, options.source);
+    if (removed !== undefined) {
+      result.whiteouts += removed;
+      continue;
+    }
+    const relative = safeRelative(entry.path, options.source);
+    if (applyEntry(root, entry, options.source) === "skipped-special") {
+      result.skippedSpecial.push(relative);
+      continue;
+    }
+    // Ancestors count as added too, so an opaque marker later in this layer keeps them.
+    for (let path = relative; path !== "." && path !== ""; path = dirname(path)) added.add(path);
+    if (entry.type === "directory") directories.push(entry);
+    for (const [name, value] of Object.entries(entry.xattrs)) result.xattrs.push({ path: relative, name, value });
+  }
+  // Entries written into a directory bump its mtime; restore the archive's times last, deepest first.
+  // A later entry may have replaced the directory or a parent by a symlink: never set times through one.
+  for (const dir of directories.reverse()) {
+    const relative = safeRelative(dir.path, options.source);
+    if (isRealDirectory(root, relative)) utimesSync(join(root, relative), dir.mtime, dir.mtime);
+  }
+  return result;
+}
