@@ -17,6 +17,23 @@ export interface ConnectOptions {
   vmExited: Promise<unknown>;
 }
 
+/** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
+const CONNECT_RETRY_MS = 2000;
+
+type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
+
+export async function connectWithRetry(path: string, handlers: SocketHandlers): Promise<Socket<unknown>> {
+  const deadline = performance.now() + CONNECT_RETRY_MS;
+  for (;;) {
+    try {
+      return await Bun.connect({ unix: path, socket: handlers });
+    } catch (cause) {
+      if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
+      await Bun.sleep(5);
+    }
+  }
+}
+
 export class GuestChannel {
   private readonly decoder = new FrameDecoder();
   private readonly executions = new Map<number, GuestExecution>();
@@ -30,16 +47,11 @@ export class GuestChannel {
 
   static async connect(path: string, options: ConnectOptions): Promise<{ channel: GuestChannel; hello: HelloMessage }> {
     const channel = new GuestChannel();
-    channel.socket = await Bun.connect({
-      unix: path,
-      socket: {
-        data: (_socket, bytes) => channel.receive(bytes),
-        drain: () => channel.writer.flush(),
-        close: () => channel.finish(undefined),
-        error: (_socket, error) => channel.finish(new BoxliteError("protocol", `guest channel failed: ${error.message}`)),
-      },
-    }).catch((cause: unknown) => {
-      throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
+    channel.socket = await connectWithRetry(path, {
+      data: (_socket, bytes) => channel.receive(bytes),
+      drain: () => channel.writer.flush(),
+      close: () => channel.finish(undefined),
+      error: (_socket, error) => channel.finish(new BoxliteError("protocol", `guest channel failed: ${error.message}`)),
     });
     channel.writer = new SocketWriter(channel.socket);
     channel.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION }));

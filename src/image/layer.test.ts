@@ -229,3 +229,41 @@ test.skipIf(process.getuid?.() !== 0)("as an unprivileged user, keeps going when
   expect(run.stdout.toString().trim()).toBe("2");
   expect(statSync(join(root, "home/u/f")).uid).toBe(65534);
 });
+
+test("a directory entry replaces a symlink instead of following it", async () => {
+  const outside = join(work, "outside");
+  mkdirSync(outside, { mode: 0o755 });
+  await apply([{ path: "d", type: "2", link: outside }]);
+  await apply([{ path: "d/", type: "5", mode: 0o700 }]);
+  expect(lstatSync(join(root, "d")).isDirectory()).toBe(true);
+  expect(statSync(outside).mode & 0o777).toBe(0o755);
+});
+
+test("a whiteout in a directory that does not exist creates nothing", async () => {
+  const result = await apply([{ path: "nowhere/.wh.x" }, { path: "empty/.wh..wh..opq" }]);
+  expect(readdirSync(root)).toEqual([]);
+  expect(result.whiteouts).toBe(0);
+});
+
+test("a filesystem failure names the layer and the entry", async () => {
+  // A 300-byte name is past NAME_MAX on every Linux filesystem, even for root.
+  const error = await rejection(apply([{ path: "x", data: "x", pax: { path: `d/${"n".repeat(300)}` } }], { source: "sha256:long" }));
+  expect(error.code).toBe("disk");
+  expect(error.message).toContain("sha256:long");
+  expect(error.message).toContain("nnnn");
+});
+
+test("applies a gzip layer written by GNU tar with a hard link, a symlink and a setuid file", async () => {
+  const src = join(work, "src");
+  mkdirSync(join(src, "bin"), { recursive: true });
+  writeFileSync(join(src, "bin/busybox"), "elf", { mode: 0o4755 });
+  Bun.spawnSync(["ln", join(src, "bin/busybox"), join(src, "bin/ls")]);
+  Bun.spawnSync(["ln", "-s", "busybox", join(src, "bin/sh")]);
+  const run = Bun.spawnSync(["tar", "--format=posix", "-C", src, "-czf", join(work, "layer.tgz"), "."]);
+  expect(run.exitCode).toBe(0);
+  const result = await applyLayer(root, Bun.file(join(work, "layer.tgz")).stream(), { source: "gnu.tgz" });
+  expect(statSync(join(root, "bin/ls")).ino).toBe(statSync(join(root, "bin/busybox")).ino);
+  expect(readlinkSync(join(root, "bin/sh"))).toBe("busybox");
+  expect(statSync(join(root, "bin/busybox")).mode & 0o7777).toBe(0o4755);
+  expect(result.entries).toBe(5);
+});

@@ -6,11 +6,12 @@
  */
 import { lstatSync, readdirSync, rmSync, utimesSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { BoxliteError } from "../util/errors.ts";
+import { BoxliteError, wrapError } from "../util/errors.ts";
 import { decompressLayer } from "./decompress.ts";
 import { readTarStream } from "./tar.ts";
 import type { TarEntry } from "./tar.ts";
 import { applyEntry, ensureRealParents, isRealDirectory, safeRelative } from "./unpack.ts";
+import type { ApplyOutcome } from "./unpack.ts";
 
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
@@ -65,7 +66,8 @@ function applyWhiteout(root: string, entry: TarEntry, added: Set<string>, source
   const name = basename(entry.path.replace(/\/+$/, ""));
   if (!name.startsWith(WHITEOUT)) return undefined;
   const relative = safeRelative(entry.path, source);
-  ensureRealParents(root, relative, source);
+  // Nothing lower to hide when the directory is missing; do not create it just to empty it.
+  if (!ensureRealParents(root, relative, source, false)) return 0;
   const dir = dirname(relative) === "." ? "" : dirname(relative);
   if (name === OPAQUE) return makeOpaque(root, dir, added);
   const hidden = name.slice(WHITEOUT.length);
@@ -86,6 +88,15 @@ function lstatOrFalse(path: string): boolean {
   }
 }
 
+/** Wraps a filesystem failure (ENOSPC, EACCES…) with the layer and the entry it hit. */
+function applyOne(root: string, entry: TarEntry, source: string): ApplyOutcome {
+  try {
+    return applyEntry(root, entry, source);
+  } catch (error) {
+    throw wrapError("disk", `${source}: could not apply entry ${JSON.stringify(entry.path)}`, error);
+  }
+}
+
 /**
  * Applies one layer blob onto `root`. Throws a BoxliteError ("invalid_argument") naming the
  * layer and the offending path for an escaping entry, a corrupt stream or a layer past
@@ -95,13 +106,13 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
   const result: ApplyLayerResult = { entries: 0, bytes: 0, skippedSpecial: [], whiteouts: 0, xattrs: [] };
   const added = new Set<string>();
   const directories: TarEntry[] = [];
-  async function* counted(): AsyncGenerator<Uint8Array> {
+  async function* countBytes(): AsyncGenerator<Uint8Array> {
     for await (const chunk of decompressLayer(blob, options)) {
       result.bytes += chunk.length;
       yield chunk;
     }
   }
-  for await (const entry of readTarStream(counted(), options.source)) {
+  for await (const entry of readTarStream(countBytes(), options.source)) {
     result.entries++;
     const removed = applyWhiteout(root, entry, added, options.source);
     if (removed !== undefined) {
@@ -109,7 +120,7 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
       continue;
     }
     const relative = safeRelative(entry.path, options.source);
-    if (applyEntry(root, entry, options.source) === "skipped-special") {
+    if (applyOne(root, entry, options.source) === "skipped-special") {
       result.skippedSpecial.push(relative);
       continue;
     }

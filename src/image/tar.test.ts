@@ -95,3 +95,7 @@ test("types fifos and device nodes so callers can skip them", () => {
   const types = [...readTar(writeTar([{ path: "c", type: "3" }, { path: "f", type: "6" }]), "dev")].map((e) => e.type);
   expect(types).toEqual(["chardev", "fifo"]);
 });
+
+test("refuses a pax uid that is not a number, naming the source", () => {
+  expect(() => [...readTar(writeTar([{ path: "a", pax: { uid: "root" } }]), "sha256:pax")]).toThrow(/sha256:pax: pax uid "root" is not a number/);
+});

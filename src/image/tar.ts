@@ -73,16 +73,25 @@ interface PendingHeaders {
   longLink?: string;
 }
 
-function xattrsOf(pax: Map<string, string>): Record<string, string> {
+function collectXattrs(pax: Map<string, string>): Record<string, string> {
   const xattrs: Record<string, string> = {};
   for (const [key, value] of pax) if (key.startsWith("SCHILY.xattr.")) xattrs[key.slice("SCHILY.xattr.".length)] = value;
   return xattrs;
 }
 
+/** A pax number overrides the header's; garbage would otherwise reach chown as NaN. */
+function readPaxNumber(pax: Map<string, string>, key: string, fallback: number, source: string): number {
+  const text = pax.get(key);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new BoxliteError("invalid_argument", `${source}: pax ${key} ${JSON.stringify(text)} is not a number`);
+  return value;
+}
+
 type Step = { kind: "end" } | { kind: "more"; need: number } | { kind: "skip"; next: number } | { kind: "entry"; entry: TarEntry; next: number };
 
 /** Reads the member at `offset` of `buffer`; "more" means the buffer ends inside it. */
-function step(buffer: Uint8Array, offset: number, pending: PendingHeaders, source: string): Step {
+function readMember(buffer: Uint8Array, offset: number, pending: PendingHeaders, source: string): Step {
   if (offset + BLOCK > buffer.length) return { kind: "more", need: offset + BLOCK };
   const header = buffer.subarray(offset, offset + BLOCK);
   if (header.every((byte) => byte === 0)) return { kind: "end" };
@@ -114,11 +123,11 @@ function step(buffer: Uint8Array, offset: number, pending: PendingHeaders, sourc
     path: pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
     type: TYPES[flag] ?? "other",
     mode: numeric(header, 100, 8) & 0o7777,
-    uid: Number(pax.get("uid") ?? numeric(header, 108, 8)),
-    gid: Number(pax.get("gid") ?? numeric(header, 116, 8)),
-    mtime: Number(pax.get("mtime") ?? numeric(header, 136, 12)),
+    uid: readPaxNumber(pax, "uid", numeric(header, 108, 8), source),
+    gid: readPaxNumber(pax, "gid", numeric(header, 116, 8), source),
+    mtime: readPaxNumber(pax, "mtime", numeric(header, 136, 12), source),
     linkTarget: pax.get("linkpath") ?? pending.longLink ?? field(header, 157, 100),
-    xattrs: xattrsOf(pax),
+    xattrs: collectXattrs(pax),
     data,
   };
   pending.pax = new Map();
@@ -132,7 +141,7 @@ export function* readTar(archive: Uint8Array, source: string): Generator<TarEntr
   const pending: PendingHeaders = { pax: new Map() };
   let offset = 0;
   for (;;) {
-    const result = step(archive, offset, pending, source);
+    const result = readMember(archive, offset, pending, source);
     if (result.kind === "end") return;
     if (result.kind === "more") {
       if (offset + BLOCK <= archive.length) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} is truncated`);
@@ -164,7 +173,7 @@ export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: 
   let consumed = 0;
   const iterator = chunks[Symbol.asyncIterator]();
   for (;;) {
-    const result = step(buffer, offset, pending, source);
+    const result = readMember(buffer, offset, pending, source);
     if (result.kind === "end") return;
     if (result.kind === "more") {
       // Gather chunks until the member is whole, then copy once: appending per chunk would be quadratic.

@@ -34,20 +34,23 @@ function lstatOrUndefined(path: string): Stats | undefined {
 
 /**
  * Refuses to go through a symlinked parent: that is how a layer reaches outside the root
- * (`etc -> /host/etc`, then `etc/passwd`). Parents that are missing are made as real dirs.
+ * (`etc -> /host/etc`, then `etc/passwd`). Missing parents are made as real directories when
+ * `create` is set; otherwise the result says whether they all exist.
  */
-export function ensureRealParents(root: string, relative: string, source: string): void {
+export function ensureRealParents(root: string, relative: string, source: string, create = true): boolean {
   let current = root;
   for (const part of relative.split("/").slice(0, -1)) {
     current = join(current, part);
     const stat = lstatOrUndefined(current);
     if (stat === undefined) {
+      if (!create) return false;
       mkdirSync(current);
       continue;
     }
     if (stat.isSymbolicLink()) throw refuse(source, relative, `goes through the symlink ${JSON.stringify(current.slice(root.length))}`);
     if (!stat.isDirectory()) throw refuse(source, relative, `has the non-directory ${JSON.stringify(current.slice(root.length))} as a parent`);
   }
+  return true;
 }
 
 /** True when every component of `relative` under `root` exists and none is a symlink, and the last is a directory. */
@@ -61,17 +64,21 @@ export function isRealDirectory(root: string, relative: string): boolean {
   return true;
 }
 
-/** Ownership needs root (or CAP_CHOWN); an unprivileged user keeps its own and the image stays usable. */
+/**
+ * Ownership needs root (or CAP_CHOWN); an unprivileged user keeps its own and the image stays
+ * usable. EINVAL is what a user namespace returns for an id it does not map.
+ */
 function setOwner(change: () => void): void {
   try {
     change();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "EINVAL") throw error;
   }
 }
 
 /** Applies metadata in this order because chown clears setuid/setgid bits on Linux. */
-function finish(target: string, entry: TarEntry): void {
+function setMetadata(target: string, entry: TarEntry): void {
   setOwner(() => chownSync(target, entry.uid, entry.gid));
   chmodSync(target, entry.mode);
   utimesSync(target, entry.mtime, entry.mtime);
@@ -81,8 +88,7 @@ function linkHard(root: string, target: string, entry: TarEntry, source: string)
   if (entry.linkTarget.split("/").includes("..")) throw refuse(source, entry.path, `is a hard link to ${JSON.stringify(entry.linkTarget)}, outside the root`);
   const linked = safeRelative(entry.linkTarget, source);
   if (linked === "") throw refuse(source, entry.path, "is a hard link to the root directory");
-  ensureRealParents(root, linked, source);
-  const stat = lstatOrUndefined(join(root, linked));
+  const stat = ensureRealParents(root, linked, source, false) ? lstatOrUndefined(join(root, linked)) : undefined;
   if (stat === undefined) throw refuse(source, entry.path, `is a hard link to ${JSON.stringify(entry.linkTarget)}, which is not extracted yet`);
   if (stat.isDirectory()) throw refuse(source, entry.path, `is a hard link to the directory ${JSON.stringify(entry.linkTarget)}`);
   // link(2) does not follow a symlink target, so this never reaches outside the root.
@@ -109,12 +115,12 @@ export function applyEntry(root: string, entry: TarEntry, source: string): Apply
   switch (entry.type) {
     case "directory":
       if (!existing?.isDirectory()) mkdirSync(target);
-      finish(target, entry);
+      setMetadata(target, entry);
       return "applied";
     case "file":
       // "wx" is O_EXCL: if anything reappeared at the path, fail rather than follow it.
       writeFileSync(target, entry.data, { flag: "wx" });
-      finish(target, entry);
+      setMetadata(target, entry);
       return "applied";
     case "symlink":
       // Kept as written, even absolute: the guest resolves it inside its own root.
