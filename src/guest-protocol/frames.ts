@@ -126,7 +126,7 @@ export class FrameDecoder {
   private peek(size: number): Uint8Array {
     const first = this.chunks[0];
     if (first && first.length >= size) return first;
-    const merged = concat(this.chunks, this.buffered);
+    const merged = new Uint8Array(Bun.concatArrayBuffers(this.chunks));
     this.chunks = [merged];
     return merged;
   }
@@ -140,15 +140,6 @@ export class FrameDecoder {
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
 
 /** The payload of a WINDOW frame: a big-endian u32 increment. */
 export function encodeWindowPayload(increment: number): Uint8Array {

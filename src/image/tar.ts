@@ -152,15 +152,6 @@ export function* readTar(archive: Uint8Array, source: string): Generator<TarEntr
   }
 }
 
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
-}
 
 /**
  * Yields the entries of an archive arriving as chunks. Only the current member is
@@ -189,7 +180,7 @@ export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: 
         if (available === 0) return;
         throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${consumed} is truncated`);
       }
-      buffer = concat(parts, available);
+      buffer = new Uint8Array(Bun.concatArrayBuffers(parts));
       offset = 0;
       continue;
     }

@@ -1,9 +1,6 @@
 /** box_config + box_state through src/db/boxes.ts on a real v9 database. */
-import { afterAll, afterEach, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   type BoxConfigJson,
   type BoxStateJson,
@@ -19,16 +16,10 @@ import {
 import { addBaseDiskRef, listBaseDiskDependents } from "../../src/db/bases.ts";
 import { insertSnapshot, listSnapshots } from "../../src/db/snapshots.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
-import { database } from "./load.ts";
+import { eachTestDatabase } from "./load.ts";
 
-const root = mkdtempSync(join(tmpdir(), "boxlite-boxes-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-let counter = 0;
 let db: Database;
-beforeEach(() => {
-  db = database.openDatabase({ home: join(root, String(counter++)), bootId: "boot" }).db;
-});
-afterEach(() => db.close());
+eachTestDatabase("boxlite-boxes-", (fresh) => (db = fresh));
 
 function config(id: string, name: string | null, createdAt = "2025-06-15T10:00:00Z"): BoxConfigJson {
   return { id, name, created_at: createdAt, container: { id: "cd".repeat(32) }, options: { cpus: 1, ports: [] }, engine_kind: "Libkrun", box_home: `/h/${id}` };

@@ -1,9 +1,6 @@
 /** base_disk, base_disk_ref, snapshot and image_index through their repositories. */
-import { afterAll, afterEach, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   type BaseDisk,
   GLOBAL_SOURCE_BOX_ID,
@@ -20,16 +17,10 @@ import {
 import { deleteImage, findImagesByManifest, getImage, listImages, putImage } from "../../src/db/images.ts";
 import { deleteSnapshot, deleteSnapshotsOfBox, findSnapshot, insertSnapshot, listSnapshots, snapshotDiskPath } from "../../src/db/snapshots.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
-import { database } from "./load.ts";
+import { eachTestDatabase } from "./load.ts";
 
-const root = mkdtempSync(join(tmpdir(), "boxlite-stores-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-let counter = 0;
 let db: Database;
-beforeEach(() => {
-  db = database.openDatabase({ home: join(root, String(counter++)), bootId: "boot" }).db;
-});
-afterEach(() => db.close());
+eachTestDatabase("boxlite-stores-", (fresh) => (db = fresh));
 
 function base(id: string, sourceBoxId: string, kind: BaseDisk["kind"], createdAt: number, name: string | null = null): BaseDisk {
   return { id, source_box_id: sourceBoxId, name, kind, base_path: `/home/bases/${id}.qcow2`, container_disk_bytes: 10 * 2 ** 30, size_bytes: 512, created_at: createdAt };
