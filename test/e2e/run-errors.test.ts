@@ -13,8 +13,12 @@ async function expectFailure(args: string[], message: RegExp, env: Record<string
   return result;
 }
 
-test("an unknown image is refused with what to do instead", async () => {
-  await expectFailure(["run", "--rm", "no-such-image", "--", "true"], /image "no-such-image" is not available.*omit IMAGE/);
+test("an image that is not available is refused, named in full, with what to do instead", async () => {
+  await expectFailure(["run", "--rm", "no-such-image", "--", "true"], /image docker\.io\/library\/no-such-image:latest is not available.*omit IMAGE/);
+});
+
+test("a malformed image reference is refused with what is wrong", async () => {
+  await expectFailure(["run", "--rm", "No-Such-Image", "--", "true"], /invalid image reference "No-Such-Image": repository names are lowercase/);
 });
 
 test("--memory and --cpus out of range are refused", async () => {
