@@ -6,7 +6,7 @@ import { printJson, printTable } from "./output.ts";
 export const INFO_USAGE = `Usage: boxlite info [--json]
 
 Show the version, the VMM backend and accelerator in use (and why), the guest kernel,
-and the home directory.
+the home directory and how many boxes it holds.
 
 Options:
   --json   Print JSON
@@ -34,6 +34,7 @@ export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<num
     ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Rejected ${name}`, reason]),
     ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${info.kernel.path})`],
     ["Default image", info.defaultImage],
+    ["Boxes", `${info.boxesTotal} (${info.boxesRunning} running, ${info.boxesStopped} stopped, ${info.boxesConfigured} configured)`],
   ]);
   return 0;
 }

@@ -36,6 +36,11 @@ export interface RuntimeInfo {
   kernel: { source: string; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
   systemDisk: string;
   defaultImage: string;
+  /** Box counts of this home, as the reference's `info` reports them. */
+  boxesTotal: number;
+  boxesRunning: number;
+  boxesStopped: number;
+  boxesConfigured: number;
 }
 
 export class Boxlite {
@@ -64,6 +69,8 @@ export class Boxlite {
     const assets = await prepareGuestAssets(this.config);
     const { backend, rejected } = selectBackend(this.config, assets);
     const described = await backend.describe();
+    const boxes = await this.listBoxes({ all: true });
+    const count = (status: string) => boxes.filter((box) => box.status === status).length;
     return {
       version: VERSION,
       homeDir: this.config.home,
@@ -79,6 +86,10 @@ export class Boxlite {
       },
       systemDisk: assets.systemDisk,
       defaultImage: DEFAULT_IMAGE_NAME,
+      boxesTotal: boxes.length,
+      boxesRunning: count("running"),
+      boxesStopped: count("stopped"),
+      boxesConfigured: count("configured"),
     };
   }
 

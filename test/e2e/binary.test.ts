@@ -32,6 +32,11 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.kernel.libkrunfwVersion).toBe(5);
   expect(info.kernel.linuxVersion).toMatch(/^\d+\.\d+\.\d+/);
   expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+  // Counted from the home's records: every listed box is in exactly one status.
+  const listed = JSON.parse((await runBinary(["ls", "-a", "--json"])).stdout) as Array<{ status: string }>;
+  expect(info.boxesTotal).toBe(listed.length);
+  expect(info.boxesStopped).toBe(listed.filter((box) => box.status === "stopped").length);
+  expect(info.boxesRunning).toBe(listed.filter((box) => box.status === "running").length);
 });
 
 test("dist/boxlite info prints a human summary", async () => {
@@ -40,4 +45,5 @@ test("dist/boxlite info prints a human summary", async () => {
   expect(result.stdout).toMatch(/^Version:\s+\d/m);
   expect(result.stdout).toMatch(/^Accelerator:\s+tcg: forced by BOXLITE_ACCEL=tcg$/m);
   expect(result.stdout).toMatch(/^Kernel:\s+Linux \d+\.\d+\.\d+ from libkrunfw 5/m);
+  expect(result.stdout).toMatch(/^Boxes:\s+\d+ \(\d+ running, \d+ stopped, \d+ configured\)$/m);
 });
