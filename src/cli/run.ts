@@ -21,6 +21,7 @@ Options:
       --cpus N           Virtual CPUs (1-255, default 1)
       --memory MIB       Memory in MiB (128-65536, default 512)
       --rm               Remove the box's files when the command ends
+      --name NAME        Name the box (unique; ls, inspect, rm and logs take it)
 
 Exit status: the command's own; 125 when boxlite failed; 126 when the command cannot be
 executed; 127 when it is not found; 128+N when it was killed by signal N.
@@ -35,6 +36,7 @@ const OPTIONS = {
   cpus: { type: "string" },
   memory: { type: "string" },
   rm: { type: "boolean" },
+  name: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
@@ -57,6 +59,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
   if (split.operand !== undefined) options.image = split.operand;
   if (values.workdir !== undefined) options.workdir = values.workdir;
   if (values.user !== undefined) options.user = values.user;
+  if (values.name !== undefined) options.name = values.name;
   if (values.tty) options.tty = terminalSize();
   const cpus = parseInteger("--cpus", values.cpus);
   const memory = parseInteger("--memory", values.memory);

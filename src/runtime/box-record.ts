@@ -9,6 +9,7 @@ import type { RunOptions } from "./options.ts";
 
 export interface NewBox {
   id: string;
+  name: string | null;
   image: string;
   options: RunOptions;
   cpus: number;
@@ -27,7 +28,7 @@ export function newBoxConfig(box: NewBox): BoxConfigJson {
   const { options } = box;
   return {
     id: box.id,
-    name: null,
+    name: box.name,
     created_at: new Date().toISOString(),
     container: { id: randomBytes(32).toString("hex") },
     options: {

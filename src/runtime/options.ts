@@ -28,6 +28,19 @@ export interface RunOptions {
   memoryMib?: number;
   /** Remove the box's directory and disk when the command ends. */
   autoRemove?: boolean;
+  /** A unique name to find the box by, besides its id. */
+  name?: string;
+}
+
+/** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
+const BOX_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+export function checkName(name: string | undefined): string | null {
+  if (name === undefined) return null;
+  if (!BOX_NAME.test(name)) {
+    throw new BoxliteError("invalid_argument", `invalid box name ${JSON.stringify(name)}; use a letter or digit, then letters, digits, _ . - (up to 128)`);
+  }
+  return name;
 }
 
 export interface ProcessSpec {

@@ -13,7 +13,7 @@ import { boxLayout, removeBox } from "./box-layout.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
 import type { Home } from "./home.ts";
-import { checkResources, processSpec, type RunOptions } from "./options.ts";
+import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
 
 export interface BoxRun {
   id: string;
@@ -26,12 +26,13 @@ export async function startRun(home: Home, options: RunOptions, handlers: ExecHa
   const { config } = home;
   const { db } = home.database;
   const resources = checkResources(options);
+  const name = checkName(options.name);
   const image = await resolveImage(config, options.image);
   const id = ulid().toLowerCase();
   const spec = processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);
 
-  insertBox(db, newBoxConfig({ id, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
+  insertBox(db, newBoxConfig({ id, name, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
   const lock = lockBox(config, id, "run");
   let box: BootedBox | undefined;
   const finish = async (outcome: { exitCode: number } | { error: unknown }) => {

@@ -127,3 +127,21 @@ test("a relative --home is resolved against the working directory, and said so",
   expect(result.stderr).toContain(`using home ${join(cwd, "rel-home")}`);
   expect(await Bun.file(join(cwd, "rel-home", "db", "boxlite.db")).exists()).toBe(true);
 });
+
+test("--name names a box: ls shows it, inspect and rm take it, and a taken name is refused", async () => {
+  const name = `web-${Date.now()}`;
+  expect((await runCli(["run", "--name", name, "--", "true"])).code).toBe(0);
+  expect((await runCli(["ls", "-a"])).stdout).toMatch(new RegExp(`Exited \\(0\\)\\s+\\S+\\s+${name}$`, "m"));
+  expect(JSON.parse((await runCli(["inspect", name])).stdout)[0].Name).toBe(name);
+  const taken = await runCli(["run", "--name", name, "--", "true"]);
+  expect(taken.code).toBe(125);
+  expect(taken.stderr).toContain(`the name "${name}" is already used by another box`);
+  expect((await runCli(["rm", name])).code).toBe(0);
+  expect((await runCli(["run", "--rm", "--name", name, "--", "true"])).code).toBe(0);
+});
+
+test("a malformed --name is refused before anything starts", async () => {
+  const result = await runCli(["run", "--name", "bad name!", "--", "true"]);
+  expect(result.code).toBe(125);
+  expect(result.stderr).toContain('invalid box name "bad name!"');
+});
