@@ -1,4 +1,5 @@
 /** `boxlite logs [-f] [-n N] BOX`: the box's console (kernel and guest agent), not its commands' output. */
+import { isActiveStatus } from "../db/box-status.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger, parseOptions } from "./args.ts";
@@ -53,6 +54,6 @@ export async function logsCommand(runtime: Boxlite, argv: string[]): Promise<num
       offset = size;
     }
     const current = await runtime.getBox(box.box_id).catch(() => undefined);
-    if (!current || (current.status !== "running" && current.status !== "paused")) return 0;
+    if (!current || !isActiveStatus(current.status)) return 0;
   }
 }

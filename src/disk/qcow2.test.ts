@@ -2,7 +2,8 @@ import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BoxliteError, type ErrorCode } from "../util/errors.ts";
+import type { ErrorCode } from "../util/errors.ts";
+import { errorOf } from "../../test/helpers/errors.ts";
 
 // qcow2.ts imports the library as a file, so it has to be built before that import
 // resolves (make does nothing when it is up to date).
@@ -52,15 +53,6 @@ function makeRaw(name: string, size: number, fill = 0x11): string {
   return path;
 }
 
-function errorOf(action: () => unknown): BoxliteError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof BoxliteError) return error;
-    throw error;
-  }
-  throw new Error("expected a BoxliteError");
-}
 
 function expectError(action: () => unknown, code: ErrorCode, ...parts: string[]): void {
   const error = errorOf(action);

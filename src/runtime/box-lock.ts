@@ -8,11 +8,16 @@ import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { busyError, FileLock } from "../util/flock.ts";
 
-export function lockBox(config: Config, boxId: string, operation: string): FileLock {
+/** Takes the box's lock without waiting; reports the holder when another process has it. */
+export function tryLockBox(config: Config, boxId: string, operation: string): ReturnType<typeof FileLock.tryAcquire> {
   const dir = join(config.home, "locks");
   mkdirSync(dir, { recursive: true }); // a home written by the reference may not have it yet
-  const path = join(dir, boxId);
-  const attempt = FileLock.tryAcquire(path, operation);
+  return FileLock.tryAcquire(join(dir, boxId), operation);
+}
+
+/** Takes the box's lock, or fails at once with "box <id> is busy: <operation> by pid N". */
+export function lockBox(config: Config, boxId: string, operation: string): FileLock {
+  const attempt = tryLockBox(config, boxId, operation);
   if (attempt instanceof FileLock) return attempt;
   throw busyError(`box ${boxId}`, attempt.busy);
 }

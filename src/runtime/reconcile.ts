@@ -5,14 +5,14 @@
  * Done whenever boxes are read, so `ls` never shows a VM that does not exist.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { type BoxStatus, isActiveStatus } from "../db/box-status.ts";
-import { deleteBox, getBox, updateBoxState } from "../db/boxes.ts";
+import { getBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { FileLock } from "../util/flock.ts";
-import { removeBoxLock } from "./box-lock.ts";
-import { boxLayout, removeBox } from "./box-layout.ts";
+import { tryLockBox } from "./box-lock.ts";
+import { boxLayout } from "./box-layout.ts";
+import { discardBox } from "./discard.ts";
 
 export const ORPHANED_REASON = "the VM stopped while no boxlite process was attached to it (its boxlite process died)";
 
@@ -33,15 +33,13 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   const layout = boxLayout(config, id);
   if (isBoxVmm(pid, layout.dir)) return "unchanged";
   // A holder is working on the box (a run still booting, an rm): it owns the record.
-  const lock = FileLock.tryAcquire(join(config.home, "locks", id), "recover");
+  const lock = tryLockBox(config, id, "recover");
   if (!(lock instanceof FileLock)) return "unchanged";
   try {
     const box = getBox(database.db, id);
     if (!box || !isActiveStatus(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
     if (box.config.options.auto_remove === true) {
-      deleteBox(database.db, id);
-      removeBox(layout);
-      removeBoxLock(config, id);
+      discardBox(config, database, id);
       return "removed";
     }
     updateBoxState(database.db, id, { status: "failed", pid: null, error_reason: ORPHANED_REASON, last_updated: new Date().toISOString() });

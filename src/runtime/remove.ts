@@ -5,11 +5,12 @@
  */
 import type { Config } from "../config/config.ts";
 import { isActiveStatus } from "../db/box-status.ts";
-import { deleteBox, resolveBox } from "../db/boxes.ts";
+import { resolveBox } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { lockBox, removeBoxLock } from "./box-lock.ts";
-import { boxLayout, removeBox } from "./box-layout.ts";
+import { lockBox } from "./box-lock.ts";
+import { boxLayout } from "./box-layout.ts";
+import { discardBox } from "./discard.ts";
 import { isBoxVmm } from "./reconcile.ts";
 
 /** Kills the VMM's process group (the watchdog and QEMU, see host/vmm-watch.c) and waits for it to go. */
@@ -36,8 +37,6 @@ export async function removeBoxByName(config: Config, database: HomeDatabase, id
     if (!force) throw new BoxliteError("conflict", `box ${box.id} is running; stop it first, or remove it with rm -f`);
     await killVmm(box.pid as number, layout.dir);
   }
-  deleteBox(database.db, box.id);
-  removeBox(layout);
-  removeBoxLock(config, box.id);
+  discardBox(config, database, box.id);
   return box.id;
 }

@@ -5,13 +5,14 @@
  * Auto-remove boxes are removed on every path, failures included.
  */
 import { ulid } from "ulid";
-import { deleteBox, insertBox, updateBoxState } from "../db/boxes.ts";
+import { insertBox, updateBoxState } from "../db/boxes.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
 import { resolveImage } from "../image/resolve.ts";
-import { lockBox, removeBoxLock } from "./box-lock.ts";
-import { boxLayout, removeBox } from "./box-layout.ts";
+import { lockBox } from "./box-lock.ts";
+import { boxLayout } from "./box-layout.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
+import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
 
@@ -39,9 +40,7 @@ export async function startRun(home: Home, options: RunOptions, handlers: ExecHa
     // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
     await (options.autoRemove ? box?.kill() : box?.stop());
     if (options.autoRemove) {
-      deleteBox(db, id);
-      removeBox(layout);
-      removeBoxLock(config, id);
+      discardBox(config, home.database, id);
     } else if ("exitCode" in outcome) {
       updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, last_updated: new Date().toISOString() });
     } else {

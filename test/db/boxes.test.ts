@@ -17,6 +17,7 @@ import { addBaseDiskRef, listBaseDiskDependents } from "../../src/db/bases.ts";
 import { insertSnapshot, listSnapshots } from "../../src/db/snapshots.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
 import { eachTestDatabase } from "./load.ts";
+import { errorOf } from "../helpers/errors.ts";
 
 let db: Database;
 eachTestDatabase("boxlite-boxes-", (fresh) => (db = fresh));
@@ -26,15 +27,6 @@ function config(id: string, name: string | null, createdAt = "2025-06-15T10:00:0
 }
 const configured: BoxStateJson = { status: "configured", pid: null, container_id: null, last_updated: "2025-06-15T10:00:00Z", lock_id: null };
 
-function errorOf(action: () => unknown): BoxliteError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof BoxliteError) return error;
-    throw error;
-  }
-  throw new Error("no error");
-}
 
 test("a box is stored with its indexed columns and read back whole", () => {
   insertBox(db, config("box1aaaaaaaa", "web"), configured);

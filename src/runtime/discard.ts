@@ -1,0 +1,12 @@
+/** Deleting a box for good: its rows, its directory and its lock file. The caller holds its lock. */
+import type { Config } from "../config/config.ts";
+import { deleteBox } from "../db/boxes.ts";
+import type { HomeDatabase } from "../db/database.ts";
+import { removeBoxLock } from "./box-lock.ts";
+import { boxLayout, removeBox } from "./box-layout.ts";
+
+export function discardBox(config: Config, database: HomeDatabase, id: string): void {
+  deleteBox(database.db, id);
+  removeBox(boxLayout(config, id));
+  removeBoxLock(config, id);
+}
