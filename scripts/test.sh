@@ -4,4 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
-node_modules/.bin/bun test "$@"
+# VM tests boot real guests under TCG: a loaded 2-core machine can take many seconds per
+# test. The flag, not only test/preload.ts's setDefaultTimeout, which did not reach every
+# file in one CI run (a test died at 5 s).
+node_modules/.bin/bun test --timeout 180000 "$@"

@@ -217,11 +217,14 @@ describe("hostile whiteouts and late symlinks", () => {
   });
 });
 
-test.skipIf(process.getuid?.() !== 0)("as an unprivileged user, keeps going when ownership cannot be set", () => {
+test.skipIf(process.getuid?.() !== 0)("as an unprivileged user, keeps going when ownership cannot be set", async () => {
   chownSync(work, 65534, 65534);
   chownSync(root, 65534, 65534);
   writeFileSync(join(work, "layer.tar"), writeTar([{ path: "home/u/f", data: "x", uid: 1000, gid: 1000 }, { path: "l", type: "2", link: "f", uid: 1000 }]));
-  const script = `import { applyLayer } from ${JSON.stringify(join(import.meta.dir, "layer.ts"))};
+  // The checkout may be unreadable to nobody (a clone in a 0700 temp dir): hand it a bundle in its own work dir.
+  const bundle = await Bun.build({ entrypoints: [join(import.meta.dir, "layer.ts")], outdir: work, target: "bun", naming: "layer-bundle.js" });
+  expect(bundle.success).toBe(true);
+  const script = `import { applyLayer } from ${JSON.stringify(join(work, "layer-bundle.js"))};
     const result = await applyLayer(${JSON.stringify(root)}, await Bun.file(${JSON.stringify(join(work, "layer.tar"))}).bytes(), { source: "l" });
     console.log(result.entries);`;
   const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], { cwd: work });
