@@ -4,7 +4,7 @@ import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { logsCommand } from "./cli/logs.ts";
 import { lsCommand } from "./cli/ls.ts";
-import { warn } from "./cli/output.ts";
+import { err, flushOutput, out, warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
@@ -74,18 +74,18 @@ async function main(argv: string[]): Promise<number> {
     globals = parseGlobals(argv);
     const [name, ...args] = globals.rest;
     if (name === "--version" || name === "version") {
-      process.stdout.write(`boxlite ${VERSION}\n`);
+      void out(`boxlite ${VERSION}\n`);
       return 0;
     }
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      process.stdout.write(USAGE);
+      void out(USAGE);
       return name === undefined ? 2 : 0;
     }
     const command = COMMANDS[name];
     if (!command) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
     failureCode = command.failureCode;
     const runtime = Boxlite.open({ home: globals.home, debug: globals.debug }, warn);
-    if (runtime.config.homeWasRelative) process.stderr.write(`boxlite: using home ${runtime.config.home}\n`);
+    if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
     return await command.run(runtime, args);
   } catch (error) {
     return reportFailure(error, globals.debug, failureCode);
@@ -94,9 +94,11 @@ async function main(argv: string[]): Promise<number> {
 
 function reportFailure(error: unknown, debug: boolean, failureCode: number | undefined): number {
   const known = isBoxliteError(error) ? error : new BoxliteError("internal", `unexpected error: ${String(error)}`, { cause: error });
-  process.stderr.write(`boxlite: ${known.message}\n`);
-  if (debug) process.stderr.write(`${(known.cause instanceof Error ? known.cause : known).stack ?? ""}\n`);
+  void err(`boxlite: ${known.message}\n`);
+  if (debug) void err(`${(known.cause instanceof Error ? known.cause : known).stack ?? ""}\n`);
   return failureCode ?? ERROR_TABLE[known.code].exit;
 }
 
-process.exit(await main(process.argv.slice(2)));
+const exitCode = await main(process.argv.slice(2));
+await flushOutput();
+process.exit(exitCode);

@@ -1,7 +1,7 @@
 /** `boxlite info [--json]`: what this boxlite would use to run a box, and why. */
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { parseOptions } from "./args.ts";
-import { printJson, printTable } from "./output.ts";
+import { out, printJson, printTable } from "./output.ts";
 
 export const INFO_USAGE = `Usage: boxlite info [--json]
 
@@ -17,7 +17,7 @@ const OPTIONS = { json: { type: "boolean" }, help: { type: "boolean", short: "h"
 export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const { values } = parseOptions("info", OPTIONS, argv);
   if (values.help) {
-    process.stdout.write(INFO_USAGE);
+    void out(INFO_USAGE);
     return 0;
   }
   const info = await runtime.info();

@@ -3,7 +3,7 @@ import type { BoxView } from "../runtime/box-view.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
-import { printJson, warn } from "./output.ts";
+import { out, printJson, warn } from "./output.ts";
 
 export const INSPECT_USAGE = `Usage: boxlite inspect BOX [BOX...]
 
@@ -37,7 +37,7 @@ export function inspectView(box: BoxView) {
 export async function inspectCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("inspect", OPTIONS, argv, true);
   if (values.help) {
-    process.stdout.write(INSPECT_USAGE);
+    void out(INSPECT_USAGE);
     return 0;
   }
   if (positionals.length === 0) throw new BoxliteError("usage", "inspect needs at least one BOX; see 'boxlite inspect --help'");

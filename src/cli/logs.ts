@@ -3,6 +3,7 @@ import { isActiveStatus } from "../db/box-status.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger, parseOptions } from "./args.ts";
+import { out } from "./output.ts";
 
 export const LOGS_USAGE = `Usage: boxlite logs [-f] [-n N] BOX
 
@@ -34,7 +35,7 @@ export function lastLines(text: string, count: number): string {
 export async function logsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("logs", OPTIONS, argv, true);
   if (values.help) {
-    process.stdout.write(LOGS_USAGE);
+    void out(LOGS_USAGE);
     return 0;
   }
   if (positionals.length !== 1) throw new BoxliteError("usage", "logs needs exactly one BOX; see 'boxlite logs --help'");
@@ -43,14 +44,14 @@ export async function logsCommand(runtime: Boxlite, argv: string[]): Promise<num
   const box = await runtime.getBox(positionals[0] as string);
   const file = Bun.file(runtime.consoleLogPath(box.box_id));
   const text = (await file.exists()) ? await file.text() : "";
-  process.stdout.write(lastLines(text, tail));
+  void out(lastLines(text, tail));
   if (!values.follow) return 0;
   let offset = Buffer.byteLength(text);
   for (;;) {
     await Bun.sleep(FOLLOW_INTERVAL_MS);
     const size = (await file.exists()) ? file.size : 0;
     if (size > offset) {
-      process.stdout.write(await file.slice(offset, size).bytes());
+      await out(await file.slice(offset, size).bytes());
       offset = size;
     }
     const current = await runtime.getBox(box.box_id).catch(() => undefined);

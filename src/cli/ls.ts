@@ -2,7 +2,7 @@
 import type { BoxView } from "../runtime/box-view.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { parseOptions } from "./args.ts";
-import { printJson, printColumns } from "./output.ts";
+import { out, printJson, printColumns } from "./output.ts";
 
 export const LS_USAGE = `Usage: boxlite ls [-a] [-q] [--json]
 
@@ -31,12 +31,12 @@ export function statusText(box: BoxView): string {
 export async function lsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const { values } = parseOptions("ls", OPTIONS, argv);
   if (values.help) {
-    process.stdout.write(LS_USAGE);
+    void out(LS_USAGE);
     return 0;
   }
   const boxes = await runtime.listBoxes({ all: values.all });
   if (values.json) printJson(boxes);
-  else if (values.quiet) process.stdout.write(boxes.map((box) => `${box.box_id}\n`).join(""));
+  else if (values.quiet) void out(boxes.map((box) => `${box.box_id}\n`).join(""));
   else {
     printColumns(
       ["ID", "IMAGE", "STATUS", "CREATED", "NAMES"],

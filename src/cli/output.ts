@@ -1,26 +1,52 @@
 /** How the CLI writes: results on stdout, messages on stderr, with backpressure. */
 
-/** Writes and resolves once the stream took the bytes (so a slow reader slows the box). */
+/**
+ * Writes not yet handed to the OS. Bun's `process.stdout.write` to a pipe queues what the
+ * pipe cannot take at once (64 KiB) and `process.exit` drops that queue; neither
+ * `writableNeedDrain` nor an empty write's callback reports it (measured, Bun 1.4), but
+ * each write's own callback does, so every CLI write goes through here.
+ */
+const pending = new Set<Promise<void>>();
+
+function tracked(stream: NodeJS.WriteStream, chunk: string | Uint8Array): Promise<void> {
+  // The callback also fires on EPIPE (a reader like `head` that went away).
+  const written = new Promise<void>((resolve) => stream.write(chunk, () => resolve()));
+  pending.add(written);
+  void written.then(() => pending.delete(written));
+  return written;
+}
+
+/** Writes to stdout; resolves once the stream took the bytes. */
+export const out = (chunk: string | Uint8Array): Promise<void> => tracked(process.stdout, chunk);
+/** Writes to stderr; resolves once the stream took the bytes. */
+export const err = (chunk: string | Uint8Array): Promise<void> => tracked(process.stderr, chunk);
+
+/** A writer that resolves once the stream took the bytes (so a slow reader slows the box). */
 export function writeTo(stream: NodeJS.WriteStream): (chunk: Uint8Array) => Promise<void> {
-  return (chunk) => new Promise((resolve) => stream.write(chunk, () => resolve()));
+  return (chunk) => tracked(stream, chunk);
+}
+
+/** Resolves once every write so far reached the OS; call before `process.exit`. */
+export async function flushOutput(): Promise<void> {
+  await Promise.all([...pending]);
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  void out(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function printTable(rows: Array<[string, string]>): void {
   const width = Math.max(...rows.map(([key]) => key.length)) + 2;
-  process.stdout.write(rows.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}\n`).join(""));
+  void out(rows.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}\n`).join(""));
 }
 
 export function warn(message: string): void {
-  process.stderr.write(`boxlite: ${message}\n`);
+  void err(`boxlite: ${message}\n`);
 }
 
 /** A table with a header row, columns padded to their widest cell. */
 export function printColumns(header: string[], rows: string[][]): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join("").trimEnd();
-  process.stdout.write([header, ...rows].map((cells) => `${line(cells)}\n`).join(""));
+  void out([header, ...rows].map((cells) => `${line(cells)}\n`).join(""));
 }

@@ -2,7 +2,7 @@
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
-import { warn } from "./output.ts";
+import { out, warn } from "./output.ts";
 
 export const RM_USAGE = `Usage: boxlite rm [-f] BOX [BOX...]
        boxlite rm -a -f
@@ -23,7 +23,7 @@ const OPTIONS = {
 export async function rmCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("rm", OPTIONS, argv, true);
   if (values.help) {
-    process.stdout.write(RM_USAGE);
+    void out(RM_USAGE);
     return 0;
   }
   if (values.all && !values.force) throw new BoxliteError("usage", "rm -a removes every box; add -f to confirm");
@@ -33,7 +33,7 @@ export async function rmCommand(runtime: Boxlite, argv: string[]): Promise<numbe
   let failed = false;
   for (const target of targets) {
     try {
-      process.stdout.write(`${await runtime.removeBox(target, { force: Boolean(values.force) })}\n`);
+      void out(`${await runtime.removeBox(target, { force: Boolean(values.force) })}\n`);
     } catch (error) {
       if (!(error instanceof BoxliteError)) throw error;
       warn(error.message);

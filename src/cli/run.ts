@@ -4,7 +4,7 @@ import type { Boxlite } from "../runtime/boxlite.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type OptionsSpec, parseInteger, parseOptions, splitAtOperand } from "./args.ts";
-import { warn, writeTo } from "./output.ts";
+import { out, warn, writeTo } from "./output.ts";
 import { RawTerminal, terminalSize } from "./terminal.ts";
 
 export const RUN_USAGE = `Usage: boxlite run [OPTIONS] [IMAGE] [-- COMMAND [ARG...]]
@@ -71,7 +71,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
 export async function runCommand(runtime: Boxlite, argv: string[]): Promise<number> {
   const options = parseRunArgs(argv);
   if (options === "help") {
-    process.stdout.write(RUN_USAGE);
+    void out(RUN_USAGE);
     return 0;
   }
   const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) });

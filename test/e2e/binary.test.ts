@@ -1,14 +1,16 @@
 /** The compiled executable (dist/boxlite, built by scripts/build.ts) works on its own, from any directory. */
 import { expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { insertBox } from "../../src/db/boxes.ts";
+import { openDatabase } from "../../src/db/database.ts";
 import { REPO } from "../helpers/cli.ts";
 
 const BINARY = join(REPO, "dist", "boxlite");
 
-async function runBinary(args: string[]) {
-  const proc = Bun.spawn([BINARY, ...args], { cwd: tmpdir(), env: process.env, stdout: "pipe", stderr: "pipe" });
+async function runBinary(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn([BINARY, ...args], { cwd: tmpdir(), env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
@@ -46,4 +48,27 @@ test("dist/boxlite info prints a human summary", async () => {
   expect(result.stdout).toMatch(/^Accelerator:\s+tcg: forced by BOXLITE_ACCEL=tcg$/m);
   expect(result.stdout).toMatch(/^Kernel:\s+Linux \d+\.\d+\.\d+ from libkrunfw 5/m);
   expect(result.stdout).toMatch(/^Boxes:\s+\d+ \(\d+ running, \d+ stopped, \d+ configured\)$/m);
+});
+
+test("dist/boxlite writes a listing bigger than a pipe's buffer whole before it exits", async () => {
+  const home = mkdtempSync(join(tmpdir(), "boxlite-big-home-"));
+  expect((await runBinary(["ls"], { BOXLITE_HOME: home })).code).toBe(0);
+  const database = openDatabase({ home });
+  const count = 600; // about 300 KB of JSON: several 64 KiB pipe buffers
+  database.db.transaction(() => {
+    for (let i = 0; i < count; i++) {
+      const id = `bigbox_${String(i).padStart(4, "0")}`;
+      insertBox(
+        database.db,
+        { id, name: null, created_at: "2026-07-01T10:00:00Z", container: { id: "c".repeat(64) }, options: { rootfs: { Image: "alpine:latest" } }, engine_kind: "Libkrun", box_home: join(home, "boxes", id) },
+        { status: "stopped", pid: null, container_id: "c".repeat(64), last_updated: "2026-07-01T11:00:00Z", lock_id: null, exit_code: 0 },
+      );
+    }
+  })();
+  database.close();
+  // A reader that starts late, as `| less` or a busy consumer does: the pipe fills first.
+  const proc = Bun.spawn(["sh", "-c", `"$0" ls -a --json | { sleep 0.5; cat; }`, BINARY], { env: { ...process.env, BOXLITE_HOME: home }, stdout: "pipe" });
+  const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  expect(code).toBe(0);
+  expect((JSON.parse(stdout) as unknown[]).length).toBe(count);
 });
