@@ -17,6 +17,8 @@ export type ErrorCode =
   | "conflict" // the name or id is taken, or the thing is in the wrong state
   | "database" // the home's database is unreadable, corrupt, from a newer boxlite, or failed to migrate
   | "busy" // another process holds the lock of this home or box
+  | "registry" // an image registry failed, went away or sent something wrong
+  | "unauthorized" // a registry refused the credentials (or asked for some and none were found)
   | "internal"; // a bug: nothing the user did
 
 interface ErrorMapping {
@@ -38,6 +40,8 @@ export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
   conflict: { http: 409, exit: 1 },
   database: { http: 500, exit: 1 },
   busy: { http: 409, exit: 1 },
+  registry: { http: 502, exit: 1 },
+  unauthorized: { http: 401, exit: 1 },
   internal: { http: 500, exit: 1 },
 };
 
