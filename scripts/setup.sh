@@ -8,8 +8,9 @@ cd "$root"
 # System packages: QEMU (the VMM), qemu-utils (qemu-img, the tests' oracle), e2fsprogs
 # (mke2fs builds ext4 disks), musl-tools + gcc + make (the guest agent and the C
 # libraries), binutils, busybox-static (the default image), procps (the tests use pgrep), tar,
-# docker-registry + skopeo (the image tests run a real registry on 127.0.0.1 and push to it).
-packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo)
+# docker-registry + skopeo (the image tests run a real registry on 127.0.0.1 and push to it),
+# attr (getfattr: the tests read xattrs back with it).
+packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 /** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
+import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { logsCommand } from "./cli/logs.ts";
@@ -11,7 +12,7 @@ import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
 import { VERSION } from "./config/version.ts";
 
-const USAGE = `Usage: boxlite [--home DIR] [--debug] COMMAND [ARGS...]
+const USAGE = `Usage: boxlite [--home DIR] [--registry HOST]... [--config FILE] [--debug] COMMAND [ARGS...]
 
 Run OCI images as hardware-isolated micro-VMs ("boxes").
 
@@ -21,12 +22,17 @@ Commands:
   inspect  Show boxes as JSON
   rm       Remove boxes
   logs     Print a box's console log
+  pull     Download an image into the cache
+  images   List cached images
+  rmi      Remove cached images
   info     Show the VMM, accelerator, kernel and home in use
 
 Global options:
-  --home DIR   Home directory (default: $BOXLITE_HOME or ~/.boxlite)
-  --debug      Show stack traces on errors
-  --version    Print the version
+  --home DIR        Home directory (default: $BOXLITE_HOME or ~/.boxlite)
+  --registry HOST   Search this registry first for unqualified image names (repeatable)
+  --config FILE     Registry settings: a JSON file with "image_registries" (see docs/images.md)
+  --debug           Show stack traces on errors
+  --version         Print the version
 
 Run 'boxlite COMMAND --help' for a command's options.
 `;
@@ -42,33 +48,49 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   rm: { run: rmCommand },
   logs: { run: logsCommand },
   info: { run: infoCommand },
+  pull: { run: pullCommand },
+  images: { run: imagesCommand },
+  rmi: { run: rmiCommand },
 };
 
 interface GlobalArgs {
   home?: string;
   debug: boolean;
+  registries: string[];
+  configFile?: string;
   rest: string[];
 }
 
+/** Global options that take a value: `--name VALUE` or `--name=VALUE`. */
+const VALUE_GLOBALS: Record<string, { what: string; set: (globals: GlobalArgs, value: string) => void }> = {
+  "--home": { what: "a directory", set: (globals, value) => (globals.home = value) },
+  "--registry": { what: "a registry host", set: (globals, value) => globals.registries.push(value) },
+  "--config": { what: "a JSON file", set: (globals, value) => (globals.configFile = value) },
+};
+
 function parseGlobals(argv: string[]): GlobalArgs {
-  const globals: GlobalArgs = { debug: false, rest: [] };
+  const globals: GlobalArgs = { debug: false, registries: [], rest: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const token = argv[i] as string;
-    if (token === "--debug") globals.debug = true;
-    else if (token === "--home") {
-      const value = argv[++i];
-      if (value === undefined) throw new BoxliteError("usage", "--home needs a directory");
-      globals.home = value;
-    } else if (token.startsWith("--home=")) globals.home = token.slice("--home=".length);
-    else break;
+    if (token === "--debug") {
+      globals.debug = true;
+      continue;
+    }
+    const eq = token.indexOf("=");
+    const name = eq > 0 ? token.slice(0, eq) : token;
+    const option = VALUE_GLOBALS[name];
+    if (!option) break;
+    const value = eq > 0 ? token.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === "") throw new BoxliteError("usage", `${name} needs ${option.what}`);
+    option.set(globals, value);
   }
   globals.rest = argv.slice(i);
   return globals;
 }
 
 async function main(argv: string[]): Promise<number> {
-  let globals: GlobalArgs = { debug: false, rest: [] };
+  let globals: GlobalArgs = { debug: false, registries: [], rest: [] };
   let failureCode: number | undefined;
   try {
     globals = parseGlobals(argv);
@@ -84,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     const command = COMMANDS[name];
     if (!command) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
     failureCode = command.failureCode;
-    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug }, warn);
+    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile }, warn);
     if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
     return await command.run(runtime, args);
   } catch (error) {

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { loadConfig } from "../../src/config/config.ts";
-import { resolveImage } from "../../src/image/resolve.ts";
+import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import { bootBox } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
@@ -66,7 +66,7 @@ try {
   console.log(`boxlite run --rm -- true:            median ${median(ours).toFixed(0)} ms`);
   console.log(`ratio: ${ratio.toFixed(3)} (target <= 1.15) ${ratio <= 1.15 ? "OK" : "OVER TARGET"}`);
 
-  const image = await resolveImage(config, undefined);
+  const image = await prepareDefaultImage(config);
   const box = await bootBox(config, { id: ulid().toLowerCase(), image, cpus: 1, memoryMib: 512 });
   try {
     const overheads: number[] = [];

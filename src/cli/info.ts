@@ -35,6 +35,7 @@ export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<num
     ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${info.kernel.path})`],
     ["Default image", info.defaultImage],
     ["Boxes", `${info.boxesTotal} (${info.boxesRunning} running, ${info.boxesStopped} stopped, ${info.boxesConfigured} configured)`],
+    ["Images", String(info.imagesCount)],
   ]);
   return 0;
 }

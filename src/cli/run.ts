@@ -5,12 +5,15 @@ import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type OptionsSpec, parseInteger, parseOptions, splitAtOperand } from "./args.ts";
 import { out, warn, writeTo } from "./output.ts";
+import { pullProgress } from "./progress.ts";
 import { RawTerminal, terminalSize } from "./terminal.ts";
 
 export const RUN_USAGE = `Usage: boxlite run [OPTIONS] [IMAGE] [-- COMMAND [ARG...]]
 
 Boot a box from IMAGE (default: the embedded busybox image), run COMMAND in it (default:
-the image's), stream its output, and exit with its exit code.
+the image's), stream its output, and exit with its exit code. IMAGE is a registry
+reference (pulled when not cached), oci:PATH[:TAG] (an OCI layout directory) or
+docker-archive:PATH (a 'docker save' archive).
 
 Options:
   -i, --interactive      Keep stdin open and forward it to the command
@@ -22,6 +25,8 @@ Options:
       --memory MIB       Memory in MiB (128-65536, default 512)
       --rm               Remove the box's files when the command ends
       --name NAME        Name the box (unique; ls, inspect, rm and logs take it)
+      --entrypoint CMD   Replace the image's ENTRYPOINT (and drop its CMD); "" clears it
+      --rootfs PATH      Use an OCI layout directory or docker archive instead of IMAGE
 
 Exit status: the command's own; 125 when boxlite failed; 126 when the command cannot be
 executed; 127 when it is not found; 128+N when it was killed by signal N.
@@ -37,6 +42,8 @@ const OPTIONS = {
   memory: { type: "string" },
   rm: { type: "boolean" },
   name: { type: "string" },
+  entrypoint: { type: "string" },
+  rootfs: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
@@ -60,6 +67,8 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
   if (values.workdir !== undefined) options.workdir = values.workdir;
   if (values.user !== undefined) options.user = values.user;
   if (values.name !== undefined) options.name = values.name;
+  if (values.entrypoint !== undefined) options.entrypoint = values.entrypoint === "" ? [] : [values.entrypoint];
+  if (values.rootfs !== undefined) options.rootfs = values.rootfs;
   if (values.tty) options.tty = terminalSize();
   const cpus = parseInteger("--cpus", values.cpus);
   const memory = parseInteger("--memory", values.memory);
@@ -74,7 +83,7 @@ export async function runCommand(runtime: Boxlite, argv: string[]): Promise<numb
     void out(RUN_USAGE);
     return 0;
   }
-  const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) });
+  const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) }, pullProgress());
   const { execution } = run;
   const forward = (signal: NodeJS.Signals) => execution.signal(constants.signals[signal]);
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);

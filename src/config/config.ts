@@ -28,12 +28,24 @@ export interface Config {
   bootTimeoutMs: number;
   /** Extra kernel command-line arguments, appended last (debugging). */
   kernelArgs: string;
+  /**
+   * Docker's client config, read for registry credentials (`auths`):
+   * `$DOCKER_CONFIG/config.json` when DOCKER_CONFIG is set, else `~/.docker/config.json`.
+   * It need not exist.
+   */
+  dockerConfigPath: string;
   debug: boolean;
+  /** `--registry HOST` flags, in order: searched first for unqualified image names. */
+  registries: string[];
+  /** `--config FILE`: the reference's BoxliteOptions JSON (`image_registries`); nothing is read implicitly. */
+  configFile?: string;
 }
 
 export interface ConfigFlags {
   home?: string;
   debug?: boolean;
+  registries?: string[];
+  configFile?: string;
 }
 
 const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
@@ -68,7 +80,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     qemu: env.BOXLITE_QEMU || undefined,
     bootTimeoutMs: positiveSeconds("BOXLITE_BOOT_TIMEOUT", env.BOXLITE_BOOT_TIMEOUT, 60),
     kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
+    dockerConfigPath: resolve(env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir(), ".docker", "config.json")),
     debug: flags.debug ?? env.BOXLITE_DEBUG === "1",
+    registries: flags.registries ?? [],
+    configFile: flags.configFile === undefined ? undefined : resolve(flags.configFile),
   };
   return Object.freeze(config);
 }

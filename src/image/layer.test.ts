@@ -7,6 +7,7 @@ import { applyLayer } from "./layer.ts";
 import type { ApplyLayerOptions } from "./layer.ts";
 import { writeTar } from "./tar-writer.test-helper.ts";
 import type { WriteEntry } from "./tar-writer.test-helper.ts";
+import { readXattrHex } from "../../test/helpers/xattr.ts";
 
 let work: string;
 let root: string;
@@ -130,15 +131,48 @@ describe("links, modes, ownership and times", () => {
     expect(lstatSync(join(root, "link")).isFile()).toBe(true);
   });
 
-  test("skips fifos and device nodes and counts them", async () => {
-    const result = await apply([{ path: "dev/null", type: "3" }, { path: "run/pipe", type: "6" }]);
-    expect(result.skippedSpecial).toEqual(["dev/null", "run/pipe"]);
-    expect(existsSync(join(root, "dev/null"))).toBe(false);
+  test("makes fifos and device nodes instead of skipping them", async () => {
+    const result = await apply([{ path: "dev/null", type: "3", mode: 0o666, devMajor: 1, devMinor: 3 }, { path: "run/pipe", type: "6" }]);
+    expect(result.skippedSpecial).toEqual([]);
+    expect(lstatSync(join(root, "dev/null")).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(root, "run/pipe")).isFIFO()).toBe(true);
   });
 
-  test("records pax xattrs for a later pass", async () => {
-    const result = await apply([{ path: "bin/ping", data: "x", pax: { "SCHILY.xattr.security.capability": "cap" } }]);
-    expect(result.xattrs).toEqual([{ path: "bin/ping", name: "security.capability", value: "cap" }]);
+  test("sets pax xattrs on the entry and reports none skipped", async () => {
+    const result = await apply([{ path: "bin/ping", data: "x", pax: { "SCHILY.xattr.user.note": "hi" } }]);
+    expect(result.skippedXattrs).toEqual([]);
+    expect(readXattrHex(join(root, "bin/ping"), "user.note")).toBe(Buffer.from("hi").toString("hex"));
+  });
+});
+
+describe("diff ids", () => {
+  const entries: WriteEntry[] = [{ path: "etc/hostname", data: "box\n" }];
+  const hex = (bytes: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
+
+  test("the diffId is the sha256 of the uncompressed tar, also for a gzip layer", async () => {
+    const tar = writeTar(entries);
+    expect((await apply(entries)).diffId).toBe(hex(tar));
+    expect((await applyLayer(root, Bun.gzipSync(tar), { source: "gz" })).diffId).toBe(hex(tar));
+  });
+
+  test("the diffId covers the padding after the end-of-archive blocks", async () => {
+    // tar pads archives to whole 10 KiB records; those zeros are part of what the DiffID hashes.
+    const padded = new Uint8Array(10240);
+    padded.set(writeTar(entries));
+    // In blocks, so the reader stops before the padding has arrived.
+    async function* blocks() {
+      for (let i = 0; i < padded.length; i += 512) yield padded.subarray(i, i + 512);
+    }
+    const result = await applyLayer(root, blocks(), { source: "padded" });
+    expect(result.diffId).toBe(hex(padded));
+    expect(result.bytes).toBe(10240);
+  });
+
+  test("padding after the end blocks still counts against the limit", async () => {
+    const padded = new Uint8Array(4 * 1024 * 1024);
+    padded.set(writeTar(entries));
+    const error = await rejection(applyLayer(root, Bun.gzipSync(padded), { source: "tail", maxBytes: 1024 * 1024, limitDescription: "the image's total of 1 MiB" }));
+    expect(error.message).toContain("the image's total of 1 MiB");
   });
 });
 

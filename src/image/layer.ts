@@ -11,7 +11,7 @@ import { decompressLayer } from "./decompress.ts";
 import { readTarStream } from "./tar.ts";
 import type { TarEntry } from "./tar.ts";
 import { applyEntry, ensureRealParents, isRealDirectory, safeRelative } from "./unpack.ts";
-import type { ApplyOutcome } from "./unpack.ts";
+import type { ApplyOutcome, SkippedXattr } from "./unpack.ts";
 
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
@@ -22,27 +22,24 @@ export interface ApplyLayerOptions {
   source: string;
   /** Most uncompressed bytes the layer may hold; past it the layer is refused. */
   maxBytes?: number;
-}
-
-/** An extended attribute seen in the layer; Node cannot set xattrs, so a later pass must. */
-export interface PendingXattr {
-  path: string;
-  name: string;
-  value: string;
+  /** How the refusal names that limit; default "the limit of <maxBytes> bytes". */
+  limitDescription?: string;
 }
 
 /** What a layer did, for progress lines and diagnostics. */
 export interface ApplyLayerResult {
   /** Tar entries read, whiteouts included. */
   entries: number;
-  /** Uncompressed tar bytes read. */
+  /** Uncompressed tar bytes read, trailing padding included. */
   bytes: number;
-  /** Device nodes and fifos not created (Node cannot mknod; the guest's devtmpfs provides /dev). */
+  /** "sha256:<hex>" of the uncompressed tar stream: the layer's DiffID (OCI image-spec config.md). */
+  diffId: string;
+  /** Device nodes and fifos not created because this process may not (unprivileged); the guest's devtmpfs provides /dev. */
   skippedSpecial: string[];
+  /** Xattrs not set because this process or filesystem does not allow them. */
+  skippedXattrs: SkippedXattr[];
   /** Lower-layer paths removed by whiteouts and opaque directories. */
   whiteouts: number;
-  /** SCHILY.xattr.* records, to be set by a later pass (e.g. when building the ext4 image). */
-  xattrs: PendingXattr[];
 }
 
 /** Removes everything under `dir` that this layer did not add (`added` holds root-relative paths). */
@@ -103,32 +100,52 @@ function applyOne(root: string, entry: TarEntry, source: string): ApplyOutcome {
  * `maxBytes`; the root is then partly written and the caller should discard it.
  */
 export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<Uint8Array>, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
-  const result: ApplyLayerResult = { entries: 0, bytes: 0, skippedSpecial: [], whiteouts: 0, xattrs: [] };
+  const result: ApplyLayerResult = { entries: 0, bytes: 0, diffId: "", skippedSpecial: [], skippedXattrs: [], whiteouts: 0 };
   const added = new Set<string>();
   const directories: TarEntry[] = [];
+  const hasher = new Bun.CryptoHasher("sha256");
+  const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  // The limit is checked here rather than in decompressLayer so the refusal can name the caller's limit (an image's total).
   async function* countBytes(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of decompressLayer(blob, options)) {
+    for await (const chunk of decompressLayer(blob, { source: options.source })) {
       result.bytes += chunk.length;
+      if (result.bytes > limit) {
+        const what = options.limitDescription ?? `the limit of ${limit} bytes`;
+        throw new BoxliteError("invalid_argument", `${options.source}: layer expands past ${what}; refusing it (raise the image size limit if the image is genuine)`);
+      }
+      hasher.update(chunk);
       yield chunk;
     }
   }
-  for await (const entry of readTarStream(countBytes(), options.source)) {
-    result.entries++;
-    const removed = applyWhiteout(root, entry, added, options.source);
-    if (removed !== undefined) {
-      result.whiteouts += removed;
-      continue;
+  const stream = countBytes();
+  try {
+    for await (const entry of readTarStream(stream, options.source)) {
+      result.entries++;
+      const removed = applyWhiteout(root, entry, added, options.source);
+      if (removed !== undefined) {
+        result.whiteouts += removed;
+        continue;
+      }
+      const relative = safeRelative(entry.path, options.source);
+      const outcome = applyOne(root, entry, options.source);
+      result.skippedXattrs.push(...outcome.skippedXattrs);
+      if (outcome.skippedSpecial) {
+        result.skippedSpecial.push(relative);
+        continue;
+      }
+      // Ancestors count as added too, so an opaque marker later in this layer keeps them.
+      for (let path = relative; path !== "." && path !== ""; path = dirname(path)) added.add(path);
+      if (entry.type === "directory") directories.push(entry);
     }
-    const relative = safeRelative(entry.path, options.source);
-    if (applyOne(root, entry, options.source) === "skipped-special") {
-      result.skippedSpecial.push(relative);
-      continue;
+    // The reader stops at the end-of-archive blocks; the DiffID covers the whole stream, padding after them included.
+    for await (const _chunk of stream) {
+      // Only hashed and counted.
     }
-    // Ancestors count as added too, so an opaque marker later in this layer keeps them.
-    for (let path = relative; path !== "." && path !== ""; path = dirname(path)) added.add(path);
-    if (entry.type === "directory") directories.push(entry);
-    for (const [name, value] of Object.entries(entry.xattrs)) result.xattrs.push({ path: relative, name, value });
+  } finally {
+    // The tar reader does not close its input when it stops or throws: close it, so the decompressor is destroyed.
+    await stream.return(undefined);
   }
+  result.diffId = `sha256:${hasher.digest("hex")}`;
   // Entries written into a directory bump its mtime; restore the archive's times last, deepest first.
   // A later entry may have replaced the directory or a parent by a symlink: never set times through one.
   for (const dir of directories.reverse()) {

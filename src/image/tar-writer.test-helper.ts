@@ -1,16 +1,18 @@
 /** A tiny ustar writer for tests: builds layers byte by byte, including hostile ones. */
 
-/** One member to write; `pax` adds an extended header before it. */
+/** One member to write; `pax` adds an extended header before it (values may be binary). */
 export interface WriteEntry {
   path: string;
-  type?: "0" | "1" | "2" | "3" | "5" | "6" | "L" | "x";
+  type?: "0" | "1" | "2" | "3" | "4" | "5" | "6" | "L" | "x";
   data?: string | Uint8Array;
   mode?: number;
   uid?: number;
   gid?: number;
   mtime?: number;
   link?: string;
-  pax?: Record<string, string>;
+  devMajor?: number;
+  devMinor?: number;
+  pax?: Record<string, string | Uint8Array>;
 }
 
 const encoder = new TextEncoder();
@@ -30,6 +32,8 @@ function header(entry: WriteEntry, size: number): Uint8Array {
   block[156] = (entry.type ?? "0").charCodeAt(0);
   block.set(encoder.encode(entry.link ?? "").subarray(0, 100), 157);
   block.set(encoder.encode("ustar\u000000"), 257);
+  octal(block, 329, 8, entry.devMajor ?? 0);
+  octal(block, 337, 8, entry.devMinor ?? 0);
   fixChecksum(block);
   return block;
 }
@@ -40,15 +44,16 @@ function padded(data: Uint8Array): Uint8Array {
   return out;
 }
 
-function paxData(records: Record<string, string>): Uint8Array {
-  let text = "";
+function paxData(records: Record<string, string | Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
   for (const [key, value] of Object.entries(records)) {
-    const body = ` ${key}=${value}\n`;
+    // The length prefix counts bytes, itself included, so binary values need byte arithmetic.
+    const body = Buffer.concat([encoder.encode(` ${key}=`), typeof value === "string" ? encoder.encode(value) : value, encoder.encode("\n")]);
     let length = body.length + 1;
-    while (`${length}${body}`.length !== length) length = `${length}${body}`.length;
-    text += `${length}${body}`;
+    while (String(length).length + body.length !== length) length = String(length).length + body.length;
+    parts.push(encoder.encode(String(length)), body);
   }
-  return encoder.encode(text);
+  return Buffer.concat(parts);
 }
 
 /** Builds a complete tar archive (with the two zero end blocks). */

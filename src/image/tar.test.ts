@@ -69,7 +69,16 @@ test("pax records override the header's path, linkpath, uid, gid, mtime and carr
     pax: { path: "long/path", linkpath: "new/target", uid: "70000", gid: "80000", mtime: "1700000000.5", "SCHILY.xattr.user.k": "v" },
   }]);
   const [entry] = [...readTar(archive, "pax")];
-  expect(entry).toMatchObject({ path: "long/path", linkTarget: "new/target", uid: 70000, gid: 80000, mtime: 1_700_000_000.5, xattrs: { "user.k": "v" } });
+  expect(entry).toMatchObject({ path: "long/path", linkTarget: "new/target", uid: 70000, gid: 80000, mtime: 1_700_000_000.5, xattrs: { "user.k": new TextEncoder().encode("v") } });
+});
+
+test("keeps binary xattr values byte for byte and reads device numbers", () => {
+  // A security.capability value: not UTF-8, so decoding it as text would corrupt it.
+  const capability = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const archive = writeTar([{ path: "c", type: "3", devMajor: 136, devMinor: 4, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.e": "" } }, { path: "b", type: "4", pax: { "SCHILY.devmajor": "4096", "SCHILY.devminor": "1048575" } }]);
+  const [char, block] = [...readTar(archive, "dev")];
+  expect(char).toMatchObject({ type: "chardev", devMajor: 136, devMinor: 4, xattrs: { "security.capability": capability, "user.e": new Uint8Array(0) } });
+  expect(block).toMatchObject({ type: "blockdev", devMajor: 4096, devMinor: 1_048_575 });
 });
 
 test("pax records apply to the next entry only", () => {
@@ -91,7 +100,7 @@ test("refuses a stream that ends inside an entry", async () => {
   expect((error as BoxliteError).message).toContain("sha256:cut");
 });
 
-test("types fifos and device nodes so callers can skip them", () => {
+test("types fifos and device nodes", () => {
   const types = [...readTar(writeTar([{ path: "c", type: "3" }, { path: "f", type: "6" }]), "dev")].map((e) => e.type);
   expect(types).toEqual(["chardev", "fifo"]);
 });

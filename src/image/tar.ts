@@ -1,10 +1,11 @@
 /**
- * A tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime` and
- * `SCHILY.xattr.*`, GNU long names and links). It yields entries; applying them safely is
+ * A tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime`,
+ * `SCHILY.xattr.*` and `SCHILY.devmajor`/`devminor`, GNU long names and links). It yields entries; applying them safely is
  * unpack.ts's job. `readTar` walks an in-memory archive; `readTarStream` walks chunks as
  * they arrive and holds at most one entry's data at a time.
  */
 import { BoxliteError } from "../util/errors.ts";
+import { headerNumber, headerText, isHeaderChecksumOk, TAR_BLOCK } from "./tar-header.ts";
 
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "chardev" | "blockdev" | "fifo" | "other";
 
@@ -17,51 +18,41 @@ export interface TarEntry {
   gid: number;
   mtime: number;
   linkTarget: string;
-  /** From pax `SCHILY.xattr.<name>` records (what GNU tar and containerd write). */
-  xattrs: Record<string, string>;
+  /** Device numbers of a "chardev" or "blockdev" entry (0 for other types). */
+  devMajor: number;
+  devMinor: number;
+  /** From pax `SCHILY.xattr.<name>` records (what GNU tar and containerd write), as raw bytes: values like security.capability are binary. */
+  xattrs: Record<string, Uint8Array>;
   data: Uint8Array;
 }
 
-const BLOCK = 512;
+const BLOCK = TAR_BLOCK;
 const decoder = new TextDecoder();
 
-function field(block: Uint8Array, offset: number, length: number): string {
-  const bytes = block.subarray(offset, offset + length);
-  const end = bytes.indexOf(0);
-  return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
-}
+const XATTR_PREFIX = "SCHILY.xattr.";
 
-/** Numeric fields are octal text, or base-256 big-endian when the high bit is set (GNU). */
-function numeric(block: Uint8Array, offset: number, length: number): number {
-  if ((block[offset] ?? 0) & 0x80) {
-    let value = (block[offset] ?? 0) & 0x7f;
-    for (let i = 1; i < length; i++) value = value * 256 + (block[offset + i] ?? 0);
-    return value;
-  }
-  const text = field(block, offset, length).trim();
-  return text === "" ? 0 : Number.parseInt(text, 8);
-}
-
-function checksumOk(block: Uint8Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-  return sum === numeric(block, 148, 8);
-}
-
-/** Parses pax extended header records: "<len> <key>=<value>\n". */
-function parsePax(data: Uint8Array): Map<string, string> {
-  const records = new Map<string, string>();
+/**
+ * Parses pax extended header records: "<len> <key>=<value>\n". Xattr values are kept as
+ * bytes (decoding them as UTF-8 would mangle binary ones); other values are text.
+ */
+function parsePax(data: Uint8Array, pending: PendingHeaders): void {
+  pending.pax = new Map();
+  pending.xattrs = {};
   let offset = 0;
   while (offset < data.length) {
     const space = data.indexOf(0x20, offset);
     const length = Number.parseInt(decoder.decode(data.subarray(offset, space)), 10);
     if (space < 0 || !Number.isFinite(length) || length <= 0) break;
-    const record = decoder.decode(data.subarray(space + 1, offset + length - 1));
-    const eq = record.indexOf("=");
-    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
+    const record = data.subarray(space + 1, offset + length - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq > 0) {
+      const key = decoder.decode(record.subarray(0, eq));
+      const value = record.subarray(eq + 1);
+      if (key.startsWith(XATTR_PREFIX)) pending.xattrs[key.slice(XATTR_PREFIX.length)] = new Uint8Array(value);
+      else pending.pax.set(key, decoder.decode(value));
+    }
     offset += length;
   }
-  return records;
 }
 
 const TYPES: Record<string, TarEntryType> = { "0": "file", "": "file", "7": "file", "5": "directory", "2": "symlink", "1": "hardlink", "3": "chardev", "4": "blockdev", "6": "fifo" };
@@ -69,14 +60,9 @@ const TYPES: Record<string, TarEntryType> = { "0": "file", "": "file", "7": "fil
 /** Extension headers seen so far that apply to the next real entry. */
 interface PendingHeaders {
   pax: Map<string, string>;
+  xattrs: Record<string, Uint8Array>;
   longName?: string;
   longLink?: string;
-}
-
-function collectXattrs(pax: Map<string, string>): Record<string, string> {
-  const xattrs: Record<string, string> = {};
-  for (const [key, value] of pax) if (key.startsWith("SCHILY.xattr.")) xattrs[key.slice("SCHILY.xattr.".length)] = value;
-  return xattrs;
 }
 
 /** A pax number overrides the header's; garbage would otherwise reach chown as NaN. */
@@ -95,42 +81,46 @@ function readMember(buffer: Uint8Array, offset: number, pending: PendingHeaders,
   if (offset + BLOCK > buffer.length) return { kind: "more", need: offset + BLOCK };
   const header = buffer.subarray(offset, offset + BLOCK);
   if (header.every((byte) => byte === 0)) return { kind: "end" };
-  if (!checksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${offset}`);
-  const size = Number(pending.pax.get("size") ?? numeric(header, 124, 12));
+  if (!isHeaderChecksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${offset}`);
+  const size = Number(pending.pax.get("size") ?? headerNumber(header, 124, 12));
   if (!Number.isSafeInteger(size) || size < 0) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} has a bad size`);
   const dataStart = offset + BLOCK;
   const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
   if (next > buffer.length) return { kind: "more", need: next };
   const data = buffer.subarray(dataStart, dataStart + size);
-  const flag = field(header, 156, 1);
+  const flag = headerText(header, 156, 1);
   if (flag === "x") {
-    pending.pax = parsePax(data);
+    parsePax(data, pending);
     return { kind: "skip", next };
   }
   if (flag === "g") return { kind: "skip", next };
   if (flag === "L") {
-    pending.longName = field(data, 0, data.length);
+    pending.longName = headerText(data, 0, data.length);
     return { kind: "skip", next };
   }
   if (flag === "K") {
-    pending.longLink = field(data, 0, data.length);
+    pending.longLink = headerText(data, 0, data.length);
     return { kind: "skip", next };
   }
-  const prefix = field(header, 345, 155);
-  const name = field(header, 0, 100);
-  const { pax } = pending;
+  const prefix = headerText(header, 345, 155);
+  const name = headerText(header, 0, 100);
+  const { pax, xattrs } = pending;
   const entry: TarEntry = {
     path: pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
     type: TYPES[flag] ?? "other",
-    mode: numeric(header, 100, 8) & 0o7777,
-    uid: readPaxNumber(pax, "uid", numeric(header, 108, 8), source),
-    gid: readPaxNumber(pax, "gid", numeric(header, 116, 8), source),
-    mtime: readPaxNumber(pax, "mtime", numeric(header, 136, 12), source),
-    linkTarget: pax.get("linkpath") ?? pending.longLink ?? field(header, 157, 100),
-    xattrs: collectXattrs(pax),
+    mode: headerNumber(header, 100, 8) & 0o7777,
+    uid: readPaxNumber(pax, "uid", headerNumber(header, 108, 8), source),
+    gid: readPaxNumber(pax, "gid", headerNumber(header, 116, 8), source),
+    mtime: readPaxNumber(pax, "mtime", headerNumber(header, 136, 12), source),
+    linkTarget: pax.get("linkpath") ?? pending.longLink ?? headerText(header, 157, 100),
+    // ustar devmajor/devminor at 329/337; star's pax records carry numbers too big for them.
+    devMajor: readPaxNumber(pax, "SCHILY.devmajor", headerNumber(header, 329, 8), source),
+    devMinor: readPaxNumber(pax, "SCHILY.devminor", headerNumber(header, 337, 8), source),
+    xattrs,
     data,
   };
   pending.pax = new Map();
+  pending.xattrs = {};
   pending.longName = undefined;
   pending.longLink = undefined;
   return { kind: "entry", entry, next };
@@ -138,7 +128,7 @@ function readMember(buffer: Uint8Array, offset: number, pending: PendingHeaders,
 
 /** Yields the entries of a whole archive held in memory; `source` names it in errors. */
 export function* readTar(archive: Uint8Array, source: string): Generator<TarEntry> {
-  const pending: PendingHeaders = { pax: new Map() };
+  const pending: PendingHeaders = { pax: new Map(), xattrs: {} };
   let offset = 0;
   for (;;) {
     const result = readMember(archive, offset, pending, source);
@@ -158,7 +148,7 @@ export function* readTar(archive: Uint8Array, source: string): Generator<TarEntr
  * buffered, so memory is bounded by the largest file (the caller bounds the total).
  */
 export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<TarEntry> {
-  const pending: PendingHeaders = { pax: new Map() };
+  const pending: PendingHeaders = { pax: new Map(), xattrs: {} };
   let buffer: Uint8Array = new Uint8Array(0);
   let offset = 0;
   let consumed = 0;

@@ -1,17 +1,30 @@
 /**
- * Applies one tar entry into a root directory, keeping modes, ownership, mtimes and links,
- * and refusing any entry that would leave the root: `..` components, a parent that is a
- * symlink (made by this or an earlier layer), or a hard link whose target escapes.
- * Absolute paths are taken relative to the root, as the guest will see them.
+ * Applies one tar entry into a root directory, keeping modes, ownership, mtimes, links,
+ * xattrs, device nodes and fifos, and refusing any entry that would leave the root: `..`
+ * components, a parent that is a symlink (made by this or an earlier layer), or a hard link
+ * whose target escapes. Absolute paths are taken relative to the root, as the guest will see them.
  */
 import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import type { Stats } from "node:fs";
 import { join, normalize } from "node:path";
+import { lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from "../disk/libc.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { TarEntry } from "./tar.ts";
 
-/** What applying one entry did, so a caller can count and report it. */
-export type ApplyOutcome = "applied" | "skipped-special";
+/** An xattr the layer holds that could not be set here. */
+export interface SkippedXattr {
+  path: string;
+  name: string;
+  /** The errno name, e.g. "EPERM" (unprivileged) or "ENOTSUP" (no such namespace on this filesystem). */
+  code: string;
+}
+
+/** What applying one entry left out, so a caller can count and report it. */
+export interface ApplyOutcome {
+  /** A device node or fifo that could not be made here (mknod of a device needs CAP_MKNOD). */
+  skippedSpecial: boolean;
+  skippedXattrs: SkippedXattr[];
+}
 
 function refuse(source: string, path: string, why: string): BoxliteError {
   return new BoxliteError("invalid_argument", `${source}: entry ${JSON.stringify(path)} ${why}; refusing the layer`);
@@ -64,25 +77,55 @@ export function isRealDirectory(root: string, relative: string): boolean {
   return true;
 }
 
+/** Runs `change`; returns the errno name when it failed with one of `allowed`, rethrows otherwise. */
+function tolerate(allowed: readonly string[], change: () => void): string | undefined {
+  try {
+    change();
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined || !allowed.includes(code)) throw error;
+    return code;
+  }
+}
+
 /**
  * Ownership needs root (or CAP_CHOWN); an unprivileged user keeps its own and the image stays
  * usable. EINVAL is what a user namespace returns for an id it does not map.
  */
 function setOwner(change: () => void): void {
-  try {
-    change();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EPERM" && code !== "EINVAL") throw error;
+  tolerate(["EPERM", "EINVAL"], change);
+}
+
+/**
+ * Not permitted here, so skipped rather than fatal: EPERM/EACCES for trusted.* or
+ * security.* without privilege (and user.* on a symlink or device), ENOTSUP for a filesystem
+ * without the namespace, EINVAL for an SELinux host refusing a label its policy does not know.
+ */
+const XATTR_NOT_PERMITTED = ["EPERM", "EACCES", "ENOTSUP", "EOPNOTSUPP", "EINVAL"] as const;
+
+function setXattrs(target: string, relative: string, entry: TarEntry, skipped: SkippedXattr[]): void {
+  for (const [name, value] of Object.entries(entry.xattrs)) {
+    const code = tolerate(XATTR_NOT_PERMITTED, () => lsetxattr(target, name, value));
+    if (code !== undefined) skipped.push({ path: relative === "" ? "." : relative, name, code });
   }
 }
 
-/** Applies metadata in this order because chown clears setuid/setgid bits on Linux. */
-function setMetadata(target: string, entry: TarEntry): void {
+/**
+ * Applies metadata in this order because chown clears setuid/setgid bits and the
+ * security.capability xattr on Linux; setting xattrs does not touch the mtime, so utimes can be last.
+ */
+function setMetadata(target: string, relative: string, entry: TarEntry, skipped: SkippedXattr[]): void {
   setOwner(() => chownSync(target, entry.uid, entry.gid));
   chmodSync(target, entry.mode);
+  setXattrs(target, relative, entry, skipped);
   utimesSync(target, entry.mtime, entry.mtime);
 }
+
+const NODE_TYPES: Partial<Record<TarEntry["type"], number>> = { chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO };
+
+/** mknod of a device needs CAP_MKNOD (and a user namespace never grants it); ENOSYS is a libc without mknod. */
+const MKNOD_NOT_PERMITTED = ["EPERM", "EACCES", "ENOSYS"] as const;
 
 function linkHard(root: string, target: string, entry: TarEntry, source: string): void {
   if (entry.linkTarget.split("/").includes("..")) throw refuse(source, entry.path, `is a hard link to ${JSON.stringify(entry.linkTarget)}, outside the root`);
@@ -96,17 +139,23 @@ function linkHard(root: string, target: string, entry: TarEntry, source: string)
 }
 
 /**
- * Applies `entry` under `root`; `source` names the layer in errors. Device nodes and fifos
- * are skipped (Node cannot mknod) and reported as "skipped-special" for the caller to count.
- * Xattrs are not set here (Node has no setxattr); callers collect `entry.xattrs`.
+ * Applies `entry` under `root`; `source` names the layer in errors. Device nodes, fifos and
+ * xattrs that this process may not create are left out and reported in the outcome; an
+ * unknown entry type is always left out. Anything else that fails throws.
  */
 export function applyEntry(root: string, entry: TarEntry, source: string): ApplyOutcome {
+  const outcome: ApplyOutcome = { skippedSpecial: false, skippedXattrs: [] };
   const relative = safeRelative(entry.path, source);
   if (relative === "") {
-    if (entry.type === "directory") chmodSync(root, entry.mode);
-    return "applied";
+    // The root's times are set by the layer's last pass, after its children are written.
+    if (entry.type === "directory") {
+      setOwner(() => chownSync(root, entry.uid, entry.gid));
+      chmodSync(root, entry.mode);
+      setXattrs(root, relative, entry, outcome.skippedXattrs);
+    }
+    return outcome;
   }
-  if (entry.type === "chardev" || entry.type === "blockdev" || entry.type === "fifo" || entry.type === "other") return "skipped-special";
+  if (entry.type === "other") return { ...outcome, skippedSpecial: true };
   ensureRealParents(root, relative, source);
   const target = join(root, relative);
   const existing = lstatOrUndefined(target);
@@ -115,21 +164,34 @@ export function applyEntry(root: string, entry: TarEntry, source: string): Apply
   switch (entry.type) {
     case "directory":
       if (!existing?.isDirectory()) mkdirSync(target);
-      setMetadata(target, entry);
-      return "applied";
+      break;
     case "file":
       // "wx" is O_EXCL: if anything reappeared at the path, fail rather than follow it.
       writeFileSync(target, entry.data, { flag: "wx" });
-      setMetadata(target, entry);
-      return "applied";
+      break;
     case "symlink":
       // Kept as written, even absolute: the guest resolves it inside its own root.
       symlinkSync(entry.linkTarget, target);
       setOwner(() => lchownSync(target, entry.uid, entry.gid));
+      setXattrs(target, relative, entry, outcome.skippedXattrs);
       lutimesSync(target, entry.mtime, entry.mtime);
-      return "applied";
+      return outcome;
     case "hardlink":
       linkHard(root, target, entry, source);
-      return "applied";
+      // The inode is shared: its owner, mode and times are the target's; only xattrs may be added.
+      setXattrs(target, relative, entry, outcome.skippedXattrs);
+      return outcome;
+    case "chardev":
+    case "blockdev":
+    case "fifo": {
+      // mknod never follows a symlink at the path (it fails with EEXIST), and the old path is gone.
+      const type = NODE_TYPES[entry.type] ?? S_IFIFO;
+      if (tolerate(MKNOD_NOT_PERMITTED, () => mknod(target, type, entry.mode, entry.devMajor, entry.devMinor)) !== undefined) {
+        return { ...outcome, skippedSpecial: true };
+      }
+      break;
+    }
   }
+  setMetadata(target, relative, entry, outcome.skippedXattrs);
+  return outcome;
 }

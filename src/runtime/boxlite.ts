@@ -19,6 +19,9 @@ import { reconcileBox } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
+import * as images from "./images.ts";
+import type { ImageInfo } from "./images.ts";
+import type { PulledImage, PullEvent } from "../image/pull.ts";
 
 export interface RuntimeInfo {
   version: string;
@@ -41,6 +44,7 @@ export interface RuntimeInfo {
   boxesRunning: number;
   boxesStopped: number;
   boxesConfigured: number;
+  imagesCount: number;
 }
 
 export class Boxlite {
@@ -90,6 +94,7 @@ export class Boxlite {
       boxesRunning: count("running"),
       boxesStopped: count("stopped"),
       boxesConfigured: count("configured"),
+      imagesCount: (await this.listImages()).length,
     };
   }
 
@@ -121,8 +126,23 @@ export class Boxlite {
     return removeBoxByName(this.config, (await this.home()).database, idOrName, options.force ?? false);
   }
 
-  /** Boots a box and starts `options`' command in it; see BoxRun. */
-  async run(options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
-    return startRun(await this.home(), options, handlers);
+  /** Boots a box and starts `options`' command in it, pulling its image first when needed; see BoxRun. */
+  async run(options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
+    return startRun(await this.home(), options, handlers, onPull);
+  }
+
+  /** Pulls an image into the home's cache (answered from the cache when complete there). */
+  async pullImage(reference: string, onEvent?: (event: PullEvent) => void): Promise<PulledImage> {
+    return images.pull(await this.home(), reference, onEvent);
+  }
+
+  /** The cached images, most recently pulled first. */
+  async listImages(): Promise<ImageInfo[]> {
+    return images.list(await this.home());
+  }
+
+  /** Removes a cached image (refused while a box uses it, unless forced); returns the references removed. */
+  async removeImage(reference: string, options: { force?: boolean } = {}): Promise<string[]> {
+    return images.remove(await this.home(), reference, options);
   }
 }

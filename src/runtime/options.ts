@@ -12,10 +12,14 @@ export const MEMORY_MIN_MIB = 128;
 export const MEMORY_MAX_MIB = 65536;
 
 export interface RunOptions {
-  /** Image reference; undefined means the embedded default image. */
+  /** Image reference, `oci:PATH[:TAG]` or `docker-archive:PATH`; undefined means the embedded default image. */
   image?: string;
+  /** An OCI layout directory or a docker archive to use instead of an image (`--rootfs`). */
+  rootfs?: string;
   /** Replaces the image's CMD (docker semantics; ENTRYPOINT is kept). */
   command?: string[];
+  /** Replaces the image's ENTRYPOINT and drops its CMD (docker's `--entrypoint`); `[]` clears it. */
+  entrypoint?: string[];
   /** `KEY=VALUE` entries that override the image's environment. */
   env?: string[];
   workdir?: string;
@@ -85,7 +89,10 @@ function mergeEnv(...lists: string[][]): string[] {
 const USER_SPEC = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/;
 
 export function processSpec(options: RunOptions, image: ImageConfig, hostname: string): ProcessSpec {
-  const argv = [...image.entrypoint, ...(options.command && options.command.length > 0 ? options.command : image.cmd)];
+  // Docker: a new entrypoint drops the image's CMD too; a command replaces only CMD.
+  const entrypoint = options.entrypoint ?? image.entrypoint;
+  const cmd = options.command && options.command.length > 0 ? options.command : options.entrypoint ? [] : image.cmd;
+  const argv = [...entrypoint, ...cmd];
   if (argv.length === 0) throw new BoxliteError("invalid_argument", "no command to run: the image has no CMD or ENTRYPOINT; give one after --");
   const user = options.user ?? image.user;
   if (user !== "" && !USER_SPEC.test(user)) {

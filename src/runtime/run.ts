@@ -7,13 +7,16 @@
 import { ulid } from "ulid";
 import { insertBox, updateBoxState } from "../db/boxes.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
-import { resolveImage } from "../image/resolve.ts";
+import type { PullEvent } from "../image/pull.ts";
+import { resolveImage, resolveRootfs } from "../image/resolve.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { lockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
+import { imageContext } from "./images.ts";
 import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
 
 export interface BoxRun {
@@ -23,12 +26,14 @@ export interface BoxRun {
   done: Promise<ExitStatus>;
 }
 
-export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers): Promise<BoxRun> {
+export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
   const { config } = home;
   const { db } = home.database;
   const resources = checkResources(options);
   const name = checkName(options.name);
-  const image = await resolveImage(config, options.image);
+  const images = imageContext(home);
+  if (options.rootfs !== undefined && options.image !== undefined) throw new BoxliteError("usage", "give either IMAGE or --rootfs, not both");
+  const image = options.rootfs !== undefined ? await resolveRootfs(images, options.rootfs) : await resolveImage(images, options.image, onPull);
   const id = ulid().toLowerCase();
   const spec = processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);

@@ -1,5 +1,6 @@
 /** Small filesystem helpers shared by the caches: atomic publication and existence checks. */
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 
 /**
@@ -8,7 +9,7 @@ import { dirname } from "node:path";
  */
 export async function publishFile(path: string, produce: (tmpPath: string) => Promise<void> | void): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   try {
     await produce(tmp);
     renameSync(tmp, path);

@@ -9,7 +9,7 @@ import { GuestChannel } from "../../src/guest-protocol/client.ts";
 import type { ExitStatus } from "../../src/guest-protocol/execution.ts";
 import { encodeFrame, FrameDecoder, FrameType } from "../../src/guest-protocol/frames.ts";
 import type { ExecRequest } from "../../src/guest-protocol/messages.ts";
-import { resolveImage } from "../../src/image/resolve.ts";
+import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
 
@@ -18,7 +18,7 @@ let box: BootedBox;
 let channel: GuestChannel;
 
 beforeAll(async () => {
-  const image = await resolveImage(config, undefined);
+  const image = await prepareDefaultImage(config);
   box = await bootBox(config, { id: ulid().toLowerCase(), image, cpus: 1, memoryMib: 256 });
   channel = box.channel;
 }, 120_000);
