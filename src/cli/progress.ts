@@ -41,8 +41,9 @@ function barLine(layer: LayerState, now: number): string {
 }
 
 /** A handler for pull events that draws bars when stderr is a terminal, else plain lines. */
-export function pullProgress(options: { tty?: boolean } = {}): (event: PullEvent) => void {
+export function pullProgress(options: { tty?: boolean; write?: (text: string) => void } = {}): (event: PullEvent) => void {
   const tty = options.tty ?? Boolean(process.stderr.isTTY);
+  const write = options.write ?? ((text: string) => void err(text));
   const layers = new Map<string, LayerState>();
   let drawnLines = 0;
   let lastDraw = 0;
@@ -51,13 +52,13 @@ export function pullProgress(options: { tty?: boolean } = {}): (event: PullEvent
     if (!force && now - lastDraw < REDRAW_MS) return;
     lastDraw = now;
     const lines = [...layers.values()].map((layer) => `\r\u001b[2K${barLine(layer, now)}\n`);
-    void err(`${drawnLines > 0 ? `\u001b[${drawnLines}A` : ""}${lines.join("")}`);
+    write(`${drawnLines > 0 ? `\u001b[${drawnLines}A` : ""}${lines.join("")}`);
     drawnLines = lines.length;
   };
   return (event) => {
     if (event.type === "resolved") {
       const total = event.layers.reduce((sum, layer) => sum + layer.size, 0);
-      void err(`Pulling ${event.reference} (${event.layers.length} layers, ${formatBytes(total)})\n`);
+      write(`Pulling ${event.reference} (${event.layers.length} layers, ${formatBytes(total)})\n`);
       for (const layer of event.layers) {
         layers.set(layer.digest, { digest: layer.digest, size: layer.size, bytes: layer.cached ? layer.size : 0, startedAt: Date.now(), done: layer.cached, cached: layer.cached });
       }
@@ -74,6 +75,6 @@ export function pullProgress(options: { tty?: boolean } = {}): (event: PullEvent
     layer.done = true;
     layer.bytes = layer.size;
     if (tty) draw(true);
-    else if (!layer.cached) void err(`${short(layer.digest)}: ${formatBytes(layer.size)} downloaded\n`);
+    else if (!layer.cached) write(`${short(layer.digest)}: ${formatBytes(layer.size)} downloaded\n`);
   };
 }
