@@ -8,7 +8,7 @@ import { isActiveStatus } from "../db/box-status.ts";
 import { resolveBox } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { lockBox } from "./box-lock.ts";
+import { lockBox, removeBoxLock } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { discardBox } from "./discard.ts";
 import { isBoxVmm } from "./reconcile.ts";
@@ -30,7 +30,11 @@ export async function removeBoxByName(config: Config, database: HomeDatabase, id
   using _lock = lockBox(config, found.id, "rm");
   // Another process may have removed or changed it before we got the lock.
   const box = resolveBox(database.db, found.id);
-  if (!box) throw new BoxliteError("not_found", `box ${found.id} was removed by another process`);
+  if (!box) {
+    // Our lock file was made anew after the remover deleted its own: do not leave it behind.
+    removeBoxLock(config, found.id);
+    throw new BoxliteError("not_found", `box ${found.id} was removed by another process`);
+  }
   const layout = boxLayout(config, box.id);
   const vmmAlive = isBoxVmm(box.pid, layout.dir);
   if (isActiveStatus(box.status) && vmmAlive) {

@@ -39,6 +39,7 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.boxesTotal).toBe(listed.length);
   expect(info.boxesStopped).toBe(listed.filter((box) => box.status === "stopped").length);
   expect(info.boxesRunning).toBe(listed.filter((box) => box.status === "running").length);
+  expect(info.imagesCount).toBe((JSON.parse((await runBinary(["images", "--json"])).stdout) as unknown[]).length);
 });
 
 test("dist/boxlite info prints a human summary", async () => {

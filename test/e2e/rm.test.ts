@@ -25,6 +25,8 @@ test("two processes racing to remove one box: one succeeds, the other gets a cle
   expect(results[1]?.code).toBe(1);
   expect(results[1]?.stderr).toMatch(new RegExp(`box ${id} is busy: rm by pid \\d+|no box "${id}"|removed by another process`));
   expect(await boxIds()).not.toContain(id);
+  // Whoever lost leaves no lock file behind for a box that is gone.
+  expect(existsSync(join(home(), "locks", id))).toBe(false);
 });
 
 test("a box held by a foreground run is busy, and stays running", async () => {
