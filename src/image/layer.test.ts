@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
 import { applyLayer } from "./layer.ts";
 import type { ApplyLayerOptions } from "./layer.ts";
-import { writeTar } from "./tar-writer.test-helper.ts";
+import { writeTar, writeTarHeader } from "./tar-writer.test-helper.ts";
 import type { WriteEntry } from "./tar-writer.test-helper.ts";
 import { readXattrHex } from "../../test/helpers/xattr.ts";
 
@@ -64,6 +64,55 @@ describe("layer formats", () => {
     const gz = Bun.gzipSync(writeTar(entries));
     const error = await rejection(applyLayer(root, gz.subarray(0, gz.length - 20), { source: "sha256:cut" }));
     expect(error.message).toContain("sha256:cut");
+  });
+});
+
+describe("file contents stream to disk", () => {
+  test("writes a file byte for byte, whatever sizes the input's chunks have", async () => {
+    const data = new Uint8Array(3 * 1024 * 1024 + 123).map((_, i) => (i * 7 + (i >> 12)) % 256);
+    const tar = writeTar([{ path: "f", data }, { path: "g", data: "tail" }]);
+    // Pieces smaller and bigger than the writer's 1 MiB batch, and ones cutting headers in two.
+    const sizes = [1, 4096, 1_500_000, 65_536, 3, 700_000];
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let i = 0, n = 0; i < tar.length; i += sizes[n++ % sizes.length] as number) yield tar.subarray(i, i + (sizes[n % sizes.length] as number));
+    }
+    await applyLayer(root, chunks(), { source: "chunks" });
+    expect(readFileSync(join(root, "f")).equals(data)).toBe(true);
+    expect(readFileSync(join(root, "g"), "utf8")).toBe("tail");
+  });
+
+  test("refuses a layer cut off inside a file's content, naming the layer and the entry, and leaves no partial file", async () => {
+    const tar = writeTar([{ path: "etc/hostname", data: "box\n" }, { path: "big", data: new Uint8Array(100_000).fill(1) }]);
+    const error = await rejection(applyLayer(root, Bun.gzipSync(tar.subarray(0, 1024 + 512 + 50_000)), { source: "sha256:cut" }));
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toBe('sha256:cut: tar entry "big" at byte 1024 is truncated: the archive ends inside it');
+    expect(existsSync(join(root, "big"))).toBe(false);
+    expect(readFileSync(join(root, "etc/hostname"), "utf8")).toBe("box\n");
+  });
+
+  test("applies a 2 GiB file in a gzip layer without holding it in memory", async () => {
+    const size = 2 * 1024 * 1024 * 1024;
+    const block = 64 * 1024 * 1024;
+    const zeros = Bun.gzipSync(new Uint8Array(block), { level: 9 });
+    // Concatenated gzip members (gunzip reads them all): the header, 32 × 64 MiB of zeros, the end-of-archive blocks.
+    async function* layer(): AsyncGenerator<Uint8Array> {
+      yield Bun.gzipSync(writeTarHeader({ path: "big" }, size));
+      for (let done = 0; done < size; done += block) yield zeros;
+      yield Bun.gzipSync(new Uint8Array(1024));
+    }
+    Bun.gc(true);
+    const before = process.memoryUsage.rss();
+    let peak = before;
+    const sample = () => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+    };
+    const sampler = setInterval(sample, 10);
+    const result = await applyLayer(root, layer(), { source: "sha256:big", maxBytes: size + 1024 * 1024 }).finally(() => clearInterval(sampler));
+    sample();
+    expect(statSync(join(root, "big")).size).toBe(size);
+    expect(result.bytes).toBe(512 + size + 1024);
+    // Buffering the file, as the reader once did, would add 2 GiB.
+    expect(peak - before).toBeLessThan(256 * 1024 * 1024);
   });
 });
 

@@ -86,9 +86,9 @@ function lstatOrFalse(path: string): boolean {
 }
 
 /** Wraps a filesystem failure (ENOSPC, EACCES…) with the layer and the entry it hit. */
-function applyOne(root: string, entry: TarEntry, source: string): ApplyOutcome {
+async function applyOne(root: string, entry: TarEntry, source: string): Promise<ApplyOutcome> {
   try {
-    return applyEntry(root, entry, source);
+    return await applyEntry(root, entry, source);
   } catch (error) {
     throw wrapError("disk", `${source}: could not apply entry ${JSON.stringify(entry.path)}`, error);
   }
@@ -102,7 +102,7 @@ function applyOne(root: string, entry: TarEntry, source: string): ApplyOutcome {
 export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<Uint8Array>, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
   const result: ApplyLayerResult = { entries: 0, bytes: 0, diffId: "", skippedSpecial: [], skippedXattrs: [], whiteouts: 0 };
   const added = new Set<string>();
-  const directories: TarEntry[] = [];
+  const directories: { relative: string; mtime: number }[] = [];
   const hasher = new Bun.CryptoHasher("sha256");
   const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
   // The limit is checked here rather than in decompressLayer so the refusal can name the caller's limit (an image's total).
@@ -127,7 +127,7 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
         continue;
       }
       const relative = safeRelative(entry.path, options.source);
-      const outcome = applyOne(root, entry, options.source);
+      const outcome = await applyOne(root, entry, options.source);
       result.skippedXattrs.push(...outcome.skippedXattrs);
       if (outcome.skippedSpecial) {
         result.skippedSpecial.push(relative);
@@ -135,7 +135,7 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
       }
       // Ancestors count as added too, so an opaque marker later in this layer keeps them.
       for (let path = relative; path !== "." && path !== ""; path = dirname(path)) added.add(path);
-      if (entry.type === "directory") directories.push(entry);
+      if (entry.type === "directory") directories.push({ relative, mtime: entry.mtime });
     }
     // The reader stops at the end-of-archive blocks; the DiffID covers the whole stream, padding after them included.
     for await (const _chunk of stream) {
@@ -148,9 +148,8 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
   result.diffId = `sha256:${hasher.digest("hex")}`;
   // Entries written into a directory bump its mtime; restore the archive's times last, deepest first.
   // A later entry may have replaced the directory or a parent by a symlink: never set times through one.
-  for (const dir of directories.reverse()) {
-    const relative = safeRelative(dir.path, options.source);
-    if (isRealDirectory(root, relative)) utimesSync(join(root, relative), dir.mtime, dir.mtime);
+  for (const { relative, mtime } of directories.reverse()) {
+    if (isRealDirectory(root, relative)) utimesSync(join(root, relative), mtime, mtime);
   }
   return result;
 }

@@ -21,7 +21,8 @@ function octal(block: Uint8Array, offset: number, length: number, value: number)
   block.set(encoder.encode(value.toString(8).padStart(length - 1, "0")), offset);
 }
 
-function header(entry: WriteEntry, size: number): Uint8Array {
+/** One header block for `entry` claiming `size` bytes of data, for archives too big to build whole. */
+export function writeTarHeader(entry: WriteEntry, size: number): Uint8Array<ArrayBuffer> {
   const block = new Uint8Array(512);
   block.set(encoder.encode(entry.path).subarray(0, 100), 0);
   octal(block, 100, 8, entry.mode ?? (entry.type === "5" ? 0o755 : 0o644));
@@ -62,10 +63,10 @@ export function writeTar(entries: WriteEntry[]): Uint8Array<ArrayBuffer> {
   for (const entry of entries) {
     if (entry.pax) {
       const records = paxData(entry.pax);
-      parts.push(header({ path: "PaxHeader", type: "x" }, records.length), padded(records));
+      parts.push(writeTarHeader({ path: "PaxHeader", type: "x" }, records.length), padded(records));
     }
     const data = typeof entry.data === "string" ? encoder.encode(entry.data) : (entry.data ?? new Uint8Array(0));
-    parts.push(header(entry, data.length), padded(data));
+    parts.push(writeTarHeader(entry, data.length), padded(data));
   }
   parts.push(new Uint8Array(1024));
   return Buffer.concat(parts);

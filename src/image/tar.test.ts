@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
-import { readTar, readTarStream } from "./tar.ts";
+import { readTarStream } from "./tar.ts";
 import type { TarEntry } from "./tar.ts";
 import { writeTar } from "./tar-writer.test-helper.ts";
 
@@ -17,13 +17,19 @@ async function* inChunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8A
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
 
-async function collect(entries: AsyncIterable<TarEntry>): Promise<TarEntry[]> {
-  const all: TarEntry[] = [];
-  for await (const entry of entries) all.push(entry);
+/** An entry with its content read whole, for assertions. */
+type ReadEntry = Omit<TarEntry, "content"> & { data: Uint8Array };
+
+/** Reads every entry of `archive`, fed in chunks of `chunkSize` bytes, content included. */
+async function readAll(archive: Uint8Array, source: string, chunkSize = archive.length): Promise<ReadEntry[]> {
+  const all: ReadEntry[] = [];
+  for await (const { content, ...entry } of readTarStream(inChunks(archive, chunkSize), source)) {
+    all.push({ ...entry, data: Buffer.concat(await Array.fromAsync(content)) });
+  }
   return all;
 }
 
-const summary = (entries: TarEntry[]) => entries.map((e) => ({ path: e.path, type: e.type, link: e.linkTarget, data: new TextDecoder().decode(e.data) }));
+const summary = (entries: ReadEntry[]) => entries.map((e) => ({ path: e.path, type: e.type, link: e.linkTarget, data: new TextDecoder().decode(e.data) }));
 
 /** Builds an archive with GNU tar itself, so the reader is checked against a real writer. */
 function gnuTar(format: "gnu" | "posix"): Uint8Array {
@@ -38,27 +44,28 @@ function gnuTar(format: "gnu" | "posix"): Uint8Array {
   return new Uint8Array(readFileSync(out));
 }
 
-test("reads GNU long names and long link targets from GNU tar", () => {
-  const entries = [...readTar(gnuTar("gnu"), "gnu.tar")];
+test("reads GNU long names and long link targets from GNU tar", async () => {
+  const entries = await readAll(gnuTar("gnu"), "gnu.tar");
   const file = entries.find((e) => e.path.endsWith("/file"));
   expect(file?.path).toBe(`./${"d".repeat(120)}/file`);
   expect(new TextDecoder().decode(file?.data)).toBe("long\n");
   expect(entries.find((e) => e.type === "symlink")?.linkTarget).toBe(`/${"t".repeat(150)}`);
 });
 
-test("reads pax long paths and link targets from GNU tar's posix format", () => {
-  const entries = [...readTar(gnuTar("posix"), "posix.tar")];
+test("reads pax long paths and link targets from GNU tar's posix format", async () => {
+  const entries = await readAll(gnuTar("posix"), "posix.tar");
   expect(entries.some((e) => e.path === `./${"d".repeat(120)}/file`)).toBe(true);
   expect(entries.find((e) => e.type === "symlink")?.linkTarget).toBe(`/${"t".repeat(150)}`);
 });
 
-test("the streaming reader yields the same entries as the in-memory one, whatever the chunk size", async () => {
+test("yields the same entries and contents whatever the chunk size", async () => {
   const archive = gnuTar("posix");
-  const expected = summary([...readTar(archive, "a")]);
-  for (const size of [1, 511, 512, 4096, archive.length]) expect(summary(await collect(readTarStream(inChunks(archive, size), "a")))).toEqual(expected);
+  const expected = summary(await readAll(archive, "a"));
+  expect(expected.find((e) => e.path === "./small")?.data).toBe("s");
+  for (const size of [1, 511, 512, 4096]) expect(summary(await readAll(archive, "a", size))).toEqual(expected);
 });
 
-test("pax records override the header's path, linkpath, uid, gid, mtime and carry xattrs", () => {
+test("pax records override the header's path, linkpath, uid, gid, mtime and carry xattrs", async () => {
   const archive = writeTar([{
     path: "short",
     type: "2",
@@ -68,43 +75,100 @@ test("pax records override the header's path, linkpath, uid, gid, mtime and carr
     mtime: 1,
     pax: { path: "long/path", linkpath: "new/target", uid: "70000", gid: "80000", mtime: "1700000000.5", "SCHILY.xattr.user.k": "v" },
   }]);
-  const [entry] = [...readTar(archive, "pax")];
+  const [entry] = await readAll(archive, "pax");
   expect(entry).toMatchObject({ path: "long/path", linkTarget: "new/target", uid: 70000, gid: 80000, mtime: 1_700_000_000.5, xattrs: { "user.k": new TextEncoder().encode("v") } });
 });
 
-test("keeps binary xattr values byte for byte and reads device numbers", () => {
+test("keeps binary xattr values byte for byte and reads device numbers", async () => {
   // A security.capability value: not UTF-8, so decoding it as text would corrupt it.
   const capability = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   const archive = writeTar([{ path: "c", type: "3", devMajor: 136, devMinor: 4, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.e": "" } }, { path: "b", type: "4", pax: { "SCHILY.devmajor": "4096", "SCHILY.devminor": "1048575" } }]);
-  const [char, block] = [...readTar(archive, "dev")];
+  const [char, block] = await readAll(archive, "dev");
   expect(char).toMatchObject({ type: "chardev", devMajor: 136, devMinor: 4, xattrs: { "security.capability": capability, "user.e": new Uint8Array(0) } });
   expect(block).toMatchObject({ type: "blockdev", devMajor: 4096, devMinor: 1_048_575 });
 });
 
-test("pax records apply to the next entry only", () => {
-  const entries = [...readTar(writeTar([{ path: "a", pax: { path: "renamed" } }, { path: "b" }]), "pax")];
+test("pax records apply to the next entry only", async () => {
+  const entries = await readAll(writeTar([{ path: "a", pax: { path: "renamed" } }, { path: "b" }]), "pax");
   expect(entries.map((e) => e.path)).toEqual(["renamed", "b"]);
   expect(entries[1]?.xattrs).toEqual({});
 });
 
-test("refuses a header with a bad checksum, naming the source", () => {
+test("refuses a header with a bad checksum, naming the source", async () => {
   const archive = writeTar([{ path: "a", data: "x" }]);
   archive[0] = "z".charCodeAt(0);
-  expect(() => [...readTar(archive, "sha256:bad")]).toThrow(/sha256:bad: corrupt tar header/);
+  await expect(readAll(archive, "sha256:bad")).rejects.toThrow(/sha256:bad: corrupt tar header at byte 0/);
 });
 
-test("refuses a stream that ends inside an entry", async () => {
-  const archive = writeTar([{ path: "a", data: "x".repeat(2000) }]).subarray(0, 1024);
-  const error = await collect(readTarStream(inChunks(archive, 100), "sha256:cut")).catch((caught: unknown) => caught);
+/** Awaits a rejection and returns it as a BoxliteError, failing the test otherwise. */
+async function rejection(promise: Promise<unknown>): Promise<BoxliteError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
   expect(error).toBeInstanceOf(BoxliteError);
-  expect((error as BoxliteError).message).toContain("sha256:cut");
+  return error as BoxliteError;
+}
+
+test("refuses a stream that ends inside a file's content, naming the entry", async () => {
+  const archive = writeTar([{ path: "a", data: "x".repeat(2000) }]).subarray(0, 1024);
+  const error = await rejection(readAll(archive, "sha256:cut", 100));
+  expect(error.message).toBe('sha256:cut: tar entry "a" at byte 0 is truncated: the archive ends inside it');
 });
 
-test("types fifos and device nodes", () => {
-  const types = [...readTar(writeTar([{ path: "c", type: "3" }, { path: "f", type: "6" }]), "dev")].map((e) => e.type);
+test("refuses a stream that ends inside the padding or a header", async () => {
+  const archive = writeTar([{ path: "a", data: "x" }, { path: "b", data: "y" }]);
+  expect((await rejection(readAll(archive.subarray(0, 600), "pad"))).message).toContain('pad: tar entry "a" at byte 0 is truncated');
+  expect((await rejection(readAll(archive.subarray(0, 1100), "head"))).message).toContain("head: tar entry at byte 1024 is truncated");
+});
+
+test("skips whatever content the consumer leaves unread", async () => {
+  const big = new Uint8Array(10_000).fill(7);
+  const archive = writeTar([{ path: "a", data: big }, { path: "b", data: "bee" }, { path: "c", data: big }, { path: "d", data: "dee" }]);
+  const seen: string[] = [];
+  for await (const entry of readTarStream(inChunks(archive, 1000), "skip")) {
+    if (entry.path === "b" || entry.path === "d") {
+      seen.push(`${entry.path}=${Buffer.concat(await Array.fromAsync(entry.content))}`);
+      continue;
+    }
+    // a: its first piece only (the rest of the first 1000-byte chunk); c: nothing at all.
+    const first = entry.path === "a" ? await entry.content[Symbol.asyncIterator]().next() : undefined;
+    seen.push(`${entry.path}:${first?.value?.length ?? 0}`);
+  }
+  expect(seen).toEqual(["a:488", "b=bee", "c:0", "d=dee"]);
+});
+
+test("hands out content in pieces no bigger than the input's chunks", async () => {
+  const data = new Uint8Array(1024 * 1024).map((_, i) => i % 251);
+  const pieces: number[] = [];
+  const parts: Uint8Array[] = [];
+  for await (const entry of readTarStream(inChunks(writeTar([{ path: "f", data }]), 4096), "pieces")) {
+    expect(entry.size).toBe(data.length);
+    for await (const piece of entry.content) {
+      pieces.push(piece.length);
+      parts.push(piece.slice());
+    }
+  }
+  expect(Math.max(...pieces)).toBe(4096);
+  expect(Buffer.concat(parts).equals(data)).toBe(true);
+});
+
+test("refuses to read an entry's content after moving on to the next entry", async () => {
+  const entries = readTarStream(inChunks(writeTar([{ path: "a", data: "x".repeat(1000) }, { path: "b", data: "y" }]), 100), "late");
+  const first = (await entries.next()).value as TarEntry;
+  await entries.next();
+  const error = await rejection(Array.fromAsync(first.content));
+  expect(error.message).toContain('the content of "a" was read after the next entry');
+});
+
+test("refuses an extension header past 1 MiB rather than hold it", async () => {
+  const archive = writeTar([{ path: "a", pax: { "SCHILY.xattr.user.big": "v".repeat(2 * 1024 * 1024) } }]);
+  const error = await rejection(readAll(archive, "sha256:pax", 65536));
+  expect(error.message).toMatch(/^sha256:pax: tar extension header at byte 0 holds \d+ bytes, past the limit of 1048576/);
+});
+
+test("types fifos and device nodes", async () => {
+  const types = (await readAll(writeTar([{ path: "c", type: "3" }, { path: "f", type: "6" }]), "dev")).map((e) => e.type);
   expect(types).toEqual(["chardev", "fifo"]);
 });
 
-test("refuses a pax uid that is not a number, naming the source", () => {
-  expect(() => [...readTar(writeTar([{ path: "a", pax: { uid: "root" } }]), "sha256:pax")]).toThrow(/sha256:pax: pax uid "root" is not a number/);
+test("refuses a pax uid that is not a number, naming the source", async () => {
+  await expect(readAll(writeTar([{ path: "a", pax: { uid: "root" } }]), "sha256:pax")).rejects.toThrow(/sha256:pax: pax uid "root" is not a number/);
 });

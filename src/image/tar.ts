@@ -1,8 +1,8 @@
 /**
- * A tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime`,
- * `SCHILY.xattr.*` and `SCHILY.devmajor`/`devminor`, GNU long names and links). It yields entries; applying them safely is
- * unpack.ts's job. `readTar` walks an in-memory archive; `readTarStream` walks chunks as
- * they arrive and holds at most one entry's data at a time.
+ * A streaming tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime`,
+ * `SCHILY.xattr.*` and `SCHILY.devmajor`/`devminor`, GNU long names and links). It yields
+ * entries whose content flows through in the input's chunks, so memory stays bounded by a
+ * chunk however big a file is; applying entries safely is unpack.ts's job.
  */
 import { BoxliteError } from "../util/errors.ts";
 import { headerNumber, headerText, isHeaderChecksumOk, TAR_BLOCK } from "./tar-header.ts";
@@ -23,13 +23,27 @@ export interface TarEntry {
   devMinor: number;
   /** From pax `SCHILY.xattr.<name>` records (what GNU tar and containerd write), as raw bytes: values like security.capability are binary. */
   xattrs: Record<string, Uint8Array>;
-  data: Uint8Array;
+  /** Bytes of content the archive holds for the entry: a file's length. */
+  size: number;
+  /**
+   * The content, `size` bytes in pieces no bigger than the input's chunks. Each piece is a
+   * view into an input chunk: use it before asking for the next. Read it (once) before asking
+   * for the next entry; whatever is left unread is then skipped. Throws a BoxliteError naming
+   * the entry when the input ends inside it.
+   */
+  content: AsyncIterable<Uint8Array>;
 }
 
 const BLOCK = TAR_BLOCK;
 const decoder = new TextDecoder();
 
 const XATTR_PREFIX = "SCHILY.xattr.";
+
+/**
+ * Most bytes a pax or GNU long-name member may hold, since it is read whole: real ones carry a
+ * path or a few xattrs (Linux caps a value at 64 KiB); a bigger one only serves to exhaust memory.
+ */
+const MAX_EXTENSION_BYTES = 1024 * 1024;
 
 /**
  * Parses pax extended header records: "<len> <key>=<value>\n". Xattr values are kept as
@@ -74,38 +88,115 @@ function readPaxNumber(pax: Map<string, string>, key: string, fallback: number, 
   return value;
 }
 
-type Step = { kind: "end" } | { kind: "more"; need: number } | { kind: "skip"; next: number } | { kind: "entry"; entry: TarEntry; next: number };
+function refuseTruncated(source: string, start: number, path?: string): BoxliteError {
+  const what = path === undefined ? "tar entry" : `tar entry ${JSON.stringify(path)}`;
+  return new BoxliteError("invalid_argument", `${source}: ${what} at byte ${start} is truncated: the archive ends inside it`);
+}
 
-/** Reads the member at `offset` of `buffer`; "more" means the buffer ends inside it. */
-function readMember(buffer: Uint8Array, offset: number, pending: PendingHeaders, source: string): Step {
-  if (offset + BLOCK > buffer.length) return { kind: "more", need: offset + BLOCK };
-  const header = buffer.subarray(offset, offset + BLOCK);
-  if (header.every((byte) => byte === 0)) return { kind: "end" };
-  if (!isHeaderChecksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${offset}`);
-  const size = Number(pending.pax.get("size") ?? headerNumber(header, 124, 12));
-  if (!Number.isSafeInteger(size) || size < 0) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} has a bad size`);
-  const dataStart = offset + BLOCK;
-  const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
-  if (next > buffer.length) return { kind: "more", need: next };
-  const data = buffer.subarray(dataStart, dataStart + size);
-  const flag = headerText(header, 156, 1);
-  if (flag === "x") {
-    parsePax(data, pending);
-    return { kind: "skip", next };
+/** Bytes of zeros after `size` bytes of data, up to the next block. */
+const countPadding = (size: number) => Math.ceil(size / BLOCK) * BLOCK - size;
+
+/** Hands out an input's bytes in the pieces asked for, holding no more than one input chunk. */
+class ByteReader {
+  #chunk: Uint8Array = new Uint8Array(0);
+  #offset = 0;
+  /** Bytes handed out so far: the archive offset of the next one. */
+  position = 0;
+
+  constructor(private readonly iterator: AsyncIterator<Uint8Array>) {}
+
+  /** Up to `max` bytes, a view into the current input chunk; undefined at the end of the input. */
+  async piece(max: number): Promise<Uint8Array | undefined> {
+    while (this.#offset >= this.#chunk.length) {
+      const next = await this.iterator.next();
+      if (next.done) return undefined;
+      this.#chunk = next.value;
+      this.#offset = 0;
+    }
+    const piece = this.#chunk.subarray(this.#offset, this.#offset + max);
+    this.#offset += piece.length;
+    this.position += piece.length;
+    return piece;
   }
-  if (flag === "g") return { kind: "skip", next };
-  if (flag === "L") {
-    pending.longName = headerText(data, 0, data.length);
-    return { kind: "skip", next };
+
+  /** `length` bytes as one array (a view when one chunk holds them), shorter if the input ends first. */
+  async bytes(length: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let have = 0;
+    while (have < length) {
+      const piece = await this.piece(length - have);
+      if (piece === undefined) break;
+      parts.push(piece);
+      have += piece.length;
+    }
+    return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
   }
-  if (flag === "K") {
-    pending.longLink = headerText(data, 0, data.length);
-    return { kind: "skip", next };
+
+  /** Passes over `length` bytes; returns how many were missing when the input ended first. */
+  async skip(length: number): Promise<number> {
+    let left = length;
+    while (left > 0) {
+      const piece = await this.piece(left);
+      if (piece === undefined) break;
+      left -= piece.length;
+    }
+    return left;
   }
+}
+
+/** The content of the entry just yielded: streamed to the consumer, then the rest skipped. */
+class EntryContent implements AsyncIterable<Uint8Array> {
+  #left: number;
+  #passed = false;
+
+  constructor(
+    private readonly reader: ByteReader,
+    private readonly size: number,
+    private readonly where: { source: string; start: number; path: string },
+  ) {
+    this.#left = size;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    while (this.#left > 0) {
+      // The reader has moved on: these bytes now belong to another entry.
+      if (this.#passed) throw new BoxliteError("internal", `${this.where.source}: the content of ${JSON.stringify(this.where.path)} was read after the next entry`);
+      const piece = await this.reader.piece(this.#left);
+      if (piece === undefined) throw refuseTruncated(this.where.source, this.where.start, this.where.path);
+      this.#left -= piece.length;
+      yield piece;
+    }
+  }
+
+  /** Skips what the consumer left unread and the padding, up to the next header. */
+  async finish(): Promise<void> {
+    this.#passed = true;
+    if ((await this.reader.skip(this.#left + countPadding(this.size))) > 0) throw refuseTruncated(this.where.source, this.where.start, this.where.path);
+  }
+}
+
+/** Reads a pax or GNU long-name member whole (or skips a global pax one) into `pending`. */
+async function readExtension(reader: ByteReader, flag: string, size: number, pending: PendingHeaders, source: string, start: number): Promise<void> {
+  if (flag === "g") {
+    if ((await reader.skip(size + countPadding(size))) > 0) throw refuseTruncated(source, start);
+    return;
+  }
+  if (size > MAX_EXTENSION_BYTES) throw new BoxliteError("invalid_argument", `${source}: tar extension header at byte ${start} holds ${size} bytes, past the limit of ${MAX_EXTENSION_BYTES}; refusing the layer`);
+  const data = await reader.bytes(size);
+  if (data.length < size || (await reader.skip(countPadding(size))) > 0) throw refuseTruncated(source, start);
+  if (flag === "x") parsePax(data, pending);
+  else if (flag === "L") pending.longName = headerText(data, 0, data.length);
+  else pending.longLink = headerText(data, 0, data.length);
+}
+
+const EXTENSIONS = new Set(["x", "g", "L", "K"]);
+
+/** Builds the entry a real header describes, folding in and clearing the pending extensions. */
+function describeEntry(header: Uint8Array, flag: string, pending: PendingHeaders, source: string): Omit<TarEntry, "size" | "content"> {
   const prefix = headerText(header, 345, 155);
   const name = headerText(header, 0, 100);
   const { pax, xattrs } = pending;
-  const entry: TarEntry = {
+  const entry = {
     path: pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
     type: TYPES[flag] ?? "other",
     mode: headerNumber(header, 100, 8) & 0o7777,
@@ -117,65 +208,39 @@ function readMember(buffer: Uint8Array, offset: number, pending: PendingHeaders,
     devMajor: readPaxNumber(pax, "SCHILY.devmajor", headerNumber(header, 329, 8), source),
     devMinor: readPaxNumber(pax, "SCHILY.devminor", headerNumber(header, 337, 8), source),
     xattrs,
-    data,
   };
   pending.pax = new Map();
   pending.xattrs = {};
   pending.longName = undefined;
   pending.longLink = undefined;
-  return { kind: "entry", entry, next };
+  return entry;
 }
-
-/** Yields the entries of a whole archive held in memory; `source` names it in errors. */
-export function* readTar(archive: Uint8Array, source: string): Generator<TarEntry> {
-  const pending: PendingHeaders = { pax: new Map(), xattrs: {} };
-  let offset = 0;
-  for (;;) {
-    const result = readMember(archive, offset, pending, source);
-    if (result.kind === "end") return;
-    if (result.kind === "more") {
-      if (offset + BLOCK <= archive.length) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${offset} is truncated`);
-      return; // A missing end-of-archive marker is tolerated, as GNU tar does.
-    }
-    offset = result.next;
-    if (result.kind === "entry") yield result.entry;
-  }
-}
-
 
 /**
- * Yields the entries of an archive arriving as chunks. Only the current member is
- * buffered, so memory is bounded by the largest file (the caller bounds the total).
+ * Yields the entries of an archive arriving as chunks; `source` names it in errors. Only
+ * headers and extension members are gathered; content streams through (see `TarEntry.content`).
+ * It never closes `chunks`: the caller may read on past the end-of-archive blocks.
  */
 export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<TarEntry> {
+  const reader = new ByteReader(chunks[Symbol.asyncIterator]());
   const pending: PendingHeaders = { pax: new Map(), xattrs: {} };
-  let buffer: Uint8Array = new Uint8Array(0);
-  let offset = 0;
-  let consumed = 0;
-  const iterator = chunks[Symbol.asyncIterator]();
   for (;;) {
-    const result = readMember(buffer, offset, pending, source);
-    if (result.kind === "end") return;
-    if (result.kind === "more") {
-      // Gather chunks until the member is whole, then copy once: appending per chunk would be quadratic.
-      const parts: Uint8Array[] = [buffer.subarray(offset)];
-      let available = buffer.length - offset;
-      while (available < result.need - offset) {
-        const next = await iterator.next();
-        if (next.done) break;
-        parts.push(next.value);
-        available += next.value.length;
-      }
-      if (available === buffer.length - offset) {
-        if (available === 0) return;
-        throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${consumed} is truncated`);
-      }
-      buffer = new Uint8Array(Bun.concatArrayBuffers(parts));
-      offset = 0;
+    const start = reader.position;
+    const header = await reader.bytes(BLOCK);
+    if (header.length === 0) return; // A missing end-of-archive marker is tolerated, as GNU tar does.
+    if (header.length < BLOCK) throw refuseTruncated(source, start);
+    if (header.every((byte) => byte === 0)) return;
+    if (!isHeaderChecksumOk(header)) throw new BoxliteError("invalid_argument", `${source}: corrupt tar header at byte ${start}`);
+    const size = Number(pending.pax.get("size") ?? headerNumber(header, 124, 12));
+    if (!Number.isSafeInteger(size) || size < 0) throw new BoxliteError("invalid_argument", `${source}: tar entry at byte ${start} has a bad size`);
+    const flag = headerText(header, 156, 1);
+    if (EXTENSIONS.has(flag)) {
+      await readExtension(reader, flag, size, pending, source, start);
       continue;
     }
-    consumed += result.next - offset;
-    offset = result.next;
-    if (result.kind === "entry") yield { ...result.entry, data: result.entry.data.slice() };
+    const entry = describeEntry(header, flag, pending, source);
+    const content = new EntryContent(reader, size, { source, start, path: entry.path });
+    yield { ...entry, size, content };
+    await content.finish();
   }
 }

@@ -3,7 +3,7 @@ import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
-import { readTar } from "./tar.ts";
+import { readTarStream } from "./tar.ts";
 import { writeTar } from "./tar-writer.test-helper.ts";
 import type { WriteEntry } from "./tar-writer.test-helper.ts";
 import { applyEntry } from "./unpack.ts";
@@ -21,17 +21,22 @@ afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 const rootOnly = test.skipIf(process.getuid?.() !== 0);
 
-function apply(entries: WriteEntry[]): ApplyOutcome[] {
-  return [...readTar(writeTar(entries), "sha256:unpack")].map((entry) => applyEntry(root, entry, "sha256:unpack"));
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
+async function apply(entries: WriteEntry[]): Promise<ApplyOutcome[]> {
+  const outcomes: ApplyOutcome[] = [];
+  for await (const entry of readTarStream(once(writeTar(entries)), "sha256:unpack")) outcomes.push(await applyEntry(root, entry, "sha256:unpack"));
+  return outcomes;
+}
 
 /** vfs_cap_data v2 for cap_net_raw+ep, as setcap writes it (linux/capability.h). */
 const CAP_NET_RAW = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-rootOnly("a file capability survives the chown that would clear it, next to setuid", () => {
-  const [outcome] = apply([{ path: "bin/ping", data: "x", mode: 0o4755, uid: 1000, gid: 1000, pax: { "SCHILY.xattr.security.capability": CAP_NET_RAW, "SCHILY.xattr.user.empty": "" } }]);
+rootOnly("a file capability survives the chown that would clear it, next to setuid", async () => {
+  const [outcome] = await apply([{ path: "bin/ping", data: "x", mode: 0o4755, uid: 1000, gid: 1000, pax: { "SCHILY.xattr.security.capability": CAP_NET_RAW, "SCHILY.xattr.user.empty": "" } }]);
   expect(outcome?.skippedXattrs).toEqual([]);
   expect(readXattrHex(join(root, "bin/ping"), "security.capability")).toBe(hex(CAP_NET_RAW));
   expect(readXattrHex(join(root, "bin/ping"), "user.empty")).toBe("");
@@ -39,8 +44,8 @@ rootOnly("a file capability survives the chown that would clear it, next to setu
   expect([stat.mode & 0o7777, stat.uid, stat.gid]).toEqual([0o4755, 1000, 1000]);
 });
 
-rootOnly("sets xattrs on directories, symlinks and the root, and keeps the root's owner and mode", () => {
-  apply([
+rootOnly("sets xattrs on directories, symlinks and the root, and keeps the root's owner and mode", async () => {
+  await apply([
     { path: "./", type: "5", mode: 0o750, uid: 5, gid: 6, pax: { "SCHILY.xattr.user.top": "t" } },
     { path: "d/", type: "5", pax: { "SCHILY.xattr.user.dir": "d" } },
     { path: "l", type: "2", link: "d", pax: { "SCHILY.xattr.trusted.link": "s" } },
@@ -52,14 +57,14 @@ rootOnly("sets xattrs on directories, symlinks and the root, and keeps the root'
   expect([stat.mode & 0o7777, stat.uid, stat.gid]).toEqual([0o750, 5, 6]);
 });
 
-test("a user xattr on a symlink is skipped and reported, not fatal (the kernel allows user.* on files and directories only)", () => {
-  const [, outcome] = apply([{ path: "t", data: "x" }, { path: "l", type: "2", link: "t", pax: { "SCHILY.xattr.user.x": "1" } }]);
+test("a user xattr on a symlink is skipped and reported, not fatal (the kernel allows user.* on files and directories only)", async () => {
+  const [, outcome] = await apply([{ path: "t", data: "x" }, { path: "l", type: "2", link: "t", pax: { "SCHILY.xattr.user.x": "1" } }]);
   expect(outcome?.skippedXattrs).toEqual([{ path: "l", name: "user.x", code: "EPERM" }]);
   expect(lstatSync(join(root, "l")).isSymbolicLink()).toBe(true);
 });
 
-rootOnly("makes a block device with its numbers, owner, mode (past the umask) and mtime", () => {
-  const [outcome] = apply([{ path: "dev/vda", type: "4", devMajor: 254, devMinor: 16, mode: 0o660, uid: 0, gid: 6, mtime: 1_500_000_000 }]);
+rootOnly("makes a block device with its numbers, owner, mode (past the umask) and mtime", async () => {
+  const [outcome] = await apply([{ path: "dev/vda", type: "4", devMajor: 254, devMinor: 16, mode: 0o660, uid: 0, gid: 6, mtime: 1_500_000_000 }]);
   expect(outcome?.skippedSpecial).toBe(false);
   const stat = lstatSync(join(root, "dev/vda"));
   expect(stat.isBlockDevice()).toBe(true);
@@ -67,24 +72,17 @@ rootOnly("makes a block device with its numbers, owner, mode (past the umask) an
   expect(Bun.spawnSync(["stat", "-c", "%t:%T", join(root, "dev/vda")]).stdout.toString().trim()).toBe("fe:10");
 });
 
-test("a fifo replaces a lower file of the same name", () => {
+test("a fifo replaces a lower file of the same name", async () => {
   writeFileSync(join(root, "p"), "lower");
-  apply([{ path: "p", type: "6", mode: 0o600 }]);
+  await apply([{ path: "p", type: "6", mode: 0o600 }]);
   expect(lstatSync(join(root, "p")).isFIFO()).toBe(true);
   expect(lstatSync(join(root, "p")).mode & 0o777).toBe(0o600);
 });
 
-test("never makes a device node through a symlinked parent", () => {
+test("never makes a device node through a symlinked parent", async () => {
   const outside = join(work, "outside");
   mkdirSync(outside);
-  const thrown = (() => {
-    try {
-      apply([{ path: "dev", type: "2", link: outside }, { path: "dev/sda", type: "4", devMajor: 8, devMinor: 0 }]);
-    } catch (error) {
-      return error;
-    }
-    return undefined;
-  })();
+  const thrown = await apply([{ path: "dev", type: "2", link: outside }, { path: "dev/sda", type: "4", devMajor: 8, devMinor: 0 }]).then(() => undefined, (error: unknown) => error);
   expect(thrown).toBeInstanceOf(BoxliteError);
   expect((thrown as BoxliteError).message).toContain("dev/sda");
   expect(readdirSync(outside)).toEqual([]);
