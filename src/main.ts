@@ -1,5 +1,7 @@
 #!/usr/bin/env bun
 /** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
+import { execCommand } from "./cli/exec.ts";
+import { createCommand, restartCommand, startCommand, stopCommand } from "./cli/lifecycle.ts";
 import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -18,6 +20,11 @@ Run OCI images as hardware-isolated micro-VMs ("boxes").
 
 Commands:
   run      Boot a box and run a command in it
+  exec     Run another command in a running box
+  create   Create a box without starting it
+  start    Start boxes in the background
+  stop     Stop running boxes
+  restart  Stop and start boxes
   ls       List boxes (also: ps, list)
   inspect  Show boxes as JSON
   rm       Remove boxes
@@ -41,6 +48,13 @@ type Command = (runtime: Boxlite, argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own failures. */ failureCode?: number }> = {
   run: { run: runCommand, failureCode: 125 },
+  exec: { run: execCommand, failureCode: 125 },
+  create: { run: createCommand },
+  start: { run: startCommand },
+  stop: { run: stopCommand },
+  restart: { run: restartCommand },
+  // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
+  __supervise: { run: (runtime, [id]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id)) },
   ls: { run: lsCommand },
   ps: { run: lsCommand },
   list: { run: lsCommand },

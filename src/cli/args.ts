@@ -65,3 +65,12 @@ export function parseInteger(flag: string, value: string | undefined): number | 
   if (!/^-?\d+$/.test(value)) throw new BoxliteError("usage", `${flag} ${JSON.stringify(value)} is not a whole number`);
   return Number(value);
 }
+
+/** The process flags `run` and `exec` share (docker's ProcessFlags). */
+export const PROCESS_OPTIONS = {
+  interactive: { type: "boolean", short: "i" },
+  tty: { type: "boolean", short: "t" },
+  env: { type: "string", short: "e", multiple: true },
+  workdir: { type: "string", short: "w" },
+  user: { type: "string", short: "u" },
+} as const satisfies OptionsSpec;

@@ -1,12 +1,12 @@
 /** `boxlite run`: boot a box, run one command in it, and exit with its exit code. */
-import { constants } from "node:os";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { type OptionsSpec, parseInteger, parseOptions, splitAtOperand } from "./args.ts";
-import { out, warn, writeTo } from "./output.ts";
+import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
+import { attachExecution } from "./attach.ts";
+import { out, writeTo } from "./output.ts";
 import { pullProgress } from "./progress.ts";
-import { RawTerminal, terminalSize } from "./terminal.ts";
+import { terminalSize } from "./terminal.ts";
 
 export const RUN_USAGE = `Usage: boxlite run [OPTIONS] [IMAGE] [-- COMMAND [ARG...]]
 
@@ -24,6 +24,7 @@ Options:
       --cpus N           Virtual CPUs (1-255, default 1)
       --memory MIB       Memory in MiB (128-65536, default 512)
       --rm               Remove the box's files when the command ends
+  -d, --detach           Run in the background and print the box id (stop it with 'boxlite stop')
       --name NAME        Name the box (unique; ls, inspect, rm and logs take it)
       --entrypoint CMD   Replace the image's ENTRYPOINT (and drop its CMD); "" clears it
       --rootfs PATH      Use an OCI layout directory or docker archive instead of IMAGE
@@ -33,27 +34,31 @@ executed; 127 when it is not found; 128+N when it was killed by signal N.
 `;
 
 const OPTIONS = {
-  interactive: { type: "boolean", short: "i" },
-  tty: { type: "boolean", short: "t" },
-  env: { type: "string", short: "e", multiple: true },
-  workdir: { type: "string", short: "w" },
-  user: { type: "string", short: "u" },
+  ...PROCESS_OPTIONS,
   cpus: { type: "string" },
   memory: { type: "string" },
   rm: { type: "boolean" },
+  detach: { type: "boolean", short: "d" },
   name: { type: "string" },
   entrypoint: { type: "string" },
   rootfs: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
-/** Host signals forwarded to the command; the box decides what they mean. */
-const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+export interface RunArgs {
+  options: RunOptions;
+  detach: boolean;
+}
 
-export function parseRunArgs(argv: string[]): RunOptions | "help" {
+/** Parses `run` and `create` arguments (create runs nothing in the foreground: no -i, -t or -d). */
+export function parseRunArgs(argv: string[], command: "run" | "create" = "run"): RunArgs | "help" {
   const split = splitAtOperand(OPTIONS, argv);
-  const { values } = parseOptions("run", OPTIONS, split.own);
+  const { values } = parseOptions(command, OPTIONS, split.own);
   if (values.help) return "help";
+  if (command === "create" && (values.interactive || values.tty || values.detach)) {
+    throw new BoxliteError("usage", "create takes no -i, -t or -d: the box runs in the background once started; use 'boxlite exec -it' to get a shell in it");
+  }
+  if (values.detach && (values.interactive || values.tty)) throw new BoxliteError("usage", "-d cannot be combined with -i or -t: nobody would be attached");
   if (values.tty && !process.stdin.isTTY) {
     throw new BoxliteError("usage", "the input device is not a TTY; run without -t (use -i to forward stdin)");
   }
@@ -74,32 +79,22 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
   const memory = parseInteger("--memory", values.memory);
   if (cpus !== undefined) options.cpus = cpus;
   if (memory !== undefined) options.memoryMib = memory;
-  return options;
+  return { options, detach: values.detach === true };
 }
 
 export async function runCommand(runtime: Boxlite, argv: string[]): Promise<number> {
-  const options = parseRunArgs(argv);
-  if (options === "help") {
+  const parsed = parseRunArgs(argv);
+  if (parsed === "help") {
     void out(RUN_USAGE);
     return 0;
   }
-  const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) }, pullProgress());
-  const { execution } = run;
-  const forward = (signal: NodeJS.Signals) => execution.signal(constants.signals[signal]);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-  using terminal = options.tty ? new RawTerminal((size) => execution.resize(size.rows, size.cols)) : undefined;
-  if (options.stdin) void pumpStdin(execution.writeStdin.bind(execution), () => execution.closeStdin());
-  try {
-    const status = await run.done;
-    terminal?.restore();
-    if (status.error) warn(status.error);
-    return status.code;
-  } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  const { options } = parsed;
+  if (parsed.detach) {
+    const id = await runtime.create(options, pullProgress());
+    await runtime.start(id);
+    void out(`${id}\n`);
+    return 0;
   }
-}
-
-async function pumpStdin(write: (chunk: Uint8Array) => Promise<void>, close: () => void): Promise<void> {
-  for await (const chunk of Bun.stdin.stream()) await write(chunk);
-  close();
+  const run = await runtime.run(options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) }, pullProgress());
+  return attachExecution(run.execution, run.done, { tty: options.tty !== undefined, stdin: options.stdin === true });
 }

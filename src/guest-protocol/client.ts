@@ -88,9 +88,12 @@ export class GuestChannel {
     return execution;
   }
 
-  /** Asks the guest to kill everything, sync its disks and power off. */
-  shutdown(): void {
-    if (!this.failure) this.send(FrameType.SHUTDOWN, 0);
+  /**
+   * Asks the guest to kill everything, sync its disks and power off. On a box socket it
+   * asks the box's owner to stop the box, with `timeoutMs` of grace when given.
+   */
+  shutdown(timeoutMs?: number): void {
+    if (!this.failure) this.send(FrameType.SHUTDOWN, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
   }
 
   close(): void {

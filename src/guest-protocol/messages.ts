@@ -13,6 +13,11 @@ export interface ExecRequest {
   user: string;
   tty: { rows: number; cols: number } | null;
   stdin: boolean;
+  /**
+   * Relay only (docs/guest-protocol.md, "The box socket"): keep the command running when
+   * this client disconnects; its output is then discarded. The guest ignores the field.
+   */
+  detach?: boolean;
 }
 
 export interface HelloMessage {
@@ -82,4 +87,56 @@ export function parseExit(payload: Uint8Array): ExitMessage {
 export function parseError(payload: Uint8Array): ErrorMessage {
   const r = parseObject(payload, "ERROR", { code: "string", message: "string?" });
   return { code: r.code as string, message: typeof r.message === "string" ? r.message : "" };
+}
+
+/** What the guest accepts in a string (docs/guest-protocol.md, "Strict JSON"): no NUL, no lone surrogate. */
+const isCleanString = (value: unknown): value is string => typeof value === "string" && !value.includes("\0") && value.isWellFormed();
+const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every(isCleanString);
+const isSize = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+
+/** Parses a client's EXEC on the box socket (the relay checks shapes; the guest checks the rest). */
+export function parseExec(payload: Uint8Array): ExecRequest {
+  const r = parseObject(payload, "EXEC", { cwd: "string" });
+  if (!isStrings(r.argv) || r.argv.length === 0) throw new FrameError("bad_payload", "EXEC payload needs argv as a non-empty array of strings");
+  if (!isStrings(r.env)) throw new FrameError("bad_payload", "EXEC payload needs env as an array of strings");
+  const tty = r.tty === undefined || r.tty === null ? null : (r.tty as Record<string, unknown>);
+  if (tty !== null && (typeof tty !== "object" || !isSize(tty.rows) || !isSize(tty.cols))) throw new FrameError("bad_payload", "EXEC tty needs rows and cols from 0 to 65535");
+  for (const key of ["create_cwd", "stdin", "detach"]) {
+    if (r[key] !== undefined && typeof r[key] !== "boolean") throw new FrameError("bad_payload", `EXEC ${key} must be a boolean`);
+  }
+  if (r.user !== undefined && !isCleanString(r.user)) throw new FrameError("bad_payload", "EXEC user must be a string without NUL");
+  if (!isCleanString(r.cwd)) throw new FrameError("bad_payload", "EXEC cwd must be a string without NUL");
+  return {
+    argv: r.argv,
+    env: r.env,
+    cwd: r.cwd as string,
+    create_cwd: r.create_cwd === true,
+    user: typeof r.user === "string" ? r.user : "",
+    tty: tty === null ? null : { rows: tty.rows as number, cols: tty.cols as number },
+    stdin: r.stdin === true,
+    detach: r.detach === true,
+  };
+}
+
+/** SIGNAL from a client: a Linux signal number, 1–64. */
+export function parseSignal(payload: Uint8Array): number {
+  const signal = parseObject(payload, "SIGNAL", { signal: "number" }).signal as number;
+  if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new FrameError("bad_payload", "SIGNAL needs a signal number from 1 to 64");
+  return signal;
+}
+
+/** RESIZE from a client: rows and cols, 1–65535 each. */
+export function parseResize(payload: Uint8Array): { rows: number; cols: number } {
+  const r = parseObject(payload, "RESIZE", { rows: "number", cols: "number" });
+  const ok = (value: unknown) => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+  if (!ok(r.rows) || !ok(r.cols)) throw new FrameError("bad_payload", "RESIZE needs rows and cols from 1 to 65535");
+  return { rows: r.rows as number, cols: r.cols as number };
+}
+
+/** SHUTDOWN on the box socket: empty, or `{"timeout_ms":N}`, the stop's grace period. */
+export function parseStopRequest(payload: Uint8Array): number | undefined {
+  if (payload.length === 0) return undefined;
+  const timeout = parseObject(payload, "SHUTDOWN", { timeout_ms: "number" }).timeout_ms as number;
+  if (!Number.isInteger(timeout) || timeout < 0) throw new FrameError("bad_payload", "SHUTDOWN timeout_ms must be a whole number of milliseconds");
+  return timeout;
 }

@@ -2,7 +2,7 @@
  * Boots a box: its directories, its disk overlay, its VM, and the guest channel once the
  * agent answers. A failure at any step kills the VM and reports the console tail.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
@@ -65,7 +65,8 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
   let vm: VmProcess | undefined;
   try {
     createBoxDirs(layout, config);
-    createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
+    // Made at create time; a box from before that (or from the reference) gets it now.
+    if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
     vm = await backend.start({
       boxId: options.id,
       cpus: options.cpus,

@@ -16,6 +16,12 @@ export interface BoxLayout {
   socketsDir: string;
   socketLink: string;
   agentSocket: string;
+  /** The box socket: the guest channel relayed to other processes (guest-protocol/relay.ts). */
+  boxSocket: string;
+  /** The image the box was created from, resolved then (so a start needs no registry). */
+  imageRecord: string;
+  /** A detached box's main command output and its supervisor's messages. */
+  mainLog: string;
 }
 
 export function boxLayout(config: Config, id: string): BoxLayout {
@@ -29,6 +35,9 @@ export function boxLayout(config: Config, id: string): BoxLayout {
     socketsDir: join(dir, "sockets"),
     socketLink,
     agentSocket: join(socketLink, "agent.sock"),
+    boxSocket: join(socketLink, "box.sock"),
+    imageRecord: join(dir, "image.json"),
+    mainLog: join(dir, "logs", "main.log"),
   };
 }
 

@@ -65,3 +65,28 @@ export function newBoxState(status: BoxStateJson["status"]): BoxStateJson {
     exit_code: null,
   };
 }
+
+const stringOr = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+const stringsOr = (value: unknown): string[] | undefined => (Array.isArray(value) && value.every((item) => typeof item === "string") ? value : undefined);
+
+/**
+ * The options a stored box starts with again (`start`, a detached supervisor): what
+ * newBoxConfig wrote, or what the reference wrote (unknown fields are ignored).
+ */
+export function runOptionsOf(config: BoxConfigJson): RunOptions {
+  const options = config.options;
+  const run: RunOptions = { autoRemove: options.auto_remove === true };
+  const env = Array.isArray(options.env) ? options.env.filter((pair): pair is [string, string] => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string") : [];
+  run.env = env.map(([key, value]) => `${key}=${value}`);
+  const command = stringsOr(options.cmd);
+  const entrypoint = stringsOr(options.entrypoint);
+  const workdir = stringOr(options.working_dir);
+  const user = stringOr(options.user);
+  if (command) run.command = command;
+  if (entrypoint) run.entrypoint = entrypoint;
+  if (workdir !== undefined) run.workdir = workdir;
+  if (user !== undefined) run.user = user;
+  if (typeof options.cpus === "number") run.cpus = options.cpus;
+  if (typeof options.memory_mib === "number") run.memoryMib = options.memory_mib;
+  return run;
+}

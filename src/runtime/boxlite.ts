@@ -19,6 +19,10 @@ import { reconcileBox } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
+import { type BoxExec, type ExecOptions, execInBox } from "./exec.ts";
+import { createBox } from "./create.ts";
+import { startDetached, stopBox } from "./lifecycle.ts";
+import { superviseBox } from "./supervisor.ts";
 import * as images from "./images.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -123,12 +127,37 @@ export class Boxlite {
 
   /** Removes a box (refused while its VM runs, unless forced); returns its id. */
   async removeBox(idOrName: string, options: { force?: boolean } = {}): Promise<string> {
-    return removeBoxByName(this.config, (await this.home()).database, idOrName, options.force ?? false);
+    return removeBoxByName(await this.home(), idOrName, options.force ?? false);
   }
 
   /** Boots a box and starts `options`' command in it, pulling its image first when needed; see BoxRun. */
   async run(options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
     return startRun(await this.home(), options, handlers, onPull);
+  }
+
+  /** Creates a box (pulling its image when needed) without starting it; returns its id. */
+  async create(options: RunOptions, onPull?: (event: PullEvent) => void): Promise<string> {
+    return createBox(await this.home(), options, onPull);
+  }
+
+  /** Starts a stored box in the background (its own supervisor process); returns its id once it runs. */
+  async start(idOrName: string): Promise<string> {
+    return startDetached(await this.home(), idOrName);
+  }
+
+  /** Stops a running box: SIGTERM to its main command, power-off after `timeoutMs`; returns its id. */
+  async stop(idOrName: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    return stopBox(await this.home(), idOrName, options.timeoutMs);
+  }
+
+  /** The supervisor of a detached box (`boxlite __supervise`): runs it until it stops. */
+  async supervise(id: string): Promise<number> {
+    return superviseBox(await this.home(), id);
+  }
+
+  /** Runs another command in a running box, through its box socket. */
+  async exec(idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
+    return execInBox(await this.home(), idOrName, options, handlers);
   }
 
   /** Pulls an image into the home's cache (answered from the cache when complete there). */

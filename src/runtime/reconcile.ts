@@ -28,8 +28,11 @@ export function isBoxVmm(pid: number | null, boxDir: string): boolean {
 
 export type Reconciled = "unchanged" | "failed" | "removed";
 
+/** Statuses that claim a VM: a stop in progress too, so a supervisor that died mid-stop is noticed. */
+const hasVm = (status: BoxStatus) => isActiveStatus(status) || status === "stopping";
+
 export function reconcileBox(config: Config, database: HomeDatabase, id: string, status: BoxStatus, pid: number | null): Reconciled {
-  if (!isActiveStatus(status)) return "unchanged";
+  if (!hasVm(status)) return "unchanged";
   const layout = boxLayout(config, id);
   if (isBoxVmm(pid, layout.dir)) return "unchanged";
   // A holder is working on the box (a run still booting, an rm): it owns the record.
@@ -37,7 +40,7 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   if (!(lock instanceof FileLock)) return "unchanged";
   try {
     const box = getBox(database.db, id);
-    if (!box || !isActiveStatus(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
+    if (!box || !hasVm(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
     if (box.config.options.auto_remove === true) {
       discardBox(config, database, id);
       return "removed";

@@ -29,14 +29,18 @@ test("two processes racing to remove one box: one succeeds, the other gets a cle
   expect(existsSync(join(home(), "locks", id))).toBe(false);
 });
 
-test("a box held by a foreground run is busy, and stays running", async () => {
+test("a box owned by a foreground run: rm refuses it while it runs, rm -f stops it and removes it", async () => {
   const { proc, id } = await runningBox();
-  const result = await runCli(["rm", "-f", id]);
-  expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(new RegExp(`box ${id} is busy: run by pid ${proc.pid}`));
+  const refused = await runCli(["rm", id]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`box ${id} is running; stop it first, or remove it with rm -f`);
   expect(qemuProcesses(id).length).toBeGreaterThan(0);
-  proc.kill("SIGTERM");
-  await proc.exited;
+  const forced = await runCli(["rm", "-f", id]);
+  expect(forced).toMatchObject({ code: 0, stdout: `${id}\n` });
+  // The run's command was stopped at once (SIGTERM, no grace): its CLI ends with it.
+  expect([137, 143]).toContain(await proc.exited);
+  expect(qemuProcesses(id)).toEqual([]);
+  expect(await boxIds()).not.toContain(id);
 });
 
 test("rm removes a box left 'running' by a CLI that was killed, since no VM is left", async () => {

@@ -1,0 +1,100 @@
+/** `boxlite create`, `start`, `stop` and `restart`: boxes that live in the background. */
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { parseInteger, parseOptions } from "./args.ts";
+import { out, warn } from "./output.ts";
+import { pullProgress } from "./progress.ts";
+import { parseRunArgs } from "./run.ts";
+
+export const CREATE_USAGE = `Usage: boxlite create [OPTIONS] [IMAGE] [-- COMMAND [ARG...]]
+
+Create a box (pulling IMAGE when needed) without starting it, and print its id. It takes
+the options of 'boxlite run' except -i, -t and -d; 'boxlite start' runs it.
+`;
+
+export const START_USAGE = `Usage: boxlite start BOX [BOX...]
+
+Start stored boxes in the background: each boots and runs its main command again (its
+files are as they were). Prints each id once the box runs.
+`;
+
+export const STOP_USAGE = `Usage: boxlite stop [-t SECONDS] BOX [BOX...]
+
+Stop running boxes: SIGTERM to the main command, then after the grace period the box
+powers off (the command is killed, exit code 137). A stopped box is left as it is.
+
+Options:
+  -t, --time SECONDS   Grace period (default 10)
+`;
+
+export const RESTART_USAGE = `Usage: boxlite restart [-t SECONDS] BOX [BOX...]
+
+Stop (as 'boxlite stop') and start boxes again.
+
+Options:
+  -t, --time SECONDS   Grace period for the stop (default 10)
+`;
+
+const STOP_OPTIONS = { time: { type: "string", short: "t" }, help: { type: "boolean", short: "h" } } as const;
+const START_OPTIONS = { help: { type: "boolean", short: "h" } } as const;
+
+export async function createCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const parsed = parseRunArgs(argv, "create");
+  if (parsed === "help") {
+    void out(CREATE_USAGE);
+    return 0;
+  }
+  void out(`${await runtime.create(parsed.options, pullProgress())}\n`);
+  return 0;
+}
+
+/** Runs `action` for each box, printing ids; failures are reported and make the exit code 1. */
+async function eachBox(boxes: string[], command: string, action: (box: string) => Promise<string>): Promise<number> {
+  if (boxes.length === 0) throw new BoxliteError("usage", `${command} needs at least one BOX; see 'boxlite ${command} --help'`);
+  let failed = false;
+  for (const box of boxes) {
+    try {
+      void out(`${await action(box)}\n`);
+    } catch (error) {
+      if (!(error instanceof BoxliteError)) throw error;
+      warn(error.message);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export async function startCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions("start", START_OPTIONS, argv, true);
+  if (values.help) {
+    void out(START_USAGE);
+    return 0;
+  }
+  return eachBox(positionals, "start", (box) => runtime.start(box));
+}
+
+function stopTimeout(value: string | undefined): number | undefined {
+  const seconds = parseInteger("--time", value);
+  if (seconds !== undefined && seconds < 0) throw new BoxliteError("usage", "--time must be 0 or more seconds");
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+export async function stopCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions("stop", STOP_OPTIONS, argv, true);
+  if (values.help) {
+    void out(STOP_USAGE);
+    return 0;
+  }
+  const timeoutMs = stopTimeout(values.time);
+  return eachBox(positionals, "stop", (box) => runtime.stop(box, timeoutMs === undefined ? {} : { timeoutMs }));
+}
+
+export async function restartCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions("restart", STOP_OPTIONS, argv, true);
+  if (values.help) {
+    void out(RESTART_USAGE);
+    return 0;
+  }
+  const timeoutMs = stopTimeout(values.time);
+  return eachBox(positionals, "restart", async (box) => runtime.start(await runtime.stop(box, timeoutMs === undefined ? {} : { timeoutMs })));
+}

@@ -1,0 +1,50 @@
+/**
+ * Creating a box: its image resolved (pulled when needed), its record (`configured`),
+ * its directory with the disk overlay, and `image.json` — the image as resolved, so that
+ * starting the box later never needs a registry, even after `rmi -f`.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ulid } from "ulid";
+import { insertBox } from "../db/boxes.ts";
+import { createOverlay } from "../disk/qcow2.ts";
+import type { ImageBase } from "../image/image.ts";
+import type { PullEvent } from "../image/pull.ts";
+import { resolveImage, resolveRootfs } from "../image/resolve.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { boxLayout } from "./box-layout.ts";
+import { newBoxConfig, newBoxState } from "./box-record.ts";
+import type { Home } from "./home.ts";
+import { imageContext } from "./images.ts";
+import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
+
+/** Creates the box and returns its id; nothing is left behind when it fails. */
+export async function createBox(home: Home, options: RunOptions, onPull?: (event: PullEvent) => void): Promise<string> {
+  const { config } = home;
+  const resources = checkResources(options);
+  const name = checkName(options.name);
+  if (options.rootfs !== undefined && options.image !== undefined) throw new BoxliteError("usage", "give either IMAGE or --rootfs, not both");
+  const images = imageContext(home);
+  const image = options.rootfs !== undefined ? await resolveRootfs(images, options.rootfs) : await resolveImage(images, options.image, onPull);
+  const id = ulid().toLowerCase();
+  // The command must make sense now (an image with no CMD and none given), not at start.
+  processSpec(options, image.config, id.slice(-12));
+  const layout = boxLayout(config, id);
+  try {
+    for (const sub of ["disks", "logs"]) mkdirSync(join(layout.dir, sub), { recursive: true });
+    createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw" });
+    writeFileSync(layout.imageRecord, JSON.stringify(image));
+    insertBox(home.database.db, newBoxConfig({ id, name, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
+  } catch (error) {
+    rmSync(layout.dir, { recursive: true, force: true });
+    throw error;
+  }
+  return id;
+}
+
+/** The image a box was created from: `image.json`, or (a box from the reference) resolved again. */
+export async function boxImage(home: Home, id: string, imageName: string | undefined): Promise<ImageBase> {
+  const path = boxLayout(home.config, id).imageRecord;
+  if (existsSync(path)) return JSON.parse(readFileSync(path, "utf8")) as ImageBase;
+  return resolveImage(imageContext(home), imageName);
+}

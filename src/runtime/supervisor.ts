@@ -1,0 +1,87 @@
+/**
+ * Detached boxes: each runs under its own supervisor, `boxlite __supervise <id>`, a child
+ * in a new session (setsid) that outlives the command that started it. The supervisor
+ * owns the box as a foreground `run` does (session.ts): the box lock, the VM (whose
+ * watchdog kills it if the supervisor dies), the box socket and the main command, whose
+ * output goes to `logs/main.log`. It reports one JSON line on stdout once the box runs
+ * or could not start, then closes stdout: that is what the starting command waits for.
+ */
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { BoxliteError, type ErrorCode, isBoxliteError } from "../util/errors.ts";
+import { selfCommand } from "../util/self.ts";
+import { boxLayout } from "./box-layout.ts";
+import type { Home } from "./home.ts";
+import { startBox } from "./session.ts";
+
+type ReadyLine = { ok: true; pid: number } | { ok: false; code: ErrorCode; message: string };
+
+/** Beyond the boot timeout: a supervisor that says nothing for this long is reported. */
+const READY_SLACK_MS = 30_000;
+
+/** Runs in the supervisor process: starts the box and lives until it stops. Returns the exit code. */
+export async function superviseBox(home: Home, id: string): Promise<number> {
+  const report = (line: ReadyLine) => {
+    try {
+      writeSync(1, `${JSON.stringify(line)}\n`);
+      closeSync(1);
+    } catch {
+      // The starting command went away; the box runs on regardless.
+    }
+  };
+  const log = openSync(boxLayout(home.config, id).mainLog, "a");
+  const append = (chunk: Uint8Array) => {
+    writeSync(log, chunk);
+  };
+  try {
+    const session = await startBox(home, id, { handlers: { onStdout: append, onStderr: append }, operation: "start" });
+    report({ ok: true, pid: process.pid });
+    const stop = () => session.stop();
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    const status = await session.done;
+    return status.code === 0 ? 0 : 1;
+  } catch (error) {
+    const known = isBoxliteError(error) ? error : new BoxliteError("internal", String(error));
+    report({ ok: false, code: known.code, message: known.message });
+    return 1;
+  } finally {
+    closeSync(log);
+  }
+}
+
+function lastLines(path: string, count: number): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-count).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** Starts a box under a new supervisor and waits until it runs (or says why it could not). */
+export async function spawnSupervisor(home: Home, id: string): Promise<void> {
+  const layout = boxLayout(home.config, id);
+  const log = openSync(layout.mainLog, "a");
+  const child = Bun.spawn([...selfCommand(), "--home", home.config.home, "__supervise", id], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: log,
+    detached: true,
+  });
+  closeSync(log);
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BoxliteError("guest_timeout", `box ${id}'s supervisor (pid ${child.pid}) did not report within the boot timeout; see ${layout.mainLog}`)), home.config.bootTimeoutMs + READY_SLACK_MS);
+  });
+  try {
+    const text = await Promise.race([new Response(child.stdout).text(), timeout]);
+    const line = text.split("\n")[0] ?? "";
+    if (line === "") {
+      throw new BoxliteError("vmm_failed", `box ${id}'s supervisor exited before the box started:\n${lastLines(layout.mainLog, 15)}`);
+    }
+    const ready = JSON.parse(line) as ReadyLine;
+    if (!ready.ok) throw new BoxliteError(ready.code, ready.message);
+  } finally {
+    clearTimeout(timer);
+    child.unref();
+  }
+}
