@@ -73,3 +73,15 @@ test("dist/boxlite writes a listing bigger than a pipe's buffer whole before it 
   expect(code).toBe(0);
   expect((JSON.parse(stdout) as unknown[]).length).toBe(count);
 });
+
+test("dist/boxlite runs a detached box under its own supervisor, execs into it and stops it", async () => {
+  const started = await runBinary(["run", "-d", "--", "sleep", "3600"]);
+  expect(started.code).toBe(0);
+  const id = started.stdout.trim();
+  // The supervisor is the compiled executable itself, not bun.
+  const supervisor = Bun.spawnSync(["pgrep", "-af", `__supervise ${id}`]).stdout.toString();
+  expect(supervisor).toContain(`${BINARY} --home`);
+  expect(await runBinary(["exec", id, "--", "echo", "inside"])).toMatchObject({ code: 0, stdout: "inside\n" });
+  expect((await runBinary(["stop", "-t", "0", id])).code).toBe(0);
+  expect((await runBinary(["rm", id])).code).toBe(0);
+});
