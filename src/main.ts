@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 /** boxlite's command line: argv → command; a failure → one clear line and its exit code. */
+import { cpCommand } from "./cli/cp.ts";
 import { execCommand } from "./cli/exec.ts";
+import { statsCommand } from "./cli/stats.ts";
 import { createCommand, restartCommand, startCommand, stopCommand } from "./cli/lifecycle.ts";
 import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
@@ -21,6 +23,7 @@ Run OCI images as hardware-isolated micro-VMs ("boxes").
 Commands:
   run      Boot a box and run a command in it
   exec     Run another command in a running box
+  cp       Copy files between the host and a running box
   create   Create a box without starting it
   start    Start boxes in the background
   stop     Stop running boxes
@@ -29,6 +32,7 @@ Commands:
   inspect  Show boxes as JSON
   rm       Remove boxes
   logs     Print a box's console log
+  stats    Show boxes' CPU and memory use
   pull     Download an image into the cache
   images   List cached images
   rmi      Remove cached images
@@ -49,6 +53,7 @@ type Command = (runtime: Boxlite, argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own failures. */ failureCode?: number }> = {
   run: { run: runCommand, failureCode: 125 },
   exec: { run: execCommand, failureCode: 125 },
+  cp: { run: cpCommand },
   create: { run: createCommand },
   start: { run: startCommand },
   stop: { run: stopCommand },
@@ -62,6 +67,7 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   rm: { run: rmCommand },
   logs: { run: logsCommand },
   info: { run: infoCommand },
+  stats: { run: statsCommand },
   pull: { run: pullCommand },
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },

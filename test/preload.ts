@@ -13,4 +13,9 @@ setDefaultTimeout(180_000);
 const home = mkdtempSync(join(tmpdir(), "boxlite-test-home-"));
 process.env.BOXLITE_HOME = home;
 process.env.BOXLITE_ACCEL = "tcg";
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+// Detached boxes outlive the tests that made them (that is their point): stop them all
+// before the home goes, so a failed test never leaves a supervisor and a VM running.
+afterAll(() => {
+  Bun.spawnSync([process.execPath, join(import.meta.dir, "..", "src", "main.ts"), "rm", "-a", "-f"], { env: process.env, stdout: "ignore", stderr: "ignore" });
+  rmSync(home, { recursive: true, force: true });
+});

@@ -7,7 +7,7 @@ import type { Socket } from "bun";
 import { BoxliteError } from "../util/errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson, type ExecRequest, type HelloMessage, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
+import { encodeJson, type ExecRequest, type FilesInRequest, type FilesOutRequest, type HelloMessage, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface ConnectOptions {
@@ -79,12 +79,26 @@ export class GuestChannel {
 
   /** Starts a command in the guest; its output goes to the handlers. */
   exec(request: ExecRequest, handlers: ExecHandlers): GuestExecution {
+    return this.open(FrameType.EXEC, request, handlers);
+  }
+
+  /** Streams a tar of a path in the box to the handlers' stdout (docs/guest-protocol.md, "Copying files"). */
+  filesOut(request: FilesOutRequest, handlers: ExecHandlers): GuestExecution {
+    return this.open(FrameType.FILES_OUT, request, handlers);
+  }
+
+  /** Extracts the tar written to the returned execution's stdin into the box. */
+  filesIn(request: FilesInRequest): GuestExecution {
+    return this.open(FrameType.FILES_IN, request, { onStdout: () => {}, onStderr: () => {} });
+  }
+
+  private open(type: FrameType, request: object, handlers: ExecHandlers): GuestExecution {
     if (this.failure) throw this.failure;
     if (this.executions.size >= MAX_STREAMS) throw new BoxliteError("invalid_argument", `at most ${MAX_STREAMS} commands may run at once in a box`);
     const stream = this.allocateStream();
-    const execution = new GuestExecution(stream, handlers, (type, payload) => this.send(type, stream, payload));
+    const execution = new GuestExecution(stream, handlers, (frameType, payload) => this.send(frameType, stream, payload));
     this.executions.set(stream, execution);
-    this.send(FrameType.EXEC, stream, encodeJson(request));
+    this.send(type, stream, encodeJson(request));
     return execution;
   }
 

@@ -20,6 +20,20 @@ export interface ExecRequest {
   detach?: boolean;
 }
 
+/** FILES_OUT: a tar of `path` in the box (docs/guest-protocol.md, "Copying files"). */
+export interface FilesOutRequest {
+  path: string;
+  follow_symlinks: boolean;
+  include_parent: boolean;
+}
+
+/** FILES_IN: extract the tar sent as stdin at `path` in the box. */
+export interface FilesInRequest {
+  path: string;
+  contents: boolean;
+  no_overwrite: boolean;
+}
+
 export interface HelloMessage {
   version: number;
   agent: string;
@@ -139,4 +153,27 @@ export function parseStopRequest(payload: Uint8Array): number | undefined {
   const timeout = parseObject(payload, "SHUTDOWN", { timeout_ms: "number" }).timeout_ms as number;
   if (!Number.isInteger(timeout) || timeout < 0) throw new FrameError("bad_payload", "SHUTDOWN timeout_ms must be a whole number of milliseconds");
   return timeout;
+}
+
+function boxPath(r: Record<string, unknown>, what: string): string {
+  if (!isCleanString(r.path) || !r.path.startsWith("/")) throw new FrameError("bad_payload", `${what} payload needs path as an absolute path without NUL`);
+  return r.path;
+}
+
+function flag(r: Record<string, unknown>, what: string, key: string, fallback: boolean): boolean {
+  if (r[key] === undefined) return fallback;
+  if (typeof r[key] !== "boolean") throw new FrameError("bad_payload", `${what} ${key} must be a boolean`);
+  return r[key] as boolean;
+}
+
+/** A client's FILES_OUT on the box socket. */
+export function parseFilesOut(payload: Uint8Array): FilesOutRequest {
+  const r = parseObject(payload, "FILES_OUT", {});
+  return { path: boxPath(r, "FILES_OUT"), follow_symlinks: flag(r, "FILES_OUT", "follow_symlinks", false), include_parent: flag(r, "FILES_OUT", "include_parent", true) };
+}
+
+/** A client's FILES_IN on the box socket. */
+export function parseFilesIn(payload: Uint8Array): FilesInRequest {
+  const r = parseObject(payload, "FILES_IN", {});
+  return { path: boxPath(r, "FILES_IN"), contents: flag(r, "FILES_IN", "contents", false), no_overwrite: flag(r, "FILES_IN", "no_overwrite", false) };
 }

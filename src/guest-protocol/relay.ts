@@ -10,9 +10,9 @@
  */
 import type { Socket, UnixSocketListener } from "bun";
 import type { GuestChannel } from "./client.ts";
-import type { GuestExecution } from "./execution.ts";
+import type { ExecHandlers, GuestExecution } from "./execution.ts";
 import { decodeWindow, encodeFrame, encodeWindowPayload, type Frame, FrameDecoder, FrameError, FrameType, INITIAL_WINDOW, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson, type ExecRequest, parseExec, parseHello, parseResize, parseSignal, parseStopRequest } from "./messages.ts";
+import { encodeJson, parseExec, parseFilesIn, parseFilesOut, parseHello, parseResize, parseSignal, parseStopRequest } from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface RelayOptions {
@@ -101,7 +101,18 @@ class RelayClient {
       return;
     }
     if (frame.type === FrameType.EXEC) {
-      this.exec(frame.stream, parseExec(frame.payload));
+      const { detach, ...request } = parseExec(frame.payload);
+      this.open(frame.stream, detach === true, (handlers) => this.options.channel.exec(request, handlers));
+      return;
+    }
+    if (frame.type === FrameType.FILES_OUT) {
+      const request = parseFilesOut(frame.payload);
+      this.open(frame.stream, false, (handlers) => this.options.channel.filesOut(request, handlers));
+      return;
+    }
+    if (frame.type === FrameType.FILES_IN) {
+      const request = parseFilesIn(frame.payload);
+      this.open(frame.stream, false, () => this.options.channel.filesIn(request));
       return;
     }
     const stream = this.streams.get(frame.stream);
@@ -134,24 +145,24 @@ class RelayClient {
     }
   }
 
-  private exec(id: number, request: ExecRequest): void {
+  /** Opens a stream of the guest channel for the client's stream `id`. */
+  private open(id: number, detached: boolean, start: (handlers: ExecHandlers) => GuestExecution): void {
     if (this.streams.has(id)) throw new FrameError("bad_stream", `stream ${id} is already open`);
     const refusal = this.options.refuseExec?.();
     if (refusal !== undefined || this.streams.size >= MAX_STREAMS) {
       this.send(FrameType.ERROR, id, encodeJson({ code: refusal === undefined ? "limit" : "refused", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }));
       return;
     }
-    const { detach, ...guestRequest } = request;
     const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };
     const output = (type: FrameType) => (chunk: Uint8Array) => this.forward(credit, id, type, chunk);
     let execution: GuestExecution;
     try {
-      execution = this.options.channel.exec(guestRequest, { onStdout: output(FrameType.STDOUT), onStderr: output(FrameType.STDERR) });
+      execution = start({ onStdout: output(FrameType.STDOUT), onStderr: output(FrameType.STDERR) });
     } catch (error) {
       this.send(FrameType.ERROR, id, encodeJson({ code: "refused", message: (error as Error).message }));
       return;
     }
-    const relayed: RelayedStream = { execution, detached: detach === true, credit, stdinChain: Promise.resolve(), done: false };
+    const relayed: RelayedStream = { execution, detached, credit, stdinChain: Promise.resolve(), done: false };
     this.streams.set(id, relayed);
     relayed.execution.started.promise.then((started) => this.send(FrameType.STARTED, id, encodeJson(started)), () => {});
     relayed.execution.exit.promise.then(

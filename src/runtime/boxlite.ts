@@ -21,6 +21,8 @@ import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
 import { type BoxExec, type ExecOptions, execInBox } from "./exec.ts";
 import { createBox } from "./create.ts";
+import { type BoxStats, boxStats } from "./stats.ts";
+import { type CopyOptions, copyFromBox, copyToBox } from "./copy.ts";
 import { startDetached, stopBox } from "./lifecycle.ts";
 import { superviseBox } from "./supervisor.ts";
 import * as images from "./images.ts";
@@ -153,6 +155,21 @@ export class Boxlite {
   /** The supervisor of a detached box (`boxlite __supervise`): runs it until it stops. */
   async supervise(id: string): Promise<number> {
     return superviseBox(await this.home(), id);
+  }
+
+  /** Copies `box:srcPath` (docker cp rules) to `hostDst`. */
+  async copyFromBox(box: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
+    return copyFromBox(await this.home(), box, srcPath, hostDst, options);
+  }
+
+  /** Copies `hostSrc` to `box:dstPath` (docker cp rules). */
+  async copyToBox(hostSrc: string, box: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
+    return copyToBox(await this.home(), hostSrc, box, dstPath, options);
+  }
+
+  /** CPU and memory of a running box's VMM, sampled over `intervalMs`. */
+  async stats(idOrName: string, intervalMs?: number): Promise<BoxStats> {
+    return boxStats(await this.home(), idOrName, intervalMs);
   }
 
   /** Runs another command in a running box, through its box socket. */

@@ -93,7 +93,7 @@ test("create makes a configured box; start runs it; files survive stop and start
 
   const refused = await runCli(["exec", "keeper", "--", "true"]);
   expect(refused.code).toBe(125);
-  expect(refused.stderr).toMatch(/is stopped, not running; start it with 'boxlite start keeper'/);
+  expect(refused.stderr).toMatch(/is stopped, not running: exec needs a running box; start it with 'boxlite start keeper'/);
 
   expect((await runCli(["restart", "keeper"])).code).toBe(0); // restart of a stopped box starts it
   const files = await runCli(["exec", "keeper", "--", "sh", "-c", "cat /root/file.txt /root/starts"]);
@@ -175,4 +175,21 @@ test("garbage on the box socket costs its sender the connection, never the box",
     await closed.promise;
   }
   expect(await runCli(["exec", "shared", "--", "echo", "still fine"])).toMatchObject({ code: 0, stdout: "still fine\n" });
+});
+
+test("stats reports the VMM's CPU and memory against the box's limits, and a busy box shows it", async () => {
+  const idle = await runCli(["stats", "--json", "shared"]);
+  expect(idle.code).toBe(0);
+  const [sample] = JSON.parse(idle.stdout) as Array<{ box_id: string; cpu_percent: number; memory_bytes: number; memory_limit_bytes: number; cpus: number; uptime_seconds: number }>;
+  expect(sample).toMatchObject({ box_id: shared, memory_limit_bytes: 512 * 1024 * 1024, cpus: 1 });
+  expect(sample?.memory_bytes).toBeGreaterThan(16 * 1024 * 1024);
+  expect(sample?.uptime_seconds).toBeGreaterThanOrEqual(0);
+  expect((await runCli(["exec", "-d", "shared", "--", "sh", "-c", "i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done # busyloop"])).code).toBe(0);
+  const busy = JSON.parse((await runCli(["stats", "--json", "shared"])).stdout) as Array<{ cpu_percent: number }>;
+  expect(busy[0]?.cpu_percent).toBeGreaterThan(30);
+  // The only sh in the box is the busy loop (the main command is sleep).
+  expect((await runCli(["exec", "shared", "--", "killall", "sh"])).code).toBe(0);
+  const table = await runCli(["stats", "shared"]);
+  expect(table.stdout).toMatch(/^ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+CPUS\s+UPTIME\n\w{12}\s+shared\s+[\d.]+%\s+[\d.]+ MB \/ 536\.9 MB\s+1\s+\d+s\n$/);
+  expect((await runCli(["stats", "no-such-box"])).code).toBe(1);
 });

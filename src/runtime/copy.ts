@@ -1,0 +1,204 @@
+/**
+ * `cp` between the host and a running box, as tar streams through the box socket and
+ * the guest agent (docs/guest-protocol.md, "Copying files"), with docker's placement
+ * rules: into an existing directory under the source's name; to a new path under that
+ * path's name; `SRC/.` copies a directory's contents. Copy-out extracts with the image
+ * layer code (unpack.ts), so a hostile box cannot write outside the destination; copy-in
+ * archives with the host's `tar` and the agent extracts inside the box's root.
+ */
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, posix, resolve } from "node:path";
+import type { ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
+import { readTarStream, type TarEntry } from "../image/tar.ts";
+import { applyEntry, safeRelative } from "../image/unpack.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { connectBox, runningBox } from "./box-socket.ts";
+import type { Home } from "./home.ts";
+
+export interface CopyOptions {
+  /** Follow the source when it is itself a symlink (docker's -L). */
+  followSymlinks?: boolean;
+  /** Refuse to replace existing files at the destination (copy-in). */
+  noOverwrite?: boolean;
+}
+
+/** How long the agent may take to report after its stream ended. */
+const EXIT_WAIT_MS = 10_000;
+
+/** `BOX:PATH` names a path in a box; anything else (use `./a:b` for a host name with a colon) is a host path. */
+export function parseCopyTarget(text: string): { box: string; path: string } | { host: string } {
+  const colon = text.indexOf(":");
+  if (colon > 0 && !text.slice(0, colon).includes("/")) return { box: text.slice(0, colon), path: text.slice(colon + 1) };
+  return { host: text };
+}
+
+function boxPath(path: string): string {
+  if (path === "") throw new BoxliteError("usage", "a box path is empty; write BOX:/path");
+  // Relative paths are relative to the box's root, as the agent sees them.
+  const normalized = posix.normalize(`/${path}`);
+  return path.endsWith("/.") ? `${normalized.replace(/\/$/, "")}/.` : normalized;
+}
+
+function failure(status: ExitStatus, what: string): BoxliteError {
+  const message = `${what}: ${status.error ?? `the copy ended with code ${status.code}`}`;
+  if (status.code === 2) return new BoxliteError("not_found", message);
+  if (status.code === 3) return new BoxliteError("invalid_argument", message);
+  return new BoxliteError("disk", message);
+}
+
+/** The output of a stream as an iterable with backpressure: a chunk is granted back once taken. */
+class OutputQueue {
+  private readonly chunks: Array<{ chunk: Uint8Array; taken: () => void }> = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private discarding = false;
+
+  push = (chunk: Uint8Array): Promise<void> =>
+    this.discarding ? Promise.resolve() : new Promise((taken) => {
+      this.chunks.push({ chunk, taken });
+      this.wake?.();
+    });
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  /** The consumer gave up: let the producer run to its end unheard. */
+  discard(): void {
+    this.discarding = true;
+    for (const { taken } of this.chunks.splice(0)) taken();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.chunks.shift();
+      if (next) {
+        next.taken();
+        yield next.chunk;
+      } else if (this.ended) return;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+async function exitWithin(execution: GuestExecution, what: string): Promise<ExitStatus> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BoxliteError("protocol", `${what}: the box did not report the end of the copy`)), EXIT_WAIT_MS)));
+  try {
+    return await Promise.race([execution.exit.promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Where copy-out entries go: the directory to extract into, and the name the top entry takes there. */
+function outPlan(hostDst: string, contents: boolean): { root: string; rename?: string } {
+  const target = resolve(hostDst);
+  const stat = existsSync(target) ? statSync(target) : undefined;
+  if (contents || stat?.isDirectory()) {
+    if (stat && !stat.isDirectory()) throw new BoxliteError("invalid_argument", `${hostDst} is not a directory; a directory's contents (SRC/.) go into a directory`);
+    if (!stat && !existsSync(dirname(target))) throw new BoxliteError("not_found", `${dirname(target)} does not exist on the host`);
+    return { root: target };
+  }
+  if (!existsSync(dirname(target))) throw new BoxliteError("not_found", `${dirname(target)} does not exist on the host`);
+  return { root: dirname(target), rename: basename(target) };
+}
+
+function renamed(entry: TarEntry, from: string | undefined, to: string | undefined): TarEntry {
+  if (from === undefined || to === undefined) return entry;
+  const swap = (path: string) => (path === from || path.startsWith(`${from}/`) ? `${to}${path.slice(from.length)}` : path);
+  return { ...entry, path: swap(entry.path), linkTarget: entry.type === "hardlink" ? swap(entry.linkTarget) : entry.linkTarget };
+}
+
+/** Copies `box:srcPath` to `hostDst`. */
+export async function copyFromBox(home: Home, boxRef: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
+  const box = runningBox(home, boxRef, "cp");
+  const source = boxPath(srcPath);
+  const contents = source.endsWith("/.");
+  const plan = outPlan(hostDst, contents);
+  if (contents && !existsSync(plan.root)) mkdirSync(plan.root);
+  const what = `cp ${box.name ?? box.id}:${source}`;
+  const channel = await connectBox(home, box);
+  const queue = new OutputQueue();
+  try {
+    const execution = channel.filesOut({ path: contents ? source.slice(0, -2) || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents }, { onStdout: queue.push, onStderr: () => {} });
+    void execution.exit.promise.finally(() => queue.end()).catch(() => {});
+    let top: string | undefined;
+    const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    try {
+      for await (const entry of readTarStream(queue, what)) {
+        const relative = safeRelative(entry.path, what);
+        if (relative === "") continue; // the top directory itself: the destination keeps its own metadata
+        if (top === undefined) {
+          top = relative.split("/")[0] as string;
+          if (plan.rename !== undefined && entry.type === "directory" && existsSync(resolve(hostDst))) {
+            throw new BoxliteError("invalid_argument", `cannot copy the directory ${source} onto the file ${hostDst}`);
+          }
+        }
+        // Files copied out belong to the user who copies, as with docker cp.
+        await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what);
+      }
+    } catch (error) {
+      queue.discard();
+      const status = await exitWithin(execution, what).catch(() => undefined);
+      if (status && status.code !== 0) throw failure(status, what);
+      throw error;
+    }
+    const status = await exitWithin(execution, what);
+    if (status.code !== 0) throw failure(status, what);
+  } finally {
+    channel.close();
+  }
+}
+
+/** The host `tar` invocation that archives `hostSrc` the way FILES_IN expects it. */
+function tarArgs(hostSrc: string, contents: boolean, followSymlinks: boolean): string[] {
+  const base = ["tar", "-c", "-f", "-", "--numeric-owner", "--owner=0", "--group=0"];
+  if (contents) {
+    const dir = hostSrc.slice(0, -2) || "/";
+    const names = readdirSync(dir);
+    return names.length === 0 ? [...base, "--files-from=/dev/null"] : [...base, "-C", dir, "--", ...names];
+  }
+  const path = resolve(hostSrc);
+  if (!followSymlinks || !lstatSync(path).isSymbolicLink()) return [...base, "-C", dirname(path), "--", basename(path)];
+  // -L: archive what the link points to, under the link's name.
+  const real = realpathSync(path);
+  const pattern = basename(real).replace(/[\\^$.*[\]|&]/g, "\\$&");
+  const replacement = basename(path).replace(/[\\|&]/g, "\\$&");
+  return [...base, `--transform=s|^${pattern}|${replacement}|`, "-C", dirname(real), "--", basename(real)];
+}
+
+/** Copies `hostSrc` to `box:dstPath`. */
+export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
+  const box = runningBox(home, boxRef, "cp");
+  const contents = hostSrc.endsWith("/.");
+  const stat = (() => {
+    try {
+      return (options.followSymlinks ? statSync : lstatSync)(contents ? hostSrc.slice(0, -2) || "/" : hostSrc);
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!stat) throw new BoxliteError("not_found", `${hostSrc} does not exist on the host`);
+  if (contents && !stat.isDirectory()) throw new BoxliteError("invalid_argument", `${hostSrc}: only a directory has contents to copy (drop the /.)`);
+  const destination = boxPath(dstPath).replace(/\/\.$/, "") || "/";
+  const what = `cp ${hostSrc} ${box.name ?? box.id}:${destination}`;
+  const tar = Bun.spawn(tarArgs(hostSrc, contents, options.followSymlinks ?? false), { stdout: "pipe", stderr: "pipe" });
+  const channel = await connectBox(home, box);
+  try {
+    const execution = channel.filesIn({ path: destination, contents, no_overwrite: options.noOverwrite ?? false });
+    for await (const chunk of tar.stdout) await execution.writeStdin(chunk);
+    const [tarCode, tarErrors] = await Promise.all([tar.exited, new Response(tar.stderr).text()]);
+    if (tarCode !== 0) {
+      channel.close();
+      throw new BoxliteError("disk", `${what}: tar could not read the source: ${tarErrors.trim()}`);
+    }
+    execution.closeStdin();
+    const status = await exitWithin(execution, what);
+    if (status.code !== 0) throw failure(status, what);
+  } finally {
+    tar.kill();
+    channel.close();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Resource use of a running box as the host sees it: its VMM process tree (the watchdog
+ * and QEMU) from /proc — CPU time over an interval, resident memory — against the box's
+ * limits. Read-only and lock-free: any process may ask, as often as it likes.
+ */
+import { readFileSync } from "node:fs";
+import { BoxliteError } from "../util/errors.ts";
+import type { Home } from "./home.ts";
+import { boxLayout } from "./box-layout.ts";
+import { runningBox } from "./box-socket.ts";
+import { isBoxVmm } from "./reconcile.ts";
+
+/** One sample, in the shape `stats --json` prints. */
+export interface BoxStats {
+  box_id: string;
+  name: string | null;
+  /** Of one host CPU over the sample interval (may pass 100 with several vCPUs). */
+  cpu_percent: number;
+  memory_bytes: number;
+  memory_limit_bytes: number;
+  cpus: number;
+  /** Seconds since the VMM started. */
+  uptime_seconds: number;
+}
+
+const PAGE_SIZE = 4096;
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+interface ProcessSample {
+  /** utime + stime, in clock ticks. */
+  ticks: number;
+  rssBytes: number;
+  /** Since boot, in clock ticks. */
+  startTicks: number;
+}
+
+function sampleProcess(pid: number): ProcessSample | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { ticks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE_SIZE, startTicks: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The VMM and its children (the watchdog runs QEMU as its child), summed. */
+function sampleTree(pid: number): ProcessSample | undefined {
+  const root = sampleProcess(pid);
+  if (!root) return undefined;
+  for (const child of childrenOf(pid)) {
+    const sample = sampleProcess(child);
+    if (!sample) continue;
+    root.ticks += sample.ticks;
+    root.rssBytes += sample.rssBytes;
+  }
+  return root;
+}
+
+function uptimeTicks(): number {
+  return Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * CLOCK_TICKS;
+}
+
+/** Samples the box's VMM twice, `intervalMs` apart. */
+export async function boxStats(home: Home, idOrName: string, intervalMs = 1000): Promise<BoxStats> {
+  const box = runningBox(home, idOrName, "stats");
+  const pid = box.pid;
+  if (pid === null || !isBoxVmm(pid, boxLayout(home.config, box.id).dir)) throw new BoxliteError("conflict", `box ${box.id} is recorded as running but its VMM is gone; see 'boxlite ls -a'`);
+  const first = sampleTree(pid);
+  const startedAt = performance.now();
+  await Bun.sleep(intervalMs);
+  const second = sampleTree(pid);
+  if (!first || !second) throw new BoxliteError("conflict", `box ${box.id} stopped while it was being measured`);
+  const seconds = (performance.now() - startedAt) / 1000;
+  const options = box.config.options;
+  const memoryMib = typeof options.memory_mib === "number" ? options.memory_mib : 0;
+  return {
+    box_id: box.id,
+    name: box.name,
+    cpu_percent: Math.round(((second.ticks - first.ticks) / CLOCK_TICKS / seconds) * 1000) / 10,
+    memory_bytes: second.rssBytes,
+    memory_limit_bytes: memoryMib * 1024 * 1024,
+    cpus: typeof options.cpus === "number" ? options.cpus : 1,
+    uptime_seconds: Math.max(0, Math.round((uptimeTicks() - second.startTicks) / CLOCK_TICKS)),
+  };
+}
