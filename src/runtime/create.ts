@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ulid } from "ulid";
-import { insertBox } from "../db/boxes.ts";
+import { deleteBox, insertBox } from "../db/boxes.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import type { ImageBase } from "../image/image.ts";
 import type { PullEvent } from "../image/pull.ts";
@@ -30,12 +30,15 @@ export async function createBox(home: Home, options: RunOptions, onPull?: (event
   // The command must make sense now (an image with no CMD and none given), not at start.
   processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);
+  // The record first: a box directory always has a record, so a directory without one is
+  // an orphan that recovery may delete (home.ts).
+  insertBox(home.database.db, newBoxConfig({ id, name, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
   try {
     for (const sub of ["disks", "logs"]) mkdirSync(join(layout.dir, sub), { recursive: true });
     createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw" });
     writeFileSync(layout.imageRecord, JSON.stringify(image));
-    insertBox(home.database.db, newBoxConfig({ id, name, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
   } catch (error) {
+    deleteBox(home.database.db, id);
     rmSync(layout.dir, { recursive: true, force: true });
     throw error;
   }

@@ -5,7 +5,7 @@
  * of processes may then use the home at once: readers never wait (WAL), and each box
  * has its own lock (box-lock.ts).
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { isActiveStatus } from "../db/box-status.ts";
@@ -25,6 +25,23 @@ export interface Home {
   close(): void;
 }
 
+/**
+ * Box directories without a record (a removal that crashed between its two steps) and
+ * socket links to box directories that are gone. A box's record is written before its
+ * directory (create.ts), so a directory without one is never a box being made.
+ */
+function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
+  const boxesDir = join(config.home, "boxes");
+  for (const id of existsSync(boxesDir) ? readdirSync(boxesDir) : []) {
+    if (!ids.has(id)) rmSync(join(boxesDir, id), { recursive: true, force: true });
+  }
+  for (const link of existsSync(config.socketDir) ? readdirSync(config.socketDir) : []) {
+    const path = join(config.socketDir, link);
+    // Links of other homes share this directory: only dangling ones go.
+    if (!existsSync(path)) rmSync(path, { force: true });
+  }
+}
+
 export async function openHome(config: Readonly<Config>): Promise<Home> {
   // The common case (current schema, same host boot) writes nothing and takes no lock.
   const current = openCurrentDatabase(config.home);
@@ -39,5 +56,6 @@ export async function openHome(config: Readonly<Config>): Promise<Home> {
       if (isActiveStatus(box.status) || box.status === "stopping") updateBoxState(database.db, box.id, { status: "stopped", pid: null });
     }
   }
+  sweepOrphans(config, new Set(listBoxes(database.db).map((box) => box.id)));
   return { config, database, warnings: database.warnings, close: () => database.close() };
 }

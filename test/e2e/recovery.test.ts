@@ -1,6 +1,8 @@
 /** Records brought back in line with reality when a box's boxlite process died. */
 import { expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { boxIds, runningBox } from "../helpers/boxes.ts";
 import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
@@ -30,4 +32,23 @@ test("an auto-remove box whose CLI was killed is removed the next time boxes are
   expect(existsSync(join(home(), "boxes", id))).toBe(true);
   expect(await boxIds()).not.toContain(id);
   expect(existsSync(join(home(), "boxes", id))).toBe(false);
+});
+
+test("after a host reboot, box directories without a record and dangling socket links are swept", async () => {
+  const home = mkdtempSync(join(tmpdir(), "boxlite-reboot-home-"));
+  const env = { BOXLITE_HOME: home };
+  expect((await runCli(["ls"], { env })).code).toBe(0);
+  const kept = (await runCli(["create", "--", "true"], { env })).stdout.trim();
+  mkdirSync(join(home, "boxes", "orphan-dir", "disks"), { recursive: true });
+  const socketDir = join(tmpdir(), `bl-${process.getuid?.() ?? 0}`);
+  mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  symlinkSync(join(home, "boxes", "gone", "sockets"), join(socketDir, "dangling-test-link"));
+  // The database says the host booted differently last time: the next open recovers.
+  const database = new Database(join(home, "db", "boxlite.db"));
+  database.run("UPDATE alive SET boot_id = 'another-boot'");
+  database.close();
+  expect((await runCli(["ls", "-a", "-q"], { env })).stdout).toBe(`${kept}\n`);
+  expect(readdirSync(join(home, "boxes"))).toEqual([kept]);
+  // lstat, not exists: a dangling link "does not exist" to existsSync even while it is there.
+  expect(() => lstatSync(join(socketDir, "dangling-test-link"))).toThrow(/ENOENT/);
 });
