@@ -2,9 +2,9 @@
 import type { Boxlite } from "../runtime/boxlite.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { type OptionsSpec, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
+import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
 import { attachExecution } from "./attach.ts";
-import { out, writeTo } from "./output.ts";
+import { out, warn, writeTo } from "./output.ts";
 import { terminalSize } from "./terminal.ts";
 
 export const EXEC_USAGE = `Usage: boxlite exec [OPTIONS] BOX [--] COMMAND [ARG...]
@@ -19,11 +19,15 @@ Options:
   -w, --workdir DIR        Working directory inside the box
   -u, --user USER[:GROUP]  User (name or uid) and group to run as
   -d, --detach             Start the command and return; it keeps running
+      --timeout SECONDS    SIGTERM the command after SECONDS (SIGKILL 2 s later); exit 124
 `;
+
+const TIMED_OUT_EXIT_CODE = 124;
 
 const OPTIONS = {
   ...PROCESS_OPTIONS,
   detach: { type: "boolean", short: "d" },
+  timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
@@ -41,6 +45,11 @@ export async function execCommand(runtime: Boxlite, argv: string[]): Promise<num
   if (values.workdir !== undefined) options.workdir = values.workdir;
   if (values.user !== undefined) options.user = values.user;
   if (values.tty) options.tty = terminalSize();
+  const timeout = parseInteger("--timeout", values.timeout);
+  if (timeout !== undefined) {
+    if (timeout < 1) throw new BoxliteError("usage", "--timeout needs 1 or more seconds");
+    options.timeoutMs = timeout * 1000;
+  }
   const exec = await runtime.exec(split.operand, options, { onStdout: writeTo(process.stdout), onStderr: writeTo(process.stderr) });
   if (options.detach) {
     // Detached: once the command exists, leave it to the box.
@@ -48,5 +57,9 @@ export async function execCommand(runtime: Boxlite, argv: string[]): Promise<num
     exec.close();
     return 0;
   }
-  return attachExecution(exec.execution, exec.done, { tty: values.tty === true, stdin: options.stdin === true });
+  const code = await attachExecution(exec.execution, exec.done, { tty: values.tty === true, stdin: options.stdin === true });
+  if (!(await exec.done).timedOut) return code;
+  // As coreutils' timeout reports it.
+  warn(`the command timed out after ${timeout} s and was stopped`);
+  return TIMED_OUT_EXIT_CODE;
 }

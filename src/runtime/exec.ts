@@ -13,6 +13,11 @@ import { boxImage } from "./create.ts";
 import type { Home } from "./home.ts";
 import { processSpec } from "./options.ts";
 
+const SIGTERM = 15;
+const SIGKILL = 9;
+/** Between the timeout's SIGTERM and its SIGKILL. */
+const TIMEOUT_GRACE_MS = 2_000;
+
 export interface ExecOptions {
   command: string[];
   env?: string[];
@@ -22,12 +27,19 @@ export interface ExecOptions {
   stdin?: boolean;
   /** Keep the command running after this process goes (its output is discarded). */
   detach?: boolean;
+  /** After this long the command gets SIGTERM, and SIGKILL after a grace period; its exit then says `timedOut`. */
+  timeoutMs?: number;
+}
+
+/** An exec's exit; `timedOut` when the timeout ended it. */
+export interface ExecExit extends ExitStatus {
+  timedOut: boolean;
 }
 
 export interface BoxExec {
   execution: GuestExecution;
   /** Settles with the command's exit; the connection is closed then. */
-  done: Promise<ExitStatus>;
+  done: Promise<ExecExit>;
   /** Closes the connection (a detached command keeps running). */
   close(): void;
 }
@@ -44,6 +56,22 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
   );
   const channel = await connectBox(home, box);
   const execution = channel.exec({ ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false }, handlers);
-  const done = execution.exit.promise.finally(() => channel.close());
+  let timedOut = false;
+  const timers: Timer[] = [];
+  if (options.timeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        execution.signal(SIGTERM);
+        timers.push(setTimeout(() => execution.signal(SIGKILL), TIMEOUT_GRACE_MS));
+      }, options.timeoutMs),
+    );
+  }
+  const done = execution.exit.promise
+    .then((status) => ({ ...status, timedOut }))
+    .finally(() => {
+      for (const timer of timers) clearTimeout(timer);
+      channel.close();
+    });
   return { execution, done, close: () => channel.close() };
 }

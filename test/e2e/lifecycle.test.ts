@@ -193,3 +193,13 @@ test("stats reports the VMM's CPU and memory against the box's limits, and a bus
   expect(table.stdout).toMatch(/^ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+CPUS\s+UPTIME\n\w{12}\s+shared\s+[\d.]+%\s+[\d.]+ MB \/ 536\.9 MB\s+1\s+\d+s\n$/);
   expect((await runCli(["stats", "no-such-box"])).code).toBe(1);
 });
+
+test("exec --timeout stops a command that runs too long and says so (exit 124)", async () => {
+  const started = performance.now();
+  const result = await runCli(["exec", "--timeout", "1", "shared", "--", "sh", "-c", "trap '' TERM; sleep 30"]);
+  expect(result.code).toBe(124);
+  expect(result.stderr).toContain("timed out after 1 s");
+  // SIGTERM was ignored, so SIGKILL after the grace ended it: well before the 30 s.
+  expect(performance.now() - started).toBeLessThan(15_000);
+  expect((await runCli(["exec", "--timeout", "5", "shared", "--", "true"])).code).toBe(0);
+});
