@@ -1,4 +1,5 @@
-/* The forked child of EXEC: set up the process in the container, then exec. Never returns. */
+/* The forked child of EXEC (set up the process in the container, then exec) and of
+ * FILES_OUT / FILES_IN (chroot into the container, then copy). Never returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -10,24 +11,36 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "exec.h"
 
-/* Reports a setup failure to the parent ([code][message] on the setup pipe) and exits with code. */
-__attribute__((format(printf, 3, 4))) static _Noreturn void fail(const struct child_plan *p, int code,
-                                                                 const char *fmt, ...) {
+/* Writes [code][message] on the setup pipe, where exec_finish reads it, and exits with code. */
+__attribute__((format(printf, 3, 0))) static _Noreturn void report(int errpipe, int code, const char *fmt,
+                                                                   va_list ap) {
   char record[1 + EXIT_ERROR_MAX];
   record[0] = (char)code;
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(record + 1, sizeof record - 1, fmt, ap);
-  va_end(ap);
   if (n < 0) n = 0;
   if ((size_t)n > sizeof record - 2) n = (int)sizeof record - 2;
-  ssize_t ignored = write(p->errpipe, record, (size_t)n + 1);
+  ssize_t ignored = write(errpipe, record, (size_t)n + 1);
   (void)ignored;
   _exit(code);
+}
+
+/* Reports a setup failure to the parent and exits with code. */
+__attribute__((format(printf, 3, 4))) static _Noreturn void fail(const struct child_plan *p, int code,
+                                                                 const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(p->errpipe, code, fmt, ap); /* exits: va_end would never run */
+}
+
+__attribute__((format(printf, 3, 4))) static _Noreturn void fail_fd(int errpipe, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(errpipe, code, fmt, ap);
 }
 
 /* The agent blocks SIGCHLD (for its signalfd) and ignores SIGPIPE; a command starts clean. */
@@ -119,4 +132,51 @@ _Noreturn void child_run(const struct child_plan *p) {
   if (chdir(req->cwd) < 0) fail(p, 126, "chdir to cwd (\"%s\"): %s", req->cwd, strerror(errno));
   int e = exec_search(req->argv[0], req->argv, p->envp);
   fail(p, e == ENOENT ? 127 : 126, "exec \"%s\": %s", req->argv[0], strerror(e));
+}
+
+/* Without exec, close-on-exec does nothing: close every fd of the agent (the channel, other
+ * commands' pipes) but 0-2 and keep, so that no other stream waits on this child. */
+static void close_agent_fds(int keep) {
+#ifndef SYS_close_range
+#define SYS_close_range 436 /* the same number on every architecture */
+#endif
+  bool closed = (keep == 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+                syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0;
+  if (closed) return;
+  long max = sysconf(_SC_OPEN_MAX); /* kernels before 5.9 */
+  for (int fd = 3; fd < (max > 0 ? max : 1024); fd++)
+    if (fd != keep) close(fd);
+}
+
+/* The tar's pipe becomes stdout (FILES_OUT) or stdin (FILES_IN); the other one /dev/null. */
+static int setup_files_stdio(const struct files_plan *p, bool out) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) fail_fd(p->errpipe, 1, "open /dev/null: %s", strerror(errno));
+  if (dup2(out ? null : p->data, 0) < 0 || dup2(out ? p->data : null, 1) < 0)
+    fail_fd(p->errpipe, 1, "dup2: %s", strerror(errno));
+  return out ? 1 : 0;
+}
+
+_Noreturn void files_child_run(const struct files_plan *p) {
+  bool out = p->req->type == FRAME_FILES_OUT;
+  reset_signals();
+  /* A session (and process group) of its own, like a command's: terminate kills it whole. */
+  if (setsid() < 0) fail_fd(p->errpipe, 1, "setsid: %s", strerror(errno));
+  int data = setup_files_stdio(p, out);
+  close_agent_fds(p->errpipe);
+  if (unshare(CLONE_NEWNS) < 0) fail_fd(p->errpipe, 1, "unshare(CLONE_NEWNS): %s", strerror(errno));
+  /* In the chroot every path, symlinks included, resolves inside the container. */
+  if (chroot(ROOTFS_DIR) < 0 || chdir("/") < 0)
+    fail_fd(p->errpipe, 1, "chroot %s: %s", ROOTFS_DIR, strerror(errno));
+  int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) fail_fd(p->errpipe, 1, "open /: %s", strerror(errno));
+  files_child_finish(root, p->req, data, p->errpipe);
+}
+
+_Noreturn void files_child_finish(int rootfd, const struct files_request *req, int data, int errpipe) {
+  struct files_result res;
+  if (req->type == FRAME_FILES_OUT) files_out(rootfd, &req->spec, data, &res);
+  else files_in(rootfd, &req->spec, data, &res);
+  if (res.code != FILES_OK) fail_fd(errpipe, res.code, "%s", res.error);
+  _exit(0);
 }

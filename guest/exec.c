@@ -104,6 +104,37 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
   return 0;
 }
 
+/* A copy: a child like a command's, with one pipe for the tar (and the setup pipe). */
+static int spawn_files(void *ctx, struct stream *st, const struct files_request *req, char *err, size_t errlen) {
+  (void)ctx;
+  bool out = req->type == FRAME_FILES_OUT;
+  int fds[NFDS];
+  static const int all[NFDS] = {IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W};
+  static const int child_ends[] = {IN_R, OUT_W, SETUP_W};
+  for (int i = 0; i < NFDS; i++) fds[i] = -1;
+  if (make_pipe(fds, SETUP_R, SETUP_R, err, errlen) < 0 ||
+      make_pipe(fds, out ? OUT_R : IN_R, out ? OUT_R : IN_W, err, errlen) < 0) {
+    close_fds(fds, all, NFDS);
+    return -1;
+  }
+  struct files_plan plan = {.req = req, .data = out ? fds[OUT_W] : fds[IN_R], .errpipe = fds[SETUP_W]};
+  uint64_t start = clock_now_ns();
+  pid_t pid = fork();
+  if (pid == 0) files_child_run(&plan);
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close_fds(fds, all, NFDS);
+    return -1;
+  }
+  close_fds(fds, child_ends, sizeof child_ends / sizeof child_ends[0]);
+  st->pid = pid;
+  st->start_ns = start;
+  st->errpipe = fds[SETUP_R];
+  st->fds[0] = fds[IN_W];
+  st->fds[1] = fds[OUT_R];
+  return 0;
+}
+
 void exec_finish(struct stream *st, int status, uint64_t now_ns) {
   st->exit_ns = now_ns;
   st->signal = 0;
@@ -151,4 +182,5 @@ const struct session_ops exec_ops = {
     .signal = signal_process,
     .resize = resize_pty,
     .terminate = terminate,
+    .spawn_files = spawn_files,
 };

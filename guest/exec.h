@@ -26,4 +26,17 @@ struct child_plan {
 /* Runs in the forked child: never returns. */
 _Noreturn void child_run(const struct child_plan *plan);
 
+/* What the child of FILES_OUT / FILES_IN needs: the tar's pipe end and the error pipe. */
+struct files_plan {
+  const struct files_request *req;
+  int data;    /* FILES_OUT writes the tar here, FILES_IN reads it from here */
+  int errpipe; /* write end: [exit code byte][message] when the copy fails */
+};
+
+/* Runs in the forked child of a copy: chroots into the container, then files_child_finish. */
+_Noreturn void files_child_run(const struct files_plan *plan);
+/* Runs the copy against rootfd, reports a failure on errpipe and exits with the spec's code
+ * (also what tests run in a child of their own, without the chroot). */
+_Noreturn void files_child_finish(int rootfd, const struct files_request *req, int data, int errpipe);
+
 #endif

@@ -3,7 +3,8 @@ import { join } from "node:path";
 
 const repoRoot = join(import.meta.dir, "..");
 
-// The guest agent's C tests (golden vectors, JSON, users, session, fuzzing) under ASan/UBSan.
+// The guest agent's C tests (golden vectors, JSON, users, session, event loop, file copies, fuzzing)
+// under ASan/UBSan.
 test("the guest agent's C tests pass", () => {
   const run = Bun.spawnSync(["make", "-C", "guest", "test"], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
   if (run.exitCode !== 0) console.log(`${run.stdout.toString()}\n${run.stderr.toString()}`);

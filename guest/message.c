@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "protocol.h"
 
 /* Parses a payload that must be a JSON object; frees the doc on failure. */
 static const struct json_value *parse_object(struct json_doc *doc, const uint8_t *p, size_t n, const char *what,
@@ -104,14 +105,14 @@ static int get_strings(const struct json_doc *doc, const struct json_value *obj,
 }
 
 /* Reads an optional field of the given type; absent (or null when allowed) leaves *out unset. */
-static int get_optional(const struct json_doc *doc, const struct json_value *obj, const char *key,
+static int get_optional(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
                         enum json_type type, const struct json_value **out, char *why, size_t whylen) {
   const struct json_value *v = json_member(doc, obj, key);
   *out = NULL;
   if (!v || v->type == JSON_NULL) return 0;
   if (v->type != type || (type == JSON_STRING && !json_is_cstring(v))) {
     static const char *const names[] = {"null", "a boolean", "a number", "a string", "an array", "an object"};
-    snprintf(why, whylen, "EXEC: \"%s\" must be %s", key, names[type]);
+    snprintf(why, whylen, "%s: \"%s\" must be %s", what, key, names[type]);
     return -1;
   }
   *out = v;
@@ -127,16 +128,16 @@ static int parse_exec_fields(struct exec_request *req, const struct json_value *
   }
   if (get_strings(doc, root, "env", &req->env, &req->envc, why, whylen) < 0) return -1;
   const struct json_value *cwd, *create_cwd, *user, *tty, *stdin_open;
-  if (get_optional(doc, root, "cwd", JSON_STRING, &cwd, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "EXEC", "cwd", JSON_STRING, &cwd, why, whylen) < 0) return -1;
   if (!cwd) {
     snprintf(why, whylen, "EXEC: missing field \"cwd\"");
     return -1;
   }
   req->cwd = cwd->str;
-  if (get_optional(doc, root, "create_cwd", JSON_BOOL, &create_cwd, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "user", JSON_STRING, &user, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "stdin", JSON_BOOL, &stdin_open, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "tty", JSON_OBJECT, &tty, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "EXEC", "create_cwd", JSON_BOOL, &create_cwd, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "EXEC", "user", JSON_STRING, &user, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "EXEC", "stdin", JSON_BOOL, &stdin_open, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "EXEC", "tty", JSON_OBJECT, &tty, why, whylen) < 0) return -1;
   req->create_cwd = create_cwd && create_cwd->boolean;
   req->user = user ? user->str : "";
   req->stdin_open = stdin_open && stdin_open->boolean;
@@ -166,6 +167,58 @@ int message_parse_exec(const uint8_t *p, size_t n, struct exec_request *req, cha
 void message_free_exec(struct exec_request *req) {
   free(req->argv);
   free(req->env);
+  json_free(&req->doc);
+  memset(req, 0, sizeof *req);
+}
+
+/* Reads an optional boolean; absent or null leaves *out at its default. */
+static int get_bool(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
+                    bool *out, char *why, size_t whylen) {
+  const struct json_value *v;
+  if (get_optional(doc, obj, what, key, JSON_BOOL, &v, why, whylen) < 0) return -1;
+  if (v) *out = v->boolean;
+  return 0;
+}
+
+static int parse_files_fields(struct files_request *req, const struct json_value *root, const char *what, char *why,
+                              size_t whylen) {
+  const struct json_doc *doc = &req->doc;
+  struct files_spec *spec = &req->spec;
+  const struct json_value *path;
+  if (get_optional(doc, root, what, "path", JSON_STRING, &path, why, whylen) < 0) return -1;
+  if (!path) {
+    snprintf(why, whylen, "%s: missing field \"path\"", what);
+    return -1;
+  }
+  if (path->str[0] != '/') {
+    snprintf(why, whylen, "%s: \"path\" must be an absolute path", what);
+    return -1;
+  }
+  spec->path = path->str;
+  spec->include_parent = true;
+  if (req->type == FRAME_FILES_OUT) {
+    if (get_bool(doc, root, what, "follow_symlinks", &spec->follow_symlinks, why, whylen) < 0) return -1;
+    return get_bool(doc, root, what, "include_parent", &spec->include_parent, why, whylen);
+  }
+  if (get_bool(doc, root, what, "contents", &spec->contents, why, whylen) < 0) return -1;
+  return get_bool(doc, root, what, "no_overwrite", &spec->no_overwrite, why, whylen);
+}
+
+int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_request *req, char *why,
+                        size_t whylen) {
+  memset(req, 0, sizeof *req);
+  req->type = type;
+  const char *what = type == FRAME_FILES_OUT ? "FILES_OUT" : "FILES_IN";
+  const struct json_value *root = parse_object(&req->doc, p, n, what, why, whylen);
+  if (!root) return -1;
+  if (parse_files_fields(req, root, what, why, whylen) < 0) {
+    message_free_files(req);
+    return -1;
+  }
+  return 0;
+}
+
+void message_free_files(struct files_request *req) {
   json_free(&req->doc);
   memset(req, 0, sizeof *req);
 }

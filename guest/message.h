@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "files.h"
 #include "json.h"
 
 /* An EXEC payload. The strings point into doc, which the request owns. */
@@ -21,6 +22,13 @@ struct exec_request {
   bool tty;
   uint16_t rows, cols;
   bool stdin_open;
+  struct json_doc doc;
+};
+
+/* A FILES_OUT or FILES_IN payload. spec.path points into doc, which the request owns. */
+struct files_request {
+  uint8_t type; /* FRAME_FILES_OUT or FRAME_FILES_IN */
+  struct files_spec spec;
   struct json_doc doc;
 };
 
@@ -39,6 +47,11 @@ struct exit_info {
 int message_parse_hello(const uint8_t *p, size_t n, int64_t *version, char *why, size_t whylen);
 int message_parse_exec(const uint8_t *p, size_t n, struct exec_request *req, char *why, size_t whylen);
 void message_free_exec(struct exec_request *req);
+/* type is FRAME_FILES_OUT or FRAME_FILES_IN: `path` is required (absolute, no NUL), the
+ * booleans of that type are optional with the spec's defaults, other fields are ignored. */
+int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_request *req, char *why,
+                        size_t whylen);
+void message_free_files(struct files_request *req);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
 

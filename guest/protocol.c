@@ -22,6 +22,8 @@ static enum stream_kind kind_of(uint8_t type) {
   case FRAME_EXEC:
   case FRAME_STARTED:
   case FRAME_EXIT:
+  case FRAME_FILES_OUT:
+  case FRAME_FILES_IN:
   case FRAME_STDIN:
   case FRAME_STDOUT:
   case FRAME_STDERR:

@@ -116,36 +116,67 @@ static void handle_hello(struct session *s, const struct frame *f) {
   s->state = SESSION_READY;
 }
 
-static void handle_exec(struct session *s, const struct frame *f) {
-  char why[256];
-  if (find_stream(s, f->stream)) {
-    snprintf(why, sizeof why, "EXEC on stream %u, which is already open", f->stream);
-    return break_channel(s, "malformed", why);
-  }
-  struct exec_request req;
-  if (message_parse_exec(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
+/* A command stream may only be opened on an id that is not open yet. */
+static bool check_new_stream(struct session *s, const struct frame *f, const char *what) {
+  if (!find_stream(s, f->stream)) return true;
+  char why[128];
+  snprintf(why, sizeof why, "%s on stream %u, which is already open", what, f->stream);
+  break_channel(s, "malformed", why);
+  return false;
+}
+
+/* Claims a slot for stream f->stream, or answers ERROR "limit" and returns NULL. */
+static struct stream *open_stream(struct session *s, const struct frame *f, bool stdin_open) {
   if (s->open_streams >= MAX_STREAMS) {
-    message_free_exec(&req);
+    char why[64];
     snprintf(why, sizeof why, "%d streams are open already", MAX_STREAMS);
-    return queue_error(s, f->stream, "limit", why);
+    queue_error(s, f->stream, "limit", why);
+    return NULL;
   }
   struct stream *st = find_stream(s, 0);
   s->open_streams++;
   st->id = f->stream;
   st->fds[0] = st->fds[1] = st->fds[2] = st->errpipe = -1;
-  st->stdin_open = req.stdin_open;
+  st->stdin_open = stdin_open;
   st->in_window = INITIAL_WINDOW;
   st->out_window = INITIAL_WINDOW;
-  if (s->ops->spawn(s->ctx, st, &req, st->error, sizeof st->error) == 0) {
+  return st;
+}
+
+/* After spawn: STARTED when a process exists, else EXIT with fail_code follows alone. */
+static void report_spawn(struct session *s, struct stream *st, int rc, int fail_code) {
+  if (rc == 0) {
     char payload[64];
     size_t n = message_started(payload, sizeof payload, (int)st->pid);
     outbuf_frame(&s->out, FRAME_STARTED, st->id, payload, n);
-  } else {
-    /* No process exists, so no STARTED: only EXIT 126 with the reason. */
-    st->exited = true;
-    st->code = 126;
+    return;
   }
+  st->exited = true;
+  st->code = fail_code;
+}
+
+static void handle_exec(struct session *s, const struct frame *f) {
+  char why[256];
+  if (!check_new_stream(s, f, "EXEC")) return;
+  struct exec_request req;
+  if (message_parse_exec(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
+  struct stream *st = open_stream(s, f, req.stdin_open);
+  /* No process, no STARTED: only EXIT 126 with the reason. */
+  if (st) report_spawn(s, st, s->ops->spawn(s->ctx, st, &req, st->error, sizeof st->error), 126);
   message_free_exec(&req);
+}
+
+/* FILES_OUT and FILES_IN run like EXEC; a copy that cannot start fails with EXIT 1. */
+static void handle_files(struct session *s, const struct frame *f) {
+  char why[256];
+  const char *what = f->type == FRAME_FILES_OUT ? "FILES_OUT" : "FILES_IN";
+  if (!check_new_stream(s, f, what)) return;
+  struct files_request req;
+  if (message_parse_files(f->type, f->payload, f->length, &req, why, sizeof why) < 0)
+    return break_channel(s, "malformed", why);
+  struct stream *st = open_stream(s, f, f->type == FRAME_FILES_IN);
+  if (st) report_spawn(s, st, s->ops->spawn_files(s->ctx, st, &req, st->error, sizeof st->error), 1);
+  message_free_files(&req);
 }
 
 static void handle_stdin(struct session *s, struct stream *st, const struct frame *f) {
@@ -208,6 +239,9 @@ static void handle_frame(struct session *s, const struct frame *f) {
   switch (f->type) {
   case FRAME_EXEC:
     return handle_exec(s, f);
+  case FRAME_FILES_OUT:
+  case FRAME_FILES_IN:
+    return handle_files(s, f);
   case FRAME_SHUTDOWN:
     s->shutdown = true;
     return;

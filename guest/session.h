@@ -51,6 +51,9 @@ struct session_ops {
   void (*resize)(void *ctx, struct stream *st, uint16_t rows, uint16_t cols);
   /* SIGKILLs the stream's process (and its process group): its connection is gone. */
   void (*terminate)(void *ctx, struct stream *st);
+  /* Starts the copy of FILES_OUT (output on fds[1]) or FILES_IN (input on fds[0]), like spawn.
+   * On -1 (with err set) the session reports EXIT 1. */
+  int (*spawn_files)(void *ctx, struct stream *st, const struct files_request *req, char *err, size_t errlen);
 };
 
 struct session {

@@ -15,6 +15,10 @@ struct harness {
   pid_t next_pid;
   bool fail_spawn;
   int signals, last_signal, resizes, terminated;
+  int copies;                 /* spawn_files calls */
+  uint8_t last_copy_type;     /* FRAME_FILES_OUT or FRAME_FILES_IN */
+  struct files_spec last_copy; /* its path points into last_copy_path */
+  char last_copy_path[64];
 };
 
 struct out_frame {
@@ -57,7 +61,25 @@ static inline void stub_terminate(void *ctx, struct stream *st) {
   ((struct harness *)ctx)->terminated++;
 }
 
-static const struct session_ops stub_ops = {stub_spawn, stub_signal, stub_resize, stub_terminate};
+static inline int stub_spawn_files(void *ctx, struct stream *st, const struct files_request *req, char *err,
+                                   size_t errlen) {
+  struct harness *h = ctx;
+  CHECK(req->spec.path && req->spec.path[0] == '/');
+  h->copies++;
+  h->last_copy_type = req->type;
+  h->last_copy = req->spec;
+  snprintf(h->last_copy_path, sizeof h->last_copy_path, "%s", req->spec.path);
+  h->last_copy.path = h->last_copy_path;
+  if (h->fail_spawn) {
+    snprintf(err, errlen, "pipe: Too many open files");
+    return -1;
+  }
+  st->pid = h->next_pid++;
+  st->start_ns = 1000;
+  return 0;
+}
+
+static const struct session_ops stub_ops = {stub_spawn, stub_signal, stub_resize, stub_terminate, stub_spawn_files};
 
 static inline void setup(struct harness *h) {
   memset(h, 0, sizeof *h);
@@ -72,7 +94,7 @@ static inline size_t take(struct harness *h, struct out_frame *out, size_t max) 
   struct frame f;
   while (frame_decode(ob->data + ob->head, ob->len, &f) == FRAME_OK) {
     CHECK(f.type != FRAME_EXEC && f.type != FRAME_STDIN && f.type != FRAME_SIGNAL && f.type != FRAME_RESIZE &&
-          f.type != FRAME_SHUTDOWN);
+          f.type != FRAME_SHUTDOWN && f.type != FRAME_FILES_OUT && f.type != FRAME_FILES_IN);
     if (f.type != FRAME_WINDOW && f.type != FRAME_STDOUT && f.type != FRAME_STDERR) {
       struct json_doc doc;
       const char *why;

@@ -1,7 +1,8 @@
 /*
  * The event loop end to end over a socketpair (standing in for the virtio port), with real
  * processes and pipes but no chroot: the "commands" are small functions run in the forked
- * child. Covers reading, flow control, stdin, reaping, signals and SHUTDOWN.
+ * child. Covers reading, flow control, stdin, reaping, signals and SHUTDOWN; and the copies,
+ * which run the agent's own copy child (files_child_finish) on a temp dir instead of a chroot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +15,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "exec.h"
 #include "loop.h"
 #include "reap.h"
-#include "test.h"
+#include "test_files.h"
 
 /* The commands: "echo TEXT", "cat", "spew N", "exit N", "sleep". */
 static _Noreturn void run_command(const struct exec_request *req) {
@@ -73,10 +75,38 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
   return 0;
 }
 
+/* The container's root for FILES_OUT / FILES_IN. */
+static struct root files_root;
+
+static int spawn_files(void *ctx, struct stream *st, const struct files_request *req, char *err, size_t errlen) {
+  (void)ctx, (void)err, (void)errlen;
+  bool out = req->type == FRAME_FILES_OUT;
+  int data[2], errp[2];
+  if (pipe2(data, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) return -1;
+  int mine = out ? data[1] : data[0], theirs = out ? data[0] : data[1];
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int root = open(files_root.path, O_RDONLY | O_DIRECTORY);
+    for (int fd = 3; fd < 1024; fd++)
+      if (fd != mine && fd != errp[1] && fd != root) close(fd);
+    files_child_finish(root, req, mine, errp[1]);
+  }
+  close(mine), close(errp[1]);
+  fcntl(theirs, F_SETFL, O_NONBLOCK), fcntl(errp[0], F_SETFL, O_NONBLOCK);
+  st->pid = pid;
+  st->start_ns = clock_now_ns();
+  st->errpipe = errp[0];
+  st->fds[out ? 1 : 0] = theirs;
+  return 0;
+}
+
 static void signal_process(void *ctx, struct stream *st, int sig) { (void)ctx, kill(st->pid, sig); }
 static void resize(void *ctx, struct stream *st, uint16_t r, uint16_t c) { (void)ctx, (void)st, (void)r, (void)c; }
 static void terminate(void *ctx, struct stream *st) { (void)ctx, kill(st->pid, SIGKILL); }
-static const struct session_ops ops = {spawn, signal_process, resize, terminate};
+static const struct session_ops ops = {spawn, signal_process, resize, terminate, spawn_files};
 
 /* The host's side. */
 static int host = -1;
@@ -126,13 +156,14 @@ static bool next_frame(struct frame *f, uint8_t *out, int timeout_ms) {
 
 static uint8_t payload[FRAME_MAX_PAYLOAD + 1];
 
-/* Runs a command to its EXIT, granting output as it comes; returns stdout and the EXIT JSON. */
-static size_t run(uint32_t id, const char *exec, const uint8_t *in, size_t in_len, uint8_t *out, char *exit_json) {
+/* Runs a command (or a copy) to its EXIT, granting output as it comes; returns stdout and the EXIT JSON. */
+static size_t run_frame(uint8_t type, uint32_t id, const char *exec, const uint8_t *in, size_t in_len, uint8_t *out,
+                        char *exit_json) {
   struct frame f;
   size_t got = 0, sent = 0;
   uint32_t window = INITIAL_WINDOW;
   bool eof_sent = in == NULL;
-  send_json(FRAME_EXEC, id, exec);
+  send_json(type, id, exec);
   for (;;) {
     while (sent < in_len && window > 0) {
       size_t n = in_len - sent < MAX_DATA_CHUNK ? in_len - sent : MAX_DATA_CHUNK;
@@ -147,7 +178,7 @@ static size_t run(uint32_t id, const char *exec, const uint8_t *in, size_t in_le
       return got;
     }
     CHECK(f.stream == id);
-    if (f.type == FRAME_STDOUT) memcpy(out + got, payload, f.length), got += f.length;
+    if (f.type == FRAME_STDOUT && out) memcpy(out + got, payload, f.length), got += f.length;
     if (f.type == FRAME_STDOUT || f.type == FRAME_STDERR) grant(id, f.length);
     if (f.type == FRAME_WINDOW) window += get_be32(payload);
     if (f.type == FRAME_EXIT) {
@@ -155,6 +186,34 @@ static size_t run(uint32_t id, const char *exec, const uint8_t *in, size_t in_le
       return got;
     }
   }
+}
+
+static size_t run(uint32_t id, const char *exec, const uint8_t *in, size_t in_len, uint8_t *out, char *exit_json) {
+  return run_frame(FRAME_EXEC, id, exec, in, in_len, out, exit_json);
+}
+
+/* FILES_OUT streams a tar as STDOUT and FILES_IN takes one as STDIN, each ending with EXIT;
+ * a failed copy's message comes in EXIT's error. */
+static void copy_files(void) {
+  char exit_json[512];
+  static uint8_t tar[2 << 20];
+  size_t n = run_frame(FRAME_FILES_OUT, 10, "{\"path\":\"/dir\"}", NULL, 0, tar, exit_json);
+  CHECK(n > (1 << 20) && n % TAR_BLOCK == 0 && memcmp(tar, "dir/", 4) == 0);
+  CHECK(strncmp(exit_json, "{\"code\":0,\"signal\":0,", 21) == 0 && !strstr(exit_json, "error"));
+  /* More than a window of STDIN, so the copy child's reads drive the grants. */
+  run_frame(FRAME_FILES_IN, 11, "{\"path\":\"/copy\"}", tar, n, NULL, exit_json);
+  CHECK(strncmp(exit_json, "{\"code\":0,\"signal\":0,", 21) == 0);
+  CHECK(text_is(files_root.fd, "copy/hello.txt", "hello\n"));
+  CHECK(same_tree(files_root.fd, "dir", files_root.fd, "copy"));
+
+  CHECK(run_frame(FRAME_FILES_OUT, 12, "{\"path\":\"/nope\"}", NULL, 0, tar, exit_json) == 0);
+  CHECK(strncmp(exit_json, "{\"code\":2,\"signal\":0,", 21) == 0);
+  CHECK(strstr(exit_json, "\"error\":\"/nope does not exist\"}") != NULL);
+  static const uint8_t junk[1024] = "not a tar";
+  run_frame(FRAME_FILES_IN, 13, "{\"path\":\"/junk\"}", junk, sizeof junk, NULL, exit_json);
+  CHECK(strstr(exit_json, "{\"code\":1,") && strstr(exit_json, "\"error\":\"corrupt tar: bad header checksum\"}"));
+  run_frame(FRAME_FILES_IN, 14, "{\"path\":\"/\",\"no_overwrite\":true}", tar, n, NULL, exit_json);
+  CHECK(strstr(exit_json, "{\"code\":3,") && strstr(exit_json, "no_overwrite"));
 }
 
 static void host_side(void) {
@@ -194,11 +253,17 @@ static void host_side(void) {
   CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_EXIT);
   CHECK(strncmp((char *)payload, "{\"code\":143,\"signal\":15,", 24) == 0);
 
+  copy_files();
   send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
 }
 
 int main(void) {
   alarm(120); /* a hang is a failure, not a stuck test run */
+  root_make(&files_root);
+  put_text(files_root.fd, "dir/hello.txt", "hello\n");
+  static uint8_t big[(1 << 20) + 77];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i % 251);
+  put_file(files_root.fd, "dir/sub/big", big, sizeof big, 0600);
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   pid_t agent = fork();
@@ -219,5 +284,6 @@ int main(void) {
   host_side();
   int status = -1;
   CHECK(waitpid(agent, &status, 0) == agent && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  root_remove(&files_root);
   return test_finish("test_loop");
 }

@@ -67,7 +67,7 @@ static void test_malformed_breaks_the_channel(void) {
 
   /* A bad header: frame boundaries are lost, so even a HELLO is discarded until EOF. */
   connect_session(&h);
-  uint8_t garbage[FRAME_HEADER] = {0, 0, 0, 0, 0, 0, 0, 1, 0x05, 0, 0, 0};
+  uint8_t garbage[FRAME_HEADER] = {0, 0, 0, 0, 0, 0, 0, 1, 0x07, 0, 0, 0};
   feed(&h, garbage, sizeof garbage, 64);
   CHECK(take(&h, out, 4) == 1 && strstr(out[0].payload, "bad frame header: bad_type") != NULL);
   send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
@@ -208,6 +208,109 @@ static void test_signal_and_resize(void) {
   session_destroy(&h.s);
 }
 
+static void test_copies_run_like_commands(void) {
+  struct harness h;
+  struct out_frame out[8];
+  static uint8_t chunk[1000];
+  connect_session(&h);
+  /* Defaults: follow_symlinks false, include_parent true; unknown fields are ignored. */
+  send_json(&h, FRAME_FILES_OUT, 4, "{\"path\":\"/etc\",\"contents\":\"not checked here\",\"x\":{}}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED && out[0].stream == 4);
+  CHECK(h.copies == 1 && h.last_copy_type == FRAME_FILES_OUT);
+  CHECK_STR(h.last_copy.path, "/etc");
+  CHECK(!h.last_copy.follow_symlinks && h.last_copy.include_parent);
+  /* FILES_OUT reads nothing: STDIN is dropped and its credit granted back. */
+  struct stream *st = &h.s.streams[0];
+  CHECK(!st->stdin_open);
+  send_frame(&h, FRAME_STDIN, 4, chunk, 300);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_WINDOW && get_be32((const uint8_t *)out[0].payload) == 300);
+  exit_stream(&h, 4, 2, 1000 + 7000);
+  snprintf(st->error, sizeof st->error, "/etc does not exist");
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_EXIT && out[0].stream == 4);
+  CHECK_STR(out[0].payload, "{\"code\":2,\"signal\":0,\"duration_us\":7,\"error\":\"/etc does not exist\"}");
+
+  send_json(&h, FRAME_FILES_OUT, 5, "{\"path\":\"/a b\",\"follow_symlinks\":true,\"include_parent\":false}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED);
+  CHECK(h.last_copy.follow_symlinks && !h.last_copy.include_parent);
+
+  /* FILES_IN takes STDIN like a command with stdin: true, within the window. */
+  send_json(&h, FRAME_FILES_IN, 6, "{\"path\":\"/tmp/x\",\"contents\":true,\"no_overwrite\":true}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED && out[0].stream == 6);
+  CHECK(h.last_copy_type == FRAME_FILES_IN && h.last_copy.contents && h.last_copy.no_overwrite);
+  CHECK_STR(h.last_copy.path, "/tmp/x");
+  st = &h.s.streams[1];
+  CHECK(st->id == 6 && st->stdin_open);
+  send_frame(&h, FRAME_STDIN, 6, chunk, sizeof chunk);
+  send_frame(&h, FRAME_STDIN, 6, NULL, 0);
+  CHECK(st->in_len == sizeof chunk && st->stdin_eof && st->in_window == INITIAL_WINDOW - sizeof chunk);
+  exit_stream(&h, 6, 0, 2000);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 2 && out[0].type == FRAME_WINDOW && out[1].type == FRAME_EXIT);
+  CHECK(strncmp(out[1].payload, "{\"code\":0,", 10) == 0);
+  /* null booleans are absent: the defaults. */
+  send_json(&h, FRAME_FILES_IN, 7, "{\"path\":\"/\",\"contents\":null,\"no_overwrite\":null}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED);
+  CHECK(!h.last_copy.contents && !h.last_copy.no_overwrite);
+  /* The open-stream rule is EXEC's. */
+  send_json(&h, FRAME_FILES_IN, 7, "{\"path\":\"/\"}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_ERROR && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{\"code\":\"malformed\",\"message\":\"FILES_IN on stream 7, which is already open\"}");
+  session_destroy(&h.s);
+
+  /* A copy that cannot start: no STARTED, EXIT 1 with the reason. */
+  connect_session(&h);
+  h.fail_spawn = true;
+  send_json(&h, FRAME_FILES_IN, 3, "{\"path\":\"/x\"}");
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_EXIT && out[0].stream == 3);
+  CHECK_STR(out[0].payload, "{\"code\":1,\"signal\":0,\"duration_us\":0,\"error\":\"pipe: Too many open files\"}");
+  session_destroy(&h.s);
+
+  /* The stream limit counts copies too. */
+  connect_session(&h);
+  for (uint32_t id = 1; id <= MAX_STREAMS; id++)
+    send_json(&h, id % 2 ? FRAME_EXEC : FRAME_FILES_OUT, id, id % 2 ? EXEC_JSON : "{\"path\":\"/\"}");
+  send_json(&h, FRAME_FILES_IN, 99, "{\"path\":\"/\"}");
+  struct out_frame many[70];
+  CHECK(take(&h, many, 70) == MAX_STREAMS + 1 && many[MAX_STREAMS].type == FRAME_ERROR);
+  CHECK(many[MAX_STREAMS].stream == 99 && strstr(many[MAX_STREAMS].payload, "\"code\":\"limit\"") != NULL);
+  session_destroy(&h.s);
+}
+
+static void test_copy_payloads_are_strict(void) {
+  static const char *const bad[][2] = {
+      {"\x05", "{}"},
+      {"\x05", "{\"path\":null}"},
+      {"\x05", "{\"path\":\"etc\"}"},
+      {"\x05", "{\"path\":\"\"}"},
+      {"\x05", "{\"path\":1}"},
+      {"\x05", "{\"path\":\"/a\\u0000b\"}"},
+      {"\x05", "{\"path\":\"/a\",\"follow_symlinks\":1}"},
+      {"\x05", "{\"path\":\"/a\",\"include_parent\":\"true\"}"},
+      {"\x06", "{\"path\":\"/a\",\"contents\":0}"},
+      {"\x06", "{\"path\":\"/a\",\"no_overwrite\":[]}"},
+      {"\x06", "{\"path\":\"/\\ud800\"}"},
+      {"\x06", "[\"/a\"]"},
+      {"\x06", "{\"path\":\"/a\""},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    struct harness h;
+    struct out_frame out[4];
+    connect_session(&h);
+    send_json(&h, (uint8_t)bad[i][0][0], 1, bad[i][1]);
+    CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && out[0].stream == 0);
+    CHECK(strstr(out[0].payload, "\"code\":\"malformed\"") != NULL && h.copies == 0);
+    if (i == 2)
+      CHECK_STR(out[0].payload,
+                "{\"code\":\"malformed\",\"message\":\"FILES_OUT: \\\"path\\\" must be an absolute path\"}");
+    if (i == 8)
+      CHECK_STR(out[0].payload, "{\"code\":\"malformed\",\"message\":\"FILES_IN: \\\"contents\\\" must be a boolean\"}");
+    session_destroy(&h.s);
+  }
+}
+
 int main(void) {
   test_handshake();
   test_malformed_breaks_the_channel();
@@ -215,5 +318,7 @@ int main(void) {
   test_stream_limit();
   test_flow_control();
   test_signal_and_resize();
+  test_copies_run_like_commands();
+  test_copy_payloads_are_strict();
   return test_finish("test_session");
 }

@@ -7,7 +7,8 @@
 
 static const char *const bad_payloads[] = {
     "{\"version\":2}", "{\"argv\":[],\"env\":[],\"cwd\":\"/\"}", "{\"signal\":99}", "{\"rows\":0,\"cols\":80}",
-    "{\"code\":\"malformed\",\"message\":\"x\"}", "not json", "",
+    "{\"code\":\"malformed\",\"message\":\"x\"}", "not json", "", "{\"path\":\"rel\"}",
+    "{\"path\":\"/a\",\"contents\":1,\"include_parent\":0}",
 };
 
 /* The payload of a valid frame of the given type. */
@@ -22,6 +23,12 @@ static size_t valid_payload(uint8_t type, uint8_t *out, size_t cap) {
   switch (type) {
   case FRAME_HELLO: json = HELLO_JSON; break;
   case FRAME_EXEC: json = execs[pick(3)]; break;
+  case FRAME_FILES_OUT:
+    json = pick(2) ? "{\"path\":\"/etc\"}" : "{\"path\":\"/\",\"follow_symlinks\":true,\"include_parent\":false,\"x\":[1]}";
+    break;
+  case FRAME_FILES_IN:
+    json = pick(2) ? "{\"path\":\"/tmp/x\",\"contents\":true}" : "{\"path\":\"/a\",\"no_overwrite\":null}";
+    break;
   case FRAME_SIGNAL: json = pick(2) ? "{\"signal\":15}" : "{\"signal\":64}"; break;
   case FRAME_RESIZE: json = "{\"rows\":24,\"cols\":80}"; break;
   case FRAME_ERROR: json = "{\"code\":\"malformed\",\"message\":\"x\"}"; break;
@@ -42,8 +49,8 @@ static size_t valid_payload(uint8_t type, uint8_t *out, size_t cap) {
 
 /* Writes one random frame to buf: mostly valid, sometimes wrong in one way. Returns its length. */
 static size_t random_frame(uint8_t *buf, size_t cap) {
-  static const uint8_t common[] = {0x02, 0x02, 0x10, 0x10, 0x10, 0x13, 0x13, 0x20, 0x21, 0x3f, 0x01};
-  static const uint8_t any[] = {0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x3f};
+  static const uint8_t common[] = {0x02, 0x02, 0x05, 0x06, 0x10, 0x10, 0x10, 0x13, 0x13, 0x20, 0x21, 0x3f, 0x01};
+  static const uint8_t any[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x3f};
   uint8_t type = pick(50) ? common[pick(sizeof common)] : any[pick(sizeof any)];
   if (type == FRAME_ERROR && pick(4)) type = FRAME_STDIN; /* an ERROR on stream 0 ends the channel */
   uint32_t stream = type == FRAME_HELLO || type == FRAME_SHUTDOWN ? 0 : 1 + (uint32_t)pick(pick(8) ? 6 : 80);

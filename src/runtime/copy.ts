@@ -115,14 +115,15 @@ function renamed(entry: TarEntry, from: string | undefined, to: string | undefin
 export async function copyFromBox(home: Home, boxRef: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
   const box = runningBox(home, boxRef, "cp");
   const source = boxPath(srcPath);
-  const contents = source.endsWith("/.");
+  // The root has no name of its own: copying it is copying its contents.
+  const contents = source.endsWith("/.") || source === "/";
   const plan = outPlan(hostDst, contents);
   if (contents && !existsSync(plan.root)) mkdirSync(plan.root);
   const what = `cp ${box.name ?? box.id}:${source}`;
   const channel = await connectBox(home, box);
   const queue = new OutputQueue();
   try {
-    const execution = channel.filesOut({ path: contents ? source.slice(0, -2) || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents }, { onStdout: queue.push, onStderr: () => {} });
+    const execution = channel.filesOut({ path: contents ? source.replace(/\/\.$/, "") || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents }, { onStdout: queue.push, onStderr: () => {} });
     void execution.exit.promise.finally(() => queue.end()).catch(() => {});
     let top: string | undefined;
     const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -130,12 +131,18 @@ export async function copyFromBox(home: Home, boxRef: string, srcPath: string, h
       for await (const entry of readTarStream(queue, what)) {
         const relative = safeRelative(entry.path, what);
         if (relative === "") continue; // the top directory itself: the destination keeps its own metadata
+        const first = relative.split("/")[0] as string;
         if (top === undefined) {
-          top = relative.split("/")[0] as string;
+          top = first;
           if (plan.rename !== undefined && entry.type === "directory" && existsSync(resolve(hostDst))) {
             throw new BoxliteError("invalid_argument", `cannot copy the directory ${source} onto the file ${hostDst}`);
           }
+        } else if (!contents && first !== top) {
+          // A copy of one path has one top-level name; anything else would land beside the destination.
+          throw new BoxliteError("protocol", `${what}: the box sent a second top-level entry ${JSON.stringify(first)}; refusing the copy`);
         }
+        // A device node from a box could name one of the host's disks: never made here.
+        if (entry.type === "chardev" || entry.type === "blockdev") continue;
         // Files copied out belong to the user who copies, as with docker cp.
         await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what);
       }

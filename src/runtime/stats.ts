@@ -1,7 +1,7 @@
 /**
  * Resource use of a running box as the host sees it: its VMM process tree (the watchdog
  * and QEMU) from /proc — CPU time over an interval, resident memory — against the box's
- * limits. Read-only and lock-free: any process may ask, as often as it likes.
+ * limits. Read-only and lock-free: every process may ask, as often as it likes.
  */
 import { readFileSync } from "node:fs";
 import { BoxliteError } from "../util/errors.ts";
