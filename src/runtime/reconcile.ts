@@ -13,14 +13,18 @@ import { FileLock } from "../util/flock.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { discardBox } from "./discard.ts";
+import { startTimeMatches } from "./vmm-pid.ts";
 
 export const ORPHANED_REASON = "the VM stopped while no boxlite process was attached to it (its boxlite process died)";
 
-/** Whether `pid` is alive and its command line names this box's directory (not a reused pid). */
+/**
+ * Whether `pid` is alive and is this box's VMM, not a reused pid: its command line names
+ * the box's directory, and its start time is the one recorded in `shim.pid`.
+ */
 export function isBoxVmm(pid: number | null, boxDir: string): boolean {
   if (pid === null) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`${boxDir}/`);
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`${boxDir}/`) && startTimeMatches(boxDir, pid);
   } catch {
     return false;
   }

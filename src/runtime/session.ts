@@ -20,6 +20,7 @@ import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { checkResources, processSpec } from "./options.ts";
+import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 
 /** Docker's default grace between SIGTERM and SIGKILL on stop. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -69,6 +70,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     rmSync(layout.boxSocket, { force: true });
     // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
     await (run.autoRemove ? box?.kill() : box?.stop());
+    removeVmmPid(layout.dir);
     const now = new Date().toISOString();
     if (run.autoRemove) discardBox(config, home.database, id);
     else if ("exitCode" in outcome) updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
@@ -79,6 +81,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     const image = await boxImage(home, id, imageOf(record.config.options.rootfs));
     const spec = processSpec({ ...run, ...(options.tty ? { tty: options.tty } : {}) }, image.config, id.slice(-12));
     box = await bootBox(config, { id, image, ...checkResources(run) });
+    writeVmmPid(layout.dir, box.vm.pid);
     updateBoxState(db, id, { status: "running", pid: box.vm.pid, exit_code: null, error_reason: null, last_updated: new Date().toISOString() });
     const booted = box;
     rmSync(layout.boxSocket, { force: true });

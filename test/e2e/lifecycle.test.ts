@@ -203,3 +203,10 @@ test("exec --timeout stops a command that runs too long and says so (exit 124)",
   expect(performance.now() - started).toBeLessThan(15_000);
   expect((await runCli(["exec", "--timeout", "5", "shared", "--", "true"])).code).toBe(0);
 });
+
+test("a full disk inside the box is the command's clear error, and the box recovers once space is freed", async () => {
+  const full = await runCli(["exec", "shared", "--", "sh", "-c", "dd if=/dev/zero of=/root/fill bs=1M; echo dd=$?"]);
+  expect(full.stderr).toContain("No space left on device");
+  expect(full.stdout).toMatch(/dd=1\n$/);
+  expect((await runCli(["exec", "shared", "--", "sh", "-c", "rm /root/fill && echo ok > /root/after.txt && cat /root/after.txt"])).stdout).toBe("ok\n");
+});
