@@ -81,3 +81,35 @@ test("a VM that dies under its supervisor fails the box with the console tail; s
   expect((await runCli(["exec", "victim", "--", "cat", "/root/keep.txt"])).stdout).toBe("precious\n");
   expect((await runCli(["rm", "-f", "victim"])).code).toBe(0);
 });
+
+test("create killed at any moment leaves either no box or a configured one that rm removes cleanly", async () => {
+  const before = new Set((await runCli(["ls", "-a", "-q"])).stdout.split("\n").filter(Boolean));
+  for (const delay of [0, 20, 40, 60, 80, 120, 200]) {
+    const create = spawnCli(["create", "--", "true"]);
+    await Bun.sleep(delay);
+    create.kill("SIGKILL");
+    await create.exited;
+  }
+  const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Listed[];
+  const made = listed.filter((entry) => !before.has(entry.box_id));
+  for (const entry of made) {
+    expect(entry.status).toBe("configured");
+    expect((await runCli(["rm", entry.box_id])).code).toBe(0);
+  }
+  // And a create that is left alone works after all that.
+  const id = (await runCli(["create", "--", "true"])).stdout.trim();
+  expect(id).toMatch(/^[0-9a-z]{26}$/);
+  expect((await runCli(["rm", id])).code).toBe(0);
+});
+
+test("two starts of one box at once: one starts it, the other is told it is running or busy", async () => {
+  const id = (await runCli(["create", "--name", "twice", "--", "sleep", "3600"])).stdout.trim();
+  const [a, b] = await Promise.all([runCli(["start", id]), runCli(["start", id])]);
+  const results = [a, b].sort((x, y) => x.code - y.code);
+  expect(results[0]).toMatchObject({ code: 0, stdout: `${id}\n` });
+  expect(results[1]?.code).toBe(1);
+  expect(results[1]?.stderr).toMatch(new RegExp(`box ${id} is (busy|already running|running; only a configured)`));
+  // Exactly one VM.
+  expect(Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`]).stdout.toString().trim().split("\n").length).toBe(1);
+  expect((await runCli(["rm", "-f", id])).code).toBe(0);
+});

@@ -224,3 +224,13 @@ test("a registry with basic auth: refused without credentials (saying where they
     await secured.stop();
   }
 });
+
+test("a Docker schema 2 image (as docker push writes it) pulls and runs", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "boxlite-v2s2-"));
+  writeOciImage(dir, "v1", { layers: [busyboxLayer(), { entries: [{ path: "schema.txt", data: "docker v2s2\n" }] }], config: { Cmd: ["cat", "/schema.txt"] } });
+  await registry.push(dir, "test/docker", "v1", { format: "v2s2" });
+  const manifest = await fetch(`http://${registry.host}/v2/test/docker/manifests/v1`, { headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" } });
+  expect(manifest.headers.get("content-type")).toBe("application/vnd.docker.distribution.manifest.v2+json");
+  await manifest.arrayBuffer();
+  expect(await runCli(["run", "--rm", `${registry.host}/test/docker:v1`])).toMatchObject({ code: 0, stdout: "docker v2s2\n" });
+});

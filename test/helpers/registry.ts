@@ -49,7 +49,7 @@ export interface Registry {
    */
   requests(): Promise<string[]>;
   /** Pushes the OCI layout `dir` (its `tag`, or the whole index with `all`) to `repository:tag`. */
-  push(dir: string, repository: string, tag: string, options?: { all?: boolean; layoutTag?: string }): Promise<void>;
+  push(dir: string, repository: string, tag: string, options?: { all?: boolean; layoutTag?: string; format?: "oci" | "v2s2" }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -148,7 +148,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     dataDir: join(root, "data"),
     requests: async () => (await requests()).slice(probes),
     async push(dir, repository, tag, pushOptions = {}) {
-      const args = ["skopeo", "copy", "-q", "--dest-tls-verify=false", "--preserve-digests"];
+      // Converting to Docker schema 2 changes the digests, so they are kept only for OCI.
+      const args = ["skopeo", "copy", "-q", "--dest-tls-verify=false", ...(pushOptions.format === "v2s2" ? ["--format", "v2s2"] : ["--preserve-digests"])];
       if (pushOptions.all) args.push("--all");
       if (options.credentials) args.push("--dest-creds", `${options.credentials.username}:${options.credentials.password}`);
       args.push(`oci:${dir}:${pushOptions.layoutTag ?? tag}`, `docker://${host}/${repository}:${tag}`);
