@@ -22,27 +22,32 @@ export type ErrorCode =
   | "internal"; // a bug: nothing the user did
 
 interface ErrorMapping {
+  /** HTTP status of the REST API (the reference's mapping, docs/rest-api.md). */
   http: number;
+  /** The REST error envelope's `type` and `code`. */
+  type: string;
+  restCode: string;
+  /** CLI exit code. */
   exit: number;
 }
 
 /** Exit codes: see docs/cli.md "Exit codes". `run` maps every boxlite failure to 125. */
 export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
-  usage: { http: 400, exit: 2 },
-  invalid_argument: { http: 400, exit: 1 },
-  not_found: { http: 404, exit: 1 },
-  missing_dependency: { http: 500, exit: 1 },
-  vmm_failed: { http: 500, exit: 1 },
-  guest_timeout: { http: 504, exit: 1 },
-  protocol: { http: 502, exit: 1 },
-  disk: { http: 500, exit: 1 },
-  unsupported: { http: 501, exit: 1 },
-  conflict: { http: 409, exit: 1 },
-  database: { http: 500, exit: 1 },
-  busy: { http: 409, exit: 1 },
-  registry: { http: 502, exit: 1 },
-  unauthorized: { http: 401, exit: 1 },
-  internal: { http: 500, exit: 1 },
+  usage: { http: 400, type: "InvalidArgumentError", restCode: "invalid_argument", exit: 2 },
+  invalid_argument: { http: 400, type: "InvalidArgumentError", restCode: "invalid_argument", exit: 1 },
+  not_found: { http: 404, type: "NotFoundError", restCode: "not_found", exit: 1 },
+  missing_dependency: { http: 503, type: "EngineError", restCode: "engine_unavailable", exit: 1 },
+  vmm_failed: { http: 503, type: "EngineError", restCode: "engine_unavailable", exit: 1 },
+  guest_timeout: { http: 504, type: "TimeoutError", restCode: "timeout", exit: 1 },
+  protocol: { http: 503, type: "UpstreamUnavailableError", restCode: "upstream_unavailable", exit: 1 },
+  disk: { http: 500, type: "StorageError", restCode: "storage_error", exit: 1 },
+  unsupported: { http: 400, type: "UnsupportedError", restCode: "unsupported", exit: 1 },
+  conflict: { http: 409, type: "InvalidStateError", restCode: "invalid_state", exit: 1 },
+  database: { http: 500, type: "DatabaseError", restCode: "database_error", exit: 1 },
+  busy: { http: 409, type: "InvalidStateError", restCode: "invalid_state", exit: 1 },
+  registry: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },
+  unauthorized: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },
+  internal: { http: 500, type: "InternalError", restCode: "internal", exit: 1 },
 };
 
 export class BoxliteError extends Error {
