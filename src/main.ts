@@ -37,6 +37,7 @@ Commands:
   images   List cached images
   rmi      Remove cached images
   info     Show the VMM, accelerator, kernel and home in use
+  serve    Serve the REST API (default http://127.0.0.1:8100)
 
 Global options:
   --home DIR        Home directory (default: $BOXLITE_HOME or ~/.boxlite)
@@ -71,6 +72,8 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   pull: { run: pullCommand },
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },
+  // Loaded on use: the server (hono and the API) would otherwise slow every other command's start.
+  serve: { run: async (runtime, argv) => (await import("./cli/serve.ts")).serveCommand(runtime, argv) },
 };
 
 interface GlobalArgs {

@@ -39,6 +39,8 @@ export interface Config {
   registries: string[];
   /** `--config FILE`: the reference's BoxliteOptions JSON (`image_registries`); nothing is read implicitly. */
   configFile?: string;
+  /** `BOXLITE_SERVE_API_KEY`: the bearer key `boxlite serve` requires (its `--api-key` wins). */
+  serveApiKey?: string;
 }
 
 export interface ConfigFlags {
@@ -84,6 +86,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     debug: flags.debug ?? env.BOXLITE_DEBUG === "1",
     registries: flags.registries ?? [],
     configFile: flags.configFile === undefined ? undefined : resolve(flags.configFile),
+    serveApiKey: env.BOXLITE_SERVE_API_KEY || undefined,
   };
   return Object.freeze(config);
 }

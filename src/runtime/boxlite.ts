@@ -22,7 +22,7 @@ import { type BoxRun, startRun } from "./run.ts";
 import { type BoxExec, type ExecOptions, execInBox } from "./exec.ts";
 import { createBox } from "./create.ts";
 import { type BoxStats, boxStats } from "./stats.ts";
-import { type CopyOptions, copyFromBox, copyToBox } from "./copy.ts";
+import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream, type FilesOutStream } from "./copy.ts";
 import { startDetached, stopBox } from "./lifecycle.ts";
 import { superviseBox } from "./supervisor.ts";
 import * as images from "./images.ts";
@@ -165,6 +165,16 @@ export class Boxlite {
   /** Copies `hostSrc` to `box:dstPath` (docker cp rules). */
   async copyToBox(hostSrc: string, box: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
     return copyToBox(await this.home(), hostSrc, box, dstPath, options);
+  }
+
+  /** A tar of `path` (absolute) in a running box, streamed; rejects (not_found) before any byte when the path is missing. */
+  async filesOutStream(box: string, path: string, options: CopyOptions = {}): Promise<FilesOutStream> {
+    return filesOutStream(await this.home(), box, path, options);
+  }
+
+  /** Extracts the tar `body` into the directory `path` (absolute) in a running box. */
+  async filesInStream(box: string, path: string, body: AsyncIterable<Uint8Array>, options: CopyOptions = {}): Promise<void> {
+    return filesInStream(await this.home(), box, path, body, options);
   }
 
   /** CPU and memory of a running box's VMM, sampled over `intervalMs`. */

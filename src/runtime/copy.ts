@@ -4,7 +4,8 @@
  * rules: into an existing directory under the source's name; to a new path under that
  * path's name; `SRC/.` copies a directory's contents. Copy-out extracts with the image
  * layer code (unpack.ts), so a hostile box cannot write outside the destination; copy-in
- * archives with the host's `tar` and the agent extracts inside the box's root.
+ * archives with the host's `tar` and the agent extracts inside the box's root. The REST
+ * API's files routes take the tar streams themselves (filesOutStream, filesInStream).
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, posix, resolve } from "node:path";
@@ -39,11 +40,12 @@ function boxPath(path: string): string {
   return path.endsWith("/.") ? `${normalized.replace(/\/$/, "")}/.` : normalized;
 }
 
-function failure(status: ExitStatus, what: string): BoxliteError {
+/** `otherwise` is the code of anything but a missing path or a refusal (code 1: a corrupt tar, a full disk…). */
+function failure(status: ExitStatus, what: string, otherwise: "disk" | "invalid_argument" = "disk"): BoxliteError {
   const message = `${what}: ${status.error ?? `the copy ended with code ${status.code}`}`;
   if (status.code === 2) return new BoxliteError("not_found", message);
   if (status.code === 3) return new BoxliteError("invalid_argument", message);
-  return new BoxliteError("disk", message);
+  return new BoxliteError(otherwise, message);
 }
 
 /** The output of a stream as an iterable with backpressure: a chunk is granted back once taken. */
@@ -206,6 +208,102 @@ export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dst
     if (status.code !== 0) throw failure(status, what);
   } finally {
     tar.kill();
+    channel.close();
+  }
+}
+
+/** A tar stream out of a box; `done` settles once the whole tar was taken (or it failed). */
+export interface FilesOutStream {
+  stream: ReadableStream<Uint8Array>;
+  done: Promise<void>;
+}
+
+/** An absolute box path, normalized: `..` cannot climb above the box's root (the agent chroots there as well). */
+function absoluteBoxPath(path: string): string {
+  if (!path.startsWith("/")) throw new BoxliteError("invalid_argument", `the box path ${JSON.stringify(path)} is relative; give an absolute path such as /app`);
+  if (path.includes("\0")) throw new BoxliteError("invalid_argument", "a box path may not contain NUL");
+  return posix.normalize(path);
+}
+
+/**
+ * A tar of `path` in the box (FILES_OUT with include_parent, so entries start with the
+ * path's basename; `/` gives the root's contents). Resolves once the first bytes came, so
+ * a missing path rejects (not_found) before a caller commits to a response; a failure
+ * after that errors the stream. Cancelling the stream ends the copy.
+ */
+export async function filesOutStream(home: Home, boxRef: string, path: string, options: CopyOptions = {}): Promise<FilesOutStream> {
+  const box = runningBox(home, boxRef, "a download");
+  const source = absoluteBoxPath(path);
+  const what = `download ${box.name ?? box.id}:${source}`;
+  const channel = await connectBox(home, box);
+  const queue = new OutputQueue();
+  const execution = channel.filesOut({ path: source, follow_symlinks: options.followSymlinks ?? false, include_parent: true }, { onStdout: queue.push, onStderr: () => {} });
+  void execution.exit.promise.finally(() => queue.end()).catch(() => {});
+  const chunks = queue[Symbol.asyncIterator]();
+  const finished = Promise.withResolvers<void>();
+  finished.promise.catch(() => {});
+  const settle = async (): Promise<void> => {
+    const status = await exitWithin(execution, what);
+    if (status.code !== 0) throw failure(status, what);
+  };
+  const first = await chunks.next();
+  if (first.done) {
+    // No bytes at all: the agent reported why (a missing path is code 2).
+    try {
+      await settle();
+    } finally {
+      channel.close();
+    }
+    throw new BoxliteError("protocol", `${what}: the box sent no tar`);
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(first.value),
+    async pull(controller) {
+      try {
+        const next = await chunks.next();
+        if (!next.done) return controller.enqueue(next.value);
+        await settle();
+        controller.close();
+        finished.resolve();
+      } catch (error) {
+        controller.error(error);
+        finished.reject(error);
+      }
+      channel.close();
+    },
+    cancel() {
+      queue.discard();
+      channel.close();
+      finished.reject(new BoxliteError("protocol", `${what}: the reader went away`));
+    },
+  });
+  return { stream, done: finished.promise };
+}
+
+/**
+ * Extracts the tar read from `body` into the directory `path` in the box (FILES_IN with
+ * `contents`: the tar's entries land under `path`, which is created when missing but not
+ * its parents), with backpressure: the body is read only as the box takes it. A tar the
+ * agent cannot read is the caller's fault here (invalid_argument).
+ */
+export async function filesInStream(home: Home, boxRef: string, path: string, body: AsyncIterable<Uint8Array>, options: CopyOptions = {}): Promise<void> {
+  const box = runningBox(home, boxRef, "an upload");
+  const destination = absoluteBoxPath(path);
+  const what = `upload to ${box.name ?? box.id}:${destination}`;
+  const channel = await connectBox(home, box);
+  try {
+    const execution = channel.filesIn({ path: destination, contents: true, no_overwrite: options.noOverwrite ?? false });
+    let ended = false;
+    void execution.exit.promise.finally(() => (ended = true)).catch(() => {});
+    for await (const chunk of body) {
+      // The agent gave up (a refused entry, say): its exit says why; the rest is not wanted.
+      if (ended) break;
+      await execution.writeStdin(chunk);
+    }
+    execution.closeStdin();
+    const status = await exitWithin(execution, what);
+    if (status.code !== 0) throw failure(status, what, "invalid_argument");
+  } finally {
     channel.close();
   }
 }

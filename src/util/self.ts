@@ -1,8 +1,11 @@
 /**
- * How to run this boxlite again as a child process: the compiled executable is its own
- * program (its entry lives in Bun's embedded `/$bunfs/`), while from source the child is
- * `bun src/main.ts`.
+ * How to run boxlite's own CLI as a child process (a detached box's supervisor). The
+ * compiled executable is its own program (its modules live in Bun's embedded `/$bunfs/`);
+ * from source — the CLI, or a Bun program that imports boxlite as a library — it is
+ * `bun <repo>/src/main.ts`, found beside this module, never the importing program.
  */
+import { join } from "node:path";
+
 export function selfCommand(): string[] {
-  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+  return import.meta.dir.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, join(import.meta.dir, "..", "main.ts")];
 }

@@ -1,0 +1,208 @@
+/**
+ * The REST server's executions: commands it started in boxes through their box sockets
+ * (the server is one more client of each box's owner), keyed by an id it mints, each with
+ * a replay backlog for (re)attaching clients (execution.ts), and the orphan reaper of
+ * features §2.6: a periodic tick sends SIGHUP to an execution nobody came back to within
+ * the reconnect grace, SIGTERM a shutdown grace later, then SIGKILL and eviction; finished
+ * executions are evicted after five minutes; a hard cap on an execution's life kills it
+ * outright.
+ */
+import { ulid } from "ulid";
+import type { Boxlite } from "../runtime/boxlite.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { STDERR, STDOUT, TrackedExecution } from "./execution.ts";
+
+export { type ExecutionClient, type ExecutionInfo, type ExecutionStatus, TrackedExecution } from "./execution.ts";
+
+const SIGHUP = 1;
+const SIGKILL = 9;
+const SIGTERM = 15;
+/** DELETE waits this long for the command to die (then 504, as the reference). */
+const KILL_TIMEOUT_MS = 10_000;
+/** `close` waits this long for the box connections to wind down. */
+const CLOSE_TIMEOUT_MS = 5_000;
+/** A terminal's size until the client resizes it. */
+const DEFAULT_TTY = { rows: 24, cols: 80 };
+
+/** The reaper's clock; the defaults are the reference's (BOXLITE_RECONNECT_GRACE and friends). */
+export interface ExecutionRegistryOptions {
+  /** How often the reaper looks (30 s). */
+  tickMs?: number;
+  /** How long an execution without a client waits for one before SIGHUP (300 s). */
+  reconnectGraceMs?: number;
+  /** From SIGHUP to SIGTERM, and from SIGTERM to SIGKILL and eviction (30 s each). */
+  shutdownGraceMs?: number;
+  /** Killed outright past this age, attached or not (24 h). */
+  maxLifetimeMs?: number;
+  /** A finished execution stays readable this long (5 min). */
+  completedTtlMs?: number;
+}
+
+const DEFAULTS: Required<ExecutionRegistryOptions> = {
+  tickMs: 30_000,
+  reconnectGraceMs: 300_000,
+  shutdownGraceMs: 30_000,
+  maxLifetimeMs: 86_400_000,
+  completedTtlMs: 300_000,
+};
+
+/** A command to start, in the runtime's terms (routes/executions.ts maps the contract's ExecRequest). */
+export interface StartExecution {
+  command: string[];
+  /** `KEY=VALUE` entries over the box's environment. */
+  env?: string[];
+  workdir?: string;
+  tty?: boolean;
+  timeoutMs?: number;
+  /** Written to stdin, which is then closed; without it stdin stays open for an attached client. */
+  stdin?: string;
+}
+
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class ExecutionRegistry {
+  private readonly executions = new Map<string, TrackedExecution>();
+  /** Boxes being started for an exec, so that two execs on a stopped box start it once. */
+  private readonly starting = new Map<string, Promise<string>>();
+  private readonly options: Required<ExecutionRegistryOptions>;
+  private readonly timer: Timer;
+
+  constructor(
+    private readonly runtime: Boxlite,
+    options: ExecutionRegistryOptions = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+    this.timer = setInterval(() => this.reap(), this.options.tickMs);
+    // The reaper alone must not keep a process alive.
+    this.timer.unref();
+  }
+
+  /**
+   * Starts a command in a box (started first when it is not running, as the contract
+   * says) and tracks it. Resolves once the command exists — or has already exited, as
+   * with an unknown user, whose status then says why.
+   */
+  async start(boxRef: string, request: StartExecution): Promise<TrackedExecution> {
+    const boxId = await this.ensureRunning(boxRef);
+    const tracked = new TrackedExecution(ulid().toLowerCase(), boxId, request.tty ?? false);
+    const exec = await this.runtime.exec(
+      boxId,
+      {
+        command: request.command,
+        ...(request.env ? { env: request.env } : {}),
+        ...(request.workdir !== undefined ? { workdir: request.workdir } : {}),
+        ...(request.tty ? { tty: DEFAULT_TTY } : {}),
+        ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
+        stdin: true,
+      },
+      { onStdout: (chunk) => tracked.output(STDOUT, chunk), onStderr: (chunk) => tracked.output(STDERR, chunk) },
+    );
+    tracked.bind(exec);
+    try {
+      await exec.execution.started.promise;
+    } catch (error) {
+      // Refused by the box (no exit at all): nothing to track.
+      if ((await exec.done.then(() => true, () => false)) === false) throw error;
+    }
+    if (request.stdin !== undefined) {
+      void tracked.writeStdin(new TextEncoder().encode(request.stdin)).catch(() => {});
+      void tracked.closeStdin().catch(() => {});
+    }
+    this.executions.set(tracked.id, tracked);
+    return tracked;
+  }
+
+  /** Execution `executionId` of box `boxRef` (an id, name or id prefix); 404 when either is unknown or they do not match. */
+  async find(boxRef: string, executionId: string): Promise<TrackedExecution> {
+    const box = await this.runtime.getBox(boxRef);
+    const tracked = this.executions.get(executionId);
+    if (!tracked || tracked.boxId !== box.box_id) throw new BoxliteError("not_found", `no execution ${JSON.stringify(executionId)} in box ${box.box_id}`);
+    return tracked;
+  }
+
+  /** SIGKILL, wait for the exit (the attached client gets it), and forget the execution. */
+  async kill(tracked: TrackedExecution): Promise<void> {
+    if (tracked.isRunning) {
+      tracked.killRequested = true;
+      tracked.signal(SIGKILL);
+      if ((await within(tracked.whenEnded, KILL_TIMEOUT_MS)) === "timeout") {
+        throw new BoxliteError("guest_timeout", `execution ${tracked.id} did not die within ${KILL_TIMEOUT_MS / 1000} s of SIGKILL; try again`);
+      }
+    }
+    this.evict(tracked);
+  }
+
+  /** One reaper tick at `now` (the timer calls it; tests may too). */
+  reap(now: number = Date.now()): void {
+    const { reconnectGraceMs, shutdownGraceMs, maxLifetimeMs, completedTtlMs } = this.options;
+    for (const tracked of this.executions.values()) {
+      if (!tracked.isRunning) {
+        if (now - (tracked.endedAt ?? now) >= completedTtlMs) this.executions.delete(tracked.id);
+        continue;
+      }
+      if (now - tracked.startedAt.getTime() >= maxLifetimeMs) {
+        tracked.killRequested = true;
+        tracked.signal(SIGKILL);
+        continue;
+      }
+      // An attached client is a live session; attaching again resets the stages.
+      if (tracked.isAttached) continue;
+      if (tracked.reapStage === "none") {
+        if (now - (tracked.detachedSince ?? now) < reconnectGraceMs) continue;
+        tracked.signal(SIGHUP);
+        tracked.reapStage = "hup";
+        tracked.reapStageAt = now;
+      } else if (now - tracked.reapStageAt >= shutdownGraceMs) {
+        if (tracked.reapStage === "hup") {
+          tracked.signal(SIGTERM);
+          tracked.reapStage = "term";
+          tracked.reapStageAt = now;
+        } else {
+          tracked.killRequested = true;
+          tracked.signal(SIGKILL);
+          this.evict(tracked);
+        }
+      }
+    }
+  }
+
+  /** Stops the reaper, closes attached clients with 1001 (going away) and ends every execution. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const ends: Promise<void>[] = [];
+    for (const tracked of this.executions.values()) {
+      // The client first, so it hears "going away" rather than the execution's loss.
+      tracked.dropClient(1001, "the server is shutting down");
+      if (!tracked.isRunning) continue;
+      tracked.disconnect();
+      ends.push(tracked.whenEnded);
+    }
+    this.executions.clear();
+    await within(Promise.all(ends), CLOSE_TIMEOUT_MS);
+  }
+
+  private evict(tracked: TrackedExecution): void {
+    this.executions.delete(tracked.id);
+    // Closing its box connection makes the box's owner kill a command still running.
+    if (tracked.isRunning) tracked.disconnect();
+  }
+
+  private async ensureRunning(boxRef: string): Promise<string> {
+    const box = await this.runtime.getBox(boxRef);
+    if (box.status === "running") return box.box_id;
+    let pending = this.starting.get(box.box_id);
+    if (!pending) {
+      pending = this.runtime.start(box.box_id).finally(() => this.starting.delete(box.box_id));
+      this.starting.set(box.box_id, pending);
+    }
+    return pending;
+  }
+}

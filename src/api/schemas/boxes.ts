@@ -1,0 +1,125 @@
+/**
+ * Boxes on the wire (reference `types.rs`, contract `box.openapi.yaml`): what a client
+ * sends to create, list, remove and stop boxes, and the Box and BoxMetrics it gets back.
+ * Optional request fields also take `null`, as serde's `Option` does.
+ */
+import { type TSchema, Type } from "@sinclair/typebox";
+import { BOX_STATUSES } from "../../db/box-status.ts";
+import { CPUS_MAX, MEMORY_MAX_MIB, MEMORY_MIN_MIB } from "../../runtime/options.ts";
+
+/** A field that may be left out or sent as null. */
+export function Maybe<T extends TSchema>(schema: T) {
+  return Type.Optional(Type.Union([schema, Type.Null()]));
+}
+
+export const BoxStatus = Type.Union(
+  BOX_STATUSES.map((status) => Type.Literal(status)),
+  { description: "configured, running, stopping, stopped, paused, failed or unknown" },
+);
+
+export const Box = Type.Object({
+  box_id: Type.String({ minLength: 1, maxLength: 128 }),
+  name: Type.Union([Type.String(), Type.Null()]),
+  status: BoxStatus,
+  created_at: Type.String({ format: "date-time" }),
+  updated_at: Type.String({ format: "date-time" }),
+  pid: Type.Union([Type.Integer(), Type.Null()], { description: "The VMM's pid while the box runs" }),
+  image: Type.String({ description: "The image reference, or the rootfs path" }),
+  cpus: Type.Integer({ minimum: 1 }),
+  memory_mib: Type.Integer({ minimum: MEMORY_MIN_MIB }),
+  labels: Type.Record(Type.String(), Type.String(), { description: "Always empty: labels are not supported" }),
+  auto_pause: Type.Integer({ minimum: 0, description: "Always 0: the local server has no AutoPause" }),
+  exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
+  error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
+});
+
+const Capabilities = Type.Object(
+  { add: Maybe(Type.Array(Type.String())), drop: Maybe(Type.Array(Type.String())) },
+  { additionalProperties: false },
+);
+
+const VolumeSpec = Type.Object({ host_path: Type.String(), guest_path: Type.String(), read_only: Maybe(Type.Boolean()) }, { additionalProperties: false });
+const SecretSpec = Type.Object(
+  { name: Type.String(), value: Type.String(), hosts: Maybe(Type.Array(Type.String())), placeholder: Maybe(Type.String()) },
+  { additionalProperties: false },
+);
+
+/**
+ * The contract's fields, all of them: those this server cannot honour are refused by the
+ * route with 400 `unsupported` naming the field (docs/rest-api.md lists which).
+ */
+export const CreateBoxRequest = Type.Object(
+  {
+    name: Maybe(Type.String({ minLength: 1, maxLength: 128, pattern: "^[a-zA-Z0-9][a-zA-Z0-9._-]*$" })),
+    image: Maybe(Type.String({ minLength: 1, description: "Default: the image embedded in boxlite (busybox)" })),
+    rootfs_path: Maybe(Type.String({ minLength: 1, description: "An OCI layout directory or docker archive on the server" })),
+    cpus: Maybe(Type.Integer({ minimum: 1, maximum: CPUS_MAX })),
+    memory_mib: Maybe(Type.Integer({ minimum: MEMORY_MIN_MIB, maximum: MEMORY_MAX_MIB })),
+    disk_size_gb: Maybe(Type.Integer({ minimum: 1 })),
+    working_dir: Maybe(Type.String({ minLength: 1 })),
+    env: Maybe(Type.Record(Type.String(), Type.String())),
+    entrypoint: Maybe(Type.Array(Type.String())),
+    cmd: Maybe(Type.Array(Type.String())),
+    user: Maybe(Type.String({ minLength: 1 })),
+    tty: Maybe(Type.Boolean()),
+    advanced: Maybe(Type.Object({ capabilities: Maybe(Capabilities) }, { additionalProperties: false })),
+    network: Maybe(Type.Object({ mode: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]), allow_net: Maybe(Type.Array(Type.String())) }, { additionalProperties: false })),
+    security: Maybe(Type.Union([Type.Literal("development"), Type.Literal("standard"), Type.Literal("maximum")])),
+    volumes: Maybe(Type.Array(VolumeSpec)),
+    secrets: Maybe(Type.Array(SecretSpec)),
+    detach: Maybe(Type.Boolean()),
+    auto_pause: Maybe(Type.Integer({ minimum: 0 })),
+    auto_delete: Maybe(Type.Integer({ minimum: 0, description: "0 keeps the box; more removes it as soon as it stops (as the local reference)" })),
+    auto_resume: Maybe(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const StopBoxRequest = Type.Object(
+  { timeout_seconds: Maybe(Type.Number({ minimum: 0, maximum: 86_400, description: "Grace before power-off; default: the runtime's 10 s" })) },
+  { additionalProperties: false },
+);
+
+export const ListBoxesQuery = Type.Object(
+  {
+    pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    pageToken: Type.Optional(Type.String({ maxLength: 64 })),
+    status: Type.Optional(BoxStatus),
+  },
+  { additionalProperties: false },
+);
+
+export const ListBoxesResponse = Type.Object({
+  boxes: Type.Array(Box),
+  next_page_token: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+});
+
+/** `force` defaults to true here, as on the local reference server (the contract says false). */
+export const RemoveBoxQuery = Type.Object({ force: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+
+const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
+
+export const BootTiming = Type.Object({
+  total_create_ms: NullableInteger,
+  guest_boot_ms: NullableInteger,
+  filesystem_setup_ms: NullableInteger,
+  image_prepare_ms: NullableInteger,
+  guest_rootfs_ms: NullableInteger,
+  box_config_ms: NullableInteger,
+  box_spawn_ms: NullableInteger,
+  container_init_ms: NullableInteger,
+});
+
+export const BoxMetrics = Type.Object({
+  commands_executed_total: Type.Integer({ description: "Executions this server started in the box" }),
+  exec_errors_total: Type.Integer(),
+  bytes_sent_total: Type.Integer(),
+  bytes_received_total: Type.Integer(),
+  cpu_percent: Type.Union([Type.Number(), Type.Null()], { description: "Of one host CPU over half a second; null unless running" }),
+  memory_bytes: NullableInteger,
+  network_bytes_sent: NullableInteger,
+  network_bytes_received: NullableInteger,
+  network_tcp_connections: NullableInteger,
+  network_tcp_errors: NullableInteger,
+  boot_timing: Type.Optional(BootTiming),
+});

@@ -1,0 +1,220 @@
+/**
+ * Box routes in-process against the test home. Creating a box records it and its disk
+ * without booting it, so these tests boot nothing; start, stop and metrics of a running
+ * box are covered over HTTP in serve.test.ts, which boots the one VM of these tests.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { createOptions } from "../../src/api/routes/boxes.ts";
+import { call, envelopeOf, makeApp } from "./core-helpers.ts";
+
+const { app, executions } = makeApp();
+
+afterAll(async () => {
+  await executions.close();
+});
+
+interface WireBox {
+  box_id: string;
+  name: string | null;
+  status: string;
+  image: string;
+  cpus: number;
+  memory_mib: number;
+  pid: number | null;
+  labels: Record<string, string>;
+  exit_code: number | null;
+}
+
+async function create(body: Record<string, unknown>): Promise<WireBox> {
+  const answer = await call(app, "POST", "/v1/boxes", { body });
+  if (answer.status !== 201) throw new Error(`create answered ${answer.status}: ${answer.text}`);
+  return answer.json as WireBox;
+}
+
+test("POST /v1/boxes creates a configured box (not booted) and answers 201 with a Location", async () => {
+  const answer = await call(app, "POST", "/v1/boxes", { body: { name: "api-made", cpus: 2, memory_mib: 256, cmd: ["sleep", "60"], env: { A: "1" }, working_dir: "/tmp" } });
+  expect(answer.status).toBe(201);
+  const box = answer.json as WireBox;
+  expect(box).toMatchObject({ name: "api-made", status: "configured", cpus: 2, memory_mib: 256, pid: null, image: "boxlite/default:latest", labels: {}, exit_code: null });
+  expect(box.box_id).toMatch(/^[0-9a-z]{26}$/);
+  expect(answer.headers.get("Location")).toBe(`/v1/boxes/${box.box_id}`);
+});
+
+test("the create request maps onto the runtime's options", () => {
+  const body = { name: "n", image: "alpine:3.20", cpus: 3, memory_mib: 1024, working_dir: "/w", env: { A: "1", B: "x=y" }, entrypoint: ["/bin/sh", "-c"], cmd: ["echo hi"], user: "1000:1000", auto_delete: 5 };
+  expect(createOptions(body)).toEqual({ name: "n", image: "alpine:3.20", cpus: 3, memoryMib: 1024, workdir: "/w", env: ["A=1", "B=x=y"], entrypoint: ["/bin/sh", "-c"], command: ["echo hi"], user: "1000:1000", autoRemove: true });
+  // null is "left out", as serde's Option.
+  expect(createOptions({ name: null, image: null, cpus: null, env: null, auto_delete: 0 })).toEqual({ env: [], autoRemove: false });
+});
+
+test("fields this build cannot honour are refused with 400 unsupported naming the field", async () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ disk_size_gb: 20 }, "disk_size_gb"],
+    [{ tty: true }, "tty"],
+    [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
+    [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
+    [{ network: { mode: "enabled" } }, "network"],
+    [{ security: "maximum" }, "security"],
+    [{ volumes: [{ host_path: "/etc", guest_path: "/mnt" }] }, "volumes"],
+    [{ secrets: [{ name: "k", value: "v" }] }, "secrets"],
+    [{ auto_pause: 900 }, "auto_pause"],
+    [{ detach: false }, "detach"],
+  ];
+  for (const [body, field] of cases) {
+    const answer = await call(app, "POST", "/v1/boxes", { body });
+    expect(answer.status).toBe(400);
+    expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
+    expect(envelopeOf(answer).message.startsWith(`${field} is not supported`)).toBe(true);
+  }
+});
+
+test("values that ask for nothing are accepted, and auto_resume is ignored as the local reference does", async () => {
+  const box = await create({
+    tty: false,
+    network: { mode: "disabled" },
+    volumes: [],
+    secrets: [],
+    advanced: { capabilities: { add: [], drop: [] } },
+    auto_pause: 0,
+    auto_resume: true,
+    detach: true,
+    disk_size_gb: null,
+    security: null,
+  });
+  expect(box.status).toBe("configured");
+});
+
+test("create refuses conflicting or bad settings: both image and rootfs_path, detach with auto_delete, a taken name, a bad env name", async () => {
+  const both = await call(app, "POST", "/v1/boxes", { body: { image: "alpine", rootfs_path: "/tmp/x" } });
+  expect(both.status).toBe(400);
+  expect(envelopeOf(both).message).toBe("give either image or rootfs_path, not both");
+  const detached = await call(app, "POST", "/v1/boxes", { body: { auto_delete: 1, detach: true } });
+  expect(envelopeOf(detached).code).toBe("invalid_argument");
+  await create({ name: "taken" });
+  const taken = await call(app, "POST", "/v1/boxes", { body: { name: "taken" } });
+  expect(taken.status).toBe(409);
+  expect(envelopeOf(taken).message).toContain("taken");
+  const env = await call(app, "POST", "/v1/boxes", { body: { env: { "A=B": "c" } } });
+  expect(env.status).toBe(400);
+  expect(envelopeOf(env).message).toContain('"env"');
+  const relative = await call(app, "POST", "/v1/boxes", { body: { working_dir: "relative" } });
+  expect(relative.status).toBe(400);
+  const rootfs = await call(app, "POST", "/v1/boxes", { body: { rootfs_path: "/no/such/layout" } });
+  expect(rootfs.status).toBeGreaterThanOrEqual(400);
+  expect(rootfs.status).toBeLessThan(500);
+  expect(envelopeOf(rootfs).message).toContain("/no/such/layout");
+});
+
+test("GET /v1/boxes lists every box newest first, filters by status and pages with opaque tokens", async () => {
+  const older = await create({ name: "list-older" });
+  const newer = await create({ name: "list-newer" });
+  const all = (await call(app, "GET", "/v1/boxes")).json as { boxes: WireBox[]; next_page_token?: string };
+  const ids = all.boxes.map((box) => box.box_id);
+  expect(ids.indexOf(newer.box_id)).toBeLessThan(ids.indexOf(older.box_id));
+  expect(all.next_page_token).toBeUndefined();
+  const running = (await call(app, "GET", "/v1/boxes?status=running")).json as { boxes: WireBox[] };
+  expect(running.boxes).toEqual([]);
+  const paged: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = (await call(app, "GET", `/v1/boxes?pageSize=2${token ? `&pageToken=${token}` : ""}`)).json as { boxes: WireBox[]; next_page_token?: string };
+    expect(page.boxes.length).toBeLessThanOrEqual(2);
+    paged.push(...page.boxes.map((box) => box.box_id));
+    token = page.next_page_token;
+  } while (token !== undefined);
+  expect(paged).toEqual(ids);
+  const forged = await call(app, "GET", "/v1/boxes?pageToken=bm90LWEtdG9rZW4");
+  expect(forged.status).toBe(400);
+  expect(envelopeOf(forged).message).toContain("pageToken");
+  expect((await call(app, "GET", "/v1/boxes?pageSize=0")).status).toBe(400);
+  expect((await call(app, "GET", "/v1/boxes?status=sleeping")).status).toBe(400);
+});
+
+test("GET /v1/boxes/{id} finds a box by id, unique id prefix or name; HEAD says whether it exists", async () => {
+  const box = await create({ name: "findable" });
+  for (const ref of [box.box_id, box.box_id.slice(0, 20), "findable"]) {
+    const answer = await call(app, "GET", `/v1/boxes/${ref}`);
+    expect(answer.status).toBe(200);
+    expect((answer.json as WireBox).box_id).toBe(box.box_id);
+  }
+  const head = await call(app, "HEAD", "/v1/boxes/findable");
+  expect(head.status).toBe(204);
+  expect(head.text).toBe("");
+  const missing = await call(app, "HEAD", "/v1/boxes/not-a-box");
+  expect(missing.status).toBe(404);
+  expect(missing.text).toBe("");
+  const absent = await call(app, "GET", "/v1/boxes/not-a-box");
+  expect(absent.status).toBe(404);
+  expect(envelopeOf(absent)).toMatchObject({ type: "NotFoundError", code: "not_found" });
+});
+
+test("DELETE /v1/boxes/{id} removes a box (204), after which it is 404; force takes true and false", async () => {
+  const box = await create({ name: "doomed" });
+  expect((await call(app, "DELETE", `/v1/boxes/${box.box_id}?force=false`)).status).toBe(204);
+  expect((await call(app, "GET", `/v1/boxes/${box.box_id}`)).status).toBe(404);
+  const again = await call(app, "DELETE", `/v1/boxes/${box.box_id}`);
+  expect(again.status).toBe(404);
+  expect(envelopeOf(again).code).toBe("not_found");
+  const other = await create({ name: "doomed-too" });
+  expect((await call(app, "DELETE", "/v1/boxes/doomed-too?force=true")).status).toBe(204);
+  expect((await call(app, "HEAD", `/v1/boxes/${other.box_id}`)).status).toBe(404);
+});
+
+test("stopping a box that is not running is a no-op answered with the box; a bad stop body is refused", async () => {
+  const box = await create({ name: "never-started" });
+  const stopped = await call(app, "POST", "/v1/boxes/never-started/stop", { body: { timeout_seconds: 1 } });
+  expect(stopped.status).toBe(200);
+  expect(stopped.json).toMatchObject({ box_id: box.box_id, status: "configured" });
+  expect((await call(app, "POST", "/v1/boxes/never-started/stop")).status).toBe(200);
+  const bad = await call(app, "POST", "/v1/boxes/never-started/stop", { body: { timeout_seconds: -1 } });
+  expect(bad.status).toBe(400);
+  expect(envelopeOf(bad).message).toContain('"timeout_seconds"');
+  expect((await call(app, "POST", "/v1/boxes/not-a-box/stop")).status).toBe(404);
+  expect((await call(app, "POST", "/v1/boxes/not-a-box/start")).status).toBe(404);
+});
+
+test("GET /v1/boxes/{id}/metrics of a box that is not running has counters and no usage", async () => {
+  await create({ name: "idle-metrics" });
+  const answer = await call(app, "GET", "/v1/boxes/idle-metrics/metrics");
+  expect(answer.status).toBe(200);
+  expect(answer.json).toEqual({
+    commands_executed_total: 0,
+    exec_errors_total: 0,
+    bytes_sent_total: 0,
+    bytes_received_total: 0,
+    cpu_percent: null,
+    memory_bytes: null,
+    network_bytes_sent: null,
+    network_bytes_received: null,
+    network_tcp_connections: null,
+    network_tcp_errors: null,
+  });
+  expect((await call(app, "GET", "/v1/boxes/not-a-box/metrics")).status).toBe(404);
+});
+
+test("snapshots, clone, export, import, volumes, tunnels and main-session attach answer 400 unsupported", async () => {
+  await create({ name: "no-snapshots" });
+  const routes: Array<[string, string]> = [
+    ["POST", "/v1/boxes/no-snapshots/snapshots"],
+    ["GET", "/v1/boxes/no-snapshots/snapshots"],
+    ["GET", "/v1/boxes/no-snapshots/snapshots/s1"],
+    ["DELETE", "/v1/boxes/no-snapshots/snapshots/s1"],
+    ["POST", "/v1/boxes/no-snapshots/snapshots/s1/restore"],
+    ["POST", "/v1/boxes/no-snapshots/clone"],
+    ["POST", "/v1/boxes/no-snapshots/export"],
+    ["POST", "/v1/boxes/import?name=x"],
+    ["POST", "/v1/boxes/no-snapshots/network/tunnel?port=80"],
+    ["GET", "/v1/boxes/no-snapshots/attach"],
+    ["POST", "/v1/volumes"],
+    ["GET", "/v1/volumes"],
+    ["GET", "/v1/volumes/v1"],
+    ["DELETE", "/v1/volumes/v1?force=true"],
+  ];
+  for (const [method, path] of routes) {
+    const answer = await call(app, method, path, { body: method === "POST" ? { name: "x" } : undefined });
+    expect(answer.status).toBe(400);
+    expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
+  }
+  const badId = await call(app, "POST", "/v1/boxes/..%2Fx/clone");
+  expect(envelopeOf(badId).code).toBe("invalid_argument");
+});
