@@ -12,11 +12,14 @@ import { lsCommand } from "./cli/ls.ts";
 import { err, flushOutput, out, warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
+import { RemoteBoxlite } from "./api/client.ts";
+import { loadConfig } from "./config/config.ts";
+import type { BoxliteApi } from "./runtime/api.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
 import { VERSION } from "./config/version.ts";
 
-const USAGE = `Usage: boxlite [--home DIR] [--registry HOST]... [--config FILE] [--debug] COMMAND [ARGS...]
+const USAGE = `Usage: boxlite [--home DIR | --url URL] [--registry HOST]... [--config FILE] [--debug] COMMAND [ARGS...]
 
 Run OCI images as hardware-isolated micro-VMs ("boxes").
 
@@ -41,6 +44,8 @@ Commands:
 
 Global options:
   --home DIR        Home directory (default: $BOXLITE_HOME or ~/.boxlite)
+  --url URL         Use the 'boxlite serve' at URL instead of a home (default: $BOXLITE_URL
+                    or $BOXLITE_REST_URL; the key is $BOXLITE_API_KEY)
   --registry HOST   Search this registry first for unqualified image names (repeatable)
   --config FILE     Registry settings: a JSON file with "image_registries" (see docs/images.md)
   --debug           Show stack traces on errors
@@ -49,9 +54,14 @@ Global options:
 Run 'boxlite COMMAND --help' for a command's options.
 `;
 
-type Command = (runtime: Boxlite, argv: string[]) => Promise<number>;
+type Command = (runtime: BoxliteApi, argv: string[]) => Promise<number>;
+/** A command that works on a home itself (never over --url). */
+type LocalCommand = (runtime: Boxlite, argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own failures. */ failureCode?: number }> = {
+/** `failureCode`: the exit code for boxlite's own failures. */
+type CommandEntry = ({ run: Command } | { local: LocalCommand }) & { failureCode?: number };
+
+const COMMANDS: Record<string, CommandEntry> = {
   run: { run: runCommand, failureCode: 125 },
   exec: { run: execCommand, failureCode: 125 },
   cp: { run: cpCommand },
@@ -60,7 +70,7 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   stop: { run: stopCommand },
   restart: { run: restartCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
-  __supervise: { run: (runtime, [id]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id)) },
+  __supervise: { local: (runtime, [id]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id)) },
   ls: { run: lsCommand },
   ps: { run: lsCommand },
   list: { run: lsCommand },
@@ -73,7 +83,7 @@ const COMMANDS: Record<string, { run: Command; /** Exit code for boxlite's own f
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },
   // Loaded on use: the server (hono and the API) would otherwise slow every other command's start.
-  serve: { run: async (runtime, argv) => (await import("./cli/serve.ts")).serveCommand(runtime, argv) },
+  serve: { local: async (runtime, argv) => (await import("./cli/serve.ts")).serveCommand(runtime, argv) },
 };
 
 interface GlobalArgs {
@@ -81,6 +91,7 @@ interface GlobalArgs {
   debug: boolean;
   registries: string[];
   configFile?: string;
+  url?: string;
   rest: string[];
 }
 
@@ -89,6 +100,7 @@ const VALUE_GLOBALS: Record<string, { what: string; set: (globals: GlobalArgs, v
   "--home": { what: "a directory", set: (globals, value) => (globals.home = value) },
   "--registry": { what: "a registry host", set: (globals, value) => globals.registries.push(value) },
   "--config": { what: "a JSON file", set: (globals, value) => (globals.configFile = value) },
+  "--url": { what: "a server URL", set: (globals, value) => (globals.url = value) },
 };
 
 function parseGlobals(argv: string[]): GlobalArgs {
@@ -126,15 +138,29 @@ async function main(argv: string[]): Promise<number> {
       void out(USAGE);
       return name === undefined ? 2 : 0;
     }
-    const command = COMMANDS[name];
-    if (!command) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
-    failureCode = command.failureCode;
-    const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile }, warn);
-    if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
-    return await command.run(runtime, args);
+    const entry = COMMANDS[name];
+    if (!entry) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
+    failureCode = entry.failureCode;
+    if ("run" in entry) return await entry.run(openRuntime(globals), args);
+    if (globals.url !== undefined) throw new BoxliteError("usage", `${name} works on a home and takes no --url`);
+    return await entry.local(openLocal(globals), args);
   } catch (error) {
     return reportFailure(error, globals.debug, failureCode);
   }
+}
+
+function openLocal(globals: GlobalArgs): Boxlite {
+  const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile }, warn);
+  if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
+  return runtime;
+}
+
+/** The server at --url (or $BOXLITE_URL, unless --home is given) when there is one, else the home. */
+function openRuntime(globals: GlobalArgs): BoxliteApi {
+  if (globals.url !== undefined && globals.home !== undefined) throw new BoxliteError("usage", "--home and --url exclude each other: a server uses its own home");
+  const config = loadConfig({ url: globals.url });
+  if (config.url === undefined || globals.home !== undefined) return openLocal(globals);
+  return new RemoteBoxlite(config.url, config.apiKey);
 }
 
 function reportFailure(error: unknown, debug: boolean, failureCode: number | undefined): number {

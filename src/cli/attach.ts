@@ -1,19 +1,20 @@
 /** Wires a command running in a box to this terminal: stdin, signals, window size, exit code. */
 import { constants } from "node:os";
-import type { ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
+import type { ExitStatus } from "../guest-protocol/execution.ts";
+import type { ExecutionHandle } from "../runtime/api.ts";
 import { warn } from "./output.ts";
 import { RawTerminal } from "./terminal.ts";
 
 /** Host signals forwarded to the command; the box decides what they mean. */
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
 
-async function pumpStdin(execution: GuestExecution): Promise<void> {
+async function pumpStdin(execution: ExecutionHandle): Promise<void> {
   for await (const chunk of Bun.stdin.stream()) await execution.writeStdin(chunk);
   execution.closeStdin();
 }
 
 /** Streams until `done` settles; returns the command's exit code (its error, if any, on stderr). */
-export async function attachExecution(execution: GuestExecution, done: Promise<ExitStatus>, options: { tty: boolean; stdin: boolean }): Promise<number> {
+export async function attachExecution(execution: ExecutionHandle, done: Promise<ExitStatus>, options: { tty: boolean; stdin: boolean }): Promise<number> {
   const forward = (signal: NodeJS.Signals) => execution.signal(constants.signals[signal]);
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   using terminal = options.tty ? new RawTerminal((size) => execution.resize(size.rows, size.cols)) : undefined;

@@ -1,5 +1,5 @@
 /** `boxlite cp`: copy files between the host and a running box (one side is BOX:PATH). */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { parseCopyTarget } from "../runtime/copy.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
@@ -24,7 +24,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-export async function cpCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function cpCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("cp", OPTIONS, argv, true);
   if (values.help) {
     void out(CP_USAGE);

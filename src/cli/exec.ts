@@ -1,5 +1,5 @@
 /** `boxlite exec`: run another command in a running box, streamed, exiting with its code. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
@@ -31,7 +31,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
-export async function execCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function execCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const split = splitAtOperand(OPTIONS, argv);
   const { values } = parseOptions("exec", OPTIONS, split.own);
   if (values.help) {

@@ -1,5 +1,5 @@
 /** `boxlite pull`, `boxlite images` and `boxlite rmi`: the home's image cache. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
 import { out, printColumns, printJson, warn } from "./output.ts";
@@ -37,7 +37,7 @@ const PULL_OPTIONS = { quiet: { type: "boolean", short: "q" }, help: { type: "bo
 const IMAGES_OPTIONS = { quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } as const;
 const RMI_OPTIONS = { force: { type: "boolean", short: "f" }, help: { type: "boolean", short: "h" } } as const;
 
-export async function pullCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function pullCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("pull", PULL_OPTIONS, argv, true);
   if (values.help) {
     void out(PULL_USAGE);
@@ -46,12 +46,13 @@ export async function pullCommand(runtime: Boxlite, argv: string[]): Promise<num
   const [reference, ...extra] = positionals;
   if (reference === undefined || extra.length > 0) throw new BoxliteError("usage", "pull takes one IMAGE; see 'boxlite pull --help'");
   const image = await runtime.pullImage(reference, values.quiet ? undefined : pullProgress());
-  if (values.quiet) void out(`${image.configDigest}\n`);
-  else void out(`Pulled: ${image.reference}${image.cached ? " (cached)" : ""}\nDigest: ${image.manifestDigest}\nLayers: ${image.layers.length}\n`);
+  // A server answers the manifest digest only: no config digest, no layers.
+  if (values.quiet) void out(`${image.configDigest ?? image.manifestDigest}\n`);
+  else void out(`Pulled: ${image.reference}${image.cached ? " (cached)" : ""}\nDigest: ${image.manifestDigest}\n${image.layers ? `Layers: ${image.layers.length}\n` : ""}`);
   return 0;
 }
 
-export async function imagesCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function imagesCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("images", IMAGES_OPTIONS, argv);
   if (values.help) {
     void out(IMAGES_USAGE);
@@ -69,7 +70,7 @@ export async function imagesCommand(runtime: Boxlite, argv: string[]): Promise<n
   return 0;
 }
 
-export async function rmiCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function rmiCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("rmi", RMI_OPTIONS, argv, true);
   if (values.help) {
     void out(RMI_USAGE);

@@ -1,5 +1,5 @@
 /** `boxlite info [--json]`: what this boxlite would use to run a box, and why. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { parseOptions } from "./args.ts";
 import { out, printJson, printTable } from "./output.ts";
 
@@ -14,7 +14,7 @@ Options:
 
 const OPTIONS = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } as const;
 
-export async function infoCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function infoCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("info", OPTIONS, argv);
   if (values.help) {
     void out(INFO_USAGE);

@@ -1,6 +1,6 @@
 /** `boxlite inspect BOX...`: docker-like JSON of boxes found by id, unique id prefix or name. */
 import type { BoxView } from "../runtime/box-view.ts";
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
 import { out, printJson, warn } from "./output.ts";
@@ -34,7 +34,7 @@ export function inspectView(box: BoxView) {
   };
 }
 
-export async function inspectCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function inspectCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("inspect", OPTIONS, argv, true);
   if (values.help) {
     void out(INSPECT_USAGE);

@@ -1,5 +1,5 @@
 /** `boxlite create`, `start`, `stop` and `restart`: boxes that live in the background. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger, parseOptions } from "./args.ts";
 import { out, warn } from "./output.ts";
@@ -38,7 +38,7 @@ Options:
 const STOP_OPTIONS = { time: { type: "string", short: "t" }, help: { type: "boolean", short: "h" } } as const;
 const START_OPTIONS = { help: { type: "boolean", short: "h" } } as const;
 
-export async function createCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function createCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const parsed = parseRunArgs(argv, "create");
   if (parsed === "help") {
     void out(CREATE_USAGE);
@@ -64,7 +64,7 @@ async function eachBox(boxes: string[], command: string, action: (box: string) =
   return failed ? 1 : 0;
 }
 
-export async function startCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function startCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("start", START_OPTIONS, argv, true);
   if (values.help) {
     void out(START_USAGE);
@@ -79,7 +79,7 @@ function stopTimeout(value: string | undefined): number | undefined {
   return seconds === undefined ? undefined : seconds * 1000;
 }
 
-export async function stopCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function stopCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("stop", STOP_OPTIONS, argv, true);
   if (values.help) {
     void out(STOP_USAGE);
@@ -89,7 +89,7 @@ export async function stopCommand(runtime: Boxlite, argv: string[]): Promise<num
   return eachBox(positionals, "stop", (box) => runtime.stop(box, timeoutMs === undefined ? {} : { timeoutMs }));
 }
 
-export async function restartCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function restartCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("restart", STOP_OPTIONS, argv, true);
   if (values.help) {
     void out(RESTART_USAGE);

@@ -1,6 +1,6 @@
 /** `boxlite logs [-f] [-n N] BOX`: the box's console (kernel and guest agent), not its commands' output. */
 import { isActiveStatus } from "../db/box-status.ts";
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger, parseOptions } from "./args.ts";
 import { out } from "./output.ts";
@@ -32,7 +32,7 @@ export function lastLines(text: string, count: number): string {
   return lines.slice(-count).join("\n") + (trailingNewline && lines.length > 0 ? "\n" : "");
 }
 
-export async function logsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function logsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("logs", OPTIONS, argv, true);
   if (values.help) {
     void out(LOGS_USAGE);

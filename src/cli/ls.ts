@@ -1,6 +1,6 @@
 /** `boxlite ls` (aliases `ps`, `list`): the boxes of this home. */
 import type { BoxView } from "../runtime/box-view.ts";
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { parseOptions } from "./args.ts";
 import { out, printJson, printColumns } from "./output.ts";
 
@@ -28,7 +28,7 @@ export function statusText(box: BoxView): string {
   return box.status === "failed" && box.error_reason ? `${word}: ${box.error_reason.split("\n")[0]}` : word;
 }
 
-export async function lsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("ls", OPTIONS, argv);
   if (values.help) {
     void out(LS_USAGE);

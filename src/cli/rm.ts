@@ -1,5 +1,5 @@
 /** `boxlite rm [-f] BOX...` and `boxlite rm -a -f`: remove boxes, their disks and records. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
 import { out, warn } from "./output.ts";
@@ -20,7 +20,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-export async function rmCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function rmCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("rm", OPTIONS, argv, true);
   if (values.help) {
     void out(RM_USAGE);

@@ -1,5 +1,5 @@
 /** `boxlite run`: boot a box, run one command in it, and exit with its exit code. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
@@ -82,7 +82,7 @@ export function parseRunArgs(argv: string[], command: "run" | "create" = "run"):
   return { options, detach: values.detach === true };
 }
 
-export async function runCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function runCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const parsed = parseRunArgs(argv);
   if (parsed === "help") {
     void out(RUN_USAGE);

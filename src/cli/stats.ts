@@ -1,5 +1,5 @@
 /** `boxlite stats`: CPU and memory of running boxes, once or every second. */
-import type { Boxlite } from "../runtime/boxlite.ts";
+import type { BoxliteApi } from "../runtime/api.ts";
 import type { BoxStats } from "../runtime/stats.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
@@ -30,7 +30,7 @@ function print(samples: BoxStats[], json: boolean, clear: boolean): void {
   );
 }
 
-export async function statsCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function statsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("stats", OPTIONS, argv, true);
   if (values.help) {
     void out(STATS_USAGE);

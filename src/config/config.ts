@@ -41,6 +41,10 @@ export interface Config {
   configFile?: string;
   /** `BOXLITE_SERVE_API_KEY`: the bearer key `boxlite serve` requires (its `--api-key` wins). */
   serveApiKey?: string;
+  /** `--url`, else `BOXLITE_URL`, else the reference's `BOXLITE_REST_URL`: a `boxlite serve` to use instead of the home. */
+  url?: string;
+  /** `BOXLITE_API_KEY`: the bearer key a client sends to that server. */
+  apiKey?: string;
 }
 
 export interface ConfigFlags {
@@ -48,6 +52,7 @@ export interface ConfigFlags {
   debug?: boolean;
   registries?: string[];
   configFile?: string;
+  url?: string;
 }
 
 const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
@@ -87,6 +92,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     registries: flags.registries ?? [],
     configFile: flags.configFile === undefined ? undefined : resolve(flags.configFile),
     serveApiKey: env.BOXLITE_SERVE_API_KEY || undefined,
+    url: flags.url || env.BOXLITE_URL || env.BOXLITE_REST_URL || undefined,
+    apiKey: env.BOXLITE_API_KEY || undefined,
   };
   return Object.freeze(config);
 }

@@ -26,34 +26,13 @@ import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream
 import { startDetached, stopBox } from "./lifecycle.ts";
 import { superviseBox } from "./supervisor.ts";
 import * as images from "./images.ts";
+import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
 
-export interface RuntimeInfo {
-  version: string;
-  homeDir: string;
-  os: string;
-  arch: string;
-  vmm: {
-    backend: string;
-    binary?: string;
-    accelerator: string;
-    reason: string;
-    rejected: Array<{ name: string; reason: string }>;
-  };
-  /** `path` is the libkrunfw library; `image` the wrapped kernel QEMU boots. */
-  kernel: { source: string; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
-  systemDisk: string;
-  defaultImage: string;
-  /** Box counts of this home, as the reference's `info` reports them. */
-  boxesTotal: number;
-  boxesRunning: number;
-  boxesStopped: number;
-  boxesConfigured: number;
-  imagesCount: number;
-}
+export type { RuntimeInfo } from "./api.ts";
 
-export class Boxlite {
+export class Boxlite implements BoxliteApi {
   private opened?: Promise<Home>;
 
   /** `onWarning` hears about problems found in the home that did not stop it opening. */

@@ -33,7 +33,8 @@ export function parseCopyTarget(text: string): { box: string; path: string } | {
   return { host: text };
 }
 
-function boxPath(path: string): string {
+/** A box path made absolute and normalized, keeping a trailing `/.` (copy the contents). */
+export function boxPath(path: string): string {
   if (path === "") throw new BoxliteError("usage", "a box path is empty; write BOX:/path");
   // Relative paths are relative to the box's root, as the agent sees them.
   const normalized = posix.normalize(`/${path}`);
@@ -95,7 +96,7 @@ async function exitWithin(execution: GuestExecution, what: string): Promise<Exit
 }
 
 /** Where copy-out entries go: the directory to extract into, and the name the top entry takes there. */
-function outPlan(hostDst: string, contents: boolean): { root: string; rename?: string } {
+export function outPlan(hostDst: string, contents: boolean): { root: string; rename?: string } {
   const target = resolve(hostDst);
   const stat = existsSync(target) ? statSync(target) : undefined;
   if (contents || stat?.isDirectory()) {
@@ -113,6 +114,43 @@ function renamed(entry: TarEntry, from: string | undefined, to: string | undefin
   return { ...entry, path: swap(entry.path), linkTarget: entry.type === "hardlink" ? swap(entry.linkTarget) : entry.linkTarget };
 }
 
+/** A copy-out tar being placed on the host; `stripTop` drops each entry's first name (a server's tar of SRC/. starts with SRC's). */
+export interface CopyOutTarget {
+  plan: { root: string; rename?: string };
+  hostDst: string;
+  source: string;
+  contents: boolean;
+  what: string;
+  stripTop?: boolean;
+}
+
+/** Extracts a copy-out tar under docker's placement rules, refusing anything that would land outside the destination. */
+export async function extractCopyOut(chunks: AsyncIterable<Uint8Array>, target: CopyOutTarget): Promise<void> {
+  const { plan, hostDst, source, contents, what } = target;
+  let top: string | undefined;
+  const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  for await (const raw of readTarStream(chunks, what)) {
+    const stripped = target.stripTop ? safeRelative(raw.path, what).split("/").slice(1).join("/") : undefined;
+    const entry = stripped === undefined ? raw : { ...raw, path: stripped, linkTarget: raw.type === "hardlink" ? safeRelative(raw.linkTarget, what).split("/").slice(1).join("/") : raw.linkTarget };
+    const relative = safeRelative(entry.path, what);
+    if (relative === "") continue; // the top directory itself: the destination keeps its own metadata
+    const first = relative.split("/")[0] as string;
+    if (top === undefined) {
+      top = first;
+      if (plan.rename !== undefined && entry.type === "directory" && existsSync(resolve(hostDst))) {
+        throw new BoxliteError("invalid_argument", `cannot copy the directory ${source} onto the file ${hostDst}`);
+      }
+    } else if (!contents && first !== top) {
+      // A copy of one path has one top-level name; anything else would land beside the destination.
+      throw new BoxliteError("protocol", `${what}: the box sent a second top-level entry ${JSON.stringify(first)}; refusing the copy`);
+    }
+    // A device node from a box could name one of the host's disks: never made here.
+    if (entry.type === "chardev" || entry.type === "blockdev") continue;
+    // Files copied out belong to the user who copies, as with docker cp.
+    await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what);
+  }
+}
+
 /** Copies `box:srcPath` to `hostDst`. */
 export async function copyFromBox(home: Home, boxRef: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
   const box = runningBox(home, boxRef, "cp");
@@ -127,27 +165,8 @@ export async function copyFromBox(home: Home, boxRef: string, srcPath: string, h
   try {
     const execution = channel.filesOut({ path: contents ? source.replace(/\/\.$/, "") || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents }, { onStdout: queue.push, onStderr: () => {} });
     void execution.exit.promise.finally(() => queue.end()).catch(() => {});
-    let top: string | undefined;
-    const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     try {
-      for await (const entry of readTarStream(queue, what)) {
-        const relative = safeRelative(entry.path, what);
-        if (relative === "") continue; // the top directory itself: the destination keeps its own metadata
-        const first = relative.split("/")[0] as string;
-        if (top === undefined) {
-          top = first;
-          if (plan.rename !== undefined && entry.type === "directory" && existsSync(resolve(hostDst))) {
-            throw new BoxliteError("invalid_argument", `cannot copy the directory ${source} onto the file ${hostDst}`);
-          }
-        } else if (!contents && first !== top) {
-          // A copy of one path has one top-level name; anything else would land beside the destination.
-          throw new BoxliteError("protocol", `${what}: the box sent a second top-level entry ${JSON.stringify(first)}; refusing the copy`);
-        }
-        // A device node from a box could name one of the host's disks: never made here.
-        if (entry.type === "chardev" || entry.type === "blockdev") continue;
-        // Files copied out belong to the user who copies, as with docker cp.
-        await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what);
-      }
+      await extractCopyOut(queue, { plan, hostDst, source, contents, what });
     } catch (error) {
       queue.discard();
       const status = await exitWithin(execution, what).catch(() => undefined);
@@ -162,7 +181,7 @@ export async function copyFromBox(home: Home, boxRef: string, srcPath: string, h
 }
 
 /** The host `tar` invocation that archives `hostSrc` the way FILES_IN expects it. */
-function tarArgs(hostSrc: string, contents: boolean, followSymlinks: boolean): string[] {
+export function tarArgs(hostSrc: string, contents: boolean, followSymlinks: boolean, topName?: string): string[] {
   const base = ["tar", "-c", "-f", "-", "--numeric-owner", "--owner=0", "--group=0"];
   if (contents) {
     const dir = hostSrc.slice(0, -2) || "/";
@@ -170,17 +189,19 @@ function tarArgs(hostSrc: string, contents: boolean, followSymlinks: boolean): s
     return names.length === 0 ? [...base, "--files-from=/dev/null"] : [...base, "-C", dir, "--", ...names];
   }
   const path = resolve(hostSrc);
-  if (!followSymlinks || !lstatSync(path).isSymbolicLink()) return [...base, "-C", dirname(path), "--", basename(path)];
+  const name = topName ?? basename(path);
+  const rename = (from: string) => `--transform=s|^${from.replace(/[\\^$.*[\]|&]/g, "\\$&")}|${name.replace(/[\\|&]/g, "\\$&")}|`;
+  if (!followSymlinks || !lstatSync(path).isSymbolicLink()) {
+    const renaming = name === basename(path) ? [] : [rename(basename(path))];
+    return [...base, ...renaming, "-C", dirname(path), "--", basename(path)];
+  }
   // -L: archive what the link points to, under the link's name.
   const real = realpathSync(path);
-  const pattern = basename(real).replace(/[\\^$.*[\]|&]/g, "\\$&");
-  const replacement = basename(path).replace(/[\\|&]/g, "\\$&");
-  return [...base, `--transform=s|^${pattern}|${replacement}|`, "-C", dirname(real), "--", basename(real)];
+  return [...base, rename(basename(real)), "-C", dirname(real), "--", basename(real)];
 }
 
-/** Copies `hostSrc` to `box:dstPath`. */
-export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
-  const box = runningBox(home, boxRef, "cp");
+/** A copy-in source checked on the host: whether it is `DIR/.` (its contents), and whether it is a directory. */
+export function hostSource(hostSrc: string, options: CopyOptions): { contents: boolean; isDirectory: boolean } {
   const contents = hostSrc.endsWith("/.");
   const stat = (() => {
     try {
@@ -191,6 +212,13 @@ export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dst
   })();
   if (!stat) throw new BoxliteError("not_found", `${hostSrc} does not exist on the host`);
   if (contents && !stat.isDirectory()) throw new BoxliteError("invalid_argument", `${hostSrc}: only a directory has contents to copy (drop the /.)`);
+  return { contents, isDirectory: stat.isDirectory() };
+}
+
+/** Copies `hostSrc` to `box:dstPath`. */
+export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
+  const box = runningBox(home, boxRef, "cp");
+  const { contents } = hostSource(hostSrc, options);
   const destination = boxPath(dstPath).replace(/\/\.$/, "") || "/";
   const what = `cp ${hostSrc} ${box.name ?? box.id}:${destination}`;
   const tar = Bun.spawn(tarArgs(hostSrc, contents, options.followSymlinks ?? false), { stdout: "pipe", stderr: "pipe" });

@@ -71,3 +71,19 @@ export function wrapError(code: ErrorCode, message: string, cause: unknown): Box
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new BoxliteError(code, `${message}: ${detail}`, { cause });
 }
+
+/**
+ * The code of a REST error envelope (its HTTP status, and `code`), for a client that
+ * should fail as the local runtime would: the first ErrorCode ERROR_TABLE maps there, never
+ * `usage` (a server's refusal is not a mistake on this command line); by status otherwise.
+ */
+export function errorCodeFromRest(status: number, restCode: string | undefined): ErrorCode {
+  for (const [code, mapping] of Object.entries(ERROR_TABLE) as Array<[ErrorCode, ErrorMapping]>) {
+    if (code !== "usage" && mapping.http === status && mapping.restCode === restCode) return code;
+  }
+  if (status === 401 || status === 403) return "unauthorized";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status >= 500) return "internal";
+  return "invalid_argument";
+}

@@ -4,29 +4,17 @@
  * metrics, a server shutdown that leaves the box running, stop, remove). One VM boots.
  */
 import { afterAll, expect, test } from "bun:test";
-import type { Subprocess } from "bun";
-import { cliCommand, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { runCli } from "../helpers/cli.ts";
+import { type ServeProcess, startServeProcess } from "../helpers/serve.ts";
 
 const KEY = "serve-test-key";
 
-interface Server {
-  proc: Subprocess<"ignore", "ignore", "pipe">;
-  url: string;
-  log: () => string;
-}
+type Server = ServeProcess;
 
 const servers: Server[] = [];
 
 async function startServer(): Promise<Server> {
-  const proc = Bun.spawn(cliCommand(["serve", "--port", "0", "--api-key", KEY]), { cwd: REPO, env: process.env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-  let log = "";
-  void (async () => {
-    for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
-  })();
-  await waitFor(() => log.includes('msg="listening"') || proc.exitCode !== null, 30_000, "the server to listen");
-  const url = /url="(http:\/\/127\.0\.0\.1:\d+)"/.exec(log)?.[1];
-  if (!url) throw new Error(`serve did not start: ${log}`);
-  const server = { proc, url, log: () => log };
+  const server = await startServeProcess(["--api-key", KEY]);
   servers.push(server);
   return server;
 }

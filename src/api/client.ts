@@ -1,0 +1,205 @@
+/**
+ * RemoteBoxlite: the BoxliteApi over a `boxlite serve` (docs/rest-api.md "Clients"), so
+ * the CLI's `--url` and scripts work against a server as they do against a home. Answers
+ * take the local runtime's shapes and its errors (codes, and the messages the runtime
+ * would give where the client checks first). What the REST API has no route for —
+ * a foreground `run`, `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
+ */
+import type { ExecHandlers } from "../guest-protocol/execution.ts";
+import type { BoxliteApi, ExecSession, PullResult, RunSession, RuntimeInfo } from "../runtime/api.ts";
+import type { BoxView } from "../runtime/box-view.ts";
+import type { CopyOptions } from "../runtime/copy.ts";
+import type { ExecOptions } from "../runtime/exec.ts";
+import type { ImageInfo } from "../runtime/images.ts";
+import type { RunOptions } from "../runtime/options.ts";
+import type { BoxStats } from "../runtime/stats.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { copyFromRemote, copyToRemote } from "./client-copy.ts";
+import { execRemote } from "./client-exec.ts";
+import { RestTransport } from "./client-http.ts";
+
+/** The Box of the contract, of which BoxView is a subset. */
+interface WireBox extends BoxView {
+  labels?: Record<string, string>;
+  auto_pause?: number;
+}
+
+interface WireImage {
+  reference: string;
+  repository: string;
+  tag: string;
+  id: string;
+  cached_at: string;
+  size_bytes: number;
+}
+
+interface WireMetrics {
+  cpu_percent: number | null;
+  memory_bytes: number | null;
+}
+
+const PAGE_SIZE = 1000;
+const MIB = 1024 * 1024;
+
+function toView(box: WireBox): BoxView {
+  const { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code, error_reason } = box;
+  return { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code: exit_code ?? null, error_reason: error_reason ?? null };
+}
+
+function unsupported(what: string, instead: string): BoxliteError {
+  return new BoxliteError("unsupported", `${what} is not supported against a server (--url / BOXLITE_URL): ${instead}`);
+}
+
+/** The request body of POST /v1/boxes for `options`. */
+function createRequest(options: RunOptions): Record<string, unknown> {
+  if (options.tty) throw unsupported("a terminal for a box's main command", "create it without -t and use 'boxlite exec -it'");
+  const request: Record<string, unknown> = {};
+  if (options.name !== undefined) request.name = options.name;
+  if (options.image !== undefined) request.image = options.image;
+  if (options.rootfs !== undefined) request.rootfs_path = options.rootfs;
+  if (options.cpus !== undefined) request.cpus = options.cpus;
+  if (options.memoryMib !== undefined) request.memory_mib = options.memoryMib;
+  if (options.workdir !== undefined) request.working_dir = options.workdir;
+  if (options.user !== undefined) request.user = options.user;
+  if (options.entrypoint !== undefined) request.entrypoint = options.entrypoint;
+  if (options.command !== undefined && options.command.length > 0) request.cmd = options.command;
+  if (options.autoRemove) request.auto_delete = 1;
+  if (options.env && options.env.length > 0) {
+    const env: Record<string, string> = {};
+    for (const entry of options.env) {
+      const eq = entry.indexOf("=");
+      if (eq <= 0) throw new BoxliteError("usage", `-e ${JSON.stringify(entry)} is not KEY=VALUE`);
+      env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    request.env = env;
+  }
+  return request;
+}
+
+export class RemoteBoxlite implements BoxliteApi {
+  private readonly http: RestTransport;
+
+  /** `url` is the server's (`http://127.0.0.1:8100`); `apiKey` its bearer key, when it has one. */
+  constructor(url: string, apiKey?: string) {
+    this.http = new RestTransport(url, apiKey);
+  }
+
+  /** The server's base URL, normalized. */
+  get url(): string {
+    return this.http.baseUrl;
+  }
+
+  async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
+    const boxes: BoxView[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.http.json<{ boxes: WireBox[]; next_page_token?: string | null }>("GET", "/boxes", { query: { pageSize: PAGE_SIZE, pageToken } });
+      boxes.push(...page.boxes.map(toView));
+      pageToken = page.next_page_token ?? undefined;
+    } while (pageToken !== undefined);
+    // As the local listing: by default only boxes with a VM.
+    return options.all ? boxes : boxes.filter((box) => box.status === "running" || box.status === "paused");
+  }
+
+  async getBox(idOrName: string): Promise<BoxView> {
+    return toView(await this.http.json<WireBox>("GET", this.boxPath(idOrName)));
+  }
+
+  async create(options: RunOptions): Promise<string> {
+    return (await this.http.json<WireBox>("POST", "/boxes", { json: createRequest(options) })).box_id;
+  }
+
+  async start(idOrName: string): Promise<string> {
+    const box = await this.getBox(idOrName);
+    // The server answers a running box as it is; the local runtime refuses, and so does this.
+    if (box.status === "running" || box.status === "stopping") throw new BoxliteError("conflict", `box ${box.box_id} is already ${box.status}`);
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(box.box_id)}/start`)).box_id;
+  }
+
+  async stop(idOrName: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    const json = options.timeoutMs === undefined ? {} : { timeout_seconds: options.timeoutMs / 1000 };
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/stop`, { json })).box_id;
+  }
+
+  async removeBox(idOrName: string, options: { force?: boolean } = {}): Promise<string> {
+    const box = await this.getBox(idOrName);
+    // The server's default is force=true (as the reference's); the CLI's is not.
+    await this.http.request("DELETE", this.boxPath(box.box_id), { query: { force: options.force ?? false } });
+    return box.box_id;
+  }
+
+  run(): Promise<RunSession> {
+    return Promise.reject(unsupported("a foreground run", "the server has no attach to a box's main command; use 'boxlite run -d' and then 'boxlite exec'"));
+  }
+
+  async exec(idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<ExecSession> {
+    const box = await this.runningBox(idOrName, "exec");
+    return execRemote(this.http, box.box_id, options, handlers);
+  }
+
+  async copyFromBox(box: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
+    return copyFromRemote(this.http, await this.runningBox(box, "cp"), srcPath, hostDst, options);
+  }
+
+  async copyToBox(hostSrc: string, box: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
+    return copyToRemote(this.http, await this.runningBox(box, "cp"), hostSrc, dstPath, options);
+  }
+
+  /** The server samples CPU over half a second; `intervalMs` is not sent. Uptime counts from the box's last status change. */
+  async stats(idOrName: string): Promise<BoxStats> {
+    const box = await this.runningBox(idOrName, "stats");
+    const metrics = await this.http.json<WireMetrics>("GET", `${this.boxPath(box.box_id)}/metrics`);
+    if (metrics.cpu_percent === null || metrics.memory_bytes === null) throw new BoxliteError("conflict", `box ${box.box_id} stopped while it was being measured`);
+    return {
+      box_id: box.box_id,
+      name: box.name,
+      cpu_percent: metrics.cpu_percent,
+      memory_bytes: metrics.memory_bytes,
+      memory_limit_bytes: box.memory_mib * MIB,
+      cpus: box.cpus,
+      uptime_seconds: Math.max(0, Math.round((Date.now() - Date.parse(box.updated_at)) / 1000)),
+    };
+  }
+
+  consoleLogPath(): string {
+    throw unsupported("logs", "the REST API has no route for a box's console log; run 'boxlite logs' on the server's host");
+  }
+
+  info(): Promise<RuntimeInfo> {
+    return Promise.reject(unsupported("info", "it describes the host it runs on; run 'boxlite info' on the server's host, or read GET /v1/config and /v1/me"));
+  }
+
+  /** Pull progress is not streamed over REST: the answer comes once the image is ready. */
+  async pullImage(reference: string): Promise<PullResult> {
+    const image = await this.http.json<WireImage>("POST", "/images/pull", { json: { reference } });
+    return { reference: image.reference, manifestDigest: image.id };
+  }
+
+  async listImages(): Promise<ImageInfo[]> {
+    const images: ImageInfo[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.http.json<{ images: WireImage[]; next_page_token?: string | null }>("GET", "/images", { query: { pageSize: PAGE_SIZE, pageToken } });
+      images.push(...page.images.map(({ size_bytes, ...image }) => ({ ...image, size: size_bytes })));
+      pageToken = page.next_page_token ?? undefined;
+    } while (pageToken !== undefined);
+    return images;
+  }
+
+  removeImage(): Promise<string[]> {
+    return Promise.reject(unsupported("rmi", "the REST API cannot remove images; run 'boxlite rmi' on the server's host"));
+  }
+
+  private boxPath(idOrName: string): string {
+    return `/boxes/${encodeURIComponent(idOrName)}`;
+  }
+
+  /** As the local runtime's check, with its message: `what` needs the box running. */
+  private async runningBox(idOrName: string, what: string): Promise<BoxView> {
+    const box = await this.getBox(idOrName);
+    if (box.status !== "running") {
+      throw new BoxliteError("conflict", `box ${box.box_id} is ${box.status}, not running: ${what} needs a running box; start it with 'boxlite start ${box.name ?? box.box_id}' (that runs its main command again)`);
+    }
+    return box;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The interface the CLI and scripts program against: the local runtime (Boxlite, over a
+ * home directory) and the REST client (RemoteBoxlite, over `boxlite serve`) both
+ * implement it, so every command works either way. What a transport cannot do it
+ * refuses with `unsupported`, saying what to use instead.
+ */
+import type { ExecHandlers, ExitStatus } from "../guest-protocol/execution.ts";
+import type { PullEvent } from "../image/pull.ts";
+import type { BoxView } from "./box-view.ts";
+import type { CopyOptions } from "./copy.ts";
+import type { ExecExit, ExecOptions } from "./exec.ts";
+import type { ImageInfo } from "./images.ts";
+import type { RunOptions } from "./options.ts";
+import type { BoxStats } from "./stats.ts";
+
+export interface RuntimeInfo {
+  version: string;
+  homeDir: string;
+  os: string;
+  arch: string;
+  vmm: {
+    backend: string;
+    binary?: string;
+    accelerator: string;
+    reason: string;
+    rejected: Array<{ name: string; reason: string }>;
+  };
+  /** `path` is the libkrunfw library; `image` the wrapped kernel QEMU boots. */
+  kernel: { source: string; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
+  systemDisk: string;
+  defaultImage: string;
+  /** Box counts of this home, as the reference's `info` reports them. */
+  boxesTotal: number;
+  boxesRunning: number;
+  boxesStopped: number;
+  boxesConfigured: number;
+  imagesCount: number;
+}
+
+/** A running command, local (GuestExecution) or remote (an attach WebSocket). */
+export interface ExecutionHandle {
+  /** Resolves once the command exists (a refusal rejects it). */
+  readonly started: { promise: Promise<unknown> };
+  readonly exit: { promise: Promise<ExitStatus> };
+  writeStdin(bytes: Uint8Array): Promise<void>;
+  closeStdin(): void;
+  signal(signal: number): void;
+  resize(rows: number, cols: number): void;
+}
+
+/** An `exec`: its command, its exit, and the connection it runs over. */
+export interface ExecSession {
+  execution: ExecutionHandle;
+  /** Settles with the command's exit; the connection is closed then. */
+  done: Promise<ExecExit>;
+  /** Closes the connection (a detached command keeps running). */
+  close(): void;
+}
+
+/** A foreground `run`: the box's main command, streamed. */
+export interface RunSession {
+  id: string;
+  execution: ExecutionHandle;
+  done: Promise<ExitStatus>;
+  stop(timeoutMs?: number): void;
+}
+
+/** What a pull reports; a server answers less than the local runtime knows (no config digest, no layers). */
+export interface PullResult {
+  reference: string;
+  manifestDigest: string;
+  configDigest?: string;
+  layers?: readonly unknown[];
+  /** True when nothing was fetched; undefined when the runtime cannot tell. */
+  cached?: boolean;
+}
+
+/** Exactly what the CLI commands call (src/cli/*.ts). */
+export interface BoxliteApi {
+  /** Boxes, newest first; by default only those with a VM (running or paused). */
+  listBoxes(options?: { all?: boolean }): Promise<BoxView[]>;
+  /** A box by id, name or unique id prefix (not_found otherwise). */
+  getBox(idOrName: string): Promise<BoxView>;
+  /** Creates a box without starting it; returns its id. */
+  create(options: RunOptions, onPull?: (event: PullEvent) => void): Promise<string>;
+  /** Starts a stored box in the background; returns its id. */
+  start(idOrName: string): Promise<string>;
+  /** Stops a running box; returns its id. */
+  stop(idOrName: string, options?: { timeoutMs?: number }): Promise<string>;
+  /** Removes a box (refused while it runs, unless forced); returns its id. */
+  removeBox(idOrName: string, options?: { force?: boolean }): Promise<string>;
+  /** Boots a box and streams its main command (local only). */
+  run(options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<RunSession>;
+  /** Runs another command in a running box. */
+  exec(idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<ExecSession>;
+  copyFromBox(box: string, srcPath: string, hostDst: string, options?: CopyOptions): Promise<void>;
+  copyToBox(hostSrc: string, box: string, dstPath: string, options?: CopyOptions): Promise<void>;
+  stats(idOrName: string, intervalMs?: number): Promise<BoxStats>;
+  /** Where a box's console log is on this host (local only). */
+  consoleLogPath(id: string): string;
+  info(): Promise<RuntimeInfo>;
+  pullImage(reference: string, onEvent?: (event: PullEvent) => void): Promise<PullResult>;
+  listImages(): Promise<ImageInfo[]>;
+  removeImage(reference: string, options?: { force?: boolean }): Promise<string[]>;
+}
