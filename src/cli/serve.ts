@@ -59,7 +59,7 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
   }
   // Open the home now, so that a home this boxlite cannot use fails here and not on the first request.
   await runtime.home();
-  const executions = new ExecutionRegistry(runtime);
+  const executions = new ExecutionRegistry(runtime, runtime.config.reaper);
   const app = createApp({ runtime, executions, upgradeWebSocket }, { apiKey });
   let server: ReturnType<typeof Bun.serve>;
   try {

@@ -23,3 +23,10 @@ test("unknown VMM and accelerator names are refused with the valid choices", () 
 test("the configuration is frozen", () => {
   expect(Object.isFrozen(loadConfig({ home: "/h" }, {}))).toBe(true);
 });
+
+test("serve's reaper graces default to the reference's and follow its variables, in seconds", () => {
+  expect(loadConfig({}, {}).reaper).toEqual({ reconnectGraceMs: 300_000, shutdownGraceMs: 30_000, maxLifetimeMs: 86_400_000 });
+  const set = loadConfig({}, { BOXLITE_RECONNECT_GRACE: "5", BOXLITE_SHUTDOWN_GRACE: "1.5", BOXLITE_MAX_SESSION_LIFETIME: "60" }).reaper;
+  expect(set).toEqual({ reconnectGraceMs: 5000, shutdownGraceMs: 1500, maxLifetimeMs: 60_000 });
+  expect(() => loadConfig({}, { BOXLITE_RECONNECT_GRACE: "soon" })).toThrow(/BOXLITE_RECONNECT_GRACE=soon is not valid/);
+});

@@ -41,6 +41,8 @@ export interface Config {
   configFile?: string;
   /** `BOXLITE_SERVE_API_KEY`: the bearer key `boxlite serve` requires (its `--api-key` wins). */
   serveApiKey?: string;
+  /** `serve`'s reaper (the reference's variables): an abandoned execution's grace before SIGHUP, between its signals, and its hard lifetime. */
+  reaper: { reconnectGraceMs: number; shutdownGraceMs: number; maxLifetimeMs: number };
   /** `--url`, else `BOXLITE_URL`, else the reference's `BOXLITE_REST_URL`: a `boxlite serve` to use instead of the home. */
   url?: string;
   /** `BOXLITE_API_KEY`: the bearer key a client sends to that server. */
@@ -92,6 +94,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     registries: flags.registries ?? [],
     configFile: flags.configFile === undefined ? undefined : resolve(flags.configFile),
     serveApiKey: env.BOXLITE_SERVE_API_KEY || undefined,
+    reaper: {
+      reconnectGraceMs: positiveSeconds("BOXLITE_RECONNECT_GRACE", env.BOXLITE_RECONNECT_GRACE, 300),
+      shutdownGraceMs: positiveSeconds("BOXLITE_SHUTDOWN_GRACE", env.BOXLITE_SHUTDOWN_GRACE, 30),
+      maxLifetimeMs: positiveSeconds("BOXLITE_MAX_SESSION_LIFETIME", env.BOXLITE_MAX_SESSION_LIFETIME, 86_400),
+    },
     url: flags.url || env.BOXLITE_URL || env.BOXLITE_REST_URL || undefined,
     apiKey: env.BOXLITE_API_KEY || undefined,
   };
