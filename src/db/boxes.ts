@@ -97,7 +97,7 @@ function toRecord(row: BoxRow): BoxRecord {
   };
 }
 
-/** Persists a new box (config and state in one transaction). A taken name or id is a conflict. */
+/** Persists a new box (config and state in one transaction). A taken name or id is already_exists. */
 export function insertBox(db: Database, config: BoxConfigJson, state: BoxStateJson): void {
   const createdMs = Date.parse(config.created_at);
   if (Number.isNaN(createdMs)) throw new BoxliteError("invalid_argument", `box ${config.id}: created_at "${config.created_at}" is not an RFC 3339 time`);
@@ -120,7 +120,7 @@ export function insertBox(db: Database, config: BoxConfigJson, state: BoxStateJs
   } catch (error) {
     if (!isConstraintViolation(error)) throw error;
     const taken = config.name != null && getBoxByName(db, config.name) !== undefined ? `the name "${config.name}"` : `the id ${config.id}`;
-    throw new BoxliteError("conflict", `${taken} is already used by another box; choose another`);
+    throw new BoxliteError("already_exists", `${taken} is already used by another box; choose another`);
   }
 }
 

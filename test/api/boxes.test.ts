@@ -94,6 +94,8 @@ test("create refuses conflicting or bad settings: both image and rootfs_path, de
   const taken = await call(app, "POST", "/v1/boxes", { body: { name: "taken" } });
   expect(taken.status).toBe(409);
   expect(envelopeOf(taken).message).toContain("taken");
+  // As the reference maps a taken name: AlreadyExistsError, not InvalidStateError.
+  expect(envelopeOf(taken)).toMatchObject({ type: "AlreadyExistsError", code: "already_exists" });
   const env = await call(app, "POST", "/v1/boxes", { body: { env: { "A=B": "c" } } });
   expect(env.status).toBe(400);
   expect(envelopeOf(env).message).toContain('"env"');
