@@ -38,6 +38,9 @@ export interface ExecutionRegistryOptions {
   completedTtlMs?: number;
 }
 
+/** How many reaped ids are remembered for their 410. */
+const REAPED_MEMORY = 1000;
+
 const DEFAULTS: Required<ExecutionRegistryOptions> = {
   tickMs: 30_000,
   reconnectGraceMs: 300_000,
@@ -70,6 +73,8 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"
 
 export class ExecutionRegistry {
   private readonly executions = new Map<string, TrackedExecution>();
+  /** Ids the reaper ended, newest last (bounded): asked for again, they are 410, not 404. */
+  private readonly reaped = new Set<string>();
   /** Boxes being started for an exec, so that two execs on a stopped box start it once. */
   private readonly starting = new Map<string, Promise<string>>();
   private readonly options: Required<ExecutionRegistryOptions>;
@@ -124,6 +129,9 @@ export class ExecutionRegistry {
   async find(boxRef: string, executionId: string): Promise<TrackedExecution> {
     const box = await this.runtime.getBox(boxRef);
     const tracked = this.executions.get(executionId);
+    if (!tracked && this.reaped.has(executionId)) {
+      throw new BoxliteError("session_reaped", `execution ${executionId} was ended by the server's reaper: nobody attached to it within the reconnect grace`);
+    }
     if (!tracked || tracked.boxId !== box.box_id) throw new BoxliteError("not_found", `no execution ${JSON.stringify(executionId)} in box ${box.box_id}`);
     return tracked;
   }
@@ -169,6 +177,7 @@ export class ExecutionRegistry {
           tracked.killRequested = true;
           tracked.signal(SIGKILL);
           this.evict(tracked);
+          this.remember(tracked.id);
         }
       }
     }
@@ -187,6 +196,11 @@ export class ExecutionRegistry {
     }
     this.executions.clear();
     await within(Promise.all(ends), CLOSE_TIMEOUT_MS);
+  }
+
+  private remember(id: string): void {
+    this.reaped.add(id);
+    if (this.reaped.size > REAPED_MEMORY) this.reaped.delete(this.reaped.values().next().value as string);
   }
 
   private evict(tracked: TrackedExecution): void {

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "unsupported" // not available on this host or in this build
   | "conflict" // the thing is in the wrong state for the request
   | "already_exists" // the name or id is taken
+  | "session_reaped" // an execution the server's reaper ended because nobody attached to it
   | "database" // the home's database is unreadable, corrupt, from a newer boxlite, or failed to migrate
   | "busy" // another process holds the lock of this home or box
   | "registry" // an image registry failed, went away or sent something wrong
@@ -45,6 +46,7 @@ export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
   unsupported: { http: 400, type: "UnsupportedError", restCode: "unsupported", exit: 1 },
   conflict: { http: 409, type: "InvalidStateError", restCode: "invalid_state", exit: 1 },
   already_exists: { http: 409, type: "AlreadyExistsError", restCode: "already_exists", exit: 1 },
+  session_reaped: { http: 410, type: "SessionReapedError", restCode: "session_reaped", exit: 1 },
   database: { http: 500, type: "DatabaseError", restCode: "database_error", exit: 1 },
   busy: { http: 409, type: "InvalidStateError", restCode: "invalid_state", exit: 1 },
   registry: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },

@@ -133,12 +133,13 @@ test("a second client gets 409 while one is attached; DELETE kills, the client s
   expect((await info(id)).status).toBe(404);
 });
 
-test("the reaper sends an abandoned exec SIGHUP, SIGTERM, then SIGKILL, and evicts it", async () => {
+test("the reaper sends an abandoned exec SIGHUP, SIGTERM, then SIGKILL, and evicts it (then 410)", async () => {
   const reaping = startApi(runtime, { tickMs: 50, reconnectGraceMs: 1000, shutdownGraceMs: 1000, completedTtlMs: 300 });
   try {
     const script = 'echo $$ > /tmp/reaped.pid; trap "echo hup >> /tmp/reaped.log" HUP; trap "echo term >> /tmp/reaped.log" TERM; while :; do sleep 0.1; done';
     const id = await startExec({ command: "sh", args: ["-c", script] }, reaping);
-    await waitFor(async () => (await info(id, reaping)).status === 404, 60_000, "the reaper to evict the exec");
+    // Reaped, it is gone with a reason: 410 SessionReapedError, as the reference answers.
+    await waitFor(async () => (await info(id, reaping)).status === 410, 60_000, "the reaper to evict the exec");
     const check = await startExec({ command: "sh", args: ["-c", "cat /tmp/reaped.log; i=0; while kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && echo alive || echo gone"] });
     const client = await AttachClient.open(attachUrl(check));
     await client.whenClosed();
