@@ -22,6 +22,8 @@ export interface Config {
   accel: AccelChoice;
   /** An explicit libkrunfw path; when unset the usual locations are searched. */
   libkrunfw?: string;
+  /** `BOXLITE_LIBKRUN`: an explicit libkrun path; when unset libkrun.so.1 and the usual locations are searched. */
+  libkrun?: string;
   /** An explicit QEMU binary; when unset qemu-system-<arch> is looked up in PATH. */
   qemu?: string;
   /** How long a guest may take from VMM start to the agent's HELLO. */
@@ -86,6 +88,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     vmm: pick("BOXLITE_VMM", env.BOXLITE_VMM, VMM_CHOICES, "auto"),
     accel: pick("BOXLITE_ACCEL", env.BOXLITE_ACCEL, ACCEL_CHOICES, "auto"),
     libkrunfw: env.BOXLITE_LIBKRUNFW || undefined,
+    libkrun: env.BOXLITE_LIBKRUN || undefined,
     qemu: env.BOXLITE_QEMU || undefined,
     bootTimeoutMs: positiveSeconds("BOXLITE_BOOT_TIMEOUT", env.BOXLITE_BOOT_TIMEOUT, 60),
     kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
