@@ -36,12 +36,12 @@ test("a box is stored with its indexed columns and read back whole", () => {
   expect(getBoxByName(db, "web")?.id).toBe("box1aaaaaaaa");
 });
 
-test("a taken name or id is a conflict that says which", () => {
+test("a taken name or id is already_exists, saying which", () => {
   insertBox(db, config("box1aaaaaaaa", "web"), configured);
   const byName = errorOf(() => insertBox(db, config("box2bbbbbbbb", "web"), configured));
-  expect([byName.code, byName.message.includes('"web"')]).toEqual(["conflict", true]);
+  expect([byName.code, byName.message.includes('"web"')]).toEqual(["already_exists", true]);
   const byId = errorOf(() => insertBox(db, config("box1aaaaaaaa", "other"), configured));
-  expect([byId.code, byId.message.includes("box1aaaaaaaa")]).toEqual(["conflict", true]);
+  expect([byId.code, byId.message.includes("box1aaaaaaaa")]).toEqual(["already_exists", true]);
   // Nothing half-inserted: the failed box left no state row behind.
   expect(db.query("SELECT count(*) AS n FROM box_state").get()).toEqual({ n: 1 });
 });
