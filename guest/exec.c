@@ -55,6 +55,26 @@ static char **build_env(const struct exec_request *req, char *home_entry) {
   return envp;
 }
 
+/* Every descriptor slot, for closing all of them on failure. */
+static const int all[NFDS] = {IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W};
+
+/* The parent's half of a fork, shared by commands and copies: on failure every
+ * descriptor is closed; on success the child's ends are, and the stream records the
+ * child, its start and its setup pipe. */
+static int adopt_child(struct stream *st, pid_t pid, uint64_t start, int *fds, const int *child_ends, size_t n,
+                       char *err, size_t errlen) {
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close_fds(fds, all, NFDS);
+    return -1;
+  }
+  close_fds(fds, child_ends, n);
+  st->pid = pid;
+  st->start_ns = start;
+  st->errpipe = fds[SETUP_R];
+  return 0;
+}
+
 static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
   (void)ctx;
   struct user_ids user;
@@ -68,7 +88,6 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
     return -1;
   }
   int fds[NFDS];
-  static const int all[NFDS] = {IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W};
   static const int child_ends[] = {IN_R, OUT_W, ERR_W, PTY_SLAVE, SETUP_W};
   for (int i = 0; i < NFDS; i++) fds[i] = -1;
   if (open_stdio(req, fds, err, errlen) < 0) {
@@ -88,15 +107,7 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
   pid_t pid = fork();
   if (pid == 0) child_run(&plan);
   free(envp);
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close_fds(fds, all, NFDS);
-    return -1;
-  }
-  close_fds(fds, child_ends, sizeof child_ends / sizeof child_ends[0]);
-  st->pid = pid;
-  st->start_ns = start;
-  st->errpipe = fds[SETUP_R];
+  if (adopt_child(st, pid, start, fds, child_ends, sizeof child_ends / sizeof child_ends[0], err, errlen) < 0) return -1;
   st->pty = req->tty;
   st->fds[0] = req->tty ? fds[PTY_MASTER] : fds[IN_W];
   st->fds[1] = req->tty ? fds[PTY_MASTER] : fds[OUT_R];
@@ -109,7 +120,6 @@ static int spawn_files(void *ctx, struct stream *st, const struct files_request 
   (void)ctx;
   bool out = req->type == FRAME_FILES_OUT;
   int fds[NFDS];
-  static const int all[NFDS] = {IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W};
   static const int child_ends[] = {IN_R, OUT_W, SETUP_W};
   for (int i = 0; i < NFDS; i++) fds[i] = -1;
   if (make_pipe(fds, SETUP_R, SETUP_R, err, errlen) < 0 ||
@@ -121,15 +131,7 @@ static int spawn_files(void *ctx, struct stream *st, const struct files_request 
   uint64_t start = clock_now_ns();
   pid_t pid = fork();
   if (pid == 0) files_child_run(&plan);
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    close_fds(fds, all, NFDS);
-    return -1;
-  }
-  close_fds(fds, child_ends, sizeof child_ends / sizeof child_ends[0]);
-  st->pid = pid;
-  st->start_ns = start;
-  st->errpipe = fds[SETUP_R];
+  if (adopt_child(st, pid, start, fds, child_ends, sizeof child_ends / sizeof child_ends[0], err, errlen) < 0) return -1;
   st->fds[0] = fds[IN_W];
   st->fds[1] = fds[OUT_R];
   return 0;

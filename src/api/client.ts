@@ -17,6 +17,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { copyFromRemote, copyToRemote } from "./client-copy.ts";
 import { execRemote } from "./client-exec.ts";
 import { RestTransport } from "./client-http.ts";
+import { requireNotRunning, requireRunning } from "../runtime/box-checks.ts";
 
 /** The Box of the contract, of which BoxView is a subset. */
 interface WireBox extends BoxView {
@@ -112,7 +113,7 @@ export class RemoteBoxlite implements BoxliteApi {
   async start(idOrName: string): Promise<string> {
     const box = await this.getBox(idOrName);
     // The server answers a running box as it is; the local runtime refuses, and so does this.
-    if (box.status === "running" || box.status === "stopping") throw new BoxliteError("conflict", `box ${box.box_id} is already ${box.status}`);
+    requireNotRunning({ id: box.box_id, name: box.name, status: box.status });
     return (await this.http.json<WireBox>("POST", `${this.boxPath(box.box_id)}/start`)).box_id;
   }
 
@@ -197,9 +198,7 @@ export class RemoteBoxlite implements BoxliteApi {
   /** As the local runtime's check, with its message: `what` needs the box running. */
   private async runningBox(idOrName: string, what: string): Promise<BoxView> {
     const box = await this.getBox(idOrName);
-    if (box.status !== "running") {
-      throw new BoxliteError("conflict", `box ${box.box_id} is ${box.status}, not running: ${what} needs a running box; start it with 'boxlite start ${box.name ?? box.box_id}' (that runs its main command again)`);
-    }
+    requireRunning({ id: box.box_id, name: box.name, status: box.status }, what);
     return box;
   }
 }

@@ -158,6 +158,13 @@ export function resolveBox(db: Database, idOrName: string): BoxRecord | undefine
   return matches[0];
 }
 
+/** resolveBox, or a not_found error saying where to look. */
+export function resolveExistingBox(db: Database, idOrName: string): BoxRecord {
+  const box = resolveBox(db, idOrName);
+  if (!box) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
+  return box;
+}
+
 export interface ListBoxesOptions {
   /** Only boxes in one of these statuses (legacy values in the column included). */
   statuses?: readonly BoxStatus[];

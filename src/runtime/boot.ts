@@ -2,12 +2,13 @@
  * Boots a box: its directories, its disk overlay, its VM, and the guest channel once the
  * agent answers. A failure at any step kills the VM and reports the console tail.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { fileTail } from "../util/fs.ts";
 import type { VmProcess } from "../vmm/backend.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
@@ -34,18 +35,10 @@ export interface BootedBox {
   kill(): Promise<void>;
 }
 
-function consoleTail(path: string): string {
-  try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-CONSOLE_TAIL_LINES).join("\n");
-  } catch {
-    return "(no console output)";
-  }
-}
-
 /** Adds the console tail to errors about a guest that failed, so users see why. */
 export function withConsoleTail(error: unknown, layout: BoxLayout): unknown {
   if (!(error instanceof BoxliteError) || !["guest_timeout", "vmm_failed", "protocol"].includes(error.code)) return error;
-  const tail = consoleTail(layout.consoleLog);
+  const tail = fileTail(layout.consoleLog, CONSOLE_TAIL_LINES) ?? "(no console output)";
   return new BoxliteError(error.code, `${error.message}\n--- console tail (${layout.consoleLog}) ---\n${tail}`, { cause: error });
 }
 

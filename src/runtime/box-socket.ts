@@ -1,7 +1,8 @@
 /** Reaching a running box from any process: its record, then its box socket (guest-protocol/relay.ts). */
-import { type BoxRecord, resolveBox } from "../db/boxes.ts";
+import { type BoxRecord, resolveExistingBox } from "../db/boxes.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { requireRunning } from "./box-checks.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 
@@ -10,11 +11,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** The box `idOrName` names, which must be running (`what` names the request in the error). */
 export function runningBox(home: Home, idOrName: string, what: string): BoxRecord {
-  const box = resolveBox(home.database.db, idOrName);
-  if (!box) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
-  if (box.status !== "running") {
-    throw new BoxliteError("conflict", `box ${box.id} is ${box.status}, not running: ${what} needs a running box; start it with 'boxlite start ${box.name ?? box.id}' (that runs its main command again)`);
-  }
+  const box = resolveExistingBox(home.database.db, idOrName);
+  requireRunning(box, what);
   return box;
 }
 

@@ -5,10 +5,11 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { resolveBox } from "../db/boxes.ts";
+import { resolveBox, resolveExistingBox } from "../db/boxes.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { requireNotRunning } from "./box-checks.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 import { reconcileBox } from "./reconcile.ts";
@@ -20,8 +21,7 @@ const STOP_SLACK_MS = 30_000;
 const POLL_MS = 50;
 
 function findBox(home: Home, idOrName: string): BoxRecord {
-  const box = resolveBox(home.database.db, idOrName);
-  if (!box) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
+  const box = resolveExistingBox(home.database.db, idOrName);
   // A record that claims a VM nobody owns any more is corrected first.
   if (reconcileBox(home.config, home.database, box.id, box.status, box.pid) === "unchanged") return box;
   const fresh = resolveBox(home.database.db, box.id);
@@ -32,7 +32,7 @@ function findBox(home: Home, idOrName: string): BoxRecord {
 /** Starts a stored box in the background; returns its id once it runs. */
 export async function startDetached(home: Home, idOrName: string): Promise<string> {
   const box = findBox(home, idOrName);
-  if (box.status === "running" || box.status === "stopping") throw new BoxliteError("conflict", `box ${box.id} is already ${box.status}`);
+  requireNotRunning(box);
   // A box from the reference has no logs/ yet.
   mkdirSync(join(boxLayout(home.config, box.id).dir, "logs"), { recursive: true });
   await spawnSupervisor(home, box.id);

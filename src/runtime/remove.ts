@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { isActiveStatus } from "../db/box-status.ts";
-import { resolveBox } from "../db/boxes.ts";
+import { resolveBox, resolveExistingBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { busyError, FileLock } from "../util/flock.ts";
 import { removeBoxLock, tryLockBox } from "./box-lock.ts";
@@ -43,8 +43,7 @@ async function lockForRemoval(home: Home, id: string, force: boolean): Promise<F
 
 export async function removeBoxByName(home: Home, idOrName: string, force: boolean): Promise<string> {
   const { config, database } = home;
-  const found = resolveBox(database.db, idOrName);
-  if (!found) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
+  const found = resolveExistingBox(database.db, idOrName);
   using _lock = await lockForRemoval(home, found.id, force);
   // Another process may have removed or changed it before we got the lock.
   const box = resolveBox(database.db, found.id);

@@ -9,6 +9,7 @@ import type { Home } from "./home.ts";
 import { boxLayout } from "./box-layout.ts";
 import { runningBox } from "./box-socket.ts";
 import { isBoxVmm } from "./reconcile.ts";
+import { procStatFields } from "./vmm-pid.ts";
 
 /** One sample, in the shape `stats --json` prints. */
 export interface BoxStats {
@@ -35,14 +36,9 @@ interface ProcessSample {
 }
 
 function sampleProcess(pid: number): ProcessSample | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ticks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE_SIZE, startTicks: Number(fields[19]) };
-  } catch {
-    return undefined;
-  }
+  const fields = procStatFields(pid);
+  if (!fields) return undefined;
+  return { ticks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE_SIZE, startTicks: Number(fields[19]) };
 }
 
 function childrenOf(pid: number): number[] {

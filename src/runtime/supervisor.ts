@@ -6,14 +6,18 @@
  * output goes to `logs/main.log`. It reports one JSON line on stdout once the box runs
  * or could not start, then closes stdout: that is what the starting command waits for.
  */
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { BoxliteError, type ErrorCode, isBoxliteError } from "../util/errors.ts";
+import { fileTail } from "../util/fs.ts";
 import { selfCommand } from "../util/self.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 import { startBox } from "./session.ts";
 
 type ReadyLine = { ok: true; pid: number } | { ok: false; code: ErrorCode; message: string };
+
+/** How much of main.log a supervisor that died at start shows. */
+const LOG_TAIL_LINES = 15;
 
 /** Beyond the boot timeout: a supervisor that says nothing for this long is reported. */
 const READY_SLACK_MS = 30_000;
@@ -49,14 +53,6 @@ export async function superviseBox(home: Home, id: string): Promise<number> {
   }
 }
 
-function lastLines(path: string, count: number): string {
-  try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-count).join("\n");
-  } catch {
-    return "";
-  }
-}
-
 /** Starts a box under a new supervisor and waits until it runs (or says why it could not). */
 export async function spawnSupervisor(home: Home, id: string): Promise<void> {
   const layout = boxLayout(home.config, id);
@@ -76,7 +72,7 @@ export async function spawnSupervisor(home: Home, id: string): Promise<void> {
     const text = await Promise.race([new Response(child.stdout).text(), timeout]);
     const line = text.split("\n")[0] ?? "";
     if (line === "") {
-      throw new BoxliteError("vmm_failed", `box ${id}'s supervisor exited before the box started:\n${lastLines(layout.mainLog, 15)}`);
+      throw new BoxliteError("vmm_failed", `box ${id}'s supervisor exited before the box started:\n${fileTail(layout.mainLog, LOG_TAIL_LINES) ?? ""}`);
     }
     const ready = JSON.parse(line) as ReadyLine;
     if (!ready.ok) throw new BoxliteError(ready.code, ready.message);

@@ -8,15 +8,23 @@ import { join } from "node:path";
 
 const FILE = "shim.pid";
 
-/** The process's start time, or undefined when it is gone. */
-export function startTimeOf(pid: number): string | undefined {
+/**
+ * The fields of /proc/<pid>/stat after the command name (so index 0 is field 3, the
+ * state), or undefined when the process is gone.
+ */
+export function procStatFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    // The command name may itself hold spaces and parentheses: split after its last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return undefined;
   }
+}
+
+/** The process's start time (field 22), or undefined when it is gone. */
+export function startTimeOf(pid: number): string | undefined {
+  return procStatFields(pid)?.[19];
 }
 
 export function writeVmmPid(boxDir: string, pid: number): void {

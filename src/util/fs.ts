@@ -1,5 +1,5 @@
 /** Small filesystem helpers shared by the caches: atomic publication and existence checks. */
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 
@@ -28,4 +28,13 @@ export async function cachedFile(path: string, build: (tmpPath: string) => Promi
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+}
+
+/** The last `count` lines of a text file (trailing blank lines dropped), or undefined when it cannot be read. */
+export function fileTail(path: string, count: number): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-count).join("\n");
+  } catch {
+    return undefined;
+  }
 }
