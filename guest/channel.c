@@ -1,14 +1,26 @@
 #include "channel.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define PORTS_DIR "/sys/class/virtio-ports"
+
+/* <linux/vm_sockets.h>'s address, written out: musl ships no kernel headers. */
+struct vsock_address {
+  sa_family_t family;
+  unsigned short reserved;
+  unsigned int port;
+  unsigned int cid;
+  unsigned char zero[sizeof(struct sockaddr) - sizeof(sa_family_t) - sizeof(unsigned short) - 2 * sizeof(unsigned int)];
+};
+#define VSOCK_CID_ANY 0xffffffffu
 
 /* Whether the port directory's "name" file says want (there are no udev symlinks here). */
 static int port_is_named(const char *port, const char *want) {
@@ -36,5 +48,18 @@ int channel_open(char *path, size_t cap) {
     if (fd < 0) log_errno("open", path);
   }
   closedir(dir);
+  return fd;
+}
+
+int channel_listen_vsock(unsigned port) {
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct vsock_address addr = {.family = AF_VSOCK, .port = port, .cid = VSOCK_CID_ANY};
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 1) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
   return fd;
 }

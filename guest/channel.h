@@ -1,7 +1,9 @@
 /*
  * The control channel to the host. With the qemu backend it is the virtio-serial port
- * named "agent0"; a vsock listener for libkrun would be another opener here, the rest of
- * the agent only sees a non-blocking fd that reads EOF while the host is disconnected.
+ * named "agent0", one fd that reads EOF while the host is disconnected. With libkrun
+ * (boxlite.vsock=PORT on the kernel command line) it is a vsock port the agent listens
+ * on: libkrun bridges it to a unix socket on the host, and each host connection is
+ * accepted as the channel fd (src/vmm/krun/, docs/guest-protocol.md).
  */
 #ifndef BOXLITE_CHANNEL_H
 #define BOXLITE_CHANNEL_H
@@ -13,5 +15,8 @@
 /* Opens the port (O_RDWR, non-blocking, close-on-exec) and names its device in path.
  * Returns the fd, or -1 when the port is not there (yet). */
 int channel_open(char *path, size_t cap);
+
+/* A non-blocking, close-on-exec AF_VSOCK listener on port (any CID); -1 with errno on failure. */
+int channel_listen_vsock(unsigned port);
 
 #endif

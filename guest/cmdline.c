@@ -15,10 +15,28 @@ static void set_value(char *dst, size_t cap, const char *key, const char *value,
   dst[len] = '\0';
 }
 
+/* A vsock port: 1 to 2^32-2 in decimal (VMADDR_PORT_ANY is not one); 0 when malformed. */
+static unsigned parse_port(const char *value, size_t len) {
+  unsigned long long port = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (value[i] < '0' || value[i] > '9' || i >= 10) {
+      log_msg("ignoring boxlite.vsock=%.*s: not a port number", (int)len, value);
+      return 0;
+    }
+    port = port * 10 + (unsigned)(value[i] - '0');
+  }
+  if (port == 0 || port >= 0xffffffffull) {
+    log_msg("ignoring boxlite.vsock=%.*s: out of range", (int)len, value);
+    return 0;
+  }
+  return (unsigned)port;
+}
+
 void cmdline_parse(const char *text, struct boot_config *cfg) {
   snprintf(cfg->rootfs, sizeof cfg->rootfs, "/dev/vdb");
   snprintf(cfg->hostname, sizeof cfg->hostname, "boxlite");
   cfg->probe = false;
+  cfg->vsock_port = 0;
   const char *p = text;
   for (;;) {
     p += strspn(p, " \t\n");
@@ -34,6 +52,8 @@ void cmdline_parse(const char *text, struct boot_config *cfg) {
       set_value(cfg->hostname, sizeof cfg->hostname, "boxlite.hostname", value, value_len);
     else if (key_len == 13 && memcmp(p, "boxlite.probe", 13) == 0)
       cfg->probe = value_len == 1 && value[0] == '1';
+    else if (key_len == 13 && memcmp(p, "boxlite.vsock", 13) == 0)
+      cfg->vsock_port = parse_port(value, value_len);
     p += len;
   }
 }

@@ -8,6 +8,7 @@ struct boot_config {
   char rootfs[128];  /* boxlite.rootfs=, default /dev/vdb */
   char hostname[65]; /* boxlite.hostname=, default boxlite */
   bool probe;        /* boxlite.probe=1: report and power off right away */
+  unsigned vsock_port; /* boxlite.vsock=PORT: listen on this vsock port (libkrun); 0: the virtio-serial port */
 };
 
 /* Fills cfg from a command line such as /proc/cmdline; unknown keys are ignored. */

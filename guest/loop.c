@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -10,8 +11,8 @@
 #include "reap.h"
 #include "stream_io.h"
 
-/* After EOF the port reads EOF (and polls POLLHUP) until the host reconnects: check again
- * this often instead of spinning. */
+/* After EOF a virtio port reads EOF (and polls POLLHUP) until the host reconnects: check
+ * again this often instead of spinning. (A listener's next host is an accept instead.) */
 #define RECONNECT_POLL_NS 10000000ull
 
 enum { SLOT_SIGNAL, SLOT_CHANNEL, SLOT_STREAMS };
@@ -40,6 +41,19 @@ static void host_gone(struct agent *a) {
   session_disconnected(&a->session);
   a->connected = false;
   a->retry_ns = clock_now_ns() + RECONNECT_POLL_NS;
+  /* A connection that ended is over for good: the next host is a new connection. */
+  if (a->listener >= 0 && a->channel >= 0) close(a->channel), a->channel = -1;
+}
+
+/* The listener is readable: a host connected, and its connection becomes the channel. */
+static void accept_host(struct agent *a) {
+  int fd = accept4(a->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) log_errno("accept", "channel");
+    return;
+  }
+  a->channel = fd;
+  a->connected = true;
 }
 
 /* Reads what the host sent, in blocks, up to one frame's worth. */
@@ -110,8 +124,12 @@ static int build_poll(struct agent *a, struct pollfd *fds, struct watch *w, uint
   session_input_space(s, &room);
   short chan_events = (room > 0 ? POLLIN : 0) | (s->out.len > 0 ? POLLOUT : 0);
   int n = add(fds, w, 0, a->sigfd, POLLIN, -1, 0, 0);
-  n = add(fds, w, n, a->connected ? a->channel : -1, chan_events, -1, 0, 0);
-  if (!a->connected) deadline = a->retry_ns;
+  if (a->connected) n = add(fds, w, n, a->channel, chan_events, -1, 0, 0);
+  else if (a->listener >= 0) n = add(fds, w, n, a->listener, POLLIN, -1, 0, 0);
+  else {
+    n = add(fds, w, n, -1, 0, -1, 0, 0);
+    deadline = a->retry_ns;
+  }
   for (int i = 0; i < MAX_STREAMS; i++) {
     struct stream *st = &s->streams[i];
     if (!st->id) continue;
@@ -132,7 +150,8 @@ void loop_run(struct agent *a) {
   struct session *s = &a->session;
   struct pollfd fds[MAX_POLL];
   struct watch w[MAX_POLL];
-  a->connected = true;
+  /* A virtio port is there from the start; a listener waits for the host to connect. */
+  a->connected = a->listener < 0;
   for (;;) {
     uint64_t now = clock_now_ns();
     service_streams(a, now);
@@ -146,11 +165,15 @@ void loop_run(struct agent *a) {
     }
     if (fds[SLOT_SIGNAL].revents) reap_children(a);
     short chan = fds[SLOT_CHANNEL].revents;
+    if (!a->connected && a->listener >= 0) {
+      if (chan) accept_host(a);
+      chan = 0;
+    }
     /* POLLHUP: the host is gone. Its unread frames are still readable (SHUTDOWN must not be
      * lost); what we queued for it is moot, and dropping it lets those frames be handled. */
     if (chan & POLLHUP) outbuf_clear(&s->out);
     if (chan & (POLLIN | POLLHUP | POLLERR)) read_channel(a);
-    if (!a->connected && clock_now_ns() >= a->retry_ns) read_channel(a);
+    if (!a->connected && a->listener < 0 && clock_now_ns() >= a->retry_ns) read_channel(a);
     if (chan & POLLOUT) write_channel(a);
     for (int i = SLOT_STREAMS; i < n; i++) {
       struct stream *st = &s->streams[w[i].stream];

@@ -9,9 +9,10 @@
 
 struct agent {
   struct session session;
-  int channel;  /* the control channel's fd */
+  int channel;  /* the control channel's fd; -1 while a listener waits for the host */
+  int listener; /* a listening socket (vsock with libkrun) whose connections are the channel; -1: none */
   int sigfd;    /* SIGCHLD */
-  bool connected;     /* false after EOF: the host is away, retry reading at retry_ns */
+  bool connected;     /* false after EOF: the host is away; retry reading at retry_ns, or accept */
   uint64_t retry_ns;
 };
 

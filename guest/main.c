@@ -73,7 +73,19 @@ int main(void) {
     log_msg("cannot start the agent");
     power_off();
   }
-  agent.channel = wait_for_channel(started);
+  agent.listener = -1;
+  if (cfg.vsock_port != 0) {
+    agent.channel = -1;
+    agent.listener = channel_listen_vsock(cfg.vsock_port);
+    if (agent.listener < 0) {
+      log_errno("listen on vsock", NULL);
+      power_off();
+    }
+    log_msg("agent %s ready on vsock port %u (started at %.3f s, ready at %.3f s after boot)", BOXLITE_GUEST_VERSION,
+            cfg.vsock_port, started, uptime());
+  } else {
+    agent.channel = wait_for_channel(started);
+  }
   loop_run(&agent);
   log_msg("shutting down");
   power_shutdown();

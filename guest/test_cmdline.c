@@ -8,6 +8,7 @@ int main(void) {
   CHECK_STR(cfg.rootfs, "/dev/vdb");
   CHECK_STR(cfg.hostname, "boxlite");
   CHECK(!cfg.probe);
+  CHECK(cfg.vsock_port == 0);
 
   cmdline_parse("quiet boxlite.rootfs=/dev/vdc boxlite.hostname=web-1 boxlite.probe=1 boxlite.other=x\n", &cfg);
   CHECK_STR(cfg.rootfs, "/dev/vdc");
@@ -30,5 +31,17 @@ int main(void) {
   cmdline_parse("boxlite.probe boxlite.hostname", &cfg);
   CHECK(!cfg.probe);
   CHECK_STR(cfg.hostname, "boxlite");
+
+  /* libkrun's channel: a vsock port, 1 to 2^32-2; anything else keeps virtio-serial. */
+  cmdline_parse("boxlite.vsock=2695 quiet", &cfg);
+  CHECK(cfg.vsock_port == 2695);
+  cmdline_parse("boxlite.vsock=4294967294", &cfg);
+  CHECK(cfg.vsock_port == 4294967294u);
+  const char *bad[] = {"boxlite.vsock=0", "boxlite.vsock=4294967295", "boxlite.vsock=99999999999", "boxlite.vsock=-1",
+                       "boxlite.vsock=12x", "boxlite.vsock=", "boxlite.vsock", "boxlite.vsockx=5"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    cmdline_parse(bad[i], &cfg);
+    CHECK(cfg.vsock_port == 0);
+  }
   return test_finish("test_cmdline");
 }

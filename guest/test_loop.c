@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,6 +258,51 @@ static void host_side(void) {
   send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
 }
 
+/* libkrun's channel: the agent listens (on vsock in a VM; a unix socket stands in here, the
+ * loop only sees a listening fd) and each host connection is the channel. A host that
+ * disconnects is replaced by the next one to connect, which starts over with HELLO. */
+static void listener_side(const char *path) {
+  struct frame f;
+  char exit_json[512];
+  static uint8_t out[64];
+  for (int round = 0; round < 2; round++) {
+    host = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    CHECK(connect(host, (struct sockaddr *)&addr, sizeof addr) == 0);
+    send_json(FRAME_HELLO, 0, "{\"version\":1}");
+    CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+    CHECK(run(1, "{\"argv\":[\"echo\",\"again\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 5);
+    CHECK(memcmp(out, "again", 5) == 0);
+    if (round == 0) close(host);
+  }
+  send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
+}
+
+/* Forks the agent's loop on a channel fd (a virtio port's stand-in) or a listener. */
+static pid_t start_agent(int channel, int listener, int host_end) {
+  pid_t agent = fork();
+  if (agent == 0) {
+    static struct agent a;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave an agent behind */
+    signal(SIGPIPE, SIG_IGN);
+    if (host_end >= 0) close(host_end);
+    if (channel >= 0) fcntl(channel, F_SETFL, O_NONBLOCK);
+    a.channel = channel;
+    a.listener = listener;
+    a.sigfd = reap_signalfd();
+    if (a.sigfd < 0 || session_init(&a.session, &ops, &a) < 0) _exit(2);
+    loop_run(&a); /* returns on SHUTDOWN */
+    _exit(0);
+  }
+  return agent;
+}
+
+static void wait_agent(pid_t agent) {
+  int status = -1;
+  CHECK(waitpid(agent, &status, 0) == agent && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
   alarm(120); /* a hang is a failure, not a stuck test run */
   root_make(&files_root);
@@ -266,24 +312,24 @@ int main(void) {
   put_file(files_root.fd, "dir/sub/big", big, sizeof big, 0600);
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  pid_t agent = fork();
-  if (agent == 0) {
-    static struct agent a;
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave an agent behind */
-    signal(SIGPIPE, SIG_IGN);
-    close(sv[0]);
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    a.channel = sv[1];
-    a.sigfd = reap_signalfd();
-    if (a.sigfd < 0 || session_init(&a.session, &ops, &a) < 0) _exit(2);
-    loop_run(&a); /* returns on SHUTDOWN */
-    _exit(0);
-  }
+  pid_t agent = start_agent(sv[1], -1, sv[0]);
   close(sv[1]);
   host = sv[0];
   host_side();
-  int status = -1;
-  CHECK(waitpid(agent, &status, 0) == agent && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  wait_agent(agent);
+  close(host);
+
+  char path[sizeof files_root.path + 16];
+  snprintf(path, sizeof path, "%s/agent.sock", files_root.path);
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+  CHECK(bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(listener, 1) == 0);
+  agent = start_agent(-1, listener, -1);
+  close(listener);
+  listener_side(path);
+  wait_agent(agent);
+  unlink(path);
   root_remove(&files_root);
   return test_finish("test_loop");
 }

@@ -19,7 +19,7 @@ import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
 import { VERSION } from "./config/version.ts";
 
-const USAGE = `Usage: boxlite [--home DIR | --url URL] [--registry HOST]... [--config FILE] [--debug] COMMAND [ARGS...]
+const USAGE = `Usage: boxlite [--home DIR | --url URL] [--vmm BACKEND] [--registry HOST]... [--config FILE] [--debug] COMMAND [ARGS...]
 
 Run OCI images as hardware-isolated micro-VMs ("boxes").
 
@@ -46,6 +46,8 @@ Global options:
   --home DIR        Home directory (default: $BOXLITE_HOME or ~/.boxlite)
   --url URL         Use the 'boxlite serve' at URL instead of a home (default: $BOXLITE_URL
                     or $BOXLITE_REST_URL; the key is $BOXLITE_API_KEY)
+  --vmm BACKEND     VMM backend: auto (default: krun when libkrun boots a probe VM,
+                    else qemu), qemu or krun (also $BOXLITE_VMM)
   --registry HOST   Search this registry first for unqualified image names (repeatable)
   --config FILE     Registry settings: a JSON file with "image_registries" (see docs/images.md)
   --debug           Show stack traces on errors
@@ -58,8 +60,11 @@ type Command = (runtime: BoxliteApi, argv: string[]) => Promise<number>;
 /** A command that works on a home itself (never over --url). */
 type LocalCommand = (runtime: Boxlite, argv: string[]) => Promise<number>;
 
+/** A command that needs neither a home nor a server. */
+type BareCommand = (argv: string[]) => Promise<number>;
+
 /** `failureCode`: the exit code for boxlite's own failures. */
-type CommandEntry = ({ run: Command } | { local: LocalCommand }) & { failureCode?: number };
+type CommandEntry = ({ run: Command } | { local: LocalCommand } | { bare: BareCommand }) & { failureCode?: number };
 
 const COMMANDS: Record<string, CommandEntry> = {
   run: { run: runCommand, failureCode: 125 },
@@ -71,6 +76,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   restart: { run: restartCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
   __supervise: { local: (runtime, [id]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id)) },
+  // Internal: a krun box's VM process, configured on stdin (src/vmm/krun/vm.ts); it never opens the home.
+  __vm: { bare: async () => (await import("./vmm/krun/vm.ts")).vmCommand(), failureCode: 125 },
   ls: { run: lsCommand },
   ps: { run: lsCommand },
   list: { run: lsCommand },
@@ -92,6 +99,7 @@ interface GlobalArgs {
   registries: string[];
   configFile?: string;
   url?: string;
+  vmm?: string;
   rest: string[];
 }
 
@@ -101,6 +109,7 @@ const VALUE_GLOBALS: Record<string, { what: string; set: (globals: GlobalArgs, v
   "--registry": { what: "a registry host", set: (globals, value) => globals.registries.push(value) },
   "--config": { what: "a JSON file", set: (globals, value) => (globals.configFile = value) },
   "--url": { what: "a server URL", set: (globals, value) => (globals.url = value) },
+  "--vmm": { what: "a backend (auto, qemu or krun)", set: (globals, value) => (globals.vmm = value) },
 };
 
 function parseGlobals(argv: string[]): GlobalArgs {
@@ -141,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
     const entry = COMMANDS[name];
     if (!entry) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
     failureCode = entry.failureCode;
+    if ("bare" in entry) return await entry.bare(args);
     if ("run" in entry) return await entry.run(openRuntime(globals), args);
     if (globals.url !== undefined) throw new BoxliteError("usage", `${name} works on a home and takes no --url`);
     return await entry.local(openLocal(globals), args);
@@ -150,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function openLocal(globals: GlobalArgs): Boxlite {
-  const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile }, warn);
+  const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile, vmm: globals.vmm }, warn);
   if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
   return runtime;
 }

@@ -57,6 +57,8 @@ export interface ConfigFlags {
   registries?: string[];
   configFile?: string;
   url?: string;
+  /** `--vmm`: forces a VMM backend over BOXLITE_VMM. */
+  vmm?: string;
 }
 
 const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
@@ -85,7 +87,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     homeWasRelative: !isAbsolute(rawHome),
     runtimeDir: resolve(env.BOXLITE_RUNTIME_DIR ?? join(env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "boxlite", "runtimes")),
     socketDir: join(tmpdir(), `bl-${uid}`),
-    vmm: pick("BOXLITE_VMM", env.BOXLITE_VMM, VMM_CHOICES, "auto"),
+    vmm: flags.vmm === undefined ? pick("BOXLITE_VMM", env.BOXLITE_VMM, VMM_CHOICES, "auto") : pick("--vmm", flags.vmm, VMM_CHOICES, "auto"),
     accel: pick("BOXLITE_ACCEL", env.BOXLITE_ACCEL, ACCEL_CHOICES, "auto"),
     libkrunfw: env.BOXLITE_LIBKRUNFW || undefined,
     libkrun: env.BOXLITE_LIBKRUN || undefined,
@@ -106,4 +108,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     apiKey: env.BOXLITE_API_KEY || undefined,
   };
   return Object.freeze(config);
+}
+
+/**
+ * The environment for a child process, as it is now plus `overrides`: Bun.spawn without
+ * `env` passes the environment as it was at startup, which misses later changes.
+ */
+export function childEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
+  return { ...process.env, ...overrides };
 }

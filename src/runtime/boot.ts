@@ -53,7 +53,7 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
 
 export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
   const assets = await prepareGuestAssets(config);
-  const { backend } = selectBackend(config, assets);
+  const { backend } = await selectBackend(config, assets);
   const layout = boxLayout(config, options.id);
   let vm: VmProcess | undefined;
   try {

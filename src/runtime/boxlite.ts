@@ -56,7 +56,7 @@ export class Boxlite implements BoxliteApi {
 
   async info(): Promise<RuntimeInfo> {
     const assets = await prepareGuestAssets(this.config);
-    const { backend, rejected } = selectBackend(this.config, assets);
+    const { backend, rejected } = await selectBackend(this.config, assets);
     const described = await backend.describe();
     const boxes = await this.listBoxes({ all: true });
     const count = (status: string) => boxes.filter((box) => box.status === status).length;

@@ -5,6 +5,7 @@
  * Done whenever boxes are read, so `ls` never shows a VM that does not exist.
  */
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import type { Config } from "../config/config.ts";
 import { type BoxStatus, isActiveStatus } from "../db/box-status.ts";
 import { getBox, updateBoxState } from "../db/boxes.ts";
@@ -19,12 +20,15 @@ export const ORPHANED_REASON = "the VM stopped while no boxlite process was atta
 
 /**
  * Whether `pid` is alive and is this box's VMM, not a reused pid: its command line names
- * the box's directory, and its start time is the one recorded in `shim.pid`.
+ * the box — QEMU's its directory, krun's `__vm <box-id>` — and its start time is the one
+ * recorded in `shim.pid`.
  */
 export function isBoxVmm(pid: number | null, boxDir: string): boolean {
   if (pid === null) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`${boxDir}/`) && startTimeMatches(boxDir, pid);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    const namesBox = cmdline.includes(`${boxDir}/`) || cmdline.includes(`\0__vm\0${basename(boxDir)}\0`);
+    return namesBox && startTimeMatches(boxDir, pid);
   } catch {
     return false;
   }

@@ -7,6 +7,7 @@
  * or could not start, then closes stdout: that is what the starting command waits for.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
+import { childEnv } from "../config/config.ts";
 import { BoxliteError, type ErrorCode, isBoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
 import { selfCommand } from "../util/self.ts";
@@ -62,6 +63,8 @@ export async function spawnSupervisor(home: Home, id: string): Promise<void> {
     stdout: "pipe",
     stderr: log,
     detached: true,
+    // The backend this process would use (a --vmm flag is not in the environment otherwise).
+    env: childEnv({ BOXLITE_VMM: home.config.vmm }),
   });
   closeSync(log);
   let timer: Timer | undefined;

@@ -1,7 +1,12 @@
-/** Picks the VMM backend: `--vmm`/BOXLITE_VMM when forced, else the best that works here. */
+/**
+ * Picks the VMM backend: `--vmm`/BOXLITE_VMM when forced, else the best that works here —
+ * krun when libkrun loads and a probe VM boots, else qemu (which itself picks KVM/HVF
+ * when a probe boots, else TCG). The choice is made once per process and configuration.
+ */
 import type { Config } from "../config/config.ts";
-import { BoxliteError } from "../util/errors.ts";
 import type { GuestAssets, VmmBackend } from "./backend.ts";
+import { loadLibkrun } from "./krun/ffi.ts";
+import { KrunBackend, probeKrun } from "./krun/krun.ts";
 import { QemuBackend } from "./qemu/qemu.ts";
 
 export interface BackendChoice {
@@ -10,9 +15,33 @@ export interface BackendChoice {
   rejected: Array<{ name: string; reason: string }>;
 }
 
-const KRUN_UNAVAILABLE = "the krun backend (libkrun) is not part of this build yet";
+const FORCED = "forced by --vmm/BOXLITE_VMM";
 
-export function selectBackend(config: Config, assets: GuestAssets): BackendChoice {
-  if (config.vmm === "krun") throw new BoxliteError("unsupported", `BOXLITE_VMM=krun: ${KRUN_UNAVAILABLE}; use qemu`);
-  return { backend: new QemuBackend(config, assets), rejected: config.vmm === "auto" ? [{ name: "krun", reason: KRUN_UNAVAILABLE }] : [] };
+async function choose(config: Config, assets: GuestAssets): Promise<BackendChoice> {
+  if (config.vmm === "qemu") return { backend: new QemuBackend(config, assets), rejected: [{ name: "krun", reason: `not tried: qemu ${FORCED}` }] };
+  // Forced krun fails here, with how to install libkrun, when the library is missing.
+  if (config.vmm === "krun") return { backend: new KrunBackend(config, loadLibkrun(config), FORCED), rejected: [{ name: "qemu", reason: `not tried: krun ${FORCED}` }] };
+  let reason: string;
+  try {
+    const lib = loadLibkrun(config);
+    const probe = await probeKrun(config, assets, lib);
+    if (probe.ok) return { backend: new KrunBackend(config, lib, probe.reason), rejected: [{ name: "qemu", reason: "not needed: krun works here" }] };
+    reason = probe.reason;
+  } catch (error) {
+    reason = error instanceof Error ? error.message : String(error);
+  }
+  return { backend: new QemuBackend(config, assets), rejected: [{ name: "krun", reason }] };
+}
+
+const chosen = new WeakMap<Config, Promise<BackendChoice>>();
+
+export function selectBackend(config: Config, assets: GuestAssets): Promise<BackendChoice> {
+  let choice = chosen.get(config);
+  if (!choice) {
+    choice = choose(config, assets);
+    chosen.set(config, choice);
+    // A failed choice (forced krun without libkrun) is not remembered: the next call says it again.
+    choice.catch(() => chosen.delete(config));
+  }
+  return choice;
 }

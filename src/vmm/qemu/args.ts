@@ -2,14 +2,8 @@
  * The QEMU command line for a box: the fastest recipe measured in shared/KERNEL.md
  * (microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line).
  */
-import { guestKernelArgs, type VmSpec } from "../backend.ts";
+import { BASE_KERNEL_ARGS, guestKernelArgs, type VmSpec } from "../backend.ts";
 import { hostTscKhz } from "./host-tsc.ts";
-
-/** Flags every guest kernel boot gets: fast, quiet, and a clean exit on reboot. */
-export const BASE_KERNEL_ARGS = [
-  "console=hvc0", "root=/dev/vda", "ro", "rootfstype=ext4", "init=/init", "panic=-1", "reboot=t", "quiet",
-  "tsc=reliable", "no_timer_check", "cryptomgr.notests", "random.trust_cpu=on", "mitigations=off",
-];
 
 /** QEMU option values separate fields with commas; a literal comma is written twice. */
 function escapeOption(value: string): string {

@@ -1,0 +1,130 @@
+/**
+ * The krun backend: each box's VM is libkrun running in its own `boxlite __vm <box-id>`
+ * process (vm.ts) under the same watchdog as QEMU (src/vmm/process.ts), configured
+ * through stdin. The guest, the agent and the protocol are the qemu backend's; only the
+ * agent's channel differs — a vsock port that libkrun bridges to the box's agent socket.
+ *
+ * Whether krun works on a host is found out by booting, not by looking: `probeKrun`
+ * boots the system disk in probe mode and wants the agent's "probe ok" on the console.
+ * The verdict is cached per host boot and library, as the qemu accelerator probe's is.
+ */
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Config, childEnv } from "../../config/config.ts";
+import { readHostBootId } from "../../util/boot-id.ts";
+import { selfCommand } from "../../util/self.ts";
+import type { BackendInfo, GuestAssets, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
+import { spawnVmm } from "../process.ts";
+import type { Libkrun } from "./ffi.ts";
+import { boxVmConfig, type KrunVmConfig, probeVmConfig } from "./vm-config.ts";
+
+const PROBE_TIMEOUT_MS = 5000;
+/** What the agent prints in probe mode before it powers off (guest/main.c). */
+const PROBE_OK = "probe ok";
+/** libkrun's log level: errors only, or debug with --debug. */
+const LOG_LEVEL = 1;
+const DEBUG_LOG_LEVEL = 4;
+
+/** The hypervisor libkrun uses here. */
+function accelerator(): string {
+  return process.platform === "darwin" ? "hvf" : "kvm";
+}
+
+/** The `boxlite __vm` command line: a label only, the configuration goes on stdin. */
+export function vmArgv(boxId: string): string[] {
+  return [...selfCommand(), "__vm", boxId];
+}
+
+function encodeConfig(config: KrunVmConfig): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(config));
+}
+
+export class KrunBackend implements VmmBackend {
+  readonly name = "krun" as const;
+
+  constructor(
+    private readonly config: Config,
+    private readonly lib: Libkrun,
+    /** Why krun was chosen: forced, or what the probe saw. */
+    private readonly reason: string,
+  ) {}
+
+  describe(): Promise<BackendInfo> {
+    return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path });
+  }
+
+  start(spec: VmSpec): Promise<VmProcess> {
+    const vm = boxVmConfig(spec, this.lib.path, this.config.debug ? DEBUG_LOG_LEVEL : LOG_LEVEL);
+    return spawnVmm(this.config, { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: spec.agentSocketPath });
+  }
+}
+
+export interface KrunProbe {
+  ok: boolean;
+  reason: string;
+}
+
+interface CachedProbe extends KrunProbe {
+  bootId: string;
+  library: string;
+}
+
+/** The library as it is now: a rebuilt or upgraded libkrun is probed again. */
+function libraryIdentity(path: string): string {
+  try {
+    const stat = statSync(path);
+    return `${path}:${stat.size}:${stat.mtimeMs}`;
+  } catch {
+    return path; // a soname resolved by the loader: no file to stat
+  }
+}
+
+async function bootProbe(config: Config, assets: GuestAssets, lib: Libkrun): Promise<KrunProbe> {
+  const scratch = join(config.runtimeDir, "probe");
+  mkdirSync(scratch, { recursive: true });
+  const consolePath = join(scratch, "krun-console.log");
+  rmSync(consolePath, { force: true });
+  const started = performance.now();
+  const proc = Bun.spawn(vmArgv("probe"), {
+    stdin: encodeConfig(probeVmConfig(assets.kernel, assets.systemDisk, consolePath, lib.path)),
+    stdout: "ignore",
+    stderr: "pipe",
+    env: childEnv(),
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), PROBE_TIMEOUT_MS);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const ms = Math.round(performance.now() - started);
+  let consoleText = "";
+  try {
+    consoleText = readFileSync(consolePath, "utf8");
+  } catch {
+    // No console at all: reported below.
+  }
+  if (code === 0 && consoleText.includes(PROBE_OK)) return { ok: true, reason: `libkrun ${lib.path}: a probe VM booted and powered off in ${ms} ms` };
+  const stderr = (await new Response(proc.stderr).text()).trim().split("\n").at(-1) ?? "";
+  const why =
+    proc.signalCode === "SIGKILL"
+      ? `did not finish within ${PROBE_TIMEOUT_MS} ms`
+      : code !== 0
+        ? `failed (exit ${code}${stderr ? `: ${stderr}` : ""})`
+        : `exited without the guest agent reporting on its console (${consolePath})`;
+  return { ok: false, reason: `libkrun ${lib.path} loads, but a probe VM ${why}` };
+}
+
+/** Whether krun boots a guest here: cached per host boot and library build. */
+export async function probeKrun(config: Config, assets: GuestAssets, lib: Libkrun): Promise<KrunProbe> {
+  const cachePath = join(config.runtimeDir, "krun-probe.json");
+  const bootId = readHostBootId();
+  const library = libraryIdentity(lib.path);
+  try {
+    const cached = JSON.parse(readFileSync(cachePath, "utf8")) as CachedProbe;
+    if (cached.bootId === bootId && cached.library === library) return { ok: cached.ok, reason: `${cached.reason} (probed once this host boot)` };
+  } catch {
+    // No verdict yet: probe below.
+  }
+  const probe = await bootProbe(config, assets, lib);
+  const record: CachedProbe = { ...probe, bootId, library };
+  writeFileSync(cachePath, JSON.stringify(record));
+  return probe;
+}

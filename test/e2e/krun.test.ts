@@ -1,0 +1,65 @@
+/**
+ * The krun backend through the CLI, with the libkrun recorder standing in for libkrun
+ * (there is none on these hosts): `boxlite info` shows the backend `auto` chose and why
+ * the other was rejected, and a box forced onto a "libkrun" whose VM never answers fails
+ * cleanly — recorded as failed with the reason, and no VM process left behind.
+ */
+import { beforeAll, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
+import { runCli } from "../helpers/cli.ts";
+
+interface Info {
+  vmm: { backend: string; binary?: string; accelerator: string; reason: string; rejected: Array<{ name: string; reason: string }> };
+}
+
+beforeAll(() => {
+  buildRecorder();
+});
+
+/** A runtime directory of its own: the krun probe's verdict is cached there. */
+const freshRuntime = () => mkdtempSync(join(tmpdir(), "krun-runtime-"));
+
+test("boxlite info: auto picks krun when its probe VM boots, and says why qemu was not used", async () => {
+  const result = await runCli(["info", "--json"], {
+    env: { BOXLITE_RUNTIME_DIR: freshRuntime(), BOXLITE_LIBKRUN: RECORDER_PATH, KRUN_RECORDER_CONSOLE: "boxlite-guest: probe ok", KRUN_RECORDER_LOG: "/dev/null" },
+  });
+  expect(result.stderr).toBe("");
+  const { vmm } = JSON.parse(result.stdout) as Info;
+  expect(vmm).toMatchObject({ backend: "krun", binary: RECORDER_PATH, accelerator: "kvm", rejected: [{ name: "qemu", reason: "not needed: krun works here" }] });
+  expect(vmm.reason).toContain("a probe VM booted and powered off");
+});
+
+test("boxlite info: auto falls back to qemu when libkrun is absent or its probe VM does not boot, naming the reason", async () => {
+  const [absent, silent] = await Promise.all([
+    runCli(["info"], { env: { BOXLITE_RUNTIME_DIR: freshRuntime(), BOXLITE_LIBKRUN: "/nonexistent/libkrun.so.1" } }),
+    runCli(["info"], { env: { BOXLITE_RUNTIME_DIR: freshRuntime(), BOXLITE_LIBKRUN: RECORDER_PATH, KRUN_RECORDER_EXIT: "1", KRUN_RECORDER_LOG: "/dev/null" } }),
+  ]);
+  expect(absent.code).toBe(0);
+  expect(absent.stdout).toMatch(/^VMM: +qemu /m);
+  expect(absent.stdout).toMatch(/^Rejected krun: +libkrun was not found; tried \/nonexistent\/libkrun\.so\.1; install libkrun ≥ 1\.17\.0/m);
+  expect(silent.code).toBe(0);
+  expect(silent.stdout).toMatch(/^VMM: +qemu /m);
+  expect(silent.stdout).toContain(`Rejected krun: libkrun ${RECORDER_PATH} loads, but a probe VM failed (exit 1)`);
+});
+
+test("--vmm krun without libkrun: a clear error naming what to install", async () => {
+  const result = await runCli(["--vmm", "krun", "run", "--rm", "--", "true"], { env: { BOXLITE_LIBKRUN: "/nonexistent/libkrun.so.1" } });
+  expect(result.code).toBe(125);
+  expect(result.stderr).toStartWith("boxlite: libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.17.0");
+});
+
+test("a box whose krun VM never answers fails within the boot timeout: recorded failed, and no VM process is left", async () => {
+  const env = { BOXLITE_LIBKRUN: RECORDER_PATH, KRUN_RECORDER_LISTEN: "1", KRUN_RECORDER_HOLD_MS: "120000", KRUN_RECORDER_LOG: "/dev/null", BOXLITE_BOOT_TIMEOUT: "2" };
+  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-silent", "--", "true"], { env });
+  expect(run.code).toBe(125);
+  expect(run.stderr).toStartWith("boxlite: the guest did not come up within 2 s\n--- console tail");
+  const listed = await runCli(["ls", "-a", "--json"]);
+  const box = (JSON.parse(listed.stdout) as Array<{ name: string; status: string; error_reason: string | null }>).find((entry) => entry.name === "krun-silent");
+  expect(box?.status).toBe("failed");
+  const left = Bun.spawnSync(["pgrep", "-f", "__vm"], { stdout: "pipe" }).stdout.toString().trim();
+  expect(left).toBe("");
+  expect((await runCli(["rm", "krun-silent"])).code).toBe(0);
+});
