@@ -75,7 +75,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   stop: { run: stopCommand },
   restart: { run: restartCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
-  __supervise: { local: (runtime, [id]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id)) },
+  __supervise: { local: (runtime, [id, ...flags]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id, { hold: flags.includes("--hold") })) },
   // Internal: a krun box's VM process, configured on stdin (src/vmm/krun/vm.ts); it never opens the home.
   __vm: { bare: async () => (await import("./vmm/krun/vm.ts")).vmCommand(), failureCode: 125 },
   ls: { run: lsCommand },

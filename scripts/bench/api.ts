@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { upgradeWebSocket, websocket } from "../../src/api/websocket.ts";
 import { createApp } from "../../src/api/app.ts";
 import { ExecutionRegistry } from "../../src/api/executions.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";

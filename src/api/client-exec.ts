@@ -17,7 +17,7 @@ const SIGKILL = 9;
 /** Stdin queued in the socket past this waits for it to drain. */
 const STDIN_HIGH_WATER = 256 * 1024;
 
-interface ExecutionStatus {
+export interface ExecutionStatus {
   status: "running" | "completed" | "killed" | "timed_out";
   exit_code: number | null;
   duration_ms: number | null;
@@ -35,7 +35,7 @@ function envMap(entries: string[]): Record<string, string> {
   return env;
 }
 
-class RemoteExecution implements ExecutionHandle {
+export class RemoteExecution implements ExecutionHandle {
   readonly started = Promise.withResolvers<unknown>();
   readonly exit = Promise.withResolvers<ExitStatus>();
   readonly status = Promise.withResolvers<ExecExit>();
@@ -110,12 +110,12 @@ class RemoteExecution implements ExecutionHandle {
   }
 }
 
-function openSocket(url: string, headers: Record<string, string>): Promise<WebSocket> {
+export function openSocket(url: string, headers: Record<string, string>): Promise<WebSocket> {
   // Bun's WebSocket takes headers (the bearer key); the browser's would not.
   const socket = new WebSocket(url, { headers } as unknown as string[]);
   return new Promise((resolve, reject) => {
     socket.addEventListener("open", () => resolve(socket), { once: true });
-    socket.addEventListener("error", () => reject(new BoxliteError("protocol", `could not attach to the execution at ${url}`)), { once: true });
+    socket.addEventListener("error", () => reject(new BoxliteError("protocol", `could not attach at ${url}`)), { once: true });
   });
 }
 

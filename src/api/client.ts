@@ -3,7 +3,7 @@
  * the CLI's `--url` and scripts work against a server as they do against a home. Answers
  * take the local runtime's shapes and its errors (codes, and the messages the runtime
  * would give where the client checks first). What the REST API has no route for —
- * a foreground `run`, `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
+ * `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
  */
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import type { BoxliteApi, ExecSession, PullResult, RunSession, RuntimeInfo } from "../runtime/api.ts";
@@ -16,6 +16,7 @@ import type { BoxStats } from "../runtime/stats.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { copyFromRemote, copyToRemote } from "./client-copy.ts";
 import { execRemote } from "./client-exec.ts";
+import { runRemote } from "./client-run.ts";
 import { RestTransport } from "./client-http.ts";
 import { requireNotRunning, requireRunning } from "../runtime/box-checks.ts";
 
@@ -53,7 +54,6 @@ function unsupported(what: string, instead: string): BoxliteError {
 
 /** The request body of POST /v1/boxes for `options`. */
 function createRequest(options: RunOptions): Record<string, unknown> {
-  if (options.tty) throw unsupported("a terminal for a box's main command", "create it without -t and use 'boxlite exec -it'");
   const request: Record<string, unknown> = {};
   if (options.name !== undefined) request.name = options.name;
   if (options.image !== undefined) request.image = options.image;
@@ -65,6 +65,7 @@ function createRequest(options: RunOptions): Record<string, unknown> {
   if (options.entrypoint !== undefined) request.entrypoint = options.entrypoint;
   if (options.command !== undefined && options.command.length > 0) request.cmd = options.command;
   if (options.autoRemove) request.auto_delete = 1;
+  if (options.tty) request.tty = true;
   if (options.env && options.env.length > 0) {
     const env: Record<string, string> = {};
     for (const entry of options.env) {
@@ -129,8 +130,16 @@ export class RemoteBoxlite implements BoxliteApi {
     return box.box_id;
   }
 
-  run(): Promise<RunSession> {
-    return Promise.reject(unsupported("a foreground run", "the server has no attach to a box's main command; use 'boxlite run -d' and then 'boxlite exec'"));
+  /** Creates the box, attaches to its main command, starts it (features §1.2's order), and streams it. */
+  async run(options: RunOptions, handlers: ExecHandlers): Promise<RunSession> {
+    const id = await this.create(options);
+    try {
+      return await runRemote(this.http, id, options, handlers);
+    } catch (error) {
+      // As the local run: an auto-remove box is removed on every path.
+      if (options.autoRemove) await this.http.request("DELETE", this.boxPath(id), { query: { force: true } }).catch(() => {});
+      throw error;
+    }
   }
 
   async exec(idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<ExecSession> {

@@ -65,15 +65,24 @@ export class TrackedExecution {
   private stdinChain: Promise<void> = Promise.resolve();
   private readonly ended = Promise.withResolvers<void>();
 
+  /** Runs a held main command (the main session's START); undefined for an exec. */
+  private startMain: (() => void) | undefined;
+
+  /**
+   * `tty`: the command has a terminal (resize applies). `main`: the box's main session
+   * (features §2.6: never reaped, since killing it kills the box; its id is the box's).
+   */
   constructor(
     readonly id: string,
     readonly boxId: string,
-    readonly tty: boolean,
+    public tty: boolean,
+    readonly isMain = false,
   ) {}
 
-  /** Hands the runtime's exec over once it started; its exit is watched from here on. */
-  bind(exec: BoxExec): void {
+  /** Hands the runtime's exec over once it started; its exit is watched from here on. `start` runs a held main command. */
+  bind(exec: BoxExec, start?: () => void): void {
     this.exec = exec;
+    this.startMain = start;
     exec.done.then(
       (exit) => this.finish(exit),
       (error: unknown) => this.finish(error instanceof Error ? error : new Error(String(error))),
@@ -168,6 +177,11 @@ export class TrackedExecution {
     return this.stdinChain;
   }
 
+  /** Starts the held main command this session is attached to (nothing happens once it started). */
+  start(): void {
+    this.startMain?.();
+  }
+
   signal(signal: number): void {
     this.requireRunning("signal");
     this.requireExec().execution.signal(signal);
@@ -179,7 +193,7 @@ export class TrackedExecution {
     this.requireExec().execution.resize(rows, cols);
   }
 
-  /** Ends the connection to the box: the box's owner kills the command (it was not detached). */
+  /** Ends the connection to the box: the box's owner kills the command (it was not detached); a main command runs on. */
   disconnect(): void {
     this.exec?.close();
   }

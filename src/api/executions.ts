@@ -5,9 +5,11 @@
  * features §2.6: a periodic tick sends SIGHUP to an execution nobody came back to within
  * the reconnect grace, SIGTERM a shutdown grace later, then SIGKILL and eviction; finished
  * executions are evicted after five minutes; a hard cap on an execution's life kills it
- * outright.
+ * outright. A box's main session (GET /v1/boxes/{id}/attach) is one more execution, under
+ * the box's id, that the reaper leaves alone: killing it would kill the box.
  */
 import { ulid } from "ulid";
+import { DEFAULT_TTY_SIZE } from "../guest-protocol/main-session.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { STDERR, STDOUT, TrackedExecution } from "./execution.ts";
@@ -21,8 +23,6 @@ const SIGTERM = 15;
 const KILL_TIMEOUT_MS = 10_000;
 /** `close` waits this long for the box connections to wind down. */
 const CLOSE_TIMEOUT_MS = 5_000;
-/** A terminal's size until the client resizes it. */
-const DEFAULT_TTY = { rows: 24, cols: 80 };
 
 /** The reaper's clock; the defaults are the reference's (BOXLITE_RECONNECT_GRACE and friends). */
 export interface ExecutionRegistryOptions {
@@ -104,7 +104,7 @@ export class ExecutionRegistry {
         command: request.command,
         ...(request.env ? { env: request.env } : {}),
         ...(request.workdir !== undefined ? { workdir: request.workdir } : {}),
-        ...(request.tty ? { tty: DEFAULT_TTY } : {}),
+        ...(request.tty ? { tty: { ...DEFAULT_TTY_SIZE } } : {}),
         ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
         stdin: true,
       },
@@ -125,10 +125,49 @@ export class ExecutionRegistry {
     return tracked;
   }
 
+  /**
+   * Attaches to box `boxRef`'s main command, booting the box held first when it is not
+   * running (its main command then waits for `startMain`), and tracks it as an execution
+   * whose id is the box's; its attach slot is reserved for the caller. `conflict` when a
+   * client is attached already (here, or to the box's owner from elsewhere).
+   */
+  async attachMain(boxRef: string): Promise<TrackedExecution> {
+    const box = await this.runtime.getBox(boxRef);
+    const known = this.executions.get(box.box_id);
+    if (known?.isMain && known.isRunning) {
+      known.reserve();
+      return known;
+    }
+    await this.ensureRunning(box.box_id, { hold: true });
+    // The id of the box: stable across restarts (the reference reuses its container's), and known to the client.
+    const tracked = new TrackedExecution(box.box_id, box.box_id, false, true);
+    const connection = await this.runtime.attachMain(box.box_id, { onStdout: (chunk) => tracked.output(STDOUT, chunk), onStderr: (chunk) => tracked.output(STDERR, chunk) });
+    tracked.tty = connection.attached.tty;
+    tracked.bind({ execution: connection.execution, done: connection.done.then((status) => ({ ...status, timedOut: false })), close: connection.close }, connection.start);
+    tracked.reserve();
+    this.executions.set(tracked.id, tracked);
+    return tracked;
+  }
+
+  /**
+   * Runs box `boxId`'s held main command: on the connection of its main session when this
+   * server holds one (so it follows what the client sent there, a resize say), else on a
+   * new one. Nothing happens when it already runs.
+   */
+  async startMain(boxId: string): Promise<void> {
+    const main = this.executions.get(boxId);
+    if (main?.isMain && main.isRunning) return main.start();
+    await this.runtime.startMain(boxId);
+  }
+
   /** Execution `executionId` of box `boxRef` (an id, name or id prefix); 404 when either is unknown or they do not match. */
   async find(boxRef: string, executionId: string): Promise<TrackedExecution> {
-    const box = await this.runtime.getBox(boxRef);
     const tracked = this.executions.get(executionId);
+    // An auto-delete box is gone as soon as its main command ended; its session's status is still asked for.
+    const box = await this.runtime.getBox(boxRef).catch((error: unknown) => {
+      if (tracked?.isMain && tracked.boxId === boxRef && error instanceof BoxliteError && error.code === "not_found") return { box_id: boxRef };
+      throw error;
+    });
     if (!tracked && this.reaped.has(executionId)) {
       throw new BoxliteError("session_reaped", `execution ${executionId} was ended by the server's reaper: nobody attached to it within the reconnect grace`);
     }
@@ -156,6 +195,8 @@ export class ExecutionRegistry {
         if (now - (tracked.endedAt ?? now) >= completedTtlMs) this.executions.delete(tracked.id);
         continue;
       }
+      // The main session is the box's life: only a stop ends it.
+      if (tracked.isMain) continue;
       if (now - tracked.startedAt.getTime() >= maxLifetimeMs) {
         tracked.killRequested = true;
         tracked.signal(SIGKILL);
@@ -209,12 +250,12 @@ export class ExecutionRegistry {
     if (tracked.isRunning) tracked.disconnect();
   }
 
-  private async ensureRunning(boxRef: string): Promise<string> {
+  private async ensureRunning(boxRef: string, options: { hold?: boolean } = {}): Promise<string> {
     const box = await this.runtime.getBox(boxRef);
     if (box.status === "running") return box.box_id;
     let pending = this.starting.get(box.box_id);
     if (!pending) {
-      pending = this.runtime.start(box.box_id).finally(() => this.starting.delete(box.box_id));
+      pending = this.runtime.start(box.box_id, options).finally(() => this.starting.delete(box.box_id));
       this.starting.set(box.box_id, pending);
     }
     return pending;

@@ -4,7 +4,7 @@
  * supervisors, so stopping the server leaves them as their lifecycle says; only the
  * server's executions (commands it started and streams) end with it.
  */
-import { websocket, upgradeWebSocket } from "hono/bun";
+import { upgradeWebSocket, websocket } from "../api/websocket.ts";
 import { createApp } from "../api/app.ts";
 import { logLine } from "../api/errors.ts";
 import { ExecutionRegistry } from "../api/executions.ts";

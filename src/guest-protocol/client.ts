@@ -7,7 +7,7 @@ import type { Socket } from "bun";
 import { BoxliteError } from "../util/errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson, type ExecRequest, type FilesInRequest, type FilesOutRequest, type HelloMessage, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
+import { encodeJson, type ExecRequest, type FilesInRequest, type FilesOutRequest, type HelloMessage, parseAttached, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface ConnectOptions {
@@ -35,7 +35,8 @@ export async function connectWithRetry(path: string, handlers: SocketHandlers): 
 }
 
 export class GuestChannel {
-  private readonly decoder = new FrameDecoder();
+  // The box socket's ATTACH answer included: dispatch refuses it from the guest, like every frame the guest may not send.
+  private readonly decoder = new FrameDecoder({ boxSocket: true });
   private readonly executions = new Map<number, GuestExecution>();
   private writer!: SocketWriter;
   private socket!: Socket<unknown>;
@@ -90,6 +91,20 @@ export class GuestChannel {
   /** Extracts the tar written to the returned execution's stdin into the box. */
   filesIn(request: FilesInRequest): GuestExecution {
     return this.open(FrameType.FILES_IN, request, { onStdout: () => {}, onStderr: () => {} });
+  }
+
+  /**
+   * On a box socket: attaches to the box's main command. `attached` settles with the
+   * owner's answer (rejects when another client is attached: `conflict`); then come
+   * STARTED, output and the exit, as for a command.
+   */
+  attachMain(handlers: ExecHandlers): GuestExecution {
+    return this.open(FrameType.ATTACH, {}, handlers);
+  }
+
+  /** On a box socket: starts the box's held main command (nothing happens when it already started). */
+  startMain(): void {
+    this.send(FrameType.START, 0);
   }
 
   private open(type: FrameType, request: object, handlers: ExecHandlers): GuestExecution {
@@ -160,6 +175,9 @@ export class GuestChannel {
     switch (frame.type) {
       case FrameType.STARTED:
         execution.onStarted(parseStarted(frame.payload));
+        return;
+      case FrameType.ATTACH:
+        execution.onAttached(parseAttached(frame.payload));
         return;
       case FrameType.STDOUT:
       case FrameType.STDERR:

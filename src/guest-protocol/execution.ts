@@ -5,7 +5,7 @@
  */
 import { BoxliteError } from "../util/errors.ts";
 import { encodeWindowPayload, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
-import { encodeJson, type ErrorMessage, type ExitMessage, type StartedMessage } from "./messages.ts";
+import { type AttachedMessage, encodeJson, type ErrorMessage, type ExitMessage, type StartedMessage } from "./messages.ts";
 
 export interface ExecHandlers {
   /** Receives stdout bytes; the returned promise is backpressure (more is granted when it settles). */
@@ -34,6 +34,8 @@ export class GuestExecution {
   private finished = false;
   readonly started = Promise.withResolvers<StartedMessage>();
   readonly exit = Promise.withResolvers<ExitStatus>();
+  /** An ATTACH to a box's main command (box socket only): the owner's answer. */
+  readonly attached = Promise.withResolvers<AttachedMessage>();
 
   constructor(
     readonly stream: number,
@@ -42,6 +44,7 @@ export class GuestExecution {
   ) {
     // Callers that only await `exit` must not see an unhandled rejection from `started`.
     this.started.promise.catch(() => {});
+    this.attached.promise.catch(() => {});
   }
 
   /** Sends stdin bytes, waiting for window as needed. */
@@ -77,6 +80,10 @@ export class GuestExecution {
     this.started.resolve(message);
   }
 
+  onAttached(message: AttachedMessage): void {
+    this.attached.resolve(message);
+  }
+
   onWindow(increment: number): void {
     this.stdinWindow += increment;
     for (const wake of this.windowWaiters.splice(0)) wake();
@@ -96,17 +103,21 @@ export class GuestExecution {
     if (message.error !== undefined) status.error = message.error;
     // No STARTED comes when no process could be created (an unknown user, say): settle it here.
     this.started.reject(new BoxliteError("invalid_argument", message.error ?? `the command exited with ${message.code} before it started`));
+    this.attached.reject(new BoxliteError("protocol", "the command exited without an ATTACH answer"));
     this.end();
     // EXIT follows all output: settle only once every chunk has been handed over.
     void this.outputChain.then(() => this.exit.resolve(status), (error: unknown) => this.exit.reject(error));
   }
 
   onRefused(message: ErrorMessage): void {
+    // A box socket's refusal to attach: another client holds the main command.
+    if (message.code === "already_attached") return this.onChannelLost(new BoxliteError("conflict", message.message));
     this.onChannelLost(new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`));
   }
 
   onChannelLost(error: BoxliteError): void {
     this.end();
+    this.attached.reject(error);
     this.started.reject(error);
     void this.outputChain.finally(() => this.exit.reject(error));
   }

@@ -68,3 +68,14 @@ describe("FrameDecoder", () => {
 test("encodeFrame refuses a payload above the limit", () => {
   expect(() => encodeFrame(FrameType.STDIN, 1, new Uint8Array(MAX_PAYLOAD + 1))).toThrow(FrameError);
 });
+
+test("ATTACH and START decode only on a box socket; elsewhere they are unknown types, as to the guest", () => {
+  for (const [type, stream] of [[FrameType.ATTACH, 3], [FrameType.START, 0]] as const) {
+    const wire = encodeFrame(type, stream, type === FrameType.ATTACH ? new TextEncoder().encode("{}") : undefined);
+    expect(() => new FrameDecoder().push(wire)).toThrow(expect.objectContaining({ code: "bad_type" }));
+    expect(new FrameDecoder({ boxSocket: true }).push(wire).map((frame) => [frame.type, frame.stream])).toEqual([[type, stream]]);
+  }
+  // ATTACH is a command stream's, START the channel's.
+  expect(() => new FrameDecoder({ boxSocket: true }).push(encodeFrame(FrameType.ATTACH, 0))).toThrow(expect.objectContaining({ code: "bad_stream" }));
+  expect(() => new FrameDecoder({ boxSocket: true }).push(encodeFrame(FrameType.START, 1))).toThrow(expect.objectContaining({ code: "bad_stream" }));
+});

@@ -26,6 +26,9 @@ export const FrameType = {
   RESIZE: 0x21,
   SHUTDOWN: 0x30,
   ERROR: 0x3f,
+  // Box socket only (docs/guest-protocol.md "The box socket"): never sent to the guest.
+  ATTACH: 0x40,
+  START: 0x41,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -45,7 +48,17 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.RESIZE]: "command",
   [FrameType.SHUTDOWN]: "channel",
   [FrameType.ERROR]: "any",
+  [FrameType.ATTACH]: "command",
+  [FrameType.START]: "channel",
 };
+
+/** Frames only box-socket peers speak: the guest does not know them (bad_type there and in the golden vectors). */
+const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START]);
+
+export interface DecoderOptions {
+  /** Accept the box socket's own frames (ATTACH, START) besides the guest's. */
+  boxSocket?: boolean;
+}
 
 export interface Frame {
   type: FrameType;
@@ -65,8 +78,8 @@ export class FrameError extends Error {
   }
 }
 
-function isFrameType(value: number): value is FrameType {
-  return value in STREAM_KIND;
+function isFrameType(value: number, boxSocket: boolean): value is FrameType {
+  return value in STREAM_KIND && (boxSocket || !BOX_SOCKET_ONLY.has(value));
 }
 
 export function encodeFrame(type: FrameType, stream: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -84,12 +97,12 @@ export function encodeFrame(type: FrameType, stream: number, payload: Uint8Array
  * Checks a header and returns the payload length, or throws FrameError.
  * Exposed so that the golden vectors can pin each rule.
  */
-function checkHeader(view: DataView): { length: number; stream: number; type: FrameType } {
+function checkHeader(view: DataView, boxSocket: boolean): { length: number; stream: number; type: FrameType } {
   const length = view.getUint32(0);
   const stream = view.getUint32(4);
   const type = view.getUint8(8);
   if (length > MAX_PAYLOAD) throw new FrameError("too_large", `frame payload of ${length} bytes exceeds ${MAX_PAYLOAD}`);
-  if (!isFrameType(type)) throw new FrameError("bad_type", `unknown frame type 0x${type.toString(16)}`);
+  if (!isFrameType(type, boxSocket)) throw new FrameError("bad_type", `unknown frame type 0x${type.toString(16)}`);
   if (view.getUint8(9) !== 0 || view.getUint16(10) !== 0) throw new FrameError("bad_flags", "nonzero flags or reserved bytes");
   const kind = STREAM_KIND[type];
   if ((kind === "channel" && stream !== 0) || (kind === "command" && stream === 0)) {
@@ -107,6 +120,8 @@ export class FrameDecoder {
   private chunks: Uint8Array[] = [];
   private buffered = 0;
 
+  constructor(private readonly options: DecoderOptions = {}) {}
+
   push(bytes: Uint8Array): Frame[] {
     this.chunks.push(bytes);
     this.buffered += bytes.length;
@@ -121,7 +136,7 @@ export class FrameDecoder {
   private next(): Frame | undefined {
     if (this.buffered < HEADER_SIZE) return undefined;
     const header = this.peek(HEADER_SIZE);
-    const { length, stream, type } = checkHeader(new DataView(header.buffer, header.byteOffset, HEADER_SIZE));
+    const { length, stream, type } = checkHeader(new DataView(header.buffer, header.byteOffset, HEADER_SIZE), this.options.boxSocket === true);
     if (this.buffered < HEADER_SIZE + length) return undefined;
     const whole = this.take(HEADER_SIZE + length);
     return { type, stream, payload: whole.subarray(HEADER_SIZE) };

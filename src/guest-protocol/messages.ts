@@ -55,6 +55,16 @@ export interface ErrorMessage {
   message: string;
 }
 
+/** Where a box's main command is (docs/guest-protocol.md "The box socket"). */
+export type MainState = "held" | "running" | "exited";
+
+/** The owner's answer to ATTACH: the client is attached to the main command. */
+export interface AttachedMessage {
+  state: MainState;
+  /** The main command has (or will have) a pseudo-terminal: only STDOUT comes, RESIZE applies. */
+  tty: boolean;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -101,6 +111,25 @@ export function parseExit(payload: Uint8Array): ExitMessage {
 export function parseError(payload: Uint8Array): ErrorMessage {
   const r = parseObject(payload, "ERROR", { code: "string", message: "string?" });
   return { code: r.code as string, message: typeof r.message === "string" ? r.message : "" };
+}
+
+const MAIN_STATES: ReadonlySet<string> = new Set(["held", "running", "exited"]);
+
+/** The owner's ATTACH answer, as a client reads it. */
+export function parseAttached(payload: Uint8Array): AttachedMessage {
+  const r = parseObject(payload, "ATTACH", { state: "string" });
+  if (!MAIN_STATES.has(r.state as string) || typeof r.tty !== "boolean") throw new FrameError("bad_payload", "ATTACH answer needs state (held, running or exited) and tty as a boolean");
+  return { state: r.state as MainState, tty: r.tty };
+}
+
+/** A client's ATTACH: a JSON object (no fields yet; unknown ones are ignored). */
+export function parseAttach(payload: Uint8Array): void {
+  parseObject(payload, "ATTACH", {});
+}
+
+/** START on the box socket: empty. */
+export function parseStart(payload: Uint8Array): void {
+  if (payload.length !== 0) throw new FrameError("bad_payload", "START takes no payload");
 }
 
 /** What the guest accepts in a string (docs/guest-protocol.md, "Strict JSON"): no NUL, no lone surrogate. */

@@ -6,17 +6,22 @@
  * what lets the relay hand on more, and the guest is granted more as the relay does), so
  * the relay never holds more than one window per stream. A client that disconnects takes
  * its commands with it (SIGKILL), as with the guest, except those started with `detach`,
- * whose output is then discarded.
+ * whose output is then discarded. The owner's own frames — ATTACH to the box's main command
+ * (main-session.ts) and START of a held one — are answered here and never reach the guest.
  */
 import type { Socket, UnixSocketListener } from "bun";
 import type { GuestChannel } from "./client.ts";
-import type { ExecHandlers, GuestExecution } from "./execution.ts";
+import type { ExecHandlers, ExitStatus, GuestExecution } from "./execution.ts";
 import { decodeWindow, encodeFrame, encodeWindowPayload, type Frame, FrameDecoder, FrameError, FrameType, INITIAL_WINDOW, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson, parseExec, parseFilesIn, parseFilesOut, parseHello, parseResize, parseSignal, parseStopRequest } from "./messages.ts";
+import type { MainSession } from "./main-session.ts";
+import { encodeJson, parseAttach, parseExec, parseFilesIn, parseFilesOut, parseHello, parseResize, parseSignal, parseStart, parseStopRequest, type StartedMessage } from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface RelayOptions {
-  channel: GuestChannel;
+  /** The guest channel the clients' commands run on. */
+  channel: Pick<GuestChannel, "exec" | "filesOut" | "filesIn">;
+  /** The box's main command, for ATTACH and START; without it ATTACH is refused. */
+  main?: MainSession;
   /** Sent in HELLO so a client knows what it reached. */
   agent: string;
   /** A client sent SHUTDOWN: it asks for the box to stop, with this grace period when given. */
@@ -26,6 +31,8 @@ export interface RelayOptions {
 }
 
 const SIGKILL = 9;
+/** How long closing waits for what was written to clients (a main command's EXIT) to go out. */
+const CLOSE_FLUSH_MS = 2_000;
 
 /** Output credit of one client stream: bytes the client may still be sent (its window). */
 interface Credit {
@@ -33,16 +40,29 @@ interface Credit {
   wake: Array<() => void>;
 }
 
+/** What a client stream drives: a command in the guest, or the attached main command. */
+interface StreamTarget {
+  readonly started: { promise: Promise<StartedMessage> };
+  readonly exit: { promise: Promise<ExitStatus> };
+  writeStdin(bytes: Uint8Array): Promise<void>;
+  closeStdin(): void | Promise<void>;
+  signal(signal: number): void;
+  resize(rows: number, cols: number): void;
+}
+
 interface RelayedStream {
-  execution: GuestExecution;
-  detached: boolean;
+  target: StreamTarget;
+  /** The target keeps its stdin in order itself (the main command's attachment). */
+  ordersStdin: boolean;
+  /** What the client's disconnect does to it: kill it, or let it run on unheard. */
+  onDisconnect(): void;
   credit: Credit;
   stdinChain: Promise<void>;
   done: boolean;
 }
 
 class RelayClient {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder({ boxSocket: true });
   private readonly streams = new Map<number, RelayedStream>();
   private readonly writer: SocketWriter;
   private greeted = false;
@@ -57,6 +77,13 @@ class RelayClient {
 
   drain(): void {
     this.writer.flush();
+  }
+
+  /** Ends the connection once what was written went out (bounded by `deadline`). */
+  async close(deadline: number): Promise<void> {
+    while (!this.gone && this.writer.pending > 0 && performance.now() < deadline) await this.writer.whenDrained(deadline - performance.now());
+    this.socket.end();
+    this.disconnected();
   }
 
   receive(bytes: Uint8Array): void {
@@ -76,8 +103,9 @@ class RelayClient {
     if (this.gone) return;
     this.gone = true;
     for (const stream of this.streams.values()) {
-      if (stream.detached) this.release(stream);
-      else stream.execution.signal(SIGKILL);
+      stream.onDisconnect();
+      // Output waiting for this client's credit is dropped, so the stream can end.
+      for (const wake of stream.credit.wake.splice(0)) wake();
     }
   }
 
@@ -100,6 +128,16 @@ class RelayClient {
       this.options.onStopRequest(parseStopRequest(frame.payload));
       return;
     }
+    if (frame.type === FrameType.START) {
+      parseStart(frame.payload);
+      this.options.main?.start();
+      return;
+    }
+    if (frame.type === FrameType.ATTACH) {
+      parseAttach(frame.payload);
+      this.attach(frame.stream);
+      return;
+    }
     if (frame.type === FrameType.EXEC) {
       const { detach, ...request } = parseExec(frame.payload);
       this.open(frame.stream, detach === true, (handlers) => this.options.channel.exec(request, handlers));
@@ -120,10 +158,13 @@ class RelayClient {
     switch (frame.type) {
       case FrameType.STDIN: {
         const bytes = frame.payload;
+        const hand = () => (bytes.length === 0 ? stream.target.closeStdin() : stream.target.writeStdin(bytes));
+        // The main command orders its stdin itself (queued until it starts): it is handed over
+        // now, so that a START later on this connection finds it there.
+        const handed = stream.ordersStdin ? hand() : undefined;
         // In order, and the client's credit comes back only once the guest took the bytes.
         stream.stdinChain = stream.stdinChain.then(async () => {
-          if (bytes.length === 0) stream.execution.closeStdin();
-          else await stream.execution.writeStdin(bytes);
+          await (stream.ordersStdin ? handed : hand());
           if (bytes.length > 0) this.send(FrameType.WINDOW, frame.stream, encodeWindowPayload(bytes.length));
         });
         return;
@@ -133,11 +174,11 @@ class RelayClient {
         for (const wake of stream.credit.wake.splice(0)) wake();
         return;
       case FrameType.SIGNAL:
-        stream.execution.signal(parseSignal(frame.payload));
+        stream.target.signal(parseSignal(frame.payload));
         return;
       case FrameType.RESIZE: {
         const size = parseResize(frame.payload);
-        stream.execution.resize(size.rows, size.cols);
+        stream.target.resize(size.rows, size.cols);
         return;
       }
       default:
@@ -154,18 +195,47 @@ class RelayClient {
       return;
     }
     const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };
-    const output = (type: FrameType) => (chunk: Uint8Array) => this.forward(credit, id, type, chunk);
     let execution: GuestExecution;
     try {
-      execution = start({ onStdout: output(FrameType.STDOUT), onStderr: output(FrameType.STDERR) });
+      execution = start(this.outputHandlers(id, credit));
     } catch (error) {
       this.send(FrameType.ERROR, id, encodeJson({ code: "refused", message: (error as Error).message }));
       return;
     }
-    const relayed: RelayedStream = { execution, detached, credit, stdinChain: Promise.resolve(), done: false };
+    // Detached commands run on unheard; the others die with their client, as with the guest.
+    this.relay(id, { target: execution, ordersStdin: false, onDisconnect: () => (detached ? undefined : execution.signal(SIGKILL)), credit, stdinChain: Promise.resolve(), done: false });
+  }
+
+  /** Attaches the client's stream `id` to the main command: the ATTACH answer, then STARTED, output and EXIT. */
+  private attach(id: number): void {
+    if (this.streams.has(id)) throw new FrameError("bad_stream", `stream ${id} is already open`);
+    const main = this.options.main;
+    if (!main || this.streams.size >= MAX_STREAMS) {
+      this.send(FrameType.ERROR, id, encodeJson(main ? { code: "limit", message: `at most ${MAX_STREAMS} streams at once` } : { code: "refused", message: "this box has no main command to attach to" }));
+      return;
+    }
+    const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };
+    let attachment: ReturnType<MainSession["attach"]>;
+    try {
+      attachment = main.attach(this.outputHandlers(id, credit));
+    } catch (error) {
+      this.send(FrameType.ERROR, id, encodeJson({ code: "already_attached", message: (error as Error).message }));
+      return;
+    }
+    this.send(FrameType.ATTACH, id, encodeJson({ state: main.state, tty: main.tty }));
+    this.relay(id, { target: attachment, ordersStdin: true, onDisconnect: () => attachment.detach(), credit, stdinChain: Promise.resolve(), done: false });
+  }
+
+  private outputHandlers(id: number, credit: Credit): ExecHandlers {
+    const output = (type: FrameType) => (chunk: Uint8Array) => this.forward(credit, id, type, chunk);
+    return { onStdout: output(FrameType.STDOUT), onStderr: output(FrameType.STDERR) };
+  }
+
+  /** Tracks a client stream and relays its STARTED and its end. */
+  private relay(id: number, relayed: RelayedStream): void {
     this.streams.set(id, relayed);
-    relayed.execution.started.promise.then((started) => this.send(FrameType.STARTED, id, encodeJson(started)), () => {});
-    relayed.execution.exit.promise.then(
+    relayed.target.started.promise.then((started) => this.send(FrameType.STARTED, id, encodeJson(started)), () => {});
+    relayed.target.exit.promise.then(
       (status) => this.finish(relayed, id, FrameType.EXIT, { code: status.code, signal: status.signal, duration_us: status.durationUs, ...(status.error === undefined ? {} : { error: status.error }) }),
       (error: unknown) => this.finish(relayed, id, FrameType.ERROR, { code: "lost", message: (error as Error).message }),
     );
@@ -184,33 +254,48 @@ class RelayClient {
     this.streams.delete(id);
     this.send(type, id, encodeJson(message));
   }
-
-  private release(stream: RelayedStream): void {
-    for (const wake of stream.credit.wake.splice(0)) wake();
-  }
 }
 
 /** Serves `options.channel` on the unix socket `path` until closed. */
 export class RelayServer {
-  private constructor(private readonly listener: UnixSocketListener<RelayClient>) {}
+  private readonly clients = new Set<RelayClient>();
+  private listener!: UnixSocketListener<RelayClient>;
+
+  private constructor() {}
 
   static listen(path: string, options: RelayOptions): RelayServer {
-    const listener = Bun.listen<RelayClient>({
+    const server = new RelayServer();
+    const gone = (socket: Socket<RelayClient>) => {
+      socket.data.disconnected();
+      server.clients.delete(socket.data);
+    };
+    server.listener = Bun.listen<RelayClient>({
       unix: path,
       socket: {
         open: (socket) => {
           socket.data = new RelayClient(socket, options);
+          server.clients.add(socket.data);
         },
         data: (socket, bytes) => socket.data.receive(bytes),
         drain: (socket) => socket.data.drain(),
-        close: (socket) => socket.data.disconnected(),
-        error: (socket) => socket.data.disconnected(),
+        close: gone,
+        error: gone,
       },
     });
-    return new RelayServer(listener);
+    return server;
   }
 
-  close(): void {
-    this.listener.stop(true);
+  /**
+   * Stops listening and ends every connection once what was written to it went out (so
+   * an attached client gets the main command's EXIT), within a bound. The owner closes
+   * when the main command's exit settles, which is also when the relay queues that EXIT:
+   * one turn of the event loop first lets every reaction to it run.
+   */
+  async close(): Promise<void> {
+    this.listener.stop(false);
+    await Bun.sleep(0);
+    const deadline = performance.now() + CLOSE_FLUSH_MS;
+    await Promise.all([...this.clients].map((client) => client.close(deadline)));
+    this.clients.clear();
   }
 }

@@ -24,7 +24,8 @@ import { createBox } from "./create.ts";
 import { type BoxStats, boxStats } from "./stats.ts";
 import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream, type FilesOutStream } from "./copy.ts";
 import { startDetached, stopBox } from "./lifecycle.ts";
-import { superviseBox } from "./supervisor.ts";
+import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
+import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
@@ -121,9 +122,22 @@ export class Boxlite implements BoxliteApi {
     return createBox(await this.home(), options, onPull);
   }
 
-  /** Starts a stored box in the background (its own supervisor process); returns its id once it runs. */
-  async start(idOrName: string): Promise<string> {
-    return startDetached(await this.home(), idOrName);
+  /**
+   * Starts a stored box in the background (its own supervisor process); returns its id once
+   * it runs. `hold`: its main command waits for `startMain` (attach first, then start).
+   */
+  async start(idOrName: string, options: SuperviseOptions = {}): Promise<string> {
+    return startDetached(await this.home(), idOrName, options);
+  }
+
+  /** Attaches to a running box's main command through its owner (one client at a time). */
+  async attachMain(idOrName: string, handlers: ExecHandlers): Promise<MainConnection> {
+    return attachMain(await this.home(), idOrName, handlers);
+  }
+
+  /** Runs a running box's held main command (a no-op when it already started). */
+  async startMain(idOrName: string): Promise<void> {
+    return startMain(await this.home(), idOrName);
   }
 
   /** Stops a running box: SIGTERM to its main command, power-off after `timeoutMs`; returns its id. */
@@ -132,8 +146,8 @@ export class Boxlite implements BoxliteApi {
   }
 
   /** The supervisor of a detached box (`boxlite __supervise`): runs it until it stops. */
-  async supervise(id: string): Promise<number> {
-    return superviseBox(await this.home(), id);
+  async supervise(id: string, options: SuperviseOptions = {}): Promise<number> {
+    return superviseBox(await this.home(), id, options);
   }
 
   /** Copies `box:srcPath` (docker cp rules) to `hostDst`. */

@@ -14,7 +14,7 @@ import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 import { reconcileBox } from "./reconcile.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "./session.ts";
-import { spawnSupervisor } from "./supervisor.ts";
+import { spawnSupervisor, type SuperviseOptions } from "./supervisor.ts";
 
 /** Past the grace period, the owner still needs a moment to power the VM off and record it. */
 const STOP_SLACK_MS = 30_000;
@@ -29,13 +29,13 @@ function findBox(home: Home, idOrName: string): BoxRecord {
   return fresh;
 }
 
-/** Starts a stored box in the background; returns its id once it runs. */
-export async function startDetached(home: Home, idOrName: string): Promise<string> {
+/** Starts a stored box in the background; returns its id once it runs (held: its main command waits for START). */
+export async function startDetached(home: Home, idOrName: string, options: SuperviseOptions = {}): Promise<string> {
   const box = findBox(home, idOrName);
   requireNotRunning(box);
   // A box from the reference has no logs/ yet.
   mkdirSync(join(boxLayout(home.config, box.id).dir, "logs"), { recursive: true });
-  await spawnSupervisor(home, box.id);
+  await spawnSupervisor(home, box.id, options);
   return box.id;
 }
 

@@ -1,10 +1,13 @@
 /**
  * `run` in the foreground: create a box, then start it in this process with the main
- * command's streams wired to the caller. The box lives as long as its main command; an
- * auto-remove box is removed on every path, failures included.
+ * command's streams wired to the caller (attached before anyone else can attach). The box
+ * lives as long as its main command; an auto-remove box is removed on every path,
+ * failures included.
  */
-import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
+import type { ExecHandlers, ExitStatus } from "../guest-protocol/execution.ts";
+import type { MainAttachment } from "../guest-protocol/main-session.ts";
 import type { PullEvent } from "../image/pull.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { createBox } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
@@ -13,7 +16,8 @@ import { startBox } from "./session.ts";
 
 export interface BoxRun {
   id: string;
-  execution: GuestExecution;
+  /** The main command: stdin, signals, resize, its start and its exit. */
+  execution: MainAttachment;
   /** Settles after the command exited and the VM is gone (and the box removed with autoRemove). */
   done: Promise<ExitStatus>;
   /** Stops the box as `boxlite stop` does: SIGTERM, then power-off after the grace period. */
@@ -23,8 +27,15 @@ export interface BoxRun {
 export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
   const id = await createBox(home, options, onPull);
   try {
-    const session = await startBox(home, id, { handlers, tty: options.tty, stdin: options.stdin, operation: "run" });
-    return { id, execution: session.execution, done: session.done, stop: (timeoutMs) => session.stop(timeoutMs) };
+    const session = await startBox(home, id, {
+      operation: "run",
+      attach: { client: handlers, stdin: options.stdin ?? false, ...(options.tty ? { size: options.tty } : {}) },
+    });
+    const execution = session.attachment;
+    if (!execution) throw new BoxliteError("internal", `box ${id} started without its terminal attached`);
+    // Started at once (no hold): nothing can stop the box before its main command runs.
+    const done = session.done.then((status) => status ?? Promise.reject(new BoxliteError("internal", `box ${id} stopped before its main command started`)));
+    return { id, execution, done, stop: (timeoutMs) => session.stop(timeoutMs) };
   } catch (error) {
     // startBox removed an auto-remove box already when it got as far as its lock.
     if (options.autoRemove) discardBox(home.config, home.database, id);

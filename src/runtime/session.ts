@@ -1,15 +1,18 @@
 /**
  * A box's life from start to stop, in the process that owns it (a foreground `run`, or a
- * detached box's supervisor): under the box's lock, boot the VM, serve the box socket to
- * other processes (exec, stop), run the main command, and when it ends — by itself or by
- * a stop — power the VM off and record the exit code. Docker semantics: the box lives as
+ * box's supervisor): under the box's lock, boot the VM and serve the box socket to other
+ * processes (exec, stop, attach), then run the main command — at once, or once a client
+ * asks (a held start) — with its output going to at most one attached client
+ * (guest-protocol/main-session.ts) and the owner's log. When it ends — by itself or by a
+ * stop — power the VM off and record the exit code. Docker semantics: the box lives as
  * long as its main command.
  */
 import { rmSync } from "node:fs";
 import { imageOf } from "../db/box-summaries.ts";
 import { getBox, updateBoxState } from "../db/boxes.ts";
 import { VERSION } from "../config/version.ts";
-import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
+import type { ExitStatus } from "../guest-protocol/execution.ts";
+import { DEFAULT_TTY_SIZE, type MainAttachment, type MainClient, MainSession } from "../guest-protocol/main-session.ts";
 import { RelayServer } from "../guest-protocol/relay.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { lockBox } from "./box-lock.ts";
@@ -25,29 +28,35 @@ import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 /** Docker's default grace between SIGTERM and SIGKILL on stop. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const SIGTERM = 15;
-/** What docker reports for a main command killed after the grace period. */
-const KILLED_EXIT_CODE = 137;
 
 export interface SessionOptions {
-  handlers: ExecHandlers;
-  /** A pseudo-terminal of this size for the main command, or none. */
-  tty?: { rows: number; cols: number };
-  stdin?: boolean;
   /** Named in "box busy" errors: "run" or "start". */
   operation: string;
+  /** Gets every output byte of the main command (a supervisor's `logs/main.log`). */
+  log?(chunk: Uint8Array): void;
+  /** Attached before any other client can be: a foreground `run`'s terminal. */
+  attach?: { client: MainClient; stdin: boolean; size?: { rows: number; cols: number } };
+  /** Boot and serve the box socket, but run the main command only when a client sends START. */
+  hold?: boolean;
 }
 
 export interface BoxSession {
   id: string;
-  /** The main command. */
-  execution: GuestExecution;
-  /** Settles once the main command ended and the VM is gone (and an auto-remove box removed). */
-  done: Promise<ExitStatus>;
-  /** SIGTERM to the main command, then after `timeoutMs` the guest powers off (killing it). */
+  main: MainSession;
+  /** `options.attach`'s hold on the main command. */
+  attachment: MainAttachment | undefined;
+  /**
+   * Settles once the VM is gone (and an auto-remove box removed): with the main command's
+   * exit, or null when the box was stopped before its main command started.
+   */
+  done: Promise<ExitStatus | null>;
+  /** SIGTERM to the main command, then after `timeoutMs` the guest powers off (killing it); a held box powers off at once. */
   stop(timeoutMs?: number): void;
 }
 
 const STARTABLE = new Set(["configured", "stopped", "failed", "unknown"]);
+
+type Outcome = { exitCode: number | null } | { error: unknown };
 
 export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
   const { config } = home;
@@ -62,11 +71,12 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   }
   const layout = boxLayout(config, id);
   const run = runOptionsOf(record.config);
+  const tty = record.config.options.tty === true;
   let box: BootedBox | undefined;
   let relay: RelayServer | undefined;
   let stopping = false;
-  const finish = async (outcome: { exitCode: number } | { error: unknown }) => {
-    relay?.close();
+  const finish = async (outcome: Outcome) => {
+    await relay?.close();
     rmSync(layout.boxSocket, { force: true });
     // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
     await (run.autoRemove ? box?.kill() : box?.stop());
@@ -79,29 +89,38 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   };
   try {
     const image = await boxImage(home, id, imageOf(record.config.options.rootfs));
-    const spec = processSpec({ ...run, ...(options.tty ? { tty: options.tty } : {}) }, image.config, id.slice(-12));
+    const spec = processSpec({ ...run, ...(tty ? { tty: DEFAULT_TTY_SIZE } : {}) }, image.config, id.slice(-12));
     box = await bootBox(config, { id, image, ...checkResources(run) });
     writeVmmPid(layout.dir, box.vm.pid);
     updateBoxState(db, id, { status: "running", pid: box.vm.pid, exit_code: null, error_reason: null, last_updated: new Date().toISOString() });
     const booted = box;
+    const main = new MainSession({
+      tty,
+      launch: (io, handlers) => booted.channel.exec({ ...spec, create_cwd: true, tty: io.tty, stdin: io.stdin }, handlers),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    const attachment = options.attach ? main.attach(options.attach.client, { stdin: options.attach.stdin }) : undefined;
+    if (options.attach?.size) attachment?.resize(options.attach.size.rows, options.attach.size.cols);
     rmSync(layout.boxSocket, { force: true });
     relay = RelayServer.listen(layout.boxSocket, {
       channel: booted.channel,
+      main,
       agent: `boxlite/${VERSION}`,
       onStopRequest: (timeoutMs) => session.stop(timeoutMs),
       refuseExec: () => (stopping ? `box ${id} is stopping` : undefined),
     });
-    const execution = booted.channel.exec({ ...spec, create_cwd: true, tty: options.tty ?? null, stdin: options.stdin ?? false }, options.handlers);
-    const done = execution.exit.promise.then(
+    // While the main command is held nothing else watches the VM: its end ends the box.
+    void booted.vm.exited.then(() => main.abort(new BoxliteError("vmm_failed", "the VM stopped before the box's main command started")));
+    const done = main.exit.promise.then(
       async (status) => {
         await finish({ exitCode: status.code });
         return status;
       },
       async (error: unknown) => {
-        // A stop that had to power the guest off ends the main command with the channel.
+        // Stopped while held: the main command never ran, so there is no exit code.
         if (stopping) {
-          await finish({ exitCode: KILLED_EXIT_CODE });
-          return { code: KILLED_EXIT_CODE, signal: 9, durationUs: 0 };
+          await finish({ exitCode: null });
+          return null;
         }
         const reported = withConsoleTail(error, layout);
         await finish({ error: reported });
@@ -112,16 +131,20 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     void done.finally(() => clearTimeout(timer)).catch(() => {});
     const session: BoxSession = {
       id,
-      execution,
+      main,
+      attachment,
       done,
       stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
         if (stopping) return;
         stopping = true;
         updateBoxState(db, id, { status: "stopping", last_updated: new Date().toISOString() });
-        execution.signal(SIGTERM);
+        main.markStopping();
+        if (main.state === "held") return main.abort(new BoxliteError("conflict", `box ${id} was stopped before its main command started`));
+        main.signal(SIGTERM);
         timer = setTimeout(() => booted.channel.shutdown(), timeoutMs);
       },
     };
+    if (!options.hold) main.start();
     return session;
   } catch (error) {
     await finish({ error });

@@ -3,8 +3,10 @@
  * in a new session (setsid) that outlives the command that started it. The supervisor
  * owns the box as a foreground `run` does (session.ts): the box lock, the VM (whose
  * watchdog kills it if the supervisor dies), the box socket and the main command, whose
- * output goes to `logs/main.log`. It reports one JSON line on stdout once the box runs
- * or could not start, then closes stdout: that is what the starting command waits for.
+ * output goes to `logs/main.log` (and to a client attached over the box socket). It
+ * reports one JSON line on stdout once the box runs or could not start, then closes
+ * stdout: that is what the starting command waits for. With `--hold` the main command
+ * waits for a client's START (the REST attach boots a box this way, attaches, then starts).
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { childEnv } from "../config/config.ts";
@@ -23,8 +25,13 @@ const LOG_TAIL_LINES = 15;
 /** Beyond the boot timeout: a supervisor that says nothing for this long is reported. */
 const READY_SLACK_MS = 30_000;
 
+export interface SuperviseOptions {
+  /** Boot the box but run its main command only when a client asks (box socket START): an attach comes first. */
+  hold?: boolean;
+}
+
 /** Runs in the supervisor process: starts the box and lives until it stops. Returns the exit code. */
-export async function superviseBox(home: Home, id: string): Promise<number> {
+export async function superviseBox(home: Home, id: string, options: SuperviseOptions = {}): Promise<number> {
   const report = (line: ReadyLine) => {
     try {
       writeSync(1, `${JSON.stringify(line)}\n`);
@@ -38,13 +45,13 @@ export async function superviseBox(home: Home, id: string): Promise<number> {
     writeSync(log, chunk);
   };
   try {
-    const session = await startBox(home, id, { handlers: { onStdout: append, onStderr: append }, operation: "start" });
+    const session = await startBox(home, id, { operation: "start", log: append, hold: options.hold === true });
     report({ ok: true, pid: process.pid });
     const stop = () => session.stop();
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
     const status = await session.done;
-    return status.code === 0 ? 0 : 1;
+    return status === null || status.code === 0 ? 0 : 1;
   } catch (error) {
     const known = isBoxliteError(error) ? error : new BoxliteError("internal", String(error));
     report({ ok: false, code: known.code, message: known.message });
@@ -55,10 +62,10 @@ export async function superviseBox(home: Home, id: string): Promise<number> {
 }
 
 /** Starts a box under a new supervisor and waits until it runs (or says why it could not). */
-export async function spawnSupervisor(home: Home, id: string): Promise<void> {
+export async function spawnSupervisor(home: Home, id: string, options: SuperviseOptions = {}): Promise<void> {
   const layout = boxLayout(home.config, id);
   const log = openSync(layout.mainLog, "a");
-  const child = Bun.spawn([...selfCommand(), "--home", home.config.home, "__supervise", id], {
+  const child = Bun.spawn([...selfCommand(), "--home", home.config.home, "__supervise", id, ...(options.hold ? ["--hold"] : [])], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: log,

@@ -45,12 +45,14 @@ test("the create request maps onto the runtime's options", () => {
   expect(createOptions(body)).toEqual({ name: "n", image: "alpine:3.20", cpus: 3, memoryMib: 1024, workdir: "/w", env: ["A=1", "B=x=y"], entrypoint: ["/bin/sh", "-c"], command: ["echo hi"], user: "1000:1000", autoRemove: true });
   // null is "left out", as serde's Option.
   expect(createOptions({ name: null, image: null, cpus: null, env: null, auto_delete: 0 })).toEqual({ env: [], autoRemove: false });
+  // A terminal for the main command: its size comes from the client that attaches before the start.
+  expect(createOptions({ tty: true })).toEqual({ env: [], autoRemove: false, tty: { rows: 24, cols: 80 } });
+  expect(createOptions({ tty: false })).toEqual({ env: [], autoRemove: false });
 });
 
 test("fields this build cannot honour are refused with 400 unsupported naming the field", async () => {
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ disk_size_gb: 20 }, "disk_size_gb"],
-    [{ tty: true }, "tty"],
     [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
     [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
     [{ network: { mode: "enabled" } }, "network"],
@@ -194,7 +196,7 @@ test("GET /v1/boxes/{id}/metrics of a box that is not running has counters and n
   expect((await call(app, "GET", "/v1/boxes/not-a-box/metrics")).status).toBe(404);
 });
 
-test("snapshots, clone, export, import, volumes, tunnels and main-session attach answer 400 unsupported", async () => {
+test("snapshots, clone, export, import, volumes and tunnels answer 400 unsupported", async () => {
   await create({ name: "no-snapshots" });
   const routes: Array<[string, string]> = [
     ["POST", "/v1/boxes/no-snapshots/snapshots"],
@@ -206,7 +208,6 @@ test("snapshots, clone, export, import, volumes, tunnels and main-session attach
     ["POST", "/v1/boxes/no-snapshots/export"],
     ["POST", "/v1/boxes/import?name=x"],
     ["POST", "/v1/boxes/no-snapshots/network/tunnel?port=80"],
-    ["GET", "/v1/boxes/no-snapshots/attach"],
     ["POST", "/v1/volumes"],
     ["GET", "/v1/volumes"],
     ["GET", "/v1/volumes/v1"],

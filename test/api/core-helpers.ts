@@ -1,5 +1,5 @@
 /** The API in-process for tests: an app over the test home, and requests that parse their answers. */
-import { upgradeWebSocket } from "hono/bun";
+import { upgradeWebSocket } from "../../src/api/websocket.ts";
 import { type AppOptions, createApp } from "../../src/api/app.ts";
 import { ExecutionRegistry } from "../../src/api/executions.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";

@@ -2,7 +2,8 @@
  * The CLI against a real `boxlite serve` (`--url`), command by command against the same
  * CLI on the same home: the same output and exit codes, or a clear `unsupported` where the
  * REST API has no route. One box is shared (two boots: `run -d`, and `start` after `stop`);
- * a second server with an API key boots nothing.
+ * a second server with an API key boots nothing. A foreground `run --url` boots its own
+ * box each time (two runs compared with the local run, four remote only: eight boots).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -10,7 +11,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "../../src/index.ts";
-import { runCli } from "../helpers/cli.ts";
+import { AttachClient } from "../helpers/api.ts";
+import { cliCommand, REPO, runAndTerminate, runCli, runInResizedTerminal, waitFor } from "../helpers/cli.ts";
 import { startServeProcess } from "../helpers/serve.ts";
 
 const KEY = "remote-test-key";
@@ -113,14 +115,77 @@ test("errors read and exit the same: an unknown box, a box already running", asy
 });
 
 test("what the REST API cannot do is refused as unsupported, saying what to use", async () => {
-  const run = await remote(["run", "--", "true"]);
-  expect(run.code).toBe(125);
-  expect(run.stderr).toContain("run -d");
   const logs = await remote(["logs", "shared"]);
   expect(logs.code).toBe(1);
   expect(logs.stderr).toContain("not supported against a server");
   expect((await remote(["info"])).stderr).toContain("not supported against a server");
   expect((await remote(["serve"])).code).toBe(2);
+});
+
+const boxIds = async () => (JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string }>).map((box) => box.box_id).sort();
+const inspect = async (box: string) => JSON.parse((await runCli(["inspect", box])).stdout)[0];
+
+test("run in the foreground prints and exits as the local run, 127 with its message for a missing command; --rm leaves no box", async () => {
+  const before = await boxIds();
+  expect(await expectSame(["run", "--rm", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])).toMatchObject({ code: 7, stdout: "out\n", stderr: "err\n" });
+  const missing = await expectSame(["run", "--rm", "--", "no-such-command"]);
+  expect(missing.code).toBe(127);
+  expect(missing.stderr).toContain("no-such-command");
+  expect(await boxIds()).toEqual(before);
+});
+
+test("run -i pipes 1 MiB through cat byte-exact; without --rm the box is kept, stopped with the exit code", async () => {
+  const input = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < input.length; i += 65536) crypto.getRandomValues(input.subarray(i, i + 65536));
+  const result = await remote(["run", "-i", "--name", "piped", "--memory", "256", "--", "cat"], { stdin: input });
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  expect(result.stdoutBytes.length).toBe(input.length);
+  expect(Buffer.compare(result.stdoutBytes, input)).toBe(0);
+  // The run returns once the box is down, as locally.
+  expect((await inspect("piped")).State).toMatchObject({ Status: "stopped", ExitCode: 0 });
+  expect((await remote(["rm", "piped"])).code).toBe(0);
+});
+
+test("while a run --url is attached a second attach gets 409; the run going away does not end its main command", async () => {
+  const proc = Bun.spawn(cliCommand(["--url", url, "run", "-i", "--name", "watched", "--memory", "256", "--", "sh", "-c", 'echo ready; read line; echo "got $line"; exit 4']), {
+    cwd: REPO,
+    env: process.env,
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let output = "";
+  void (async () => {
+    for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => output.includes("ready"), 60_000, "the main command to start");
+  const id = (await inspect("watched")).Id as string;
+  const second = await fetch(`${url}/v1/boxes/${id}/attach`, { headers: { Upgrade: "websocket", Connection: "Upgrade" } });
+  expect(second.status).toBe(409);
+  await expect(AttachClient.open(`${url.replace("http", "ws")}/v1/boxes/${id}/attach`)).rejects.toThrow();
+
+  proc.kill("SIGKILL");
+  await proc.exited;
+  expect((await inspect("watched")).State.Status).toBe("running");
+  // Its stdin is still open (the server holds it): a new client feeds the line it waits for.
+  const client = await AttachClient.open(`${url.replace("http", "ws")}/v1/boxes/${id}/attach`);
+  await client.waitForStdout("ready\n");
+  client.sendBytes("again\n");
+  expect(await client.whenClosed()).toBe(1000);
+  expect(client.stdoutText()).toBe("ready\ngot again\n");
+  expect(client.texts).toEqual([{ type: "exit", exit_code: 4 }]);
+  await waitFor(async () => (await inspect("watched")).State.Status === "stopped", 60_000, "the box to stop");
+  expect((await inspect("watched")).State.ExitCode).toBe(4);
+  expect((await remote(["rm", "watched"])).code).toBe(0);
+});
+
+test("SIGTERM to run --url reaches the main command, as locally", async () => {
+  expect(await runAndTerminate(["--url", url])).toEqual({ code: 5, stdout: "ready\ngot TERM\n" });
+});
+
+test("run --url -t gives the command a terminal of the host's size that follows it", async () => {
+  expect(await runInResizedTerminal(["--url", url])).toBe(3);
 });
 
 test("create, then rm, through the server", async () => {

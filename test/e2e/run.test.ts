@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { cliCommand, qemuProcesses, REPO, runAndTerminate, runCli, runInResizedTerminal, waitFor } from "../helpers/cli.ts";
 
 const home = () => process.env.BOXLITE_HOME as string;
 const boxes = () => (existsSync(join(home(), "boxes")) ? readdirSync(join(home(), "boxes")) : []);
@@ -56,19 +56,7 @@ test("1 MiB of random bytes goes through stdin and cat unchanged", async () => {
 });
 
 test("-t gives the command a terminal that follows the host window size", async () => {
-  let screen = "";
-  const proc = Bun.spawn(cliCommand(["run", "--rm", "-t", "--", "sh", "-c", "tty; stty size; read line; stty size"]), {
-    cwd: REPO,
-    env: process.env,
-    terminal: { cols: 100, rows: 30, data: (_terminal, bytes) => (screen += new TextDecoder().decode(bytes)) },
-  });
-  await waitFor(() => screen.includes("30 100"), 60_000, "the initial window size");
-  expect(screen).toMatch(/\/dev\/pts\/\d+/);
-  proc.terminal?.resize(120, 40);
-  await Bun.sleep(100); // SIGWINCH is asynchronous on the host; the resize frame must go out before the newline.
-  proc.terminal?.write("\r");
-  await waitFor(() => screen.includes("40 120"), 30_000, "the resized window");
-  expect(await proc.exited).toBe(0);
+  expect(await runInResizedTerminal()).toBe(3);
 });
 
 test("with -t, Ctrl-C reaches the command through its terminal, and the host terminal is restored", async () => {
@@ -96,19 +84,7 @@ test("with -t, Ctrl-C reaches the command through its terminal, and the host ter
 });
 
 test("host SIGTERM is forwarded to the command", async () => {
-  let output = "";
-  const proc = Bun.spawn(
-    cliCommand(["run", "--rm", "--", "sh", "-c", 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 1; done']),
-    { cwd: REPO, env: process.env, stdout: "pipe", stderr: "inherit" },
-  );
-  const reader = (async () => {
-    for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);
-  })();
-  await waitFor(() => output.includes("ready"), 60_000, "the command to start");
-  proc.kill("SIGTERM");
-  expect(await proc.exited).toBe(5);
-  await reader;
-  expect(output).toContain("got TERM");
+  expect(await runAndTerminate()).toEqual({ code: 5, stdout: "ready\ngot TERM\n" });
 });
 
 describe("box files", () => {
@@ -146,4 +122,6 @@ test("killing the CLI with SIGKILL leaves no VM running", async () => {
   expect(qemuProcesses(box).length).toBeGreaterThan(0);
   proc.kill("SIGKILL");
   await waitFor(() => qemuProcesses(box).length === 0, 15_000, "QEMU to exit after its CLI died");
+  // The next reader finds its owner gone, and an auto-remove box is removed then (so no later test meets it half-way).
+  expect((await runCli(["ls", "-a", "--json"])).stdout).not.toContain(box);
 });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import type { Hono } from "hono";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { upgradeWebSocket, websocket } from "../../src/api/websocket.ts";
 import { createApp } from "../../src/api/app.ts";
 import { ExecutionRegistry, type ExecutionRegistryOptions } from "../../src/api/executions.ts";
 import type { ApiEnv } from "../../src/api/middleware.ts";

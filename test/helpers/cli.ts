@@ -51,3 +51,47 @@ export function qemuProcesses(needle: string): number[] {
   const out = Bun.spawnSync(["pgrep", "-f", `qemu-system.*${needle}`]).stdout.toString();
   return out.split("\n").filter(Boolean).map(Number);
 }
+
+/**
+ * Runs `boxlite [globals] run --rm -t -- sh -c 'tty; stty size; read line; stty size; exit 3'`
+ * in a 100×30 terminal, resizes it to 120×40 while the command waits, and checks that the
+ * command saw a PTY of each size. Resolves with boxlite's exit code.
+ */
+export async function runInResizedTerminal(globals: string[] = []): Promise<number> {
+  let screen = "";
+  const proc = Bun.spawn(cliCommand([...globals, "run", "--rm", "-t", "--", "sh", "-c", "tty; stty size; read line; stty size; exit 3"]), {
+    cwd: REPO,
+    env: process.env,
+    terminal: { cols: 100, rows: 30, data: (_terminal, bytes) => (screen += new TextDecoder().decode(bytes)) },
+  });
+  await waitFor(() => screen.includes("30 100"), 60_000, "the initial window size");
+  if (!/\/dev\/pts\/\d+/.test(screen)) throw new Error(`the command has no terminal: ${JSON.stringify(screen)}`);
+  proc.terminal?.resize(120, 40);
+  await Bun.sleep(100); // SIGWINCH is asynchronous on the host; the resize frame must go out before the newline.
+  proc.terminal?.write("\r");
+  await waitFor(() => screen.includes("40 120"), 30_000, "the resized window");
+  return proc.exited;
+}
+
+/**
+ * Runs `boxlite [globals] run --rm` of a command that traps SIGTERM (prints "got TERM",
+ * exits 5), sends boxlite SIGTERM once the command is up, and returns what it printed and
+ * boxlite's exit code.
+ */
+export async function runAndTerminate(globals: string[] = []): Promise<{ code: number; stdout: string }> {
+  let stdout = "";
+  const proc = Bun.spawn(cliCommand([...globals, "run", "--rm", "--", "sh", "-c", 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 1; done']), {
+    cwd: REPO,
+    env: process.env,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const reader = (async () => {
+    for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => stdout.includes("ready"), 60_000, "the command to start");
+  proc.kill("SIGTERM");
+  const code = await proc.exited;
+  await reader;
+  return { code, stdout };
+}

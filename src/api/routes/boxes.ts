@@ -6,6 +6,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import { Hono } from "hono";
+import { DEFAULT_TTY_SIZE } from "../../guest-protocol/main-session.ts";
 import type { BoxView } from "../../runtime/box-view.ts";
 import type { RunOptions } from "../../runtime/options.ts";
 import { BoxliteError } from "../../util/errors.ts";
@@ -46,7 +47,6 @@ function unsupported(field: string, why: string): BoxliteError {
 /** Fields asking for what this build does not have; an empty or "off" value asks for nothing and passes. */
 function refuseUnsupported(body: CreateRequest): void {
   if (body.disk_size_gb != null) throw unsupported("disk_size_gb", "a box's disk is its image's size; leave disk_size_gb out");
-  if (body.tty === true) throw unsupported("tty", "the main command of a box started over REST has no terminal; exec with \"tty\": true instead");
   const capabilities = body.advanced?.capabilities;
   if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0) throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
   if (body.network?.mode === "enabled") throw unsupported("network", 'boxes of this build have no network; use {"mode": "disabled"} or leave network out');
@@ -80,6 +80,8 @@ export function createOptions(body: CreateRequest): RunOptions {
   if (body.entrypoint != null) options.entrypoint = body.entrypoint;
   if (body.cmd != null) options.command = body.cmd;
   if (body.user != null) options.user = body.user;
+  // A terminal for the main command, sized by the client that attaches (GET …/attach) before the start.
+  if (body.tty === true) options.tty = { ...DEFAULT_TTY_SIZE };
   return options;
 }
 
@@ -124,8 +126,12 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
 
   routes.post("/boxes/:id/start", async (c) => {
     const view = await runtime.getBox(boxParam(c));
-    // The contract makes start idempotent: a running box is answered as it is.
-    if (isUp(view)) return c.json(toBox(view));
+    // The contract makes start idempotent: a running box is answered as it is, its main
+    // command started if an attach booted it held (features §1.2: create, attach, start).
+    if (isUp(view)) {
+      if (view.status === "running") await context.executions.startMain(view.box_id);
+      return c.json(toBox(view));
+    }
     try {
       await runtime.start(view.box_id);
     } catch (error) {

@@ -1,7 +1,6 @@
 /**
  * Routes of the contract (and of the reference's serve) that this build does not have:
- * snapshots, clone, export, import, volumes, the network tunnel and the main-session
- * attach. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
+ * snapshots, clone, export, import, volumes and the network tunnel. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
  * naming what is missing, so a client learns it from the answer rather than from a 404.
  * GET /v1/config says the same in its capabilities. Bodies are never read.
  */
@@ -20,7 +19,6 @@ const BOX_SCOPED: Array<[method: "get" | "post" | "delete", path: string, what: 
   ["post", "/boxes/:id/clone", "clone"],
   ["post", "/boxes/:id/export", "export"],
   ["post", "/boxes/:id/network/tunnel", "network tunnels (boxes have no network)"],
-  ["get", "/boxes/:id/attach", "attaching to a box's main command (its output is in the box's logs/main.log; use exec)"],
 ];
 
 const GLOBAL: Array<[method: "get" | "post" | "delete", path: string, what: string]> = [

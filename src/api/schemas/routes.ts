@@ -58,6 +58,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "DELETE", path: "/boxes/{box_id}", operationId: "removeBox", summary: "Remove a box (force defaults to true, as the local reference)", tag: "Boxes", query: RemoveBoxQuery, success: { 204: null }, errors: [404, 409] },
   { method: "POST", path: "/boxes/{box_id}/start", operationId: "startBox", summary: "Start a box (a running box is answered as it is)", tag: "Boxes", success: { 200: Box }, errors: [404, 409, 503] },
   { method: "POST", path: "/boxes/{box_id}/stop", operationId: "stopBox", summary: "Stop a box: SIGTERM, then power-off after timeout_seconds", tag: "Boxes", body: { schema: StopBoxRequest, required: false }, success: { 200: Box }, errors: [404, 409] },
+  { method: "GET", path: "/boxes/{box_id}/attach", operationId: "attachBox", summary: "Attach to the box's main command (WebSocket; boots a box that is not running, held until POST start); X-Boxlite-Execution-Id names its execution", tag: "Boxes", websocket: true, success: { 101: null }, errors: [404, 409] },
   { method: "GET", path: "/boxes/{box_id}/metrics", operationId: "getBoxMetrics", summary: "A box's CPU, memory and exec counters", tag: "Metrics", success: { 200: BoxMetrics }, errors: [404] },
 
   { method: "POST", path: "/boxes/{box_id}/exec", operationId: "startExecution", summary: "Start a command (the box is started first when needed)", tag: "Execution", body: { schema: ExecRequest, required: true }, success: { 201: ExecResponse }, errors: [404, 409] },
@@ -84,7 +85,6 @@ export const ROUTES: readonly RouteSpec[] = [
   unsupported("POST", "/boxes/{box_id}/export", "exportBox", "Boxes"),
   unsupported("POST", "/boxes/import", "importBox", "Boxes"),
   unsupported("POST", "/boxes/{box_id}/network/tunnel", "prepareTunnel", "Network"),
-  unsupported("GET", "/boxes/{box_id}/attach", "attachBox", "Boxes"),
   unsupported("POST", "/volumes", "createVolume", "Volumes"),
   unsupported("GET", "/volumes", "listVolumes", "Volumes"),
   unsupported("GET", "/volumes/{volume_id}", "getVolume", "Volumes"),
