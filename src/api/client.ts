@@ -44,8 +44,8 @@ const PAGE_SIZE = 1000;
 const MIB = 1024 * 1024;
 
 function toView(box: WireBox): BoxView {
-  const { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code, error_reason } = box;
-  return { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code: exit_code ?? null, error_reason: error_reason ?? null };
+  const { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code, error_reason, auto_delete } = box;
+  return { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code: exit_code ?? null, error_reason: error_reason ?? null, auto_delete: auto_delete ?? 0 };
 }
 
 function unsupported(what: string, instead: string): BoxliteError {

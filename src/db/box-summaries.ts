@@ -22,6 +22,8 @@ export interface BoxSummary {
   memoryMib: number | null;
   exitCode: number | null;
   errorReason: string | null;
+  /** `options.auto_remove`: the box is removed when it stops. */
+  autoRemove: boolean;
 }
 
 type SummaryRow = [id: string, name: string | null, columnStatus: string, pid: number | null, config: string, state: string];
@@ -85,6 +87,7 @@ export function listBoxSummaries(db: Database, options: { activeOnly?: boolean }
       memoryMib: number(options.memory_mib),
       exitCode: number(state.exit_code),
       errorReason: text(state.error_reason),
+      autoRemove: options.auto_remove === true,
     };
   });
 }

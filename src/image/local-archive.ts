@@ -55,7 +55,7 @@ function chooseEntry(entries: ArchiveEntry[], tag: string | undefined, where: st
   const wanted = normalizeTag(tag);
   const found = entries.find((entry) => entry.repoTags.some((name) => normalizeTag(name) === wanted));
   if (found) return found;
-  throw new BoxliteError("not_found", `${where} has no image tagged ${JSON.stringify(tag)} (tags: ${listed}); use one of those`);
+  throw new BoxliteError("image_not_found", `${where} has no image tagged ${JSON.stringify(tag)} (tags: ${listed}); use one of those`);
 }
 
 async function requireMember(reader: ArchiveReader, path: string, what: string, where: string): Promise<ArchiveMember> {

@@ -55,10 +55,10 @@ function chooseEntry(index: ImageIndex, names: (string | undefined)[], tag: stri
     if (matching.length === 1) return matching[0] as Descriptor;
     // Some tools tag each platform's manifest with the same name instead of writing an index.
     if (matching.length > 1) return selectPlatform({ ...index, manifests: matching }, `OCI layout ${layout} tag ${tag}`);
-    throw new BoxliteError("not_found", `OCI layout ${layout} has no image tagged ${JSON.stringify(tag)} (tags: ${listed}); use oci:${layout}:TAG with one of those`);
+    throw new BoxliteError("image_not_found", `OCI layout ${layout} has no image tagged ${JSON.stringify(tag)} (tags: ${listed}); use oci:${layout}:TAG with one of those`);
   }
   if (index.manifests.length === 1) return index.manifests[0] as Descriptor;
-  if (index.manifests.length === 0) throw new BoxliteError("not_found", `OCI layout ${layout} holds no images (its index.json is empty)`);
+  if (index.manifests.length === 0) throw new BoxliteError("image_not_found", `OCI layout ${layout} holds no images (its index.json is empty)`);
   // An untagged index.json listing one manifest per platform is itself a multi-platform index.
   if (tags.length === 0 && index.manifests.every((entry) => entry.platform !== undefined)) return selectPlatform(index, `OCI layout ${layout}`);
   throw new BoxliteError("invalid_argument", `OCI layout ${layout} holds ${index.manifests.length} images (tags: ${listed}); name one as oci:${layout}:TAG`);

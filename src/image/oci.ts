@@ -136,7 +136,7 @@ export function selectPlatform(index: ImageIndex, what: string, platform: Platfo
   const chosen = candidates.find((entry) => entry.platform?.variant === platform.variant) ?? candidates.find((entry) => entry.platform?.variant === undefined) ?? candidates[0];
   if (chosen) return chosen;
   const offered = index.manifests.map((entry) => (entry.platform ? `${entry.platform.os}/${entry.platform.architecture}${entry.platform.variant ? `/${entry.platform.variant}` : ""}` : "unknown")).join(", ");
-  throw new BoxliteError("not_found", `${what} has no ${platform.os}/${platform.architecture} image (it offers ${offered || "nothing"})`);
+  throw new BoxliteError("image_not_found", `${what} has no ${platform.os}/${platform.architecture} image (it offers ${offered || "nothing"})`);
 }
 
 /** Parses an image config (config.md): platform, diff ids and the run defaults. */

@@ -128,10 +128,10 @@ export async function pullImage(context: PullContext, text: string, onEvent: (ev
     } catch (error) {
       // "Not there" moves on to the next registry. Token registries (Docker Hub among them)
       // answer an unknown repository with 401, so a refusal moves on too; anything else is the answer.
-      const miss = isBoxliteError(error) && (error.code === "not_found" || error.code === "unauthorized");
+      const miss = isBoxliteError(error) && (error.code === "image_not_found" || error.code === "unauthorized");
       if (!miss || candidates.length === 1) throw error;
       misses.push(error);
     }
   }
-  throw new BoxliteError("not_found", `image ${text} was not found on any search registry (${candidates.map((candidate) => candidate.settings.host).join(", ")}): ${misses.map((miss) => miss.message).join("; ")}`);
+  throw new BoxliteError("image_not_found", `image ${text} was not found on any search registry (${candidates.map((candidate) => candidate.settings.host).join(", ")}): ${misses.map((miss) => miss.message).join("; ")}`);
 }

@@ -21,6 +21,8 @@ export interface BoxView {
   memory_mib: number;
   exit_code: number | null;
   error_reason: string | null;
+  /** The contract's AutoDelete: 1 when the box is removed as soon as it stops (local semantics, any N > 0), else 0. */
+  auto_delete: number;
 }
 
 function numberOr(value: JsonValue | undefined, fallback: number): number {
@@ -42,6 +44,7 @@ export function boxView(record: BoxRecord): BoxView {
     memory_mib: numberOr(options.memory_mib, DEFAULT_MEMORY_MIB),
     exit_code: typeof record.state.exit_code === "number" ? record.state.exit_code : null,
     error_reason: typeof record.state.error_reason === "string" ? record.state.error_reason : null,
+    auto_delete: options.auto_remove === true ? 1 : 0,
   };
 }
 
@@ -59,5 +62,6 @@ export function summaryView(box: BoxSummary): BoxView {
     memory_mib: box.memoryMib ?? DEFAULT_MEMORY_MIB,
     exit_code: box.exitCode,
     error_reason: box.errorReason,
+    auto_delete: box.autoRemove ? 1 : 0,
   };
 }

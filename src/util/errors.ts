@@ -19,6 +19,7 @@ export type ErrorCode =
   | "session_reaped" // an execution the server's reaper ended because nobody attached to it
   | "database" // the home's database is unreadable, corrupt, from a newer boxlite, or failed to migrate
   | "busy" // another process holds the lock of this home or box
+  | "image_not_found" // an image reference that resolves to nothing: an unknown repository, tag or platform
   | "registry" // an image registry failed, went away or sent something wrong
   | "unauthorized" // a registry refused the credentials (or asked for some and none were found)
   | "internal"; // a bug: nothing the user did
@@ -49,6 +50,8 @@ export const ERROR_TABLE: Record<ErrorCode, ErrorMapping> = {
   session_reaped: { http: 410, type: "SessionReapedError", restCode: "session_reaped", exit: 1 },
   database: { http: 500, type: "DatabaseError", restCode: "database_error", exit: 1 },
   busy: { http: 409, type: "InvalidStateError", restCode: "invalid_state", exit: 1 },
+  // A pull that finds no image is the reference's ImageError too, not a 404 of the route.
+  image_not_found: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },
   registry: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },
   unauthorized: { http: 422, type: "ImageError", restCode: "image_pull_failed", exit: 1 },
   internal: { http: 500, type: "InternalError", restCode: "internal", exit: 1 },

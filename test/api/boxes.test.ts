@@ -22,6 +22,7 @@ interface WireBox {
   memory_mib: number;
   pid: number | null;
   labels: Record<string, string>;
+  auto_delete: number;
   exit_code: number | null;
 }
 
@@ -35,9 +36,22 @@ test("POST /v1/boxes creates a configured box (not booted) and answers 201 with 
   const answer = await call(app, "POST", "/v1/boxes", { body: { name: "api-made", cpus: 2, memory_mib: 256, cmd: ["sleep", "60"], env: { A: "1" }, working_dir: "/tmp" } });
   expect(answer.status).toBe(201);
   const box = answer.json as WireBox;
-  expect(box).toMatchObject({ name: "api-made", status: "configured", cpus: 2, memory_mib: 256, pid: null, image: "boxlite/default:latest", labels: {}, exit_code: null });
+  expect(box).toMatchObject({ name: "api-made", status: "configured", cpus: 2, memory_mib: 256, pid: null, image: "boxlite/default:latest", labels: {}, exit_code: null, auto_pause: 0, auto_delete: 0, auto_resume: true });
   expect(box.box_id).toMatch(/^[0-9a-z]{26}$/);
   expect(answer.headers.get("Location")).toBe(`/v1/boxes/${box.box_id}`);
+});
+
+test("a box created with auto_delete > 0 says so in its Box, created and read back (it is removed as soon as it stops)", async () => {
+  const created = await call(app, "POST", "/v1/boxes", { body: { name: "api-auto-delete", auto_delete: 300 } });
+  expect(created.status).toBe(201);
+  expect((created.json as WireBox).auto_delete).toBe(1);
+  const read = await call(app, "GET", "/v1/boxes/api-auto-delete");
+  expect((read.json as WireBox).auto_delete).toBe(1);
+  const listed = await call(app, "GET", "/v1/boxes");
+  const boxes = (listed.json as { boxes: WireBox[] }).boxes;
+  expect(boxes.find((box) => box.name === "api-auto-delete")?.auto_delete).toBe(1);
+  expect(boxes.filter((box) => box.name !== "api-auto-delete").every((box) => box.auto_delete === 0)).toBe(true);
+  expect((await call(app, "DELETE", "/v1/boxes/api-auto-delete")).status).toBe(204);
 });
 
 test("the create request maps onto the runtime's options", () => {

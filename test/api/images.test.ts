@@ -56,10 +56,10 @@ test("GET and HEAD /v1/images/{id} find a cached image by manifest digest", asyn
   expect((await call(app, "GET", `/v1/images/${encodeURIComponent(image.reference)}`)).json).toEqual(image);
 });
 
-test("a pull of a tag the registry does not have, or of a malformed reference, is a 4xx envelope", async () => {
+test("a pull of a tag the registry does not have is the reference's 422 ImageError; a malformed reference is 400", async () => {
   const missing = await call(app, "POST", "/v1/images/pull", { body: { reference: `${registry.host}/api/hello:nope` } });
-  expect(missing.status).toBeGreaterThanOrEqual(400);
-  expect(missing.status).toBeLessThan(500);
+  expect(missing.status).toBe(422);
+  expect(envelopeOf(missing)).toMatchObject({ type: "ImageError", code: "image_pull_failed" });
   expect(envelopeOf(missing).message).toContain("api/hello:nope");
   const malformed = await call(app, "POST", "/v1/images/pull", { body: { reference: "UPPER/Case!" } });
   expect(malformed.status).toBe(400);

@@ -68,7 +68,7 @@ test("an unknown tag, or no tag among several, is refused with the tags present"
   writeOciImage(layout, "v1", sampleImage());
   writeOciImage(layout, "v2", sampleImage("other"));
   const unknown = await rejectionOf(openLocalImage({ kind: "oci", path: layout, tag: "v9" }));
-  expect(unknown.code).toBe("not_found");
+  expect(unknown.code).toBe("image_not_found");
   expect(unknown.message).toContain('"v9" (tags: v1, v2)');
   const ambiguous = await rejectionOf(openLocalImage({ kind: "oci", path: layout }));
   expect(ambiguous.code).toBe("invalid_argument");
@@ -142,7 +142,7 @@ test("reads a docker archive written by skopeo, as a tar file and extracted", as
   expect(fromTar.layers.map((layer) => [layer.digest, layer.size])).toEqual(bytes.map((layer) => [sha256(layer), layer.length]));
   expect(await openLocalImage({ kind: "docker-archive", path: archive, tag: "example.com/app:v1" })).toMatchObject({ manifestDigest: fromTar.manifestDigest });
   const otherTag = await rejectionOf(openLocalImage({ kind: "docker-archive", path: archive, tag: "example.com/app:v2" }));
-  expect(otherTag.code).toBe("not_found");
+  expect(otherTag.code).toBe("image_not_found");
   expect(otherTag.message).toContain("tags: example.com/app:v1");
 
   const extracted = join(work, "extracted");

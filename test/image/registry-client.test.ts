@@ -90,16 +90,16 @@ describe("an anonymous registry", () => {
     expect(Buffer.from(await Bun.readableStreamToBytes(result.body)).equals(blobFile(layer.digest).subarray(1000))).toBe(true);
   });
 
-  test("an unknown repository or tag is not_found naming the image and the registry", async () => {
+  test("an unknown repository or tag is image_not_found naming the image and the registry", async () => {
     const client = new RegistryClient(settingsOf(registry));
     const tag = await rejectionOf(client.getManifest("tests/app", "v9"));
-    expect(tag.code).toBe("not_found");
+    expect(tag.code).toBe("image_not_found");
     expect(tag.message).toBe(`image ${registry.host}/tests/app:v9 was not found on ${registry.host} (404 Not Found: MANIFEST_UNKNOWN: manifest unknown)`);
     const repository = await rejectionOf(client.getManifest("tests/nothing", "v1"));
-    expect(repository.code).toBe("not_found");
+    expect(repository.code).toBe("image_not_found");
     expect(repository.message).toStartWith(`image ${registry.host}/tests/nothing:v1 was not found on ${registry.host} (404 Not Found: `);
     const blob = await rejectionOf(client.getBlob("tests/nothing", image.config.digest));
-    expect(blob.code).toBe("not_found");
+    expect(blob.code).toBe("image_not_found");
     expect(blob.message).toContain("BLOB_UNKNOWN");
   });
 

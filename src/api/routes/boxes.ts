@@ -35,6 +35,8 @@ export function toBox(view: BoxView): Static<typeof Box> {
     memory_mib: view.memory_mib,
     labels: {},
     auto_pause: 0,
+    auto_delete: view.auto_delete,
+    auto_resume: true,
     exit_code: view.exit_code,
     error_reason: view.error_reason,
   };

@@ -29,6 +29,8 @@ export const Box = Type.Object({
   memory_mib: Type.Integer({ minimum: MEMORY_MIN_MIB }),
   labels: Type.Record(Type.String(), Type.String(), { description: "Always empty: labels are not supported" }),
   auto_pause: Type.Integer({ minimum: 0, description: "Always 0: the local server has no AutoPause" }),
+  auto_delete: Type.Integer({ minimum: 0, description: "1: the box is removed as soon as it stops (any auto_delete > 0 at create), 0: kept" }),
+  auto_resume: Type.Boolean({ description: "Always true, the contract's default (boxes never pause here)" }),
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
 });

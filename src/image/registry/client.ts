@@ -253,7 +253,7 @@ export class RegistryClient {
   /** The error for a non-2xx answer (401/403 were handled by send). */
   private async failure(response: Response, what: string, notFound: string): Promise<BoxliteError> {
     const detail = await errorDetail(response);
-    if (response.status === 404) return new BoxliteError("not_found", `${notFound} (${detail})`);
+    if (response.status === 404) return new BoxliteError("image_not_found", `${notFound} (${detail})`);
     const hint = /HTTP request to an HTTPS server/i.test(detail) ? `; ${this.settings.host} speaks HTTPS: set its transport to "https"` : response.status >= 500 || response.status === 429 ? `; gave up after ${this.attempts} attempts, try again later` : "";
     return new BoxliteError("registry", `registry ${this.settings.host} failed on ${what}: ${detail}${hint}`);
   }
