@@ -170,6 +170,7 @@ function openRuntime(globals: GlobalArgs): BoxliteApi {
   if (globals.url !== undefined && globals.home !== undefined) throw new BoxliteError("usage", "--home and --url exclude each other: a server uses its own home");
   const config = loadConfig({ url: globals.url });
   if (config.url === undefined || globals.home !== undefined) return openLocal(globals);
+  if (globals.vmm !== undefined) throw new BoxliteError("usage", `--vmm picks this host's VMM; the server at ${config.url} uses its own (start it with 'boxlite --vmm ${globals.vmm} serve')`);
   return new RemoteBoxlite(config.url, config.apiKey);
 }
 

@@ -120,6 +120,10 @@ test("what the REST API cannot do is refused as unsupported, saying what to use"
   expect(logs.stderr).toContain("not supported against a server");
   expect((await remote(["info"])).stderr).toContain("not supported against a server");
   expect((await remote(["serve"])).code).toBe(2);
+  // The server picks its own VMM: a client's --vmm would be silently ignored, so it is refused.
+  const vmm = await remote(["--vmm", "krun", "ls"]);
+  expect(vmm.code).toBe(2);
+  expect(vmm.stderr).toBe(`boxlite: --vmm picks this host's VMM; the server at ${url} uses its own (start it with 'boxlite --vmm krun serve')\n`);
 });
 
 const boxIds = async () => (JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string }>).map((box) => box.box_id).sort();
