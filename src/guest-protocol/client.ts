@@ -19,6 +19,8 @@ export interface ConnectOptions {
 
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
+/** Between a connection closed before HELLO and the next attempt. */
+const RECONNECT_PAUSE_MS = 20;
 
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
 
@@ -46,17 +48,12 @@ export class GuestChannel {
 
   private constructor() {}
 
+  /**
+   * Connects and shakes hands, within `timeoutMs`. A connection that closes before the
+   * guest's HELLO is tried again: a vsock bridge (libkrun) accepts on the host and then
+   * closes when the guest is not listening yet, where QEMU's port just waits.
+   */
   static async connect(path: string, options: ConnectOptions): Promise<{ channel: GuestChannel; hello: HelloMessage }> {
-    const channel = new GuestChannel();
-    channel.socket = await connectWithRetry(path, {
-      data: (_socket, bytes) => channel.receive(bytes),
-      drain: () => channel.writer.flush(),
-      close: () => channel.finish(undefined),
-      error: (_socket, error) => channel.finish(new BoxliteError("protocol", `guest channel failed: ${error.message}`)),
-    });
-    channel.writer = new SocketWriter(channel.socket);
-    channel.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION }));
-
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -68,14 +65,39 @@ export class GuestChannel {
       throw new BoxliteError("vmm_failed", "the VM stopped before its guest agent answered");
     });
     try {
-      const hello = await Promise.race([channel.hello.promise, timeout, vmGone]);
-      return { channel, hello };
-    } catch (error) {
-      channel.close();
-      throw error;
+      for (;;) {
+        const attempt = await GuestChannel.open(path);
+        try {
+          const answer = await Promise.race([attempt.channel.hello.promise, attempt.closedEarly, timeout, vmGone]);
+          if (answer !== "closed") return { channel: attempt.channel, hello: answer };
+        } catch (error) {
+          attempt.channel.close();
+          throw error;
+        }
+        await Promise.race([Bun.sleep(RECONNECT_PAUSE_MS), timeout, vmGone]);
+      }
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** One connection with HELLO sent; `closedEarly` settles if it closes before the guest's HELLO. */
+  private static async open(path: string): Promise<{ channel: GuestChannel; closedEarly: Promise<"closed"> }> {
+    const channel = new GuestChannel();
+    const closedEarly = Promise.withResolvers<"closed">();
+    channel.socket = await connectWithRetry(path, {
+      data: (_socket, bytes) => channel.receive(bytes),
+      drain: () => channel.writer.flush(),
+      close: () => {
+        // Settled first, so a race sees "closed" rather than the HELLO's rejection.
+        closedEarly.resolve("closed");
+        channel.finish(undefined);
+      },
+      error: (_socket, error) => channel.finish(new BoxliteError("protocol", `guest channel failed: ${error.message}`)),
+    });
+    channel.writer = new SocketWriter(channel.socket);
+    channel.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION }));
+    return { channel, closedEarly: closedEarly.promise };
   }
 
   /** Starts a command in the guest; its output goes to the handlers. */
