@@ -47,6 +47,8 @@ test("auto without libkrun: qemu, with why krun was rejected", async () => {
 test("auto with a libkrun whose probe VM boots: krun, and the verdict is kept for this host boot", async () => {
   const { config, assets, log } = setup({ BOXLITE_LIBKRUN: RECORDER_PATH });
   process.env.KRUN_RECORDER_CONSOLE = "boxlite-guest: probe ok";
+  // What libkrun exits with after the guest powers off is not the proof; the agent's line is.
+  process.env.KRUN_RECORDER_EXIT = "3";
   const choice = await selectBackend(config, assets);
   expect(choice.backend.name).toBe("krun");
   expect(choice.rejected).toEqual([{ name: "qemu", reason: "not needed: krun works here" }]);

@@ -5,7 +5,8 @@
  * agent's channel differs — a vsock port that libkrun bridges to the box's agent socket.
  *
  * Whether krun works on a host is found out by booting, not by looking: `probeKrun`
- * boots the system disk in probe mode and wants the agent's "probe ok" on the console.
+ * boots the system disk in probe mode and wants the agent's "probe ok" on the console
+ * before the VM process ends, within 5 s.
  * The verdict is cached per host boot and library, as the qemu accelerator probe's is.
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -101,7 +102,9 @@ async function bootProbe(config: Config, assets: GuestAssets, lib: Libkrun): Pro
   } catch {
     // No console at all: reported below.
   }
-  if (code === 0 && consoleText.includes(PROBE_OK)) return { ok: true, reason: `libkrun ${lib.path}: a probe VM booted and powered off in ${ms} ms` };
+  // The agent's line is the proof; the status is not: without libkrun's own init, what
+  // libkrun exits with after a guest power-off is not the agent's to choose.
+  if (proc.signalCode !== "SIGKILL" && consoleText.includes(PROBE_OK)) return { ok: true, reason: `libkrun ${lib.path}: a probe VM booted and powered off in ${ms} ms` };
   const stderr = (await new Response(proc.stderr).text()).trim().split("\n").at(-1) ?? "";
   const why =
     proc.signalCode === "SIGKILL"
