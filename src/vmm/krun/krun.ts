@@ -9,12 +9,12 @@
  * before the VM process ends, within 5 s.
  * The verdict is cached per host boot and library, as the qemu accelerator probe's is.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
-import { readHostBootId } from "../../util/boot-id.ts";
 import { selfCommand } from "../../util/self.ts";
 import type { BackendInfo, GuestAssets, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
+import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
 import type { Libkrun } from "./ffi.ts";
 import { boxVmConfig, type KrunVmConfig, probeVmConfig } from "./vm-config.ts";
@@ -65,11 +65,6 @@ export interface KrunProbe {
   reason: string;
 }
 
-interface CachedProbe extends KrunProbe {
-  bootId: string;
-  library: string;
-}
-
 /** The library as it is now: a rebuilt or upgraded libkrun is probed again. */
 function libraryIdentity(path: string): string {
   try {
@@ -116,18 +111,6 @@ async function bootProbe(config: Config, assets: GuestAssets, lib: Libkrun): Pro
 }
 
 /** Whether krun boots a guest here: cached per host boot and library build. */
-export async function probeKrun(config: Config, assets: GuestAssets, lib: Libkrun): Promise<KrunProbe> {
-  const cachePath = join(config.runtimeDir, "krun-probe.json");
-  const bootId = readHostBootId();
-  const library = libraryIdentity(lib.path);
-  try {
-    const cached = JSON.parse(readFileSync(cachePath, "utf8")) as CachedProbe;
-    if (cached.bootId === bootId && cached.library === library) return { ok: cached.ok, reason: `${cached.reason} (probed once this host boot)` };
-  } catch {
-    // No verdict yet: probe below.
-  }
-  const probe = await bootProbe(config, assets, lib);
-  const record: CachedProbe = { ...probe, bootId, library };
-  writeFileSync(cachePath, JSON.stringify(record));
-  return probe;
+export function probeKrun(config: Config, assets: GuestAssets, lib: Libkrun): Promise<KrunProbe> {
+  return probedOncePerBoot(join(config.runtimeDir, "krun-probe.json"), libraryIdentity(lib.path), () => bootProbe(config, assets, lib));
 }

@@ -4,21 +4,16 @@
  * of seconds, then fails; see shared/KERNEL.md). The probe is bounded and its verdict is
  * cached per host boot.
  */
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../config/config.ts";
-import { readHostBootId } from "../../util/boot-id.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
+import { probedOncePerBoot } from "../probe-cache.ts";
 import { machineArgs } from "./args.ts";
 
 export interface AccelVerdict {
   accelerator: "kvm" | "tcg";
   reason: string;
-}
-
-interface CachedVerdict extends AccelVerdict {
-  bootId: string;
-  qemu: string;
 }
 
 const PROBE_TIMEOUT_MS = 5000;
@@ -57,18 +52,5 @@ export async function chooseAccelerator(config: Config, qemu: string, kernel: Gu
   const missing = kvmUsable();
   if (missing) return { accelerator: "tcg", reason: `${missing}; using software emulation` };
 
-  const cachePath = join(config.runtimeDir, "accel.json");
-  const bootId = readHostBootId();
-  try {
-    const cached = JSON.parse(readFileSync(cachePath, "utf8")) as CachedVerdict;
-    if (cached.bootId === bootId && cached.qemu === qemu) {
-      return { accelerator: cached.accelerator, reason: `${cached.reason} (probed once this host boot)` };
-    }
-  } catch {
-    // No verdict yet: probe below.
-  }
-  const verdict = await probeKvm(qemu, kernel, systemDisk, join(config.runtimeDir, "probe"));
-  const record: CachedVerdict = { ...verdict, bootId, qemu };
-  writeFileSync(cachePath, JSON.stringify(record));
-  return verdict;
+  return probedOncePerBoot(join(config.runtimeDir, "accel.json"), qemu, () => probeKvm(qemu, kernel, systemDisk, join(config.runtimeDir, "probe")));
 }
