@@ -37,7 +37,10 @@ async function main(): Promise<void> {
     const target = TARGETS[platformKey];
     if (!target) throw new Error(`no build target for ${platformKey}; known: ${Object.keys(TARGETS).join(", ")}`);
     // --bytecode: precompiled JavaScript, so a short command (ls, --version) starts faster.
-    run([process.execPath, "build", "--compile", "--bytecode", "--format=esm", `--target=${target.bunTarget}`, "src/main.ts", "--outfile", target.outfile]);
+    // No autoloading of the working directory's .env and bunfig.toml (on by default in a
+    // compiled executable): a project's .env must not move boxlite's home or server.
+    const noAutoload = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
+    run([process.execPath, "build", "--compile", "--bytecode", ...noAutoload, "--format=esm", `--target=${target.bunTarget}`, "src/main.ts", "--outfile", target.outfile]);
   }
   console.log(`build: done in ${Math.round(performance.now() - started)} ms`);
 }

@@ -1,6 +1,6 @@
 /** The compiled executable (dist/boxlite, built by scripts/build.ts) works on its own, from any directory. */
 import { expect, test } from "bun:test";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { insertBox } from "../../src/db/boxes.ts";
@@ -10,8 +10,8 @@ import { REPO } from "../helpers/cli.ts";
 
 const BINARY = join(REPO, "dist", "boxlite");
 
-async function runBinary(args: string[], env: Record<string, string> = {}, stdin?: string) {
-  const proc = Bun.spawn([BINARY, ...args], { cwd: tmpdir(), env: { ...process.env, ...env }, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });
+async function runBinary(args: string[], env: Record<string, string> = {}, stdin?: string, cwd = tmpdir()) {
+  const proc = Bun.spawn([BINARY, ...args], { cwd, env: { ...process.env, ...env }, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
@@ -42,6 +42,19 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.boxesStopped).toBe(listed.filter((box) => box.status === "stopped").length);
   expect(info.boxesRunning).toBe(listed.filter((box) => box.status === "running").length);
   expect(info.imagesCount).toBe((JSON.parse((await runBinary(["images", "--json"])).stdout) as unknown[]).length);
+});
+
+test("dist/boxlite takes no settings from the .env or bunfig.toml of the directory it runs in", async () => {
+  // A compiled Bun executable loads both by default: a project's .env could move the home or the server.
+  const dir = mkdtempSync(join(tmpdir(), "boxlite-dotenv-"));
+  const elsewhere = join(dir, "home-from-dotenv");
+  writeFileSync(join(dir, ".env"), `BOXLITE_HOME=${elsewhere}\nBOXLITE_URL=http://127.0.0.1:9\n`);
+  writeFileSync(join(dir, "bunfig.toml"), "preload = [\"./missing-preload.ts\"]\n");
+  const result = await runBinary(["info", "--json"], {}, undefined, dir);
+  expect(result.code).toBe(0);
+  expect(JSON.parse(result.stdout).homeDir).toBe(process.env.BOXLITE_HOME);
+  expect(existsSync(elsewhere)).toBe(false);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("dist/boxlite info prints a human summary", async () => {
