@@ -44,9 +44,22 @@ export function warn(message: string): void {
   void err(`boxlite: ${message}\n`);
 }
 
-/** A table with a header row, columns padded to their widest cell. */
+/** A table with a header row, columns padded to their widest cell; no trailing blanks. */
 export function printColumns(header: string[], rows: string[][]): void {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join("").trimEnd();
-  void out([header, ...rows].map((cells) => `${line(cells)}\n`).join(""));
+  // Plain loops: `ls` formats thousands of rows in a process too short for the JIT to pay off.
+  const widths = header.map((title) => title.length);
+  for (const row of rows) {
+    for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] as number, (row[i] ?? "").length);
+  }
+  const lines = new Array<string>(rows.length + 1);
+  for (let r = 0; r <= rows.length; r++) {
+    const cells = r === 0 ? header : (rows[r - 1] as string[]);
+    // Pad up to the last non-empty cell only, so no line ends in blanks.
+    let last = cells.length - 1;
+    while (last > 0 && !cells[last]) last--;
+    let line = "";
+    for (let i = 0; i < last; i++) line += (cells[i] as string).padEnd((widths[i] as number) + 3);
+    lines[r] = line + (cells[last] ?? "");
+  }
+  void out(`${lines.join("\n")}\n`);
 }

@@ -17,10 +17,12 @@ const LEGACY_STATUSES: Readonly<Record<string, BoxStatus>> = {
   cloning: "stopped",
 };
 
+/** Every stored string that means a status, legacy ones included (a Map: no prototype keys). */
+const STATUS_BY_NAME: ReadonlyMap<string, BoxStatus> = new Map([...BOX_STATUSES.map((status) => [status, status] as const), ...Object.entries(LEGACY_STATUSES)]);
+
 /** The status a stored string means, or undefined when it means nothing known. */
 export function parseBoxStatus(value: string): BoxStatus | undefined {
-  if ((BOX_STATUSES as readonly string[]).includes(value)) return value as BoxStatus;
-  return LEGACY_STATUSES[value];
+  return STATUS_BY_NAME.get(value);
 }
 
 /** Running or paused: a VM process exists. */

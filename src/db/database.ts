@@ -19,11 +19,11 @@ import {
   OLDEST_SCHEMA_VERSION,
   SCHEMA_VERSION,
   readSchemaVersion,
-  readAlive,
   recordAlive,
   wasRebooted,
   writeSchemaVersion,
 } from "./meta.ts";
+import { ensureListingIndexes, hasListingIndexes } from "./box-summaries.ts";
 import { type MigrationHooks, finishAppliedSteps, runMigrations } from "./migrate.ts";
 
 export interface OpenDatabaseOptions {
@@ -96,7 +96,7 @@ export function openCurrentDatabase(home: string): HomeDatabase | undefined {
   }
   try {
     db.run("PRAGMA busy_timeout = 100000");
-    if (readSchemaVersion(db) !== SCHEMA_VERSION || wasRebooted(db, readHostBootId()) || readAlive(db) === undefined) {
+    if (!isCurrent(db) || !hasListingIndexes(db)) {
       db.close();
       return undefined;
     }
@@ -107,6 +107,21 @@ export function openCurrentDatabase(home: string): HomeDatabase | undefined {
     db.close();
     throw wrapError("database", `cannot open the database ${path}`, error);
   }
+}
+
+/**
+ * At the current schema and already opened in this host boot, read in one statement (a
+ * lock-free `ls` pays for every statement). A home without the tables fails to prepare
+ * it: not current either.
+ */
+function isCurrent(db: Database): boolean {
+  let row: unknown[] | undefined;
+  try {
+    row = db.query("SELECT (SELECT version FROM schema_version WHERE id = 1), (SELECT boot_id FROM alive WHERE id = 1)").values()[0];
+  } catch {
+    return false;
+  }
+  return row?.[0] === SCHEMA_VERSION && row[1] === readHostBootId();
 }
 
 function initialize(db: Database, path: string, options: OpenDatabaseOptions): HomeDatabase {
@@ -128,6 +143,7 @@ function initialize(db: Database, path: string, options: OpenDatabaseOptions): H
     warnings.push(...result.warnings);
   }
   warnings.push(...finishAppliedSteps(db, options.home, SCHEMA_VERSION));
+  ensureListingIndexes(db);
   const bootId = options.bootId ?? readHostBootId();
   const hostRebooted = options.recordBoot === false ? wasRebooted(db, bootId) : recordAlive(db, bootId);
   return { db, path, previousVersion: version, migrated, warnings, hostRebooted, close: () => db.close() };

@@ -1,10 +1,11 @@
-import { afterAll, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { listBoxSummaries } from "../../src/db/box-summaries.ts";
+import { hasListingIndexes, listBoxSummaries, listingSql } from "../../src/db/box-summaries.ts";
 import { insertBox } from "../../src/db/boxes.ts";
-import { openDatabase } from "../../src/db/database.ts";
+import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
 
 const root = mkdtempSync(join(tmpdir(), "boxlite-summaries-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,4 +33,63 @@ test("a damaged blob is an error naming the box, not a crash", () => {
   db.run("UPDATE box_config SET json = '{not json' WHERE id = 'old_stopped'");
   expect(() => listBoxSummaries(db)).toThrow(/box old_stopped: box_config.json is unreadable/);
   expect(listBoxSummaries(db, { activeOnly: true })).toHaveLength(1);
+});
+
+test("a blob that is JSON but not an object is an error naming the box", () => {
+  db.run(`UPDATE box_config SET json = '["not", "an", "object"]' WHERE id = 'old_stopped'`);
+  expect(() => listBoxSummaries(db)).toThrow(/box old_stopped: box_config.json is unreadable: it does not parse as a JSON object/);
+});
+
+describe("the listing indexes", () => {
+  const home = join(root, "indexed");
+  const ids = ["b1", "b2", "b3"];
+  beforeAll(() => {
+    const indexed = openDatabase({ home });
+    for (const [i, id] of ids.entries()) insertBox(indexed.db, { id, name: null, created_at: `2026-03-0${i + 1}T00:00:00Z`, options: { rootfs: { Image: `img${i}` } } as never }, { status: "stopped", pid: null, exit_code: 0 });
+    indexed.close();
+  });
+
+  test("every box is listed from the two indexes alone, without reading a blob", () => {
+    const indexed = openDatabase({ home });
+    const plan = indexed.db.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`).all().map((row) => row.detail);
+    indexed.close();
+    expect(plan).toContain("SCAN c USING COVERING INDEX boxlite_box_config_listing");
+    expect(plan).toContain("SEARCH s USING COVERING INDEX boxlite_box_state_listing (id=?)");
+  });
+
+  test("rows another program writes (the reference, the sqlite3 shell) are listed as written", () => {
+    // A plain connection: none of our code runs on these writes, SQLite keeps the indexes.
+    const other = new Database(join(home, "db", "boxlite.db"));
+    other.run(`UPDATE box_state SET status = 'failed', json = json_set(json, '$.status', 'failed', '$.exit_code', 7, '$.error_reason', 'oom') WHERE id = 'b2'`);
+    other.run(`UPDATE box_config SET json = json_set(json, '$.options.rootfs', json('{"RootfsPath": "/srv/root"}'), '$.options.cpus', 3) WHERE id = 'b3'`);
+    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('b4', 'four', 0, '{"id":"b4","created_at":"2026-04-01T00:00:00Z","options":{"rootfs":{"Image":"ref:1"},"auto_remove":true}}')`);
+    other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('b4', 'configured', NULL, '{"status":"starting","last_updated":"2026-04-02T00:00:00Z"}')`);
+    other.close();
+    const indexed = openDatabase({ home });
+    const boxes = listBoxSummaries(indexed.db);
+    indexed.close();
+    const row = (id: string) => boxes.find((box) => box.id === id);
+    expect(row("b2")).toMatchObject({ status: "failed", exitCode: 7, errorReason: "oom", image: "img1" });
+    expect(row("b3")).toMatchObject({ status: "stopped", image: "/srv/root", cpus: 3 });
+    // A legacy status in the blob wins over the column, as in the full record read.
+    expect(row("b4")).toMatchObject({ name: "four", status: "configured", image: "ref:1", autoRemove: true, updatedAt: "2026-04-02T00:00:00Z" });
+  });
+
+  test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
+    const bare = openDatabase({ home });
+    bare.db.run("DROP INDEX boxlite_box_config_listing");
+    bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
+    bare.close();
+    expect(openCurrentDatabase(home)).toBeUndefined();
+    const reopened = openDatabase({ home });
+    try {
+      expect(hasListingIndexes(reopened.db)).toBe(true);
+      expect(() => listBoxSummaries(reopened.db)).toThrow(/box b1: box_state.json is unreadable/);
+    } finally {
+      reopened.close();
+    }
+    const current = openCurrentDatabase(home);
+    expect(current).toBeDefined();
+    current?.close();
+  });
 });

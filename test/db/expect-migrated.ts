@@ -21,10 +21,14 @@ import {
 
 export const V9_TABLES = ["alive", "base_disk", "base_disk_ref", "box_config", "box_state", "image_index", "schema_version", "snapshot"];
 
+/** Our listing indexes, the only additions to the reference's schema (src/db/box-summaries.ts). */
+export const LISTING_INDEXES = ["boxlite_box_config_listing", "boxlite_box_state_listing"];
+
 /** Named indexes: v2's name column came by ALTER TABLE, so its uniqueness is a named index. */
 export function expectedIndexes(fromVersion: number): string[] {
   const name = fromVersion === 2 ? "idx_box_config_name_unique" : "idx_box_config_name";
   return [
+    ...LISTING_INDEXES,
     "idx_base_disk_kind",
     "idx_base_disk_path",
     "idx_base_disk_source",

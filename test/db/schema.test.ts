@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { V9_TABLES } from "./expect-migrated.ts";
+import { LISTING_INDEXES, V9_TABLES } from "./expect-migrated.ts";
 import { database } from "./load.ts";
 
 const root = mkdtempSync(join(tmpdir(), "boxlite-schema-"));
@@ -41,9 +41,11 @@ const INDEXES: Record<string, string[]> = {
   snapshot: ["pk/1 id", "u/1 box_id,name", "idx_snapshot_box/0 box_id"],
 };
 
+/** The reference's indexes of `table`: our listing indexes are checked on their own below. */
 function describeIndexes(db: Database, table: string): string[] {
   const list = db.query<{ name: string; unique: number; origin: string }, []>(`PRAGMA index_list("${table}")`).all();
   return list
+    .filter((index) => !LISTING_INDEXES.includes(index.name))
     .map((index) => {
       const columns = db.query<{ name: string }, []>(`PRAGMA index_info("${index.name}")`).all().map((c) => c.name).join(",");
       return `${index.origin === "c" ? index.name : index.origin}/${index.unique} ${columns}`;
@@ -66,6 +68,26 @@ test("a new home gets exactly the reference's v9 tables, columns and indexes", (
     expect(keys.map((k) => [k.table, k.from, k.to, k.on_delete])).toEqual([["box_config", "id", "id", "CASCADE"]]);
     for (const table of V9_TABLES.filter((t) => t !== "box_state")) {
       expect([table, db.query(`PRAGMA foreign_key_list("${table}")`).all()]).toEqual([table, []]);
+    }
+  } finally {
+    handle.close();
+  }
+});
+
+test("beyond the reference's schema there are only our two listing indexes, neither unique", () => {
+  const handle = database.openDatabase({ home: newHome(), bootId: "boot-a" });
+  try {
+    const extra = handle.db
+      .query<{ type: string; name: string; tbl_name: string }, []>("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE 'boxlite%' OR type NOT IN ('table', 'index') ORDER BY name")
+      .all();
+    expect(extra).toEqual([
+      { type: "index", name: "boxlite_box_config_listing", tbl_name: "box_config" },
+      { type: "index", name: "boxlite_box_state_listing", tbl_name: "box_state" },
+    ]);
+    // A unique index would let our schema refuse a row the reference writes.
+    for (const table of ["box_config", "box_state"]) {
+      const ours = handle.db.query<{ name: string; unique: number }, []>(`PRAGMA index_list("${table}")`).all().filter((index) => LISTING_INDEXES.includes(index.name));
+      expect(ours.map((index) => index.unique)).toEqual([0]);
     }
   } finally {
     handle.close();
