@@ -38,10 +38,13 @@ export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<nu
   if (values.json) printJson(boxes);
   else if (values.quiet) void out(boxes.map((box) => `${box.box_id}\n`).join(""));
   else {
-    printColumns(
-      ["ID", "IMAGE", "STATUS", "CREATED", "NAMES"],
-      boxes.map((box) => [box.box_id.slice(0, 12), box.image, statusText(box), box.created_at, box.name ?? ""]),
-    );
+    // An indexed loop: see printColumns.
+    const rows = new Array<string[]>(boxes.length);
+    for (let i = 0; i < boxes.length; i++) {
+      const box = boxes[i] as BoxView;
+      rows[i] = [box.box_id.slice(0, 12), box.image, statusText(box), box.created_at, box.name ?? ""];
+    }
+    printColumns(["ID", "IMAGE", "STATUS", "CREATED", "NAMES"], rows);
   }
   return 0;
 }

@@ -46,9 +46,11 @@ export function warn(message: string): void {
 
 /** A table with a header row, columns padded to their widest cell; no trailing blanks. */
 export function printColumns(header: string[], rows: string[][]): void {
-  // Plain loops: `ls` formats thousands of rows in a process too short for the JIT to pay off.
+  // Indexed loops, not for-of or map: `ls` formats thousands of rows in a process too
+  // short for the JIT to pay off (see db/box-summaries.ts).
   const widths = header.map((title) => title.length);
-  for (const row of rows) {
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as string[];
     for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] as number, (row[i] ?? "").length);
   }
   const lines = new Array<string>(rows.length + 1);

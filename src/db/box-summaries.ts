@@ -127,32 +127,35 @@ function fieldsFromBlobs(db: Database, id: string): [ConfigFields, StateFields] 
 export function listBoxSummaries(db: Database, options: { activeOnly?: boolean } = {}): BoxSummary[] {
   // values(): positional rows, cheaper than objects; the SELECT fixes their shape.
   const rows = db.query(listingSql(options.activeOnly ?? false)).values() as SummaryRow[];
-  // One plain loop with the checks inline: a short-lived `ls` lists its thousand rows
-  // before the JIT pays off, and every call per row costs (measured: about 1.5 ms here).
+  // One plain loop, fields read by index and checked inline: a short-lived `ls` lists its
+  // thousand rows before the JIT pays off, and every call per row costs, destructuring
+  // too (it runs the iterator protocol). Measured: about 2.5 ms of a 1,000-box listing.
   const boxes = new Array<BoxSummary>(rows.length);
   for (let i = 0; i < rows.length; i++) {
-    const [id, name, columnStatus, pid, fields] = rows[i] as SummaryRow;
-    const parsed = JSON.parse(fields) as [ConfigFields | null, StateFields | null];
-    const [config, state] = parsed[0] && parsed[1] ? (parsed as [ConfigFields, StateFields]) : fieldsFromBlobs(db, id);
-    const [createdAt, rootfs, cpus, memoryMib, autoRemove] = config;
-    const [jsonStatus, jsonPid, lastUpdated, exitCode, errorReason] = state;
-    const rawStatus = typeof jsonStatus === "string" ? jsonStatus : columnStatus;
+    const row = rows[i] as SummaryRow;
+    const id = row[0];
+    const parsed = JSON.parse(row[4]) as [ConfigFields | null, StateFields | null];
+    const fields = parsed[0] && parsed[1] ? (parsed as [ConfigFields, StateFields]) : fieldsFromBlobs(db, id);
+    const config = fields[0];
+    const state = fields[1];
+    const rawStatus = typeof state[0] === "string" ? state[0] : row[2];
     const status = parseBoxStatus(rawStatus);
     if (status === undefined) throw corrupt(`box ${id}`, `status ${JSON.stringify(rawStatus)} is not a known box status`);
+    const createdAt = config[0];
     if (typeof createdAt !== "string") throw corrupt(`box ${id}`, 'its config has no "created_at"');
     boxes[i] = {
       id,
-      name,
+      name: row[1],
       createdAt,
-      updatedAt: typeof lastUpdated === "string" ? lastUpdated : null,
+      updatedAt: typeof state[2] === "string" ? state[2] : null,
       status,
-      pid: typeof jsonPid === "number" ? jsonPid : pid,
-      image: imageOf(rootfs),
-      cpus: typeof cpus === "number" ? cpus : null,
-      memoryMib: typeof memoryMib === "number" ? memoryMib : null,
-      exitCode: typeof exitCode === "number" ? exitCode : null,
-      errorReason: typeof errorReason === "string" ? errorReason : null,
-      autoRemove: autoRemove === true,
+      pid: typeof state[1] === "number" ? state[1] : row[3],
+      image: imageOf(config[1]),
+      cpus: typeof config[2] === "number" ? config[2] : null,
+      memoryMib: typeof config[3] === "number" ? config[3] : null,
+      exitCode: typeof state[3] === "number" ? state[3] : null,
+      errorReason: typeof state[4] === "string" ? state[4] : null,
+      autoRemove: config[4] === true,
     };
   }
   return boxes;

@@ -8,14 +8,14 @@ import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
-import { listBoxSummaries } from "../db/box-summaries.ts";
+import { type BoxSummary, listBoxSummaries } from "../db/box-summaries.ts";
 import { resolveBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
 import { type BoxView, boxView, summaryView } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
-import { reconcileBox } from "./reconcile.ts";
+import { hasVm, reconcileBox } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
@@ -88,9 +88,18 @@ export class Boxlite implements BoxliteApi {
   async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
     const { database } = await this.home();
     const read = () => listBoxSummaries(database.db, { activeOnly: !options.all });
-    const boxes = read();
-    const changed = boxes.filter((box) => reconcileBox(this.config, database, box.id, box.status, box.pid) !== "unchanged");
-    return (changed.length > 0 ? read() : boxes).map(summaryView);
+    let boxes = read();
+    // Indexed loops, and only boxes that claim a VM are reconciled: a long listing is
+    // mostly stopped boxes, and each call per row costs a short-lived `ls` (see listBoxSummaries).
+    let changed = false;
+    for (let i = 0; i < boxes.length; i++) {
+      const box = boxes[i] as BoxSummary;
+      if (hasVm(box.status) && reconcileBox(this.config, database, box.id, box.status, box.pid) !== "unchanged") changed = true;
+    }
+    if (changed) boxes = read();
+    const views = new Array<BoxView>(boxes.length);
+    for (let i = 0; i < boxes.length; i++) views[i] = summaryView(boxes[i] as BoxSummary);
+    return views;
   }
 
   /** A box by id, name or unique id prefix. */
