@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { isBoxVmm } from "./reconcile.ts";
 import { startTimeMatches, startTimeOf, writeVmmPid } from "./vmm-pid.ts";
 
 const boxDir = mkdtempSync(join(tmpdir(), "boxlite-vmm-pid-"));
+afterAll(() => rmSync(boxDir, { recursive: true, force: true }));
 const procs: Bun.Subprocess[] = [];
 afterEach(() => {
   for (const proc of procs.splice(0)) proc.kill();

@@ -3,16 +3,18 @@
  * missing and relative paths, `..` that stays inside the fixture.box, no-overwrite, and a fixture.box that
  * is not running. One detached fixture.box serves the whole file.
  */
-import { expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { useApiBox } from "../helpers/api.ts";
 import { runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
 
 const runtime = Boxlite.open();
-const work = mkdtempSync(join(tmpdir(), "boxlite-api-files-"));
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
+const work = temp.make("boxlite-api-files-");
 const fixture = useApiBox(runtime);
 
 /** A tar of `names` in `dir`, made by the host's tar as a client would. */

@@ -1,13 +1,12 @@
 /** Image routes in-process, pulling from a real registry on 127.0.0.1 (test/helpers/registry.ts). */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { busyboxLayer, writeOciImage } from "../helpers/oci-image.ts";
 import { type Registry, startRegistry } from "../helpers/registry.ts";
+import { TempDirs } from "../helpers/temp.ts";
 import { call, envelopeOf, makeApp } from "./core-helpers.ts";
 
 const { app, executions } = makeApp();
+const temp = new TempDirs();
 let registry: Registry;
 
 interface WireImage {
@@ -20,7 +19,7 @@ interface WireImage {
 }
 
 beforeAll(async () => {
-  const layout = mkdtempSync(join(tmpdir(), "boxlite-api-image-"));
+  const layout = temp.make("boxlite-api-image-");
   writeOciImage(layout, "v1", { layers: [busyboxLayer(), { entries: [{ path: "hello.txt", data: "hi\n" }] }], config: { Cmd: ["cat", "/hello.txt"] } });
   registry = await startRegistry();
   await registry.push(layout, "api/hello", "v1");
@@ -29,6 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await executions.close();
   await registry.stop();
+  temp.removeAll();
 });
 
 test("POST /v1/images/pull pulls an image and answers its ImageInfo; GET /v1/images then lists it", async () => {

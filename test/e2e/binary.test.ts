@@ -1,12 +1,16 @@
 /** The compiled executable (dist/boxlite, built by scripts/build.ts) works on its own, from any directory. */
-import { expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { insertBox } from "../../src/db/boxes.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { buildRecorder, newCallLog, readCalls, typicalBox } from "../fixtures/libkrun-recorder/recorder.ts";
 import { REPO } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
 
 const BINARY = join(REPO, "dist", "boxlite");
 
@@ -46,7 +50,7 @@ test("dist/boxlite info --json says what it uses and why", async () => {
 
 test("dist/boxlite takes no settings from the .env or bunfig.toml of the directory it runs in", async () => {
   // A compiled Bun executable loads both by default: a project's .env could move the home or the server.
-  const dir = mkdtempSync(join(tmpdir(), "boxlite-dotenv-"));
+  const dir = temp.make("boxlite-dotenv-");
   const elsewhere = join(dir, "home-from-dotenv");
   writeFileSync(join(dir, ".env"), `BOXLITE_HOME=${elsewhere}\nBOXLITE_URL=http://127.0.0.1:9\n`);
   writeFileSync(join(dir, "bunfig.toml"), "preload = [\"./missing-preload.ts\"]\n");
@@ -54,7 +58,6 @@ test("dist/boxlite takes no settings from the .env or bunfig.toml of the directo
   expect(result.code).toBe(0);
   expect(JSON.parse(result.stdout).homeDir).toBe(process.env.BOXLITE_HOME);
   expect(existsSync(elsewhere)).toBe(false);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test("dist/boxlite info prints a human summary", async () => {
@@ -67,7 +70,7 @@ test("dist/boxlite info prints a human summary", async () => {
 });
 
 test("dist/boxlite writes a listing bigger than a pipe's buffer whole before it exits", async () => {
-  const home = mkdtempSync(join(tmpdir(), "boxlite-big-home-"));
+  const home = temp.make("boxlite-big-home-");
   expect((await runBinary(["ls"], { BOXLITE_HOME: home })).code).toBe(0);
   const database = openDatabase({ home });
   const count = 600; // about 300 KB of JSON: several 64 KiB pipe buffers

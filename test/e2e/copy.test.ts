@@ -4,12 +4,13 @@
  * outside the destination. One detached box serves the whole file.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
 
-const work = mkdtempSync(join(tmpdir(), "boxlite-cp-"));
+const temp = new TempDirs();
+const work = temp.make("boxlite-cp-");
 const sha = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 const inBox = async (script: string) => runCli(["exec", "copier", "--", "sh", "-c", script]);
 
@@ -19,6 +20,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runCli(["rm", "-f", "copier"]);
+  temp.removeAll();
 });
 
 test("a 50 MB file goes in and comes out byte-exact", async () => {

@@ -3,13 +3,16 @@
  * (ours and the reference's), other processes read while a box runs, and a home from a
  * newer boxlite is refused.
  */
-import { expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { insertBox } from "../../src/db/boxes.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { cliCommand, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
 
 interface ListedBox {
   box_id: string;
@@ -73,7 +76,7 @@ test("ls and inspect answer while another process runs a box in the foreground",
 });
 
 test("boxes written by the reference boxlite are listed and inspected, unknown fields and all", async () => {
-  const home = mkdtempSync(join(tmpdir(), "boxlite-ref-home-"));
+  const home = temp.make("boxlite-ref-home-");
   const env = { BOXLITE_HOME: home };
   expect((await runCli(["ls"], { env })).code).toBe(0); // creates the v9 home
   const database = openDatabase({ home });
@@ -106,7 +109,7 @@ test("an unknown box is a clear error", async () => {
 });
 
 test("a home written by a newer boxlite is refused and left alone", async () => {
-  const home = mkdtempSync(join(tmpdir(), "boxlite-new-home-"));
+  const home = temp.make("boxlite-new-home-");
   const env = { BOXLITE_HOME: home };
   expect((await runCli(["ls"], { env })).code).toBe(0);
   const database = openDatabase({ home });
@@ -120,7 +123,7 @@ test("a home written by a newer boxlite is refused and left alone", async () => 
 });
 
 test("a relative --home is resolved against the working directory, and said so", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "boxlite-cwd-"));
+  const cwd = temp.make("boxlite-cwd-");
   writeFileSync(join(cwd, "marker"), "");
   const result = await runCli(["--home", "rel-home", "ls"], { cwd });
   expect(result.code).toBe(0);

@@ -5,14 +5,16 @@
  * (unknown tags, a corrupt or truncated blob, a dead registry) fails clearly and recovers.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, truncateSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, readdirSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
 import { busyboxLayer, dockerArchive, type FixtureImage, type WrittenImage, writeOciImage, writeOciIndex } from "../helpers/oci-image.ts";
 import { type Registry, startRegistry } from "../helpers/registry.ts";
+import { TempDirs } from "../helpers/temp.ts";
 
-const layout = mkdtempSync(join(tmpdir(), "boxlite-images-layout-"));
+const temp = new TempDirs();
+
+const layout = temp.make("boxlite-images-layout-");
 let registry: Registry;
 let app: WrittenImage;
 let ref: string;
@@ -67,6 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry.stop();
+  temp.removeAll();
 });
 
 test("run pulls an image and runs its entrypoint and cmd, with its env, workdir and user", async () => {
@@ -138,7 +141,7 @@ test("pull, images and rmi: a used image is kept unless forced, and forcing leav
 test("an OCI layout directory and a docker archive run without a registry", async () => {
   const fromLayout = await runCli(["run", "--rm", `oci:${layout}:v1`, "--", "cat /app/data.txt"]);
   expect(fromLayout).toMatchObject({ code: 0, stdout: "v1\n" });
-  const plainDir = mkdtempSync(join(tmpdir(), "boxlite-archive-"));
+  const plainDir = temp.make("boxlite-archive-");
   writeOciImage(plainDir, "gz", { layers: [busyboxLayer(), { entries: [{ path: "from-archive.txt", data: "archived\n" }] }], config: { Cmd: ["cat", "/from-archive.txt"] } });
   const archive = join(plainDir, "image.tar");
   dockerArchive(plainDir, "gz", archive, "test/archived:latest");
@@ -158,7 +161,7 @@ test("an unknown tag or repository is a clear not-found error", async () => {
 });
 
 test("a corrupt blob is refused and a later pull fetches only what was bad", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "boxlite-corrupt-"));
+  const dir = temp.make("boxlite-corrupt-");
   const image = writeOciImage(dir, "v1", { layers: [busyboxLayer(), { entries: [{ path: "c.txt", data: "c\n" }] }] });
   await registry.push(dir, "test/corrupt", "v1");
   const small = image.layers[1];
@@ -191,12 +194,12 @@ test("a registry that is not there fails with the host and the cause", async () 
 });
 
 test("two concurrent pulls of one image, and a second image sharing a layer, download each blob once", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "boxlite-shared-"));
+  const dir = temp.make("boxlite-shared-");
   const first = writeOciImage(dir, "one", { layers: [busyboxLayer(), { entries: [{ path: "one.txt", data: "1\n" }] }] });
   const second = writeOciImage(dir, "two", { layers: [busyboxLayer(), { entries: [{ path: "two.txt", data: "2\n" }] }] });
   await registry.push(dir, "test/shared", "one");
   await registry.push(dir, "test/shared", "two");
-  const env = { BOXLITE_HOME: mkdtempSync(join(tmpdir(), "boxlite-shared-home-")) };
+  const env = { BOXLITE_HOME: temp.make("boxlite-shared-home-") };
   const before = (await registry.requests()).length;
   const results = await Promise.all([runCli(["pull", `${registry.host}/test/shared:one`], { env }), runCli(["pull", `${registry.host}/test/shared:one`], { env })]);
   expect(results.map((result) => result.code)).toEqual([0, 0]);
@@ -210,8 +213,8 @@ test("a registry with basic auth: refused without credentials (saying where they
   const secured = await startRegistry({ credentials: { username: "agent", password: "s3cret" } });
   try {
     await secured.push(layout, "test/app", "v1");
-    const dockerDir = mkdtempSync(join(tmpdir(), "boxlite-docker-config-"));
-    const env = { DOCKER_CONFIG: dockerDir, BOXLITE_HOME: mkdtempSync(join(tmpdir(), "boxlite-auth-home-")) };
+    const dockerDir = temp.make("boxlite-docker-config-");
+    const env = { DOCKER_CONFIG: dockerDir, BOXLITE_HOME: temp.make("boxlite-auth-home-") };
     const refused = await runCli(["pull", `${secured.host}/test/app:v1`], { env });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(secured.host);
@@ -226,7 +229,7 @@ test("a registry with basic auth: refused without credentials (saying where they
 });
 
 test("a Docker schema 2 image (as docker push writes it) pulls and runs", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "boxlite-v2s2-"));
+  const dir = temp.make("boxlite-v2s2-");
   writeOciImage(dir, "v1", { layers: [busyboxLayer(), { entries: [{ path: "schema.txt", data: "docker v2s2\n" }] }], config: { Cmd: ["cat", "/schema.txt"] } });
   await registry.push(dir, "test/docker", "v1", { format: "v2s2" });
   const manifest = await fetch(`http://${registry.host}/v2/test/docker/manifests/v1`, { headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" } });

@@ -1,11 +1,15 @@
 /** Records brought back in line with reality when a box's boxlite process died. */
-import { expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { boxIds, runningBox } from "../helpers/boxes.ts";
 import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
 
 const home = () => process.env.BOXLITE_HOME as string;
 
@@ -35,7 +39,7 @@ test("an auto-remove box whose CLI was killed is removed the next time boxes are
 });
 
 test("after a host reboot, box directories without a record and dangling socket links are swept", async () => {
-  const home = mkdtempSync(join(tmpdir(), "boxlite-reboot-home-"));
+  const home = temp.make("boxlite-reboot-home-");
   const env = { BOXLITE_HOME: home };
   expect((await runCli(["ls"], { env })).code).toBe(0);
   const kept = (await runCli(["create", "--", "true"], { env })).stdout.trim();

@@ -7,16 +7,17 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/index.ts";
 import { AttachClient } from "../helpers/api.ts";
 import { cliCommand, REPO, runAndTerminate, runCli, runInResizedTerminal, waitFor } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
 import { startServeProcess } from "../helpers/serve.ts";
 
 const KEY = "remote-test-key";
-const work = mkdtempSync(join(tmpdir(), "boxlite-remote-"));
+const temp = new TempDirs();
+const work = temp.make("boxlite-remote-");
 const servers: Array<Subprocess<"ignore", "ignore", "pipe">> = [];
 
 async function startServer(extra: string[] = []): Promise<string> {
@@ -48,6 +49,7 @@ afterAll(async () => {
     server.kill();
     await server.exited;
   }
+  temp.removeAll();
 });
 
 test("ls -a --json and inspect print the same through the server", async () => {
