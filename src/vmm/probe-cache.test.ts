@@ -1,12 +1,15 @@
-import { expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHostBootId } from "../util/boot-id.ts";
 import { probedOncePerBoot } from "./probe-cache.ts";
+import { TempDirs } from "../../test/helpers/temp.ts";
+
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
 
 test("a verdict is probed once per host boot and key; another key, or a cache in another format, probes again", async () => {
-  const path = join(mkdtempSync(join(tmpdir(), "probe-cache-")), "verdict.json");
+  const path = join(temp.make("probe-cache-"), "verdict.json");
   let probes = 0;
   const probe = () => Promise.resolve({ ok: true, reason: `probe ${++probes}` });
   expect(await probedOncePerBoot(path, "lib:1", probe)).toEqual({ ok: true, reason: "probe 1" });

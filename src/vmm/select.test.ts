@@ -4,11 +4,10 @@
  * demand), and forced either way. Each test has its own runtime directory: the probe's
  * verdict is cached there.
  */
-import { afterEach, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { buildRecorder, newCallLog, readCalls, RECORDER_PATH } from "../../test/fixtures/libkrun-recorder/recorder.ts";
+import { TempDirs } from "../../test/helpers/temp.ts";
 import { type Config, loadConfig } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { GuestAssets } from "./backend.ts";
@@ -18,13 +17,16 @@ beforeAll(() => {
   buildRecorder();
 });
 
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
+
 afterEach(() => {
   for (const name of ["KRUN_RECORDER_LOG", "KRUN_RECORDER_CONSOLE", "KRUN_RECORDER_EXIT"]) delete process.env[name];
 });
 
 function setup(env: Record<string, string>): { config: Config; assets: GuestAssets; log: string } {
-  const dir = mkdtempSync(join(tmpdir(), "select-"));
-  const log = newCallLog();
+  const dir = temp.make("select-");
+  const log = newCallLog(temp);
   process.env.KRUN_RECORDER_LOG = log;
   const config = loadConfig({}, { ...process.env, BOXLITE_RUNTIME_DIR: join(dir, "runtime"), BOXLITE_VMM: "auto", ...env });
   const assets: GuestAssets = {

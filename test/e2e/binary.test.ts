@@ -105,7 +105,7 @@ test("dist/boxlite runs a detached box under its own supervisor, execs into it a
 });
 
 test("dist/boxlite __vm is the krun VM process of the executable itself: it configures libkrun from stdin and enters the VM", async () => {
-  const log = newCallLog();
+  const log = newCallLog(temp);
   const config = { ...typicalBox("/home/u/.boxlite"), libkrun: buildRecorder() };
   const result = await runBinary(["__vm", "b1"], { KRUN_RECORDER_LOG: log, KRUN_RECORDER_EXIT: "9" }, JSON.stringify(config));
   expect(result).toEqual({ code: 9, stdout: "", stderr: "" });

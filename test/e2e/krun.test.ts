@@ -4,12 +4,10 @@
  * the other was rejected, and a box forced onto a "libkrun" whose VM never answers fails
  * cleanly — recorded as failed with the reason, and no VM process left behind.
  */
-import { beforeAll, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
 import { runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
 
 interface Info {
   vmm: { backend: string; binary?: string; accelerator: string; reason: string; rejected: Array<{ name: string; reason: string }> };
@@ -20,7 +18,9 @@ beforeAll(() => {
 });
 
 /** A runtime directory of its own: the krun probe's verdict is cached there. */
-const freshRuntime = () => mkdtempSync(join(tmpdir(), "krun-runtime-"));
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
+const freshRuntime = () => temp.make("krun-runtime-");
 
 test("boxlite info: auto picks krun when its probe VM boots, and says why qemu was not used", async () => {
   const result = await runCli(["info", "--json"], {

@@ -4,11 +4,11 @@
  * once "libkrun" made the agent socket, reports a VM that failed to start with the call
  * that failed, and hands the VM's exit status back.
  */
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildRecorder, newCallLog, readCalls, typicalSpec } from "../../../test/fixtures/libkrun-recorder/recorder.ts";
+import { TempDirs } from "../../../test/helpers/temp.ts";
 import { loadConfig } from "../../config/config.ts";
 import { isBoxVmm } from "../../runtime/reconcile.ts";
 import { writeVmmPid } from "../../runtime/vmm-pid.ts";
@@ -31,14 +31,17 @@ afterEach(() => {
 });
 
 function recorderEnv(values: Record<string, string>): string {
-  const log = newCallLog();
+  const log = newCallLog(temp);
   Object.assign(process.env, { KRUN_RECORDER_LOG: log, ...values });
   return log;
 }
 
+const temp = new TempDirs();
+afterAll(() => temp.removeAll());
+
 /** A spec under a fresh directory short enough for a unix socket path. */
 function freshSpec(): VmSpec {
-  const dir = mkdtempSync(join(tmpdir(), "krun-"));
+  const dir = temp.make("krun-");
   const spec = typicalSpec(dir);
   mkdirSync(join(dir, "sock"));
   mkdirSync(join(dir, "boxes", "b1"), { recursive: true });
