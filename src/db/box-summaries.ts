@@ -17,22 +17,33 @@ import type { Database } from "bun:sqlite";
 import { type BoxStatus, parseBoxStatus } from "./box-status.ts";
 import { corrupt } from "./json.ts";
 
-export interface BoxSummary {
-  id: string;
+/**
+ * What the CLI and the API show of a box: the REST contract's `Box` shape, plus the exit
+ * code. The listing reads rows straight into it (no intermediate object per row, see
+ * listBoxSummaries); runtime/box-view.ts makes the same from a full record.
+ */
+export interface BoxView {
+  box_id: string;
   name: string | null;
-  /** RFC 3339, as the box's config says. */
-  createdAt: string;
-  updatedAt: string | null;
   status: BoxStatus;
+  /** RFC 3339, as the box's config says. */
+  created_at: string;
+  updated_at: string;
   pid: number | null;
   /** `options.rootfs`: the image reference, or the rootfs path. */
   image: string;
-  cpus: number | null;
-  memoryMib: number | null;
-  exitCode: number | null;
-  errorReason: string | null;
-  /** `options.auto_remove`: the box is removed when it stops. */
-  autoRemove: boolean;
+  cpus: number;
+  memory_mib: number;
+  exit_code: number | null;
+  error_reason: string | null;
+  /** The contract's AutoDelete: 1 when the box is removed as soon as it stops (local semantics, any N > 0), else 0. */
+  auto_delete: number;
+}
+
+/** What a box's options default to when its record leaves them out (the runtime's creation defaults). */
+export interface ListingDefaults {
+  cpus: number;
+  memoryMib: number;
 }
 
 /** The listing fields of each blob, in the order of the arrays below. */
@@ -121,16 +132,16 @@ function fieldsFromBlobs(db: Database, id: string): [ConfigFields, StateFields] 
 }
 
 /**
- * The listing fields of every box (or only those with a VM), newest first. A damaged
- * blob is an error naming its box.
+ * The listing of every box (or only those with a VM), newest first. A damaged blob is an
+ * error naming its box.
  */
-export function listBoxSummaries(db: Database, options: { activeOnly?: boolean } = {}): BoxSummary[] {
+export function listBoxSummaries(db: Database, defaults: ListingDefaults, options: { activeOnly?: boolean } = {}): BoxView[] {
   // values(): positional rows, cheaper than objects; the SELECT fixes their shape.
   const rows = db.query(listingSql(options.activeOnly ?? false)).values() as SummaryRow[];
   // One plain loop, fields read by index and checked inline: a short-lived `ls` lists its
   // thousand rows before the JIT pays off, and every call per row costs, destructuring
   // too (it runs the iterator protocol). Measured: about 2.5 ms of a 1,000-box listing.
-  const boxes = new Array<BoxSummary>(rows.length);
+  const boxes = new Array<BoxView>(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as SummaryRow;
     const id = row[0];
@@ -144,18 +155,18 @@ export function listBoxSummaries(db: Database, options: { activeOnly?: boolean }
     const createdAt = config[0];
     if (typeof createdAt !== "string") throw corrupt(`box ${id}`, 'its config has no "created_at"');
     boxes[i] = {
-      id,
+      box_id: id,
       name: row[1],
-      createdAt,
-      updatedAt: typeof state[2] === "string" ? state[2] : null,
       status,
+      created_at: createdAt,
+      updated_at: typeof state[2] === "string" ? state[2] : createdAt,
       pid: typeof state[1] === "number" ? state[1] : row[3],
       image: imageOf(config[1]),
-      cpus: typeof config[2] === "number" ? config[2] : null,
-      memoryMib: typeof config[3] === "number" ? config[3] : null,
-      exitCode: typeof state[3] === "number" ? state[3] : null,
-      errorReason: typeof state[4] === "string" ? state[4] : null,
-      autoRemove: config[4] === true,
+      cpus: typeof config[2] === "number" ? config[2] : defaults.cpus,
+      memory_mib: typeof config[3] === "number" ? config[3] : defaults.memoryMib,
+      exit_code: typeof state[3] === "number" ? state[3] : null,
+      error_reason: typeof state[4] === "string" ? state[4] : null,
+      auto_delete: config[4] === true ? 1 : 0,
     };
   }
   return boxes;

@@ -8,11 +8,11 @@ import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
-import { type BoxSummary, listBoxSummaries } from "../db/box-summaries.ts";
+import { listBoxSummaries } from "../db/box-summaries.ts";
 import { resolveBox } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
-import { type BoxView, boxView, summaryView } from "./box-view.ts";
+import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
 import { hasVm, reconcileBox } from "./reconcile.ts";
@@ -87,19 +87,16 @@ export class Boxlite implements BoxliteApi {
   /** Boxes, newest first; by default only those with a VM (running or paused). */
   async listBoxes(options: { all?: boolean } = {}): Promise<BoxView[]> {
     const { database } = await this.home();
-    const read = () => listBoxSummaries(database.db, { activeOnly: !options.all });
-    let boxes = read();
-    // Indexed loops, and only boxes that claim a VM are reconciled: a long listing is
+    const read = () => listBoxSummaries(database.db, VIEW_DEFAULTS, { activeOnly: !options.all });
+    const boxes = read();
+    // An indexed loop, and only boxes that claim a VM are reconciled: a long listing is
     // mostly stopped boxes, and each call per row costs a short-lived `ls` (see listBoxSummaries).
     let changed = false;
     for (let i = 0; i < boxes.length; i++) {
-      const box = boxes[i] as BoxSummary;
-      if (hasVm(box.status) && reconcileBox(this.config, database, box.id, box.status, box.pid) !== "unchanged") changed = true;
+      const box = boxes[i] as BoxView;
+      if (hasVm(box.status) && reconcileBox(this.config, database, box.box_id, box.status, box.pid) !== "unchanged") changed = true;
     }
-    if (changed) boxes = read();
-    const views = new Array<BoxView>(boxes.length);
-    for (let i = 0; i < boxes.length; i++) views[i] = summaryView(boxes[i] as BoxSummary);
-    return views;
+    return changed ? read() : boxes;
   }
 
   /** A box by id, name or unique id prefix. */

@@ -10,6 +10,7 @@ import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
 const root = mkdtempSync(join(tmpdir(), "boxlite-summaries-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const { db } = openDatabase({ home: root });
+const DEFAULTS = { cpus: 7, memoryMib: 999 };
 
 function add(id: string, status: "running" | "stopped", createdAt: string, options: Record<string, unknown>) {
   insertBox(db, { id, name: null, created_at: createdAt, options: options as never }, { status, pid: status === "running" ? 42 : null, exit_code: status === "stopped" ? 3 : null });
@@ -18,26 +19,26 @@ function add(id: string, status: "running" | "stopped", createdAt: string, optio
 add("old_stopped", "stopped", "2026-01-01T00:00:00Z", { rootfs: { RootfsPath: "/srv/rootfs" }, cpus: 4 });
 add("new_running", "running", "2026-02-01T00:00:00Z", { rootfs: { Image: "alpine:latest" }, memory_mib: 2048, unknown: [1, 2] });
 
-test("summaries read both rootfs shapes, newest first, with defaults left to the caller", () => {
-  expect(listBoxSummaries(db).map((box) => [box.id, box.image, box.status, box.pid, box.cpus, box.memoryMib, box.exitCode])).toEqual([
-    ["new_running", "alpine:latest", "running", 42, null, 2048, null],
-    ["old_stopped", "/srv/rootfs", "stopped", null, 4, null, 3],
+test("the listing reads both rootfs shapes, newest first, and fills left-out options with the caller's defaults", () => {
+  expect(listBoxSummaries(db, DEFAULTS).map((box) => [box.box_id, box.image, box.status, box.pid, box.cpus, box.memory_mib, box.exit_code])).toEqual([
+    ["new_running", "alpine:latest", "running", 42, 7, 2048, null],
+    ["old_stopped", "/srv/rootfs", "stopped", null, 4, 999, 3],
   ]);
 });
 
 test("activeOnly keeps only boxes with a VM", () => {
-  expect(listBoxSummaries(db, { activeOnly: true }).map((box) => box.id)).toEqual(["new_running"]);
+  expect(listBoxSummaries(db, DEFAULTS, { activeOnly: true }).map((box) => box.box_id)).toEqual(["new_running"]);
 });
 
 test("a damaged blob is an error naming the box, not a crash", () => {
   db.run("UPDATE box_config SET json = '{not json' WHERE id = 'old_stopped'");
-  expect(() => listBoxSummaries(db)).toThrow(/box old_stopped: box_config.json is unreadable/);
-  expect(listBoxSummaries(db, { activeOnly: true })).toHaveLength(1);
+  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable/);
+  expect(listBoxSummaries(db, DEFAULTS, { activeOnly: true })).toHaveLength(1);
 });
 
 test("a blob that is JSON but not an object is an error naming the box", () => {
   db.run(`UPDATE box_config SET json = '["not", "an", "object"]' WHERE id = 'old_stopped'`);
-  expect(() => listBoxSummaries(db)).toThrow(/box old_stopped: box_config.json is unreadable: it does not parse as a JSON object/);
+  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable: it does not parse as a JSON object/);
 });
 
 describe("the listing indexes", () => {
@@ -66,13 +67,13 @@ describe("the listing indexes", () => {
     other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('b4', 'configured', NULL, '{"status":"starting","last_updated":"2026-04-02T00:00:00Z"}')`);
     other.close();
     const indexed = openDatabase({ home });
-    const boxes = listBoxSummaries(indexed.db);
+    const boxes = listBoxSummaries(indexed.db, DEFAULTS);
     indexed.close();
-    const row = (id: string) => boxes.find((box) => box.id === id);
-    expect(row("b2")).toMatchObject({ status: "failed", exitCode: 7, errorReason: "oom", image: "img1" });
+    const row = (id: string) => boxes.find((box) => box.box_id === id);
+    expect(row("b2")).toMatchObject({ status: "failed", exit_code: 7, error_reason: "oom", image: "img1" });
     expect(row("b3")).toMatchObject({ status: "stopped", image: "/srv/root", cpus: 3 });
     // A legacy status in the blob wins over the column, as in the full record read.
-    expect(row("b4")).toMatchObject({ name: "four", status: "configured", image: "ref:1", autoRemove: true, updatedAt: "2026-04-02T00:00:00Z" });
+    expect(row("b4")).toMatchObject({ name: "four", status: "configured", image: "ref:1", auto_delete: 1, updated_at: "2026-04-02T00:00:00Z" });
   });
 
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
@@ -84,7 +85,7 @@ describe("the listing indexes", () => {
     const reopened = openDatabase({ home });
     try {
       expect(hasListingIndexes(reopened.db)).toBe(true);
-      expect(() => listBoxSummaries(reopened.db)).toThrow(/box b1: box_state.json is unreadable/);
+      expect(() => listBoxSummaries(reopened.db, DEFAULTS)).toThrow(/box b1: box_state.json is unreadable/);
     } finally {
       reopened.close();
     }
