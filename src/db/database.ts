@@ -18,6 +18,7 @@ import { BoxliteError, wrapError } from "../util/errors.ts";
 import {
   OLDEST_SCHEMA_VERSION,
   SCHEMA_VERSION,
+  isCurrentThisBoot,
   readSchemaVersion,
   recordAlive,
   wasRebooted,
@@ -96,7 +97,7 @@ export function openCurrentDatabase(home: string): HomeDatabase | undefined {
   }
   try {
     db.run("PRAGMA busy_timeout = 100000");
-    if (!isCurrent(db) || !hasListingIndexes(db)) {
+    if (!isCurrentThisBoot(db, readHostBootId()) || !hasListingIndexes(db)) {
       db.close();
       return undefined;
     }
@@ -107,21 +108,6 @@ export function openCurrentDatabase(home: string): HomeDatabase | undefined {
     db.close();
     throw wrapError("database", `cannot open the database ${path}`, error);
   }
-}
-
-/**
- * At the current schema and already opened in this host boot, read in one statement (a
- * lock-free `ls` pays for every statement). A home without the tables fails to prepare
- * it: not current either.
- */
-function isCurrent(db: Database): boolean {
-  let row: unknown[] | undefined;
-  try {
-    row = db.query("SELECT (SELECT version FROM schema_version WHERE id = 1), (SELECT boot_id FROM alive WHERE id = 1)").values()[0];
-  } catch {
-    return false;
-  }
-  return row?.[0] === SCHEMA_VERSION && row[1] === readHostBootId();
 }
 
 function initialize(db: Database, path: string, options: OpenDatabaseOptions): HomeDatabase {

@@ -45,6 +45,21 @@ export function readAlive(db: Database): AliveRecord | undefined {
   return row === null ? undefined : { bootId: row.boot_id, startedAt: row.started_at };
 }
 
+/**
+ * Whether the home is at the current schema and was already opened in the boot `bootId`,
+ * read in one statement (a lock-free `ls` pays for every statement). A home without the
+ * tables fails to prepare it: not current either.
+ */
+export function isCurrentThisBoot(db: Database, bootId: string): boolean {
+  let row: unknown[] | undefined;
+  try {
+    row = db.query("SELECT (SELECT version FROM schema_version WHERE id = 1), (SELECT boot_id FROM alive WHERE id = 1)").values()[0];
+  } catch {
+    return false;
+  }
+  return row?.[0] === SCHEMA_VERSION && row[1] === bootId;
+}
+
 /** Whether `alive` holds another boot id than `bootId` (false when it holds none), without writing. */
 export function wasRebooted(db: Database, bootId: string): boolean {
   const previous = readAlive(db);

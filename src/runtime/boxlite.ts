@@ -15,7 +15,7 @@ import { boxLayout } from "./box-layout.ts";
 import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
-import { hasVm, reconcileBox } from "./reconcile.ts";
+import { reconcileBox } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
@@ -89,12 +89,11 @@ export class Boxlite implements BoxliteApi {
     const { database } = await this.home();
     const read = () => listBoxSummaries(database.db, VIEW_DEFAULTS, { activeOnly: !options.all });
     const boxes = read();
-    // An indexed loop, and only boxes that claim a VM are reconciled: a long listing is
-    // mostly stopped boxes, and each call per row costs a short-lived `ls` (see listBoxSummaries).
+    // An indexed loop: a short-lived `ls` pays for every call per row (see listBoxSummaries).
     let changed = false;
     for (let i = 0; i < boxes.length; i++) {
       const box = boxes[i] as BoxView;
-      if (hasVm(box.status) && reconcileBox(this.config, database, box.box_id, box.status, box.pid) !== "unchanged") changed = true;
+      if (reconcileBox(this.config, database, box.box_id, box.status, box.pid) !== "unchanged") changed = true;
     }
     return changed ? read() : boxes;
   }

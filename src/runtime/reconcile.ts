@@ -37,7 +37,7 @@ export function isBoxVmm(pid: number | null, boxDir: string): boolean {
 export type Reconciled = "unchanged" | "failed" | "removed";
 
 /** Statuses that claim a VM: a stop in progress too, so a supervisor that died mid-stop is noticed. */
-export const hasVm = (status: BoxStatus) => isActiveStatus(status) || status === "stopping";
+const hasVm = (status: BoxStatus) => isActiveStatus(status) || status === "stopping";
 
 export function reconcileBox(config: Config, database: HomeDatabase, id: string, status: BoxStatus, pid: number | null): Reconciled {
   if (!hasVm(status)) return "unchanged";

@@ -3,20 +3,15 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { busyboxLayer, writeOciImage } from "../helpers/oci-image.ts";
 import { type Registry, startRegistry } from "../helpers/registry.ts";
 import { TempDirs } from "../helpers/temp.ts";
+import type { Static } from "@sinclair/typebox";
+import type { ImageInfo } from "../../src/api/schemas/images.ts";
 import { call, envelopeOf, makeApp } from "./core-helpers.ts";
 
 const { app, executions } = makeApp();
 const temp = new TempDirs();
 let registry: Registry;
 
-interface WireImage {
-  reference: string;
-  repository: string;
-  tag: string;
-  id: string;
-  cached_at: string;
-  size_bytes: number | null;
-}
+type WireImage = Static<typeof ImageInfo>;
 
 beforeAll(async () => {
   const layout = temp.make("boxlite-api-image-");
