@@ -1,4 +1,5 @@
 /** `boxlite ls` (aliases `ps`, `list`): the boxes of this home. */
+import type { BoxStatus } from "../db/box-status.ts";
 import type { BoxView } from "../runtime/box-view.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { parseOptions } from "./args.ts";
@@ -21,11 +22,23 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Docker-style status: "Running", "Exited (3)", "Failed: reason". */
+const STATUS_WORDS: Readonly<Record<BoxStatus, string>> = {
+  unknown: "Unknown",
+  configured: "Configured",
+  running: "Running",
+  stopping: "Stopping",
+  stopped: "Stopped",
+  paused: "Paused",
+  failed: "Failed",
+};
+
+/** Docker-style status: "Running", "Exited (3)", "Failed: reason" (its first line). */
 export function statusText(box: BoxView): string {
   if (box.status === "stopped" && box.exit_code !== null) return `Exited (${box.exit_code})`;
-  const word = box.status.charAt(0).toUpperCase() + box.status.slice(1);
-  return box.status === "failed" && box.error_reason ? `${word}: ${box.error_reason.split("\n")[0]}` : word;
+  const reason = box.status === "failed" ? box.error_reason : null;
+  if (!reason) return STATUS_WORDS[box.status];
+  const end = reason.indexOf("\n");
+  return `Failed: ${end < 0 ? reason : reason.slice(0, end)}`;
 }
 
 export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {

@@ -44,24 +44,32 @@ export function warn(message: string): void {
   void err(`boxlite: ${message}\n`);
 }
 
-/** A table with a header row, columns padded to their widest cell; no trailing blanks. */
+/** Prints formatColumns' table. */
 export function printColumns(header: string[], rows: string[][]): void {
-  // Indexed loops, not for-of or map: `ls` formats thousands of rows in a process too
-  // short for the JIT to pay off (see db/box-summaries.ts).
+  void out(formatColumns(header, rows));
+}
+
+/** A table with a header row, columns padded to their widest cell; no trailing blanks. Every row has the header's cells. */
+export function formatColumns(header: string[], rows: string[][]): string {
+  // Indexed loops and one appended string, no map, join or Math.max: `ls` formats
+  // thousands of rows in a process too short for the JIT to pay off, where every call
+  // per cell costs (see db/box-summaries.ts).
   const widths = header.map((title) => title.length);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r] as string[];
-    for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] as number, (row[i] ?? "").length);
+    for (let i = 0; i < widths.length; i++) {
+      const length = (row[i] as string).length;
+      if (length > (widths[i] as number)) widths[i] = length;
+    }
   }
-  const lines = new Array<string>(rows.length + 1);
+  let text = "";
   for (let r = 0; r <= rows.length; r++) {
     const cells = r === 0 ? header : (rows[r - 1] as string[]);
     // Pad up to the last non-empty cell only, so no line ends in blanks.
     let last = cells.length - 1;
     while (last > 0 && !cells[last]) last--;
-    let line = "";
-    for (let i = 0; i < last; i++) line += (cells[i] as string).padEnd((widths[i] as number) + 3);
-    lines[r] = line + (cells[last] ?? "");
+    for (let i = 0; i < last; i++) text += (cells[i] as string).padEnd((widths[i] as number) + 3);
+    text += `${cells[last] as string}\n`;
   }
-  void out(`${lines.join("\n")}\n`);
+  return text;
 }

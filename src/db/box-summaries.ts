@@ -96,15 +96,13 @@ export function listingSql(activeOnly: boolean): string {
   return activeOnly ? ACTIVE_SQL : ALL_SQL;
 }
 
-const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
-
-/** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). */
+/** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). No calls: `ls` asks for every box. */
 export function imageOf(rootfs: unknown): string {
-  if (rootfs && typeof rootfs === "object") {
-    const variant = rootfs as Record<string, unknown>;
-    return text(variant.Image) ?? text(variant.RootfsPath) ?? "";
-  }
-  return text(rootfs) ?? "";
+  if (typeof rootfs === "string") return rootfs;
+  if (rootfs === null || typeof rootfs !== "object") return "";
+  const variant = rootfs as Record<string, unknown>;
+  if (typeof variant.Image === "string") return variant.Image;
+  return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
 }
 
 function parseBlob(json: string, what: string): Record<string, unknown> {

@@ -15,7 +15,7 @@ import { boxLayout } from "./box-layout.ts";
 import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
-import { reconcileBox } from "./reconcile.ts";
+import { reconcileBox, reconcileListed } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
@@ -89,13 +89,7 @@ export class Boxlite implements BoxliteApi {
     const { database } = await this.home();
     const read = () => listBoxSummaries(database.db, VIEW_DEFAULTS, { activeOnly: !options.all });
     const boxes = read();
-    // An indexed loop: a short-lived `ls` pays for every call per row (see listBoxSummaries).
-    let changed = false;
-    for (let i = 0; i < boxes.length; i++) {
-      const box = boxes[i] as BoxView;
-      if (reconcileBox(this.config, database, box.box_id, box.status, box.pid) !== "unchanged") changed = true;
-    }
-    return changed ? read() : boxes;
+    return reconcileListed(this.config, database, boxes) ? read() : boxes;
   }
 
   /** A box by id, name or unique id prefix. */

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
-import { isActiveStatus } from "../db/box-status.ts";
+import { CLAIMS_VM } from "../db/box-status.ts";
 import { listBoxes, updateBoxState } from "../db/boxes.ts";
 import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
 import { FileLock } from "../util/flock.ts";
@@ -53,7 +53,7 @@ export async function openHome(config: Readonly<Config>): Promise<Home> {
   if (database.hostRebooted) {
     // Every VM died with the host: boxes that were running are stopped now.
     for (const box of listBoxes(database.db)) {
-      if (isActiveStatus(box.status) || box.status === "stopping") updateBoxState(database.db, box.id, { status: "stopped", pid: null });
+      if (CLAIMS_VM.has(box.status)) updateBoxState(database.db, box.id, { status: "stopped", pid: null });
     }
   }
   sweepOrphans(config, new Set(listBoxes(database.db).map((box) => box.id)));

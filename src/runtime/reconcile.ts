@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Config } from "../config/config.ts";
-import { type BoxStatus, isActiveStatus } from "../db/box-status.ts";
+import { type BoxStatus, CLAIMS_VM } from "../db/box-status.ts";
+import type { BoxView } from "../db/box-summaries.ts";
 import { getBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { FileLock } from "../util/flock.ts";
@@ -36,11 +37,8 @@ export function isBoxVmm(pid: number | null, boxDir: string): boolean {
 
 export type Reconciled = "unchanged" | "failed" | "removed";
 
-/** Statuses that claim a VM: a stop in progress too, so a supervisor that died mid-stop is noticed. */
-const hasVm = (status: BoxStatus) => isActiveStatus(status) || status === "stopping";
-
 export function reconcileBox(config: Config, database: HomeDatabase, id: string, status: BoxStatus, pid: number | null): Reconciled {
-  if (!hasVm(status)) return "unchanged";
+  if (!CLAIMS_VM.has(status)) return "unchanged";
   const layout = boxLayout(config, id);
   if (isBoxVmm(pid, layout.dir)) return "unchanged";
   // A holder is working on the box (a run still booting, an rm): it owns the record.
@@ -48,7 +46,7 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   if (!(lock instanceof FileLock)) return "unchanged";
   try {
     const box = getBox(database.db, id);
-    if (!box || !hasVm(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
+    if (!box || !CLAIMS_VM.has(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
     if (box.config.options.auto_remove === true) {
       discardBox(config, database, id);
       return "removed";
@@ -58,4 +56,17 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   } finally {
     lock.release();
   }
+}
+
+/**
+ * reconcileBox for each listed box; true when any record changed. Boxes that claim no VM
+ * are skipped here with a Set lookup, not a call each: `ls` lists thousands of boxes.
+ */
+export function reconcileListed(config: Config, database: HomeDatabase, boxes: readonly BoxView[]): boolean {
+  let changed = false;
+  for (let i = 0; i < boxes.length; i++) {
+    const box = boxes[i] as BoxView;
+    if (CLAIMS_VM.has(box.status) && reconcileBox(config, database, box.box_id, box.status, box.pid) !== "unchanged") changed = true;
+  }
+  return changed;
 }
