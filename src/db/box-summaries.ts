@@ -4,7 +4,7 @@
  * parsing every box's two JSON blobs was most of its cost (1,000 boxes: 800 kB of blobs,
  * about 5 of the listing's 15 ms). So two indexes of our own hold each box's listing
  * fields, extracted by SQLite as a small JSON array, and `ls --all` reads them from the
- * indexes alone without touching a blob.
+ * indexes alone, in the config index's order, without touching a blob or sorting.
  *
  * The indexes are additions to the reference's schema v9, never changes to it: the
  * reference opens such a home as before. SQLite keeps them in step within every write,
@@ -46,6 +46,8 @@ export interface ListingDefaults {
   memoryMib: number;
 }
 
+/** BoxConfig's RFC 3339 `created_at`: the creation instant to the millisecond or finer (the column holds whole seconds). */
+const CREATED_AT_PATH = ["$.created_at"];
 /** The listing fields of each blob, in the order of the arrays below. */
 const CONFIG_PATHS = ["$.created_at", "$.options.rootfs", "$.options.cpus", "$.options.memory_mib", "$.options.auto_remove"];
 const STATE_PATHS = ["$.status", "$.pid", "$.last_updated", "$.exit_code", "$.error_reason"];
@@ -62,14 +64,29 @@ function fieldsOf(column: string, paths: string[]): string {
   return `CASE WHEN json_valid(${column}) THEN CASE json_type(${column}) WHEN 'object' THEN ${extract} END END`;
 }
 
-const CONFIG_INDEX = "boxlite_box_config_listing";
+const CONFIG_INDEX = "boxlite_box_config_listing_v2";
 const STATE_INDEX = "boxlite_box_state_listing";
+/**
+ * Earlier definitions of our indexes, dropped when the current ones are made. The first
+ * config index, keyed (created_at, id, …), left same-second boxes to a sort by rowid.
+ */
+const RETIRED_INDEXES = ["boxlite_box_config_listing"];
+
+/**
+ * Newest first: by the created_at column (whole seconds), then by BoxConfig's created_at
+ * (RFC 3339 UTC text, which orders as the instants do), then by id. The config index holds
+ * exactly this order, so the listing needs no sort (one cost ~0.6 ms of a 1,000-box `ls`),
+ * and unlike a tie broken by rowid it survives a VACUUM, which may renumber the rowids of
+ * a table without an INTEGER PRIMARY KEY.
+ */
+export const NEWEST_FIRST = `ORDER BY c.created_at DESC, ${fieldsOf("c.json", CREATED_AT_PATH)} DESC, c.id DESC`;
 
 /** Creates the listing indexes when missing (a new home, a migrated one, one the reference made). */
 export function ensureListingIndexes(db: Database): void {
   if (hasListingIndexes(db)) return;
   db.transaction(() => {
-    db.run(`CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, id, name, ${fieldsOf("json", CONFIG_PATHS)})`);
+    for (const name of RETIRED_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`);
+    db.run(`CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, ${fieldsOf("json", CREATED_AT_PATH)}, id, name, ${fieldsOf("json", CONFIG_PATHS)})`);
     db.run(`CREATE INDEX IF NOT EXISTS ${STATE_INDEX} ON box_state(id, status, pid, ${fieldsOf("json", STATE_PATHS)})`);
   }).immediate();
 }
@@ -83,13 +100,12 @@ type SummaryRow = [id: string, name: string | null, columnStatus: string, pid: n
 
 /** Both blobs' fields as `[config fields, state fields]`, one JSON.parse per row. */
 const FIELDS = `'[' || coalesce(${fieldsOf("c.json", CONFIG_PATHS)}, 'null') || ',' || coalesce(${fieldsOf("s.json", STATE_PATHS)}, 'null') || ']'`;
-const ORDER = "ORDER BY c.created_at DESC, c.rowid DESC";
 // Every box: read from the two indexes alone (the planner does not pick them by itself).
 const ALL_SQL = `SELECT c.id, c.name, s.status, s.pid, ${FIELDS}
-  FROM box_config c INDEXED BY ${CONFIG_INDEX} JOIN box_state s INDEXED BY ${STATE_INDEX} ON s.id = c.id ${ORDER}`;
+  FROM box_config c INDEXED BY ${CONFIG_INDEX} JOIN box_state s INDEXED BY ${STATE_INDEX} ON s.id = c.id ${NEWEST_FIRST}`;
 // The few boxes with a VM: found through the status index; SQLite extracts their fields from the blobs.
 const ACTIVE_SQL = `SELECT c.id, c.name, s.status, s.pid, ${FIELDS}
-  FROM box_config c JOIN box_state s ON s.id = c.id WHERE s.status IN ('running', 'paused') ${ORDER}`;
+  FROM box_config c JOIN box_state s ON s.id = c.id WHERE s.status IN ('running', 'paused') ${NEWEST_FIRST}`;
 
 /** The listing's SELECT (tests check its query plan). */
 export function listingSql(activeOnly: boolean): string {

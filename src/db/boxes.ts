@@ -7,6 +7,7 @@
 import type { Database } from "bun:sqlite";
 import { BoxliteError } from "../util/errors.ts";
 import { type BoxStatus, parseBoxStatus } from "./box-status.ts";
+import { NEWEST_FIRST } from "./box-summaries.ts";
 import { type JsonObject, type JsonValue, corrupt, isJsonObject, optionalInteger, parseJsonObject, requireString } from "./json.ts";
 import { isConstraintViolation } from "./sqlite-errors.ts";
 
@@ -62,7 +63,6 @@ interface BoxRow {
 
 const SELECT = `SELECT c.id, c.name, c.created_at, c.json AS config_json, s.status, s.pid, s.json AS state_json
   FROM box_config c JOIN box_state s ON s.id = c.id`;
-const NEWEST_FIRST = "ORDER BY c.created_at DESC, c.rowid DESC";
 
 function readConfig(text: string, id: string): BoxConfigJson {
   const what = `box ${id}: box_config.json`;

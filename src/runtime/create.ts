@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ulid } from "ulid";
+import { monotonicFactory } from "ulid";
 import { deleteBox, insertBox } from "../db/boxes.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import type { ImageBase } from "../image/image.ts";
@@ -18,6 +18,17 @@ import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
 import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
 
+const nextUlid = monotonicFactory();
+
+/**
+ * A new box id: a lowercased ULID, increasing even within one millisecond, so that boxes
+ * created in the same millisecond are listed in creation order (the listing breaks such
+ * ties by id, see NEWEST_FIRST in db/box-summaries.ts).
+ */
+export function newBoxId(): string {
+  return nextUlid().toLowerCase();
+}
+
 /** Creates the box and returns its id; nothing is left behind when it fails. */
 export async function createBox(home: Home, options: RunOptions, onPull?: (event: PullEvent) => void): Promise<string> {
   const { config } = home;
@@ -26,7 +37,7 @@ export async function createBox(home: Home, options: RunOptions, onPull?: (event
   if (options.rootfs !== undefined && options.image !== undefined) throw new BoxliteError("usage", "give either IMAGE or --rootfs, not both");
   const images = imageContext(home);
   const image = options.rootfs !== undefined ? await resolveRootfs(images, options.rootfs) : await resolveImage(images, options.image, onPull);
-  const id = ulid().toLowerCase();
+  const id = newBoxId();
   // The command must make sense now (an image with no CMD and none given), not at start.
   processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);

@@ -50,12 +50,25 @@ describe("the listing indexes", () => {
     indexed.close();
   });
 
-  test("every box is listed from the two indexes alone, without reading a blob", () => {
+  test("every box is listed from the two indexes alone, in their order: no blob read, no sort", () => {
     const indexed = openDatabase({ home });
     const plan = indexed.db.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`).all().map((row) => row.detail);
     indexed.close();
-    expect(plan).toContain("SCAN c USING COVERING INDEX boxlite_box_config_listing");
-    expect(plan).toContain("SEARCH s USING COVERING INDEX boxlite_box_state_listing (id=?)");
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v2", "SEARCH s USING COVERING INDEX boxlite_box_state_listing (id=?)"]);
+  });
+
+  test("a home with the first config index (made by an earlier build) gets the current one instead", () => {
+    const earlier = openDatabase({ home });
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v2");
+    earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
+    earlier.close();
+    expect(openCurrentDatabase(home)).toBeUndefined();
+    const reopened = openDatabase({ home });
+    const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
+    const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
+    reopened.close();
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v2", "boxlite_box_state_listing"]);
+    expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
   test("rows another program writes (the reference, the sqlite3 shell) are listed as written", () => {
@@ -78,7 +91,7 @@ describe("the listing indexes", () => {
 
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v2");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();

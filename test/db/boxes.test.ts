@@ -14,6 +14,7 @@ import {
   updateBoxState,
 } from "../../src/db/boxes.ts";
 import { addBaseDiskRef, listBaseDiskDependents } from "../../src/db/bases.ts";
+import { listBoxSummaries } from "../../src/db/box-summaries.ts";
 import { insertSnapshot, listSnapshots } from "../../src/db/snapshots.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
 import { eachTestDatabase } from "./load.ts";
@@ -52,11 +53,17 @@ test("any number of boxes may be unnamed", () => {
   expect(listBoxes(db).map((box) => box.name)).toEqual([null, null]);
 });
 
-test("boxes are listed newest first, ties by insertion, and filtered by status", () => {
-  insertBox(db, config("old000000000", null, "2025-01-01T00:00:00Z"), configured);
-  insertBox(db, config("tie111111111", null, "2025-02-01T00:00:00Z"), configured);
-  insertBox(db, config("tie222222222", null, "2025-02-01T00:00:00Z"), { ...configured, status: "running", pid: 7 });
-  expect(listBoxes(db).map((box) => box.id)).toEqual(["tie222222222", "tie111111111", "old000000000"]);
+test("boxes are listed newest first to the millisecond, the same instant by id, and filtered by status", () => {
+  // The created_at column holds whole seconds; within one, BoxConfig's created_at decides,
+  // then the id: never the order of insertion.
+  insertBox(db, config("late00000000", null, "2025-02-01T00:00:00.900Z"), configured);
+  insertBox(db, config("old000000000", null, "2025-01-01T00:00:00.000Z"), configured);
+  insertBox(db, config("tie222222222", null, "2025-02-01T00:00:00.100Z"), { ...configured, status: "running", pid: 7 });
+  insertBox(db, config("tie111111111", null, "2025-02-01T00:00:00.100Z"), configured);
+  insertBox(db, config("early0000000", null, "2025-02-01T00:00:00.050Z"), configured);
+  const newestFirst = ["late00000000", "tie222222222", "tie111111111", "early0000000", "old000000000"];
+  expect(listBoxes(db).map((box) => box.id)).toEqual(newestFirst);
+  expect(listBoxSummaries(db, { cpus: 1, memoryMib: 512 }).map((box) => box.box_id)).toEqual(newestFirst);
   expect(listBoxes(db, { statuses: ["running", "paused"] }).map((box) => box.id)).toEqual(["tie222222222"]);
 });
 
