@@ -1,5 +1,6 @@
+import { Database } from "bun:sqlite";
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
@@ -39,4 +40,24 @@ test("a home at an older schema needs the locked open (migration)", () => {
   database.db.run("UPDATE schema_version SET version = 8");
   database.close();
   expect(openCurrentDatabase(home)).toBeUndefined();
+});
+
+test("a closed home keeps an empty WAL and its -shm, with every write already in boxlite.db", () => {
+  const home = newHome();
+  const database = openDatabase({ home });
+  database.db.run("UPDATE schema_version SET updated_at = '2030-01-01T00:00:00Z'");
+  expect(statSync(join(home, "db", "boxlite.db-wal")).size).toBeGreaterThan(0);
+  database.close();
+  // Kept (no file churn per command) but empty: the last close checkpointed it.
+  expect(statSync(join(home, "db", "boxlite.db-wal")).size).toBe(0);
+  expect(statSync(join(home, "db", "boxlite.db-shm")).isFile()).toBe(true);
+  // So boxlite.db alone, copied without them, holds everything.
+  const copy = join(root, "copy.db");
+  copyFileSync(join(home, "db", "boxlite.db"), copy);
+  const alone = new Database(copy, { readonly: true });
+  expect(alone.query("SELECT updated_at FROM schema_version").get()).toEqual({ updated_at: "2030-01-01T00:00:00Z" });
+  alone.close();
+  // The lock-free open keeps them too.
+  openCurrentDatabase(home)?.close();
+  expect(statSync(join(home, "db", "boxlite.db-wal")).size).toBe(0);
 });
