@@ -20,6 +20,18 @@ const LEGACY_STATUSES: Readonly<Record<string, BoxStatus>> = {
 /** Every stored string that means a status, legacy ones included (a Map: no prototype keys). */
 const STATUS_BY_NAME: ReadonlyMap<string, BoxStatus> = new Map([...BOX_STATUSES.map((status) => [status, status] as const), ...Object.entries(LEGACY_STATUSES)]);
 
+/** The current statuses, for a check per row where a call would cost (see CLAIMS_VM). */
+export const KNOWN_STATUSES: ReadonlySet<string> = new Set(BOX_STATUSES);
+
+/**
+ * SQL for parseBoxStatus's reading of the stored string `expr`: legacy names become the
+ * current ones, and anything else passes through for the caller to check.
+ */
+export function statusSql(expr: string): string {
+  const legacy = Object.entries(LEGACY_STATUSES).map(([old, current]) => `WHEN '${old}' THEN '${current}'`);
+  return `CASE ${expr} ${legacy.join(" ")} ELSE ${expr} END`;
+}
+
 /** The status a stored string means, or undefined when it means nothing known. */
 export function parseBoxStatus(value: string): BoxStatus | undefined {
   return STATUS_BY_NAME.get(value);

@@ -7,7 +7,7 @@
 import type { Database } from "bun:sqlite";
 import { BoxliteError } from "../util/errors.ts";
 import { type BoxStatus, parseBoxStatus } from "./box-status.ts";
-import { NEWEST_FIRST } from "./box-summaries.ts";
+import { NEWEST_FIRST } from "./listing-indexes.ts";
 import { type JsonObject, type JsonValue, corrupt, isJsonObject, optionalInteger, parseJsonObject, requireString } from "./json.ts";
 import { isConstraintViolation } from "./sqlite-errors.ts";
 

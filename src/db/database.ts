@@ -24,7 +24,7 @@ import {
   wasRebooted,
   writeSchemaVersion,
 } from "./meta.ts";
-import { ensureListingIndexes, hasListingIndexes } from "./box-summaries.ts";
+import { ensureListingIndexes, hasListingIndexes } from "./listing-indexes.ts";
 import { type MigrationHooks, finishAppliedSteps, runMigrations } from "./migrate.ts";
 
 export interface OpenDatabaseOptions {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hasListingIndexes, listBoxSummaries, listingSql } from "../../src/db/box-summaries.ts";
+import { listBoxSummaries, listingSql } from "../../src/db/box-summaries.ts";
+import { hasListingIndexes } from "../../src/db/listing-indexes.ts";
 import { insertBox } from "../../src/db/boxes.ts";
 import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
 
@@ -54,20 +55,23 @@ describe("the listing indexes", () => {
     const indexed = openDatabase({ home });
     const plan = indexed.db.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`).all().map((row) => row.detail);
     indexed.close();
-    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v2", "SEARCH s USING COVERING INDEX boxlite_box_state_listing (id=?)"]);
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v3", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v3 (id=?)"]);
   });
 
-  test("a home with the first config index (made by an earlier build) gets the current one instead", () => {
+  test("a home with the indexes of an earlier build gets the current ones instead", () => {
     const earlier = openDatabase({ home });
-    earlier.db.run("DROP INDEX boxlite_box_config_listing_v2");
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v3");
+    earlier.db.run("DROP INDEX boxlite_box_state_listing_v3");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
+    earlier.db.run("CREATE INDEX boxlite_box_config_listing_v2 ON box_config(created_at, id)");
+    earlier.db.run("CREATE INDEX boxlite_box_state_listing ON box_state(id, status)");
     earlier.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
     const reopened = openDatabase({ home });
     const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
     const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
     reopened.close();
-    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v2", "boxlite_box_state_listing"]);
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v3", "boxlite_box_state_listing_v3"]);
     expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
@@ -89,9 +93,34 @@ describe("the listing indexes", () => {
     expect(row("b4")).toMatchObject({ name: "four", status: "configured", image: "ref:1", auto_delete: 1, updated_at: "2026-04-02T00:00:00Z" });
   });
 
+  test("a field of the wrong JSON type is read as absent: the default, the column, or null", () => {
+    const other = new Database(join(home, "db", "boxlite.db"));
+    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('odd', NULL, 0, '{"created_at":"2026-05-01T00:00:00Z","options":{"rootfs":"/plain/path","cpus":"4","memory_mib":true,"auto_remove":1}}')`);
+    other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('odd', 'stopped', 77, '{"status":3,"pid":"12","last_updated":7,"exit_code":"3","error_reason":5}')`);
+    other.close();
+    const indexed = openDatabase({ home });
+    const odd = listBoxSummaries(indexed.db, DEFAULTS).find((box) => box.box_id === "odd");
+    indexed.db.run("DELETE FROM box_config WHERE id = 'odd'");
+    indexed.close();
+    expect(odd).toEqual({
+      box_id: "odd",
+      name: null,
+      status: "stopped",
+      created_at: "2026-05-01T00:00:00Z",
+      updated_at: "2026-05-01T00:00:00Z",
+      pid: 77,
+      image: "/plain/path",
+      cpus: 7,
+      memory_mib: 999,
+      exit_code: null,
+      error_reason: null,
+      auto_delete: 0,
+    });
+  });
+
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing_v2");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v3");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
