@@ -26,13 +26,19 @@ interface WireBox extends BoxView {
   auto_pause?: number;
 }
 
-interface WireImage {
+export interface WireImage {
   reference: string;
   repository: string;
   tag: string;
   id: string;
   cached_at: string;
-  size_bytes: number;
+  /** Nullable and optional in the contract: a server need not know an image's size. */
+  size_bytes?: number | null;
+}
+
+/** The contract's ImageInfo as ours; a size the server leaves out or sends as null is null. */
+export function imageFromWire(wire: WireImage): ImageInfo {
+  return { reference: wire.reference, repository: wire.repository, tag: wire.tag, id: wire.id, cached_at: wire.cached_at, size: wire.size_bytes ?? null };
 }
 
 interface WireMetrics {
@@ -190,7 +196,7 @@ export class RemoteBoxlite implements BoxliteApi {
     let pageToken: string | undefined;
     do {
       const page = await this.http.json<{ images: WireImage[]; next_page_token?: string | null }>("GET", "/images", { query: { pageSize: PAGE_SIZE, pageToken } });
-      images.push(...page.images.map(({ size_bytes, ...image }) => ({ ...image, size: size_bytes })));
+      images.push(...page.images.map(imageFromWire));
       pageToken = page.next_page_token ?? undefined;
     } while (pageToken !== undefined);
     return images;

@@ -1,5 +1,6 @@
 /** `boxlite pull`, `boxlite images` and `boxlite rmi`: the home's image cache. */
 import type { BoxliteApi } from "../runtime/api.ts";
+import type { ImageInfo } from "../runtime/images.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
 import { out, printColumns, printJson, warn } from "./output.ts";
@@ -52,6 +53,11 @@ export async function pullCommand(runtime: BoxliteApi, argv: string[]): Promise<
   return 0;
 }
 
+/** An image's table cells; a size the server did not say is "-". */
+export function imageRow(image: ImageInfo): string[] {
+  return [image.repository, image.tag, image.id.replace(/^sha256:/, "").slice(0, 12), image.cached_at, image.size === null ? "-" : formatBytes(image.size)];
+}
+
 export async function imagesCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("images", IMAGES_OPTIONS, argv);
   if (values.help) {
@@ -62,10 +68,7 @@ export async function imagesCommand(runtime: BoxliteApi, argv: string[]): Promis
   if (values.json) printJson(images);
   else if (values.quiet) void out(images.map((image) => `${image.id}\n`).join(""));
   else {
-    printColumns(
-      ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-      images.map((image) => [image.repository, image.tag, image.id.replace(/^sha256:/, "").slice(0, 12), image.cached_at, formatBytes(image.size)]),
-    );
+    printColumns(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], images.map(imageRow));
   }
   return 0;
 }

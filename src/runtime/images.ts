@@ -25,8 +25,8 @@ export interface ImageInfo {
   /** The manifest digest. */
   id: string;
   cached_at: string;
-  /** Bytes of its layers as stored. */
-  size: number;
+  /** Bytes of its layers as stored; null when a server (`--url`) does not say. */
+  size: number | null;
 }
 
 export function imageContext(home: Home): ImageContext {
