@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { BoxView } from "../runtime/box-view.ts";
-import { statusText } from "./ls.ts";
+import { STATUS_WIDTH, statusText } from "./ls.ts";
 
 const box = (fields: Partial<BoxView>): BoxView => ({
   box_id: "01abc",
@@ -27,6 +27,9 @@ test("statusText shows a stopped box's exit code and the first line of a failure
   expect(statusText(box({ status: "stopped", exit_code: 3 }))).toBe("Exited (3)");
   expect(statusText(box({ status: "failed", error_reason: "the VM died\nconsole tail: panic" }))).toBe("Failed: the VM died");
   expect(statusText(box({ status: "failed", error_reason: "out of memory" }))).toBe("Failed: out of memory");
+  const long = statusText(box({ status: "failed", error_reason: "the VM stopped while no boxlite process was attached to it" }));
+  expect(long).toBe("Failed: the VM stopped while no boxli...");
+  expect(long.length).toBe(STATUS_WIDTH);
   // A reason only shows on a failed box.
   expect(statusText(box({ status: "stopped", error_reason: "stale" }))).toBe("Stopped");
 });

@@ -32,13 +32,21 @@ const STATUS_WORDS: Readonly<Record<BoxStatus, string>> = {
   failed: "Failed",
 };
 
-/** Docker-style status: "Running", "Exited (3)", "Failed: reason" (its first line). */
+/**
+ * The widest STATUS cell. A failure's reason is cut to fit (`inspect` and `--json` show it
+ * whole): one long reason would otherwise widen every line of the table past a terminal.
+ */
+export const STATUS_WIDTH = 40;
+
+/** Docker-style status: "Running", "Exited (3)", "Failed: reason" (its first line, cut to STATUS_WIDTH with "..."). */
 export function statusText(box: BoxView): string {
   if (box.status === "stopped" && box.exit_code !== null) return `Exited (${box.exit_code})`;
   const reason = box.status === "failed" ? box.error_reason : null;
   if (!reason) return STATUS_WORDS[box.status];
   const end = reason.indexOf("\n");
-  return `Failed: ${end < 0 ? reason : reason.slice(0, end)}`;
+  const text = `Failed: ${end < 0 ? reason : reason.slice(0, end)}`;
+  // ASCII dots, not "…": one character outside Latin-1 makes the whole table a two-byte string.
+  return text.length <= STATUS_WIDTH ? text : `${text.slice(0, STATUS_WIDTH - 3)}...`;
 }
 
 export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
