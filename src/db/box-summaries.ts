@@ -5,7 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { BoxliteError } from "../util/errors.ts";
 import { type BoxStatus, KNOWN_STATUSES, parseBoxStatus, statusSql } from "./box-status.ts";
-import { corrupt } from "./json.ts";
+import { corrupt, parseJsonObject } from "./json.ts";
 import { CONFIG_INDEX, NEWEST_FIRST, STATE_INDEX, configField as config, stateField as state } from "./listing-indexes.ts";
 
 /**
@@ -77,25 +77,14 @@ export function imageOf(rootfs: unknown): string {
   return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
 }
 
-function parseBlob(json: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    // Reported below, naming the box.
-  }
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
-  throw corrupt(what, "it does not parse as a JSON object");
-}
-
 /** Why the listing could not take box `id`'s row, read from its blobs: always throws, naming the box. */
 function reportDamage(db: Database, id: string): never {
   const row = db.query<{ config: string; state: string; status: string }, [string]>(
     "SELECT c.json AS config, s.json AS state, s.status AS status FROM box_config c JOIN box_state s ON s.id = c.id WHERE c.id = ?1",
   ).get(id);
   if (!row) throw corrupt(`box ${id}`, "it vanished while being listed");
-  const config = parseBlob(row.config, `box ${id}: box_config.json`);
-  const state = parseBlob(row.state, `box ${id}: box_state.json`);
+  const config = parseJsonObject(row.config, `box ${id}: box_config.json`);
+  const state = parseJsonObject(row.state, `box ${id}: box_state.json`);
   if (typeof config.created_at !== "string") throw corrupt(`box ${id}`, 'its config has no "created_at"');
   const status = typeof state.status === "string" ? state.status : row.status;
   if (parseBoxStatus(status) === undefined) throw corrupt(`box ${id}`, `status ${JSON.stringify(status)} is not a known box status`);

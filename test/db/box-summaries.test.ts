@@ -33,13 +33,13 @@ test("activeOnly keeps only boxes with a VM", () => {
 
 test("a damaged blob is an error naming the box, not a crash", () => {
   db.run("UPDATE box_config SET json = '{not json' WHERE id = 'old_stopped'");
-  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable/);
+  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable: it is not valid JSON/);
   expect(listBoxSummaries(db, DEFAULTS, { activeOnly: true })).toHaveLength(1);
 });
 
 test("a blob that is JSON but not an object is an error naming the box", () => {
   db.run(`UPDATE box_config SET json = '["not", "an", "object"]' WHERE id = 'old_stopped'`);
-  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable: it does not parse as a JSON object/);
+  expect(() => listBoxSummaries(db, DEFAULTS)).toThrow(/box old_stopped: box_config.json is unreadable: it is not a JSON object/);
 });
 
 describe("the listing indexes", () => {
