@@ -4,8 +4,9 @@
  */
 import type { Database } from "bun:sqlite";
 import { BoxliteError } from "../util/errors.ts";
-import { type BoxStatus, KNOWN_STATUSES, parseBoxStatus, statusSql } from "./box-status.ts";
-import { corrupt, parseJsonObject } from "./json.ts";
+import { type BoxStatus, KNOWN_STATUSES, statusSql } from "./box-status.ts";
+import { getBox } from "./boxes.ts";
+import { corrupt } from "./json.ts";
 import { CONFIG_INDEX, NEWEST_FIRST, STATE_INDEX, configField as config, stateField as state } from "./listing-indexes.ts";
 
 /**
@@ -42,11 +43,12 @@ const S = "s.json";
 /**
  * A BoxView per row, each field typed by SQLite from the indexes (listing-indexes.ts), so
  * Bun builds the objects natively: no per-row JSON or JS loop to decode them, which cost
- * ~1.2 ms of a 1,000-box `ls`. A damaged state blob gives a NULL status and a damaged
- * config blob a NULL created_at; listBoxSummaries reports either.
+ * ~1.2 ms of a 1,000-box `ls`. A row either blob of which the full reader (boxes.ts)
+ * would refuse gets a NULL status, and listBoxSummaries has that reader report it: `ls`
+ * and `inspect` agree on what is damaged, and say it in the same words.
  */
 const COLUMNS = `c.id AS box_id, c.name AS name,
-  CASE WHEN ${state.isObject(S)} THEN ${statusSql(`coalesce(${state.status(S)}, s.status)`)} END AS status,
+  CASE WHEN ${config.wellFormed(C)} AND ${state.wellFormed(S)} THEN ${statusSql(`coalesce(${state.status(S)}, s.status)`)} END AS status,
   ${config.createdAt(C)} AS created_at,
   coalesce(${state.lastUpdated(S)}, ${config.createdAt(C)}) AS updated_at,
   coalesce(${state.pid(S)}, s.pid) AS pid,
@@ -77,18 +79,10 @@ export function imageOf(rootfs: unknown): string {
   return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
 }
 
-/** Why the listing could not take box `id`'s row, read from its blobs: always throws, naming the box. */
+/** Has the full reader say why the listing could not take box `id`'s row: always throws, naming the box. */
 function reportDamage(db: Database, id: string): never {
-  const row = db.query<{ config: string; state: string; status: string }, [string]>(
-    "SELECT c.json AS config, s.json AS state, s.status AS status FROM box_config c JOIN box_state s ON s.id = c.id WHERE c.id = ?1",
-  ).get(id);
-  if (!row) throw corrupt(`box ${id}`, "it vanished while being listed");
-  const config = parseJsonObject(row.config, `box ${id}: box_config.json`);
-  const state = parseJsonObject(row.state, `box ${id}: box_state.json`);
-  if (typeof config.created_at !== "string") throw corrupt(`box ${id}`, 'its config has no "created_at"');
-  const status = typeof state.status === "string" ? state.status : row.status;
-  if (parseBoxStatus(status) === undefined) throw corrupt(`box ${id}`, `status ${JSON.stringify(status)} is not a known box status`);
-  // Whole again on this second read: another process rewrote it in between.
+  if (!getBox(db, id)) throw corrupt(`box ${id}`, "it vanished while being listed");
+  // Whole on this second read: another process rewrote it in between.
   throw new BoxliteError("database", `box ${id} changed while being listed; list again`);
 }
 
@@ -101,7 +95,7 @@ export function listBoxSummaries(db: Database, defaults: ListingDefaults, option
   // An indexed loop with a Set lookup, no call per row: a short-lived `ls` runs this cold.
   for (let i = 0; i < boxes.length; i++) {
     const box = boxes[i] as BoxView;
-    if (!KNOWN_STATUSES.has(box.status) || typeof box.created_at !== "string") reportDamage(db, box.box_id);
+    if (!KNOWN_STATUSES.has(box.status)) reportDamage(db, box.box_id);
   }
   return boxes;
 }

@@ -29,6 +29,11 @@ function textAt(json: string, path: string): string {
   return `CASE json_type(${json}, '${path}') WHEN 'text' THEN json_extract(${json}, '${path}') END`;
 }
 
+/** Whether the JSON type at `path` is one of `types` ('absent' for a path that is not there). */
+function typeIn(json: string, path: string, types: string[]): string {
+  return `coalesce(json_type(${json}, '${path}'), 'absent') IN (${types.map((type) => `'${type}'`).join(", ")})`;
+}
+
 /** The value at `path` when it is a JSON number, else NULL. */
 function numberAt(json: string, path: string): string {
   const value = `json_extract(${json}, '${path}')`;
@@ -41,6 +46,14 @@ function numberAt(json: string, path: string): string {
  * when the query spells it the same way).
  */
 export const configField = {
+  /**
+   * 1 when the blob is one the full reader (boxes.ts readConfig) takes: an object with a
+   * string id and created_at, and options and name of the right type when present; else 0.
+   */
+  wellFormed: (json: string) =>
+    `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ` +
+    `${typeIn(json, "$.id", ["text"])} AND ${typeIn(json, "$.created_at", ["text"])} AND ` +
+    `${typeIn(json, "$.options", ["object", "null", "absent"])} AND ${typeIn(json, "$.name", ["text", "null", "absent"])} ELSE 0 END ELSE 0 END`,
   /** RFC 3339: the creation instant to the millisecond or finer (the column holds whole seconds). */
   createdAt: (json: string) => guarded(json, textAt(json, "$.created_at")),
   /** `options.rootfs`: the `Image` or `RootfsPath` of the serde enum, or a plain string. */
@@ -53,8 +66,15 @@ export const configField = {
 
 /** The listing's fields of BoxState, as configField. */
 export const stateField = {
-  /** 1 when the blob is a JSON object, else 0: tells a damaged blob from one that lacks a field. */
-  isObject: (json: string) => `CASE WHEN json_valid(${json}) THEN json_type(${json}) = 'object' ELSE 0 END`,
+  /**
+   * 1 when the blob is one the full reader (boxes.ts readState) takes: an object whose
+   * status, when present, is a string and whose pid, when present, an integer; else 0.
+   * (Whether the status is a known one is checked on the mapped value, see box-summaries.ts.)
+   */
+  wellFormed: (json: string) =>
+    `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ` +
+    `${typeIn(json, "$.status", ["text", "null", "absent"])} AND (${typeIn(json, "$.pid", ["integer", "null", "absent"])} OR ` +
+    `(json_type(${json}, '$.pid') = 'real' AND json_extract(${json}, '$.pid') = CAST(json_extract(${json}, '$.pid') AS INTEGER))) ELSE 0 END ELSE 0 END`,
   status: (json: string) => guarded(json, textAt(json, "$.status")),
   pid: (json: string) => guarded(json, numberAt(json, "$.pid")),
   lastUpdated: (json: string) => guarded(json, textAt(json, "$.last_updated")),
@@ -62,15 +82,21 @@ export const stateField = {
   errorReason: (json: string) => guarded(json, textAt(json, "$.error_reason")),
 };
 
-export const CONFIG_INDEX = "boxlite_box_config_listing_v3";
-export const STATE_INDEX = "boxlite_box_state_listing_v3";
+export const CONFIG_INDEX = "boxlite_box_config_listing_v4";
+export const STATE_INDEX = "boxlite_box_state_listing_v4";
 /**
  * Earlier definitions, dropped when the current ones are made. The first pair held each
  * blob's fields as one JSON array text, which the listing parsed per row; its config
  * index, keyed (created_at, id, …), also left same-second boxes to a sort by rowid. v2
- * fixed the order but still held the arrays.
+ * fixed the order, v3 typed the fields, v4 added the well-formed flags.
  */
-const RETIRED_INDEXES = ["boxlite_box_config_listing", "boxlite_box_config_listing_v2", "boxlite_box_state_listing"];
+const RETIRED_INDEXES = [
+  "boxlite_box_config_listing",
+  "boxlite_box_config_listing_v2",
+  "boxlite_box_config_listing_v3",
+  "boxlite_box_state_listing",
+  "boxlite_box_state_listing_v3",
+];
 
 /**
  * Newest first: by the created_at column (whole seconds), then by BoxConfig's created_at
@@ -89,11 +115,11 @@ export function ensureListingIndexes(db: Database): void {
   db.transaction(() => {
     for (const name of RETIRED_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`);
     db.run(
-      `CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, ${config.createdAt("json")}, id, name, ` +
+      `CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, ${config.createdAt("json")}, id, name, ${config.wellFormed("json")}, ` +
         `${config.image("json")}, ${config.cpus("json")}, ${config.memoryMib("json")}, ${config.autoRemove("json")})`,
     );
     db.run(
-      `CREATE INDEX IF NOT EXISTS ${STATE_INDEX} ON box_state(id, status, pid, ${state.isObject("json")}, ${state.status("json")}, ` +
+      `CREATE INDEX IF NOT EXISTS ${STATE_INDEX} ON box_state(id, status, pid, ${state.wellFormed("json")}, ${state.status("json")}, ` +
         `${state.pid("json")}, ${state.lastUpdated("json")}, ${state.exitCode("json")}, ${state.errorReason("json")})`,
     );
   }).immediate();

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listBoxSummaries, listingSql } from "../../src/db/box-summaries.ts";
 import { hasListingIndexes } from "../../src/db/listing-indexes.ts";
-import { insertBox } from "../../src/db/boxes.ts";
+import { getBox, insertBox } from "../../src/db/boxes.ts";
+import { errorOf } from "../helpers/errors.ts";
 import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
 
 const root = mkdtempSync(join(tmpdir(), "boxlite-summaries-"));
@@ -55,23 +56,25 @@ describe("the listing indexes", () => {
     const indexed = openDatabase({ home });
     const plan = indexed.db.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`).all().map((row) => row.detail);
     indexed.close();
-    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v3", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v3 (id=?)"]);
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v4", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v4 (id=?)"]);
   });
 
   test("a home with the indexes of an earlier build gets the current ones instead", () => {
     const earlier = openDatabase({ home });
-    earlier.db.run("DROP INDEX boxlite_box_config_listing_v3");
-    earlier.db.run("DROP INDEX boxlite_box_state_listing_v3");
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v4");
+    earlier.db.run("DROP INDEX boxlite_box_state_listing_v4");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v2 ON box_config(created_at, id)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing ON box_state(id, status)");
+    earlier.db.run("CREATE INDEX boxlite_box_config_listing_v3 ON box_config(created_at, name)");
+    earlier.db.run("CREATE INDEX boxlite_box_state_listing_v3 ON box_state(id, pid)");
     earlier.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
     const reopened = openDatabase({ home });
     const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
     const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
     reopened.close();
-    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v3", "boxlite_box_state_listing_v3"]);
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v4", "boxlite_box_state_listing_v4"]);
     expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
@@ -93,10 +96,10 @@ describe("the listing indexes", () => {
     expect(row("b4")).toMatchObject({ name: "four", status: "configured", image: "ref:1", auto_delete: 1, updated_at: "2026-04-02T00:00:00Z" });
   });
 
-  test("a field of the wrong JSON type is read as absent: the default, the column, or null", () => {
+  test("an optional field of the wrong JSON type is read as absent: the default, the column, or null", () => {
     const other = new Database(join(home, "db", "boxlite.db"));
-    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('odd', NULL, 0, '{"created_at":"2026-05-01T00:00:00Z","options":{"rootfs":"/plain/path","cpus":"4","memory_mib":true,"auto_remove":1}}')`);
-    other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('odd', 'stopped', 77, '{"status":3,"pid":"12","last_updated":7,"exit_code":"3","error_reason":5}')`);
+    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('odd', NULL, 0, '{"id":"odd","created_at":"2026-05-01T00:00:00Z","options":{"rootfs":"/plain/path","cpus":"4","memory_mib":true,"auto_remove":1}}')`);
+    other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('odd', 'stopped', 77, '{"pid":null,"last_updated":7,"exit_code":"3","error_reason":5}')`);
     other.close();
     const indexed = openDatabase({ home });
     const odd = listBoxSummaries(indexed.db, DEFAULTS).find((box) => box.box_id === "odd");
@@ -118,9 +121,39 @@ describe("the listing indexes", () => {
     });
   });
 
+  test("a row the full reader refuses is an error, in the full reader's words, for the listing too", () => {
+    // Each breaks one rule of boxes.ts readConfig/readState that the listing does not itself need.
+    const broken: Array<[string, string]> = [
+      ['{"id":"bad","created_at":"2026-06-01T00:00:00Z","options":[]}', '{"status":"stopped"}'],
+      ['{"id":"bad","created_at":"2026-06-01T00:00:00Z","name":7}', '{"status":"stopped"}'],
+      ['{"created_at":"2026-06-01T00:00:00Z"}', '{"status":"stopped"}'],
+      ['{"id":"bad","created_at":"2026-06-01T00:00:00Z"}', '{"status":3}'],
+      ['{"id":"bad","created_at":"2026-06-01T00:00:00Z"}', '{"status":"stopped","pid":"12"}'],
+      ['{"id":"bad","created_at":"2026-06-01T00:00:00Z"}', '{"status":"sleeping"}'],
+    ];
+    const indexed = openDatabase({ home });
+    try {
+      for (const [config, state] of broken) {
+        indexed.db.run("INSERT INTO box_config (id, name, created_at, json) VALUES ('bad', NULL, 0, ?1)", [config]);
+        indexed.db.run("INSERT INTO box_state (id, status, pid, json) VALUES ('bad', 'stopped', NULL, ?1)", [state]);
+        const full = errorOf(() => getBox(indexed.db, "bad"));
+        expect([full.code, full.message.includes("box bad")]).toEqual(["database", true]);
+        expect(errorOf(() => listBoxSummaries(indexed.db, DEFAULTS)).message).toBe(full.message);
+        indexed.db.run("DELETE FROM box_config WHERE id = 'bad'");
+      }
+      // A pid written as 12.0 is still an integer to both.
+      indexed.db.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('bad', NULL, 0, '{"id":"bad","created_at":"2026-06-01T00:00:00Z"}')`);
+      indexed.db.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('bad', 'stopped', NULL, '{"status":"stopped","pid":12.0}')`);
+      expect(listBoxSummaries(indexed.db, DEFAULTS).find((box) => box.box_id === "bad")?.pid).toBe(12);
+      indexed.db.run("DELETE FROM box_config WHERE id = 'bad'");
+    } finally {
+      indexed.close();
+    }
+  });
+
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing_v3");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v4");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
