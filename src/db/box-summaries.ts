@@ -70,15 +70,6 @@ export function listingSql(activeOnly: boolean): string {
   return activeOnly ? ACTIVE_SQL : ALL_SQL;
 }
 
-/** `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum). No calls: `ls` asks for every box. */
-export function imageOf(rootfs: unknown): string {
-  if (typeof rootfs === "string") return rootfs;
-  if (rootfs === null || typeof rootfs !== "object") return "";
-  const variant = rootfs as Record<string, unknown>;
-  if (typeof variant.Image === "string") return variant.Image;
-  return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
-}
-
 /** Has the full reader say why the listing could not take box `id`'s row: always throws, naming the box. */
 function reportDamage(db: Database, id: string): never {
   if (!getBox(db, id)) throw corrupt(`box ${id}`, "it vanished while being listed");

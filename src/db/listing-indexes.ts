@@ -56,7 +56,7 @@ export const configField = {
     `${typeIn(json, "$.options", ["object", "null", "absent"])} AND ${typeIn(json, "$.name", ["text", "null", "absent"])} ELSE 0 END ELSE 0 END`,
   /** RFC 3339: the creation instant to the millisecond or finer (the column holds whole seconds). */
   createdAt: (json: string) => guarded(json, textAt(json, "$.created_at")),
-  /** `options.rootfs`: the `Image` or `RootfsPath` of the serde enum, or a plain string. */
+  /** `options.rootfs`: the `Image` or `RootfsPath` of the serde enum, or a plain string (imageOf's rule, runtime/box-view.ts). */
   image: (json: string) => guarded(json, `coalesce(${textAt(json, "$.options.rootfs.Image")}, ${textAt(json, "$.options.rootfs.RootfsPath")}, ${textAt(json, "$.options.rootfs")})`),
   cpus: (json: string) => guarded(json, numberAt(json, "$.options.cpus")),
   memoryMib: (json: string) => guarded(json, numberAt(json, "$.options.memory_mib")),

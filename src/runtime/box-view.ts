@@ -2,7 +2,7 @@
  * What the CLI and the API show of a box, read from its record in either boxlite's or
  * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
  */
-import { type BoxView, imageOf, type ListingDefaults } from "../db/box-summaries.ts";
+import type { BoxView, ListingDefaults } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 import type { JsonValue } from "../db/json.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
@@ -12,6 +12,18 @@ export type { BoxView } from "../db/box-summaries.ts";
 
 /** The creation defaults, for records (and listings) that leave an option out. */
 export const VIEW_DEFAULTS: ListingDefaults = { cpus: DEFAULT_CPUS, memoryMib: DEFAULT_MEMORY_MIB };
+
+/**
+ * `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum), or a plain string.
+ * The listing applies the same rule in SQL (configField.image in db/listing-indexes.ts).
+ */
+export function imageOf(rootfs: unknown): string {
+  if (typeof rootfs === "string") return rootfs;
+  if (rootfs === null || typeof rootfs !== "object") return "";
+  const variant = rootfs as Record<string, unknown>;
+  if (typeof variant.Image === "string") return variant.Image;
+  return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
+}
 
 function numberOr(value: JsonValue | undefined, fallback: number): number {
   return typeof value === "number" ? value : fallback;

@@ -4,7 +4,7 @@
  * environment (image, then `run -e`, then `exec -e`), working directory and user unless
  * told otherwise, and never re-runs the main command.
  */
-import { imageOf } from "../db/box-summaries.ts";
+import { imageOf } from "./box-view.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { runOptionsOf } from "./box-record.ts";

@@ -8,7 +8,7 @@
  * long as its main command.
  */
 import { rmSync } from "node:fs";
-import { imageOf } from "../db/box-summaries.ts";
+import { imageOf } from "./box-view.ts";
 import { getBox, updateBoxState } from "../db/boxes.ts";
 import { VERSION } from "../config/version.ts";
 import type { ExitStatus } from "../guest-protocol/execution.ts";

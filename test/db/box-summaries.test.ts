@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listBoxSummaries, listingSql } from "../../src/db/box-summaries.ts";
 import { hasListingIndexes } from "../../src/db/listing-indexes.ts";
-import { getBox, insertBox } from "../../src/db/boxes.ts";
+import { getBox, insertBox, listBoxes } from "../../src/db/boxes.ts";
+import { boxView, VIEW_DEFAULTS } from "../../src/runtime/box-view.ts";
 import { errorOf } from "../helpers/errors.ts";
 import { openCurrentDatabase, openDatabase } from "../../src/db/database.ts";
 
@@ -167,5 +168,35 @@ describe("the listing indexes", () => {
     const current = openCurrentDatabase(home);
     expect(current).toBeDefined();
     current?.close();
+  });
+});
+
+describe("the listing and the full reader", () => {
+  test("give the same view of every box they both take, whatever shape its blobs have", () => {
+    const shapes = openDatabase({ home: join(root, "shapes") });
+    const rows: Array<[id: string, name: string | null, status: string, pid: number | null, config: object, state: object]> = [
+      // As the reference writes them: nanosecond times, every field.
+      ["ref1", "web", "running", 4242, { id: "ref1", name: "web", created_at: "2026-07-01T10:00:00.123456789Z", container: { id: "ab" }, options: { rootfs: { Image: "alpine:3" }, cpus: 2, memory_mib: 1024, auto_remove: true } }, { status: "running", pid: 4242, last_updated: "2026-07-01T10:00:01Z", exit_code: null, error_reason: null }],
+      // A rootfs path, a legacy status, the pid only in its column.
+      ["ref2", null, "stopped", 9, { id: "ref2", created_at: "2026-07-01T10:00:00.5Z", options: { rootfs: { RootfsPath: "/srv/root" } } }, { status: "snapshotting", pid: null }],
+      // Optional fields of the wrong type, no status in the blob.
+      ["odd1", null, "stopped", null, { id: "odd1", created_at: "2026-07-02T00:00:00Z", options: { rootfs: "/plain", cpus: "4", memory_mib: true, auto_remove: 1 } }, { last_updated: 7, exit_code: "3", error_reason: 5 }],
+      // No options at all; a null status; a failure.
+      ["odd2", "x", "failed", null, { id: "odd2", name: "x", created_at: "2026-07-03T00:00:00Z" }, { status: null, exit_code: 137, error_reason: "killed\nby the OOM killer" }],
+      ["odd3", null, "paused", 77, { id: "odd3", created_at: "2026-07-03T00:00:00Z", options: null }, { status: "paused", pid: 77.0 }],
+    ];
+    for (const [id, name, status, pid, config, state] of rows) {
+      shapes.db.run("INSERT INTO box_config (id, name, created_at, json) VALUES (?1, ?2, ?3, ?4)", [id, name, Math.floor(Date.parse((config as { created_at: string }).created_at) / 1000), JSON.stringify(config)]);
+      shapes.db.run("INSERT INTO box_state (id, status, pid, json) VALUES (?1, ?2, ?3, ?4)", [id, status, pid, JSON.stringify(state)]);
+    }
+    const listed = listBoxSummaries(shapes.db, VIEW_DEFAULTS);
+    const full = listBoxes(shapes.db).map(boxView);
+    const active = listBoxSummaries(shapes.db, VIEW_DEFAULTS, { activeOnly: true });
+    const fullActive = listBoxes(shapes.db, { statuses: ["running", "paused"] }).map(boxView);
+    shapes.close();
+    expect(listed.map((box) => box.box_id)).toEqual(["odd3", "odd2", "odd1", "ref2", "ref1"]);
+    expect(listed).toEqual(full);
+    expect(active.map((box) => box.box_id)).toEqual(["odd3", "ref1"]);
+    expect(active).toEqual(fullActive);
   });
 });
