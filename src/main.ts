@@ -13,7 +13,7 @@ import { err, flushOutput, out, warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
 import { RemoteBoxlite } from "./api/client.ts";
-import { loadConfig } from "./config/config.ts";
+import { type Config, loadConfig } from "./config/config.ts";
 import type { BoxliteApi } from "./runtime/api.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 import { BoxliteError, ERROR_TABLE, isBoxliteError } from "./util/errors.ts";
@@ -153,23 +153,27 @@ async function main(argv: string[]): Promise<number> {
     if ("bare" in entry) return await entry.bare(args);
     if ("run" in entry) return await entry.run(openRuntime(globals), args);
     if (globals.url !== undefined) throw new BoxliteError("usage", `${name} works on a home and takes no --url`);
-    return await entry.local(openLocal(globals), args);
+    return await entry.local(openLocal(configOf(globals)), args);
   } catch (error) {
     return reportFailure(error, globals.debug, failureCode);
   }
 }
 
-function openLocal(globals: GlobalArgs): Boxlite {
-  const runtime = Boxlite.open({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile, vmm: globals.vmm }, warn);
-  if (runtime.config.homeWasRelative) void err(`boxlite: using home ${runtime.config.home}\n`);
-  return runtime;
+/** The configuration the global options and the environment give (loaded once per command). */
+function configOf(globals: GlobalArgs): Readonly<Config> {
+  return loadConfig({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile, url: globals.url, vmm: globals.vmm });
+}
+
+function openLocal(config: Readonly<Config>): Boxlite {
+  if (config.homeWasRelative) void err(`boxlite: using home ${config.home}\n`);
+  return new Boxlite(config, warn);
 }
 
 /** The server at --url (or $BOXLITE_URL, unless --home is given) when there is one, else the home. */
 function openRuntime(globals: GlobalArgs): BoxliteApi {
   if (globals.url !== undefined && globals.home !== undefined) throw new BoxliteError("usage", "--home and --url exclude each other: a server uses its own home");
-  const config = loadConfig({ url: globals.url });
-  if (config.url === undefined || globals.home !== undefined) return openLocal(globals);
+  const config = configOf(globals);
+  if (config.url === undefined || globals.home !== undefined) return openLocal(config);
   if (globals.vmm !== undefined) throw new BoxliteError("usage", `--vmm picks this host's VMM; the server at ${config.url} uses its own (start it with 'boxlite --vmm ${globals.vmm} serve')`);
   return new RemoteBoxlite(config.url, config.apiKey);
 }
