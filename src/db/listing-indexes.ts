@@ -17,11 +17,12 @@
 import type { Database } from "bun:sqlite";
 
 /**
- * A read of a box blob, NULL unless `json` holds a JSON object. The CASEs guard
- * json_type, which fails on invalid JSON: a damaged blob must not fail a write.
+ * A read of a box blob, `otherwise` (NULL by default) unless `json` holds a JSON object.
+ * The CASEs guard json_type, which fails on invalid JSON: a damaged blob must not fail a write.
  */
-function guarded(json: string, read: string): string {
-  return `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ${read} END END`;
+function guarded(json: string, read: string, otherwise?: string): string {
+  const orElse = otherwise === undefined ? "" : ` ELSE ${otherwise}`;
+  return `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ${read}${orElse} END${orElse} END`;
 }
 
 /** The value at `path` when it is a JSON string, else NULL. */
@@ -51,9 +52,12 @@ export const configField = {
    * string id and created_at, and options and name of the right type when present; else 0.
    */
   wellFormed: (json: string) =>
-    `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ` +
-    `${typeIn(json, "$.id", ["text"])} AND ${typeIn(json, "$.created_at", ["text"])} AND ` +
-    `${typeIn(json, "$.options", ["object", "null", "absent"])} AND ${typeIn(json, "$.name", ["text", "null", "absent"])} ELSE 0 END ELSE 0 END`,
+    guarded(
+      json,
+      `${typeIn(json, "$.id", ["text"])} AND ${typeIn(json, "$.created_at", ["text"])} AND ` +
+        `${typeIn(json, "$.options", ["object", "null", "absent"])} AND ${typeIn(json, "$.name", ["text", "null", "absent"])}`,
+      "0",
+    ),
   /** RFC 3339: the creation instant to the millisecond or finer (the column holds whole seconds). */
   createdAt: (json: string) => guarded(json, textAt(json, "$.created_at")),
   /** `options.rootfs`: the `Image` or `RootfsPath` of the serde enum, or a plain string (imageOf's rule, runtime/box-view.ts). */
@@ -72,9 +76,12 @@ export const stateField = {
    * (Whether the status is a known one is checked on the mapped value, see box-summaries.ts.)
    */
   wellFormed: (json: string) =>
-    `CASE WHEN json_valid(${json}) THEN CASE json_type(${json}) WHEN 'object' THEN ` +
-    `${typeIn(json, "$.status", ["text", "null", "absent"])} AND (${typeIn(json, "$.pid", ["integer", "null", "absent"])} OR ` +
-    `(json_type(${json}, '$.pid') = 'real' AND json_extract(${json}, '$.pid') = CAST(json_extract(${json}, '$.pid') AS INTEGER))) ELSE 0 END ELSE 0 END`,
+    guarded(
+      json,
+      `${typeIn(json, "$.status", ["text", "null", "absent"])} AND (${typeIn(json, "$.pid", ["integer", "null", "absent"])} OR ` +
+        `(json_type(${json}, '$.pid') = 'real' AND json_extract(${json}, '$.pid') = CAST(json_extract(${json}, '$.pid') AS INTEGER)))`,
+      "0",
+    ),
   status: (json: string) => guarded(json, textAt(json, "$.status")),
   pid: (json: string) => guarded(json, numberAt(json, "$.pid")),
   lastUpdated: (json: string) => guarded(json, textAt(json, "$.last_updated")),

@@ -23,7 +23,7 @@ const nextUlid = monotonicFactory();
 /**
  * A new box id: a lowercased ULID, increasing even within one millisecond, so that boxes
  * created in the same millisecond are listed in creation order (the listing breaks such
- * ties by id, see NEWEST_FIRST in db/box-summaries.ts).
+ * ties by id, see NEWEST_FIRST in db/listing-indexes.ts).
  */
 export function newBoxId(): string {
   return nextUlid().toLowerCase();
