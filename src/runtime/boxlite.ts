@@ -9,13 +9,11 @@ import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
-import { resolveBox } from "../db/boxes.ts";
-import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
 import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
-import { reconcileBox, reconcileListed } from "./reconcile.ts";
+import { reconcileListed, resolveReconciled } from "./reconcile.ts";
 import { removeBoxByName } from "./remove.ts";
 import type { RunOptions } from "./options.ts";
 import { type BoxRun, startRun } from "./run.ts";
@@ -95,10 +93,7 @@ export class Boxlite implements BoxliteApi {
   /** A box by id, name or unique id prefix. */
   async getBox(idOrName: string): Promise<BoxView> {
     const { database } = await this.home();
-    const found = resolveBox(database.db, idOrName);
-    const record = found && reconcileBox(this.config, database, found.id, found.status, found.pid) !== "unchanged" ? resolveBox(database.db, found.id) : found;
-    if (!record) throw new BoxliteError("not_found", `no box ${JSON.stringify(idOrName)}; see 'boxlite ls -a'`);
-    return boxView(record);
+    return boxView(resolveReconciled(this.config, database, idOrName));
   }
 
   /** Where a box's console (kernel and guest agent output) is written. */

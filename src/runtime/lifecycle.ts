@@ -5,14 +5,13 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { resolveBox, resolveExistingBox } from "../db/boxes.ts";
-import type { BoxRecord } from "../db/boxes.ts";
+import { resolveBox } from "../db/boxes.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { requireNotRunning } from "./box-checks.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
-import { reconcileBox } from "./reconcile.ts";
+import { resolveReconciled } from "./reconcile.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "./session.ts";
 import { spawnSupervisor, type SuperviseOptions } from "./supervisor.ts";
 
@@ -20,18 +19,9 @@ import { spawnSupervisor, type SuperviseOptions } from "./supervisor.ts";
 const STOP_SLACK_MS = 30_000;
 const POLL_MS = 50;
 
-function findBox(home: Home, idOrName: string): BoxRecord {
-  const box = resolveExistingBox(home.database.db, idOrName);
-  // A record that claims a VM nobody owns any more is corrected first.
-  if (reconcileBox(home.config, home.database, box.id, box.status, box.pid) === "unchanged") return box;
-  const fresh = resolveBox(home.database.db, box.id);
-  if (!fresh) throw new BoxliteError("not_found", `box ${box.id} was removed (it was an auto-remove box whose owner died)`);
-  return fresh;
-}
-
 /** Starts a stored box in the background; returns its id once it runs (held: its main command waits for START). */
 export async function startDetached(home: Home, idOrName: string, options: SuperviseOptions = {}): Promise<string> {
-  const box = findBox(home, idOrName);
+  const box = resolveReconciled(home.config, home.database, idOrName);
   requireNotRunning(box);
   // A box from the reference has no logs/ yet.
   mkdirSync(join(boxLayout(home.config, box.id).dir, "logs"), { recursive: true });
@@ -41,7 +31,7 @@ export async function startDetached(home: Home, idOrName: string, options: Super
 
 /** Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a stopped box is left as it is. */
 export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
-  const box = findBox(home, idOrName);
+  const box = resolveReconciled(home.config, home.database, idOrName);
   if (box.status !== "running" && box.status !== "stopping") return box.id;
   const layout = boxLayout(home.config, box.id);
   try {

@@ -9,8 +9,9 @@ import { basename } from "node:path";
 import type { Config } from "../config/config.ts";
 import { type BoxStatus, CLAIMS_VM } from "../db/box-status.ts";
 import type { BoxView } from "../db/box-summaries.ts";
-import { getBox, updateBoxState } from "../db/boxes.ts";
+import { type BoxRecord, getBox, resolveBox, resolveExistingBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
@@ -56,6 +57,15 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   } finally {
     lock.release();
   }
+}
+
+/** The box `idOrName` names, its record corrected first when it claims a VM nobody owns any more. */
+export function resolveReconciled(config: Config, database: HomeDatabase, idOrName: string): BoxRecord {
+  const box = resolveExistingBox(database.db, idOrName);
+  if (reconcileBox(config, database, box.id, box.status, box.pid) === "unchanged") return box;
+  const fresh = resolveBox(database.db, box.id);
+  if (!fresh) throw new BoxliteError("not_found", `box ${box.id} was removed (it was an auto-remove box whose owner died)`);
+  return fresh;
 }
 
 /**
