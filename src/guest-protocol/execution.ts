@@ -21,12 +21,26 @@ export interface ExitStatus {
   error?: string;
 }
 
+/**
+ * A running command as its client drives it: one in the guest (GuestExecution), a box's
+ * main command (MainAttachment), or one behind a server (the REST client's attach WebSocket).
+ */
+export interface ExecutionHandle {
+  /** Resolves once the command exists (a refusal rejects it). */
+  readonly started: { promise: Promise<unknown> };
+  readonly exit: { promise: Promise<ExitStatus> };
+  writeStdin(bytes: Uint8Array): Promise<void>;
+  closeStdin(): void;
+  signal(signal: number): void;
+  resize(rows: number, cols: number): void;
+}
+
 type SendFrame = (type: FrameType, payload?: Uint8Array) => void;
 
 /** Grant output window back in batches, not one WINDOW frame per chunk. */
 const GRANT_THRESHOLD = INITIAL_WINDOW / 4;
 
-export class GuestExecution {
+export class GuestExecution implements ExecutionHandle {
   private stdinWindow = INITIAL_WINDOW;
   private windowWaiters: Array<() => void> = [];
   private ungranted = 0;

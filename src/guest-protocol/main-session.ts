@@ -6,7 +6,7 @@
  * long as its main command.
  */
 import { BoxliteError } from "../util/errors.ts";
-import type { ExecHandlers, ExitStatus, GuestExecution } from "./execution.ts";
+import type { ExecHandlers, ExecutionHandle, ExitStatus, GuestExecution } from "./execution.ts";
 import type { MainState, StartedMessage } from "./messages.ts";
 
 /** A terminal's size until its client says otherwise. */
@@ -35,17 +35,13 @@ export interface MainClient {
   onStderr(chunk: Uint8Array): void | Promise<void>;
 }
 
-/** One client's hold on the main command, shaped like a command's execution. */
-export interface MainAttachment {
+/**
+ * One client's hold on the main command, driven like every other execution. Before the command
+ * starts, stdin is queued (dropped when it has none, or it was closed), a signal is
+ * ignored (there is nothing to signal yet), and a resize sets the size its terminal will have.
+ */
+export interface MainAttachment extends ExecutionHandle {
   readonly started: { promise: Promise<StartedMessage> };
-  readonly exit: { promise: Promise<ExitStatus> };
-  /** Queued until the command starts; dropped when it has no stdin (or it was closed). */
-  writeStdin(bytes: Uint8Array): Promise<void>;
-  closeStdin(): void;
-  /** Ignored while the command is held: there is nothing to signal yet. */
-  signal(signal: number): void;
-  /** Before the start: the size its terminal will have. */
-  resize(rows: number, cols: number): void;
   /** The client went away: its pipe stdin is closed (a terminal is left as it is), the command runs on. */
   detach(): void;
 }

@@ -4,7 +4,7 @@
  * implement it, so every command works either way. What a transport cannot do it
  * refuses with `unsupported`, saying what to use instead.
  */
-import type { ExecHandlers, ExitStatus } from "../guest-protocol/execution.ts";
+import type { ExecHandlers, ExecutionHandle, ExitStatus } from "../guest-protocol/execution.ts";
 import type { PullEvent } from "../image/pull.ts";
 import type { BoxView } from "./box-view.ts";
 import type { CopyOptions } from "./copy.ts";
@@ -37,16 +37,7 @@ export interface RuntimeInfo {
   imagesCount: number;
 }
 
-/** A running command, local (GuestExecution) or remote (an attach WebSocket). */
-export interface ExecutionHandle {
-  /** Resolves once the command exists (a refusal rejects it). */
-  readonly started: { promise: Promise<unknown> };
-  readonly exit: { promise: Promise<ExitStatus> };
-  writeStdin(bytes: Uint8Array): Promise<void>;
-  closeStdin(): void;
-  signal(signal: number): void;
-  resize(rows: number, cols: number): void;
-}
+export type { ExecutionHandle } from "../guest-protocol/execution.ts";
 
 /** An `exec`: its command, its exit, and the connection it runs over. */
 export interface ExecSession {
