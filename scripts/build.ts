@@ -40,7 +40,18 @@ async function main(): Promise<void> {
     // No autoloading of the working directory's .env and bunfig.toml (on by default in a
     // compiled executable): a project's .env must not move boxlite's home or server.
     const noAutoload = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
-    run([process.execPath, "build", "--compile", "--bytecode", ...noAutoload, "--format=esm", `--target=${target.bunTarget}`, "src/main.ts", "--outfile", target.outfile]);
+    run([
+      process.execPath,
+      "build",
+      "--compile",
+      "--bytecode",
+      ...noAutoload,
+      "--format=esm",
+      `--target=${target.bunTarget}`,
+      "src/main.ts",
+      "--outfile",
+      target.outfile,
+    ]);
   }
   console.log(`build: done in ${Math.round(performance.now() - started)} ms`);
 }

@@ -39,10 +39,10 @@ export async function buildDefaultImage(outPath: string): Promise<void> {
     for (const [path, text] of Object.entries(FILES)) writeFileSync(join(root, path), text);
     chmodSync(join(root, "etc/shadow"), 0o640);
     mkdirSync(dirname(outPath), { recursive: true });
-    const tar = Bun.spawnSync(
-      ["tar", "-C", root, "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", "-", "."],
-      { stdout: "pipe", stderr: "pipe" },
-    );
+    const tar = Bun.spawnSync(["tar", "-C", root, "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", "-", "."], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (tar.exitCode !== 0) throw new Error(`tar failed: ${tar.stderr.toString()}`);
     await Bun.write(outPath, Bun.gzipSync(new Uint8Array(tar.stdout), { level: 9 }));
   } finally {

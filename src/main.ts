@@ -161,7 +161,14 @@ async function main(argv: string[]): Promise<number> {
 
 /** The configuration the global options and the environment give (loaded once per command). */
 function configOf(globals: GlobalArgs): Readonly<Config> {
-  return loadConfig({ home: globals.home, debug: globals.debug, registries: globals.registries, configFile: globals.configFile, url: globals.url, vmm: globals.vmm });
+  return loadConfig({
+    home: globals.home,
+    debug: globals.debug,
+    registries: globals.registries,
+    configFile: globals.configFile,
+    url: globals.url,
+    vmm: globals.vmm,
+  });
 }
 
 function openLocal(config: Readonly<Config>): Boxlite {
@@ -171,10 +178,15 @@ function openLocal(config: Readonly<Config>): Boxlite {
 
 /** The server at --url (or $BOXLITE_URL, unless --home is given) when there is one, else the home. */
 function openRuntime(globals: GlobalArgs): BoxliteApi {
-  if (globals.url !== undefined && globals.home !== undefined) throw new BoxliteError("usage", "--home and --url exclude each other: a server uses its own home");
+  if (globals.url !== undefined && globals.home !== undefined)
+    throw new BoxliteError("usage", "--home and --url exclude each other: a server uses its own home");
   const config = configOf(globals);
   if (config.url === undefined || globals.home !== undefined) return openLocal(config);
-  if (globals.vmm !== undefined) throw new BoxliteError("usage", `--vmm picks this host's VMM; the server at ${config.url} uses its own (start it with 'boxlite --vmm ${globals.vmm} serve')`);
+  if (globals.vmm !== undefined)
+    throw new BoxliteError(
+      "usage",
+      `--vmm picks this host's VMM; the server at ${config.url} uses its own (start it with 'boxlite --vmm ${globals.vmm} serve')`,
+    );
   return new RemoteBoxlite(config.url, config.apiKey);
 }
 

@@ -62,7 +62,11 @@ try {
     if (i >= 5) local.push(performance.now() - started);
 
     started = performance.now();
-    const created = await fetch(`${base}/boxes/${box}/exec`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ command: "true" }) });
+    const created = await fetch(`${base}/boxes/${box}/exec`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ command: "true" }),
+    });
     const { execution_id } = (await created.json()) as { execution_id: string };
     await new Promise<void>((resolve, reject) => {
       const socket = new WebSocket(`ws://127.0.0.1:${server.port}/v1/boxes/${box}/executions/${execution_id}/attach`);

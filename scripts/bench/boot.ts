@@ -49,7 +49,14 @@ try {
   const bare = [
     qemu,
     ...machineArgs(
-      { accelerator: info.vmm.accelerator, kernelPath: info.kernel.image, systemDisk: info.systemDisk, consolePath: join(home, "bare-console.log"), memoryMib: 512, cpus: 1 },
+      {
+        accelerator: info.vmm.accelerator,
+        kernelPath: info.kernel.image,
+        systemDisk: info.systemDisk,
+        consolePath: join(home, "bare-console.log"),
+        memoryMib: 512,
+        cpus: 1,
+      },
       ["boxlite.probe=1"],
     ),
   ];
@@ -77,7 +84,9 @@ try {
       const status = await execution.exit.promise;
       overheads.push((performance.now() - started) * 1000 - status.durationUs);
     }
-    console.log(`trivial command in a running guest: host latency - guest process time = median ${(median(overheads) / 1000).toFixed(2)} ms (${LATENCY_SAMPLES} samples)`);
+    console.log(
+      `trivial command in a running guest: host latency - guest process time = median ${(median(overheads) / 1000).toFixed(2)} ms (${LATENCY_SAMPLES} samples)`,
+    );
   } finally {
     await box.stop();
     removeBox(box.layout);

@@ -41,7 +41,15 @@ try {
   database.db.transaction(() => {
     for (let i = 0; i < BOXES; i++) {
       const id = ulid().toLowerCase();
-      const config = newBoxConfig({ id, name: null, image: "alpine:latest", options: { env: ["A=1"], command: ["sh"] }, cpus: 1, memoryMib: 512, boxHome: join(home, "boxes", id) });
+      const config = newBoxConfig({
+        id,
+        name: null,
+        image: "alpine:latest",
+        options: { env: ["A=1"], command: ["sh"] },
+        cpus: 1,
+        memoryMib: 512,
+        boxHome: join(home, "boxes", id),
+      });
       insertBox(database.db, config, { ...newBoxState(i % 3 === 0 ? "running" : "stopped"), exit_code: 0 });
     }
   })();

@@ -32,10 +32,17 @@ function timed(args: string[]): { ms: number; stdout: string } {
 try {
   timed(["create", "--", "true"]); // warm-up: builds the default image's base disk once
   const id = timed(["create", "--", "true"]).stdout.trim();
-  const du = (flag: string) => Number(Bun.spawnSync(["du", "-s", flag, join(home, "boxes", id)]).stdout.toString().split("\t")[0]);
+  const du = (flag: string) =>
+    Number(
+      Bun.spawnSync(["du", "-s", flag, join(home, "boxes", id)])
+        .stdout.toString()
+        .split("\t")[0],
+    );
   const apparent = du("--bytes");
   const allocated = du("--block-size=1");
-  console.log(`fresh box footprint: ${(apparent / 1024).toFixed(0)} KiB apparent, ${(allocated / 1024).toFixed(0)} KiB allocated (target <= 1024 KiB) ${allocated <= 1024 * 1024 ? "OK" : "OVER TARGET"}`);
+  console.log(
+    `fresh box footprint: ${(apparent / 1024).toFixed(0)} KiB apparent, ${(allocated / 1024).toFixed(0)} KiB allocated (target <= 1024 KiB) ${allocated <= 1024 * 1024 ? "OK" : "OVER TARGET"}`,
+  );
 
   const floor: number[] = [];
   const create: number[] = [];

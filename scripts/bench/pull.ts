@@ -83,7 +83,9 @@ try {
     cached.push(run([binary, "--home", home, "run", "--rm", ref], env));
     builtin.push(run([binary, "--home", home, "run", "--rm", "--", "true"], env));
   }
-  console.log(`cache-hit run minus default-image run: ${(median(cached) - median(builtin)).toFixed(0)} ms (${median(cached).toFixed(0)} vs ${median(builtin).toFixed(0)} ms)`);
+  console.log(
+    `cache-hit run minus default-image run: ${(median(cached) - median(builtin)).toFixed(0)} ms (${median(cached).toFixed(0)} vs ${median(builtin).toFixed(0)} ms)`,
+  );
 } finally {
   await registry.stop();
   rmSync(work, { recursive: true, force: true });

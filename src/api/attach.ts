@@ -23,11 +23,16 @@ const SIGKILL = 9;
 /** `signal` when the allow-list has it; SIGKILL is DELETE's (it also evicts). */
 export function checkSignal(signal: number): number {
   if (signal === SIGKILL) throw new BoxliteError("invalid_argument", "signal 9 (SIGKILL) is not sent this way: DELETE the execution to kill it");
-  if (!ALLOWED_SIGNALS.has(signal)) throw new BoxliteError("invalid_argument", `signal ${signal} is not allowed; use one of ${[...ALLOWED_SIGNALS].join(", ")}`);
+  if (!ALLOWED_SIGNALS.has(signal))
+    throw new BoxliteError("invalid_argument", `signal ${signal} is not allowed; use one of ${[...ALLOWED_SIGNALS].join(", ")}`);
   return signal;
 }
 
-const ResizeFrame = Type.Object({ type: Type.Literal("resize"), rows: Type.Integer({ minimum: 1, maximum: 65535 }), cols: Type.Integer({ minimum: 1, maximum: 65535 }) });
+const ResizeFrame = Type.Object({
+  type: Type.Literal("resize"),
+  rows: Type.Integer({ minimum: 1, maximum: 65535 }),
+  cols: Type.Integer({ minimum: 1, maximum: 65535 }),
+});
 const SignalFrame = Type.Object({ type: Type.Literal("signal"), sig: Type.Integer() });
 
 /** What Bun's ServerWebSocket offers beyond hono's WSContext (absent elsewhere). */
@@ -54,10 +59,12 @@ function control(tracked: TrackedExecution, text: string): void {
   switch (type) {
     case "resize": {
       const resize = checkValue(ResizeFrame, frame, "frame");
-      return tracked.resize(resize.rows, resize.cols);
+      tracked.resize(resize.rows, resize.cols);
+      return;
     }
     case "signal":
-      return tracked.signal(checkSignal(checkValue(SignalFrame, frame, "frame").sig));
+      tracked.signal(checkSignal(checkValue(SignalFrame, frame, "frame").sig));
+      return;
     case "stdin_eof":
       void tracked.closeStdin();
       return;

@@ -23,11 +23,14 @@ export async function copyFromRemote(http: RestTransport, box: BoxView, srcPath:
   const contents = source.endsWith("/.") || source === "/";
   const plan = outPlan(hostDst, contents);
   const path = contents ? source.replace(/\/\.$/, "") || "/" : source;
-  const response = await http.request("GET", filesPath(box), { query: { path, follow_symlinks: options.followSymlinks ? true : undefined } }).catch((error: unknown) => {
-    // The server words it as its download; the local runtime as the cp it is.
-    if (error instanceof BoxliteError && error.message.startsWith("download ")) throw new BoxliteError(error.code, `cp ${error.message.slice("download ".length)}`);
-    throw error;
-  });
+  const response = await http
+    .request("GET", filesPath(box), { query: { path, follow_symlinks: options.followSymlinks ? true : undefined } })
+    .catch((error: unknown) => {
+      // The server words it as its download; the local runtime as the cp it is.
+      if (error instanceof BoxliteError && error.message.startsWith("download "))
+        throw new BoxliteError(error.code, `cp ${error.message.slice("download ".length)}`);
+      throw error;
+    });
   if (!response.body) throw new BoxliteError("protocol", `cp ${box.name ?? box.box_id}:${source}: the server sent no tar`);
   if (contents && !existsSync(plan.root)) mkdirSync(plan.root);
   // The server's tar of a directory starts with the directory's name (the root's has none).

@@ -123,7 +123,8 @@ export function openSocket(url: string, headers: Record<string, string>): Promis
 export async function execRemote(http: RestTransport, boxId: string, options: ExecOptions, handlers: ExecHandlers): Promise<ExecSession> {
   const [command, ...args] = options.command;
   if (command === undefined) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
-  if (options.user !== undefined) throw new BoxliteError("unsupported", "exec -u is not supported against a server (its exec request has no user); run the command through su or drop -u");
+  if (options.user !== undefined)
+    throw new BoxliteError("unsupported", "exec -u is not supported against a server (its exec request has no user); run the command through su or drop -u");
   const request: Record<string, unknown> = { command, args, tty: options.tty !== undefined };
   if (options.env && options.env.length > 0) request.env = envMap(options.env);
   if (options.workdir !== undefined) request.working_dir = options.workdir;
@@ -136,7 +137,14 @@ export async function execRemote(http: RestTransport, boxId: string, options: Ex
     // Nothing attaches: the command runs under the server (whose reaper ends it once nobody attached for its grace).
     const started = { promise: Promise.resolve() };
     const never = new Promise<never>(() => {});
-    const execution: ExecutionHandle = { started, exit: { promise: never }, writeStdin: async () => {}, closeStdin: () => {}, signal: () => {}, resize: () => {} };
+    const execution: ExecutionHandle = {
+      started,
+      exit: { promise: never },
+      writeStdin: async () => {},
+      closeStdin: () => {},
+      signal: () => {},
+      resize: () => {},
+    };
     return { execution, done: never, close: () => {} };
   }
   const socket = await openSocket(http.url(`${path}/attach`, {}, "ws"), http.authHeaders());

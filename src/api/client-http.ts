@@ -31,7 +31,10 @@ function isEnvelope(value: unknown): value is { error: { message?: unknown; code
 export class RestTransport {
   readonly baseUrl: string;
 
-  constructor(url: string, private readonly apiKey?: string) {
+  constructor(
+    url: string,
+    private readonly apiKey?: string,
+  ) {
     this.baseUrl = normalizeServerUrl(url);
   }
 
@@ -59,7 +62,11 @@ export class RestTransport {
     try {
       response = await fetch(this.url(path, options.query), { method, headers, body, duplex: "half" } as RequestInit);
     } catch (cause) {
-      throw new BoxliteError("invalid_argument", `cannot reach the boxlite server at ${this.baseUrl}: ${cause instanceof Error ? cause.message : String(cause)}; is 'boxlite serve' running there?`, { cause });
+      throw new BoxliteError(
+        "invalid_argument",
+        `cannot reach the boxlite server at ${this.baseUrl}: ${cause instanceof Error ? cause.message : String(cause)}; is 'boxlite serve' running there?`,
+        { cause },
+      );
     }
     if (response.ok) return response;
     throw await this.failure(response);

@@ -51,7 +51,20 @@ const MIB = 1024 * 1024;
 
 function toView(box: WireBox): BoxView {
   const { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code, error_reason, auto_delete } = box;
-  return { box_id, name, status, created_at, updated_at, pid, image, cpus, memory_mib, exit_code: exit_code ?? null, error_reason: error_reason ?? null, auto_delete: auto_delete ?? 0 };
+  return {
+    box_id,
+    name,
+    status,
+    created_at,
+    updated_at,
+    pid,
+    image,
+    cpus,
+    memory_mib,
+    exit_code: exit_code ?? null,
+    error_reason: error_reason ?? null,
+    auto_delete: auto_delete ?? 0,
+  };
 }
 
 function unsupported(what: string, instead: string): BoxliteError {
@@ -165,7 +178,8 @@ export class RemoteBoxlite implements BoxliteApi {
   async stats(idOrName: string): Promise<BoxStats> {
     const box = await this.runningBox(idOrName, "stats");
     const metrics = await this.http.json<WireMetrics>("GET", `${this.boxPath(box.box_id)}/metrics`);
-    if (metrics.cpu_percent === null || metrics.memory_bytes === null) throw new BoxliteError("conflict", `box ${box.box_id} stopped while it was being measured`);
+    if (metrics.cpu_percent === null || metrics.memory_bytes === null)
+      throw new BoxliteError("conflict", `box ${box.box_id} stopped while it was being measured`);
     return {
       box_id: box.box_id,
       name: box.name,
@@ -195,7 +209,9 @@ export class RemoteBoxlite implements BoxliteApi {
     const images: ImageInfo[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.http.json<{ images: WireImage[]; next_page_token?: string | null }>("GET", "/images", { query: { pageSize: PAGE_SIZE, pageToken } });
+      const page = await this.http.json<{ images: WireImage[]; next_page_token?: string | null }>("GET", "/images", {
+        query: { pageSize: PAGE_SIZE, pageToken },
+      });
       images.push(...page.images.map(imageFromWire));
       pageToken = page.next_page_token ?? undefined;
     } while (pageToken !== undefined);

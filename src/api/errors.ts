@@ -61,7 +61,13 @@ function describe(error: unknown): Described {
   }
   // Hono's own (e.g. a malformed request it refused before our code ran): keep its status.
   if (error instanceof HTTPException && error.status < 500) {
-    return { status: error.status as ContentfulStatusCode, type: "InvalidArgumentError", code: "invalid_argument", message: error.message || "bad request", serverFault: false };
+    return {
+      status: error.status as ContentfulStatusCode,
+      type: "InvalidArgumentError",
+      code: "invalid_argument",
+      message: error.message || "bad request",
+      serverFault: false,
+    };
   }
   // Never echo an unexpected error's text: it may carry paths or internals; the log has it.
   return { status: 500, type: "InternalError", code: "internal", message: "internal server error; the server log has the details", serverFault: true };

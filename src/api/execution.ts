@@ -137,7 +137,10 @@ export class TrackedExecution {
   attach(client: ExecutionClient): void {
     this.reserved = false;
     for (const frame of this.backlog) client.send(frame);
-    if (!this.isRunning) return this.sendEnd(client);
+    if (!this.isRunning) {
+      this.sendEnd(client);
+      return;
+    }
     this.client = client;
     this.detachedSince = undefined;
     this.reapStage = "none";

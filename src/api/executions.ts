@@ -115,7 +115,13 @@ export class ExecutionRegistry {
       await exec.execution.started.promise;
     } catch (error) {
       // Refused by the box (no exit at all): nothing to track.
-      if ((await exec.done.then(() => true, () => false)) === false) throw error;
+      if (
+        (await exec.done.then(
+          () => true,
+          () => false,
+        )) === false
+      )
+        throw error;
     }
     if (request.stdin !== undefined) {
       void tracked.writeStdin(new TextEncoder().encode(request.stdin)).catch(() => {});
@@ -141,9 +147,15 @@ export class ExecutionRegistry {
     await this.ensureRunning(box.box_id, { hold: true });
     // The id of the box: stable across restarts (the reference reuses its container's), and known to the client.
     const tracked = new TrackedExecution(box.box_id, box.box_id, false, true);
-    const connection = await this.runtime.attachMain(box.box_id, { onStdout: (chunk) => tracked.output(STDOUT, chunk), onStderr: (chunk) => tracked.output(STDERR, chunk) });
+    const connection = await this.runtime.attachMain(box.box_id, {
+      onStdout: (chunk) => tracked.output(STDOUT, chunk),
+      onStderr: (chunk) => tracked.output(STDERR, chunk),
+    });
     tracked.tty = connection.attached.tty;
-    tracked.bind({ execution: connection.execution, done: connection.done.then((status) => ({ ...status, timedOut: false })), close: connection.close }, connection.start);
+    tracked.bind(
+      { execution: connection.execution, done: connection.done.then((status) => ({ ...status, timedOut: false })), close: connection.close },
+      connection.start,
+    );
     tracked.reserve();
     this.executions.set(tracked.id, tracked);
     return tracked;

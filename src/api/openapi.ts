@@ -77,9 +77,19 @@ function describeBody(body: BodySpec): Json {
 }
 
 function describeParameters(path: string, query: TObject | undefined): Json[] {
-  const fromPath = [...path.matchAll(/\{([a-z_]+)\}/g)].map((match) => ({ name: match[1], in: "path", required: true, schema: { type: "string", minLength: 1, maxLength: 128 } }));
+  const fromPath = [...path.matchAll(/\{([a-z_]+)\}/g)].map((match) => ({
+    name: match[1],
+    in: "path",
+    required: true,
+    schema: { type: "string", minLength: 1, maxLength: 128 },
+  }));
   const required = new Set(query?.required ?? []);
-  const fromQuery = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: "query", required: required.has(name), schema: toJson(schema) }));
+  const fromQuery = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: "query",
+    required: required.has(name),
+    schema: toJson(schema),
+  }));
   return [...fromPath, ...fromQuery];
 }
 
@@ -95,7 +105,8 @@ function describeOperation(route: RouteSpec): Json {
   const errors = new Set([...(route.errors ?? []), 400, 500]);
   if (!route.public) errors.add(401);
   if (route.body && "schema" in route.body) errors.add(413);
-  for (const status of [...errors].sort((a, b) => a - b)) responses[status] = route.method === "HEAD" ? describeResponse(status, null) : describeResponse(status, ErrorResponse);
+  for (const status of [...errors].sort((a, b) => a - b))
+    responses[status] = route.method === "HEAD" ? describeResponse(status, null) : describeResponse(status, ErrorResponse);
   return {
     operationId: route.operationId,
     summary: route.summary,
@@ -112,7 +123,8 @@ function describeOperation(route: RouteSpec): Json {
 export function openapiDocument(): Json {
   const paths: Record<string, Json> = {};
   for (const route of ROUTES) {
-    const item = (paths[route.path] ??= {});
+    const item = (paths[route.path] as Json | undefined) ?? {};
+    paths[route.path] = item;
     item[route.method.toLowerCase()] = describeOperation(route);
   }
   const schemas = Object.fromEntries(Object.entries(COMPONENTS).map(([name, schema]) => [name, toJson(schema)]));

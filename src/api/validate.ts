@@ -46,7 +46,12 @@ function describeError(reported: ValueError, where: string): string {
   if (field === "") return `the request ${where} must be a JSON object`;
   if (error.type === ValueErrorType.ObjectAdditionalProperties) return `unknown field ${JSON.stringify(field)} in the request ${where}`;
   const allowed = error.type === ValueErrorType.Union ? listAllowed(error.schema) : undefined;
-  const detail = allowed !== undefined ? `expected one of ${allowed}` : error.type === ValueErrorType.Union ? "not a value of any allowed type" : error.message.charAt(0).toLowerCase() + error.message.slice(1);
+  const detail =
+    allowed !== undefined
+      ? `expected one of ${allowed}`
+      : error.type === ValueErrorType.Union
+        ? "not a value of any allowed type"
+        : error.message.charAt(0).toLowerCase() + error.message.slice(1);
   return `invalid field ${JSON.stringify(field)} in the request ${where}: ${detail}`;
 }
 
@@ -94,7 +99,10 @@ const BOX_REF = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 export function boxParam(c: Context): string {
   const value = c.req.param("id") ?? "";
   if (!BOX_REF.test(value)) {
-    throw new BoxliteError("invalid_argument", `${JSON.stringify(value.slice(0, 140))} is not a box id or name (letters, digits, _ . -, up to 128, not starting with a dot)`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${JSON.stringify(value.slice(0, 140))} is not a box id or name (letters, digits, _ . -, up to 128, not starting with a dot)`,
+    );
   }
   return value;
 }

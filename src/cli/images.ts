@@ -49,7 +49,10 @@ export async function pullCommand(runtime: BoxliteApi, argv: string[]): Promise<
   const image = await runtime.pullImage(reference, values.quiet ? undefined : pullProgress());
   // A server answers the manifest digest only: no config digest, no layers.
   if (values.quiet) void out(`${image.configDigest ?? image.manifestDigest}\n`);
-  else void out(`Pulled: ${image.reference}${image.cached ? " (cached)" : ""}\nDigest: ${image.manifestDigest}\n${image.layers ? `Layers: ${image.layers.length}\n` : ""}`);
+  else
+    void out(
+      `Pulled: ${image.reference}${image.cached ? " (cached)" : ""}\nDigest: ${image.manifestDigest}\n${image.layers ? `Layers: ${image.layers.length}\n` : ""}`,
+    );
   return 0;
 }
 

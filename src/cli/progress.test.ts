@@ -7,7 +7,15 @@ const B = `sha256:${"b".repeat(64)}`;
 function feed(tty: boolean): string {
   let text = "";
   const progress = pullProgress({ tty, write: (chunk) => (text += chunk) });
-  progress({ type: "resolved", reference: "r.example/app:1", manifestDigest: B, layers: [{ digest: A, size: 2_000_000, cached: false }, { digest: B, size: 500, cached: true }] });
+  progress({
+    type: "resolved",
+    reference: "r.example/app:1",
+    manifestDigest: B,
+    layers: [
+      { digest: A, size: 2_000_000, cached: false },
+      { digest: B, size: 500, cached: true },
+    ],
+  });
   progress({ type: "progress", digest: A, bytes: 1_000_000, size: 2_000_000 });
   progress({ type: "layer-done", digest: A });
   return text;

@@ -60,7 +60,14 @@ export function pullProgress(options: { tty?: boolean; write?: (text: string) =>
       const total = event.layers.reduce((sum, layer) => sum + layer.size, 0);
       write(`Pulling ${event.reference} (${event.layers.length} layers, ${formatBytes(total)})\n`);
       for (const layer of event.layers) {
-        layers.set(layer.digest, { digest: layer.digest, size: layer.size, bytes: layer.cached ? layer.size : 0, startedAt: Date.now(), done: layer.cached, cached: layer.cached });
+        layers.set(layer.digest, {
+          digest: layer.digest,
+          size: layer.size,
+          bytes: layer.cached ? layer.size : 0,
+          startedAt: Date.now(),
+          done: layer.cached,
+          cached: layer.cached,
+        });
       }
       if (tty) draw(true);
       return;

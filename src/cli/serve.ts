@@ -55,7 +55,10 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
   if (apiKey === "") throw new BoxliteError("usage", "--api-key needs a non-empty key");
   if (!isLoopback(host) && apiKey === undefined) {
     // Anyone who reaches an open server can run commands in every box of this home.
-    throw new BoxliteError("usage", `refusing to listen on ${host} without an API key: anyone who can reach it could run commands in your boxes; give --api-key KEY (or set BOXLITE_SERVE_API_KEY), or listen on ${DEFAULT_HOST}`);
+    throw new BoxliteError(
+      "usage",
+      `refusing to listen on ${host} without an API key: anyone who can reach it could run commands in your boxes; give --api-key KEY (or set BOXLITE_SERVE_API_KEY), or listen on ${DEFAULT_HOST}`,
+    );
   }
   // Open the home now, so that a home this boxlite cannot use fails here and not on the first request.
   await runtime.home();
@@ -75,7 +78,9 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
     });
   } catch (cause) {
     await executions.close();
-    throw new BoxliteError("invalid_argument", `cannot listen on ${formatUrl(host, port)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new BoxliteError("invalid_argument", `cannot listen on ${formatUrl(host, port)}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
   logLine("info", "listening", { url: formatUrl(host, server.port ?? port), home: runtime.config.home, auth: apiKey === undefined ? "off" : "bearer" });
   const signalled = Promise.withResolvers<string>();

@@ -26,7 +26,14 @@ function print(samples: BoxStats[], json: boolean, clear: boolean): void {
   if (clear) void out("\u001b[2J\u001b[H");
   printColumns(
     ["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "CPUS", "UPTIME"],
-    samples.map((s) => [s.box_id.slice(0, 12), s.name ?? "", `${s.cpu_percent.toFixed(1)}%`, `${formatBytes(s.memory_bytes)} / ${formatBytes(s.memory_limit_bytes)}`, String(s.cpus), `${s.uptime_seconds}s`]),
+    samples.map((s) => [
+      s.box_id.slice(0, 12),
+      s.name ?? "",
+      `${s.cpu_percent.toFixed(1)}%`,
+      `${formatBytes(s.memory_bytes)} / ${formatBytes(s.memory_limit_bytes)}`,
+      String(s.cpus),
+      `${s.uptime_seconds}s`,
+    ]),
   );
 }
 

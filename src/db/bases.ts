@@ -118,11 +118,13 @@ export function addBaseDiskRef(db: Database, baseDiskId: string, boxId: string):
 
 /** Drops every dependency of `boxId`; returns the bases it depended on (candidates for GC). */
 export function removeBaseDiskRefs(db: Database, boxId: string): string[] {
-  return db.transaction(() => {
-    const ids = db.query<{ base_disk_id: string }, [string]>("SELECT base_disk_id FROM base_disk_ref WHERE box_id = ?1").all(boxId);
-    db.query("DELETE FROM base_disk_ref WHERE box_id = ?1").run(boxId);
-    return ids.map((row) => row.base_disk_id);
-  }).immediate();
+  return db
+    .transaction(() => {
+      const ids = db.query<{ base_disk_id: string }, [string]>("SELECT base_disk_id FROM base_disk_ref WHERE box_id = ?1").all(boxId);
+      db.query("DELETE FROM base_disk_ref WHERE box_id = ?1").run(boxId);
+      return ids.map((row) => row.base_disk_id);
+    })
+    .immediate();
 }
 
 /** The boxes that depend on a base (empty: the base may be collected). */

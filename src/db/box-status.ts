@@ -18,7 +18,10 @@ const LEGACY_STATUSES: Readonly<Record<string, BoxStatus>> = {
 };
 
 /** Every stored string that means a status, legacy ones included (a Map: no prototype keys). */
-const STATUS_BY_NAME: ReadonlyMap<string, BoxStatus> = new Map([...BOX_STATUSES.map((status) => [status, status] as const), ...Object.entries(LEGACY_STATUSES)]);
+const STATUS_BY_NAME: ReadonlyMap<string, BoxStatus> = new Map([
+  ...BOX_STATUSES.map((status) => [status, status] as const),
+  ...Object.entries(LEGACY_STATUSES),
+]);
 
 /** The current statuses, for a check per row where a call would cost (see CLAIMS_VM). */
 export const KNOWN_STATUSES: ReadonlySet<string> = new Set(BOX_STATUSES);

@@ -110,12 +110,7 @@ export function insertBox(db: Database, config: BoxConfigJson, state: BoxStateJs
         Math.floor(createdMs / 1000),
         JSON.stringify(config),
       );
-      db.query("INSERT INTO box_state (id, status, pid, json) VALUES (?1, ?2, ?3, ?4)").run(
-        config.id,
-        state.status,
-        state.pid ?? null,
-        JSON.stringify(state),
-      );
+      db.query("INSERT INTO box_state (id, status, pid, json) VALUES (?1, ?2, ?3, ?4)").run(config.id, state.status, state.pid ?? null, JSON.stringify(state));
     }).immediate();
   } catch (error) {
     if (!isConstraintViolation(error)) throw error;
@@ -152,7 +147,10 @@ export function resolveBox(db: Database, idOrName: string): BoxRecord | undefine
   if (found !== undefined) return found;
   const matches = findBoxesByIdPrefix(db, idOrName);
   if (matches.length > 1) {
-    const ids = matches.slice(0, 5).map((box) => box.id).join(", ");
+    const ids = matches
+      .slice(0, 5)
+      .map((box) => box.id)
+      .join(", ");
     throw new BoxliteError("invalid_argument", `"${idOrName}" matches ${matches.length} boxes (${ids}${matches.length > 5 ? ", …" : ""}); give more of the id`);
   }
   return matches[0];
@@ -183,18 +181,20 @@ export function listBoxes(db: Database, options: ListBoxesOptions = {}): BoxReco
  * and updates the status and pid columns with it, in one transaction. Returns the new state.
  */
 export function updateBoxState(db: Database, id: string, patch: Partial<BoxStateJson>): BoxStateJson {
-  return db.transaction(() => {
-    const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
-    if (row === null) throw new BoxliteError("not_found", `no box with id ${id}`);
-    const current = readState(row.json, id, row.status);
-    const next: BoxStateJson = { ...current };
-    for (const [key, value] of Object.entries(patch)) {
-      if (value !== undefined) next[key] = value;
-    }
-    if (parseBoxStatus(next.status) === undefined) throw new BoxliteError("invalid_argument", `box ${id}: unknown status "${next.status}"`);
-    db.query("UPDATE box_state SET status = ?1, pid = ?2, json = ?3 WHERE id = ?4").run(next.status, next.pid ?? null, JSON.stringify(next), id);
-    return next;
-  }).immediate();
+  return db
+    .transaction(() => {
+      const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
+      if (row === null) throw new BoxliteError("not_found", `no box with id ${id}`);
+      const current = readState(row.json, id, row.status);
+      const next: BoxStateJson = { ...current };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value !== undefined) next[key] = value;
+      }
+      if (parseBoxStatus(next.status) === undefined) throw new BoxliteError("invalid_argument", `box ${id}: unknown status "${next.status}"`);
+      db.query("UPDATE box_state SET status = ?1, pid = ?2, json = ?3 WHERE id = ?4").run(next.status, next.pid ?? null, JSON.stringify(next), id);
+      return next;
+    })
+    .immediate();
 }
 
 /**
@@ -202,11 +202,13 @@ export function updateBoxState(db: Database, id: string, patch: Partial<BoxState
  * references, in one transaction. Files are the caller's. False when there was no box.
  */
 export function deleteBox(db: Database, id: string): boolean {
-  return db.transaction(() => {
-    db.query("DELETE FROM snapshot WHERE box_id = ?1").run(id);
-    db.query("DELETE FROM base_disk_ref WHERE box_id = ?1").run(id);
-    // The foreign key would cascade this; explicit so it holds on any connection.
-    db.query("DELETE FROM box_state WHERE id = ?1").run(id);
-    return db.query("DELETE FROM box_config WHERE id = ?1").run(id).changes > 0;
-  }).immediate();
+  return db
+    .transaction(() => {
+      db.query("DELETE FROM snapshot WHERE box_id = ?1").run(id);
+      db.query("DELETE FROM base_disk_ref WHERE box_id = ?1").run(id);
+      // The foreign key would cascade this; explicit so it holds on any connection.
+      db.query("DELETE FROM box_state WHERE id = ?1").run(id);
+      return db.query("DELETE FROM box_config WHERE id = ?1").run(id).changes > 0;
+    })
+    .immediate();
 }

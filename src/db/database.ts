@@ -15,15 +15,7 @@ import { isAbsolute, join } from "node:path";
 import schemaV9 from "../../migrations/schema-v9.sql" with { type: "text" };
 import { readHostBootId } from "../util/boot-id.ts";
 import { BoxliteError, wrapError } from "../util/errors.ts";
-import {
-  OLDEST_SCHEMA_VERSION,
-  SCHEMA_VERSION,
-  isCurrentThisBoot,
-  readSchemaVersion,
-  recordAlive,
-  wasRebooted,
-  writeSchemaVersion,
-} from "./meta.ts";
+import { OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, isCurrentThisBoot, readSchemaVersion, recordAlive, wasRebooted, writeSchemaVersion } from "./meta.ts";
 import { ensureListingIndexes, hasListingIndexes } from "./listing-indexes.ts";
 import { type MigrationHooks, finishAppliedSteps, runMigrations } from "./migrate.ts";
 

@@ -61,7 +61,8 @@ export const configField = {
   /** RFC 3339: the creation instant to the millisecond or finer (the column holds whole seconds). */
   createdAt: (json: string) => guarded(json, textAt(json, "$.created_at")),
   /** `options.rootfs`: the `Image` or `RootfsPath` of the serde enum, or a plain string (imageOf's rule, runtime/box-view.ts). */
-  image: (json: string) => guarded(json, `coalesce(${textAt(json, "$.options.rootfs.Image")}, ${textAt(json, "$.options.rootfs.RootfsPath")}, ${textAt(json, "$.options.rootfs")})`),
+  image: (json: string) =>
+    guarded(json, `coalesce(${textAt(json, "$.options.rootfs.Image")}, ${textAt(json, "$.options.rootfs.RootfsPath")}, ${textAt(json, "$.options.rootfs")})`),
   cpus: (json: string) => guarded(json, numberAt(json, "$.options.cpus")),
   memoryMib: (json: string) => guarded(json, numberAt(json, "$.options.memory_mib")),
   /** 1 when `options.auto_remove` is JSON true, else 0. */
@@ -133,6 +134,8 @@ export function ensureListingIndexes(db: Database): void {
 }
 
 export function hasListingIndexes(db: Database): boolean {
-  const row = db.query<{ count: number }, []>(`SELECT count(*) AS count FROM sqlite_master WHERE type = 'index' AND name IN ('${CONFIG_INDEX}', '${STATE_INDEX}')`).get();
+  const row = db
+    .query<{ count: number }, []>(`SELECT count(*) AS count FROM sqlite_master WHERE type = 'index' AND name IN ('${CONFIG_INDEX}', '${STATE_INDEX}')`)
+    .get();
   return row?.count === 2;
 }

@@ -74,13 +74,14 @@ export function wasRebooted(db: Database, bootId: string): boolean {
 export function recordAlive(db: Database, bootId: string, now: Date = new Date()): boolean {
   // Most opens happen in the same host boot: read first, so they cost no write (and no fsync).
   if (readAlive(db)?.bootId === bootId) return false;
-  return db.transaction(() => {
-    const rebooted = wasRebooted(db, bootId);
-    db.query(
-      `INSERT INTO alive (id, boot_id, started_at) VALUES (1, ?1, ?2)
+  return db
+    .transaction(() => {
+      const rebooted = wasRebooted(db, bootId);
+      db.query(
+        `INSERT INTO alive (id, boot_id, started_at) VALUES (1, ?1, ?2)
        ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id, started_at = excluded.started_at`,
-    ).run(bootId, Math.floor(now.getTime() / 1000));
-    return rebooted;
-  }).immediate();
+      ).run(bootId, Math.floor(now.getTime() / 1000));
+      return rebooted;
+    })
+    .immediate();
 }
-

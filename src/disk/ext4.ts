@@ -33,10 +33,24 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
   const size = Math.ceil((bytes + overhead + options.headroom) / MIB) * MIB;
   const inodeCount = Math.max(1024, inodes * 2 + Math.floor(options.headroom / (64 * 1024)));
   const args = [
-    "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", String(inodeCount),
-    "-E", "lazy_itable_init=1,lazy_journal_init=1",
+    "mke2fs",
+    "-q",
+    "-F",
+    "-t",
+    "ext4",
+    "-b",
+    "4096",
+    "-m",
+    "0",
+    "-N",
+    String(inodeCount),
+    "-E",
+    "lazy_itable_init=1,lazy_journal_init=1",
     ...(options.journal ? [] : ["-O", "^has_journal"]),
-    "-d", dir, outPath, `${size / 1024}k`,
+    "-d",
+    dir,
+    outPath,
+    `${size / 1024}k`,
   ];
   let proc: ReturnType<typeof Bun.spawnSync>;
   try {

@@ -12,7 +12,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-
 const rootOnly = test.skipIf(process.getuid?.() !== 0);
 
 test("lsetxattr sets a binary value on the path itself", () => {
@@ -49,7 +48,10 @@ test("lsetxattr does not follow a symlink (user.* on a symlink is EPERM)", () =>
 rootOnly("mknod makes char and block devices with large major and minor numbers", () => {
   mknod(join(work, "c"), S_IFCHR, 0o600, 10, 200);
   mknod(join(work, "b"), S_IFBLK, 0o600, 259, 300_000);
-  const stat = (name: string) => Bun.spawnSync(["stat", "-c", "%F %t %T", join(work, name)]).stdout.toString().trim();
+  const stat = (name: string) =>
+    Bun.spawnSync(["stat", "-c", "%F %t %T", join(work, name)])
+      .stdout.toString()
+      .trim();
   expect(stat("c")).toBe("character special file a c8");
   expect(stat("b")).toBe(`block special file 103 ${(300_000).toString(16)}`);
 });

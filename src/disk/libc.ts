@@ -35,7 +35,12 @@ function loadLibc(): Libc {
   const errnoSymbol = darwin ? "__error" : "__errno_location";
   // macOS has no lsetxattr: setxattr takes a position and XATTR_NOFOLLOW (0x0001) instead.
   const lib = dlopen(name, {
-    [darwin ? "setxattr" : "lsetxattr"]: { args: darwin ? [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32] : [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+    [darwin ? "setxattr" : "lsetxattr"]: {
+      args: darwin
+        ? [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.i32]
+        : [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32],
+      returns: FFIType.i32,
+    },
     [errnoSymbol]: { args: [], returns: FFIType.ptr },
   });
   const setxattr = lib.symbols[darwin ? "setxattr" : "lsetxattr"] as (...args: unknown[]) => number;

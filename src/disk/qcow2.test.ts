@@ -53,7 +53,6 @@ function makeRaw(name: string, size: number, fill = 0x11): string {
   return path;
 }
 
-
 function expectError(action: () => unknown, code: ErrorCode, ...parts: string[]): void {
   const error = errorOf(action);
   expect(error.code).toBe(code);
@@ -176,12 +175,7 @@ describe("setBackingFile", () => {
 describe("bad inputs", () => {
   test("a missing backing file is not_found and leaves no overlay behind", () => {
     const overlay = join(dir, "disk.qcow2");
-    expectError(
-      () => createOverlay({ path: overlay, backingFile: "missing.raw", backingFormat: "raw" }),
-      "not_found",
-      overlay,
-      "ENOENT",
-    );
+    expectError(() => createOverlay({ path: overlay, backingFile: "missing.raw", backingFormat: "raw" }), "not_found", overlay, "ENOENT");
     expect(existsSync(overlay)).toBe(false);
   });
 

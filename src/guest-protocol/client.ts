@@ -7,7 +7,18 @@ import type { Socket } from "bun";
 import { BoxliteError } from "../util/errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson, type ExecRequest, type FilesInRequest, type FilesOutRequest, type HelloMessage, parseAttached, parseError, parseExit, parseHello, parseStarted } from "./messages.ts";
+import {
+  encodeJson,
+  type ExecRequest,
+  type FilesInRequest,
+  type FilesOutRequest,
+  type HelloMessage,
+  parseAttached,
+  parseError,
+  parseExit,
+  parseHello,
+  parseStarted,
+} from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface ConnectOptions {

@@ -46,13 +46,17 @@ test("an EXIT without STARTED settles both, so nobody waits forever", async () =
 
 test("exit waits until every output chunk was delivered, in order", async () => {
   const seen: string[] = [];
-  const execution = new GuestExecution(1, {
-    onStdout: async (chunk) => {
-      await Bun.sleep(5);
-      seen.push(new TextDecoder().decode(chunk));
+  const execution = new GuestExecution(
+    1,
+    {
+      onStdout: async (chunk) => {
+        await Bun.sleep(5);
+        seen.push(new TextDecoder().decode(chunk));
+      },
+      onStderr: (chunk) => void seen.push(`err:${new TextDecoder().decode(chunk)}`),
     },
-    onStderr: (chunk) => void seen.push(`err:${new TextDecoder().decode(chunk)}`),
-  }, recorder().send);
+    recorder().send,
+  );
   execution.onOutput(FrameType.STDOUT, new TextEncoder().encode("a"));
   execution.onOutput(FrameType.STDERR, new TextEncoder().encode("b"));
   execution.onExit({ code: 0, signal: 0, duration_us: 1 });

@@ -120,13 +120,19 @@ export class GuestExecution implements ExecutionHandle {
     this.attached.reject(new BoxliteError("protocol", "the command exited without an ATTACH answer"));
     this.end();
     // EXIT follows all output: settle only once every chunk has been handed over.
-    void this.outputChain.then(() => this.exit.resolve(status), (error: unknown) => this.exit.reject(error));
+    void this.outputChain.then(
+      () => this.exit.resolve(status),
+      (error: unknown) => this.exit.reject(error),
+    );
   }
 
   onRefused(message: ErrorMessage): void {
     // A box socket's refusal to attach: another client holds the main command.
-    if (message.code === "already_attached") return this.onChannelLost(new BoxliteError("conflict", message.message));
-    this.onChannelLost(new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`));
+    const error =
+      message.code === "already_attached"
+        ? new BoxliteError("conflict", message.message)
+        : new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`);
+    this.onChannelLost(error);
   }
 
   onChannelLost(error: BoxliteError): void {

@@ -52,7 +52,10 @@ describe("FrameDecoder", () => {
 
   test("random bytes only ever produce frames or a FrameError", () => {
     let seed = 42;
-    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     for (let round = 0; round < 5000; round++) {
       const bytes = new Uint8Array(Math.floor(random() * 64)).map(() => Math.floor(random() * 256));
       if (bytes.length > 8 && random() < 0.5) bytes[8] = [1, 2, 3, 4, 0x10, 0x11, 0x13, 0x3f][Math.floor(random() * 8)] as number;
@@ -70,7 +73,10 @@ test("encodeFrame refuses a payload above the limit", () => {
 });
 
 test("ATTACH and START decode only on a box socket; elsewhere they are unknown types, as to the guest", () => {
-  for (const [type, stream] of [[FrameType.ATTACH, 3], [FrameType.START, 0]] as const) {
+  for (const [type, stream] of [
+    [FrameType.ATTACH, 3],
+    [FrameType.START, 0],
+  ] as const) {
     const wire = encodeFrame(type, stream, type === FrameType.ATTACH ? new TextEncoder().encode("{}") : undefined);
     expect(() => new FrameDecoder().push(wire)).toThrow(expect.objectContaining({ code: "bad_type" }));
     expect(new FrameDecoder({ boxSocket: true }).push(wire).map((frame) => [frame.type, frame.stream])).toEqual([[type, stream]]);

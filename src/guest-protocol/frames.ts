@@ -159,7 +159,6 @@ export class FrameDecoder {
   }
 }
 
-
 /** The payload of a WINDOW frame: a big-endian u32 increment. */
 export function encodeWindowPayload(increment: number): Uint8Array {
   const payload = new Uint8Array(4);

@@ -137,7 +137,7 @@ export class MainSession {
     this.state_ = "running";
     const client = this.attached;
     // A client that closed stdin before writing a byte asked for none: the command gets /dev/null, as `run` without -i.
-    const stdin = client !== undefined && client.stdin && !client.closedEarly;
+    const stdin = client?.stdin === true && !client.closedEarly;
     this.stdin = stdin ? "open" : "none";
     const io: MainIo = { tty: this.options.tty ? { ...(client?.size ?? DEFAULT_TTY_SIZE) } : null, stdin };
     let execution: GuestExecution;
@@ -148,7 +148,10 @@ export class MainSession {
       return;
     }
     this.execution = execution;
-    execution.started.promise.then((started) => this.started.resolve(started), (error: unknown) => this.started.reject(error));
+    execution.started.promise.then(
+      (started) => this.started.resolve(started),
+      (error: unknown) => this.started.reject(error),
+    );
     execution.exit.promise.then(
       (status) => {
         this.state_ = "exited";

@@ -118,7 +118,8 @@ const MAIN_STATES: ReadonlySet<string> = new Set(["held", "running", "exited"]);
 /** The owner's ATTACH answer, as a client reads it. */
 export function parseAttached(payload: Uint8Array): AttachedMessage {
   const r = parseObject(payload, "ATTACH", { state: "string" });
-  if (!MAIN_STATES.has(r.state as string) || typeof r.tty !== "boolean") throw new FrameError("bad_payload", "ATTACH answer needs state (held, running or exited) and tty as a boolean");
+  if (!MAIN_STATES.has(r.state as string) || typeof r.tty !== "boolean")
+    throw new FrameError("bad_payload", "ATTACH answer needs state (held, running or exited) and tty as a boolean");
   return { state: r.state as MainState, tty: r.tty };
 }
 
@@ -143,7 +144,8 @@ export function parseExec(payload: Uint8Array): ExecRequest {
   if (!isStrings(r.argv) || r.argv.length === 0) throw new FrameError("bad_payload", "EXEC payload needs argv as a non-empty array of strings");
   if (!isStrings(r.env)) throw new FrameError("bad_payload", "EXEC payload needs env as an array of strings");
   const tty = r.tty === undefined || r.tty === null ? null : (r.tty as Record<string, unknown>);
-  if (tty !== null && (typeof tty !== "object" || !isSize(tty.rows) || !isSize(tty.cols))) throw new FrameError("bad_payload", "EXEC tty needs rows and cols from 0 to 65535");
+  if (tty !== null && (typeof tty !== "object" || !isSize(tty.rows) || !isSize(tty.cols)))
+    throw new FrameError("bad_payload", "EXEC tty needs rows and cols from 0 to 65535");
   for (const key of ["create_cwd", "stdin", "detach"]) {
     if (r[key] !== undefined && typeof r[key] !== "boolean") throw new FrameError("bad_payload", `EXEC ${key} must be a boolean`);
   }
@@ -198,7 +200,11 @@ function flag(r: Record<string, unknown>, what: string, key: string, fallback: b
 /** A client's FILES_OUT on the box socket. */
 export function parseFilesOut(payload: Uint8Array): FilesOutRequest {
   const r = parseObject(payload, "FILES_OUT", {});
-  return { path: boxPath(r, "FILES_OUT"), follow_symlinks: flag(r, "FILES_OUT", "follow_symlinks", false), include_parent: flag(r, "FILES_OUT", "include_parent", true) };
+  return {
+    path: boxPath(r, "FILES_OUT"),
+    follow_symlinks: flag(r, "FILES_OUT", "follow_symlinks", false),
+    include_parent: flag(r, "FILES_OUT", "include_parent", true),
+  };
 }
 
 /** A client's FILES_IN on the box socket. */

@@ -12,9 +12,32 @@
 import type { Socket, UnixSocketListener } from "bun";
 import type { GuestChannel } from "./client.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "./execution.ts";
-import { decodeWindow, encodeFrame, encodeWindowPayload, type Frame, FrameDecoder, FrameError, FrameType, INITIAL_WINDOW, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
+import {
+  decodeWindow,
+  encodeFrame,
+  encodeWindowPayload,
+  type Frame,
+  FrameDecoder,
+  FrameError,
+  FrameType,
+  INITIAL_WINDOW,
+  MAX_STREAMS,
+  PROTOCOL_VERSION,
+} from "./frames.ts";
 import type { MainSession } from "./main-session.ts";
-import { encodeJson, parseAttach, parseExec, parseFilesIn, parseFilesOut, parseHello, parseResize, parseSignal, parseStart, parseStopRequest, type StartedMessage } from "./messages.ts";
+import {
+  encodeJson,
+  parseAttach,
+  parseExec,
+  parseFilesIn,
+  parseFilesOut,
+  parseHello,
+  parseResize,
+  parseSignal,
+  parseStart,
+  parseStopRequest,
+  type StartedMessage,
+} from "./messages.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface RelayOptions {
@@ -191,7 +214,11 @@ class RelayClient {
     if (this.streams.has(id)) throw new FrameError("bad_stream", `stream ${id} is already open`);
     const refusal = this.options.refuseExec?.();
     if (refusal !== undefined || this.streams.size >= MAX_STREAMS) {
-      this.send(FrameType.ERROR, id, encodeJson({ code: refusal === undefined ? "limit" : "refused", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }));
+      this.send(
+        FrameType.ERROR,
+        id,
+        encodeJson({ code: refusal === undefined ? "limit" : "refused", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }),
+      );
       return;
     }
     const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };
@@ -203,7 +230,14 @@ class RelayClient {
       return;
     }
     // Detached commands run on unheard; the others die with their client, as with the guest.
-    this.relay(id, { target: execution, ordersStdin: false, onDisconnect: () => (detached ? undefined : execution.signal(SIGKILL)), credit, stdinChain: Promise.resolve(), done: false });
+    this.relay(id, {
+      target: execution,
+      ordersStdin: false,
+      onDisconnect: () => (detached ? undefined : execution.signal(SIGKILL)),
+      credit,
+      stdinChain: Promise.resolve(),
+      done: false,
+    });
   }
 
   /** Attaches the client's stream `id` to the main command: the ATTACH answer, then STARTED, output and EXIT. */
@@ -211,7 +245,15 @@ class RelayClient {
     if (this.streams.has(id)) throw new FrameError("bad_stream", `stream ${id} is already open`);
     const main = this.options.main;
     if (!main || this.streams.size >= MAX_STREAMS) {
-      this.send(FrameType.ERROR, id, encodeJson(main ? { code: "limit", message: `at most ${MAX_STREAMS} streams at once` } : { code: "refused", message: "this box has no main command to attach to" }));
+      this.send(
+        FrameType.ERROR,
+        id,
+        encodeJson(
+          main
+            ? { code: "limit", message: `at most ${MAX_STREAMS} streams at once` }
+            : { code: "refused", message: "this box has no main command to attach to" },
+        ),
+      );
       return;
     }
     const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };
@@ -234,9 +276,18 @@ class RelayClient {
   /** Tracks a client stream and relays its STARTED and its end. */
   private relay(id: number, relayed: RelayedStream): void {
     this.streams.set(id, relayed);
-    relayed.target.started.promise.then((started) => this.send(FrameType.STARTED, id, encodeJson(started)), () => {});
+    relayed.target.started.promise.then(
+      (started) => this.send(FrameType.STARTED, id, encodeJson(started)),
+      () => {},
+    );
     relayed.target.exit.promise.then(
-      (status) => this.finish(relayed, id, FrameType.EXIT, { code: status.code, signal: status.signal, duration_us: status.durationUs, ...(status.error === undefined ? {} : { error: status.error }) }),
+      (status) =>
+        this.finish(relayed, id, FrameType.EXIT, {
+          code: status.code,
+          signal: status.signal,
+          duration_us: status.durationUs,
+          ...(status.error === undefined ? {} : { error: status.error }),
+        }),
       (error: unknown) => this.finish(relayed, id, FrameType.ERROR, { code: "lost", message: (error as Error).message }),
     );
   }

@@ -69,7 +69,10 @@ export async function* decompressLayer(input: Uint8Array | AsyncIterable<Uint8Ar
     for await (const chunk of stream as AsyncIterable<Uint8Array>) {
       total += chunk.length;
       if (total > limit) {
-        throw new BoxliteError("invalid_argument", `${options.source}: layer expands past the limit of ${limit} bytes; refusing it (raise the image size limit if the image is genuine)`);
+        throw new BoxliteError(
+          "invalid_argument",
+          `${options.source}: layer expands past the limit of ${limit} bytes; refusing it (raise the image size limit if the image is genuine)`,
+        );
       }
       yield chunk;
     }

@@ -48,11 +48,18 @@ function stat(path: string): { inode: number; type: string; mode: string; uid: n
 
 /** Names in a directory of the image, from `ls -p` ("/ino/mode/uid/gid/name/size/" lines). */
 function names(path: string): string[] {
-  return debugfs(`ls -p ${path}`).split("\n").map((line) => line.split("/")[5] ?? "").filter((name) => name !== "" && name !== "." && name !== "..").sort();
+  return debugfs(`ls -p ${path}`)
+    .split("\n")
+    .map((line) => line.split("/")[5] ?? "")
+    .filter((name) => name !== "" && name !== "." && name !== "..")
+    .sort();
 }
 
 async function rejection(promise: Promise<unknown>): Promise<BoxliteError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(BoxliteError);
   return error as BoxliteError;
 }
@@ -65,16 +72,24 @@ function expectNothingLeft(): void {
 }
 
 test("keeps contents, modes with setuid and sticky bits, owners, mtimes, hard links and symlinks", async () => {
-  expect(await buildImageDisk(config, [layer([
-    { path: "./", type: "5", mode: 0o755, mtime: 1_400_000_000 },
-    { path: "etc/", type: "5", mtime: 1_600_000_000 },
-    { path: "etc/hostname", data: "box\n", mode: 0o640, uid: 1000, gid: 1001, mtime: 1_500_000_000 },
-    { path: "tmp/", type: "5", mode: 0o1777 },
-    { path: "bin/su", data: "x", mode: 0o4755 },
-    { path: "bin/busybox", data: "elf", mode: 0o755 },
-    { path: "bin/ls", type: "1", link: "bin/busybox" },
-    { path: "bin/sh", type: "2", link: "busybox" },
-  ])], dest)).toBe(dest);
+  expect(
+    await buildImageDisk(
+      config,
+      [
+        layer([
+          { path: "./", type: "5", mode: 0o755, mtime: 1_400_000_000 },
+          { path: "etc/", type: "5", mtime: 1_600_000_000 },
+          { path: "etc/hostname", data: "box\n", mode: 0o640, uid: 1000, gid: 1001, mtime: 1_500_000_000 },
+          { path: "tmp/", type: "5", mode: 0o1777 },
+          { path: "bin/su", data: "x", mode: 0o4755 },
+          { path: "bin/busybox", data: "elf", mode: 0o755 },
+          { path: "bin/ls", type: "1", link: "bin/busybox" },
+          { path: "bin/sh", type: "2", link: "busybox" },
+        ]),
+      ],
+      dest,
+    ),
+  ).toBe(dest);
   expect(debugfs("cat /etc/hostname")).toBe("box\n");
   expect(stat("/etc/hostname")).toMatchObject({ mode: "0640", uid: 1000, gid: 1001, mtime: 1_500_000_000 });
   expect(stat("/etc").mtime).toBe(1_600_000_000);
@@ -95,10 +110,19 @@ test("keeps the root directory's mode and owner, which mke2fs -d alone resets", 
 });
 
 test("a whiteout removes a lower file and an opaque directory hides lower content", async () => {
-  await buildImageDisk(config, [
-    layer([{ path: "a/gone", data: "1" }, { path: "a/kept", data: "2" }, { path: "o/lower", data: "3" }, { path: "o/sub/deep", data: "4" }]),
-    layer([{ path: "a/.wh.gone" }, { path: "o/.wh..wh..opq" }, { path: "o/new", data: "5" }]),
-  ], dest);
+  await buildImageDisk(
+    config,
+    [
+      layer([
+        { path: "a/gone", data: "1" },
+        { path: "a/kept", data: "2" },
+        { path: "o/lower", data: "3" },
+        { path: "o/sub/deep", data: "4" },
+      ]),
+      layer([{ path: "a/.wh.gone" }, { path: "o/.wh..wh..opq" }, { path: "o/new", data: "5" }]),
+    ],
+    dest,
+  );
   expect(names("/a")).toEqual(["kept"]);
   expect(names("/o")).toEqual(["new"]);
   expect(debugfs("cat /o/new")).toBe("5");
@@ -106,10 +130,16 @@ test("a whiteout removes a lower file and an opaque directory hides lower conten
 
 test("keeps xattrs in the image: user.foo and a binary security.capability", async () => {
   const capability = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
-  await buildImageDisk(config, [layer([
-    { path: "bin/ping", data: "x", mode: 0o4755, uid: 1, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.foo": "bar" } },
-    { path: "data/", type: "5", pax: { "SCHILY.xattr.user.dir": "d" } },
-  ])], dest);
+  await buildImageDisk(
+    config,
+    [
+      layer([
+        { path: "bin/ping", data: "x", mode: 0o4755, uid: 1, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.foo": "bar" } },
+        { path: "data/", type: "5", pax: { "SCHILY.xattr.user.dir": "d" } },
+      ]),
+    ],
+    dest,
+  );
   const expectedHex = [...capability].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
   expect(debugfs("ea_get -x /bin/ping security.capability")).toContain(`security.capability (20) = ${expectedHex}`);
   expect(debugfs("ea_get /bin/ping user.foo")).toContain('user.foo (3) = "bar"');
@@ -118,12 +148,18 @@ test("keeps xattrs in the image: user.foo and a binary security.capability", asy
 });
 
 test("makes a char device with its major and minor, a block device and a fifo", async () => {
-  await buildImageDisk(config, [layer([
-    { path: "dev/null", type: "3", mode: 0o666, devMajor: 1, devMinor: 3 },
-    { path: "dev/tty9", type: "3", mode: 0o620, gid: 5, devMajor: 4, devMinor: 300 },
-    { path: "dev/vda", type: "4", mode: 0o660, devMajor: 254, devMinor: 0 },
-    { path: "run/initctl", type: "6", mode: 0o600 },
-  ])], dest);
+  await buildImageDisk(
+    config,
+    [
+      layer([
+        { path: "dev/null", type: "3", mode: 0o666, devMajor: 1, devMinor: 3 },
+        { path: "dev/tty9", type: "3", mode: 0o620, gid: 5, devMajor: 4, devMinor: 300 },
+        { path: "dev/vda", type: "4", mode: 0o660, devMajor: 254, devMinor: 0 },
+        { path: "run/initctl", type: "6", mode: 0o600 },
+      ]),
+    ],
+    dest,
+  );
   expect(stat("/dev/null")).toMatchObject({ type: "character special", mode: "0666" });
   expect(stat("/dev/null").text).toContain("Device major/minor number: 01:03");
   expect(stat("/dev/tty9")).toMatchObject({ mode: "0620", gid: 5 });
@@ -137,10 +173,15 @@ test("accepts layers whose diff ids match (of the uncompressed tar) and reports 
   const lower = writeTar([{ path: "a", data: "1" }]);
   const upper = writeTar([{ path: "b", data: "2" }]);
   const events: LayerEvent[] = [];
-  await buildImageDisk(config, [
-    { source: "lower.tar.gz", diffId: digest(lower), open: () => Bun.gzipSync(lower) },
-    { source: "upper.tar.zst", diffId: digest(upper), open: () => Bun.zstdCompressSync(upper) },
-  ], dest, { onLayer: (event) => events.push(event) });
+  await buildImageDisk(
+    config,
+    [
+      { source: "lower.tar.gz", diffId: digest(lower), open: () => Bun.gzipSync(lower) },
+      { source: "upper.tar.zst", diffId: digest(upper), open: () => Bun.zstdCompressSync(upper) },
+    ],
+    dest,
+    { onLayer: (event) => events.push(event) },
+  );
   expect(events.map(({ index, source, bytes, entries, diffId }) => ({ index, source, bytes, entries, diffId }))).toEqual([
     { index: 0, source: "lower.tar.gz", bytes: lower.length, entries: 1, diffId: digest(lower) },
     { index: 1, source: "upper.tar.zst", bytes: upper.length, entries: 1, diffId: digest(upper) },
@@ -151,7 +192,9 @@ test("accepts layers whose diff ids match (of the uncompressed tar) and reports 
 test("refuses a layer whose diff id does not match, naming it and both digests, and leaves nothing behind", async () => {
   const tar = writeTar([{ path: "a", data: "1" }]);
   const wrong = `sha256:${"0".repeat(64)}`;
-  const error = await rejection(buildImageDisk(config, [layer([{ path: "base", data: "0" }]), { source: "sha256:tampered", diffId: wrong, open: () => tar }], dest));
+  const error = await rejection(
+    buildImageDisk(config, [layer([{ path: "base", data: "0" }]), { source: "sha256:tampered", diffId: wrong, open: () => tar }], dest),
+  );
   expect(error.code).toBe("invalid_argument");
   expect(error.message).toContain("sha256:tampered");
   expect(error.message).toContain(wrong);
@@ -162,7 +205,17 @@ test("refuses a layer whose diff id does not match, naming it and both digests, 
 test("the size limit is a total across layers and says what it is", async () => {
   const three = writeTar([{ path: "f", data: new Uint8Array(3 * 1024 * 1024) }]);
   const limit = 5 * 1024 * 1024;
-  const error = await rejection(buildImageDisk(config, [{ source: "first", open: () => three }, { source: "second", open: () => three }], dest, { maxBytes: limit }));
+  const error = await rejection(
+    buildImageDisk(
+      config,
+      [
+        { source: "first", open: () => three },
+        { source: "second", open: () => three },
+      ],
+      dest,
+      { maxBytes: limit },
+    ),
+  );
   expect(error.message).toContain("second");
   expect(error.message).toContain(`limit of ${limit} bytes (5 MiB) for all layers together`);
   expectNothingLeft();
@@ -177,7 +230,9 @@ test("refuses a 10 GB gzip bomb at the limit, quickly and in little memory", asy
   const limit = 256 * 1024 * 1024;
   const rssBefore = process.resourceUsage().maxRSS;
   const started = performance.now();
-  const error = await rejection(buildImageDisk(config, [layer([{ path: "etc/os-release", data: "x" }]), { source: "sha256:bomb", open: bomb }], dest, { maxBytes: limit }));
+  const error = await rejection(
+    buildImageDisk(config, [layer([{ path: "etc/os-release", data: "x" }]), { source: "sha256:bomb", open: bomb }], dest, { maxBytes: limit }),
+  );
   const seconds = (performance.now() - started) / 1000;
   expect(error.message).toContain("sha256:bomb");
   expect(error.message).toContain(`limit of ${limit} bytes (256 MiB)`);
@@ -190,13 +245,24 @@ test("refuses a 10 GB gzip bomb at the limit, quickly and in little memory", asy
 
 test("returns an existing disk without opening any layer", async () => {
   await buildImageDisk(config, [layer([{ path: "a", data: "1" }])], dest);
-  const untouched: LayerInput = { source: "never", open: () => { throw new Error("opened"); } };
+  const untouched: LayerInput = {
+    source: "never",
+    open: () => {
+      throw new Error("opened");
+    },
+  };
   expect(await buildImageDisk(config, [untouched], dest)).toBe(dest);
 });
 
 test("two builds of one disk in this process share one build", async () => {
   let opened = 0;
-  const counted: LayerInput = { source: "counted", open: () => (opened++, writeTar([{ path: "a", data: "1" }])) };
+  const counted: LayerInput = {
+    source: "counted",
+    open: () => {
+      opened++;
+      return writeTar([{ path: "a", data: "1" }]);
+    },
+  };
   const results = await Promise.all([buildImageDisk(config, [counted], dest), buildImageDisk(config, [counted], dest)]);
   expect(results).toEqual([dest, dest]);
   expect(opened).toBe(1);
@@ -205,7 +271,13 @@ test("two builds of one disk in this process share one build", async () => {
 
 test("two processes building one disk at once both succeed with a whole file, built once", async () => {
   const layerPath = join(home, "layer.tar");
-  writeFileSync(layerPath, writeTar([{ path: "big", data: new Uint8Array(8 * 1024 * 1024).fill(7) }, { path: "hello", data: "hi" }]));
+  writeFileSync(
+    layerPath,
+    writeTar([
+      { path: "big", data: new Uint8Array(8 * 1024 * 1024).fill(7) },
+      { path: "hello", data: "hi" },
+    ]),
+  );
   const script = `import { buildImageDisk } from ${JSON.stringify(join(import.meta.dir, "image-disk.ts"))};
     import { loadConfig } from ${JSON.stringify(join(import.meta.dir, "../config/config.ts"))};
     const bytes = await Bun.file(${JSON.stringify(layerPath)}).bytes();

@@ -110,10 +110,21 @@ async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageD
       limitDescription: `the image's limit of ${maxBytes} bytes (${formatBytes(maxBytes)}) for all layers together, ${used} of which the layers below it use`,
     });
     if (layer.diffId !== undefined && layer.diffId !== result.diffId) {
-      throw new BoxliteError("invalid_argument", `${layer.source}: the layer's content does not match its diff id: expected ${layer.diffId}, got ${result.diffId}; the image is corrupt or was tampered with`);
+      throw new BoxliteError(
+        "invalid_argument",
+        `${layer.source}: the layer's content does not match its diff id: expected ${layer.diffId}, got ${result.diffId}; the image is corrupt or was tampered with`,
+      );
     }
     used += result.bytes;
-    options.onLayer?.({ index, source: layer.source, bytes: result.bytes, entries: result.entries, diffId: result.diffId, skippedSpecial: result.skippedSpecial, skippedXattrs: result.skippedXattrs });
+    options.onLayer?.({
+      index,
+      source: layer.source,
+      bytes: result.bytes,
+      entries: result.entries,
+      diffId: result.diffId,
+      skippedSpecial: result.skippedSpecial,
+      skippedXattrs: result.skippedXattrs,
+    });
   }
 }
 
@@ -130,7 +141,13 @@ function formatBytes(bytes: number): string {
 function copyRootMetadata(rootfs: string, image: string): void {
   const stat = statSync(rootfs);
   const seconds = Math.floor(stat.mtimeMs / 1000);
-  const commands = [`sif / mode 0${(stat.mode & 0o177777).toString(8)}`, `sif / uid ${stat.uid}`, `sif / gid ${stat.gid}`, `sif / mtime @${seconds}`, `sif / atime @${seconds}`];
+  const commands = [
+    `sif / mode 0${(stat.mode & 0o177777).toString(8)}`,
+    `sif / uid ${stat.uid}`,
+    `sif / gid ${stat.gid}`,
+    `sif / mtime @${seconds}`,
+    `sif / atime @${seconds}`,
+  ];
   let proc: ReturnType<typeof Bun.spawnSync>;
   try {
     proc = Bun.spawnSync(["debugfs", "-w", "-f", "-", image], { stdin: Buffer.from(`${commands.join("\n")}\n`), stdout: "pipe", stderr: "pipe" });

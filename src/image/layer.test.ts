@@ -22,13 +22,19 @@ const apply = (entries: WriteEntry[], options: Partial<ApplyLayerOptions> = {}) 
 
 /** Awaits a rejection and returns it as a BoxliteError, failing the test otherwise. */
 async function rejection(promise: Promise<unknown>): Promise<BoxliteError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(BoxliteError);
   return error as BoxliteError;
 }
 
 describe("layer formats", () => {
-  const entries: WriteEntry[] = [{ path: "etc/", type: "5" }, { path: "etc/hostname", data: "box\n" }];
+  const entries: WriteEntry[] = [
+    { path: "etc/", type: "5" },
+    { path: "etc/hostname", data: "box\n" },
+  ];
 
   test("applies a plain tar layer and reports entries and bytes", async () => {
     const result = await apply(entries);
@@ -70,7 +76,10 @@ describe("layer formats", () => {
 describe("file contents stream to disk", () => {
   test("writes a file byte for byte, whatever sizes the input's chunks have", async () => {
     const data = new Uint8Array(3 * 1024 * 1024 + 123).map((_, i) => (i * 7 + (i >> 12)) % 256);
-    const tar = writeTar([{ path: "f", data }, { path: "g", data: "tail" }]);
+    const tar = writeTar([
+      { path: "f", data },
+      { path: "g", data: "tail" },
+    ]);
     // Pieces smaller and bigger than the writer's 1 MiB batch, and ones cutting headers in two.
     const sizes = [1, 4096, 1_500_000, 65_536, 3, 700_000];
     async function* chunks(): AsyncGenerator<Uint8Array> {
@@ -82,7 +91,10 @@ describe("file contents stream to disk", () => {
   });
 
   test("refuses a layer cut off inside a file's content, naming the layer and the entry, and leaves no partial file", async () => {
-    const tar = writeTar([{ path: "etc/hostname", data: "box\n" }, { path: "big", data: new Uint8Array(100_000).fill(1) }]);
+    const tar = writeTar([
+      { path: "etc/hostname", data: "box\n" },
+      { path: "big", data: new Uint8Array(100_000).fill(1) },
+    ]);
     const error = await rejection(applyLayer(root, Bun.gzipSync(tar.subarray(0, 1024 + 512 + 50_000)), { source: "sha256:cut" }));
     expect(error.code).toBe("invalid_argument");
     expect(error.message).toBe('sha256:cut: tar entry "big" at byte 1024 is truncated: the archive ends inside it');
@@ -118,7 +130,11 @@ describe("file contents stream to disk", () => {
 
 describe("whiteouts", () => {
   test("a .wh. entry deletes the lower file and never appears itself", async () => {
-    await apply([{ path: "a/", type: "5" }, { path: "a/gone", data: "x" }, { path: "a/kept", data: "y" }]);
+    await apply([
+      { path: "a/", type: "5" },
+      { path: "a/gone", data: "x" },
+      { path: "a/kept", data: "y" },
+    ]);
     const result = await apply([{ path: "a/.wh.gone" }]);
     expect(readdirSync(join(root, "a"))).toEqual(["kept"]);
     expect(result.whiteouts).toBe(1);
@@ -131,7 +147,11 @@ describe("whiteouts", () => {
   });
 
   test("an opaque marker removes lower content but keeps what this layer adds", async () => {
-    await apply([{ path: "o/lower", data: "1" }, { path: "o/both/lower", data: "2" }, { path: "other", data: "3" }]);
+    await apply([
+      { path: "o/lower", data: "1" },
+      { path: "o/both/lower", data: "2" },
+      { path: "other", data: "3" },
+    ]);
     await apply([{ path: "o/new", data: "4" }, { path: "o/both/upper", data: "5" }, { path: "o/.wh..wh..opq" }]);
     expect(readdirSync(join(root, "o")).sort()).toEqual(["both", "new"]);
     expect(readdirSync(join(root, "o/both"))).toEqual(["upper"]);
@@ -141,13 +161,19 @@ describe("whiteouts", () => {
 
 describe("links, modes, ownership and times", () => {
   test("keeps symlinks as written, even absolute ones", async () => {
-    await apply([{ path: "bin/sh", type: "2", link: "/bin/busybox" }, { path: "rel", type: "2", link: "../../x" }]);
+    await apply([
+      { path: "bin/sh", type: "2", link: "/bin/busybox" },
+      { path: "rel", type: "2", link: "../../x" },
+    ]);
     expect(readlinkSync(join(root, "bin/sh"))).toBe("/bin/busybox");
     expect(readlinkSync(join(root, "rel"))).toBe("../../x");
   });
 
   test("makes a hard link to an entry already extracted", async () => {
-    await apply([{ path: "bin/busybox", data: "elf" }, { path: "bin/ls", type: "1", link: "bin/busybox" }]);
+    await apply([
+      { path: "bin/busybox", data: "elf" },
+      { path: "bin/ls", type: "1", link: "bin/busybox" },
+    ]);
     expect(statSync(join(root, "bin/ls")).ino).toBe(statSync(join(root, "bin/busybox")).ino);
   });
 
@@ -165,7 +191,10 @@ describe("links, modes, ownership and times", () => {
   });
 
   test("an existing directory stays and takes the new entry's mode", async () => {
-    await apply([{ path: "d/", type: "5", mode: 0o700 }, { path: "d/f", data: "x" }]);
+    await apply([
+      { path: "d/", type: "5", mode: 0o700 },
+      { path: "d/f", data: "x" },
+    ]);
     await apply([{ path: "d/", type: "5", mode: 0o755 }]);
     expect(readFileSync(join(root, "d/f"), "utf8")).toBe("x");
     expect(statSync(join(root, "d")).mode & 0o7777).toBe(0o755);
@@ -181,7 +210,10 @@ describe("links, modes, ownership and times", () => {
   });
 
   test("makes fifos and device nodes instead of skipping them", async () => {
-    const result = await apply([{ path: "dev/null", type: "3", mode: 0o666, devMajor: 1, devMinor: 3 }, { path: "run/pipe", type: "6" }]);
+    const result = await apply([
+      { path: "dev/null", type: "3", mode: 0o666, devMajor: 1, devMinor: 3 },
+      { path: "run/pipe", type: "6" },
+    ]);
     expect(result.skippedSpecial).toEqual([]);
     expect(lstatSync(join(root, "dev/null")).isCharacterDevice()).toBe(true);
     expect(lstatSync(join(root, "run/pipe")).isFIFO()).toBe(true);
@@ -220,7 +252,9 @@ describe("diff ids", () => {
   test("padding after the end blocks still counts against the limit", async () => {
     const padded = new Uint8Array(4 * 1024 * 1024);
     padded.set(writeTar(entries));
-    const error = await rejection(applyLayer(root, Bun.gzipSync(padded), { source: "tail", maxBytes: 1024 * 1024, limitDescription: "the image's total of 1 MiB" }));
+    const error = await rejection(
+      applyLayer(root, Bun.gzipSync(padded), { source: "tail", maxBytes: 1024 * 1024, limitDescription: "the image's total of 1 MiB" }),
+    );
     expect(error.message).toContain("the image's total of 1 MiB");
   });
 });
@@ -244,7 +278,12 @@ describe("entries that try to escape the root", () => {
 
   test("refuses a parent that is a symlink made earlier in the same layer", async () => {
     mkdirSync(outside());
-    const error = await rejection(apply([{ path: "esc", type: "2", link: outside() }, { path: "esc/pwned", data: "x" }]));
+    const error = await rejection(
+      apply([
+        { path: "esc", type: "2", link: outside() },
+        { path: "esc/pwned", data: "x" },
+      ]),
+    );
     expect(error.message).toContain("esc/pwned");
     expect(readdirSync(outside())).toEqual([]);
   });
@@ -274,7 +313,12 @@ describe("entries that try to escape the root", () => {
 
   test("refuses a hard link through a symlinked directory", async () => {
     writeFileSync(outside(), "secret");
-    await rejection(apply([{ path: "up", type: "2", link: work }, { path: "stolen", type: "1", link: "up/outside" }]));
+    await rejection(
+      apply([
+        { path: "up", type: "2", link: work },
+        { path: "stolen", type: "1", link: "up/outside" },
+      ]),
+    );
     expect(existsSync(join(root, "stolen"))).toBe(false);
   });
 });
@@ -294,7 +338,10 @@ describe("hostile whiteouts and late symlinks", () => {
     const outside = join(work, "outside");
     mkdirSync(outside);
     const before = statSync(outside).mtimeMs;
-    await apply([{ path: "d/", type: "5", mtime: 1000 }, { path: "d", type: "2", link: outside }]);
+    await apply([
+      { path: "d/", type: "5", mtime: 1000 },
+      { path: "d", type: "2", link: outside },
+    ]);
     expect(statSync(outside).mtimeMs).toBe(before);
     expect(lstatSync(join(root, "d")).isSymbolicLink()).toBe(true);
   });
@@ -303,7 +350,13 @@ describe("hostile whiteouts and late symlinks", () => {
 test.skipIf(process.getuid?.() !== 0)("as an unprivileged user, keeps going when ownership cannot be set", async () => {
   chownSync(work, 65534, 65534);
   chownSync(root, 65534, 65534);
-  writeFileSync(join(work, "layer.tar"), writeTar([{ path: "home/u/f", data: "x", uid: 1000, gid: 1000 }, { path: "l", type: "2", link: "f", uid: 1000 }]));
+  writeFileSync(
+    join(work, "layer.tar"),
+    writeTar([
+      { path: "home/u/f", data: "x", uid: 1000, gid: 1000 },
+      { path: "l", type: "2", link: "f", uid: 1000 },
+    ]),
+  );
   // The checkout may be unreadable to nobody (a clone in a 0700 temp dir): hand it a bundle in its own work dir.
   const bundle = await Bun.build({ entrypoints: [join(import.meta.dir, "layer.ts")], outdir: work, target: "bun", naming: "layer-bundle.js" });
   expect(bundle.success).toBe(true);

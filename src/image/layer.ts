@@ -69,7 +69,8 @@ function applyWhiteout(root: string, entry: TarEntry, added: Set<string>, source
   if (name === OPAQUE) return makeOpaque(root, dir, added);
   const hidden = name.slice(WHITEOUT.length);
   // ".wh.." or ".wh..." would otherwise name the directory itself or its parent, outside the root at the top.
-  if (hidden === "" || hidden === "." || hidden === "..") throw new BoxliteError("invalid_argument", `${source}: entry ${JSON.stringify(entry.path)} is a whiteout of ${JSON.stringify(hidden)}; refusing the layer`);
+  if (hidden === "" || hidden === "." || hidden === "..")
+    throw new BoxliteError("invalid_argument", `${source}: entry ${JSON.stringify(entry.path)} is a whiteout of ${JSON.stringify(hidden)}; refusing the layer`);
   const victim = join(root, dir, hidden);
   const existed = lstatOrFalse(victim);
   rmSync(victim, { recursive: true, force: true });
@@ -111,7 +112,10 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
       result.bytes += chunk.length;
       if (result.bytes > limit) {
         const what = options.limitDescription ?? `the limit of ${limit} bytes`;
-        throw new BoxliteError("invalid_argument", `${options.source}: layer expands past ${what}; refusing it (raise the image size limit if the image is genuine)`);
+        throw new BoxliteError(
+          "invalid_argument",
+          `${options.source}: layer expands past ${what}; refusing it (raise the image size limit if the image is genuine)`,
+        );
       }
       hasher.update(chunk);
       yield chunk;

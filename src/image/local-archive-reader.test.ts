@@ -43,7 +43,6 @@ async function read(reader: ArchiveReader, path: string): Promise<{ path: string
   return { path: member.path, bytes };
 }
 
-
 for (const format of ["gnu", "posix"] as const) {
   test(`indexes a GNU tar ${format} archive: long names, symlinks and hard links, members byte-exact`, async () => {
     const reader = await tarReader(gnuTar(format));
@@ -64,13 +63,16 @@ test("an extracted directory reads the same members", async () => {
 
 test("links out of the archive and link loops are refused", async () => {
   const archive = join(work, "links.tar");
-  writeFileSync(archive, writeTar([
-    { path: "up", type: "2", link: "../outside" },
-    { path: "abs", type: "2", link: "/etc/passwd" },
-    { path: "a", type: "2", link: "b" },
-    { path: "b", type: "2", link: "a" },
-    { path: "dir", type: "5" },
-  ]));
+  writeFileSync(
+    archive,
+    writeTar([
+      { path: "up", type: "2", link: "../outside" },
+      { path: "abs", type: "2", link: "/etc/passwd" },
+      { path: "a", type: "2", link: "b" },
+      { path: "b", type: "2", link: "a" },
+      { path: "dir", type: "5" },
+    ]),
+  );
   const reader = await tarReader(archive);
   expect((await rejectionOf(reader.member(["up"], "t"))).message).toContain("leaves the archive");
   expect((await rejectionOf(reader.member(["abs"], "t"))).message).toContain("absolute path");

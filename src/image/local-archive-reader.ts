@@ -36,7 +36,6 @@ const decoder = new TextDecoder();
 const MAX_EXTENSION_BYTES = 1024 * 1024;
 const MAX_LINK_HOPS = 16;
 
-
 /** Pax records "<len> <key>=<value>\n"; only `path`, `linkpath` and `size` matter here. */
 function parsePax(data: Uint8Array): Map<string, string> {
   const records = new Map<string, string>();
@@ -75,7 +74,8 @@ export async function indexTar(path: string): Promise<Map<string, TarMember>> {
       await handle.read(header, 0, BLOCK, offset);
       if (header.every((byte) => byte === 0)) break;
       if (!isHeaderChecksumOk(header)) {
-        if (offset === 0) throw new BoxliteError("invalid_argument", `${path} is not a tar archive; expected a docker save archive (or an OCI layout directory)`);
+        if (offset === 0)
+          throw new BoxliteError("invalid_argument", `${path} is not a tar archive; expected a docker save archive (or an OCI layout directory)`);
         throw new BoxliteError("invalid_argument", `${path}: corrupt tar header at byte ${offset}; the archive is damaged — re-create it`);
       }
       const size = Number(pax.get("size") ?? headerNumber(header, 124, 12));
@@ -86,7 +86,8 @@ export async function indexTar(path: string): Promise<Map<string, TarMember>> {
       offset = start + Math.ceil(size / BLOCK) * BLOCK;
       const flag = headerText(header, 156, 1);
       if (flag === "x" || flag === "L" || flag === "K") {
-        if (size > MAX_EXTENSION_BYTES) throw new BoxliteError("invalid_argument", `${path}: a ${size}-byte tar extension header at byte ${start - BLOCK}; the archive is malformed`);
+        if (size > MAX_EXTENSION_BYTES)
+          throw new BoxliteError("invalid_argument", `${path}: a ${size}-byte tar extension header at byte ${start - BLOCK}; the archive is malformed`);
         const data = new Uint8Array(size);
         await handle.read(data, 0, size, start);
         if (flag === "x") pax = parsePax(data);
@@ -112,12 +113,14 @@ export async function indexTar(path: string): Promise<Map<string, TarMember>> {
 
 /** Resolves a link target against the segments of the directory holding the link. */
 function followLink(base: string[], target: string, what: string): string {
-  if (target.startsWith("/")) throw new BoxliteError("invalid_argument", `${what}: a link to the absolute path ${JSON.stringify(target)} leaves the archive; refusing it`);
+  if (target.startsWith("/"))
+    throw new BoxliteError("invalid_argument", `${what}: a link to the absolute path ${JSON.stringify(target)} leaves the archive; refusing it`);
   const segments = [...base];
   for (const segment of target.split("/")) {
     if (segment === "" || segment === ".") continue;
     if (segment !== "..") segments.push(segment);
-    else if (segments.pop() === undefined) throw new BoxliteError("invalid_argument", `${what}: the link ${JSON.stringify(target)} leaves the archive; refusing it`);
+    else if (segments.pop() === undefined)
+      throw new BoxliteError("invalid_argument", `${what}: the link ${JSON.stringify(target)} leaves the archive; refusing it`);
   }
   return segments.join("/");
 }

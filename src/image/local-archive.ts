@@ -60,7 +60,8 @@ function chooseEntry(entries: ArchiveEntry[], tag: string | undefined, where: st
 
 async function requireMember(reader: ArchiveReader, path: string, what: string, where: string): Promise<ArchiveMember> {
   const member = await reader.member(memberSegments(path, `${where} ${what}`), `${where} ${what}`);
-  if (member === undefined) throw new BoxliteError("not_found", `${where} has no member ${path} (manifest.json names it as the ${what}); the archive is incomplete — re-create it`);
+  if (member === undefined)
+    throw new BoxliteError("not_found", `${where} has no member ${path} (manifest.json names it as the ${what}); the archive is incomplete — re-create it`);
   return member;
 }
 
@@ -78,7 +79,10 @@ export async function openDockerArchive(path: string, isDirectory: boolean, tag:
   const reader = isDirectory ? await directoryReader(path) : await tarReader(path);
   const manifestMember = await reader.member(["manifest.json"], `${where} manifest.json`);
   if (manifestMember === undefined) {
-    throw new BoxliteError("invalid_argument", `${where} has no manifest.json, so it is not a docker save archive; create one with docker save or skopeo copy … docker-archive:PATH (a tarred OCI layout must be extracted and given as a directory)`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${where} has no manifest.json, so it is not a docker save archive; create one with docker save or skopeo copy … docker-archive:PATH (a tarred OCI layout must be extracted and given as a directory)`,
+    );
   }
   const entries = parseManifestJson(await readDocument(manifestMember.blob(), manifestMember.size, `${where} manifest.json`), `${where} manifest.json`);
   const entry = chooseEntry(entries, tag, path);
@@ -88,11 +92,17 @@ export async function openDockerArchive(path: string, isDirectory: boolean, tag:
   const configDigest = sha256Digest(configBytes);
   const namedConfig = digestInName(configMember.path);
   if (namedConfig !== undefined && namedConfig !== configDigest) {
-    throw new BoxliteError("invalid_argument", `${where}: the config ${entry.config} hashes to ${configDigest}, not the digest in its name; the archive is corrupt — re-create it`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${where}: the config ${entry.config} hashes to ${configDigest}, not the digest in its name; the archive is corrupt — re-create it`,
+    );
   }
   const config = parseImageConfig(configBytes, `${where} config ${entry.config}`);
   if (config.diffIds.length !== entry.layers.length) {
-    throw new BoxliteError("invalid_argument", `${where}: the config lists ${config.diffIds.length} rootfs.diff_ids but manifest.json lists ${entry.layers.length} layers; the archive is inconsistent — re-create it`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${where}: the config lists ${config.diffIds.length} rootfs.diff_ids but manifest.json lists ${entry.layers.length} layers; the archive is inconsistent — re-create it`,
+    );
   }
 
   const layers: LocalLayer[] = [];
@@ -101,7 +111,13 @@ export async function openDockerArchive(path: string, isDirectory: boolean, tag:
     const digest = await memberDigest(member, layerPath);
     const source = `docker-archive:${path} layer ${i + 1} (${layerPath})`;
     const expected = { digest, size: member.size };
-    layers.push({ source, digest, diffId: config.diffIds[i] as string, size: member.size, open: () => verifiedStream(() => member.blob().stream(), expected, source) });
+    layers.push({
+      source,
+      digest,
+      diffId: config.diffIds[i] as string,
+      size: member.size,
+      open: () => verifiedStream(() => member.blob().stream(), expected, source),
+    });
   }
   // The entry with its paths replaced by content digests, keys in a fixed order: stable for
   // the same archive, and different whenever a byte of the image changes.

@@ -44,7 +44,8 @@ test("a verified stream of a vanished file is not_found", async () => {
 
 test("member paths stay inside the archive", () => {
   expect(memberSegments("./a//b/c.tar", "m")).toEqual(["a", "b", "c.tar"]);
-  for (const path of ["", "/etc/passwd", "../x", "a/../../x", "a/..", ".", "a\\..\\b"]) expect(errorOf(() => memberSegments(path, "m")).code).toBe("invalid_argument");
+  for (const path of ["", "/etc/passwd", "../x", "a/../../x", "a/..", ".", "a\\..\\b"])
+    expect(errorOf(() => memberSegments(path, "m")).code).toBe("invalid_argument");
 });
 
 test("digests are read from skopeo, docker and OCI blob names only", () => {

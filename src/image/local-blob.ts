@@ -36,29 +36,43 @@ export function digestInName(path: string): string | undefined {
  */
 export function memberSegments(path: string, what: string): string[] {
   if (path === "" || path.startsWith("/") || path.includes("\\") || path.includes("\0")) {
-    throw new BoxliteError("invalid_argument", `${what}: member path ${JSON.stringify(path)} is not a relative path inside the archive; the archive is malformed or hostile — re-create it with docker save or skopeo`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${what}: member path ${JSON.stringify(path)} is not a relative path inside the archive; the archive is malformed or hostile — re-create it with docker save or skopeo`,
+    );
   }
   const segments = path.split("/").filter((segment) => segment !== "" && segment !== ".");
   if (segments.includes("..") || segments.length === 0) {
-    throw new BoxliteError("invalid_argument", `${what}: member path ${JSON.stringify(path)} escapes the archive; the archive is malformed or hostile — re-create it with docker save or skopeo`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${what}: member path ${JSON.stringify(path)} escapes the archive; the archive is malformed or hostile — re-create it with docker save or skopeo`,
+    );
   }
   return segments;
 }
 
 /** Reads a small document whole, refusing one past MAX_DOCUMENT_BYTES before reading it. */
 export async function readDocument(blob: Blob, size: number, what: string): Promise<Uint8Array> {
-  if (size > MAX_DOCUMENT_BYTES) throw new BoxliteError("invalid_argument", `${what} is ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} a manifest or config may be; the image is malformed`);
+  if (size > MAX_DOCUMENT_BYTES)
+    throw new BoxliteError(
+      "invalid_argument",
+      `${what} is ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} a manifest or config may be; the image is malformed`,
+    );
   return new Uint8Array(await blob.arrayBuffer());
 }
 
 /** Reads a document and checks it against the digest and size that name it. */
 export async function readVerifiedDocument(blob: Blob, expected: { digest: string; size: number }, what: string): Promise<Uint8Array> {
   if (blob.size !== expected.size) {
-    throw new BoxliteError("invalid_argument", `${what} is corrupt: it is ${blob.size} bytes, not the ${expected.size} its descriptor declares; re-copy the image`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${what} is corrupt: it is ${blob.size} bytes, not the ${expected.size} its descriptor declares; re-copy the image`,
+    );
   }
   const bytes = await readDocument(blob, blob.size, what);
   const actual = sha256Digest(bytes);
-  if (actual !== expected.digest) throw new BoxliteError("invalid_argument", `${what} is corrupt: it hashes to ${actual}, not ${expected.digest}; re-copy the image`);
+  if (actual !== expected.digest)
+    throw new BoxliteError("invalid_argument", `${what} is corrupt: it hashes to ${actual}, not ${expected.digest}; re-copy the image`);
   return bytes;
 }
 
@@ -78,7 +92,11 @@ export async function hashStream(stream: AsyncIterable<Uint8Array>): Promise<{ d
  * too many bytes) throws "invalid_argument" if they are not `size` bytes hashing to
  * `digest`. The consumer has then seen unverified bytes, so it must discard its output.
  */
-export async function* verifiedStream(open: () => AsyncIterable<Uint8Array>, expected: { digest: string; size: number }, source: string): AsyncGenerator<Uint8Array> {
+export async function* verifiedStream(
+  open: () => AsyncIterable<Uint8Array>,
+  expected: { digest: string; size: number },
+  source: string,
+): AsyncGenerator<Uint8Array> {
   const hasher = new Bun.CryptoHasher("sha256");
   let size = 0;
   try {
@@ -94,7 +112,10 @@ export async function* verifiedStream(open: () => AsyncIterable<Uint8Array>, exp
     throw new BoxliteError(code, `${source}: cannot read the blob ${expected.digest}: ${(error as Error).message}`, { cause: error });
   }
   if (size !== expected.size) {
-    throw new BoxliteError("invalid_argument", `${source}: the blob ${expected.digest} is ${size > expected.size ? "longer" : "shorter"} than the ${expected.size} bytes the image declares; the image is corrupt — re-copy it`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `${source}: the blob ${expected.digest} is ${size > expected.size ? "longer" : "shorter"} than the ${expected.size} bytes the image declares; the image is corrupt — re-copy it`,
+    );
   }
   const actual = `sha256:${hasher.digest("hex")}`;
   if (actual !== expected.digest) {

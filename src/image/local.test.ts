@@ -14,7 +14,7 @@ test("docker-archive: takes a path and an optional NAME:TAG", () => {
 });
 
 test("registry references are not local specs", () => {
-  for (const spec of ["alpine", "alpine:3.20", "localhost:5000/app:v1", "docker.io/library/busybox@sha256:" + "a".repeat(64), "ocifoo/app", "oci/app:v1"]) {
+  for (const spec of ["alpine", "alpine:3.20", "localhost:5000/app:v1", `docker.io/library/busybox@sha256:${"a".repeat(64)}`, "ocifoo/app", "oci/app:v1"]) {
     expect(parseLocalSpec(spec)).toBeUndefined();
   }
 });

@@ -88,7 +88,10 @@ async function detectKind(path: string, isDirectory: boolean): Promise<"oci" | "
   if (await Bun.file(join(path, "oci-layout")).exists()) return "oci";
   if (await Bun.file(join(path, "manifest.json")).exists()) return "docker-archive";
   if (await Bun.file(join(path, "index.json")).exists()) return "oci";
-  throw new BoxliteError("invalid_argument", `${path} is neither an OCI image layout (no oci-layout or index.json) nor an extracted docker save archive (no manifest.json)`);
+  throw new BoxliteError(
+    "invalid_argument",
+    `${path} is neither an OCI image layout (no oci-layout or index.json) nor an extracted docker save archive (no manifest.json)`,
+  );
 }
 
 /** Opens a local image: reads and checks its index, manifest and config; layer bytes are checked as they are streamed. */
@@ -97,14 +100,19 @@ export async function openLocalImage(source: LocalSource): Promise<LocalImage> {
   let isDirectory: boolean;
   try {
     const info = await stat(path);
-    if (!info.isDirectory() && !info.isFile()) throw new BoxliteError("invalid_argument", `${path} is neither a directory nor a file; expected an OCI image layout or a docker save archive`);
+    if (!info.isDirectory() && !info.isFile())
+      throw new BoxliteError("invalid_argument", `${path} is neither a directory nor a file; expected an OCI image layout or a docker save archive`);
     isDirectory = info.isDirectory();
   } catch (error) {
     if (error instanceof BoxliteError) throw error;
     throw new BoxliteError("not_found", `${path} does not exist; expected an OCI image layout directory or a docker save archive there`, { cause: error });
   }
   const kind = source.kind === "auto" ? await detectKind(path, isDirectory) : source.kind;
-  if (kind === "oci" && !isDirectory) throw new BoxliteError("invalid_argument", `${path} is a file, but oci: expects an OCI image layout directory; for a docker save archive use docker-archive:${path}`);
+  if (kind === "oci" && !isDirectory)
+    throw new BoxliteError(
+      "invalid_argument",
+      `${path} is a file, but oci: expects an OCI image layout directory; for a docker save archive use docker-archive:${path}`,
+    );
   try {
     return kind === "oci" ? await openOciLayout(path, source.tag) : await openDockerArchive(path, isDirectory, source.tag);
   } catch (error) {

@@ -108,7 +108,8 @@ function descriptor(value: unknown, what: string, field: string): Descriptor {
  */
 export function parseManifestDocument(bytes: Uint8Array | string, what: string, mediaType?: string): ImageManifest | ImageIndex {
   const raw = parseJson(bytes, what);
-  if (raw.schemaVersion !== 2) throw bad(what, `schemaVersion is ${JSON.stringify(raw.schemaVersion)}, not 2 (Docker schema 1 images are not supported; re-push the image)`);
+  if (raw.schemaVersion !== 2)
+    throw bad(what, `schemaVersion is ${JSON.stringify(raw.schemaVersion)}, not 2 (Docker schema 1 images are not supported; re-push the image)`);
   const type = typeof raw.mediaType === "string" ? raw.mediaType : (mediaType ?? "");
   if (Array.isArray(raw.manifests) || type === MEDIA_TYPES.ociIndex || type === MEDIA_TYPES.dockerList) {
     if (!Array.isArray(raw.manifests)) throw bad(what, "an index without manifests");
@@ -125,7 +126,9 @@ export function parseManifestDocument(bytes: Uint8Array | string, what: string, 
 
 /** This host's platform in OCI terms (GOARCH names). */
 export function hostPlatform(): Platform {
-  const architecture = ({ x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" } as Record<string, string>)[process.arch] ?? process.arch;
+  const architecture =
+    ({ x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" } as Record<string, string>)[process.arch] ??
+    process.arch;
   return { architecture, os: "linux" };
 }
 
@@ -133,9 +136,16 @@ export function hostPlatform(): Platform {
 export function selectPlatform(index: ImageIndex, what: string, platform: Platform = hostPlatform()): Descriptor {
   const candidates = index.manifests.filter((entry) => entry.platform?.os === platform.os && entry.platform.architecture === platform.architecture);
   // Prefer an exact variant, then none given, then any (arm64 images often say v8).
-  const chosen = candidates.find((entry) => entry.platform?.variant === platform.variant) ?? candidates.find((entry) => entry.platform?.variant === undefined) ?? candidates[0];
+  const chosen =
+    candidates.find((entry) => entry.platform?.variant === platform.variant) ??
+    candidates.find((entry) => entry.platform?.variant === undefined) ??
+    candidates[0];
   if (chosen) return chosen;
-  const offered = index.manifests.map((entry) => (entry.platform ? `${entry.platform.os}/${entry.platform.architecture}${entry.platform.variant ? `/${entry.platform.variant}` : ""}` : "unknown")).join(", ");
+  const offered = index.manifests
+    .map((entry) =>
+      entry.platform ? `${entry.platform.os}/${entry.platform.architecture}${entry.platform.variant ? `/${entry.platform.variant}` : ""}` : "unknown",
+    )
+    .join(", ");
   throw new BoxliteError("image_not_found", `${what} has no ${platform.os}/${platform.architecture} image (it offers ${offered || "nothing"})`);
 }
 

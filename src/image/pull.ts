@@ -72,7 +72,12 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function resolveManifest(client: RegistryClient, context: PullContext, reference: ImageReference, what: string): Promise<{ digest: string; manifest: ImageManifest }> {
+async function resolveManifest(
+  client: RegistryClient,
+  context: PullContext,
+  reference: ImageReference,
+  what: string,
+): Promise<{ digest: string; manifest: ImageManifest }> {
   const first = await client.getManifest(reference.repository, reference.digest ?? reference.tag ?? "latest");
   const document = parseManifestDocument(first.bytes, what, first.mediaType);
   if (document.kind === "manifest") {
@@ -83,12 +88,18 @@ async function resolveManifest(client: RegistryClient, context: PullContext, ref
   const chosen = selectPlatform(document, what);
   const second = await client.getManifest(reference.repository, chosen.digest);
   const manifest = parseManifestDocument(second.bytes, `${what} (${chosen.digest})`, second.mediaType);
-  if (manifest.kind !== "manifest") throw new BoxliteError("registry", `${what}: the index entry ${chosen.digest} is itself an index; nested indexes are not supported`);
+  if (manifest.kind !== "manifest")
+    throw new BoxliteError("registry", `${what}: the index entry ${chosen.digest} is itself an index; nested indexes are not supported`);
   context.store.put("manifests", second.digest, second.bytes);
   return { digest: second.digest, manifest };
 }
 
-async function pullFrom(context: PullContext, settings: RegistrySettings, reference: ImageReference, onEvent: (event: PullEvent) => void): Promise<PulledImage> {
+async function pullFrom(
+  context: PullContext,
+  settings: RegistrySettings,
+  reference: ImageReference,
+  onEvent: (event: PullEvent) => void,
+): Promise<PulledImage> {
   const canonical = formatReference(reference);
   const client = new RegistryClient(settings, { dockerConfigPath: context.dockerConfigPath, configFile: context.configFile });
   const { digest: manifestDigest, manifest } = await resolveManifest(client, context, reference, `image ${canonical}`);
@@ -96,11 +107,25 @@ async function pullFrom(context: PullContext, settings: RegistrySettings, refere
   const configPath = await context.store.fetch("configs", manifest.config.digest, { size: manifest.config.size, fetch: blobFetcher(manifest.config.digest) });
   const config = parseImageConfig(await Bun.file(configPath).bytes(), `config of ${canonical}`);
   if (config.diffIds.length !== manifest.layers.length) {
-    throw new BoxliteError("invalid_argument", `image ${canonical}: its config lists ${config.diffIds.length} layer diff ids but the manifest has ${manifest.layers.length} layers`);
+    throw new BoxliteError(
+      "invalid_argument",
+      `image ${canonical}: its config lists ${config.diffIds.length} layer diff ids but the manifest has ${manifest.layers.length} layers`,
+    );
   }
-  const record = { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers.map((layer) => layer.digest), cachedAt: new Date().toISOString() };
+  const record = {
+    reference: canonical,
+    manifestDigest,
+    configDigest: manifest.config.digest,
+    layers: manifest.layers.map((layer) => layer.digest),
+    cachedAt: new Date().toISOString(),
+  };
   putImage(context.database.db, { ...record, complete: false });
-  onEvent({ type: "resolved", reference: canonical, manifestDigest, layers: manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size, cached: context.store.has("layers", layer.digest) })) });
+  onEvent({
+    type: "resolved",
+    reference: canonical,
+    manifestDigest,
+    layers: manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size, cached: context.store.has("layers", layer.digest) })),
+  });
   await inParallel(manifest.layers, LAYER_CONCURRENCY, async (layer) => {
     await context.store.fetch("layers", layer.digest, {
       size: layer.size,
@@ -133,5 +158,8 @@ export async function pullImage(context: PullContext, text: string, onEvent: (ev
       misses.push(error);
     }
   }
-  throw new BoxliteError("image_not_found", `image ${text} was not found on any search registry (${candidates.map((candidate) => candidate.settings.host).join(", ")}): ${misses.map((miss) => miss.message).join("; ")}`);
+  throw new BoxliteError(
+    "image_not_found",
+    `image ${text} was not found on any search registry (${candidates.map((candidate) => candidate.settings.host).join(", ")}): ${misses.map((miss) => miss.message).join("; ")}`,
+  );
 }

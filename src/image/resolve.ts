@@ -28,7 +28,11 @@ export function registryDiskPath(config: Readonly<Config>, configDigest: string)
   return join(config.home, "images", "disk-images", `${configDigest.replace(":", "-")}.ext4`);
 }
 
-async function resolveLocal(context: ImageContext, spec: { kind: "oci" | "docker-archive" | "auto"; path: string; tag?: string }, name: string): Promise<ImageBase> {
+async function resolveLocal(
+  context: ImageContext,
+  spec: { kind: "oci" | "docker-archive" | "auto"; path: string; tag?: string },
+  name: string,
+): Promise<ImageBase> {
   const image = await openLocalImage(spec);
   const basePath = join(context.config.home, "images", "local", image.cacheKey, "disk.ext4");
   await buildImageDisk(context.config, image.layers, basePath);
@@ -41,12 +45,20 @@ export function resolveRootfs(context: ImageContext, path: string): Promise<Imag
 }
 
 /** Pulls a registry image when not cached and builds its base disk when missing: ready to run. */
-export async function prepareRegistryImage(context: ImageContext, name: string, onEvent?: (event: PullEvent) => void): Promise<{ image: PulledImage; base: ImageBase }> {
+export async function prepareRegistryImage(
+  context: ImageContext,
+  name: string,
+  onEvent?: (event: PullEvent) => void,
+): Promise<{ image: PulledImage; base: ImageBase }> {
   const image = await pullImage(context, name, onEvent);
   const basePath = registryDiskPath(context.config, image.configDigest);
   await buildImageDisk(
     context.config,
-    image.layers.map((layer, i) => ({ source: `${image.reference} layer ${layer.digest}`, diffId: image.config.diffIds[i], open: () => Bun.file(context.store.path("layers", layer.digest)).stream() })),
+    image.layers.map((layer, i) => ({
+      source: `${image.reference} layer ${layer.digest}`,
+      diffId: image.config.diffIds[i],
+      open: () => Bun.file(context.store.path("layers", layer.digest)).stream(),
+    })),
     basePath,
   );
   return { image, base: { name, digest: image.manifestDigest, basePath, config: image.config.run } };

@@ -154,12 +154,15 @@ export class BlobStore {
         await file.sync();
       } catch (error) {
         if (error instanceof BoxliteError) throw error;
-        throw new BoxliteError("registry", `the download of blob ${digest} broke off after ${have} of ${options.size} bytes: ${(error as Error).message}`, { cause: error });
+        throw new BoxliteError("registry", `the download of blob ${digest} broke off after ${have} of ${options.size} bytes: ${(error as Error).message}`, {
+          cause: error,
+        });
       } finally {
         await file.close();
       }
     }
-    if (have < options.size) throw new BoxliteError("registry", `blob ${digest} ended after ${have} of ${options.size} bytes (truncated); retry the pull to resume it`);
+    if (have < options.size)
+      throw new BoxliteError("registry", `blob ${digest} ended after ${have} of ${options.size} bytes (truncated); retry the pull to resume it`);
     const actual = `sha256:${hasher.digest("hex")}`;
     if (actual !== digest) {
       rmSync(partial, { force: true });

@@ -66,23 +66,35 @@ test("yields the same entries and contents whatever the chunk size", async () =>
 });
 
 test("pax records override the header's path, linkpath, uid, gid, mtime and carry xattrs", async () => {
-  const archive = writeTar([{
-    path: "short",
-    type: "2",
-    link: "old",
-    uid: 1,
-    gid: 1,
-    mtime: 1,
-    pax: { path: "long/path", linkpath: "new/target", uid: "70000", gid: "80000", mtime: "1700000000.5", "SCHILY.xattr.user.k": "v" },
-  }]);
+  const archive = writeTar([
+    {
+      path: "short",
+      type: "2",
+      link: "old",
+      uid: 1,
+      gid: 1,
+      mtime: 1,
+      pax: { path: "long/path", linkpath: "new/target", uid: "70000", gid: "80000", mtime: "1700000000.5", "SCHILY.xattr.user.k": "v" },
+    },
+  ]);
   const [entry] = await readAll(archive, "pax");
-  expect(entry).toMatchObject({ path: "long/path", linkTarget: "new/target", uid: 70000, gid: 80000, mtime: 1_700_000_000.5, xattrs: { "user.k": new TextEncoder().encode("v") } });
+  expect(entry).toMatchObject({
+    path: "long/path",
+    linkTarget: "new/target",
+    uid: 70000,
+    gid: 80000,
+    mtime: 1_700_000_000.5,
+    xattrs: { "user.k": new TextEncoder().encode("v") },
+  });
 });
 
 test("keeps binary xattr values byte for byte and reads device numbers", async () => {
   // A security.capability value: not UTF-8, so decoding it as text would corrupt it.
   const capability = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-  const archive = writeTar([{ path: "c", type: "3", devMajor: 136, devMinor: 4, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.e": "" } }, { path: "b", type: "4", pax: { "SCHILY.devmajor": "4096", "SCHILY.devminor": "1048575" } }]);
+  const archive = writeTar([
+    { path: "c", type: "3", devMajor: 136, devMinor: 4, pax: { "SCHILY.xattr.security.capability": capability, "SCHILY.xattr.user.e": "" } },
+    { path: "b", type: "4", pax: { "SCHILY.devmajor": "4096", "SCHILY.devminor": "1048575" } },
+  ]);
   const [char, block] = await readAll(archive, "dev");
   expect(char).toMatchObject({ type: "chardev", devMajor: 136, devMinor: 4, xattrs: { "security.capability": capability, "user.e": new Uint8Array(0) } });
   expect(block).toMatchObject({ type: "blockdev", devMajor: 4096, devMinor: 1_048_575 });
@@ -102,7 +114,10 @@ test("refuses a header with a bad checksum, naming the source", async () => {
 
 /** Awaits a rejection and returns it as a BoxliteError, failing the test otherwise. */
 async function rejection(promise: Promise<unknown>): Promise<BoxliteError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(BoxliteError);
   return error as BoxliteError;
 }
@@ -114,14 +129,22 @@ test("refuses a stream that ends inside a file's content, naming the entry", asy
 });
 
 test("refuses a stream that ends inside the padding or a header", async () => {
-  const archive = writeTar([{ path: "a", data: "x" }, { path: "b", data: "y" }]);
+  const archive = writeTar([
+    { path: "a", data: "x" },
+    { path: "b", data: "y" },
+  ]);
   expect((await rejection(readAll(archive.subarray(0, 600), "pad"))).message).toContain('pad: tar entry "a" at byte 0 is truncated');
   expect((await rejection(readAll(archive.subarray(0, 1100), "head"))).message).toContain("head: tar entry at byte 1024 is truncated");
 });
 
 test("skips whatever content the consumer leaves unread", async () => {
   const big = new Uint8Array(10_000).fill(7);
-  const archive = writeTar([{ path: "a", data: big }, { path: "b", data: "bee" }, { path: "c", data: big }, { path: "d", data: "dee" }]);
+  const archive = writeTar([
+    { path: "a", data: big },
+    { path: "b", data: "bee" },
+    { path: "c", data: big },
+    { path: "d", data: "dee" },
+  ]);
   const seen: string[] = [];
   for await (const entry of readTarStream(inChunks(archive, 1000), "skip")) {
     if (entry.path === "b" || entry.path === "d") {
@@ -151,7 +174,16 @@ test("hands out content in pieces no bigger than the input's chunks", async () =
 });
 
 test("refuses to read an entry's content after moving on to the next entry", async () => {
-  const entries = readTarStream(inChunks(writeTar([{ path: "a", data: "x".repeat(1000) }, { path: "b", data: "y" }]), 100), "late");
+  const entries = readTarStream(
+    inChunks(
+      writeTar([
+        { path: "a", data: "x".repeat(1000) },
+        { path: "b", data: "y" },
+      ]),
+      100,
+    ),
+    "late",
+  );
   const first = (await entries.next()).value as TarEntry;
   await entries.next();
   const error = await rejection(Array.fromAsync(first.content));
@@ -165,7 +197,15 @@ test("refuses an extension header past 1 MiB rather than hold it", async () => {
 });
 
 test("types fifos and device nodes", async () => {
-  const types = (await readAll(writeTar([{ path: "c", type: "3" }, { path: "f", type: "6" }]), "dev")).map((e) => e.type);
+  const types = (
+    await readAll(
+      writeTar([
+        { path: "c", type: "3" },
+        { path: "f", type: "6" },
+      ]),
+      "dev",
+    )
+  ).map((e) => e.type);
   expect(types).toEqual(["chardev", "fifo"]);
 });
 

@@ -69,7 +69,17 @@ function parsePax(data: Uint8Array, pending: PendingHeaders): void {
   }
 }
 
-const TYPES: Record<string, TarEntryType> = { "0": "file", "": "file", "7": "file", "5": "directory", "2": "symlink", "1": "hardlink", "3": "chardev", "4": "blockdev", "6": "fifo" };
+const TYPES: Record<string, TarEntryType> = {
+  "0": "file",
+  "": "file",
+  "7": "file",
+  "5": "directory",
+  "2": "symlink",
+  "1": "hardlink",
+  "3": "chardev",
+  "4": "blockdev",
+  "6": "fifo",
+};
 
 /** Extension headers seen so far that apply to the next real entry. */
 interface PendingHeaders {
@@ -160,7 +170,8 @@ class EntryContent implements AsyncIterable<Uint8Array> {
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     while (this.#left > 0) {
       // The reader has moved on: these bytes now belong to another entry.
-      if (this.#passed) throw new BoxliteError("internal", `${this.where.source}: the content of ${JSON.stringify(this.where.path)} was read after the next entry`);
+      if (this.#passed)
+        throw new BoxliteError("internal", `${this.where.source}: the content of ${JSON.stringify(this.where.path)} was read after the next entry`);
       const piece = await this.reader.piece(this.#left);
       if (piece === undefined) throw refuseTruncated(this.where.source, this.where.start, this.where.path);
       this.#left -= piece.length;
@@ -181,7 +192,11 @@ async function readExtension(reader: ByteReader, flag: string, size: number, pen
     if ((await reader.skip(size + countPadding(size))) > 0) throw refuseTruncated(source, start);
     return;
   }
-  if (size > MAX_EXTENSION_BYTES) throw new BoxliteError("invalid_argument", `${source}: tar extension header at byte ${start} holds ${size} bytes, past the limit of ${MAX_EXTENSION_BYTES}; refusing the layer`);
+  if (size > MAX_EXTENSION_BYTES)
+    throw new BoxliteError(
+      "invalid_argument",
+      `${source}: tar extension header at byte ${start} holds ${size} bytes, past the limit of ${MAX_EXTENSION_BYTES}; refusing the layer`,
+    );
   const data = await reader.bytes(size);
   if (data.length < size || (await reader.skip(countPadding(size))) > 0) throw refuseTruncated(source, start);
   if (flag === "x") parsePax(data, pending);

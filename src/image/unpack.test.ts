@@ -36,7 +36,16 @@ const CAP_NET_RAW = new Uint8Array([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 rootOnly("a file capability survives the chown that would clear it, next to setuid", async () => {
-  const [outcome] = await apply([{ path: "bin/ping", data: "x", mode: 0o4755, uid: 1000, gid: 1000, pax: { "SCHILY.xattr.security.capability": CAP_NET_RAW, "SCHILY.xattr.user.empty": "" } }]);
+  const [outcome] = await apply([
+    {
+      path: "bin/ping",
+      data: "x",
+      mode: 0o4755,
+      uid: 1000,
+      gid: 1000,
+      pax: { "SCHILY.xattr.security.capability": CAP_NET_RAW, "SCHILY.xattr.user.empty": "" },
+    },
+  ]);
   expect(outcome?.skippedXattrs).toEqual([]);
   expect(readXattrHex(join(root, "bin/ping"), "security.capability")).toBe(hex(CAP_NET_RAW));
   expect(readXattrHex(join(root, "bin/ping"), "user.empty")).toBe("");
@@ -58,7 +67,10 @@ rootOnly("sets xattrs on directories, symlinks and the root, and keeps the root'
 });
 
 test("a user xattr on a symlink is skipped and reported, not fatal (the kernel allows user.* on files and directories only)", async () => {
-  const [, outcome] = await apply([{ path: "t", data: "x" }, { path: "l", type: "2", link: "t", pax: { "SCHILY.xattr.user.x": "1" } }]);
+  const [, outcome] = await apply([
+    { path: "t", data: "x" },
+    { path: "l", type: "2", link: "t", pax: { "SCHILY.xattr.user.x": "1" } },
+  ]);
   expect(outcome?.skippedXattrs).toEqual([{ path: "l", name: "user.x", code: "EPERM" }]);
   expect(lstatSync(join(root, "l")).isSymbolicLink()).toBe(true);
 });
@@ -69,7 +81,11 @@ rootOnly("makes a block device with its numbers, owner, mode (past the umask) an
   const stat = lstatSync(join(root, "dev/vda"));
   expect(stat.isBlockDevice()).toBe(true);
   expect([stat.mode & 0o7777, stat.gid, stat.mtimeMs]).toEqual([0o660, 6, 1_500_000_000_000]);
-  expect(Bun.spawnSync(["stat", "-c", "%t:%T", join(root, "dev/vda")]).stdout.toString().trim()).toBe("fe:10");
+  expect(
+    Bun.spawnSync(["stat", "-c", "%t:%T", join(root, "dev/vda")])
+      .stdout.toString()
+      .trim(),
+  ).toBe("fe:10");
 });
 
 test("a fifo replaces a lower file of the same name", async () => {
@@ -82,7 +98,13 @@ test("a fifo replaces a lower file of the same name", async () => {
 test("never makes a device node through a symlinked parent", async () => {
   const outside = join(work, "outside");
   mkdirSync(outside);
-  const thrown = await apply([{ path: "dev", type: "2", link: outside }, { path: "dev/sda", type: "4", devMajor: 8, devMinor: 0 }]).then(() => undefined, (error: unknown) => error);
+  const thrown = await apply([
+    { path: "dev", type: "2", link: outside },
+    { path: "dev/sda", type: "4", devMajor: 8, devMinor: 0 },
+  ]).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   expect(thrown).toBeInstanceOf(BoxliteError);
   expect((thrown as BoxliteError).message).toContain("dev/sda");
   expect(readdirSync(outside)).toEqual([]);
@@ -107,7 +129,10 @@ rootOnly("as an unprivileged user, skips device nodes and privileged xattrs and 
   expect(run.stderr.toString()).toBe("");
   expect(JSON.parse(run.stdout.toString())).toEqual({
     special: ["dev/null"],
-    xattrs: [{ path: "bin/ping", name: "security.capability", code: "EPERM" }, { path: "bin/ping", name: "trusted.t", code: "EPERM" }],
+    xattrs: [
+      { path: "bin/ping", name: "security.capability", code: "EPERM" },
+      { path: "bin/ping", name: "trusted.t", code: "EPERM" },
+    ],
   });
   expect(existsSync(join(root, "dev/null"))).toBe(false);
   expect(lstatSync(join(root, "run/pipe")).isFIFO()).toBe(true);

@@ -4,7 +4,21 @@
  * components, a parent that is a symlink (made by this or an earlier layer), or a hard link
  * whose target escapes. Absolute paths are taken relative to the root, as the guest will see them.
  */
-import { chmodSync, chownSync, closeSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, utimesSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import type { Stats } from "node:fs";
 import { join, normalize } from "node:path";
 import { lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from "../disk/libc.ts";

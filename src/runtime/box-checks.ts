@@ -15,7 +15,10 @@ export interface BoxIdentity {
 /** `what` needs the box running; a start would run its main command again, so it is not done implicitly. */
 export function requireRunning(box: BoxIdentity, what: string): void {
   if (box.status === "running") return;
-  throw new BoxliteError("conflict", `box ${box.id} is ${box.status}, not running: ${what} needs a running box; start it with 'boxlite start ${box.name ?? box.id}' (that runs its main command again)`);
+  throw new BoxliteError(
+    "conflict",
+    `box ${box.id} is ${box.status}, not running: ${what} needs a running box; start it with 'boxlite start ${box.name ?? box.id}' (that runs its main command again)`,
+  );
 }
 
 /** A start of a box that runs (or is stopping) is refused. */

@@ -76,7 +76,9 @@ const stringsOr = (value: unknown): string[] | undefined => (Array.isArray(value
 export function runOptionsOf(config: BoxConfigJson): RunOptions {
   const options = config.options;
   const run: RunOptions = { autoRemove: options.auto_remove === true };
-  const env = Array.isArray(options.env) ? options.env.filter((pair): pair is [string, string] => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string") : [];
+  const env = Array.isArray(options.env)
+    ? options.env.filter((pair): pair is [string, string] => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string")
+    : [];
   run.env = env.map(([key, value]) => `${key}=${value}`);
   const command = stringsOr(options.cmd);
   const entrypoint = stringsOr(options.entrypoint);

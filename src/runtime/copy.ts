@@ -57,10 +57,12 @@ class OutputQueue {
   private discarding = false;
 
   push = (chunk: Uint8Array): Promise<void> =>
-    this.discarding ? Promise.resolve() : new Promise((taken) => {
-      this.chunks.push({ chunk, taken });
-      this.wake?.();
-    });
+    this.discarding
+      ? Promise.resolve()
+      : new Promise((taken) => {
+          this.chunks.push({ chunk, taken });
+          this.wake?.();
+        });
 
   end(): void {
     this.ended = true;
@@ -87,7 +89,9 @@ class OutputQueue {
 
 async function exitWithin(execution: GuestExecution, what: string): Promise<ExitStatus> {
   let timer: Timer | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BoxliteError("protocol", `${what}: the box did not report the end of the copy`)), EXIT_WAIT_MS)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new BoxliteError("protocol", `${what}: the box did not report the end of the copy`)), EXIT_WAIT_MS)),
+  );
   try {
     return await Promise.race([execution.exit.promise, timeout]);
   } finally {
@@ -100,7 +104,8 @@ export function outPlan(hostDst: string, contents: boolean): { root: string; ren
   const target = resolve(hostDst);
   const stat = existsSync(target) ? statSync(target) : undefined;
   if (contents || stat?.isDirectory()) {
-    if (stat && !stat.isDirectory()) throw new BoxliteError("invalid_argument", `${hostDst} is not a directory; a directory's contents (SRC/.) go into a directory`);
+    if (stat && !stat.isDirectory())
+      throw new BoxliteError("invalid_argument", `${hostDst} is not a directory; a directory's contents (SRC/.) go into a directory`);
     if (!stat && !existsSync(dirname(target))) throw new BoxliteError("not_found", `${dirname(target)} does not exist on the host`);
     return { root: target };
   }
@@ -131,7 +136,10 @@ export async function extractCopyOut(chunks: AsyncIterable<Uint8Array>, target: 
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   for await (const raw of readTarStream(chunks, what)) {
     const stripped = target.stripTop ? safeRelative(raw.path, what).split("/").slice(1).join("/") : undefined;
-    const entry = stripped === undefined ? raw : { ...raw, path: stripped, linkTarget: raw.type === "hardlink" ? safeRelative(raw.linkTarget, what).split("/").slice(1).join("/") : raw.linkTarget };
+    const entry =
+      stripped === undefined
+        ? raw
+        : { ...raw, path: stripped, linkTarget: raw.type === "hardlink" ? safeRelative(raw.linkTarget, what).split("/").slice(1).join("/") : raw.linkTarget };
     const relative = safeRelative(entry.path, what);
     if (relative === "") continue; // the top directory itself: the destination keeps its own metadata
     const first = relative.split("/")[0] as string;
@@ -163,7 +171,10 @@ export async function copyFromBox(home: Home, boxRef: string, srcPath: string, h
   const channel = await connectBox(home, box);
   const queue = new OutputQueue();
   try {
-    const execution = channel.filesOut({ path: contents ? source.replace(/\/\.$/, "") || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents }, { onStdout: queue.push, onStderr: () => {} });
+    const execution = channel.filesOut(
+      { path: contents ? source.replace(/\/\.$/, "") || "/" : source, follow_symlinks: options.followSymlinks ?? false, include_parent: !contents },
+      { onStdout: queue.push, onStderr: () => {} },
+    );
     void execution.exit.promise.finally(() => queue.end()).catch(() => {});
     try {
       await extractCopyOut(queue, { plan, hostDst, source, contents, what });
@@ -265,7 +276,10 @@ export async function filesOutStream(home: Home, boxRef: string, path: string, o
   const what = `download ${box.name ?? box.id}:${source}`;
   const channel = await connectBox(home, box);
   const queue = new OutputQueue();
-  const execution = channel.filesOut({ path: source, follow_symlinks: options.followSymlinks ?? false, include_parent: true }, { onStdout: queue.push, onStderr: () => {} });
+  const execution = channel.filesOut(
+    { path: source, follow_symlinks: options.followSymlinks ?? false, include_parent: true },
+    { onStdout: queue.push, onStderr: () => {} },
+  );
   void execution.exit.promise.finally(() => queue.end()).catch(() => {});
   const chunks = queue[Symbol.asyncIterator]();
   const finished = Promise.withResolvers<void>();

@@ -50,12 +50,22 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
   const run = runOptionsOf(box.config);
   const image = await boxImage(home, box.id, imageOf(box.config.options.rootfs));
   const spec = processSpec(
-    { command: options.command, entrypoint: [], env: [...(run.env ?? []), ...(options.env ?? [])], workdir: options.workdir ?? run.workdir, user: options.user ?? run.user, ...(options.tty ? { tty: options.tty } : {}) },
+    {
+      command: options.command,
+      entrypoint: [],
+      env: [...(run.env ?? []), ...(options.env ?? [])],
+      workdir: options.workdir ?? run.workdir,
+      user: options.user ?? run.user,
+      ...(options.tty ? { tty: options.tty } : {}),
+    },
     image.config,
     box.id.slice(-12),
   );
   const channel = await connectBox(home, box);
-  const execution = channel.exec({ ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false }, handlers);
+  const execution = channel.exec(
+    { ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false },
+    handlers,
+  );
   let timedOut = false;
   const timers: Timer[] = [];
   if (options.timeoutMs !== undefined) {

@@ -62,7 +62,9 @@ function infoOf(context: ImageContext, entry: ImageIndexEntry): ImageInfo {
 /** Complete images, most recently pulled first. */
 export function list(home: Home): ImageInfo[] {
   const context = imageContext(home);
-  return listImages(home.database.db).filter((entry) => entry.complete).map((entry) => infoOf(context, entry));
+  return listImages(home.database.db)
+    .filter((entry) => entry.complete)
+    .map((entry) => infoOf(context, entry));
 }
 
 /** The index entries `text` names: by reference (as a pull would resolve it) or by id (a manifest digest, or 12+ hex of one). */
@@ -128,11 +130,17 @@ export function remove(home: Home, text: string, options: { force?: boolean } = 
   const entries = findEntries(context, text);
   if (entries.length === 0) throw new BoxliteError("not_found", `no image ${JSON.stringify(text)} in this home; see 'boxlite images'`);
   if (entries.length > 1 && !options.force) {
-    throw new BoxliteError("conflict", `${text} names ${entries.length} images (${entries.map((entry) => entry.reference).join(", ")}); remove them by reference, or use -f to remove all`);
+    throw new BoxliteError(
+      "conflict",
+      `${text} names ${entries.length} images (${entries.map((entry) => entry.reference).join(", ")}); remove them by reference, or use -f to remove all`,
+    );
   }
   const users = boxesUsing(context, new Set(entries.map((entry) => entry.reference)));
   if (users.length > 0 && !options.force) {
-    throw new BoxliteError("conflict", `image ${entries[0]?.reference} is used by box ${users.join(", ")}; remove the boxes first, or use -f (the boxes keep their disks)`);
+    throw new BoxliteError(
+      "conflict",
+      `image ${entries[0]?.reference} is used by box ${users.join(", ")}; remove the boxes first, or use -f (the boxes keep their disks)`,
+    );
   }
   for (const entry of entries) deleteImage(context.database.db, entry.reference);
   collectGarbage(home, context, entries);

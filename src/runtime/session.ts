@@ -67,7 +67,10 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   const record = getBox(db, id);
   if (!record || !STARTABLE.has(record.status)) {
     lock.release();
-    throw new BoxliteError("conflict", record ? `box ${id} is ${record.status}; only a configured, stopped or failed box can be started` : `box ${id} was removed by another process`);
+    throw new BoxliteError(
+      "conflict",
+      record ? `box ${id} is ${record.status}; only a configured, stopped or failed box can be started` : `box ${id} was removed by another process`,
+    );
   }
   const layout = boxLayout(config, id);
   const run = runOptionsOf(record.config);
@@ -83,8 +86,15 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     removeVmmPid(layout.dir);
     const now = new Date().toISOString();
     if (run.autoRemove) discardBox(config, home.database, id);
-    else if ("exitCode" in outcome) updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
-    else updateBoxState(db, id, { status: "failed", pid: null, error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error), last_updated: now });
+    else if ("exitCode" in outcome)
+      updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
+    else
+      updateBoxState(db, id, {
+        status: "failed",
+        pid: null,
+        error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+        last_updated: now,
+      });
     lock.release();
   };
   try {

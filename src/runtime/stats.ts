@@ -70,7 +70,8 @@ function uptimeTicks(): number {
 export async function boxStats(home: Home, idOrName: string, intervalMs = 1000): Promise<BoxStats> {
   const box = runningBox(home, idOrName, "stats");
   const pid = box.pid;
-  if (pid === null || !isBoxVmm(pid, boxLayout(home.config, box.id).dir)) throw new BoxliteError("conflict", `box ${box.id} is recorded as running but its VMM is gone; see 'boxlite ls -a'`);
+  if (pid === null || !isBoxVmm(pid, boxLayout(home.config, box.id).dir))
+    throw new BoxliteError("conflict", `box ${box.id} is recorded as running but its VMM is gone; see 'boxlite ls -a'`);
   const first = sampleTree(pid);
   const startedAt = performance.now();
   await Bun.sleep(intervalMs);

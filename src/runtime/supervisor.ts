@@ -76,7 +76,11 @@ export async function spawnSupervisor(home: Home, id: string, options: Supervise
   closeSync(log);
   let timer: Timer | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BoxliteError("guest_timeout", `box ${id}'s supervisor (pid ${child.pid}) did not report within the boot timeout; see ${layout.mainLog}`)), home.config.bootTimeoutMs + READY_SLACK_MS);
+    timer = setTimeout(
+      () =>
+        reject(new BoxliteError("guest_timeout", `box ${id}'s supervisor (pid ${child.pid}) did not report within the boot timeout; see ${layout.mainLog}`)),
+      home.config.bootTimeoutMs + READY_SLACK_MS,
+    );
   });
   try {
     const text = await Promise.race([new Response(child.stdout).text(), timeout]);

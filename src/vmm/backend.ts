@@ -61,8 +61,19 @@ export interface VmmBackend {
 
 /** Flags every guest kernel boot gets: fast, quiet, and a clean exit on reboot. */
 export const BASE_KERNEL_ARGS = [
-  "console=hvc0", "root=/dev/vda", "ro", "rootfstype=ext4", "init=/init", "panic=-1", "reboot=t", "quiet",
-  "tsc=reliable", "no_timer_check", "cryptomgr.notests", "random.trust_cpu=on", "mitigations=off",
+  "console=hvc0",
+  "root=/dev/vda",
+  "ro",
+  "rootfstype=ext4",
+  "init=/init",
+  "panic=-1",
+  "reboot=t",
+  "quiet",
+  "tsc=reliable",
+  "no_timer_check",
+  "cryptomgr.notests",
+  "random.trust_cpu=on",
+  "mitigations=off",
 ];
 
 /** Kernel arguments every backend passes: what the guest agent reads from /proc/cmdline. */

@@ -73,7 +73,9 @@ test("auto with a libkrun whose probe VM does not boot: qemu, with what the prob
   const silent = setup({ BOXLITE_LIBKRUN: RECORDER_PATH });
   const quiet = await selectBackend(silent.config, silent.assets);
   expect(quiet.backend.name).toBe("qemu");
-  expect(quiet.rejected[0]?.reason).toBe(`libkrun ${RECORDER_PATH} loads, but a probe VM exited without the guest agent reporting on its console (${join(silent.config.runtimeDir, "probe", "krun-console.log")})`);
+  expect(quiet.rejected[0]?.reason).toBe(
+    `libkrun ${RECORDER_PATH} loads, but a probe VM exited without the guest agent reporting on its console (${join(silent.config.runtimeDir, "probe", "krun-console.log")})`,
+  );
 
   const failing = setup({ BOXLITE_LIBKRUN: RECORDER_PATH });
   process.env.KRUN_RECORDER_EXIT = "1";

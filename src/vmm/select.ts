@@ -20,7 +20,8 @@ const FORCED = "forced by --vmm/BOXLITE_VMM";
 async function choose(config: Config, assets: GuestAssets): Promise<BackendChoice> {
   if (config.vmm === "qemu") return { backend: new QemuBackend(config, assets), rejected: [{ name: "krun", reason: `not tried: qemu ${FORCED}` }] };
   // Forced krun fails here, with how to install libkrun, when the library is missing.
-  if (config.vmm === "krun") return { backend: new KrunBackend(config, loadLibkrun(config), FORCED), rejected: [{ name: "qemu", reason: `not tried: krun ${FORCED}` }] };
+  if (config.vmm === "krun")
+    return { backend: new KrunBackend(config, loadLibkrun(config), FORCED), rejected: [{ name: "qemu", reason: `not tried: krun ${FORCED}` }] };
   let reason: string;
   try {
     const lib = loadLibkrun(config);

@@ -33,10 +33,24 @@ async function create(body: Record<string, unknown>): Promise<WireBox> {
 }
 
 test("POST /v1/boxes creates a configured box (not booted) and answers 201 with a Location", async () => {
-  const answer = await call(app, "POST", "/v1/boxes", { body: { name: "api-made", cpus: 2, memory_mib: 256, cmd: ["sleep", "60"], env: { A: "1" }, working_dir: "/tmp" } });
+  const answer = await call(app, "POST", "/v1/boxes", {
+    body: { name: "api-made", cpus: 2, memory_mib: 256, cmd: ["sleep", "60"], env: { A: "1" }, working_dir: "/tmp" },
+  });
   expect(answer.status).toBe(201);
   const box = answer.json as WireBox;
-  expect(box).toMatchObject({ name: "api-made", status: "configured", cpus: 2, memory_mib: 256, pid: null, image: "boxlite/default:latest", labels: {}, exit_code: null, auto_pause: 0, auto_delete: 0, auto_resume: true });
+  expect(box).toMatchObject({
+    name: "api-made",
+    status: "configured",
+    cpus: 2,
+    memory_mib: 256,
+    pid: null,
+    image: "boxlite/default:latest",
+    labels: {},
+    exit_code: null,
+    auto_pause: 0,
+    auto_delete: 0,
+    auto_resume: true,
+  });
   expect(box.box_id).toMatch(/^[0-9a-z]{26}$/);
   expect(answer.headers.get("Location")).toBe(`/v1/boxes/${box.box_id}`);
 });
@@ -55,8 +69,30 @@ test("a box created with auto_delete > 0 says so in its Box, created and read ba
 });
 
 test("the create request maps onto the runtime's options", () => {
-  const body = { name: "n", image: "alpine:3.20", cpus: 3, memory_mib: 1024, working_dir: "/w", env: { A: "1", B: "x=y" }, entrypoint: ["/bin/sh", "-c"], cmd: ["echo hi"], user: "1000:1000", auto_delete: 5 };
-  expect(createOptions(body)).toEqual({ name: "n", image: "alpine:3.20", cpus: 3, memoryMib: 1024, workdir: "/w", env: ["A=1", "B=x=y"], entrypoint: ["/bin/sh", "-c"], command: ["echo hi"], user: "1000:1000", autoRemove: true });
+  const body = {
+    name: "n",
+    image: "alpine:3.20",
+    cpus: 3,
+    memory_mib: 1024,
+    working_dir: "/w",
+    env: { A: "1", B: "x=y" },
+    entrypoint: ["/bin/sh", "-c"],
+    cmd: ["echo hi"],
+    user: "1000:1000",
+    auto_delete: 5,
+  };
+  expect(createOptions(body)).toEqual({
+    name: "n",
+    image: "alpine:3.20",
+    cpus: 3,
+    memoryMib: 1024,
+    workdir: "/w",
+    env: ["A=1", "B=x=y"],
+    entrypoint: ["/bin/sh", "-c"],
+    command: ["echo hi"],
+    user: "1000:1000",
+    autoRemove: true,
+  });
   // null is "left out", as serde's Option.
   expect(createOptions({ name: null, image: null, cpus: null, env: null, auto_delete: 0 })).toEqual({ env: [], autoRemove: false });
   // A terminal for the main command: its size comes from the client that attaches before the start.

@@ -104,8 +104,12 @@ test("implemented operations take every request field of the contract, and requi
     if (!theirSchema) continue; // a binary body (file upload)
     const ourSchema = jsonSchema(ours, ourOp) as Json;
     const ourFields = Object.keys((ourSchema.properties as Json | undefined) ?? {});
-    for (const field of Object.keys((theirSchema.properties as Json | undefined) ?? {})) expect({ key, field, known: ourFields.includes(field) }).toEqual({ key, field, known: true });
-    expect({ key, required: [...((ourSchema.required as string[] | undefined) ?? [])].sort() }).toEqual({ key, required: [...((theirSchema.required as string[] | undefined) ?? [])].sort() });
+    for (const field of Object.keys((theirSchema.properties as Json | undefined) ?? {}))
+      expect({ key, field, known: ourFields.includes(field) }).toEqual({ key, field, known: true });
+    expect({ key, required: [...((ourSchema.required as string[] | undefined) ?? [])].sort() }).toEqual({
+      key,
+      required: [...((theirSchema.required as string[] | undefined) ?? [])].sort(),
+    });
   }
 });
 

@@ -29,8 +29,13 @@ export type App = ReturnType<typeof makeApp>["app"];
 /** One request: `body` is sent as JSON unless it is already a string or bytes. */
 export async function call(app: App, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
   const { body, headers = {} } = options;
-  const raw = body === undefined ? undefined : typeof body === "string" || body instanceof Uint8Array || body instanceof ReadableStream ? body : JSON.stringify(body);
-  const response = await app.request(path, { method, headers: { ...(raw !== undefined ? { "Content-Type": "application/json" } : {}), ...headers }, body: raw });
+  const raw =
+    body === undefined ? undefined : typeof body === "string" || body instanceof Uint8Array || body instanceof ReadableStream ? body : JSON.stringify(body);
+  const response = await app.request(path, {
+    method,
+    headers: { ...(raw !== undefined ? { "Content-Type": "application/json" } : {}), ...headers },
+    body: raw,
+  });
   const text = await response.text();
   let json: unknown;
   try {

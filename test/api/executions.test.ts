@@ -121,7 +121,9 @@ test("a client that reattaches gets the backlog, then live output, each byte onc
 test("a second client gets 409 while one is attached; DELETE kills, the client sees the exit, the id is gone", async () => {
   const id = await startExec({ command: "sleep", args: ["600"] });
   const client = await AttachClient.open(attachUrl(id));
-  const second = await fixture.api.app.request(`/v1/boxes/${fixture.box}/executions/${id}/attach`, { headers: { Upgrade: "websocket", Connection: "Upgrade" } });
+  const second = await fixture.api.app.request(`/v1/boxes/${fixture.box}/executions/${id}/attach`, {
+    headers: { Upgrade: "websocket", Connection: "Upgrade" },
+  });
   expect(second.status).toBe(409);
   expect(((await second.json()) as { error: { code: string } }).error.code).toBe("invalid_state");
   await expect(AttachClient.open(attachUrl(id))).rejects.toThrow();
@@ -140,7 +142,13 @@ test("the reaper sends an abandoned exec SIGHUP, SIGTERM, then SIGKILL, and evic
     const id = await startExec({ command: "sh", args: ["-c", script] }, reaping);
     // Reaped, it is gone with a reason: 410 SessionReapedError, as the reference answers.
     await waitFor(async () => (await info(id, reaping)).status === 410, 60_000, "the reaper to evict the exec");
-    const check = await startExec({ command: "sh", args: ["-c", "cat /tmp/reaped.log; i=0; while kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && echo alive || echo gone"] });
+    const check = await startExec({
+      command: "sh",
+      args: [
+        "-c",
+        "cat /tmp/reaped.log; i=0; while kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -0 $(cat /tmp/reaped.pid) 2>/dev/null && echo alive || echo gone",
+      ],
+    });
     const client = await AttachClient.open(attachUrl(check));
     await client.whenClosed();
     expect(client.stdoutText()).toBe("hup\nterm\ngone\n");
@@ -162,7 +170,13 @@ test("the reaper sends an abandoned exec SIGHUP, SIGTERM, then SIGKILL, and evic
 function fakeClient(buffered = 0): ExecutionClient & { frames: Uint8Array[]; closed: number[] } {
   const frames: Uint8Array[] = [];
   const closed: number[] = [];
-  return { frames, closed, send: (data) => void (typeof data !== "string" && frames.push(data)), close: (code) => void closed.push(code), bufferedAmount: () => buffered };
+  return {
+    frames,
+    closed,
+    send: (data) => void (typeof data !== "string" && frames.push(data)),
+    close: (code) => void closed.push(code),
+    bufferedAmount: () => buffered,
+  };
 }
 
 test("with nobody attached the backlog keeps the newest 256 KiB and never holds the command", () => {

@@ -39,7 +39,11 @@ async function inBox(script: string): Promise<string> {
 }
 
 const upload = (path: string, body: Uint8Array, query = "") =>
-  fixture.api.app.request(`/v1/boxes/${fixture.box}/files?path=${encodeURIComponent(path)}${query}`, { method: "PUT", body, headers: { "Content-Type": "application/x-tar" } });
+  fixture.api.app.request(`/v1/boxes/${fixture.box}/files?path=${encodeURIComponent(path)}${query}`, {
+    method: "PUT",
+    body,
+    headers: { "Content-Type": "application/x-tar" },
+  });
 const download = (path: string, target = fixture.box) => fixture.api.app.request(`/v1/boxes/${target}/files?path=${encodeURIComponent(path)}`);
 
 async function errorOf(response: Response): Promise<{ type: string; code: string; message: string }> {
@@ -71,7 +75,11 @@ test("5 MB stream in and out byte-exact over a real server", async () => {
   const big = new Uint8Array(5 * 1024 * 1024);
   for (let offset = 0; offset < big.length; offset += 65536) crypto.getRandomValues(big.subarray(offset, offset + 65536));
   writeFileSync(join(work, "big.bin"), big);
-  const put = await fetch(`${fixture.api.httpBase}/boxes/${fixture.box}/files?path=/root`, { method: "PUT", body: tarOf(work, ["big.bin"]), headers: { "Content-Type": "application/x-tar" } });
+  const put = await fetch(`${fixture.api.httpBase}/boxes/${fixture.box}/files?path=/root`, {
+    method: "PUT",
+    body: tarOf(work, ["big.bin"]),
+    headers: { "Content-Type": "application/x-tar" },
+  });
   expect(put.status).toBe(204);
   const got = await fetch(`${fixture.api.httpBase}/boxes/${fixture.box}/files?path=/root/big.bin`);
   expect(got.status).toBe(200);

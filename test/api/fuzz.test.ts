@@ -76,7 +76,30 @@ function value(depth = 0): unknown {
 }
 
 /** Fields of the API's request schemas, and some that are none of them. */
-const FIELDS = ["name", "cpus", "memory_mib", "env", "cmd", "entrypoint", "working_dir", "user", "tty", "network", "advanced", "auto_delete", "detach", "command", "args", "signal", "cols", "rows", "timeout_seconds", "unknown_field", "__proto__", "constructor"];
+const FIELDS = [
+  "name",
+  "cpus",
+  "memory_mib",
+  "env",
+  "cmd",
+  "entrypoint",
+  "working_dir",
+  "user",
+  "tty",
+  "network",
+  "advanced",
+  "auto_delete",
+  "detach",
+  "command",
+  "args",
+  "signal",
+  "cols",
+  "rows",
+  "timeout_seconds",
+  "unknown_field",
+  "__proto__",
+  "constructor",
+];
 /** Fields whose string values would reach the network (a pull): fuzzed with other types only. */
 const NETWORKED = ["image", "rootfs_path", "reference"];
 
@@ -125,7 +148,12 @@ test(`200 random requests get 2xx or 4xx, errors in the envelope, and the server
     if (answer.status >= 500 || answer.status < 200 || (answer.status >= 300 && answer.status < 400)) failures.push(what);
     if (answer.status >= 400 && method !== "HEAD") {
       const error = (answer.json as { error?: { message?: unknown; type?: unknown; code?: unknown; request_id?: unknown } } | undefined)?.error;
-      if (typeof error?.message !== "string" || typeof error.type !== "string" || typeof error.code !== "string" || error.request_id !== answer.headers.get("X-Request-Id")) {
+      if (
+        typeof error?.message !== "string" ||
+        typeof error.type !== "string" ||
+        typeof error.code !== "string" ||
+        error.request_id !== answer.headers.get("X-Request-Id")
+      ) {
         failures.push(`no envelope: ${what}`);
       }
     }

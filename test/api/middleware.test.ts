@@ -171,7 +171,7 @@ test("an unexpected failure is a JSON 500 that hides its text and is logged to s
     await executions.close();
   }
   const log = logged.join("");
-  expect(log).toContain('level=error');
+  expect(log).toContain("level=error");
   expect(log).toContain('request_id="boom-1"');
   expect(log).toContain("secret detail /etc/shadow");
 });

@@ -31,12 +31,25 @@ test("GET /v1/config says what this build supports: no snapshots, clone, export,
 test("GET /v1/me is the reference's local principal, with no path prefix", async () => {
   const answer = await call(app, "GET", "/v1/me");
   expect(answer.status).toBe(200);
-  expect(answer.json).toEqual({ sub: "local-anonymous", principal_type: "service_account", path_prefix: null, scopes: ["box:*", "image:*", "snapshot:*", "me:read"], expires_at: null });
+  expect(answer.json).toEqual({
+    sub: "local-anonymous",
+    principal_type: "service_account",
+    path_prefix: null,
+    scopes: ["box:*", "image:*", "snapshot:*", "me:read"],
+    expires_at: null,
+  });
 });
 
 test("GET /v1/metrics counts the boxes this server created; a malformed exec request is not an exec error", async () => {
   const before = (await call(app, "GET", "/v1/metrics")).json as Record<string, number>;
-  expect(Object.keys(before).sort()).toEqual(["boxes_created_total", "boxes_failed_total", "boxes_stopped_total", "num_running_boxes", "total_commands_executed", "total_exec_errors"]);
+  expect(Object.keys(before).sort()).toEqual([
+    "boxes_created_total",
+    "boxes_failed_total",
+    "boxes_stopped_total",
+    "num_running_boxes",
+    "total_commands_executed",
+    "total_exec_errors",
+  ]);
   expect((await call(app, "POST", "/v1/boxes", { body: { name: "counted" } })).status).toBe(201);
   // A malformed exec request is the client's mistake, not an exec error.
   expect((await call(app, "POST", "/v1/boxes/counted/exec", { body: { command: 42 } })).status).toBe(400);
@@ -50,10 +63,17 @@ test("GET /v1/metrics counts the boxes this server created; a malformed exec req
 test("GET /v1/openapi.json describes every route of the table, with component schemas", async () => {
   const answer = await call(app, "GET", "/v1/openapi.json");
   expect(answer.status).toBe(200);
-  const document = answer.json as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+  const document = answer.json as {
+    openapi: string;
+    paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+  };
   expect(document.openapi).toBe("3.1.1");
   for (const route of ROUTES) expect(document.paths[route.path]?.[route.method.toLowerCase()]).toBeDefined();
-  expect(document.paths["/boxes"]?.post?.responses["201"]).toEqual({ description: "Created", content: { "application/json": { schema: { $ref: "#/components/schemas/Box" } } } });
+  expect(document.paths["/boxes"]?.post?.responses["201"]).toEqual({
+    description: "Created",
+    content: { "application/json": { schema: { $ref: "#/components/schemas/Box" } } },
+  });
   expect(Object.keys(document.components.schemas.CreateBoxRequest?.properties ?? {})).toContain("auto_delete");
   // TypeBox's symbol keys are not JSON and must not leak as junk.
   expect(answer.text).not.toContain("Symbol(");

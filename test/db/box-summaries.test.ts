@@ -16,7 +16,11 @@ const { db } = openDatabase({ home: root });
 const DEFAULTS = { cpus: 7, memoryMib: 999 };
 
 function add(id: string, status: "running" | "stopped", createdAt: string, options: Record<string, unknown>) {
-  insertBox(db, { id, name: null, created_at: createdAt, options: options as never }, { status, pid: status === "running" ? 42 : null, exit_code: status === "stopped" ? 3 : null });
+  insertBox(
+    db,
+    { id, name: null, created_at: createdAt, options: options as never },
+    { status, pid: status === "running" ? 42 : null, exit_code: status === "stopped" ? 3 : null },
+  );
 }
 
 add("old_stopped", "stopped", "2026-01-01T00:00:00Z", { rootfs: { RootfsPath: "/srv/rootfs" }, cpus: 4 });
@@ -49,13 +53,21 @@ describe("the listing indexes", () => {
   const ids = ["b1", "b2", "b3"];
   beforeAll(() => {
     const indexed = openDatabase({ home });
-    for (const [i, id] of ids.entries()) insertBox(indexed.db, { id, name: null, created_at: `2026-03-0${i + 1}T00:00:00Z`, options: { rootfs: { Image: `img${i}` } } as never }, { status: "stopped", pid: null, exit_code: 0 });
+    for (const [i, id] of ids.entries())
+      insertBox(
+        indexed.db,
+        { id, name: null, created_at: `2026-03-0${i + 1}T00:00:00Z`, options: { rootfs: { Image: `img${i}` } } as never },
+        { status: "stopped", pid: null, exit_code: 0 },
+      );
     indexed.close();
   });
 
   test("every box is listed from the two indexes alone, in their order: no blob read, no sort", () => {
     const indexed = openDatabase({ home });
-    const plan = indexed.db.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`).all().map((row) => row.detail);
+    const plan = indexed.db
+      .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${listingSql(false)}`)
+      .all()
+      .map((row) => row.detail);
     indexed.close();
     expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v4", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v4 (id=?)"]);
   });
@@ -84,7 +96,9 @@ describe("the listing indexes", () => {
     const other = new Database(join(home, "db", "boxlite.db"));
     other.run(`UPDATE box_state SET status = 'failed', json = json_set(json, '$.status', 'failed', '$.exit_code', 7, '$.error_reason', 'oom') WHERE id = 'b2'`);
     other.run(`UPDATE box_config SET json = json_set(json, '$.options.rootfs', json('{"RootfsPath": "/srv/root"}'), '$.options.cpus', 3) WHERE id = 'b3'`);
-    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('b4', 'four', 0, '{"id":"b4","created_at":"2026-04-01T00:00:00Z","options":{"rootfs":{"Image":"ref:1"},"auto_remove":true}}')`);
+    other.run(
+      `INSERT INTO box_config (id, name, created_at, json) VALUES ('b4', 'four', 0, '{"id":"b4","created_at":"2026-04-01T00:00:00Z","options":{"rootfs":{"Image":"ref:1"},"auto_remove":true}}')`,
+    );
     other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('b4', 'configured', NULL, '{"status":"starting","last_updated":"2026-04-02T00:00:00Z"}')`);
     other.close();
     const indexed = openDatabase({ home });
@@ -99,7 +113,9 @@ describe("the listing indexes", () => {
 
   test("an optional field of the wrong JSON type is read as absent: the default, the column, or null", () => {
     const other = new Database(join(home, "db", "boxlite.db"));
-    other.run(`INSERT INTO box_config (id, name, created_at, json) VALUES ('odd', NULL, 0, '{"id":"odd","created_at":"2026-05-01T00:00:00Z","options":{"rootfs":"/plain/path","cpus":"4","memory_mib":true,"auto_remove":1}}')`);
+    other.run(
+      `INSERT INTO box_config (id, name, created_at, json) VALUES ('odd', NULL, 0, '{"id":"odd","created_at":"2026-05-01T00:00:00Z","options":{"rootfs":"/plain/path","cpus":"4","memory_mib":true,"auto_remove":1}}')`,
+    );
     other.run(`INSERT INTO box_state (id, status, pid, json) VALUES ('odd', 'stopped', 77, '{"pid":null,"last_updated":7,"exit_code":"3","error_reason":5}')`);
     other.close();
     const indexed = openDatabase({ home });
@@ -176,17 +192,56 @@ describe("the listing and the full reader", () => {
     const shapes = openDatabase({ home: join(root, "shapes") });
     const rows: Array<[id: string, name: string | null, status: string, pid: number | null, config: object, state: object]> = [
       // As the reference writes them: nanosecond times, every field.
-      ["ref1", "web", "running", 4242, { id: "ref1", name: "web", created_at: "2026-07-01T10:00:00.123456789Z", container: { id: "ab" }, options: { rootfs: { Image: "alpine:3" }, cpus: 2, memory_mib: 1024, auto_remove: true } }, { status: "running", pid: 4242, last_updated: "2026-07-01T10:00:01Z", exit_code: null, error_reason: null }],
+      [
+        "ref1",
+        "web",
+        "running",
+        4242,
+        {
+          id: "ref1",
+          name: "web",
+          created_at: "2026-07-01T10:00:00.123456789Z",
+          container: { id: "ab" },
+          options: { rootfs: { Image: "alpine:3" }, cpus: 2, memory_mib: 1024, auto_remove: true },
+        },
+        { status: "running", pid: 4242, last_updated: "2026-07-01T10:00:01Z", exit_code: null, error_reason: null },
+      ],
       // A rootfs path, a legacy status, the pid only in its column.
-      ["ref2", null, "stopped", 9, { id: "ref2", created_at: "2026-07-01T10:00:00.5Z", options: { rootfs: { RootfsPath: "/srv/root" } } }, { status: "snapshotting", pid: null }],
+      [
+        "ref2",
+        null,
+        "stopped",
+        9,
+        { id: "ref2", created_at: "2026-07-01T10:00:00.5Z", options: { rootfs: { RootfsPath: "/srv/root" } } },
+        { status: "snapshotting", pid: null },
+      ],
       // Optional fields of the wrong type, no status in the blob.
-      ["odd1", null, "stopped", null, { id: "odd1", created_at: "2026-07-02T00:00:00Z", options: { rootfs: "/plain", cpus: "4", memory_mib: true, auto_remove: 1 } }, { last_updated: 7, exit_code: "3", error_reason: 5 }],
+      [
+        "odd1",
+        null,
+        "stopped",
+        null,
+        { id: "odd1", created_at: "2026-07-02T00:00:00Z", options: { rootfs: "/plain", cpus: "4", memory_mib: true, auto_remove: 1 } },
+        { last_updated: 7, exit_code: "3", error_reason: 5 },
+      ],
       // No options at all; a null status; a failure.
-      ["odd2", "x", "failed", null, { id: "odd2", name: "x", created_at: "2026-07-03T00:00:00Z" }, { status: null, exit_code: 137, error_reason: "killed\nby the OOM killer" }],
+      [
+        "odd2",
+        "x",
+        "failed",
+        null,
+        { id: "odd2", name: "x", created_at: "2026-07-03T00:00:00Z" },
+        { status: null, exit_code: 137, error_reason: "killed\nby the OOM killer" },
+      ],
       ["odd3", null, "paused", 77, { id: "odd3", created_at: "2026-07-03T00:00:00Z", options: null }, { status: "paused", pid: 77.0 }],
     ];
     for (const [id, name, status, pid, config, state] of rows) {
-      shapes.db.run("INSERT INTO box_config (id, name, created_at, json) VALUES (?1, ?2, ?3, ?4)", [id, name, Math.floor(Date.parse((config as { created_at: string }).created_at) / 1000), JSON.stringify(config)]);
+      shapes.db.run("INSERT INTO box_config (id, name, created_at, json) VALUES (?1, ?2, ?3, ?4)", [
+        id,
+        name,
+        Math.floor(Date.parse((config as { created_at: string }).created_at) / 1000),
+        JSON.stringify(config),
+      ]);
       shapes.db.run("INSERT INTO box_state (id, status, pid, json) VALUES (?1, ?2, ?3, ?4)", [id, status, pid, JSON.stringify(state)]);
     }
     const listed = listBoxSummaries(shapes.db, VIEW_DEFAULTS);

@@ -28,11 +28,18 @@ function config(id: string, name: string | null, createdAt = "2025-06-15T10:00:0
 }
 const configured: BoxStateJson = { status: "configured", pid: null, container_id: null, last_updated: "2025-06-15T10:00:00Z", lock_id: null };
 
-
 test("a box is stored with its indexed columns and read back whole", () => {
   insertBox(db, config("box1aaaaaaaa", "web"), configured);
   const box = getBox(db, "box1aaaaaaaa");
-  expect(box).toEqual({ id: "box1aaaaaaaa", name: "web", createdAt: 1749981600, status: "configured", pid: null, config: config("box1aaaaaaaa", "web"), state: configured });
+  expect(box).toEqual({
+    id: "box1aaaaaaaa",
+    name: "web",
+    createdAt: 1749981600,
+    status: "configured",
+    pid: null,
+    config: config("box1aaaaaaaa", "web"),
+    state: configured,
+  });
   expect(db.query("SELECT status, pid FROM box_state").all()).toEqual([{ status: "configured", pid: null }]);
   expect(getBoxByName(db, "web")?.id).toBe("box1aaaaaaaa");
 });
@@ -93,7 +100,14 @@ test("a state update merges into the stored state, keeping fields it does not kn
 });
 
 test("legacy statuses from older homes read as their v9 meaning", () => {
-  const legacy: Record<string, string> = { starting: "configured", snapshotting: "stopped", restoring: "stopped", exporting: "stopped", cloning: "stopped", failed: "failed" };
+  const legacy: Record<string, string> = {
+    starting: "configured",
+    snapshotting: "stopped",
+    restoring: "stopped",
+    exporting: "stopped",
+    cloning: "stopped",
+    failed: "failed",
+  };
   for (const [stored, meaning] of Object.entries(legacy)) {
     const id = `legacy-${stored}`;
     db.query("INSERT INTO box_config VALUES (?1, NULL, 0, ?2)").run(id, JSON.stringify(config(id, null)));
@@ -150,7 +164,11 @@ test("a damaged JSON blob gives a clear error naming the box, never a crash", ()
 
 test("a damaged state blob or an unknown status names the box too", () => {
   insertBox(db, config("box1aaaaaaaa", null), configured);
-  for (const [column, json] of [["running", "{oops"], ["weird", '{"status":"weird"}'], ["running", '{"status":"running","pid":"twelve"}']]) {
+  for (const [column, json] of [
+    ["running", "{oops"],
+    ["weird", '{"status":"weird"}'],
+    ["running", '{"status":"running","pid":"twelve"}'],
+  ]) {
     db.query("UPDATE box_state SET status = ?1, json = ?2").run(column ?? "", json ?? "");
     const error = errorOf(() => getBox(db, "box1aaaaaaaa"));
     expect([error.code, error.message.includes("box box1aaaaaaaa: box_state.json")]).toEqual(["database", true]);

@@ -53,7 +53,11 @@ export function expectedConfig(id: string, version: number): unknown {
 
 export function expectRows(dbPath: string, home: string, version: number): Record<string, Row[]> {
   const dump = dumpTables(dbPath);
-  expect(Object.keys(dump).filter((name) => name !== "sqlite_master").sort()).toEqual(V9_TABLES);
+  expect(
+    Object.keys(dump)
+      .filter((name) => name !== "sqlite_master")
+      .sort(),
+  ).toEqual(V9_TABLES);
   const indexes = dump.sqlite_master?.filter((row) => row.type === "index" && !String(row.name).startsWith("sqlite_autoindex"));
   expect(indexes?.map((row) => row.name).sort()).toEqual(expectedIndexes(version));
   expect(dump.schema_version?.map((row) => row.version)).toEqual([9]);

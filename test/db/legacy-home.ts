@@ -81,7 +81,15 @@ export function configJson(id: string, version: number): string {
 }
 
 export const STATE_JSON: Record<string, string> = {
-  [ALPHA]: JSON.stringify({ status: "running", pid: 4242, container_id: "ab".repeat(32), last_updated: "2025-06-15T10:01:00Z", lock_id: 3, health_status: { state: "None", failures: 0, last_check: null }, future_state: [1, 2] }),
+  [ALPHA]: JSON.stringify({
+    status: "running",
+    pid: 4242,
+    container_id: "ab".repeat(32),
+    last_updated: "2025-06-15T10:01:00Z",
+    lock_id: 3,
+    health_status: { state: "None", failures: 0, last_check: null },
+    future_state: [1, 2],
+  }),
   [BETA]: JSON.stringify({ status: "starting", pid: null, container_id: null, last_updated: "2025-06-15T10:02:00Z", lock_id: null }),
   [GAMMA]: JSON.stringify({ status: "snapshotting", pid: null, container_id: null, last_updated: "2025-06-15T10:03:00Z", lock_id: null }),
 };
@@ -133,11 +141,30 @@ function insertRows(db: Database, home: string, version: number): void {
     );
   }
   if (version >= 7) {
-    const snapshot = { id: "snapA001", box_id: ALPHA, name: "before-upgrade", created_at: 1750000100, base_path: join(home, "boxes", ALPHA, "snapshots", "before-upgrade", "disk.qcow2"), container_disk_bytes: MiB, size_bytes: 4096 };
+    const snapshot = {
+      id: "snapA001",
+      box_id: ALPHA,
+      name: "before-upgrade",
+      created_at: 1750000100,
+      base_path: join(home, "boxes", ALPHA, "snapshots", "before-upgrade", "disk.qcow2"),
+      container_disk_bytes: MiB,
+      size_bytes: 4096,
+    };
     db.query("INSERT INTO snapshot VALUES (?1, ?2, ?3, ?4, ?5)").run("snapA001", ALPHA, "before-upgrade", 1750000100, JSON.stringify(snapshot));
-    for (const [baseId, boxId] of [["Base0001", ALPHA], ["Base0002", BETA]] as const) {
+    for (const [baseId, boxId] of [
+      ["Base0001", ALPHA],
+      ["Base0002", BETA],
+    ] as const) {
       const basePath = join(home, "bases", `${baseId}.ext4`);
-      const json = { id: baseId, source_box_id: boxId, kind: "rootfs", base_path: basePath, container_disk_bytes: MiB, size_bytes: MiB, created_at: 1750000200 };
+      const json = {
+        id: baseId,
+        source_box_id: boxId,
+        kind: "rootfs",
+        base_path: basePath,
+        container_disk_bytes: MiB,
+        size_bytes: MiB,
+        created_at: 1750000200,
+      };
       db.query("INSERT INTO base_disk VALUES (?1, ?2, NULL, 'rootfs', ?3, 1750000200, ?4)").run(baseId, boxId, basePath, JSON.stringify(json));
     }
     db.query("INSERT INTO base_disk_ref VALUES ('Base0001', ?1)").run(ALPHA);

@@ -26,7 +26,11 @@ describe.each([2, 3, 4, 5, 6, 7, 8])("a home written by boxlite v%i", (version) 
     const { home } = legacy;
     const oldDisk = (id: string) => join(home, "boxes", id, ...(version <= 6 ? [] : ["disks"]), "disk.qcow2");
     const diskHashes = { [ALPHA]: sha256(oldDisk(ALPHA)), [BETA]: sha256(oldDisk(BETA)) };
-    const filesBefore = Object.fromEntries(listFiles(home).filter((f) => !f.startsWith("db/")).map((f) => [f, sha256(join(home, f))]));
+    const filesBefore = Object.fromEntries(
+      listFiles(home)
+        .filter((f) => !f.startsWith("db/"))
+        .map((f) => [f, sha256(join(home, f))]),
+    );
 
     const handle = database.openDatabase({ home, bootId: "boot-1" });
     handle.close();
@@ -46,7 +50,11 @@ describe.each([2, 3, 4, 5, 6, 7, 8])("a home written by boxlite v%i", (version) 
     const ids = expectBaseRows(dump, home, version);
     expectFiles(home, ids, diskHashes);
     if (version >= 7) {
-      const filesAfter = Object.fromEntries(listFiles(home).filter((f) => !f.startsWith("db/")).map((f) => [f, sha256(join(home, f))]));
+      const filesAfter = Object.fromEntries(
+        listFiles(home)
+          .filter((f) => !f.startsWith("db/"))
+          .map((f) => [f, sha256(join(home, f))]),
+      );
       expect(filesAfter).toEqual(filesBefore);
     }
   });

@@ -25,7 +25,10 @@ const COLUMNS: Record<string, Column[]> = {
   alive: [["id", "INTEGER", 0, null, 1], T("boot_id"), T("started_at", "INTEGER")],
   image_index: [["reference", "TEXT", 1, null, 1], T("manifest_digest"), T("config_digest"), T("layers"), T("cached_at"), ["complete", "INTEGER", 1, "0", 0]],
   base_disk: [["id", "TEXT", 1, null, 1], T("source_box_id"), ["name", "TEXT", 0, null, 0], T("kind"), T("base_path"), T("created_at", "INTEGER"), T("json")],
-  base_disk_ref: [["base_disk_id", "TEXT", 1, null, 1], ["box_id", "TEXT", 1, null, 2]],
+  base_disk_ref: [
+    ["base_disk_id", "TEXT", 1, null, 1],
+    ["box_id", "TEXT", 1, null, 2],
+  ],
   snapshot: [["id", "TEXT", 1, null, 1], T("box_id"), T("name"), T("created_at", "INTEGER"), T("json")],
 };
 
@@ -47,7 +50,11 @@ function describeIndexes(db: Database, table: string): string[] {
   return list
     .filter((index) => !LISTING_INDEXES.includes(index.name))
     .map((index) => {
-      const columns = db.query<{ name: string }, []>(`PRAGMA index_info("${index.name}")`).all().map((c) => c.name).join(",");
+      const columns = db
+        .query<{ name: string }, []>(`PRAGMA index_info("${index.name}")`)
+        .all()
+        .map((c) => c.name)
+        .join(",");
       return `${index.origin === "c" ? index.name : index.origin}/${index.unique} ${columns}`;
     })
     .sort();
@@ -60,7 +67,9 @@ test("a new home gets exactly the reference's v9 tables, columns and indexes", (
     const tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
     expect(tables.map((t) => t.name)).toEqual(V9_TABLES);
     for (const table of V9_TABLES) {
-      const columns = db.query<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }, []>(`PRAGMA table_info("${table}")`).all();
+      const columns = db
+        .query<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }, []>(`PRAGMA table_info("${table}")`)
+        .all();
       expect([table, columns.map((c) => [c.name, c.type, c.notnull, c.dflt_value, c.pk])]).toEqual([table, COLUMNS[table] ?? []]);
       expect([table, describeIndexes(db, table)]).toEqual([table, [...(INDEXES[table] ?? [])].sort()]);
     }
@@ -78,7 +87,9 @@ test("beyond the reference's schema there are only our two listing indexes, neit
   const handle = database.openDatabase({ home: newHome(), bootId: "boot-a" });
   try {
     const extra = handle.db
-      .query<{ type: string; name: string; tbl_name: string }, []>("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE 'boxlite%' OR type NOT IN ('table', 'index') ORDER BY name")
+      .query<{ type: string; name: string; tbl_name: string }, []>(
+        "SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE 'boxlite%' OR type NOT IN ('table', 'index') ORDER BY name",
+      )
       .all();
     expect(extra).toEqual([
       { type: "index", name: "boxlite_box_config_listing_v4", tbl_name: "box_config" },
@@ -86,7 +97,10 @@ test("beyond the reference's schema there are only our two listing indexes, neit
     ]);
     // A unique index would let our schema refuse a row the reference writes.
     for (const table of ["box_config", "box_state"]) {
-      const ours = handle.db.query<{ name: string; unique: number }, []>(`PRAGMA index_list("${table}")`).all().filter((index) => LISTING_INDEXES.includes(index.name));
+      const ours = handle.db
+        .query<{ name: string; unique: number }, []>(`PRAGMA index_list("${table}")`)
+        .all()
+        .filter((index) => LISTING_INDEXES.includes(index.name));
       expect(ours.map((index) => index.unique)).toEqual([0]);
     }
   } finally {

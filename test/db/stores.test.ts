@@ -23,7 +23,16 @@ let db: Database;
 eachTestDatabase("boxlite-stores-", (fresh) => (db = fresh));
 
 function base(id: string, sourceBoxId: string, kind: BaseDisk["kind"], createdAt: number, name: string | null = null): BaseDisk {
-  return { id, source_box_id: sourceBoxId, name, kind, base_path: `/home/bases/${id}.qcow2`, container_disk_bytes: 10 * 2 ** 30, size_bytes: 512, created_at: createdAt };
+  return {
+    id,
+    source_box_id: sourceBoxId,
+    name,
+    kind,
+    base_path: `/home/bases/${id}.qcow2`,
+    container_disk_bytes: 10 * 2 ** 30,
+    size_bytes: 512,
+    created_at: createdAt,
+  };
 }
 
 test("minted base ids are 8 base62 characters and do not repeat", () => {
@@ -59,9 +68,23 @@ test("base disks are stored as the reference's flattened BaseDisk and found by i
 });
 
 test("a base disk written with a nested disk_info reads the same as a flat one", () => {
-  const nested = { id: "Nest0001", source_box_id: "b", kind: "clone_base", created_at: 5, disk_info: { base_path: "/p", container_disk_bytes: 7, size_bytes: 3 } };
+  const nested = {
+    id: "Nest0001",
+    source_box_id: "b",
+    kind: "clone_base",
+    created_at: 5,
+    disk_info: { base_path: "/p", container_disk_bytes: 7, size_bytes: 3 },
+  };
   db.query("INSERT INTO base_disk VALUES ('Nest0001', 'b', NULL, 'clone_base', '/p', 5, ?1)").run(JSON.stringify(nested));
-  expect(getBaseDisk(db, "Nest0001")).toEqual({ id: "Nest0001", source_box_id: "b", kind: "clone_base", created_at: 5, base_path: "/p", container_disk_bytes: 7, size_bytes: 3 });
+  expect(getBaseDisk(db, "Nest0001")).toEqual({
+    id: "Nest0001",
+    source_box_id: "b",
+    kind: "clone_base",
+    created_at: 5,
+    base_path: "/p",
+    container_disk_bytes: 7,
+    size_bytes: 3,
+  });
 });
 
 test("base references are idempotent, and removing a box's references returns the bases it held", () => {
@@ -76,7 +99,15 @@ test("base references are idempotent, and removing a box's references returns th
 });
 
 test("snapshots are unique per box by name, listed newest first, and their disk path is found", () => {
-  const snap = (id: string, box: string, name: string, at: number) => ({ id, box_id: box, name, created_at: at, base_path: `/b/${box}/snapshots/${name}/disk.qcow2`, container_disk_bytes: 1 << 30, size_bytes: 9 });
+  const snap = (id: string, box: string, name: string, at: number) => ({
+    id,
+    box_id: box,
+    name,
+    created_at: at,
+    base_path: `/b/${box}/snapshots/${name}/disk.qcow2`,
+    container_disk_bytes: 1 << 30,
+    size_bytes: 9,
+  });
   insertSnapshot(db, snap("s1", "box1", "a", 1000));
   insertSnapshot(db, snap("s2", "box1", "b", 1000));
   insertSnapshot(db, snap("s3", "box1", "c", 900));
@@ -93,13 +124,23 @@ test("snapshots are unique per box by name, listed newest first, and their disk 
 });
 
 test("the image index upserts by reference and lists most recently cached first", () => {
-  const entry = { reference: "alpine:latest", manifestDigest: "sha256:m1", configDigest: "sha256:c1", layers: ["sha256:l1", "sha256:l2"], cachedAt: "2026-01-21T10:00:00Z", complete: false };
+  const entry = {
+    reference: "alpine:latest",
+    manifestDigest: "sha256:m1",
+    configDigest: "sha256:c1",
+    layers: ["sha256:l1", "sha256:l2"],
+    cachedAt: "2026-01-21T10:00:00Z",
+    complete: false,
+  };
   putImage(db, entry);
   putImage(db, { ...entry, complete: true });
   putImage(db, { ...entry, reference: "alpine:3", cachedAt: "2026-01-21T12:00:00Z", complete: true });
   putImage(db, { ...entry, reference: "nginx", manifestDigest: "sha256:m2", cachedAt: "2026-01-21T08:00:00Z" });
   expect(getImage(db, "alpine:latest")).toEqual({ ...entry, complete: true });
-  expect(db.query("SELECT layers, complete FROM image_index WHERE reference = 'alpine:latest'").get()).toEqual({ layers: '["sha256:l1","sha256:l2"]', complete: 1 });
+  expect(db.query("SELECT layers, complete FROM image_index WHERE reference = 'alpine:latest'").get()).toEqual({
+    layers: '["sha256:l1","sha256:l2"]',
+    complete: 1,
+  });
   expect(listImages(db).map((image) => image.reference)).toEqual(["alpine:3", "alpine:latest", "nginx"]);
   expect(findImagesByManifest(db, "sha256:m1").map((image) => image.reference)).toEqual(["alpine:3", "alpine:latest"]);
   expect([deleteImage(db, "nginx"), deleteImage(db, "nginx"), getImage(db, "nginx")]).toEqual([true, false, undefined]);

@@ -144,7 +144,11 @@ test("a marker whose disks are both gone says so and clears the snapshot directo
 test("a marker naming files outside its box is ignored: nothing outside the box moves", () => {
   const home = v6Home();
   const outside = put(home, "elsewhere/disk.qcow2", "not the box's");
-  put(home, "boxes/evil/.snapshot_pending", JSON.stringify({ snapshot_dir: join(home, "elsewhere"), container_disk: join(home, "boxes", "evil", "disk.qcow2") }));
+  put(
+    home,
+    "boxes/evil/.snapshot_pending",
+    JSON.stringify({ snapshot_dir: join(home, "elsewhere"), container_disk: join(home, "boxes", "evil", "disk.qcow2") }),
+  );
   const warnings = open(home);
   expect(warnings.some((warning) => warning.includes("box evil") && warning.includes("outside the box directory"))).toBe(true);
   expect(readFileSync(outside, "utf8")).toBe("not the box's");

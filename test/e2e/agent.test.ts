@@ -38,8 +38,12 @@ async function capture(on: GuestChannel, argv: string[], extra: Partial<ExecRequ
   let out = "";
   let err = "";
   const execution = on.exec(request(argv, extra), {
-    onStdout: (chunk) => void (out += new TextDecoder().decode(chunk)),
-    onStderr: (chunk) => void (err += new TextDecoder().decode(chunk)),
+    onStdout: (chunk) => {
+      out += new TextDecoder().decode(chunk);
+    },
+    onStderr: (chunk) => {
+      err += new TextDecoder().decode(chunk);
+    },
   });
   const status = await execution.exit.promise;
   return { status, out, err };
@@ -97,7 +101,9 @@ test("garbage that is not even a frame header does not crash the agent", async (
 test("a PTY reports a terminal, and RESIZE changes what stty sees", async () => {
   let screen = "";
   const execution = channel.exec(request(["sh", "-c", "tty; stty size; read line; stty size"], { tty: { rows: 24, cols: 80 }, stdin: true }), {
-    onStdout: (chunk) => void (screen += new TextDecoder().decode(chunk)),
+    onStdout: (chunk) => {
+      screen += new TextDecoder().decode(chunk);
+    },
     onStderr: () => {},
   });
   const deadline = Date.now() + 20_000;
@@ -125,7 +131,12 @@ test("eight concurrent commands keep their output apart", async () => {
 
 test("SIGNAL reaches the process and its exit reports 128+N", async () => {
   let out = "";
-  const execution = channel.exec(request(["sh", "-c", "echo up; sleep 30"]), { onStdout: (c) => void (out += new TextDecoder().decode(c)), onStderr: () => {} });
+  const execution = channel.exec(request(["sh", "-c", "echo up; sleep 30"]), {
+    onStdout: (c) => {
+      out += new TextDecoder().decode(c);
+    },
+    onStderr: () => {},
+  });
   const deadline = Date.now() + 20_000;
   while (!out.includes("up") && Date.now() < deadline) await Bun.sleep(20);
   execution.signal(15);

@@ -15,7 +15,13 @@ afterAll(() => temp.removeAll());
 const BINARY = join(REPO, "dist", "boxlite");
 
 async function runBinary(args: string[], env: Record<string, string> = {}, stdin?: string, cwd = tmpdir()) {
-  const proc = Bun.spawn([BINARY, ...args], { cwd, env: { ...process.env, ...env }, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([BINARY, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
@@ -36,7 +42,9 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.homeDir).toBe(process.env.BOXLITE_HOME);
   expect(info.vmm).toMatchObject({ backend: "qemu", accelerator: "tcg", reason: "forced by BOXLITE_ACCEL=tcg" });
   // No libkrun on these hosts: auto says so, and what to install.
-  expect(info.vmm.rejected).toEqual([{ name: "krun", reason: expect.stringMatching(/^libkrun was not found; tried libkrun\.so\.1, .*; install libkrun ≥ 1\.17\.0/) }]);
+  expect(info.vmm.rejected).toEqual([
+    { name: "krun", reason: expect.stringMatching(/^libkrun was not found; tried libkrun\.so\.1, .*; install libkrun ≥ 1\.17\.0/) },
+  ]);
   expect(info.kernel.libkrunfwVersion).toBe(5);
   expect(info.kernel.linuxVersion).toMatch(/^\d+\.\d+\.\d+/);
   expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
@@ -53,7 +61,7 @@ test("dist/boxlite takes no settings from the .env or bunfig.toml of the directo
   const dir = temp.make("boxlite-dotenv-");
   const elsewhere = join(dir, "home-from-dotenv");
   writeFileSync(join(dir, ".env"), `BOXLITE_HOME=${elsewhere}\nBOXLITE_URL=http://127.0.0.1:9\n`);
-  writeFileSync(join(dir, "bunfig.toml"), "preload = [\"./missing-preload.ts\"]\n");
+  writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./missing-preload.ts"]\n');
   const result = await runBinary(["info", "--json"], {}, undefined, dir);
   expect(result.code).toBe(0);
   expect(JSON.parse(result.stdout).homeDir).toBe(process.env.BOXLITE_HOME);
@@ -79,7 +87,15 @@ test("dist/boxlite writes a listing bigger than a pipe's buffer whole before it 
       const id = `bigbox_${String(i).padStart(4, "0")}`;
       insertBox(
         database.db,
-        { id, name: null, created_at: "2026-07-01T10:00:00Z", container: { id: "c".repeat(64) }, options: { rootfs: { Image: "alpine:latest" } }, engine_kind: "Libkrun", box_home: join(home, "boxes", id) },
+        {
+          id,
+          name: null,
+          created_at: "2026-07-01T10:00:00Z",
+          container: { id: "c".repeat(64) },
+          options: { rootfs: { Image: "alpine:latest" } },
+          engine_kind: "Libkrun",
+          box_home: join(home, "boxes", id),
+        },
         { status: "stopped", pid: null, container_id: "c".repeat(64), last_updated: "2026-07-01T11:00:00Z", lock_id: null, exit_code: 0 },
       );
     }

@@ -51,11 +51,18 @@ test("a supervisor killed mid-stop leaves the box failed, not stopping", async (
   const id = (await box("victim")).box_id;
   expect((await runCli(["exec", "-d", "victim", "--", "true"])).code).toBe(0);
   // The main command ignores SIGTERM, so the stop waits out its grace period.
-  const stubborn = (await runCli(["run", "-d", "--name", "slowstop", "--", "sh", "-c", "trap '' TERM; touch /tmp/t; while true; do sleep 1; done"])).stdout.trim();
+  const stubborn = (
+    await runCli(["run", "-d", "--name", "slowstop", "--", "sh", "-c", "trap '' TERM; touch /tmp/t; while true; do sleep 1; done"])
+  ).stdout.trim();
   await waitFor(async () => (await runCli(["exec", "slowstop", "--", "test", "-e", "/tmp/t"])).code === 0, 20_000, "the trap");
   const stop = spawnCli(["stop", "-t", "30", "slowstop"]);
   await waitFor(async () => (await box("slowstop")).status === "stopping", 15_000, "the box to be stopping");
-  const supervisor = Number(Bun.spawnSync(["pgrep", "-f", `__supervise ${stubborn}`]).stdout.toString().trim().split("\n")[0]);
+  const supervisor = Number(
+    Bun.spawnSync(["pgrep", "-f", `__supervise ${stubborn}`])
+      .stdout.toString()
+      .trim()
+      .split("\n")[0],
+  );
   process.kill(supervisor, "SIGKILL");
   await waitFor(() => qemuProcesses(stubborn).length === 0, 15_000, "the VM to die with its supervisor");
   expect(await box("slowstop")).toMatchObject({ status: "failed" });
@@ -70,7 +77,12 @@ test("a VM that dies under its supervisor fails the box with the console tail; s
   // VM's PID 1, which nothing inside may kill, and this kernel has no sysrq to panic it.
   const id = (await box("victim")).box_id;
   // The watchdog's command line names qemu too; QEMU's own starts with it.
-  const qemu = Number(Bun.spawnSync(["pgrep", "-f", `^\\S*qemu-system\\S* .*${id}`]).stdout.toString().trim().split("\n")[0]);
+  const qemu = Number(
+    Bun.spawnSync(["pgrep", "-f", `^\\S*qemu-system\\S* .*${id}`])
+      .stdout.toString()
+      .trim()
+      .split("\n")[0],
+  );
   expect(qemu).toBeGreaterThan(0);
   process.kill(qemu, "SIGKILL");
   await waitFor(async () => (await box("victim")).status === "failed", 30_000, "the box to be failed");
@@ -110,6 +122,11 @@ test("two starts of one box at once: one starts it, the other is told it is runn
   expect(results[1]?.code).toBe(1);
   expect(results[1]?.stderr).toMatch(new RegExp(`box ${id} is (busy|already running|running; only a configured)`));
   // Exactly one VM.
-  expect(Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`]).stdout.toString().trim().split("\n").length).toBe(1);
+  expect(
+    Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
+      .stdout.toString()
+      .trim()
+      .split("\n").length,
+  ).toBe(1);
   expect((await runCli(["rm", "-f", id])).code).toBe(0);
 });

@@ -87,15 +87,32 @@ test("boxes written by the reference boxlite are listed and inspected, unknown f
       name: "web",
       created_at: "2026-07-01T10:00:00Z",
       container: { id: "a".repeat(64) },
-      options: { cpus: 2, memory_mib: 1024, rootfs: { Image: "alpine:latest" }, env: [["A", "1"]], network: { Enabled: { allow_net: [] } }, future_field: { x: 1 } },
+      options: {
+        cpus: 2,
+        memory_mib: 1024,
+        rootfs: { Image: "alpine:latest" },
+        env: [["A", "1"]],
+        network: { Enabled: { allow_net: [] } },
+        future_field: { x: 1 },
+      },
       engine_kind: "Libkrun",
       box_home: join(home, "boxes", "refbox_01"),
     },
-    { status: "stopped", pid: null, container_id: "a".repeat(64), last_updated: "2026-07-01T11:00:00Z", lock_id: 3, exit_code: 0, health_status: { state: "None", failures: 0, last_check: null } },
+    {
+      status: "stopped",
+      pid: null,
+      container_id: "a".repeat(64),
+      last_updated: "2026-07-01T11:00:00Z",
+      lock_id: 3,
+      exit_code: 0,
+      health_status: { state: "None", failures: 0, last_check: null },
+    },
   );
   database.close();
   const listed = await listAll(env);
-  expect(listed).toEqual([expect.objectContaining({ box_id: "refbox_01", image: "alpine:latest", cpus: 2, memory_mib: 1024, status: "stopped", exit_code: 0 })]);
+  expect(listed).toEqual([
+    expect.objectContaining({ box_id: "refbox_01", image: "alpine:latest", cpus: 2, memory_mib: 1024, status: "stopped", exit_code: 0 }),
+  ]);
   const byName = await runCli(["inspect", "web"], { env });
   expect(JSON.parse(byName.stdout)[0]).toMatchObject({ Id: "refbox_01", Name: "web", Image: "alpine:latest", Memory: 1024 * 1024 * 1024 });
   const table = await runCli(["ls", "-a"], { env });

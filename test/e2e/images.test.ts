@@ -38,12 +38,7 @@ const APP: FixtureImage = {
     },
     {
       compression: "gzip",
-      entries: [
-        { path: "app/.wh.gone.txt" },
-        { path: "opq/", type: "5" },
-        { path: "opq/.wh..wh..opq" },
-        { path: "opq/upper.txt", data: "upper\n" },
-      ],
+      entries: [{ path: "app/.wh.gone.txt" }, { path: "opq/", type: "5" }, { path: "opq/.wh..wh..opq" }, { path: "opq/upper.txt", data: "upper\n" }],
     },
   ],
   config: {
@@ -81,7 +76,8 @@ test("run pulls an image and runs its entrypoint and cmd, with its env, workdir 
 });
 
 test("layers apply in order: whiteouts, opaque dirs, hard links, symlinks and setuid bits survive", async () => {
-  const script = "ls -a /app | tr '\\n' ' '; echo; ls /opq; readlink /app/link; stat -c '%h %i' /app/hard /app/data.txt | cut -d' ' -f1 | tr '\\n' ' '; echo; stat -c %a /app/tool";
+  const script =
+    "ls -a /app | tr '\\n' ' '; echo; ls /opq; readlink /app/link; stat -c '%h %i' /app/hard /app/data.txt | cut -d' ' -f1 | tr '\\n' ' '; echo; stat -c %a /app/tool";
   const result = await runCli(["run", "--rm", "-u", "0", ref, "--", script]);
   expect(result.stderr).toBe("");
   expect(result.stdout).toBe(". .. data.txt hard link tool \nupper.txt\ndata.txt\n2 2 \n4755\n");
@@ -142,7 +138,10 @@ test("an OCI layout directory and a docker archive run without a registry", asyn
   const fromLayout = await runCli(["run", "--rm", `oci:${layout}:v1`, "--", "cat /app/data.txt"]);
   expect(fromLayout).toMatchObject({ code: 0, stdout: "v1\n" });
   const plainDir = temp.make("boxlite-archive-");
-  writeOciImage(plainDir, "gz", { layers: [busyboxLayer(), { entries: [{ path: "from-archive.txt", data: "archived\n" }] }], config: { Cmd: ["cat", "/from-archive.txt"] } });
+  writeOciImage(plainDir, "gz", {
+    layers: [busyboxLayer(), { entries: [{ path: "from-archive.txt", data: "archived\n" }] }],
+    config: { Cmd: ["cat", "/from-archive.txt"] },
+  });
   const archive = join(plainDir, "image.tar");
   dockerArchive(plainDir, "gz", archive, "test/archived:latest");
   const fromArchive = await runCli(["run", "--rm", `docker-archive:${archive}`]);
@@ -201,7 +200,10 @@ test("two concurrent pulls of one image, and a second image sharing a layer, dow
   await registry.push(dir, "test/shared", "two");
   const env = { BOXLITE_HOME: temp.make("boxlite-shared-home-") };
   const before = (await registry.requests()).length;
-  const results = await Promise.all([runCli(["pull", `${registry.host}/test/shared:one`], { env }), runCli(["pull", `${registry.host}/test/shared:one`], { env })]);
+  const results = await Promise.all([
+    runCli(["pull", `${registry.host}/test/shared:one`], { env }),
+    runCli(["pull", `${registry.host}/test/shared:one`], { env }),
+  ]);
   expect(results.map((result) => result.code)).toEqual([0, 0]);
   expect((await runCli(["pull", `${registry.host}/test/shared:two`], { env })).code).toBe(0);
   const blobGets = (await registry.requests()).slice(before).filter((line) => line.startsWith("GET") && line.includes("/blobs/"));
@@ -232,7 +234,9 @@ test("a Docker schema 2 image (as docker push writes it) pulls and runs", async 
   const dir = temp.make("boxlite-v2s2-");
   writeOciImage(dir, "v1", { layers: [busyboxLayer(), { entries: [{ path: "schema.txt", data: "docker v2s2\n" }] }], config: { Cmd: ["cat", "/schema.txt"] } });
   await registry.push(dir, "test/docker", "v1", { format: "v2s2" });
-  const manifest = await fetch(`http://${registry.host}/v2/test/docker/manifests/v1`, { headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" } });
+  const manifest = await fetch(`http://${registry.host}/v2/test/docker/manifests/v1`, {
+    headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
+  });
   expect(manifest.headers.get("content-type")).toBe("application/vnd.docker.distribution.manifest.v2+json");
   await manifest.arrayBuffer();
   expect(await runCli(["run", "--rm", `${registry.host}/test/docker:v1`])).toMatchObject({ code: 0, stdout: "docker v2s2\n" });

@@ -24,11 +24,21 @@ const freshRuntime = () => temp.make("krun-runtime-");
 
 test("boxlite info: auto picks krun when its probe VM boots, and says why qemu was not used", async () => {
   const result = await runCli(["info", "--json"], {
-    env: { BOXLITE_RUNTIME_DIR: freshRuntime(), BOXLITE_LIBKRUN: RECORDER_PATH, KRUN_RECORDER_CONSOLE: "boxlite-guest: probe ok", KRUN_RECORDER_LOG: "/dev/null" },
+    env: {
+      BOXLITE_RUNTIME_DIR: freshRuntime(),
+      BOXLITE_LIBKRUN: RECORDER_PATH,
+      KRUN_RECORDER_CONSOLE: "boxlite-guest: probe ok",
+      KRUN_RECORDER_LOG: "/dev/null",
+    },
   });
   expect(result.stderr).toBe("");
   const { vmm } = JSON.parse(result.stdout) as Info;
-  expect(vmm).toMatchObject({ backend: "krun", binary: RECORDER_PATH, accelerator: "kvm", rejected: [{ name: "qemu", reason: "not needed: krun works here" }] });
+  expect(vmm).toMatchObject({
+    backend: "krun",
+    binary: RECORDER_PATH,
+    accelerator: "kvm",
+    rejected: [{ name: "qemu", reason: "not needed: krun works here" }],
+  });
   expect(vmm.reason).toContain("a probe VM booted and powered off");
 });
 
@@ -52,7 +62,13 @@ test("--vmm krun without libkrun: a clear error naming what to install", async (
 });
 
 test("a box whose krun VM never answers fails within the boot timeout: recorded failed, and no VM process is left", async () => {
-  const env = { BOXLITE_LIBKRUN: RECORDER_PATH, KRUN_RECORDER_LISTEN: "1", KRUN_RECORDER_HOLD_MS: "120000", KRUN_RECORDER_LOG: "/dev/null", BOXLITE_BOOT_TIMEOUT: "2" };
+  const env = {
+    BOXLITE_LIBKRUN: RECORDER_PATH,
+    KRUN_RECORDER_LISTEN: "1",
+    KRUN_RECORDER_HOLD_MS: "120000",
+    KRUN_RECORDER_LOG: "/dev/null",
+    BOXLITE_BOOT_TIMEOUT: "2",
+  };
   const run = await runCli(["--vmm", "krun", "run", "--name", "krun-silent", "--", "true"], { env });
   expect(run.code).toBe(125);
   expect(run.stderr).toStartWith("boxlite: the guest did not come up within 2 s\n--- console tail");

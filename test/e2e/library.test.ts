@@ -6,7 +6,12 @@ test("Boxlite.open().run streams a command's output and reports its exit code", 
   let out = "";
   const run = await Boxlite.open().run(
     { command: ["sh", "-c", "echo from the library; exit 7"], autoRemove: true },
-    { onStdout: (bytes) => void (out += new TextDecoder().decode(bytes)), onStderr: () => {} },
+    {
+      onStdout: (bytes) => {
+        out += new TextDecoder().decode(bytes);
+      },
+      onStderr: () => {},
+    },
   );
   expect(run.id).toMatch(/^[0-9a-z]{26}$/);
   const status = await run.done;

@@ -46,7 +46,20 @@ test("run -d returns once the box runs; it keeps running after the CLI exited", 
 test("exec gets the box's env and workdir, its own -e/-w/-u, and exits with the command's code", async () => {
   const result = await runCli(["exec", "shared", "--", "sh", "-c", "echo $FROM_RUN $FROM_EXEC; pwd; id -u; exit 7"]);
   expect(result).toMatchObject({ code: 7, stdout: "yes\n/srv\n0\n" });
-  const custom = await runCli(["exec", "-e", "FROM_EXEC=also", "-w", "/tmp", "-u", "65534", "shared", "--", "sh", "-c", "echo $FROM_RUN $FROM_EXEC; pwd; id -u"]);
+  const custom = await runCli([
+    "exec",
+    "-e",
+    "FROM_EXEC=also",
+    "-w",
+    "/tmp",
+    "-u",
+    "65534",
+    "shared",
+    "--",
+    "sh",
+    "-c",
+    "echo $FROM_RUN $FROM_EXEC; pwd; id -u",
+  ]);
   expect(custom).toMatchObject({ code: 0, stdout: "yes also\n/tmp\n65534\n" });
   const missing = await runCli(["exec", "shared", "--", "no-such-command"]);
   expect(missing.code).toBe(127);
@@ -55,7 +68,9 @@ test("exec gets the box's env and workdir, its own -e/-w/-u, and exits with the 
 
 test("8 concurrent execs each get their own output, byte-exact, and their own exit code", async () => {
   const runs = await Promise.all(
-    Array.from({ length: 8 }, (_, i) => runCli(["exec", "shared", "--", "sh", "-c", `i=0; while [ $i -lt 2000 ]; do echo "exec${i} line $i"; i=$((i+1)); done; exit ${i}`])),
+    Array.from({ length: 8 }, (_, i) =>
+      runCli(["exec", "shared", "--", "sh", "-c", `i=0; while [ $i -lt 2000 ]; do echo "exec${i} line $i"; i=$((i+1)); done; exit ${i}`]),
+    ),
   );
   runs.forEach((run, i) => {
     const expected = Array.from({ length: 2000 }, (_, line) => `exec${i} line ${line}\n`).join("");
@@ -124,7 +139,11 @@ test("stop from another process ends a foreground run, which exits with the comm
 
 test("a killed supervisor takes its VM with it and the box is failed, not left running", async () => {
   const id = (await runCli(["run", "-d", "--name", "doomed", "--", "sleep", "3600"])).stdout.trim();
-  const supervisor = Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`]).stdout.toString().trim().split("\n").map(Number)[0];
+  const supervisor = Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
+    .stdout.toString()
+    .trim()
+    .split("\n")
+    .map(Number)[0];
   expect(supervisor).toBeGreaterThan(0);
   process.kill(supervisor as number, "SIGKILL");
   await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its supervisor");
@@ -166,7 +185,12 @@ test("garbage on the box socket costs its sender the connection, never the box",
   const socketPath = join(process.env.BOXLITE_HOME as string, "boxes", shared, "sockets", "box.sock");
   const hostile = [
     new Uint8Array(64).fill(0xff), // a frame header claiming 4 GiB
-    Buffer.concat([Buffer.from([0, 0, 0, 13, 0, 0, 0, 0, 1, 0, 0, 0]), Buffer.from('{"version":1}'), Buffer.from([0, 0, 0, 40, 0, 0, 0, 1, 2, 0, 0, 0]), Buffer.from('{"argv":["a\\u0000b"],"env":[],"cwd":"/"}')]),
+    Buffer.concat([
+      Buffer.from([0, 0, 0, 13, 0, 0, 0, 0, 1, 0, 0, 0]),
+      Buffer.from('{"version":1}'),
+      Buffer.from([0, 0, 0, 40, 0, 0, 0, 1, 2, 0, 0, 0]),
+      Buffer.from('{"argv":["a\\u0000b"],"env":[],"cwd":"/"}'),
+    ]),
   ];
   for (const bytes of hostile) {
     const closed = Promise.withResolvers<void>();
@@ -180,7 +204,14 @@ test("garbage on the box socket costs its sender the connection, never the box",
 test("stats reports the VMM's CPU and memory against the box's limits, and a busy box shows it", async () => {
   const idle = await runCli(["stats", "--json", "shared"]);
   expect(idle.code).toBe(0);
-  const [sample] = JSON.parse(idle.stdout) as Array<{ box_id: string; cpu_percent: number; memory_bytes: number; memory_limit_bytes: number; cpus: number; uptime_seconds: number }>;
+  const [sample] = JSON.parse(idle.stdout) as Array<{
+    box_id: string;
+    cpu_percent: number;
+    memory_bytes: number;
+    memory_limit_bytes: number;
+    cpus: number;
+    uptime_seconds: number;
+  }>;
   expect(sample).toMatchObject({ box_id: shared, memory_limit_bytes: 512 * 1024 * 1024, cpus: 1 });
   expect(sample?.memory_bytes).toBeGreaterThan(16 * 1024 * 1024);
   expect(sample?.uptime_seconds).toBeGreaterThanOrEqual(0);

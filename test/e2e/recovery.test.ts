@@ -17,8 +17,17 @@ test("a box whose CLI was killed is shown as failed with the reason, not as runn
   const { proc, id } = await runningBox();
   proc.kill("SIGKILL");
   await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its CLI");
-  const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string; status: string; pid: number | null; error_reason: string }>;
-  expect(listed.find((box) => box.box_id === id)).toMatchObject({ status: "failed", pid: null, error_reason: expect.stringContaining("its boxlite process died") });
+  const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{
+    box_id: string;
+    status: string;
+    pid: number | null;
+    error_reason: string;
+  }>;
+  expect(listed.find((box) => box.box_id === id)).toMatchObject({
+    status: "failed",
+    pid: null,
+    error_reason: expect.stringContaining("its boxlite process died"),
+  });
   expect((await runCli(["ls", "-q"])).stdout).not.toContain(id);
 });
 

@@ -32,7 +32,11 @@ const remote = (args: string[], options: Parameters<typeof runCli>[1] = {}) => r
 /** Runs `args` locally and through the server; both must agree on stdout, stderr and code. */
 async function expectSame(args: string[], stdin?: string) {
   const [local, viaServer] = await Promise.all([runCli(args, stdin === undefined ? {} : { stdin }), remote(args, stdin === undefined ? {} : { stdin })]);
-  expect({ code: viaServer.code, stdout: viaServer.stdout, stderr: viaServer.stderr }).toEqual({ code: local.code, stdout: local.stdout, stderr: local.stderr });
+  expect({ code: viaServer.code, stdout: viaServer.stdout, stderr: viaServer.stderr }).toEqual({
+    code: local.code,
+    stdout: local.stdout,
+    stderr: local.stderr,
+  });
   return local;
 }
 
@@ -154,13 +158,16 @@ test("run -i pipes 1 MiB through cat byte-exact; without --rm the box is kept, s
 });
 
 test("while a run --url is attached a second attach gets 409; the run going away does not end its main command", async () => {
-  const proc = Bun.spawn(cliCommand(["--url", url, "run", "-i", "--name", "watched", "--memory", "256", "--", "sh", "-c", 'echo ready; read line; echo "got $line"; exit 4']), {
-    cwd: REPO,
-    env: process.env,
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = Bun.spawn(
+    cliCommand(["--url", url, "run", "-i", "--name", "watched", "--memory", "256", "--", "sh", "-c", 'echo ready; read line; echo "got $line"; exit 4']),
+    {
+      cwd: REPO,
+      env: process.env,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   let output = "";
   void (async () => {
     for await (const chunk of proc.stdout) output += new TextDecoder().decode(chunk);

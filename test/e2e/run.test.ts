@@ -39,8 +39,18 @@ describe("output and exit codes", () => {
 
 test("env, workdir and user reach the command", async () => {
   const result = await runCli([
-    "run", "--rm", "-e", "GREETING=hello there", "-w", "/srv/app", "-u", "nobody",
-    "--", "sh", "-c", 'echo "$GREETING"; pwd; id -u; id -g; echo "$HOME"',
+    "run",
+    "--rm",
+    "-e",
+    "GREETING=hello there",
+    "-w",
+    "/srv/app",
+    "-u",
+    "nobody",
+    "--",
+    "sh",
+    "-c",
+    'echo "$GREETING"; pwd; id -u; id -g; echo "$HOME"',
   ]);
   expect(result.stderr).toBe("");
   expect(result.stdout).toBe("hello there\n/srv/app\n65534\n65534\n/nonexistent\n");

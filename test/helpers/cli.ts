@@ -29,11 +29,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     env: { ...process.env, ...options.env },
     cwd: options.cwd ?? REPO,
   });
-  const [stdoutBytes, stderr, code] = await Promise.all([
-    new Response(proc.stdout).bytes(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [stdoutBytes, stderr, code] = await Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout: new TextDecoder().decode(stdoutBytes), stderr, stdoutBytes };
 }
 
@@ -80,12 +76,15 @@ export async function runInResizedTerminal(globals: string[] = []): Promise<numb
  */
 export async function runAndTerminate(globals: string[] = []): Promise<{ code: number; stdout: string }> {
   let stdout = "";
-  const proc = Bun.spawn(cliCommand([...globals, "run", "--rm", "--", "sh", "-c", 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 1; done']), {
-    cwd: REPO,
-    env: process.env,
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const proc = Bun.spawn(
+    cliCommand([...globals, "run", "--rm", "--", "sh", "-c", 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 1; done']),
+    {
+      cwd: REPO,
+      env: process.env,
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
   const reader = (async () => {
     for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
   })();

@@ -226,10 +226,17 @@ async function startTokenService(root: string, credentials: RegistryCredentials)
       if (user !== undefined && (user !== credentials.username || password !== credentials.password)) {
         return answer(401, { errors: [{ code: "UNAUTHORIZED", message: "wrong username or password" }] });
       }
-      const access = user === undefined ? [] : scopes.map((scope) => {
-        const [type, name, actions] = [scope.slice(0, scope.indexOf(":")), scope.slice(scope.indexOf(":") + 1, scope.lastIndexOf(":")), scope.slice(scope.lastIndexOf(":") + 1)];
-        return { type, name, actions: actions.split(",") };
-      });
+      const access =
+        user === undefined
+          ? []
+          : scopes.map((scope) => {
+              const [type, name, actions] = [
+                scope.slice(0, scope.indexOf(":")),
+                scope.slice(scope.indexOf(":") + 1, scope.lastIndexOf(":")),
+                scope.slice(scope.lastIndexOf(":") + 1),
+              ];
+              return { type, name, actions: actions.split(",") };
+            });
       const now = Math.floor(Date.now() / 1000);
       const claims = { iss: TOKEN_ISSUER, sub: user ?? "", aud: TOKEN_SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomUUID(), access };
       const signingInput = `${base64url(JSON.stringify({ typ: "JWT", alg: "ES256", x5c: [x5c] }))}.${base64url(JSON.stringify(claims))}`;

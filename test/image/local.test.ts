@@ -32,7 +32,6 @@ async function drain(layer: LocalLayer): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-
 /** A docker save archive built member by member, for shapes no real writer produces. */
 function handArchive(path: string, manifest: unknown, members: WriteEntry[]): void {
   writeFileSync(path, writeTar([{ path: "manifest.json", data: JSON.stringify(manifest) }, ...members]));
@@ -78,7 +77,11 @@ test("an unknown tag, or no tag among several, is refused with the tags present"
 test("a multi-arch index yields this host's manifest (amd64 on an x86-64 host)", async () => {
   const layout = join(work, "layout");
   const arches = ["arm64", "amd64", "s390x"];
-  const { images } = writeOciIndex(layout, "multi", arches.map((architecture) => ({ architecture, layers: [{ entries: [{ path: "arch", data: architecture }] }] })));
+  const { images } = writeOciIndex(
+    layout,
+    "multi",
+    arches.map((architecture) => ({ architecture, layers: [{ entries: [{ path: "arch", data: architecture }] }] })),
+  );
   const image = await openLocalImage({ kind: "oci", path: layout, tag: "multi" });
   const expected = images[arches.indexOf(hostPlatform().architecture)];
   expect(expected).toBeDefined();
@@ -91,7 +94,7 @@ test("a corrupted layer blob fails its stream with the digest", async () => {
   const written = writeOciImage(layout, "v1", sampleImage());
   const digest = written.layers[0]?.digest as string;
   const bytes = readFileSync(blobFile(layout, digest));
-  bytes.writeUInt8((bytes.readUInt8(bytes.length >> 1) ^ 0xff), bytes.length >> 1);
+  bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
   writeFileSync(blobFile(layout, digest), bytes);
   const image = await openLocalImage({ kind: "oci", path: layout, tag: "v1" });
   const error = await rejectionOf(drain(image.layers[0] as LocalLayer));
@@ -161,7 +164,14 @@ test("an archive member whose bytes do not match the digest in its name fails it
   const hex = digest.slice("sha256:".length);
   const tampered = new Uint8Array(layer);
   tampered[600] = 0x41;
-  handArchive(join(work, "a.tar"), [{ Config: "c.json", RepoTags: null, Layers: [`${hex}.tar`] }], [{ path: "c.json", data: config }, { path: `${hex}.tar`, data: tampered }]);
+  handArchive(
+    join(work, "a.tar"),
+    [{ Config: "c.json", RepoTags: null, Layers: [`${hex}.tar`] }],
+    [
+      { path: "c.json", data: config },
+      { path: `${hex}.tar`, data: tampered },
+    ],
+  );
   const image = await openLocalImage({ kind: "docker-archive", path: join(work, "a.tar") });
   expect(image.layers[0]?.digest).toBe(digest);
   expect((await rejectionOf(drain(image.layers[0] as LocalLayer))).message).toContain(`not ${digest}`);
@@ -170,7 +180,14 @@ test("an archive member whose bytes do not match the digest in its name fails it
 test("an old-style <id>/layer.tar member is hashed at open", async () => {
   const layer = writeTar([{ path: "f", data: "x" }]);
   const id = "1".repeat(64);
-  handArchive(join(work, "a.tar"), [{ Config: "c.json", RepoTags: ["app:latest"], Layers: [`${id}/layer.tar`] }], [{ path: "c.json", data: configJson([sha256(layer)]) }, { path: `${id}/layer.tar`, data: layer }]);
+  handArchive(
+    join(work, "a.tar"),
+    [{ Config: "c.json", RepoTags: ["app:latest"], Layers: [`${id}/layer.tar`] }],
+    [
+      { path: "c.json", data: configJson([sha256(layer)]) },
+      { path: `${id}/layer.tar`, data: layer },
+    ],
+  );
   const image = await openLocalImage({ kind: "docker-archive", path: join(work, "a.tar"), tag: "docker.io/library/app" });
   expect(image.layers[0]?.digest).toBe(sha256(layer));
   expect(await drain(image.layers[0] as LocalLayer)).toEqual(new Uint8Array(layer));
@@ -201,7 +218,14 @@ test("archive members outside the archive are refused", async () => {
 
 test("a config whose diff_ids do not match the layers is refused", async () => {
   const layer = writeTar([{ path: "f", data: "x" }]);
-  handArchive(join(work, "a.tar"), [{ Config: "c.json", Layers: ["l.tar", "l.tar"] }], [{ path: "c.json", data: configJson([sha256(layer)]) }, { path: "l.tar", data: layer }]);
+  handArchive(
+    join(work, "a.tar"),
+    [{ Config: "c.json", Layers: ["l.tar", "l.tar"] }],
+    [
+      { path: "c.json", data: configJson([sha256(layer)]) },
+      { path: "l.tar", data: layer },
+    ],
+  );
   const error = await rejectionOf(openLocalImage({ kind: "docker-archive", path: join(work, "a.tar") }));
   expect(error.code).toBe("invalid_argument");
   expect(error.message).toContain("1 rootfs.diff_ids but manifest.json lists 2 layers");

@@ -29,7 +29,13 @@ beforeAll(() => {
 });
 
 const blobFile = (digest: string) => readFileSync(join(layout, "blobs", "sha256", digest.slice("sha256:".length)));
-const settingsOf = (registry: Registry, extra: Partial<RegistrySettings> = {}): RegistrySettings => ({ host: registry.host, transport: registry.transport, skipVerify: false, search: false, ...extra });
+const settingsOf = (registry: Registry, extra: Partial<RegistrySettings> = {}): RegistrySettings => ({
+  host: registry.host,
+  transport: registry.transport,
+  skipVerify: false,
+  search: false,
+  ...extra,
+});
 const credentialsFor = (registry: Registry) => registry.credentials as { username: string; password: string };
 let configs = 0;
 /** A docker config.json holding `auths` for the registry. */
@@ -38,7 +44,6 @@ function dockerConfig(registry: Registry, username: string, password: string): s
   writeFileSync(path, JSON.stringify({ auths: { [registry.host]: { auth: btoa(`${username}:${password}`) } } }));
   return path;
 }
-
 
 /** Pulls the manifest and every blob of `image` and checks them byte for byte against the layout. */
 async function pullsExactly(client: RegistryClient, repository: string, tag: string): Promise<void> {
@@ -114,11 +119,14 @@ describe("an anonymous registry", () => {
 test("a stopped registry is a registry error, after the retries", async () => {
   const registry = await startRegistry();
   await registry.stop();
-  const client = (options: RegistryClientOptions) => new RegistryClient({ host: registry.host, transport: "http", skipVerify: false, search: false }, { backoffMs: 1, ...options });
+  const client = (options: RegistryClientOptions) =>
+    new RegistryClient({ host: registry.host, transport: "http", skipVerify: false, search: false }, { backoffMs: 1, ...options });
   const once = await rejectionOf(client({ attempts: 1 }).getManifest("tests/app", "v1"));
   const twice = await rejectionOf(client({ attempts: 2 }).getManifest("tests/app", "v1"));
   expect(once.code).toBe("registry");
-  expect(once.message).toStartWith(`registry ${registry.host} could not be reached (GET http://${registry.host}/v2/tests/app/manifests/v1, 1 attempt): ECONNREFUSED`);
+  expect(once.message).toStartWith(
+    `registry ${registry.host} could not be reached (GET http://${registry.host}/v2/tests/app/manifests/v1, 1 attempt): ECONNREFUSED`,
+  );
   expect(twice.message).toContain(", 2 attempts): ECONNREFUSED");
   expect(twice.message).toContain("check that the registry is running");
 });
@@ -143,10 +151,14 @@ describe("a registry with basic auth", () => {
 
   test("refuses wrong credentials, naming the registry and where they came from", async () => {
     const fromSettings = await rejectionOf(
-      new RegistryClient(settingsOf(registry, { auth: { type: "basic", username: "boxlite", password: "wrong" } }), { configFile: "/etc/boxlite/options.json" }).getManifest("tests/app", "v1"),
+      new RegistryClient(settingsOf(registry, { auth: { type: "basic", username: "boxlite", password: "wrong" } }), {
+        configFile: "/etc/boxlite/options.json",
+      }).getManifest("tests/app", "v1"),
     );
     expect(fromSettings.code).toBe("unauthorized");
-    expect(fromSettings.message).toStartWith(`registry ${registry.host} refused access to ${registry.host}/tests/app:v1 (401 Unauthorized: UNAUTHORIZED: authentication required)`);
+    expect(fromSettings.message).toStartWith(
+      `registry ${registry.host} refused access to ${registry.host}/tests/app:v1 (401 Unauthorized: UNAUTHORIZED: authentication required)`,
+    );
     expect(fromSettings.message).toContain("from image_registries in /etc/boxlite/options.json were refused");
     const path = dockerConfig(registry, "boxlite", "wrong");
     const fromDocker = await rejectionOf(new RegistryClient(settingsOf(registry), { dockerConfigPath: path }).getManifest("tests/app", "v1"));
@@ -156,11 +168,20 @@ describe("a registry with basic auth", () => {
 
   test("without credentials says where it looked", async () => {
     const missing = join(work, "no-such-docker-config.json");
-    const error = await rejectionOf(new RegistryClient(settingsOf(registry), { configFile: "/etc/boxlite/options.json", dockerConfigPath: missing }).getManifest("tests/app", "v1"));
+    const error = await rejectionOf(
+      new RegistryClient(settingsOf(registry), { configFile: "/etc/boxlite/options.json", dockerConfigPath: missing }).getManifest("tests/app", "v1"),
+    );
     expect(error.code).toBe("unauthorized");
-    expect(error.message).toContain(`no credentials for ${registry.host} were found (looked in the image_registries of /etc/boxlite/options.json and ${missing})`);
+    expect(error.message).toContain(
+      `no credentials for ${registry.host} were found (looked in the image_registries of /etc/boxlite/options.json and ${missing})`,
+    );
     expect(error.message).toContain(`docker login ${registry.host}`);
-    const anonymous = await rejectionOf(new RegistryClient(settingsOf(registry, { auth: { type: "anonymous" } }), { dockerConfigPath: dockerConfig(registry, "boxlite", "ignored") }).getManifest("tests/app", "v1"));
+    const anonymous = await rejectionOf(
+      new RegistryClient(settingsOf(registry, { auth: { type: "anonymous" } }), { dockerConfigPath: dockerConfig(registry, "boxlite", "ignored") }).getManifest(
+        "tests/app",
+        "v1",
+      ),
+    );
     expect(anonymous.message).toContain('is configured with auth type "anonymous"');
   });
 });
@@ -196,7 +217,9 @@ describe("a registry with token auth", () => {
   test("concurrent requests of a new client share one token request", async () => {
     const before = registry.tokenRequests.length;
     const client = new RegistryClient(settingsOf(registry, { auth: { type: "basic", ...credentialsFor(registry) } }));
-    const blobs = await Promise.all([image.config, ...image.layers].map((blob) => client.getBlob("tests/app", blob.digest).then((result) => Bun.readableStreamToBytes(result.body))));
+    const blobs = await Promise.all(
+      [image.config, ...image.layers].map((blob) => client.getBlob("tests/app", blob.digest).then((result) => Bun.readableStreamToBytes(result.body))),
+    );
     expect(blobs.map((bytes) => bytes.length)).toEqual([image.config, ...image.layers].map((blob) => blob.size));
     expect(registry.tokenRequests.length - before).toBe(1);
   });

@@ -50,7 +50,8 @@ function unsupported(field: string, why: string): BoxliteError {
 function refuseUnsupported(body: CreateRequest): void {
   if (body.disk_size_gb != null) throw unsupported("disk_size_gb", "a box's disk is its image's size; leave disk_size_gb out");
   const capabilities = body.advanced?.capabilities;
-  if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0) throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
+  if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0)
+    throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
   if (body.network?.mode === "enabled") throw unsupported("network", 'boxes of this build have no network; use {"mode": "disabled"} or leave network out');
   if (body.security != null) throw unsupported("security", "security presets are not in this build");
   if ((body.volumes?.length ?? 0) > 0) throw unsupported("volumes", "volumes are not in this build; copy files with PUT /v1/boxes/{id}/files");
@@ -66,7 +67,8 @@ export function createOptions(body: CreateRequest): RunOptions {
   if (body.image != null && body.rootfs_path != null) throw new BoxliteError("invalid_argument", "give either image or rootfs_path, not both");
   const autoDelete = (body.auto_delete ?? 0) > 0;
   // The reference refuses a detached box that removes itself on stop (detach defaults to auto_delete == 0).
-  if (autoDelete && body.detach === true) throw new BoxliteError("invalid_argument", "auto_delete > 0 removes the box when it stops; it cannot also be detach: true");
+  if (autoDelete && body.detach === true)
+    throw new BoxliteError("invalid_argument", "auto_delete > 0 removes the box when it stops; it cannot also be detach: true");
   const env = Object.entries(body.env ?? {}).map(([key, value]) => {
     if (key === "" || key.includes("=")) throw new BoxliteError("invalid_argument", `invalid field "env": ${JSON.stringify(key)} is not a variable name`);
     return `${key}=${value}`;

@@ -27,7 +27,8 @@ function startOptions(body: Static<typeof ExecRequest>): StartExecution {
 }
 
 function requireUpgrade(header: string | undefined): void {
-  if (header?.toLowerCase() !== "websocket") throw new BoxliteError("invalid_argument", "attach is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)");
+  if (header?.toLowerCase() !== "websocket")
+    throw new BoxliteError("invalid_argument", "attach is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)");
 }
 
 /** Upgrades to the attach WebSocket of an execution whose slot the caller reserved (freed again on failure). */

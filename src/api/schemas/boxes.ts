@@ -35,10 +35,7 @@ export const Box = Type.Object({
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
 });
 
-const Capabilities = Type.Object(
-  { add: Maybe(Type.Array(Type.String())), drop: Maybe(Type.Array(Type.String())) },
-  { additionalProperties: false },
-);
+const Capabilities = Type.Object({ add: Maybe(Type.Array(Type.String())), drop: Maybe(Type.Array(Type.String())) }, { additionalProperties: false });
 
 const VolumeSpec = Type.Object({ host_path: Type.String(), guest_path: Type.String(), read_only: Maybe(Type.Boolean()) }, { additionalProperties: false });
 const SecretSpec = Type.Object(
@@ -65,7 +62,12 @@ export const CreateBoxRequest = Type.Object(
     user: Maybe(Type.String({ minLength: 1 })),
     tty: Maybe(Type.Boolean()),
     advanced: Maybe(Type.Object({ capabilities: Maybe(Capabilities) }, { additionalProperties: false })),
-    network: Maybe(Type.Object({ mode: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]), allow_net: Maybe(Type.Array(Type.String())) }, { additionalProperties: false })),
+    network: Maybe(
+      Type.Object(
+        { mode: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]), allow_net: Maybe(Type.Array(Type.String())) },
+        { additionalProperties: false },
+      ),
+    ),
     security: Maybe(Type.Union([Type.Literal("development"), Type.Literal("standard"), Type.Literal("maximum")])),
     volumes: Maybe(Type.Array(VolumeSpec)),
     secrets: Maybe(Type.Array(SecretSpec)),

@@ -157,11 +157,7 @@ function loadJournal(path: string): Journal {
     if (!isJsonObject(entry)) throw damaged(`bad entry for box ${boxId}`);
     const { id, source, created_at } = entry;
     const valid =
-      typeof id === "string" &&
-      /^[0-9A-Za-z]{8}$/.test(id) &&
-      typeof source === "string" &&
-      BASE_SOURCES.includes(source) &&
-      typeof created_at === "number";
+      typeof id === "string" && /^[0-9A-Za-z]{8}$/.test(id) && typeof source === "string" && BASE_SOURCES.includes(source) && typeof created_at === "number";
     if (!valid) throw damaged(`bad entry for box ${boxId}`);
     bases[boxId] = { id, source, created_at };
   }
@@ -192,9 +188,7 @@ interface BoxSnapshotRow {
 function copySnapshots(db: Database): void {
   if (!tableExists(db, "box_snapshot")) return; // a home that never had snapshots
   const rows = db
-    .query<BoxSnapshotRow, []>(
-      "SELECT id, box_id, name, created_at, snapshot_dir, container_disk_bytes, size_bytes FROM box_snapshot ORDER BY rowid",
-    )
+    .query<BoxSnapshotRow, []>("SELECT id, box_id, name, created_at, snapshot_dir, container_disk_bytes, size_bytes FROM box_snapshot ORDER BY rowid")
     .all();
   const insert = db.query("INSERT INTO snapshot (id, box_id, name, created_at, json) VALUES (?1, ?2, ?3, ?4, ?5)");
   for (const row of rows) {

@@ -47,7 +47,9 @@ test("the token URL keeps the realm's own query and adds service and scope", () 
 test("tokens are keyed by realm, service and scope", () => {
   const challenge = { scheme: "bearer", params: { realm: "https://a/t", service: "s" } };
   expect(tokenKey(challenge, "repository:x:pull")).not.toBe(tokenKey(challenge, "repository:y:pull"));
-  expect(tokenKey(challenge, "repository:x:pull")).not.toBe(tokenKey({ scheme: "bearer", params: { realm: "https://a/t", service: "other" } }, "repository:x:pull"));
+  expect(tokenKey(challenge, "repository:x:pull")).not.toBe(
+    tokenKey({ scheme: "bearer", params: { realm: "https://a/t", service: "other" } }, "repository:x:pull"),
+  );
   expect(tokenKey(challenge, "repository:x:pull")).toBe(tokenKey({ ...challenge }, "repository:x:pull"));
 });
 

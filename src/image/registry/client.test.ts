@@ -19,15 +19,24 @@ afterEach(() => {
 function serve(handler: (request: Request, count: number) => Response | Promise<Response>) {
   // Copies: Bun recycles a request's headers once it is answered.
   const seen: Array<{ url: string; headers: Headers }> = [];
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => handler(request, seen.push({ url: request.url, headers: new Headers(request.headers) })) });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (request) => handler(request, seen.push({ url: request.url, headers: new Headers(request.headers) })),
+  });
   servers.push(server);
   return { host: `127.0.0.1:${server.port}`, port: server.port, seen };
 }
 
-const settingsOf = (host: string, extra: Partial<RegistrySettings> = {}): RegistrySettings => ({ host, transport: "http", skipVerify: false, search: false, ...extra });
+const settingsOf = (host: string, extra: Partial<RegistrySettings> = {}): RegistrySettings => ({
+  host,
+  transport: "http",
+  skipVerify: false,
+  search: false,
+  ...extra,
+});
 const sha256 = (bytes: Uint8Array | string) => `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
 const registryError = (status: number, code: string, message: string) => Response.json({ errors: [{ code, message }] }, { status });
-
 
 test("a blob redirected to another host gets the Range but never the registry's credentials", async () => {
   const blob = new TextEncoder().encode("0123456789abcdef");
@@ -58,7 +67,9 @@ test("a server that ignores the Range sends the whole blob from offset 0; one th
 });
 
 test("5xx and 429 are retried with a backoff; other 4xx are not", async () => {
-  const flaky = serve((_, count) => (count === 1 ? new Response("busy", { status: 503 }) : count === 2 ? new Response("slow down", { status: 429 }) : new Response("ok")));
+  const flaky = serve((_, count) =>
+    count === 1 ? new Response("busy", { status: 503 }) : count === 2 ? new Response("slow down", { status: 429 }) : new Response("ok"),
+  );
   const result = await new RegistryClient(settingsOf(flaky.host), { backoffMs: 1 }).getBlob("a", sha256("ok"));
   expect(await Bun.readableStreamToText(result.body)).toBe("ok");
   expect(flaky.seen.length).toBe(3);
@@ -67,7 +78,9 @@ test("5xx and 429 are retried with a backoff; other 4xx are not", async () => {
   const error = await rejectionOf(new RegistryClient(settingsOf(down.host), { attempts: 2, backoffMs: 1 }).getManifest("a", "v1"));
   expect(down.seen.length).toBe(2);
   expect(error.code).toBe("registry");
-  expect(error.message).toBe(`registry ${down.host} failed on ${down.host}/a:v1: 502 Bad Gateway: UNAVAILABLE: backend down; gave up after 2 attempts, try again later`);
+  expect(error.message).toBe(
+    `registry ${down.host} failed on ${down.host}/a:v1: 502 Bad Gateway: UNAVAILABLE: backend down; gave up after 2 attempts, try again later`,
+  );
 
   const bad = serve(() => registryError(400, "TAG_INVALID", "manifest tag did not match URI"));
   const badError = await rejectionOf(new RegistryClient(settingsOf(bad.host), { backoffMs: 1 }).getManifest("a", "v1"));
@@ -93,17 +106,24 @@ test("a blob body that breaks off is a registry error saying how far it got", as
   expect(result.size).toBe(10000);
   const error = await rejectionOf((async () => Bun.readableStreamToBytes(result.body))());
   expect(error.code).toBe("registry");
-  expect(error.message).toMatch(new RegExp(`^registry 127\\.0\\.0\\.1:${listener.port} broke off blob sha256:[0-9a-f]{64} of 127\\.0\\.0\\.1:${listener.port}/a after 1000 bytes`));
+  expect(error.message).toMatch(
+    new RegExp(`^registry 127\\.0\\.0\\.1:${listener.port} broke off blob sha256:[0-9a-f]{64} of 127\\.0\\.0\\.1:${listener.port}/a after 1000 bytes`),
+  );
 });
 
 test("an aborted download ends with the abort, not a registry error", async () => {
-  const registry = serve(() => new Response(new ReadableStream({ start: (controller) => controller.enqueue(new Uint8Array(100)) }), { headers: { "content-length": "1000" } }));
+  const registry = serve(
+    () => new Response(new ReadableStream({ start: (controller) => controller.enqueue(new Uint8Array(100)) }), { headers: { "content-length": "1000" } }),
+  );
   const controller = new AbortController();
   const result = await new RegistryClient(settingsOf(registry.host)).getBlob("a", sha256(""), { signal: controller.signal });
   const reader = result.body.getReader();
   expect((await reader.read()).value?.length).toBe(100);
   controller.abort();
-  const error = await reader.read().then(() => undefined, (caught: unknown) => caught);
+  const error = await reader.read().then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(Error);
   expect(error).not.toBeInstanceOf(BoxliteError);
   expect((error as Error).name).toBe("AbortError");
@@ -111,8 +131,14 @@ test("an aborted download ends with the abort, not a registry error", async () =
 
 test("a manifest must hash to the digest it was asked by, and to the one the registry claims", async () => {
   const manifest = '{"schemaVersion":2}';
-  const registry = serve((request) =>
-    new Response(manifest, { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json; charset=utf-8", ...(request.url.endsWith("/claims") ? { "docker-content-digest": sha256("other") } : {}) } }),
+  const registry = serve(
+    (request) =>
+      new Response(manifest, {
+        headers: {
+          "content-type": "application/vnd.oci.image.manifest.v1+json; charset=utf-8",
+          ...(request.url.endsWith("/claims") ? { "docker-content-digest": sha256("other") } : {}),
+        },
+      }),
   );
   const client = new RegistryClient(settingsOf(registry.host));
   const wanted = sha256("something else");
@@ -138,7 +164,9 @@ test("a cached token the registry stops accepting is replaced once, and access_t
   let accepted = "t1";
   const challenge = `Bearer realm="http://${tokens.host}/token",service="svc",scope="repository:team/app:pull"`;
   const registry = serve((request) =>
-    request.headers.get("authorization") === `Bearer ${accepted}` ? new Response("{}") : new Response(null, { status: 401, headers: { "www-authenticate": challenge } }),
+    request.headers.get("authorization") === `Bearer ${accepted}`
+      ? new Response("{}")
+      : new Response(null, { status: 401, headers: { "www-authenticate": challenge } }),
   );
   const client = new RegistryClient(settingsOf(registry.host));
   await client.getManifest("team/app", "v1");

@@ -62,7 +62,10 @@ export class RegistryClient {
     const claimed = response.headers.get("docker-content-digest");
     const expected = DIGEST.test(reference) ? reference : claimed?.startsWith("sha256:") ? claimed : undefined;
     if (expected !== undefined && expected !== digest) {
-      throw new BoxliteError("registry", `registry ${this.settings.host} sent a manifest for ${what} whose digest is ${digest}, not ${expected}: the registry or something between is corrupting data`);
+      throw new BoxliteError(
+        "registry",
+        `registry ${this.settings.host} sent a manifest for ${what} whose digest is ${digest}, not ${expected}: the registry or something between is corrupting data`,
+      );
     }
     const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
     return { digest, mediaType, bytes };
@@ -76,7 +79,11 @@ export class RegistryClient {
    * total of a 206's Content-Range). The caller hashes and verifies; a body that breaks
    * off errors with BoxliteError "registry".
    */
-  async getBlob(repository: string, digest: string, options: { offset?: number; signal?: AbortSignal } = {}): Promise<{ body: ReadableStream<Uint8Array>; size: number | undefined; offset: number }> {
+  async getBlob(
+    repository: string,
+    digest: string,
+    options: { offset?: number; signal?: AbortSignal } = {},
+  ): Promise<{ body: ReadableStream<Uint8Array>; size: number | undefined; offset: number }> {
     const what = `blob ${digest} of ${this.settings.host}/${repository}`;
     const headers: Record<string, string> = { "accept-encoding": "identity" };
     const wanted = options.offset ?? 0;
@@ -140,7 +147,10 @@ export class RegistryClient {
         continue;
       }
       if (!challenges.some((challenge) => challenge.scheme === "basic")) {
-        throw new BoxliteError("unauthorized", `registry ${this.settings.host} asks for ${challenges.map((c) => c.scheme).join(", ") || "an unknown kind of"} authentication for ${what}, which boxlite does not support (${detail})`);
+        throw new BoxliteError(
+          "unauthorized",
+          `registry ${this.settings.host} asks for ${challenges.map((c) => c.scheme).join(", ") || "an unknown kind of"} authentication for ${what}, which boxlite does not support (${detail})`,
+        );
       }
       const found = this.credentials();
       if (!found || sentBasic) throw this.unauthorized(what, detail, sentBasic);
@@ -151,10 +161,15 @@ export class RegistryClient {
   /** Asks the token service of a bearer challenge for a pull token, with Basic credentials when we have some. */
   private async requestToken(challenge: AuthChallenge, scope: string, what: string): Promise<string> {
     const url = tokenUrl(challenge, scope);
-    if (!url) throw new BoxliteError("registry", `registry ${this.settings.host} sent a bearer challenge without a usable realm (${JSON.stringify(challenge.params.realm ?? "")}) for ${what}`);
+    if (!url)
+      throw new BoxliteError(
+        "registry",
+        `registry ${this.settings.host} sent a bearer challenge without a usable realm (${JSON.stringify(challenge.params.realm ?? "")}) for ${what}`,
+      );
     const found = this.credentials();
     const response = await this.fetchRetrying(url.href, found ? { authorization: basicAuthorization(found.credentials) } : {});
-    if (response.status === 401 || response.status === 403) throw this.unauthorized(what, `token service ${url.origin}${url.pathname}: ${await errorDetail(response)}`, found !== undefined);
+    if (response.status === 401 || response.status === 403)
+      throw this.unauthorized(what, `token service ${url.origin}${url.pathname}: ${await errorDetail(response)}`, found !== undefined);
     const text = await response.text();
     let body: unknown;
     try {
@@ -163,7 +178,11 @@ export class RegistryClient {
       body = undefined;
     }
     const token = response.ok ? tokenOf(body) : undefined;
-    if (!token) throw new BoxliteError("registry", `token service ${url.origin}${url.pathname} of registry ${this.settings.host} answered ${response.status} without a token for ${what}: ${text.slice(0, 200)}`);
+    if (!token)
+      throw new BoxliteError(
+        "registry",
+        `token service ${url.origin}${url.pathname} of registry ${this.settings.host} answered ${response.status} without a token for ${what}: ${text.slice(0, 200)}`,
+      );
     return token;
   }
 
@@ -185,9 +204,11 @@ export class RegistryClient {
     const configured = this.settings.auth;
     const file = this.options.configFile;
     let advice: string;
-    if (configured?.type === "anonymous") advice = `${host} is configured with auth type "anonymous"${file ? ` in ${file}` : ""}; give it basic or bearer credentials`;
+    if (configured?.type === "anonymous")
+      advice = `${host} is configured with auth type "anonymous"${file ? ` in ${file}` : ""}; give it basic or bearer credentials`;
     else if (configured?.type === "bearer") advice = `the bearer token configured for ${host}${file ? ` in ${file}` : ""} was refused; replace it`;
-    else if (credentialsSent) advice = `the credentials for ${host} from ${this.found?.source ?? "the settings"} were refused or do not allow pulling it; check the username, the password and the repository name`;
+    else if (credentialsSent)
+      advice = `the credentials for ${host} from ${this.found?.source ?? "the settings"} were refused or do not allow pulling it; check the username, the password and the repository name`;
     else {
       const looked = [file ? `the image_registries of ${file}` : "", this.options.dockerConfigPath ?? ""].filter((place) => place !== "");
       const where = looked.length > 0 ? `looked in ${looked.join(" and ")}` : "no config file or docker config.json was given";
@@ -206,8 +227,20 @@ export class RegistryClient {
         if (signal?.aborted || error instanceof BoxliteError) throw error;
         const code = (error as { code?: unknown }).code;
         if (typeof code === "string" && TLS_CERT_ERROR.test(code)) throw this.tlsError(url, error, code);
-        if (code === "EPROTO") throw this.networkError(url, error, attempt, `the TLS handshake failed: if ${this.settings.host} speaks plain HTTP, set its transport to "http" in image_registries`);
-        if (attempt >= this.attempts) throw this.networkError(url, error, attempt, `check that the registry is running and reachable and that its transport (${this.settings.transport}) is right`);
+        if (code === "EPROTO")
+          throw this.networkError(
+            url,
+            error,
+            attempt,
+            `the TLS handshake failed: if ${this.settings.host} speaks plain HTTP, set its transport to "http" in image_registries`,
+          );
+        if (attempt >= this.attempts)
+          throw this.networkError(
+            url,
+            error,
+            attempt,
+            `check that the registry is running and reachable and that its transport (${this.settings.transport}) is right`,
+          );
         await Bun.sleep(this.backoffMs * 2 ** (attempt - 1));
         signal?.throwIfAborted();
         continue;
@@ -247,14 +280,22 @@ export class RegistryClient {
   }
 
   private networkError(url: string, error: unknown, attempts: number, advice: string): BoxliteError {
-    return new BoxliteError("registry", `registry ${this.settings.host} could not be reached (GET ${url}, ${attempts} attempt${attempts === 1 ? "" : "s"}): ${(error as Error).message}; ${advice}`, { cause: error });
+    return new BoxliteError(
+      "registry",
+      `registry ${this.settings.host} could not be reached (GET ${url}, ${attempts} attempt${attempts === 1 ? "" : "s"}): ${(error as Error).message}; ${advice}`,
+      { cause: error },
+    );
   }
 
   /** The error for a non-2xx answer (401/403 were handled by send). */
   private async failure(response: Response, what: string, notFound: string): Promise<BoxliteError> {
     const detail = await errorDetail(response);
     if (response.status === 404) return new BoxliteError("image_not_found", `${notFound} (${detail})`);
-    const hint = /HTTP request to an HTTPS server/i.test(detail) ? `; ${this.settings.host} speaks HTTPS: set its transport to "https"` : response.status >= 500 || response.status === 429 ? `; gave up after ${this.attempts} attempts, try again later` : "";
+    const hint = /HTTP request to an HTTPS server/i.test(detail)
+      ? `; ${this.settings.host} speaks HTTPS: set its transport to "https"`
+      : response.status >= 500 || response.status === 429
+        ? `; gave up after ${this.attempts} attempts, try again later`
+        : "";
     return new BoxliteError("registry", `registry ${this.settings.host} failed on ${what}: ${detail}${hint}`);
   }
 
@@ -264,7 +305,8 @@ export class RegistryClient {
     try {
       for await (const chunk of response.body ?? new ReadableStream<Uint8Array>()) {
         total += chunk.length;
-        if (total > MAX_MANIFEST_BYTES) throw new BoxliteError("registry", `registry ${this.settings.host} sent a manifest for ${what} larger than ${MAX_MANIFEST_BYTES} bytes`);
+        if (total > MAX_MANIFEST_BYTES)
+          throw new BoxliteError("registry", `registry ${this.settings.host} sent a manifest for ${what} larger than ${MAX_MANIFEST_BYTES} bytes`);
         chunks.push(chunk);
       }
     } catch (error) {
@@ -279,7 +321,13 @@ export class RegistryClient {
     const reader = body.getReader();
     let received = 0;
     const brokeOff = (cause: unknown) =>
-      signal?.aborted ? cause : new BoxliteError("registry", `registry ${this.settings.host} broke off ${what} after ${received} bytes: ${(cause as Error).message}; the download can resume from there`, { cause });
+      signal?.aborted
+        ? cause
+        : new BoxliteError(
+            "registry",
+            `registry ${this.settings.host} broke off ${what} after ${received} bytes: ${(cause as Error).message}; the download can resume from there`,
+            { cause },
+          );
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -316,7 +364,9 @@ async function errorDetail(response: Response): Promise<string> {
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   try {
     const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };
-    const errors = (parsed.errors ?? []).map((error) => [error.code, error.message].filter((part) => typeof part === "string" && part !== "").join(": ")).filter((line) => line !== "");
+    const errors = (parsed.errors ?? [])
+      .map((error) => [error.code, error.message].filter((part) => typeof part === "string" && part !== "").join(": "))
+      .filter((line) => line !== "");
     if (errors.length > 0) return `${status}: ${errors.join("; ")}`;
   } catch {
     // Not JSON: fall back to the text.

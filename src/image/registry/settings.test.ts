@@ -57,9 +57,15 @@ test("a bad file is refused naming the file and the field", () => {
     [{ image_registries: [{ transport: "http" }] }, /image_registries\[0\]\.host must be a registry host/],
     [{ image_registries: [{ host: "http://a.io" }] }, /image_registries\[0\]\.host: registry host "http:\/\/a.io" is not host\[:port\]/],
     [{ image_registries: [{ host: "a.io", skip_verify: "yes" }] }, /image_registries\[0\]\.skip_verify must be true or false/],
-    [{ image_registries: [{ host: "a.io", skipVerify: true }] }, /image_registries\[0\] has unknown field "skipVerify"; the fields are host, transport, skip_verify, search, auth/],
+    [
+      { image_registries: [{ host: "a.io", skipVerify: true }] },
+      /image_registries\[0\] has unknown field "skipVerify"; the fields are host, transport, skip_verify, search, auth/,
+    ],
     [{ image_registries: [{ host: "a.io", auth: { type: "basic", username: "u" } }] }, /image_registries\[0\]\.auth\.password must be a non-empty string/],
-    [{ image_registries: [{ host: "a.io", auth: { type: "oauth" } }] }, /image_registries\[0\]\.auth\.type must be "anonymous", "basic" or "bearer", not "oauth"/],
+    [
+      { image_registries: [{ host: "a.io", auth: { type: "oauth" } }] },
+      /image_registries\[0\]\.auth\.type must be "anonymous", "basic" or "bearer", not "oauth"/,
+    ],
   ];
   for (const [content, message] of cases) {
     const path = file(content);
@@ -69,14 +75,20 @@ test("a bad file is refused naming the file and the field", () => {
     expect(error.message).toMatch(message);
   }
   expect(errorOf(() => loadRegistrySettings({ configFile: join(dir, "missing.json") })).message).toMatch(/config file .*missing\.json cannot be read/);
-  expect(errorOf(() => loadRegistrySettings({ registryFlags: ["https://a.io"] })).message).toMatch(/^--registry: registry host "https:\/\/a.io" is not host\[:port\]/);
+  expect(errorOf(() => loadRegistrySettings({ registryFlags: ["https://a.io"] })).message).toMatch(
+    /^--registry: registry host "https:\/\/a.io" is not host\[:port\]/,
+  );
 });
 
 test("a fully qualified reference goes to its registry only, with that entry's settings", () => {
   const local: RegistrySettings = { host: "127.0.0.1:5000", transport: "http", skipVerify: false, search: true };
   const settings = [https("mirror.example", true), local];
-  expect(candidatesFor("127.0.0.1:5000/team/app:v1", settings)).toEqual([{ settings: local, reference: { registry: "127.0.0.1:5000", repository: "team/app", tag: "v1" } }]);
-  expect(candidatesFor("ghcr.io/o/r", settings)).toEqual([{ settings: https("ghcr.io"), reference: { registry: "ghcr.io", repository: "o/r", tag: "latest" } }]);
+  expect(candidatesFor("127.0.0.1:5000/team/app:v1", settings)).toEqual([
+    { settings: local, reference: { registry: "127.0.0.1:5000", repository: "team/app", tag: "v1" } },
+  ]);
+  expect(candidatesFor("ghcr.io/o/r", settings)).toEqual([
+    { settings: https("ghcr.io"), reference: { registry: "ghcr.io", repository: "o/r", tag: "latest" } },
+  ]);
   // Loopback registries are plain HTTP unless configured, as docker's default insecure range.
   expect(candidatesFor("localhost:5000/x", settings)[0]?.settings).toEqual({ ...https("localhost:5000"), transport: "http" });
   expect(candidatesFor("127.9.9.9:80/x", settings)[0]?.settings.transport).toBe("http");
@@ -103,9 +115,13 @@ test("an unqualified reference tries each search registry in order, library/ onl
 });
 
 test("with no search registry, an unqualified reference goes to docker.io", () => {
-  expect(candidatesFor("alpine", [])).toEqual([{ settings: https("docker.io"), reference: { registry: "docker.io", repository: "library/alpine", tag: "latest" } }]);
+  expect(candidatesFor("alpine", [])).toEqual([
+    { settings: https("docker.io"), reference: { registry: "docker.io", repository: "library/alpine", tag: "latest" } },
+  ]);
   const hubEntry: RegistrySettings = { ...https("docker.io"), auth: { type: "basic", username: "u", password: "p" } };
-  expect(candidatesFor("team/app", [https("x.example"), hubEntry])).toEqual([{ settings: hubEntry, reference: { registry: "docker.io", repository: "team/app", tag: "latest" } }]);
+  expect(candidatesFor("team/app", [https("x.example"), hubEntry])).toEqual([
+    { settings: hubEntry, reference: { registry: "docker.io", repository: "team/app", tag: "latest" } },
+  ]);
   expect(errorOf(() => candidatesFor("Alpine", [])).code).toBe("invalid_argument");
 });
 

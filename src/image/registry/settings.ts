@@ -77,7 +77,7 @@ function readConfigFile(path: string): RegistrySettings[] {
   } catch (error) {
     throw fail(`not valid JSON (${(error as Error).message})`);
   }
-  if (!isObject(raw)) throw fail("the top level must be a JSON object like {\"image_registries\": [...]}");
+  if (!isObject(raw)) throw fail('the top level must be a JSON object like {"image_registries": [...]}');
   const list = raw.image_registries;
   if (list === undefined || list === null) return [];
   if (!Array.isArray(list)) throw fail("image_registries must be a list of registries");
@@ -88,11 +88,13 @@ function parseEntry(entry: unknown, field: string, fail: (why: string) => Boxlit
   if (!isObject(entry)) throw fail(`${field} must be an object like {"host": "registry.example.com"}`);
   // Unknown keys are refused: a misspelt skip_verify or transport would otherwise be silently ignored.
   const unknown = Object.keys(entry).filter((key) => !ENTRY_KEYS.includes(key));
-  if (unknown.length > 0) throw fail(`${field} has unknown field ${unknown.map((key) => JSON.stringify(key)).join(", ")}; the fields are ${ENTRY_KEYS.join(", ")}`);
+  if (unknown.length > 0)
+    throw fail(`${field} has unknown field ${unknown.map((key) => JSON.stringify(key)).join(", ")}; the fields are ${ENTRY_KEYS.join(", ")}`);
   const { host, transport, skip_verify: skipVerify, search } = entry;
   if (typeof host !== "string" || host === "") throw fail(`${field}.host must be a registry host like "registry.example.com:5000"`);
   if (!HOST.test(host)) throw fail(`${field}.host: ${notAHost(host)}`);
-  if (transport !== undefined && transport !== "https" && transport !== "http") throw fail(`${field}.transport must be "https" or "http", not ${JSON.stringify(transport)}`);
+  if (transport !== undefined && transport !== "https" && transport !== "http")
+    throw fail(`${field}.transport must be "https" or "http", not ${JSON.stringify(transport)}`);
   if (skipVerify !== undefined && typeof skipVerify !== "boolean") throw fail(`${field}.skip_verify must be true or false`);
   if (search !== undefined && typeof search !== "boolean") throw fail(`${field}.search must be true or false`);
   const settings: RegistrySettings = { host, transport: transport ?? "https", skipVerify: skipVerify ?? false, search: search ?? false };
@@ -117,7 +119,9 @@ function parseAuth(auth: unknown, field: string, fail: (why: string) => BoxliteE
 /** The settings entry for `host`, else https defaults (no search, no auth). */
 export function settingsFor(host: string, settings: RegistrySettings[]): RegistrySettings {
   const wanted = canonicalHost(host);
-  return settings.find((entry) => canonicalHost(entry.host) === wanted) ?? { host, transport: isLoopback(host) ? "http" : "https", skipVerify: false, search: false };
+  return (
+    settings.find((entry) => canonicalHost(entry.host) === wanted) ?? { host, transport: isLoopback(host) ? "http" : "https", skipVerify: false, search: false }
+  );
 }
 
 /**
@@ -207,6 +211,7 @@ function entryCredentials(entry: Json): { username: string; password: string } |
     // Passwords may contain colons; usernames may not.
     if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
-  if (typeof entry.username === "string" && entry.username !== "" && typeof entry.password === "string") return { username: entry.username, password: entry.password };
+  if (typeof entry.username === "string" && entry.username !== "" && typeof entry.password === "string")
+    return { username: entry.username, password: entry.password };
   return undefined;
 }

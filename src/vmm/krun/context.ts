@@ -9,14 +9,7 @@
 import { ptr, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
 import { BoxliteError } from "../../util/errors.ts";
-import {
-  KRUN_DISK_FORMAT_QCOW2,
-  KRUN_DISK_FORMAT_RAW,
-  KRUN_KERNEL_FORMAT_ELF,
-  KRUN_KERNEL_FORMAT_RAW,
-  type KrunSymbolName,
-  type Libkrun,
-} from "./ffi.ts";
+import type { KRUN_DISK_FORMAT_QCOW2, KRUN_DISK_FORMAT_RAW, KRUN_KERNEL_FORMAT_ELF, KRUN_KERNEL_FORMAT_RAW, KrunSymbolName, Libkrun } from "./ffi.ts";
 
 /** Always pinned, never probed: a qcow2 header can name backing files libkrun would open. */
 export type KrunDiskFormat = typeof KRUN_DISK_FORMAT_RAW | typeof KRUN_DISK_FORMAT_QCOW2;
@@ -80,7 +73,13 @@ export class KrunContext implements Disposable {
 
   /** krun_set_kernel: our kernel instead of libkrunfw's; initramfs may be null. */
   setKernel(kernelPath: string, format: KrunKernelFormat, initramfs: string | null, cmdline: string): void {
-    const ret = this.symbols().krun_set_kernel(this.id, this.cString(kernelPath), format, initramfs === null ? null : this.cString(initramfs), this.cString(cmdline));
+    const ret = this.symbols().krun_set_kernel(
+      this.id,
+      this.cString(kernelPath),
+      format,
+      initramfs === null ? null : this.cString(initramfs),
+      this.cString(cmdline),
+    );
     check("krun_set_kernel", ret);
   }
 

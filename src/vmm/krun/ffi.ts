@@ -93,7 +93,7 @@ export function loadLibkrun(config: Pick<Config, "libkrun">): Libkrun {
       loaded.set(path, library);
       return library;
     } catch (cause) {
-      const message = cause instanceof Error ? cause.message.split("\n")[0] ?? "" : String(cause);
+      const message = cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause);
       if (/^Symbol ".*" not found/.test(message)) tooOld ??= `${path} (${message})`;
       failures.push(`${path}: ${message}`);
     }

@@ -17,7 +17,14 @@ import type { VmSpec } from "../backend.ts";
 import { loadLibkrun } from "./ffi.ts";
 import { KrunBackend, vmArgv } from "./krun.ts";
 
-const RECORDER_ENV = ["KRUN_RECORDER_LOG", "KRUN_RECORDER_LISTEN", "KRUN_RECORDER_HOLD_MS", "KRUN_RECORDER_EXIT", "KRUN_RECORDER_FAIL", "KRUN_RECORDER_CONSOLE"];
+const RECORDER_ENV = [
+  "KRUN_RECORDER_LOG",
+  "KRUN_RECORDER_LISTEN",
+  "KRUN_RECORDER_HOLD_MS",
+  "KRUN_RECORDER_EXIT",
+  "KRUN_RECORDER_FAIL",
+  "KRUN_RECORDER_CONSOLE",
+];
 let backend: KrunBackend;
 
 beforeAll(() => {
@@ -66,7 +73,12 @@ describe("KrunBackend against the libkrun recorder", () => {
       }
       // The configuration arrived all the same (on stdin).
       const calls = readCalls(log);
-      expect(calls.find((call) => call.call === "krun_add_vsock_port2")?.args).toEqual({ ctx_id: 0, port: 2695, c_filepath: spec.agentSocketPath, listen: true });
+      expect(calls.find((call) => call.call === "krun_add_vsock_port2")?.args).toEqual({
+        ctx_id: 0,
+        port: 2695,
+        c_filepath: spec.agentSocketPath,
+        listen: true,
+      });
       expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("boxlite.rootfs=/dev/vdb boxlite.hostname=b1 boxlite.vsock=2695");
       // The supervisor's pid check knows a krun VMM by its `__vm <id>`.
       const boxDir = join(spec.rootfsDisk, "..", "..");

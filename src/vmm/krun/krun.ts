@@ -99,7 +99,8 @@ async function bootProbe(config: Config, assets: GuestAssets, lib: Libkrun): Pro
   }
   // The agent's line is the proof; the status is not: without libkrun's own init, what
   // libkrun exits with after a guest power-off is not the agent's to choose.
-  if (proc.signalCode !== "SIGKILL" && consoleText.includes(PROBE_OK)) return { ok: true, reason: `libkrun ${lib.path}: a probe VM booted and powered off in ${ms} ms` };
+  if (proc.signalCode !== "SIGKILL" && consoleText.includes(PROBE_OK))
+    return { ok: true, reason: `libkrun ${lib.path}: a probe VM booted and powered off in ${ms} ms` };
   const stderr = (await new Response(proc.stderr).text()).trim().split("\n").at(-1) ?? "";
   const why =
     proc.signalCode === "SIGKILL"

@@ -39,9 +39,14 @@ export const KrunVmConfig = Type.Object(
       { additionalProperties: false },
     ),
     /** In order: the first is the guest's vda, the second vdb. */
-    disks: Type.Array(Type.Object({ blockId: Type.String({ minLength: 1 }), path: Path, format: DiskFormat, readOnly: Type.Boolean() }, { additionalProperties: false })),
+    disks: Type.Array(
+      Type.Object({ blockId: Type.String({ minLength: 1 }), path: Path, format: DiskFormat, readOnly: Type.Boolean() }, { additionalProperties: false }),
+    ),
     /** The agent's channel; null for a probe VM, which only boots and powers off. */
-    agent: Type.Union([Type.Null(), Type.Object({ port: Type.Integer({ minimum: 1, maximum: 0xffff_fffe }), socketPath: Path }, { additionalProperties: false })]),
+    agent: Type.Union([
+      Type.Null(),
+      Type.Object({ port: Type.Integer({ minimum: 1, maximum: 0xffff_fffe }), socketPath: Path }, { additionalProperties: false }),
+    ]),
     consolePath: Path,
     rlimits: Type.Array(Type.String()),
     /** The guest's environment, explicitly (an absent one would copy the host's). */
@@ -76,7 +81,11 @@ export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): Kr
     logLevel,
     cpus: spec.cpus,
     memoryMib: spec.memoryMib,
-    kernel: { path: spec.kernel.elfPath, format: KRUN_KERNEL_FORMAT_ELF, cmdline: krunKernelCmdline([...guestKernelArgs(spec, "/dev/vdb"), `boxlite.vsock=${AGENT_VSOCK_PORT}`]) },
+    kernel: {
+      path: spec.kernel.elfPath,
+      format: KRUN_KERNEL_FORMAT_ELF,
+      cmdline: krunKernelCmdline([...guestKernelArgs(spec, "/dev/vdb"), `boxlite.vsock=${AGENT_VSOCK_PORT}`]),
+    },
     disks: [
       { blockId: "system", path: spec.systemDisk, format: KRUN_DISK_FORMAT_RAW, readOnly: true },
       { blockId: "rootfs", path: spec.rootfsDisk, format: KRUN_DISK_FORMAT_QCOW2, readOnly: false },

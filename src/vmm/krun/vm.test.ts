@@ -31,7 +31,10 @@ const TYPICAL_CALLS = [
     },
   },
   { call: "krun_add_disk2", args: { ctx_id: 0, block_id: "system", disk_path: "/home/u/.boxlite/runtime/system.ext4", disk_format: 0, read_only: true } },
-  { call: "krun_add_disk2", args: { ctx_id: 0, block_id: "rootfs", disk_path: "/home/u/.boxlite/boxes/b1/disks/disk.qcow2", disk_format: 1, read_only: false } },
+  {
+    call: "krun_add_disk2",
+    args: { ctx_id: 0, block_id: "rootfs", disk_path: "/home/u/.boxlite/boxes/b1/disks/disk.qcow2", disk_format: 1, read_only: false },
+  },
   { call: "krun_disable_implicit_vsock", args: { ctx_id: 0 } },
   { call: "krun_add_vsock", args: { ctx_id: 0, tsi_features: 0 } },
   { call: "krun_add_vsock_port2", args: { ctx_id: 0, port: 2695, c_filepath: "/home/u/.boxlite/sock/b1.agent.sock", listen: true } },
@@ -72,7 +75,11 @@ describe("boxlite __vm against the libkrun recorder", () => {
     expect(args(paths, "krun_add_disk2")?.map((disk) => disk.disk_path)).toEqual([`${odd}/system.img`, `${odd}/rootfs.img`]);
     expect(args(paths, "krun_set_console_output")).toEqual([{ ctx_id: 0, c_filepath: `${odd}/console.log` }]);
     // A probe: no agent port, one disk; still no implicit vsock (and so no TSI network).
-    expect(probe?.calls.map((record) => record.call)).toEqual(TYPICAL_CALLS.map((call) => call.call).filter((call) => call !== "krun_add_vsock_port2").toSpliced(4, 1));
+    expect(probe?.calls.map((record) => record.call)).toEqual(
+      TYPICAL_CALLS.map((call) => call.call)
+        .filter((call) => call !== "krun_add_vsock_port2")
+        .toSpliced(4, 1),
+    );
     expect(args(probe, "krun_set_kernel")?.[0]?.cmdline).toBe("console=hvc0 boxlite.probe=1");
     expect(args(debug, "krun_set_log_level")).toEqual([{ level: 4 }]);
     expect(args(debug, "krun_set_vm_config")).toEqual([{ ctx_id: 0, num_vcpus: 255, ram_mib: 512 }]);
@@ -86,7 +93,14 @@ describe("boxlite __vm against the libkrun recorder", () => {
   });
 
   // Linux errno values, named independently of describeErrno.
-  const ERRNOS: Array<[number, string]> = [[22, "EINVAL"], [2, "ENOENT"], [16, "EBUSY"], [13, "EACCES"], [12, "ENOMEM"], [19, "ENODEV"]];
+  const ERRNOS: Array<[number, string]> = [
+    [22, "EINVAL"],
+    [2, "ENOENT"],
+    [16, "EBUSY"],
+    [13, "EACCES"],
+    [12, "ENOMEM"],
+    [19, "ENODEV"],
+  ];
   const failing = [...new Set(TYPICAL_CALLS.map((call) => call.call))];
 
   test.skipIf(process.platform !== "linux")("every call's negative return ends the process with an error naming the call and the errno", async () => {
