@@ -2,7 +2,7 @@
  * boxlite's scripting API, for Bun programs:
  *
  *   import { Boxlite } from "boxlite";
- *   const run = await Boxlite.open().run({ command: ["echo", "hi"], autoRemove: true },
+ *   const run = await Boxlite.open().run({ cmd: ["echo", "hi"], autoRemove: true },
  *     { onStdout: (b) => process.stdout.write(b), onStderr: (b) => process.stderr.write(b) });
  *   const { code } = await run.done;
  *
@@ -16,6 +16,7 @@ import type { BoxliteApi } from "./runtime/api.ts";
 import { Boxlite } from "./runtime/boxlite.ts";
 
 export { Boxlite, type RuntimeInfo } from "./runtime/boxlite.ts";
+export type { BoxOptions, NetworkOptions } from "./model/box-options.ts";
 export type { RunOptions } from "./runtime/options.ts";
 export type { BoxRun } from "./runtime/run.ts";
 export type { MainAttachment } from "./guest-protocol/main-session.ts";

@@ -75,7 +75,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   stop: { run: stopCommand },
   restart: { run: restartCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
-  __supervise: { local: (runtime, [id, ...flags]) => (id === undefined ? Promise.resolve(2) : runtime.supervise(id, { hold: flags.includes("--hold") })) },
+  __supervise: {
+    local: (runtime, [id, ...flags]) =>
+      id === undefined ? Promise.resolve(2) : runtime.supervise(id, { hold: flags.includes("--hold"), lifeline: flags.includes("--lifeline") }),
+  },
   // Internal: a krun box's VM process, configured on stdin (src/vmm/krun/vm.ts); it never opens the home.
   __vm: { bare: async () => (await import("./vmm/krun/vm.ts")).vmCommand(), failureCode: 125 },
   ls: { run: lsCommand },
@@ -153,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
     if ("bare" in entry) return await entry.bare(args);
     if ("run" in entry) return await entry.run(openRuntime(globals), args);
     if (globals.url !== undefined) throw new BoxliteError("usage", `${name} works on a home and takes no --url`);
-    return await entry.local(openLocal(configOf(globals)), args);
+    return await entry.local(openLocal(configOf(globals), name === "serve"), args);
   } catch (error) {
     return reportFailure(error, globals.debug, failureCode);
   }
@@ -171,9 +174,10 @@ function configOf(globals: GlobalArgs): Readonly<Config> {
   });
 }
 
-function openLocal(config: Readonly<Config>): Boxlite {
+/** `ownsUndetached`: only a server's process lives as long as the boxes it starts for clients that did not detach them. */
+function openLocal(config: Readonly<Config>, ownsUndetached = false): Boxlite {
   if (config.homeWasRelative) void err(`boxlite: using home ${config.home}\n`);
-  return new Boxlite(config, warn);
+  return new Boxlite(config, warn, ownsUndetached);
 }
 
 /** The server at --url (or $BOXLITE_URL, unless --home is given) when there is one, else the home. */

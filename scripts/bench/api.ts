@@ -36,7 +36,7 @@ const base = `http://127.0.0.1:${server.port}/v1`;
 let box = "";
 
 try {
-  for (let i = 0; i < 100; i++) await runtime.create({ command: ["true"] });
+  for (let i = 0; i < 100; i++) await runtime.create({ cmd: ["true"] });
   let requests = 0;
   const deadline = performance.now() + SECONDS * 1000;
   await Promise.all(
@@ -51,7 +51,7 @@ try {
   );
   console.log(`GET /v1/boxes (100 boxes, ${CONCURRENCY} keep-alive clients): ${Math.round(requests / SECONDS)} requests/s`);
 
-  box = await runtime.create({ command: ["sleep", "3600"] });
+  box = await runtime.create({ cmd: ["sleep", "3600"] });
   await runtime.start(box);
   const quiet = { onStdout: () => {}, onStderr: () => {} };
   const local: number[] = [];

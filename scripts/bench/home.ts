@@ -13,6 +13,7 @@ import { ulid } from "ulid";
 import { insertBox } from "../../src/db/boxes.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { newBoxConfig, newBoxState } from "../../src/runtime/box-record.ts";
+import { withDefaults } from "../../src/runtime/options.ts";
 
 const flag = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
@@ -41,15 +42,7 @@ try {
   database.db.transaction(() => {
     for (let i = 0; i < BOXES; i++) {
       const id = ulid().toLowerCase();
-      const config = newBoxConfig({
-        id,
-        name: null,
-        image: "alpine:latest",
-        options: { env: ["A=1"], command: ["sh"] },
-        cpus: 1,
-        memoryMib: 512,
-        boxHome: join(home, "boxes", id),
-      });
+      const config = newBoxConfig(id, withDefaults({ image: "alpine:latest", env: { A: "1" }, cmd: ["sh"] }, true), join(home, "boxes", id));
       insertBox(database.db, config, { ...newBoxState(i % 3 === 0 ? "running" : "stopped"), exit_code: 0 });
     }
   })();

@@ -46,7 +46,7 @@ export async function runRemote(http: RestTransport, id: string, options: RunOpt
     // Without -i the command gets no stdin, as locally (closed before the start, it gets /dev/null).
     if (!options.stdin) execution.closeStdin();
     // Before the start: the terminal is made with this size.
-    if (options.tty) await http.request("POST", `${main}/resize`, { json: { rows: options.tty.rows, cols: options.tty.cols } });
+    if (options.tty && options.ttySize) await http.request("POST", `${main}/resize`, { json: { rows: options.ttySize.rows, cols: options.ttySize.cols } });
     await http.request("POST", `${box}/start`);
   } catch (error) {
     socket.close();

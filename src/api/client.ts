@@ -18,7 +18,9 @@ import { copyFromRemote, copyToRemote } from "./client-copy.ts";
 import { execRemote } from "./client-exec.ts";
 import { runRemote } from "./client-run.ts";
 import { RestTransport } from "./client-http.ts";
-import { requireNotRunning, requireRunning } from "../runtime/box-checks.ts";
+import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
+import { decide } from "../model/box-state.ts";
+import { requestFromOptions } from "../model/codec.ts";
 
 /** The Box of the contract, of which BoxView is a subset. */
 interface WireBox extends BoxView {
@@ -71,30 +73,9 @@ function unsupported(what: string, instead: string): BoxliteError {
   return new BoxliteError("unsupported", `${what} is not supported against a server (--url / BOXLITE_URL): ${instead}`);
 }
 
-/** The request body of POST /v1/boxes for `options`. */
-function createRequest(options: RunOptions): Record<string, unknown> {
-  const request: Record<string, unknown> = {};
-  if (options.name !== undefined) request.name = options.name;
-  if (options.image !== undefined) request.image = options.image;
-  if (options.rootfs !== undefined) request.rootfs_path = options.rootfs;
-  if (options.cpus !== undefined) request.cpus = options.cpus;
-  if (options.memoryMib !== undefined) request.memory_mib = options.memoryMib;
-  if (options.workdir !== undefined) request.working_dir = options.workdir;
-  if (options.user !== undefined) request.user = options.user;
-  if (options.entrypoint !== undefined) request.entrypoint = options.entrypoint;
-  if (options.command !== undefined && options.command.length > 0) request.cmd = options.command;
-  if (options.autoRemove) request.auto_delete = 1;
-  if (options.tty) request.tty = true;
-  if (options.env && options.env.length > 0) {
-    const env: Record<string, string> = {};
-    for (const entry of options.env) {
-      const eq = entry.indexOf("=");
-      if (eq <= 0) throw new BoxliteError("usage", `-e ${JSON.stringify(entry)} is not KEY=VALUE`);
-      env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-    request.env = env;
-  }
-  return request;
+/** What the state machine needs of a box the server answered; whether its command is the user's only the server knows (it decides the requests that depend on it). */
+function factsOf(box: BoxView) {
+  return { id: box.box_id, name: box.name, status: box.status, userCommand: false };
 }
 
 export class RemoteBoxlite implements BoxliteApi {
@@ -126,14 +107,16 @@ export class RemoteBoxlite implements BoxliteApi {
     return toView(await this.http.json<WireBox>("GET", this.boxPath(idOrName)));
   }
 
-  async create(options: RunOptions): Promise<string> {
-    return (await this.http.json<WireBox>("POST", "/boxes", { json: createRequest(options) })).box_id;
+  /** As locally, a box lives on its own unless `options.detach` says otherwise. */
+  async create(options: BoxOptions): Promise<string> {
+    checkBoxOptions(options);
+    return (await this.http.json<WireBox>("POST", "/boxes", { json: requestFromOptions({ ...options, detach: options.detach ?? true }) })).box_id;
   }
 
   async start(idOrName: string): Promise<string> {
     const box = await this.getBox(idOrName);
-    // The server answers a running box as it is; the local runtime refuses, and so does this.
-    requireNotRunning({ id: box.box_id, name: box.name, status: box.status });
+    // As locally: a running box is left as it is (the server would answer it so too).
+    if (decide(factsOf(box), "start") === "noop") return box.box_id;
     return (await this.http.json<WireBox>("POST", `${this.boxPath(box.box_id)}/start`)).box_id;
   }
 
@@ -151,7 +134,9 @@ export class RemoteBoxlite implements BoxliteApi {
 
   /** Creates the box, attaches to its main command, starts it (features §1.2's order), and streams it. */
   async run(options: RunOptions, handlers: ExecHandlers): Promise<RunSession> {
-    const id = await this.create(options);
+    const { stdin: _stdin, ttySize: _ttySize, ...boxOptions } = options;
+    // A foreground run's box ends with it: not detached.
+    const id = await this.create({ ...boxOptions, detach: boxOptions.detach ?? false });
     try {
       return await runRemote(this.http, id, options, handlers);
     } catch (error) {
@@ -161,22 +146,24 @@ export class RemoteBoxlite implements BoxliteApi {
     }
   }
 
+  /** The server boots the box first where the state machine says so, or refuses in its words. */
   async exec(idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<ExecSession> {
-    const box = await this.runningBox(idOrName, "exec");
+    const box = await this.getBox(idOrName);
     return execRemote(this.http, box.box_id, options, handlers);
   }
 
   async copyFromBox(box: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
-    return copyFromRemote(this.http, await this.runningBox(box, "cp"), srcPath, hostDst, options);
+    return copyFromRemote(this.http, await this.getBox(box), srcPath, hostDst, options);
   }
 
   async copyToBox(hostSrc: string, box: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
-    return copyToRemote(this.http, await this.runningBox(box, "cp"), hostSrc, dstPath, options);
+    return copyToRemote(this.http, await this.getBox(box), hostSrc, dstPath, options);
   }
 
   /** The server samples CPU over half a second; `intervalMs` is not sent. Uptime counts from the box's last status change. */
   async stats(idOrName: string): Promise<BoxStats> {
-    const box = await this.runningBox(idOrName, "stats");
+    const box = await this.getBox(idOrName);
+    decide(factsOf(box), "stats");
     const metrics = await this.http.json<WireMetrics>("GET", `${this.boxPath(box.box_id)}/metrics`);
     if (metrics.cpu_percent === null || metrics.memory_bytes === null)
       throw new BoxliteError("conflict", `box ${box.box_id} stopped while it was being measured`);
@@ -224,12 +211,5 @@ export class RemoteBoxlite implements BoxliteApi {
 
   private boxPath(idOrName: string): string {
     return `/boxes/${encodeURIComponent(idOrName)}`;
-  }
-
-  /** As the local runtime's check, with its message: `what` needs the box running. */
-  private async runningBox(idOrName: string, what: string): Promise<BoxView> {
-    const box = await this.getBox(idOrName);
-    requireRunning({ id: box.box_id, name: box.name, status: box.status }, what);
-    return box;
   }
 }

@@ -75,8 +75,6 @@ export class ExecutionRegistry {
   private readonly executions = new Map<string, TrackedExecution>();
   /** Ids the reaper ended, newest last (bounded): asked for again, they are 410, not 404. */
   private readonly reaped = new Set<string>();
-  /** Boxes being started for an exec, so that two execs on a stopped box start it once. */
-  private readonly starting = new Map<string, Promise<string>>();
   private readonly options: Required<ExecutionRegistryOptions>;
   private readonly timer: Timer;
 
@@ -91,12 +89,12 @@ export class ExecutionRegistry {
   }
 
   /**
-   * Starts a command in a box (started first when it is not running, as the contract
-   * says) and tracks it. Resolves once the command exists — or has already exited, as
-   * with an unknown user, whose status then says why.
+   * Starts a command in a box (booted first where the state machine says so: a box on its
+   * image's default command) and tracks it. Resolves once the command exists — or has
+   * already exited, as with an unknown user, whose status then says why.
    */
   async start(boxRef: string, request: StartExecution): Promise<TrackedExecution> {
-    const boxId = await this.ensureRunning(boxRef);
+    const boxId = (await this.runtime.getBox(boxRef)).box_id;
     const tracked = new TrackedExecution(ulid().toLowerCase(), boxId, request.tty ?? false);
     const exec = await this.runtime.exec(
       boxId,
@@ -132,8 +130,8 @@ export class ExecutionRegistry {
   }
 
   /**
-   * Attaches to box `boxRef`'s main command, booting the box held first when it is not
-   * running (its main command then waits for `startMain`), and tracks it as an execution
+   * Attaches to box `boxRef`'s main command — the runtime boots the box held first when it
+   * is not running (its main command then waits for `startMain`) — and tracks it as an execution
    * whose id is the box's; its attach slot is reserved for the caller. `conflict` when a
    * client is attached already (here, or to the box's owner from elsewhere).
    */
@@ -144,7 +142,6 @@ export class ExecutionRegistry {
       known.reserve();
       return known;
     }
-    await this.ensureRunning(box.box_id, { hold: true });
     // The id of the box: stable across restarts (the reference reuses its container's), and known to the client.
     const tracked = new TrackedExecution(box.box_id, box.box_id, false, true);
     const connection = await this.runtime.attachMain(box.box_id, {
@@ -260,16 +257,5 @@ export class ExecutionRegistry {
     this.executions.delete(tracked.id);
     // Closing its box connection makes the box's owner kill a command still running.
     if (tracked.isRunning) tracked.disconnect();
-  }
-
-  private async ensureRunning(boxRef: string, options: { hold?: boolean } = {}): Promise<string> {
-    const box = await this.runtime.getBox(boxRef);
-    if (box.status === "running") return box.box_id;
-    let pending = this.starting.get(box.box_id);
-    if (!pending) {
-      pending = this.runtime.start(box.box_id, options).finally(() => this.starting.delete(box.box_id));
-      this.starting.set(box.box_id, pending);
-    }
-    return pending;
   }
 }

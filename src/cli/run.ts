@@ -2,7 +2,9 @@
 import type { BoxliteApi } from "../runtime/api.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
+import { boxFlags, optionsFromCli } from "../model/codec.ts";
+import { DETACH_FLAG, TTY_FLAG } from "../model/fields.ts";
+import { type OptionsSpec, parseOptions, splitAtOperand } from "./args.ts";
 import { attachExecution } from "./attach.ts";
 import { out, writeTo } from "./output.ts";
 import { pullProgress } from "./progress.ts";
@@ -33,15 +35,12 @@ Exit status: the command's own; 125 when boxlite failed; 126 when the command ca
 executed; 127 when it is not found; 128+N when it was killed by signal N.
 `;
 
+/** The box's own flags come from the option table (model/fields.ts); -i and --help are run's. */
 const OPTIONS = {
-  ...PROCESS_OPTIONS,
-  cpus: { type: "string" },
-  memory: { type: "string" },
-  rm: { type: "boolean" },
-  detach: { type: "boolean", short: "d" },
-  name: { type: "string" },
-  entrypoint: { type: "string" },
-  rootfs: { type: "string" },
+  ...boxFlags(),
+  ...TTY_FLAG,
+  ...DETACH_FLAG,
+  interactive: { type: "boolean", short: "i" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsSpec;
 
@@ -62,24 +61,10 @@ export function parseRunArgs(argv: string[], command: "run" | "create" = "run"):
   if (values.tty && !process.stdin.isTTY) {
     throw new BoxliteError("usage", "the input device is not a TTY; run without -t (use -i to forward stdin)");
   }
-  const options: RunOptions = {
-    command: split.rest,
-    env: values.env ?? [],
-    stdin: Boolean(values.interactive || values.tty),
-    autoRemove: Boolean(values.rm),
-  };
-  if (split.operand !== undefined) options.image = split.operand;
-  if (values.workdir !== undefined) options.workdir = values.workdir;
-  if (values.user !== undefined) options.user = values.user;
-  if (values.name !== undefined) options.name = values.name;
-  if (values.entrypoint !== undefined) options.entrypoint = values.entrypoint === "" ? [] : [values.entrypoint];
-  if (values.rootfs !== undefined) options.rootfs = values.rootfs;
-  if (values.tty) options.tty = terminalSize();
-  const cpus = parseInteger("--cpus", values.cpus);
-  const memory = parseInteger("--memory", values.memory);
-  if (cpus !== undefined) options.cpus = cpus;
-  if (memory !== undefined) options.memoryMib = memory;
-  return { options, detach: values.detach === true };
+  const options: RunOptions = optionsFromCli({ command, values, ...(split.operand !== undefined ? { operand: split.operand } : {}), rest: split.rest });
+  options.stdin = Boolean(values.interactive || values.tty);
+  if (values.tty) options.ttySize = terminalSize();
+  return { options, detach: options.detach === true };
 }
 
 export async function runCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {

@@ -38,6 +38,8 @@ export interface BoxStateJson {
   health_status?: JsonObject;
   error_reason?: string | null;
   exit_code?: number | null;
+  /** Ours (the reference ignores it): the VMM backend that ran the box last, "qemu" or "krun". */
+  vmm?: string;
 }
 
 export interface BoxRecord {
@@ -178,9 +180,16 @@ export function listBoxes(db: Database, options: ListBoxesOptions = {}): BoxReco
 
 /**
  * Merges `patch` into the box's state (fields not in the patch, known or not, are kept)
- * and updates the status and pid columns with it, in one transaction. Returns the new state.
+ * and updates the status and pid columns with it, in one transaction. `check` sees the
+ * current and the next state first, in the transaction, and may refuse by throwing.
+ * Returns the new state.
  */
-export function updateBoxState(db: Database, id: string, patch: Partial<BoxStateJson>): BoxStateJson {
+export function updateBoxState(
+  db: Database,
+  id: string,
+  patch: Partial<BoxStateJson>,
+  check?: (current: BoxStateJson, next: BoxStateJson) => void,
+): BoxStateJson {
   return db
     .transaction(() => {
       const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
@@ -191,6 +200,7 @@ export function updateBoxState(db: Database, id: string, patch: Partial<BoxState
         if (value !== undefined) next[key] = value;
       }
       if (parseBoxStatus(next.status) === undefined) throw new BoxliteError("invalid_argument", `box ${id}: unknown status "${next.status}"`);
+      check?.(current, next);
       db.query("UPDATE box_state SET status = ?1, pid = ?2, json = ?3 WHERE id = ?4").run(next.status, next.pid ?? null, JSON.stringify(next), id);
       return next;
     })

@@ -59,6 +59,11 @@ export class GuestChannel {
 
   private constructor() {}
 
+  /** The connection is gone: closed, broken, or refused by its peer. */
+  get isClosed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /**
    * Connects and shakes hands, within `timeoutMs`. A connection that closes before the
    * guest's HELLO is tried again: a vsock bridge (libkrun) accepts on the host and then
@@ -150,12 +155,14 @@ export class GuestChannel {
     return execution;
   }
 
-  /**
-   * Asks the guest to kill everything, sync its disks and power off. On a box socket it
-   * asks the box's owner to stop the box, with `timeoutMs` of grace when given.
-   */
-  shutdown(timeoutMs?: number): void {
-    if (!this.failure) this.send(FrameType.SHUTDOWN, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
+  /** Asks the guest to kill everything, sync its disks and power off. */
+  shutdown(): void {
+    if (!this.failure) this.send(FrameType.SHUTDOWN, 0);
+  }
+
+  /** On a box socket: asks the box's owner to stop the box, with `timeoutMs` of grace when given. */
+  requestStop(timeoutMs?: number): void {
+    if (!this.failure) this.send(FrameType.STOP, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
   }
 
   close(): void {

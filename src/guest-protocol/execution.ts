@@ -127,11 +127,11 @@ export class GuestExecution implements ExecutionHandle {
   }
 
   onRefused(message: ErrorMessage): void {
-    // A box socket's refusal to attach: another client holds the main command.
-    const error =
-      message.code === "already_attached"
-        ? new BoxliteError("conflict", message.message)
-        : new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`);
+    // A box socket's refusals: another client holds the main command, or the box is stopping.
+    const conflict = message.code === "already_attached" || message.code === "stopping";
+    const error = conflict
+      ? new BoxliteError("conflict", message.message)
+      : new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`);
     this.onChannelLost(error);
   }
 

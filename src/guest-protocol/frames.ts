@@ -26,9 +26,10 @@ export const FrameType = {
   RESIZE: 0x21,
   SHUTDOWN: 0x30,
   ERROR: 0x3f,
-  // Box socket only (docs/guest-protocol.md "The box socket"): never sent to the guest.
+  // Box socket only (docs/guest-protocol.md "The box socket"): requests to the box's owner, never sent to the guest.
   ATTACH: 0x40,
   START: 0x41,
+  STOP: 0x42,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -50,13 +51,14 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.ERROR]: "any",
   [FrameType.ATTACH]: "command",
   [FrameType.START]: "channel",
+  [FrameType.STOP]: "channel",
 };
 
 /** Frames only box-socket peers speak: the guest does not know them (bad_type there and in the golden vectors). */
-const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START]);
+const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START, FrameType.STOP]);
 
 export interface DecoderOptions {
-  /** Accept the box socket's own frames (ATTACH, START) besides the guest's. */
+  /** Accept the box socket's own frames (ATTACH, START, STOP) besides the guest's. */
   boxSocket?: boolean;
 }
 

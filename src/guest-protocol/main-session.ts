@@ -27,6 +27,12 @@ export interface MainSessionOptions {
   launch(io: MainIo, handlers: ExecHandlers): GuestExecution;
   /** Every output byte goes here as well, attached client or not (`logs/main.log`). */
   log?(chunk: Uint8Array): void;
+  /**
+   * Started with no client attached, the command's stdin is an open pipe nobody writes
+   * (until a client attaches), not /dev/null: a shell as the main command then waits
+   * instead of exiting at once, so the box stays up to be exec'd into.
+   */
+  holdStdin?: boolean;
 }
 
 /** Where an attached client's output goes; a returned promise holds the command back (credit). */
@@ -42,7 +48,7 @@ export interface MainClient {
  */
 export interface MainAttachment extends ExecutionHandle {
   readonly started: { promise: Promise<StartedMessage> };
-  /** The client went away: its pipe stdin is closed (a terminal is left as it is), the command runs on. */
+  /** The client went away: the command runs on, its stdin left open for the next client. */
   detach(): void;
 }
 
@@ -118,11 +124,9 @@ export class MainSession {
         if (this.state_ === "running" && this.options.tty) this.execution?.resize(rows, cols);
       },
       detach: () => {
-        if (!current()) return;
-        this.attached = undefined;
-        // Closing a terminal's stdin would type ^D into it (docs/guest-protocol.md "PTY stdin"):
-        // a client detaching from a shell must not end it.
-        if (!this.options.tty) void this.closeStdin();
+        // Stdin stays open: the box holds it while no client is attached (a closed terminal
+        // would also read as ^D), so a disconnect never ends a shell.
+        if (current()) this.attached = undefined;
       },
     };
     entry = { client, stdin: options.stdin ?? true, wroteEarly: false, closedEarly: false, size: { ...DEFAULT_TTY_SIZE } };
@@ -137,7 +141,7 @@ export class MainSession {
     this.state_ = "running";
     const client = this.attached;
     // A client that closed stdin before writing a byte asked for none: the command gets /dev/null, as `run` without -i.
-    const stdin = client?.stdin === true && !client.closedEarly;
+    const stdin = client ? client.stdin && !client.closedEarly : this.options.holdStdin === true;
     this.stdin = stdin ? "open" : "none";
     const io: MainIo = { tty: this.options.tty ? { ...(client?.size ?? DEFAULT_TTY_SIZE) } : null, stdin };
     let execution: GuestExecution;

@@ -178,11 +178,11 @@ export function parseResize(payload: Uint8Array): { rows: number; cols: number }
   return { rows: r.rows as number, cols: r.cols as number };
 }
 
-/** SHUTDOWN on the box socket: empty, or `{"timeout_ms":N}`, the stop's grace period. */
+/** STOP on the box socket: empty, or `{"timeout_ms":N}`, the stop's grace period. */
 export function parseStopRequest(payload: Uint8Array): number | undefined {
   if (payload.length === 0) return undefined;
-  const timeout = parseObject(payload, "SHUTDOWN", { timeout_ms: "number" }).timeout_ms as number;
-  if (!Number.isInteger(timeout) || timeout < 0) throw new FrameError("bad_payload", "SHUTDOWN timeout_ms must be a whole number of milliseconds");
+  const timeout = parseObject(payload, "STOP", { timeout_ms: "number" }).timeout_ms as number;
+  if (!Number.isInteger(timeout) || timeout < 0) throw new FrameError("bad_payload", "STOP timeout_ms must be a whole number of milliseconds");
   return timeout;
 }
 

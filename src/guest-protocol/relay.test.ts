@@ -78,10 +78,11 @@ afterEach(async () => {
 });
 
 let sockets = 0;
-function setup(options: { tty?: boolean; withMain?: boolean } = {}): Setup {
+function setup(options: { tty?: boolean; withMain?: boolean; holdStdin?: boolean } = {}): Setup & { stops: Array<number | undefined> } {
   const guest = new FakeGuest();
   const launches: MainIo[] = [];
   const logged: string[] = [];
+  const stops: Array<number | undefined> = [];
   const main = new MainSession({
     tty: options.tty ?? false,
     launch: (io, handlers) => {
@@ -89,11 +90,17 @@ function setup(options: { tty?: boolean; withMain?: boolean } = {}): Setup {
       return guest.run(handlers);
     },
     log: (chunk) => void logged.push(text(chunk)),
+    ...(options.holdStdin ? { holdStdin: true } : {}),
   });
   const path = join(dir, `box${sockets++}.sock`);
-  const relay = RelayServer.listen(path, { channel: guest.channel, ...(options.withMain === false ? {} : { main }), agent: "test", onStopRequest: () => {} });
+  const relay = RelayServer.listen(path, {
+    channel: guest.channel,
+    ...(options.withMain === false ? {} : { main }),
+    agent: "test",
+    onStopRequest: (timeoutMs) => void stops.push(timeoutMs),
+  });
   open.push({ relay, clients: [] });
-  return { guest, main, launches, logged, relay, path };
+  return { guest, main, launches, logged, relay, path, stops };
 }
 
 async function connect(path: string): Promise<GuestChannel> {
@@ -164,7 +171,7 @@ test("a held main command waits for START; it then runs with the attached client
   expect(launches).toHaveLength(1);
 });
 
-test("a second client gets ERROR already_attached; once the first disconnects it can attach, and the main command ran on with its pipe stdin closed, never signalled", async () => {
+test("a second client gets ERROR already_attached; once the first disconnects it can attach, and the main command ran on with its stdin open, never signalled", async () => {
   const { guest, launches, path } = setup();
   const first = await connect(path);
   const { execution: firstAttach } = attach(first);
@@ -183,15 +190,16 @@ test("a second client gets ERROR already_attached; once the first disconnects it
 
   command.onOutput(FrameType.STDOUT, bytesOf("before\n"));
   first.close();
-  // Detached: end-of-file on its stdin, no SIGNAL.
-  await waitFor(() => guest.sent(command.stream, FrameType.STDIN).length === 1, 5_000, "stdin to be closed");
-  expect(guest.sent(command.stream, FrameType.STDIN)[0]?.payload.length).toBe(0);
-  expect(guest.sent(command.stream, FrameType.SIGNAL)).toEqual([]);
-
-  // A client attaching to a command that runs gets its output from then on.
+  // Detached: the box holds the command's stdin open for the next client (a shell waits on), and signals nothing.
   const third = await connect(path);
   const { execution, out } = attach(third);
   expect(await execution.attached.promise).toEqual({ state: "running", tty: false });
+  expect(guest.sent(command.stream, FrameType.STDIN)).toEqual([]);
+  expect(guest.sent(command.stream, FrameType.SIGNAL)).toEqual([]);
+  // The next client writes to the same stdin; a client attaching to a command that runs gets its output from then on.
+  await execution.writeStdin(bytesOf("typed\n"));
+  await waitFor(() => guest.sent(command.stream, FrameType.STDIN).length === 1, 5_000, "the second client's stdin");
+  expect(text(guest.sent(command.stream, FrameType.STDIN)[0]?.payload as Uint8Array)).toBe("typed\n");
   expect(await execution.started.promise).toEqual({ pid: 7 });
   command.onOutput(FrameType.STDOUT, bytesOf("after\n"));
   command.onOutput(FrameType.STDERR, bytesOf("oops\n"));
@@ -287,4 +295,29 @@ test("closing the relay as the main command exits, as its owner does, still deli
   expect(await execution.exit.promise).toMatchObject({ code: 9 });
   expect(out.join("").length).toBe(200 * 1024);
   await closed;
+});
+
+test("a main command started with nobody attached gets an open stdin the box holds, so a shell waits for exec instead of exiting", async () => {
+  const held = setup({ holdStdin: true });
+  held.main.start();
+  expect(held.launches).toEqual([{ tty: null, stdin: true }]);
+  // A foreground run without -i is attached without stdin: /dev/null, as docker's.
+  const plain = setup({ holdStdin: true });
+  plain.main.attach({ onStdout: () => {}, onStderr: () => {} }, { stdin: false });
+  plain.main.start();
+  expect(plain.launches).toEqual([{ tty: null, stdin: false }]);
+});
+
+test("STOP asks the box's owner to stop it, with its grace period; a client's SHUTDOWN never reaches the guest and costs it the connection", async () => {
+  const { guest, stops, path } = setup();
+  const client = await connect(path);
+  client.requestStop(2_500);
+  client.requestStop();
+  await barrier(client, guest);
+  expect(stops).toEqual([2_500, undefined]);
+  const rogue = await connect(path);
+  rogue.shutdown();
+  await waitFor(() => rogue.isClosed, 5_000, "the relay to drop the client");
+  expect(guest.frames.filter((frame) => frame.type === FrameType.SHUTDOWN)).toEqual([]);
+  expect(stops).toHaveLength(2);
 });

@@ -47,9 +47,9 @@ export interface RelayOptions {
   main?: MainSession;
   /** Sent in HELLO so a client knows what it reached. */
   agent: string;
-  /** A client sent SHUTDOWN: it asks for the box to stop, with this grace period when given. */
+  /** A client sent STOP: it asks for the box to stop, with this grace period when given. */
   onStopRequest(timeoutMs: number | undefined): void;
-  /** Refuses new commands with this reason (e.g. the box is stopping); undefined to accept. */
+  /** Refuses new commands with this reason (the box is stopping); undefined to accept. */
   refuseExec?(): string | undefined;
 }
 
@@ -147,10 +147,12 @@ class RelayClient {
       return;
     }
     if (!this.greeted) throw new FrameError("bad_payload", "the first frame must be HELLO");
-    if (frame.type === FrameType.SHUTDOWN) {
+    if (frame.type === FrameType.STOP) {
       this.options.onStopRequest(parseStopRequest(frame.payload));
       return;
     }
+    // Only the owner powers the guest off, after stopping the main command: a client asks with STOP.
+    if (frame.type === FrameType.SHUTDOWN) throw new FrameError("bad_type", "a client may not send SHUTDOWN; ask the owner to stop the box with STOP");
     if (frame.type === FrameType.START) {
       parseStart(frame.payload);
       this.options.main?.start();
@@ -217,7 +219,7 @@ class RelayClient {
       this.send(
         FrameType.ERROR,
         id,
-        encodeJson({ code: refusal === undefined ? "limit" : "refused", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }),
+        encodeJson({ code: refusal === undefined ? "limit" : "stopping", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }),
       );
       return;
     }

@@ -6,8 +6,12 @@
  */
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
 import type { AttachedMessage } from "../guest-protocol/messages.ts";
-import { connectBox, runningBox } from "./box-socket.ts";
+import { decideFor } from "./box-facts.ts";
+import { connectBox } from "./box-socket.ts";
+import { readyBox } from "./lifecycle.ts";
+import { resolveReconciled } from "./reconcile.ts";
 import type { Home } from "./home.ts";
+import { BoxliteError } from "../util/errors.ts";
 
 export interface MainConnection {
   /** The main command as seen through the owner: stdin, signals, resize, its start and exit. */
@@ -22,9 +26,12 @@ export interface MainConnection {
   close(): void;
 }
 
-/** Attaches to the main command of a running box; `conflict` when another client is attached. */
+/**
+ * Attaches to the main command of a box, booting it held first when it is not running
+ * (its main command then waits for `startMain`); `conflict` when another client is attached.
+ */
 export async function attachMain(home: Home, idOrName: string, handlers: ExecHandlers): Promise<MainConnection> {
-  const box = runningBox(home, idOrName, "attach");
+  const box = await readyBox(home, idOrName, "attach");
   const channel = await connectBox(home, box);
   const execution = channel.attachMain(handlers);
   let attached: AttachedMessage;
@@ -43,7 +50,11 @@ export async function attachMain(home: Home, idOrName: string, handlers: ExecHan
 
 /** Starts the held main command of a running box (nothing happens when it already started). */
 export async function startMain(home: Home, idOrName: string): Promise<void> {
-  const channel = await connectBox(home, runningBox(home, idOrName, "start"));
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  // Only a running box has an owner to ask; any other is answered by the state machine.
+  if (decideFor(box, "start") !== "noop")
+    throw new BoxliteError("conflict", `box ${box.id} is ${box.status}: its main command can only be started in a running box`);
+  const channel = await connectBox(home, box);
   channel.startMain();
   channel.close();
 }

@@ -27,6 +27,8 @@ export interface BootOptions {
 
 export interface BootedBox {
   layout: BoxLayout;
+  /** The backend that runs the VM ("qemu" or "krun"). */
+  vmm: string;
   vm: VmProcess;
   channel: GuestChannel;
   /** Asks the guest to power off, kills the VMM if it does not, and waits for it to exit. */
@@ -73,7 +75,7 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     });
     const { channel } = await GuestChannel.connect(layout.agentSocket, { timeoutMs: config.bootTimeoutMs, vmExited: vm.exited });
     const running = vm;
-    return { layout, vm: running, channel, stop: () => stopVm(running, channel, true), kill: () => stopVm(running, channel, false) };
+    return { layout, vmm: backend.name, vm: running, channel, stop: () => stopVm(running, channel, true), kill: () => stopVm(running, channel, false) };
   } catch (error) {
     if (vm) await stopVm(vm, undefined, false);
     throw withConsoleTail(error, layout);

@@ -1,56 +1,50 @@
 /**
- * A box as stored in the home database, in the reference's JSON shapes (BoxConfig,
+ * A new box as stored in the home database, in the reference's JSON shapes (BoxConfig,
  * BoxState, BoxOptions as serde writes them), so that the reference reads our boxes and
- * we read its boxes.
+ * we read its boxes. The options go in through the one codec (model/codec.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { BoxConfigJson, BoxStateJson } from "../db/boxes.ts";
-import type { RunOptions } from "./options.ts";
+import { recordWith } from "../model/codec.ts";
+import type { ResolvedOptions } from "./options.ts";
 
-export interface NewBox {
-  id: string;
-  name: string | null;
-  image: string;
-  options: RunOptions;
-  cpus: number;
-  memoryMib: number;
-  boxHome: string;
-}
+/**
+ * The reference's `VmmKind`: the only values it reads are "Libkrun" and "Firecracker", and
+ * its local runtime is libkrun. Which VMM really ran a box (qemu or krun) is our own
+ * `vmm` field of BoxState, written at each start.
+ */
+const ENGINE_KIND = "Libkrun";
 
-function envPairs(env: readonly string[]): Array<[string, string]> {
-  return env.map((entry) => {
-    const eq = entry.indexOf("=");
-    return [entry.slice(0, eq), entry.slice(eq + 1)];
-  });
-}
+/** BoxOptions as serde writes them when nothing is set: the base a new record's options are written into. */
+const SERDE_DEFAULTS = {
+  cpus: null,
+  memory_mib: null,
+  disk_size_gb: null,
+  working_dir: null,
+  env: [],
+  volumes: [],
+  network: { Enabled: { allow_net: [] } },
+  ports: [],
+  auto_remove: false,
+  detach: false,
+  entrypoint: null,
+  cmd: null,
+  user: null,
+  tty: false,
+  secrets: [],
+};
 
-export function newBoxConfig(box: NewBox): BoxConfigJson {
-  const { options } = box;
-  return {
-    id: box.id,
-    name: box.name,
+export function newBoxConfig(id: string, options: ResolvedOptions & { image?: string; rootfsPath?: string }, boxHome: string): BoxConfigJson {
+  const base: BoxConfigJson = {
+    id,
+    name: null,
     created_at: new Date().toISOString(),
     container: { id: randomBytes(32).toString("hex") },
-    options: {
-      cpus: box.cpus,
-      memory_mib: box.memoryMib,
-      disk_size_gb: null,
-      working_dir: options.workdir ?? null,
-      env: envPairs(options.env ?? []),
-      rootfs: options.rootfs !== undefined ? { RootfsPath: box.image } : { Image: box.image },
-      volumes: [],
-      network: { Enabled: { allow_net: [] } },
-      ports: [],
-      auto_remove: options.autoRemove ?? false,
-      detach: false,
-      entrypoint: options.entrypoint ?? null,
-      cmd: options.command && options.command.length > 0 ? options.command : null,
-      user: options.user ?? null,
-      tty: options.tty !== undefined,
-    },
-    engine_kind: "qemu",
-    box_home: box.boxHome,
+    options: { ...SERDE_DEFAULTS },
+    engine_kind: ENGINE_KIND,
+    box_home: boxHome,
   };
+  return recordWith(base, options);
 }
 
 export function newBoxState(status: BoxStateJson["status"]): BoxStateJson {
@@ -64,31 +58,4 @@ export function newBoxState(status: BoxStateJson["status"]): BoxStateJson {
     error_reason: null,
     exit_code: null,
   };
-}
-
-const stringOr = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
-const stringsOr = (value: unknown): string[] | undefined => (Array.isArray(value) && value.every((item) => typeof item === "string") ? value : undefined);
-
-/**
- * The options a stored box starts with again (`start`, a detached supervisor): what
- * newBoxConfig wrote, or what the reference wrote (unknown fields are ignored).
- */
-export function runOptionsOf(config: BoxConfigJson): RunOptions {
-  const options = config.options;
-  const run: RunOptions = { autoRemove: options.auto_remove === true };
-  const env = Array.isArray(options.env)
-    ? options.env.filter((pair): pair is [string, string] => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string")
-    : [];
-  run.env = env.map(([key, value]) => `${key}=${value}`);
-  const command = stringsOr(options.cmd);
-  const entrypoint = stringsOr(options.entrypoint);
-  const workdir = stringOr(options.working_dir);
-  const user = stringOr(options.user);
-  if (command) run.command = command;
-  if (entrypoint) run.entrypoint = entrypoint;
-  if (workdir !== undefined) run.workdir = workdir;
-  if (user !== undefined) run.user = user;
-  if (typeof options.cpus === "number") run.cpus = options.cpus;
-  if (typeof options.memory_mib === "number") run.memoryMib = options.memory_mib;
-  return run;
 }

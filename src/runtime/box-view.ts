@@ -4,9 +4,9 @@
  */
 import type { BoxView, ListingDefaults } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
-import type { JsonValue } from "../db/json.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
-import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "./options.ts";
+import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
+import { boxFacts } from "./box-facts.ts";
 
 export type { BoxView } from "../db/box-summaries.ts";
 
@@ -25,12 +25,8 @@ export function imageOf(rootfs: unknown): string {
   return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
 }
 
-function numberOr(value: JsonValue | undefined, fallback: number): number {
-  return typeof value === "number" ? value : fallback;
-}
-
 export function boxView(record: BoxRecord): BoxView {
-  const { options } = record.config;
+  const { options, resolved } = boxFacts(record);
   const updated = record.state.last_updated;
   return {
     box_id: record.id,
@@ -39,11 +35,11 @@ export function boxView(record: BoxRecord): BoxView {
     created_at: record.config.created_at,
     updated_at: typeof updated === "string" ? updated : record.config.created_at,
     pid: record.pid,
-    image: imageOf(options.rootfs),
-    cpus: numberOr(options.cpus, DEFAULT_CPUS),
-    memory_mib: numberOr(options.memory_mib, DEFAULT_MEMORY_MIB),
+    image: imageOf(record.config.options.rootfs),
+    cpus: resolved.cpus,
+    memory_mib: resolved.memoryMib,
     exit_code: typeof record.state.exit_code === "number" ? record.state.exit_code : null,
     error_reason: typeof record.state.error_reason === "string" ? record.state.error_reason : null,
-    auto_delete: options.auto_remove === true ? 1 : 0,
+    auto_delete: options.autoRemove === true ? 1 : 0,
   };
 }

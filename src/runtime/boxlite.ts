@@ -34,15 +34,21 @@ export type { RuntimeInfo } from "./api.ts";
 export class Boxlite implements BoxliteApi {
   private opened?: Promise<Home>;
 
-  /** `onWarning` hears about problems found in the home that did not stop it opening. */
+  /**
+   * `onWarning` hears about problems found in the home that did not stop it opening.
+   * `ownsUndetached`: boxes created with detach: false that this runtime starts are
+   * stopped when this process exits (the default, as the reference's runtime; the CLI
+   * turns it off, its commands being short-lived).
+   */
   constructor(
     readonly config: Readonly<Config>,
     private readonly onWarning: (message: string) => void = () => {},
+    private readonly ownsUndetached = true,
   ) {}
 
   /** The home, opened (and migrated) on first use. */
   home(): Promise<Home> {
-    this.opened ??= openHome(this.config).then((home) => {
+    this.opened ??= openHome(this.config, this.ownsUndetached).then((home) => {
       for (const warning of home.warnings) this.onWarning(warning);
       return home;
     });

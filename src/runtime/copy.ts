@@ -13,7 +13,8 @@ import type { ExitStatus, GuestExecution } from "../guest-protocol/execution.ts"
 import { readTarStream, type TarEntry } from "../image/tar.ts";
 import { applyEntry, safeRelative } from "../image/unpack.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { connectBox, runningBox } from "./box-socket.ts";
+import { connectBox } from "./box-socket.ts";
+import { readyBox } from "./lifecycle.ts";
 import type { Home } from "./home.ts";
 
 export interface CopyOptions {
@@ -161,7 +162,7 @@ export async function extractCopyOut(chunks: AsyncIterable<Uint8Array>, target: 
 
 /** Copies `box:srcPath` to `hostDst`. */
 export async function copyFromBox(home: Home, boxRef: string, srcPath: string, hostDst: string, options: CopyOptions = {}): Promise<void> {
-  const box = runningBox(home, boxRef, "cp");
+  const box = await readyBox(home, boxRef, "copy");
   const source = boxPath(srcPath);
   // The root has no name of its own: copying it is copying its contents.
   const contents = source.endsWith("/.") || source === "/";
@@ -228,7 +229,7 @@ export function hostSource(hostSrc: string, options: CopyOptions): { contents: b
 
 /** Copies `hostSrc` to `box:dstPath`. */
 export async function copyToBox(home: Home, hostSrc: string, boxRef: string, dstPath: string, options: CopyOptions = {}): Promise<void> {
-  const box = runningBox(home, boxRef, "cp");
+  const box = await readyBox(home, boxRef, "copy");
   const { contents } = hostSource(hostSrc, options);
   const destination = boxPath(dstPath).replace(/\/\.$/, "") || "/";
   const what = `cp ${hostSrc} ${box.name ?? box.id}:${destination}`;
@@ -271,7 +272,7 @@ function absoluteBoxPath(path: string): string {
  * after that errors the stream. Cancelling the stream ends the copy.
  */
 export async function filesOutStream(home: Home, boxRef: string, path: string, options: CopyOptions = {}): Promise<FilesOutStream> {
-  const box = runningBox(home, boxRef, "a download");
+  const box = await readyBox(home, boxRef, "copy");
   const source = absoluteBoxPath(path);
   const what = `download ${box.name ?? box.id}:${source}`;
   const channel = await connectBox(home, box);
@@ -329,7 +330,7 @@ export async function filesOutStream(home: Home, boxRef: string, path: string, o
  * agent cannot read is the caller's fault here (invalid_argument).
  */
 export async function filesInStream(home: Home, boxRef: string, path: string, body: AsyncIterable<Uint8Array>, options: CopyOptions = {}): Promise<void> {
-  const box = runningBox(home, boxRef, "an upload");
+  const box = await readyBox(home, boxRef, "copy");
   const destination = absoluteBoxPath(path);
   const what = `upload to ${box.name ?? box.id}:${destination}`;
   const channel = await connectBox(home, box);

@@ -11,12 +11,12 @@ import { createOverlay } from "../disk/qcow2.ts";
 import type { ImageBase } from "../image/image.ts";
 import type { PullEvent } from "../image/pull.ts";
 import { resolveImage, resolveRootfs } from "../image/resolve.ts";
-import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
-import { checkName, checkResources, processSpec, type RunOptions } from "./options.ts";
+import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
+import { processSpec, withDefaults } from "./options.ts";
 
 const nextUlid = monotonicFactory();
 
@@ -29,21 +29,21 @@ export function newBoxId(): string {
   return nextUlid().toLowerCase();
 }
 
-/** Creates the box and returns its id; nothing is left behind when it fails. */
-export async function createBox(home: Home, options: RunOptions, onPull?: (event: PullEvent) => void): Promise<string> {
+/** Creates the box and returns its id; nothing is left behind when it fails. A box lives on its own unless `options.detach` says otherwise. */
+export async function createBox(home: Home, options: BoxOptions, onPull?: (event: PullEvent) => void): Promise<string> {
   const { config } = home;
-  const resources = checkResources(options);
-  const name = checkName(options.name);
-  if (options.rootfs !== undefined && options.image !== undefined) throw new BoxliteError("usage", "give either IMAGE or --rootfs, not both");
+  checkBoxOptions(options);
   const images = imageContext(home);
-  const image = options.rootfs !== undefined ? await resolveRootfs(images, options.rootfs) : await resolveImage(images, options.image, onPull);
+  const image = options.rootfsPath !== undefined ? await resolveRootfs(images, options.rootfsPath) : await resolveImage(images, options.image, onPull);
   const id = newBoxId();
   // The command must make sense now (an image with no CMD and none given), not at start.
   processSpec(options, image.config, id.slice(-12));
   const layout = boxLayout(config, id);
+  // The image as resolved (the default image's name, a pulled reference) is what the record keeps.
+  const resolved = withDefaults(options.rootfsPath !== undefined ? options : { ...options, image: image.name }, true);
   // The record first: a box directory always has a record, so a directory without one is
   // an orphan that recovery may delete (home.ts).
-  insertBox(home.database.db, newBoxConfig({ id, name, image: image.name, options, ...resources, boxHome: layout.dir }), newBoxState("configured"));
+  insertBox(home.database.db, newBoxConfig(id, resolved, layout.dir), newBoxState("configured"));
   try {
     for (const sub of ["disks", "logs"]) mkdirSync(join(layout.dir, sub), { recursive: true });
     createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw" });

@@ -2,15 +2,17 @@
  * `exec`: another command in a running box, through its box socket (the process that owns
  * the box relays it onto the guest channel). As with docker, the command gets the box's
  * environment (image, then `run -e`, then `exec -e`), working directory and user unless
- * told otherwise, and never re-runs the main command.
+ * told otherwise. A box that is not running is booted first when the state machine says
+ * so (its image's default command), never when that would re-run a command the user chose.
  */
-import { imageOf } from "./box-view.ts";
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
+import { envFromPairs, splitEnvEntry } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { runOptionsOf } from "./box-record.ts";
-import { connectBox, runningBox } from "./box-socket.ts";
+import { boxFacts } from "./box-facts.ts";
+import { connectBox } from "./box-socket.ts";
 import { boxImage } from "./create.ts";
 import type { Home } from "./home.ts";
+import { readyBox } from "./lifecycle.ts";
 import { processSpec } from "./options.ts";
 
 const SIGTERM = 15;
@@ -46,21 +48,16 @@ export interface BoxExec {
 
 export async function execInBox(home: Home, idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
   if (options.command.length === 0) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
-  const box = runningBox(home, idOrName, "exec");
-  const run = runOptionsOf(box.config);
-  const image = await boxImage(home, box.id, imageOf(box.config.options.rootfs));
-  const spec = processSpec(
-    {
-      command: options.command,
-      entrypoint: [],
-      env: [...(run.env ?? []), ...(options.env ?? [])],
-      workdir: options.workdir ?? run.workdir,
-      user: options.user ?? run.user,
-      ...(options.tty ? { tty: options.tty } : {}),
-    },
-    image.config,
-    box.id.slice(-12),
-  );
+  const box = await readyBox(home, idOrName, "exec");
+  const { options: boxOptions } = boxFacts(box);
+  const image = await boxImage(home, box.id, boxOptions.image);
+  const spec = processSpec(boxOptions, image.config, box.id.slice(-12), {
+    command: options.command,
+    env: envFromPairs((options.env ?? []).map(splitEnvEntry)),
+    ...(options.workdir !== undefined ? { workingDir: options.workdir } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    tty: options.tty !== undefined,
+  });
   const channel = await connectBox(home, box);
   const execution = channel.exec(
     { ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false },

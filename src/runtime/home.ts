@@ -11,7 +11,9 @@ import type { Config } from "../config/config.ts";
 import { CLAIMS_VM } from "../db/box-status.ts";
 import { listBoxes, updateBoxState } from "../db/boxes.ts";
 import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
+import { optionsFromRecord } from "../model/codec.ts";
 import { FileLock } from "../util/flock.ts";
+import { discardBox } from "./discard.ts";
 
 /** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
 const HOME_LOCK_TIMEOUT_MS = 60_000;
@@ -20,6 +22,12 @@ const SUBDIRS = ["db", "images", "bases", "boxes", "locks", "tmp"];
 export interface Home {
   config: Readonly<Config>;
   database: HomeDatabase;
+  /**
+   * Boxes created with detach: false that this process starts are stopped when it exits
+   * (the reference's non-detached boxes): true for a server and a library, false for the
+   * CLI, whose `start` must outlive the command.
+   */
+  ownsUndetached: boolean;
   /** Problems found while opening (each names a box and a file). */
   warnings: string[];
   close(): void;
@@ -42,20 +50,23 @@ function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
   }
 }
 
-export async function openHome(config: Readonly<Config>): Promise<Home> {
+export async function openHome(config: Readonly<Config>, ownsUndetached = false): Promise<Home> {
   // The common case (current schema, same host boot) writes nothing and takes no lock.
   const current = openCurrentDatabase(config.home);
-  if (current) return { config, database: current, warnings: [], close: () => current.close() };
+  if (current) return { config, database: current, ownsUndetached, warnings: [], close: () => current.close() };
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   for (const sub of SUBDIRS) mkdirSync(join(config.home, sub), { recursive: true });
   using _lock = await FileLock.acquire(join(config.home, ".lock"), "open home", HOME_LOCK_TIMEOUT_MS);
   const database = openDatabase({ home: config.home });
   if (database.hostRebooted) {
-    // Every VM died with the host: boxes that were running are stopped now.
+    // Every VM died with the host: boxes that were running are stopped now, and those that
+    // go when they stop (--rm, auto_delete) are gone, as the reference's recovery does.
     for (const box of listBoxes(database.db)) {
-      if (CLAIMS_VM.has(box.status)) updateBoxState(database.db, box.id, { status: "stopped", pid: null });
+      if (!CLAIMS_VM.has(box.status)) continue;
+      if (optionsFromRecord(box.config).autoRemove === true) discardBox(config, database, box.id);
+      else updateBoxState(database.db, box.id, { status: "stopped", pid: null });
     }
   }
   sweepOrphans(config, new Set(listBoxes(database.db).map((box) => box.id)));
-  return { config, database, warnings: database.warnings, close: () => database.close() };
+  return { config, database, ownsUndetached, warnings: database.warnings, close: () => database.close() };
 }

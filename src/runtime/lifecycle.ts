@@ -1,52 +1,101 @@
 /**
- * `start` and `stop` from any process. Start hands the box to a new supervisor (detached);
- * stop asks whoever owns the box — a supervisor or a foreground `run` — over its box
- * socket, and waits for the record to say it stopped.
+ * `start` and `stop` from any process, and the implicit boot of a request that needs a
+ * running box, each as the state machine says (model/box-state.ts). Start hands the box to
+ * a new supervisor (detached); stop asks whoever owns the box — a supervisor or a
+ * foreground `run` — over its box socket, and waits for the record to say it stopped.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { resolveBox } from "../db/boxes.ts";
+import { type BoxRecord, resolveBox, resolveExistingBox } from "../db/boxes.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
-import { BoxliteError } from "../util/errors.ts";
-import { requireNotRunning } from "./box-checks.ts";
+import type { BoxAction } from "../model/box-state.ts";
+import { BoxliteError, isBoxliteError } from "../util/errors.ts";
+import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 import { resolveReconciled } from "./reconcile.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "./session.ts";
-import { spawnSupervisor, type SuperviseOptions } from "./supervisor.ts";
+import { type SuperviseOptions, spawnSupervisor } from "./supervisor.ts";
 
 /** Past the grace period, the owner still needs a moment to power the VM off and record it. */
 const STOP_SLACK_MS = 30_000;
+/** How long the box's owner may take to answer on the box socket. */
+const CONNECT_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
 
-/** Starts a stored box in the background; returns its id once it runs (held: its main command waits for START). */
+/** Starts a stored box in the background and returns its id once it runs (held: its main command waits for START); a running box is left as it is. */
 export async function startDetached(home: Home, idOrName: string, options: SuperviseOptions = {}): Promise<string> {
   const box = resolveReconciled(home.config, home.database, idOrName);
-  requireNotRunning(box);
+  if (decideFor(box, "start") === "noop") return box.id;
   // A box from the reference has no logs/ yet.
   mkdirSync(join(boxLayout(home.config, box.id).dir, "logs"), { recursive: true });
-  await spawnSupervisor(home, box.id, options);
+  const lifeline = home.ownsUndetached && !boxFacts(box).resolved.detach;
+  await spawnSupervisor(home, box.id, { ...options, lifeline });
   return box.id;
 }
 
-/** Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a stopped box is left as it is. */
-export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
-  const box = resolveReconciled(home.config, home.database, idOrName);
-  if (box.status !== "running" && box.status !== "stopping") return box.id;
-  const layout = boxLayout(home.config, box.id);
-  try {
-    const { channel } = await GuestChannel.connect(layout.boxSocket, { timeoutMs: 10_000, vmExited: new Promise(() => {}) });
-    // On the box socket, SHUTDOWN asks the owner to stop the box (docs/guest-protocol.md).
-    channel.shutdown(timeoutMs);
-    channel.close();
-  } catch (cause) {
-    throw new BoxliteError("conflict", `box ${box.id} is recorded as ${box.status} but does not answer on ${layout.boxSocket}`, { cause });
-  }
-  const deadline = Date.now() + timeoutMs + STOP_SLACK_MS;
-  while (Date.now() < deadline) {
-    const now = resolveBox(home.database.db, box.id);
-    if (!now || (now.status !== "running" && now.status !== "stopping")) return box.id;
+/** Polls box `id`'s record until `done` says so, for at most `timeoutMs`; the last record read (undefined: removed). */
+async function waitFor(home: Home, id: string, timeoutMs: number, done: (box: BoxRecord | undefined) => boolean): Promise<BoxRecord | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const box = resolveBox(home.database.db, id);
+    if (done(box) || Date.now() > deadline) return box;
     await Bun.sleep(POLL_MS);
   }
+}
+
+const isDown = (box: BoxRecord | undefined) => !box || (box.status !== "running" && box.status !== "stopping" && box.status !== "paused");
+
+/**
+ * Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a box
+ * that is not running is left as it is, and one that is stopping is waited for.
+ */
+export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  if (decideFor(box, "stop") === "act") await requestStop(home, box, timeoutMs);
+  if (isDown(await waitFor(home, box.id, timeoutMs + STOP_SLACK_MS, isDown))) return box.id;
   throw new BoxliteError("vmm_failed", `box ${box.id} did not stop within ${Math.round((timeoutMs + STOP_SLACK_MS) / 1000)} s`);
+}
+
+/** Asks the box's owner to stop it (the box socket's STOP). An owner that no longer answers is already ending the box. */
+async function requestStop(home: Home, box: BoxRecord, timeoutMs: number): Promise<void> {
+  const path = boxLayout(home.config, box.id).boxSocket;
+  try {
+    const { channel } = await GuestChannel.connect(path, { timeoutMs: CONNECT_TIMEOUT_MS, vmExited: new Promise(() => {}) });
+    channel.requestStop(timeoutMs);
+    channel.close();
+  } catch (cause) {
+    // Its socket is gone once the owner is past taking requests: the record says how that ends.
+    const now = resolveBox(home.database.db, box.id);
+    if (isDown(now) || now?.status === "stopping") return;
+    throw new BoxliteError("conflict", `box ${box.id} is recorded as ${box.status} but its owner does not answer on ${path}; see 'boxlite ls -a'`, { cause });
+  }
+}
+
+/** How long an implicit boot waits for another process that is booting the same box. */
+function bootWaitMs(home: Home): number {
+  return home.config.bootTimeoutMs + STOP_SLACK_MS;
+}
+
+/**
+ * The box `idOrName`, ready for `action`: booted first when the state machine says so — a
+ * box on its image's default command, as the reference boots one for exec, cp and its
+ * files routes; for an attach, booted held (its main command waits for a start). A box
+ * another process is booting at the same time is waited for.
+ */
+export async function readyBox(home: Home, idOrName: string, action: Extract<BoxAction, "exec" | "copy" | "attach" | "stats">): Promise<BoxRecord> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  if (decideFor(box, action) !== "boot") return box;
+  try {
+    await startDetached(home, box.id, { hold: action === "attach" });
+  } catch (error) {
+    // Another request is booting it (it holds the box's lock): wait for that boot.
+    if (!isBoxliteError(error) || error.code !== "busy") throw error;
+    await waitFor(home, box.id, bootWaitMs(home), (now) => !now || now.status !== box.status);
+  }
+  const now = resolveExistingBox(home.database.db, box.id);
+  // What it is now decides: running, or a conflict saying why not (it stopped again, say).
+  if (decideFor(now, action) !== "act")
+    throw new BoxliteError("conflict", `box ${box.id} is ${now.status} after it was booted for ${action}; see 'boxlite logs ${box.id}'`);
+  return now;
 }

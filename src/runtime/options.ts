@@ -1,50 +1,44 @@
 /**
- * Box options for `run`, validated once: limits as the reference (cpus 1–255, memory
- * 128 MiB–64 GiB), docker's env and user shapes, and docker's command rules.
+ * From a box's options to what runs: the defaults a new box gets, and the process its
+ * main command (or an exec) is — docker's command rules, the image's environment under
+ * the box's, its working directory and user.
  */
-import { BoxliteError } from "../util/errors.ts";
 import type { ImageConfig } from "../image/image.ts";
+import { type BoxOptions, checkUser, checkWorkingDir, DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
+import { BoxliteError } from "../util/errors.ts";
 
-export const DEFAULT_CPUS = 1;
-export const DEFAULT_MEMORY_MIB = 512;
-export const CPUS_MAX = 255;
-export const MEMORY_MIN_MIB = 128;
-export const MEMORY_MAX_MIB = 65536;
-
-export interface RunOptions {
-  /** Image reference, `oci:PATH[:TAG]` or `docker-archive:PATH`; undefined means the embedded default image. */
-  image?: string;
-  /** An OCI layout directory or a docker archive to use instead of an image (`--rootfs`). */
-  rootfs?: string;
-  /** Replaces the image's CMD (docker semantics; ENTRYPOINT is kept). */
-  command?: string[];
-  /** Replaces the image's ENTRYPOINT and drops its CMD (docker's `--entrypoint`); `[]` clears it. */
-  entrypoint?: string[];
-  /** `KEY=VALUE` entries that override the image's environment. */
-  env?: string[];
-  workdir?: string;
-  user?: string;
-  /** A pseudo-terminal of this size, or none (separate stdout and stderr). */
-  tty?: { rows: number; cols: number };
-  /** Whether the command gets a stdin stream (else /dev/null). */
+/** A foreground `run`: the box's options, and how the caller's terminal is wired to its main command. */
+export interface RunOptions extends BoxOptions {
+  /** Forward the caller's stdin to the main command (else it gets /dev/null). */
   stdin?: boolean;
-  cpus?: number;
-  memoryMib?: number;
-  /** Remove the box's directory and disk when the command ends. */
-  autoRemove?: boolean;
-  /** A unique name to find the box by, besides its id. */
-  name?: string;
+  /** With `tty`: the terminal's size (default 24×80). */
+  ttySize?: { rows: number; cols: number };
 }
 
-/** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
-const BOX_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** Everything a stored box says about itself, with the defaults filled in (what a new box's record holds). */
+export type ResolvedOptions = BoxOptions & Required<Pick<BoxOptions, "cpus" | "memoryMib" | "env" | "tty" | "autoRemove" | "detach" | "network">>;
 
-export function checkName(name: string | undefined): string | null {
-  if (name === undefined) return null;
-  if (!BOX_NAME.test(name)) {
-    throw new BoxliteError("invalid_argument", `invalid box name ${JSON.stringify(name)}; use a letter or digit, then letters, digits, _ . - (up to 128)`);
-  }
-  return name;
+/**
+ * A new box's options with their defaults. The network is off whatever was asked (a
+ * request for an unrestricted network is accepted, see docs/rest-api.md): boxes of this
+ * build have no network card, and the record says what the box has.
+ */
+export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOptions {
+  return {
+    ...options,
+    cpus: options.cpus ?? DEFAULT_CPUS,
+    memoryMib: options.memoryMib ?? DEFAULT_MEMORY_MIB,
+    env: options.env ?? {},
+    tty: options.tty ?? false,
+    autoRemove: options.autoRemove ?? false,
+    detach: options.detach ?? detach,
+    network: { mode: "disabled", allowNet: [] },
+  };
+}
+
+/** Whether the box runs a command the user chose rather than its image's default (the state machine's no-rerun rule). */
+export function hasUserCommand(options: BoxOptions): boolean {
+  return options.cmd !== undefined || options.entrypoint !== undefined;
 }
 
 export interface ProcessSpec {
@@ -54,53 +48,50 @@ export interface ProcessSpec {
   user: string;
 }
 
-function checkInteger(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new BoxliteError("invalid_argument", `${name} ${value} is out of range; use a whole number from ${min} to ${max}`);
-  }
-  return value;
-}
-
-export function checkResources(options: RunOptions): { cpus: number; memoryMib: number } {
-  return {
-    cpus: checkInteger("--cpus", options.cpus ?? DEFAULT_CPUS, 1, CPUS_MAX),
-    memoryMib: checkInteger("--memory (MiB)", options.memoryMib ?? DEFAULT_MEMORY_MIB, MEMORY_MIN_MIB, MEMORY_MAX_MIB),
-  };
-}
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-
-export function checkEnvEntry(entry: string): string {
-  const eq = entry.indexOf("=");
-  const name = eq < 0 ? entry : entry.slice(0, eq);
-  if (eq < 0 || !ENV_NAME.test(name) || entry.includes("\0")) {
-    throw new BoxliteError("invalid_argument", `invalid environment entry ${JSON.stringify(entry)}; use KEY=VALUE with a name of letters, digits and _`);
-  }
-  return entry;
+/** What a process runs as, over the box's options: an exec's own command, env, working directory and user. */
+export interface ProcessOverrides {
+  command?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  user?: string;
+  tty?: boolean;
 }
 
 /** Later entries override earlier ones with the same name, keeping first-seen order. */
-function mergeEnv(...lists: string[][]): string[] {
+function mergeEnv(...lists: Array<Array<readonly [string, string]>>): string[] {
   const merged = new Map<string, string>();
-  for (const entry of lists.flat()) merged.set(entry.slice(0, entry.indexOf("=")), entry);
-  return [...merged.values()];
+  for (const [name, value] of lists.flat()) merged.set(name, value);
+  return [...merged].map(([name, value]) => `${name}=${value}`);
 }
 
-const USER_SPEC = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/;
+function imageEnv(env: string[]): Array<[string, string]> {
+  return env.map((entry) => {
+    const eq = entry.indexOf("=");
+    return eq < 0 ? [entry, ""] : [entry.slice(0, eq), entry.slice(eq + 1)];
+  });
+}
 
-export function processSpec(options: RunOptions, image: ImageConfig, hostname: string): ProcessSpec {
-  // Docker: a new entrypoint drops the image's CMD too; a command replaces only CMD.
-  const entrypoint = options.entrypoint ?? image.entrypoint;
-  const cmd = options.command && options.command.length > 0 ? options.command : options.entrypoint ? [] : image.cmd;
-  const argv = [...entrypoint, ...cmd];
+/**
+ * The main command of a box with `options` (or, with `overrides.command`, an exec in it):
+ * docker's rules — a command replaces the image's CMD and keeps its ENTRYPOINT, a new
+ * entrypoint drops the CMD too — with the box's environment over the image's, and the
+ * exec's over both.
+ */
+export function processSpec(options: BoxOptions, image: ImageConfig, hostname: string, overrides: ProcessOverrides = {}): ProcessSpec {
+  const argv =
+    overrides.command ??
+    (() => {
+      const entrypoint = options.entrypoint ?? image.entrypoint;
+      const cmd = options.cmd ?? (options.entrypoint ? [] : image.cmd);
+      return [...entrypoint, ...cmd];
+    })();
   if (argv.length === 0) throw new BoxliteError("invalid_argument", "no command to run: the image has no CMD or ENTRYPOINT; give one after --");
-  const user = options.user ?? image.user;
-  if (user !== "" && !USER_SPEC.test(user)) {
-    throw new BoxliteError("invalid_argument", `invalid user ${JSON.stringify(user)}; use NAME, UID, NAME:GROUP or UID:GID`);
-  }
-  const workdir = options.workdir ?? (image.workingDir || "/");
-  if (!workdir.startsWith("/")) throw new BoxliteError("invalid_argument", `working directory ${JSON.stringify(workdir)} must be an absolute path`);
-  const defaults = [`HOSTNAME=${hostname}`, ...(options.tty ? ["TERM=xterm"] : [])];
-  const env = mergeEnv(defaults, image.env, (options.env ?? []).map(checkEnvEntry));
+  const user = overrides.user ?? options.user ?? image.user;
+  checkUser(user);
+  const workdir = overrides.workingDir ?? options.workingDir ?? (image.workingDir || "/");
+  checkWorkingDir(workdir);
+  const tty = overrides.tty ?? options.tty ?? false;
+  const defaults: Array<[string, string]> = [["HOSTNAME", hostname], ...(tty ? [["TERM", "xterm"] as [string, string]] : [])];
+  const env = mergeEnv(defaults, imageEnv(image.env), Object.entries(options.env ?? {}), Object.entries(overrides.env ?? {}));
   return { argv, env, cwd: workdir, user };
 }

@@ -11,6 +11,7 @@ import { type BoxStatus, CLAIMS_VM } from "../db/box-status.ts";
 import type { BoxView } from "../db/box-summaries.ts";
 import { type BoxRecord, getBox, resolveBox, resolveExistingBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
+import { optionsFromRecord } from "../model/codec.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import { tryLockBox } from "./box-lock.ts";
@@ -48,7 +49,7 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   try {
     const box = getBox(database.db, id);
     if (!box || !CLAIMS_VM.has(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
-    if (box.config.options.auto_remove === true) {
+    if (optionsFromRecord(box.config).autoRemove === true) {
       discardBox(config, database, id);
       return "removed";
     }

@@ -1,19 +1,24 @@
 /**
  * Removing a box: under its lock, its rows, its directory and its lock file go. A box
- * that still has a VM is refused unless forced; forcing kills a VM only when no boxlite
- * process holds the box (we hold its lock) and the process is really this box's VMM.
+ * that still has a VM is refused unless forced (the state machine's rule). Forcing stops
+ * the box through its owner at once; an owner that does not let go in time has its VM
+ * killed — only when the process is really this box's VMM — and a forced remove then
+ * always goes through.
  */
 import { join } from "node:path";
-import { isActiveStatus } from "../db/box-status.ts";
 import { resolveBox, resolveExistingBox } from "../db/boxes.ts";
-import { BoxliteError } from "../util/errors.ts";
+import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { busyError, FileLock } from "../util/flock.ts";
+import { decideFor } from "./box-facts.ts";
 import { removeBoxLock, tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { stopBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
+
+/** How long a forced rm waits for a box's owner to let go once asked to stop, and again once its VM is killed. */
+const OWNER_RELEASE_MS = 10_000;
 
 /** Kills the VMM's process group (the watchdog and QEMU, see host/vmm-watch.c) and waits for it to go. */
 async function killVmm(pid: number, boxDir: string): Promise<void> {
@@ -26,19 +31,33 @@ async function killVmm(pid: number, boxDir: string): Promise<void> {
   while (isBoxVmm(pid, boxDir) && Date.now() < deadline) await Bun.sleep(10);
 }
 
-/** How long a forced rm waits for a box's owner to let go once the box stopped. */
-const OWNER_RELEASE_MS = 10_000;
-
-/** rm -f of a box another process owns (a supervisor, a foreground run): it is stopped at once, then removed. */
+/**
+ * The box's lock for its removal. Another process holding it (a supervisor, a foreground
+ * run, a boot for an exec) is asked to stop the box when forced; otherwise the state
+ * machine says why not.
+ */
 async function lockForRemoval(home: Home, id: string, force: boolean): Promise<FileLock> {
   const attempt = tryLockBox(home.config, id, "rm");
   if (attempt instanceof FileLock) return attempt;
   const box = resolveBox(home.database.db, id);
-  const running = box !== undefined && (box.status === "running" || box.status === "stopping");
-  if (running && !force) throw new BoxliteError("conflict", `box ${id} is running; stop it first, or remove it with rm -f`);
-  if (!running) throw busyError(`box ${id}`, attempt.busy);
-  await stopBox(home, id, 0);
-  return FileLock.acquire(join(home.config.home, "locks", id), "rm", OWNER_RELEASE_MS);
+  if (box) decideFor(box, "remove", { force });
+  // Not forced: whoever holds it (a start, another rm) is left to finish.
+  if (!force) throw busyError(`box ${id}`, attempt.busy);
+  const lockPath = join(home.config.home, "locks", id);
+  await stopBox(home, id, 0).catch((error: unknown) => {
+    // The owner may be past answering (its box is stopping): the lock tells when it is done.
+    if (!isBoxliteError(error)) throw error;
+  });
+  try {
+    return await FileLock.acquire(lockPath, "rm", OWNER_RELEASE_MS);
+  } catch (error) {
+    if (!isBoxliteError(error) || error.code !== "busy") throw error;
+  }
+  // The owner did not let go: end its VM under it; the owner then records the end and releases the box.
+  const now = resolveBox(home.database.db, id);
+  const layout = boxLayout(home.config, id);
+  if (now && isBoxVmm(now.pid, layout.dir)) await killVmm(now.pid as number, layout.dir);
+  return FileLock.acquire(lockPath, "rm", OWNER_RELEASE_MS);
 }
 
 export async function removeBoxByName(home: Home, idOrName: string, force: boolean): Promise<string> {
@@ -53,9 +72,9 @@ export async function removeBoxByName(home: Home, idOrName: string, force: boole
     throw new BoxliteError("not_found", `box ${found.id} was removed by another process`);
   }
   const layout = boxLayout(config, box.id);
-  const vmmAlive = isBoxVmm(box.pid, layout.dir);
-  if (isActiveStatus(box.status) && vmmAlive) {
-    if (!force) throw new BoxliteError("conflict", `box ${box.id} is running; stop it first, or remove it with rm -f`);
+  // We hold the lock: a VM still alive has no owner any more (its owner died an instant ago).
+  if (isBoxVmm(box.pid, layout.dir)) {
+    decideFor(box, "remove", { force });
     await killVmm(box.pid as number, layout.dir);
   }
   discardBox(config, database, box.id);

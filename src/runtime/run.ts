@@ -25,11 +25,13 @@ export interface BoxRun {
 }
 
 export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
-  const id = await createBox(home, options, onPull);
+  const { stdin, ttySize, ...boxOptions } = options;
+  // A foreground run's box ends with it: not detached.
+  const id = await createBox(home, { ...boxOptions, detach: boxOptions.detach ?? false }, onPull);
   try {
     const session = await startBox(home, id, {
       operation: "run",
-      attach: { client: handlers, stdin: options.stdin ?? false, ...(options.tty ? { size: options.tty } : {}) },
+      attach: { client: handlers, stdin: stdin ?? false, ...(options.tty && ttySize ? { size: ttySize } : {}) },
     });
     const execution = session.attachment;
     if (!execution) throw new BoxliteError("internal", `box ${id} started without its terminal attached`);

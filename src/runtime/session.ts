@@ -4,25 +4,25 @@
  * processes (exec, stop, attach), then run the main command — at once, or once a client
  * asks (a held start) — with its output going to at most one attached client
  * (guest-protocol/main-session.ts) and the owner's log. When it ends — by itself or by a
- * stop — power the VM off and record the exit code. Docker semantics: the box lives as
- * long as its main command.
+ * stop — the box is `stopping` at once (no new command is taken), then the VM is powered
+ * off and the exit code recorded. Docker semantics: the box lives as long as its main command.
  */
 import { rmSync } from "node:fs";
-import { imageOf } from "./box-view.ts";
-import { getBox, updateBoxState } from "../db/boxes.ts";
 import { VERSION } from "../config/version.ts";
+import type { BoxStateJson } from "../db/boxes.ts";
 import type { ExitStatus } from "../guest-protocol/execution.ts";
-import { DEFAULT_TTY_SIZE, type MainAttachment, type MainClient, MainSession } from "../guest-protocol/main-session.ts";
+import { type MainAttachment, type MainClient, MainSession } from "../guest-protocol/main-session.ts";
 import { RelayServer } from "../guest-protocol/relay.ts";
+import type { BoxOptions } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { lockBox } from "./box-lock.ts";
-import { boxLayout } from "./box-layout.ts";
-import { runOptionsOf } from "./box-record.ts";
+import type { FileLock } from "../util/flock.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
+import { boxFacts, lockForStart, setBoxState } from "./box-facts.ts";
+import { type BoxLayout, boxLayout } from "./box-layout.ts";
 import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
-import { checkResources, processSpec } from "./options.ts";
+import { processSpec } from "./options.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 
 /** Docker's default grace between SIGTERM and SIGKILL on stop. */
@@ -54,110 +54,154 @@ export interface BoxSession {
   stop(timeoutMs?: number): void;
 }
 
-const STARTABLE = new Set(["configured", "stopped", "failed", "unknown"]);
-
 type Outcome = { exitCode: number | null } | { error: unknown };
 
-export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
-  const { config } = home;
-  const { db } = home.database;
-  const found = getBox(db, id);
-  if (!found) throw new BoxliteError("not_found", `no box ${JSON.stringify(id)}; see 'boxlite ls -a'`);
-  const lock = lockBox(config, id, options.operation);
-  const record = getBox(db, id);
-  if (!record || !STARTABLE.has(record.status)) {
-    lock.release();
-    throw new BoxliteError(
-      "conflict",
-      record ? `box ${id} is ${record.status}; only a configured, stopped or failed box can be started` : `box ${id} was removed by another process`,
-    );
+/** The process's hold on one box, from its lock to its last record. */
+class BoxOwner implements BoxSession {
+  readonly main: MainSession;
+  attachment: MainAttachment | undefined;
+  done!: Promise<ExitStatus | null>;
+  private relay: RelayServer | undefined;
+  /** Set once the box stops taking commands: a stop was asked, or the main command ended. */
+  private ending: string | undefined;
+  private graceTimer: Timer | undefined;
+
+  constructor(
+    private readonly home: Home,
+    readonly id: string,
+    private readonly layout: BoxLayout,
+    private readonly options: BoxOptions,
+    private readonly lock: FileLock,
+    private readonly box: BootedBox,
+    launch: ConstructorParameters<typeof MainSession>[0],
+  ) {
+    this.main = new MainSession(launch);
   }
-  const layout = boxLayout(config, id);
-  const run = runOptionsOf(record.config);
-  const tty = record.config.options.tty === true;
-  let box: BootedBox | undefined;
-  let relay: RelayServer | undefined;
-  let stopping = false;
-  const finish = async (outcome: Outcome) => {
-    await relay?.close();
-    rmSync(layout.boxSocket, { force: true });
-    // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
-    await (run.autoRemove ? box?.kill() : box?.stop());
-    removeVmmPid(layout.dir);
-    const now = new Date().toISOString();
-    if (run.autoRemove) discardBox(config, home.database, id);
-    else if ("exitCode" in outcome)
-      updateBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
-    else
-      updateBoxState(db, id, {
-        status: "failed",
-        pid: null,
-        error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
-        last_updated: now,
-      });
-    lock.release();
-  };
-  try {
-    const image = await boxImage(home, id, imageOf(record.config.options.rootfs));
-    const spec = processSpec({ ...run, ...(tty ? { tty: DEFAULT_TTY_SIZE } : {}) }, image.config, id.slice(-12));
-    box = await bootBox(config, { id, image, ...checkResources(run) });
-    writeVmmPid(layout.dir, box.vm.pid);
-    updateBoxState(db, id, { status: "running", pid: box.vm.pid, exit_code: null, error_reason: null, last_updated: new Date().toISOString() });
-    const booted = box;
-    const main = new MainSession({
-      tty,
-      launch: (io, handlers) => booted.channel.exec({ ...spec, create_cwd: true, tty: io.tty, stdin: io.stdin }, handlers),
-      ...(options.log ? { log: options.log } : {}),
-    });
-    const attachment = options.attach ? main.attach(options.attach.client, { stdin: options.attach.stdin }) : undefined;
-    if (options.attach?.size) attachment?.resize(options.attach.size.rows, options.attach.size.cols);
-    rmSync(layout.boxSocket, { force: true });
-    relay = RelayServer.listen(layout.boxSocket, {
-      channel: booted.channel,
-      main,
+
+  /** Serves the box socket and follows the main command to the box's end. */
+  serve(session: SessionOptions): void {
+    const { attach } = session;
+    if (attach) {
+      this.attachment = this.main.attach(attach.client, { stdin: attach.stdin });
+      if (attach.size) this.attachment.resize(attach.size.rows, attach.size.cols);
+    }
+    rmSync(this.layout.boxSocket, { force: true });
+    this.relay = RelayServer.listen(this.layout.boxSocket, {
+      channel: this.box.channel,
+      main: this.main,
       agent: `boxlite/${VERSION}`,
-      onStopRequest: (timeoutMs) => session.stop(timeoutMs),
-      refuseExec: () => (stopping ? `box ${id} is stopping` : undefined),
+      onStopRequest: (timeoutMs) => this.stop(timeoutMs),
+      refuseExec: () => this.ending,
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
-    void booted.vm.exited.then(() => main.abort(new BoxliteError("vmm_failed", "the VM stopped before the box's main command started")));
-    const done = main.exit.promise.then(
+    void this.box.vm.exited.then(() => this.main.abort(new BoxliteError("vmm_failed", "the VM stopped before the box's main command started")));
+    this.done = this.main.exit.promise.then(
       async (status) => {
-        await finish({ exitCode: status.code });
+        await this.finish({ exitCode: status.code });
         return status;
       },
       async (error: unknown) => {
         // Stopped while held: the main command never ran, so there is no exit code.
-        if (stopping) {
-          await finish({ exitCode: null });
+        if (this.ending !== undefined) {
+          await this.finish({ exitCode: null });
           return null;
         }
-        const reported = withConsoleTail(error, layout);
-        await finish({ error: reported });
+        const reported = withConsoleTail(error, this.layout);
+        await this.finish({ error: reported });
         throw reported;
       },
     );
-    let timer: Timer | undefined;
-    void done.finally(() => clearTimeout(timer)).catch(() => {});
-    const session: BoxSession = {
-      id,
-      main,
-      attachment,
-      done,
-      stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
-        if (stopping) return;
-        stopping = true;
-        updateBoxState(db, id, { status: "stopping", last_updated: new Date().toISOString() });
-        main.markStopping();
-        if (main.state === "held") return main.abort(new BoxliteError("conflict", `box ${id} was stopped before its main command started`));
-        main.signal(SIGTERM);
-        timer = setTimeout(() => booted.channel.shutdown(), timeoutMs);
-      },
+    void this.done.catch(() => {});
+    if (!session.hold) this.main.start();
+  }
+
+  stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): void {
+    if (this.ending !== undefined) return;
+    this.markEnding(`box ${this.id} is stopping`);
+    this.main.markStopping();
+    if (this.main.state === "held") {
+      this.main.abort(new BoxliteError("conflict", `box ${this.id} was stopped before its main command started`));
+      return;
+    }
+    this.main.signal(SIGTERM);
+    this.graceTimer = setTimeout(() => this.box.channel.shutdown(), timeoutMs);
+  }
+
+  /** From now on the box takes no command, and says so: the record turns `stopping` at once. */
+  private markEnding(reason: string): void {
+    this.ending = reason;
+    setBoxState(this.home.database.db, this.id, { status: "stopping", last_updated: new Date().toISOString() });
+  }
+
+  private async finish(outcome: Outcome): Promise<void> {
+    clearTimeout(this.graceTimer);
+    // A main command that ended by itself: the window until the VM is down answers "stopping", not "running".
+    if (this.ending === undefined) this.markEnding(`box ${this.id} is stopping: its main command has exited`);
+    await this.relay?.close();
+    await releaseBox(this.home, this.id, this.layout, this.options, this.lock, this.box, outcome);
+  }
+}
+
+/** Powers the box's VM off (or kills it, when its disk is discarded next) and records how it ended. */
+async function releaseBox(
+  home: Home,
+  id: string,
+  layout: BoxLayout,
+  options: BoxOptions,
+  lock: FileLock,
+  box: BootedBox | undefined,
+  outcome: Outcome,
+): Promise<void> {
+  const { db } = home.database;
+  rmSync(layout.boxSocket, { force: true });
+  // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
+  await (options.autoRemove ? box?.kill() : box?.stop());
+  removeVmmPid(layout.dir);
+  const now = new Date().toISOString();
+  if (options.autoRemove) discardBox(home.config, home.database, id);
+  else if ("exitCode" in outcome) setBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
+  else
+    setBoxState(db, id, {
+      status: "failed",
+      pid: null,
+      error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+      last_updated: now,
+    });
+  lock.release();
+}
+
+export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
+  const { lock, record } = lockForStart(home, id, options.operation);
+  const layout = boxLayout(home.config, id);
+  const facts = boxFacts(record);
+  let box: BootedBox | undefined;
+  try {
+    const image = await boxImage(home, id, facts.options.image);
+    const spec = processSpec(facts.options, image.config, id.slice(-12));
+    const { cpus, memoryMib } = facts.resolved;
+    box = await bootBox(home.config, { id, image, cpus, memoryMib });
+    writeVmmPid(layout.dir, box.vm.pid);
+    const state: Partial<BoxStateJson> = {
+      status: "running",
+      pid: box.vm.pid,
+      exit_code: null,
+      error_reason: null,
+      vmm: box.vmm,
+      last_updated: new Date().toISOString(),
     };
-    if (!options.hold) main.start();
-    return session;
+    setBoxState(home.database.db, id, state);
+    const booted = box;
+    const owner = new BoxOwner(home, id, layout, facts.options, lock, booted, {
+      tty: facts.resolved.tty,
+      // Nobody attached at the start: the command's stdin is held open for whoever attaches later.
+      holdStdin: !options.attach,
+      launch: (io, handlers) => booted.channel.exec({ ...spec, create_cwd: true, tty: io.tty, stdin: io.stdin }, handlers),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    owner.serve(options);
+    return owner;
   } catch (error) {
-    await finish({ error });
+    await releaseBox(home, id, layout, facts.options, lock, box, { error });
     throw error;
   }
 }

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { BoxliteError } from "../util/errors.ts";
 import type { Home } from "./home.ts";
 import { boxLayout } from "./box-layout.ts";
-import { runningBox } from "./box-socket.ts";
+import { boxFacts } from "./box-facts.ts";
+import { readyBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
 import { procStatFields } from "./vmm-pid.ts";
 
@@ -68,7 +69,7 @@ function uptimeTicks(): number {
 
 /** Samples the box's VMM twice, `intervalMs` apart. */
 export async function boxStats(home: Home, idOrName: string, intervalMs = 1000): Promise<BoxStats> {
-  const box = runningBox(home, idOrName, "stats");
+  const box = await readyBox(home, idOrName, "stats");
   const pid = box.pid;
   if (pid === null || !isBoxVmm(pid, boxLayout(home.config, box.id).dir))
     throw new BoxliteError("conflict", `box ${box.id} is recorded as running but its VMM is gone; see 'boxlite ls -a'`);
@@ -78,15 +79,14 @@ export async function boxStats(home: Home, idOrName: string, intervalMs = 1000):
   const second = sampleTree(pid);
   if (!first || !second) throw new BoxliteError("conflict", `box ${box.id} stopped while it was being measured`);
   const seconds = (performance.now() - startedAt) / 1000;
-  const options = box.config.options;
-  const memoryMib = typeof options.memory_mib === "number" ? options.memory_mib : 0;
+  const { resolved } = boxFacts(box);
   return {
     box_id: box.id,
     name: box.name,
     cpu_percent: Math.round(((second.ticks - first.ticks) / CLOCK_TICKS / seconds) * 1000) / 10,
     memory_bytes: second.rssBytes,
-    memory_limit_bytes: memoryMib * 1024 * 1024,
-    cpus: typeof options.cpus === "number" ? options.cpus : 1,
+    memory_limit_bytes: resolved.memoryMib * 1024 * 1024,
+    cpus: resolved.cpus,
     uptime_seconds: Math.max(0, Math.round((uptimeTicks() - second.startTicks) / CLOCK_TICKS)),
   };
 }

@@ -28,6 +28,26 @@ const READY_SLACK_MS = 30_000;
 export interface SuperviseOptions {
   /** Boot the box but run its main command only when a client asks (box socket START): an attach comes first. */
   hold?: boolean;
+  /**
+   * The box ends with the process that starts it (a box created with detach: false, started
+   * by a server or a library): the supervisor gets the read end of a pipe only that process
+   * holds, and stops the box when it reads end-of-file — that process is gone, however it went.
+   */
+  lifeline?: boolean;
+}
+
+/** The supervisor's fd of its lifeline pipe (0–2 are its stdio). */
+const LIFELINE_FD = 3;
+
+/** Stops the box once the lifeline's other end is closed: its only holder, the starting process, is gone. */
+async function watchLifeline(stop: () => void): Promise<void> {
+  try {
+    for await (const _ of Bun.file(LIFELINE_FD).stream()) {
+      // Nothing is ever written: the pipe only ends.
+    }
+  } finally {
+    stop();
+  }
 }
 
 /** Runs in the supervisor process: starts the box and lives until it stops. Returns the exit code. */
@@ -50,6 +70,7 @@ export async function superviseBox(home: Home, id: string, options: SuperviseOpt
     const stop = () => session.stop();
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
+    if (options.lifeline) void watchLifeline(stop);
     const status = await session.done;
     return status === null || status.code === 0 ? 0 : 1;
   } catch (error) {
@@ -65,10 +86,10 @@ export async function superviseBox(home: Home, id: string, options: SuperviseOpt
 export async function spawnSupervisor(home: Home, id: string, options: SuperviseOptions = {}): Promise<void> {
   const layout = boxLayout(home.config, id);
   const log = openSync(layout.mainLog, "a");
-  const child = Bun.spawn([...selfCommand(), "--home", home.config.home, "__supervise", id, ...(options.hold ? ["--hold"] : [])], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: log,
+  const flags = [...(options.hold ? ["--hold"] : []), ...(options.lifeline ? ["--lifeline"] : [])];
+  const child = Bun.spawn([...selfCommand(), "--home", home.config.home, "__supervise", id, ...flags], {
+    // The lifeline's write end stays open in this process for as long as it lives (Bun leaves it to us).
+    stdio: ["ignore", "pipe", log, ...(options.lifeline ? (["pipe"] as const) : [])],
     detached: true,
     // The backend this process would use (a --vmm flag is not in the environment otherwise).
     env: childEnv({ BOXLITE_VMM: home.config.vmm }),

@@ -86,18 +86,20 @@ test("the create request maps onto the runtime's options", () => {
     image: "alpine:3.20",
     cpus: 3,
     memoryMib: 1024,
-    workdir: "/w",
-    env: ["A=1", "B=x=y"],
+    workingDir: "/w",
+    env: { A: "1", B: "x=y" },
     entrypoint: ["/bin/sh", "-c"],
-    command: ["echo hi"],
+    cmd: ["echo hi"],
     user: "1000:1000",
     autoRemove: true,
+    // The reference server's default: a box removed on stop is not detached.
+    detach: false,
   });
-  // null is "left out", as serde's Option.
-  expect(createOptions({ name: null, image: null, cpus: null, env: null, auto_delete: 0 })).toEqual({ env: [], autoRemove: false });
+  // null is "left out", as serde's Option; a kept box is detached unless the client says otherwise.
+  expect(createOptions({ name: null, image: null, cpus: null, env: null, auto_delete: 0 })).toEqual({ autoRemove: false, detach: true });
+  expect(createOptions({ detach: false })).toEqual({ detach: false });
   // A terminal for the main command: its size comes from the client that attaches before the start.
-  expect(createOptions({ tty: true })).toEqual({ env: [], autoRemove: false, tty: { rows: 24, cols: 80 } });
-  expect(createOptions({ tty: false })).toEqual({ env: [], autoRemove: false });
+  expect(createOptions({ tty: true })).toEqual({ tty: true, detach: true });
 });
 
 test("fields this build cannot honour are refused with 400 unsupported naming the field", async () => {
@@ -105,12 +107,12 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     [{ disk_size_gb: 20 }, "disk_size_gb"],
     [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
     [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
-    [{ network: { mode: "enabled" } }, "network"],
     [{ security: "maximum" }, "security"],
     [{ volumes: [{ host_path: "/etc", guest_path: "/mnt" }] }, "volumes"],
+    [{ volumes: [{ managed_volume: "vol_1", guest_path: "/mnt", read_only: false }] }, "volumes"],
     [{ secrets: [{ name: "k", value: "v" }] }, "secrets"],
-    [{ auto_pause: 900 }, "auto_pause"],
-    [{ detach: false }, "detach"],
+    [{ auto_pause: 900 }, "auto_stop"],
+    [{ auto_stop: 900 }, "auto_stop"],
   ];
   for (const [body, field] of cases) {
     const answer = await call(app, "POST", "/v1/boxes", { body });
@@ -118,6 +120,23 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
     expect(envelopeOf(answer).message.startsWith(`${field} is not supported`)).toBe(true);
   }
+  // An allow-list truly needs a network card.
+  const allowNet = await call(app, "POST", "/v1/boxes", { body: { network: { outbound: { mode: "enabled", allow_net: ["example.com"] } } } });
+  expect(allowNet.status).toBe(400);
+  expect(envelopeOf(allowNet)).toMatchObject({ code: "unsupported", message: expect.stringContaining("allow_net (--allow-net) needs a network card") });
+});
+
+test("what the published clients send on every create is accepted: both network shapes, auto_remove, detach false", async () => {
+  for (const body of [
+    { image: null, network: { mode: "enabled" }, auto_remove: false, detach: false },
+    { network: { outbound: { mode: "enabled" }, inbound: { mode: "enabled" } }, detach: false },
+    { network: { outbound: { mode: "disabled" }, inbound: { mode: "disabled" } }, auto_delete: 0, auto_resume: true },
+  ]) {
+    expect((await create(body)).status).toBe("configured");
+  }
+  const mixed = await call(app, "POST", "/v1/boxes", { body: { network: { mode: "enabled", outbound: { mode: "enabled" } } } });
+  expect(mixed.status).toBe(400);
+  expect(envelopeOf(mixed)).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("mixes the flat") });
 });
 
 test("values that ask for nothing are accepted, and auto_resume is ignored as the local reference does", async () => {
@@ -139,7 +158,7 @@ test("values that ask for nothing are accepted, and auto_resume is ignored as th
 test("create refuses conflicting or bad settings: both image and rootfs_path, detach with auto_delete, a taken name, a bad env name", async () => {
   const both = await call(app, "POST", "/v1/boxes", { body: { image: "alpine", rootfs_path: "/tmp/x" } });
   expect(both.status).toBe(400);
-  expect(envelopeOf(both).message).toBe("give either image or rootfs_path, not both");
+  expect(envelopeOf(both).message).toBe("give either an image or a rootfs path (--rootfs, rootfs_path), not both");
   const detached = await call(app, "POST", "/v1/boxes", { body: { auto_delete: 1, detach: true } });
   expect(envelopeOf(detached).code).toBe("invalid_argument");
   await create({ name: "taken" });
@@ -150,7 +169,7 @@ test("create refuses conflicting or bad settings: both image and rootfs_path, de
   expect(envelopeOf(taken)).toMatchObject({ type: "AlreadyExistsError", code: "already_exists" });
   const env = await call(app, "POST", "/v1/boxes", { body: { env: { "A=B": "c" } } });
   expect(env.status).toBe(400);
-  expect(envelopeOf(env).message).toContain('"env"');
+  expect(envelopeOf(env).message).toContain('invalid environment entry "A=B=c"');
   const relative = await call(app, "POST", "/v1/boxes", { body: { working_dir: "relative" } });
   expect(relative.status).toBe(400);
   const rootfs = await call(app, "POST", "/v1/boxes", { body: { rootfs_path: "/no/such/layout" } });

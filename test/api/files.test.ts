@@ -133,7 +133,7 @@ test("overwrite=false refuses to replace a file; a corrupt tar is a 400", async 
 });
 
 test("a fixture.box that is not running is a 409", async () => {
-  const stopped = await runtime.create({ command: ["true"] });
+  const stopped = await runtime.create({ cmd: ["true"] });
   try {
     const response = await download("/etc", stopped);
     expect(response.status).toBe(409);

@@ -116,10 +116,10 @@ test("copying the box's root copies its contents, never beside the destination",
   expect(existsSync(join(all, "dev", "null"))).toBe(false);
 });
 
-test("cp into a box that is not running is refused with what to do", async () => {
+test("cp into a box whose own command has not run is refused with what to do: booting it would run that command", async () => {
   expect((await runCli(["create", "--name", "idle", "--", "true"])).code).toBe(0);
   const result = await runCli(["cp", join(work, "probe.txt"), "idle:/tmp"]);
   expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(/is configured, not running: cp needs a running box/);
+  expect(result.stderr).toMatch(/is configured: copying files needs it running, and booting it would run its main command, which was never started; start it with 'boxlite start idle' first/);
   expect((await runCli(["rm", "idle"])).code).toBe(0);
 });

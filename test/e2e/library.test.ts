@@ -5,7 +5,7 @@ import { Boxlite, BoxliteError } from "../../src/index.ts";
 test("Boxlite.open().run streams a command's output and reports its exit code", async () => {
   let out = "";
   const run = await Boxlite.open().run(
-    { command: ["sh", "-c", "echo from the library; exit 7"], autoRemove: true },
+    { cmd: ["sh", "-c", "echo from the library; exit 7"], autoRemove: true },
     {
       onStdout: (bytes) => {
         out += new TextDecoder().decode(bytes);

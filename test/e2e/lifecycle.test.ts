@@ -106,14 +106,20 @@ test("create makes a configured box; start runs it; files survive stop and start
   expect(qemuProcesses(after.box_id)).toEqual([]);
   expect((await runCli(["stop", "keeper"])).code).toBe(0); // stopping a stopped box is a no-op
 
+  // Its main command is the user's: exec must not boot it, which would run that command again.
   const refused = await runCli(["exec", "keeper", "--", "true"]);
   expect(refused.code).toBe(125);
-  expect(refused.stderr).toMatch(/is stopped, not running: exec needs a running box; start it with 'boxlite start keeper'/);
+  expect(refused.stderr).toMatch(/is stopped: exec needs it running, and booting it would run its main command again; start it with 'boxlite start keeper' first/);
+  expect(await box("keeper")).toMatchObject({ status: "stopped" });
 
   expect((await runCli(["restart", "keeper"])).code).toBe(0); // restart of a stopped box starts it
   const files = await runCli(["exec", "keeper", "--", "sh", "-c", "cat /root/file.txt /root/starts"]);
   expect(files.stdout).toBe("kept\nstarted\nstarted\n");
-  expect((await runCli(["start", "keeper"])).stderr).toMatch(/is already running/);
+  // Start is idempotent: a running box is left as it is (same VM), and its id printed.
+  const running = await box("keeper");
+  const again = await runCli(["start", "keeper"]);
+  expect(again).toMatchObject({ code: 0, stdout: `${running.box_id}\n` });
+  expect((await box("keeper")).pid).toBe(running.pid);
   expect((await runCli(["rm", "-f", "keeper"])).code).toBe(0);
 });
 

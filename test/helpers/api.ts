@@ -129,7 +129,7 @@ export interface ApiBox {
 export function useApiBox(runtime: Boxlite): ApiBox {
   const fixture = { box: "" } as ApiBox;
   beforeAll(async () => {
-    fixture.box = await runtime.create({ command: ["sleep", "3600"], memoryMib: 256 });
+    fixture.box = await runtime.create({ cmd: ["sleep", "3600"], memoryMib: 256 });
     // The library starts it too: its supervisor is boxlite's own main.ts, not the test file.
     expect(await runtime.start(fixture.box)).toBe(fixture.box);
     fixture.api = startApi(runtime);

@@ -1,14 +1,16 @@
 /**
  * Box lifecycle over REST (features §2.3): create (`configured`, not booted), list, get by
  * id, id prefix or name, HEAD, remove, start, stop, and per-box metrics. Each route is one
- * call into the runtime; the contract's create fields this build cannot honour are refused
- * with 400 `unsupported` naming the field, rather than silently dropped.
+ * call into the runtime; create requests in either contract shape are read by the one
+ * codec (model/codec.ts), which refuses what this build cannot honour with 400
+ * `unsupported` naming the field, rather than dropping it.
  */
 import type { Static } from "@sinclair/typebox";
 import { Hono } from "hono";
-import { DEFAULT_TTY_SIZE } from "../../guest-protocol/main-session.ts";
+import type { BoxOptions } from "../../model/box-options.ts";
+import { decide } from "../../model/box-state.ts";
+import { optionsFromRequest } from "../../model/codec.ts";
 import type { BoxView } from "../../runtime/box-view.ts";
-import type { RunOptions } from "../../runtime/options.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import type { ApiContext } from "../context.ts";
 import type { ApiEnv } from "../middleware.ts";
@@ -34,7 +36,9 @@ export function toBox(view: BoxView): Static<typeof Box> {
     cpus: view.cpus,
     memory_mib: view.memory_mib,
     labels: {},
+    // AutoStop (auto_pause, its older name) is a cloud feature: never on here.
     auto_pause: 0,
+    auto_stop: 0,
     auto_delete: view.auto_delete,
     auto_resume: true,
     exit_code: view.exit_code,
@@ -42,55 +46,22 @@ export function toBox(view: BoxView): Static<typeof Box> {
   };
 }
 
-function unsupported(field: string, why: string): BoxliteError {
-  return new BoxliteError("unsupported", `${field} is not supported by this server: ${why}`);
-}
-
-/** Fields asking for what this build does not have; an empty or "off" value asks for nothing and passes. */
-function refuseUnsupported(body: CreateRequest): void {
-  if (body.disk_size_gb != null) throw unsupported("disk_size_gb", "a box's disk is its image's size; leave disk_size_gb out");
-  const capabilities = body.advanced?.capabilities;
-  if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0)
-    throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
-  if (body.network?.mode === "enabled") throw unsupported("network", 'boxes of this build have no network; use {"mode": "disabled"} or leave network out');
-  if (body.security != null) throw unsupported("security", "security presets are not in this build");
-  if ((body.volumes?.length ?? 0) > 0) throw unsupported("volumes", "volumes are not in this build; copy files with PUT /v1/boxes/{id}/files");
-  if ((body.secrets?.length ?? 0) > 0) throw unsupported("secrets", "secret substitution needs a network, which this build does not have");
-  // As the local reference: AutoPause is a cloud feature (auto_resume is ignored there too).
-  if ((body.auto_pause ?? 0) > 0) throw unsupported("auto_pause", "AutoPause is a cloud feature; use 0");
-  if (body.detach === false) throw unsupported("detach", "every box started over REST runs under its own supervisor and outlives the server");
-}
-
-/** The runtime's options for a create request (`null` means left out). */
-export function createOptions(body: CreateRequest): RunOptions {
-  refuseUnsupported(body);
-  if (body.image != null && body.rootfs_path != null) throw new BoxliteError("invalid_argument", "give either image or rootfs_path, not both");
-  const autoDelete = (body.auto_delete ?? 0) > 0;
-  // The reference refuses a detached box that removes itself on stop (detach defaults to auto_delete == 0).
-  if (autoDelete && body.detach === true)
+/**
+ * The options of a create request: the codec's reading of it (model/codec.ts), with the
+ * reference server's lifecycle rules: `detach` defaults to keeping the box (auto_delete
+ * 0 detaches it), and a detached box cannot also be removed when it stops.
+ */
+export function createOptions(body: CreateRequest): BoxOptions {
+  const options = optionsFromRequest(body);
+  if (options.autoRemove === true && options.detach === true) {
     throw new BoxliteError("invalid_argument", "auto_delete > 0 removes the box when it stops; it cannot also be detach: true");
-  const env = Object.entries(body.env ?? {}).map(([key, value]) => {
-    if (key === "" || key.includes("=")) throw new BoxliteError("invalid_argument", `invalid field "env": ${JSON.stringify(key)} is not a variable name`);
-    return `${key}=${value}`;
-  });
-  const options: RunOptions = { env, autoRemove: autoDelete };
-  if (body.name != null) options.name = body.name;
-  // Without image or rootfs_path: the image embedded in boxlite (the reference pulls alpine:latest).
-  if (body.image != null) options.image = body.image;
-  if (body.rootfs_path != null) options.rootfs = body.rootfs_path;
-  if (body.cpus != null) options.cpus = body.cpus;
-  if (body.memory_mib != null) options.memoryMib = body.memory_mib;
-  if (body.working_dir != null) options.workdir = body.working_dir;
-  if (body.entrypoint != null) options.entrypoint = body.entrypoint;
-  if (body.cmd != null) options.command = body.cmd;
-  if (body.user != null) options.user = body.user;
-  // A terminal for the main command, sized by the client that attaches (GET …/attach) before the start.
-  if (body.tty === true) options.tty = { ...DEFAULT_TTY_SIZE };
-  return options;
+  }
+  return { ...options, detach: options.detach ?? options.autoRemove !== true };
 }
 
-function isUp(view: BoxView): boolean {
-  return view.status === "running" || view.status === "stopping";
+/** What the state machine needs of a box for start and stop (neither depends on its command). */
+function factsOf(view: BoxView) {
+  return { id: view.box_id, name: view.name, status: view.status, userCommand: false };
 }
 
 /** The box routes, to be mounted under /v1. */
@@ -130,10 +101,10 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
 
   routes.post("/boxes/:id/start", async (c) => {
     const view = await runtime.getBox(boxParam(c));
-    // The contract makes start idempotent: a running box is answered as it is, its main
+    // Start is idempotent (the state machine): a running box is answered as it is, its main
     // command started if an attach booted it held (features §1.2: create, attach, start).
-    if (isUp(view)) {
-      if (view.status === "running") await context.executions.startMain(view.box_id);
+    if (decide(factsOf(view), "start") === "noop") {
+      await context.executions.startMain(view.box_id);
       return c.json(toBox(view));
     }
     try {
@@ -148,11 +119,10 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
   routes.post("/boxes/:id/stop", async (c) => {
     const view = await runtime.getBox(boxParam(c));
     const body = await readJsonBody(c, StopBoxRequest, { required: false });
-    if (isUp(view)) {
-      const timeoutMs = body.timeout_seconds != null ? Math.round(body.timeout_seconds * 1000) : undefined;
-      await runtime.stop(view.box_id, timeoutMs !== undefined ? { timeoutMs } : {});
-      counters.boxesStopped++;
-    }
+    const timeoutMs = body.timeout_seconds != null ? Math.round(body.timeout_seconds * 1000) : undefined;
+    // A box that is not running is answered as it is; one stopping is waited for.
+    await runtime.stop(view.box_id, timeoutMs !== undefined ? { timeoutMs } : {});
+    if (decide(factsOf(view), "stop") === "act") counters.boxesStopped++;
     return c.json(toBox(await runtime.getBox(view.box_id)));
   });
 

@@ -5,7 +5,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import { Hono } from "hono";
-import { CPUS_MAX, DEFAULT_CPUS, DEFAULT_MEMORY_MIB, MEMORY_MAX_MIB } from "../../runtime/options.ts";
+import { CPUS_MAX, DEFAULT_CPUS, DEFAULT_MEMORY_MIB, MEMORY_MAX_MIB } from "../../model/box-options.ts";
 import type { ApiContext } from "../context.ts";
 import type { ApiEnv } from "../middleware.ts";
 import type { Principal, RuntimeMetrics, ServerConfig } from "../schemas/system.ts";

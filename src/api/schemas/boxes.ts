@@ -3,14 +3,11 @@
  * sends to create, list, remove and stop boxes, and the Box and BoxMetrics it gets back.
  * Optional request fields also take `null`, as serde's `Option` does.
  */
-import { type TSchema, Type } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 import { BOX_STATUSES } from "../../db/box-status.ts";
-import { CPUS_MAX, MEMORY_MAX_MIB, MEMORY_MIN_MIB } from "../../runtime/options.ts";
+import { MEMORY_MIN_MIB } from "../../model/box-options.ts";
 
-/** A field that may be left out or sent as null. */
-export function Maybe<T extends TSchema>(schema: T) {
-  return Type.Optional(Type.Union([schema, Type.Null()]));
-}
+import { Maybe } from "../../model/create-request.ts";
 
 export const BoxStatus = Type.Union(
   BOX_STATUSES.map((status) => Type.Literal(status)),
@@ -28,56 +25,16 @@ export const Box = Type.Object({
   cpus: Type.Integer({ minimum: 1 }),
   memory_mib: Type.Integer({ minimum: MEMORY_MIN_MIB }),
   labels: Type.Record(Type.String(), Type.String(), { description: "Always empty: labels are not supported" }),
-  auto_pause: Type.Integer({ minimum: 0, description: "Always 0: the local server has no AutoPause" }),
+  auto_pause: Type.Integer({ minimum: 0, description: "Always 0: the local server has no AutoStop (the older contract's name)" }),
+  auto_stop: Type.Integer({ minimum: 0, description: "Always 0: the local server has no AutoStop" }),
   auto_delete: Type.Integer({ minimum: 0, description: "1: the box is removed as soon as it stops (any auto_delete > 0 at create), 0: kept" }),
   auto_resume: Type.Boolean({ description: "Always true, the contract's default (boxes never pause here)" }),
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
 });
 
-const Capabilities = Type.Object({ add: Maybe(Type.Array(Type.String())), drop: Maybe(Type.Array(Type.String())) }, { additionalProperties: false });
-
-const VolumeSpec = Type.Object({ host_path: Type.String(), guest_path: Type.String(), read_only: Maybe(Type.Boolean()) }, { additionalProperties: false });
-const SecretSpec = Type.Object(
-  { name: Type.String(), value: Type.String(), hosts: Maybe(Type.Array(Type.String())), placeholder: Maybe(Type.String()) },
-  { additionalProperties: false },
-);
-
-/**
- * The contract's fields, all of them: those this server cannot honour are refused by the
- * route with 400 `unsupported` naming the field (docs/rest-api.md lists which).
- */
-export const CreateBoxRequest = Type.Object(
-  {
-    name: Maybe(Type.String({ minLength: 1, maxLength: 128, pattern: "^[a-zA-Z0-9][a-zA-Z0-9._-]*$" })),
-    image: Maybe(Type.String({ minLength: 1, description: "Default: the image embedded in boxlite (busybox)" })),
-    rootfs_path: Maybe(Type.String({ minLength: 1, description: "An OCI layout directory or docker archive on the server" })),
-    cpus: Maybe(Type.Integer({ minimum: 1, maximum: CPUS_MAX })),
-    memory_mib: Maybe(Type.Integer({ minimum: MEMORY_MIN_MIB, maximum: MEMORY_MAX_MIB })),
-    disk_size_gb: Maybe(Type.Integer({ minimum: 1 })),
-    working_dir: Maybe(Type.String({ minLength: 1 })),
-    env: Maybe(Type.Record(Type.String(), Type.String())),
-    entrypoint: Maybe(Type.Array(Type.String())),
-    cmd: Maybe(Type.Array(Type.String())),
-    user: Maybe(Type.String({ minLength: 1 })),
-    tty: Maybe(Type.Boolean()),
-    advanced: Maybe(Type.Object({ capabilities: Maybe(Capabilities) }, { additionalProperties: false })),
-    network: Maybe(
-      Type.Object(
-        { mode: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]), allow_net: Maybe(Type.Array(Type.String())) },
-        { additionalProperties: false },
-      ),
-    ),
-    security: Maybe(Type.Union([Type.Literal("development"), Type.Literal("standard"), Type.Literal("maximum")])),
-    volumes: Maybe(Type.Array(VolumeSpec)),
-    secrets: Maybe(Type.Array(SecretSpec)),
-    detach: Maybe(Type.Boolean()),
-    auto_pause: Maybe(Type.Integer({ minimum: 0 })),
-    auto_delete: Maybe(Type.Integer({ minimum: 0, description: "0 keeps the box; more removes it as soon as it stops (as the local reference)" })),
-    auto_resume: Maybe(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
+/** The create request of both contracts (model/create-request.ts, where the codec reads it). */
+export { CreateBoxRequest } from "../../model/create-request.ts";
 
 export const StopBoxRequest = Type.Object(
   { timeout_seconds: Maybe(Type.Number({ minimum: 0, maximum: 86_400, description: "Grace before power-off; default: the runtime's 10 s" })) },

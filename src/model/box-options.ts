@@ -1,0 +1,118 @@
+/**
+ * A box's options: the one typed definition every outer form maps to and from (CLI flags,
+ * the REST create request, the library call, the stored BoxConfig; see fields.ts), the
+ * limits the reference sets, and the checks a new box's options pass once.
+ */
+import { BoxliteError } from "../util/errors.ts";
+
+export const DEFAULT_CPUS = 1;
+export const DEFAULT_MEMORY_MIB = 512;
+export const CPUS_MAX = 255;
+export const MEMORY_MIN_MIB = 128;
+export const MEMORY_MAX_MIB = 65536;
+
+export type NetworkMode = "enabled" | "disabled";
+
+/** Outbound networking: on (optionally restricted to `allowNet`), or no network card at all. */
+export interface NetworkOptions {
+  mode: NetworkMode;
+  /** Exact hosts, `*.example.com`, IPs or CIDRs the box may reach; empty: anywhere. */
+  allowNet: string[];
+}
+
+/** What a box is made with. Every field is optional: left out, it takes its default. */
+export interface BoxOptions {
+  /** Image reference, `oci:PATH[:TAG]` or `docker-archive:PATH`; neither this nor rootfsPath: the embedded default image. */
+  image?: string;
+  /** An OCI layout directory or a docker archive instead of an image (`--rootfs`). */
+  rootfsPath?: string;
+  /** A unique name to find the box by, besides its id. */
+  name?: string;
+  cpus?: number;
+  memoryMib?: number;
+  /** Over the image's environment. */
+  env?: Record<string, string>;
+  workingDir?: string;
+  /** Replaces the image's ENTRYPOINT and drops its CMD (docker's `--entrypoint`); `[]` clears it. */
+  entrypoint?: string[];
+  /** Replaces the image's CMD; ENTRYPOINT is kept (docker semantics). */
+  cmd?: string[];
+  /** `name|uid[:group|gid]`, resolved in the box; default: the image's USER. */
+  user?: string;
+  /** The main command runs on a pseudo-terminal (sized by whoever attaches). */
+  tty?: boolean;
+  /** Removed (record, disk and logs) as soon as the box stops. */
+  autoRemove?: boolean;
+  /** Outlives the process that created it. False: it is stopped when that process goes. */
+  detach?: boolean;
+  network?: NetworkOptions;
+}
+
+/** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
+const BOX_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const USER_SPEC = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/;
+
+function invalid(message: string): BoxliteError {
+  return new BoxliteError("invalid_argument", message);
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`${name} ${value} is out of range; use a whole number from ${min} to ${max}`);
+}
+
+/** An environment variable's name and value, as `KEY=VALUE` would say them. */
+export function checkEnvVar(name: string, value: string): void {
+  if (!ENV_NAME.test(name) || name.includes("\0") || value.includes("\0")) {
+    throw invalid(`invalid environment entry ${JSON.stringify(`${name}=${value}`)}; use KEY=VALUE with a name of letters, digits and _`);
+  }
+}
+
+/** `KEY=VALUE` (the CLI's `-e`) as its name and value. */
+export function splitEnvEntry(entry: string): [string, string] {
+  const eq = entry.indexOf("=");
+  if (eq < 0) throw invalid(`invalid environment entry ${JSON.stringify(entry)}; use KEY=VALUE with a name of letters, digits and _`);
+  const pair: [string, string] = [entry.slice(0, eq), entry.slice(eq + 1)];
+  checkEnvVar(...pair);
+  return pair;
+}
+
+/**
+ * An environment from name/value pairs: a later pair overrides an earlier one of the same
+ * name and keeps its place. Built with Object.fromEntries, so a name such as `__proto__`
+ * is an own property like any other.
+ */
+export function envFromPairs(pairs: Iterable<readonly [string, string]>): Record<string, string> {
+  return Object.fromEntries(new Map(pairs));
+}
+
+export function checkUser(user: string): void {
+  if (user !== "" && !USER_SPEC.test(user)) throw invalid(`invalid user ${JSON.stringify(user)}; use NAME, UID, NAME:GROUP or UID:GID`);
+}
+
+export function checkWorkingDir(dir: string): void {
+  if (!dir.startsWith("/")) throw invalid(`working directory ${JSON.stringify(dir)} must be an absolute path`);
+}
+
+/**
+ * Checks what a new box is asked for, all at once before anything is made: the first
+ * problem is the error, naming the option and what to do.
+ */
+export function checkBoxOptions(options: BoxOptions): void {
+  if (options.name !== undefined && !BOX_NAME.test(options.name)) {
+    throw invalid(`invalid box name ${JSON.stringify(options.name)}; use a letter or digit, then letters, digits, _ . - (up to 128)`);
+  }
+  if (options.image !== undefined && options.rootfsPath !== undefined) throw invalid("give either an image or a rootfs path (--rootfs, rootfs_path), not both");
+  if (options.cpus !== undefined) checkInteger("--cpus", options.cpus, 1, CPUS_MAX);
+  if (options.memoryMib !== undefined) checkInteger("--memory (MiB)", options.memoryMib, MEMORY_MIN_MIB, MEMORY_MAX_MIB);
+  for (const [name, value] of Object.entries(options.env ?? {})) checkEnvVar(name, value);
+  if (options.workingDir !== undefined) checkWorkingDir(options.workingDir);
+  if (options.user !== undefined) checkUser(options.user);
+  const network = options.network;
+  if (network?.mode === "disabled" && network.allowNet.length > 0) {
+    throw invalid('a network allow-list needs the network: use mode "enabled" with allow_net, or leave allow_net out');
+  }
+  if (network !== undefined && network.allowNet.length > 0) {
+    throw new BoxliteError("unsupported", "allow_net (--allow-net) needs a network card, which boxes of this build do not have yet; leave it out");
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The box state machine: for each status, what each request does — act on the box as it
+ * is, do nothing (it is already so), boot it first, or refuse with a reason — and which
+ * status may follow which. One table for the runtime, the REST routes and the REST client,
+ * so every surface answers a request on a box the same way.
+ */
+import type { BoxStatus } from "../db/box-status.ts";
+import { BoxliteError } from "../util/errors.ts";
+
+export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "stats";
+
+/**
+ * `act`: go ahead. `noop`: the box is already as asked: succeed without doing anything.
+ * `boot`: the request needs the VM: boot the box first — unless that would run a main
+ * command the user chose again (a box on its image's default command is booted, as the
+ * reference does for its create-then-exec model). `force`: only when forced (`rm -f`).
+ * `refuse`: a conflict, with the reason.
+ */
+type Rule = "act" | "noop" | "boot" | "force" | { refuse: (box: BoxFacts) => string };
+
+/** What a decision needs to know of a box (a record, or the REST Box plus what the server knows). */
+export interface BoxFacts {
+  id: string;
+  name: string | null;
+  status: BoxStatus;
+  /** The box runs a command the user gave (cmd or entrypoint), not its image's default. */
+  userCommand: boolean;
+}
+
+export type Decision = "act" | "noop" | "boot";
+
+const ref = (box: BoxFacts) => box.name ?? box.id;
+const stopping = { refuse: (box: BoxFacts) => `box ${box.id} is stopping; wait until it has stopped ('boxlite ls -a'), then try again` };
+const paused = { refuse: (box: BoxFacts) => `box ${box.id} is paused; resume it first` };
+const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running; start it with 'boxlite start ${ref(box)}'` };
+const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };
+
+const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
+  configured: { start: "act", stop: "noop", exec: "boot", copy: "boot", attach: "boot", remove: "act", snapshot: "act", pause: notRunning, stats: notRunning },
+  running: { start: "noop", stop: "act", exec: "act", copy: "act", attach: "act", remove: "force", snapshot: "act", pause: "act", stats: "act" },
+  stopping: {
+    start: stopping,
+    stop: "noop",
+    exec: stopping,
+    copy: stopping,
+    attach: stopping,
+    remove: "force",
+    snapshot: stopping,
+    pause: stopping,
+    stats: stopping,
+  },
+  stopped: { start: "act", stop: "noop", exec: "boot", copy: "boot", attach: "boot", remove: "act", snapshot: "act", pause: notRunning, stats: notRunning },
+  paused: { start: paused, stop: "act", exec: paused, copy: paused, attach: paused, remove: "force", snapshot: paused, pause: "noop", stats: "act" },
+  // A failed box keeps its disk and its reason; only an explicit start tries again.
+  failed: {
+    start: "act",
+    stop: "noop",
+    exec: unsettled,
+    copy: unsettled,
+    attach: "boot",
+    remove: "act",
+    snapshot: "act",
+    pause: notRunning,
+    stats: notRunning,
+  },
+  unknown: {
+    start: "act",
+    stop: "noop",
+    exec: unsettled,
+    copy: unsettled,
+    attach: unsettled,
+    remove: "act",
+    snapshot: unsettled,
+    pause: notRunning,
+    stats: notRunning,
+  },
+};
+
+const WHAT: Record<BoxAction, string> = {
+  start: "start",
+  stop: "stop",
+  exec: "exec",
+  copy: "copying files",
+  attach: "attach",
+  remove: "removing",
+  snapshot: "a snapshot",
+  pause: "pause",
+  stats: "stats",
+};
+
+/**
+ * What `action` does to `box`, or a `conflict` saying why not. An attach boots a box
+ * held (its main command waits for a start), so it never runs a command by itself.
+ */
+export function decide(box: BoxFacts, action: BoxAction, options: { force?: boolean } = {}): Decision {
+  const rule = TABLE[box.status][action];
+  if (rule === "act" || rule === "noop") return rule;
+  if (rule === "force") {
+    if (options.force) return "act";
+    throw new BoxliteError("conflict", `box ${box.id} is ${box.status}; stop it first, or remove it with rm -f`);
+  }
+  if (rule === "boot") {
+    if (!box.userCommand || action === "attach") return "boot";
+    const again = box.status === "configured" ? "would run its main command, which was never started" : "would run its main command again";
+    throw new BoxliteError(
+      "conflict",
+      `box ${box.id} is ${box.status}: ${WHAT[action]} needs it running, and booting it ${again}; start it with 'boxlite start ${ref(box)}' first`,
+    );
+  }
+  throw new BoxliteError("conflict", rule.refuse(box));
+}
+
+/** Which status may follow which (the reference's `can_transition_to`, with its Paused bracket). */
+const TRANSITIONS: Record<BoxStatus, readonly BoxStatus[]> = {
+  configured: ["running", "failed", "stopped"],
+  running: ["stopping", "stopped", "paused", "failed"],
+  stopping: ["stopped", "failed"],
+  stopped: ["running", "failed"],
+  paused: ["running", "stopping", "stopped", "failed"],
+  failed: ["running", "stopped", "failed"],
+  unknown: ["running", "stopped", "failed"],
+};
+
+/** Whether a box may go from `from` to `to` (staying is always allowed). */
+export function canTransition(from: BoxStatus, to: BoxStatus): boolean {
+  return from === to || TRANSITIONS[from].includes(to);
+}
+
+/** Throws `conflict` unless the box may go from `from` to `to`. */
+export function checkTransition(id: string, from: BoxStatus, to: BoxStatus): void {
+  if (!canTransition(from, to)) throw new BoxliteError("conflict", `box ${id} is ${from} and cannot become ${to}; see 'boxlite ls -a'`);
+}
