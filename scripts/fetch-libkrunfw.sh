@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches libkrunfw (libkrun's guest kernel as a shared library) from Debian sid into
-# vendor/libkrunfw/ without touching the system's apt sources (see shared/KERNEL.md).
+# vendor/libkrunfw/ without touching the system's apt sources (see docs/kernel.md).
 # Idempotent: does nothing when the library is already there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

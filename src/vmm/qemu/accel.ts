@@ -1,7 +1,7 @@
 /**
  * Chooses QEMU's accelerator by booting, not by looking at /dev/kvm: on some hosts
  * /dev/kvm exists but cannot run a stock kernel (a nested paravirtual KVM spins for tens
- * of seconds, then fails; see shared/KERNEL.md). The probe is bounded and its verdict is
+ * of seconds, then fails; see docs/kernel.md). The probe is bounded and its verdict is
  * cached per host boot.
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
