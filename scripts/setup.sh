@@ -34,6 +34,5 @@ fi
 # The guest kernel: libkrunfw from Debian's archive, verified, into vendor/ (not the system).
 bash scripts/fetch-libkrunfw.sh
 
+# One file: dist/boxlite embeds libkrunfw too (extracted to the runtime directory on first use).
 node_modules/.bin/bun scripts/build.ts
-# The executable finds libkrunfw beside itself.
-cp vendor/libkrunfw/libkrunfw.so.5 dist/libkrunfw.so.5

@@ -13,7 +13,13 @@ afterAll(() => temp.removeAll());
 function choose(accel: string) {
   const dir = temp.make("accel-");
   const config = loadConfig({ home: join(dir, "home") }, { BOXLITE_RUNTIME_DIR: join(dir, "runtime"), BOXLITE_ACCEL: accel });
-  const kernel: GuestKernel = { elfPath: join(dir, "kernel.elf"), libkrunfwPath: join(dir, "libkrunfw.so.5"), libkrunfwVersion: 5, linuxVersion: "6.12.91" };
+  const kernel: GuestKernel = {
+    elfPath: join(dir, "kernel.elf"),
+    libkrunfwPath: join(dir, "libkrunfw.so.5"),
+    libkrunfwOrigin: "embedded",
+    libkrunfwVersion: 5,
+    linuxVersion: "6.12.91",
+  };
   return chooseAccelerator(config, join(dir, "no-qemu"), kernel, join(dir, "system.ext4"));
 }
 
