@@ -1,5 +1,5 @@
 /**
- * Box lifecycle over REST (features §2.3): create (`configured`, not booted), list, get by
+ * Box lifecycle over REST (as the reference's serve routes it): create (`configured`, not booted), list, get by
  * id, id prefix or name, HEAD, remove, start, stop, and per-box metrics. Each route is one
  * call into the runtime; the contract's create fields this build cannot honour are refused
  * with 400 `unsupported` naming the field, rather than silently dropped.
@@ -131,7 +131,7 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
   routes.post("/boxes/:id/start", async (c) => {
     const view = await runtime.getBox(boxParam(c));
     // The contract makes start idempotent: a running box is answered as it is, its main
-    // command started if an attach booted it held (features §1.2: create, attach, start).
+    // command started if an attach booted it held (the reference's run: create, attach, start).
     if (isUp(view)) {
       if (view.status === "running") await context.executions.startMain(view.box_id);
       return c.json(toBox(view));
