@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sha256Hex } from "../../src/util/fs.ts";
 import { REPO } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -36,10 +37,6 @@ function makeKey(name: string): string {
   return home;
 }
 
-function sha256(bytes: Uint8Array | string): string {
-  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-}
-
 /** A .deb holding the library where Debian's libkrunfw5 puts it. */
 function buildDeb(): Uint8Array {
   const tree = temp.make("deb-");
@@ -61,12 +58,12 @@ type Tamper = "none" | "package" | "index" | "release";
 function writeArchive(signer: string, tamper: Tamper): string {
   const root = temp.make("archive-");
   const stanza = (name: string, file: string, bytes: Uint8Array) =>
-    `Package: ${name}\nVersion: 5.5.0-1\nArchitecture: ${ARCH}\nFilename: ${file}\nSize: ${bytes.length}\nSHA256: ${sha256(bytes)}\n`;
+    `Package: ${name}\nVersion: 5.5.0-1\nArchitecture: ${ARCH}\nFilename: ${file}\nSize: ${bytes.length}\nSHA256: ${sha256Hex(bytes)}\n`;
   // A package listed before ours, so that the script must pick libkrunfw5's own entry.
   const index = `${stanza("libkrunfw-dev", "pool/main/libk/libkrunfw/libkrunfw-dev.deb", new Uint8Array(7))}\n${stanza("libkrunfw5", POOL_PATH, deb)}`;
   const indexXz = run(["xz", "-c"], new TextEncoder().encode(index));
   // The MD5Sum section comes first with a wrong value: only the SHA256 section counts.
-  const release = `Origin: boxlite test\nSuite: sid\nMD5Sum:\n ${"0".repeat(32)} ${indexXz.length} ${INDEX_PATH}\nSHA256:\n ${sha256(indexXz)} ${indexXz.length} ${INDEX_PATH}\n`;
+  const release = `Origin: boxlite test\nSuite: sid\nMD5Sum:\n ${"0".repeat(32)} ${indexXz.length} ${INDEX_PATH}\nSHA256:\n ${sha256Hex(indexXz)} ${indexXz.length} ${INDEX_PATH}\n`;
   const suite = join(root, "dists", "sid");
   mkdirSync(join(suite, "main", `binary-${ARCH}`), { recursive: true });
   writeFileSync(join(suite, "Release"), release);
