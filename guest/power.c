@@ -10,7 +10,7 @@
 
 _Noreturn void power_off(void) {
   sync();
-  /* There is no ACPI: RB_AUTOBOOT + reboot=t is the fast way out (KERNEL.md). */
+  /* There is no ACPI: RB_AUTOBOOT + reboot=t is the fast way out (docs/kernel.md). */
   reboot(RB_AUTOBOOT);
   log_errno("reboot", NULL);
   if (getpid() != 1) exit(1); /* run outside a VM (tests): just leave */

@@ -1,10 +1,12 @@
 /**
- * Builds boxlite: the C parts with the system compilers, the default image, then one
- * executable with everything embedded (`bun build --compile`).
+ * Builds boxlite: the C parts with the system compilers, the default image, the guest
+ * kernel library (libkrunfw, from vendor/), then one executable with everything embedded
+ * (`bun build --compile`).
  *
  *   bun scripts/build.ts            # everything, dist/boxlite
  *   bun scripts/build.ts --assets   # only what `bun test` needs (no executable)
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDefaultImage } from "./default-image.ts";
 
@@ -21,11 +23,29 @@ function run(command: string[], cwd = root): void {
   if (proc.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${proc.exitCode}`);
 }
 
+/**
+ * The guest kernel library to embed, with its SHA-256 beside it: the runtime names its
+ * extracted copy by that sum without hashing 21 MB on every start. Copied only when it changed.
+ */
+function stageLibkrunfw(): void {
+  const source = join(root, "vendor", "libkrunfw", "libkrunfw.so.5");
+  if (!existsSync(source)) throw new Error(`${source} is missing: run bash scripts/fetch-libkrunfw.sh (or scripts/setup.sh) first`);
+  const bytes = readFileSync(source);
+  const sum = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+  const dir = join(build, "kernel");
+  const sumPath = join(dir, "libkrunfw.so.5.sha256");
+  if (existsSync(sumPath) && readFileSync(sumPath, "utf8").trim() === sum) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "libkrunfw.so.5"), bytes);
+  writeFileSync(sumPath, `${sum}\n`);
+}
+
 function buildAssets(): void {
   run(["make", "-s", "-C", "guest", `OUT=${join(build, "guest")}`]);
   run(["make", "-s", "-C", "ffi/qcow2", `OUT=${join(build, "ffi")}`]);
   run(["make", "-s", "-C", "host", `OUT=${join(build, "host")}`]);
   run(["make", "-s", "-C", "test/fixtures/libkrun-recorder", `OUT=${join(build, "libkrun-recorder")}`]); // the libkrun test double, tests only
+  stageLibkrunfw();
 }
 
 async function main(): Promise<void> {

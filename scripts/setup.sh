@@ -9,8 +9,11 @@ cd "$root"
 # (mke2fs builds ext4 disks), musl-tools + gcc + make (the guest agent and the C
 # libraries), binutils, busybox-static (the default image), procps (the tests use pgrep), tar,
 # docker-registry + skopeo (the image tests run a real registry on 127.0.0.1 and push to it),
-# attr (getfattr: the tests read xattrs back with it).
-packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr)
+# attr (getfattr: the tests read xattrs back with it), curl + gpgv + debian-archive-keyring +
+# xz-utils (scripts/fetch-libkrunfw.sh downloads libkrunfw and verifies it against the archive
+# keyring), gnupg (its test signs a local archive with a key of its own).
+packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr
+          curl gpgv debian-archive-keyring xz-utils gnupg)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -28,9 +31,8 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# The guest kernel: libkrunfw from Debian's archive into vendor/ (not the system).
+# The guest kernel: libkrunfw from Debian's archive, verified, into vendor/ (not the system).
 bash scripts/fetch-libkrunfw.sh
 
+# One file: dist/boxlite embeds libkrunfw too (extracted to the runtime directory on first use).
 node_modules/.bin/bun scripts/build.ts
-# The executable finds libkrunfw beside itself.
-cp vendor/libkrunfw/libkrunfw.so.5 dist/libkrunfw.so.5

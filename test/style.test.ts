@@ -1,4 +1,4 @@
-/** Style rules from shared/STYLE.md that a machine can hold. */
+/** Style rules that a machine can hold (docs/architecture.md, "Modules and boundaries"). */
 import { expect, test } from "bun:test";
 import { join, relative } from "node:path";
 import { REPO } from "./helpers/cli.ts";
@@ -49,8 +49,10 @@ test("no source file grows past 400 lines", async () => {
   expect(long).toEqual([]);
 });
 
-/** Layers from shared/DESIGN.md §1: imports point downward (or sideways) only. */
-/** model/ is the box model (options and their codecs, the state machine): above storage, below the runtime. */
+/**
+ * The layers of docs/architecture.md: imports point downward (or sideways) only. model/ is
+ * the box model (options and their codecs, the state machine): above storage, below the runtime.
+ */
 const LAYER: Record<string, number> = { util: 0, config: 0, "guest-protocol": 1, disk: 1, image: 1, vmm: 1, db: 1, model: 2, runtime: 3, cli: 4, api: 4 };
 
 function layerOf(path: string): number {
@@ -65,6 +67,28 @@ test("dependencies point downward: cli, api → runtime → model → vmm, image
       const target = relative(REPO, join(REPO, path, "..", match[1] as string));
       if (target.startsWith("src/") && layerOf(target) > layerOf(path)) offenders.push(`${path} → ${target}`);
     }
+  }
+  expect(offenders).toEqual([]);
+});
+
+/**
+ * The repository stands alone: no code, test, script or doc reads or cites the notes that
+ * lived beside it while it was written (a fresh clone has nothing beside it).
+ */
+/** The notes' directory (as a path or joined), their files by name, and section citations of their reference notes. */
+const BESIDE_THE_REPOSITORY = /\.\.\/shared\b|"\.\.",\s*"shared"|\bshared\/reference\b|(?<![\w/])(?:KERNEL|DESIGN|STYLE)\.md|\bfeatures §|\breference §/g;
+
+test("nothing reads or cites files beside the repository", async () => {
+  const files = [
+    ...new Bun.Glob("{src,test,scripts,docs,host,guest,ffi,migrations}/**/*.{ts,c,h,sh,md,sql,tsv,json}").scanSync(REPO),
+    "README.md",
+    "package.json",
+  ];
+  expect(files.length).toBeGreaterThan(100);
+  const offenders: string[] = [];
+  for (const path of files) {
+    const text = await read(path);
+    for (const match of text.matchAll(BESIDE_THE_REPOSITORY)) offenders.push(`${path}: ${match[0]}`);
   }
   expect(offenders).toEqual([]);
 });

@@ -1,5 +1,5 @@
 /**
- * The attach WebSocket of an execution, framed as features §2.5 and the contract say.
+ * The attach WebSocket of an execution, framed as the contract and the reference's serve say.
  * Client → server: binary = stdin bytes; text = `{"type":"resize","rows","cols"}`,
  * `{"type":"signal","sig"}` or `{"type":"stdin_eof"}`. Server → client: binary
  * `[0x01]+bytes` (stdout) or `[0x02]+bytes` (stderr); text `{"type":"exit","exit_code":N}`

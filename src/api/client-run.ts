@@ -1,5 +1,5 @@
 /**
- * A foreground `run` over REST, in the reference's order (features §1.2: create, attach,
+ * A foreground `run` over REST, in the reference CLI's order (create, attach,
  * start): the box was created (POST /boxes); GET …/attach boots it held and attaches to
  * its main command, the terminal's size goes in before POST …/start runs it, and the
  * WebSocket then carries it as it carries an exec (client-exec.ts). As with the local

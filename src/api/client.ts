@@ -132,7 +132,7 @@ export class RemoteBoxlite implements BoxliteApi {
     return box.box_id;
   }
 
-  /** Creates the box, attaches to its main command, starts it (features §1.2's order), and streams it. */
+  /** Creates the box, attaches to its main command, starts it (the reference CLI's order), and streams it. */
   async run(options: RunOptions, handlers: ExecHandlers): Promise<RunSession> {
     const { stdin: _stdin, ttySize: _ttySize, ...boxOptions } = options;
     // A foreground run's box ends with it: not detached.

@@ -81,7 +81,7 @@ export function errorEnvelope(error: unknown, requestId?: string): { status: Con
   return { status, body, serverFault };
 }
 
-/** One `key=value` line on stderr (STYLE.md "Logs"); values are quoted JSON strings. */
+/** One `key=value` line on stderr (docs/rest-api.md); values are quoted JSON strings. */
 export function logLine(level: "info" | "warn" | "error", message: string, fields: Record<string, string | number> = {}): void {
   const pairs = Object.entries(fields).map(([key, value]) => `${key}=${typeof value === "number" ? value : JSON.stringify(value)}`);
   process.stderr.write(`boxlite serve: level=${level} msg=${JSON.stringify(message)}${pairs.length > 0 ? ` ${pairs.join(" ")}` : ""}\n`);

@@ -1,7 +1,7 @@
 /**
  * One execution the REST server started: its status, its output kept in a 256 KiB replay
- * backlog and fanned out to at most one attached client (features §2.5's
- * BacklogBroadcast), and the reaper's bookkeeping (§2.6). The registry (executions.ts)
+ * backlog and fanned out to at most one attached client (the reference serve's
+ * BacklogBroadcast), and the reaper's bookkeeping. The registry (executions.ts)
  * owns the map and the clock.
  */
 import type { BoxExec, ExecExit } from "../runtime/exec.ts";
@@ -70,7 +70,7 @@ export class TrackedExecution {
 
   /**
    * `tty`: the command has a terminal (resize applies). `main`: the box's main session
-   * (features §2.6: never reaped, since killing it kills the box; its id is the box's).
+   * (never reaped, as in the reference: killing it kills the box; its id is the box's).
    */
   constructor(
     readonly id: string,

@@ -2,7 +2,7 @@
  * The REST server's executions: commands it started in boxes through their box sockets
  * (the server is one more client of each box's owner), keyed by an id it mints, each with
  * a replay backlog for (re)attaching clients (execution.ts), and the orphan reaper of
- * features §2.6: a periodic tick sends SIGHUP to an execution nobody came back to within
+ * the reference's serve: a periodic tick sends SIGHUP to an execution nobody came back to within
  * the reconnect grace, SIGTERM a shutdown grace later, then SIGKILL and eviction; finished
  * executions are evicted after five minutes; a hard cap on an execution's life kills it
  * outright. A box's main session (GET /v1/boxes/{id}/attach) is one more execution, under

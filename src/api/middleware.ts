@@ -39,7 +39,7 @@ export function requestId(): MiddlewareHandler<ApiEnv> {
   };
 }
 
-/** The one route anyone may call: clients discover capabilities before they have a key (reference §2.2). */
+/** The one route anyone may call: clients discover capabilities before they have a key (as the reference's serve allows). */
 function isPublic(c: Context): boolean {
   return (c.req.method === "GET" || c.req.method === "HEAD") && c.req.path === "/v1/config";
 }

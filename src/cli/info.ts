@@ -1,5 +1,5 @@
 /** `boxlite info [--json]`: what this boxlite would use to run a box, and why. */
-import type { BoxliteApi } from "../runtime/api.ts";
+import type { BoxliteApi, RuntimeInfo } from "../runtime/api.ts";
 import { parseOptions } from "./args.ts";
 import { out, printJson, printTable } from "./output.ts";
 
@@ -13,6 +13,11 @@ Options:
 `;
 
 const OPTIONS = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } as const;
+
+/** Which libkrunfw is in use: the embedded copy and where it was extracted, or the one BOXLITE_LIBKRUNFW names. */
+function describeLibkrunfw(kernel: RuntimeInfo["kernel"]): string {
+  return kernel.origin === "embedded" ? `embedded, extracted to ${kernel.path}` : `BOXLITE_LIBKRUNFW=${kernel.path}`;
+}
 
 export async function infoCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("info", OPTIONS, argv);
@@ -32,7 +37,7 @@ export async function infoCommand(runtime: BoxliteApi, argv: string[]): Promise<
     ["VMM", `${info.vmm.backend}${info.vmm.binary ? ` (${info.vmm.binary})` : ""}`],
     ["Accelerator", `${info.vmm.accelerator}: ${info.vmm.reason}`],
     ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Rejected ${name}`, reason]),
-    ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${info.kernel.path})`],
+    ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${describeLibkrunfw(info.kernel)})`],
     ["Default image", info.defaultImage],
     ["Boxes", `${info.boxesTotal} (${info.boxesRunning} running, ${info.boxesStopped} stopped, ${info.boxesConfigured} configured)`],
     ["Images", String(info.imagesCount)],

@@ -1,7 +1,7 @@
 /**
  * Every box option, once, with how it reads and writes in each outer form: CLI flags, the
  * REST create request (both contract shapes, create-request.ts), and the stored BoxConfig
- * in the reference's serde shape (runtime/options.rs: `options.cpus`, `options.env` as
+ * in the reference's serde shape (boxlite-ai/boxlite `src/boxlite/src/runtime/options.rs`: `options.cpus`, `options.env` as
  * `[[k, v]]`, `options.rootfs` as `{"Image": ref}`, `options.network` as
  * `{"Enabled": {"allow_net": []}}` or `"Disabled"`, …). The library form is BoxOptions
  * itself. A new option is one entry here (the type makes it required) plus its samples,

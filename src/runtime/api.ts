@@ -6,6 +6,7 @@
  */
 import type { ExecHandlers, ExecutionHandle, ExitStatus } from "../guest-protocol/execution.ts";
 import type { PullEvent } from "../image/pull.ts";
+import type { LibkrunfwOrigin } from "../vmm/kernel/libkrunfw-source.ts";
 import type { BoxView } from "./box-view.ts";
 import type { CopyOptions } from "./copy.ts";
 import type { ExecExit, ExecOptions } from "./exec.ts";
@@ -25,8 +26,11 @@ export interface RuntimeInfo {
     reason: string;
     rejected: Array<{ name: string; reason: string }>;
   };
-  /** `path` is the libkrunfw library; `image` the wrapped kernel QEMU boots. */
-  kernel: { source: string; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
+  /**
+   * `path` is the libkrunfw library: the copy embedded in boxlite, extracted to the runtime
+   * directory (`origin` "embedded"), or BOXLITE_LIBKRUNFW's. `image` is the wrapped kernel QEMU boots.
+   */
+  kernel: { source: string; origin: LibkrunfwOrigin; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
   systemDisk: string;
   defaultImage: string;
   /** Box counts of this home, as the reference's `info` reports them. */

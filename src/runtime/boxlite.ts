@@ -73,6 +73,7 @@ export class Boxlite implements BoxliteApi {
       vmm: { backend: described.name, binary: described.binary, accelerator: described.accelerator, reason: described.reason, rejected },
       kernel: {
         source: "libkrunfw",
+        origin: assets.kernel.libkrunfwOrigin,
         path: assets.kernel.libkrunfwPath,
         image: assets.kernel.elfPath,
         libkrunfwVersion: assets.kernel.libkrunfwVersion,

@@ -30,7 +30,13 @@ function setup(env: Record<string, string>): { config: Config; assets: GuestAsse
   process.env.KRUN_RECORDER_LOG = log;
   const config = loadConfig({}, { ...process.env, BOXLITE_RUNTIME_DIR: join(dir, "runtime"), BOXLITE_VMM: "auto", ...env });
   const assets: GuestAssets = {
-    kernel: { elfPath: join(dir, "kernel.elf"), libkrunfwPath: "/usr/lib/libkrunfw.so.5", libkrunfwVersion: 5, linuxVersion: "6.12.91" },
+    kernel: {
+      elfPath: join(dir, "kernel.elf"),
+      libkrunfwPath: "/usr/lib/libkrunfw.so.5",
+      libkrunfwOrigin: "BOXLITE_LIBKRUNFW",
+      libkrunfwVersion: 5,
+      linuxVersion: "6.12.91",
+    },
     systemDisk: join(dir, "system.ext4"),
   };
   return { config, assets, log };

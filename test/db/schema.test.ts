@@ -1,5 +1,5 @@
 /**
- * A new home gets the reference's schema v9 (reference-features §5.2), checked column by
+ * A new home gets the reference's schema v9 (boxlite-ai/boxlite `src/boxlite/src/db/schema.rs`), checked column by
  * column, index by index and constraint by constraint against the table below, which is
  * written from the reference, not from migrations/schema-v9.sql.
  */

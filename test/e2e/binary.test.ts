@@ -1,6 +1,6 @@
 /** The compiled executable (dist/boxlite, built by scripts/build.ts) works on its own, from any directory. */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { insertBox } from "../../src/db/boxes.ts";
@@ -14,8 +14,8 @@ afterAll(() => temp.removeAll());
 
 const BINARY = join(REPO, "dist", "boxlite");
 
-async function runBinary(args: string[], env: Record<string, string> = {}, stdin?: string, cwd = tmpdir()) {
-  const proc = Bun.spawn([BINARY, ...args], {
+async function runBinary(args: string[], env: Record<string, string> = {}, stdin?: string, cwd = tmpdir(), binary = BINARY) {
+  const proc = Bun.spawn([binary, ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
@@ -30,7 +30,7 @@ test("the build produced dist/boxlite", () => {
   expect(existsSync(BINARY)).toBe(true);
 });
 
-test("dist/boxlite runs a box from another directory with its embedded agent, image and libraries", async () => {
+test("dist/boxlite runs a box from another directory with its embedded agent, image, kernel and libraries", async () => {
   const result = await runBinary(["run", "--rm", "--", "sh", "-c", "echo hello from $(cat /etc/hostname)"]);
   expect(result).toMatchObject({ code: 0, stdout: "hello from boxlite\n", stderr: "" });
 });
@@ -56,6 +56,28 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.imagesCount).toBe((JSON.parse((await runBinary(["images", "--json"])).stdout) as unknown[]).length);
 });
 
+test("dist/boxlite alone boots a box: it extracts the libkrunfw it embeds to an empty runtime directory, and info says so", async () => {
+  // A copy in a directory of its own: nothing beside it, and a runtime directory that does not exist yet.
+  const dir = temp.make("boxlite-alone-");
+  const binary = join(dir, "boxlite");
+  copyFileSync(BINARY, binary);
+  chmodSync(binary, 0o755);
+  const runtimeDir = join(dir, "runtime");
+  const env = { BOXLITE_RUNTIME_DIR: runtimeDir, BOXLITE_LIBKRUNFW: "" };
+  const booted = await runBinary(["run", "--rm", "--", "echo", "booted"], env, undefined, tmpdir(), binary);
+  expect(booted).toMatchObject({ code: 0, stdout: "booted\n", stderr: "" });
+  expect(readdirSync(dir).sort()).toEqual(["boxlite", "runtime"]);
+  const extracted = readdirSync(join(runtimeDir, "lib"));
+  expect(extracted).toEqual([expect.stringMatching(/^libkrunfw-[0-9a-f]{12}\.so\.5$/)]);
+  const libkrunfw = join(runtimeDir, "lib", extracted[0] as string);
+
+  const info = JSON.parse((await runBinary(["info", "--json"], env, undefined, tmpdir(), binary)).stdout);
+  expect(info.kernel).toMatchObject({ source: "libkrunfw", origin: "embedded", path: libkrunfw, libkrunfwVersion: 5 });
+  // BOXLITE_LIBKRUNFW still picks another copy, and info says that one is in use.
+  const chosen = await runBinary(["info"], { ...env, BOXLITE_LIBKRUNFW: libkrunfw }, undefined, tmpdir(), binary);
+  expect(chosen.stdout).toContain(` from libkrunfw 5 (BOXLITE_LIBKRUNFW=${libkrunfw})\n`);
+});
+
 test("dist/boxlite takes no settings from the .env or bunfig.toml of the directory it runs in", async () => {
   // A compiled Bun executable loads both by default: a project's .env could move the home or the server.
   const dir = temp.make("boxlite-dotenv-");
@@ -73,7 +95,7 @@ test("dist/boxlite info prints a human summary", async () => {
   expect(result.code).toBe(0);
   expect(result.stdout).toMatch(/^Version:\s+\d/m);
   expect(result.stdout).toMatch(/^Accelerator:\s+tcg: forced by BOXLITE_ACCEL=tcg$/m);
-  expect(result.stdout).toMatch(/^Kernel:\s+Linux \d+\.\d+\.\d+ from libkrunfw 5/m);
+  expect(result.stdout).toMatch(/^Kernel:\s+Linux \d+\.\d+\.\d+ from libkrunfw 5 \(embedded, extracted to \/\S+\/lib\/libkrunfw-[0-9a-f]{12}\.so\.5\)$/m);
   expect(result.stdout).toMatch(/^Boxes:\s+\d+ \(\d+ running, \d+ stopped, \d+ configured\)$/m);
 });
 

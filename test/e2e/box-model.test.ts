@@ -23,7 +23,11 @@ interface Stored {
 function stored(id: string, at = home()): Stored {
   const db = new Database(join(at, "db", "boxlite.db"), { readonly: true });
   try {
-    const row = db.query<{ config: string; state: string }, [string]>("SELECT c.json AS config, s.json AS state FROM box_config c JOIN box_state s ON s.id = c.id WHERE c.id = ?1").get(id);
+    const row = db
+      .query<{ config: string; state: string }, [string]>(
+        "SELECT c.json AS config, s.json AS state FROM box_config c JOIN box_state s ON s.id = c.id WHERE c.id = ?1",
+      )
+      .get(id);
     if (!row) throw new Error(`no box ${id}`);
     return { config: JSON.parse(row.config), state: JSON.parse(row.state) };
   } finally {

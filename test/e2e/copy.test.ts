@@ -120,6 +120,8 @@ test("cp into a box whose own command has not run is refused with what to do: bo
   expect((await runCli(["create", "--name", "idle", "--", "true"])).code).toBe(0);
   const result = await runCli(["cp", join(work, "probe.txt"), "idle:/tmp"]);
   expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(/is configured: copying files needs it running, and booting it would run its main command, which was never started; start it with 'boxlite start idle' first/);
+  expect(result.stderr).toMatch(
+    /is configured: copying files needs it running, and booting it would run its main command, which was never started; start it with 'boxlite start idle' first/,
+  );
   expect((await runCli(["rm", "idle"])).code).toBe(0);
 });

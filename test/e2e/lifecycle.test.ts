@@ -109,7 +109,9 @@ test("create makes a configured box; start runs it; files survive stop and start
   // Its main command is the user's: exec must not boot it, which would run that command again.
   const refused = await runCli(["exec", "keeper", "--", "true"]);
   expect(refused.code).toBe(125);
-  expect(refused.stderr).toMatch(/is stopped: exec needs it running, and booting it would run its main command again; start it with 'boxlite start keeper' first/);
+  expect(refused.stderr).toMatch(
+    /is stopped: exec needs it running, and booting it would run its main command again; start it with 'boxlite start keeper' first/,
+  );
   expect(await box("keeper")).toMatchObject({ status: "stopped" });
 
   expect((await runCli(["restart", "keeper"])).code).toBe(0); // restart of a stopped box starts it

@@ -1,6 +1,6 @@
 /**
- * Box lifecycle over REST (features §2.3): create (`configured`, not booted), list, get by
- * id, id prefix or name, HEAD, remove, start, stop, and per-box metrics. Each route is one
+ * Box lifecycle over REST (as the reference's serve routes it): create (`configured`, not
+ * booted), list, get by id, id prefix or name, HEAD, remove, start, stop, and per-box metrics. Each route is one
  * call into the runtime; create requests in either contract shape are read by the one
  * codec (model/codec.ts), which refuses what this build cannot honour with 400
  * `unsupported` naming the field, rather than dropping it.
@@ -102,7 +102,7 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
   routes.post("/boxes/:id/start", async (c) => {
     const view = await runtime.getBox(boxParam(c));
     // Start is idempotent (the state machine): a running box is answered as it is, its main
-    // command started if an attach booted it held (features §1.2: create, attach, start).
+    // command started if an attach booted it held (the reference's run: create, attach, start).
     if (decide(factsOf(view), "start") === "noop") {
       await context.executions.startMain(view.box_id);
       return c.json(toBox(view));

@@ -1,7 +1,7 @@
 /**
  * GET /v1/config (capabilities; public), GET /v1/me (the local server's fixed principal)
  * and GET /v1/metrics (this server's counters), as the reference's serve answers them
- * (features §2.3), with capabilities saying what this build really does.
+ * (boxlite-ai/boxlite `src/cli/src/commands/serve/handlers/`), with capabilities saying what this build really does.
  */
 import type { Static } from "@sinclair/typebox";
 import { Hono } from "hono";

@@ -1,6 +1,7 @@
 /**
- * Boxes on the wire (reference `types.rs`, contract `box.openapi.yaml`): what a client
- * sends to create, list, remove and stop boxes, and the Box and BoxMetrics it gets back.
+ * Boxes on the wire (the reference server's `types.rs` and its contract
+ * `openapi/box.openapi.yaml`, boxlite-ai/boxlite): what a client sends to create, list,
+ * remove and stop boxes, and the Box and BoxMetrics it gets back.
  * Optional request fields also take `null`, as serde's `Option` does.
  */
 import { Type } from "@sinclair/typebox";

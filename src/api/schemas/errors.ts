@@ -1,4 +1,4 @@
-/** The error envelope every failing route answers with (reference §2.8). */
+/** The error envelope every failing route answers with (the reference's `BoxliteError::http()`, boxlite-ai/boxlite `src/shared/src/errors.rs`). */
 import { Type } from "@sinclair/typebox";
 
 /** `type` and `code` are the reference's closed sets; see ERROR_TABLE and docs/rest-api.md. */

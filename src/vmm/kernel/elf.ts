@@ -5,7 +5,7 @@
  * address 0x1000000, offset 0 = `pvh_start_xen`). QEMU's `-kernel` loads ELF files and,
  * when it finds a Xen PHYS32_ENTRY note, enters the kernel through PVH in 32-bit mode.
  * So: one PT_LOAD segment covering the image and one PT_NOTE with that entry point
- * (see shared/KERNEL.md, measured on this environment's machines).
+ * (docs/kernel.md, "Wrapping it for QEMU").
  */
 
 const EHDR_SIZE = 64;

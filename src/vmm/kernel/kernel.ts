@@ -3,16 +3,19 @@
  * libkrunfw build under the runtime directory.
  */
 import { readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { cachedFile, publishFile, sha256Hex } from "../../util/fs.ts";
 import { wrapKernelAsElf } from "./elf.ts";
 import { openLibkrunfw } from "./libkrunfw.ts";
+import { type LibkrunfwOrigin, locateLibkrunfw } from "./libkrunfw-source.ts";
 
 export interface GuestKernel {
   /** The wrapped ELF that QEMU boots. */
   elfPath: string;
   libkrunfwPath: string;
+  /** The copy embedded in boxlite (extracted to libkrunfwPath), or BOXLITE_LIBKRUNFW's. */
+  libkrunfwOrigin: LibkrunfwOrigin;
   libkrunfwVersion: number;
   /** `uname -r` of the guest kernel, read from the image's banner. */
   linuxVersion: string;
@@ -21,22 +24,6 @@ export interface GuestKernel {
 interface KernelMeta {
   libkrunfwVersion: number;
   linuxVersion: string;
-}
-
-/** Where libkrunfw is looked for, in order. */
-export function libkrunfwCandidates(config: Config): string[] {
-  if (config.libkrunfw) return [config.libkrunfw];
-  const beside = dirname(process.execPath);
-  const projectVendor = join(import.meta.dir, "..", "..", "..", "vendor", "libkrunfw", "libkrunfw.so.5");
-  return [
-    join(beside, "libkrunfw.so.5"),
-    join(beside, "..", "vendor", "libkrunfw", "libkrunfw.so.5"),
-    projectVendor,
-    "libkrunfw.so.5",
-    "/usr/lib64/libkrunfw.so.5",
-    "/usr/local/lib/libkrunfw.so.5",
-    "/usr/local/lib64/libkrunfw.so.5",
-  ].filter((path, index, all) => all.indexOf(path) === index);
 }
 
 function readLinuxVersion(image: Uint8Array): string {
@@ -52,7 +39,8 @@ function readLinuxVersion(image: Uint8Array): string {
  * 21 MB, and any upgrade of the library changes it.
  */
 export async function prepareKernel(config: Config): Promise<GuestKernel> {
-  const lib = openLibkrunfw(libkrunfwCandidates(config));
+  const source = await locateLibkrunfw(config);
+  const lib = openLibkrunfw(source);
   try {
     const libFile = lib.path.startsWith("/") ? statSync(lib.path) : undefined;
     const identity = `${lib.path}:${libFile?.size ?? 0}:${libFile?.mtimeMs ?? 0}:${lib.version}`;
@@ -66,7 +54,7 @@ export async function prepareKernel(config: Config): Promise<GuestKernel> {
       await Bun.write(tmp, JSON.stringify(meta));
     });
     const meta = JSON.parse(readFileSync(metaPath, "utf8")) as KernelMeta;
-    return { elfPath, libkrunfwPath: lib.path, libkrunfwVersion: lib.version, linuxVersion: meta.linuxVersion };
+    return { elfPath, libkrunfwPath: lib.path, libkrunfwOrigin: source.origin, libkrunfwVersion: lib.version, linuxVersion: meta.linuxVersion };
   } finally {
     lib.close();
   }

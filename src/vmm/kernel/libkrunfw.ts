@@ -4,6 +4,7 @@
  */
 import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { BoxliteError } from "../../util/errors.ts";
+import type { LibkrunfwOrigin, LibkrunfwSource } from "./libkrunfw-source.ts";
 
 export interface Libkrunfw {
   path: string;
@@ -18,23 +19,25 @@ const SYMBOLS = {
   krunfw_get_kernel: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
 } as const;
 
-/** Opens the first candidate that loads; the error lists every path tried. */
-export function openLibkrunfw(candidates: readonly string[]): Libkrunfw {
-  const failures: string[] = [];
-  for (const path of candidates) {
-    try {
-      return openAt(path);
-    } catch (cause) {
-      failures.push(`${path}: ${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}`);
-    }
+/** What to do when a libkrunfw does not load, by where it came from. */
+const REMEDY: Record<LibkrunfwOrigin, string> = {
+  BOXLITE_LIBKRUNFW:
+    "Point BOXLITE_LIBKRUNFW at a libkrunfw.so.5 (Debian sid: libkrunfw5, Fedora/Arch: libkrunfw) or unset it to use the copy embedded in boxlite",
+  embedded:
+    "The copy embedded in boxlite was extracted there; if that directory is on a noexec filesystem, set BOXLITE_RUNTIME_DIR elsewhere, " +
+    "or set BOXLITE_LIBKRUNFW to a libkrunfw.so.5 (Debian sid: libkrunfw5, Fedora/Arch: libkrunfw)",
+};
+
+export function openLibkrunfw(source: LibkrunfwSource): Libkrunfw {
+  try {
+    return openAt(source.path);
+  } catch (cause) {
+    const reason = cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause);
+    const where = source.origin === "embedded" ? source.path : `BOXLITE_LIBKRUNFW=${source.path}`;
+    throw new BoxliteError("missing_dependency", `libkrunfw (the guest kernel) could not be loaded from ${where}: ${reason}. ${REMEDY[source.origin]}`, {
+      cause,
+    });
   }
-  throw new BoxliteError(
-    "missing_dependency",
-    `libkrunfw (the guest kernel) was not found; tried ${candidates.join(", ")}. ` +
-      "Install it (Debian sid: libkrunfw5, Fedora/Arch: libkrunfw, or run scripts/setup.sh) " +
-      "or set BOXLITE_LIBKRUNFW to its path",
-    { cause: new Error(failures.join("; ")) },
-  );
 }
 
 function openAt(path: string): Libkrunfw {

@@ -5,25 +5,25 @@ import { buildRecorder } from "../../../test/fixtures/libkrun-recorder/recorder.
 import { isBoxliteError } from "../../util/errors.ts";
 import { LIBKRUN_MIN_VERSION, libkrunCandidates, loadLibkrun, SIGNATURES } from "./ffi.ts";
 
-/** The libkrun facts this binding mirrors (shared/reference, beside the repository). */
-const API_DOC = join(import.meta.dir, "..", "..", "..", "..", "shared", "reference", "libkrun-api.md");
+/** libkrun.h's prototypes, kept in the repository (the file's header says where they come from). */
+const PROTOTYPES = join(import.meta.dir, "..", "..", "..", "test", "fixtures", "libkrun-api", "prototypes.tsv");
 
-interface DocPrototype {
+interface HeaderPrototype {
   returns: string;
   args: string[];
   since: string;
 }
 
-/** Every `int32_t krun_x(...);` prototype in the doc, with its C parameter types and "since" tag. */
-async function readDocPrototypes(): Promise<Map<string, DocPrototype>> {
-  const prototypes = new Map<string, DocPrototype>();
-  for (const line of (await Bun.file(API_DOC).text()).split("\n")) {
-    const since = /\|\s*(v\d+\.\d+\.\d+)/.exec(line)?.[1] ?? "unknown";
-    for (const match of line.matchAll(/`(\w+) (krun_\w+)\(([^)]*)\);`/g)) {
-      const [, returns = "", name = "", params = ""] = match;
-      const args = params.trim() === "" || params.trim() === "void" ? [] : params.split(",").map(paramType);
-      prototypes.set(name, { returns, args, since });
-    }
+/** Every `since<TAB>int32_t krun_x(...);` line of the fixture, with its C parameter types. */
+async function readPrototypes(): Promise<Map<string, HeaderPrototype>> {
+  const prototypes = new Map<string, HeaderPrototype>();
+  for (const line of (await Bun.file(PROTOTYPES).text()).split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^(v\d+\.\d+\.\d+)\t(\w+) (krun_\w+)\(([^)]*)\);$/.exec(line);
+    if (!match) throw new Error(`cannot parse the prototype line "${line}"`);
+    const [, since = "", returns = "", name = "", params = ""] = match;
+    const args = params.trim() === "" || params.trim() === "void" ? [] : params.split(",").map(paramType);
+    prototypes.set(name, { returns, args, since });
   }
   return prototypes;
 }
@@ -64,12 +64,12 @@ function compareVersions(a: string, b: string): number {
 }
 
 describe("SIGNATURES", () => {
-  test("match the C prototypes of libkrun-api.md for every bound symbol", async () => {
-    const doc = await readDocPrototypes();
-    expect(doc.size).toBeGreaterThan(40); // the parser found the tables
+  test("match the C prototypes of libkrun.h for every bound symbol", async () => {
+    const header = await readPrototypes();
+    expect(header.size).toBeGreaterThan(40); // the parser read the whole list
     for (const [name, signature] of Object.entries(SIGNATURES)) {
-      const prototype = doc.get(name);
-      expect(prototype, `${name} is not in libkrun-api.md`).toBeDefined();
+      const prototype = header.get(name);
+      expect(prototype, `${name} is not in libkrun.h`).toBeDefined();
       if (!prototype) continue;
       const bound: { name: string; args: FFIType[]; returns: FFIType } = { name, args: [...signature.args], returns: signature.returns };
       expect(bound).toEqual({
@@ -80,17 +80,21 @@ describe("SIGNATURES", () => {
     }
   });
 
-  test("parses the doc's prototypes as C types (the parser the signature test relies on)", async () => {
-    const doc = await readDocPrototypes();
-    expect(doc.get("krun_set_rlimits")?.args).toEqual(["uint32_t", "const char *const[]"]);
-    expect(doc.get("krun_add_disk2")).toEqual({ returns: "int32_t", args: ["uint32_t", "const char *", "const char *", "uint32_t", "bool"], since: "v1.10.0" });
-    expect(doc.get("krun_create_ctx")?.args).toEqual([]);
+  test("parses the header's prototypes as C types (the parser the signature test relies on)", async () => {
+    const header = await readPrototypes();
+    expect(header.get("krun_set_rlimits")?.args).toEqual(["uint32_t", "const char *const[]"]);
+    expect(header.get("krun_add_disk2")).toEqual({
+      returns: "int32_t",
+      args: ["uint32_t", "const char *", "const char *", "uint32_t", "bool"],
+      since: "v1.10.0",
+    });
+    expect(header.get("krun_create_ctx")?.args).toEqual([]);
   });
 
   test("LIBKRUN_MIN_VERSION is the newest 'since' among the bound symbols", async () => {
-    const doc = await readDocPrototypes();
+    const header = await readPrototypes();
     const newest = Object.keys(SIGNATURES)
-      .map((name) => doc.get(name)?.since ?? "unknown")
+      .map((name) => header.get(name)?.since ?? "unknown")
       .sort(compareVersions)
       .at(-1);
     expect(newest).toBe(`v${LIBKRUN_MIN_VERSION}`);

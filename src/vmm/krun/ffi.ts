@@ -1,6 +1,7 @@
 /**
- * ABI of libkrun (include/libkrun.h; facts in shared/reference/libkrun-api.md): the
- * symbols the krun backend uses, by their C names and types, loaded on first use.
+ * ABI of libkrun (`include/libkrun.h` of github.com/containers/libkrun): the symbols the
+ * krun backend uses, by their C names and types, loaded on first use. ffi.test.ts checks
+ * them against the header's prototypes as of v1.19.0 (test/fixtures/libkrun-api/).
  * src/vmm/krun/context.ts is the typed wrapper; nothing else should call these.
  */
 import { dlopen, FFIType, type Library } from "bun:ffi";

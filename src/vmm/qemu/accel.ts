@@ -1,12 +1,13 @@
 /**
  * Chooses QEMU's accelerator by booting, not by looking at /dev/kvm: on some hosts
  * /dev/kvm exists but cannot run a stock kernel (a nested paravirtual KVM spins for tens
- * of seconds, then fails; see shared/KERNEL.md). The probe is bounded and its verdict is
+ * of seconds, then fails; see docs/kernel.md). The probe is bounded and its verdict is
  * cached per host boot.
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "../../config/config.ts";
+import type { AccelChoice, Config } from "../../config/config.ts";
+import { BoxliteError } from "../../util/errors.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { machineArgs } from "./args.ts";
@@ -46,9 +47,30 @@ async function probeKvm(qemu: string, kernel: GuestKernel, systemDisk: string, s
   return { accelerator: "tcg", reason: `a KVM probe VM ${why}; using software emulation` };
 }
 
+/**
+ * The verdict a forced BOXLITE_ACCEL gives, undefined for `auto`. `hvf` (Apple's
+ * Hypervisor.framework) is refused rather than probed away: this QEMU backend is built for
+ * Linux, where only kvm and tcg exist, and a silent fallback would hide the mistake.
+ */
+function forcedVerdict(choice: AccelChoice): AccelVerdict | undefined {
+  switch (choice) {
+    case "auto":
+      return undefined;
+    case "kvm":
+    case "tcg":
+      return { accelerator: choice, reason: `forced by BOXLITE_ACCEL=${choice}` };
+    case "hvf":
+      throw new BoxliteError(
+        "unsupported",
+        "BOXLITE_ACCEL=hvf cannot be honoured: hvf is macOS's Hypervisor.framework, and this boxlite runs QEMU on Linux, " +
+          "where the accelerators are kvm and tcg; set BOXLITE_ACCEL to kvm, tcg or auto",
+      );
+  }
+}
+
 export async function chooseAccelerator(config: Config, qemu: string, kernel: GuestKernel, systemDisk: string): Promise<AccelVerdict> {
-  if (config.accel === "tcg") return { accelerator: "tcg", reason: "forced by BOXLITE_ACCEL=tcg" };
-  if (config.accel === "kvm") return { accelerator: "kvm", reason: "forced by BOXLITE_ACCEL=kvm" };
+  const forced = forcedVerdict(config.accel);
+  if (forced) return forced;
   const missing = kvmUsable();
   if (missing) return { accelerator: "tcg", reason: `${missing}; using software emulation` };
 

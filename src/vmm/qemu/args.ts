@@ -1,6 +1,6 @@
 /**
- * The QEMU command line for a box: the fastest recipe measured in shared/KERNEL.md
- * (microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line).
+ * The QEMU command line for a box: the fastest recipe measured (docs/kernel.md, "The boot
+ * recipe"): microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line.
  */
 import { BASE_KERNEL_ARGS, guestKernelArgs, type VmSpec } from "../backend.ts";
 import { hostTscKhz } from "./host-tsc.ts";
