@@ -294,7 +294,6 @@ test("a client's CONFIG is refused and ends its connection: only the box's owner
   const config = { hostname: "intruder", rootfs: { device: "/dev/vda" } };
   const error = await GuestChannel.connect(path, { timeoutMs: 5_000, vmExited: new Promise(() => {}), config }).catch((e: unknown) => e);
   expect((error as Error).message).toBe("the guest closed the channel: malformed: a client may not send CONFIG: only the box's owner configures the guest");
-  expect(guest.frames).toEqual([]);
   // Other clients are served as before.
   await barrier(await connect(path), guest);
 });
