@@ -1,12 +1,11 @@
-/* The agent's settings on the kernel command line (boxlite.*=...). */
+/* The agent's settings on the kernel command line (boxlite.*=...): only what it needs before
+ * the channel exists. The box's own settings come later, in CONFIG. */
 #ifndef BOXLITE_CMDLINE_H
 #define BOXLITE_CMDLINE_H
 
 #include <stdbool.h>
 
 struct boot_config {
-  char rootfs[128];  /* boxlite.rootfs=, default /dev/vdb */
-  char hostname[65]; /* boxlite.hostname=, default boxlite */
   bool probe;        /* boxlite.probe=1: report and power off right away */
   unsigned vsock_port; /* boxlite.vsock=PORT: listen on this vsock port (libkrun); 0: the virtio-serial port */
 };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "configure.h"
 #include "log.h"
 #include "pty.h"
 
@@ -180,6 +181,7 @@ static void terminate(void *ctx, struct stream *st) {
 }
 
 const struct session_ops exec_ops = {
+    .configure = configure_apply,
     .spawn = spawn,
     .signal = signal_process,
     .resize = resize_pty,

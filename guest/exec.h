@@ -7,7 +7,7 @@
 #include "session.h"
 #include "user.h"
 
-/* The session_ops of the agent: real processes. */
+/* The session_ops of the agent: real processes, and CONFIG applied to the real system. */
 extern const struct session_ops exec_ops;
 
 /* st's process was reaped with status at now_ns: fills code, signal, error and exit_ns. */

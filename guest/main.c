@@ -1,7 +1,8 @@
-/* boxlite-guest: PID 1 of a box's VM. Mounts, then serves the host (docs/guest-protocol.md). */
+/* boxlite-guest: PID 1 of a box's VM. Mounts its own filesystems, then serves the host
+ * (docs/guest-protocol.md). Nothing of the box is touched before the host's CONFIG, so a
+ * booted, idle guest is the same for every box (what a memory template saves). */
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +28,6 @@ static void read_cmdline(struct boot_config *cfg) {
   cmdline_parse(text, cfg);
 }
 
-/* The port appears once the host's virtio-serial control messages are processed, which can
- * be just after init starts. */
 /* Seconds since the kernel started: when the agent got its turn, and when it was ready. */
 static double uptime(void) {
   struct timespec ts;
@@ -36,6 +35,8 @@ static double uptime(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The port appears once the host's virtio-serial control messages are processed, which can
+ * be just after init starts. */
 static int wait_for_channel(double started) {
   char path[300];
   struct timespec tick = {0, 10 * 1000 * 1000};
@@ -64,8 +65,6 @@ int main(void) {
   }
   mounts_system();
   net_up_loopback();
-  if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0) log_errno("sethostname", cfg.hostname);
-  if (mounts_rootfs(cfg.rootfs) < 0) log_msg("no container rootfs: commands will fail");
 
   static struct agent agent;
   agent.sigfd = reap_signalfd();

@@ -223,6 +223,53 @@ void message_free_files(struct files_request *req) {
   memset(req, 0, sizeof *req);
 }
 
+/* Copies a required string of 1..max bytes (no NUL) into dst, which holds max + 1. */
+static int get_text(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key, char *dst,
+                    size_t max, char *why, size_t whylen) {
+  const struct json_value *v;
+  if (get_optional(doc, obj, what, key, JSON_STRING, &v, why, whylen) < 0) return -1;
+  if (!v) {
+    snprintf(why, whylen, "%s: missing field \"%s\"", what, key);
+    return -1;
+  }
+  if (v->len == 0 || v->len > max) {
+    snprintf(why, whylen, "%s: \"%s\" must be 1 to %zu bytes", what, key, max);
+    return -1;
+  }
+  memcpy(dst, v->str, v->len + 1);
+  return 0;
+}
+
+static int parse_config_fields(const struct json_doc *doc, const struct json_value *root, struct guest_config *cfg,
+                               char *why, size_t whylen) {
+  const struct json_value *rootfs, *mounts, *network;
+  if (get_text(doc, root, "CONFIG", "hostname", cfg->hostname, CONFIG_HOSTNAME_MAX, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "CONFIG", "rootfs", JSON_OBJECT, &rootfs, why, whylen) < 0) return -1;
+  if (!rootfs) {
+    snprintf(why, whylen, "CONFIG: missing field \"rootfs\"");
+    return -1;
+  }
+  if (get_text(doc, rootfs, "CONFIG rootfs", "device", cfg->rootfs_device, CONFIG_DEVICE_MAX, why, whylen) < 0) return -1;
+  if (cfg->rootfs_device[0] != '/') {
+    snprintf(why, whylen, "CONFIG rootfs: \"device\" must be an absolute path");
+    return -1;
+  }
+  if (get_optional(doc, root, "CONFIG", "mounts", JSON_ARRAY, &mounts, why, whylen) < 0) return -1;
+  if (get_optional(doc, root, "CONFIG", "network", JSON_OBJECT, &network, why, whylen) < 0) return -1;
+  cfg->unsupported = mounts && mounts->len ? "mounts" : network && network->len ? "network" : NULL;
+  return 0;
+}
+
+int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen) {
+  memset(cfg, 0, sizeof *cfg);
+  struct json_doc doc;
+  const struct json_value *root = parse_object(&doc, p, n, "CONFIG", why, whylen);
+  if (!root) return -1;
+  int rc = parse_config_fields(&doc, root, cfg, why, whylen);
+  json_free(&doc);
+  return rc;
+}
+
 static size_t finish(struct json_writer *w) { return w->overflow ? 0 : w->len; }
 
 size_t message_hello(char *buf, size_t cap) {

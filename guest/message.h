@@ -32,6 +32,19 @@ struct files_request {
   struct json_doc doc;
 };
 
+/* Longest hostname (the kernel's __NEW_UTS_LEN) and rootfs device path CONFIG may carry. */
+#define CONFIG_HOSTNAME_MAX 64
+#define CONFIG_DEVICE_MAX 127
+
+/* A CONFIG payload: the box's settings, copied out of the JSON (the session keeps the applied one). */
+struct guest_config {
+  char hostname[CONFIG_HOSTNAME_MAX + 1];
+  char rootfs_device[CONFIG_DEVICE_MAX + 1];
+  /* NULL, or the name of a reserved field ("mounts", "network") that is not empty: well-formed,
+   * but this agent cannot apply it, and a box must not start silently without it. */
+  const char *unsupported;
+};
+
 /* Room for any EXIT payload: an error of EXIT_ERROR_MAX bytes, each escaped to at most 6. */
 #define EXIT_PAYLOAD_MAX (EXIT_ERROR_MAX * 6 + 128)
 
@@ -52,6 +65,9 @@ void message_free_exec(struct exec_request *req);
 int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_request *req, char *why,
                         size_t whylen);
 void message_free_files(struct files_request *req);
+/* CONFIG: `hostname` (1..64 bytes) and `rootfs.device` (an absolute path) are required; `mounts`
+ * (an array) and `network` (an object) may be absent, null or empty; other fields are ignored. */
+int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
 

@@ -83,8 +83,9 @@ static void mount_container_dev(void) {
 int mounts_rootfs(const char *device) {
   wait_for_device(device);
   if (mount(device, ROOTFS_DIR, "ext4", 0, NULL) < 0) {
+    int e = errno;
     log_errno("mount", ROOTFS_DIR);
-    return -1;
+    return -e;
   }
   mount_at("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_at("sysfs", ROOTFS_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);

@@ -7,7 +7,8 @@ int mounts_proc(void);
 /* sysfs, devtmpfs, devpts (+ /dev/ptmx), tmpfs on /tmp and /run. Failures are logged. */
 void mounts_system(void);
 /* Mounts device (ext4, read-write) on /rootfs and the container's /proc, /sys, /dev,
- * /dev/pts and /dev/shm inside it. Returns 0, or -1 when the rootfs itself failed. */
+ * /dev/pts and /dev/shm inside it. Returns 0, or -errno when the rootfs itself could not be
+ * mounted (then nothing is). */
 int mounts_rootfs(const char *device);
 /* Best effort, innermost first; what cannot be unmounted is remounted read-only. */
 void mounts_unmount_rootfs(void);

@@ -18,6 +18,7 @@ static enum stream_kind kind_of(uint8_t type) {
   switch (type) {
   case FRAME_HELLO:
   case FRAME_SHUTDOWN:
+  case FRAME_CONFIG:
     return KIND_CHANNEL;
   case FRAME_EXEC:
   case FRAME_STARTED:

@@ -22,6 +22,7 @@ enum frame_type {
   FRAME_SIGNAL = 0x20,
   FRAME_RESIZE = 0x21,
   FRAME_SHUTDOWN = 0x30,
+  FRAME_CONFIG = 0x31,
   FRAME_ERROR = 0x3f,
 };
 

@@ -116,6 +116,40 @@ static void handle_hello(struct session *s, const struct frame *f) {
   s->state = SESSION_READY;
 }
 
+/* CONFIG: applied once per boot; again, it is acknowledged when it is the same and refused
+ * when it differs, since the rootfs cannot be swapped under the commands that use it. */
+static void handle_config(struct session *s, const struct frame *f) {
+  char why[256];
+  struct guest_config cfg;
+  if (message_parse_config(f->payload, f->length, &cfg, why, sizeof why) < 0) return break_channel(s, "malformed", why);
+  if (cfg.unsupported) {
+    snprintf(why, sizeof why, "\"%s\" is not supported by boxlite-guest/%s", cfg.unsupported, BOXLITE_GUEST_VERSION);
+    return break_channel(s, "config_failed", why);
+  }
+  if (s->configured && (strcmp(cfg.hostname, s->config.hostname) != 0 ||
+                        strcmp(cfg.rootfs_device, s->config.rootfs_device) != 0)) {
+    snprintf(why, sizeof why, "the guest is already configured with hostname \"%s\" and rootfs %s", s->config.hostname,
+             s->config.rootfs_device);
+    return break_channel(s, "config_conflict", why);
+  }
+  if (!s->configured) {
+    if (s->ops->configure(s->ctx, &cfg, why, sizeof why) < 0) return break_channel(s, "config_failed", why);
+    s->config = cfg;
+    s->configured = true;
+  }
+  outbuf_frame(&s->out, FRAME_CONFIG, 0, "{}", 2);
+}
+
+/* Commands and copies need the container's rootfs, which CONFIG brings: before it, the stream
+ * is refused (it stays closed) but the channel lives on. */
+static bool check_configured(struct session *s, const struct frame *f, const char *what) {
+  if (s->configured) return true;
+  char why[128];
+  snprintf(why, sizeof why, "%s before CONFIG: the guest has no rootfs yet", what);
+  queue_error(s, f->stream, "unconfigured", why);
+  return false;
+}
+
 /* A command stream may only be opened on an id that is not open yet. */
 static bool check_new_stream(struct session *s, const struct frame *f, const char *what) {
   if (!find_stream(s, f->stream)) return true;
@@ -160,7 +194,7 @@ static void handle_exec(struct session *s, const struct frame *f) {
   if (!check_new_stream(s, f, "EXEC")) return;
   struct exec_request req;
   if (message_parse_exec(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
-  struct stream *st = open_stream(s, f, req.stdin_open);
+  struct stream *st = check_configured(s, f, "EXEC") ? open_stream(s, f, req.stdin_open) : NULL;
   /* No process, no STARTED: only EXIT 126 with the reason. */
   if (st) report_spawn(s, st, s->ops->spawn(s->ctx, st, &req, st->error, sizeof st->error), 126);
   message_free_exec(&req);
@@ -174,7 +208,7 @@ static void handle_files(struct session *s, const struct frame *f) {
   struct files_request req;
   if (message_parse_files(f->type, f->payload, f->length, &req, why, sizeof why) < 0)
     return break_channel(s, "malformed", why);
-  struct stream *st = open_stream(s, f, f->type == FRAME_FILES_IN);
+  struct stream *st = check_configured(s, f, what) ? open_stream(s, f, f->type == FRAME_FILES_IN) : NULL;
   if (st) report_spawn(s, st, s->ops->spawn_files(s->ctx, st, &req, st->error, sizeof st->error), 1);
   message_free_files(&req);
 }
@@ -237,6 +271,8 @@ static void handle_frame(struct session *s, const struct frame *f) {
     return break_channel(s, "malformed", why);
   }
   switch (f->type) {
+  case FRAME_CONFIG:
+    return handle_config(s, f);
   case FRAME_EXEC:
     return handle_exec(s, f);
   case FRAME_FILES_OUT:

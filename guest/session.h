@@ -42,8 +42,12 @@ struct stream {
   char error[EXIT_ERROR_MAX];
 };
 
-/* How the session acts on processes; the agent's implementation is in exec.c. */
+/* How the session acts on processes and the system; the agent's implementation is in exec.c. */
 struct session_ops {
+  /* Applies CONFIG (hostname, rootfs). Returns 0, or -1 with err set when it could not: the
+   * session then answers ERROR config_failed and stays unconfigured, so a later CONFIG is
+   * applied afresh (which must therefore be safe after a failure). */
+  int (*configure)(void *ctx, const struct guest_config *cfg, char *err, size_t errlen);
   /* Starts req for st (sets pid, fds, pty, errpipe, start_ns). Returns 0, or -1 with err
    * set when no process could be created; the session then reports EXIT 126. */
   int (*spawn)(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen);
@@ -58,6 +62,9 @@ struct session_ops {
 
 struct session {
   enum session_state state;
+  /* Per boot, not per connection: the box's configuration outlives the host's reconnects. */
+  bool configured;
+  struct guest_config config; /* what was applied, when configured */
   bool shutdown;     /* SHUTDOWN received */
   bool framing_lost; /* a bad header: frame boundaries are unknown until the host disconnects */
   struct stream streams[MAX_STREAMS];

@@ -14,6 +14,8 @@ struct harness {
   struct session s;
   pid_t next_pid;
   bool fail_spawn;
+  bool fail_configure;
+  int configures, failed_configures; /* configure calls, and those that failed */
   int signals, last_signal, resizes, terminated;
   int copies;                 /* spawn_files calls */
   uint8_t last_copy_type;     /* FRAME_FILES_OUT or FRAME_FILES_IN */
@@ -27,6 +29,16 @@ struct out_frame {
   uint32_t length;
   char payload[600]; /* NUL-terminated copy of the start of the payload */
 };
+
+static inline int stub_configure(void *ctx, const struct guest_config *cfg, char *err, size_t errlen) {
+  struct harness *h = ctx;
+  CHECK(cfg->hostname[0] && cfg->rootfs_device[0] == '/' && !cfg->unsupported);
+  h->configures++;
+  if (!h->fail_configure) return 0;
+  h->failed_configures++;
+  snprintf(err, errlen, "mount %s on /rootfs: No such device", cfg->rootfs_device);
+  return -1;
+}
 
 static inline int stub_spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
   struct harness *h = ctx;
@@ -79,7 +91,14 @@ static inline int stub_spawn_files(void *ctx, struct stream *st, const struct fi
   return 0;
 }
 
-static const struct session_ops stub_ops = {stub_spawn, stub_signal, stub_resize, stub_terminate, stub_spawn_files};
+static const struct session_ops stub_ops = {
+    .configure = stub_configure,
+    .spawn = stub_spawn,
+    .signal = stub_signal,
+    .resize = stub_resize,
+    .terminate = stub_terminate,
+    .spawn_files = stub_spawn_files,
+};
 
 static inline void setup(struct harness *h) {
   memset(h, 0, sizeof *h);
@@ -153,13 +172,22 @@ static inline void send_window(struct harness *h, uint32_t stream, uint32_t incr
 
 #define EXEC_JSON "{\"argv\":[\"true\"],\"env\":[],\"cwd\":\"/\",\"stdin\":true}"
 #define HELLO_JSON "{\"version\":1}"
+#define CONFIG_JSON "{\"hostname\":\"0123456789ab\",\"rootfs\":{\"device\":\"/dev/vdb\"}}"
 
-/* A fresh session after a handshake. */
-static inline void connect_session(struct harness *h) {
+/* A fresh session after a handshake, not configured yet. */
+static inline void hello_session(struct harness *h) {
   struct out_frame out[4];
   setup(h);
   send_json(h, FRAME_HELLO, 0, HELLO_JSON);
   CHECK(take(h, out, 4) == 1 && out[0].type == FRAME_HELLO && out[0].stream == 0);
+}
+
+/* A fresh session after a handshake and a CONFIG: ready for commands. */
+static inline void connect_session(struct harness *h) {
+  struct out_frame out[4];
+  hello_session(h);
+  send_json(h, FRAME_CONFIG, 0, CONFIG_JSON);
+  CHECK(take(h, out, 4) == 1 && out[0].type == FRAME_CONFIG && out[0].stream == 0 && h->s.configured);
 }
 
 static inline void exit_stream(struct harness *h, uint32_t id, int code, uint64_t exit_ns) {

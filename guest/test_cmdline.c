@@ -5,32 +5,25 @@
 int main(void) {
   struct boot_config cfg;
   cmdline_parse("console=hvc0 root=/dev/vda ro quiet\n", &cfg);
-  CHECK_STR(cfg.rootfs, "/dev/vdb");
-  CHECK_STR(cfg.hostname, "boxlite");
   CHECK(!cfg.probe);
   CHECK(cfg.vsock_port == 0);
 
+  /* The box's settings come in CONFIG: keys an older host put here are ignored with the rest. */
   cmdline_parse("quiet boxlite.rootfs=/dev/vdc boxlite.hostname=web-1 boxlite.probe=1 boxlite.other=x\n", &cfg);
-  CHECK_STR(cfg.rootfs, "/dev/vdc");
-  CHECK_STR(cfg.hostname, "web-1");
   CHECK(cfg.probe);
+  CHECK(cfg.vsock_port == 0);
 
-  /* Prefixes of a key are other keys; empty or oversized values keep the default. */
-  char long_name[200];
-  memset(long_name, 'h', sizeof long_name);
-  long_name[sizeof long_name - 1] = '\0';
-  char line[400];
-  snprintf(line, sizeof line, "boxlite.rootfsx=/dev/vdz boxlite.probe=0 boxlite.hostname=%s boxlite.rootfs=", long_name);
-  cmdline_parse(line, &cfg);
-  CHECK_STR(cfg.rootfs, "/dev/vdb");
-  CHECK_STR(cfg.hostname, "boxlite");
+  /* Prefixes of a key are other keys; a probe is exactly "=1". */
+  cmdline_parse("boxlite.probex=1 boxlite.prob=1", &cfg);
   CHECK(!cfg.probe);
-
+  cmdline_parse("boxlite.probe=1 boxlite.probe=0", &cfg);
+  CHECK(!cfg.probe);
   cmdline_parse("", &cfg);
-  CHECK_STR(cfg.rootfs, "/dev/vdb");
+  CHECK(!cfg.probe);
   cmdline_parse("boxlite.probe boxlite.hostname", &cfg);
   CHECK(!cfg.probe);
-  CHECK_STR(cfg.hostname, "boxlite");
+  cmdline_parse("boxlite.probe=11", &cfg);
+  CHECK(!cfg.probe);
 
   /* libkrun's channel: a vsock port, 1 to 2^32-2; anything else keeps virtio-serial. */
   cmdline_parse("boxlite.vsock=2695 quiet", &cfg);

@@ -10,7 +10,7 @@
 #include "test.h"
 
 
-static const uint8_t frame_types[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x3f};
+static const uint8_t frame_types[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x31, 0x3f};
 
 static void fuzz_decoder(int iterations) {
   for (int it = 0; it < iterations; it++) {
@@ -31,7 +31,8 @@ static void fuzz_decoder(int iterations) {
       CHECK(FRAME_HEADER + (size_t)f.length <= len && f.payload == buf + FRAME_HEADER);
       CHECK(f.length <= FRAME_MAX_PAYLOAD && (f.type != FRAME_WINDOW || f.length == 4));
       CHECK(memchr(frame_types, f.type, sizeof frame_types) != NULL);
-      CHECK((f.stream == 0) == (f.type == FRAME_HELLO || f.type == FRAME_SHUTDOWN) || f.type == FRAME_ERROR);
+      CHECK((f.stream == 0) == (f.type == FRAME_HELLO || f.type == FRAME_SHUTDOWN || f.type == FRAME_CONFIG) ||
+            f.type == FRAME_ERROR);
     }
     free(buf);
   }
@@ -47,6 +48,8 @@ static const char *const json_seeds[] = {
     "{\"s\":\"\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\n\\r\\t\xc3\xa9\"}",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
     "{\"code\":\"malformed\",\"message\":\"x\"}",
+    "{\"hostname\":\"0123456789ab\",\"rootfs\":{\"device\":\"/dev/vdb\",\"x\":1},\"mounts\":[],\"network\":null}",
+    "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/d\"},\"mounts\":[{\"tag\":\"t\"}],\"network\":{\"a\":\"b\"}}",
 };
 
 /* Applies a few random edits: flips, JSON-ish insertions, deletions, truncation, duplication. */
@@ -112,6 +115,9 @@ static size_t walk(const struct json_doc *doc, const struct json_value *v, int d
   return sum;
 }
 
+/* How many mutated payloads CONFIG's parser accepted: the fuzz must reach past its checks. */
+static int configs_accepted;
+
 static void fuzz_json(int iterations) {
   enum { CAP = 1024 };
   uint8_t work[CAP];
@@ -136,6 +142,13 @@ static void fuzz_json(int iterations) {
       CHECK(req.argc >= 1 && req.argv[req.argc] == NULL && req.env[req.envc] == NULL && req.cwd && req.user);
       message_free_exec(&req);
     }
+    struct guest_config cfg;
+    if (message_parse_config(buf, len, &cfg, why, sizeof why) == 0) {
+      size_t host = strnlen(cfg.hostname, sizeof cfg.hostname), dev = strnlen(cfg.rootfs_device, sizeof cfg.rootfs_device);
+      CHECK(host >= 1 && host <= CONFIG_HOSTNAME_MAX && dev <= CONFIG_DEVICE_MAX && cfg.rootfs_device[0] == '/');
+      CHECK(!cfg.unsupported || !strcmp(cfg.unsupported, "mounts") || !strcmp(cfg.unsupported, "network"));
+      configs_accepted++;
+    }
     int64_t version;
     int sig;
     uint16_t rows, cols;
@@ -149,5 +162,6 @@ static void fuzz_json(int iterations) {
 int main(void) {
   fuzz_decoder(100000);
   fuzz_json(30000);
+  CHECK(configs_accepted > 300);
   return test_finish("test_fuzz");
 }

@@ -107,7 +107,20 @@ static int spawn_files(void *ctx, struct stream *st, const struct files_request 
 static void signal_process(void *ctx, struct stream *st, int sig) { (void)ctx, kill(st->pid, sig); }
 static void resize(void *ctx, struct stream *st, uint16_t r, uint16_t c) { (void)ctx, (void)st, (void)r, (void)c; }
 static void terminate(void *ctx, struct stream *st) { (void)ctx, kill(st->pid, SIGKILL); }
-static const struct session_ops ops = {spawn, signal_process, resize, terminate, spawn_files};
+/* CONFIG changes nothing here: the "rootfs" is the host's own, the commands run in place. */
+static int configure(void *ctx, const struct guest_config *cfg, char *err, size_t errlen) {
+  (void)ctx, (void)cfg, (void)err, (void)errlen;
+  return 0;
+}
+static const struct session_ops ops = {
+    .configure = configure,
+    .spawn = spawn,
+    .signal = signal_process,
+    .resize = resize,
+    .terminate = terminate,
+    .spawn_files = spawn_files,
+};
+#define CONFIG_JSON "{\"hostname\":\"loop\",\"rootfs\":{\"device\":\"/dev/vdb\"}}"
 
 /* The host's side. */
 static int host = -1;
@@ -223,6 +236,8 @@ static void host_side(void) {
   static uint8_t out[2 << 20], in[1 << 20];
   send_json(FRAME_HELLO, 0, "{\"version\":1}");
   CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+  send_json(FRAME_CONFIG, 0, CONFIG_JSON);
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_CONFIG && f.stream == 0);
 
   CHECK(run(1, "{\"argv\":[\"echo\",\"hi\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 2);
   CHECK(memcmp(out, "hi", 2) == 0 && strncmp(exit_json, "{\"code\":0,\"signal\":0,", 21) == 0);
@@ -272,6 +287,9 @@ static void listener_side(const char *path) {
     CHECK(connect(host, (struct sockaddr *)&addr, sizeof addr) == 0);
     send_json(FRAME_HELLO, 0, "{\"version\":1}");
     CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+    /* The second host re-dials with the same configuration, which is acknowledged. */
+    send_json(FRAME_CONFIG, 0, CONFIG_JSON);
+    CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_CONFIG);
     CHECK(run(1, "{\"argv\":[\"echo\",\"again\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 5);
     CHECK(memcmp(out, "again", 5) == 0);
     if (round == 0) close(host);

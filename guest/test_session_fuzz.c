@@ -9,6 +9,8 @@ static const char *const bad_payloads[] = {
     "{\"version\":2}", "{\"argv\":[],\"env\":[],\"cwd\":\"/\"}", "{\"signal\":99}", "{\"rows\":0,\"cols\":80}",
     "{\"code\":\"malformed\",\"message\":\"x\"}", "not json", "", "{\"path\":\"rel\"}",
     "{\"path\":\"/a\",\"contents\":1,\"include_parent\":0}",
+    "{\"hostname\":\"\",\"rootfs\":{\"device\":\"/dev/vdb\"}}", "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"vdb\"}}",
+    "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/d\"},\"mounts\":[1]}",
 };
 
 /* The payload of a valid frame of the given type. */
@@ -22,6 +24,7 @@ static size_t valid_payload(uint8_t type, uint8_t *out, size_t cap) {
   size_t len;
   switch (type) {
   case FRAME_HELLO: json = HELLO_JSON; break;
+  case FRAME_CONFIG: json = pick(4) ? CONFIG_JSON : "{\"hostname\":\"other\",\"rootfs\":{\"device\":\"/dev/vdc\"}}"; break;
   case FRAME_EXEC: json = execs[pick(3)]; break;
   case FRAME_FILES_OUT:
     json = pick(2) ? "{\"path\":\"/etc\"}" : "{\"path\":\"/\",\"follow_symlinks\":true,\"include_parent\":false,\"x\":[1]}";
@@ -49,11 +52,12 @@ static size_t valid_payload(uint8_t type, uint8_t *out, size_t cap) {
 
 /* Writes one random frame to buf: mostly valid, sometimes wrong in one way. Returns its length. */
 static size_t random_frame(uint8_t *buf, size_t cap) {
-  static const uint8_t common[] = {0x02, 0x02, 0x05, 0x06, 0x10, 0x10, 0x10, 0x13, 0x13, 0x20, 0x21, 0x3f, 0x01};
-  static const uint8_t any[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x3f};
+  static const uint8_t common[] = {0x02, 0x02, 0x05, 0x06, 0x10, 0x10, 0x10, 0x13, 0x13, 0x20, 0x21, 0x3f, 0x01, 0x31};
+  static const uint8_t any[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x31, 0x3f};
   uint8_t type = pick(50) ? common[pick(sizeof common)] : any[pick(sizeof any)];
   if (type == FRAME_ERROR && pick(4)) type = FRAME_STDIN; /* an ERROR on stream 0 ends the channel */
-  uint32_t stream = type == FRAME_HELLO || type == FRAME_SHUTDOWN ? 0 : 1 + (uint32_t)pick(pick(8) ? 6 : 80);
+  bool channel = type == FRAME_HELLO || type == FRAME_SHUTDOWN || type == FRAME_CONFIG;
+  uint32_t stream = channel ? 0 : 1 + (uint32_t)pick(pick(8) ? 6 : 80);
   if (type == FRAME_ERROR && pick(3) == 0) stream = 0;
   if (pick(100) == 0) stream = (uint32_t)pick(3);
   static uint8_t payload[MAX_DATA_CHUNK];
@@ -86,6 +90,10 @@ static void check_invariants(struct harness *h) {
   }
   CHECK(ok);
   CHECK(open == h->s.open_streams);
+  /* Commands need the configuration, which, once applied, stays for the boot and is applied once. */
+  CHECK(h->s.configured || open == 0);
+  CHECK(h->configures <= 1 + h->failed_configures);
+  CHECK(!h->s.configured || strcmp(h->s.config.hostname, "0123456789ab") == 0 || strcmp(h->s.config.hostname, "other") == 0);
   CHECK(h->s.out.len <= OUTBUF_CAP && h->s.in_len <= INBUF_CAP);
 }
 
@@ -95,6 +103,7 @@ static void run_once(int steps) {
   static uint8_t bytes[4 * (FRAME_HEADER + MAX_DATA_CHUNK)];
   struct out_frame sink[1];
   if (pick(10)) send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  if (pick(4)) send_json(&h, FRAME_CONFIG, 0, CONFIG_JSON);
   for (int step = 0; step < steps; step++) {
     switch (pick(10)) {
     case 0: { /* a running process exits */
@@ -131,6 +140,7 @@ static void run_once(int steps) {
       for (int frames = 1 + (int)pick(4); frames > 0; frames--)
         len += random_frame(bytes + len, sizeof bytes - len);
       h.fail_spawn = pick(8) == 0;
+      h.fail_configure = pick(8) == 0;
       feed(&h, bytes, len, 1 + pick(len < 1024 && pick(2) ? 16 : 8192)); /* tiny splits for small frames */
     }
     }

@@ -2,10 +2,11 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "../../test/helpers/cli.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { connectWithRetry, GuestChannel } from "./client.ts";
-import { encodeFrame, FrameType, PROTOCOL_VERSION } from "./frames.ts";
-import { encodeJson } from "./messages.ts";
+import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "./frames.ts";
+import { encodeJson, type GuestConfig } from "./messages.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "connect-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,5 +66,84 @@ test("a channel that keeps closing before HELLO is a guest_timeout at the deadli
   expect((error as BoxliteError).code).toBe("guest_timeout");
   expect(performance.now() - started).toBeLessThan(2000);
   expect(agent.connections()).toBeGreaterThan(3);
+  agent.stop();
+});
+
+interface FakeFrame {
+  type: number;
+  stream: number;
+  payload: string;
+}
+
+/** A fake agent that answers HELLO, then answers each later frame with `reply` (nothing when it returns undefined). */
+function scriptedAgent(path: string, reply: (frame: FakeFrame) => Uint8Array | undefined): { frames: FakeFrame[]; stop: () => void } {
+  const frames: FakeFrame[] = [];
+  const decoder = new FrameDecoder();
+  const server = Bun.listen({
+    unix: path,
+    socket: {
+      data: (socket, bytes) => {
+        for (const frame of decoder.push(bytes)) {
+          const seen = { type: frame.type, stream: frame.stream, payload: new TextDecoder().decode(frame.payload) };
+          frames.push(seen);
+          const answer =
+            frame.type === FrameType.HELLO ? encodeFrame(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION, agent: "fake" })) : reply(seen);
+          if (answer) socket.write(answer);
+        }
+      },
+    },
+  });
+  return { frames, stop: () => server.stop(true) };
+}
+
+const config: GuestConfig = { hostname: "0123456789ab", rootfs: { device: "/dev/vdb" } };
+const forever = new Promise(() => {});
+
+test("with a configuration, connect sends CONFIG right after HELLO and resolves once the guest acknowledges it", async () => {
+  const agent = scriptedAgent(join(dir, "config.sock"), (frame) =>
+    frame.type === FrameType.CONFIG ? encodeFrame(FrameType.CONFIG, 0, encodeJson({})) : undefined,
+  );
+  const { channel } = await GuestChannel.connect(join(dir, "config.sock"), { timeoutMs: 5000, vmExited: forever, config });
+  expect(agent.frames.map((frame) => [frame.type, frame.stream])).toEqual([
+    [FrameType.HELLO, 0],
+    [FrameType.CONFIG, 0],
+  ]);
+  expect(JSON.parse(agent.frames[1]?.payload ?? "")).toEqual({ hostname: "0123456789ab", rootfs: { device: "/dev/vdb" } });
+  channel.close();
+  agent.stop();
+});
+
+test("a configuration the guest cannot apply fails connect with vmm_failed and the guest's reason", async () => {
+  const refusal = encodeFrame(FrameType.ERROR, 0, encodeJson({ code: "config_failed", message: "mount /dev/vdb on /rootfs: Invalid argument" }));
+  const agent = scriptedAgent(join(dir, "config-failed.sock"), () => refusal);
+  const error = await GuestChannel.connect(join(dir, "config-failed.sock"), { timeoutMs: 5000, vmExited: forever, config }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(BoxliteError);
+  expect((error as BoxliteError).code).toBe("vmm_failed");
+  expect((error as BoxliteError).message).toBe("the guest could not apply the box's configuration: mount /dev/vdb on /rootfs: Invalid argument");
+  agent.stop();
+});
+
+test("a guest that never answers CONFIG is a guest_timeout at the connect deadline", async () => {
+  const agent = scriptedAgent(join(dir, "config-silent.sock"), () => undefined);
+  const error = await GuestChannel.connect(join(dir, "config-silent.sock"), { timeoutMs: 300, vmExited: forever, config }).catch((caught: unknown) => caught);
+  expect((error as BoxliteError).code).toBe("guest_timeout");
+  expect(agent.frames.at(-1)?.type).toBe(FrameType.CONFIG);
+  agent.stop();
+});
+
+test("a CONFIG answer the host did not ask for is malformed: the host says so and gives up on the channel", async () => {
+  const agent = scriptedAgent(join(dir, "config-unasked.sock"), (frame) =>
+    frame.type === FrameType.EXEC ? encodeFrame(FrameType.CONFIG, 0, encodeJson({})) : undefined,
+  );
+  const { channel } = await GuestChannel.connect(join(dir, "config-unasked.sock"), { timeoutMs: 5000, vmExited: forever });
+  const execution = channel.exec(
+    { argv: ["true"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false },
+    { onStdout: () => {}, onStderr: () => {} },
+  );
+  const error = await execution.exit.promise.catch((caught: unknown) => caught);
+  expect((error as BoxliteError).message).toBe("the guest sent a malformed frame: the guest sent CONFIG that was not asked for");
+  await waitFor(() => agent.frames.length > 2, 5000, "the host's ERROR");
+  const sent = agent.frames[2];
+  expect([sent?.type, sent?.stream, JSON.parse(sent?.payload ?? "{}").code]).toEqual([FrameType.ERROR, 0, "malformed"]);
   agent.stop();
 });

@@ -1,7 +1,7 @@
 /**
  * The host end of the guest channel: connects to the agent's socket, does the HELLO
- * handshake, and multiplexes executions over one byte stream with per-stream flow
- * control (docs/guest-protocol.md).
+ * handshake (and, for the box's owner, CONFIG), and multiplexes executions over one byte
+ * stream with per-stream flow control (docs/guest-protocol.md).
  */
 import type { Socket } from "bun";
 import { BoxliteError } from "../util/errors.ts";
@@ -9,11 +9,14 @@ import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
 import {
   encodeJson,
+  type ErrorMessage,
   type ExecRequest,
   type FilesInRequest,
   type FilesOutRequest,
+  type GuestConfig,
   type HelloMessage,
   parseAttached,
+  parseConfigAck,
   parseError,
   parseExit,
   parseHello,
@@ -26,12 +29,24 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Settles when the VM is gone: no point waiting for a HELLO then. */
   vmExited: Promise<unknown>;
+  /**
+   * The box's configuration, sent after HELLO; connect resolves once the guest applied it
+   * (or already had it). Only the box's owner has one: a box socket refuses CONFIG.
+   */
+  config?: GuestConfig;
 }
 
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
 /** Between a connection closed before HELLO and the next attempt. */
 const RECONNECT_PAUSE_MS = 20;
+
+/** What an ERROR on stream 0 means: a configuration the guest could not take, or a channel it gave up on. */
+function channelError(error: ErrorMessage): BoxliteError {
+  if (error.code === "config_failed") return new BoxliteError("vmm_failed", `the guest could not apply the box's configuration: ${error.message}`);
+  if (error.code === "config_conflict") return new BoxliteError("protocol", `the guest was configured differently on an earlier connection: ${error.message}`);
+  return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
+}
 
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
 
@@ -55,6 +70,8 @@ export class GuestChannel {
   private socket!: Socket<unknown>;
   private nextStream = 1;
   private hello = Promise.withResolvers<HelloMessage>();
+  /** Set while a CONFIG waits for the guest's answer. */
+  private configAck: PromiseWithResolvers<void> | undefined;
   private failure: BoxliteError | undefined;
 
   private constructor() {}
@@ -65,9 +82,10 @@ export class GuestChannel {
   }
 
   /**
-   * Connects and shakes hands, within `timeoutMs`. A connection that closes before the
-   * guest's HELLO is tried again: a vsock bridge (libkrun) accepts on the host and then
-   * closes when the guest is not listening yet, where QEMU's port just waits.
+   * Connects, shakes hands and sends `config` if given, within `timeoutMs`. A connection
+   * that closes before the guest's HELLO is tried again: a vsock bridge (libkrun) accepts
+   * on the host and then closes when the guest is not listening yet, where QEMU's port
+   * just waits.
    */
   static async connect(path: string, options: ConnectOptions): Promise<{ channel: GuestChannel; hello: HelloMessage }> {
     let timer: Timer | undefined;
@@ -85,7 +103,10 @@ export class GuestChannel {
         const attempt = await GuestChannel.open(path);
         try {
           const answer = await Promise.race([attempt.channel.hello.promise, attempt.closedEarly, timeout, vmGone]);
-          if (answer !== "closed") return { channel: attempt.channel, hello: answer };
+          if (answer !== "closed") {
+            if (options.config) await Promise.race([attempt.channel.configure(options.config), timeout, vmGone]);
+            return { channel: attempt.channel, hello: answer };
+          }
         } catch (error) {
           attempt.channel.close();
           throw error;
@@ -114,6 +135,14 @@ export class GuestChannel {
     channel.writer = new SocketWriter(channel.socket);
     channel.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION }));
     return { channel, closedEarly: closedEarly.promise };
+  }
+
+  /** Sends CONFIG; settles with the guest's answer (an ERROR on stream 0 rejects, see channelError). */
+  private configure(config: GuestConfig): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.configAck = Promise.withResolvers<void>();
+    this.send(FrameType.CONFIG, 0, encodeJson(config));
+    return this.configAck.promise;
   }
 
   /** Starts a command in the guest; its output goes to the handlers. */
@@ -205,9 +234,16 @@ export class GuestChannel {
       this.hello.resolve(hello);
       return;
     }
+    if (frame.type === FrameType.CONFIG) {
+      parseConfigAck(frame.payload);
+      const ack = this.configAck;
+      if (!ack) throw new FrameError("bad_type", "the guest sent CONFIG that was not asked for");
+      this.configAck = undefined;
+      ack.resolve();
+      return;
+    }
     if (frame.type === FrameType.ERROR && frame.stream === 0) {
-      const error = parseError(frame.payload);
-      this.fail(new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`));
+      this.fail(channelError(parseError(frame.payload)));
       return;
     }
     const execution = this.executions.get(frame.stream);
@@ -243,6 +279,7 @@ export class GuestChannel {
     if (this.failure) return;
     this.failure = error;
     this.hello.reject(error);
+    this.configAck?.reject(error);
     for (const execution of this.executions.values()) execution.onChannelLost(error);
     this.executions.clear();
   }

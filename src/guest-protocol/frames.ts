@@ -25,6 +25,7 @@ export const FrameType = {
   SIGNAL: 0x20,
   RESIZE: 0x21,
   SHUTDOWN: 0x30,
+  CONFIG: 0x31,
   ERROR: 0x3f,
   // Box socket only (docs/guest-protocol.md "The box socket"): requests to the box's owner, never sent to the guest.
   ATTACH: 0x40,
@@ -48,6 +49,7 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.SIGNAL]: "command",
   [FrameType.RESIZE]: "command",
   [FrameType.SHUTDOWN]: "channel",
+  [FrameType.CONFIG]: "channel",
   [FrameType.ERROR]: "any",
   [FrameType.ATTACH]: "command",
   [FrameType.START]: "channel",

@@ -34,6 +34,17 @@ export interface FilesInRequest {
   no_overwrite: boolean;
 }
 
+/**
+ * CONFIG: the box's settings, sent by its owner once after HELLO (docs/guest-protocol.md,
+ * "Configuration"). The agent boots without them, so an idle booted guest is no box's yet.
+ */
+export interface GuestConfig {
+  /** 1–64 bytes. */
+  hostname: string;
+  /** The block device (as the guest names it) holding the box's ext4 rootfs. */
+  rootfs: { device: string };
+}
+
 export interface HelloMessage {
   version: number;
   agent: string;
@@ -95,6 +106,11 @@ function parseObject(payload: Uint8Array, what: string, shape: Shape): Record<st
 export function parseHello(payload: Uint8Array): HelloMessage {
   const r = parseObject(payload, "HELLO", { version: "number" });
   return { version: r.version as number, agent: typeof r.agent === "string" ? r.agent : "unknown" };
+}
+
+/** The guest's CONFIG answer: a JSON object, the configuration is applied. */
+export function parseConfigAck(payload: Uint8Array): void {
+  parseObject(payload, "CONFIG", {});
 }
 
 export function parseStarted(payload: Uint8Array): StartedMessage {

@@ -321,3 +321,12 @@ test("STOP asks the box's owner to stop it, with its grace period; a client's SH
   expect(guest.frames.filter((frame) => frame.type === FrameType.SHUTDOWN)).toEqual([]);
   expect(stops).toHaveLength(2);
 });
+
+test("a client's CONFIG is refused and ends its connection: only the box's owner configures the guest", async () => {
+  const { guest, path } = setup();
+  const config = { hostname: "intruder", rootfs: { device: "/dev/vda" } };
+  const error = await GuestChannel.connect(path, { timeoutMs: 5_000, vmExited: new Promise(() => {}), config }).catch((e: unknown) => e);
+  expect((error as Error).message).toBe("the guest closed the channel: malformed: a client may not send CONFIG: only the box's owner configures the guest");
+  // Other clients are served as before.
+  await barrier(await connect(path), guest);
+});

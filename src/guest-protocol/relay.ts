@@ -178,6 +178,7 @@ class RelayClient {
       this.open(frame.stream, false, () => this.options.channel.filesIn(request));
       return;
     }
+    if (frame.type === FrameType.CONFIG) throw new FrameError("bad_type", "a client may not send CONFIG: only the box's owner configures the guest");
     const stream = this.streams.get(frame.stream);
     if (!stream || stream.done) return; // crossing the stream's end in flight
     switch (frame.type) {

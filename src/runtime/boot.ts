@@ -1,18 +1,21 @@
 /**
  * Boots a box: its directories, its disk overlay, its VM, and the guest channel once the
- * agent answers. A failure at any step kills the VM and reports the console tail.
+ * agent answers and has taken the box's configuration. A failure at any step kills the VM
+ * and reports the console tail.
  */
 import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
+import type { GuestConfig } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import type { VmProcess } from "../vmm/backend.ts";
+import { GUEST_ROOTFS_DEVICE, type VmProcess } from "../vmm/backend.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
+import { boxHostname } from "./options.ts";
 
 /** After SHUTDOWN the guest powers off in milliseconds; past this the VMM is killed. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -25,11 +28,15 @@ export interface BootOptions {
   memoryMib: number;
 }
 
-export interface BootedBox {
+/** A box's VM, booting: its guest agent comes up with nothing of the box until it is sent a GuestConfig. */
+export interface StartedVm {
   layout: BoxLayout;
   /** The backend that runs the VM ("qemu" or "krun"). */
   vmm: string;
   vm: VmProcess;
+}
+
+export interface BootedBox extends StartedVm {
   channel: GuestChannel;
   /** Asks the guest to power off, kills the VMM if it does not, and waits for it to exit. */
   stop(): Promise<void>;
@@ -53,16 +60,21 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
   channel?.close();
 }
 
-export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
+/** What the guest is told about its box once it is up (docs/guest-protocol.md, "Configuration"). */
+export function guestConfig(id: string): GuestConfig {
+  return { hostname: boxHostname(id), rootfs: { device: GUEST_ROOTFS_DEVICE } };
+}
+
+/** Starts the box's VM without waiting for its guest (bootBox does, and configures it). */
+export async function startBoxVm(config: Config, options: BootOptions): Promise<StartedVm> {
   const assets = await prepareGuestAssets(config);
   const { backend } = await selectBackend(config, assets);
   const layout = boxLayout(config, options.id);
-  let vm: VmProcess | undefined;
   try {
     createBoxDirs(layout, config);
     // Made at create time; a box from before that (or from the reference) gets it now.
     if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
-    vm = await backend.start({
+    const vm = await backend.start({
       boxId: options.id,
       cpus: options.cpus,
       memoryMib: options.memoryMib,
@@ -71,13 +83,25 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
       rootfsDisk: layout.disk,
       consolePath: layout.consoleLog,
       agentSocketPath: layout.agentSocket,
-      kernelArgs: [`boxlite.hostname=${options.id.slice(-12)}`, ...config.kernelArgs.split(" ").filter(Boolean)],
+      kernelArgs: config.kernelArgs.split(" ").filter(Boolean),
     });
-    const { channel } = await GuestChannel.connect(layout.agentSocket, { timeoutMs: config.bootTimeoutMs, vmExited: vm.exited });
-    const running = vm;
-    return { layout, vmm: backend.name, vm: running, channel, stop: () => stopVm(running, channel, true), kill: () => stopVm(running, channel, false) };
+    return { layout, vmm: backend.name, vm };
   } catch (error) {
-    if (vm) await stopVm(vm, undefined, false);
+    throw withConsoleTail(error, layout);
+  }
+}
+
+export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
+  const { layout, vmm, vm } = await startBoxVm(config, options);
+  try {
+    const { channel } = await GuestChannel.connect(layout.agentSocket, {
+      timeoutMs: config.bootTimeoutMs,
+      vmExited: vm.exited,
+      config: guestConfig(options.id),
+    });
+    return { layout, vmm, vm, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
+  } catch (error) {
+    await stopVm(vm, undefined, false);
     throw withConsoleTail(error, layout);
   }
 }

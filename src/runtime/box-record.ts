@@ -26,6 +26,7 @@ const SERDE_DEFAULTS = {
   network: { Enabled: { allow_net: [] } },
   ports: [],
   auto_remove: false,
+  auto_delete: null,
   detach: false,
   entrypoint: null,
   cmd: null,

@@ -16,7 +16,7 @@ import { newBoxConfig, newBoxState } from "./box-record.ts";
 import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
-import { processSpec, withDefaults } from "./options.ts";
+import { boxHostname, processSpec, withDefaults } from "./options.ts";
 
 const nextUlid = monotonicFactory();
 
@@ -37,7 +37,7 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
   const image = options.rootfsPath !== undefined ? await resolveRootfs(images, options.rootfsPath) : await resolveImage(images, options.image, onPull);
   const id = newBoxId();
   // The command must make sense now (an image with no CMD and none given), not at start.
-  processSpec(options, image.config, id.slice(-12));
+  processSpec(options, image.config, boxHostname(id));
   const layout = boxLayout(config, id);
   // The image as resolved (the default image's name, a pulled reference) is what the record keeps.
   const resolved = withDefaults(options.rootfsPath !== undefined ? options : { ...options, image: image.name }, true);

@@ -13,7 +13,7 @@ import { connectBox } from "./box-socket.ts";
 import { boxImage } from "./create.ts";
 import type { Home } from "./home.ts";
 import { readyBox } from "./lifecycle.ts";
-import { processSpec } from "./options.ts";
+import { boxHostname, processSpec } from "./options.ts";
 
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -51,7 +51,7 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
   const box = await readyBox(home, idOrName, "exec");
   const { options: boxOptions } = boxFacts(box);
   const image = await boxImage(home, box.id, boxOptions.image);
-  const spec = processSpec(boxOptions, image.config, box.id.slice(-12), {
+  const spec = processSpec(boxOptions, image.config, boxHostname(box.id), {
     command: options.command,
     env: envFromPairs((options.env ?? []).map(splitEnvEntry)),
     ...(options.workdir !== undefined ? { workingDir: options.workdir } : {}),

@@ -36,6 +36,11 @@ export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOpti
   };
 }
 
+/** A box's hostname, in its guest and in its commands' HOSTNAME: the end of its id, as docker shortens container ids. */
+export function boxHostname(id: string): string {
+  return id.slice(-12);
+}
+
 /** Whether the box runs a command the user chose rather than its image's default (the state machine's no-rerun rule). */
 export function hasUserCommand(options: BoxOptions): boolean {
   return options.cmd !== undefined || options.entrypoint !== undefined;

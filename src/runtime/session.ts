@@ -22,7 +22,7 @@ import { type BoxLayout, boxLayout } from "./box-layout.ts";
 import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
-import { processSpec } from "./options.ts";
+import { boxHostname, processSpec } from "./options.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 
 /** Docker's default grace between SIGTERM and SIGKILL on stop. */
@@ -177,7 +177,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   let box: BootedBox | undefined;
   try {
     const image = await boxImage(home, id, facts.options.image);
-    const spec = processSpec(facts.options, image.config, id.slice(-12));
+    const spec = processSpec(facts.options, image.config, boxHostname(id));
     const { cpus, memoryMib } = facts.resolved;
     box = await bootBox(home.config, { id, image, cpus, memoryMib });
     writeVmmPid(layout.dir, box.vm.pid);

@@ -28,7 +28,7 @@ export interface VmSpec {
   consolePath: string;
   /** Unix socket the host dials to reach the agent's channel. */
   agentSocketPath: string;
-  /** Extra kernel command-line arguments, appended after the backend's own. */
+  /** Extra kernel command-line arguments, appended after the backend's own (the box's settings go in CONFIG, not here). */
   kernelArgs: string[];
 }
 
@@ -76,7 +76,9 @@ export const BASE_KERNEL_ARGS = [
   "mitigations=off",
 ];
 
-/** Kernel arguments every backend passes: what the guest agent reads from /proc/cmdline. */
-export function guestKernelArgs(spec: VmSpec, rootfsDevice: string): string[] {
-  return [`boxlite.rootfs=${rootfsDevice}`, ...spec.kernelArgs];
-}
+/**
+ * Where the guest finds the box's rootfs disk: every backend attaches the system disk as
+ * the first virtio-blk device (vda) and the rootfs as the second. The host tells the agent
+ * in CONFIG (docs/guest-protocol.md, "Configuration").
+ */
+export const GUEST_ROOTFS_DEVICE = "/dev/vdb";

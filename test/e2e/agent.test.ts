@@ -1,6 +1,7 @@
 /**
- * The guest agent through the protocol, on one booted VM shared by the file: malformed
- * input, reconnection, PTY resize and concurrent streams.
+ * The guest agent through the protocol, on one booted VM shared by the file: its
+ * configuration, malformed input, reconnection, PTY resize and concurrent streams. The VM
+ * is started without its configuration, which the first test sends.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ulid } from "ulid";
@@ -8,25 +9,30 @@ import { loadConfig } from "../../src/config/config.ts";
 import { GuestChannel } from "../../src/guest-protocol/client.ts";
 import type { ExitStatus } from "../../src/guest-protocol/execution.ts";
 import { encodeFrame, FrameDecoder, FrameType } from "../../src/guest-protocol/frames.ts";
-import type { ExecRequest } from "../../src/guest-protocol/messages.ts";
+import type { ExecRequest, GuestConfig } from "../../src/guest-protocol/messages.ts";
 import { prepareDefaultImage } from "../../src/image/default-image.ts";
-import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
+import { guestConfig, type StartedVm, startBoxVm } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
+import type { BoxliteError } from "../../src/util/errors.ts";
 
 const config = loadConfig();
-let box: BootedBox;
+const id = ulid().toLowerCase();
+const boxConfig = guestConfig(id);
+let box: StartedVm;
 let channel: GuestChannel;
 
 beforeAll(async () => {
   const image = await prepareDefaultImage(config);
-  box = await bootBox(config, { id: ulid().toLowerCase(), image, cpus: 1, memoryMib: 256 });
-  channel = box.channel;
+  box = await startBoxVm(config, { id, image, cpus: 1, memoryMib: 256 });
+  channel = await reconnect();
 }, 120_000);
 
 afterAll(async () => {
-  // The tests reconnected: power off through the live channel (box.stop's is closed).
   channel.shutdown();
-  await box.stop();
+  const timer = setTimeout(() => box.vm.kill("SIGKILL"), 10_000);
+  await box.vm.exited;
+  clearTimeout(timer);
+  channel.close();
   removeBox(box.layout);
 }, 60_000);
 
@@ -49,11 +55,50 @@ async function capture(on: GuestChannel, argv: string[], extra: Partial<ExecRequ
   return { status, out, err };
 }
 
-/** Reconnects to the agent after the current connection was dropped. */
-async function reconnect(): Promise<GuestChannel> {
-  const { channel: fresh } = await GuestChannel.connect(box.layout.agentSocket, { timeoutMs: 30_000, vmExited: box.vm.exited });
+/** Connects to the agent (again, after the current connection was dropped), sending `guest` as CONFIG if given. */
+async function reconnect(guest?: GuestConfig): Promise<GuestChannel> {
+  const options = { timeoutMs: 60_000, vmExited: box.vm.exited, ...(guest ? { config: guest } : {}) };
+  const { channel: fresh } = await GuestChannel.connect(box.layout.agentSocket, options);
   return fresh;
 }
+
+/** Drops the current connection and lets QEMU notice before the next client connects. */
+async function hangUp(): Promise<void> {
+  channel.close();
+  await Bun.sleep(50);
+}
+
+const failureOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as BoxliteError,
+  );
+
+test("the agent refuses commands until it is configured, reports a configuration it cannot apply, then keeps one for the boot", async () => {
+  // Booted with nothing of the box: without a rootfs a command is refused, the channel lives on.
+  const refused = await failureOf(capture(channel, ["true"]));
+  expect(refused?.message).toBe("the guest refused the command: unconfigured: EXEC before CONFIG: the guest has no rootfs yet");
+  await hangUp();
+  // /dev/null is no block device: the guest says so, and stays unconfigured.
+  const failed = await failureOf(reconnect({ ...boxConfig, rootfs: { device: "/dev/null" } }));
+  expect([failed?.code, failed?.message]).toEqual([
+    "vmm_failed",
+    "the guest could not apply the box's configuration: mount /dev/null on /rootfs: Block device required",
+  ]);
+  await Bun.sleep(50);
+  channel = await reconnect(boxConfig);
+  const named = await capture(channel, ["cat", "/proc/sys/kernel/hostname"]);
+  expect(named.out).toBe(`${boxConfig.hostname}\n`);
+  // A later connection with another configuration is refused; with the same one, acknowledged.
+  await hangUp();
+  const conflict = await failureOf(reconnect({ ...boxConfig, hostname: "other" }));
+  expect(conflict?.message).toBe(
+    `the guest was configured differently on an earlier connection: the guest is already configured with hostname "${boxConfig.hostname}" and rootfs /dev/vdb`,
+  );
+  await Bun.sleep(50);
+  channel = await reconnect(boxConfig);
+  expect((await capture(channel, ["cat", "/proc/sys/kernel/hostname"])).out).toBe(`${boxConfig.hostname}\n`);
+});
 
 test("a malformed frame gets an ERROR on the channel, and the agent serves the next connection", async () => {
   channel.close();

@@ -50,7 +50,7 @@ test("records say what the box has: no network card, detached or not, the refere
   const ran = await runCli(["run", "--name", "foreground", "--", "true"]);
   expect(ran.code).toBe(0);
   const id = JSON.parse((await runCli(["inspect", "foreground"])).stdout)[0].Id as string;
-  expect(stored(id).config.options).toMatchObject({ detach: false, auto_remove: false, auto_delete: 0, cmd: ["true"] });
+  expect(stored(id).config.options).toMatchObject({ detach: false, auto_remove: false, auto_delete: null, cmd: ["true"], network: "Disabled" });
   expect(stored(id).state).toMatchObject({ status: "stopped", vmm: "qemu", exit_code: 0 });
   expect((await runCli(["rm", "foreground"])).code).toBe(0);
 });

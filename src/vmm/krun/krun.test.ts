@@ -79,7 +79,7 @@ describe("KrunBackend against the libkrun recorder", () => {
         c_filepath: spec.agentSocketPath,
         listen: true,
       });
-      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("boxlite.rootfs=/dev/vdb boxlite.hostname=b1 boxlite.vsock=2695");
+      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("mitigations=off boxlite.hostname=b1 boxlite.vsock=2695");
       // The supervisor's pid check knows a krun VMM by its `__vm <id>`.
       const boxDir = join(spec.rootfsDisk, "..", "..");
       writeVmmPid(boxDir, vm.pid);

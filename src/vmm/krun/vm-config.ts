@@ -7,7 +7,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { BoxliteError } from "../../util/errors.ts";
-import { BASE_KERNEL_ARGS, guestKernelArgs, type VmSpec } from "../backend.ts";
+import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
 import { KRUN_DISK_FORMAT_QCOW2, KRUN_DISK_FORMAT_RAW, KRUN_KERNEL_FORMAT_ELF, KRUN_KERNEL_FORMAT_RAW } from "./ffi.ts";
 
@@ -84,7 +84,7 @@ export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): Kr
     kernel: {
       path: spec.kernel.elfPath,
       format: KRUN_KERNEL_FORMAT_ELF,
-      cmdline: krunKernelCmdline([...guestKernelArgs(spec, "/dev/vdb"), `boxlite.vsock=${AGENT_VSOCK_PORT}`]),
+      cmdline: krunKernelCmdline([...spec.kernelArgs, `boxlite.vsock=${AGENT_VSOCK_PORT}`]),
     },
     disks: [
       { blockId: "system", path: spec.systemDisk, format: KRUN_DISK_FORMAT_RAW, readOnly: true },

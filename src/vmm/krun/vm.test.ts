@@ -27,7 +27,7 @@ const TYPICAL_CALLS = [
       kernel_format: 1,
       initramfs: null,
       cmdline:
-        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off boxlite.rootfs=/dev/vdb boxlite.hostname=b1 boxlite.vsock=2695",
+        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off boxlite.hostname=b1 boxlite.vsock=2695",
     },
   },
   { call: "krun_add_disk2", args: { ctx_id: 0, block_id: "system", disk_path: "/home/u/.boxlite/runtime/system.ext4", disk_format: 0, read_only: true } },
@@ -47,7 +47,7 @@ const TYPICAL_CALLS = [
       ctx_id: 0,
       saved_envp: [],
       saved_cmdline:
-        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off boxlite.rootfs=/dev/vdb boxlite.hostname=b1 boxlite.vsock=2695",
+        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off boxlite.hostname=b1 boxlite.vsock=2695",
       saved_console: "/home/u/.boxlite/boxes/b1/logs/console.log",
     },
   },

@@ -2,7 +2,7 @@
  * The QEMU command line for a box: the fastest recipe measured (docs/kernel.md, "The boot
  * recipe"): microvm without ACPI, so QEMU passes virtio-mmio devices on the kernel command line.
  */
-import { BASE_KERNEL_ARGS, guestKernelArgs, type VmSpec } from "../backend.ts";
+import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
 import { hostTscKhz } from "./host-tsc.ts";
 
 /** QEMU option values separate fields with commas; a literal comma is written twice. */
@@ -68,8 +68,7 @@ export function boxArgs(spec: VmSpec, accelerator: string): string[] {
       memoryMib: spec.memoryMib,
       cpus: spec.cpus,
     },
-    // The system disk is the first virtio-blk device (vda), the rootfs the second (vdb).
-    guestKernelArgs(spec, "/dev/vdb"),
+    spec.kernelArgs,
   );
   return [
     ...machine,
@@ -77,6 +76,7 @@ export function boxArgs(spec: VmSpec, accelerator: string): string[] {
     `socket,path=${escapeOption(spec.agentSocketPath)},server=on,wait=off,id=agent`,
     "-device",
     "virtserialport,chardev=agent,name=agent0",
+    // After the system disk (vda): the guest sees the rootfs as vdb, GUEST_ROOTFS_DEVICE.
     "-drive",
     `file=${escapeOption(spec.rootfsDisk)},if=none,id=rootfs,format=qcow2,discard=unmap`,
     "-device",

@@ -1,0 +1,13 @@
+/* Applying the box's configuration (CONFIG, docs/guest-protocol.md "Configuration"). */
+#ifndef BOXLITE_CONFIGURE_H
+#define BOXLITE_CONFIGURE_H
+
+#include <stddef.h>
+
+#include "message.h"
+
+/* The session_ops configure of the agent: sets the hostname and mounts the rootfs. Returns 0,
+ * or -1 with err set (nothing is mounted then, so the same CONFIG may be tried again). */
+int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t errlen);
+
+#endif
