@@ -25,6 +25,8 @@ struct files_spec {
   bool include_parent;  /* FILES_OUT: names start with basename(path) (default true) */
   bool contents;        /* FILES_IN: the tar holds a directory's contents (default false) */
   bool no_overwrite;    /* FILES_IN: refuse to replace an existing non-directory (default false) */
+  bool as_file;         /* FILES_IN: a tar of one top-level non-directory becomes path, unless path is a
+                           directory; any other tar is extracted into path as with contents (default false) */
 };
 
 struct files_result {

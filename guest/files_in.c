@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "files_impl.h"
@@ -175,9 +177,9 @@ static int place_contents(struct extract *x, const char *path, int parent, const
   return fd < 0 ? -1 : 0;
 }
 
-/* contents: false puts T into path when it is a directory, else into its parent under the
- * name basename(path) (where a file T replaces a file, and a directory T is refused). */
-static int place(struct extract *x, const struct files_spec *spec, char *leaf, size_t leaf_cap) {
+/* What is at spec->path: *parent is its parent directory (opened), leaf its last name, and
+ * *fd the directory itself when it is one. Returns enum target, or -1. */
+static int locate(struct extract *x, const struct files_spec *spec, char *leaf, size_t leaf_cap, int *parent, int *fd) {
   const char *rel = spec->path;
   while (*rel == '/') rel++;
   if (files_basename(rel, leaf, leaf_cap) < 0)
@@ -185,15 +187,21 @@ static int place(struct extract *x, const struct files_spec *spec, char *leaf, s
   size_t parent_len = strlen(rel);
   while (parent_len > 0 && rel[parent_len - 1] == '/') parent_len--;
   parent_len -= strlen(leaf);
-  int parent = extract_walk(x, x->root, rel, parent_len, false, spec->path);
-  if (parent < 0 && x->res->code == FILES_REFUSED) x->res->code = FILES_MISSING; /* a file on the way */
-  if (parent < 0) return -1;
-  int fd = -1;
-  int what = probe(x, parent, leaf, spec->path, &fd);
-  if (what < 0) {
-    close(parent);
-    return -1;
-  }
+  *parent = extract_walk(x, x->root, rel, parent_len, false, spec->path);
+  if (*parent < 0 && x->res->code == FILES_REFUSED) x->res->code = FILES_MISSING; /* a file on the way */
+  if (*parent < 0) return -1;
+  *fd = -1;
+  int what = probe(x, *parent, leaf, spec->path, fd);
+  if (what < 0) close(*parent);
+  return what;
+}
+
+/* contents: false puts T into path when it is a directory, else into its parent under the
+ * name basename(path) (where a file T replaces a file, and a directory T is refused). */
+static int place(struct extract *x, const struct files_spec *spec, char *leaf, size_t leaf_cap) {
+  int parent, fd;
+  int what = locate(x, spec, leaf, leaf_cap, &parent, &fd);
+  if (what < 0) return -1;
   if (spec->contents) return place_contents(x, spec->path, parent, leaf, what, fd);
   x->single_top = true;
   if (what == TARGET_DIR) {
@@ -206,14 +214,98 @@ static int place(struct extract *x, const struct files_spec *spec, char *leaf, s
   return 0;
 }
 
-static int extract_all(struct extract *x, struct tar_reader *r) {
-  struct tar_entry *e = malloc(sizeof *e);
-  if (!e) return files_fail(x->res, FILES_FAILED, "out of memory");
+static int extract_rest(struct extract *x, struct tar_reader *r, struct tar_entry *e) {
   int rc;
   while ((rc = read_entry(r, e)) > 0)
     if ((rc = extract_entry(x, e, r)) < 0) break;
-  free(e);
   return rc < 0 ? -1 : extract_finish(x);
+}
+
+static int extract_all(struct extract *x, struct tar_reader *r) {
+  struct tar_entry *e = malloc(sizeof *e);
+  if (!e) return files_fail(x->res, FILES_FAILED, "out of memory");
+  int rc = extract_rest(x, r, e);
+  free(e);
+  return rc;
+}
+
+/* A top-level entry that is not a directory: its name, without "./", holds no "/". */
+static bool is_single_name(const struct tar_entry *e, const char **name) {
+  const char *n = e->name;
+  while (n[0] == '.' && n[1] == '/') n += 2;
+  *name = n;
+  return e->type != TAR_DIR && e->type != TAR_HARDLINK && n[0] && !strchr(n, '/') && strcmp(n, "..") != 0;
+}
+
+/* as_file, once the first entry is a single non-directory T, written in path's parent under
+ * `tmp`: the next header decides. The tar's end: T becomes path. More entries: path becomes a
+ * directory (created when missing) holding T, and the rest is extracted into it. */
+static int finish_as_file(struct extract *x, struct tar_reader *r, struct tar_entry *e, const char *path,
+                          int parent, const char *leaf, int what, const char *tmp, const char *name) {
+  int rc = read_entry(r, e);
+  if (rc == 0) {
+    if (renameat(parent, tmp, parent, leaf) < 0) rc = files_fail_errno(x->res, "rename to %s", path);
+    return rc < 0 ? -1 : extract_finish(x);
+  }
+  if (rc < 0) return -1;
+  if (what == TARGET_OTHER)
+    return files_fail(x->res, FILES_REFUSED, "cannot extract several entries into %s: not a directory", path);
+  int fd = -1;
+  if (mkdirat(parent, leaf, 0755) < 0) return files_fail_errno(x->res, "mkdir %s", path);
+  fd = extract_walk(x, parent, leaf, strlen(leaf), false, path);
+  if (fd < 0) return -1;
+  if (renameat(parent, tmp, fd, name) < 0) {
+    close(fd);
+    return files_fail_errno(x->res, "move %s into %s", name, path);
+  }
+  close(x->base);
+  x->base = fd;
+  x->single_top = false;
+  x->rename = NULL;
+  x->top[0] = '\0';
+  if (extract_entry(x, e, r) < 0) return -1;
+  return extract_rest(x, r, e);
+}
+
+/* as_file: path is written as the tar's one file when it holds exactly one top-level
+ * non-directory and path is not a directory; otherwise the tar is extracted into path as
+ * with contents (the reference's rule for an upload, and cp's). */
+static int extract_as_file(struct extract *x, const struct files_spec *spec, struct tar_reader *r, char *leaf,
+                           size_t leaf_cap) {
+  int parent, fd;
+  int what = locate(x, spec, leaf, leaf_cap, &parent, &fd);
+  if (what < 0) return -1;
+  struct tar_entry *e = malloc(sizeof *e);
+  /* 1: e holds the first entry; 0: the tar is empty; -1: failed. Into a directory nothing is read first. */
+  int rc = !e ? files_fail(x->res, FILES_FAILED, "out of memory") : what == TARGET_DIR ? 1 : read_entry(r, e);
+  bool first = what != TARGET_DIR && rc > 0;
+  const char *name = NULL;
+  if (first && is_single_name(e, &name) && strlen(name) < sizeof x->top) {
+    char tmp[64], saved[sizeof x->top];
+    snprintf(tmp, sizeof tmp, ".boxlite-upload-%ld-%ld", (long)getpid(), (long)time(NULL));
+    memcpy(saved, name, strlen(name) + 1);
+    x->base = parent;
+    if (what == TARGET_OTHER && x->no_overwrite)
+      rc = files_fail(x->res, FILES_REFUSED, "refusing to replace \"%s\" (no_overwrite)", spec->path);
+    x->single_top = true;
+    x->rename = tmp;
+    if (rc >= 0) rc = extract_entry(x, e, r);
+    if (rc >= 0) rc = finish_as_file(x, r, e, spec->path, parent, leaf, what, tmp, saved);
+    /* What is left of T under its temporary name when anything failed. */
+    if (rc < 0) unlinkat(parent, tmp, 0);
+    x->rename = NULL;
+  } else if (rc < 0) {
+    close(parent);
+    if (fd >= 0) close(fd);
+  } else if (place_contents(x, spec->path, parent, leaf, what, fd) < 0) {
+    rc = -1;
+  } else if (first) {
+    rc = extract_entry(x, e, r) < 0 ? -1 : extract_rest(x, r, e);
+  } else {
+    rc = rc == 0 ? extract_finish(x) : extract_rest(x, r, e);
+  }
+  free(e);
+  return rc;
 }
 
 int files_in(int rootfd, const struct files_spec *spec, int in_fd, struct files_result *res) {
@@ -236,7 +328,8 @@ int files_in(int rootfd, const struct files_spec *spec, int in_fd, struct files_
     x->res = res;
     r->fd = in_fd;
     r->res = res;
-    if (place(x, spec, leaf, sizeof leaf) == 0) extract_all(x, r);
+    if (spec->as_file) extract_as_file(x, spec, r, leaf, sizeof leaf);
+    else if (place(x, spec, leaf, sizeof leaf) == 0) extract_all(x, r);
     extract_free(x);
   }
   free(x);

@@ -201,6 +201,7 @@ static int parse_files_fields(struct files_request *req, const struct json_value
     return get_bool(doc, root, what, "include_parent", &spec->include_parent, why, whylen);
   }
   if (get_bool(doc, root, what, "contents", &spec->contents, why, whylen) < 0) return -1;
+  if (get_bool(doc, root, what, "as_file", &spec->as_file, why, whylen) < 0) return -1;
   return get_bool(doc, root, what, "no_overwrite", &spec->no_overwrite, why, whylen);
 }
 

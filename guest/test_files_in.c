@@ -297,8 +297,61 @@ static void test_corrupt_tars_fail(void) {
   root_remove(&d);
 }
 
+static int extract_as_file(int rootfd, const char *path, bool no_overwrite, int tar) {
+  struct files_spec spec = {.path = path, .as_file = true, .no_overwrite = no_overwrite};
+  lseek(tar, 0, SEEK_SET);
+  return files_in(rootfd, &spec, tar, &res);
+}
+
+/* Whether dir holds exactly one entry, name. */
+static bool only_entry(int dirfd, const char *dir, const char *name) {
+  int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY);
+  bool ok = fd >= 0 && count_names(fd) == 1;
+  if (fd >= 0) close(fd);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return ok && exists(dirfd, path);
+}
+
+static void test_as_file_writes_one_file_as_path(void) {
+  struct tars t = make_tars();
+  struct root d;
+  root_make(&d);
+  put_dir(d.fd, "a", 0755);
+  /* One file, path missing: it becomes path (not a directory of that name). */
+  CHECK(extract_as_file(d.fd, "/a/named.txt", false, t.file) == FILES_OK && text_is(d.fd, "a/named.txt", "new file"));
+  /* Path a file: replaced; refused with no_overwrite, and nothing is left behind. */
+  put_text(d.fd, "a/old.txt", "old");
+  CHECK(extract_as_file(d.fd, "/a/old.txt", true, t.file) == FILES_REFUSED && text_is(d.fd, "a/old.txt", "old"));
+  CHECK(extract_as_file(d.fd, "/a/old.txt", false, t.file) == FILES_OK && text_is(d.fd, "a/old.txt", "new file"));
+  /* Path a directory: the file goes into it under its own name. */
+  put_dir(d.fd, "dir", 0755);
+  CHECK(extract_as_file(d.fd, "/dir", false, t.file) == FILES_OK && text_is(d.fd, "dir/f.txt", "new file"));
+  /* A tar of a directory, or of a directory's contents: extracted into path, created when missing. */
+  CHECK(extract_as_file(d.fd, "/tree", false, t.dir) == FILES_OK && text_is(d.fd, "tree/t/sub/y.txt", "y"));
+  CHECK(extract_as_file(d.fd, "/flat", false, t.contents) == FILES_OK && text_is(d.fd, "flat/x.txt", "x"));
+  /* Several top-level files: path becomes a directory holding them all, the first one included. */
+  int tar = tar_new();
+  tar_add(tar, TAR_FILE, "./one", NULL, "1", 0644);
+  tar_add(tar, TAR_FILE, "two", NULL, "2", 0644);
+  tar_end(tar);
+  CHECK(extract_as_file(d.fd, "/several", false, tar) == FILES_OK);
+  CHECK(text_is(d.fd, "several/one", "1") && text_is(d.fd, "several/two", "2"));
+  /* ... but never over a file: refused, the file kept, no temporary left in its directory. */
+  put_text(d.fd, "b/keep", "keep");
+  CHECK(extract_as_file(d.fd, "/b/keep", false, tar) == FILES_REFUSED && text_is(d.fd, "b/keep", "keep"));
+  CHECK(only_entry(d.fd, "b", "keep"));
+  CHECK_STR(res.error, "cannot extract several entries into /b/keep: not a directory");
+  close(tar);
+  /* A missing parent is a missing path, as with contents: false. */
+  CHECK(extract_as_file(d.fd, "/nope/f.txt", false, t.file) == FILES_MISSING && !exists(d.fd, "nope"));
+  close_tars(&t);
+  root_remove(&d);
+}
+
 int main(void) {
   umask(022);
+  test_as_file_writes_one_file_as_path();
   test_contents_true_extracts_into_path();
   test_contents_false_places_one_top_level_name();
   test_no_overwrite();

@@ -1,9 +1,9 @@
 /**
  * `cp` over REST, with the local runtime's placement rules (runtime/copy.ts): GET …/files
  * answers a tar of SRC (entries under SRC's basename), extracted here as copy-out does;
- * PUT …/files extracts a tar into a directory, so copy-in first asks whether DEST is a
- * directory (the first entry of its tar) and otherwise names the archive's top entry after
- * DEST and uploads it into DEST's parent.
+ * PUT …/files?path=DIR/ extracts a tar into a directory, so copy-in first asks whether DEST
+ * is a directory (the first entry of its tar) and otherwise names the archive's top entry
+ * after DEST and uploads it into DEST's parent.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { posix } from "node:path";
@@ -73,7 +73,8 @@ export async function copyToRemote(http: RestTransport, box: BoxView, hostSrc: s
   const tar = Bun.spawn(tarArgs(hostSrc, contents, options.followSymlinks ?? false, topName), { stdout: "pipe", stderr: "pipe" });
   try {
     await http.request("PUT", filesPath(box), {
-      query: { path: directory, overwrite: options.noOverwrite ? false : undefined },
+      // A trailing slash: into that directory, whatever the tar holds (the server's upload rule).
+      query: { path: directory.endsWith("/") ? directory : `${directory}/`, overwrite: options.noOverwrite ? false : undefined },
       body: tar.stdout,
       headers: { "Content-Type": "application/x-tar" },
     });

@@ -32,6 +32,8 @@ export interface FilesInRequest {
   path: string;
   contents: boolean;
   no_overwrite: boolean;
+  /** A tar of one top-level non-directory becomes `path` unless it is a directory; any other is extracted into it (as `contents`). */
+  as_file?: boolean;
 }
 
 /**
@@ -226,5 +228,10 @@ export function parseFilesOut(payload: Uint8Array): FilesOutRequest {
 /** A client's FILES_IN on the box socket. */
 export function parseFilesIn(payload: Uint8Array): FilesInRequest {
   const r = parseObject(payload, "FILES_IN", {});
-  return { path: boxPath(r, "FILES_IN"), contents: flag(r, "FILES_IN", "contents", false), no_overwrite: flag(r, "FILES_IN", "no_overwrite", false) };
+  return {
+    path: boxPath(r, "FILES_IN"),
+    contents: flag(r, "FILES_IN", "contents", false),
+    no_overwrite: flag(r, "FILES_IN", "no_overwrite", false),
+    as_file: flag(r, "FILES_IN", "as_file", false),
+  };
 }

@@ -324,18 +324,21 @@ export async function filesOutStream(home: Home, boxRef: string, path: string, o
 }
 
 /**
- * Extracts the tar read from `body` into the directory `path` in the box (FILES_IN with
- * `contents`: the tar's entries land under `path`, which is created when missing but not
- * its parents), with backpressure: the body is read only as the box takes it. A tar the
- * agent cannot read is the caller's fault here (invalid_argument).
+ * Writes the tar read from `body` at `path` in the box, with backpressure (the body is
+ * read only as the box takes it). The reference's rule for an upload, and cp's: a tar of
+ * one file becomes `path` itself, unless `path` ends in `/` or is a directory, which then
+ * receives the tar's entries (created when missing, not its parents). A tar the agent
+ * cannot read is the caller's fault here (invalid_argument).
  */
 export async function filesInStream(home: Home, boxRef: string, path: string, body: AsyncIterable<Uint8Array>, options: CopyOptions = {}): Promise<void> {
   const box = await readyBox(home, boxRef, "copy");
   const destination = absoluteBoxPath(path);
   const what = `upload to ${box.name ?? box.id}:${destination}`;
+  // A trailing slash says "into this directory"; otherwise the agent decides by the tar (FILES_IN as_file).
+  const into = path.endsWith("/") ? { contents: true } : { contents: true, as_file: true };
   const channel = await connectBox(home, box);
   try {
-    const execution = channel.filesIn({ path: destination, contents: true, no_overwrite: options.noOverwrite ?? false });
+    const execution = channel.filesIn({ path: destination, ...into, no_overwrite: options.noOverwrite ?? false });
     let ended = false;
     void execution.exit.promise.finally(() => (ended = true)).catch(() => {});
     for await (const chunk of body) {

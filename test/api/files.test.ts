@@ -1,7 +1,7 @@
 /**
  * Files over REST against a real box: a tree uploaded as a tar and downloaded again,
- * missing and relative paths, `..` that stays inside the fixture.box, no-overwrite, and a fixture.box that
- * is not running. One detached fixture.box serves the whole file.
+ * missing and relative paths, `..` that stays inside the box, no-overwrite, the one-file
+ * upload rule, and boxes that are not running. One detached box serves the whole file.
  */
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -105,7 +105,7 @@ test("a missing path is 404, a relative path 400", async () => {
 test("a path climbing with .. stays inside the box", async () => {
   const marker = `dots-${Date.now()}`;
   writeFileSync(join(work, "f.txt"), "inside\n");
-  const put = await upload(`/../../../tmp/${marker}`, tarOf(work, ["f.txt"]));
+  const put = await upload(`/../../../tmp/${marker}/`, tarOf(work, ["f.txt"]));
   expect(put.status).toBe(204);
   expect(await inBox(`cat /tmp/${marker}/f.txt`)).toBe("inside\n");
   expect(existsSync(`/tmp/${marker}`)).toBe(false);
@@ -121,24 +121,56 @@ test("a path climbing with .. stays inside the box", async () => {
 
 test("overwrite=false refuses to replace a file; a corrupt tar is a 400", async () => {
   writeFileSync(join(work, "keep.txt"), "first\n");
-  expect((await upload("/tmp/keep", tarOf(work, ["keep.txt"]))).status).toBe(204);
+  expect((await upload("/tmp/keep/", tarOf(work, ["keep.txt"]))).status).toBe(204);
   writeFileSync(join(work, "keep.txt"), "second\n");
-  const refused = await upload("/tmp/keep", tarOf(work, ["keep.txt"]), "&overwrite=false");
+  const refused = await upload("/tmp/keep/", tarOf(work, ["keep.txt"]), "&overwrite=false");
   expect(refused.status).toBe(400);
   expect(await inBox("cat /tmp/keep/keep.txt")).toBe("first\n");
-  expect((await upload("/tmp/keep", tarOf(work, ["keep.txt"]))).status).toBe(204);
+  // Named as the file itself, too.
+  const named = await upload("/tmp/keep/keep.txt", tarOf(work, ["keep.txt"]), "&overwrite=false");
+  expect(named.status).toBe(400);
+  expect(await inBox("cat /tmp/keep/keep.txt")).toBe("first\n");
+  expect((await upload("/tmp/keep/", tarOf(work, ["keep.txt"]))).status).toBe(204);
   expect(await inBox("cat /tmp/keep/keep.txt")).toBe("second\n");
-  const corrupt = await upload("/tmp/keep", new TextEncoder().encode("this is not a tar archive"));
+  const corrupt = await upload("/tmp/keep/", new TextEncoder().encode("this is not a tar archive"));
   expect(corrupt.status).toBe(400);
 });
 
-test("a fixture.box that is not running is a 409", async () => {
+test("a one-file tar is written as the path it names, unless that path ends in / or is a directory (the reference's rule, and cp's)", async () => {
+  writeFileSync(join(work, "one.txt"), "one\n");
+  writeFileSync(join(work, "two.txt"), "two\n");
+  expect(await inBox("mkdir -p /tmp/rule/dir && echo ok")).toBe("ok\n");
+  // As the SDKs' copyIn(file, "/tmp/rule/named.txt") sends it: the file becomes named.txt.
+  expect((await upload("/tmp/rule/named.txt", tarOf(work, ["one.txt"]))).status).toBe(204);
+  // Into an existing directory, and into one named with a trailing slash (created).
+  expect((await upload("/tmp/rule/dir", tarOf(work, ["one.txt"]))).status).toBe(204);
+  expect((await upload("/tmp/rule/new/", tarOf(work, ["one.txt"]))).status).toBe(204);
+  // Several files to a new path: it becomes a directory holding them.
+  expect((await upload("/tmp/rule/several", tarOf(work, ["one.txt", "two.txt"]))).status).toBe(204);
+  expect(await inBox("cd /tmp/rule && for f in named.txt dir/one.txt new/one.txt several/one.txt several/two.txt; do test -f $f && cat $f; done")).toBe(
+    "one\none\none\none\ntwo\n",
+  );
+  // Several files onto a file: refused, the file kept.
+  const onto = await upload("/tmp/rule/named.txt", tarOf(work, ["one.txt", "two.txt"]));
+  expect(onto.status).toBe(400);
+  expect((await errorOf(onto)).message).toContain("not a directory");
+  expect(await inBox("cat /tmp/rule/named.txt")).toBe("one\n");
+});
+
+test("a box that is not running: one on its own command is a 409 (booting would run it), one on its image's default is booted", async () => {
   const stopped = await runtime.create({ cmd: ["true"] });
+  const lazy = await runtime.create({ memoryMib: 256 });
   try {
     const response = await download("/etc", stopped);
     expect(response.status).toBe(409);
-    expect((await errorOf(response)).code).toBe("invalid_state");
+    expect(await errorOf(response)).toMatchObject({ code: "invalid_state", message: expect.stringContaining("would run its main command") });
+    expect((await runtime.getBox(stopped)).status).toBe("configured");
+    const booted = await download("/etc/passwd", lazy);
+    expect(booted.status).toBe(200);
+    expect(readFileSync(join(untar(await booted.bytes()), "passwd"), "utf8")).toContain("root:");
+    expect((await runtime.getBox(lazy)).status).toBe("running");
   } finally {
     await runtime.removeBox(stopped, { force: true });
+    await runtime.removeBox(lazy, { force: true });
   }
 });

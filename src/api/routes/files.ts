@@ -1,10 +1,12 @@
 /**
  * Files over REST (the contract's Files tag), as tar streams through the box's agent
- * (docs/guest-protocol.md "Copying files"). PUT ?path=DIR extracts the uploaded tar into
- * the directory DIR (created when missing, its parents not), as docker's archive upload
- * does; GET ?path=SRC answers a tar whose entries start with SRC's basename. Both stream
- * with backpressure, whatever the size. Paths are absolute and resolve inside the box: the
- * agent works chrooted into the box's root, so `..` cannot leave it.
+ * (docs/guest-protocol.md "Copying files"). PUT ?path=P writes a one-file tar as the file
+ * P, unless P ends in `/` or is a directory, which then receives the tar's entries (created
+ * when missing, its parents not): the reference's rule, and cp's. GET ?path=SRC answers a
+ * tar whose entries start with SRC's basename. Both stream with backpressure, whatever the
+ * size, and boot a box on its image's default command first, as exec does. Paths are
+ * absolute and resolve inside the box: the agent works chrooted into the box's root, so
+ * `..` cannot leave it.
  */
 import { Hono } from "hono";
 import type { ApiContext } from "../context.ts";
