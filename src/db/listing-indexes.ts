@@ -65,8 +65,17 @@ export const configField = {
     guarded(json, `coalesce(${textAt(json, "$.options.rootfs.Image")}, ${textAt(json, "$.options.rootfs.RootfsPath")}, ${textAt(json, "$.options.rootfs")})`),
   cpus: (json: string) => guarded(json, numberAt(json, "$.options.cpus")),
   memoryMib: (json: string) => guarded(json, numberAt(json, "$.options.memory_mib")),
-  /** 1 when `options.auto_remove` is JSON true, else 0. */
-  autoRemove: (json: string) => guarded(json, `json_type(${json}, '$.options.auto_remove') = 'true'`),
+  /**
+   * 1 when the box is removed as it stops, else 0: `options.auto_delete` > 0 when it is a
+   * number, else `options.auto_remove` being true (the reference's rule, and the codec's:
+   * model/fields.ts autoRemove).
+   */
+  autoRemove: (json: string) =>
+    guarded(
+      json,
+      `CASE WHEN json_type(${json}, '$.options.auto_delete') IN ('integer', 'real') THEN json_extract(${json}, '$.options.auto_delete') > 0 ` +
+        `ELSE json_type(${json}, '$.options.auto_remove') = 'true' END`,
+    ),
 };
 
 /** The listing's fields of BoxState, as configField. */
@@ -90,20 +99,23 @@ export const stateField = {
   errorReason: (json: string) => guarded(json, textAt(json, "$.error_reason")),
 };
 
-export const CONFIG_INDEX = "boxlite_box_config_listing_v4";
-export const STATE_INDEX = "boxlite_box_state_listing_v4";
+export const CONFIG_INDEX = "boxlite_box_config_listing_v5";
+export const STATE_INDEX = "boxlite_box_state_listing_v5";
 /**
  * Earlier definitions, dropped when the current ones are made. The first pair held each
  * blob's fields as one JSON array text, which the listing parsed per row; its config
  * index, keyed (created_at, id, …), also left same-second boxes to a sort by rowid. v2
- * fixed the order, v3 typed the fields, v4 added the well-formed flags.
+ * fixed the order, v3 typed the fields, v4 added the well-formed flags, v5 reads remove-on-stop
+ * as the reference does (auto_delete first).
  */
 const RETIRED_INDEXES = [
   "boxlite_box_config_listing",
   "boxlite_box_config_listing_v2",
   "boxlite_box_config_listing_v3",
+  "boxlite_box_config_listing_v4",
   "boxlite_box_state_listing",
   "boxlite_box_state_listing_v3",
+  "boxlite_box_state_listing_v4",
 ];
 
 /**

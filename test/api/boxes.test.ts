@@ -5,9 +5,12 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { createOptions } from "../../src/api/routes/boxes.ts";
+import { insertBox } from "../../src/db/boxes.ts";
+import { newBoxConfig, newBoxState } from "../../src/runtime/box-record.ts";
+import { withDefaults } from "../../src/runtime/options.ts";
 import { call, envelopeOf, makeApp } from "./core-helpers.ts";
 
-const { app, executions } = makeApp();
+const { app, executions, runtime } = makeApp();
 
 afterAll(async () => {
   await executions.close();
@@ -201,6 +204,21 @@ test("GET /v1/boxes lists every box newest first, filters by status and pages wi
   expect(envelopeOf(forged).message).toContain("pageToken");
   expect((await call(app, "GET", "/v1/boxes?pageSize=0")).status).toBe(400);
   expect((await call(app, "GET", "/v1/boxes?status=sleeping")).status).toBe(400);
+});
+
+test("GET /v1/boxes without pageSize answers every box, past the contract's default page of 100: the published clients never page", async () => {
+  const { database } = await runtime.home();
+  database.db.transaction(() => {
+    for (let i = 0; i < 120; i++) {
+      const id = `bulk${String(i).padStart(3, "0")}`;
+      insertBox(database.db, newBoxConfig(id, withDefaults({ image: "alpine:latest" }, true), `/nowhere/${id}`), newBoxState("stopped"));
+    }
+  })();
+  const all = (await call(app, "GET", "/v1/boxes")).json as { boxes: WireBox[]; next_page_token?: string };
+  expect(all.boxes.filter((box) => box.box_id.startsWith("bulk"))).toHaveLength(120);
+  expect(all.next_page_token).toBeUndefined();
+  database.db.run("DELETE FROM box_state WHERE id LIKE 'bulk%'");
+  database.db.run("DELETE FROM box_config WHERE id LIKE 'bulk%'");
 });
 
 test("GET /v1/boxes/{id} finds a box by id, unique id prefix or name; HEAD says whether it exists", async () => {

@@ -69,25 +69,27 @@ describe("the listing indexes", () => {
       .all()
       .map((row) => row.detail);
     indexed.close();
-    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v4", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v4 (id=?)"]);
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v5", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v5 (id=?)"]);
   });
 
   test("a home with the indexes of an earlier build gets the current ones instead", () => {
     const earlier = openDatabase({ home });
-    earlier.db.run("DROP INDEX boxlite_box_config_listing_v4");
-    earlier.db.run("DROP INDEX boxlite_box_state_listing_v4");
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v5");
+    earlier.db.run("DROP INDEX boxlite_box_state_listing_v5");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v2 ON box_config(created_at, id)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing ON box_state(id, status)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v3 ON box_config(created_at, name)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing_v3 ON box_state(id, pid)");
+    earlier.db.run("CREATE INDEX boxlite_box_config_listing_v4 ON box_config(created_at, id, name, json)");
+    earlier.db.run("CREATE INDEX boxlite_box_state_listing_v4 ON box_state(id, status, json)");
     earlier.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
     const reopened = openDatabase({ home });
     const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
     const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
     reopened.close();
-    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v4", "boxlite_box_state_listing_v4"]);
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v5", "boxlite_box_state_listing_v5"]);
     expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
@@ -170,7 +172,7 @@ describe("the listing indexes", () => {
 
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing_v4");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v5");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
@@ -234,6 +236,23 @@ describe("the listing and the full reader", () => {
         { status: null, exit_code: 137, error_reason: "killed\nby the OOM killer" },
       ],
       ["odd3", null, "paused", 77, { id: "odd3", created_at: "2026-07-03T00:00:00Z", options: null }, { status: "paused", pid: 77.0 }],
+      // The reference's CLI keeps its boxes with auto_delete 0 whatever its deprecated auto_remove says; auto_delete N > 0 removes.
+      [
+        "ref3",
+        null,
+        "stopped",
+        null,
+        { id: "ref3", created_at: "2026-07-04T00:00:00Z", options: { auto_remove: true, auto_delete: 0 } },
+        { status: "stopped" },
+      ],
+      [
+        "ref4",
+        null,
+        "stopped",
+        null,
+        { id: "ref4", created_at: "2026-07-05T00:00:00Z", options: { auto_remove: false, auto_delete: 30 } },
+        { status: "stopped" },
+      ],
     ];
     for (const [id, name, status, pid, config, state] of rows) {
       shapes.db.run("INSERT INTO box_config (id, name, created_at, json) VALUES (?1, ?2, ?3, ?4)", [
@@ -249,7 +268,8 @@ describe("the listing and the full reader", () => {
     const active = listBoxSummaries(shapes.db, VIEW_DEFAULTS, { activeOnly: true });
     const fullActive = listBoxes(shapes.db, { statuses: ["running", "paused"] }).map(boxView);
     shapes.close();
-    expect(listed.map((box) => box.box_id)).toEqual(["odd3", "odd2", "odd1", "ref2", "ref1"]);
+    expect(listed.map((box) => box.box_id)).toEqual(["ref4", "ref3", "odd3", "odd2", "odd1", "ref2", "ref1"]);
+    expect(listed.map((box) => box.auto_delete)).toEqual([1, 0, 0, 0, 0, 0, 1]);
     expect(listed).toEqual(full);
     expect(active.map((box) => box.box_id)).toEqual(["odd3", "ref1"]);
     expect(active).toEqual(fullActive);
