@@ -5,7 +5,9 @@
  * WebSocket then carries it as it carries an exec (client-exec.ts). As with the local
  * run, the run is done once the box is down: stopped, or removed when it was --rm.
  */
+import type { BoxStatus } from "../db/box-status.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
+import { CLAIMS_VM } from "../model/box-state.ts";
 import type { RunSession } from "../runtime/api.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -20,11 +22,11 @@ const POLL_MS = 50;
 async function waitUntilDown(http: RestTransport, id: string): Promise<void> {
   const deadline = Date.now() + DOWN_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const box = await http.json<{ status: string }>("GET", `/boxes/${encodeURIComponent(id)}`).catch((error: unknown) => {
+    const box = await http.json<{ status: BoxStatus }>("GET", `/boxes/${encodeURIComponent(id)}`).catch((error: unknown) => {
       if (error instanceof BoxliteError && error.code === "not_found") return undefined;
       throw error;
     });
-    if (!box || (box.status !== "running" && box.status !== "stopping")) return;
+    if (!box || !CLAIMS_VM.has(box.status)) return;
     await Bun.sleep(POLL_MS);
   }
   throw new BoxliteError("vmm_failed", `box ${id}'s main command exited, but the box was not down within ${DOWN_TIMEOUT_MS / 1000} s`);

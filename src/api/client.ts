@@ -19,7 +19,7 @@ import { execRemote } from "./client-exec.ts";
 import { runRemote } from "./client-run.ts";
 import { RestTransport } from "./client-http.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
-import { decide } from "../model/box-state.ts";
+import { decide, isActiveStatus } from "../model/box-state.ts";
 import { requestFromOptions } from "../model/codec.ts";
 
 /** The Box of the contract, of which BoxView is a subset. */
@@ -100,7 +100,7 @@ export class RemoteBoxlite implements BoxliteApi {
       pageToken = page.next_page_token ?? undefined;
     } while (pageToken !== undefined);
     // As the local listing: by default only boxes with a VM.
-    return options.all ? boxes : boxes.filter((box) => box.status === "running" || box.status === "paused");
+    return options.all ? boxes : boxes.filter((box) => isActiveStatus(box.status));
   }
 
   async getBox(idOrName: string): Promise<BoxView> {

@@ -1,5 +1,5 @@
 /** `boxlite logs [-f] [-n N] BOX`: the box's console (kernel and guest agent), not its commands' output. */
-import { isActiveStatus } from "../db/box-status.ts";
+import { isActiveStatus } from "../model/box-state.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger, parseOptions } from "./args.ts";

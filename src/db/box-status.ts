@@ -39,15 +39,3 @@ export function statusSql(expr: string): string {
 export function parseBoxStatus(value: string): BoxStatus | undefined {
   return STATUS_BY_NAME.get(value);
 }
-
-/**
- * The statuses that claim a VM process: running, paused, and stopping (a stop in
- * progress, so a supervisor that died mid-stop is noticed). A Set, asked directly: `ls`
- * asks it for each of thousands of boxes, and a lookup costs less than a call there.
- */
-export const CLAIMS_VM: ReadonlySet<BoxStatus> = new Set<BoxStatus>(["running", "paused", "stopping"]);
-
-/** Running or paused: a VM process exists. */
-export function isActiveStatus(status: BoxStatus): boolean {
-  return status === "running" || status === "paused";
-}

@@ -61,7 +61,7 @@ const COLUMNS = `c.id AS box_id, c.name AS name,
 // Every box: read from the two indexes alone (the planner does not pick them by itself).
 const ALL_SQL = `SELECT ${COLUMNS}
   FROM box_config c INDEXED BY ${CONFIG_INDEX} JOIN box_state s INDEXED BY ${STATE_INDEX} ON s.id = c.id ${NEWEST_FIRST}`;
-// The few boxes with a VM: found through the status index; SQLite reads their fields from the blobs.
+// The few boxes with a VM (model/box-state.ts isActiveStatus: running or paused): found through the status index; SQLite reads their fields from the blobs.
 const ACTIVE_SQL = `SELECT ${COLUMNS}
   FROM box_config c JOIN box_state s ON s.id = c.id WHERE s.status IN ('running', 'paused') ${NEWEST_FIRST}`;
 

@@ -102,8 +102,16 @@ class RelayClient {
     this.writer.flush();
   }
 
-  /** Ends the connection once what was written went out (bounded by `deadline`). */
-  async close(deadline: number): Promise<void> {
+  /**
+   * Ends the connection once what was written went out (bounded by `deadline`). Commands
+   * still running get ERROR `stopping` with `reason` first: their client learns the box is
+   * ending rather than that a channel closed.
+   */
+  async close(deadline: number, reason: string): Promise<void> {
+    for (const [id, stream] of this.streams) {
+      if (stream.done) continue;
+      this.finish(stream, id, FrameType.ERROR, { code: "stopping", message: reason });
+    }
     while (!this.gone && this.writer.pending > 0 && performance.now() < deadline) await this.writer.whenDrained(deadline - performance.now());
     this.socket.end();
     this.disconnected();
@@ -341,15 +349,16 @@ export class RelayServer {
 
   /**
    * Stops listening and ends every connection once what was written to it went out (so
-   * an attached client gets the main command's EXIT), within a bound. The owner closes
-   * when the main command's exit settles, which is also when the relay queues that EXIT:
-   * one turn of the event loop first lets every reaction to it run.
+   * an attached client gets the main command's EXIT), within a bound; commands still
+   * running end with ERROR `stopping` and `reason`. The owner closes when the main
+   * command's exit settles, which is also when the relay queues that EXIT: one turn of the
+   * event loop first lets every reaction to it run.
    */
-  async close(): Promise<void> {
+  async close(reason = "the box is stopping"): Promise<void> {
     this.listener.stop(false);
     await Bun.sleep(0);
     const deadline = performance.now() + CLOSE_FLUSH_MS;
-    await Promise.all([...this.clients].map((client) => client.close(deadline)));
+    await Promise.all([...this.clients].map((client) => client.close(deadline, reason)));
     this.clients.clear();
   }
 }

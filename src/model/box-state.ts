@@ -7,6 +7,18 @@
 import type { BoxStatus } from "../db/box-status.ts";
 import { BoxliteError } from "../util/errors.ts";
 
+/**
+ * The statuses that claim a VM process: running, paused, and stopping (a stop in
+ * progress, so a supervisor that died mid-stop is noticed). A Set, asked directly: `ls`
+ * asks it for each of thousands of boxes, and a lookup costs less than a call there.
+ */
+export const CLAIMS_VM: ReadonlySet<BoxStatus> = new Set<BoxStatus>(["running", "paused", "stopping"]);
+
+/** Running or paused: a VM process exists and the box is not on its way down (what `ls` shows without -a). */
+export function isActiveStatus(status: BoxStatus): boolean {
+  return status === "running" || status === "paused";
+}
+
 export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "stats";
 
 /**
@@ -30,7 +42,13 @@ export interface BoxFacts {
 export type Decision = "act" | "noop" | "boot";
 
 const ref = (box: BoxFacts) => box.name ?? box.id;
-const stopping = { refuse: (box: BoxFacts) => `box ${box.id} is stopping; wait until it has stopped ('boxlite ls -a'), then try again` };
+
+/** Why a stopping box takes no request: the state machine's words, which the box's owner also answers with. */
+export function stoppingReason(id: string): string {
+  return `box ${id} is stopping; wait until it has stopped ('boxlite ls -a'), then try again`;
+}
+
+const stopping = { refuse: (box: BoxFacts) => stoppingReason(box.id) };
 const paused = { refuse: (box: BoxFacts) => `box ${box.id} is paused; resume it first` };
 const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running; start it with 'boxlite start ${ref(box)}'` };
 const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };

@@ -3,7 +3,7 @@
  * (model/codec.ts), what the state machine needs (model/box-state.ts), and status changes
  * that the machine's transitions allow.
  */
-import { CLAIMS_VM } from "../db/box-status.ts";
+import { CLAIMS_VM } from "../model/box-state.ts";
 import { type BoxRecord, type BoxStateJson, getBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import type { BoxOptions } from "../model/box-options.ts";

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
-import { CLAIMS_VM } from "../db/box-status.ts";
+import { CLAIMS_VM } from "../model/box-state.ts";
 import { listBoxes, updateBoxState } from "../db/boxes.ts";
 import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
 import { optionsFromRecord } from "../model/codec.ts";

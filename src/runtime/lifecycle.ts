@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type BoxRecord, resolveBox, resolveExistingBox } from "../db/boxes.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
-import type { BoxAction } from "../model/box-state.ts";
+import { type BoxAction, CLAIMS_VM } from "../model/box-state.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
@@ -44,7 +44,7 @@ async function waitFor(home: Home, id: string, timeoutMs: number, done: (box: Bo
   }
 }
 
-const isDown = (box: BoxRecord | undefined) => !box || (box.status !== "running" && box.status !== "stopping" && box.status !== "paused");
+const isDown = (box: BoxRecord | undefined) => !box || !CLAIMS_VM.has(box.status);
 
 /**
  * Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a box

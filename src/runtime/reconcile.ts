@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Config } from "../config/config.ts";
-import { type BoxStatus, CLAIMS_VM } from "../db/box-status.ts";
+import type { BoxStatus } from "../db/box-status.ts";
+import { CLAIMS_VM } from "../model/box-state.ts";
 import type { BoxView } from "../db/box-summaries.ts";
 import { type BoxRecord, getBox, resolveBox, resolveExistingBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";

@@ -14,6 +14,7 @@ import type { ExitStatus } from "../guest-protocol/execution.ts";
 import { type MainAttachment, type MainClient, MainSession } from "../guest-protocol/main-session.ts";
 import { RelayServer } from "../guest-protocol/relay.ts";
 import type { BoxOptions } from "../model/box-options.ts";
+import { stoppingReason } from "../model/box-state.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { FileLock } from "../util/flock.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
@@ -117,7 +118,7 @@ class BoxOwner implements BoxSession {
 
   stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): void {
     if (this.ending !== undefined) return;
-    this.markEnding(`box ${this.id} is stopping`);
+    this.markEnding();
     this.main.markStopping();
     if (this.main.state === "held") {
       this.main.abort(new BoxliteError("conflict", `box ${this.id} was stopped before its main command started`));
@@ -128,16 +129,17 @@ class BoxOwner implements BoxSession {
   }
 
   /** From now on the box takes no command, and says so: the record turns `stopping` at once. */
-  private markEnding(reason: string): void {
-    this.ending = reason;
+  private markEnding(): void {
+    this.ending = stoppingReason(this.id);
     setBoxState(this.home.database.db, this.id, { status: "stopping", last_updated: new Date().toISOString() });
   }
 
   private async finish(outcome: Outcome): Promise<void> {
     clearTimeout(this.graceTimer);
     // A main command that ended by itself: the window until the VM is down answers "stopping", not "running".
-    if (this.ending === undefined) this.markEnding(`box ${this.id} is stopping: its main command has exited`);
-    await this.relay?.close();
+    if (this.ending === undefined) this.markEnding();
+    // Commands still running die with the VM: their clients hear why.
+    await this.relay?.close(`box ${this.id} stopped while the command ran (its main command ended, or the box was stopped)`);
     await releaseBox(this.home, this.id, this.layout, this.options, this.lock, this.box, outcome);
   }
 }
@@ -153,21 +155,25 @@ async function releaseBox(
   outcome: Outcome,
 ): Promise<void> {
   const { db } = home.database;
-  rmSync(layout.boxSocket, { force: true });
-  // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
-  await (options.autoRemove ? box?.kill() : box?.stop());
-  removeVmmPid(layout.dir);
-  const now = new Date().toISOString();
-  if (options.autoRemove) discardBox(home.config, home.database, id);
-  else if ("exitCode" in outcome) setBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
-  else
-    setBoxState(db, id, {
-      status: "failed",
-      pid: null,
-      error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
-      last_updated: now,
-    });
-  lock.release();
+  try {
+    rmSync(layout.boxSocket, { force: true });
+    // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
+    await (options.autoRemove ? box?.kill() : box?.stop());
+    removeVmmPid(layout.dir);
+    const now = new Date().toISOString();
+    if (options.autoRemove) discardBox(home.config, home.database, id);
+    else if ("exitCode" in outcome) setBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
+    else
+      setBoxState(db, id, {
+        status: "failed",
+        pid: null,
+        error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+        last_updated: now,
+      });
+  } finally {
+    // Whatever failed above, the box is not left locked by a process that is done with it.
+    lock.release();
+  }
 }
 
 export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
