@@ -332,15 +332,15 @@ test("a client's CONFIG is refused and ends its connection: only the box's owner
 });
 
 test("closing the relay ends a command still running with ERROR stopping and the owner's reason, not a bare closed channel", async () => {
-  const { relay, path } = setup();
+  const { guest, relay, path } = setup();
   const client = await connect(path);
   const execution = client.exec(
     { argv: ["sleep", "60"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false },
     { onStdout: () => {}, onStderr: () => {} },
   );
   execution.exit.promise.catch(() => {});
-  await waitFor(() => open.at(-1) !== undefined, 5_000, "the relay");
-  await Bun.sleep(20);
+  await barrier(client, guest);
+  expect(guest.execs).toHaveLength(1);
   await relay.close("box b1 stopped while the command ran");
   const error = await execution.exit.promise.catch((e: unknown) => e);
   expect(error).toMatchObject({ code: "conflict", message: "box b1 stopped while the command ran" });
