@@ -158,9 +158,10 @@ export class GuestChannel {
     if (!this.failure) this.send(FrameType.SHUTDOWN, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
   }
 
-  close(): void {
+  /** Ends the connection; what still runs over it fails with `reason` (by default: the channel closed). */
+  close(reason?: BoxliteError): void {
     this.socket.end();
-    this.finish(undefined);
+    this.finish(reason);
   }
 
   private allocateStream(): number {

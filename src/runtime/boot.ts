@@ -9,10 +9,13 @@ import { GuestChannel } from "../guest-protocol/client.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import type { VmProcess } from "../vmm/backend.ts";
+import type { GuestAssets, VmProcess, VmSpec } from "../vmm/backend.ts";
+import { systemDisk } from "../vmm/devices.ts";
+import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
+import { removeVmmPid, writeVmmGroup } from "./vmm-pid.ts";
 
 /** After SHUTDOWN the guest powers off in milliseconds; past this the VMM is killed. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -23,6 +26,8 @@ export interface BootOptions {
   image: ImageBase;
   cpus: number;
   memoryMib: number;
+  /** Processes to run beside the VMM, ready before it starts (none in the product yet: networking and volumes will add them). */
+  helpers?: HelperCommand[];
 }
 
 export interface BootedBox {
@@ -51,6 +56,30 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
   channel?.close();
 }
 
+/** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, and the helpers beside it. */
+function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, layout: BoxLayout): VmSpec {
+  return {
+    boxId: options.id,
+    cpus: options.cpus,
+    memoryMib: options.memoryMib,
+    kernel: assets.kernel,
+    devices: [
+      systemDisk(assets.systemDisk),
+      { kind: "disk", id: "rootfs", path: layout.disk, format: "qcow2", readOnly: false },
+      { kind: "agent", socketPath: layout.agentSocket },
+    ],
+    helpers: options.helpers ?? [],
+    consolePath: layout.consoleLog,
+    kernelArgs: [`boxlite.hostname=${options.id.slice(-12)}`, ...config.kernelArgs.split(" ").filter(Boolean)],
+  };
+}
+
+/** A VM the watchdog stopped because a helper died fails with that reason, not with "the channel closed". */
+async function explained(error: unknown, vm: VmProcess): Promise<unknown> {
+  const { reason } = await vm.exited;
+  return reason ? new BoxliteError("vmm_failed", reason, { cause: error }) : error;
+}
+
 export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
   const assets = await prepareGuestAssets(config);
   const { backend } = await selectBackend(config, assets);
@@ -60,22 +89,17 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     createBoxDirs(layout, config);
     // Made at create time; a box from before that (or from the reference) gets it now.
     if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
-    vm = await backend.start({
-      boxId: options.id,
-      cpus: options.cpus,
-      memoryMib: options.memoryMib,
-      kernel: assets.kernel,
-      systemDisk: assets.systemDisk,
-      rootfsDisk: layout.disk,
-      consolePath: layout.consoleLog,
-      agentSocketPath: layout.agentSocket,
-      kernelArgs: [`boxlite.hostname=${options.id.slice(-12)}`, ...config.kernelArgs.split(" ").filter(Boolean)],
-    });
+    vm = await backend.start(boxVmSpec(config, options, assets, layout));
+    writeVmmGroup(layout.dir, vm.members);
     const { channel } = await GuestChannel.connect(layout.agentSocket, { timeoutMs: config.bootTimeoutMs, vmExited: vm.exited });
+    // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
+    void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
     const running = vm;
     return { layout, vm: running, channel, stop: () => stopVm(running, channel, true), kill: () => stopVm(running, channel, false) };
   } catch (error) {
-    if (vm) await stopVm(vm, undefined, false);
-    throw withConsoleTail(error, layout);
+    if (!vm) throw withConsoleTail(error, layout);
+    await stopVm(vm, undefined, false);
+    removeVmmPid(layout.dir);
+    throw withConsoleTail(await explained(error, vm), layout);
   }
 }

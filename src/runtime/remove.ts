@@ -2,6 +2,7 @@
  * Removing a box: under its lock, its rows, its directory and its lock file go. A box
  * that still has a VM is refused unless forced; forcing kills a VM only when no boxlite
  * process holds the box (we hold its lock) and the process is really this box's VMM.
+ * Whatever of its group is left (a helper of a dead VM) is killed, by fingerprint.
  */
 import { join } from "node:path";
 import { isActiveStatus } from "../db/box-status.ts";
@@ -14,16 +15,29 @@ import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { stopBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
+import { killLeftovers, waitUntilGone } from "./vm-group.ts";
 
-/** Kills the VMM's process group (the watchdog and QEMU, see host/vmm-watch.c) and waits for it to go. */
-async function killVmm(pid: number, boxDir: string): Promise<void> {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    return;
+/** How long a killed VM group may take to be gone. */
+const KILL_WAIT_MS = 10_000;
+
+/**
+ * Kills the box's VM group and waits for it to go: the process group of its watchdog
+ * (the watchdog, its helpers and the VMM; host/vmm-watch.c) while the watchdog is
+ * verified as the box's, and every recorded member still running (one that left the
+ * group, or outlived a dead watchdog).
+ */
+async function killVmGroup(pid: number | null, boxDir: string): Promise<void> {
+  if (pid !== null && isBoxVmm(pid, boxDir)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone since the check.
+    }
   }
-  const deadline = Date.now() + 10_000;
-  while (isBoxVmm(pid, boxDir) && Date.now() < deadline) await Bun.sleep(10);
+  const leftovers = killLeftovers(boxDir);
+  const deadline = Date.now() + KILL_WAIT_MS;
+  while (pid !== null && isBoxVmm(pid, boxDir) && Date.now() < deadline) await Bun.sleep(10);
+  await waitUntilGone(leftovers, Math.max(0, deadline - Date.now()));
 }
 
 /** How long a forced rm waits for a box's owner to let go once the box stopped. */
@@ -53,11 +67,11 @@ export async function removeBoxByName(home: Home, idOrName: string, force: boole
     throw new BoxliteError("not_found", `box ${found.id} was removed by another process`);
   }
   const layout = boxLayout(config, box.id);
-  const vmmAlive = isBoxVmm(box.pid, layout.dir);
-  if (isActiveStatus(box.status) && vmmAlive) {
-    if (!force) throw new BoxliteError("conflict", `box ${box.id} is running; stop it first, or remove it with rm -f`);
-    await killVmm(box.pid as number, layout.dir);
+  if (isActiveStatus(box.status) && isBoxVmm(box.pid, layout.dir) && !force) {
+    throw new BoxliteError("conflict", `box ${box.id} is running; stop it first, or remove it with rm -f`);
   }
+  // Nothing of the box may run on once its directory is gone, leftovers of a dead VM included.
+  await killVmGroup(isActiveStatus(box.status) ? box.pid : null, layout.dir);
   discardBox(config, database, box.id);
   return box.id;
 }
