@@ -160,8 +160,9 @@ export class GuestChannel {
 
   /** Ends the connection; what still runs over it fails with `reason` (by default: the channel closed). */
   close(reason?: BoxliteError): void {
-    this.socket.end();
+    // First: ending the socket may run its close handler at once, which would fail the channel for want of a reason.
     this.finish(reason);
+    this.socket.end();
   }
 
   private allocateStream(): number {

@@ -10,7 +10,7 @@ import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
 import type { GuestAssets, VmProcess, VmSpec } from "../vmm/backend.ts";
-import { systemDisk } from "../vmm/devices.ts";
+import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
@@ -26,7 +26,9 @@ export interface BootOptions {
   image: ImageBase;
   cpus: number;
   memoryMib: number;
-  /** Processes to run beside the VMM, ready before it starts (none in the product yet: networking and volumes will add them). */
+  /** Devices after the box's own disks and agent channel: NICs, shares (none in the product yet: networking and volumes will add them). */
+  devices?: VmDevice[];
+  /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
   helpers?: HelperCommand[];
 }
 
@@ -56,7 +58,7 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
   channel?.close();
 }
 
-/** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, and the helpers beside it. */
+/** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, any other devices, and the helpers beside it. */
 function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, layout: BoxLayout): VmSpec {
   return {
     boxId: options.id,
@@ -67,6 +69,7 @@ function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, la
       systemDisk(assets.systemDisk),
       { kind: "disk", id: "rootfs", path: layout.disk, format: "qcow2", readOnly: false },
       { kind: "agent", socketPath: layout.agentSocket },
+      ...(options.devices ?? []),
     ],
     helpers: options.helpers ?? [],
     consolePath: layout.consoleLog,
