@@ -1,7 +1,8 @@
 /**
  * Resource use of a running box as the host sees it: its whole process group (the
  * watchdog, the helpers and the VMM) from /proc — CPU time over an interval, resident
- * memory — against the box's limits. Read-only and lock-free: every process may ask, as often as it likes.
+ * memory — against the box's limits. Read-only and lock-free: every process may ask, as
+ * often as it likes.
  */
 import { readFileSync } from "node:fs";
 import { BoxliteError } from "../util/errors.ts";

@@ -13,7 +13,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { isRunning, killIfRunning } from "../util/proc.ts";
 import type { VmExit, VmMember, VmProcess } from "./backend.ts";
 import { type HelperCommand, VMM_NAME } from "./helpers.ts";
-import { prepareWatchdog } from "./qemu/watchdog.ts";
+import { prepareWatchdog } from "./watchdog.ts";
 import { describeHelperExit, parseReport, readLines, watchArgs } from "./watch-protocol.ts";
 
 /** A VMM creates its sockets before the guest starts; this bounds one that hangs before that. */

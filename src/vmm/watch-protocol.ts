@@ -37,7 +37,7 @@ export function parseReport(line: string): WatchReport {
   throw new BoxliteError("internal", `the VMM watchdog reported ${JSON.stringify(line)}, which this boxlite does not understand`);
 }
 
-/** Why the box stopped, for an `exited` report: "helper net (pid 42) was killed by SIGKILL; the VM was stopped". */
+/** Why the box stopped, for an `exited` report: "helper net (pid 42) was killed by signal 9 (SIGKILL); the VM was stopped". */
 export function describeHelperExit(report: Extract<WatchReport, { kind: "exited" }>): string {
   const how = report.how === "signal" ? `was killed by signal ${report.value}${signalName(report.value)}` : `exited with status ${report.value}`;
   return `helper ${report.name} (pid ${report.pid}) ${how}; the VM was stopped`;
