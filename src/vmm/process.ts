@@ -47,6 +47,7 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
   });
   // The lifeline's other end: held only here, open for as long as the group lives (Bun leaves it to us).
   const lifeline = proc.stdio[LIFELINE_FD] as number;
+  let lifelineOpen = true;
   const stderr = collectTail(proc.stderr);
   const members: VmMember[] = [];
   const failed = Promise.withResolvers<string>();
@@ -56,8 +57,9 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
     helperExited: (why) => {
       reason = why;
       failed.resolve(why);
-      // Its handlers run first (microtasks), then the watchdog may stop the VMM.
-      setImmediate(() => acknowledge(lifeline));
+      // Its handlers run first (microtasks), then the watchdog may stop the VMM. Never
+      // once closed: the fd number may name another file by then.
+      setImmediate(() => lifelineOpen && acknowledge(lifeline));
     },
     garbled: (why) => {
       reason ??= why;
@@ -65,6 +67,7 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
     },
   });
   const exited: Promise<VmExit> = proc.exited.then(async (status) => {
+    lifelineOpen = false;
     closeSync(lifeline);
     // Only the watchdog writes its stdout: the reports are complete once it exited.
     await reports;
