@@ -1,26 +1,50 @@
 /*
- * vmm-watch: runs a VMM as its child and kills it when boxlite dies.
+ * vmm-watch: runs a box's VMM and its helper processes as one group, and ends the whole
+ * group when boxlite dies.
  *
- * Usage: vmm-watch FD -- PROGRAM [ARG...]   (boxlite passes FD 0: its stdin pipe)
+ * Usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
  *
- * FD is the read end of a pipe whose write end only the boxlite process holds. When
- * that process dies — even by SIGKILL — the pipe reports EOF/POLLHUP, and vmm-watch
- * sends SIGTERM to the VMM, then SIGKILL after a grace period. PR_SET_PDEATHSIG would
- * be simpler but is not delivered on every host kernel (it is not on our CI's), and a
- * pipe's EOF always is. The same pattern as the reference boxlite's shim watchdog.
+ * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
+ * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
+ * vmm-watch stops the group. PR_SET_PDEATHSIG would be simpler but is not delivered on
+ * every host kernel (it is not on our CI's), and EOF always is. The same pattern as the
+ * reference boxlite's shim watchdog.
  *
- * vmm-watch forwards SIGTERM/SIGINT/SIGHUP to the VMM and exits with the VMM's status
- * (128+N when it was killed by signal N), so its caller can treat it as the VMM.
+ * Each --helper (a network stack, a file server) is started in order, and must create
+ * READY_PATH (its socket) within READY_MS before the next one starts; then the VMM
+ * (PROGRAM) starts, and finds them serving. ARGC counts PROGRAM and its ARGs, so any
+ * argument may be given, "--" included. Helpers get /dev/null as stdin (the VMM's stdin
+ * is vmm-watch's own: krun's configuration arrives there) and share vmm-watch's stderr.
  *
- * It starts a new session, so the VMM and vmm-watch form one process group whose id is
- * vmm-watch's pid: killing that group (SIGKILL) ends both at once, and a Ctrl-C typed in
- * boxlite's terminal reaches boxlite (which forwards it into the box), not the VMM.
+ * Reports, one line each on stdout (every member's stdout is /dev/null):
+ *   started NAME PID START_TIME     a helper, or the VMM (NAME "vmm"), was started.
+ *                                   START_TIME is field 22 of /proc/PID/stat, read while
+ *                                   the child cannot have been reaped, so a reused pid
+ *                                   can never be taken for it.
+ *   exited NAME PID code|signal N   a helper ended while the VMM ran: the group is stopped.
+ * After "exited", vmm-watch waits up to ACK_MS for one byte on FD — boxlite took note of
+ * why — before it stops the VMM, so boxlite learns the reason before the guest drops.
+ *
+ * Stopping the group is SIGTERM to every member, then SIGKILL after GRACE_MS. It happens
+ * when FD reports EOF, when a helper ends, or when a helper is not ready in time; when
+ * the VMM ends its helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the
+ * VMM (before it started they stop the group). A helper's own children are its business.
+ *
+ * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch
+ * failed (bad usage, a helper that was not ready), with why on stderr; 128+N when
+ * signal N stopped the group before the VMM started.
+ *
+ * It starts a new session, so vmm-watch and its members form one process group whose id
+ * is vmm-watch's pid: killing that group (SIGKILL) ends them all at once, and a Ctrl-C
+ * typed in boxlite's terminal reaches boxlite (which forwards it into the box), not them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +54,34 @@
 #include <unistd.h>
 
 #define GRACE_MS 3000
+#define ACK_MS 1000
+#define POLL_MS 10
+#define MAX_MEMBERS 17 /* 16 helpers and the VMM */
+#define START_TIME_MAX 32
+
+struct member {
+  const char *name;
+  char **argv;
+  const char *ready_path; /* helpers only */
+  int ready_ms;
+  pid_t pid;
+  bool running;
+  int status; /* from waitpid, once it ended */
+};
+
+struct group {
+  struct member members[MAX_MEMBERS];
+  size_t count; /* the VMM is the last member */
+  int watch_fd;
+  int sig_fd;
+  sigset_t mask;
+};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int exit_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -37,76 +89,237 @@ static int exit_status(int status) {
   return 1;
 }
 
-/* Waits for the child up to timeout_ms; returns its status or -1 on timeout. */
-static int wait_child(pid_t child, int timeout_ms) {
-  for (int waited = 0;; waited += 10) {
-    int status;
-    pid_t done = waitpid(child, &status, WNOHANG);
-    if (done == child) return status;
-    if (done < 0 && errno != EINTR) return 0;
-    if (waited >= timeout_ms) return -1;
-    struct timespec pause = {0, 10 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+/* Copies field 22 of /proc/PID/stat (start time, in clock ticks after boot) into out. */
+static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
+  char path[64], stat[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t got = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (got <= 0) return -EIO;
+  stat[got] = '\0';
+  /* The command name (field 2) may hold spaces and parentheses: count after its last ')'. */
+  char *field = strrchr(stat, ')');
+  if (field == NULL || field[1] != ' ') return -EIO;
+  field += 2; /* field 3 */
+  for (int n = 3; n < 22; n++) {
+    field = strchr(field, ' ');
+    if (field == NULL) return -EIO;
+    field++;
+  }
+  size_t len = strcspn(field, " ");
+  if (len == 0 || len >= START_TIME_MAX) return -EIO;
+  memcpy(out, field, len);
+  out[len] = '\0';
+  return 0;
+}
+
+/* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
+static int start_member(struct group *g, struct member *m, bool is_vmm) {
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0 || dup2(null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+      fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
+      _exit(125);
+    }
+    execvp(m->argv[0], m->argv);
+    fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  m->pid = pid;
+  m->running = true;
+  char start_time[START_TIME_MAX];
+  int err = read_start_time(pid, start_time);
+  if (err < 0) return err;
+  /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)pid, start_time);
+  return 0;
+}
+
+/* Reaps every child that ended, marking its member. */
+static void reap(struct group *g) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (size_t i = 0; i < g->count; i++) {
+      if (g->members[i].pid == pid) {
+        g->members[i].running = false;
+        g->members[i].status = status;
+      }
+    }
   }
 }
 
-static int stop_child(pid_t child) {
-  kill(child, SIGTERM);
-  int status = wait_child(child, GRACE_MS);
-  if (status >= 0) return exit_status(status);
-  kill(child, SIGKILL);
-  return exit_status(wait_child(child, 60 * 1000));
+static bool any_running(const struct group *g) {
+  for (size_t i = 0; i < g->count; i++)
+    if (g->members[i].running) return true;
+  return false;
+}
+
+/* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
+static void stop_group(struct group *g) {
+  for (size_t i = 0; i < g->count; i++)
+    if (g->members[i].running) kill(g->members[i].pid, SIGTERM);
+  int64_t deadline = now_ms() + GRACE_MS;
+  for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) {
+    struct timespec pause = {0, POLL_MS * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  for (size_t i = 0; i < g->count; i++) {
+    struct member *m = &g->members[i];
+    if (!m->running) continue;
+    kill(m->pid, SIGKILL);
+    while (waitpid(m->pid, &m->status, 0) < 0 && errno == EINTR) {
+    }
+    m->running = false;
+  }
+}
+
+/* True when FD says boxlite is gone (EOF or an error); a byte (an ack) is consumed. */
+static bool owner_gone(int watch_fd) {
+  char byte;
+  ssize_t got = read(watch_fd, &byte, 1);
+  return got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN);
+}
+
+enum event { EVENT_NONE, EVENT_CHILD, EVENT_OWNER_GONE, EVENT_SIGNAL };
+
+/* Waits up to timeout_ms (-1: forever) for the owner's EOF or a signal; sets *signo for EVENT_SIGNAL. */
+static enum event wait_event(struct group *g, int timeout_ms, int *signo) {
+  struct pollfd fds[2] = {{.fd = g->sig_fd, .events = POLLIN}, {.fd = g->watch_fd, .events = POLLIN}};
+  if (poll(fds, 2, timeout_ms) <= 0) return EVENT_NONE;
+  if (fds[1].revents && owner_gone(g->watch_fd)) return EVENT_OWNER_GONE;
+  if (!(fds[0].revents & POLLIN)) return EVENT_NONE;
+  struct signalfd_siginfo info;
+  if (read(g->sig_fd, &info, sizeof info) != sizeof info) return EVENT_NONE;
+  if (info.ssi_signo == SIGCHLD) return EVENT_CHILD;
+  *signo = (int)info.ssi_signo;
+  return EVENT_SIGNAL;
+}
+
+/* The first helper that was started and has ended, if any. */
+static struct member *ended_helper(struct group *g) {
+  for (size_t i = 0; i + 1 < g->count; i++)
+    if (g->members[i].pid > 0 && !g->members[i].running) return &g->members[i];
+  return NULL;
+}
+
+/* 0 once the helper's READY_PATH exists; else the status vmm-watch exits with. */
+static int wait_ready(struct group *g, struct member *h) {
+  int64_t deadline = now_ms() + h->ready_ms;
+  for (;;) {
+    if (access(h->ready_path, F_OK) == 0) return 0;
+    reap(g);
+    struct member *ended = ended_helper(g);
+    if (ended != NULL) {
+      fprintf(stderr, "vmm-watch: helper %s exited with status %d before the VMM started\n", ended->name, exit_status(ended->status));
+      return 125;
+    }
+    int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      fprintf(stderr, "vmm-watch: helper %s did not create %s within %d ms\n", h->name, h->ready_path, h->ready_ms);
+      return 125;
+    }
+    int signo = 0;
+    enum event event = wait_event(g, left < POLL_MS ? (int)left : POLL_MS, &signo);
+    if (event == EVENT_OWNER_GONE) return 125;
+    if (event == EVENT_SIGNAL) return 128 + signo;
+  }
+}
+
+/* Reports a helper that ended, and gives boxlite up to ACK_MS to take note before the group is stopped. */
+static void report_ended(struct group *g, const struct member *h) {
+  bool signaled = WIFSIGNALED(h->status);
+  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->pid, signaled ? "signal" : "code",
+          signaled ? WTERMSIG(h->status) : exit_status(h->status));
+  struct pollfd ack = {.fd = g->watch_fd, .events = POLLIN};
+  if (poll(&ack, 1, ACK_MS) > 0) owner_gone(g->watch_fd);
+}
+
+/* Supervises the running group until it ends; returns vmm-watch's exit status. */
+static int supervise(struct group *g) {
+  struct member *vmm = &g->members[g->count - 1];
+  for (;;) {
+    reap(g);
+    if (!vmm->running) break;
+    const struct member *ended = ended_helper(g);
+    if (ended != NULL) {
+      report_ended(g, ended);
+      break;
+    }
+    int signo = 0;
+    enum event event = wait_event(g, -1, &signo);
+    if (event == EVENT_OWNER_GONE) break;
+    if (event == EVENT_SIGNAL) kill(vmm->pid, signo);
+  }
+  stop_group(g);
+  return exit_status(vmm->status);
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
+  return 125;
+}
+
+/* Fills g's members from argv; false on bad usage. */
+static bool parse_args(int argc, char **argv, struct group *g) {
+  int i = 2;
+  while (i < argc && strcmp(argv[i], "--helper") == 0) {
+    if (g->count + 1 >= MAX_MEMBERS || i + 5 >= argc) return false;
+    struct member *h = &g->members[g->count++];
+    h->name = argv[i + 1];
+    h->ready_path = argv[i + 2];
+    h->ready_ms = atoi(argv[i + 3]);
+    int count = atoi(argv[i + 4]);
+    if (h->name[0] == '\0' || strpbrk(h->name, " \n") != NULL || h->ready_ms <= 0 || count < 1 || count > argc - (i + 5)) return false;
+    /* A copy: in argv the helper's arguments run on into the next token, execvp wants a NULL. */
+    h->argv = calloc((size_t)count + 1, sizeof *h->argv);
+    if (h->argv == NULL) return false;
+    memcpy(h->argv, &argv[i + 5], (size_t)count * sizeof *h->argv);
+    i += 5 + count;
+  }
+  if (i + 1 >= argc || strcmp(argv[i], "--") != 0) return false;
+  g->members[g->count++] = (struct member){.name = "vmm", .argv = &argv[i + 1]};
+  return true;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4 || strcmp(argv[2], "--") != 0) {
-    fprintf(stderr, "usage: vmm-watch FD -- PROGRAM [ARG...]\n");
-    return 125;
-  }
-  int watch_fd = atoi(argv[1]);
+  struct group g = {.count = 0};
+  if (argc < 4 || !parse_args(argc, argv, &g)) return usage();
+  g.watch_fd = atoi(argv[1]);
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
+  /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
+  signal(SIGPIPE, SIG_IGN);
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGCHLD);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
-  if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) { perror("vmm-watch: sigprocmask"); return 125; }
-  int sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-  if (sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }
+  sigemptyset(&g.mask);
+  sigaddset(&g.mask, SIGCHLD);
+  sigaddset(&g.mask, SIGTERM);
+  sigaddset(&g.mask, SIGINT);
+  sigaddset(&g.mask, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &g.mask, NULL) != 0) { perror("vmm-watch: sigprocmask"); return 125; }
+  g.sig_fd = signalfd(-1, &g.mask, SFD_CLOEXEC);
+  if (g.sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }
 
-  pid_t child = fork();
-  if (child < 0) { perror("vmm-watch: fork"); return 125; }
-  if (child == 0) {
-    sigprocmask(SIG_UNBLOCK, &mask, NULL);
-    /* The VMM must not hold the watch pipe, or boxlite's death would go unnoticed. */
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, watch_fd) < 0) { perror("vmm-watch: /dev/null"); _exit(125); }
-    execvp(argv[3], &argv[3]);
-    fprintf(stderr, "vmm-watch: exec %s: %s\n", argv[3], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
-  }
-
-  struct pollfd fds[2] = {{.fd = sig_fd, .events = POLLIN}, {.fd = watch_fd, .events = POLLIN}};
-  for (;;) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      perror("vmm-watch: poll");
-      return stop_child(child);
+  for (size_t i = 0; i < g.count; i++) {
+    struct member *m = &g.members[i];
+    bool is_vmm = i + 1 == g.count;
+    int err = start_member(&g, m, is_vmm);
+    if (err < 0) {
+      fprintf(stderr, "vmm-watch: starting %s: %s\n", m->name, strerror(-err));
+      stop_group(&g);
+      return 125;
     }
-    if (fds[1].revents) {
-      char byte;
-      ssize_t got = read(watch_fd, &byte, 1);
-      if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) return stop_child(child);
-    }
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo info;
-      if (read(sig_fd, &info, sizeof info) != sizeof info) continue;
-      if (info.ssi_signo != SIGCHLD) { kill(child, (int)info.ssi_signo); continue; }
-      int status;
-      pid_t done = waitpid(child, &status, WNOHANG);
-      if (done == child) return exit_status(status);
+    if (is_vmm) break;
+    int status = wait_ready(&g, m);
+    if (status != 0) {
+      stop_group(&g);
+      return status;
     }
   }
+  return supervise(&g);
 }

@@ -18,7 +18,8 @@ import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import { bootBox } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
-import { machineArgs } from "../../src/vmm/qemu/args.ts";
+import { systemDisk } from "../../src/vmm/devices.ts";
+import { qemuArgs } from "../../src/vmm/qemu/args.ts";
 import { findQemu } from "../../src/vmm/qemu/binary.ts";
 
 const runsFlag = process.argv.indexOf("--runs");
@@ -48,15 +49,9 @@ try {
   const qemu = findQemu(config);
   const bare = [
     qemu,
-    ...machineArgs(
-      {
-        accelerator: info.vmm.accelerator,
-        kernelPath: info.kernel.image,
-        systemDisk: info.systemDisk,
-        consolePath: join(home, "bare-console.log"),
-        memoryMib: 512,
-        cpus: 1,
-      },
+    ...qemuArgs(
+      { accelerator: info.vmm.accelerator, kernelPath: info.kernel.image, consolePath: join(home, "bare-console.log"), memoryMib: 512, cpus: 1 },
+      [systemDisk(info.systemDisk)],
       ["boxlite.probe=1"],
     ),
   ];

@@ -147,3 +147,16 @@ test("a CONFIG answer the host did not ask for is malformed: the host says so an
   expect([sent?.type, sent?.stream, JSON.parse(sent?.payload ?? "{}").code]).toEqual([FrameType.ERROR, 0, "malformed"]);
   agent.stop();
 });
+
+test("a channel closed with a reason fails what runs over it with that reason, not with 'the channel closed'", async () => {
+  const agent = flakyAgent(join(dir, "reason.sock"), 0);
+  const { channel } = await GuestChannel.connect(join(dir, "reason.sock"), { timeoutMs: 5000, vmExited: new Promise(() => {}) });
+  const execution = channel.exec(
+    { argv: ["sleep", "600"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false },
+    { onStdout: () => {}, onStderr: () => {} },
+  );
+  channel.close(new BoxliteError("vmm_failed", "helper net (pid 1) exited with status 1; the VM was stopped"));
+  const error = await execution.exit.promise.catch((caught: unknown) => caught);
+  expect(error).toMatchObject({ code: "vmm_failed", message: "helper net (pid 1) exited with status 1; the VM was stopped" });
+  agent.stop();
+});

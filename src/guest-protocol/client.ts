@@ -194,9 +194,11 @@ export class GuestChannel {
     if (!this.failure) this.send(FrameType.STOP, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
   }
 
-  close(): void {
+  /** Ends the connection; what still runs over it fails with `reason` (by default: the channel closed). */
+  close(reason?: BoxliteError): void {
+    // First: ending the socket may run its close handler at once, which would fail the channel for want of a reason.
+    this.finish(reason);
     this.socket.end();
-    this.finish(undefined);
   }
 
   private allocateStream(): number {

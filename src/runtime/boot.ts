@@ -11,11 +11,14 @@ import type { GuestConfig } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import { GUEST_ROOTFS_DEVICE, type VmProcess } from "../vmm/backend.ts";
+import { GUEST_ROOTFS_DEVICE, type GuestAssets, type VmProcess, type VmSpec } from "../vmm/backend.ts";
+import { systemDisk, type VmDevice } from "../vmm/devices.ts";
+import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { boxHostname } from "./options.ts";
+import { removeVmmPid, writeVmmGroup } from "./vmm-pid.ts";
 
 /** After SHUTDOWN the guest powers off in milliseconds; past this the VMM is killed. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -26,6 +29,10 @@ export interface BootOptions {
   image: ImageBase;
   cpus: number;
   memoryMib: number;
+  /** Devices after the box's own disks and agent channel: NICs, shares (none in the product yet: networking and volumes will add them). */
+  devices?: VmDevice[];
+  /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
+  helpers?: HelperCommand[];
 }
 
 /** A box's VM, booting: its guest agent comes up with nothing of the box until it is sent a GuestConfig. */
@@ -65,6 +72,32 @@ export function guestConfig(id: string): GuestConfig {
   return { hostname: boxHostname(id), rootfs: { device: GUEST_ROOTFS_DEVICE } };
 }
 
+/** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, any other devices, and the helpers beside it. */
+function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, layout: BoxLayout): VmSpec {
+  return {
+    boxId: options.id,
+    cpus: options.cpus,
+    memoryMib: options.memoryMib,
+    kernel: assets.kernel,
+    devices: [
+      systemDisk(assets.systemDisk),
+      { kind: "disk", id: "rootfs", path: layout.disk, format: "qcow2", readOnly: false },
+      { kind: "agent", socketPath: layout.agentSocket },
+      ...(options.devices ?? []),
+    ],
+    helpers: options.helpers ?? [],
+    consolePath: layout.consoleLog,
+    // The box's own settings go in CONFIG: the command line carries only what the user adds.
+    kernelArgs: config.kernelArgs.split(" ").filter(Boolean),
+  };
+}
+
+/** A VM the watchdog stopped because a helper died fails with that reason, not with "the channel closed". */
+async function explained(error: unknown, vm: VmProcess): Promise<unknown> {
+  const { reason } = await vm.exited;
+  return reason ? new BoxliteError("vmm_failed", reason, { cause: error }) : error;
+}
+
 /** Starts the box's VM without waiting for its guest (bootBox does, and configures it). */
 export async function startBoxVm(config: Config, options: BootOptions): Promise<StartedVm> {
   const assets = await prepareGuestAssets(config);
@@ -74,17 +107,8 @@ export async function startBoxVm(config: Config, options: BootOptions): Promise<
     createBoxDirs(layout, config);
     // Made at create time; a box from before that (or from the reference) gets it now.
     if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
-    const vm = await backend.start({
-      boxId: options.id,
-      cpus: options.cpus,
-      memoryMib: options.memoryMib,
-      kernel: assets.kernel,
-      systemDisk: assets.systemDisk,
-      rootfsDisk: layout.disk,
-      consolePath: layout.consoleLog,
-      agentSocketPath: layout.agentSocket,
-      kernelArgs: config.kernelArgs.split(" ").filter(Boolean),
-    });
+    const vm = await backend.start(boxVmSpec(config, options, assets, layout));
+    writeVmmGroup(layout.dir, vm.members);
     return { layout, vmm: backend.name, vm };
   } catch (error) {
     throw withConsoleTail(error, layout);
@@ -99,9 +123,12 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
       vmExited: vm.exited,
       config: guestConfig(options.id),
     });
+    // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
+    void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
     return { layout, vmm, vm, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
   } catch (error) {
     await stopVm(vm, undefined, false);
-    throw withConsoleTail(error, layout);
+    removeVmmPid(layout.dir);
+    throw withConsoleTail(await explained(error, vm), layout);
   }
 }

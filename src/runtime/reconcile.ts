@@ -1,7 +1,8 @@
 /**
  * Bringing a record in line with reality: a box recorded as running whose VM is gone and
  * that no boxlite process holds (its creator died, e.g. by SIGKILL; the watchdog took
- * the VM with it) is failed with the reason, or removed when it was an auto-remove box.
+ * the VM and its helpers with it) is failed with the reason, or removed when it was an
+ * auto-remove box; any process of its group still running is killed first.
  * Done whenever boxes are read, so `ls` never shows a VM that does not exist.
  */
 import { readFileSync } from "node:fs";
@@ -18,14 +19,16 @@ import { FileLock } from "../util/flock.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { discardBox } from "./discard.ts";
-import { startTimeMatches } from "./vmm-pid.ts";
+import { killLeftovers } from "./vm-group.ts";
+import { removeVmmPid, startTimeMatches } from "./vmm-pid.ts";
 
 export const ORPHANED_REASON = "the VM stopped while no boxlite process was attached to it (its boxlite process died)";
 
 /**
  * Whether `pid` is alive and is this box's VMM, not a reused pid: its command line names
  * the box — QEMU's its directory, krun's `__vm <box-id>` — and its start time is the one
- * recorded in `shim.pid`.
+ * recorded in `shim.pid`. `pid` is the watchdog, which lives as long as the group: it
+ * stops the helpers and the VMM when either ends.
  */
 export function isBoxVmm(pid: number | null, boxDir: string): boolean {
   if (pid === null) return false;
@@ -50,6 +53,9 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
   try {
     const box = getBox(database.db, id);
     if (!box || !CLAIMS_VM.has(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
+    // The VM is gone; a helper or VMM that outlived its watchdog must not run on unowned.
+    killLeftovers(layout.dir);
+    removeVmmPid(layout.dir);
     if (optionsFromRecord(box.config).autoRemove === true) {
       discardBox(config, database, id);
       return "removed";

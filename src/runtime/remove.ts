@@ -3,7 +3,8 @@
  * that still has a VM is refused unless forced (the state machine's rule). Forcing stops
  * the box through its owner at once; an owner that does not let go in time has its VM
  * killed — only when the process is really this box's VMM — and a forced remove then
- * always goes through.
+ * always goes through. Whatever of its group is left (a helper of a dead VM) is killed, by
+ * fingerprint.
  */
 import { join } from "node:path";
 import { resolveBox, resolveExistingBox } from "../db/boxes.ts";
@@ -16,19 +17,31 @@ import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { stopBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
+import { killLeftovers, waitUntilGone } from "./vm-group.ts";
 
 /** How long a forced rm waits for a box's owner to let go once asked to stop, and again once its VM is killed. */
 const OWNER_RELEASE_MS = 10_000;
+/** How long a killed VM group may take to be gone. */
+const KILL_WAIT_MS = 10_000;
 
-/** Kills the VMM's process group (the watchdog and QEMU, see host/vmm-watch.c) and waits for it to go. */
-async function killVmm(pid: number, boxDir: string): Promise<void> {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    return;
+/**
+ * Kills the box's VM group and waits for it to go: the process group of its watchdog
+ * (the watchdog, its helpers and the VMM; host/vmm-watch.c) while the watchdog is
+ * verified as the box's, and every recorded member still running (one that left the
+ * group, or outlived a dead watchdog).
+ */
+async function killVmGroup(pid: number | null, boxDir: string): Promise<void> {
+  if (pid !== null && isBoxVmm(pid, boxDir)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone since the check.
+    }
   }
-  const deadline = Date.now() + 10_000;
-  while (isBoxVmm(pid, boxDir) && Date.now() < deadline) await Bun.sleep(10);
+  const leftovers = killLeftovers(boxDir);
+  const deadline = Date.now() + KILL_WAIT_MS;
+  while (pid !== null && isBoxVmm(pid, boxDir) && Date.now() < deadline) await Bun.sleep(10);
+  await waitUntilGone(leftovers, Math.max(0, deadline - Date.now()));
 }
 
 /**
@@ -56,7 +69,7 @@ async function lockForRemoval(home: Home, id: string, force: boolean): Promise<F
   // The owner did not let go: end its VM under it; the owner then records the end and releases the box.
   const now = resolveBox(home.database.db, id);
   const layout = boxLayout(home.config, id);
-  if (now && isBoxVmm(now.pid, layout.dir)) await killVmm(now.pid as number, layout.dir);
+  if (now) await killVmGroup(now.pid, layout.dir);
   return FileLock.acquire(lockPath, "rm", OWNER_RELEASE_MS);
 }
 
@@ -73,10 +86,9 @@ export async function removeBoxByName(home: Home, idOrName: string, force: boole
   }
   const layout = boxLayout(config, box.id);
   // We hold the lock: a VM still alive has no owner any more (its owner died an instant ago).
-  if (isBoxVmm(box.pid, layout.dir)) {
-    decideFor(box, "remove", { force });
-    await killVmm(box.pid as number, layout.dir);
-  }
+  if (isBoxVmm(box.pid, layout.dir)) decideFor(box, "remove", { force });
+  // Nothing of the box may run on once its directory is gone, leftovers of a dead VM included.
+  await killVmGroup(box.pid, layout.dir);
   discardBox(config, database, box.id);
   return box.id;
 }

@@ -95,7 +95,9 @@ class BoxOwner implements BoxSession {
       refuseExec: () => this.ending,
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
-    void this.box.vm.exited.then(() => this.main.abort(new BoxliteError("vmm_failed", "the VM stopped before the box's main command started")));
+    void this.box.vm.exited.then((exit) =>
+      this.main.abort(new BoxliteError("vmm_failed", exit.reason ?? "the VM stopped before the box's main command started")),
+    );
     this.done = this.main.exit.promise.then(
       async (status) => {
         await this.finish({ exitCode: status.code });

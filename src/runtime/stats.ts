@@ -1,16 +1,18 @@
 /**
- * Resource use of a running box as the host sees it: its VMM process tree (the watchdog
- * and QEMU) from /proc — CPU time over an interval, resident memory — against the box's
- * limits. Read-only and lock-free: every process may ask, as often as it likes.
+ * Resource use of a running box as the host sees it: its whole process group (the
+ * watchdog, the helpers and the VMM) from /proc — CPU time over an interval, resident
+ * memory — against the box's limits. Read-only and lock-free: every process may ask, as
+ * often as it likes.
  */
 import { readFileSync } from "node:fs";
 import { BoxliteError } from "../util/errors.ts";
+import { procStatFields } from "../util/proc.ts";
 import type { Home } from "./home.ts";
 import { boxLayout } from "./box-layout.ts";
 import { boxFacts } from "./box-facts.ts";
 import { readyBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
-import { procStatFields } from "./vmm-pid.ts";
+import { runningMembers } from "./vm-group.ts";
 
 /** One sample, in the shape `stats --json` prints. */
 export interface BoxStats {
@@ -42,20 +44,12 @@ function sampleProcess(pid: number): ProcessSample | undefined {
   return { ticks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE_SIZE, startTicks: Number(fields[19]) };
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** The VMM and its children (the watchdog runs QEMU as its child), summed. */
-function sampleTree(pid: number): ProcessSample | undefined {
+/** The box's whole group summed: the watchdog `pid`, and the helpers and VMM it started (as recorded, fingerprint-checked). */
+function sampleGroup(pid: number, boxDir: string): ProcessSample | undefined {
   const root = sampleProcess(pid);
   if (!root) return undefined;
-  for (const child of childrenOf(pid)) {
-    const sample = sampleProcess(child);
+  for (const member of runningMembers(boxDir)) {
+    const sample = sampleProcess(member.pid);
     if (!sample) continue;
     root.ticks += sample.ticks;
     root.rssBytes += sample.rssBytes;
@@ -71,12 +65,13 @@ function uptimeTicks(): number {
 export async function boxStats(home: Home, idOrName: string, intervalMs = 1000): Promise<BoxStats> {
   const box = await readyBox(home, idOrName, "stats");
   const pid = box.pid;
-  if (pid === null || !isBoxVmm(pid, boxLayout(home.config, box.id).dir))
+  const boxDir = boxLayout(home.config, box.id).dir;
+  if (pid === null || !isBoxVmm(pid, boxDir))
     throw new BoxliteError("conflict", `box ${box.id} is recorded as running but its VMM is gone; see 'boxlite ls -a'`);
-  const first = sampleTree(pid);
+  const first = sampleGroup(pid, boxDir);
   const startedAt = performance.now();
   await Bun.sleep(intervalMs);
-  const second = sampleTree(pid);
+  const second = sampleGroup(pid, boxDir);
   if (!first || !second) throw new BoxliteError("conflict", `box ${box.id} stopped while it was being measured`);
   const seconds = (performance.now() - startedAt) / 1000;
   const { resolved } = boxFacts(box);

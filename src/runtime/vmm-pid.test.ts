@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isBoxVmm } from "./reconcile.ts";
-import { startTimeMatches, startTimeOf, writeVmmPid } from "./vmm-pid.ts";
+import { startTimeOf } from "../util/proc.ts";
+import { startTimeMatches, writeVmmPid } from "./vmm-pid.ts";
 
 const boxDir = mkdtempSync(join(tmpdir(), "boxlite-vmm-pid-"));
 afterAll(() => rmSync(boxDir, { recursive: true, force: true }));

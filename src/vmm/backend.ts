@@ -1,9 +1,12 @@
 /**
- * The VMM backend interface. The runtime builds a VmSpec and asks a backend to start
- * it; how the VM is started (a QEMU process, libkrun in a child process) is the
- * backend's only job. Every backend boots the same guest: the libkrunfw kernel, the
- * system disk with the agent as /init, and the box's rootfs disk.
+ * The VMM backend interface. The runtime builds a VmSpec — the machine, its devices and
+ * the helper processes beside it — and asks a backend to start it; how the VM is started
+ * (a QEMU process, libkrun in a child process) is the backend's only job. Every backend
+ * boots the same guest: the libkrunfw kernel, the system disk with the agent as /init,
+ * and the box's rootfs disk.
  */
+import { checkDevices, type VmDevice } from "./devices.ts";
+import { checkHelpers, type HelperCommand } from "./helpers.ts";
 import type { GuestKernel } from "./kernel/kernel.ts";
 
 export type BackendName = "qemu" | "krun";
@@ -20,27 +23,54 @@ export interface VmSpec {
   cpus: number;
   memoryMib: number;
   kernel: GuestKernel;
-  /** Read-only ext4 image whose /init is the guest agent. */
-  systemDisk: string;
-  /** The box's container rootfs: a qcow2 overlay over the image's ext4 base. */
-  rootfsDisk: string;
+  /**
+   * In order. Disks become vda, vdb, …: the first is the system disk (root=/dev/vda), the
+   * second the box's rootfs (GUEST_ROOTFS_DEVICE, /dev/vdb, which CONFIG names). NICs become eth0, eth1, ….
+   */
+  devices: VmDevice[];
+  /** Started before the VMM, each ready before the next, and stopped with it. */
+  helpers: HelperCommand[];
   /** Kernel and guest agent console output goes here. */
   consolePath: string;
-  /** Unix socket the host dials to reach the agent's channel. */
-  agentSocketPath: string;
   /** Extra kernel command-line arguments, appended after the backend's own (the box's settings go in CONFIG, not here). */
   kernelArgs: string[];
+}
+
+/** Refuses a spec no backend can start, saying what is wrong: each backend's start calls it first. */
+export function checkVmSpec(spec: VmSpec): void {
+  checkDevices(spec.devices);
+  checkHelpers(spec.helpers);
+}
+
+/** A process the watchdog started for a box: a helper, or the VMM (named "vmm"). */
+export interface VmMember {
+  name: string;
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat, read by the watchdog before the process could be reaped. */
+  startTime: string;
 }
 
 export interface VmExit {
   /** The VMM's exit status; 128+N when it was killed by signal N. */
   code: number;
+  /** Why the VM was stopped when it was not its own doing: a helper ended. */
+  reason?: string;
 }
 
 export interface VmProcess {
+  /** The watchdog's pid: the leader of the box's process group. */
   pid: number;
+  /** Every process the watchdog started, in order: the helpers, then the VMM. */
+  members: readonly VmMember[];
+  /** Settles once every process of the group is gone. */
   exited: Promise<VmExit>;
-  /** Sends a signal to the VMM (SIGKILL ends it at once; the guest gets no say). */
+  /**
+   * Settles with the reason when a helper ended and the watchdog is stopping the VM
+   * because of it — before the VMM is stopped, so the owner can say why before the guest
+   * channel drops. Never settles otherwise.
+   */
+  failed: Promise<string>;
+  /** Sends a signal to the VMM (SIGKILL ends the whole group at once; the guest gets no say). */
   kill(signal?: NodeJS.Signals): void;
 }
 

@@ -1,20 +1,27 @@
 /**
- * A VMM process under the vmm-watch watchdog (host/vmm-watch.c), shared by the backends:
- * the VMM dies with the boxlite process that started it, even when that one is
- * SIGKILLed, because only this process holds the watchdog's lifeline pipe. Starting
- * returns once the VMM has created the agent's unix socket, or fails with its stderr.
+ * A box's VMM and its helpers under the vmm-watch watchdog (host/vmm-watch.c), shared by
+ * the backends: the group dies with the boxlite process that started it, even when that
+ * one is SIGKILLed, because only this process holds the watchdog's lifeline. The
+ * watchdog reports every process it starts (pid and start time) and a helper's death;
+ * starting returns once the helpers are ready and the VMM has created the agent's unix
+ * socket, or fails with the watchdog's stderr, leaving nothing behind.
  */
-import { closeSync, existsSync, rmSync } from "node:fs";
+import { closeSync, existsSync, rmSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { type Config, childEnv } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
-import type { VmExit, VmProcess } from "./backend.ts";
-import { prepareWatchdog } from "./qemu/watchdog.ts";
+import { isRunning, killIfRunning } from "../util/proc.ts";
+import type { VmExit, VmMember, VmProcess } from "./backend.ts";
+import { type HelperCommand, VMM_NAME } from "./helpers.ts";
+import { prepareWatchdog } from "./watchdog.ts";
+import { describeHelperExit, parseReport, readLines, watchArgs } from "./watch-protocol.ts";
 
 /** A VMM creates its sockets before the guest starts; this bounds one that hangs before that. */
 const SOCKET_TIMEOUT_MS = 10_000;
+/** How long SIGKILLed survivors of a watchdog that died may take to be gone. */
+const SURVIVOR_GRACE_MS = 2_000;
 const STDERR_TAIL_BYTES = 4096;
-/** The watchdog's lifeline: an extra pipe, so the VMM's stdin stays free (krun's config arrives there). */
+/** The watchdog's lifeline: an extra socket pair, so the VMM's stdin stays free (krun's config arrives there). */
 const LIFELINE_FD = 3;
 
 export interface VmmCommand {
@@ -25,58 +32,126 @@ export interface VmmCommand {
   stdin?: Uint8Array;
   /** The unix socket the VMM creates for the agent's channel. */
   agentSocketPath: string;
+  /** Started first, in order, each ready before the next. */
+  helpers: readonly HelperCommand[];
 }
 
 export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmProcess> {
   const watchdog = await prepareWatchdog(config);
+  // A file left by an earlier run must not pass for a VMM or a helper that is ready.
   rmSync(command.agentSocketPath, { force: true });
-  const proc = Bun.spawn([watchdog, String(LIFELINE_FD), "--", ...command.argv], {
-    stdio: [command.stdin ?? "ignore", "ignore", "pipe", "pipe"],
+  for (const helper of command.helpers) rmSync(helper.readyPath, { force: true });
+  const proc = Bun.spawn([watchdog, ...watchArgs(LIFELINE_FD, command.helpers, command.argv)], {
+    stdio: [command.stdin ?? "ignore", "pipe", "pipe", "pipe"],
     env: childEnv(),
   });
-  // The lifeline's write end: held only here, open for as long as the VM lives (Bun leaves it to us).
+  // The lifeline's other end: held only here, open for as long as the group lives (Bun leaves it to us).
   const lifeline = proc.stdio[LIFELINE_FD] as number;
+  let lifelineOpen = true;
   const stderr = collectTail(proc.stderr);
+  const members: VmMember[] = [];
+  const failed = Promise.withResolvers<string>();
+  let reason: string | undefined;
+  const reports = followReports(proc.stdout, {
+    started: (member) => members.push(member),
+    helperExited: (why) => {
+      reason = why;
+      failed.resolve(why);
+      // Its handlers run first (microtasks), then the watchdog may stop the VMM. Never
+      // once closed: the fd number may name another file by then.
+      setImmediate(() => lifelineOpen && acknowledge(lifeline));
+    },
+    garbled: (why) => {
+      reason ??= why;
+      killGroup(proc);
+    },
+  });
   const exited: Promise<VmExit> = proc.exited.then(async (status) => {
+    lifelineOpen = false;
     closeSync(lifeline);
+    // Only the watchdog writes its stdout: the reports are complete once it exited.
+    await reports;
+    // Only a watchdog that was itself killed leaves any: they are killed, never a reused
+    // pid. Before stderr, which they share and would hold open.
+    await killSurvivors(members);
     await stderr.done;
     const signal = typeof proc.signalCode === "string" ? constants.signals[proc.signalCode] : 0;
-    return { code: signal ? 128 + signal : status };
+    return { code: signal ? 128 + signal : status, ...(reason ? { reason } : {}) };
   });
   const vm: VmProcess = {
     pid: proc.pid,
+    members,
     exited,
-    // SIGKILL cannot be forwarded by the watchdog: kill its whole process group (it and the VMM).
-    kill: (signal = "SIGTERM") => (signal === "SIGKILL" ? killGroup(proc.pid) : proc.kill(signal)),
+    failed: failed.promise,
+    // SIGKILL cannot be forwarded by the watchdog: kill its whole process group (it, the helpers, the VMM).
+    kill: (signal = "SIGTERM") => (signal === "SIGKILL" ? killGroup(proc) : proc.kill(signal)),
   };
   try {
-    await waitForSocket(command, exited, () => stderr.text());
+    await waitForStart(command, members, exited, () => stderr.text());
   } catch (error) {
-    killGroup(proc.pid);
+    killGroup(proc);
     await exited;
     throw error;
   }
   return vm;
 }
 
-function killGroup(pid: number): void {
+interface ReportHandlers {
+  started(member: VmMember): void;
+  helperExited(reason: string): void;
+  garbled(reason: string): void;
+}
+
+/** Reads the watchdog's reports until it exits. */
+async function followReports(stdout: ReadableStream<Uint8Array>, on: ReportHandlers): Promise<void> {
+  for await (const line of readLines(stdout)) {
+    try {
+      const report = parseReport(line);
+      if (report.kind === "started") on.started({ name: report.name, pid: report.pid, startTime: report.startTime });
+      else on.helperExited(describeHelperExit(report));
+    } catch (error) {
+      on.garbled(error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+/** Tells the watchdog boxlite took note of a helper's death: it need not wait any longer to stop the VMM. */
+function acknowledge(lifeline: number): void {
   try {
-    process.kill(-pid, "SIGKILL");
+    writeSync(lifeline, new Uint8Array([1]));
+  } catch {
+    // The watchdog is gone already.
+  }
+}
+
+/** SIGKILL to the watchdog's process group, while the watchdog is ours (unreaped): its pid cannot name another group yet. */
+function killGroup(proc: Bun.Subprocess): void {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  try {
+    process.kill(-proc.pid, "SIGKILL");
   } catch {
     // Already gone.
   }
 }
 
-async function waitForSocket(command: VmmCommand, exited: Promise<VmExit>, stderr: () => string): Promise<void> {
-  let exitCode: number | undefined;
-  void exited.then((exit) => (exitCode = exit.code));
-  const deadline = performance.now() + SOCKET_TIMEOUT_MS;
-  while (!existsSync(command.agentSocketPath)) {
-    if (exitCode !== undefined) {
-      await exited;
-      throw new BoxliteError("vmm_failed", `${command.what} exited with status ${exitCode} before the VM started: ${stderr() || "no output"}`);
+async function killSurvivors(members: readonly VmMember[]): Promise<void> {
+  const killed = members.filter((member) => killIfRunning(member));
+  const deadline = performance.now() + SURVIVOR_GRACE_MS;
+  while (killed.some((member) => isRunning(member)) && performance.now() < deadline) await Bun.sleep(5);
+}
+
+async function waitForStart(command: VmmCommand, members: readonly VmMember[], exited: Promise<VmExit>, stderr: () => string): Promise<void> {
+  let exit: VmExit | undefined;
+  void exited.then((result) => (exit = result));
+  const timeoutMs = SOCKET_TIMEOUT_MS + command.helpers.reduce((sum, helper) => sum + helper.readyTimeoutMs, 0);
+  const deadline = performance.now() + timeoutMs;
+  while (!(members.some((member) => member.name === VMM_NAME) && existsSync(command.agentSocketPath))) {
+    if (exit !== undefined) {
+      const why = exit.reason ?? (stderr() || "no output");
+      if (!members.some((member) => member.name === VMM_NAME)) throw new BoxliteError("vmm_failed", `${command.what} was not started: ${why}`);
+      throw new BoxliteError("vmm_failed", `${command.what} exited with status ${exit.code} before the VM started: ${why}`);
     }
-    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `${command.what} did not create its agent socket within ${SOCKET_TIMEOUT_MS} ms`);
+    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `${command.what} did not create its agent socket within ${timeoutMs} ms`);
     await Bun.sleep(2);
   }
 }

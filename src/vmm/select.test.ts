@@ -48,7 +48,7 @@ test("auto without libkrun: qemu, with why krun was rejected", async () => {
   expect(choice.backend.name).toBe("qemu");
   expect(choice.rejected).toHaveLength(1);
   expect(choice.rejected[0]?.name).toBe("krun");
-  expect(choice.rejected[0]?.reason).toStartWith("libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.17.0");
+  expect(choice.rejected[0]?.reason).toStartWith("libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.18.0");
   expect(readCalls(log)).toEqual([]);
 });
 
@@ -95,7 +95,7 @@ test("forced krun: the library is required, and no probe is run", async () => {
   const error = await selectBackend(missing.config, missing.assets).catch((caught: unknown) => caught);
   expect(error).toBeInstanceOf(BoxliteError);
   expect((error as BoxliteError).code).toBe("missing_dependency");
-  expect((error as BoxliteError).message).toContain("install libkrun ≥ 1.17.0");
+  expect((error as BoxliteError).message).toContain("install libkrun ≥ 1.18.0");
 
   const present = setup({ BOXLITE_LIBKRUN: RECORDER_PATH, BOXLITE_VMM: "krun" });
   const choice = await selectBackend(present.config, present.assets);

@@ -43,7 +43,7 @@ test("dist/boxlite info --json says what it uses and why", async () => {
   expect(info.vmm).toMatchObject({ backend: "qemu", accelerator: "tcg", reason: "forced by BOXLITE_ACCEL=tcg" });
   // No libkrun on these hosts: auto says so, and what to install.
   expect(info.vmm.rejected).toEqual([
-    { name: "krun", reason: expect.stringMatching(/^libkrun was not found; tried libkrun\.so\.1, .*; install libkrun ≥ 1\.17\.0/) },
+    { name: "krun", reason: expect.stringMatching(/^libkrun was not found; tried libkrun\.so\.1, .*; install libkrun ≥ 1\.18\.0/) },
   ]);
   expect(info.kernel.libkrunfwVersion).toBe(5);
   expect(info.kernel.linuxVersion).toMatch(/^\d+\.\d+\.\d+/);

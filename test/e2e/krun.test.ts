@@ -49,7 +49,7 @@ test("boxlite info: auto falls back to qemu when libkrun is absent or its probe 
   ]);
   expect(absent.code).toBe(0);
   expect(absent.stdout).toMatch(/^VMM: +qemu /m);
-  expect(absent.stdout).toMatch(/^Rejected krun: +libkrun was not found; tried \/nonexistent\/libkrun\.so\.1; install libkrun ≥ 1\.17\.0/m);
+  expect(absent.stdout).toMatch(/^Rejected krun: +libkrun was not found; tried \/nonexistent\/libkrun\.so\.1; install libkrun ≥ 1\.18\.0/m);
   expect(silent.code).toBe(0);
   expect(silent.stdout).toMatch(/^VMM: +qemu /m);
   expect(silent.stdout).toContain(`Rejected krun: libkrun ${RECORDER_PATH} loads, but a probe VM failed (exit 1)`);
@@ -58,7 +58,7 @@ test("boxlite info: auto falls back to qemu when libkrun is absent or its probe 
 test("--vmm krun without libkrun: a clear error naming what to install", async () => {
   const result = await runCli(["--vmm", "krun", "run", "--rm", "--", "true"], { env: { BOXLITE_LIBKRUN: "/nonexistent/libkrun.so.1" } });
   expect(result.code).toBe(125);
-  expect(result.stderr).toStartWith("boxlite: libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.17.0");
+  expect(result.stderr).toStartWith("boxlite: libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.18.0");
 });
 
 test("a box whose krun VM never answers fails within the boot timeout: recorded failed, and no VM process is left", async () => {

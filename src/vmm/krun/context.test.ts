@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { buildRecorder, runRecorded, typicalBox } from "../../../test/fixtures/libkrun-recorder/recorder.ts";
+import { buildRecorder, RECORDER_PATH, runRecorded } from "../../../test/fixtures/libkrun-recorder/recorder.ts";
+import { everyDeviceSpec } from "../../../test/helpers/vm-spec.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import { describeErrno, KrunContext } from "./context.ts";
 import { KRUN_DISK_FORMAT_QCOW2, loadLibkrun, type Libkrun } from "./ffi.ts";
+import { boxVmConfig } from "./vm-config.ts";
 
-const box = { ...typicalBox("/home/u/.boxlite"), env: ["PATH=/usr/bin:/bin", "TERM=xterm", 'QUOTE="é\\"'] };
+const box = { ...boxVmConfig(everyDeviceSpec("/home/u/.boxlite"), RECORDER_PATH, 1), env: ["PATH=/usr/bin:/bin", "TERM=xterm", 'QUOTE="é\\"'] };
 let recorder: Libkrun;
 
 beforeAll(() => {
@@ -18,7 +20,13 @@ describe("KrunContext against the libkrun recorder (in a child: krun_start_enter
     const enter = run.calls.at(-1);
     expect(enter?.call).toBe("krun_start_enter");
     // The recorder re-reads the pointers it was given earlier: freed buffers would show garbage here.
-    expect(enter?.args).toEqual({ ctx_id: 0, saved_envp: box.env, saved_cmdline: box.kernel.cmdline, saved_console: box.consolePath });
+    expect(enter?.args).toEqual({
+      ctx_id: 0,
+      saved_envp: box.env,
+      saved_cmdline: box.kernel.cmdline,
+      saved_console: box.consolePath,
+      saved_mac: "02:00:00:00:00:01",
+    });
     expect(run.exitCode).toBe(0);
   });
 
@@ -66,6 +74,15 @@ describe("KrunContext argument checks (in process: nothing reaches libkrun)", ()
     ctx[Symbol.dispose]();
     ctx[Symbol.dispose](); // a second dispose is a no-op
     expect(thrown(() => ctx.setConsoleOutput("/console.log"))?.code).toBe("internal");
+  });
+
+  test("refuses a MAC address that is not six hex octets", () => {
+    using ctx = KrunContext.create(recorder);
+    for (const mac of ["5a:94:ef:e4:0c", "5a:94:ef:e4:0c:zz", "5a-94-ef-e4-0c-ee"]) {
+      expect(thrown(() => ctx.addNetUnixstream("/net.sock", mac, 0, 0))?.message).toBe(
+        `a MAC address is six hex octets like 5a:94:ef:e4:0c:ee, not ${JSON.stringify(mac)}`,
+      );
+    }
   });
 
   test("names errnos, and leaves an unknown one as a number", () => {

@@ -9,6 +9,7 @@
 import { ptr, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
 import { BoxliteError } from "../../util/errors.ts";
+import { MAC_ADDRESS } from "../devices.ts";
 import type { KRUN_DISK_FORMAT_QCOW2, KRUN_DISK_FORMAT_RAW, KRUN_KERNEL_FORMAT_ELF, KRUN_KERNEL_FORMAT_RAW, KrunSymbolName, Libkrun } from "./ffi.ts";
 
 /** Always pinned, never probed: a qcow2 header can name backing files libkrun would open. */
@@ -88,6 +89,34 @@ export class KrunContext implements Disposable {
     check("krun_add_disk2", this.symbols().krun_add_disk2(this.id, this.cString(blockId), this.cString(path), format, readOnly));
   }
 
+  /**
+   * krun_add_net_unixstream: a NIC whose backend listens on the unix stream socket at
+   * `socketPath` (QEMU's stream protocol); the fd form (-1 here) is not used.
+   */
+  addNetUnixstream(socketPath: string, mac: string, features: number, flags: number): void {
+    const ret = this.symbols().krun_add_net_unixstream(
+      this.id,
+      this.cString(socketPath),
+      -1,
+      this.macAddress(mac),
+      checkUint("net features", features, U32_MAX),
+      checkUint("net flags", flags, U32_MAX),
+    );
+    check("krun_add_net_unixstream", ret);
+  }
+
+  /** krun_add_virtiofs3: the host directory `path` as the virtio-fs share `tag`; shmSize 0 is no DAX window. */
+  addVirtiofs3(tag: string, path: string, shmSize: number, readOnly: boolean): void {
+    const ret = this.symbols().krun_add_virtiofs3(
+      this.id,
+      this.cString(tag),
+      this.cString(path),
+      checkUint("DAX window size", shmSize, Number.MAX_SAFE_INTEGER),
+      readOnly,
+    );
+    check("krun_add_virtiofs3", ret);
+  }
+
   /** krun_disable_implicit_vsock: no vsock (and so no TSI networking) unless added explicitly. */
   disableImplicitVsock(): void {
     check("krun_disable_implicit_vsock", this.symbols().krun_disable_implicit_vsock(this.id));
@@ -146,6 +175,15 @@ export class KrunContext implements Disposable {
   private cString(value: string): Pointer {
     if (value.includes("\0")) throw new BoxliteError("invalid_argument", `a libkrun string cannot contain NUL: ${JSON.stringify(value)}`);
     const buffer = Buffer.from(`${value}\0`, "utf8");
+    this.retained.push(buffer);
+    return ptr(buffer);
+  }
+
+  /** "5a:94:ef:e4:0c:ee" as the `uint8_t[6]` libkrun reads, retained with the context. */
+  private macAddress(mac: string): Pointer {
+    if (!MAC_ADDRESS.test(mac))
+      throw new BoxliteError("invalid_argument", `a MAC address is six hex octets like 5a:94:ef:e4:0c:ee, not ${JSON.stringify(mac)}`);
+    const buffer = Buffer.from(mac.split(":").map((octet) => Number.parseInt(octet, 16)));
     this.retained.push(buffer);
     return ptr(buffer);
   }

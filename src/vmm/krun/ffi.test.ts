@@ -45,6 +45,7 @@ const C_TO_FFI: Record<string, FFIType> = {
   bool: FFIType.bool,
   "const char *": FFIType.ptr,
   "const char *const[]": FFIType.ptr,
+  "uint8_t *const": FFIType.ptr,
 };
 
 function toFfi(cType: string): FFIType {
@@ -123,12 +124,12 @@ describe("loadLibkrun", () => {
     }
     expect(isBoxliteError(caught) && caught.code).toBe("missing_dependency");
     expect((caught as Error).message).toBe(
-      "libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.17.0 (Fedora/Arch: libkrun, Homebrew: slp/krun/libkrun, Nix: libkrun) or set BOXLITE_LIBKRUN to its path",
+      "libkrun was not found; tried /nonexistent/libkrun.so.1; install libkrun ≥ 1.18.0 (Fedora/Arch: libkrun, Homebrew: slp/krun/libkrun, Nix: libkrun) or set BOXLITE_LIBKRUN to its path",
     );
   });
 
   test("a library without the krun symbols is reported as too old", () => {
-    expect(() => loadLibkrun({ libkrun: "libc.so.6" })).toThrow(/^libkrun is too old: libc\.so\.6 \(Symbol "krun_\w+" not found.*install libkrun ≥ 1\.17\.0/);
+    expect(() => loadLibkrun({ libkrun: "libc.so.6" })).toThrow(/^libkrun is too old: libc\.so\.6 \(Symbol "krun_\w+" not found.*install libkrun ≥ 1\.18\.0/);
   });
 
   test("loads the recorder once per path", () => {

@@ -9,11 +9,12 @@ import type { Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
 
 /**
- * The oldest libkrun that has every symbol below: krun_disable_implicit_vsock and
- * krun_add_vsock arrived in v1.17.0 (krun_add_disk2 and krun_add_vsock_port2 in v1.10.0).
- * An older library fails to load with a missing symbol, reported as "too old".
+ * The oldest libkrun that has every symbol below: krun_add_virtiofs3 (read-only shares)
+ * arrived in v1.18.0, krun_disable_implicit_vsock and krun_add_vsock in v1.17.0,
+ * krun_add_net_unixstream in v1.15.0. An older library fails to load with a missing
+ * symbol, reported as "too old".
  */
-export const LIBKRUN_MIN_VERSION = "1.17.0";
+export const LIBKRUN_MIN_VERSION = "1.18.0";
 
 // Every call returns int32_t: 0 (or an id) on success, -errno on failure. A `const char *`
 // is a pointer to a NUL-terminated string; a `const char *const []` is a pointer to a
@@ -31,6 +32,10 @@ export const SIGNATURES = {
   krun_set_kernel: { args: [FFIType.u32, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // int32_t krun_add_disk2(uint32_t ctx_id, const char *block_id, const char *disk_path, uint32_t disk_format, bool read_only);
   krun_add_disk2: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u32, FFIType.bool], returns: FFIType.i32 },
+  // int32_t krun_add_net_unixstream(uint32_t ctx_id, const char *c_path, int fd, uint8_t *const c_mac, uint32_t features, uint32_t flags);
+  krun_add_net_unixstream: { args: [FFIType.u32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.u32], returns: FFIType.i32 },
+  // int32_t krun_add_virtiofs3(uint32_t ctx_id, const char *c_tag, const char *c_path, uint64_t shm_size, bool read_only);
+  krun_add_virtiofs3: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.bool], returns: FFIType.i32 },
   // int32_t krun_disable_implicit_vsock(uint32_t ctx_id);
   krun_disable_implicit_vsock: { args: [FFIType.u32], returns: FFIType.i32 },
   // int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
@@ -57,6 +62,12 @@ export const KRUN_DISK_FORMAT_RAW = 0;
 export const KRUN_DISK_FORMAT_QCOW2 = 1;
 export const KRUN_KERNEL_FORMAT_RAW = 0;
 export const KRUN_KERNEL_FORMAT_ELF = 1;
+/**
+ * krun_add_net_*'s features: COMPAT_NET_FEATURES, the virtio-net offloads the deprecated
+ * calls used and the reference passes (CSUM | GUEST_CSUM | GUEST_TSO4 | GUEST_UFO |
+ * HOST_TSO4 | HOST_UFO).
+ */
+export const COMPAT_NET_FEATURES = (1 << 0) | (1 << 1) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 14);
 /** krun_add_vsock's tsi_features: 0 is a vsock without TSI (no network). */
 export const KRUN_TSI_HIJACK_INET = 1;
 export const KRUN_TSI_HIJACK_UNIX = 2;

@@ -7,13 +7,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildRecorder, newCallLog, readCalls, typicalSpec } from "../../../test/fixtures/libkrun-recorder/recorder.ts";
+import { buildRecorder, newCallLog, readCalls } from "../../../test/fixtures/libkrun-recorder/recorder.ts";
+import { typicalSpec } from "../../../test/helpers/vm-spec.ts";
 import { TempDirs } from "../../../test/helpers/temp.ts";
 import { loadConfig } from "../../config/config.ts";
 import { isBoxVmm } from "../../runtime/reconcile.ts";
 import { writeVmmPid } from "../../runtime/vmm-pid.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import type { VmSpec } from "../backend.ts";
+import { agentSocketOf } from "../devices.ts";
 import { loadLibkrun } from "./ffi.ts";
 import { KrunBackend, vmArgv } from "./krun.ts";
 
@@ -68,7 +70,8 @@ describe("KrunBackend against the libkrun recorder", () => {
       const [child] = readFileSync(`/proc/${vm.pid}/task/${vm.pid}/children`, "utf8").trim().split(" ").map(Number);
       const childArgv = argvOf(child as number);
       expect(childArgv).toEqual(vmArgv("b1"));
-      for (const secret of [spec.rootfsDisk, spec.systemDisk, spec.consolePath, spec.agentSocketPath, spec.kernel.elfPath, "boxlite.hostname"]) {
+      const paths = spec.devices.map((device) => (device.kind === "disk" ? device.path : device.kind === "fs" ? device.hostPath : device.socketPath));
+      for (const secret of [...paths, spec.consolePath, spec.kernel.elfPath, "boxlite.hostname"]) {
         expect(childArgv.join(" ")).not.toContain(secret);
       }
       // The configuration arrived all the same (on stdin).
@@ -76,12 +79,12 @@ describe("KrunBackend against the libkrun recorder", () => {
       expect(calls.find((call) => call.call === "krun_add_vsock_port2")?.args).toEqual({
         ctx_id: 0,
         port: 2695,
-        c_filepath: spec.agentSocketPath,
+        c_filepath: agentSocketOf(spec.devices),
         listen: true,
       });
-      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("mitigations=off boxlite.hostname=b1 boxlite.vsock=2695");
+      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("mitigations=off loglevel=4 boxlite.vsock=2695");
       // The supervisor's pid check knows a krun VMM by its `__vm <id>`.
-      const boxDir = join(spec.rootfsDisk, "..", "..");
+      const boxDir = join(spec.consolePath, "..", "..");
       writeVmmPid(boxDir, vm.pid);
       expect(isBoxVmm(vm.pid, boxDir)).toBe(true);
       expect(isBoxVmm(vm.pid, join(boxDir, "..", "b2"))).toBe(false);

@@ -1,7 +1,7 @@
 /**
  * The krun backend: each box's VM is libkrun running in its own `boxlite __vm <box-id>`
- * process (vm.ts) under the same watchdog as QEMU (src/vmm/process.ts), configured
- * through stdin. The guest, the agent and the protocol are the qemu backend's; only the
+ * process (vm.ts), with its helpers, under the same watchdog as QEMU (src/vmm/process.ts),
+ * configured through stdin. The guest, the agent and the protocol are the qemu backend's; only the
  * agent's channel differs — a vsock port that libkrun bridges to the box's agent socket.
  *
  * Whether krun works on a host is found out by booting, not by looking: `probeKrun`
@@ -13,7 +13,8 @@ import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
 import { selfCommand } from "../../util/self.ts";
-import type { BackendInfo, GuestAssets, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
+import { type BackendInfo, checkVmSpec, type GuestAssets, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
 import type { Libkrun } from "./ffi.ts";
@@ -54,9 +55,11 @@ export class KrunBackend implements VmmBackend {
     return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path });
   }
 
-  start(spec: VmSpec): Promise<VmProcess> {
+  async start(spec: VmSpec): Promise<VmProcess> {
+    checkVmSpec(spec);
     const vm = boxVmConfig(spec, this.lib.path, this.config.debug ? DEBUG_LOG_LEVEL : LOG_LEVEL);
-    return spawnVmm(this.config, { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: spec.agentSocketPath });
+    const command = { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers };
+    return spawnVmm(this.config, command);
   }
 }
 

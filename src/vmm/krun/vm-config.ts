@@ -1,15 +1,16 @@
 /**
  * What the krun backend hands its `boxlite __vm` child on stdin (never on argv, so nothing
  * in it shows in `ps`): the whole libkrun configuration of one VM, built from a VmSpec
- * here and replayed call by call there (vm.ts). The child validates it, so a malformed
+ * here — device by device, in krunDevice — and replayed call by call there (vm.ts). The child validates it, so a malformed
  * document is refused with the field that is wrong, never half-applied.
  */
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { BoxliteError } from "../../util/errors.ts";
 import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
+import { MAC_ADDRESS, systemDisk, type VmDevice } from "../devices.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
-import { KRUN_DISK_FORMAT_QCOW2, KRUN_DISK_FORMAT_RAW, KRUN_KERNEL_FORMAT_ELF, KRUN_KERNEL_FORMAT_RAW } from "./ffi.ts";
+import { COMPAT_NET_FEATURES, KRUN_DISK_FORMAT_QCOW2, KRUN_DISK_FORMAT_RAW, KRUN_KERNEL_FORMAT_ELF, KRUN_KERNEL_FORMAT_RAW } from "./ffi.ts";
 
 /** The guest port the agent listens on; libkrun bridges it to the box's agent socket. */
 export const AGENT_VSOCK_PORT = 2695;
@@ -22,6 +23,21 @@ export const GUEST_RLIMITS = ["7=1048576:1048576"];
 
 const DiskFormat = Type.Union([Type.Literal(KRUN_DISK_FORMAT_RAW), Type.Literal(KRUN_DISK_FORMAT_QCOW2)]);
 const Path = Type.String({ minLength: 1 });
+const Uint32 = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
+const strict = { additionalProperties: false };
+
+/** Each device is one libkrun call (vm.ts), made in this order. */
+const KrunDevice = Type.Union([
+  /** krun_add_disk2: disks are the guest's vda, vdb, … in order. */
+  Type.Object({ kind: Type.Literal("disk"), blockId: Type.String({ minLength: 1 }), path: Path, format: DiskFormat, readOnly: Type.Boolean() }, strict),
+  /** krun_add_net_unixstream: NICs are eth0, eth1, … in order. */
+  Type.Object({ kind: Type.Literal("net"), socketPath: Path, mac: Type.String({ pattern: MAC_ADDRESS.source }), features: Uint32, flags: Uint32 }, strict),
+  /** krun_add_virtiofs3, without a DAX window. */
+  Type.Object({ kind: Type.Literal("fs"), tag: Type.String({ minLength: 1 }), path: Path, readOnly: Type.Boolean() }, strict),
+  /** krun_add_vsock_port2 with listen=true: the guest agent listens on the port. */
+  Type.Object({ kind: Type.Literal("agent"), port: Type.Integer({ minimum: 1, maximum: 0xffff_fffe }), socketPath: Path }, strict),
+]);
+export type KrunDevice = Static<typeof KrunDevice>;
 
 export const KrunVmConfig = Type.Object(
   {
@@ -36,23 +52,16 @@ export const KrunVmConfig = Type.Object(
         format: Type.Union([Type.Literal(KRUN_KERNEL_FORMAT_RAW), Type.Literal(KRUN_KERNEL_FORMAT_ELF)]),
         cmdline: Type.String(),
       },
-      { additionalProperties: false },
+      strict,
     ),
-    /** In order: the first is the guest's vda, the second vdb. */
-    disks: Type.Array(
-      Type.Object({ blockId: Type.String({ minLength: 1 }), path: Path, format: DiskFormat, readOnly: Type.Boolean() }, { additionalProperties: false }),
-    ),
-    /** The agent's channel; null for a probe VM, which only boots and powers off. */
-    agent: Type.Union([
-      Type.Null(),
-      Type.Object({ port: Type.Integer({ minimum: 1, maximum: 0xffff_fffe }), socketPath: Path }, { additionalProperties: false }),
-    ]),
+    /** A probe VM has no agent channel: it only boots and powers off. */
+    devices: Type.Array(KrunDevice),
     consolePath: Path,
     rlimits: Type.Array(Type.String()),
     /** The guest's environment, explicitly (an absent one would copy the host's). */
     env: Type.Array(Type.String()),
   },
-  { additionalProperties: false },
+  strict,
 );
 export type KrunVmConfig = Static<typeof KrunVmConfig>;
 
@@ -74,7 +83,28 @@ export function krunKernelCmdline(extraArgs: string[]): string {
   return [...BASE_KERNEL_ARGS, ...extraArgs].join(" ");
 }
 
-/** A box's VM: the system disk (vda, read-only raw), its rootfs (vdb, qcow2), the agent on vsock. */
+/** One VmSpec device in libkrun's terms: the only place the krun backend translates devices. */
+function krunDevice(device: VmDevice): KrunDevice {
+  switch (device.kind) {
+    case "disk":
+      return {
+        kind: "disk",
+        blockId: device.id,
+        path: device.path,
+        format: device.format === "qcow2" ? KRUN_DISK_FORMAT_QCOW2 : KRUN_DISK_FORMAT_RAW,
+        readOnly: device.readOnly,
+      };
+    case "net":
+      return { kind: "net", socketPath: device.socketPath, mac: device.mac, features: COMPAT_NET_FEATURES, flags: 0 };
+    case "fs":
+      // libkrun serves the directory itself: the QEMU-only server socket plays no part.
+      return { kind: "fs", tag: device.tag, path: device.hostPath, readOnly: device.readOnly };
+    case "agent":
+      return { kind: "agent", port: AGENT_VSOCK_PORT, socketPath: device.socketPath };
+  }
+}
+
+/** A box's VM: its devices in libkrun's terms, the agent on vsock. */
 export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): KrunVmConfig {
   return {
     libkrun,
@@ -86,11 +116,7 @@ export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): Kr
       format: KRUN_KERNEL_FORMAT_ELF,
       cmdline: krunKernelCmdline([...spec.kernelArgs, `boxlite.vsock=${AGENT_VSOCK_PORT}`]),
     },
-    disks: [
-      { blockId: "system", path: spec.systemDisk, format: KRUN_DISK_FORMAT_RAW, readOnly: true },
-      { blockId: "rootfs", path: spec.rootfsDisk, format: KRUN_DISK_FORMAT_QCOW2, readOnly: false },
-    ],
-    agent: { port: AGENT_VSOCK_PORT, socketPath: spec.agentSocketPath },
+    devices: spec.devices.map(krunDevice),
     consolePath: spec.consolePath,
     rlimits: GUEST_RLIMITS,
     env: [],
@@ -98,15 +124,14 @@ export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): Kr
 }
 
 /** The probe VM: the system disk alone, and an agent that reports and powers off at once. */
-export function probeVmConfig(kernel: GuestKernel, systemDisk: string, consolePath: string, libkrun: string): KrunVmConfig {
+export function probeVmConfig(kernel: GuestKernel, systemDiskPath: string, consolePath: string, libkrun: string): KrunVmConfig {
   return {
     libkrun,
     logLevel: 0,
     cpus: 1,
     memoryMib: 128,
     kernel: { path: kernel.elfPath, format: KRUN_KERNEL_FORMAT_ELF, cmdline: krunKernelCmdline(["boxlite.probe=1"]) },
-    disks: [{ blockId: "system", path: systemDisk, format: KRUN_DISK_FORMAT_RAW, readOnly: true }],
-    agent: null,
+    devices: [krunDevice(systemDisk(systemDiskPath))],
     consolePath,
     rlimits: GUEST_RLIMITS,
     env: [],

@@ -10,7 +10,8 @@ import type { AccelChoice, Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import type { GuestKernel } from "../kernel/kernel.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
-import { machineArgs } from "./args.ts";
+import { systemDisk } from "../devices.ts";
+import { qemuArgs } from "./args.ts";
 
 export interface AccelVerdict {
   accelerator: "kvm" | "tcg";
@@ -29,10 +30,11 @@ function kvmUsable(): string | undefined {
 }
 
 /** Boots the system disk in probe mode with KVM; success is a clean power-off in time. */
-async function probeKvm(qemu: string, kernel: GuestKernel, systemDisk: string, scratchDir: string): Promise<AccelVerdict> {
+async function probeKvm(qemu: string, kernel: GuestKernel, systemDiskPath: string, scratchDir: string): Promise<AccelVerdict> {
   mkdirSync(scratchDir, { recursive: true });
-  const args = machineArgs(
-    { accelerator: "kvm", kernelPath: kernel.elfPath, systemDisk, consolePath: join(scratchDir, "probe-console.log"), memoryMib: 128, cpus: 1 },
+  const args = qemuArgs(
+    { accelerator: "kvm", kernelPath: kernel.elfPath, consolePath: join(scratchDir, "probe-console.log"), memoryMib: 128, cpus: 1 },
+    [systemDisk(systemDiskPath)],
     ["boxlite.probe=1"],
   );
   const started = performance.now();
@@ -68,11 +70,11 @@ function forcedVerdict(choice: AccelChoice): AccelVerdict | undefined {
   }
 }
 
-export async function chooseAccelerator(config: Config, qemu: string, kernel: GuestKernel, systemDisk: string): Promise<AccelVerdict> {
+export async function chooseAccelerator(config: Config, qemu: string, kernel: GuestKernel, systemDiskPath: string): Promise<AccelVerdict> {
   const forced = forcedVerdict(config.accel);
   if (forced) return forced;
   const missing = kvmUsable();
   if (missing) return { accelerator: "tcg", reason: `${missing}; using software emulation` };
 
-  return probedOncePerBoot(join(config.runtimeDir, "accel.json"), qemu, () => probeKvm(qemu, kernel, systemDisk, join(config.runtimeDir, "probe")));
+  return probedOncePerBoot(join(config.runtimeDir, "accel.json"), qemu, () => probeKvm(qemu, kernel, systemDiskPath, join(config.runtimeDir, "probe")));
 }

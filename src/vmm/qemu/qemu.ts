@@ -1,9 +1,11 @@
 /**
- * The qemu backend: each box is a `qemu-system-<arch> -M microvm` process, run under the
- * vmm-watch watchdog (src/vmm/process.ts) so it dies with the boxlite process that started it.
+ * The qemu backend: each box is a `qemu-system-<arch> -M microvm` process, run with its
+ * helpers under the vmm-watch watchdog (src/vmm/process.ts) so they die with the boxlite
+ * process that started them.
  */
 import type { Config } from "../../config/config.ts";
-import type { BackendInfo, GuestAssets, VmmBackend, VmProcess, VmSpec } from "../backend.ts";
+import { type BackendInfo, checkVmSpec, type GuestAssets, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import { agentSocketOf } from "../devices.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
 import { boxArgs } from "./args.ts";
@@ -30,7 +32,9 @@ export class QemuBackend implements VmmBackend {
   }
 
   async start(spec: VmSpec): Promise<VmProcess> {
+    checkVmSpec(spec);
     const verdict = await this.accelerator();
-    return spawnVmm(this.config, { what: "QEMU", argv: [findQemu(this.config), ...boxArgs(spec, verdict.accelerator)], agentSocketPath: spec.agentSocketPath });
+    const argv = [findQemu(this.config), ...boxArgs(spec, verdict.accelerator)];
+    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers });
   }
 }
