@@ -2,7 +2,9 @@
  * Pulling an image: reference → registry candidates → manifest (through an index to
  * this host's platform) → config → layers, each blob verified into the store, and the
  * result recorded in `image_index`. An image already recorded complete with all its
- * blobs on disk is answered from disk with no network access at all.
+ * blobs on disk is answered from disk with no network access at all. A pull answers as
+ * soon as the image is known, with a promise per layer, so its base disk can be built
+ * while the later layers still download.
  */
 import { getImage, putImage } from "../db/images.ts";
 import type { HomeDatabase } from "../db/database.ts";
@@ -39,6 +41,18 @@ export interface PulledImage {
   cached: boolean;
 }
 
+/**
+ * A pull under way: the image is known (its manifest and config are in) and its layers are
+ * arriving, so a caller can start on layer 0 while the later ones still download.
+ */
+export interface PullInProgress {
+  image: PulledImage;
+  /** Per layer, in manifest order: the blob's path once it is stored and verified. */
+  layerPaths: Promise<string>[];
+  /** Every layer stored and the image recorded complete; rejects with the first failure. Always await it. */
+  done: Promise<PulledImage>;
+}
+
 /** Layers downloaded at once: enough to fill a link, few enough to keep each one moving. */
 const LAYER_CONCURRENCY = 3;
 
@@ -64,12 +78,19 @@ export function findCachedImage(context: PullContext, text: string): PulledImage
   return undefined;
 }
 
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+/** Starts `work` on the items in order, at most `limit` at once; one promise per item, settled as that item finishes. */
+function inOrder<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R>[] {
+  const results = items.map(() => Promise.withResolvers<R>());
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
+    while (next < items.length) {
+      const index = next++;
+      const result = results[index] as PromiseWithResolvers<R>;
+      await work(items[index] as T).then(result.resolve, result.reject);
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  for (let started = 0; started < Math.min(limit, items.length); started++) void worker();
+  return results.map((result) => result.promise);
 }
 
 async function resolveManifest(
@@ -99,7 +120,7 @@ async function pullFrom(
   settings: RegistrySettings,
   reference: ImageReference,
   onEvent: (event: PullEvent) => void,
-): Promise<PulledImage> {
+): Promise<PullInProgress> {
   const canonical = formatReference(reference);
   const client = new RegistryClient(settings, { dockerConfigPath: context.dockerConfigPath, configFile: context.configFile });
   const { digest: manifestDigest, manifest } = await resolveManifest(client, context, reference, `image ${canonical}`);
@@ -126,25 +147,34 @@ async function pullFrom(
     manifestDigest,
     layers: manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size, cached: context.store.has("layers", layer.digest) })),
   });
-  await inParallel(manifest.layers, LAYER_CONCURRENCY, async (layer) => {
-    await context.store.fetch("layers", layer.digest, {
+  const layerPaths = inOrder(manifest.layers, LAYER_CONCURRENCY, async (layer) => {
+    const path = await context.store.fetch("layers", layer.digest, {
       size: layer.size,
       fetch: blobFetcher(layer.digest),
       onProgress: (bytes) => onEvent({ type: "progress", digest: layer.digest, bytes, size: layer.size }),
     });
     onEvent({ type: "layer-done", digest: layer.digest });
+    return path;
   });
-  putImage(context.database.db, { ...record, complete: true });
-  return { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers, config, cached: false };
+  const image = { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers, config, cached: false };
+  const done = Promise.all(layerPaths).then(() => {
+    putImage(context.database.db, { ...record, complete: true });
+    return image;
+  });
+  return { image, layerPaths, done };
 }
 
 /**
- * Pulls `text` (as the user wrote it) unless it is cached. Unqualified names are tried on
- * each search registry in order; the first that has the image wins.
+ * Starts pulling `text` (as the user wrote it) unless it is cached, and answers once the
+ * image is known. Unqualified names are tried on each search registry in order; the first
+ * that has the image (its manifest and config) wins.
  */
-export async function pullImage(context: PullContext, text: string, onEvent: (event: PullEvent) => void = () => {}): Promise<PulledImage> {
+export async function startPull(context: PullContext, text: string, onEvent: (event: PullEvent) => void = () => {}): Promise<PullInProgress> {
   const cached = findCachedImage(context, text);
-  if (cached) return cached;
+  if (cached) {
+    const layerPaths = cached.layers.map((layer) => Promise.resolve(context.store.path("layers", layer.digest)));
+    return { image: cached, layerPaths, done: Promise.resolve(cached) };
+  }
   const candidates = candidatesFor(text, context.registries);
   const misses: BoxliteError[] = [];
   for (const { settings, reference } of candidates) {
