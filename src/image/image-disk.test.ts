@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -241,6 +241,62 @@ test("refuses a 10 GB gzip bomb at the limit, quickly and in little memory", asy
   // maxRSS is in KiB: the stream is never held whole.
   expect(process.resourceUsage().maxRSS - rssBefore).toBeLessThan(256 * 1024);
   expectNothingLeft();
+});
+
+describe("layers given as stored files, applied in a worker thread", () => {
+  /** Writes `bytes` to a file of its own and names it as a layer's blob. */
+  function stored(name: string, bytes: Uint8Array): Promise<string> {
+    const path = join(home, `${name}.blob`);
+    writeFileSync(path, bytes);
+    return Promise.resolve(path);
+  }
+
+  test("keep contents, owners, modes and mtimes, and report each layer's diff id, beside streamed layers", async () => {
+    const lower = writeTar([
+      { path: "bin/", type: "5", mode: 0o755, mtime: 1_500_000_000 },
+      { path: "bin/tool", data: "#!/bin/sh\n", mode: 0o4755, uid: 0, gid: 0, mtime: 1_500_000_000 },
+      { path: "gone", data: "x" },
+    ]);
+    const upper = writeTar([
+      { path: ".wh.gone", data: "" },
+      { path: "etc/motd", data: "hi\n", mode: 0o640 },
+    ]);
+    const events: LayerEvent[] = [];
+    await buildImageDisk(
+      config,
+      [
+        { source: "lower", diffId: digest(lower), file: stored("lower", Bun.gzipSync(lower)) },
+        { source: "middle", open: () => writeTar([{ path: "streamed", data: "s" }]) },
+        { source: "upper", diffId: digest(upper), file: stored("upper", Bun.zstdCompressSync(upper)) },
+      ],
+      dest,
+      { onLayer: (event) => events.push(event) },
+    );
+    expect(events.map(({ source, diffId }) => ({ source, diffId }))).toEqual([
+      { source: "lower", diffId: digest(lower) },
+      { source: "middle", diffId: expect.stringMatching(/^sha256:/) },
+      { source: "upper", diffId: digest(upper) },
+    ]);
+    expect(names("/")).toEqual(["bin", "etc", "lost+found", "streamed"]);
+    expect(stat("/bin/tool")).toMatchObject({ mode: "04755", uid: 0, mtime: 1_500_000_000 });
+    expect(stat("/etc/motd").mode).toBe("0640");
+    expect(debugfs("cat /etc/motd")).toBe("hi\n");
+  });
+
+  test("a layer refused in the thread keeps its code and says which layer and entry, and nothing is left", async () => {
+    const hostile = writeTar([{ path: "../escape", data: "x" }]);
+    const error = await rejection(buildImageDisk(config, [{ source: "sha256:hostile", file: stored("hostile", Bun.gzipSync(hostile)) }], dest));
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toBe('sha256:hostile: entry "../escape" escapes the root filesystem; refusing the layer');
+    expectNothingLeft();
+  });
+
+  test("a layer whose file never came (its download failed) fails the build with that error, and nothing is left", async () => {
+    const failed = new BoxliteError("registry", "blob sha256:abc ended after 5 of 10 bytes (truncated)");
+    const error = await rejection(buildImageDisk(config, [layer([{ path: "a", data: "1" }]), { source: "sha256:abc", file: Promise.reject(failed) }], dest));
+    expect(error).toBe(failed);
+    expectNothingLeft();
+  });
 });
 
 test("returns an existing disk without opening any layer", async () => {

@@ -12,6 +12,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import { publishFile, sha256Hex } from "../util/fs.ts";
 import { applyLayer } from "./layer.ts";
+import { LayerThread } from "./layer-thread.ts";
 import type { SkippedXattr } from "./unpack.ts";
 
 const GIB = 1024 * 1024 * 1024;
@@ -22,15 +23,26 @@ const BASE_HEADROOM = GIB;
 /** Default for `ImageDiskOptions.maxBytes`. */
 export const DEFAULT_MAX_IMAGE_BYTES = 16 * GIB;
 
-/** One layer, bottom first. */
-export interface LayerInput {
+/**
+ * One layer, bottom first: its blob (gzip, zstd or plain tar) as bytes that stream in, or as
+ * a stored file, which is applied in a worker thread (layer-thread.ts) while the caller goes
+ * on, downloading the next layers.
+ */
+export type LayerInput = {
   /** The layer's digest or file name, for errors. */
   source: string;
   /** Expected "sha256:<hex>" of the uncompressed tar; checked when given. */
   diffId?: string;
-  /** The layer blob (gzip, zstd or plain tar); called once, when the layer is applied. */
-  open(): AsyncIterable<Uint8Array> | Uint8Array;
-}
+} & (
+  | {
+      /** Called once, when the layer is applied. */
+      open(): AsyncIterable<Uint8Array> | Uint8Array;
+    }
+  | {
+      /** The blob's path, once it is whole and verified; a rejection fails the build with it. */
+      file: Promise<string>;
+    }
+);
 
 /** What one applied layer did, for progress lines and diagnostics. */
 export interface LayerEvent {
@@ -102,13 +114,15 @@ async function buildOnce(config: Readonly<Config>, layers: LayerInput[], destPat
 async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageDiskOptions): Promise<void> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   let used = 0;
+  using thread = new LayerThread();
   for (const [index, layer] of layers.entries()) {
-    const result = await applyLayer(rootfs, layer.open(), {
+    const layerOptions = {
       source: layer.source,
       // One budget for the whole image: many layers just under a per-layer limit are as big a bomb as one.
       maxBytes: maxBytes - used,
       limitDescription: `the image's limit of ${maxBytes} bytes (${formatBytes(maxBytes)}) for all layers together, ${used} of which the layers below it use`,
-    });
+    };
+    const result = "file" in layer ? await thread.apply(rootfs, await layer.file, layerOptions) : await applyLayer(rootfs, layer.open(), layerOptions);
     if (layer.diffId !== undefined && layer.diffId !== result.diffId) {
       throw new BoxliteError(
         "invalid_argument",

@@ -44,15 +44,10 @@ export function resolveRootfs(context: ImageContext, path: string): Promise<Imag
   return resolveLocal(context, { kind: "auto", path }, path);
 }
 
-/** A stored layer's bytes, once its download is in and verified: applying waits for that layer only. */
-async function* storedBlob(path: Promise<string>): AsyncGenerator<Uint8Array> {
-  yield* Bun.file(await path).stream();
-}
-
 /**
  * Pulls a registry image when not cached and builds its base disk when missing: ready to run.
- * The disk is built as the layers arrive, each applied once it is stored and verified and
- * the ones below it are applied, so applying overlaps downloading.
+ * The disk is built as the layers arrive, each applied (in a worker thread) once it is
+ * stored and verified and the ones below it are applied, so applying overlaps downloading.
  */
 export async function prepareRegistryImage(
   context: ImageContext,
@@ -65,7 +60,7 @@ export async function prepareRegistryImage(
   const layers = image.layers.map((layer, i) => ({
     source: `${image.reference} layer ${layer.digest}`,
     diffId: image.config.diffIds[i],
-    open: () => storedBlob(pull.layerPaths[i] as Promise<string>),
+    file: pull.layerPaths[i] as Promise<string>,
   }));
   const [pulled, built] = await Promise.allSettled([pull.done, buildImageDisk(context.config, layers, basePath)]);
   // A failed download also fails the build that waits for it: report the download.

@@ -1,0 +1,20 @@
+/**
+ * The worker thread of layer-thread.ts: applies one stored layer blob per request with
+ * applyLayer, and answers with its result or its error.
+ */
+import { isBoxliteError } from "../util/errors.ts";
+import { applyLayer } from "./layer.ts";
+import type { LayerReply, LayerRequest } from "./layer-thread.ts";
+
+declare const self: Worker;
+
+self.onmessage = async (event: MessageEvent<LayerRequest>) => {
+  const { root, path, options } = event.data;
+  let reply: LayerReply;
+  try {
+    reply = { result: await applyLayer(root, Bun.file(path).stream(), options) };
+  } catch (error) {
+    reply = { error: isBoxliteError(error) ? { code: error.code, message: error.message } : { message: String(error) } };
+  }
+  self.postMessage(reply);
+};
