@@ -11,7 +11,8 @@ import { buildExt4FromDir } from "../disk/ext4.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import { publishFile, sha256Hex } from "../util/fs.ts";
-import { applyLayer } from "./layer.ts";
+import type { StoredBlob } from "./arriving-blob.ts";
+import { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from "./layer.ts";
 import { LayerThread } from "./layer-thread.ts";
 import type { SkippedXattr } from "./unpack.ts";
 
@@ -25,8 +26,8 @@ export const DEFAULT_MAX_IMAGE_BYTES = 16 * GIB;
 
 /**
  * One layer, bottom first: its blob (gzip, zstd or plain tar) as bytes that stream in, or as
- * a stored file, which is applied in a worker thread (layer-thread.ts) while the caller goes
- * on, downloading the next layers.
+ * a blob in the store, whole or still arriving, which is applied as it arrives in a worker
+ * thread (layer-thread.ts) while the caller goes on downloading.
  */
 export type LayerInput = {
   /** The layer's digest or file name, for errors. */
@@ -39,8 +40,8 @@ export type LayerInput = {
       open(): AsyncIterable<Uint8Array> | Uint8Array;
     }
   | {
-      /** The blob's path, once it is whole and verified; a rejection fails the build with it. */
-      file: Promise<string>;
+      /** A download that fails fails the build with its own error. */
+      stored: StoredBlob;
     }
 );
 
@@ -122,7 +123,7 @@ async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageD
       maxBytes: maxBytes - used,
       limitDescription: `the image's limit of ${maxBytes} bytes (${formatBytes(maxBytes)}) for all layers together, ${used} of which the layers below it use`,
     };
-    const result = "file" in layer ? await thread.apply(rootfs, await layer.file, layerOptions) : await applyLayer(rootfs, layer.open(), layerOptions);
+    const result = "stored" in layer ? await applyStored(thread, rootfs, layer.stored, layerOptions) : await applyLayer(rootfs, layer.open(), layerOptions);
     if (layer.diffId !== undefined && layer.diffId !== result.diffId) {
       throw new BoxliteError(
         "invalid_argument",
@@ -139,6 +140,16 @@ async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageD
       skippedSpecial: result.skippedSpecial,
       skippedXattrs: result.skippedXattrs,
     });
+  }
+}
+
+/** Applies a stored blob in the layer thread; when its download failed, that failure is the error. */
+async function applyStored(thread: LayerThread, rootfs: string, blob: StoredBlob, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
+  try {
+    return await thread.apply(rootfs, blob, options);
+  } catch (error) {
+    await blob.done;
+    throw error;
   }
 }
 

@@ -7,12 +7,16 @@
  */
 import { isCompiled } from "../util/self.ts";
 import { BoxliteError, type ErrorCode } from "../util/errors.ts";
+import type { StoredBlob } from "./arriving-blob.ts";
 import type { ApplyLayerOptions, ApplyLayerResult } from "./layer.ts";
 
-/** What the main thread asks: apply the layer blob at `path` onto `root`. */
+/** What the main thread asks: apply the stored blob, as it arrives, onto `root`. */
 export interface LayerRequest {
   root: string;
   path: string;
+  partialPath: string;
+  /** The blob's ArrivalProgress, shared. */
+  progress: SharedArrayBuffer;
   options: ApplyLayerOptions;
 }
 
@@ -38,12 +42,13 @@ export class LayerThread implements Disposable {
   #worker: Worker | undefined;
   #pending: PromiseWithResolvers<ApplyLayerResult> | undefined;
 
-  /** Applies the blob at `path` onto `root` in the worker; rejects with the layer's error, code kept. */
-  apply(root: string, path: string, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
+  /** Applies the blob onto `root` in the worker as it arrives; rejects with the layer's error, code kept. */
+  apply(root: string, blob: StoredBlob, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
     if (this.#pending) throw new BoxliteError("internal", "a layer thread applies one layer at a time");
     const pending = Promise.withResolvers<ApplyLayerResult>();
     this.#pending = pending;
-    this.#start().postMessage({ root, path, options } satisfies LayerRequest);
+    const request: LayerRequest = { root, path: blob.path, partialPath: blob.partialPath, progress: blob.progress.shared, options };
+    this.#start().postMessage(request);
     return pending.promise;
   }
 

@@ -3,11 +3,12 @@
  * this host's platform) → config → layers, each blob verified into the store, and the
  * result recorded in `image_index`. An image already recorded complete with all its
  * blobs on disk is answered from disk with no network access at all. A pull answers as
- * soon as the image is known, with a promise per layer, so its base disk can be built
- * while the later layers still download.
+ * soon as the image is known, with each layer's blob as it arrives, so its base disk can
+ * be built while the layers still download.
  */
 import { getImage, putImage } from "../db/images.ts";
 import type { HomeDatabase } from "../db/database.ts";
+import { ArrivalProgress, type StoredBlob } from "./arriving-blob.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { type Descriptor, type ImageManifest, type OciImageConfig, parseImageConfig, parseManifestDocument, selectPlatform } from "./oci.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
@@ -43,12 +44,12 @@ export interface PulledImage {
 
 /**
  * A pull under way: the image is known (its manifest and config are in) and its layers are
- * arriving, so a caller can start on layer 0 while the later ones still download.
+ * arriving, so a caller can apply each one as it downloads.
  */
 export interface PullInProgress {
   image: PulledImage;
-  /** Per layer, in manifest order: the blob's path once it is stored and verified. */
-  layerPaths: Promise<string>[];
+  /** Per layer, in manifest order: its blob in the store, whole or arriving. */
+  layers: StoredBlob[];
   /** Every layer stored and the image recorded complete; rejects with the first failure. Always await it. */
   done: Promise<PulledImage>;
 }
@@ -147,21 +148,38 @@ async function pullFrom(
     manifestDigest,
     layers: manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size, cached: context.store.has("layers", layer.digest) })),
   });
-  const layerPaths = inOrder(manifest.layers, LAYER_CONCURRENCY, async (layer) => {
-    const path = await context.store.fetch("layers", layer.digest, {
-      size: layer.size,
-      fetch: blobFetcher(layer.digest),
-      onProgress: (bytes) => onEvent({ type: "progress", digest: layer.digest, bytes, size: layer.size }),
-    });
+  const progress = manifest.layers.map(() => new ArrivalProgress());
+  const downloads = inOrder([...manifest.layers.entries()], LAYER_CONCURRENCY, async ([index, layer]) => {
+    const arrival = progress[index] as ArrivalProgress;
+    try {
+      await context.store.fetch("layers", layer.digest, {
+        size: layer.size,
+        fetch: blobFetcher(layer.digest),
+        onProgress: (bytes) => {
+          arrival.wrote(bytes);
+          onEvent({ type: "progress", digest: layer.digest, bytes, size: layer.size });
+        },
+      });
+    } catch (error) {
+      arrival.settle("failed");
+      throw error;
+    }
+    arrival.settle("verified");
     onEvent({ type: "layer-done", digest: layer.digest });
-    return path;
   });
   const image = { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers, config, cached: false };
-  const done = Promise.all(layerPaths).then(() => {
+  const done = Promise.all(downloads).then(() => {
     putImage(context.database.db, { ...record, complete: true });
     return image;
   });
-  return { image, layerPaths, done };
+  const layers = manifest.layers.map((layer, index) =>
+    storedBlob(context, layer.digest, progress[index] as ArrivalProgress, downloads[index] as Promise<void>),
+  );
+  return { image, layers, done };
+}
+
+function storedBlob(context: PullContext, digest: string, progress: ArrivalProgress, done: Promise<unknown>): StoredBlob {
+  return { path: context.store.path("layers", digest), partialPath: context.store.partialPath("layers", digest), progress, done };
 }
 
 /**
@@ -172,8 +190,8 @@ async function pullFrom(
 export async function startPull(context: PullContext, text: string, onEvent: (event: PullEvent) => void = () => {}): Promise<PullInProgress> {
   const cached = findCachedImage(context, text);
   if (cached) {
-    const layerPaths = cached.layers.map((layer) => Promise.resolve(context.store.path("layers", layer.digest)));
-    return { image: cached, layerPaths, done: Promise.resolve(cached) };
+    const layers = cached.layers.map((layer) => storedBlob(context, layer.digest, ArrivalProgress.verified(), Promise.resolve()));
+    return { image: cached, layers, done: Promise.resolve(cached) };
   }
   const candidates = candidatesFor(text, context.registries);
   const misses: BoxliteError[] = [];

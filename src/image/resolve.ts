@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { DEFAULT_IMAGE_NAME, prepareDefaultImage } from "./default-image.ts";
+import type { StoredBlob } from "./arriving-blob.ts";
 import type { ImageBase } from "./image.ts";
 import { buildImageDisk } from "./image-disk.ts";
 import { openLocalImage, parseLocalSpec } from "./local.ts";
@@ -46,8 +47,9 @@ export function resolveRootfs(context: ImageContext, path: string): Promise<Imag
 
 /**
  * Pulls a registry image when not cached and builds its base disk when missing: ready to run.
- * The disk is built as the layers arrive, each applied (in a worker thread) once it is
- * stored and verified and the ones below it are applied, so applying overlaps downloading.
+ * The disk is built as the layers arrive: each is applied (in a worker thread) as it
+ * downloads, once the ones below it are applied; the disk is published only when every
+ * layer arrived whole and verified.
  */
 export async function prepareRegistryImage(
   context: ImageContext,
@@ -60,7 +62,7 @@ export async function prepareRegistryImage(
   const layers = image.layers.map((layer, i) => ({
     source: `${image.reference} layer ${layer.digest}`,
     diffId: image.config.diffIds[i],
-    file: pull.layerPaths[i] as Promise<string>,
+    stored: pull.layers[i] as StoredBlob,
   }));
   const [pulled, built] = await Promise.allSettled([pull.done, buildImageDisk(context.config, layers, basePath)]);
   // A failed download also fails the build that waits for it: report the download.

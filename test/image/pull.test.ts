@@ -9,6 +9,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { getImage } from "../../src/db/images.ts";
+import type { StoredBlob } from "../../src/image/arriving-blob.ts";
 import { startPull } from "../../src/image/pull.ts";
 import { prepareRegistryImage, registryDiskPath } from "../../src/image/resolve.ts";
 import { openHome } from "../../src/runtime/home.ts";
@@ -78,14 +79,17 @@ async function freshContext() {
 /** Staging trees of base disks being built in the home (`tmp/image-*`), as the build makes them. */
 const stagingDirs = (home: string) => readdirSync(join(home, "tmp")).filter((name) => name.startsWith("image-"));
 
-test("a pull answers once the image is known and hands out each layer as it is stored, before the last one is in", async () => {
+test("a pull answers once the image is known and hands out each layer's blob, whole before the last one is in", async () => {
   let released = false;
   const proxy = startGate(lastLayer(), () => released);
   const { context, close } = await freshContext();
   try {
     const pull = await startPull(context, `${proxy.host}/test/app:v1`);
-    const first = await (pull.layerPaths[0] as Promise<string>);
-    expect(statSync(first).size).toBe(image.layers[0]?.size as number);
+    const first = pull.layers[0] as StoredBlob;
+    await first.done;
+    expect(first.progress.state).toBe("verified");
+    expect(statSync(first.path).size).toBe(image.layers[0]?.size as number);
+    expect(pull.layers.at(-1)?.progress.state).toBe("arriving");
     expect(proxy.gate.opened).toBeUndefined();
     expect(getImage(context.database.db, `${proxy.host}/test/app:v1`)?.complete).toBe(false);
     released = true;
