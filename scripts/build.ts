@@ -69,6 +69,8 @@ async function main(): Promise<void> {
       "--format=esm",
       `--target=${target.bunTarget}`,
       "src/main.ts",
+      // A worker's entry must be an entry point of its own (see src/image/layer-thread.ts).
+      "src/image/layer-worker.ts",
       "--outfile",
       target.outfile,
     ]);

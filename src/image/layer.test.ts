@@ -90,6 +90,26 @@ describe("file contents stream to disk", () => {
     expect(readFileSync(join(root, "g"), "utf8")).toBe("tail");
   });
 
+  test("each file holds only its own bytes, though one write buffer serves them all", async () => {
+    const big = new Uint8Array(1_500_000).fill(0x61);
+    const small = new Uint8Array(5000).fill(0x62);
+    const tar = writeTar([
+      { path: "big", data: big },
+      { path: "small", data: small },
+      { path: "empty", data: "" },
+      { path: "again", data: big.subarray(0, 700_000) },
+    ]);
+    // 4 KiB pieces: every file goes through the buffer rather than straight to write(2).
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < tar.length; i += 4096) yield tar.subarray(i, i + 4096);
+    }
+    await applyLayer(root, chunks(), { source: "chunks" });
+    expect(readFileSync(join(root, "big")).equals(big)).toBe(true);
+    expect(readFileSync(join(root, "small")).equals(small)).toBe(true);
+    expect(statSync(join(root, "empty")).size).toBe(0);
+    expect(readFileSync(join(root, "again")).equals(big.subarray(0, 700_000))).toBe(true);
+  });
+
   test("refuses a layer cut off inside a file's content, naming the layer and the entry, and leaves no partial file", async () => {
     const tar = writeTar([
       { path: "etc/hostname", data: "box\n" },

@@ -10,7 +10,7 @@ import { BoxliteError, wrapError } from "../util/errors.ts";
 import { decompressLayer } from "./decompress.ts";
 import { readTarStream } from "./tar.ts";
 import type { TarEntry } from "./tar.ts";
-import { applyEntry, ensureRealParents, isRealDirectory, safeRelative } from "./unpack.ts";
+import { applyEntry, ensureRealParents, isRealDirectory, newWriteBuffer, safeRelative } from "./unpack.ts";
 import type { ApplyOutcome, SkippedXattr } from "./unpack.ts";
 
 const WHITEOUT = ".wh.";
@@ -87,9 +87,9 @@ function lstatOrFalse(path: string): boolean {
 }
 
 /** Wraps a filesystem failure (ENOSPC, EACCES…) with the layer and the entry it hit. */
-async function applyOne(root: string, entry: TarEntry, source: string): Promise<ApplyOutcome> {
+async function applyOne(root: string, entry: TarEntry, source: string, buffer: Uint8Array): Promise<ApplyOutcome> {
   try {
-    return await applyEntry(root, entry, source);
+    return await applyEntry(root, entry, source, buffer);
   } catch (error) {
     throw wrapError("disk", `${source}: could not apply entry ${JSON.stringify(entry.path)}`, error);
   }
@@ -105,6 +105,7 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
   const added = new Set<string>();
   const directories: { relative: string; mtime: number }[] = [];
   const hasher = new Bun.CryptoHasher("sha256");
+  const buffer = newWriteBuffer();
   const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
   // The limit is checked here rather than in decompressLayer so the refusal can name the caller's limit (an image's total).
   async function* countBytes(): AsyncGenerator<Uint8Array> {
@@ -131,7 +132,7 @@ export async function applyLayer(root: string, blob: Uint8Array | AsyncIterable<
         continue;
       }
       const relative = safeRelative(entry.path, options.source);
-      const outcome = await applyOne(root, entry, options.source);
+      const outcome = await applyOne(root, entry, options.source, buffer);
       result.skippedXattrs.push(...outcome.skippedXattrs);
       if (outcome.skippedSpecial) {
         result.skippedSpecial.push(relative);

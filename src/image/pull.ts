@@ -2,10 +2,13 @@
  * Pulling an image: reference → registry candidates → manifest (through an index to
  * this host's platform) → config → layers, each blob verified into the store, and the
  * result recorded in `image_index`. An image already recorded complete with all its
- * blobs on disk is answered from disk with no network access at all.
+ * blobs on disk is answered from disk with no network access at all. A pull answers as
+ * soon as the image is known, with each layer's blob as it arrives, so its base disk can
+ * be built while the layers still download.
  */
 import { getImage, putImage } from "../db/images.ts";
 import type { HomeDatabase } from "../db/database.ts";
+import { ArrivalProgress, type StoredBlob } from "./arriving-blob.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { type Descriptor, type ImageManifest, type OciImageConfig, parseImageConfig, parseManifestDocument, selectPlatform } from "./oci.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
@@ -39,6 +42,18 @@ export interface PulledImage {
   cached: boolean;
 }
 
+/**
+ * A pull under way: the image is known (its manifest and config are in) and its layers are
+ * arriving, so a caller can apply each one as it downloads.
+ */
+export interface PullInProgress {
+  image: PulledImage;
+  /** Per layer, in manifest order: its blob in the store, whole or arriving. */
+  layers: StoredBlob[];
+  /** Every layer stored and the image recorded complete; rejects with the first failure. Always await it. */
+  done: Promise<PulledImage>;
+}
+
 /** Layers downloaded at once: enough to fill a link, few enough to keep each one moving. */
 const LAYER_CONCURRENCY = 3;
 
@@ -64,12 +79,19 @@ export function findCachedImage(context: PullContext, text: string): PulledImage
   return undefined;
 }
 
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+/** Starts `work` on the items in order, at most `limit` at once; one promise per item, settled as that item finishes. */
+function inOrder<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R>[] {
+  const results = items.map(() => Promise.withResolvers<R>());
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
+    while (next < items.length) {
+      const index = next++;
+      const result = results[index] as PromiseWithResolvers<R>;
+      await work(items[index] as T).then(result.resolve, result.reject);
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  for (let started = 0; started < Math.min(limit, items.length); started++) void worker();
+  return results.map((result) => result.promise);
 }
 
 async function resolveManifest(
@@ -99,7 +121,7 @@ async function pullFrom(
   settings: RegistrySettings,
   reference: ImageReference,
   onEvent: (event: PullEvent) => void,
-): Promise<PulledImage> {
+): Promise<PullInProgress> {
   const canonical = formatReference(reference);
   const client = new RegistryClient(settings, { dockerConfigPath: context.dockerConfigPath, configFile: context.configFile });
   const { digest: manifestDigest, manifest } = await resolveManifest(client, context, reference, `image ${canonical}`);
@@ -126,25 +148,51 @@ async function pullFrom(
     manifestDigest,
     layers: manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size, cached: context.store.has("layers", layer.digest) })),
   });
-  await inParallel(manifest.layers, LAYER_CONCURRENCY, async (layer) => {
-    await context.store.fetch("layers", layer.digest, {
-      size: layer.size,
-      fetch: blobFetcher(layer.digest),
-      onProgress: (bytes) => onEvent({ type: "progress", digest: layer.digest, bytes, size: layer.size }),
-    });
+  const progress = manifest.layers.map(() => new ArrivalProgress());
+  const downloads = inOrder([...manifest.layers.entries()], LAYER_CONCURRENCY, async ([index, layer]) => {
+    const arrival = progress[index] as ArrivalProgress;
+    try {
+      await context.store.fetch("layers", layer.digest, {
+        size: layer.size,
+        fetch: blobFetcher(layer.digest),
+        onProgress: (bytes) => {
+          arrival.wrote(bytes);
+          onEvent({ type: "progress", digest: layer.digest, bytes, size: layer.size });
+        },
+      });
+    } catch (error) {
+      arrival.settle("failed");
+      throw error;
+    }
+    arrival.settle("verified");
     onEvent({ type: "layer-done", digest: layer.digest });
   });
-  putImage(context.database.db, { ...record, complete: true });
-  return { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers, config, cached: false };
+  const image = { reference: canonical, manifestDigest, configDigest: manifest.config.digest, layers: manifest.layers, config, cached: false };
+  const done = Promise.all(downloads).then(() => {
+    putImage(context.database.db, { ...record, complete: true });
+    return image;
+  });
+  const layers = manifest.layers.map((layer, index) =>
+    storedBlob(context, layer.digest, progress[index] as ArrivalProgress, downloads[index] as Promise<void>),
+  );
+  return { image, layers, done };
+}
+
+function storedBlob(context: PullContext, digest: string, progress: ArrivalProgress, done: Promise<unknown>): StoredBlob {
+  return { path: context.store.path("layers", digest), partialPath: context.store.partialPath("layers", digest), progress, done };
 }
 
 /**
- * Pulls `text` (as the user wrote it) unless it is cached. Unqualified names are tried on
- * each search registry in order; the first that has the image wins.
+ * Starts pulling `text` (as the user wrote it) unless it is cached, and answers once the
+ * image is known. Unqualified names are tried on each search registry in order; the first
+ * that has the image (its manifest and config) wins.
  */
-export async function pullImage(context: PullContext, text: string, onEvent: (event: PullEvent) => void = () => {}): Promise<PulledImage> {
+export async function startPull(context: PullContext, text: string, onEvent: (event: PullEvent) => void = () => {}): Promise<PullInProgress> {
   const cached = findCachedImage(context, text);
-  if (cached) return cached;
+  if (cached) {
+    const layers = cached.layers.map((layer) => storedBlob(context, layer.digest, ArrivalProgress.verified(), Promise.resolve()));
+    return { image: cached, layers, done: Promise.resolve(cached) };
+  }
   const candidates = candidatesFor(text, context.registries);
   const misses: BoxliteError[] = [];
   for (const { settings, reference } of candidates) {

@@ -8,10 +8,11 @@
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { DEFAULT_IMAGE_NAME, prepareDefaultImage } from "./default-image.ts";
+import type { StoredBlob } from "./arriving-blob.ts";
 import type { ImageBase } from "./image.ts";
 import { buildImageDisk } from "./image-disk.ts";
 import { openLocalImage, parseLocalSpec } from "./local.ts";
-import { type PullContext, type PulledImage, type PullEvent, pullImage } from "./pull.ts";
+import { type PullContext, type PulledImage, type PullEvent, startPull } from "./pull.ts";
 
 const DEFAULT_ALIASES = new Set([DEFAULT_IMAGE_NAME, "boxlite/default"]);
 
@@ -44,23 +45,29 @@ export function resolveRootfs(context: ImageContext, path: string): Promise<Imag
   return resolveLocal(context, { kind: "auto", path }, path);
 }
 
-/** Pulls a registry image when not cached and builds its base disk when missing: ready to run. */
+/**
+ * Pulls a registry image when not cached and builds its base disk when missing: ready to run.
+ * The disk is built as the layers arrive: each is applied (in a worker thread) as it
+ * downloads, once the ones below it are applied; the disk is published only when every
+ * layer arrived whole and verified.
+ */
 export async function prepareRegistryImage(
   context: ImageContext,
   name: string,
   onEvent?: (event: PullEvent) => void,
 ): Promise<{ image: PulledImage; base: ImageBase }> {
-  const image = await pullImage(context, name, onEvent);
+  const pull = await startPull(context, name, onEvent);
+  const { image } = pull;
   const basePath = registryDiskPath(context.config, image.configDigest);
-  await buildImageDisk(
-    context.config,
-    image.layers.map((layer, i) => ({
-      source: `${image.reference} layer ${layer.digest}`,
-      diffId: image.config.diffIds[i],
-      open: () => Bun.file(context.store.path("layers", layer.digest)).stream(),
-    })),
-    basePath,
-  );
+  const layers = image.layers.map((layer, i) => ({
+    source: `${image.reference} layer ${layer.digest}`,
+    diffId: image.config.diffIds[i],
+    stored: pull.layers[i] as StoredBlob,
+  }));
+  const [pulled, built] = await Promise.allSettled([pull.done, buildImageDisk(context.config, layers, basePath)]);
+  // A failed download also fails the build that waits for it: report the download.
+  if (pulled.status === "rejected") throw pulled.reason;
+  if (built.status === "rejected") throw built.reason;
   return { image, base: { name, digest: image.manifestDigest, basePath, config: image.config.run } };
 }
 

@@ -59,6 +59,11 @@ export class BlobStore {
     return join(this.imagesDir, kind, `sha256-${hexOf(digest)}`);
   }
 
+  /** Where the blob arrives while it downloads (renamed to `path` once whole and verified). */
+  partialPath(kind: BlobKind, digest: string): string {
+    return `${this.path(kind, digest)}.partial`;
+  }
+
   has(kind: BlobKind, digest: string): boolean {
     return existsSync(this.path(kind, digest));
   }
@@ -100,14 +105,14 @@ export class BlobStore {
   /** Removes a blob and any partial download of it. */
   remove(kind: BlobKind, digest: string): void {
     const path = this.path(kind, digest);
-    for (const file of [path, `${path}.partial`, `${path}.lock`]) rmSync(file, { force: true });
+    for (const file of [path, this.partialPath(kind, digest), `${path}.lock`]) rmSync(file, { force: true });
   }
 
   private async download(kind: BlobKind, digest: string, path: string, options: FetchBlobOptions): Promise<string> {
     mkdirSync(join(this.imagesDir, kind), { recursive: true });
     using _lock = await FileLock.acquire(`${path}.lock`, `download ${digest}`, BLOB_LOCK_TIMEOUT_MS);
     if (existsSync(path)) return path; // another process finished it while we waited
-    const partial = `${path}.partial`;
+    const partial = this.partialPath(kind, digest);
     const attempts = options.attempts ?? 3;
     let firstError: unknown;
     for (let attempt = 1; ; attempt++) {

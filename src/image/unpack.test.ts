@@ -6,7 +6,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { readTarStream } from "./tar.ts";
 import { writeTar } from "./tar-writer.test-helper.ts";
 import type { WriteEntry } from "./tar-writer.test-helper.ts";
-import { applyEntry } from "./unpack.ts";
+import { applyEntry, newWriteBuffer } from "./unpack.ts";
 import type { ApplyOutcome } from "./unpack.ts";
 import { readXattrHex } from "../../test/helpers/xattr.ts";
 
@@ -27,7 +27,8 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 
 async function apply(entries: WriteEntry[]): Promise<ApplyOutcome[]> {
   const outcomes: ApplyOutcome[] = [];
-  for await (const entry of readTarStream(once(writeTar(entries)), "sha256:unpack")) outcomes.push(await applyEntry(root, entry, "sha256:unpack"));
+  const buffer = newWriteBuffer();
+  for await (const entry of readTarStream(once(writeTar(entries)), "sha256:unpack")) outcomes.push(await applyEntry(root, entry, "sha256:unpack", buffer));
   return outcomes;
 }
 

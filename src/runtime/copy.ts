@@ -11,7 +11,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync }
 import { basename, dirname, posix, resolve } from "node:path";
 import type { ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
 import { readTarStream, type TarEntry } from "../image/tar.ts";
-import { applyEntry, safeRelative } from "../image/unpack.ts";
+import { applyEntry, newWriteBuffer, safeRelative } from "../image/unpack.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { connectBox } from "./box-socket.ts";
 import { readyBox } from "./lifecycle.ts";
@@ -135,6 +135,7 @@ export async function extractCopyOut(chunks: AsyncIterable<Uint8Array>, target: 
   const { plan, hostDst, source, contents, what } = target;
   let top: string | undefined;
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const buffer = newWriteBuffer();
   for await (const raw of readTarStream(chunks, what)) {
     const stripped = target.stripTop ? safeRelative(raw.path, what).split("/").slice(1).join("/") : undefined;
     const entry =
@@ -156,7 +157,7 @@ export async function extractCopyOut(chunks: AsyncIterable<Uint8Array>, target: 
     // A device node from a box could name one of the host's disks: never made here.
     if (entry.type === "chardev" || entry.type === "blockdev") continue;
     // Files copied out belong to the user who copies, as with docker cp.
-    await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what);
+    await applyEntry(plan.root, { ...renamed(entry, top, plan.rename), ...owner }, what, buffer);
   }
 }
 

@@ -6,6 +6,11 @@
  */
 import { join } from "node:path";
 
+/** True in the compiled executable, whose modules live in Bun's embedded `/$bunfs/`. */
+export function isCompiled(): boolean {
+  return import.meta.dir.startsWith("/$bunfs/");
+}
+
 export function selfCommand(): string[] {
-  return import.meta.dir.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, join(import.meta.dir, "..", "main.ts")];
+  return isCompiled() ? [process.execPath] : [process.execPath, join(import.meta.dir, "..", "main.ts")];
 }

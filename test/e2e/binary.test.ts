@@ -7,6 +7,8 @@ import { insertBox } from "../../src/db/boxes.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { buildRecorder, newCallLog, readCalls, typicalBox } from "../fixtures/libkrun-recorder/recorder.ts";
 import { REPO } from "../helpers/cli.ts";
+import { writeOciImage } from "../helpers/oci-image.ts";
+import { startRegistry } from "../helpers/registry.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 const temp = new TempDirs();
@@ -88,6 +90,24 @@ test("dist/boxlite takes no settings from the .env or bunfig.toml of the directo
   expect(result.code).toBe(0);
   expect(JSON.parse(result.stdout).homeDir).toBe(process.env.BOXLITE_HOME);
   expect(existsSync(elsewhere)).toBe(false);
+});
+
+test("dist/boxlite pulls a registry image and builds its base disk, applying the layers in its embedded worker thread", async () => {
+  const layout = temp.make("boxlite-binary-layout-");
+  writeOciImage(layout, "v1", { layers: [{ entries: [{ path: "from-layer.txt", data: "layer\n" }] }] });
+  const registry = await startRegistry();
+  try {
+    await registry.push(layout, "test/binary", "v1");
+    const home = temp.make("boxlite-binary-pull-");
+    const result = await runBinary(["--home", home, "pull", "-q", `${registry.host}/test/binary:v1`]);
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    const configDigest = result.stdout.trim();
+    const disk = join(home, "images", "disk-images", `${configDigest.replace(":", "-")}.ext4`);
+    const listing = Bun.spawnSync(["debugfs", "-R", "cat /from-layer.txt", disk], { stdout: "pipe", stderr: "pipe" });
+    expect(listing.stdout.toString()).toBe("layer\n");
+  } finally {
+    await registry.stop();
+  }
 });
 
 test("dist/boxlite info prints a human summary", async () => {
