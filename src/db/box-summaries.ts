@@ -7,7 +7,16 @@ import { BoxliteError } from "../util/errors.ts";
 import { type BoxStatus, KNOWN_STATUSES, statusSql } from "./box-status.ts";
 import { getBox } from "./boxes.ts";
 import { corrupt } from "./json.ts";
-import { CONFIG_INDEX, NEWEST_FIRST, STATE_INDEX, configField as config, stateField as state } from "./listing-indexes.ts";
+import {
+  CONFIG_INDEX,
+  configFields as config,
+  configWellFormed,
+  NEWEST_FIRST,
+  STATE_INDEX,
+  sqlOf,
+  stateFields as state,
+  stateWellFormed,
+} from "./listing-indexes.ts";
 
 /**
  * What the CLI and the API show of a box: the REST contract's `Box` shape, plus the exit
@@ -48,16 +57,16 @@ const S = "s.json";
  * and `inspect` agree on what is damaged, and say it in the same words.
  */
 const COLUMNS = `c.id AS box_id, c.name AS name,
-  CASE WHEN ${config.wellFormed(C)} AND ${state.wellFormed(S)} THEN ${statusSql(`coalesce(${state.status(S)}, s.status)`)} END AS status,
-  ${config.createdAt(C)} AS created_at,
-  coalesce(${state.lastUpdated(S)}, ${config.createdAt(C)}) AS updated_at,
-  coalesce(${state.pid(S)}, s.pid) AS pid,
-  coalesce(${config.image(C)}, '') AS image,
-  coalesce(${config.cpus(C)}, ?1) AS cpus,
-  coalesce(${config.memoryMib(C)}, ?2) AS memory_mib,
-  ${state.exitCode(S)} AS exit_code,
-  ${state.errorReason(S)} AS error_reason,
-  coalesce(${config.autoRemove(C)}, 0) AS auto_delete`;
+  CASE WHEN ${configWellFormed(C)} AND ${stateWellFormed(S)} THEN ${statusSql(`coalesce(${sqlOf(state.status, S)}, s.status)`)} END AS status,
+  ${sqlOf(config.createdAt, C)} AS created_at,
+  coalesce(${sqlOf(state.lastUpdated, S)}, ${sqlOf(config.createdAt, C)}) AS updated_at,
+  coalesce(${sqlOf(state.pid, S)}, s.pid) AS pid,
+  coalesce(${sqlOf(config.image, C)}, '') AS image,
+  coalesce(${sqlOf(config.cpus, C)}, ?1) AS cpus,
+  coalesce(${sqlOf(config.memoryMib, C)}, ?2) AS memory_mib,
+  ${sqlOf(state.exitCode, S)} AS exit_code,
+  ${sqlOf(state.errorReason, S)} AS error_reason,
+  coalesce(${sqlOf(config.removesOnStop, C)}, 0) AS auto_delete`;
 // Every box: read from the two indexes alone (the planner does not pick them by itself).
 const ALL_SQL = `SELECT ${COLUMNS}
   FROM box_config c INDEXED BY ${CONFIG_INDEX} JOIN box_state s INDEXED BY ${STATE_INDEX} ON s.id = c.id ${NEWEST_FIRST}`;

@@ -10,6 +10,7 @@
 import type { ParseArgsConfig } from "node:util";
 import type { BoxConfigJson } from "../db/boxes.ts";
 import { type JsonObject, type JsonValue, isJsonObject } from "../db/json.ts";
+import { configFields } from "../db/listing-indexes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { type BoxOptions, envFromPairs, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
@@ -198,12 +199,12 @@ export const FIELDS: FieldTable = {
       read: (request) => (request.auto_delete != null ? request.auto_delete > 0 : nonNull(request.auto_remove)),
       write: (value) => ({ auto_delete: value ? 1 : 0 }),
     },
-    // The reference resolves its deprecated auto_remove through auto_delete when that is set.
+    // The reference resolves its deprecated auto_remove through auto_delete when that is set:
+    // the listing's field says so, and this reads the same field.
     record: {
-      read: (options) => {
-        const autoDelete = numeric(options.auto_delete);
-        if (autoDelete !== undefined) return autoDelete > 0;
-        return typeof options.auto_remove === "boolean" ? options.auto_remove : undefined;
+      read: (_options, config) => {
+        const removes = configFields.removesOnStop.read(config);
+        return removes === null ? undefined : removes === 1;
       },
       write: (value, options) => {
         options.auto_remove = value;

@@ -6,7 +6,7 @@ import type { BoxView, ListingDefaults } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
 import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
-import { boxFacts } from "./box-facts.ts";
+import { configFields, stateFields } from "../db/listing-indexes.ts";
 
 export type { BoxView } from "../db/box-summaries.ts";
 
@@ -14,32 +14,23 @@ export type { BoxView } from "../db/box-summaries.ts";
 export const VIEW_DEFAULTS: ListingDefaults = { cpus: DEFAULT_CPUS, memoryMib: DEFAULT_MEMORY_MIB };
 
 /**
- * `rootfs` is `{"Image": ref}` or `{"RootfsPath": path}` (a serde enum), or a plain string.
- * The listing applies the same rule in SQL (configField.image in db/listing-indexes.ts).
+ * A box as the listing shows it, from its full record: every field read by the listing's
+ * own field table (db/listing-indexes.ts), so `ls` and `inspect` cannot disagree.
  */
-export function imageOf(rootfs: unknown): string {
-  if (typeof rootfs === "string") return rootfs;
-  if (rootfs === null || typeof rootfs !== "object") return "";
-  const variant = rootfs as Record<string, unknown>;
-  if (typeof variant.Image === "string") return variant.Image;
-  return typeof variant.RootfsPath === "string" ? variant.RootfsPath : "";
-}
-
 export function boxView(record: BoxRecord): BoxView {
-  const { options, resolved } = boxFacts(record);
-  const updated = record.state.last_updated;
+  const { config, state } = record;
   return {
     box_id: record.id,
     name: record.name,
     status: record.status,
-    created_at: record.config.created_at,
-    updated_at: typeof updated === "string" ? updated : record.config.created_at,
+    created_at: config.created_at,
+    updated_at: stateFields.lastUpdated.read(state) ?? config.created_at,
     pid: record.pid,
-    image: imageOf(record.config.options.rootfs),
-    cpus: resolved.cpus,
-    memory_mib: resolved.memoryMib,
-    exit_code: typeof record.state.exit_code === "number" ? record.state.exit_code : null,
-    error_reason: typeof record.state.error_reason === "string" ? record.state.error_reason : null,
-    auto_delete: options.autoRemove === true ? 1 : 0,
+    image: configFields.image.read(config) ?? "",
+    cpus: configFields.cpus.read(config) ?? DEFAULT_CPUS,
+    memory_mib: configFields.memoryMib.read(config) ?? DEFAULT_MEMORY_MIB,
+    exit_code: stateFields.exitCode.read(state),
+    error_reason: stateFields.errorReason.read(state),
+    auto_delete: configFields.removesOnStop.read(config) ?? 0,
   };
 }

@@ -69,13 +69,13 @@ describe("the listing indexes", () => {
       .all()
       .map((row) => row.detail);
     indexed.close();
-    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v5", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v5 (id=?)"]);
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v6", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v6 (id=?)"]);
   });
 
   test("a home with the indexes of an earlier build gets the current ones instead", () => {
     const earlier = openDatabase({ home });
-    earlier.db.run("DROP INDEX boxlite_box_config_listing_v5");
-    earlier.db.run("DROP INDEX boxlite_box_state_listing_v5");
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v6");
+    earlier.db.run("DROP INDEX boxlite_box_state_listing_v6");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v2 ON box_config(created_at, id)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing ON box_state(id, status)");
@@ -83,13 +83,15 @@ describe("the listing indexes", () => {
     earlier.db.run("CREATE INDEX boxlite_box_state_listing_v3 ON box_state(id, pid)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v4 ON box_config(created_at, id, name, json)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing_v4 ON box_state(id, status, json)");
+    earlier.db.run("CREATE INDEX boxlite_box_config_listing_v5 ON box_config(created_at, name, json)");
+    earlier.db.run("CREATE INDEX boxlite_box_state_listing_v5 ON box_state(id, pid, json)");
     earlier.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
     const reopened = openDatabase({ home });
     const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
     const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
     reopened.close();
-    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v5", "boxlite_box_state_listing_v5"]);
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v6", "boxlite_box_state_listing_v6"]);
     expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
@@ -172,7 +174,7 @@ describe("the listing indexes", () => {
 
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing_v5");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v6");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();
