@@ -1,6 +1,5 @@
 import { expect, test } from "bun:test";
-import { BoxliteError } from "../util/errors.ts";
-import { parseInteger, splitAtOperand } from "./args.ts";
+import { splitAtOperand } from "./args.ts";
 
 const SPEC = {
   interactive: { type: "boolean", short: "i" },
@@ -32,11 +31,4 @@ test("values of options are never mistaken for the image", () => {
 
 test("no image and no command leaves both empty", () => {
   expect(splitAtOperand(SPEC, ["-i"])).toEqual({ own: ["-i"], rest: [] });
-});
-
-test("parseInteger refuses non-numbers with the flag's name", () => {
-  expect(parseInteger("--cpus", "2")).toBe(2);
-  expect(parseInteger("--cpus", undefined)).toBeUndefined();
-  expect(() => parseInteger("--cpus", "two")).toThrow(/--cpus "two" is not a whole number/);
-  expect(() => parseInteger("--memory", "1.5")).toThrow(BoxliteError);
 });

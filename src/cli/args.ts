@@ -59,13 +59,6 @@ export function parseOptions<T extends OptionsSpec>(command: string, spec: T, ar
   }
 }
 
-/** Parses a whole number flag, with the flag's name in the error. */
-export function parseInteger(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value)) throw new BoxliteError("usage", `${flag} ${JSON.stringify(value)} is not a whole number`);
-  return Number(value);
-}
-
 /** The process flags `run` and `exec` share (docker's ProcessFlags). */
 export const PROCESS_OPTIONS = {
   interactive: { type: "boolean", short: "i" },

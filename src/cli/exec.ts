@@ -2,7 +2,8 @@
 import type { BoxliteApi } from "../runtime/api.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { type OptionsSpec, parseInteger, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
+import { parseInteger } from "../util/flags.ts";
+import { type OptionsSpec, parseOptions, PROCESS_OPTIONS, splitAtOperand } from "./args.ts";
 import { attachExecution } from "./attach.ts";
 import { out, warn, writeTo } from "./output.ts";
 import { terminalSize } from "./terminal.ts";

@@ -1,7 +1,8 @@
 /** `boxlite create`, `start`, `stop` and `restart`: boxes that live in the background. */
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { parseInteger, parseOptions } from "./args.ts";
+import { parseInteger } from "../util/flags.ts";
+import { parseOptions } from "./args.ts";
 import { out, warn } from "./output.ts";
 import { pullProgress } from "./progress.ts";
 import { parseRunArgs } from "./run.ts";

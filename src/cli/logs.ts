@@ -2,7 +2,8 @@
 import { isActiveStatus } from "../model/box-state.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { parseInteger, parseOptions } from "./args.ts";
+import { parseInteger } from "../util/flags.ts";
+import { parseOptions } from "./args.ts";
 import { out } from "./output.ts";
 
 export const LOGS_USAGE = `Usage: boxlite logs [-f] [-n N] BOX

@@ -10,7 +10,8 @@ import { logLine } from "../api/errors.ts";
 import { ExecutionRegistry } from "../api/executions.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { parseInteger, parseOptions } from "./args.ts";
+import { parseInteger } from "../util/flags.ts";
+import { parseOptions } from "./args.ts";
 import { out } from "./output.ts";
 
 export const SERVE_USAGE = `Usage: boxlite serve [--host HOST] [--port PORT] [--api-key KEY]

@@ -12,6 +12,7 @@ import type { BoxConfigJson } from "../db/boxes.ts";
 import { type JsonObject, type JsonValue, isJsonObject } from "../db/json.ts";
 import { configFields } from "../db/listing-indexes.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { parseInteger } from "../util/flags.ts";
 import { type BoxOptions, envFromPairs, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
 
@@ -51,13 +52,6 @@ const strings = (value: JsonValue | undefined): string[] | undefined =>
 const numeric = (value: JsonValue | undefined): number | undefined => (typeof value === "number" ? value : undefined);
 const nonNull = <T>(value: T | null | undefined): T | undefined => (value === null ? undefined : value);
 
-/** A whole-number flag, with the flag in the error. */
-function integerFlag(flag: string, value: CliValue): number | undefined {
-  if (typeof value !== "string") return undefined;
-  if (!/^-?\d+$/.test(value)) throw new BoxliteError("usage", `${flag} ${JSON.stringify(value)} is not a whole number`);
-  return Number(value);
-}
-
 /** A string option stored under one key of BoxConfig.options and sent under one REST field. */
 function textField(key: string, restKey: "working_dir" | "user", flag: string, short: string, samples: string[]): FieldCodec<string> {
   return {
@@ -73,7 +67,7 @@ function integerField(key: string, restKey: "cpus" | "memory_mib", flag: string,
   return {
     cli: {
       flags: { [flag]: { type: "string" } },
-      read: (input) => integerFlag(`--${flag}`, input.values[flag]),
+      read: (input) => parseInteger(`--${flag}`, text(input.values[flag])),
       write: (value) => ({ flags: [`--${flag}`, String(value)] }),
     },
     rest: { read: (request) => nonNull(request[restKey]), write: (value) => ({ [restKey]: value }) },
