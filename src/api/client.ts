@@ -19,7 +19,7 @@ import { execRemote } from "./client-exec.ts";
 import { runRemote } from "./client-run.ts";
 import { RestTransport } from "./client-http.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
-import { decide, isActiveStatus } from "../model/box-state.ts";
+import { decide, factsOfView, isActiveStatus } from "../model/box-state.ts";
 import { requestFromOptions } from "../model/codec.ts";
 
 /** The Box of the contract, of which BoxView is a subset. */
@@ -73,11 +73,6 @@ function unsupported(what: string, instead: string): BoxliteError {
   return new BoxliteError("unsupported", `${what} is not supported against a server (--url / BOXLITE_URL): ${instead}`);
 }
 
-/** What the state machine needs of a box the server answered; whether its command is the user's only the server knows (it decides the requests that depend on it). */
-function factsOf(box: BoxView) {
-  return { id: box.box_id, name: box.name, status: box.status, userCommand: false };
-}
-
 export class RemoteBoxlite implements BoxliteApi {
   private readonly http: RestTransport;
 
@@ -116,7 +111,7 @@ export class RemoteBoxlite implements BoxliteApi {
   async start(idOrName: string): Promise<string> {
     const box = await this.getBox(idOrName);
     // As locally: a running box is left as it is (the server would answer it so too).
-    if (decide(factsOf(box), "start") === "noop") return box.box_id;
+    if (decide(factsOfView(box), "start") === "noop") return box.box_id;
     return (await this.http.json<WireBox>("POST", `${this.boxPath(box.box_id)}/start`)).box_id;
   }
 
@@ -163,7 +158,7 @@ export class RemoteBoxlite implements BoxliteApi {
   /** The server samples CPU over half a second; `intervalMs` is not sent. Uptime counts from the box's last status change. */
   async stats(idOrName: string): Promise<BoxStats> {
     const box = await this.getBox(idOrName);
-    decide(factsOf(box), "stats");
+    decide(factsOfView(box), "stats");
     const metrics = await this.http.json<WireMetrics>("GET", `${this.boxPath(box.box_id)}/metrics`);
     if (metrics.cpu_percent === null || metrics.memory_bytes === null)
       throw new BoxliteError("conflict", `box ${box.box_id} stopped while it was being measured`);

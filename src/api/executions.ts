@@ -113,13 +113,11 @@ export class ExecutionRegistry {
       await exec.execution.started.promise;
     } catch (error) {
       // Refused by the box (no exit at all): nothing to track.
-      if (
-        (await exec.done.then(
-          () => true,
-          () => false,
-        )) === false
-      )
-        throw error;
+      const exited = await exec.done.then(
+        () => true,
+        () => false,
+      );
+      if (!exited) throw error;
     }
     if (request.stdin !== undefined) {
       void tracked.writeStdin(new TextEncoder().encode(request.stdin)).catch(() => {});

@@ -41,6 +41,15 @@ export interface BoxFacts {
 
 export type Decision = "act" | "noop" | "boot";
 
+/**
+ * A box as a REST answer shows it. Whether its command is the user's is not in it, so these
+ * facts serve only the requests that do not depend on that (start, stop, stats); the
+ * server decides the others.
+ */
+export function factsOfView(view: { box_id: string; name: string | null; status: BoxStatus }): BoxFacts {
+  return { id: view.box_id, name: view.name, status: view.status, userCommand: false };
+}
+
 const ref = (box: BoxFacts) => box.name ?? box.id;
 
 /** Why a stopping box takes no request: the state machine's words, which the box's owner also answers with. */

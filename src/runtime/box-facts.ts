@@ -3,11 +3,10 @@
  * (model/codec.ts), what the state machine needs (model/box-state.ts), and status changes
  * that the machine's transitions allow.
  */
-import { CLAIMS_VM } from "../model/box-state.ts";
 import { type BoxRecord, type BoxStateJson, getBox, updateBoxState } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import type { BoxOptions } from "../model/box-options.ts";
-import { type BoxAction, type BoxFacts, checkTransition, type Decision, decide } from "../model/box-state.ts";
+import { type BoxAction, type BoxFacts, CLAIMS_VM, checkTransition, type Decision, decide } from "../model/box-state.ts";
 import { optionsFromRecord } from "../model/codec.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { FileLock } from "../util/flock.ts";

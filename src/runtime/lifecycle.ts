@@ -7,11 +7,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type BoxRecord, resolveBox, resolveExistingBox } from "../db/boxes.ts";
-import { GuestChannel } from "../guest-protocol/client.ts";
+import type { GuestChannel } from "../guest-protocol/client.ts";
 import { type BoxAction, CLAIMS_VM } from "../model/box-state.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
+import { connectBox } from "./box-socket.ts";
 import type { Home } from "./home.ts";
 import { resolveReconciled } from "./reconcile.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "./session.ts";
@@ -19,8 +20,6 @@ import { type SuperviseOptions, spawnSupervisor } from "./supervisor.ts";
 
 /** Past the grace period, the owner still needs a moment to power the VM off and record it. */
 const STOP_SLACK_MS = 30_000;
-/** How long the box's owner may take to answer on the box socket. */
-const CONNECT_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
 
 /** Starts a stored box in the background and returns its id once it runs (held: its main command waits for START); a running box is left as it is. */
@@ -59,17 +58,17 @@ export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_
 
 /** Asks the box's owner to stop it (the box socket's STOP). An owner that no longer answers is already ending the box. */
 async function requestStop(home: Home, box: BoxRecord, timeoutMs: number): Promise<void> {
-  const path = boxLayout(home.config, box.id).boxSocket;
+  let channel: GuestChannel;
   try {
-    const { channel } = await GuestChannel.connect(path, { timeoutMs: CONNECT_TIMEOUT_MS, vmExited: new Promise(() => {}) });
-    channel.requestStop(timeoutMs);
-    channel.close();
-  } catch (cause) {
+    channel = await connectBox(home, box);
+  } catch (error) {
     // Its socket is gone once the owner is past taking requests: the record says how that ends.
     const now = resolveBox(home.database.db, box.id);
     if (isDown(now) || now?.status === "stopping") return;
-    throw new BoxliteError("conflict", `box ${box.id} is recorded as ${box.status} but its owner does not answer on ${path}; see 'boxlite ls -a'`, { cause });
+    throw error;
   }
+  channel.requestStop(timeoutMs);
+  channel.close();
 }
 
 /** How long an implicit boot waits for another process that is booting the same box. */

@@ -8,7 +8,7 @@
 import type { Static } from "@sinclair/typebox";
 import { Hono } from "hono";
 import type { BoxOptions } from "../../model/box-options.ts";
-import { decide } from "../../model/box-state.ts";
+import { decide, factsOfView } from "../../model/box-state.ts";
 import { optionsFromRequest } from "../../model/codec.ts";
 import type { BoxView } from "../../runtime/box-view.ts";
 import { BoxliteError } from "../../util/errors.ts";
@@ -59,11 +59,6 @@ export function createOptions(body: CreateRequest): BoxOptions {
   return { ...options, detach: options.detach ?? options.autoRemove !== true };
 }
 
-/** What the state machine needs of a box for start and stop (neither depends on its command). */
-function factsOf(view: BoxView) {
-  return { id: view.box_id, name: view.name, status: view.status, userCommand: false };
-}
-
 /** The box routes, to be mounted under /v1. */
 export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<ApiEnv> {
   const { runtime } = context;
@@ -103,7 +98,7 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
     const view = await runtime.getBox(boxParam(c));
     // Start is idempotent (the state machine): a running box is answered as it is, its main
     // command started if an attach booted it held (the reference's run: create, attach, start).
-    if (decide(factsOf(view), "start") === "noop") {
+    if (decide(factsOfView(view), "start") === "noop") {
       await context.executions.startMain(view.box_id);
       return c.json(toBox(view));
     }
@@ -122,7 +117,7 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
     const timeoutMs = body.timeout_seconds != null ? Math.round(body.timeout_seconds * 1000) : undefined;
     // A box that is not running is answered as it is; one stopping is waited for.
     await runtime.stop(view.box_id, timeoutMs !== undefined ? { timeoutMs } : {});
-    if (decide(factsOf(view), "stop") === "act") counters.boxesStopped++;
+    if (decide(factsOfView(view), "stop") === "act") counters.boxesStopped++;
     return c.json(toBox(await runtime.getBox(view.box_id)));
   });
 
