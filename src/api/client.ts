@@ -22,10 +22,11 @@ import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
 import { decide, factsOfView, isActiveStatus } from "../model/box-state.ts";
 import { requestFromOptions } from "../model/codec.ts";
 
-/** The Box of the contract, of which BoxView is a subset. */
-interface WireBox extends BoxView {
+/** The Box of the contract, of which BoxView is a subset; `network` is ours and the newer clients' (a reference server may leave it out). */
+interface WireBox extends Omit<BoxView, "network"> {
   labels?: Record<string, string>;
   auto_pause?: number;
+  network?: Partial<BoxView["network"]>;
 }
 
 export interface WireImage {
@@ -46,6 +47,10 @@ export function imageFromWire(wire: WireImage): ImageInfo {
 interface WireMetrics {
   cpu_percent: number | null;
   memory_bytes: number | null;
+  network_bytes_sent?: number | null;
+  network_bytes_received?: number | null;
+  network_tcp_connections?: number | null;
+  network_tcp_errors?: number | null;
 }
 
 const PAGE_SIZE = 1000;
@@ -66,6 +71,11 @@ function toView(box: WireBox): BoxView {
     exit_code: exit_code ?? null,
     error_reason: error_reason ?? null,
     auto_delete: auto_delete ?? 0,
+    network: {
+      mode: box.network?.mode === "disabled" ? "disabled" : "enabled",
+      allow_net: box.network?.allow_net ?? [],
+      published_ports: box.network?.published_ports ?? [],
+    },
   };
 }
 
@@ -170,6 +180,15 @@ export class RemoteBoxlite implements BoxliteApi {
       memory_limit_bytes: box.memory_mib * MIB,
       cpus: box.cpus,
       uptime_seconds: Math.max(0, Math.round((Date.now() - Date.parse(box.updated_at)) / 1000)),
+      network:
+        metrics.network_bytes_sent == null
+          ? null
+          : {
+              bytes_sent: metrics.network_bytes_sent,
+              bytes_received: metrics.network_bytes_received ?? 0,
+              tcp_connections: metrics.network_tcp_connections ?? 0,
+              tcp_errors: metrics.network_tcp_errors ?? 0,
+            },
     };
   }
 

@@ -1,4 +1,5 @@
 /** `boxlite inspect BOX...`: docker-like JSON of boxes found by id, unique id prefix or name. */
+import { BOX_NET } from "../runtime/box-network.ts";
 import type { BoxView } from "../runtime/box-view.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -7,7 +8,8 @@ import { out, printJson, warn } from "./output.ts";
 
 export const INSPECT_USAGE = `Usage: boxlite inspect BOX [BOX...]
 
-Show boxes as JSON (docker's shape: Id, Name, Image, Created, Status, State, Cpus, Memory).
+Show boxes as JSON (docker's shape: Id, Name, Image, Created, Status, State, Cpus, Memory,
+NetworkSettings with the published ports while the box runs).
 A BOX is an id, a unique prefix of one, or a name.
 `;
 
@@ -31,6 +33,24 @@ export function inspectView(box: BoxView) {
     },
     Cpus: box.cpus,
     Memory: box.memory_mib * MIB,
+    NetworkSettings: networkSettings(box.network),
+  };
+}
+
+/** Docker's NetworkSettings, with the box's mode and allow-list: Ports maps "80/tcp" to its host bindings (HostPort a string, as docker's). */
+function networkSettings(network: BoxView["network"]) {
+  const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const port of network.published_ports) {
+    const key = `${port.guest_port}/${port.protocol}`;
+    ports[key] = [...(ports[key] ?? []), { HostIp: port.host_ip, HostPort: String(port.host_port) }];
+  }
+  const enabled = network.mode === "enabled";
+  return {
+    Mode: network.mode,
+    AllowNet: network.allow_net,
+    IPAddress: enabled ? BOX_NET.address : "",
+    Gateway: enabled ? BOX_NET.gateway : "",
+    Ports: ports,
   };
 }
 

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { BoxView } from "../runtime/box-view.ts";
-import { STATUS_WIDTH, statusText } from "./ls.ts";
+import { portsText, STATUS_WIDTH, statusText } from "./ls.ts";
 
 const box = (fields: Partial<BoxView>): BoxView => ({
   box_id: "01abc",
@@ -15,6 +15,7 @@ const box = (fields: Partial<BoxView>): BoxView => ({
   exit_code: null,
   error_reason: null,
   auto_delete: 0,
+  network: { mode: "enabled", allow_net: [], published_ports: [] },
   ...fields,
 });
 
@@ -32,4 +33,15 @@ test("statusText shows a stopped box's exit code and the first line of a failure
   expect(long.length).toBe(STATUS_WIDTH);
   // A reason only shows on a failed box.
   expect(statusText(box({ status: "stopped", error_reason: "stale" }))).toBe("Stopped");
+});
+
+test("PORTS shows each published port as docker does, and nothing for a box that publishes none", () => {
+  expect(portsText(box({}))).toBe("");
+  const ports = [
+    { host_ip: "127.0.0.1", host_port: 41234, guest_port: 80, protocol: "tcp" as const },
+    { host_ip: "0.0.0.0", host_port: 2222, guest_port: 22, protocol: "tcp" as const },
+  ];
+  expect(portsText(box({ status: "running", network: { mode: "enabled", allow_net: [], published_ports: ports } }))).toBe(
+    "127.0.0.1:41234->80/tcp, 0.0.0.0:2222->22/tcp",
+  );
 });

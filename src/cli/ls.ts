@@ -49,6 +49,13 @@ export function statusText(box: BoxView): string {
   return text.length <= STATUS_WIDTH ? text : `${text.slice(0, STATUS_WIDTH - 3)}...`;
 }
 
+/** Docker's PORTS cell: "127.0.0.1:8080->80/tcp, …" (only a running box publishes any). */
+export function portsText(box: BoxView): string {
+  const ports = box.network.published_ports;
+  if (ports.length === 0) return "";
+  return ports.map((port) => `${port.host_ip}:${port.host_port}->${port.guest_port}/${port.protocol}`).join(", ");
+}
+
 export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("ls", OPTIONS, argv);
   if (values.help) {
@@ -63,9 +70,9 @@ export async function lsCommand(runtime: BoxliteApi, argv: string[]): Promise<nu
     const rows = new Array<string[]>(boxes.length);
     for (let i = 0; i < boxes.length; i++) {
       const box = boxes[i] as BoxView;
-      rows[i] = [box.box_id.slice(0, 12), box.image, statusText(box), box.created_at, box.name ?? ""];
+      rows[i] = [box.box_id.slice(0, 12), box.image, statusText(box), box.created_at, portsText(box), box.name ?? ""];
     }
-    printColumns(["ID", "IMAGE", "STATUS", "CREATED", "NAMES"], rows);
+    printColumns(["ID", "IMAGE", "STATUS", "CREATED", "PORTS", "NAMES"], rows);
   }
   return 0;
 }

@@ -3,6 +3,7 @@ import type { BoxliteApi } from "../runtime/api.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFlags, optionsFromCli } from "../model/codec.ts";
+import { checkNetworkOptions } from "../model/network.ts";
 import { DETACH_FLAG, TTY_FLAG } from "../model/fields.ts";
 import { type OptionsSpec, parseOptions, splitAtOperand } from "./args.ts";
 import { attachExecution } from "./attach.ts";
@@ -62,6 +63,8 @@ export function parseRunArgs(argv: string[], command: "run" | "create" = "run"):
     throw new BoxliteError("usage", "the input device is not a TTY; run without -t (use -i to forward stdin)");
   }
   const options: RunOptions = optionsFromCli({ command, values, ...(split.operand !== undefined ? { operand: split.operand } : {}), rest: split.rest });
+  // Refused as usage (exit 2) before anything is made; the runtime checks again for library callers.
+  checkNetworkOptions(options.network, options.ports, "usage");
   options.stdin = Boolean(values.interactive || values.tty);
   if (values.tty) options.ttySize = terminalSize();
   return { options, detach: options.detach === true };

@@ -8,8 +8,8 @@ import { formatBytes } from "./progress.ts";
 
 export const STATS_USAGE = `Usage: boxlite stats [-s] [--json] BOX [BOX...]
 
-Show the CPU and memory each running box uses on the host (its VMM process), sampled
-over one second.
+Show the CPU and memory each running box uses on the host (its VMM and helper processes),
+sampled over one second, and the bytes its network sent and received since it started.
 
 Options:
   -s, --stream   Refresh every second until interrupted
@@ -25,12 +25,14 @@ function print(samples: BoxStats[], json: boolean, clear: boolean): void {
   }
   if (clear) void out("\u001b[2J\u001b[H");
   printColumns(
-    ["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "CPUS", "UPTIME"],
+    ["ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "NET I/O", "CPUS", "UPTIME"],
     samples.map((s) => [
       s.box_id.slice(0, 12),
       s.name ?? "",
       `${s.cpu_percent.toFixed(1)}%`,
       `${formatBytes(s.memory_bytes)} / ${formatBytes(s.memory_limit_bytes)}`,
+      // docker's order: received / sent.
+      s.network ? `${formatBytes(s.network.bytes_received)} / ${formatBytes(s.network.bytes_sent)}` : "--",
       String(s.cpus),
       `${s.uptime_seconds}s`,
     ]),

@@ -30,3 +30,11 @@ test("serve's reaper graces default to the reference's and follow its variables,
   expect(set).toEqual({ reconnectGraceMs: 5000, shutdownGraceMs: 1500, maxLifetimeMs: 60_000 });
   expect(() => loadConfig({}, { BOXLITE_RECONNECT_GRACE: "soon" })).toThrow(/BOXLITE_RECONNECT_GRACE=soon is not valid/);
 });
+
+test("BOXLITE_DNS names the boxes' upstream resolvers, port 53 when left out; a malformed entry is refused", () => {
+  expect(loadConfig({ home: "/h" }, {}).dnsServers).toBeUndefined();
+  expect(loadConfig({ home: "/h" }, { BOXLITE_DNS: "127.0.0.1:5353, 10.0.0.1" }).dnsServers).toEqual(["127.0.0.1:5353", "10.0.0.1:53"]);
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_DNS: "dns.example" })).toThrow(/BOXLITE_DNS entry "dns.example" is not valid/);
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_DNS: "1.2.3.256" })).toThrow(/is not valid/);
+  expect(() => loadConfig({ home: "/h" }, { BOXLITE_DNS: "1.2.3.4:0" })).toThrow(/is not valid/);
+});

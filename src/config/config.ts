@@ -49,6 +49,11 @@ export interface Config {
   url?: string;
   /** `BOXLITE_API_KEY`: the bearer key a client sends to that server. */
   apiKey?: string;
+  /**
+   * `BOXLITE_DNS` (comma-separated `IP[:PORT]`): the resolvers boxes' DNS queries are sent
+   * to. Unset: the host's /etc/resolv.conf nameservers (read by the network process).
+   */
+  dnsServers?: string[];
 }
 
 export interface ConfigFlags {
@@ -68,6 +73,21 @@ function pick<T extends string>(name: string, value: string | undefined, choices
   if (value === undefined || value === "") return fallback;
   if ((choices as readonly string[]).includes(value)) return value as T;
   throw new BoxliteError("invalid_argument", `${name}=${value} is not valid; use one of ${choices.join(", ")}`);
+}
+
+const DNS_SERVER = /^(\d{1,3}(\.\d{1,3}){3})(:(\d{1,5}))?$/;
+
+/** `IP[:PORT],...` as `IP:PORT` entries (port 53 when left out). */
+function dnsServers(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  return value.split(",").map((entry) => {
+    const match = DNS_SERVER.exec(entry.trim());
+    const octetsOk = match?.[1]?.split(".").every((octet) => Number(octet) <= 255);
+    const port = Number(match?.[4] ?? 53);
+    if (!match || !octetsOk || port < 1 || port > 65535)
+      throw new BoxliteError("invalid_argument", `BOXLITE_DNS entry ${JSON.stringify(entry)} is not valid; give IPv4[:PORT] entries separated by commas`);
+    return `${match[1]}:${port}`;
+  });
 }
 
 function positiveSeconds(name: string, value: string | undefined, fallbackSeconds: number): number {
@@ -106,6 +126,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     },
     url: flags.url || env.BOXLITE_URL || env.BOXLITE_REST_URL || undefined,
     apiKey: env.BOXLITE_API_KEY || undefined,
+    dnsServers: dnsServers(env.BOXLITE_DNS),
   };
   return Object.freeze(config);
 }

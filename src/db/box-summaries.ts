@@ -39,6 +39,41 @@ export interface BoxView {
   error_reason: string | null;
   /** The contract's AutoDelete: 1 when the box is removed as soon as it stops (local semantics, any N > 0), else 0. */
   auto_delete: number;
+  network: BoxNetworkView;
+}
+
+/** A port a running box publishes, as bound (the reference's BoxInfo.network.published_ports entries). */
+export type PublishedPortView = {
+  host_ip: string;
+  host_port: number;
+  guest_port: number;
+  protocol: "tcp";
+};
+
+/** The box's network settings, and the ports it publishes while it runs. */
+export interface BoxNetworkView {
+  mode: "enabled" | "disabled";
+  allow_net: string[];
+  published_ports: PublishedPortView[];
+}
+
+function isPublishedPort(value: unknown): value is PublishedPortView {
+  if (typeof value !== "object" || value === null) return false;
+  const port = value as Record<string, unknown>;
+  return typeof port.host_ip === "string" && typeof port.host_port === "number" && typeof port.guest_port === "number" && port.protocol === "tcp";
+}
+
+/**
+ * The network view from the listing fields' values (listing-indexes.ts): JSON texts parsed
+ * only when not empty, entries of a foreign shape left out, ports only while the box runs.
+ */
+export function networkView(mode: string | null, allowNet: string | null, publishedPorts: string | null, status: BoxStatus): BoxNetworkView {
+  const parse = (text: string | null): unknown[] => (text === null || text === "[]" ? [] : (JSON.parse(text) as unknown[]));
+  return {
+    mode: mode === "disabled" ? "disabled" : "enabled",
+    allow_net: parse(allowNet).filter((rule): rule is string => typeof rule === "string"),
+    published_ports: status === "running" ? parse(publishedPorts).filter(isPublishedPort) : [],
+  };
 }
 
 /** What a box's options default to when its record leaves them out (the runtime's creation defaults). */
@@ -66,7 +101,10 @@ const COLUMNS = `c.id AS box_id, c.name AS name,
   coalesce(${sqlOf(config.memoryMib, C)}, ?2) AS memory_mib,
   ${sqlOf(state.exitCode, S)} AS exit_code,
   ${sqlOf(state.errorReason, S)} AS error_reason,
-  coalesce(${sqlOf(config.removesOnStop, C)}, 0) AS auto_delete`;
+  coalesce(${sqlOf(config.removesOnStop, C)}, 0) AS auto_delete,
+  ${sqlOf(config.networkMode, C)} AS network_mode,
+  ${sqlOf(config.allowNet, C)} AS allow_net,
+  ${sqlOf(state.publishedPorts, S)} AS published_ports`;
 // Every box: read from the two indexes alone (the planner does not pick them by itself).
 const ALL_SQL = `SELECT ${COLUMNS}
   FROM box_config c INDEXED BY ${CONFIG_INDEX} JOIN box_state s INDEXED BY ${STATE_INDEX} ON s.id = c.id ${NEWEST_FIRST}`;
@@ -91,11 +129,19 @@ function reportDamage(db: Database, id: string): never {
  * error naming its box.
  */
 export function listBoxSummaries(db: Database, defaults: ListingDefaults, options: { activeOnly?: boolean } = {}): BoxView[] {
-  const boxes = db.query<BoxView, [number, number]>(listingSql(options.activeOnly ?? false)).all(defaults.cpus, defaults.memoryMib);
-  // An indexed loop with a Set lookup, no call per row: a short-lived `ls` runs this cold.
-  for (let i = 0; i < boxes.length; i++) {
-    const box = boxes[i] as BoxView;
-    if (!KNOWN_STATUSES.has(box.status)) reportDamage(db, box.box_id);
+  const rows = db.query<ListingRow, [number, number]>(listingSql(options.activeOnly ?? false)).all(defaults.cpus, defaults.memoryMib);
+  // An indexed loop with a Set lookup, and the network fields turned into the view's object in place: a short-lived `ls` runs this cold.
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as ListingRow;
+    if (!KNOWN_STATUSES.has(row.status)) reportDamage(db, row.box_id);
+    const box = row as unknown as BoxView;
+    box.network = networkView(row.network_mode, row.allow_net, row.published_ports, row.status);
+    delete (row as Partial<ListingRow>).network_mode;
+    delete (row as Partial<ListingRow>).allow_net;
+    delete (row as Partial<ListingRow>).published_ports;
   }
-  return boxes;
+  return rows as unknown as BoxView[];
 }
+
+/** A listing row: the view's scalar fields, and the network's fields as the indexes hold them. */
+type ListingRow = Omit<BoxView, "network"> & { network_mode: string | null; allow_net: string | null; published_ports: string | null };

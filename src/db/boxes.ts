@@ -40,6 +40,8 @@ export interface BoxStateJson {
   exit_code?: number | null;
   /** Ours (the reference ignores it): the VMM backend that ran the box last, "qemu" or "krun". */
   vmm?: string;
+  /** Ours: the ports the running box publishes, as bound (box-summaries.ts PublishedPortView); [] once it stops. */
+  published_ports?: Array<{ host_ip: string; host_port: number; guest_port: number; protocol: "tcp" }>;
 }
 
 export interface BoxRecord {

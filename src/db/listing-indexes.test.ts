@@ -13,6 +13,13 @@ const BLOBS: JsonObject[] = [
   {},
   { status: "running", pid: 4242, last_updated: "2026-07-01T10:00:01Z", exit_code: null, error_reason: "killed\nby the OOM killer" },
   { status: 5, pid: 77.0, last_updated: 7, exit_code: "3", error_reason: false },
+  { options: { network: "Disabled", ports: [] } },
+  { options: { network: { Enabled: { allow_net: ["pypi.org", "*.example.com", "10.0.0.0/8", "é\u2028x"] } } } },
+  { options: { network: { Enabled: {} } } },
+  { options: { network: { Enabled: { allow_net: "x" } } } },
+  { options: { network: "Enabled" } },
+  { status: "running", published_ports: [{ host_ip: "127.0.0.1", host_port: 41234, guest_port: 80, protocol: "tcp" }] },
+  { status: "running", published_ports: {} },
 ];
 
 test("every listing field reads the same from a parsed blob as SQLite reads it for the index", () => {

@@ -98,6 +98,29 @@ const removesOnStop: BlobField<number> = {
 };
 
 /** `field` over a blob column, guarded (see guarded). */
+/** An array at `path` as its minified JSON text (SQLite's json_extract of an array; JSON.stringify here). */
+function arrayText(path: string): BlobField<string> {
+  return {
+    expr: (json) => `CASE json_type(${json}, '$.${path}') WHEN 'array' THEN json_extract(${json}, '$.${path}') END`,
+    read: (blob) => {
+      const value = valueAt(blob, path);
+      return Array.isArray(value) ? JSON.stringify(value) : null;
+    },
+  };
+}
+
+/** `options.network`, the serde enum: "Disabled", or `{"Enabled": {...}}`; anything else says nothing (the default, enabled). */
+const networkMode: BlobField<string> = {
+  expr: (json) =>
+    `CASE WHEN json_type(${json}, '$.options.network') = 'text' AND json_extract(${json}, '$.options.network') = 'Disabled' THEN 'disabled' ` +
+    `WHEN json_type(${json}, '$.options.network.Enabled') = 'object' THEN 'enabled' END`,
+  read: (blob) => {
+    const network = valueAt(blob, "options.network");
+    if (network === "Disabled") return "disabled";
+    return isJsonObject(valueAt(blob, "options.network.Enabled")) ? "enabled" : null;
+  },
+};
+
 export function sqlOf<T>(field: BlobField<T>, json: string): string {
   return guarded(json, field.expr(json));
 }
@@ -111,6 +134,8 @@ export const configFields = {
   cpus: number("options.cpus"),
   memoryMib: number("options.memory_mib"),
   removesOnStop,
+  networkMode,
+  allowNet: arrayText("options.network.Enabled.allow_net"),
 };
 
 /** The listing's fields of BoxState. */
@@ -120,6 +145,8 @@ export const stateFields = {
   lastUpdated: text("last_updated"),
   exitCode: number("exit_code"),
   errorReason: text("error_reason"),
+  /** Ours: the ports the box publishes while it runs. */
+  publishedPorts: arrayText("published_ports"),
 };
 
 /**
@@ -183,17 +210,17 @@ export const NEWEST_FIRST = `ORDER BY c.created_at DESC, ${sqlOf(configFields.cr
 export function ensureListingIndexes(db: Database): void {
   if (hasListingIndexes(db)) return;
   const config = (field: BlobField<unknown>) => sqlOf(field, "json");
-  const { createdAt, image, cpus, memoryMib, removesOnStop } = configFields;
-  const { status, pid, lastUpdated, exitCode, errorReason } = stateFields;
+  const { createdAt, image, cpus, memoryMib, removesOnStop, networkMode, allowNet } = configFields;
+  const { status, pid, lastUpdated, exitCode, errorReason, publishedPorts } = stateFields;
   db.transaction(() => {
     for (const name of RETIRED_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`);
     db.run(
       `CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, ${config(createdAt)}, id, name, ${configWellFormed("json")}, ` +
-        `${config(image)}, ${config(cpus)}, ${config(memoryMib)}, ${config(removesOnStop)})`,
+        `${config(image)}, ${config(cpus)}, ${config(memoryMib)}, ${config(removesOnStop)}, ${config(networkMode)}, ${config(allowNet)})`,
     );
     db.run(
       `CREATE INDEX IF NOT EXISTS ${STATE_INDEX} ON box_state(id, status, pid, ${stateWellFormed("json")}, ${config(status)}, ` +
-        `${config(pid)}, ${config(lastUpdated)}, ${config(exitCode)}, ${config(errorReason)})`,
+        `${config(pid)}, ${config(lastUpdated)}, ${config(exitCode)}, ${config(errorReason)}, ${config(publishedPorts)})`,
     );
   }).immediate();
 }

@@ -45,6 +45,19 @@ export interface GuestConfig {
   hostname: string;
   /** The block device (as the guest names it) holding the box's ext4 rootfs. */
   rootfs: { device: string };
+  /** The box's NIC: absent, the box has none. */
+  network?: GuestNetwork;
+}
+
+/** What the agent configures for the box's network (docs/guest-protocol.md, "Configuration"). */
+export interface GuestNetwork {
+  interface: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  mtu: number;
+  nameservers: string[];
+  search: string[];
 }
 
 export interface HelloMessage {

@@ -4,6 +4,7 @@
  * limits the reference sets, and the checks a new box's options pass once.
  */
 import { BoxliteError } from "../util/errors.ts";
+import { checkNetworkOptions, type PortMapping } from "./network.ts";
 
 export const DEFAULT_CPUS = 1;
 export const DEFAULT_MEMORY_MIB = 512;
@@ -46,6 +47,8 @@ export interface BoxOptions {
   /** Outlives the process that created it. False: it is stopped when that process goes. */
   detach?: boolean;
   network?: NetworkOptions;
+  /** Box TCP ports published on the host (`-p`; the CLI and the library only: neither REST contract has them). */
+  ports?: PortMapping[];
 }
 
 /** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
@@ -108,11 +111,5 @@ export function checkBoxOptions(options: BoxOptions): void {
   for (const [name, value] of Object.entries(options.env ?? {})) checkEnvVar(name, value);
   if (options.workingDir !== undefined) checkWorkingDir(options.workingDir);
   if (options.user !== undefined) checkUser(options.user);
-  const network = options.network;
-  if (network?.mode === "disabled" && network.allowNet.length > 0) {
-    throw invalid('a network allow-list needs the network: use mode "enabled" with allow_net, or leave allow_net out');
-  }
-  if (network !== undefined && network.allowNet.length > 0) {
-    throw new BoxliteError("unsupported", "allow_net (--allow-net) needs a network card, which boxes of this build do not have yet; leave it out");
-  }
+  checkNetworkOptions(options.network, options.ports, "invalid_argument");
 }

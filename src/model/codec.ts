@@ -65,7 +65,7 @@ function refuseUnsupported(request: CreateBoxRequest): void {
     throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
   if (request.security != null) throw unsupported("security", "security presets are not in this build");
   if ((request.volumes?.length ?? 0) > 0) throw unsupported("volumes", "volumes are not in this build; copy files with PUT /v1/boxes/{id}/files");
-  if ((request.secrets?.length ?? 0) > 0) throw unsupported("secrets", "secret substitution needs a network, which boxes of this build do not have");
+  if ((request.secrets?.length ?? 0) > 0) throw unsupported("secrets", "secret substitution (an HTTPS proxy in the network process) is not in this build yet");
   // As the local reference: AutoStop (auto_pause, its older name) is a cloud feature, and so is auto_resume.
   if ((request.auto_stop ?? 0) > 0 || (request.auto_pause ?? 0) > 0) throw unsupported("auto_stop", "AutoStop is a cloud feature; use 0");
 }
@@ -75,7 +75,7 @@ export function optionsFromRequest(request: CreateBoxRequest): BoxOptions {
   refuseUnsupported(request);
   const options: BoxOptions = {};
   eachField((name, codec) => {
-    const value = codec.rest.read(request);
+    const value = codec.rest?.read(request);
     if (value !== undefined) options[name] = value;
   });
   return options;
@@ -86,7 +86,7 @@ export function requestFromOptions(options: BoxOptions): CreateBoxRequest {
   const request: CreateBoxRequest = {};
   eachField((name, codec) => {
     const value = options[name];
-    if (value != null) Object.assign(request, codec.rest.write(value));
+    if (value != null && codec.rest) Object.assign(request, codec.rest.write(value));
   });
   return request;
 }

@@ -13,8 +13,9 @@ import { type JsonObject, type JsonValue, isJsonObject } from "../db/json.ts";
 import { configFields } from "../db/listing-indexes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger } from "../util/flags.ts";
-import { type BoxOptions, envFromPairs, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
+import { type BoxOptions, envFromPairs, type NetworkMode, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
+import { type PortMapping, parsePortSpec, portSpecOf } from "./network.ts";
 
 export type CliFlags = NonNullable<ParseArgsConfig["options"]>;
 type CliValue = string | boolean | Array<string | boolean> | undefined;
@@ -37,7 +38,8 @@ export interface CliPart {
 export interface FieldCodec<T> {
   /** Absent: the option has no flag (yet). */
   cli?: { flags: CliFlags; read(input: CliInput): T | undefined; write(value: T): CliPart };
-  rest: { read(request: CreateBoxRequest): T | undefined; write(value: T): Partial<CreateBoxRequest> };
+  /** Absent: neither REST contract has the option. */
+  rest?: { read(request: CreateBoxRequest): T | undefined; write(value: T): Partial<CreateBoxRequest> };
   /** `options` is BoxConfig's `options` object; `read` ignores a value of a foreign shape. */
   record: { read(options: JsonObject, config: BoxConfigJson): T | undefined; write(value: T, options: JsonObject, config: BoxConfigJson): void };
   /** Values the round-trip tests send through every form this option has. */
@@ -104,6 +106,28 @@ function networkFromRequest(request: CreateBoxRequest): NetworkOptions | undefin
   const outbound = flat ? { mode: network.mode ?? "enabled", allow_net: network.allow_net } : network.outbound;
   if (!outbound) return undefined;
   return { mode: outbound.mode, allowNet: outbound.allow_net ?? [] };
+}
+
+/** `--network enabled|disabled` and `--allow-net HOST...`: either one alone implies the rest (an allow-list means enabled). */
+function networkFromCli(input: CliInput): NetworkOptions | undefined {
+  const mode = text(input.values.network);
+  const allow = input.values["allow-net"];
+  const allowNet = Array.isArray(allow) ? allow.map(String) : [];
+  if (mode === undefined && allowNet.length === 0) return undefined;
+  if (mode !== undefined && mode !== "enabled" && mode !== "disabled")
+    throw new BoxliteError("usage", `--network ${JSON.stringify(mode)}: use enabled or disabled`);
+  return { mode: (mode as NetworkMode | undefined) ?? "enabled", allowNet };
+}
+
+/** `options.ports` as v9 writes them: `[{host_port, guest_port, protocol, host_ip}]`, host_port null meaning "the OS picks". */
+function portsFromRecord(value: JsonValue | undefined): PortMapping[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.flatMap((entry) => {
+    if (!isJsonObject(entry) || typeof entry.guest_port !== "number") return [];
+    const hostPort = numeric(entry.host_port ?? undefined);
+    const hostIp = text(entry.host_ip ?? undefined);
+    return [{ ...(hostIp !== undefined ? { hostIp } : {}), ...(hostPort ? { hostPort } : {}), boxPort: entry.guest_port }];
+  });
 }
 
 function networkFromRecord(value: JsonValue | undefined): NetworkOptions | undefined {
@@ -219,6 +243,11 @@ export const FIELDS: FieldTable = {
     samples: [true, false],
   },
   network: {
+    cli: {
+      flags: { network: { type: "string" }, "allow-net": { type: "string", multiple: true } },
+      read: networkFromCli,
+      write: (value) => ({ flags: ["--network", value.mode, ...value.allowNet.flatMap((rule) => ["--allow-net", rule])] }),
+    },
     rest: {
       read: networkFromRequest,
       write: (value) => ({ network: { mode: value.mode, ...(value.allowNet.length > 0 ? { allow_net: value.allowNet } : {}) } }),
@@ -232,6 +261,23 @@ export const FIELDS: FieldTable = {
       { mode: "enabled", allowNet: [] },
       { mode: "enabled", allowNet: ["example.com", "10.0.0.0/8"] },
     ],
+  },
+  ports: {
+    cli: {
+      flags: { publish: { type: "string", short: "p", multiple: true } },
+      read: (input) => {
+        const specs = input.values.publish;
+        return Array.isArray(specs) ? specs.map((spec) => parsePortSpec(String(spec))) : undefined;
+      },
+      write: (value) => ({ flags: value.flatMap((port) => ["-p", portSpecOf(port)]) }),
+    },
+    // No rest: neither REST contract has ports (the reference refuses them: use the tunnel).
+    record: {
+      read: (options) => portsFromRecord(options.ports),
+      write: (value, options) =>
+        (options.ports = value.map((port) => ({ host_port: port.hostPort ?? null, guest_port: port.boxPort, protocol: "Tcp", host_ip: port.hostIp ?? null }))),
+    },
+    samples: [[{ boxPort: 80 }, { hostPort: 8080, boxPort: 80 }, { hostIp: "127.0.0.1", hostPort: 9000, boxPort: 9000 }, { hostIp: "127.0.0.2", boxPort: 22 }]],
   },
 };
 

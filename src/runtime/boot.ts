@@ -16,6 +16,7 @@ import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
+import type { BoxNetwork } from "./box-network.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { boxHostname } from "./options.ts";
 import { removeVmmPid, writeVmmGroup } from "./vmm-pid.ts";
@@ -29,7 +30,9 @@ export interface BootOptions {
   image: ImageBase;
   cpus: number;
   memoryMib: number;
-  /** Devices after the box's own disks and agent channel: NICs, shares (none in the product yet: networking and volumes will add them). */
+  /** The box's NIC, its network process and the guest's settings; absent: no network card. */
+  network?: BoxNetwork;
+  /** Devices after the box's own disks, agent channel and NIC (shares: volumes will add them). */
   devices?: VmDevice[];
   /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
   helpers?: HelperCommand[];
@@ -68,8 +71,8 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
 }
 
 /** What the guest is told about its box once it is up (docs/guest-protocol.md, "Configuration"). */
-export function guestConfig(id: string): GuestConfig {
-  return { hostname: boxHostname(id), rootfs: { device: GUEST_ROOTFS_DEVICE } };
+export function guestConfig(id: string, network?: BoxNetwork): GuestConfig {
+  return { hostname: boxHostname(id), rootfs: { device: GUEST_ROOTFS_DEVICE }, ...(network ? { network: network.guest } : {}) };
 }
 
 /** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, any other devices, and the helpers beside it. */
@@ -83,9 +86,10 @@ function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, la
       systemDisk(assets.systemDisk),
       { kind: "disk", id: "rootfs", path: layout.disk, format: "qcow2", readOnly: false },
       { kind: "agent", socketPath: layout.agentSocket },
+      ...(options.network?.devices ?? []),
       ...(options.devices ?? []),
     ],
-    helpers: options.helpers ?? [],
+    helpers: [...(options.network?.helpers ?? []), ...(options.helpers ?? [])],
     consolePath: layout.consoleLog,
     // The box's own settings go in CONFIG: the command line carries only what the user adds.
     kernelArgs: config.kernelArgs.split(" ").filter(Boolean),
@@ -121,7 +125,7 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
       timeoutMs: config.bootTimeoutMs,
       vmExited: vm.exited,
-      config: guestConfig(options.id),
+      config: guestConfig(options.id, options.network),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));

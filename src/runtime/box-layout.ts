@@ -22,6 +22,11 @@ export interface BoxLayout {
   imageRecord: string;
   /** A detached box's main command output and its supervisor's messages. */
   mainLog: string;
+  /** The network process's (netd, docs/network.md): the VMM's NIC connects to netSocket; figures and tunnels are asked on netControl. */
+  netSocket: string;
+  netControl: string;
+  /** The ports netd bound, written before it serves: what the box publishes while it runs. */
+  netPorts: string;
 }
 
 export function boxLayout(config: Config, id: string): BoxLayout {
@@ -38,6 +43,9 @@ export function boxLayout(config: Config, id: string): BoxLayout {
     boxSocket: join(socketLink, "box.sock"),
     imageRecord: join(dir, "image.json"),
     mainLog: join(dir, "logs", "main.log"),
+    netSocket: join(socketLink, "net.sock"),
+    netControl: join(socketLink, "net-ctl.sock"),
+    netPorts: join(dir, "sockets", "net-ports.json"),
   };
 }
 

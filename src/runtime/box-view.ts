@@ -2,7 +2,7 @@
  * What the CLI and the API show of a box, read from its record in either boxlite's or
  * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
  */
-import type { BoxView, ListingDefaults } from "../db/box-summaries.ts";
+import { type BoxView, type ListingDefaults, networkView } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
 import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
@@ -32,5 +32,6 @@ export function boxView(record: BoxRecord): BoxView {
     exit_code: stateFields.exitCode.read(state),
     error_reason: stateFields.errorReason.read(state),
     auto_delete: configFields.removesOnStop.read(config) ?? 0,
+    network: networkView(configFields.networkMode.read(config), configFields.allowNet.read(config), stateFields.publishedPorts.read(state), record.status),
   };
 }

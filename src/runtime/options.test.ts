@@ -14,15 +14,16 @@ test("resources default to 1 cpu and 512 MiB and refuse values out of range", ()
   expect(() => checkBoxOptions({ memoryMib: 65537 })).toThrow(/--memory/);
 });
 
-test("a new box's record says it has no network, whatever was asked: this build gives it none", () => {
-  expect(withDefaults({ network: { mode: "enabled", allowNet: [] } }, true).network).toEqual({ mode: "disabled", allowNet: [] });
+test("a new box has the network unless it asks for none", () => {
+  expect(withDefaults({}, true).network).toEqual({ mode: "enabled", allowNet: [] });
+  expect(withDefaults({ network: { mode: "disabled", allowNet: [] } }, true).network).toEqual({ mode: "disabled", allowNet: [] });
+  expect(withDefaults({ network: { mode: "enabled", allowNet: ["a.example"] } }, true).network).toEqual({ mode: "enabled", allowNet: ["a.example"] });
 });
 
 test("malformed names, users, directories and env are refused with the value in the message", () => {
   expect(() => checkBoxOptions({ name: "-x" })).toThrow(/invalid box name "-x"/);
   expect(() => checkBoxOptions({ env: { "1A": "x" } })).toThrow(/invalid environment entry "1A=x"/);
   expect(() => checkBoxOptions({ image: "a", rootfsPath: "/b" })).toThrow(/either an image or a rootfs path/);
-  expect(() => checkBoxOptions({ network: { mode: "enabled", allowNet: ["example.com"] } })).toThrow(/allow_net \(--allow-net\) needs a network card/);
   expect(() => checkBoxOptions({ network: { mode: "disabled", allowNet: ["example.com"] } })).toThrow(/needs the network/);
 });
 

@@ -18,11 +18,7 @@ export interface RunOptions extends BoxOptions {
 /** Everything a stored box says about itself, with the defaults filled in (what a new box's record holds). */
 export type ResolvedOptions = BoxOptions & Required<Pick<BoxOptions, "cpus" | "memoryMib" | "env" | "tty" | "autoRemove" | "detach" | "network">>;
 
-/**
- * A new box's options with their defaults. The network is off whatever was asked (a
- * request for an unrestricted network is accepted, see docs/rest-api.md): boxes of this
- * build have no network card, and the record says what the box has.
- */
+/** A new box's options with their defaults: the network is on unless disabled. */
 export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOptions {
   return {
     ...options,
@@ -32,7 +28,7 @@ export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOpti
     tty: options.tty ?? false,
     autoRemove: options.autoRemove ?? false,
     detach: options.detach ?? detach,
-    network: { mode: "disabled", allowNet: [] },
+    network: options.network ?? { mode: "enabled", allowNet: [] },
   };
 }
 

@@ -20,6 +20,7 @@ import type { FileLock } from "../util/flock.ts";
 import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
 import { boxFacts, lockForStart, setBoxState } from "./box-facts.ts";
 import { type BoxLayout, boxLayout } from "./box-layout.ts";
+import { boxNetwork, publishedPorts } from "./box-network.ts";
 import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
@@ -164,12 +165,14 @@ async function releaseBox(
     removeVmmPid(layout.dir);
     const now = new Date().toISOString();
     if (options.autoRemove) discardBox(home.config, home.database, id);
-    else if ("exitCode" in outcome) setBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, last_updated: now });
+    else if ("exitCode" in outcome)
+      setBoxState(db, id, { status: "stopped", pid: null, exit_code: outcome.exitCode, error_reason: null, published_ports: [], last_updated: now });
     else
       setBoxState(db, id, {
         status: "failed",
         pid: null,
         error_reason: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+        published_ports: [],
         last_updated: now,
       });
   } finally {
@@ -187,7 +190,8 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     const image = await boxImage(home, id, facts.options.image);
     const spec = processSpec(facts.options, image.config, boxHostname(id));
     const { cpus, memoryMib } = facts.resolved;
-    box = await bootBox(home.config, { id, image, cpus, memoryMib });
+    const network = await boxNetwork(home.config, layout, facts.resolved.network, facts.options.ports ?? []);
+    box = await bootBox(home.config, { id, image, cpus, memoryMib, ...(network ? { network } : {}) });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {
       status: "running",
@@ -195,6 +199,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       exit_code: null,
       error_reason: null,
       vmm: box.vmm,
+      published_ports: publishedPorts(layout),
       last_updated: new Date().toISOString(),
     };
     setBoxState(home.database.db, id, state);

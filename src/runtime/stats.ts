@@ -10,6 +10,7 @@ import { procStatFields } from "../util/proc.ts";
 import type { Home } from "./home.ts";
 import { boxLayout } from "./box-layout.ts";
 import { boxFacts } from "./box-facts.ts";
+import { type NetworkFigures, networkFigures } from "./box-network.ts";
 import { readyBox } from "./lifecycle.ts";
 import { isBoxVmm } from "./reconcile.ts";
 import { runningMembers } from "./vm-group.ts";
@@ -25,6 +26,8 @@ export interface BoxStats {
   cpus: number;
   /** Seconds since the VMM started. */
   uptime_seconds: number;
+  /** The box's network figures since it started (its network process's); null for a box without a network. */
+  network: NetworkFigures | null;
 }
 
 const PAGE_SIZE = 4096;
@@ -75,6 +78,7 @@ export async function boxStats(home: Home, idOrName: string, intervalMs = 1000):
   if (!first || !second) throw new BoxliteError("conflict", `box ${box.id} stopped while it was being measured`);
   const seconds = (performance.now() - startedAt) / 1000;
   const { resolved } = boxFacts(box);
+  const network = resolved.network.mode === "enabled" ? ((await networkFigures(boxLayout(home.config, box.id))) ?? null) : null;
   return {
     box_id: box.id,
     name: box.name,
@@ -83,5 +87,6 @@ export async function boxStats(home: Home, idOrName: string, intervalMs = 1000):
     memory_limit_bytes: resolved.memoryMib * 1024 * 1024,
     cpus: resolved.cpus,
     uptime_seconds: Math.max(0, Math.round((uptimeTicks() - second.startTicks) / CLOCK_TICKS)),
+    network,
   };
 }

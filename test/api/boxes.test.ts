@@ -27,6 +27,7 @@ interface WireBox {
   labels: Record<string, string>;
   auto_delete: number;
   exit_code: number | null;
+  network: Record<string, unknown>;
 }
 
 async function create(body: Record<string, unknown>): Promise<WireBox> {
@@ -123,10 +124,17 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
     expect(envelopeOf(answer).message.startsWith(`${field} is not supported`)).toBe(true);
   }
-  // An allow-list truly needs a network card.
-  const allowNet = await call(app, "POST", "/v1/boxes", { body: { network: { outbound: { mode: "enabled", allow_net: ["example.com"] } } } });
-  expect(allowNet.status).toBe(400);
-  expect(envelopeOf(allowNet)).toMatchObject({ code: "unsupported", message: expect.stringContaining("allow_net (--allow-net) needs a network card") });
+});
+
+test("a malformed allow-list rule is a 400 naming the field and the rule, before anything is made", async () => {
+  const before = (await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] };
+  for (const rule of ["", "*.", "10.0.0.0/33", "exa mple.com"]) {
+    const answer = await call(app, "POST", "/v1/boxes", { body: { network: { outbound: { mode: "enabled", allow_net: [rule] } } } });
+    expect(answer.status).toBe(400);
+    expect(envelopeOf(answer)).toMatchObject({ code: "invalid_argument", message: expect.stringContaining(`allow_net) ${JSON.stringify(rule)}`) });
+  }
+  const after = (await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] };
+  expect(after.boxes.length).toBe(before.boxes.length);
 });
 
 test("what the published clients send on every create is accepted: both network shapes, auto_remove, detach false", async () => {
@@ -137,6 +145,17 @@ test("what the published clients send on every create is accepted: both network 
   ]) {
     expect((await create(body)).status).toBe("configured");
   }
+  // The box says what it has, in both shapes.
+  const restricted = await create({ network: { outbound: { mode: "enabled", allow_net: ["example.com", "10.0.0.0/8"] }, inbound: { mode: "enabled" } } });
+  expect(restricted.network).toEqual({
+    outbound: { mode: "enabled", allow_net: ["example.com", "10.0.0.0/8"] },
+    inbound: { mode: "enabled" },
+    mode: "enabled",
+    allow_net: ["example.com", "10.0.0.0/8"],
+    published_ports: [],
+  });
+  const off = await create({ network: { mode: "disabled" } });
+  expect(off.network).toMatchObject({ outbound: { mode: "disabled", allow_net: [] }, mode: "disabled" });
   const mixed = await call(app, "POST", "/v1/boxes", { body: { network: { mode: "enabled", outbound: { mode: "enabled" } } } });
   expect(mixed.status).toBe(400);
   expect(envelopeOf(mixed)).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("mixes the flat") });

@@ -139,6 +139,7 @@ describe("the listing indexes", () => {
       exit_code: null,
       error_reason: null,
       auto_delete: 0,
+      network: { mode: "enabled", allow_net: [], published_ports: [] },
     });
   });
 

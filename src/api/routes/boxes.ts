@@ -43,6 +43,13 @@ export function toBox(view: BoxView): Static<typeof Box> {
     auto_resume: true,
     exit_code: view.exit_code,
     error_reason: view.error_reason,
+    network: {
+      outbound: { mode: view.network.mode, allow_net: view.network.allow_net },
+      inbound: { mode: view.network.mode },
+      mode: view.network.mode,
+      allow_net: view.network.allow_net,
+      published_ports: view.network.published_ports,
+    },
   };
 }
 
@@ -128,15 +135,15 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
     const metrics: Static<typeof BoxMetrics> = {
       commands_executed_total: execs.commands,
       exec_errors_total: execs.errors,
-      // Stdio bytes and network counters are not kept in this build.
+      // Stdio bytes are not kept in this build.
       bytes_sent_total: 0,
       bytes_received_total: 0,
       cpu_percent: sample?.cpu_percent ?? null,
       memory_bytes: sample?.memory_bytes ?? null,
-      network_bytes_sent: null,
-      network_bytes_received: null,
-      network_tcp_connections: null,
-      network_tcp_errors: null,
+      network_bytes_sent: sample?.network?.bytes_sent ?? null,
+      network_bytes_received: sample?.network?.bytes_received ?? null,
+      network_tcp_connections: sample?.network?.tcp_connections ?? null,
+      network_tcp_errors: sample?.network?.tcp_errors ?? null,
     };
     return c.json(metrics);
   });

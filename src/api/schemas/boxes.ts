@@ -15,6 +15,28 @@ export const BoxStatus = Type.Union(
   { description: "configured, running, stopping, stopped, paused, failed or unknown" },
 );
 
+const NetworkMode = Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]);
+
+/** A port a running box publishes (the reference's BoxInfo.network.published_ports entry). */
+export const PublishedPort = Type.Object({
+  host_ip: Type.String(),
+  host_port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  guest_port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  protocol: Type.Literal("tcp"),
+});
+
+/**
+ * The box's network as the newer clients read it (`outbound`, `inbound`), with the flat
+ * `mode`/`allow_net` mirrors the older ones read, and the ports it publishes while it runs.
+ */
+export const BoxNetwork = Type.Object({
+  outbound: Type.Object({ mode: NetworkMode, allow_net: Type.Array(Type.String()) }),
+  inbound: Type.Object({ mode: NetworkMode }, { description: "The outbound mode: a box with a network can be reached through a tunnel" }),
+  mode: NetworkMode,
+  allow_net: Type.Array(Type.String()),
+  published_ports: Type.Array(PublishedPort, { description: "Empty unless the box runs and publishes ports (CLI -p, library ports)" }),
+});
+
 export const Box = Type.Object({
   box_id: Type.String({ minLength: 1, maxLength: 128 }),
   name: Type.Union([Type.String(), Type.Null()]),
@@ -32,6 +54,7 @@ export const Box = Type.Object({
   auto_resume: Type.Boolean({ description: "Always true, the contract's default (boxes never pause here)" }),
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
+  network: BoxNetwork,
 });
 
 /** The create request of both contracts (model/create-request.ts, where the codec reads it). */
