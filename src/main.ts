@@ -3,6 +3,7 @@
 import { cpCommand } from "./cli/cp.ts";
 import { execCommand } from "./cli/exec.ts";
 import { statsCommand } from "./cli/stats.ts";
+import { tunnelCommand } from "./cli/tunnel.ts";
 import { createCommand, restartCommand, startCommand, stopCommand } from "./cli/lifecycle.ts";
 import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
@@ -35,7 +36,8 @@ Commands:
   inspect  Show boxes as JSON
   rm       Remove boxes
   logs     Print a box's console log
-  stats    Show boxes' CPU and memory use
+  stats    Show boxes' CPU, memory and network use
+  tunnel   Forward a local port to a port in a box
   pull     Download an image into the cache
   images   List cached images
   rmi      Remove cached images
@@ -89,6 +91,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   logs: { run: logsCommand },
   info: { run: infoCommand },
   stats: { run: statsCommand },
+  tunnel: { run: tunnelCommand },
   pull: { run: pullCommand },
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },

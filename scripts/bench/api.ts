@@ -8,6 +8,7 @@
  *
  *   bun scripts/bench/api.ts [--seconds S] [--runs N]
  */
+import { TunnelListeners } from "../../src/api/tunnels.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +31,12 @@ process.env.BOXLITE_HOME = home;
 process.env.BOXLITE_ACCEL ??= "tcg";
 const runtime = Boxlite.open({ home });
 const executions = new ExecutionRegistry(runtime);
-const app = createApp({ runtime, executions, upgradeWebSocket });
+const app = createApp({
+  runtime,
+  executions,
+  upgradeWebSocket,
+  tunnels: new TunnelListeners("127.0.0.1", undefined, (id, port) => runtime.dialPort(id, port)),
+});
 const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, websocket });
 const base = `http://127.0.0.1:${server.port}/v1`;
 let box = "";

@@ -14,6 +14,7 @@ import { boxRoutes } from "./routes/boxes.ts";
 import { executionRoutes } from "./routes/executions.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { networkRoutes } from "./routes/network.ts";
 import { ServerCounters, systemRoutes } from "./routes/system.ts";
 import { unsupportedRoutes } from "./routes/unsupported.ts";
 
@@ -55,6 +56,7 @@ export function createApp(context: ApiContext, options: AppOptions = {}): Hono<A
   app.route("/v1", executionRoutes(context));
   app.route("/v1", fileRoutes(context));
   app.route("/v1", imageRoutes(context));
+  app.route("/v1", networkRoutes(context));
   app.route("/v1", unsupportedRoutes());
   app.notFound((c) => respondWithError(noRoute(c.req.method, c.req.path), c));
   app.onError(respondWithError);

@@ -5,6 +5,8 @@
  * would give where the client checks first). What the REST API has no route for —
  * `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
  */
+import type { Socket } from "node:net";
+import { connectThroughTunnel } from "./client-tunnel.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import type { BoxliteApi, ExecSession, PullResult, RunSession, RuntimeInfo } from "../runtime/api.ts";
 import type { BoxView } from "../runtime/box-view.ts";
@@ -87,7 +89,10 @@ export class RemoteBoxlite implements BoxliteApi {
   private readonly http: RestTransport;
 
   /** `url` is the server's (`http://127.0.0.1:8100`); `apiKey` its bearer key, when it has one. */
-  constructor(url: string, apiKey?: string) {
+  constructor(
+    url: string,
+    private readonly apiKey?: string,
+  ) {
     this.http = new RestTransport(url, apiKey);
   }
 
@@ -190,6 +195,13 @@ export class RemoteBoxlite implements BoxliteApi {
               tcp_errors: metrics.network_tcp_errors ?? 0,
             },
     };
+  }
+
+  /** Asks the server for the box's tunnel to `port`, then opens one connection through it. */
+  async dialPort(idOrName: string, port: number): Promise<Socket> {
+    const box = await this.getBox(idOrName);
+    const { uri } = await this.http.json<{ uri: string }>("POST", `${this.boxPath(box.box_id)}/network/tunnel`, { query: { port } });
+    return connectThroughTunnel(uri, this.apiKey);
   }
 
   consoleLogPath(): string {

@@ -6,6 +6,7 @@
 import type { UpgradeWebSocket } from "hono/ws";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import type { ExecutionRegistry } from "./executions.ts";
+import type { TunnelListeners } from "./tunnels.ts";
 import type { UpgradeOptions } from "./websocket.ts";
 
 export interface ApiContext {
@@ -13,4 +14,6 @@ export interface ApiContext {
   executions: ExecutionRegistry;
   /** websocket.ts's: it puts `headers` on the 101 answer. */
   upgradeWebSocket: UpgradeWebSocket<unknown, UpgradeOptions>;
+  /** The server's service tunnels (POST …/network/tunnel). */
+  tunnels: TunnelListeners;
 }

@@ -4,6 +4,7 @@
  * supervisors, so stopping the server leaves them as their lifecycle says; only the
  * server's executions (commands it started and streams) end with it.
  */
+import { TunnelListeners } from "../api/tunnels.ts";
 import { upgradeWebSocket, websocket } from "../api/websocket.ts";
 import { createApp } from "../api/app.ts";
 import { logLine } from "../api/errors.ts";
@@ -64,7 +65,8 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
   // Open the home now, so that a home this boxlite cannot use fails here and not on the first request.
   await runtime.home();
   const executions = new ExecutionRegistry(runtime, runtime.config.reaper);
-  const app = createApp({ runtime, executions, upgradeWebSocket }, { apiKey });
+  const tunnels = new TunnelListeners(host, apiKey, (id, boxPort) => runtime.dialPort(id, boxPort));
+  const app = createApp({ runtime, executions, upgradeWebSocket, tunnels }, { apiKey });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
@@ -78,6 +80,7 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     });
   } catch (cause) {
+    tunnels.close();
     await executions.close();
     throw new BoxliteError("invalid_argument", `cannot listen on ${formatUrl(host, port)}: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,
@@ -95,6 +98,7 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
   logLine("info", "shutting down", { signal });
   // Stop listening; requests in flight may finish while the executions end.
   const drained = server.stop(false);
+  tunnels.close();
   await executions.close();
   await Promise.race([drained, Bun.sleep(DRAIN_MS)]);
   // Whatever is still open (a download, an idle keep-alive) is closed now.

@@ -19,7 +19,7 @@ export function isActiveStatus(status: BoxStatus): boolean {
   return status === "running" || status === "paused";
 }
 
-export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "stats";
+export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "stats" | "tunnel";
 
 /**
  * `act`: go ahead. `noop`: the box is already as asked: succeed without doing anything.
@@ -63,8 +63,19 @@ const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status},
 const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };
 
 const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
-  configured: { start: "act", stop: "noop", exec: "boot", copy: "boot", attach: "boot", remove: "act", snapshot: "act", pause: notRunning, stats: notRunning },
-  running: { start: "noop", stop: "act", exec: "act", copy: "act", attach: "act", remove: "force", snapshot: "act", pause: "act", stats: "act" },
+  configured: {
+    start: "act",
+    stop: "noop",
+    exec: "boot",
+    copy: "boot",
+    attach: "boot",
+    remove: "act",
+    snapshot: "act",
+    pause: notRunning,
+    stats: notRunning,
+    tunnel: "boot",
+  },
+  running: { start: "noop", stop: "act", exec: "act", copy: "act", attach: "act", remove: "force", snapshot: "act", pause: "act", stats: "act", tunnel: "act" },
   stopping: {
     start: stopping,
     stop: "noop",
@@ -75,9 +86,32 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: stopping,
     pause: stopping,
     stats: stopping,
+    tunnel: stopping,
   },
-  stopped: { start: "act", stop: "noop", exec: "boot", copy: "boot", attach: "boot", remove: "act", snapshot: "act", pause: notRunning, stats: notRunning },
-  paused: { start: paused, stop: "act", exec: paused, copy: paused, attach: paused, remove: "force", snapshot: paused, pause: "noop", stats: "act" },
+  stopped: {
+    start: "act",
+    stop: "noop",
+    exec: "boot",
+    copy: "boot",
+    attach: "boot",
+    remove: "act",
+    snapshot: "act",
+    pause: notRunning,
+    stats: notRunning,
+    tunnel: "boot",
+  },
+  paused: {
+    start: paused,
+    stop: "act",
+    exec: paused,
+    copy: paused,
+    attach: paused,
+    remove: "force",
+    snapshot: paused,
+    pause: "noop",
+    stats: "act",
+    tunnel: paused,
+  },
   // A failed box keeps its disk and its reason; only an explicit start tries again.
   failed: {
     start: "act",
@@ -89,6 +123,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: "act",
     pause: notRunning,
     stats: notRunning,
+    tunnel: unsettled,
   },
   unknown: {
     start: "act",
@@ -100,6 +135,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: unsettled,
     pause: notRunning,
     stats: notRunning,
+    tunnel: unsettled,
   },
 };
 
@@ -113,6 +149,7 @@ const WHAT: Record<BoxAction, string> = {
   snapshot: "a snapshot",
   pause: "pause",
   stats: "stats",
+  tunnel: "a tunnel",
 };
 
 /**

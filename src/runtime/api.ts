@@ -13,6 +13,7 @@ import type { ExecExit, ExecOptions } from "./exec.ts";
 import type { ImageInfo } from "./images.ts";
 import type { RunOptions } from "./options.ts";
 import type { BoxStats } from "./stats.ts";
+import type { Socket } from "node:net";
 
 export interface RuntimeInfo {
   version: string;
@@ -91,6 +92,8 @@ export interface BoxliteApi {
   copyFromBox(box: string, srcPath: string, hostDst: string, options?: CopyOptions): Promise<void>;
   copyToBox(hostSrc: string, box: string, dstPath: string, options?: CopyOptions): Promise<void>;
   stats(idOrName: string, intervalMs?: number): Promise<BoxStats>;
+  /** A connection to TCP `port` in the box: through its network process (local) or a tunnel of the server. */
+  dialPort(idOrName: string, port: number): Promise<Socket>;
   /** Where a box's console log is on this host (local only). */
   consoleLogPath(id: string): string;
   info(): Promise<RuntimeInfo>;

@@ -14,6 +14,7 @@ import type { VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { netdHelper, prepareNetd } from "../vmm/netd.ts";
 import type { BoxLayout } from "./box-layout.ts";
+import { askStats } from "./net-control.ts";
 
 /** The reference's topology (net/constants.rs): clients and docs depend on these addresses. */
 export const BOX_NET = {
@@ -96,40 +97,15 @@ export interface NetworkFigures {
   tcp_errors: number;
 }
 
-const FIGURES_TIMEOUT_MS = 2_000;
-
 function isFigures(value: unknown): value is NetworkFigures {
   if (typeof value !== "object" || value === null) return false;
   const figures = value as Record<string, unknown>;
   return ["bytes_sent", "bytes_received", "tcp_connections", "tcp_errors"].every((key) => typeof figures[key] === "number");
 }
 
-/** Asks the running box's netd for its figures; undefined when the box has no network process answering. */
+/** Asks the running box's netd for its figures; undefined when no network process answers (the box is stopping). */
 export async function networkFigures(layout: BoxLayout): Promise<NetworkFigures | undefined> {
   if (!existsSync(layout.netControl)) return undefined;
-  const reply = await new Promise<string | undefined>((resolve) => {
-    let text = "";
-    const timer = setTimeout(() => resolve(undefined), FIGURES_TIMEOUT_MS);
-    const done = (value: string | undefined) => {
-      clearTimeout(timer);
-      resolve(value);
-    };
-    Bun.connect({
-      unix: layout.netControl,
-      socket: {
-        open: (socket) => void socket.write("stats\n"),
-        data: (_socket, chunk) => void (text += chunk.toString()),
-        close: () => done(text),
-        error: () => done(undefined),
-        connectError: () => done(undefined),
-      },
-    }).catch(() => done(undefined));
-  });
-  if (reply === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(reply.trim());
-    return isFigures(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
+  const answer = await askStats(layout.netControl).catch(() => undefined);
+  return isFigures(answer) ? answer : undefined;
 }

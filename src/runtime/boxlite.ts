@@ -2,6 +2,7 @@
  * The runtime's front door, shared by the CLI and the scripting API (src/index.ts):
  * one home directory, one configuration.
  */
+import type { Socket } from "node:net";
 import { arch, platform } from "node:os";
 import { type Config, type ConfigFlags, loadConfig } from "../config/config.ts";
 import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
@@ -20,6 +21,7 @@ import { type BoxRun, startRun } from "./run.ts";
 import { type BoxExec, type ExecOptions, execInBox } from "./exec.ts";
 import { createBox } from "./create.ts";
 import { type BoxStats, boxStats } from "./stats.ts";
+import { dialPort, readyForTunnel } from "./tunnel.ts";
 import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream, type FilesOutStream } from "./copy.ts";
 import { startDetached, stopBox } from "./lifecycle.ts";
 import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
@@ -174,6 +176,16 @@ export class Boxlite implements BoxliteApi {
   /** CPU and memory of a running box's VMM, sampled over `intervalMs`. */
   async stats(idOrName: string, intervalMs?: number): Promise<BoxStats> {
     return boxStats(await this.home(), idOrName, intervalMs);
+  }
+
+  /** A connection to TCP `port` in the box (booted first if it is stopped), through its network process. */
+  async dialPort(idOrName: string, port: number): Promise<Socket> {
+    return dialPort(await this.home(), idOrName, port);
+  }
+
+  /** Readies a box for tunnels to its ports (booted if stopped; refused without a network); returns its id. */
+  async readyForTunnel(idOrName: string): Promise<string> {
+    return readyForTunnel(await this.home(), idOrName);
   }
 
   /** Runs another command in a running box, through its box socket. */

@@ -82,7 +82,7 @@ function bootWaitMs(home: Home): number {
  * files routes; for an attach, booted held (its main command waits for a start). A box
  * another process is booting at the same time is waited for.
  */
-export async function readyBox(home: Home, idOrName: string, action: Extract<BoxAction, "exec" | "copy" | "attach" | "stats">): Promise<BoxRecord> {
+export async function readyBox(home: Home, idOrName: string, action: Extract<BoxAction, "exec" | "copy" | "attach" | "stats" | "tunnel">): Promise<BoxRecord> {
   const box = resolveReconciled(home.config, home.database, idOrName);
   if (decideFor(box, action) !== "boot") return box;
   try {

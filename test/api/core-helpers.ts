@@ -1,4 +1,5 @@
 /** The API in-process for tests: an app over the test home, and requests that parse their answers. */
+import { TunnelListeners } from "../../src/api/tunnels.ts";
 import { upgradeWebSocket } from "../../src/api/websocket.ts";
 import { type AppOptions, createApp } from "../../src/api/app.ts";
 import { ExecutionRegistry } from "../../src/api/executions.ts";
@@ -20,7 +21,10 @@ export interface Envelope {
 export function makeApp(options: AppOptions = {}) {
   const runtime = Boxlite.open();
   const executions = new ExecutionRegistry(runtime);
-  const app = createApp({ runtime, executions, upgradeWebSocket }, options);
+  const app = createApp(
+    { runtime, executions, upgradeWebSocket, tunnels: new TunnelListeners("127.0.0.1", undefined, (id, port) => runtime.dialPort(id, port)) },
+    options,
+  );
   return { app, runtime, executions };
 }
 

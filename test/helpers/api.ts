@@ -3,6 +3,7 @@
  * a real Bun server (port 0) for the WebSocket attach and streamed bodies; a small attach
  * client that collects what the server sends.
  */
+import { TunnelListeners } from "../../src/api/tunnels.ts";
 import { afterAll, beforeAll, expect } from "bun:test";
 import type { Hono } from "hono";
 import { upgradeWebSocket, websocket } from "../../src/api/websocket.ts";
@@ -24,7 +25,12 @@ export interface TestApi {
 /** The app as `boxlite serve` builds it (no API key), also served for real on a free port. */
 export function startApi(runtime: Boxlite, options: ExecutionRegistryOptions = {}): TestApi {
   const executions = new ExecutionRegistry(runtime, options);
-  const app = createApp({ runtime, executions, upgradeWebSocket });
+  const app = createApp({
+    runtime,
+    executions,
+    upgradeWebSocket,
+    tunnels: new TunnelListeners("127.0.0.1", undefined, (id, port) => runtime.dialPort(id, port)),
+  });
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, websocket, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   return {
     app,

@@ -1,6 +1,6 @@
 /**
  * Routes of the contract (and of the reference's serve) that this build does not have:
- * snapshots, clone, export, import, volumes and the network tunnel. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
+ * snapshots, clone, export, import and volumes. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
  * naming what is missing, so a client learns it from the answer rather than from a 404.
  * GET /v1/config says the same in its capabilities. Bodies are never read.
  */
@@ -18,7 +18,6 @@ const BOX_SCOPED: Array<[method: "get" | "post" | "delete", path: string, what: 
   ["post", "/boxes/:id/snapshots/:name/restore", "snapshots"],
   ["post", "/boxes/:id/clone", "clone"],
   ["post", "/boxes/:id/export", "export"],
-  ["post", "/boxes/:id/network/tunnel", "network tunnels (boxes have no network)"],
 ];
 
 const GLOBAL: Array<[method: "get" | "post" | "delete", path: string, what: string]> = [

@@ -4,6 +4,7 @@
  * fuzzer. Paths are under /v1 and written as OpenAPI paths (`{box_id}`); the hono routes
  * live in routes/*.ts, and test/api checks that each row reaches one.
  */
+import { TunnelDescriptor, TunnelQuery } from "./network.ts";
 import type { TObject, TSchema } from "@sinclair/typebox";
 import { Box, BoxMetrics, CreateBoxRequest, ListBoxesQuery, ListBoxesResponse, RemoveBoxQuery, StopBoxRequest } from "./boxes.ts";
 import { DownloadQuery, ExecRequest, ExecResponse, ExecutionInfo, ResizeRequest, SignalRequest, UploadQuery } from "./executions.ts";
@@ -269,6 +270,16 @@ export const ROUTES: readonly RouteSpec[] = [
     success: { 204: null },
     errors: [404],
   },
+  {
+    method: "POST",
+    path: "/boxes/{box_id}/network/tunnel",
+    operationId: "prepareTunnel",
+    summary: "A URI that relays to a TCP port of the box (CONNECT for raw TCP, or plain HTTP); the box is booted if stopped",
+    tag: "Network",
+    query: TunnelQuery,
+    success: { 200: TunnelDescriptor },
+    errors: [404, 409],
+  },
 
   unsupported("POST", "/boxes/{box_id}/snapshots", "createSnapshot", "Boxes"),
   unsupported("GET", "/boxes/{box_id}/snapshots", "listSnapshots", "Boxes"),
@@ -278,7 +289,6 @@ export const ROUTES: readonly RouteSpec[] = [
   unsupported("POST", "/boxes/{box_id}/clone", "cloneBox", "Boxes"),
   unsupported("POST", "/boxes/{box_id}/export", "exportBox", "Boxes"),
   unsupported("POST", "/boxes/import", "importBox", "Boxes"),
-  unsupported("POST", "/boxes/{box_id}/network/tunnel", "prepareTunnel", "Network"),
   unsupported("POST", "/volumes", "createVolume", "Volumes"),
   unsupported("GET", "/volumes", "listVolumes", "Volumes"),
   unsupported("GET", "/volumes/{volume_id}", "getVolume", "Volumes"),
