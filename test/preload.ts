@@ -13,6 +13,10 @@ setDefaultTimeout(180_000);
 const home = mkdtempSync(join(tmpdir(), "boxlite-test-home-"));
 process.env.BOXLITE_HOME = home;
 process.env.BOXLITE_ACCEL = "tcg";
+// Boxes have a network: their DNS must never reach the machine's resolver (the tests'
+// traffic stays on this host). Port 9 on loopback answers nothing; tests that resolve
+// names start their own server and point BOXLITE_DNS at it.
+process.env.BOXLITE_DNS = "127.0.0.1:9";
 // Detached boxes outlive the tests that made them (that is their point): stop them all
 // before the home goes, so a failed test never leaves a supervisor and a VM running.
 afterAll(() => {

@@ -39,18 +39,32 @@ async function status(ref: string): Promise<string> {
   return (JSON.parse((await runCli(["inspect", ref])).stdout) as Array<{ State: { Status: string } }>)[0]?.State.Status ?? "";
 }
 
-test("records say what the box has: no network card, detached or not, the reference's engine kind, and the VMM that ran it", async () => {
+test("records say what the box has: the network, detached or not, the reference's engine kind, and the VMM that ran it", async () => {
   const created = (await runCli(["create", "--name", "truthful", "--rm"])).stdout.trim();
   const record = stored(created);
   expect(record.config.engine_kind).toBe("Libkrun");
-  expect(record.config.options).toMatchObject({ network: "Disabled", detach: true, auto_remove: true, auto_delete: 1, cpus: 1, memory_mib: 512, tty: false });
+  expect(record.config.options).toMatchObject({
+    network: { Enabled: { allow_net: [] } },
+    detach: true,
+    auto_remove: true,
+    auto_delete: 1,
+    cpus: 1,
+    memory_mib: 512,
+    tty: false,
+  });
   expect((await runCli(["rm", "truthful"])).code).toBe(0);
 
   // A foreground run's box ends with its CLI: not detached. Its state names the VMM that ran it.
   const ran = await runCli(["run", "--name", "foreground", "--", "true"]);
   expect(ran.code).toBe(0);
   const id = JSON.parse((await runCli(["inspect", "foreground"])).stdout)[0].Id as string;
-  expect(stored(id).config.options).toMatchObject({ detach: false, auto_remove: false, auto_delete: null, cmd: ["true"], network: "Disabled" });
+  expect(stored(id).config.options).toMatchObject({
+    detach: false,
+    auto_remove: false,
+    auto_delete: null,
+    cmd: ["true"],
+    network: { Enabled: { allow_net: [] } },
+  });
   expect(stored(id).state).toMatchObject({ status: "stopped", vmm: "qemu", exit_code: 0 });
   expect((await runCli(["rm", "foreground"])).code).toBe(0);
 });

@@ -5,7 +5,7 @@
  * cleanly — recorded as failed with the reason, and no VM process left behind.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
+import { buildRecorder, newCallLog, RECORDER_PATH, readCalls } from "../fixtures/libkrun-recorder/recorder.ts";
 import { runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -78,4 +78,35 @@ test("a box whose krun VM never answers fails within the boot timeout: recorded 
   const left = Bun.spawnSync(["pgrep", "-f", "__vm"], { stdout: "pipe" }).stdout.toString().trim();
   expect(left).toBe("");
   expect((await runCli(["rm", "krun-silent"])).code).toBe(0);
+});
+
+test("under krun a box with the network gets netd's socket as its NIC, after its disks and before the VM starts; netd ends with the box", async () => {
+  const log = newCallLog(temp);
+  const env = {
+    BOXLITE_LIBKRUN: RECORDER_PATH,
+    KRUN_RECORDER_LISTEN: "1",
+    KRUN_RECORDER_HOLD_MS: "120000",
+    KRUN_RECORDER_LOG: log,
+    BOXLITE_BOOT_TIMEOUT: "2",
+    BOXLITE_DNS: "127.0.0.1:9",
+  };
+  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-net", "-p", "127.0.0.1::80", "--", "true"], { env });
+  expect(run.code).toBe(125);
+  const calls = readCalls(log).map((record) => record.call);
+  const net = readCalls(log).find((record) => record.call === "krun_add_net_unixstream");
+  expect(net?.args).toMatchObject({ c_mac: "5a:94:ef:e4:0c:ee", fd: -1 });
+  expect(String(net?.args.c_path)).toEndWith("/net.sock");
+  const lastDisk = calls.lastIndexOf("krun_add_disk2");
+  expect(lastDisk).toBeGreaterThanOrEqual(0);
+  expect(calls.indexOf("krun_add_net_unixstream")).toBeGreaterThan(lastDisk);
+  expect(calls.indexOf("krun_start_enter")).toBeGreaterThan(calls.indexOf("krun_add_net_unixstream"));
+  const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string; name: string }>;
+  const id = listed.find((box) => box.name === "krun-net")?.box_id ?? "none";
+  // netd's argv names the box's sockets, which name the box.
+  expect(
+    Bun.spawnSync(["pgrep", "-f", `netd-.*${id}`], { stdout: "pipe" })
+      .stdout.toString()
+      .trim(),
+  ).toBe("");
+  expect((await runCli(["rm", "krun-net"])).code).toBe(0);
 });
