@@ -14,13 +14,17 @@ function codeOf(run: () => void): string | undefined {
 }
 
 test("allow-list rules: names, wildcards, IPs and CIDRs pass; malformed ones say what is wrong", () => {
-  for (const rule of ["example.com", "EXAMPLE.com.", "*.example.com", "a-b.c_d.example", "10.1.2.3", "10.0.0.0/8", "0.0.0.0/0", "10.0.0.5/32"])
+  for (const rule of ["example.com", "EXAMPLE.com.", "*.example.com", "a-b.c_d.example", "10.1.2.3", "10.0.0.0/8", "0.0.0.0/0", "10.0.0.5/32", "192.168.4.0/22"])
     expect(allowRuleProblem(rule)).toBeUndefined();
   expect(allowRuleProblem("")).toBe("is empty");
   expect(allowRuleProblem("*.")).toMatch(/not \*\. followed by a host name/);
   expect(allowRuleProblem("*")).toMatch(/not a host name/);
   expect(allowRuleProblem("10.0.0.0/33")).toMatch(/not a CIDR/);
   expect(allowRuleProblem("10.0.0/8")).toMatch(/not a CIDR/);
+  expect(allowRuleProblem("10.0.0.5/8")).toBe("has host bits set below /8; the network is 10.0.0.0/8");
+  expect(allowRuleProblem("192.168.5.0/22")).toBe("has host bits set below /22; the network is 192.168.4.0/22");
+  expect(allowRuleProblem("010.0.0.1")).toMatch(/not an IPv4 address/);
+  expect(allowRuleProblem("-a.example")).toMatch(/not a host name/);
   expect(allowRuleProblem("300.1.1.1")).toMatch(/not an IPv4 address/);
   expect(allowRuleProblem("::1")).toMatch(/IPv6/);
   expect(allowRuleProblem("a..b")).toMatch(/not a host name/);

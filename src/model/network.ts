@@ -38,6 +38,14 @@ export function allowRuleProblem(rule: string): string | undefined {
   if (slash >= 0) {
     const [address, bits] = [rule.slice(0, slash), rule.slice(slash + 1)];
     if (!isIpv4(address) || !/^\d{1,2}$/.test(bits) || Number(bits) > 32) return "is not a CIDR like 10.0.0.0/8";
+    // A typo must not silently open a wider range: host bits below the prefix are refused, as netd refuses them.
+    const value = address.split(".").reduce((sum, octet) => sum * 256 + Number(octet), 0);
+    const size = 2 ** (32 - Number(bits));
+    const network = value - (value % size);
+    if (network !== value) {
+      const octets = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".");
+      return `has host bits set below /${bits}; the network is ${octets}/${bits}`;
+    }
     return undefined;
   }
   if (isIpv4(rule)) return undefined;
