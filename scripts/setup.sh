@@ -11,11 +11,13 @@ cd "$root"
 # docker-registry + skopeo (the image tests run a real registry on 127.0.0.1 and push to it),
 # attr (getfattr: the tests read xattrs back with it), curl + gpgv + debian-archive-keyring +
 # xz-utils (scripts/fetch-libkrunfw.sh downloads libkrunfw and verifies it against the archive
-# keyring), gnupg (its test signs a local archive with a key of its own), iproute2 (the network
-# tests build their hosts and fake boxes from network namespaces, veth pairs and taps: `ip`),
-# openssl (those hosts' TLS server gets a self-signed certificate made at test time).
+# keyring), gnupg (its test signs a local archive with a key of its own), libslirp-dev +
+# libglib2.0-dev + pkg-config (netd, the box's network process, builds against libslirp and
+# GLib; at run time it needs libslirp0, which qemu-system-x86 pulls in too), iproute2 (the
+# network tests build their hosts and fake boxes from network namespaces, veth pairs and taps:
+# `ip`), openssl (those hosts' TLS server gets a self-signed certificate made at test time).
 packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr
-          curl gpgv debian-archive-keyring xz-utils gnupg iproute2 openssl)
+          curl gpgv debian-archive-keyring xz-utils gnupg libslirp-dev libglib2.0-dev pkg-config iproute2 openssl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
