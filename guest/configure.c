@@ -6,12 +6,23 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "etc_files.h"
 #include "log.h"
 #include "mounts.h"
+#include "net.h"
+
+/* The interface before the files: when it fails (most often because the VM has no such card),
+ * the box's disk is left as it was. */
+static int configure_network(const struct guest_config *cfg, char *err, size_t errlen) {
+  if (net_configure(&cfg->network, err, errlen) < 0) return -1;
+  if (etc_files_write(ROOTFS_DIR, cfg, err, errlen) == 0) return 0;
+  net_reset(cfg->network.interface);
+  return -1;
+}
 
 int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t errlen) {
   (void)ctx;
-  /* The hostname first: repeating it is harmless when a failed mount is retried. */
+  /* The hostname first: repeating it is harmless when a failed CONFIG is retried. */
   if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
     int e = errno;
     log_errno("sethostname", cfg->hostname);
@@ -23,6 +34,14 @@ int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t
     snprintf(err, errlen, "mount %s on " ROOTFS_DIR ": %s", cfg->rootfs_device, strerror(-rc));
     return -1;
   }
-  log_msg("configured: hostname %s, rootfs %s", cfg->hostname, cfg->rootfs_device);
+  if (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0) {
+    /* Unmounted again so that a failed CONFIG leaves nothing mounted, as one whose mount failed:
+     * the next CONFIG is applied afresh. Nothing runs in the rootfs yet, so nothing holds it. */
+    mounts_unmount_rootfs();
+    return -1;
+  }
+  char what[320];
+  message_describe_config(cfg, what, sizeof what);
+  log_msg("configured: %s", what);
   return 0;
 }

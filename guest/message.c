@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "message_impl.h"
 #include "protocol.h"
 
-/* Parses a payload that must be a JSON object; frees the doc on failure. */
-static const struct json_value *parse_object(struct json_doc *doc, const uint8_t *p, size_t n, const char *what,
-                                             char *why, size_t whylen) {
+const struct json_value *message_object(struct json_doc *doc, const uint8_t *p, size_t n, const char *what, char *why,
+                                        size_t whylen) {
   const char *reason = NULL;
   if (json_parse(doc, p, n, &reason) < 0) {
     snprintf(why, whylen, "%s: bad JSON: %s", what, reason);
@@ -24,9 +24,8 @@ static const struct json_value *parse_object(struct json_doc *doc, const uint8_t
   return root;
 }
 
-/* Reads a required integer field within [min, max]. */
-static int get_int(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
-                   int64_t min, int64_t max, int64_t *out, char *why, size_t whylen) {
+int message_get_int(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
+                    int64_t min, int64_t max, int64_t *out, char *why, size_t whylen) {
   const struct json_value *v = json_member(doc, obj, key);
   if (!v) {
     snprintf(why, whylen, "%s: missing field \"%s\"", what, key);
@@ -42,19 +41,19 @@ static int get_int(const struct json_doc *doc, const struct json_value *obj, con
 
 int message_parse_hello(const uint8_t *p, size_t n, int64_t *version, char *why, size_t whylen) {
   struct json_doc doc;
-  const struct json_value *root = parse_object(&doc, p, n, "HELLO", why, whylen);
+  const struct json_value *root = message_object(&doc, p, n, "HELLO", why, whylen);
   if (!root) return -1;
-  int rc = get_int(&doc, root, "HELLO", "version", INT64_MIN, INT64_MAX, version, why, whylen);
+  int rc = message_get_int(&doc, root, "HELLO", "version", INT64_MIN, INT64_MAX, version, why, whylen);
   json_free(&doc);
   return rc;
 }
 
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen) {
   struct json_doc doc;
-  const struct json_value *root = parse_object(&doc, p, n, "SIGNAL", why, whylen);
+  const struct json_value *root = message_object(&doc, p, n, "SIGNAL", why, whylen);
   if (!root) return -1;
   int64_t v;
-  int rc = get_int(&doc, root, "SIGNAL", "signal", 1, 64, &v, why, whylen);
+  int rc = message_get_int(&doc, root, "SIGNAL", "signal", 1, 64, &v, why, whylen);
   if (rc == 0) *signal = (int)v;
   json_free(&doc);
   return rc;
@@ -62,11 +61,11 @@ int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, siz
 
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen) {
   struct json_doc doc;
-  const struct json_value *root = parse_object(&doc, p, n, "RESIZE", why, whylen);
+  const struct json_value *root = message_object(&doc, p, n, "RESIZE", why, whylen);
   if (!root) return -1;
   int64_t r = 0, c = 0;
-  int rc = get_int(&doc, root, "RESIZE", "rows", 1, 65535, &r, why, whylen);
-  if (rc == 0) rc = get_int(&doc, root, "RESIZE", "cols", 1, 65535, &c, why, whylen);
+  int rc = message_get_int(&doc, root, "RESIZE", "rows", 1, 65535, &r, why, whylen);
+  if (rc == 0) rc = message_get_int(&doc, root, "RESIZE", "cols", 1, 65535, &c, why, whylen);
   *rows = (uint16_t)r;
   *cols = (uint16_t)c;
   json_free(&doc);
@@ -104,9 +103,8 @@ static int get_strings(const struct json_doc *doc, const struct json_value *obj,
   return 0;
 }
 
-/* Reads an optional field of the given type; absent (or null when allowed) leaves *out unset. */
-static int get_optional(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
-                        enum json_type type, const struct json_value **out, char *why, size_t whylen) {
+int message_get_optional(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
+                         enum json_type type, const struct json_value **out, char *why, size_t whylen) {
   const struct json_value *v = json_member(doc, obj, key);
   *out = NULL;
   if (!v || v->type == JSON_NULL) return 0;
@@ -128,24 +126,24 @@ static int parse_exec_fields(struct exec_request *req, const struct json_value *
   }
   if (get_strings(doc, root, "env", &req->env, &req->envc, why, whylen) < 0) return -1;
   const struct json_value *cwd, *create_cwd, *user, *tty, *stdin_open;
-  if (get_optional(doc, root, "EXEC", "cwd", JSON_STRING, &cwd, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "EXEC", "cwd", JSON_STRING, &cwd, why, whylen) < 0) return -1;
   if (!cwd) {
     snprintf(why, whylen, "EXEC: missing field \"cwd\"");
     return -1;
   }
   req->cwd = cwd->str;
-  if (get_optional(doc, root, "EXEC", "create_cwd", JSON_BOOL, &create_cwd, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "EXEC", "user", JSON_STRING, &user, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "EXEC", "stdin", JSON_BOOL, &stdin_open, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "EXEC", "tty", JSON_OBJECT, &tty, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "EXEC", "create_cwd", JSON_BOOL, &create_cwd, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "EXEC", "user", JSON_STRING, &user, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "EXEC", "stdin", JSON_BOOL, &stdin_open, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "EXEC", "tty", JSON_OBJECT, &tty, why, whylen) < 0) return -1;
   req->create_cwd = create_cwd && create_cwd->boolean;
   req->user = user ? user->str : "";
   req->stdin_open = stdin_open && stdin_open->boolean;
   if (tty) {
     int64_t rows, cols;
     /* 0 is accepted here: it means "size unknown", the kernel's own default. */
-    if (get_int(doc, tty, "EXEC tty", "rows", 0, 65535, &rows, why, whylen) < 0) return -1;
-    if (get_int(doc, tty, "EXEC tty", "cols", 0, 65535, &cols, why, whylen) < 0) return -1;
+    if (message_get_int(doc, tty, "EXEC tty", "rows", 0, 65535, &rows, why, whylen) < 0) return -1;
+    if (message_get_int(doc, tty, "EXEC tty", "cols", 0, 65535, &cols, why, whylen) < 0) return -1;
     req->tty = true;
     req->rows = (uint16_t)rows;
     req->cols = (uint16_t)cols;
@@ -155,7 +153,7 @@ static int parse_exec_fields(struct exec_request *req, const struct json_value *
 
 int message_parse_exec(const uint8_t *p, size_t n, struct exec_request *req, char *why, size_t whylen) {
   memset(req, 0, sizeof *req);
-  const struct json_value *root = parse_object(&req->doc, p, n, "EXEC", why, whylen);
+  const struct json_value *root = message_object(&req->doc, p, n, "EXEC", why, whylen);
   if (!root) return -1;
   if (parse_exec_fields(req, root, why, whylen) < 0) {
     message_free_exec(req);
@@ -175,7 +173,7 @@ void message_free_exec(struct exec_request *req) {
 static int get_bool(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key,
                     bool *out, char *why, size_t whylen) {
   const struct json_value *v;
-  if (get_optional(doc, obj, what, key, JSON_BOOL, &v, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, obj, what, key, JSON_BOOL, &v, why, whylen) < 0) return -1;
   if (v) *out = v->boolean;
   return 0;
 }
@@ -185,7 +183,7 @@ static int parse_files_fields(struct files_request *req, const struct json_value
   const struct json_doc *doc = &req->doc;
   struct files_spec *spec = &req->spec;
   const struct json_value *path;
-  if (get_optional(doc, root, what, "path", JSON_STRING, &path, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, what, "path", JSON_STRING, &path, why, whylen) < 0) return -1;
   if (!path) {
     snprintf(why, whylen, "%s: missing field \"path\"", what);
     return -1;
@@ -210,7 +208,7 @@ int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_r
   memset(req, 0, sizeof *req);
   req->type = type;
   const char *what = type == FRAME_FILES_OUT ? "FILES_OUT" : "FILES_IN";
-  const struct json_value *root = parse_object(&req->doc, p, n, what, why, whylen);
+  const struct json_value *root = message_object(&req->doc, p, n, what, why, whylen);
   if (!root) return -1;
   if (parse_files_fields(req, root, what, why, whylen) < 0) {
     message_free_files(req);
@@ -222,53 +220,6 @@ int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_r
 void message_free_files(struct files_request *req) {
   json_free(&req->doc);
   memset(req, 0, sizeof *req);
-}
-
-/* Copies a required string of 1..max bytes (no NUL) into dst, which holds max + 1. */
-static int get_text(const struct json_doc *doc, const struct json_value *obj, const char *what, const char *key, char *dst,
-                    size_t max, char *why, size_t whylen) {
-  const struct json_value *v;
-  if (get_optional(doc, obj, what, key, JSON_STRING, &v, why, whylen) < 0) return -1;
-  if (!v) {
-    snprintf(why, whylen, "%s: missing field \"%s\"", what, key);
-    return -1;
-  }
-  if (v->len == 0 || v->len > max) {
-    snprintf(why, whylen, "%s: \"%s\" must be 1 to %zu bytes", what, key, max);
-    return -1;
-  }
-  memcpy(dst, v->str, v->len + 1);
-  return 0;
-}
-
-static int parse_config_fields(const struct json_doc *doc, const struct json_value *root, struct guest_config *cfg,
-                               char *why, size_t whylen) {
-  const struct json_value *rootfs, *mounts, *network;
-  if (get_text(doc, root, "CONFIG", "hostname", cfg->hostname, CONFIG_HOSTNAME_MAX, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "CONFIG", "rootfs", JSON_OBJECT, &rootfs, why, whylen) < 0) return -1;
-  if (!rootfs) {
-    snprintf(why, whylen, "CONFIG: missing field \"rootfs\"");
-    return -1;
-  }
-  if (get_text(doc, rootfs, "CONFIG rootfs", "device", cfg->rootfs_device, CONFIG_DEVICE_MAX, why, whylen) < 0) return -1;
-  if (cfg->rootfs_device[0] != '/') {
-    snprintf(why, whylen, "CONFIG rootfs: \"device\" must be an absolute path");
-    return -1;
-  }
-  if (get_optional(doc, root, "CONFIG", "mounts", JSON_ARRAY, &mounts, why, whylen) < 0) return -1;
-  if (get_optional(doc, root, "CONFIG", "network", JSON_OBJECT, &network, why, whylen) < 0) return -1;
-  cfg->unsupported = mounts && mounts->len ? "mounts" : network && network->len ? "network" : NULL;
-  return 0;
-}
-
-int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen) {
-  memset(cfg, 0, sizeof *cfg);
-  struct json_doc doc;
-  const struct json_value *root = parse_object(&doc, p, n, "CONFIG", why, whylen);
-  if (!root) return -1;
-  int rc = parse_config_fields(&doc, root, cfg, why, whylen);
-  json_free(&doc);
-  return rc;
 }
 
 static size_t finish(struct json_writer *w) { return w->overflow ? 0 : w->len; }

@@ -2,6 +2,7 @@
 #ifndef BOXLITE_MESSAGE_H
 #define BOXLITE_MESSAGE_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,15 +36,36 @@ struct files_request {
 /* Longest hostname (the kernel's __NEW_UTS_LEN) and rootfs device path CONFIG may carry. */
 #define CONFIG_HOSTNAME_MAX 64
 #define CONFIG_DEVICE_MAX 127
+/* Longest interface name: the kernel's IFNAMSIZ less the NUL. */
+#define CONFIG_INTERFACE_MAX 15
+/* resolv.conf's limits: the resolvers read at most 3 nameservers (MAXNS); glibc before 2.26
+ * reads at most 6 search names, and musl ignores a line of more than 254 bytes, which leaves
+ * 247 for the names after "search ". */
+#define CONFIG_NAMESERVERS_MAX 3
+#define CONFIG_SEARCH_NAMES_MAX 6
+#define CONFIG_SEARCH_MAX 247
+
+/* CONFIG's network: one interface with a static IPv4 address, a default route and DNS. */
+struct guest_network {
+  char interface[CONFIG_INTERFACE_MAX + 1]; /* "" when CONFIG has no network */
+  struct in_addr address, gateway;           /* the gateway is inside address/prefix */
+  uint8_t prefix;                            /* 1..32 */
+  uint16_t mtu;                              /* 68..65535 */
+  struct in_addr nameservers[CONFIG_NAMESERVERS_MAX];
+  size_t nameserver_count; /* 1..CONFIG_NAMESERVERS_MAX */
+  char search[CONFIG_SEARCH_MAX + 1]; /* the search names separated by single spaces; "" for none */
+};
 
 /* A CONFIG payload: the box's settings, copied out of the JSON (the session keeps the applied one). */
 struct guest_config {
   char hostname[CONFIG_HOSTNAME_MAX + 1];
   char rootfs_device[CONFIG_DEVICE_MAX + 1];
-  /* NULL, or the name of a reserved field ("mounts", "network") that is not empty: well-formed,
-   * but this agent cannot apply it, and a box must not start silently without it. */
-  const char *unsupported;
+  struct guest_network network;
 };
+
+/* message_parse_config's answer to a well-formed CONFIG the agent will not apply: the session
+ * answers config_failed (a box must not start without what it asked for), not malformed. */
+#define CONFIG_REFUSED (-2)
 
 /* Room for any EXIT payload: an error of EXIT_ERROR_MAX bytes, each escaped to at most 6. */
 #define EXIT_PAYLOAD_MAX (EXIT_ERROR_MAX * 6 + 128)
@@ -66,8 +88,14 @@ int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_r
                         size_t whylen);
 void message_free_files(struct files_request *req);
 /* CONFIG: `hostname` (1..64 bytes) and `rootfs.device` (an absolute path) are required; `mounts`
- * (an array) and `network` (an object) may be absent, null or empty; other fields are ignored. */
+ * (an array) and `network` (an object) may be absent, null or empty; other fields are ignored.
+ * Returns 0, -1 (malformed) or CONFIG_REFUSED (a non-empty `mounts`, or a `network` that breaks
+ * the rules of docs/guest-protocol.md), with the reason in why. */
 int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen);
+/* Whether a and b configure the box the same way (a CONFIG sent again is then acknowledged). */
+bool message_same_config(const struct guest_config *a, const struct guest_config *b);
+/* `hostname "H", rootfs D and network A/P on I` (or `and no network`), for messages. */
+void message_describe_config(const struct guest_config *cfg, char *buf, size_t cap);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
 

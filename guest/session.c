@@ -119,17 +119,14 @@ static void handle_hello(struct session *s, const struct frame *f) {
 /* CONFIG: applied once per boot; again, it is acknowledged when it is the same and refused
  * when it differs, since the rootfs cannot be swapped under the commands that use it. */
 static void handle_config(struct session *s, const struct frame *f) {
-  char why[256];
+  char why[384];
   struct guest_config cfg;
-  if (message_parse_config(f->payload, f->length, &cfg, why, sizeof why) < 0) return break_channel(s, "malformed", why);
-  if (cfg.unsupported) {
-    snprintf(why, sizeof why, "\"%s\" is not supported by boxlite-guest/%s", cfg.unsupported, BOXLITE_GUEST_VERSION);
-    return break_channel(s, "config_failed", why);
-  }
-  if (s->configured && (strcmp(cfg.hostname, s->config.hostname) != 0 ||
-                        strcmp(cfg.rootfs_device, s->config.rootfs_device) != 0)) {
-    snprintf(why, sizeof why, "the guest is already configured with hostname \"%s\" and rootfs %s", s->config.hostname,
-             s->config.rootfs_device);
+  int rc = message_parse_config(f->payload, f->length, &cfg, why, sizeof why);
+  if (rc < 0) return break_channel(s, rc == CONFIG_REFUSED ? "config_failed" : "malformed", why);
+  if (s->configured && !message_same_config(&cfg, &s->config)) {
+    char applied[320];
+    message_describe_config(&s->config, applied, sizeof applied);
+    snprintf(why, sizeof why, "the guest is already configured with %s", applied);
     return break_channel(s, "config_conflict", why);
   }
   if (!s->configured) {

@@ -44,9 +44,9 @@ struct stream {
 
 /* How the session acts on processes and the system; the agent's implementation is in exec.c. */
 struct session_ops {
-  /* Applies CONFIG (hostname, rootfs). Returns 0, or -1 with err set when it could not: the
-   * session then answers ERROR config_failed and stays unconfigured, so a later CONFIG is
-   * applied afresh (which must therefore be safe after a failure). */
+  /* Applies CONFIG (hostname, rootfs, network). Returns 0, or -1 with err set when it could
+   * not: the session then answers ERROR config_failed and stays unconfigured, so a later
+   * CONFIG is applied afresh (which must therefore be safe after a failure). */
   int (*configure)(void *ctx, const struct guest_config *cfg, char *err, size_t errlen);
   /* Starts req for st (sets pid, fds, pty, errpipe, start_ns). Returns 0, or -1 with err
    * set when no process could be created; the session then reports EXIT 126. */

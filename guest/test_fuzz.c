@@ -50,6 +50,8 @@ static const char *const json_seeds[] = {
     "{\"code\":\"malformed\",\"message\":\"x\"}",
     "{\"hostname\":\"0123456789ab\",\"rootfs\":{\"device\":\"/dev/vdb\",\"x\":1},\"mounts\":[],\"network\":null}",
     "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/d\"},\"mounts\":[{\"tag\":\"t\"}],\"network\":{\"a\":\"b\"}}",
+    "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/d\"},\"network\":{\"interface\":\"eth0\",\"address\":\"10.0.2.15\","
+    "\"prefix\":24,\"gateway\":\"10.0.2.2\",\"mtu\":1500,\"nameservers\":[\"10.0.2.3\",\"1.1.1.1\"],\"search\":[\"a.b\",\"c\"]}}",
 };
 
 /* Applies a few random edits: flips, JSON-ish insertions, deletions, truncation, duplication. */
@@ -115,8 +117,8 @@ static size_t walk(const struct json_doc *doc, const struct json_value *v, int d
   return sum;
 }
 
-/* How many mutated payloads CONFIG's parser accepted: the fuzz must reach past its checks. */
-static int configs_accepted;
+/* How many mutated payloads CONFIG's parser accepted, and with a network: the fuzz must reach past its checks. */
+static int configs_accepted, networks_accepted;
 
 static void fuzz_json(int iterations) {
   enum { CAP = 1024 };
@@ -146,7 +148,11 @@ static void fuzz_json(int iterations) {
     if (message_parse_config(buf, len, &cfg, why, sizeof why) == 0) {
       size_t host = strnlen(cfg.hostname, sizeof cfg.hostname), dev = strnlen(cfg.rootfs_device, sizeof cfg.rootfs_device);
       CHECK(host >= 1 && host <= CONFIG_HOSTNAME_MAX && dev <= CONFIG_DEVICE_MAX && cfg.rootfs_device[0] == '/');
-      CHECK(!cfg.unsupported || !strcmp(cfg.unsupported, "mounts") || !strcmp(cfg.unsupported, "network"));
+      const struct guest_network *net = &cfg.network;
+      CHECK(!net->interface[0] || (net->prefix >= 1 && net->prefix <= 32 && net->mtu >= 68 &&
+                                   net->nameserver_count >= 1 && net->nameserver_count <= CONFIG_NAMESERVERS_MAX &&
+                                   strnlen(net->search, sizeof net->search) <= CONFIG_SEARCH_MAX));
+      if (net->interface[0]) networks_accepted++;
       configs_accepted++;
     }
     int64_t version;
@@ -162,6 +168,6 @@ static void fuzz_json(int iterations) {
 int main(void) {
   fuzz_decoder(100000);
   fuzz_json(30000);
-  CHECK(configs_accepted > 300);
+  CHECK(configs_accepted > 200 && networks_accepted > 20);
   return test_finish("test_fuzz");
 }

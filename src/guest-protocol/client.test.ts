@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../../test/helpers/cli.ts";
+import { boxNetwork } from "../../test/helpers/guest-network.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { connectWithRetry, GuestChannel } from "./client.ts";
 import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "./frames.ts";
@@ -111,6 +112,16 @@ test("with a configuration, connect sends CONFIG right after HELLO and resolves 
   expect(JSON.parse(agent.frames[1]?.payload ?? "")).toEqual({ hostname: "0123456789ab", rootfs: { device: "/dev/vdb" } });
   channel.close();
   agent.stop();
+});
+
+test("a configuration with a network goes on the wire as the golden config_network vector", async () => {
+  const vectors = await Bun.file(join(import.meta.dir, "..", "..", "test", "fixtures", "guest-protocol", "vectors.tsv")).text();
+  const vector = vectors
+    .split("\n")
+    .find((line) => line.startsWith("config_network\t"))
+    ?.split("\t")[1];
+  const frame = encodeFrame(FrameType.CONFIG, 0, encodeJson({ ...config, network: boxNetwork }));
+  expect(Buffer.from(frame).toString("hex")).toBe(vector ?? "no config_network vector");
 });
 
 test("a configuration the guest cannot apply fails connect with vmm_failed and the guest's reason", async () => {

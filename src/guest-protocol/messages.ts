@@ -41,23 +41,34 @@ export interface FilesInRequest {
  * "Configuration"). The agent boots without them, so an idle booted guest is no box's yet.
  */
 export interface GuestConfig {
-  /** 1–64 bytes. */
+  /** 1–64 bytes; with a network, a DNS name (it goes in the box's /etc/hosts). */
   hostname: string;
   /** The block device (as the guest names it) holding the box's ext4 rootfs. */
   rootfs: { device: string };
-  /** The box's NIC: absent, the box has none. */
+  /** The box's NIC; absent: the guest configures none and leaves /etc/resolv.conf and /etc/hosts alone. */
   network?: GuestNetwork;
 }
 
-/** What the agent configures for the box's network (docs/guest-protocol.md, "Configuration"). */
+/**
+ * CONFIG's `network`: one interface with a static IPv4 address and a default route, and the
+ * box's /etc/resolv.conf and /etc/hosts. The guest refuses values that break these rules
+ * with `config_failed` (docs/guest-protocol.md, "Configuration").
+ */
 export interface GuestNetwork {
+  /** The guest kernel's name for the NIC, e.g. `eth0` (1–15 bytes). */
   interface: string;
+  /** Dotted quad: a unicast host address of its subnet. */
   address: string;
+  /** 1–32. */
   prefix: number;
+  /** Dotted quad: another host address inside `address`/`prefix`; the default route goes through it. */
   gateway: string;
+  /** 68–65535. */
   mtu: number;
+  /** 1–3 dotted quads, written to /etc/resolv.conf in this order. */
   nameservers: string[];
-  search: string[];
+  /** DNS names for resolv.conf's `search` line: at most 6, 247 bytes together with the spaces. */
+  search?: string[];
 }
 
 export interface HelloMessage {

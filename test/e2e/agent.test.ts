@@ -14,6 +14,7 @@ import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import { guestConfig, type StartedVm, startBoxVm } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
 import type { BoxliteError } from "../../src/util/errors.ts";
+import { boxNetwork } from "../helpers/guest-network.ts";
 
 const config = loadConfig();
 const id = ulid().toLowerCase();
@@ -86,14 +87,25 @@ test("the agent refuses commands until it is configured, reports a configuration
     "the guest could not apply the box's configuration: mount /dev/null on /rootfs: Block device required",
   ]);
   await Bun.sleep(50);
+  // This VM has no network card: the rootfs is mounted, the interface never appears, and the
+  // guest undoes the mount and stays unconfigured, its disk as it was.
+  const unreachable = await failureOf(reconnect({ ...boxConfig, network: boxNetwork }));
+  expect([unreachable?.code, unreachable?.message]).toEqual([
+    "vmm_failed",
+    "the guest could not apply the box's configuration: network interface eth0 does not exist (waited 2 s)",
+  ]);
+  await Bun.sleep(50);
   channel = await reconnect(boxConfig);
   const named = await capture(channel, ["cat", "/proc/sys/kernel/hostname"]);
   expect(named.out).toBe(`${boxConfig.hostname}\n`);
+  const mounts = await capture(channel, ["cat", "/proc/mounts"]);
+  expect(mounts.out.split("\n").filter((line) => line.split(" ")[1] === "/")).toEqual([expect.stringMatching(/^\/dev\/vdb \/ ext4 /)]);
+  expect((await capture(channel, ["cat", "/etc/resolv.conf", "/etc/hosts"])).out).not.toContain("boxlite");
   // A later connection with another configuration is refused; with the same one, acknowledged.
   await hangUp();
   const conflict = await failureOf(reconnect({ ...boxConfig, hostname: "other" }));
   expect(conflict?.message).toBe(
-    `the guest was configured differently on an earlier connection: the guest is already configured with hostname "${boxConfig.hostname}" and rootfs /dev/vdb`,
+    `the guest was configured differently on an earlier connection: the guest is already configured with hostname "${boxConfig.hostname}", rootfs /dev/vdb and no network`,
   );
   await Bun.sleep(50);
   channel = await reconnect(boxConfig);
