@@ -14,7 +14,17 @@ function codeOf(run: () => void): string | undefined {
 }
 
 test("allow-list rules: names, wildcards, IPs and CIDRs pass; malformed ones say what is wrong", () => {
-  for (const rule of ["example.com", "EXAMPLE.com.", "*.example.com", "a-b.c_d.example", "10.1.2.3", "10.0.0.0/8", "0.0.0.0/0", "10.0.0.5/32", "192.168.4.0/22"])
+  for (const rule of [
+    "example.com",
+    "EXAMPLE.com.",
+    "*.example.com",
+    "a-b.c_d.example",
+    "10.1.2.3",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "10.0.0.5/32",
+    "192.168.4.0/22",
+  ])
     expect(allowRuleProblem(rule)).toBeUndefined();
   expect(allowRuleProblem("")).toBe("is empty");
   expect(allowRuleProblem("*.")).toMatch(/not \*\. followed by a host name/);

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DnsServer } from "../fixtures/net/dns.ts";
 import { createTestHosts, deterministicBytes, sha256Hex, type TestHosts } from "../fixtures/net/hosts.ts";
@@ -24,7 +25,6 @@ let sharedIp: string;
 let ipRuleIp: string;
 let cidrIp: string;
 let cidrRule: string;
-let udpEcho: { allowed: number; denied: number };
 let hostService: Server;
 let hostServicePort: number;
 const savedDns = process.env.BOXLITE_DNS;
@@ -62,12 +62,13 @@ beforeAll(async () => {
   [filesIp, sharedIp, ipRuleIp, cidrIp] = [a1, a2, a3, a5];
   cidrRule = `${a5}/31`;
   await hosts.serveHttp({ address: a1, routes: { "/big": BIG, "/hello": "hello from files.test\n" } });
-  await hosts.serveNames({ address: "0.0.0.0" });
+  await hosts.serveNames({ address: a2 });
   await hosts.serveHttp({ address: a3, port: 8000, routes: { "/": "ip rule\n" } });
   await hosts.serveHttp({ address: a5, port: 8000, routes: { "/": "cidr rule\n" } });
-  udpEcho = { allowed: (await hosts.serveUdpEcho({ address: a3 })).port, denied: (await hosts.serveUdpEcho({ address: a1 })).port };
   // A resolver in the test hosts that would answer what the box's may not: the box must not reach it.
   await hosts.serveDns({ "files.test": a1 }, { address: a1 });
+  // UDP to an address an IP rule allows passes (busybox's nc has no UDP: nslookup to a resolver there is the probe).
+  await hosts.serveDns({ "udp.test": a3 }, { address: a3 });
   dns = await hosts.startUpstreamDns({
     "files.test": a1,
     "allowed.test": a2,
@@ -127,10 +128,18 @@ describe("a box with the default network", () => {
   });
 });
 
-test("--network disabled: no eth0 at all, and no network process", async () => {
-  const result = await runCli(["run", "--rm", "--network", "disabled", "--", "ls", "/sys/class/net"]);
+test("--network disabled: no eth0 at all, and no network process beside the VM", async () => {
+  const id = (await runCli(["run", "-d", "--name", "net-off", "--network", "disabled", "--", "sleep", "100000"])).stdout.trim();
+  const result = await inBox("net-off", "ls /sys/class/net");
   expect(result.code).toBe(0);
-  expect(result.stdout.trim().split(/\s+/)).toEqual(["lo"]);
+  expect(result.stdout.split(/\s+/)).toContain("lo");
+  expect(result.stdout).not.toContain("eth0");
+  // group.pid lists what the watchdog started: "PID START_TIME NAME" per member.
+  const group = readFileSync(join(process.env.BOXLITE_HOME as string, "boxes", id, "group.pid"), "utf8");
+  expect(group).toMatch(/ vmm$/m);
+  expect(group).not.toMatch(/ net$/m);
+  expect((await inspect("net-off")).NetworkSettings).toMatchObject({ Mode: "disabled", IPAddress: "" });
+  expect((await runCli(["rm", "-f", "net-off"])).code).toBe(0);
 });
 
 describe("a box with an allow-list", () => {
@@ -201,9 +210,9 @@ describe("a box with an allow-list", () => {
     );
     expect(rerouted.code).not.toBe(0);
     expect(rerouted.stdout).not.toContain("hello from files.test");
-    // UDP to a host no rule allows is dropped; to an allowed IP it passes.
-    expect((await inBox(box, `echo ping | nc -u -w 2 ${filesIp} ${udpEcho.denied}`)).stdout).toBe("");
-    expect((await inBox(box, `echo ping | nc -u -w 2 ${ipRuleIp} ${udpEcho.allowed}`)).stdout).toBe("ping\n");
+    // UDP to a host no rule allows is dropped (the resolver above never answers); to an address an IP rule allows it passes.
+    expect((await inBox(box, `nslookup files.test ${filesIp}`)).stdout).not.toContain(`Address: ${filesIp}`);
+    expect((await inBox(box, `nslookup udp.test ${ipRuleIp}`)).stdout).toContain(`Address: ${ipRuleIp}`);
     // A denied name on an allowed name's address (one IP serving both, as a CDN): TLS SNI and HTTP Host decide.
     expect((await inBox(box, "nslookup allowed.test")).stdout).toContain(sharedIp);
     expect((await inBox(box, `nc -w 3 ${sharedIp} 443 < /tmp/allowed.bin | wc -c`)).stdout.trim()).not.toBe("0");
@@ -301,7 +310,7 @@ describe("published ports and tunnels", () => {
   });
 });
 
-test("bad network input is a usage error before anything is made", async () => {
+test("bad network input is a usage error before anything is made (exit 2; run's own failures are 125, as docker's)", async () => {
   const before = (await runCli(["ls", "-a", "-q"])).stdout;
   const cases: Array<[string[], RegExp]> = [
     [["--allow-net", ""], /--allow-net \(allow_net\) "" is empty/],
@@ -314,11 +323,15 @@ test("bad network input is a usage error before anything is made", async () => {
     [["-p", "203.0.113.9:80:80"], /this host has no address 203\.0\.113\.9/],
   ];
   for (const [flags, message] of cases) {
-    const result = await runCli(["run", "--rm", ...flags, "--", "true"]);
+    const result = await runCli(["create", ...flags]);
     expect({ flags, code: result.code }).toEqual({ flags, code: 2 });
     expect(result.stderr).toMatch(message);
   }
-  const udp = await runCli(["run", "--rm", "-p", "53/udp", "--", "true"]);
+  const run = await runCli(["run", "--rm", "--allow-net", "*.", "--", "true"]);
+  expect(run.code).toBe(125);
+  expect(run.stderr).toContain('"*." is not *. followed by a host name');
+  const udp = await runCli(["create", "-p", "53/udp"]);
+  expect(udp.code).toBe(1);
   expect(udp.stderr).toContain("UDP ports cannot be published");
   expect((await runCli(["ls", "-a", "-q"])).stdout).toBe(before);
 });
