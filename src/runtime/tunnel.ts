@@ -10,17 +10,18 @@ import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 import { readyBox } from "./lifecycle.ts";
 import { dialBoxPort } from "./net-control.ts";
+import { resolveReconciled } from "./reconcile.ts";
 
 export function checkPort(port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BoxliteError("invalid_argument", `port ${port} is outside 1-65535`);
 }
 
-/** Readies the box for tunnels to its ports; returns its id. */
+/** Readies the box for tunnels to its ports (refused before any boot when it has no network); returns its id. */
 export async function readyForTunnel(home: Home, idOrName: string): Promise<string> {
-  const box = await readyBox(home, idOrName, "tunnel");
-  if (boxFacts(box).resolved.network.mode === "disabled")
-    throw new BoxliteError("conflict", `box ${box.id} has no network (it was created with --network disabled), so none of its ports can be reached`);
-  return box.id;
+  const stored = resolveReconciled(home.config, home.database, idOrName);
+  if (boxFacts(stored).resolved.network.mode === "disabled")
+    throw new BoxliteError("conflict", `box ${stored.id} has no network (it was created with --network disabled), so none of its ports can be reached`);
+  return (await readyBox(home, stored.id, "tunnel")).id;
 }
 
 export async function dialPort(home: Home, idOrName: string, port: number): Promise<Socket> {

@@ -302,7 +302,20 @@ test("GET /v1/boxes/{id}/metrics of a box that is not running has counters and n
   expect((await call(app, "GET", "/v1/boxes/not-a-box/metrics")).status).toBe(404);
 });
 
-test("snapshots, clone, export, import, volumes and tunnels answer 400 unsupported", async () => {
+test("a tunnel needs a port in range and a box with a network: 400 and 409 before anything boots", async () => {
+  await create({ name: "no-network", network: { mode: "disabled" } });
+  for (const query of ["", "?port=0", "?port=65536", "?port=x"]) {
+    const answer = await call(app, "POST", `/v1/boxes/no-network/network/tunnel${query}`);
+    expect(answer.status).toBe(400);
+  }
+  const offline = await call(app, "POST", "/v1/boxes/no-network/network/tunnel?port=80");
+  expect(offline.status).toBe(409);
+  expect(envelopeOf(offline).message).toContain("has no network");
+  expect((await call(app, "GET", "/v1/boxes/no-network")).json).toMatchObject({ status: "configured" });
+  expect((await call(app, "POST", "/v1/boxes/not-a-box/network/tunnel?port=80")).status).toBe(404);
+});
+
+test("snapshots, clone, export, import and volumes answer 400 unsupported", async () => {
   await create({ name: "no-snapshots" });
   const routes: Array<[string, string]> = [
     ["POST", "/v1/boxes/no-snapshots/snapshots"],
@@ -313,7 +326,6 @@ test("snapshots, clone, export, import, volumes and tunnels answer 400 unsupport
     ["POST", "/v1/boxes/no-snapshots/clone"],
     ["POST", "/v1/boxes/no-snapshots/export"],
     ["POST", "/v1/boxes/import?name=x"],
-    ["POST", "/v1/boxes/no-snapshots/network/tunnel?port=80"],
     ["POST", "/v1/volumes"],
     ["GET", "/v1/volumes"],
     ["GET", "/v1/volumes/v1"],

@@ -29,7 +29,6 @@ const REFUSED = [
   "POST /boxes/import",
   "POST /boxes/{box_id}/clone",
   "POST /boxes/{box_id}/export",
-  "POST /boxes/{box_id}/network/tunnel",
   "POST /boxes/{box_id}/snapshots",
   "POST /boxes/{box_id}/snapshots/{snapshot_name}/restore",
 ];
