@@ -229,7 +229,9 @@ test("stats reports the VMM's CPU and memory against the box's limits, and a bus
   // The only sh in the box is the busy loop (the main command is sleep).
   expect((await runCli(["exec", "shared", "--", "killall", "sh"])).code).toBe(0);
   const table = await runCli(["stats", "shared"]);
-  expect(table.stdout).toMatch(/^ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+CPUS\s+UPTIME\n\w{12}\s+shared\s+[\d.]+%\s+[\d.]+ MB \/ 536\.9 MB\s+1\s+\d+s\n$/);
+  expect(table.stdout).toMatch(
+    /^ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+NET I\/O\s+CPUS\s+UPTIME\n\w{12}\s+shared\s+[\d.]+%\s+[\d.]+ MB \/ 536\.9 MB\s+[\d.]+ k?B \/ [\d.]+ k?B\s+1\s+\d+s\n$/,
+  );
   expect((await runCli(["stats", "no-such-box"])).code).toBe(1);
 });
 
