@@ -99,7 +99,9 @@ beforeAll(async () => {
   };
   // A resolver among the test hosts, answering what the box's may not: the box must not reach it.
   await hosts.serveDns({ "files.test": a1 }, { address: a1 });
-  dns = await hosts.startUpstreamDns({ "files.test": a1, "allowed.test": a2, "denied.test": a2, "x.wild.test": a2, "wild.test": a2 });
+  // many.test's answer (120 addresses, ~2 KB) is larger than one frame can carry.
+  const many = Array.from({ length: 120 }, (_, i) => `10.231.250.${i + 1}`);
+  dns = await hosts.startUpstreamDns({ "files.test": a1, "allowed.test": a2, "denied.test": a2, "x.wild.test": a2, "wild.test": a2, "many.test": many });
   hostService = createServer((socket) => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\nhello from host"));
   await new Promise<void>((resolve) => hostService.listen(0, "127.0.0.1", resolve));
   hostServicePort = (hostService.address() as { port: number }).port;
@@ -142,6 +144,24 @@ describe("netd without an allow-list", () => {
     expect(looked.stdout).toContain("Address: 192.168.127.254");
     expect(dns.count("host.boxlite.internal")).toBe(0);
     expect((await box.exec([...CURL, `http://host.boxlite.internal:${hostServicePort}/`])).stdout).toBe("hello from host");
+  });
+
+  test("an answer larger than a frame reaches the box whole, in IP fragments", async () => {
+    const script = `import { queryDns } from "${join(REPO, "test", "fixtures", "net", "dns.ts")}";
+      console.log((await queryDns({ address: "192.168.127.1", port: 53 }, "many.test")).addresses.length);`;
+    expect((await box.exec([process.execPath, "-e", script])).stdout).toBe("120\n");
+  });
+
+  test("DNS over TCP to the gateway reaches the first upstream resolver", async () => {
+    // The upstream's TCP side, on the port of its UDP side: what answers is what netd dialled.
+    const upstream = createServer((socket) => socket.end("upstream over tcp"));
+    await new Promise<void>((resolve) => upstream.listen(dns.port, "127.0.0.1", resolve));
+    try {
+      const result = await box.exec(["busybox", "nc", "-w", "3", "192.168.127.1", "53"], { stdin: "" });
+      expect(result.stdout).toBe("upstream over tcp");
+    } finally {
+      upstream.close();
+    }
   });
 
   test("the gateway answers pings, and TCP to it or to another address of the subnet is refused at once", async () => {
@@ -201,8 +221,8 @@ describe("netd without an allow-list", () => {
     expect(figures.bytes_received).toBeGreaterThan(BIG.length);
     expect(figures.bytes_sent).toBeGreaterThan(0);
     expect(figures.bytes_sent).toBeLessThan(figures.bytes_received);
-    // files.test, the host alias, the gateway, the neighbour; 2 published; 2 tunnels.
-    expect(figures.tcp_connections).toBeGreaterThanOrEqual(8);
+    // files.test, the host alias, DNS over TCP, the gateway, the neighbour; 2 published; 2 tunnels.
+    expect(figures.tcp_connections).toBeGreaterThanOrEqual(9);
     // The gateway, the neighbour, the closed port's tunnel.
     expect(figures.tcp_errors).toBe(3);
     const again = await stats(netd);
@@ -283,6 +303,11 @@ describe("netd with an allow-list", () => {
     expect(elsewhere.exitCode).not.toBe(0);
   });
 
+  test("the gateway takes no DNS over TCP: a stream netd does not read could ask for any name", async () => {
+    const result = await box.exec([...CURL, "--connect-timeout", "5", "http://192.168.127.1:53/"]);
+    expect(result.stderr).toContain("Couldn't connect");
+  });
+
   test("UDP passes to an IP rule's address only; a DNS server of the box's choosing is out of reach", async () => {
     expect(await udpEcho(box, ipRuleIp, echo.allowedUdp)).toBe("ping");
     expect(await udpEcho(box, filesIp, echo.deniedUdp)).toBe("");
@@ -292,8 +317,9 @@ describe("netd with an allow-list", () => {
 
   test("stats count what the allow-list refused", async () => {
     const figures = await stats(netd);
-    // The unresolved address and its port 80, the denied SNI, the denied Host, the allowed name elsewhere.
-    expect(figures.tcp_errors).toBe(5);
+    // The unresolved address and its port 80, the denied SNI, the denied Host, the allowed name
+    // elsewhere, DNS over TCP.
+    expect(figures.tcp_errors).toBe(6);
     expect(figures.tcp_connections).toBeGreaterThan(figures.tcp_errors);
   });
 });
