@@ -198,6 +198,7 @@ describe("netd without an allow-list", () => {
       [["--dns", "127.0.0.1"], "netd: --dns 127.0.0.1: not IPV4:PORT\n"],
       [["--publish", "1:2:3:4"], "netd: --publish 1:2:3:4: not [HOST_IP:]HOST_PORT:BOX_PORT\n"],
       [["--publish", "80:0"], "netd: --publish 80:0: not [HOST_IP:]HOST_PORT:BOX_PORT\n"],
+      [["--allow", "10.0.0.5/8"], 'netd: allow rule "10.0.0.5/8": host bits are set below /8; the network is 10.0.0.0/8\n'],
       [["--frobnicate"], "netd: unknown argument --frobnicate\n"],
     ] as const) {
       const proc = Bun.spawn([NETD, "--socket", "/nonexistent/s", "--control", "/nonexistent/c", "--ports-file", "/nonexistent/p", ...args], {
