@@ -47,9 +47,11 @@ async function startNetd(args: string[]): Promise<Netd> {
   return { proc, ...paths };
 }
 
-async function stopNetd(netd: Netd): Promise<number> {
+/** SIGTERM; what netd said on stderr meanwhile (nothing, when all went well) and its exit code. */
+async function stopNetd(netd: Netd): Promise<{ code: number; stderr: string }> {
   netd.proc.kill("SIGTERM");
-  return netd.proc.exited;
+  const [code, stderr] = await Promise.all([netd.proc.exited, new Response(netd.proc.stderr).text()]);
+  return { code, stderr };
 }
 
 /** Writes `request` on a unix socket and reads until the other side closes. */
@@ -127,7 +129,7 @@ describe("netd without an allow-list", () => {
   });
   afterAll(async () => {
     await box?.dispose();
-    if (netd) await stopNetd(netd);
+    if (netd) expect(await stopNetd(netd)).toEqual({ code: 0, stderr: "" });
   });
 
   test("the box downloads 50 MB from a test host byte for byte, by name, at a useful speed", async () => {
@@ -239,7 +241,7 @@ describe("netd without an allow-list", () => {
   test("SIGTERM ends it at once with 0, its sockets gone", async () => {
     const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`]);
     const started = performance.now();
-    expect(await stopNetd(other)).toBe(0);
+    expect(await stopNetd(other)).toEqual({ code: 0, stderr: "" });
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(existsSync(other.socket) || existsSync(other.control)).toBe(false);
   });
@@ -256,7 +258,7 @@ describe("netd with an allow-list", () => {
   });
   afterAll(async () => {
     await box?.dispose();
-    if (netd) await stopNetd(netd);
+    if (netd) expect(await stopNetd(netd)).toEqual({ code: 0, stderr: "" });
   });
 
   test("reaches what each rule form allows: a name over HTTPS and HTTP, a wildcard, an IP, a CIDR", async () => {
