@@ -15,8 +15,10 @@
 #include "args.h"
 #include "control.h"
 #include "filter.h"
+#include "frag.h"
 #include "hooks.h"
 #include "netd.h"
+#include "packet.h"
 #include "pollset.h"
 #include "proxy.h"
 #include "publish.h"
@@ -40,6 +42,11 @@ static void on_box_frame(void *ctx, const uint8_t *frame, size_t len) {
   struct netd *n = ctx;
   n->stats.bytes_sent += len;
   tunnels_watch(n->tunnels, frame, len);
+  struct ipv4_view ip;
+  if (packet_ipv4(frame, len, &ip) == 0 && ip.fragment) {
+    frame = frags_add(n->frags, frame, &ip, clock_ms(), &len);
+    if (!frame) return;
+  }
   switch (filter_frame(n->policy, frame, len)) {
   case FRAME_SLIRP:
     slirp_input(n->slirp, frame, (int)len);
@@ -192,6 +199,7 @@ static void teardown(struct netd *n, struct control *control) {
   if (n->proxy) proxy_free(n->proxy);
   if (n->resolver) resolver_free(n->resolver);
   if (n->slirp) slirp_cleanup(n->slirp);
+  if (n->frags) frags_free(n->frags);
   policy_free(n->policy);
 }
 
@@ -202,7 +210,8 @@ static int start(struct netd *n, struct netd_args *args, struct control **contro
   n->slirp = new_slirp(n);
   n->relays = relays_new();
   n->tunnels = tunnels_new(n);
-  if (!n->slirp || !n->relays || !n->tunnels) {
+  n->frags = frags_new();
+  if (!n->slirp || !n->relays || !n->tunnels || !n->frags) {
     snprintf(err, errlen, "out of memory");
     return 1;
   }

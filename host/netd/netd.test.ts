@@ -72,11 +72,31 @@ async function talk(path: string, request: string): Promise<string> {
   return promise;
 }
 
-/** Sends "ping" over UDP from inside the box and answers what came back within 2 s ("" for nothing). */
-async function udpEcho(box: FakeBox, address: string, port: number): Promise<string> {
+/** Sends `message` over UDP from inside the box and answers what came back within 2 s ("" for nothing). */
+async function udpEcho(box: FakeBox, address: string, port: number, message = "ping"): Promise<string> {
   const script = `const s = await Bun.udpSocket({ socket: { data(_s, d) { process.stdout.write(d); process.exit(0); } } });
-    s.send("ping", ${port}, "${address}"); setTimeout(() => process.exit(0), 2000);`;
+    s.send(${JSON.stringify(message)}, ${port}, "${address}"); setTimeout(() => process.exit(0), 2000);`;
   return (await box.exec([process.execPath, "-e", script])).stdout;
+}
+
+/** An Ethernet frame from the box carrying one IPv4 fragment of a UDP datagram (`udp`: its header and payload). */
+function udpFragment(dst: string, id: number, udp: Uint8Array, offset: number, length: number, more: boolean): Uint8Array {
+  const frame = new Uint8Array(14 + 20 + length);
+  frame.set([0x52, 0x55, 0xc0, 0xa8, 0x7f, 0x01, 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee, 0x08, 0x00]);
+  const ip = new DataView(frame.buffer, 14, 20);
+  ip.setUint8(0, 0x45);
+  ip.setUint16(2, 20 + length);
+  ip.setUint16(4, id);
+  ip.setUint16(6, (more ? 0x2000 : 0) | (offset / 8));
+  ip.setUint8(8, 64);
+  ip.setUint8(9, 17);
+  frame.set([192, 168, 127, 2, ...dst.split(".").map(Number)], 14 + 12);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += ip.getUint16(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  ip.setUint16(10, ~sum & 0xffff);
+  frame.set(udp.subarray(offset, offset + length), 34);
+  return frame;
 }
 
 async function stats(netd: Netd): Promise<{ bytes_sent: number; bytes_received: number; tcp_connections: number; tcp_errors: number }> {
@@ -236,6 +256,40 @@ describe("netd without an allow-list", () => {
     await box.dispose();
     box = await startFakeBox({ socket: netd.socket });
     expect((await box.exec([...CURL, "http://files.test/hello"])).stdout).toBe("hello from files.test\n");
+  });
+
+  test("a datagram larger than a frame goes out whole and comes back whole", async () => {
+    const echoed = await hosts.serveUdpEcho({ address: filesIp });
+    const message = "x".repeat(4000);
+    expect(await udpEcho(box, filesIp, echoed.port, message)).toBe(message);
+  });
+
+  test("a datagram whose last fragment comes first is put back together (libslirp 4.7 alone would crash)", async () => {
+    const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`]);
+    const got = Promise.withResolvers<string>();
+    const receiver = await Bun.udpSocket({ hostname: "127.0.0.1", socket: { data: (_s, data) => got.resolve(new TextDecoder().decode(data)) } });
+    try {
+      const payload = new TextEncoder().encode("y".repeat(2000));
+      const udp = new Uint8Array(8 + payload.length);
+      new DataView(udp.buffer).setUint16(0, 40000);
+      new DataView(udp.buffer).setUint16(2, receiver.port);
+      new DataView(udp.buffer).setUint16(4, udp.length);
+      udp.set(payload, 8);
+      const frames = [udpFragment("192.168.127.254", 77, udp, 1480, udp.length - 1480, false), udpFragment("192.168.127.254", 77, udp, 0, 1480, true)];
+      const vmm = await Bun.connect({ unix: other.socket, socket: { data() {} } });
+      for (const frame of frames) {
+        const length = new Uint8Array(4);
+        new DataView(length.buffer).setUint32(0, frame.length);
+        vmm.write(length);
+        vmm.write(frame);
+      }
+      setTimeout(() => got.resolve("nothing within 5 s"), 5_000);
+      expect(await got.promise).toBe("y".repeat(2000));
+      vmm.end();
+    } finally {
+      receiver.close();
+      expect(await stopNetd(other)).toEqual({ code: 0, stderr: "" });
+    }
   });
 
   test("SIGTERM ends it at once with 0, its sockets gone", async () => {
