@@ -99,12 +99,9 @@ static int take(enum option o, const char *v, struct netd_args *a, struct net_po
     }
     a->dns_count++;
     return 0;
-  case OPT_ALLOW: {
-    char why[160];
-    if (policy_add_rule(p, v, why, sizeof why) == 0) return 0;
-    snprintf(err, errlen, "--allow %s: %s", v, why);
-    return -1;
-  }
+  case OPT_ALLOW:
+    /* Its message names the rule: "allow rule \"10.0.0.0/33\": ...". */
+    return policy_add_rule(p, v, err, errlen);
   case OPT_PUBLISH:
     if (a->publish_count == ARGS_MAX_PUBLISH) {
       snprintf(err, errlen, "--publish %s: at most %d ports", v, ARGS_MAX_PUBLISH);

@@ -11,6 +11,7 @@
 enum egress_verdict {
   EGRESS_DIRECT, /* connect as asked */
   EGRESS_PROXY,  /* connect to netd's proxy, which decides by the name the client asks for */
+  EGRESS_DNS,    /* DNS over TCP to the gateway: connect to the first upstream resolver */
   EGRESS_REFUSE, /* the box gets a reset */
 };
 

@@ -8,6 +8,7 @@
 
 #include "egress.h"
 #include "proxy.h"
+#include "resolver.h"
 #include "tunnel.h"
 
 /* The interposed calls have libc's signatures and no context of their own, so the netd they
@@ -31,6 +32,28 @@ int real_connect(int fd, const struct sockaddr *addr, socklen_t len) {
   return (int)syscall(SYS_connect, fd, addr, len);
 }
 
+static int refuse(void) {
+  /* libslirp answers ECONNREFUSED with a reset to the box. */
+  errno = ECONNREFUSED;
+  return -1;
+}
+
+static int connect_as_decided(struct netd *n, int fd, const struct sockaddr_in *dst) {
+  switch (egress_decide(n->policy, dst->sin_addr, ntohs(dst->sin_port))) {
+  case EGRESS_DIRECT:
+    return real_connect(fd, (const struct sockaddr *)dst, sizeof *dst);
+  case EGRESS_PROXY:
+    return proxy_divert(n->proxy, fd, dst);
+  case EGRESS_DNS: {
+    const struct sockaddr_in *upstream = resolver_tcp_upstream(n->resolver);
+    return upstream ? real_connect(fd, (const struct sockaddr *)upstream, sizeof *upstream) : refuse();
+  }
+  case EGRESS_REFUSE:
+    break;
+  }
+  return refuse();
+}
+
 /* libslirp connects a host socket for each TCP connection the box opens (tcp_fconnect). */
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {
   struct netd *n = hooked;
@@ -38,20 +61,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
   struct sockaddr_in dst;
   memcpy(&dst, addr, sizeof dst);
   n->stats.tcp_connections++;
-  int r;
-  switch (egress_decide(n->policy, dst.sin_addr, ntohs(dst.sin_port))) {
-  case EGRESS_DIRECT:
-    r = real_connect(fd, addr, len);
-    break;
-  case EGRESS_PROXY:
-    r = proxy_divert(n->proxy, fd, &dst);
-    break;
-  default:
-    /* libslirp answers ECONNREFUSED with a reset to the box. */
-    errno = ECONNREFUSED;
-    r = -1;
-    break;
-  }
+  int r = connect_as_decided(n, fd, &dst);
   if (r < 0 && errno != EINPROGRESS) n->stats.tcp_errors++;
   return r;
 }

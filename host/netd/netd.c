@@ -15,8 +15,10 @@
 #include "args.h"
 #include "control.h"
 #include "filter.h"
+#include "frag.h"
 #include "hooks.h"
 #include "netd.h"
+#include "packet.h"
 #include "pollset.h"
 #include "proxy.h"
 #include "publish.h"
@@ -40,6 +42,11 @@ static void on_box_frame(void *ctx, const uint8_t *frame, size_t len) {
   struct netd *n = ctx;
   n->stats.bytes_sent += len;
   tunnels_watch(n->tunnels, frame, len);
+  struct ipv4_view ip;
+  if (packet_ipv4(frame, len, &ip) == 0 && ip.fragment) {
+    frame = frags_add(n->frags, frame, &ip, clock_ms(), &len);
+    if (!frame) return;
+  }
   switch (filter_frame(n->policy, frame, len)) {
   case FRAME_SLIRP:
     slirp_input(n->slirp, frame, (int)len);
@@ -183,50 +190,58 @@ static void run(struct netd *n, struct control *control, const sigset_t *wait_ma
   pollset_free(&ps);
 }
 
+/* Ends every part that was made, in the order that lets each still reach what it uses. */
+static void teardown(struct netd *n, struct control *control) {
+  if (n->vmm) vmm_free(n->vmm);
+  if (control) control_free(control);
+  if (n->tunnels) tunnels_free(n->tunnels);
+  if (n->relays) relays_free(n->relays);
+  if (n->proxy) proxy_free(n->proxy);
+  if (n->resolver) resolver_free(n->resolver);
+  if (n->slirp) slirp_cleanup(n->slirp);
+  if (n->frags) frags_free(n->frags);
+  policy_free(n->policy);
+}
+
+/* Makes every part, in the contract's order: published ports and the ports file, then the
+ * control socket, and the VMM's socket last (the watchdog's sign that netd is ready). Exit
+ * status on failure, 0 when ready. */
+static int start(struct netd *n, struct netd_args *args, struct control **control, char *err, size_t errlen) {
+  n->slirp = new_slirp(n);
+  n->relays = relays_new();
+  n->tunnels = tunnels_new(n);
+  n->frags = frags_new();
+  if (!n->slirp || !n->relays || !n->tunnels || !n->frags) {
+    snprintf(err, errlen, "out of memory");
+    return 1;
+  }
+  hooks_attach(n);
+  if (publish_ports(n->slirp, args->publish, args->publish_count, args->ports_file, err, errlen) < 0) return 1;
+  /* The proxy is for name-checked ports under an allow-list only. */
+  if (policy_restricted(n->policy) && !(n->proxy = proxy_new(n, err, errlen))) return 1;
+  if (!(n->resolver = resolver_new(n, args->dns, args->dns_count, err, errlen))) return 1;
+  if (!(*control = control_listen(args->control_path, n, err, errlen))) return 1;
+  if (!(n->vmm = vmm_listen(args->socket_path, on_box_frame, n, err, errlen))) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   char err[512];
   struct netd n = {.policy = policy_new()};
   struct netd_args args;
+  struct control *control = NULL;
   if (!n.policy) {
     fprintf(stderr, "netd: out of memory\n");
     return 1;
   }
-  if (args_parse(argc, argv, "/etc/resolv.conf", &args, n.policy, err, sizeof err) < 0) {
-    fprintf(stderr, "netd: %s\n", err);
-    return 2;
+  int status = args_parse(argc, argv, "/etc/resolv.conf", &args, n.policy, err, sizeof err) < 0 ? 2 : 0;
+  if (status == 0) {
+    sigset_t wait_mask;
+    setup_signals(&wait_mask);
+    status = start(&n, &args, &control, err, sizeof err);
+    if (status == 0) run(&n, control, &wait_mask);
   }
-  sigset_t wait_mask;
-  setup_signals(&wait_mask);
-  n.slirp = new_slirp(&n);
-  n.relays = relays_new();
-  n.tunnels = tunnels_new(&n);
-  if (!n.slirp || !n.relays || !n.tunnels) {
-    fprintf(stderr, "netd: out of memory\n");
-    return 1;
-  }
-  hooks_attach(&n);
-  if (publish_ports(n.slirp, args.publish, args.publish_count, args.ports_file, err, sizeof err) < 0) {
-    fprintf(stderr, "netd: %s\n", err);
-    return 1;
-  }
-  struct control *control = NULL;
-  /* The proxy is for name-checked ports under an allow-list only. */
-  if ((policy_restricted(n.policy) && !(n.proxy = proxy_new(&n, err, sizeof err))) ||
-      !(n.resolver = resolver_new(&n, args.dns, args.dns_count, err, sizeof err)) ||
-      !(control = control_listen(args.control_path, &n, err, sizeof err)) ||
-      !(n.vmm = vmm_listen(args.socket_path, on_box_frame, &n, err, sizeof err))) {
-    fprintf(stderr, "netd: %s\n", err);
-    if (control) control_free(control);
-    return 1;
-  }
-  run(&n, control, &wait_mask);
-  vmm_free(n.vmm);
-  control_free(control);
-  tunnels_free(n.tunnels);
-  relays_free(n.relays);
-  if (n.proxy) proxy_free(n.proxy);
-  resolver_free(n.resolver);
-  slirp_cleanup(n.slirp);
-  policy_free(n.policy);
-  return 0;
+  if (status) fprintf(stderr, "netd: %s\n", err);
+  teardown(&n, control);
+  return status;
 }

@@ -45,6 +45,7 @@ struct resolver;
 struct proxy;
 struct relays;
 struct tunnels;
+struct frags;
 
 struct netd {
   Slirp *slirp;
@@ -55,6 +56,7 @@ struct netd {
   struct proxy *proxy;
   struct relays *relays;
   struct tunnels *tunnels;
+  struct frags *frags;
 };
 
 /* Queues a frame for the box (counted as received by it); dropped when the box is away or slow. */

@@ -2,12 +2,12 @@
 
 #include <string.h>
 
-#define IP_HLEN 20u
+#define IP_HLEN PACKET_IP_HLEN
 #define UDP_HLEN 8u
 #define TCP_HLEN 20u
 #define IP_MF 0x2000u
 #define IP_OFFSET_MASK 0x1fffu
-#define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
+#define UDP_MAX_PAYLOAD (PACKET_IP_MAX - IP_HLEN - UDP_HLEN)
 
 static uint16_t be16(const uint8_t *p) {
   return (uint16_t)(p[0] << 8 | p[1]);
@@ -37,6 +37,10 @@ int packet_ipv4(const uint8_t *frame, size_t len, struct ipv4_view *ip) {
   memcpy(&ip->dst, h + 16, 4);
   ip->fragment = (frag & (IP_MF | IP_OFFSET_MASK)) != 0;
   ip->has_header = (frag & IP_OFFSET_MASK) == 0;
+  ip->more = (frag & IP_MF) != 0;
+  ip->id = be16(h + 4);
+  ip->offset = (uint32_t)(frag & IP_OFFSET_MASK) * 8;
+  ip->header = h;
   ip->payload = h + hlen;
   ip->payload_len = total - hlen;
   return 0;
@@ -77,6 +81,11 @@ static uint16_t fold(uint32_t sum) {
   return (uint16_t)~sum;
 }
 
+void packet_ipv4_checksum(uint8_t *h) {
+  put16(h + 10, 0);
+  put16(h + 10, fold(sum16(0, h, IP_HLEN)));
+}
+
 int packet_udp_frames(const struct udp_route *r, uint16_t ip_id, const uint8_t *payload, size_t len, packet_out_fn out, void *ctx) {
   if (len > UDP_MAX_PAYLOAD) return -1;
   uint8_t udp[UDP_HLEN];
@@ -111,10 +120,9 @@ int packet_udp_frames(const struct udp_route *r, uint16_t ip_id, const uint8_t *
     put16(h + 6, (uint16_t)((more ? IP_MF : 0) | off / 8));
     h[8] = 64;
     h[9] = IPPROTO_UDP;
-    put16(h + 10, 0);
     memcpy(h + 12, &r->src, 4);
     memcpy(h + 16, &r->dst, 4);
-    put16(h + 10, fold(sum16(0, h, IP_HLEN)));
+    packet_ipv4_checksum(h);
     /* The datagram is its UDP header then the payload; this fragment is [off, off + chunk). */
     uint8_t *p = h + IP_HLEN;
     size_t head = off < UDP_HLEN ? UDP_HLEN - off : 0;

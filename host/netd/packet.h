@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define PACKET_ETH_HLEN 14u
+#define PACKET_IP_HLEN 20u /* without options */
+#define PACKET_IP_MAX 65535u /* the largest datagram, its header included */
 #define PACKET_MTU 1500u
 #define PACKET_ETHERTYPE_IPV4 0x0800u
 #define PACKET_ETHERTYPE_ARP 0x0806u
@@ -22,6 +24,10 @@ struct ipv4_view {
   uint8_t proto;       /* IPPROTO_* */
   bool fragment;       /* one piece of a fragmented datagram */
   bool has_header;     /* the first piece (or whole): its payload starts with the transport header */
+  bool more;           /* more fragments follow (MF) */
+  uint16_t id;
+  uint32_t offset;     /* of this piece's payload in the datagram's, in bytes */
+  const uint8_t *header; /* the IP header */
   const uint8_t *payload; /* what follows the IP header, up to the packet's total length */
   size_t payload_len;
 };
@@ -41,6 +47,9 @@ int packet_ipv4(const uint8_t *frame, size_t len, struct ipv4_view *ip);
 int packet_udp(const struct ipv4_view *ip, struct l4_view *udp);
 /* The ports and flags of a TCP segment's header. 0, or -1. */
 int packet_tcp(const struct ipv4_view *ip, struct l4_view *tcp);
+
+/* Sets the checksum of an IPv4 header without options. */
+void packet_ipv4_checksum(uint8_t *header);
 
 /* Where a UDP datagram netd writes goes, and whom it claims to come from. */
 struct udp_route {

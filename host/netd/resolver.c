@@ -74,6 +74,10 @@ void resolver_free(struct resolver *r) {
   free(r);
 }
 
+const struct sockaddr_in *resolver_tcp_upstream(const struct resolver *r) {
+  return r->upstream_count ? &r->upstreams[0] : NULL;
+}
+
 static void to_box(void *ctx, const uint8_t *frame, size_t len) {
   netd_to_box(ctx, frame, len);
 }

@@ -17,6 +17,8 @@ struct resolver;
 /* NULL with why in err. No upstreams: every forwarded query gets SERVFAIL. */
 struct resolver *resolver_new(struct netd *n, const struct sockaddr_in *upstreams, size_t count, char *err, size_t errlen);
 void resolver_free(struct resolver *r);
+/* The upstream that takes the box's DNS over TCP (the first), or NULL when there is none. */
+const struct sockaddr_in *resolver_tcp_upstream(const struct resolver *r);
 /* A frame filter_frame gave FRAME_DNS. */
 void resolver_query(struct resolver *r, const uint8_t *frame, size_t len);
 void resolver_fill(struct resolver *r, struct pollset *ps, int64_t now);

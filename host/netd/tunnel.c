@@ -122,9 +122,11 @@ void tunnels_open(struct tunnels *ts, int fd, uint16_t port, const uint8_t *earl
 
 bool tunnels_admit(struct tunnels *ts, int fd, const struct sockaddr_storage *peer) {
   for (struct tunnel *t = ts->head; t; t = t->next) {
-    if (t->dead || t->state != ACCEPTING || t->listener != fd) continue;
+    /* A forward not yet removed is still the tunnel's, even once the tunnel gave up. */
+    if (!t->fwd_port || t->listener != fd) continue;
     const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
-    if (in->sin_family != AF_INET || in->sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(in->sin_port) != t->local_port) {
+    if (t->dead || t->state != ACCEPTING || in->sin_family != AF_INET || in->sin_addr.s_addr != htonl(INADDR_LOOPBACK) ||
+        ntohs(in->sin_port) != t->local_port) {
       return false;
     }
     t->state = SYN_SENT;
