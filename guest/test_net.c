@@ -104,6 +104,13 @@ static void test_an_interface_is_configured_and_up_with_its_default_route(void) 
   CHECK_STR(st.address, "192.168.127.2");
   CHECK_STR(st.netmask, "255.255.255.0");
   CHECK(st.mtu == 1400 && st.up == 1 && st.default_route);
+  /* IPv4 only: no IPv6 autoconfiguration on the box's interface. */
+  FILE *f = fopen("/proc/sys/net/ipv6/conf/" TAP "/disable_ipv6", "r");
+  CHECK(f != NULL);
+  if (f) {
+    CHECK(fgetc(f) == '1');
+    fclose(f);
+  }
 }
 
 static void test_a_reset_takes_the_interface_down_without_its_address_or_route(void) {

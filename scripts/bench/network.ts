@@ -35,7 +35,13 @@ function check(proc: { exitCode: number | null; stderr: Uint8Array | Buffer; std
 const work = mkdtempSync(join(tmpdir(), "boxlite-bench-net-"));
 const home = join(work, "home");
 const env: Record<string, string | undefined> = { ...process.env, BOXLITE_HOME: home };
-const boxlite = (args: string[]) => check(Bun.spawnSync([binary, ...args], { env, stdout: "pipe", stderr: "pipe" }), `boxlite ${args.join(" ")}`);
+/** Runs boxlite without blocking: the host's server and resolver live in this process and must go on answering. */
+async function boxlite(args: string[]): Promise<string> {
+  const proc = Bun.spawn([binary, ...args], { env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (exitCode !== 0) throw new Error(`boxlite ${args.join(" ")} failed (${exitCode}): ${stderr}`);
+  return stdout;
+}
 
 async function timedRun(args: string[]): Promise<number> {
   const started = performance.now();
@@ -73,18 +79,19 @@ const dns = await startDnsServer({ "bench.test": "10.231.255.2" });
 env.BOXLITE_DNS = `127.0.0.1:${dns.port}`;
 
 try {
-  const box = boxlite(["run", "-d", "--name", "bench-net", "--", "sleep", "100000"]).trim();
-  boxlite(["cp", probe, "bench-net:/netprobe"]);
-  const inBox = (args: string) => boxlite(["exec", "bench-net", "--", "/netprobe", ...args.split(" ")]).trim();
+  const box = (await boxlite(["run", "-d", "--name", "bench-net", "--", "sleep", "100000"])).trim();
+  await boxlite(["cp", probe, "bench-net:/netprobe"]);
+  const inBox = async (args: string) => (await boxlite(["exec", "bench-net", "--", "/netprobe", ...args.split(" ")])).trim();
   const field = (line: string, key: string) => Number(new RegExp(`${key}=([\\d.]+)`).exec(line)?.[1]);
-  const downloads = [1, 2, 3].map(() => field(inBox(`download ${HOST_ALIAS} ${port} /big`), "mb_per_s"));
-  const connect = inBox(`connect ${HOST_ALIAS} ${port} ${SAMPLES}`);
-  const lookups = inBox(`dns 192.168.127.1 bench.test ${SAMPLES}`);
+  const downloads: number[] = [];
+  for (let i = 0; i < 3; i++) downloads.push(field(await inBox(`download ${HOST_ALIAS} ${port} /big`), "mb_per_s"));
+  const connect = await inBox(`connect ${HOST_ALIAS} ${port} ${SAMPLES}`);
+  const lookups = await inBox(`dns 192.168.127.1 bench.test ${SAMPLES}`);
   const group = readFileSync(join(home, "boxes", box, "group.pid"), "utf8");
   // group.pid: "PID START_TIME NAME" per member; netd is the helper named "net".
   const netdPid = /^(\d+) \d+ net$/m.exec(group)?.[1];
   const rssKib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${netdPid}/status`, "utf8"))?.[1]);
-  boxlite(["rm", "-f", "bench-net"]);
+  await boxlite(["rm", "-f", "bench-net"]);
 
   // Interleaved, so both see the same machine load; the first of each warms the caches.
   const on: number[] = [];
