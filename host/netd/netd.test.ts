@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import type { DnsServer } from "../../test/fixtures/net/dns.ts";
 import { type FakeBox, startFakeBox } from "../../test/fixtures/net/fake-box.ts";
@@ -239,13 +239,29 @@ describe("netd without an allow-list", () => {
     expect(await talk(netd.control, "frobnicate\n")).toBe("error unknown command\n");
   });
 
+  test("a tunnel passes a half-close on: the client's end of input reaches the box, the box's answer comes back", async () => {
+    const echo = await box.serveTcpEcho({ port: 7007 });
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    let text = "";
+    const socket = createConnection({ path: netd.control, allowHalfOpen: true });
+    socket.on("data", (data) => {
+      text += data.toString();
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    // The echo server answers, then ends its side only once it has read the client's end.
+    socket.end(`tunnel ${echo.port}\nsaid before the end\n`);
+    expect(await promise).toBe("ok\nsaid before the end\n");
+    socket.destroy();
+  });
+
   test("stats count the box's bytes, its connections and the refused ones", async () => {
     const figures = await stats(netd);
     expect(figures.bytes_received).toBeGreaterThan(BIG.length);
     expect(figures.bytes_sent).toBeGreaterThan(0);
     expect(figures.bytes_sent).toBeLessThan(figures.bytes_received);
-    // files.test, the host alias, DNS over TCP, the gateway, the neighbour; 2 published; 2 tunnels.
-    expect(figures.tcp_connections).toBeGreaterThanOrEqual(9);
+    // files.test, the host alias, DNS over TCP, the gateway, the neighbour; 2 published; 3 tunnels.
+    expect(figures.tcp_connections).toBeGreaterThanOrEqual(10);
     // The gateway, the neighbour, the closed port's tunnel.
     expect(figures.tcp_errors).toBe(3);
     const again = await stats(netd);
