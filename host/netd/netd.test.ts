@@ -308,6 +308,14 @@ describe("netd without an allow-list", () => {
     }
   });
 
+  test("a tunnel to a box that never answers fails with a timeout, before the runtime's client gives up", async () => {
+    const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`]);
+    const started = performance.now();
+    expect(await talk(other.control, "tunnel 80\n")).toBe("error timeout\n");
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(await stopNetd(other)).toEqual({ code: 0, stderr: "" });
+  });
+
   test("SIGTERM ends it at once with 0, its sockets gone", async () => {
     const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`]);
     const started = performance.now();
