@@ -15,7 +15,8 @@
 #define CONTROL_LINE_MAX 128
 /* A client that has not sent its line by then is gone. */
 #define LINE_MS 5000
-#define CLIENTS_MAX 32
+/* Clients that have not sent their line yet; the listen backlog holds as many more. */
+#define CLIENTS_MAX 64
 
 struct client {
   int fd;
@@ -43,7 +44,7 @@ struct control *control_listen(const char *path, struct netd *n, char *err, size
     return NULL;
   }
   c->netd = n;
-  c->listener = unix_listen(path, 16, "--control", err, errlen);
+  c->listener = unix_listen(path, CLIENTS_MAX, "--control", err, errlen);
   if (c->listener < 0) {
     free(c->path);
     free(c);

@@ -75,7 +75,7 @@ static bool complete(const struct datagram *d) {
   return true;
 }
 
-const uint8_t *frags_add(struct frags *f, const uint8_t *frame, const struct ipv4_view *ip, int64_t now, size_t *out_len) {
+uint8_t *frags_add(struct frags *f, const uint8_t *frame, const struct ipv4_view *ip, int64_t now, size_t *out_len) {
   uint32_t end = ip->offset + (uint32_t)ip->payload_len;
   /* Every piece but the last carries whole blocks; none reaches past the largest datagram. */
   if (end > PAYLOAD_MAX || (ip->more && (ip->payload_len == 0 || ip->payload_len % BLOCK))) return NULL;

@@ -17,6 +17,6 @@ void frags_free(struct frags *f);
 /* Takes one fragment (ip, read from frame, has `fragment` set). When it completes its datagram,
  * returns that datagram as one frame (valid until the next call), its length in *out_len;
  * otherwise NULL. */
-const uint8_t *frags_add(struct frags *f, const uint8_t *frame, const struct ipv4_view *ip, int64_t now, size_t *out_len);
+uint8_t *frags_add(struct frags *f, const uint8_t *frame, const struct ipv4_view *ip, int64_t now, size_t *out_len);
 
 #endif

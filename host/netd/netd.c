@@ -38,15 +38,19 @@ void netd_to_box(struct netd *n, const uint8_t *frame, size_t len) {
   if (vmm_send(n->vmm, frame, len)) n->stats.bytes_received += len;
 }
 
-static void on_box_frame(void *ctx, const uint8_t *frame, size_t len) {
+static void on_box_frame(void *ctx, uint8_t *frame, size_t len) {
   struct netd *n = ctx;
   n->stats.bytes_sent += len;
   tunnels_watch(n->tunnels, frame, len);
   struct ipv4_view ip;
-  if (packet_ipv4(frame, len, &ip) == 0 && ip.fragment) {
+  bool ipv4 = packet_ipv4(frame, len, &ip) == 0;
+  if (ipv4 && ip.fragment) {
     frame = frags_add(n->frags, frame, &ip, clock_ms(), &len);
     if (!frame) return;
+    ipv4 = packet_ipv4(frame, len, &ip) == 0;
   }
+  struct l4_view tcp;
+  if (ipv4 && packet_tcp(&ip, &tcp) == 0 && (tcp.tcp_flags & TCP_FLAG_URG)) packet_tcp_drop_urgent(frame, &ip);
   switch (filter_frame(n->policy, frame, len)) {
   case FRAME_SLIRP:
     slirp_input(n->slirp, frame, (int)len);

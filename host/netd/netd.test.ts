@@ -6,12 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import type { DnsServer } from "../../test/fixtures/net/dns.ts";
 import { type FakeBox, startFakeBox } from "../../test/fixtures/net/fake-box.ts";
 import { createTestHosts, deterministicBytes, sha256Hex, type TestHosts } from "../../test/fixtures/net/hosts.ts";
-import { makeTempDir, testEnv } from "../../test/fixtures/net/netns.ts";
+import { makeTempDir, removeTempDir, testEnv } from "../../test/fixtures/net/netns.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
 const NETD = join(REPO, "build", "host", "netd.bin");
@@ -31,10 +31,14 @@ let hostServicePort: number;
 
 interface Netd {
   proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  dir: string;
   socket: string;
   control: string;
   portsFile: string;
 }
+
+/** Every netd started and not stopped yet: killed after all, whatever a test threw. */
+const running = new Set<Netd>();
 
 /** Starts netd with args, its paths in a fresh directory; resolves once its socket exists (or it exited). */
 async function startNetd(args: string[]): Promise<Netd> {
@@ -42,15 +46,19 @@ async function startNetd(args: string[]): Promise<Netd> {
   const paths = { socket: join(dir, "net.sock"), control: join(dir, "control.sock"), portsFile: join(dir, "ports.json") };
   const argv = [NETD, "--socket", paths.socket, "--control", paths.control, "--ports-file", paths.portsFile, ...args];
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: testEnv() });
+  const netd = { proc, dir, ...paths };
+  running.add(netd);
   const deadline = Date.now() + 10_000;
   while (!existsSync(paths.socket) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(10);
-  return { proc, ...paths };
+  return netd;
 }
 
-/** SIGTERM; what netd said on stderr meanwhile (nothing, when all went well) and its exit code. */
+/** SIGTERM (unless it ended by itself); what netd said on stderr (nothing, when all went well) and its exit code. */
 async function stopNetd(netd: Netd): Promise<{ code: number; stderr: string }> {
   netd.proc.kill("SIGTERM");
   const [code, stderr] = await Promise.all([netd.proc.exited, new Response(netd.proc.stderr).text()]);
+  running.delete(netd);
+  removeTempDir(netd.dir);
   return { code, stderr };
 }
 
@@ -130,6 +138,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const netd of running) netd.proc.kill("SIGKILL");
   hostService?.close();
   await hosts?.dispose();
 });
@@ -153,10 +162,12 @@ describe("netd without an allow-list", () => {
   });
 
   test("the box downloads 50 MB from a test host byte for byte, by name, at a useful speed", async () => {
-    const out = join(makeTempDir(), "big");
-    const result = await box.exec([...CURL, "-o", out, "-w", "%{speed_download}", "http://files.test/big"], { timeoutMs: 60_000 });
+    const dir = makeTempDir();
+    const result = await box.exec([...CURL, "-o", join(dir, "big"), "-w", "%{speed_download}", "http://files.test/big"], { timeoutMs: 60_000 });
+    const sum = sha256Hex(readFileSync(join(dir, "big")));
+    removeTempDir(dir);
     expect(result.stderr).toBe("");
-    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(BIG));
+    expect(sum).toBe(sha256Hex(BIG));
     // Far below what it does on an idle machine (~100 MB/s): a floor that catches dropped frames and stalls.
     expect(Number(result.stdout)).toBeGreaterThan(10_000_000);
   });
@@ -210,9 +221,9 @@ describe("netd without an allow-list", () => {
 
   test("a taken host port: the contract's line on stderr, exit 1, and no socket", async () => {
     const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`, "--publish", `127.0.0.1:${fixedPort}:80`]);
-    expect(await other.proc.exited).toBe(1);
-    expect(await new Response(other.proc.stderr).text()).toBe(`netd: publish 127.0.0.1:${fixedPort} -> 80: Address already in use\n`);
+    await other.proc.exited;
     expect(existsSync(other.socket)).toBe(false);
+    expect(await stopNetd(other)).toEqual({ code: 1, stderr: `netd: publish 127.0.0.1:${fixedPort} -> 80: Address already in use\n` });
   });
 
   test("a bad argument: one line naming it, exit 2", async () => {
@@ -239,13 +250,29 @@ describe("netd without an allow-list", () => {
     expect(await talk(netd.control, "frobnicate\n")).toBe("error unknown command\n");
   });
 
+  test("a tunnel passes a half-close on: the client's end of input reaches the box, the box's answer comes back", async () => {
+    const echo = await box.serveTcpEcho({ port: 7007 });
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    let text = "";
+    const socket = createConnection({ path: netd.control, allowHalfOpen: true });
+    socket.on("data", (data) => {
+      text += data.toString();
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    // The echo server answers, then ends its side only once it has read the client's end.
+    socket.end(`tunnel ${echo.port}\nsaid before the end\n`);
+    expect(await promise).toBe("ok\nsaid before the end\n");
+    socket.destroy();
+  });
+
   test("stats count the box's bytes, its connections and the refused ones", async () => {
     const figures = await stats(netd);
     expect(figures.bytes_received).toBeGreaterThan(BIG.length);
     expect(figures.bytes_sent).toBeGreaterThan(0);
     expect(figures.bytes_sent).toBeLessThan(figures.bytes_received);
-    // files.test, the host alias, DNS over TCP, the gateway, the neighbour; 2 published; 2 tunnels.
-    expect(figures.tcp_connections).toBeGreaterThanOrEqual(9);
+    // files.test, the host alias, DNS over TCP, the gateway, the neighbour; 2 published; 3 tunnels.
+    expect(figures.tcp_connections).toBeGreaterThanOrEqual(10);
     // The gateway, the neighbour, the closed port's tunnel.
     expect(figures.tcp_errors).toBe(3);
     const again = await stats(netd);
@@ -290,6 +317,16 @@ describe("netd without an allow-list", () => {
       receiver.close();
       expect(await stopNetd(other)).toEqual({ code: 0, stderr: "" });
     }
+  });
+
+  test("a tunnel to a box that never answers fails with a timeout, before the runtime's client gives up; 32 open at once", async () => {
+    const other = await startNetd(["--dns", `127.0.0.1:${dns.port}`]);
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 33 }, () => talk(other.control, "tunnel 80\n")));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(answers.filter((answer) => answer === "error timeout\n")).toHaveLength(32);
+    expect(answers).toContain("error too many tunnels opening\n");
+    expect(await stopNetd(other)).toEqual({ code: 0, stderr: "" });
   });
 
   test("SIGTERM ends it at once with 0, its sockets gone", async () => {

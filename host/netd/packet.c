@@ -81,6 +81,22 @@ static uint16_t fold(uint32_t sum) {
   return (uint16_t)~sum;
 }
 
+/* RFC 1624: the checksum after one 16-bit word of what it covers went from old to new. */
+static uint16_t checksum_update(uint16_t sum, uint16_t old, uint16_t new) {
+  uint32_t s = (uint16_t)~sum + (uint32_t)(uint16_t)~old + new;
+  return fold(s);
+}
+
+void packet_tcp_drop_urgent(uint8_t *frame, const struct ipv4_view *ip) {
+  uint8_t *tcp = frame + (ip->payload - frame);
+  uint16_t word = be16(tcp + 12), urp = be16(tcp + 18), sum = be16(tcp + 16);
+  uint16_t cleared = (uint16_t)(word & ~TCP_FLAG_URG);
+  sum = checksum_update(checksum_update(sum, word, cleared), urp, 0);
+  put16(tcp + 12, cleared);
+  put16(tcp + 18, 0);
+  put16(tcp + 16, sum);
+}
+
 void packet_ipv4_checksum(uint8_t *h) {
   put16(h + 10, 0);
   put16(h + 10, fold(sum16(0, h, IP_HLEN)));

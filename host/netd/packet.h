@@ -18,6 +18,7 @@
 #define TCP_FLAG_SYN 0x02u
 #define TCP_FLAG_RST 0x04u
 #define TCP_FLAG_ACK 0x10u
+#define TCP_FLAG_URG 0x20u
 
 struct ipv4_view {
   struct in_addr src, dst;
@@ -47,6 +48,11 @@ int packet_ipv4(const uint8_t *frame, size_t len, struct ipv4_view *ip);
 int packet_udp(const struct ipv4_view *ip, struct l4_view *udp);
 /* The ports and flags of a TCP segment's header. 0, or -1. */
 int packet_tcp(const struct ipv4_view *ip, struct l4_view *tcp);
+
+/* Clears a TCP segment's URG flag and urgent pointer (its checksum kept right), so its bytes
+ * are plain data: libslirp 4.7.0 trusts the urgent pointer past the data it holds
+ * (sosendoob, fixed in libslirp 4.9.2) and would send the host its own memory. ip is frame's. */
+void packet_tcp_drop_urgent(uint8_t *frame, const struct ipv4_view *ip);
 
 /* Sets the checksum of an IPv4 header without options. */
 void packet_ipv4_checksum(uint8_t *header);

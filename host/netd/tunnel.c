@@ -11,9 +11,12 @@
 #include "packet.h"
 #include "relay.h"
 
-/* The box is up and its port is open, or it is not: an answer comes within a round trip. */
-#define OPEN_MS 10000
+/* The box answers a SYN within a round trip when it is up; this is within the 5 s the
+ * runtime's control client waits for an answer line, so it reads why. */
+#define OPEN_MS 4000
 #define EARLY_MAX 256
+/* Tunnels still opening at once (each holds a forward and two fds); more are refused. */
+#define OPENING_MAX 32
 
 enum tunnel_state {
   ACCEPTING, /* netd connected to the forward; libslirp has not accepted yet */
@@ -39,6 +42,7 @@ struct tunnel {
 struct tunnels {
   struct netd *netd;
   struct tunnel *head;
+  size_t count;
 };
 
 struct tunnels *tunnels_new(struct netd *n) {
@@ -85,12 +89,18 @@ static void fail(struct tunnels *ts, struct tunnel *t, const char *why) {
 }
 
 void tunnels_open(struct tunnels *ts, int fd, uint16_t port, const uint8_t *early, size_t n) {
+  if (ts->count >= OPENING_MAX) {
+    answer(fd, "error too many tunnels opening\n");
+    close(fd);
+    return;
+  }
   struct tunnel *t = n <= EARLY_MAX ? calloc(1, sizeof *t) : NULL;
   if (!t) {
     answer(fd, "error out of memory\n");
     close(fd);
     return;
   }
+  ts->count++;
   *t = (struct tunnel){.state = ACCEPTING, .client = fd, .conn = -1, .box_port = port, .early_len = n,
                        .deadline = clock_ms() + OPEN_MS, .owner = ts, .next = ts->head};
   memcpy(t->early, early, n);
@@ -177,6 +187,7 @@ void tunnels_fill(struct tunnels *ts, struct pollset *ps, int64_t now) {
     if (t->dead || t->state == SYN_SENT) remove_forward(ts, t);
     if (t->dead) {
       *link = t->next;
+      ts->count--;
       free(t);
       continue;
     }

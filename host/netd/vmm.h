@@ -14,7 +14,8 @@
  * a VMM with offloads could pass (the box's MTU keeps its own frames at 1514 bytes). */
 #define VMM_FRAME_MAX (65535u + 14u)
 
-typedef void (*frame_fn)(void *ctx, const uint8_t *frame, size_t len);
+/* A frame from the box, in the link's buffer: the handler may change it in place. */
+typedef void (*frame_fn)(void *ctx, uint8_t *frame, size_t len);
 
 struct vmm;
 
