@@ -16,6 +16,7 @@ export interface PortMapping {
 }
 
 export const DEFAULT_HOST_IP = "127.0.0.1";
+const ANY = "0.0.0.0";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
@@ -88,7 +89,7 @@ export function portSpecOf(port: PortMapping): string {
 
 /** Whether this host has the address: loopback always does; any other must be on an interface. */
 function hostHasAddress(ip: string): boolean {
-  if (ip.startsWith("127.") || ip === "0.0.0.0") return true;
+  if (ip.startsWith("127.") || ip === ANY) return true;
   return Object.values(networkInterfaces()).some((addresses) => addresses?.some((entry) => entry.address === ip));
 }
 
@@ -114,7 +115,7 @@ export function checkNetworkOptions(
   if (!ports || ports.length === 0) return;
   if (network?.mode === "disabled")
     throw fail("-p publishes a port of the box's network, and --network disabled gives it none; drop -p or the network setting");
-  const taken = new Set<string>();
+  const taken: Array<{ hostIp: string; hostPort: number }> = [];
   for (const port of ports) {
     if (!Number.isInteger(port.boxPort) || port.boxPort < 1 || port.boxPort > 65535) throw fail(`-p: the box port ${port.boxPort} is outside 1-65535`);
     const hostPort = port.hostPort ?? 0;
@@ -123,11 +124,10 @@ export function checkNetworkOptions(
     if (!isIpv4(hostIp)) throw fail(`-p: the host address ${JSON.stringify(hostIp)} is not an IPv4 address`);
     if (!hostHasAddress(hostIp)) throw fail(`-p: this host has no address ${hostIp}; give one of its own addresses, or leave it out for 127.0.0.1`);
     if (hostPort === 0) continue;
-    // 0.0.0.0 overlaps every address: a port there and the same port anywhere else collide.
-    for (const key of [`${hostIp}:${hostPort}`, `0.0.0.0:${hostPort}`]) {
-      if (taken.has(key) || (hostIp === "0.0.0.0" && [...taken].some((entry) => entry.endsWith(`:${hostPort}`))))
-        throw fail(`-p: the host port ${hostPort} is published twice; give each mapping its own host port`);
-    }
-    taken.add(`${hostIp}:${hostPort}`);
+    // 0.0.0.0 is every address: a port there collides with the same port on any other.
+    const collides = (other: { hostIp: string; hostPort: number }) =>
+      other.hostPort === hostPort && (other.hostIp === hostIp || other.hostIp === ANY || hostIp === ANY);
+    if (taken.some(collides)) throw fail(`-p: the host port ${hostPort} is published twice; give each mapping its own host port`);
+    taken.push({ hostIp, hostPort });
   }
 }
