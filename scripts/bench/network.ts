@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { startDnsServer } from "../../test/fixtures/net/dns.ts";
 
 const runsFlag = process.argv.indexOf("--runs");
-const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 7;
+const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 11;
 const DOWNLOAD_BYTES = 200 * 1024 * 1024;
 const SAMPLES = 200;
 const root = join(import.meta.dir, "..", "..");
