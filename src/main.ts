@@ -13,6 +13,7 @@ import { lsCommand } from "./cli/ls.ts";
 import { err, flushOutput, out, warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
+import { volumeCommand } from "./cli/volume.ts";
 import { RemoteBoxlite } from "./api/client.ts";
 import { type Config, loadConfig } from "./config/config.ts";
 import type { BoxliteApi } from "./runtime/api.ts";
@@ -41,6 +42,7 @@ Commands:
   pull     Download an image into the cache
   images   List cached images
   rmi      Remove cached images
+  volume   Create, list, inspect and remove named volumes
   info     Show the VMM, accelerator, kernel and home in use
   serve    Serve the REST API (default http://127.0.0.1:8100)
 
@@ -95,6 +97,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   pull: { run: pullCommand },
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },
+  volume: { run: volumeCommand },
   // Loaded on use: the server (hono and the API) would otherwise slow every other command's start.
   serve: { local: async (runtime, argv) => (await import("./cli/serve.ts")).serveCommand(runtime, argv) },
 };

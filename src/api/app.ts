@@ -17,6 +17,7 @@ import { imageRoutes } from "./routes/images.ts";
 import { networkRoutes } from "./routes/network.ts";
 import { ServerCounters, systemRoutes } from "./routes/system.ts";
 import { unsupportedRoutes } from "./routes/unsupported.ts";
+import { volumeRoutes } from "./routes/volumes.ts";
 
 export interface AppOptions {
   /** The bearer key every route but GET /v1/config requires; none: open (loopback only, serve.ts). */
@@ -57,6 +58,7 @@ export function createApp(context: ApiContext, options: AppOptions = {}): Hono<A
   app.route("/v1", fileRoutes(context));
   app.route("/v1", imageRoutes(context));
   app.route("/v1", networkRoutes(context));
+  app.route("/v1", volumeRoutes(context));
   app.route("/v1", unsupportedRoutes());
   app.notFound((c) => respondWithError(noRoute(c.req.method, c.req.path), c));
   app.onError(respondWithError);

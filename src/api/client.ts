@@ -13,6 +13,7 @@ import type { BoxView } from "../runtime/box-view.ts";
 import type { CopyOptions } from "../runtime/copy.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import type { ImageInfo } from "../runtime/images.ts";
+import type { VolumeRecord } from "../runtime/named-volumes.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import type { BoxStats } from "../runtime/stats.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -44,6 +45,18 @@ export interface WireImage {
 /** The contract's ImageInfo as ours; a size the server leaves out or sends as null is null. */
 export function imageFromWire(wire: WireImage): ImageInfo {
   return { reference: wire.reference, repository: wire.repository, tag: wire.tag, id: wire.id, cached_at: wire.cached_at, size: wire.size_bytes ?? null };
+}
+
+/** The contract's Volume (create, get) or VolumeSummary (list, without updated_at). */
+interface WireVolume {
+  id: string;
+  name: string;
+  created_at: string;
+  updated_at?: string;
+}
+
+function volumeFromWire(wire: WireVolume): VolumeRecord {
+  return { id: wire.id, name: wire.name, created_at: wire.created_at, updated_at: wire.updated_at ?? wire.created_at };
 }
 
 interface WireMetrics {
@@ -233,6 +246,32 @@ export class RemoteBoxlite implements BoxliteApi {
 
   removeImage(): Promise<string[]> {
     return Promise.reject(unsupported("rmi", "the REST API cannot remove images; run 'boxlite rmi' on the server's host"));
+  }
+
+  async createVolume(options: { name?: string } = {}): Promise<VolumeRecord> {
+    return volumeFromWire(await this.http.json<WireVolume>("POST", "/volumes", { json: options.name === undefined ? {} : { name: options.name } }));
+  }
+
+  /** The list answers summaries: a volume's updated_at is its created_at there. */
+  async listVolumes(): Promise<VolumeRecord[]> {
+    const { volumes } = await this.http.json<{ volumes: WireVolume[] }>("GET", "/volumes");
+    return volumes.map(volumeFromWire);
+  }
+
+  async getVolume(idOrName: string): Promise<VolumeRecord> {
+    return volumeFromWire(await this.http.json<WireVolume>("GET", `/volumes/${encodeURIComponent(idOrName)}`));
+  }
+
+  async removeVolume(idOrName: string, options: { force?: boolean } = {}): Promise<string | undefined> {
+    let id: string;
+    try {
+      id = (await this.getVolume(idOrName)).id;
+    } catch (error) {
+      if (options.force && error instanceof BoxliteError && error.code === "not_found") return undefined;
+      throw error;
+    }
+    await this.http.request("DELETE", `/volumes/${encodeURIComponent(id)}`, { query: { force: options.force ?? false } });
+    return id;
   }
 
   private boxPath(idOrName: string): string {

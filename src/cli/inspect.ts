@@ -4,7 +4,7 @@ import type { BoxView } from "../runtime/box-view.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
-import { out, printJson, warn } from "./output.ts";
+import { eachReported, out, printJson } from "./output.ts";
 
 export const INSPECT_USAGE = `Usage: boxlite inspect BOX [BOX...]
 
@@ -62,16 +62,9 @@ export async function inspectCommand(runtime: BoxliteApi, argv: string[]): Promi
   }
   if (positionals.length === 0) throw new BoxliteError("usage", "inspect needs at least one BOX; see 'boxlite inspect --help'");
   const found: ReturnType<typeof inspectView>[] = [];
-  let failed = false;
-  for (const name of positionals) {
-    try {
-      found.push(inspectView(await runtime.getBox(name)));
-    } catch (error) {
-      if (!(error instanceof BoxliteError)) throw error;
-      warn(error.message);
-      failed = true;
-    }
-  }
+  const failed = await eachReported(positionals, async (name) => {
+    found.push(inspectView(await runtime.getBox(name)));
+  });
   printJson(found);
   return failed ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 /** How the CLI writes: results on stdout, messages on stderr, with backpressure. */
+import { BoxliteError } from "../util/errors.ts";
 
 /**
  * Writes not yet handed to the OS. Bun's `process.stdout.write` to a pipe queues what the
@@ -42,6 +43,25 @@ export function printTable(rows: Array<[string, string]>): void {
 
 export function warn(message: string): void {
   void err(`boxlite: ${message}\n`);
+}
+
+/**
+ * Runs `act` on each target of a many-target command (`inspect A B`, `volume rm A B`): a
+ * target that fails with a BoxliteError is reported and the rest still run. True when
+ * one failed (the command then exits 1).
+ */
+export async function eachReported(targets: readonly string[], act: (target: string) => Promise<void>): Promise<boolean> {
+  let failed = false;
+  for (const target of targets) {
+    try {
+      await act(target);
+    } catch (error) {
+      if (!(error instanceof BoxliteError)) throw error;
+      warn(error.message);
+      failed = true;
+    }
+  }
+  return failed;
 }
 
 /** Prints formatColumns' table. */

@@ -13,6 +13,7 @@ import type { ExecExit, ExecOptions } from "./exec.ts";
 import type { ImageInfo } from "./images.ts";
 import type { RunOptions } from "./options.ts";
 import type { BoxStats } from "./stats.ts";
+import type { VolumeRecord } from "./named-volumes.ts";
 import type { Socket } from "node:net";
 
 export interface RuntimeInfo {
@@ -100,4 +101,12 @@ export interface BoxliteApi {
   pullImage(reference: string, onEvent?: (event: PullEvent) => void): Promise<PullResult>;
   listImages(): Promise<ImageInfo[]>;
   removeImage(reference: string, options?: { force?: boolean }): Promise<string[]>;
+  /** Creates a named volume (named after its id when `name` is left out). */
+  createVolume(options?: { name?: string }): Promise<VolumeRecord>;
+  /** Named volumes, newest first. */
+  listVolumes(): Promise<VolumeRecord[]>;
+  /** A named volume by id, name or unique id prefix (not_found otherwise). */
+  getVolume(idOrName: string): Promise<VolumeRecord>;
+  /** Removes a named volume (refused while a box uses it, unless forced); its id, or undefined when forced and there was none. */
+  removeVolume(idOrName: string, options?: { force?: boolean }): Promise<string | undefined>;
 }

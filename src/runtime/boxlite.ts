@@ -27,6 +27,7 @@ import { startDetached, stopBox } from "./lifecycle.ts";
 import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
 import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
+import * as volumes from "./named-volumes.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -206,5 +207,22 @@ export class Boxlite implements BoxliteApi {
   /** Removes a cached image (refused while a box uses it, unless forced); returns the references removed. */
   async removeImage(reference: string, options: { force?: boolean } = {}): Promise<string[]> {
     return images.remove(await this.home(), reference, options);
+  }
+
+  async createVolume(options: { name?: string } = {}): Promise<volumes.VolumeRecord> {
+    return volumes.createVolume(this.config.home, options);
+  }
+
+  async listVolumes(): Promise<volumes.VolumeRecord[]> {
+    return volumes.listVolumes(this.config.home);
+  }
+
+  async getVolume(idOrName: string): Promise<volumes.VolumeRecord> {
+    return volumes.getVolume(this.config.home, idOrName);
+  }
+
+  async removeVolume(idOrName: string, options: { force?: boolean } = {}): Promise<string | undefined> {
+    const home = await this.home();
+    return volumes.removeVolume(this.config.home, idOrName, { force: options.force, usedBy: (id) => volumes.volumeInUse(home, id) });
   }
 }

@@ -315,7 +315,7 @@ test("a tunnel needs a port in range and a box with a network: 400 and 409 befor
   expect((await call(app, "POST", "/v1/boxes/not-a-box/network/tunnel?port=80")).status).toBe(404);
 });
 
-test("snapshots, clone, export, import and volumes answer 400 unsupported", async () => {
+test("snapshots, clone, export and import answer 400 unsupported", async () => {
   await create({ name: "no-snapshots" });
   const routes: Array<[string, string]> = [
     ["POST", "/v1/boxes/no-snapshots/snapshots"],
@@ -326,10 +326,6 @@ test("snapshots, clone, export, import and volumes answer 400 unsupported", asyn
     ["POST", "/v1/boxes/no-snapshots/clone"],
     ["POST", "/v1/boxes/no-snapshots/export"],
     ["POST", "/v1/boxes/import?name=x"],
-    ["POST", "/v1/volumes"],
-    ["GET", "/v1/volumes"],
-    ["GET", "/v1/volumes/v1"],
-    ["DELETE", "/v1/volumes/v1?force=true"],
   ];
   for (const [method, path] of routes) {
     const answer = await call(app, method, path, { body: method === "POST" ? { name: "x" } : undefined });

@@ -28,14 +28,14 @@ test("GET /v1/config says what this build supports: no snapshots, clone, export,
   });
 });
 
-test("GET /v1/me is the reference's local principal, with no path prefix", async () => {
+test("GET /v1/me is the reference's local principal, with no path prefix, and the volume scope (this server serves volumes)", async () => {
   const answer = await call(app, "GET", "/v1/me");
   expect(answer.status).toBe(200);
   expect(answer.json).toEqual({
     sub: "local-anonymous",
     principal_type: "service_account",
     path_prefix: null,
-    scopes: ["box:*", "image:*", "snapshot:*", "me:read"],
+    scopes: ["box:*", "image:*", "snapshot:*", "volume:*", "me:read"],
     expires_at: null,
   });
 });

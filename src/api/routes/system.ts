@@ -64,12 +64,16 @@ const CONFIG: Static<typeof ServerConfig> = {
   },
 };
 
-/** The reference's local principal: one anonymous service account with every scope. */
+/**
+ * The reference's local principal: one anonymous service account with every scope, and
+ * `volume:*` since this server serves /v1/volumes (the contract: a server reports the
+ * volume scopes exactly when it has managed volumes).
+ */
 const PRINCIPAL: Static<typeof Principal> = {
   sub: "local-anonymous",
   principal_type: "service_account",
   path_prefix: null,
-  scopes: ["box:*", "image:*", "snapshot:*", "me:read"],
+  scopes: ["box:*", "image:*", "snapshot:*", "volume:*", "me:read"],
   expires_at: null,
 };
 

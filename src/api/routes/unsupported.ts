@@ -1,6 +1,6 @@
 /**
  * Routes of the contract (and of the reference's serve) that this build does not have:
- * snapshots, clone, export, import and volumes. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
+ * snapshots, clone, export and import. Each answers the reference's own refusal, 400 `UnsupportedError/unsupported`,
  * naming what is missing, so a client learns it from the answer rather than from a 404.
  * GET /v1/config says the same in its capabilities. Bodies are never read.
  */
@@ -20,13 +20,7 @@ const BOX_SCOPED: Array<[method: "get" | "post" | "delete", path: string, what: 
   ["post", "/boxes/:id/export", "export"],
 ];
 
-const GLOBAL: Array<[method: "get" | "post" | "delete", path: string, what: string]> = [
-  ["post", "/boxes/import", "import"],
-  ["post", "/volumes", "named volumes"],
-  ["get", "/volumes", "named volumes"],
-  ["get", "/volumes/:volume_id", "named volumes"],
-  ["delete", "/volumes/:volume_id", "named volumes"],
-];
+const GLOBAL: Array<[method: "get" | "post" | "delete", path: string, what: string]> = [["post", "/boxes/import", "import"]];
 
 function refuse(what: string): BoxliteError {
   return new BoxliteError("unsupported", `${what}: not supported by this server (see GET /v1/config capabilities)`);

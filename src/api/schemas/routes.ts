@@ -10,6 +10,7 @@ import { Box, BoxMetrics, CreateBoxRequest, ListBoxesQuery, ListBoxesResponse, R
 import { DownloadQuery, ExecRequest, ExecResponse, ExecutionInfo, ResizeRequest, SignalRequest, UploadQuery } from "./executions.ts";
 import { ImageInfo, ListImagesQuery, ListImagesResponse, PullImageRequest } from "./images.ts";
 import { Principal, RuntimeMetrics, ServerConfig } from "./system.ts";
+import { CreateVolumeRequest, ListVolumesResponse, RemoveVolumeQuery, Volume } from "./volumes.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
 
@@ -280,6 +281,43 @@ export const ROUTES: readonly RouteSpec[] = [
     success: { 200: TunnelDescriptor },
     errors: [404, 409],
   },
+  {
+    method: "POST",
+    path: "/volumes",
+    operationId: "createVolume",
+    summary: "Create a named volume (named after its id when the body has no name)",
+    tag: "Volumes",
+    body: { schema: CreateVolumeRequest, required: false },
+    success: { 201: Volume },
+    errors: [409],
+  },
+  {
+    method: "GET",
+    path: "/volumes",
+    operationId: "listVolumes",
+    summary: "Every named volume, newest first",
+    tag: "Volumes",
+    success: { 200: ListVolumesResponse },
+  },
+  {
+    method: "GET",
+    path: "/volumes/{volume_id}",
+    operationId: "getVolume",
+    summary: "A named volume by id, name or unique id prefix",
+    tag: "Volumes",
+    success: { 200: Volume },
+    errors: [404],
+  },
+  {
+    method: "DELETE",
+    path: "/volumes/{volume_id}",
+    operationId: "removeVolume",
+    summary: "Remove a named volume and its data (409 while a box uses it, unless force; force takes a missing one as removed)",
+    tag: "Volumes",
+    query: RemoveVolumeQuery,
+    success: { 204: null },
+    errors: [404, 409],
+  },
 
   unsupported("POST", "/boxes/{box_id}/snapshots", "createSnapshot", "Boxes"),
   unsupported("GET", "/boxes/{box_id}/snapshots", "listSnapshots", "Boxes"),
@@ -289,8 +327,4 @@ export const ROUTES: readonly RouteSpec[] = [
   unsupported("POST", "/boxes/{box_id}/clone", "cloneBox", "Boxes"),
   unsupported("POST", "/boxes/{box_id}/export", "exportBox", "Boxes"),
   unsupported("POST", "/boxes/import", "importBox", "Boxes"),
-  unsupported("POST", "/volumes", "createVolume", "Volumes"),
-  unsupported("GET", "/volumes", "listVolumes", "Volumes"),
-  unsupported("GET", "/volumes/{volume_id}", "getVolume", "Volumes"),
-  unsupported("DELETE", "/volumes/{volume_id}", "removeVolume", "Volumes"),
 ];
