@@ -18,6 +18,7 @@ import { Boxlite } from "./runtime/boxlite.ts";
 export { Boxlite, type RuntimeInfo } from "./runtime/boxlite.ts";
 export type { BoxOptions, NetworkOptions } from "./model/box-options.ts";
 export type { RunOptions } from "./runtime/options.ts";
+export type { VolumeRecord } from "./runtime/named-volumes.ts";
 export type { BoxRun } from "./runtime/run.ts";
 export type { MainAttachment } from "./guest-protocol/main-session.ts";
 export type { ExecHandlers, ExitStatus, GuestExecution } from "./guest-protocol/execution.ts";
