@@ -51,6 +51,10 @@ test("create records a host directory (relative to the cwd), a host file read-on
   expect(started.code).not.toBe(0);
   expect(started.stderr).toContain("volumes (-v) need the box file server, which this build does not have yet; remove the volumes");
   expect((await inspect(id)).Status).toBe("configured");
+  const execBoot = await cli(["exec", id, "--", "true"]);
+  expect(execBoot.code).not.toBe(0);
+  expect(execBoot.stderr).toContain("need the box file server");
+  expect((await inspect(id)).Status).toBe("configured");
 
   // The anonymous volume outlives the box.
   expect((await cli(["rm", id])).code).toBe(0);
@@ -95,4 +99,14 @@ test("bad -v values exit 2 from create and 125 from run, naming the problem, and
   }
   expect(await boxCount()).toBe(before);
   expect(anonymousDirs().length).toBe(anonymousBefore);
+});
+
+test("a create that fails after its anonymous volume was made removes that directory", async () => {
+  expect((await cli(["create", "--name", "taken"])).code).toBe(0);
+  const before = anonymousDirs();
+  const again = await cli(["create", "--name", "taken", "-v", "/cache"]);
+  expect(again.code).not.toBe(0);
+  expect(again.stderr).toContain("taken");
+  expect(anonymousDirs()).toEqual(before);
+  expect((await cli(["rm", "taken"])).code).toBe(0);
 });
