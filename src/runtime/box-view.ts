@@ -35,7 +35,18 @@ export function boxView(record: BoxRecord): BoxView {
     error_reason: stateFields.errorReason.read(state),
     auto_delete: configFields.removesOnStop.read(config) ?? 0,
     network: networkView(configFields.networkMode.read(config), configFields.allowNet.read(config), stateFields.publishedPorts.read(state), record.status),
-    volumes: (FIELDS.volumes.record.read(config.options, config) ?? []).filter(isHostVolume).map((volume) => ({
+  };
+}
+
+/**
+ * A box's volumes as the record keeps them: read for a single box only (inspect, GET
+ * /v1/boxes/{id}), never by the listing, whose view this leaves alone (db/box-summaries.ts).
+ */
+export function withVolumes(view: BoxView, record: BoxRecord): BoxView {
+  const volumes = (FIELDS.volumes.record.read(record.config.options, record.config) ?? []).filter(isHostVolume);
+  return {
+    ...view,
+    volumes: volumes.map((volume) => ({
       host_path: volume.hostPath,
       guest_path: volume.guestPath,
       read_only: volume.readOnly,
