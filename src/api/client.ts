@@ -91,8 +91,13 @@ function toView(box: WireBox): BoxView {
       allow_net: box.network?.allow_net ?? [],
       published_ports: box.network?.published_ports ?? [],
     },
+    ...(box.volumes ? { volumes: box.volumes } : {}),
   };
 }
+
+/** The reference client's words (rest-clients.md), then what to do here. */
+export const HOST_VOLUMES_REFUSED =
+  "host bind mounts are only supported by the local runtime; run without --url (BOXLITE_URL) on the server's host to use -v (named volumes, which a server can mount, are not in this build yet)";
 
 function unsupported(what: string, instead: string): BoxliteError {
   return new BoxliteError("unsupported", `${what} is not supported against a server (--url / BOXLITE_URL): ${instead}`);
@@ -132,6 +137,8 @@ export class RemoteBoxlite implements BoxliteApi {
 
   /** As locally, a box lives on its own unless `options.detach` says otherwise. */
   async create(options: BoxOptions): Promise<string> {
+    // The reference's client refuses them too (no host of ours to mount from): before anything is sent.
+    if ((options.volumes?.length ?? 0) > 0) throw new BoxliteError("unsupported", HOST_VOLUMES_REFUSED);
     checkBoxOptions(options);
     return (await this.http.json<WireBox>("POST", "/boxes", { json: requestFromOptions({ ...options, detach: options.detach ?? true }) })).box_id;
   }

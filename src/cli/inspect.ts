@@ -9,7 +9,7 @@ import { eachReported, out, printJson } from "./output.ts";
 export const INSPECT_USAGE = `Usage: boxlite inspect BOX [BOX...]
 
 Show boxes as JSON (docker's shape: Id, Name, Image, Created, Status, State, Cpus, Memory,
-NetworkSettings with the published ports while the box runs).
+NetworkSettings with the published ports while the box runs, Mounts).
 A BOX is an id, a unique prefix of one, or a name.
 `;
 
@@ -34,7 +34,19 @@ export function inspectView(box: BoxView) {
     Cpus: box.cpus,
     Memory: box.memory_mib * MIB,
     NetworkSettings: networkSettings(box.network),
+    Mounts: mounts(box.volumes ?? []),
   };
+}
+
+/** Docker's Mounts: a `-v BOX` directory made under the home is a "volume", a host path a "bind". */
+function mounts(volumes: NonNullable<BoxView["volumes"]>) {
+  return volumes.map((volume) => ({
+    Type: volume.anonymous ? "volume" : "bind",
+    Source: volume.host_path,
+    Destination: volume.guest_path,
+    RW: !volume.read_only,
+    Mode: volume.read_only ? "ro" : "rw",
+  }));
 }
 
 /** Docker's NetworkSettings, with the box's mode and allow-list: Ports maps "80/tcp" to its host bindings (HostPort a string, as docker's). */

@@ -4,6 +4,7 @@ import type { RunOptions } from "../runtime/options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFlags, optionsFromCli } from "../model/codec.ts";
 import { checkNetworkOptions } from "../model/network.ts";
+import { checkVolumes } from "../model/volumes.ts";
 import { DETACH_FLAG, TTY_FLAG } from "../model/fields.ts";
 import { type OptionsSpec, parseOptions, splitAtOperand } from "./args.ts";
 import { attachExecution } from "./attach.ts";
@@ -31,6 +32,9 @@ Options:
       --name NAME        Name the box (unique; ls, inspect, rm and logs take it)
       --entrypoint CMD   Replace the image's ENTRYPOINT (and drop its CMD); "" clears it
       --rootfs PATH      Use an OCI layout directory or docker archive instead of IMAGE
+  -v, --volume HOST:BOX[:ro|rw]  Share a host directory or file at BOX (repeatable); a relative
+                         HOST is taken from the current directory (~ is not expanded);
+                         -v BOX[:ro] alone: a new anonymous volume under the home
 
 Exit status: the command's own; 125 when boxlite failed; 126 when the command cannot be
 executed; 127 when it is not found; 128+N when it was killed by signal N.
@@ -65,6 +69,7 @@ export function parseRunArgs(argv: string[], command: "run" | "create" = "run"):
   const options: RunOptions = optionsFromCli({ command, values, ...(split.operand !== undefined ? { operand: split.operand } : {}), rest: split.rest });
   // Refused as usage (exit 2) before anything is made; the runtime checks again for library callers.
   checkNetworkOptions(options.network, options.ports, "usage");
+  checkVolumes(options.volumes, "usage");
   options.stdin = Boolean(values.interactive || values.tty);
   if (values.tty) options.ttySize = terminalSize();
   return { options, detach: options.detach === true };

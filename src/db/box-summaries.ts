@@ -40,6 +40,21 @@ export interface BoxView {
   /** The contract's AutoDelete: 1 when the box is removed as soon as it stops (local semantics, any N > 0), else 0. */
   auto_delete: number;
   network: BoxNetworkView;
+  /**
+   * Read only for a single box (inspect, GET /v1/boxes/{id}), not by the listing: its
+   * indexes hold scalar fields, and another array field there means another index
+   * version and its reader for what `ls` does not show. Absent: not read.
+   */
+  volumes?: VolumeView[];
+}
+
+/** A volume as the record keeps it: the reference's VolumeSpec, plus ours `anonymous`. */
+export interface VolumeView {
+  host_path: string;
+  guest_path: string;
+  read_only: boolean;
+  /** A directory `create` made under the home (`-v BOX`). */
+  anonymous?: boolean;
 }
 
 /** A port a running box publishes, as bound (the reference's BoxInfo.network.published_ports entries). */

@@ -5,6 +5,7 @@
  */
 import { BoxliteError } from "../util/errors.ts";
 import { checkNetworkOptions, type PortMapping } from "./network.ts";
+import { checkVolumes, type VolumeMount } from "./volumes.ts";
 
 export const DEFAULT_CPUS = 1;
 export const DEFAULT_MEMORY_MIB = 512;
@@ -49,6 +50,8 @@ export interface BoxOptions {
   network?: NetworkOptions;
   /** Box TCP ports published on the host (`-p`; the CLI and the library only: neither REST contract has them). */
   ports?: PortMapping[];
+  /** Host paths shared into the box (`-v`, REST `volumes`); an anonymous one becomes a host path when the box is created. */
+  volumes?: VolumeMount[];
 }
 
 /** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
@@ -112,4 +115,5 @@ export function checkBoxOptions(options: BoxOptions): void {
   if (options.workingDir !== undefined) checkWorkingDir(options.workingDir);
   if (options.user !== undefined) checkUser(options.user);
   checkNetworkOptions(options.network, options.ports, "invalid_argument");
+  checkVolumes(options.volumes, "invalid_argument");
 }

@@ -123,6 +123,7 @@ describe("a record the reference wrote", () => {
       autoRemove: false,
       detach: true,
       network: { mode: "enabled", allowNet: ["pypi.org"] },
+      volumes: [{ hostPath: "/home/u/src", guestPath: "/src", readOnly: true }],
     });
   });
 
@@ -199,14 +200,21 @@ describe("the REST create request", () => {
     expect(() => optionsFromRequest({ auto_pause: 1 })).toThrow(/auto_stop is not supported/);
   });
 
-  test("volumes of both contracts are taken by the schema and refused as unsupported until boxes have volumes", () => {
+  test("host-path volumes are taken; managed volumes are refused as unsupported until named volumes exist", () => {
     const managed = { volumes: [{ managed_volume: "vol_1", guest_path: "/data", read_only: false }] };
     const host = { volumes: [{ host_path: "/srv", guest_path: "/data" }] };
     expect(Value.Check(CreateBoxRequest, managed)).toBe(true);
     expect(Value.Check(CreateBoxRequest, host)).toBe(true);
-    expect(() => optionsFromRequest(managed)).toThrow(/volumes is not supported/);
-    expect(() => optionsFromRequest(host)).toThrow(/volumes is not supported/);
+    expect(() => optionsFromRequest(managed)).toThrow(/named volumes cannot be mounted yet/);
+    expect(optionsFromRequest(host).volumes).toEqual([{ hostPath: "/srv", guestPath: "/data", readOnly: false }]);
     expect(optionsFromRequest({ volumes: [] })).toEqual({});
+  });
+
+  test("an anonymous volume made by create is recorded as a host path with our anonymous flag, and read back", () => {
+    const volume = { hostPath: "/home/u/.boxlite/volumes/anonymous/01j", guestPath: "/cache", readOnly: false, anonymous: true } as const;
+    const config = recordWith(emptyRecord(), { volumes: [volume] });
+    expect(config.options.volumes).toEqual([{ host_path: volume.hostPath, guest_path: "/cache", read_only: false, anonymous: true }]);
+    expect(optionsFromRecord(config).volumes).toEqual([volume]);
   });
 
   test("null is left out, as serde's Option", () => {

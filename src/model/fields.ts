@@ -16,6 +16,7 @@ import { parseInteger } from "../util/flags.ts";
 import { type BoxOptions, envFromPairs, type NetworkMode, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
 import { type PortMapping, parsePortSpec, portSpecOf } from "./network.ts";
+import { type HostVolume, isHostVolume, parseVolumeSpec, type VolumeMount, volumeSpecOf } from "./volumes.ts";
 
 export type CliFlags = NonNullable<ParseArgsConfig["options"]>;
 type CliValue = string | boolean | Array<string | boolean> | undefined;
@@ -134,6 +135,33 @@ function networkFromRecord(value: JsonValue | undefined): NetworkOptions | undef
   if (value === "Disabled") return { mode: "disabled", allowNet: [] };
   if (!isJsonObject(value) || !isJsonObject(value.Enabled)) return undefined;
   return { mode: "enabled", allowNet: strings(value.Enabled.allow_net) ?? [] };
+}
+
+/**
+ * `options.volumes` as the reference's serde VolumeSpec: `[{host_path, guest_path, read_only}]`,
+ * plus our `anonymous: true` on a directory create.ts made (the reference ignores it).
+ */
+function volumesFromRecord(value: JsonValue | undefined): VolumeMount[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.flatMap((entry): HostVolume[] => {
+    if (!isJsonObject(entry) || typeof entry.host_path !== "string" || typeof entry.guest_path !== "string") return [];
+    const volume: HostVolume = { hostPath: entry.host_path, guestPath: entry.guest_path, readOnly: entry.read_only === true };
+    return [entry.anonymous === true ? { ...volume, anonymous: true } : volume];
+  });
+}
+
+/** The older contract's host-path volumes; managed volumes (the newer contract) are refused until named volumes exist. */
+function volumesFromRequest(request: CreateBoxRequest): VolumeMount[] | undefined {
+  const volumes = request.volumes;
+  if (!volumes || volumes.length === 0) return undefined;
+  return volumes.map((volume) => {
+    if ("managed_volume" in volume)
+      throw new BoxliteError(
+        "unsupported",
+        "volumes is not supported by this server for a managed_volume: named volumes cannot be mounted yet; give a host_path",
+      );
+    return { hostPath: volume.host_path, guestPath: volume.guest_path, readOnly: volume.read_only === true };
+  });
 }
 
 /** Flags `run` also reads itself (-t and -d decide how it runs), so their values are typed there. */
@@ -278,6 +306,34 @@ export const FIELDS: FieldTable = {
         (options.ports = value.map((port) => ({ host_port: port.hostPort ?? null, guest_port: port.boxPort, protocol: "Tcp", host_ip: port.hostIp ?? null }))),
     },
     samples: [[{ boxPort: 80 }, { hostPort: 8080, boxPort: 80 }, { hostIp: "127.0.0.1", hostPort: 9000, boxPort: 9000 }, { hostIp: "127.0.0.2", boxPort: 22 }]],
+  },
+  volumes: {
+    cli: {
+      flags: { volume: { type: "string", short: "v", multiple: true } },
+      read: (input) => {
+        const specs = input.values.volume;
+        return Array.isArray(specs) ? specs.map((spec) => parseVolumeSpec(String(spec))) : undefined;
+      },
+      write: (value) => ({ flags: value.flatMap((volume) => ["-v", volumeSpecOf(volume)]) }),
+    },
+    rest: {
+      read: volumesFromRequest,
+      // Anonymous volumes are host paths by the time a request is made of them (RemoteBoxlite refuses host paths).
+      write: (value) => ({ volumes: value.filter(isHostVolume).map((v) => ({ host_path: v.hostPath, guest_path: v.guestPath, read_only: v.readOnly })) }),
+    },
+    record: {
+      read: (options) => volumesFromRecord(options.volumes),
+      write: (value, options) =>
+        (options.volumes = value
+          .filter(isHostVolume)
+          .map((v) => ({ host_path: v.hostPath, guest_path: v.guestPath, read_only: v.readOnly, ...(v.anonymous ? { anonymous: true } : {}) }))),
+    },
+    samples: [
+      [
+        { hostPath: "/srv/src", guestPath: "/src", readOnly: false },
+        { hostPath: "/etc/hosts", guestPath: "/data/hosts", readOnly: true },
+      ],
+    ],
   },
 };
 

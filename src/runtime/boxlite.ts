@@ -11,7 +11,7 @@ import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
 import { boxLayout } from "./box-layout.ts";
-import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
+import { type BoxView, boxView, VIEW_DEFAULTS, withVolumes } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
 import { reconcileListed, resolveReconciled } from "./reconcile.ts";
@@ -103,7 +103,8 @@ export class Boxlite implements BoxliteApi {
   /** A box by id, name or unique id prefix. */
   async getBox(idOrName: string): Promise<BoxView> {
     const { database } = await this.home();
-    return boxView(resolveReconciled(this.config, database, idOrName));
+    const record = resolveReconciled(this.config, database, idOrName);
+    return withVolumes(boxView(record), record);
   }
 
   /** Where a box's console (kernel and guest agent output) is written. */

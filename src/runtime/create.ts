@@ -17,6 +17,7 @@ import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
 import { boxHostname, processSpec, withDefaults } from "./options.ts";
+import { isHostVolume, type HostVolume, type VolumeMount } from "../model/volumes.ts";
 
 const nextUlid = monotonicFactory();
 
@@ -39,11 +40,25 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
   // The command must make sense now (an image with no CMD and none given), not at start.
   processSpec(options, image.config, boxHostname(id));
   const layout = boxLayout(config, id);
+  const made: string[] = [];
+  let volumes: HostVolume[] | undefined;
+  try {
+    volumes = options.volumes?.map((volume) => anonymousMade(home, volume, made));
+  } catch (error) {
+    removeAll(made);
+    throw error;
+  }
   // The image as resolved (the default image's name, a pulled reference) is what the record keeps.
-  const resolved = withDefaults(options.rootfsPath !== undefined ? options : { ...options, image: image.name }, true);
+  const named = options.rootfsPath !== undefined ? options : { ...options, image: image.name };
+  const resolved = withDefaults(volumes ? { ...named, volumes } : named, true);
   // The record first: a box directory always has a record, so a directory without one is
   // an orphan that recovery may delete (home.ts).
-  insertBox(home.database.db, newBoxConfig(id, resolved, layout.dir), newBoxState("configured"));
+  try {
+    insertBox(home.database.db, newBoxConfig(id, resolved, layout.dir), newBoxState("configured"));
+  } catch (error) {
+    removeAll(made);
+    throw error;
+  }
   try {
     for (const sub of ["disks", "logs"]) mkdirSync(join(layout.dir, sub), { recursive: true });
     createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw" });
@@ -51,9 +66,27 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
   } catch (error) {
     deleteBox(home.database.db, id);
     rmSync(layout.dir, { recursive: true, force: true });
+    removeAll(made);
     throw error;
   }
   return id;
+}
+
+/**
+ * A host volume as it is; an anonymous one as a new directory `<home>/volumes/anonymous/<id>`
+ * (the reference's place), recorded as a host path. Such a directory outlives the box, as
+ * docker's and the reference's do; `made` collects it so that a failed create removes it.
+ */
+function anonymousMade(home: Home, volume: VolumeMount, made: string[]): HostVolume {
+  if (isHostVolume(volume)) return volume;
+  const hostPath = join(home.config.home, "volumes", "anonymous", newBoxId());
+  mkdirSync(hostPath, { recursive: true, mode: 0o755 });
+  made.push(hostPath);
+  return { hostPath, guestPath: volume.guestPath, readOnly: volume.readOnly, anonymous: true };
+}
+
+function removeAll(paths: string[]): void {
+  for (const path of paths) rmSync(path, { recursive: true, force: true });
 }
 
 /** The image a box was created from: `image.json`, or (a box from the reference) resolved again. */

@@ -181,10 +181,19 @@ async function releaseBox(
   }
 }
 
+/** Until the box file server lands (docs/volumes.md). */
+export const VOLUMES_NEED_FILE_SERVER = "volumes (-v) need the box file server, which this build does not have yet; remove the volumes";
+
 export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
   const { lock, record } = lockForStart(home, id, options.operation);
   const layout = boxLayout(home.config, id);
   const facts = boxFacts(record);
+  if ((facts.options.volumes?.length ?? 0) > 0) {
+    // Never boot without the volumes the box was made with. Refused before anything starts,
+    // so the box stays as it was (configured, or stopped) and nothing runs or leaks.
+    lock.release();
+    throw new BoxliteError("unsupported", VOLUMES_NEED_FILE_SERVER);
+  }
   let box: BootedBox | undefined;
   try {
     const image = await boxImage(home, id, facts.options.image);

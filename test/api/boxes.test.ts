@@ -4,6 +4,9 @@
  * box are covered over HTTP in serve.test.ts, which boots the one VM of these tests.
  */
 import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createOptions } from "../../src/api/routes/boxes.ts";
 import { insertBox } from "../../src/db/boxes.ts";
 import { newBoxConfig, newBoxState } from "../../src/runtime/box-record.ts";
@@ -112,7 +115,6 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
     [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
     [{ security: "maximum" }, "security"],
-    [{ volumes: [{ host_path: "/etc", guest_path: "/mnt" }] }, "volumes"],
     [{ volumes: [{ managed_volume: "vol_1", guest_path: "/mnt", read_only: false }] }, "volumes"],
     [{ secrets: [{ name: "k", value: "v" }] }, "secrets"],
     [{ auto_pause: 900 }, "auto_stop"],
@@ -334,4 +336,31 @@ test("snapshots, clone, export and import answer 400 unsupported", async () => {
   }
   const badId = await call(app, "POST", "/v1/boxes/..%2Fx/clone");
   expect(envelopeOf(badId).code).toBe("invalid_argument");
+});
+
+test("host-path volumes are recorded and shown; a bad box path is a 400; a managed volume is refused as unsupported", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "boxlite-api-volume-"));
+  try {
+    const box = await create({ volumes: [{ host_path: dir, guest_path: "/data", read_only: true }] });
+    const volumes = [{ host_path: dir, guest_path: "/data", read_only: true }];
+    expect((box as WireBox & { volumes?: unknown }).volumes).toEqual(volumes);
+    expect(((await call(app, "GET", `/v1/boxes/${box.box_id}`)).json as { volumes?: unknown }).volumes).toEqual(volumes);
+    expect((await runtime.getBox(box.box_id)).volumes).toEqual(volumes);
+
+    const before = ((await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] }).boxes.length;
+    for (const guest_path of ["data", "/"]) {
+      const answer = await call(app, "POST", "/v1/boxes", { body: { volumes: [{ host_path: dir, guest_path }] } });
+      expect(answer.status).toBe(400);
+      expect(envelopeOf(answer)).toMatchObject({ code: "invalid_argument" });
+    }
+    const missing = await call(app, "POST", "/v1/boxes", { body: { volumes: [{ host_path: join(dir, "nope"), guest_path: "/data" }] } });
+    expect(envelopeOf(missing)).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("does not exist") });
+    const managed = await call(app, "POST", "/v1/boxes", { body: { volumes: [{ managed_volume: "vol_1", guest_path: "/data", read_only: false }] } });
+    expect(managed.status).toBe(400);
+    expect(envelopeOf(managed)).toMatchObject({ code: "unsupported", message: expect.stringContaining("named volumes cannot be mounted yet") });
+    expect(((await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] }).boxes.length).toBe(before);
+    await call(app, "DELETE", `/v1/boxes/${box.box_id}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

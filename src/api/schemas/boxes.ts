@@ -55,6 +55,11 @@ export const Box = Type.Object({
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
   network: BoxNetwork,
+  volumes: Type.Optional(
+    Type.Array(Type.Object({ host_path: Type.String(), guest_path: Type.String(), read_only: Type.Boolean() }), {
+      description: "The box's volumes (the older contract's VolumeSpec); given for a single box, not in the listing",
+    }),
+  ),
 });
 
 /** The create request of both contracts (model/create-request.ts, where the codec reads it). */
