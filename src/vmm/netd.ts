@@ -6,18 +6,43 @@ import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import netdPath from "../../build/host/netd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
 
 /** netd binds its ports and sockets in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;
 
+/** Programs already seen to load, so each process checks once. */
+const loads = new Set<string>();
+
+/**
+ * Fails with what to install when netd cannot start on this host: it links the system's
+ * libslirp (QEMU's own), and a host without it would otherwise fail every box's start with
+ * the dynamic loader's words. Run without arguments, netd loads, prints its usage and
+ * exits 2; a loader failure exits 127.
+ */
+export function checkNetdLoads(program: string): void {
+  if (loads.has(program)) return;
+  const run = Bun.spawnSync([program], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  if (run.exitCode === 127 || run.exitCode === 126) {
+    const why = run.stderr.toString().trim().split("\n").at(-1) ?? "";
+    throw new BoxliteError(
+      "missing_dependency",
+      `the box's network process cannot start (${why}); install libslirp0 (apt-get install libslirp0), or create the box with --network disabled`,
+    );
+  }
+  loads.add(program);
+}
+
 export async function prepareNetd(config: Config): Promise<string> {
   const bytes = await Bun.file(netdPath).bytes();
-  return cachedFile(join(config.runtimeDir, "bin", `netd-${sha256Hex(bytes).slice(0, 12)}`), async (tmp) => {
+  const program = await cachedFile(join(config.runtimeDir, "bin", `netd-${sha256Hex(bytes).slice(0, 12)}`), async (tmp) => {
     await Bun.write(tmp, bytes);
     chmodSync(tmp, 0o755);
   });
+  checkNetdLoads(program);
+  return program;
 }
 
 export interface NetdSpec {
