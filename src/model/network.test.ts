@@ -1,17 +1,8 @@
 import { expect, test } from "bun:test";
-import { BoxliteError } from "../util/errors.ts";
+import { errorOf } from "../../test/helpers/errors.ts";
 import { allowRuleProblem, checkNetworkOptions, parsePortSpec, portSpecOf } from "./network.ts";
 
 const ON = { mode: "enabled" as const, allowNet: [] };
-
-function codeOf(run: () => void): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof BoxliteError ? error.code : "foreign";
-  }
-  return undefined;
-}
 
 test("allow-list rules: names, wildcards, IPs and CIDRs pass; malformed ones say what is wrong", () => {
   for (const rule of [
@@ -52,15 +43,15 @@ test("a port spec and its -p spelling read back the same", () => {
   expect(() => parsePortSpec("80/sctp")).toThrow(/unknown protocol "sctp"/);
   expect(() => parsePortSpec("80/tcp/x")).toThrow(/too many \//);
   expect(() => parsePortSpec("1.2.3:80:80")).toThrow(/not an IPv4 address/);
-  expect(codeOf(() => parsePortSpec("80/udp"))).toBe("unsupported");
-  expect(codeOf(() => parsePortSpec("80:"))).toBe("usage");
+  expect(errorOf(() => parsePortSpec("80/udp")).code).toBe("unsupported");
+  expect(errorOf(() => parsePortSpec("80:")).code).toBe("usage");
 });
 
 test("network options that do not fit together are refused with the caller's code, naming the flag", () => {
-  expect(codeOf(() => checkNetworkOptions(ON, [{ boxPort: 80 }, { hostPort: 8080, boxPort: 81 }], "usage"))).toBeUndefined();
+  expect(() => checkNetworkOptions(ON, [{ boxPort: 80 }, { hostPort: 8080, boxPort: 81 }], "usage")).not.toThrow();
   expect(() => checkNetworkOptions({ mode: "enabled", allowNet: ["*."] }, undefined, "usage")).toThrow(/--allow-net \(allow_net\) "\*\." is not/);
-  expect(codeOf(() => checkNetworkOptions({ mode: "enabled", allowNet: [""] }, undefined, "usage"))).toBe("usage");
-  expect(codeOf(() => checkNetworkOptions({ mode: "enabled", allowNet: [""] }, undefined, "invalid_argument"))).toBe("invalid_argument");
+  expect(errorOf(() => checkNetworkOptions({ mode: "enabled", allowNet: [""] }, undefined, "usage")).code).toBe("usage");
+  expect(errorOf(() => checkNetworkOptions({ mode: "enabled", allowNet: [""] }, undefined, "invalid_argument")).code).toBe("invalid_argument");
   expect(() => checkNetworkOptions({ mode: "disabled", allowNet: [] }, [{ boxPort: 80 }], "usage")).toThrow(/--network disabled gives it none/);
   expect(() =>
     checkNetworkOptions(
@@ -93,11 +84,9 @@ test("network options that do not fit together are refused with the caller's cod
     ),
   ).toThrow(/published twice/);
   // Two OS-picked ports never collide; the same host port on two loopback addresses does not either.
-  expect(
-    codeOf(() =>
-      checkNetworkOptions(ON, [{ boxPort: 80 }, { boxPort: 81 }, { hostIp: "127.0.0.2", hostPort: 8080, boxPort: 1 }, { hostPort: 8080, boxPort: 2 }], "usage"),
-    ),
-  ).toBeUndefined();
+  expect(() =>
+    checkNetworkOptions(ON, [{ boxPort: 80 }, { boxPort: 81 }, { hostIp: "127.0.0.2", hostPort: 8080, boxPort: 1 }, { hostPort: 8080, boxPort: 2 }], "usage"),
+  ).not.toThrow();
   // TEST-NET-3 is never a host's own address.
   expect(() => checkNetworkOptions(ON, [{ hostIp: "203.0.113.7", boxPort: 80 }], "usage")).toThrow(/this host has no address 203.0.113.7/);
 });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BoxliteError } from "../util/errors.ts";
+import { errorOf } from "../../test/helpers/errors.ts";
 import { checkVolumes, parseVolumeSpec, type VolumeMount, volumeSpecOf } from "./volumes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "boxlite-volumes-"));
@@ -10,15 +10,6 @@ const file = join(dir, "file.txt");
 writeFileSync(file, "x");
 mkdirSync(join(dir, "sub"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof BoxliteError ? error.code : "foreign";
-  }
-  return undefined;
-}
 
 describe("-v", () => {
   test("reads HOST:BOX, HOST:BOX:ro|rw, BOX and BOX:ro", () => {
@@ -37,7 +28,7 @@ describe("-v", () => {
 
   test("refuses a mode other than ro or rw, empty parts and too many parts, as usage", () => {
     for (const spec of ["/srv:/data:rx", "/srv:/data:", ":/data", "", "/srv::/data", "/a:/b:ro:x"]) {
-      expect(codeOf(() => parseVolumeSpec(spec))).toBe("usage");
+      expect(errorOf(() => parseVolumeSpec(spec)).code).toBe("usage");
     }
     expect(() => parseVolumeSpec("/srv:/data:rx")).toThrow(/unknown mode "rx"/);
   });
@@ -64,7 +55,7 @@ describe("checkVolumes", () => {
   test("refuses a missing host path rather than creating it", () => {
     const missing = join(dir, "nope");
     expect(() => checkVolumes([host(missing, "/data")], "usage")).toThrow(/does not exist/);
-    expect(codeOf(() => checkVolumes([host(missing, "/data")], "invalid_argument"))).toBe("invalid_argument");
+    expect(errorOf(() => checkVolumes([host(missing, "/data")], "invalid_argument")).code).toBe("invalid_argument");
   });
 
   test("refuses a host path that is neither a directory nor a regular file", () => {
