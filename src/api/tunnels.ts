@@ -9,6 +9,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { BoxliteError } from "../util/errors.ts";
+import { HeadError, readHead } from "../util/socket-head.ts";
 
 /** Dials the box's port (the runtime's dialPort). */
 export type PortDialer = (boxId: string, port: number) => Promise<Socket>;
@@ -49,7 +50,7 @@ export class TunnelListeners {
     const existing = this.listeners.get(key);
     if (existing) return uriOf(uriHost, existing.port);
     if (this.listeners.size >= MAX_TUNNELS) throw new BoxliteError("conflict", `this server already has ${MAX_TUNNELS} tunnels; restart it to drop them`);
-    const server = createServer((client) => this.serve(client, boxId, port));
+    const server = createServer((client) => void this.serve(client, boxId, port));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, this.host, () => resolve());
@@ -73,42 +74,35 @@ export class TunnelListeners {
   }
 
   /** Reads the first request's head, then relays the connection to the box's port. */
-  private serve(client: Socket, boxId: string, port: number): void {
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => client.destroy(), HEAD_TIMEOUT_MS);
-    const refuse = (status: string) => {
-      clearTimeout(timer);
-      client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (head.length > MAX_HEAD) refuse("431 Request Header Fields Too Large");
-        return;
-      }
-      client.off("data", onData);
-      client.pause();
-      clearTimeout(timer);
-      const text = head.subarray(0, end).toString("latin1");
-      if (!this.authorized(text)) {
-        refuse('407 Proxy Authentication Required\r\nProxy-Authenticate: Bearer realm="boxlite"');
-        return;
-      }
-      const connect = /^CONNECT /i.test(text);
-      // A CONNECT's head is ours to answer; any other request is the service's, passed on whole.
-      const forward = connect ? head.subarray(end + 4) : head;
-      this.dial(boxId, port).then(
-        (upstream) => {
-          if (connect) client.write("HTTP/1.1 200 Connection established\r\n\r\n");
-          if (forward.length > 0) upstream.write(forward);
-          relay(client, upstream);
-        },
-        () => refuse("502 Bad Gateway"),
-      );
-    };
-    client.on("data", onData);
+  private async serve(client: Socket, boxId: string, port: number): Promise<void> {
     client.on("error", () => client.destroy());
+    const refuse = (status: string) => client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    let head: Buffer;
+    try {
+      head = await readHead(client, "\r\n\r\n", MAX_HEAD, HEAD_TIMEOUT_MS);
+    } catch (error) {
+      if (error instanceof HeadError && error.kind === "too_long") refuse("431 Request Header Fields Too Large");
+      else client.destroy();
+      return;
+    }
+    const text = head.toString("latin1");
+    if (!this.authorized(text)) {
+      refuse('407 Proxy Authentication Required\r\nProxy-Authenticate: Bearer realm="boxlite"');
+      return;
+    }
+    const connect = /^CONNECT /i.test(text);
+    let upstream: Socket;
+    try {
+      upstream = await this.dial(boxId, port);
+    } catch {
+      refuse("502 Bad Gateway");
+      return;
+    }
+    // A CONNECT's head is ours to answer; any other request is the service's, passed on whole
+    // (what followed the head is still in the client socket, for the relay).
+    if (connect) client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+    else upstream.write(Buffer.concat([head, Buffer.from("\r\n\r\n")]));
+    relay(client, upstream);
   }
 }
 

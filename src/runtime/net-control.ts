@@ -5,6 +5,7 @@
  */
 import { createConnection, type Socket } from "node:net";
 import { BoxliteError } from "../util/errors.ts";
+import { HeadError, readHead } from "../util/socket-head.ts";
 
 /** netd answers in milliseconds; a box stopping under the request must not hang it. */
 const ANSWER_TIMEOUT_MS = 5_000;
@@ -12,40 +13,18 @@ const ANSWER_TIMEOUT_MS = 5_000;
 const MAX_LINE = 4096;
 
 /** Connects, writes `request`, and resolves with the socket once the first answer line is read (bytes after it stay in the socket). */
-function ask(path: string, request: string): Promise<{ socket: Socket; line: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection(path);
-    let buffered = Buffer.alloc(0);
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new BoxliteError("conflict", `the box's network process did not answer (${why}); is the box running?`));
-    };
-    const timer = setTimeout(() => fail("timed out"), ANSWER_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf(10);
-      if (end < 0) {
-        if (buffered.length > MAX_LINE) fail("an answer line without an end");
-        return;
-      }
-      clearTimeout(timer);
-      socket.off("data", onData).off("error", onError).off("close", onClose);
-      socket.pause();
-      const rest = buffered.subarray(end + 1);
-      if (rest.length > 0) socket.unshift(rest);
-      resolve({ socket, line: buffered.subarray(0, end).toString("utf8") });
-    };
-    const onError = (error: Error) => {
-      clearTimeout(timer);
-      fail(error.message);
-    };
-    const onClose = () => {
-      clearTimeout(timer);
-      fail("it closed the connection");
-    };
-    socket.on("data", onData).on("error", onError).on("close", onClose);
-    socket.write(`${request}\n`);
-  });
+async function ask(path: string, request: string): Promise<{ socket: Socket; line: string }> {
+  const socket = createConnection(path);
+  socket.write(`${request}\n`);
+  try {
+    const line = await readHead(socket, "\n", MAX_LINE, ANSWER_TIMEOUT_MS);
+    return { socket, line: line.toString("utf8") };
+  } catch (error) {
+    socket.destroy();
+    const why =
+      error instanceof HeadError && error.kind === "too_long" ? "an answer line without an end" : error instanceof Error ? error.message : String(error);
+    throw new BoxliteError("conflict", `the box's network process did not answer (${why}); is the box running?`);
+  }
 }
 
 /** The figures line of `stats`, parsed. */
