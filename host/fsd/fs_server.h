@@ -1,0 +1,41 @@
+/*
+ * The file server's FUSE half: answers FUSE requests (the kernel's fuse.h ABI) for one
+ * shared directory on the host, confined to it. Transport-free: the vhost-user half
+ * (vhost.c) hands it requests from the guest's virtio-fs queues, and the test harness
+ * (fuse_mount_harness.c) hands it requests from the host's /dev/fuse.
+ */
+#ifndef BOXLITE_FSD_FS_SERVER_H
+#define BOXLITE_FSD_FS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+struct fs_options {
+  /* The shared directory, absolute (resolved by the caller). */
+  const char *root;
+  /* Every request that would change the share fails EROFS; files open read-only. */
+  bool read_only;
+  /* A single-file share: the root shows only this entry of `root` (a regular file) and
+   * nothing can be created, removed or renamed in the root. NULL for a directory share. */
+  const char *only_name;
+};
+
+struct fs_server;
+
+/* NULL with the reason in `why` when the root cannot be opened. */
+struct fs_server *fs_server_new(const struct fs_options *options, char *why, size_t whylen);
+
+/*
+ * Handles one request: `in` holds fuse_in_header and its arguments across `in_count`
+ * buffers (a READ's or WRITE's data may span several); the reply (fuse_out_header and its
+ * body) is written across `out`. Returns the reply's length, or 0 for a request that
+ * takes no reply (FORGET, BATCH_FORGET, INTERRUPT). Never trusts the request: a short or
+ * malformed one gets an error reply (EINVAL/EIO), never a crash.
+ */
+size_t fs_server_handle(struct fs_server *server, const struct iovec *in, size_t in_count, const struct iovec *out,
+                        size_t out_count);
+
+void fs_server_free(struct fs_server *server);
+
+#endif
