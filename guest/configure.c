@@ -10,6 +10,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "net.h"
+#include "volumes.h"
 
 /* The interface before the files: when it fails (most often because the VM has no such card),
  * the box's disk is left as it was. */
@@ -34,7 +35,8 @@ int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t
     snprintf(err, errlen, "mount %s on " ROOTFS_DIR ": %s", cfg->rootfs_device, strerror(-rc));
     return -1;
   }
-  if (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0) {
+  if ((cfg->mount_count && volumes_mount(cfg, err, errlen) < 0) ||
+      (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0)) {
     /* Unmounted again so that a failed CONFIG leaves nothing mounted, as one whose mount failed:
      * the next CONFIG is applied afresh. Nothing runs in the rootfs yet, so nothing holds it. */
     mounts_unmount_rootfs();

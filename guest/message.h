@@ -56,11 +56,31 @@ struct guest_network {
   char search[CONFIG_SEARCH_MAX + 1]; /* the search names separated by single spaces; "" for none */
 };
 
+/* CONFIG's mounts: volumes, each a virtio-fs share mounted in the container (docs/volumes.md). */
+#define CONFIG_MOUNTS_MAX 16
+#define CONFIG_TAG_MAX 36 /* virtio-fs's tag field */
+#define CONFIG_MOUNT_PATH_MAX 1023
+#define CONFIG_FILE_NAME_MAX 255
+#define CONFIG_USER_MAX 255
+
+struct guest_mount {
+  char tag[CONFIG_TAG_MAX + 1];
+  char path[CONFIG_MOUNT_PATH_MAX + 1]; /* absolute in the container, not "/", no "." or ".." part */
+  char file[CONFIG_FILE_NAME_MAX + 1];  /* a single-file share: the file's name in it; "" for a directory */
+  bool read_only;
+  /* The share's owner on the host, and the box's user (EXEC's `user` syntax, "" for root):
+   * when they differ the mount is idmapped so the box user owns what the host user owns. */
+  uint32_t host_uid, host_gid;
+  char user[CONFIG_USER_MAX + 1];
+};
+
 /* A CONFIG payload: the box's settings, copied out of the JSON (the session keeps the applied one). */
 struct guest_config {
   char hostname[CONFIG_HOSTNAME_MAX + 1];
   char rootfs_device[CONFIG_DEVICE_MAX + 1];
   struct guest_network network;
+  struct guest_mount mounts[CONFIG_MOUNTS_MAX];
+  size_t mount_count;
 };
 
 /* message_parse_config's answer to a well-formed CONFIG the agent will not apply: the session
@@ -89,12 +109,12 @@ int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_r
 void message_free_files(struct files_request *req);
 /* CONFIG: `hostname` (1..64 bytes) and `rootfs.device` (an absolute path) are required; `mounts`
  * (an array) and `network` (an object) may be absent, null or empty; other fields are ignored.
- * Returns 0, -1 (malformed) or CONFIG_REFUSED (a non-empty `mounts`, or a `network` that breaks
- * the rules of docs/guest-protocol.md), with the reason in why. */
+ * Returns 0, -1 (malformed) or CONFIG_REFUSED (a mount or a `network` that breaks the rules of
+ * docs/guest-protocol.md), with the reason in why. */
 int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen);
 /* Whether a and b configure the box the same way (a CONFIG sent again is then acknowledged). */
 bool message_same_config(const struct guest_config *a, const struct guest_config *b);
-/* `hostname "H", rootfs D and network A/P on I` (or `and no network`), for messages. */
+/* `hostname "H", rootfs D[, N volumes] and network A/P on I` (or `and no network`), for messages. */
 void message_describe_config(const struct guest_config *cfg, char *buf, size_t cap);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);

@@ -163,6 +163,87 @@ static int parse_network(const struct json_doc *doc, const struct json_value *ob
   return check_network(cfg, why, whylen);
 }
 
+#define MOUNTS "CONFIG mounts"
+
+/* virtio-fs tags as the host makes them: [A-Za-z0-9_.-]. */
+static bool is_tag(const char *s) {
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-') return false;
+  return true;
+}
+
+/* An absolute path of plain parts: no empty part ("//", a trailing '/'), no "." or "..", not "/". */
+static bool is_plain_path(const char *s) {
+  if (s[0] != '/' || s[1] == '\0') return false;
+  for (const char *part = s + 1;;) {
+    const char *end = strchr(part, '/');
+    size_t n = end ? (size_t)(end - part) : strlen(part);
+    if (n == 0 || (n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) return false;
+    if (!end) return true;
+    part = end + 1;
+  }
+}
+
+/* Whether one of a and b is the other or lies beneath it. */
+static bool overlaps(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b), n = na < nb ? na : nb;
+  return strncmp(a, b, n) == 0 && (na == nb || (na < nb ? b[n] : a[n]) == '/');
+}
+
+/* An optional string of at most max bytes into dst (max + 1 bytes); absent leaves "". */
+static int get_optional_text(const struct json_doc *doc, const struct json_value *obj, const char *what,
+                             const char *key, char *dst, size_t max, char *why, size_t whylen) {
+  const struct json_value *v;
+  dst[0] = '\0';
+  if (message_get_optional(doc, obj, what, key, JSON_STRING, &v, why, whylen) < 0) return -1;
+  if (!v) return 0;
+  if (v->len > max) return fail(why, whylen, "%s: \"%s\" must be at most %zu bytes", what, key, max);
+  memcpy(dst, v->str, v->len + 1);
+  return 0;
+}
+
+static int parse_mount(const struct json_doc *doc, const struct json_value *obj, struct guest_mount *m, char *why,
+                       size_t whylen) {
+  const struct json_value *read_only;
+  int64_t uid, gid;
+  if (obj->type != JSON_OBJECT) return fail(why, whylen, MOUNTS ": each mount must be an object");
+  if (get_text(doc, obj, MOUNTS, "tag", m->tag, CONFIG_TAG_MAX, why, whylen) < 0) return -1;
+  if (get_text(doc, obj, MOUNTS, "path", m->path, CONFIG_MOUNT_PATH_MAX, why, whylen) < 0) return -1;
+  if (get_optional_text(doc, obj, MOUNTS, "file", m->file, CONFIG_FILE_NAME_MAX, why, whylen) < 0) return -1;
+  if (get_optional_text(doc, obj, MOUNTS, "user", m->user, CONFIG_USER_MAX, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, obj, MOUNTS, "read_only", JSON_BOOL, &read_only, why, whylen) < 0) return -1;
+  /* 4294967295 is (uid_t)-1, "no change" to chown: never an owner. */
+  if (message_get_int(doc, obj, MOUNTS, "host_uid", 0, 4294967294, &uid, why, whylen) < 0) return -1;
+  if (message_get_int(doc, obj, MOUNTS, "host_gid", 0, 4294967294, &gid, why, whylen) < 0) return -1;
+  m->read_only = read_only && read_only->boolean;
+  m->host_uid = (uint32_t)uid;
+  m->host_gid = (uint32_t)gid;
+  if (!is_tag(m->tag)) return fail(why, whylen, MOUNTS ": the tag \"%s\" must be of [A-Za-z0-9_.-]", m->tag);
+  if (!is_plain_path(m->path))
+    return fail(why, whylen, MOUNTS ": \"%s\" must be an absolute path other than / without empty, . or .. parts",
+                m->path);
+  if (m->file[0] && (strchr(m->file, '/') || !strcmp(m->file, ".") || !strcmp(m->file, "..")))
+    return fail(why, whylen, MOUNTS ": \"file\" must be a file name, not \"%s\"", m->file);
+  return 0;
+}
+
+static int parse_mounts(const struct json_doc *doc, const struct json_value *mounts, struct guest_config *cfg,
+                        char *why, size_t whylen) {
+  if (mounts->len > CONFIG_MOUNTS_MAX)
+    return fail(why, whylen, MOUNTS ": at most %d volumes, not %zu", CONFIG_MOUNTS_MAX, mounts->len);
+  for (const struct json_value *v = json_first(doc, mounts); v; v = json_next(doc, v)) {
+    struct guest_mount *m = &cfg->mounts[cfg->mount_count];
+    if (parse_mount(doc, v, m, why, whylen) < 0) return -1;
+    for (size_t i = 0; i < cfg->mount_count; i++) {
+      if (!strcmp(cfg->mounts[i].tag, m->tag)) return fail(why, whylen, MOUNTS ": two mounts have the tag \"%s\"", m->tag);
+      if (overlaps(cfg->mounts[i].path, m->path))
+        return fail(why, whylen, MOUNTS ": %s and %s overlap", cfg->mounts[i].path, m->path);
+    }
+    cfg->mount_count++;
+  }
+  return 0;
+}
+
 static int parse_config_fields(const struct json_doc *doc, const struct json_value *root, struct guest_config *cfg,
                                char *why, size_t whylen) {
   const struct json_value *rootfs, *mounts, *network;
@@ -175,10 +256,7 @@ static int parse_config_fields(const struct json_doc *doc, const struct json_val
   if (message_get_optional(doc, root, "CONFIG", "network", JSON_OBJECT, &network, why, whylen) < 0) return -1;
   /* Well-formed. What follows is refused, not malformed: the host asked for something this
    * agent will not apply, and a box must not start silently without it. */
-  if (mounts && mounts->len) {
-    fail(why, whylen, "\"mounts\" is not supported by boxlite-guest/" BOXLITE_GUEST_VERSION);
-    return CONFIG_REFUSED;
-  }
+  if (mounts && parse_mounts(doc, mounts, cfg, why, whylen) < 0) return CONFIG_REFUSED;
   if (network && network->len && parse_network(doc, network, cfg, why, whylen) < 0) return CONFIG_REFUSED;
   return 0;
 }
@@ -201,12 +279,22 @@ bool message_same_config(const struct guest_config *a, const struct guest_config
               x->prefix == y->prefix && x->gateway.s_addr == y->gateway.s_addr && x->mtu == y->mtu &&
               x->nameserver_count == y->nameserver_count && strcmp(x->search, y->search) == 0;
   for (size_t i = 0; same && i < x->nameserver_count; i++) same = x->nameservers[i].s_addr == y->nameservers[i].s_addr;
+  same = same && a->mount_count == b->mount_count;
+  for (size_t i = 0; same && i < a->mount_count; i++) {
+    const struct guest_mount *m = &a->mounts[i], *n = &b->mounts[i];
+    same = !strcmp(m->tag, n->tag) && !strcmp(m->path, n->path) && !strcmp(m->file, n->file) &&
+           m->read_only == n->read_only && m->host_uid == n->host_uid && m->host_gid == n->host_gid &&
+           !strcmp(m->user, n->user);
+  }
   return same;
 }
 
 void message_describe_config(const struct guest_config *cfg, char *buf, size_t cap) {
   const struct guest_network *net = &cfg->network;
   int n = snprintf(buf, cap, "hostname \"%s\", rootfs %s and ", cfg->hostname, cfg->rootfs_device);
+  if (n >= 0 && (size_t)n < cap && cfg->mount_count)
+    n = snprintf(buf, cap, "hostname \"%s\", rootfs %s, %zu volume%s and ", cfg->hostname, cfg->rootfs_device,
+                 cfg->mount_count, cfg->mount_count == 1 ? "" : "s");
   if (n < 0 || (size_t)n >= cap) return;
   if (!net->interface[0]) {
     snprintf(buf + n, cap - (size_t)n, "no network");

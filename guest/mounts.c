@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "volumes.h"
 
 /* Whether path is already a mount point (another device than its parent's). */
 static bool is_mount_point(const char *path) {
@@ -94,6 +95,7 @@ int mounts_rootfs(const char *device) {
 }
 
 void mounts_unmount_rootfs(void) {
+  volumes_unmount();
   static const char *const inner_first[] = {
       ROOTFS_DIR "/dev/shm", ROOTFS_DIR "/dev/pts", ROOTFS_DIR "/dev", ROOTFS_DIR "/sys", ROOTFS_DIR "/proc",
   };

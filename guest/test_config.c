@@ -118,11 +118,10 @@ static void test_a_configuration_that_fails_can_be_sent_again(void) {
   CHECK_STR(h.s.config.hostname, "other");
   session_destroy(&h.s);
 
-  /* "mounts" is reserved: this agent cannot apply it, so a box that needs it must not start. */
+  /* A mount this agent cannot apply is refused, not malformed: the box must not start without it. */
   hello_session(&h);
   e = answer(&h, FRAME_CONFIG, 0, "{\"hostname\":\"a\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"mounts\":[{}]}");
-  CHECK_STR(e.payload, "{\"code\":\"config_failed\",\"message\":\"\\\"mounts\\\" is not supported by boxlite-guest/"
-                       BOXLITE_GUEST_VERSION "\"}");
+  CHECK_STR(e.payload, "{\"code\":\"config_failed\",\"message\":\"CONFIG mounts: missing field \\\"tag\\\"\"}");
   CHECK(h.configures == 0 && !h.s.configured);
   session_destroy(&h.s);
 }
@@ -365,6 +364,65 @@ static void test_config_payloads_are_strict(void) {
   session_destroy(&h.s);
 }
 
+#define MOUNT_HEAD "{\"hostname\":\"a\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"mounts\":["
+#define MOUNT(fields) "{\"hostname\":\"a\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"mounts\":[" fields "]}"
+#define VOL(tag, path) "{\"tag\":\"" tag "\",\"path\":\"" path "\",\"host_uid\":1000,\"host_gid\":100}"
+
+/* CONFIG's mounts: each field read, each rule enforced with a reason. */
+static void test_config_mounts(void) {
+  struct guest_config cfg;
+  char why[256], text[320];
+  CHECK(parse(MOUNT("{\"tag\":\"vol0\",\"path\":\"/src\",\"read_only\":true,\"host_uid\":1000,\"host_gid\":100,"
+                    "\"user\":\"app\",\"future\":1}," VOL("vol1", "/etc/app.conf") ",{\"tag\":\"vol2\",\"path\":"
+                    "\"/one\",\"file\":\"notes.txt\",\"host_uid\":0,\"host_gid\":0}"),
+              &cfg, why, sizeof why) == 0);
+  CHECK(cfg.mount_count == 3);
+  CHECK_STR(cfg.mounts[0].tag, "vol0");
+  CHECK_STR(cfg.mounts[0].path, "/src");
+  CHECK_STR(cfg.mounts[0].user, "app");
+  CHECK(cfg.mounts[0].read_only && cfg.mounts[0].host_uid == 1000 && cfg.mounts[0].host_gid == 100);
+  CHECK(!cfg.mounts[1].read_only && cfg.mounts[1].file[0] == '\0' && cfg.mounts[1].user[0] == '\0');
+  CHECK_STR(cfg.mounts[2].file, "notes.txt");
+  message_describe_config(&cfg, text, sizeof text);
+  CHECK_STR(text, "hostname \"a\", rootfs /dev/vdb, 3 volumes and no network");
+  static const char *const refused[][2] = {
+      {MOUNT(VOL("v/0", "/src")), "CONFIG mounts: the tag \"v/0\" must be of [A-Za-z0-9_.-]"},
+      {MOUNT(VOL("v0", "src")), "CONFIG mounts: \"src\" must be an absolute path other than / without empty, . or .. parts"},
+      {MOUNT(VOL("v0", "/")), "CONFIG mounts: \"/\" must be an absolute path other than / without empty, . or .. parts"},
+      {MOUNT(VOL("v0", "/a/../etc")),
+       "CONFIG mounts: \"/a/../etc\" must be an absolute path other than / without empty, . or .. parts"},
+      {MOUNT(VOL("v0", "/a//b")), "CONFIG mounts: \"/a//b\" must be an absolute path other than / without empty, . or .. parts"},
+      {MOUNT(VOL("v0", "/a/")), "CONFIG mounts: \"/a/\" must be an absolute path other than / without empty, . or .. parts"},
+      {MOUNT(VOL("v0", "/a") "," VOL("v0", "/b")), "CONFIG mounts: two mounts have the tag \"v0\""},
+      {MOUNT(VOL("v0", "/a") "," VOL("v1", "/a/b")), "CONFIG mounts: /a and /a/b overlap"},
+      {MOUNT(VOL("v0", "/a/b") "," VOL("v1", "/a")), "CONFIG mounts: /a/b and /a overlap"},
+      {MOUNT("{\"tag\":\"v0\",\"path\":\"/a\",\"file\":\"..\",\"host_uid\":0,\"host_gid\":0}"),
+       "CONFIG mounts: \"file\" must be a file name, not \"..\""},
+      {MOUNT("{\"tag\":\"v0\",\"path\":\"/a\",\"file\":\"x/y\",\"host_uid\":0,\"host_gid\":0}"),
+       "CONFIG mounts: \"file\" must be a file name, not \"x/y\""},
+      {MOUNT("{\"tag\":\"v0\",\"path\":\"/a\",\"host_uid\":4294967295,\"host_gid\":0}"),
+       "CONFIG mounts: \"host_uid\" must be an integer in 0..4294967294"},
+      {MOUNT("{\"tag\":\"v0\",\"path\":\"/a\",\"host_gid\":0}"), "CONFIG mounts: missing field \"host_uid\""},
+      {MOUNT("1"), "CONFIG mounts: each mount must be an object"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    CHECK(parse(refused[i][0], &cfg, why, sizeof why) == CONFIG_REFUSED);
+    CHECK_STR(why, refused[i][1]);
+  }
+  /* Paths that share a prefix but not a part do not overlap. */
+  CHECK(parse(MOUNT(VOL("v0", "/ab") "," VOL("v1", "/a")), &cfg, why, sizeof why) == 0 && cfg.mount_count == 2);
+  /* At most CONFIG_MOUNTS_MAX. */
+  char many[4096] = MOUNT_HEAD;
+  for (int i = 0; i <= CONFIG_MOUNTS_MAX; i++) {
+    size_t n = strlen(many);
+    snprintf(many + n, sizeof many - n, "%s{\"tag\":\"v%d\",\"path\":\"/v%d\",\"host_uid\":0,\"host_gid\":0}", i ? "," : "",
+             i, i);
+  }
+  strcat(many, "]}");
+  CHECK(parse(many, &cfg, why, sizeof why) == CONFIG_REFUSED);
+  CHECK_STR(why, "CONFIG mounts: at most 16 volumes, not 17");
+}
+
 int main(void) {
   test_commands_wait_for_the_configuration();
   test_the_configuration_outlives_connections();
@@ -373,5 +431,6 @@ int main(void) {
   test_a_network_is_read_member_by_member();
   test_a_bad_network_is_refused_naming_the_member();
   test_a_network_is_part_of_the_configuration();
+  test_config_mounts();
   return test_finish("test_config");
 }

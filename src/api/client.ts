@@ -6,6 +6,7 @@
  * `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
  */
 import type { Socket } from "node:net";
+import { isNamedVolume } from "../model/volumes.ts";
 import { connectThroughTunnel } from "./client-tunnel.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import type { BoxliteApi, ExecSession, PullResult, RunSession, RuntimeInfo } from "../runtime/api.ts";
@@ -97,7 +98,7 @@ function toView(box: WireBox): BoxView {
 
 /** The reference client's words (rest-clients.md), then what to do here. */
 export const HOST_VOLUMES_REFUSED =
-  "host bind mounts are only supported by the local runtime; run without --url (BOXLITE_URL) on the server's host to use -v (named volumes, which a server can mount, are not in this build yet)";
+  "host bind mounts are only supported by the local runtime; use a named volume (boxlite volume create NAME, then -v NAME:BOX), or run without --url (BOXLITE_URL) on the server's host";
 
 function unsupported(what: string, instead: string): BoxliteError {
   return new BoxliteError("unsupported", `${what} is not supported against a server (--url / BOXLITE_URL): ${instead}`);
@@ -138,7 +139,8 @@ export class RemoteBoxlite implements BoxliteApi {
   /** As locally, a box lives on its own unless `options.detach` says otherwise. */
   async create(options: BoxOptions): Promise<string> {
     // The reference's client refuses them too (no host of ours to mount from): before anything is sent.
-    if ((options.volumes?.length ?? 0) > 0) throw new BoxliteError("unsupported", HOST_VOLUMES_REFUSED);
+    // A named volume is the server's to find; a host path (or an anonymous volume, made on this host) is not.
+    if (options.volumes?.some((volume) => !isNamedVolume(volume))) throw new BoxliteError("unsupported", HOST_VOLUMES_REFUSED);
     checkBoxOptions(options);
     return (await this.http.json<WireBox>("POST", "/boxes", { json: requestFromOptions({ ...options, detach: options.detach ?? true }) })).box_id;
   }

@@ -38,10 +38,11 @@ export function inspectView(box: BoxView) {
   };
 }
 
-/** Docker's Mounts: a `-v BOX` directory made under the home is a "volume", a host path a "bind". */
+/** Docker's Mounts: a named volume or a `-v BOX` directory made under the home is a "volume" (a named one with its Name, the volume's id), a host path a "bind". */
 function mounts(volumes: NonNullable<BoxView["volumes"]>) {
   return volumes.map((volume) => ({
-    Type: volume.anonymous ? "volume" : "bind",
+    Type: volume.anonymous || volume.volume !== undefined ? "volume" : "bind",
+    ...(volume.volume !== undefined ? { Name: volume.volume } : {}),
     Source: volume.host_path,
     Destination: volume.guest_path,
     RW: !volume.read_only,

@@ -48,13 +48,15 @@ export interface BoxView {
   volumes?: VolumeView[];
 }
 
-/** A volume as the record keeps it: the reference's VolumeSpec, plus ours `anonymous`. */
+/** A volume as the record keeps it: the reference's VolumeSpec, plus ours `anonymous` and `volume`. */
 export interface VolumeView {
   host_path: string;
   guest_path: string;
   read_only: boolean;
   /** A directory `create` made under the home (`-v BOX`). */
   anonymous?: boolean;
+  /** The named volume's id (`-v NAME:BOX`). */
+  volume?: string;
 }
 
 /** A port a running box publishes, as bound (the reference's BoxInfo.network.published_ports entries). */

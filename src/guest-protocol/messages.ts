@@ -47,6 +47,27 @@ export interface GuestConfig {
   rootfs: { device: string };
   /** The box's NIC; absent: the guest configures none and leaves /etc/resolv.conf and /etc/hosts alone. */
   network?: GuestNetwork;
+  /** The box's volumes, mounted in this order; absent or empty: none. */
+  mounts?: GuestMount[];
+}
+
+/**
+ * One of CONFIG's `mounts`: a virtio-fs share the guest mounts at `path` in the container
+ * (docs/volumes.md). The guest refuses values that break these rules with `config_failed`.
+ */
+export interface GuestMount {
+  /** The share's virtio-fs tag: 1–36 of [A-Za-z0-9_.-], unique in the box. */
+  tag: string;
+  /** Absolute in the container, not `/`, no empty, `.` or `..` part; no two overlap. */
+  path: string;
+  read_only: boolean;
+  /** A single-file share: the file's name in it, bound at `path`; absent for a directory. */
+  file?: string;
+  /** The shared file's or directory's owner on the host. */
+  host_uid: number;
+  host_gid: number;
+  /** The box's user (EXEC's `user` syntax; "" is root): when it is not the host owner the mount is idmapped so that it owns what the host owner owns. */
+  user: string;
 }
 
 /**

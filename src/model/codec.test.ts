@@ -200,12 +200,12 @@ describe("the REST create request", () => {
     expect(() => optionsFromRequest({ auto_pause: 1 })).toThrow(/auto_stop is not supported/);
   });
 
-  test("host-path volumes are taken; managed volumes are refused as unsupported until named volumes exist", () => {
+  test("host-path volumes and managed (named) volumes are taken", () => {
     const managed = { volumes: [{ managed_volume: "vol_1", guest_path: "/data", read_only: false }] };
     const host = { volumes: [{ host_path: "/srv", guest_path: "/data" }] };
     expect(Value.Check(CreateBoxRequest, managed)).toBe(true);
     expect(Value.Check(CreateBoxRequest, host)).toBe(true);
-    expect(() => optionsFromRequest(managed)).toThrow(/named volumes cannot be mounted yet/);
+    expect(optionsFromRequest(managed).volumes).toEqual([{ volume: "vol_1", guestPath: "/data", readOnly: false }]);
     expect(optionsFromRequest(host).volumes).toEqual([{ hostPath: "/srv", guestPath: "/data", readOnly: false }]);
     expect(optionsFromRequest({ volumes: [] })).toEqual({});
   });
@@ -214,6 +214,13 @@ describe("the REST create request", () => {
     const volume = { hostPath: "/home/u/.boxlite/volumes/anonymous/01j", guestPath: "/cache", readOnly: false, anonymous: true } as const;
     const config = recordWith(emptyRecord(), { volumes: [volume] });
     expect(config.options.volumes).toEqual([{ host_path: volume.hostPath, guest_path: "/cache", read_only: false, anonymous: true }]);
+    expect(optionsFromRecord(config).volumes).toEqual([volume]);
+  });
+
+  test("a named volume is recorded as its data directory with our volume id, and read back", () => {
+    const volume = { hostPath: "/home/u/.boxlite/volumes/named/01k/data", guestPath: "/data", readOnly: true, volume: "01k" } as const;
+    const config = recordWith(emptyRecord(), { volumes: [volume] });
+    expect(config.options.volumes).toEqual([{ host_path: volume.hostPath, guest_path: "/data", read_only: true, volume: "01k" }]);
     expect(optionsFromRecord(config).volumes).toEqual([volume]);
   });
 

@@ -16,7 +16,7 @@ import { parseInteger } from "../util/flags.ts";
 import { type BoxOptions, envFromPairs, type NetworkMode, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
 import { type PortMapping, parsePortSpec, portSpecOf } from "./network.ts";
-import { type HostVolume, isHostVolume, parseVolumeSpec, type VolumeMount, volumeSpecOf } from "./volumes.ts";
+import { type HostVolume, isHostVolume, isNamedVolume, parseVolumeSpec, type VolumeMount, volumeSpecOf } from "./volumes.ts";
 
 export type CliFlags = NonNullable<ParseArgsConfig["options"]>;
 type CliValue = string | boolean | Array<string | boolean> | undefined;
@@ -139,29 +139,35 @@ function networkFromRecord(value: JsonValue | undefined): NetworkOptions | undef
 
 /**
  * `options.volumes` as the reference's serde VolumeSpec: `[{host_path, guest_path, read_only}]`,
- * plus our `anonymous: true` on a directory create.ts made (the reference ignores it).
+ * plus our `anonymous: true` on a directory create.ts made and `volume: <id>` on a named
+ * volume's directory (the reference ignores both).
  */
 function volumesFromRecord(value: JsonValue | undefined): VolumeMount[] | undefined {
   if (!Array.isArray(value)) return undefined;
   return value.flatMap((entry): HostVolume[] => {
     if (!isJsonObject(entry) || typeof entry.host_path !== "string" || typeof entry.guest_path !== "string") return [];
     const volume: HostVolume = { hostPath: entry.host_path, guestPath: entry.guest_path, readOnly: entry.read_only === true };
-    return [entry.anonymous === true ? { ...volume, anonymous: true } : volume];
+    if (entry.anonymous === true) volume.anonymous = true;
+    if (typeof entry.volume === "string") volume.volume = entry.volume;
+    return [volume];
   });
 }
 
-/** The older contract's host-path volumes; managed volumes (the newer contract) are refused until named volumes exist. */
+/** The older contract's host-path volumes and the newer one's managed volumes (named volumes, by id or name). */
 function volumesFromRequest(request: CreateBoxRequest): VolumeMount[] | undefined {
   const volumes = request.volumes;
   if (!volumes || volumes.length === 0) return undefined;
   return volumes.map((volume) => {
-    if ("managed_volume" in volume)
-      throw new BoxliteError(
-        "unsupported",
-        "volumes is not supported by this server for a managed_volume: named volumes cannot be mounted yet; give a host_path",
-      );
+    if ("managed_volume" in volume) return { volume: volume.managed_volume, guestPath: volume.guest_path, readOnly: volume.read_only === true };
     return { hostPath: volume.host_path, guestPath: volume.guest_path, readOnly: volume.read_only === true };
   });
+}
+
+/** A volume as a request carries it: a named one by reference; anonymous ones are host paths by then (RemoteBoxlite refuses host paths). */
+function volumeToRequest(volume: VolumeMount): NonNullable<CreateBoxRequest["volumes"]> {
+  if (isNamedVolume(volume)) return [{ managed_volume: volume.volume, guest_path: volume.guestPath, read_only: volume.readOnly }];
+  if (isHostVolume(volume)) return [{ host_path: volume.hostPath, guest_path: volume.guestPath, read_only: volume.readOnly }];
+  return [];
 }
 
 /** Flags `run` also reads itself (-t and -d decide how it runs), so their values are typed there. */
@@ -318,15 +324,20 @@ export const FIELDS: FieldTable = {
     },
     rest: {
       read: volumesFromRequest,
-      // Anonymous volumes are host paths by the time a request is made of them (RemoteBoxlite refuses host paths).
-      write: (value) => ({ volumes: value.filter(isHostVolume).map((v) => ({ host_path: v.hostPath, guest_path: v.guestPath, read_only: v.readOnly })) }),
+      write: (value) => ({ volumes: value.flatMap(volumeToRequest) }),
     },
     record: {
       read: (options) => volumesFromRecord(options.volumes),
       write: (value, options) =>
         (options.volumes = value
           .filter(isHostVolume)
-          .map((v) => ({ host_path: v.hostPath, guest_path: v.guestPath, read_only: v.readOnly, ...(v.anonymous ? { anonymous: true } : {}) }))),
+          .map((v) => ({
+            host_path: v.hostPath,
+            guest_path: v.guestPath,
+            read_only: v.readOnly,
+            ...(v.anonymous ? { anonymous: true } : {}),
+            ...(v.volume !== undefined ? { volume: v.volume } : {}),
+          }))),
     },
     samples: [
       [

@@ -21,9 +21,16 @@ describe("-v", () => {
   });
 
   test("makes a relative host path absolute against the working directory, and does not expand ~", () => {
-    expect(parseVolumeSpec("src:/app", "/home/u/work")).toEqual({ hostPath: "/home/u/work/src", guestPath: "/app", readOnly: false });
+    expect(parseVolumeSpec("./src:/app", "/home/u/work")).toEqual({ hostPath: "/home/u/work/src", guestPath: "/app", readOnly: false });
+    expect(parseVolumeSpec(".:/app", "/home/u/work")).toEqual({ hostPath: "/home/u/work", guestPath: "/app", readOnly: false });
     expect(parseVolumeSpec("./a/../b:/app", "/w")).toMatchObject({ hostPath: "/w/b" });
     expect(parseVolumeSpec("~/src:/app", "/w")).toMatchObject({ hostPath: "/w/~/src" });
+  });
+
+  test("reads a first part without '/' as a named volume, as docker", () => {
+    expect(parseVolumeSpec("cache:/app")).toEqual({ volume: "cache", guestPath: "/app", readOnly: false });
+    expect(parseVolumeSpec("cache:/app:ro")).toEqual({ volume: "cache", guestPath: "/app", readOnly: true });
+    expect(parseVolumeSpec("sub/dir:/app", "/w")).toEqual({ hostPath: "/w/sub/dir", guestPath: "/app", readOnly: false });
   });
 
   test("refuses a mode other than ro or rw, empty parts and too many parts, as usage", () => {
@@ -35,6 +42,7 @@ describe("-v", () => {
 
   test("writes the spelling it reads", () => {
     const volumes: VolumeMount[] = [
+      { volume: "cache", guestPath: "/data", readOnly: true },
       { hostPath: "/srv", guestPath: "/data", readOnly: true },
       { hostPath: "/srv", guestPath: "/data", readOnly: false },
       { anonymous: true, guestPath: "/c", readOnly: true },

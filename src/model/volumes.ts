@@ -15,6 +15,15 @@ export interface HostVolume {
   readOnly: boolean;
   /** Ours: a directory create.ts made under `<home>/volumes/anonymous/` (the reference ignores the field). */
   anonymous?: true;
+  /** Ours: the id of the named volume whose `data/` hostPath is (volumes in use are found by it). */
+  volume?: string;
+}
+
+/** `-v NAME:BOX`: a named volume (`boxlite volume create`), by name or id; create.ts makes it a host path. */
+export interface NamedVolume {
+  volume: string;
+  guestPath: string;
+  readOnly: boolean;
 }
 
 /** `-v BOX`: a fresh host directory, made when the box is created. */
@@ -24,17 +33,23 @@ export interface AnonymousVolume {
   readOnly: boolean;
 }
 
-export type VolumeMount = HostVolume | AnonymousVolume;
+export type VolumeMount = HostVolume | AnonymousVolume | NamedVolume;
 
 export function isHostVolume(volume: VolumeMount): volume is HostVolume {
   return "hostPath" in volume;
 }
 
-const USAGE = "use -v HOST:BOX[:ro|rw] or -v BOX[:ro|rw]";
+export function isNamedVolume(volume: VolumeMount): volume is NamedVolume {
+  return "volume" in volume && !("hostPath" in volume);
+}
+
+const USAGE = "use -v HOST:BOX[:ro|rw], -v NAME:BOX[:ro|rw] or -v BOX[:ro|rw]";
 
 /**
- * `-v HOST:BOX[:ro|rw]` or `-v BOX[:ro|rw]`. A relative HOST is made absolute against
- * `cwd`; `~` is not expanded (the shell does that, as with docker).
+ * `-v HOST:BOX[:ro|rw]`, `-v NAME:BOX[:ro|rw]` or `-v BOX[:ro|rw]`. As docker: a first part
+ * without '/' (and not `.` or `..`) names a volume; a host path has one (`./src`, not
+ * `src`). A relative HOST is made absolute against `cwd`; `~` is not expanded (the shell
+ * does that, as with docker).
  */
 export function parseVolumeSpec(spec: string, cwd: string = process.cwd()): VolumeMount {
   const bad = (why: string) => new BoxliteError("usage", `-v ${JSON.stringify(spec)}: ${why}; ${USAGE}`);
@@ -51,13 +66,15 @@ export function parseVolumeSpec(spec: string, cwd: string = process.cwd()): Volu
   }
   if (parts.length === 1) return { anonymous: true, guestPath: parts[0] ?? "", readOnly };
   const [host = "", guestPath = ""] = parts;
+  if (!host.includes("/") && host !== "." && host !== "..") return { volume: host, guestPath, readOnly };
   return { hostPath: isAbsolute(host) ? resolve(host) : resolve(cwd, host), guestPath, readOnly };
 }
 
 /** The `-v` spelling of a volume (parseVolumeSpec reads it back; an anonymous one made already is a host path). */
 export function volumeSpecOf(volume: VolumeMount): string {
   const mode = volume.readOnly ? ":ro" : "";
-  return isHostVolume(volume) ? `${volume.hostPath}:${volume.guestPath}${mode}` : `${volume.guestPath}${mode}`;
+  if (isHostVolume(volume)) return `${volume.hostPath}:${volume.guestPath}${mode}`;
+  return isNamedVolume(volume) ? `${volume.volume}:${volume.guestPath}${mode}` : `${volume.guestPath}${mode}`;
 }
 
 /** Whether box path `a` is `b` or lies under it (or the other way round). */

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
-import type { GuestConfig } from "../guest-protocol/messages.ts";
+import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
@@ -32,8 +32,10 @@ export interface BootOptions {
   memoryMib: number;
   /** The box's NIC, its network process and the guest's settings; absent: no network card. */
   network?: BoxNetwork;
-  /** Devices after the box's own disks, agent channel and NIC (shares: volumes will add them). */
+  /** Devices after the box's own disks, agent channel and NIC: its volumes' shares. */
   devices?: VmDevice[];
+  /** What the guest mounts from those shares, in order (docs/volumes.md). */
+  mounts?: GuestMount[];
   /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
   helpers?: HelperCommand[];
 }
@@ -71,8 +73,13 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
 }
 
 /** What the guest is told about its box once it is up (docs/guest-protocol.md, "Configuration"). */
-export function guestConfig(id: string, network?: BoxNetwork): GuestConfig {
-  return { hostname: boxHostname(id), rootfs: { device: GUEST_ROOTFS_DEVICE }, ...(network ? { network: network.guest } : {}) };
+export function guestConfig(id: string, network?: BoxNetwork, mounts: GuestMount[] = []): GuestConfig {
+  return {
+    hostname: boxHostname(id),
+    rootfs: { device: GUEST_ROOTFS_DEVICE },
+    ...(network ? { network: network.guest } : {}),
+    ...(mounts.length > 0 ? { mounts } : {}),
+  };
 }
 
 /** The box's VM: the system disk (vda), its rootfs (vdb), the agent's channel, any other devices, and the helpers beside it. */
@@ -125,7 +132,7 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
       timeoutMs: config.bootTimeoutMs,
       vmExited: vm.exited,
-      config: guestConfig(options.id, options.network),
+      config: guestConfig(options.id, options.network, options.mounts),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));

@@ -51,6 +51,7 @@ export function withVolumes(view: BoxView, record: BoxRecord): BoxView {
       guest_path: volume.guestPath,
       read_only: volume.readOnly,
       ...(volume.anonymous ? { anonymous: true } : {}),
+      ...(volume.volume !== undefined ? { volume: volume.volume } : {}),
     })),
   };
 }

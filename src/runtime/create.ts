@@ -17,7 +17,8 @@ import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
 import { boxHostname, processSpec, withDefaults } from "./options.ts";
-import { isHostVolume, type HostVolume, type VolumeMount } from "../model/volumes.ts";
+import { type HostVolume, isHostVolume, isNamedVolume, type VolumeMount } from "../model/volumes.ts";
+import { getVolume, lockVolumes, volumeDataDir } from "./named-volumes.ts";
 
 const nextUlid = monotonicFactory();
 
@@ -42,8 +43,10 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
   const layout = boxLayout(config, id);
   const made: string[] = [];
   let volumes: HostVolume[] | undefined;
+  // Held until the record is in: a volume cannot be removed between being found and being in use.
+  using _volumesLock = options.volumes?.some(isNamedVolume) ? await lockVolumes(config.home, "create a box with a named volume") : undefined;
   try {
-    volumes = options.volumes?.map((volume) => anonymousMade(home, volume, made));
+    volumes = options.volumes?.map((volume) => volumeMade(home, volume, made));
   } catch (error) {
     removeAll(made);
     throw error;
@@ -73,12 +76,17 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
 }
 
 /**
- * A host volume as it is; an anonymous one as a new directory `<home>/volumes/anonymous/<id>`
- * (the reference's place), recorded as a host path. Such a directory outlives the box, as
- * docker's and the reference's do; `made` collects it so that a failed create removes it.
+ * A host volume as it is; a named one as its volume's `data/` (tagged with its id); an
+ * anonymous one as a new directory `<home>/volumes/anonymous/<id>` (the reference's place),
+ * recorded as a host path. Such a directory outlives the box, as docker's and the
+ * reference's do; `made` collects it so that a failed create removes it.
  */
-function anonymousMade(home: Home, volume: VolumeMount, made: string[]): HostVolume {
+function volumeMade(home: Home, volume: VolumeMount, made: string[]): HostVolume {
   if (isHostVolume(volume)) return volume;
+  if (isNamedVolume(volume)) {
+    const { id } = getVolume(home.config.home, volume.volume);
+    return { hostPath: volumeDataDir(home.config.home, id), guestPath: volume.guestPath, readOnly: volume.readOnly, volume: id };
+  }
   const hostPath = join(home.config.home, "volumes", "anonymous", newBoxId());
   mkdirSync(hostPath, { recursive: true, mode: 0o755 });
   made.push(hostPath);

@@ -44,7 +44,8 @@ export function checkVolumeName(name: string): void {
     );
 }
 
-function lockVolumes(homeDir: string, operation: string): Promise<FileLock> {
+/** Creates and removals of volumes, and box creates that mount one, hold it: one at a time. */
+export function lockVolumes(homeDir: string, operation: string): Promise<FileLock> {
   mkdirSync(join(homeDir, "locks"), { recursive: true });
   return FileLock.acquire(join(homeDir, "locks", "volumes.lock"), operation, LOCK_TIMEOUT_MS);
 }

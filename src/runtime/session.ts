@@ -21,6 +21,7 @@ import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
 import { boxFacts, lockForStart, setBoxState } from "./box-facts.ts";
 import { type BoxLayout, boxLayout } from "./box-layout.ts";
 import { boxNetwork, publishedPorts } from "./box-network.ts";
+import { boxShares } from "./box-volumes.ts";
 import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
@@ -181,26 +182,18 @@ async function releaseBox(
   }
 }
 
-/** Until the box file server lands (docs/volumes.md). */
-export const VOLUMES_NEED_FILE_SERVER = "volumes (-v) need the box file server, which this build does not have yet; remove the volumes";
-
 export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
   const { lock, record } = lockForStart(home, id, options.operation);
   const layout = boxLayout(home.config, id);
   const facts = boxFacts(record);
-  if ((facts.options.volumes?.length ?? 0) > 0) {
-    // Never boot without the volumes the box was made with. Refused before anything starts,
-    // so the box stays as it was (configured, or stopped) and nothing runs or leaks.
-    lock.release();
-    throw new BoxliteError("unsupported", VOLUMES_NEED_FILE_SERVER);
-  }
   let box: BootedBox | undefined;
   try {
     const image = await boxImage(home, id, facts.options.image);
     const spec = processSpec(facts.options, image.config, boxHostname(id));
     const { cpus, memoryMib } = facts.resolved;
     const network = await boxNetwork(home.config, layout, facts.resolved.network, facts.options.ports ?? []);
-    box = await bootBox(home.config, { id, image, cpus, memoryMib, ...(network ? { network } : {}) });
+    const shares = boxShares(layout, facts.options.volumes ?? [], spec.user);
+    box = await bootBox(home.config, { id, image, cpus, memoryMib, ...(network ? { network } : {}), devices: shares.devices, mounts: shares.mounts });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {
       status: "running",

@@ -33,8 +33,8 @@ export interface NetDevice {
 /**
  * A host directory shared with the guest over virtio-fs (the guest kernel has virtio-fs
  * and FUSE but no 9p), mounted in the guest by its tag. libkrun serves it itself; QEMU
- * needs a vhost-user-fs server (a helper, not yet written: QEMU here has no virtiofsd)
- * listening on `socketPath`, which also enforces `readOnly`.
+ * gets our server, fsd (host/fsd, a helper the QEMU backend adds), listening on
+ * `socketPath`, which also enforces `readOnly`.
  */
 export interface SharedDirDevice {
   kind: "fs";
@@ -42,6 +42,8 @@ export interface SharedDirDevice {
   tag: string;
   hostPath: string;
   readOnly: boolean;
+  /** A single-file share: the only entry of hostPath the guest sees (fsd only; libkrun cannot hide the rest). */
+  onlyName?: string;
   /** The vhost-user-fs server's socket (QEMU only; libkrun ignores it). */
   socketPath: string;
 }
@@ -105,6 +107,8 @@ function checkDevice(device: VmDevice, diskIds: Set<string>): void {
       if (!FS_TAG.test(device.tag)) throw invalid(`shared directory tag ${JSON.stringify(device.tag)} must be 1-36 of [A-Za-z0-9_.-]`);
       checkPath(`shared directory ${device.tag}`, device.hostPath);
       checkSocketPath(`shared directory ${device.tag}'s server socket`, device.socketPath);
+      if (device.onlyName !== undefined && (device.onlyName === "" || device.onlyName === "." || device.onlyName === ".." || /[/\0:]/.test(device.onlyName)))
+        throw invalid(`shared directory ${device.tag}: ${JSON.stringify(device.onlyName)} is not a file name fsd can share`);
       return;
     case "agent":
       checkSocketPath("the agent's socket", device.socketPath);

@@ -97,7 +97,13 @@ function krunDevice(device: VmDevice): KrunDevice {
     case "net":
       return { kind: "net", socketPath: device.socketPath, mac: device.mac, features: COMPAT_NET_FEATURES, flags: 0 };
     case "fs":
-      // libkrun serves the directory itself: the QEMU-only server socket plays no part.
+      // libkrun serves the directory itself, whole: it has no way to show one file of it alone.
+      if (device.onlyName !== undefined)
+        throw new BoxliteError(
+          "unsupported",
+          `a single-file volume (${device.onlyName}) needs the qemu backend: libkrun would share the file's whole directory with the box`,
+        );
+      // The QEMU-only server socket plays no part.
       return { kind: "fs", tag: device.tag, path: device.hostPath, readOnly: device.readOnly };
     case "agent":
       return { kind: "agent", port: AGENT_VSOCK_PORT, socketPath: device.socketPath };

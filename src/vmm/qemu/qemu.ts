@@ -6,6 +6,7 @@
 import type { Config } from "../../config/config.ts";
 import { type BackendInfo, checkVmSpec, type GuestAssets, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
+import { fsdHelper, prepareFsd } from "../fsd.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
 import { boxArgs } from "./args.ts";
@@ -35,6 +36,9 @@ export class QemuBackend implements VmmBackend {
     checkVmSpec(spec);
     const verdict = await this.accelerator();
     const argv = [findQemu(this.config), ...boxArgs(spec, verdict.accelerator)];
-    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers });
+    // QEMU has no virtio-fs server of its own: fsd serves the shares, ready before QEMU dials it.
+    const shares = spec.devices.filter((device) => device.kind === "fs");
+    const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), shares)] : spec.helpers;
+    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers });
   }
 }
