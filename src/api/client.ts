@@ -92,7 +92,7 @@ function toView(box: WireBox): BoxView {
       allow_net: box.network?.allow_net ?? [],
       published_ports: box.network?.published_ports ?? [],
     },
-    ...(box.volumes ? { volumes: box.volumes } : {}),
+    volumes: box.volumes ?? [],
   };
 }
 

@@ -16,6 +16,7 @@ const box = (fields: Partial<BoxView>): BoxView => ({
   error_reason: null,
   auto_delete: 0,
   network: { mode: "enabled", allow_net: [], published_ports: [] },
+  volumes: [],
   ...fields,
 });
 

@@ -40,12 +40,8 @@ export interface BoxView {
   /** The contract's AutoDelete: 1 when the box is removed as soon as it stops (local semantics, any N > 0), else 0. */
   auto_delete: number;
   network: BoxNetworkView;
-  /**
-   * Read only for a single box (inspect, GET /v1/boxes/{id}), not by the listing: its
-   * indexes hold scalar fields, and another array field there means another index
-   * version and its reader for what `ls` does not show. Absent: not read.
-   */
-  volumes?: VolumeView[];
+  /** `options.volumes`: what the box mounts (the config index holds it as JSON text, null for most boxes). */
+  volumes: VolumeView[];
 }
 
 /** A volume as the record keeps it: the reference's VolumeSpec, plus ours `anonymous` and `volume`. */
@@ -121,6 +117,7 @@ const COLUMNS = `c.id AS box_id, c.name AS name,
   coalesce(${sqlOf(config.removesOnStop, C)}, 0) AS auto_delete,
   ${sqlOf(config.networkMode, C)} AS network_mode,
   ${sqlOf(config.allowNet, C)} AS allow_net,
+  ${sqlOf(config.volumes, C)} AS volumes_json,
   ${sqlOf(state.publishedPorts, S)} AS published_ports`;
 // Every box: read from the two indexes alone (the planner does not pick them by itself).
 const ALL_SQL = `SELECT ${COLUMNS}
@@ -156,9 +153,35 @@ export function listBoxSummaries(db: Database, defaults: ListingDefaults, option
     delete (row as Partial<ListingRow>).network_mode;
     delete (row as Partial<ListingRow>).allow_net;
     delete (row as Partial<ListingRow>).published_ports;
+    box.volumes = volumesView(row.volumes_json);
+    delete (row as Partial<ListingRow>).volumes_json;
   }
   return rows as unknown as BoxView[];
 }
 
 /** A listing row: the view's scalar fields, and the network's fields as the indexes hold them. */
-type ListingRow = Omit<BoxView, "network"> & { network_mode: string | null; allow_net: string | null; published_ports: string | null };
+type ListingRow = Omit<BoxView, "network"> & {
+  network_mode: string | null;
+  allow_net: string | null;
+  published_ports: string | null;
+  volumes_json: string | null;
+};
+
+/** `options.volumes` as the index holds it (JSON text, null for none); entries of another shape are not volumes (model/fields.ts reads them the same way). */
+export function volumesView(text: string | null): VolumeView[] {
+  if (text === null || text === "[]") return [];
+  return (JSON.parse(text) as unknown[]).flatMap((entry): VolumeView[] => {
+    if (typeof entry !== "object" || entry === null) return [];
+    const { host_path, guest_path, read_only, anonymous, volume } = entry as Record<string, unknown>;
+    if (typeof host_path !== "string" || typeof guest_path !== "string") return [];
+    return [
+      {
+        host_path,
+        guest_path,
+        read_only: read_only === true,
+        ...(anonymous === true ? { anonymous: true } : {}),
+        ...(typeof volume === "string" ? { volume } : {}),
+      },
+    ];
+  });
+}

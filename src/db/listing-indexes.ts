@@ -136,6 +136,7 @@ export const configFields = {
   removesOnStop,
   networkMode,
   allowNet: arrayText("options.network.Enabled.allow_net"),
+  volumes: arrayText("options.volumes"),
 };
 
 /** The listing's fields of BoxState. */
@@ -176,14 +177,15 @@ export function stateWellFormed(json: string): string {
   );
 }
 
-export const CONFIG_INDEX = "boxlite_box_config_listing_v6";
-export const STATE_INDEX = "boxlite_box_state_listing_v6";
+export const CONFIG_INDEX = "boxlite_box_config_listing_v7";
+export const STATE_INDEX = "boxlite_box_state_listing_v7";
 /**
  * Earlier definitions, dropped when the current ones are made. The first pair held each
  * blob's fields as one JSON array text, which the listing parsed per row; its config
  * index, keyed (created_at, id, …), also left same-second boxes to a sort by rowid. v2
  * fixed the order, v3 typed the fields, v4 added the well-formed flags, v5 read remove-on-stop
- * as the reference does (auto_delete first), v6 the same from the one field table.
+ * as the reference does (auto_delete first), v6 the same from the one field table (later
+ * with the network's fields), v7 the volumes.
  */
 const RETIRED_INDEXES = [
   "boxlite_box_config_listing",
@@ -191,10 +193,12 @@ const RETIRED_INDEXES = [
   "boxlite_box_config_listing_v3",
   "boxlite_box_config_listing_v4",
   "boxlite_box_config_listing_v5",
+  "boxlite_box_config_listing_v6",
   "boxlite_box_state_listing",
   "boxlite_box_state_listing_v3",
   "boxlite_box_state_listing_v4",
   "boxlite_box_state_listing_v5",
+  "boxlite_box_state_listing_v6",
 ];
 
 /**
@@ -210,13 +214,13 @@ export const NEWEST_FIRST = `ORDER BY c.created_at DESC, ${sqlOf(configFields.cr
 export function ensureListingIndexes(db: Database): void {
   if (hasListingIndexes(db)) return;
   const config = (field: BlobField<unknown>) => sqlOf(field, "json");
-  const { createdAt, image, cpus, memoryMib, removesOnStop, networkMode, allowNet } = configFields;
+  const { createdAt, image, cpus, memoryMib, removesOnStop, networkMode, allowNet, volumes } = configFields;
   const { status, pid, lastUpdated, exitCode, errorReason, publishedPorts } = stateFields;
   db.transaction(() => {
     for (const name of RETIRED_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`);
     db.run(
       `CREATE INDEX IF NOT EXISTS ${CONFIG_INDEX} ON box_config(created_at, ${config(createdAt)}, id, name, ${configWellFormed("json")}, ` +
-        `${config(image)}, ${config(cpus)}, ${config(memoryMib)}, ${config(removesOnStop)}, ${config(networkMode)}, ${config(allowNet)})`,
+        `${config(image)}, ${config(cpus)}, ${config(memoryMib)}, ${config(removesOnStop)}, ${config(networkMode)}, ${config(allowNet)}, ${config(volumes)})`,
     );
     db.run(
       `CREATE INDEX IF NOT EXISTS ${STATE_INDEX} ON box_state(id, status, pid, ${stateWellFormed("json")}, ${config(status)}, ` +

@@ -329,15 +329,13 @@ export const FIELDS: FieldTable = {
     record: {
       read: (options) => volumesFromRecord(options.volumes),
       write: (value, options) =>
-        (options.volumes = value
-          .filter(isHostVolume)
-          .map((v) => ({
-            host_path: v.hostPath,
-            guest_path: v.guestPath,
-            read_only: v.readOnly,
-            ...(v.anonymous ? { anonymous: true } : {}),
-            ...(v.volume !== undefined ? { volume: v.volume } : {}),
-          }))),
+        (options.volumes = value.filter(isHostVolume).map((v) => ({
+          host_path: v.hostPath,
+          guest_path: v.guestPath,
+          read_only: v.readOnly,
+          ...(v.anonymous ? { anonymous: true } : {}),
+          ...(v.volume !== undefined ? { volume: v.volume } : {}),
+        }))),
     },
     samples: [
       [

@@ -2,13 +2,11 @@
  * What the CLI and the API show of a box, read from its record in either boxlite's or
  * the reference's JSON (the REST contract's `Box` shape, plus the exit code).
  */
-import { type BoxView, type ListingDefaults, networkView } from "../db/box-summaries.ts";
+import { type BoxView, type ListingDefaults, networkView, volumesView } from "../db/box-summaries.ts";
 import type { BoxRecord } from "../db/boxes.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
 import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
 import { configFields, stateFields } from "../db/listing-indexes.ts";
-import { FIELDS } from "../model/fields.ts";
-import { isHostVolume } from "../model/volumes.ts";
 
 export type { BoxView } from "../db/box-summaries.ts";
 
@@ -35,23 +33,6 @@ export function boxView(record: BoxRecord): BoxView {
     error_reason: stateFields.errorReason.read(state),
     auto_delete: configFields.removesOnStop.read(config) ?? 0,
     network: networkView(configFields.networkMode.read(config), configFields.allowNet.read(config), stateFields.publishedPorts.read(state), record.status),
-  };
-}
-
-/**
- * A box's volumes as the record keeps them: read for a single box only (inspect, GET
- * /v1/boxes/{id}), never by the listing, whose view this leaves alone (db/box-summaries.ts).
- */
-export function withVolumes(view: BoxView, record: BoxRecord): BoxView {
-  const volumes = (FIELDS.volumes.record.read(record.config.options, record.config) ?? []).filter(isHostVolume);
-  return {
-    ...view,
-    volumes: volumes.map((volume) => ({
-      host_path: volume.hostPath,
-      guest_path: volume.guestPath,
-      read_only: volume.readOnly,
-      ...(volume.anonymous ? { anonymous: true } : {}),
-      ...(volume.volume !== undefined ? { volume: volume.volume } : {}),
-    })),
+    volumes: volumesView(configFields.volumes.read(config)),
   };
 }

@@ -29,8 +29,7 @@ function currentTarget(volume: HostVolume): { path: string; isFile: boolean; uid
     );
   }
   const stat = statSync(path);
-  if (!stat.isDirectory() && !stat.isFile())
-    throw new BoxliteError("invalid_argument", `volume ${volume.hostPath} is no longer a directory or a regular file`);
+  if (!stat.isDirectory() && !stat.isFile()) throw new BoxliteError("invalid_argument", `volume ${volume.hostPath} is no longer a directory or a regular file`);
   return { path, isFile: stat.isFile(), uid: stat.uid, gid: stat.gid };
 }
 

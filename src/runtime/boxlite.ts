@@ -11,7 +11,7 @@ import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
 import { boxLayout } from "./box-layout.ts";
-import { type BoxView, boxView, VIEW_DEFAULTS, withVolumes } from "./box-view.ts";
+import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
 import { reconcileListed, resolveReconciled } from "./reconcile.ts";
@@ -104,7 +104,7 @@ export class Boxlite implements BoxliteApi {
   async getBox(idOrName: string): Promise<BoxView> {
     const { database } = await this.home();
     const record = resolveReconciled(this.config, database, idOrName);
-    return withVolumes(boxView(record), record);
+    return boxView(record);
   }
 
   /** Where a box's console (kernel and guest agent output) is written. */

@@ -115,7 +115,6 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
     [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
     [{ security: "maximum" }, "security"],
-    [{ volumes: [{ managed_volume: "vol_1", guest_path: "/mnt", read_only: false }] }, "volumes"],
     [{ secrets: [{ name: "k", value: "v" }] }, "secrets"],
     [{ auto_pause: 900 }, "auto_stop"],
     [{ auto_stop: 900 }, "auto_stop"],
@@ -338,7 +337,7 @@ test("snapshots, clone, export and import answer 400 unsupported", async () => {
   expect(envelopeOf(badId).code).toBe("invalid_argument");
 });
 
-test("host-path volumes are recorded and shown; a bad box path is a 400; a managed volume is refused as unsupported", async () => {
+test("host-path and managed volumes are recorded and shown, in the listing too; a bad box path is a 400; an unknown managed volume a 404", async () => {
   const dir = mkdtempSync(join(tmpdir(), "boxlite-api-volume-"));
   try {
     const box = await create({ volumes: [{ host_path: dir, guest_path: "/data", read_only: true }] });
@@ -346,6 +345,18 @@ test("host-path volumes are recorded and shown; a bad box path is a 400; a manag
     expect((box as WireBox & { volumes?: unknown }).volumes).toEqual(volumes);
     expect(((await call(app, "GET", `/v1/boxes/${box.box_id}`)).json as { volumes?: unknown }).volumes).toEqual(volumes);
     expect((await runtime.getBox(box.box_id)).volumes).toEqual(volumes);
+    const listed = ((await call(app, "GET", "/v1/boxes")).json as { boxes: Array<{ box_id: string; volumes?: unknown }> }).boxes;
+    expect(listed.find((entry) => entry.box_id === box.box_id)?.volumes).toEqual(volumes);
+
+    const volume = (await call(app, "POST", "/v1/volumes", { body: { name: "api-data" } })).json as { id: string };
+    const withNamed = await create({ volumes: [{ managed_volume: "api-data", guest_path: "/named", read_only: false }] });
+    const dataDir = join(runtime.config.home, "volumes", "named", volume.id, "data");
+    expect((withNamed as WireBox & { volumes?: unknown }).volumes).toEqual([{ host_path: dataDir, guest_path: "/named", read_only: false }]);
+    expect((await runtime.getBox(withNamed.box_id)).volumes).toEqual([{ host_path: dataDir, guest_path: "/named", read_only: false, volume: volume.id }]);
+    const inUse = await call(app, "DELETE", `/v1/volumes/${volume.id}`);
+    expect(inUse.status).toBe(409);
+    await call(app, "DELETE", `/v1/boxes/${withNamed.box_id}`);
+    expect((await call(app, "DELETE", `/v1/volumes/${volume.id}`)).status).toBe(204);
 
     const before = ((await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] }).boxes.length;
     for (const guest_path of ["data", "/"]) {
@@ -356,8 +367,8 @@ test("host-path volumes are recorded and shown; a bad box path is a 400; a manag
     const missing = await call(app, "POST", "/v1/boxes", { body: { volumes: [{ host_path: join(dir, "nope"), guest_path: "/data" }] } });
     expect(envelopeOf(missing)).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("does not exist") });
     const managed = await call(app, "POST", "/v1/boxes", { body: { volumes: [{ managed_volume: "vol_1", guest_path: "/data", read_only: false }] } });
-    expect(managed.status).toBe(400);
-    expect(envelopeOf(managed)).toMatchObject({ code: "unsupported", message: expect.stringContaining("named volumes cannot be mounted yet") });
+    expect(managed.status).toBe(404);
+    expect(envelopeOf(managed)).toMatchObject({ code: "not_found", message: expect.stringContaining('no such volume: "vol_1"') });
     expect(((await call(app, "GET", "/v1/boxes")).json as { boxes: unknown[] }).boxes.length).toBe(before);
     await call(app, "DELETE", `/v1/boxes/${box.box_id}`);
   } finally {

@@ -69,13 +69,13 @@ describe("the listing indexes", () => {
       .all()
       .map((row) => row.detail);
     indexed.close();
-    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v6", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v6 (id=?)"]);
+    expect(plan).toEqual(["SCAN c USING COVERING INDEX boxlite_box_config_listing_v7", "SEARCH s USING COVERING INDEX boxlite_box_state_listing_v7 (id=?)"]);
   });
 
   test("a home with the indexes of an earlier build gets the current ones instead", () => {
     const earlier = openDatabase({ home });
-    earlier.db.run("DROP INDEX boxlite_box_config_listing_v6");
-    earlier.db.run("DROP INDEX boxlite_box_state_listing_v6");
+    earlier.db.run("DROP INDEX boxlite_box_config_listing_v7");
+    earlier.db.run("DROP INDEX boxlite_box_state_listing_v7");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing ON box_config(created_at, id, name)");
     earlier.db.run("CREATE INDEX boxlite_box_config_listing_v2 ON box_config(created_at, id)");
     earlier.db.run("CREATE INDEX boxlite_box_state_listing ON box_state(id, status)");
@@ -91,7 +91,7 @@ describe("the listing indexes", () => {
     const ours = reopened.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE name LIKE 'boxlite%' ORDER BY name").all();
     const listed = listBoxSummaries(reopened.db, DEFAULTS).map((box) => box.box_id);
     reopened.close();
-    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v6", "boxlite_box_state_listing_v6"]);
+    expect(ours.map((index) => index.name)).toEqual(["boxlite_box_config_listing_v7", "boxlite_box_state_listing_v7"]);
     expect(listed).toEqual(["b3", "b2", "b1"]);
   });
 
@@ -140,6 +140,7 @@ describe("the listing indexes", () => {
       error_reason: null,
       auto_delete: 0,
       network: { mode: "enabled", allow_net: [], published_ports: [] },
+      volumes: [],
     });
   });
 
@@ -175,7 +176,7 @@ describe("the listing indexes", () => {
 
   test("a home without them (one the reference made) gets them at its next locked open, even with a damaged blob", () => {
     const bare = openDatabase({ home });
-    bare.db.run("DROP INDEX boxlite_box_config_listing_v6");
+    bare.db.run("DROP INDEX boxlite_box_config_listing_v7");
     bare.db.run("UPDATE box_state SET json = '{cut' WHERE id = 'b1'");
     bare.close();
     expect(openCurrentDatabase(home)).toBeUndefined();

@@ -22,7 +22,7 @@ import {
 export const V9_TABLES = ["alive", "base_disk", "base_disk_ref", "box_config", "box_state", "image_index", "schema_version", "snapshot"];
 
 /** Our listing indexes, the only additions to the reference's schema (src/db/box-summaries.ts). */
-export const LISTING_INDEXES = ["boxlite_box_config_listing_v6", "boxlite_box_state_listing_v6"];
+export const LISTING_INDEXES = ["boxlite_box_config_listing_v7", "boxlite_box_state_listing_v7"];
 
 /** Named indexes: v2's name column came by ALTER TABLE, so its uniqueness is a named index. */
 export function expectedIndexes(fromVersion: number): string[] {

@@ -92,8 +92,8 @@ test("beyond the reference's schema there are only our two listing indexes, neit
       )
       .all();
     expect(extra).toEqual([
-      { type: "index", name: "boxlite_box_config_listing_v6", tbl_name: "box_config" },
-      { type: "index", name: "boxlite_box_state_listing_v6", tbl_name: "box_state" },
+      { type: "index", name: "boxlite_box_config_listing_v7", tbl_name: "box_config" },
+      { type: "index", name: "boxlite_box_state_listing_v7", tbl_name: "box_state" },
     ]);
     // A unique index would let our schema refuse a row the reference writes.
     for (const table of ["box_config", "box_state"]) {

@@ -5,6 +5,7 @@
  * cleanly — recorded as failed with the reason, and no VM process left behind.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { buildRecorder, newCallLog, RECORDER_PATH, readCalls } from "../fixtures/libkrun-recorder/recorder.ts";
 import { runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -109,4 +110,29 @@ test("under krun a box with the network gets netd's socket as its NIC, after its
       .trim(),
   ).toBe("");
   expect((await runCli(["rm", "krun-net"])).code).toBe(0);
+});
+
+test("under krun a volume is libkrun's own virtio-fs share (no fsd), read-only as asked; a single-file volume is refused, naming why", async () => {
+  const log = newCallLog(temp);
+  const dir = temp.make("krun-volume-");
+  const env = {
+    BOXLITE_LIBKRUN: RECORDER_PATH,
+    KRUN_RECORDER_LISTEN: "1",
+    KRUN_RECORDER_HOLD_MS: "120000",
+    KRUN_RECORDER_LOG: log,
+    BOXLITE_BOOT_TIMEOUT: "2",
+  };
+  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-vol", "--network", "disabled", "-v", `${dir}:/data:ro`, "--", "true"], { env });
+  expect(run.code).toBe(125);
+  const share = readCalls(log).find((record) => record.call === "krun_add_virtiofs3");
+  expect(share?.args).toMatchObject({ c_tag: "vol0", c_path: dir, shm_size: 0, read_only: true });
+  const calls = readCalls(log).map((record) => record.call);
+  expect(calls.indexOf("krun_start_enter")).toBeGreaterThan(calls.indexOf("krun_add_virtiofs3"));
+  expect(Bun.spawnSync(["pgrep", "-f", "fsd-"], { stdout: "pipe" }).stdout.toString().trim()).toBe("");
+  expect((await runCli(["rm", "krun-vol"])).code).toBe(0);
+
+  writeFileSync(`${dir}/one.conf`, "x\n");
+  const single = await runCli(["--vmm", "krun", "run", "--rm", "--network", "disabled", "-v", `${dir}/one.conf:/etc/one.conf`, "--", "true"], { env });
+  expect(single.code).toBe(125);
+  expect(single.stderr).toContain("a single-file volume (one.conf) needs the qemu backend");
 });

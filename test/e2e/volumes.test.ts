@@ -197,6 +197,13 @@ describe("anonymous and named volumes", () => {
     const namedMount = shown.find((mount) => mount.Destination === "/named");
     expect(namedMount).toMatchObject({ Type: "volume", Name: named });
     expect(readFileSync(join(process.env.BOXLITE_HOME as string, "volumes", "named", named, "data", "n"), "utf8")).toBe("named\n");
+    const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{
+      name: string;
+      volumes: Array<{ guest_path: string; volume?: string }>;
+    }>;
+    const entry = listed.find((candidate) => candidate.name === box);
+    expect(entry?.volumes.map((volume) => volume.guest_path)).toEqual(["/work", "/ro", "/etc/app.conf", "/named", "/anon"]);
+    expect(entry?.volumes[3]?.volume).toBe(named);
     const removed = await runCli(["volume", "rm", "box-data"]);
     expect(removed.code).not.toBe(0);
     expect(removed.stderr).toContain("in use");

@@ -50,8 +50,8 @@ export function toBox(view: BoxView): Static<typeof Box> {
       allow_net: view.network.allow_net,
       published_ports: view.network.published_ports,
     },
-    // Only a single box's view reads them (db/box-summaries.ts); anonymous is ours and stays out of the contract's shape.
-    ...(view.volumes ? { volumes: view.volumes.map(({ host_path, guest_path, read_only }) => ({ host_path, guest_path, read_only })) } : {}),
+    // anonymous and volume are ours and stay out of the contract's shape.
+    volumes: view.volumes.map(({ host_path, guest_path, read_only }) => ({ host_path, guest_path, read_only })),
   };
 }
 
