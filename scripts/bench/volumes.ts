@@ -1,0 +1,132 @@
+/**
+ * Volume benchmark (issue 16): the same work in one box, on the box's own disk and on a
+ * volume (a host directory served by fsd over virtio-fs), side by side.
+ *
+ * - untar a 20,000-file source tree (2,000 directories of 10 files, 0.5–4 KiB each);
+ * - `find | wc -l` over it, and `stat` of every file;
+ * - a `git status`-like walk: every file's size and mtime (`ls -lR`);
+ * - a 200 MB sequential write (fsynced) and read.
+ * The guest's caches are dropped before each step, so every step reaches its disk or the
+ * host. Targets under TCG: metadata work ≤ 4× the box's own disk, sequential I/O ≥ 50 MB/s.
+ * Each step is timed from the host around `boxlite exec`, less the median of an empty exec.
+ *
+ *   bun scripts/bench/volumes.ts [--runs N]   (after bun scripts/build.ts: it runs dist/boxlite)
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const runsFlag = process.argv.indexOf("--runs");
+const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 3;
+const DIRS = 2000;
+const FILES_PER_DIR = 10;
+const BIG_MB = 200;
+const root = join(import.meta.dir, "..", "..");
+const binary = join(root, "dist", "boxlite");
+const BOX = "bench-volumes";
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+const work = mkdtempSync(join(tmpdir(), "boxlite-bench-vol-"));
+const env: Record<string, string | undefined> = { ...process.env, BOXLITE_HOME: join(work, "home") };
+
+async function boxlite(args: string[]): Promise<string> {
+  const proc = Bun.spawn([binary, ...args], { env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (exitCode !== 0) throw new Error(`boxlite ${args.join(" ")} failed (${exitCode}): ${stderr}`);
+  return stdout;
+}
+
+/** Seconds a script takes in the box, timed around exec. */
+async function timed(script: string): Promise<number> {
+  const started = performance.now();
+  await boxlite(["exec", BOX, "--", "sh", "-c", script]);
+  return (performance.now() - started) / 1000;
+}
+
+/** A source tree of DIRS × FILES_PER_DIR small files, as a tar the box reads from its own disk. */
+function makeTree(): void {
+  const tree = join(work, "tree");
+  let seed = 1;
+  for (let d = 0; d < DIRS; d++) {
+    const dir = join(tree, `pkg${d % 100}`, `mod${d}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < FILES_PER_DIR; f++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      writeFileSync(join(dir, `file${f}.js`), "x".repeat(512 + (seed % 3584)));
+    }
+  }
+  const tar = join(work, "input", "tree.tar");
+  mkdirSync(join(work, "input"));
+  const made = Bun.spawnSync(["tar", "-cf", tar, "-C", tree, "."]);
+  if (made.exitCode !== 0) throw new Error(`tar: ${made.stderr.toString()}`);
+  rmSync(tree, { recursive: true });
+}
+
+const DROP = "sync; echo 3 > /proc/sys/vm/drop_caches";
+/** The steps, on a target directory T; each drops the guest's caches first. */
+const STEPS: Array<[string, (t: string) => string]> = [
+  ["untar 20,000 files", (t) => `${DROP}; mkdir -p ${t} && tar -xf /root/tree.tar -C ${t} && sync`],
+  ["find | wc -l", (t) => `${DROP}; find ${t} | wc -l >/dev/null`],
+  ["stat every file", (t) => `${DROP}; find ${t} -type f | xargs stat -c %s >/dev/null`],
+  ["git-status-like walk (ls -lR)", (t) => `${DROP}; ls -lR ${t} >/dev/null`],
+  [`write ${BIG_MB} MB (fsync)`, (t) => `dd if=/dev/zero of=${t}/big bs=1M count=${BIG_MB} conv=fsync 2>/dev/null`],
+  [`read ${BIG_MB} MB`, (t) => `${DROP}; dd if=${t}/big of=/dev/null bs=1M 2>/dev/null`],
+];
+
+try {
+  makeTree();
+  mkdirSync(join(work, "vol"));
+  await boxlite([
+    "run",
+    "-d",
+    "--name",
+    BOX,
+    "--memory",
+    "1024",
+    "-v",
+    `${join(work, "input")}:/input:ro`,
+    "-v",
+    `${join(work, "vol")}:/vol`,
+    "--",
+    "sleep",
+    "100000",
+  ]);
+  await boxlite(["exec", BOX, "--", "cp", "/input/tree.tar", "/root/tree.tar"]);
+  const empty: number[] = [];
+  for (let i = 0; i < 5; i++) empty.push(await timed("true"));
+  const overhead = median(empty);
+  const results = new Map<string, { disk: number[]; volume: number[] }>();
+  for (let run = 0; run < RUNS; run++) {
+    for (const [target, dir] of [
+      ["disk", `/root/t${run}`],
+      ["volume", `/vol/t${run}`],
+    ] as const) {
+      for (const [name, script] of STEPS) {
+        const seconds = Math.max(0.001, (await timed(script(dir))) - overhead);
+        const entry = results.get(name) ?? { disk: [], volume: [] };
+        entry[target].push(seconds);
+        results.set(name, entry);
+      }
+      await timed(`rm -rf ${dir}`);
+    }
+  }
+  console.log(`volumes benchmark: ${RUNS} runs, medians; exec overhead ${(overhead * 1000).toFixed(0)} ms subtracted`);
+  console.log(`${"step".padEnd(32)} ${"own disk".padStart(10)} ${"volume".padStart(10)} ${"ratio".padStart(7)}`);
+  for (const [name, { disk, volume }] of results) {
+    const [d, v] = [median(disk), median(volume)];
+    const rate = name.includes(" MB") ? `   (${(BIG_MB / d).toFixed(0)} vs ${(BIG_MB / v).toFixed(0)} MB/s)` : "";
+    console.log(`${name.padEnd(32)} ${`${d.toFixed(2)} s`.padStart(10)} ${`${v.toFixed(2)} s`.padStart(10)} ${(v / d).toFixed(2).padStart(7)}${rate}`);
+  }
+  console.log(`fsd resident memory: ${fsdRss()}`);
+} finally {
+  await boxlite(["rm", "-f", BOX]).catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** The file server's RSS, from /proc (the only fsd is this box's). */
+function fsdRss(): string {
+  const pids = Bun.spawnSync(["pgrep", "-f", "fsd-[0-9a-f]+ --share"]).stdout.toString().trim().split("\n").filter(Boolean);
+  const kib = pids.map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0));
+  return kib.length ? `${(Math.max(...kib) / 1024).toFixed(1)} MiB` : "(not found)";
+}
