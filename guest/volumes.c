@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "idmap.h"
 #include "log.h"
 #include "user.h"
 
@@ -140,20 +141,6 @@ static int write_file(const char *path, const char *text) {
   return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/*
- * An id map that swaps `host` and `box` and leaves every other id as it is: through the
- * mount the box user owns what the host user owns (and the other way round), and nobody
- * else's files change hands. Lines are "inside outside count"; 4294967295 is never an id.
- */
-static void swap_map(char *buf, size_t cap, uint32_t host, uint32_t box) {
-  uint32_t lo = host < box ? host : box, hi = host < box ? box : host;
-  int n = 0;
-  if (lo > 0) n += snprintf(buf + n, cap - (size_t)n, "0 0 %u\n", lo);
-  n += snprintf(buf + n, cap - (size_t)n, "%u %u 1\n%u %u 1\n", host, box, box, host);
-  if (hi - lo > 1) n += snprintf(buf + n, cap - (size_t)n, "%u %u %u\n", lo + 1, lo + 1, hi - lo - 1);
-  snprintf(buf + n, cap - (size_t)n, "%u %u %u\n", hi + 1, hi + 1, 4294967295u - hi - 1);
-}
-
 /* A user namespace holding the swap maps, as an fd (what MOUNT_ATTR_IDMAP takes). */
 static int idmap_userns(uint32_t host_uid, uint32_t host_gid, uint32_t uid, uint32_t gid) {
   int ready[2];
@@ -172,14 +159,14 @@ static int idmap_userns(uint32_t host_uid, uint32_t host_gid, uint32_t uid, uint
     _exit(0);
   }
   close(ready[1]);
-  char byte = 0, path[64], map[256];
+  char byte = 0, path[64], map[IDMAP_TEXT_MAX];
   int fd = -1;
   if (read(ready[0], &byte, 1) == 1 && byte) {
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
-    swap_map(map, sizeof map, host_uid, uid);
+    idmap_swap(map, host_uid, uid);
     bool ok = write_file(path, map) == 0;
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
-    swap_map(map, sizeof map, host_gid, gid);
+    idmap_swap(map, host_gid, gid);
     ok = ok && write_file(path, map) == 0;
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
     if (ok) fd = open(path, O_RDONLY | O_CLOEXEC);
