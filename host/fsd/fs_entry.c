@@ -1,0 +1,198 @@
+/* Names in directories: lookup and forget, making, linking, removing and renaming entries. Every
+ * name is one component resolved below its parent's descriptor, never following a symlink. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs_internal.h"
+
+/* virtiofsd's cache=auto: the guest trusts a name and its attributes for a second. */
+#define ENTRY_TIMEOUT_S 1
+
+void fs_fill_attr(const struct stat *st, struct fuse_attr *attr) {
+  *attr = (struct fuse_attr){
+      .ino = st->st_ino,
+      .size = (uint64_t)st->st_size,
+      .blocks = (uint64_t)st->st_blocks,
+      .atime = (uint64_t)st->st_atim.tv_sec,
+      .mtime = (uint64_t)st->st_mtim.tv_sec,
+      .ctime = (uint64_t)st->st_ctim.tv_sec,
+      .atimensec = (uint32_t)st->st_atim.tv_nsec,
+      .mtimensec = (uint32_t)st->st_mtim.tv_nsec,
+      .ctimensec = (uint32_t)st->st_ctim.tv_nsec,
+      .mode = st->st_mode,
+      .nlink = (uint32_t)st->st_nlink,
+      .uid = st->st_uid,
+      .gid = st->st_gid,
+      .rdev = (uint32_t)st->st_rdev,
+      .blksize = (uint32_t)st->st_blksize,
+  };
+}
+
+int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  uint64_t nodeid;
+  int e = inodes_add(&s->inodes, fd, &st, &nodeid);
+  if (e) return e;
+  *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = ENTRY_TIMEOUT_S, .attr_valid = ENTRY_TIMEOUT_S};
+  fs_fill_attr(&st, &entry->attr);
+  return 0;
+}
+
+int fs_lookup_entry(struct fs_server *s, struct inode *parent, const char *name, struct fuse_entry_out *entry) {
+  int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  return fs_entry_of_fd(s, fd, entry);
+}
+
+/* The parent directory of a request and the name in it; a single-file share's root only shows its file. */
+static int parent_and_name(struct fs_server *s, struct fs_request *r, struct inode **parent, const char **name) {
+  if (!(*parent = fs_inode(s, r->header->nodeid))) return -ESTALE;
+  int e = request_name(r, name);
+  if (e) return e;
+  if (fs_is_locked_dir(s, r->header->nodeid) && strcmp(*name, s->only_name)) return -ENOENT;
+  return 0;
+}
+
+/* Requests that change the names in a directory: refused in a single-file share's root. */
+static int changed_dir(struct fs_server *s, struct fs_request *r, struct inode **parent, const char **name) {
+  int e = parent_and_name(s, r, parent, name);
+  if (e == -ENOENT || (!e && fs_is_locked_dir(s, r->header->nodeid))) return -EPERM;
+  return e;
+}
+
+static int reply_entry(struct fs_server *s, struct inode *parent, const char *name, struct fs_reply *o) {
+  struct fuse_entry_out entry;
+  int e = fs_lookup_entry(s, parent, name, &entry);
+  return e ? e : reply_put(o, &entry, sizeof entry);
+}
+
+int op_lookup(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  struct inode *parent;
+  const char *name;
+  int e = parent_and_name(s, r, &parent, &name);
+  return e ? e : reply_entry(s, parent, name, o);
+}
+
+int op_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  const struct fuse_forget_in *in = request_take(r, sizeof *in);
+  if (!in) return -EINVAL;
+  inodes_forget(&s->inodes, r->header->nodeid, in->nlookup);
+  return 0;
+}
+
+int op_batch_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  const struct fuse_batch_forget_in *in = request_take(r, sizeof *in);
+  if (!in) return -EINVAL;
+  for (uint32_t i = 0; i < in->count; i++) {
+    const struct fuse_forget_one *one = request_take(r, sizeof *one);
+    if (!one) return -EINVAL;
+    inodes_forget(&s->inodes, one->nodeid, one->nlookup);
+  }
+  return 0;
+}
+
+int op_mknod(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  const struct fuse_mknod_in *in = request_take(r, sizeof *in);
+  struct inode *parent;
+  const char *name;
+  if (!in) return -EINVAL;
+  int e = changed_dir(s, r, &parent, &name);
+  if (e) return e;
+  /* A device made in the box would be a usable device on the host. */
+  if (!S_ISREG(in->mode) && !S_ISFIFO(in->mode) && !S_ISSOCK(in->mode)) return -EPERM;
+  if (mknodat(parent->fd, name, (in->mode & S_IFMT) | fs_safe_mode(in->mode, false), 0) < 0) return -errno;
+  return reply_entry(s, parent, name, o);
+}
+
+int op_mkdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  const struct fuse_mkdir_in *in = request_take(r, sizeof *in);
+  struct inode *parent;
+  const char *name;
+  if (!in) return -EINVAL;
+  int e = changed_dir(s, r, &parent, &name);
+  if (e) return e;
+  if (mkdirat(parent->fd, name, fs_safe_mode(in->mode, true)) < 0) return -errno;
+  return reply_entry(s, parent, name, o);
+}
+
+int op_symlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  struct inode *parent;
+  const char *name, *target;
+  int e = changed_dir(s, r, &parent, &name);
+  if (!e) e = request_string(r, PATH_MAX - 1, &target);
+  if (e) return e;
+  if (symlinkat(target, parent->fd, name) < 0) return -errno;
+  return reply_entry(s, parent, name, o);
+}
+
+int op_link(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  const struct fuse_link_in *in = request_take(r, sizeof *in);
+  struct inode *parent, *old;
+  const char *name;
+  if (!in) return -EINVAL;
+  int e = changed_dir(s, r, &parent, &name);
+  if (e) return e;
+  if (!(old = fs_inode(s, in->oldnodeid))) return -ESTALE;
+  /* Through /proc: links exactly the inode held (a symlink itself, never its target), without
+   * the CAP_DAC_READ_SEARCH that linkat's AT_EMPTY_PATH wants. */
+  char proc[32];
+  fs_proc_path(old->fd, proc);
+  if (linkat(AT_FDCWD, proc, parent->fd, name, AT_SYMLINK_FOLLOW) < 0) return -errno;
+  int fd = fcntl(old->fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct fuse_entry_out entry;
+  e = fs_entry_of_fd(s, fd, &entry);
+  return e ? e : reply_put(o, &entry, sizeof entry);
+}
+
+static int remove_entry(struct fs_server *s, struct fs_request *r, int flags) {
+  struct inode *parent;
+  const char *name;
+  int e = changed_dir(s, r, &parent, &name);
+  if (e) return e;
+  return unlinkat(parent->fd, name, flags) < 0 ? -errno : 0;
+}
+
+int op_unlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  return remove_entry(s, r, 0);
+}
+
+int op_rmdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  return remove_entry(s, r, AT_REMOVEDIR);
+}
+
+static int rename_entry(struct fs_server *s, struct fs_request *r, uint64_t newdir, unsigned flags) {
+  struct inode *parent, *new_parent;
+  const char *name, *new_name;
+  if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) return -EINVAL;
+  int e = changed_dir(s, r, &parent, &name);
+  if (e) return e;
+  if (!(new_parent = fs_inode(s, newdir))) return -ESTALE;
+  if ((e = request_name(r, &new_name))) return e;
+  if (fs_is_locked_dir(s, newdir)) return -EPERM;
+  return renameat2(parent->fd, name, new_parent->fd, new_name, flags) < 0 ? -errno : 0;
+}
+
+int op_rename(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  const struct fuse_rename_in *in = request_take(r, sizeof *in);
+  return in ? rename_entry(s, r, in->newdir, 0) : -EINVAL;
+}
+
+int op_rename2(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
+  (void)o;
+  const struct fuse_rename2_in *in = request_take(r, sizeof *in);
+  return in ? rename_entry(s, r, in->newdir, in->flags) : -EINVAL;
+}
