@@ -1,0 +1,373 @@
+/*
+ * The FUSE half driven with requests built by hand, on a real directory: the confinement rules,
+ * read-only and single-file shares, and a fuzz loop of malformed requests (under ASan/UBSan)
+ * that must only ever get error replies and never touch anything outside the share.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "../netd/test.h"
+#include "fs_server.h"
+
+#define OUT_SIZE ((1u << 20) + 4096)
+#define ALLOW_IDMAP_BIT2 (1u << 8) /* FUSE_ALLOW_IDMAP in flags2 */
+
+static uint8_t out_buf[OUT_SIZE];
+static uint64_t next_unique = 1;
+
+/* A request: header, the fixed argument, then each name with its NUL. */
+static size_t build(uint8_t *buf, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len, const char *name1,
+                    const char *name2) {
+  struct fuse_in_header h = {.opcode = opcode, .nodeid = nodeid, .unique = next_unique++};
+  size_t len = sizeof h;
+  if (arg_len) memcpy(buf + len, arg, arg_len);
+  len += arg_len;
+  for (const char *n = name1; n; n = n == name1 ? name2 : NULL) {
+    memcpy(buf + len, n, strlen(n) + 1);
+    len += strlen(n) + 1;
+  }
+  h.len = (uint32_t)len;
+  memcpy(buf, &h, sizeof h);
+  return len;
+}
+
+/* Sends an exact-size copy (so ASan sees any over-read); the reply's error, its body in *body. */
+static int send_bytes(struct fs_server *s, const uint8_t *bytes, size_t len, size_t out_len, const uint8_t **body,
+                      size_t *body_len) {
+  uint8_t *copy = copy_exact(bytes, len);
+  struct iovec in = {copy, len}, out = {out_buf, out_len};
+  size_t n = fs_server_handle(s, &in, 1, &out, 1);
+  free(copy);
+  if (body) *body = out_buf + sizeof(struct fuse_out_header);
+  if (n == 0) {
+    if (body_len) *body_len = 0;
+    return 1; /* no reply */
+  }
+  struct fuse_out_header h;
+  memcpy(&h, out_buf, sizeof h);
+  CHECK(h.len == n && n <= out_len);
+  if (body_len) *body_len = n - sizeof h;
+  return h.error;
+}
+
+static int call(struct fs_server *s, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len, const char *name1,
+                const char *name2, const uint8_t **body) {
+  static uint8_t buf[8192];
+  size_t len = build(buf, opcode, nodeid, arg, arg_len, name1, name2);
+  return send_bytes(s, buf, len, OUT_SIZE, body, NULL);
+}
+
+static uint32_t init(struct fs_server *s, uint32_t flags, uint32_t flags2) {
+  struct fuse_init_in in = {.major = 7, .minor = 41, .max_readahead = 131072, .flags = flags, .flags2 = flags2};
+  const uint8_t *body;
+  CHECK(call(s, FUSE_INIT, 0, &in, sizeof in, NULL, NULL, &body) == 0);
+  struct fuse_init_out out;
+  memcpy(&out, body, sizeof out);
+  CHECK(out.major == 7 && out.minor == 38 && out.max_write == 1u << 20 && out.max_pages == 256);
+  return out.flags2;
+}
+
+static uint64_t lookup(struct fs_server *s, uint64_t parent, const char *name, int *error) {
+  const uint8_t *body;
+  *error = call(s, FUSE_LOOKUP, parent, NULL, 0, name, NULL, &body);
+  struct fuse_entry_out e = {0};
+  if (*error == 0) memcpy(&e, body, sizeof e);
+  return e.nodeid;
+}
+
+static int open_node(struct fs_server *s, uint64_t nodeid, uint32_t flags, uint64_t *fh) {
+  struct fuse_open_in in = {.flags = flags};
+  const uint8_t *body;
+  int e = call(s, FUSE_OPEN, nodeid, &in, sizeof in, NULL, NULL, &body);
+  if (!e) memcpy(fh, body, sizeof *fh);
+  return e;
+}
+
+static struct fs_server *server_at(const char *root, bool read_only, const char *only) {
+  char why[256];
+  struct fs_server *s = fs_server_new(&(struct fs_options){.root = root, .read_only = read_only, .only_name = only}, why, sizeof why);
+  CHECK(s != NULL);
+  if (s) init(s, FUSE_ASYNC_READ, 0);
+  return s;
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_init(const char *root) {
+  struct fs_server *s = fs_server_new(&(struct fs_options){.root = root}, (char[64]){0}, 64);
+  CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == -EIO);
+  CHECK((init(s, FUSE_INIT_EXT, ALLOW_IDMAP_BIT2) & ALLOW_IDMAP_BIT2) != 0);
+  CHECK((init(s, 0, ALLOW_IDMAP_BIT2) & ALLOW_IDMAP_BIT2) == 0); /* flags2 only counts with FUSE_INIT_EXT */
+  CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == 0);
+  CHECK(call(s, FUSE_SETXATTR, 1, NULL, 0, NULL, NULL, NULL) == -ENOSYS);
+  CHECK(call(s, FUSE_GETLK, 1, NULL, 0, NULL, NULL, NULL) == -ENOSYS);
+  CHECK(call(s, FUSE_INTERRUPT, 0, &(struct fuse_interrupt_in){0}, sizeof(struct fuse_interrupt_in), NULL, NULL, NULL) == 1);
+  fs_server_free(s);
+}
+
+static void test_names_and_nodeids(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  int e;
+  CHECK(lookup(s, 1, "", &e) == 0 && e == -EINVAL);
+  CHECK(lookup(s, 1, ".", &e) == 0 && e == -EINVAL);
+  CHECK(lookup(s, 1, "..", &e) == 0 && e == -EINVAL);
+  CHECK(lookup(s, 1, "dir/inner", &e) == 0 && e == -EINVAL);
+  CHECK(lookup(s, 1, "nothing", &e) == 0 && e == -ENOENT);
+  static uint8_t buf[128];
+  size_t len = build(buf, FUSE_LOOKUP, 1, "file", 4, NULL, NULL); /* no NUL within the request */
+  CHECK(send_bytes(s, buf, len, OUT_SIZE, NULL, NULL) == -EINVAL);
+  uint64_t file = lookup(s, 1, "file", &e);
+  CHECK(e == 0 && file > 1);
+  CHECK(lookup(s, 1, "hardlink", &e) == file); /* same host inode, same nodeid */
+  CHECK(call(s, FUSE_GETATTR, 0xdeadbeef, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == -ESTALE);
+  CHECK(call(s, FUSE_GETATTR, 0, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == -ESTALE);
+  /* Two lookups: the nodeid lives until both are forgotten. */
+  CHECK(call(s, FUSE_FORGET, file, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
+  CHECK(call(s, FUSE_GETATTR, file, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == 0);
+  CHECK(call(s, FUSE_FORGET, file, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
+  CHECK(call(s, FUSE_GETATTR, file, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == -ESTALE);
+  /* The root is never forgotten. */
+  CHECK(call(s, FUSE_FORGET, 1, &(struct fuse_forget_in){.nlookup = 99}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
+  CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == 0);
+  uint64_t fh;
+  CHECK(open_node(s, 1234567, O_RDONLY, &fh) == -ESTALE);
+  struct fuse_read_in rd = {.fh = 77, .size = 10};
+  CHECK(call(s, FUSE_READ, 1, &rd, sizeof rd, NULL, NULL, NULL) == -EBADF);
+  fs_server_free(s);
+}
+
+/* Symlinks are only read, never followed; devices, fifos and symlinks are never opened. */
+static void test_confinement(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  int e;
+  uint64_t link = lookup(s, 1, "etc", &e); /* a symlink to /etc */
+  CHECK(e == 0);
+  CHECK(lookup(s, link, "passwd", &e) == 0 && e == -ENOTDIR);
+  uint64_t fh;
+  CHECK(open_node(s, link, O_RDONLY, &fh) == -ELOOP);
+  CHECK(call(s, FUSE_OPENDIR, link, &(struct fuse_open_in){0}, sizeof(struct fuse_open_in), NULL, NULL, NULL) == -ENOTDIR);
+  struct fuse_create_in create = {.flags = O_WRONLY, .mode = S_IFREG | 0644};
+  CHECK(call(s, FUSE_CREATE, link, &create, sizeof create, "newfile", NULL, NULL) == -ENOTDIR);
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "etc", NULL, NULL) == -ELOOP); /* not followed to /etc */
+  const uint8_t *body;
+  CHECK(call(s, FUSE_READLINK, link, NULL, 0, NULL, NULL, &body) == 0 && memcmp(body, "/etc", 4) == 0);
+  uint64_t dev = lookup(s, 1, "null", &e);
+  CHECK(e == 0 && open_node(s, dev, O_RDWR, &fh) == -EACCES);
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "null", NULL, NULL) == -EACCES);
+  struct fuse_mknod_in chr = {.mode = S_IFCHR | 0666, .rdev = makedev(1, 3)};
+  CHECK(call(s, FUSE_MKNOD, 1, &chr, sizeof chr, "dev2", NULL, NULL) == -EPERM);
+  struct fuse_mknod_in blk = {.mode = S_IFBLK | 0666, .rdev = makedev(7, 0)};
+  CHECK(call(s, FUSE_MKNOD, 1, &blk, sizeof blk, "dev3", NULL, NULL) == -EPERM);
+  struct fuse_mknod_in fifo = {.mode = S_IFIFO | 0644};
+  CHECK(call(s, FUSE_MKNOD, 1, &fifo, sizeof fifo, "fifo", NULL, NULL) == 0);
+  uint64_t fifo_node = lookup(s, 1, "fifo", &e);
+  CHECK(open_node(s, fifo_node, O_RDONLY, &fh) == -EACCES); /* would block the server, too */
+  create.mode = S_IFREG | 06755;
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "suid", NULL, NULL) == 0);
+  struct fuse_mkdir_in mk = {.mode = 06777};
+  CHECK(call(s, FUSE_MKDIR, 1, &mk, sizeof mk, "sgid", NULL, NULL) == 0);
+  struct stat st;
+  char path[512];
+  snprintf(path, sizeof path, "%s/suid", root);
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0755);
+  snprintf(path, sizeof path, "%s/sgid", root);
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 04777) == 0777); /* Linux takes a directory's S_ISGID from its parent */
+  uint64_t file = lookup(s, 1, "file", &e);
+  struct fuse_setattr_in set = {.valid = FATTR_MODE, .mode = S_IFREG | 06644};
+  CHECK(call(s, FUSE_SETATTR, file, &set, sizeof set, NULL, NULL, NULL) == 0);
+  snprintf(path, sizeof path, "%s/file", root);
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644);
+  struct fuse_rename2_in whiteout = {.newdir = 1, .flags = RENAME_WHITEOUT};
+  CHECK(call(s, FUSE_RENAME2, 1, &whiteout, sizeof whiteout, "file", "other", NULL) == -EINVAL);
+  fs_server_free(s);
+}
+
+static void test_read_only(const char *root) {
+  struct fs_server *s = server_at(root, true, NULL);
+  int e;
+  uint64_t file = lookup(s, 1, "file", &e), fh;
+  CHECK(open_node(s, file, O_RDWR, &fh) == -EROFS);
+  CHECK(open_node(s, file, O_RDONLY | O_TRUNC, &fh) == -EROFS);
+  CHECK(open_node(s, file, O_RDONLY, &fh) == 0);
+  struct fuse_write_in w = {.fh = fh, .size = 0};
+  CHECK(call(s, FUSE_WRITE, file, &w, sizeof w, NULL, NULL, NULL) == -EROFS);
+  struct fuse_mkdir_in mk = {.mode = 0755};
+  CHECK(call(s, FUSE_MKDIR, 1, &mk, sizeof mk, "new", NULL, NULL) == -EROFS);
+  CHECK(call(s, FUSE_UNLINK, 1, NULL, 0, "file", NULL, NULL) == -EROFS);
+  struct fuse_setattr_in set = {.valid = FATTR_MTIME | FATTR_MTIME_NOW};
+  CHECK(call(s, FUSE_SETATTR, file, &set, sizeof set, NULL, NULL, NULL) == -EROFS);
+  fs_server_free(s);
+}
+
+static void test_single_file(const char *root) {
+  struct fs_server *s = server_at(root, false, "file");
+  int e;
+  CHECK(lookup(s, 1, "file", &e) > 1 && e == 0);
+  CHECK(lookup(s, 1, "dir", &e) == 0 && e == -ENOENT);
+  struct fuse_create_in create = {.flags = O_WRONLY, .mode = S_IFREG | 0644};
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "sibling", NULL, NULL) == -EPERM);
+  CHECK(call(s, FUSE_UNLINK, 1, NULL, 0, "file", NULL, NULL) == -EPERM);
+  CHECK(call(s, FUSE_UNLINK, 1, NULL, 0, "dir", NULL, NULL) == -EPERM);
+  struct fuse_rename_in ren = {.newdir = 1};
+  CHECK(call(s, FUSE_RENAME, 1, &ren, sizeof ren, "file", "moved", NULL) == -EPERM);
+  const uint8_t *body;
+  CHECK(call(s, FUSE_OPENDIR, 1, &(struct fuse_open_in){0}, sizeof(struct fuse_open_in), NULL, NULL, &body) == 0);
+  struct fuse_read_in rd = {.size = 4096};
+  memcpy(&rd.fh, body, sizeof rd.fh);
+  size_t len;
+  static uint8_t buf[256];
+  size_t n = build(buf, FUSE_READDIR, 1, &rd, sizeof rd, NULL, NULL);
+  CHECK(send_bytes(s, buf, n, OUT_SIZE, &body, &len) == 0);
+  int names = 0, others = 0;
+  for (size_t at = 0; at < len;) {
+    const struct fuse_dirent *d = (const void *)(body + at);
+    if (d->namelen == 4 && !memcmp(d->name, "file", 4)) names++;
+    else if (!(d->namelen <= 2 && d->name[0] == '.')) others++;
+    at += FUSE_DIRENT_SIZE(d);
+  }
+  CHECK(names == 1 && others == 0);
+  fs_server_free(s);
+}
+
+/* A WRITE's data and a READ's reply may span several buffers (virtqueue descriptors). */
+static void test_split_buffers(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  struct fuse_create_in create = {.flags = O_RDWR, .mode = S_IFREG | 0644};
+  const uint8_t *body;
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "split", NULL, &body) == 0);
+  struct fuse_entry_out entry;
+  struct fuse_open_out opened;
+  memcpy(&entry, body, sizeof entry);
+  memcpy(&opened, body + sizeof entry, sizeof opened);
+  static uint8_t req[256];
+  size_t len = build(req, FUSE_WRITE, entry.nodeid, &(struct fuse_write_in){.fh = opened.fh, .offset = 2, .size = 10},
+                     sizeof(struct fuse_write_in), "0123456789" /* its NUL is cut below */, NULL) - 1;
+  ((struct fuse_in_header *)req)->len = (uint32_t)len;
+  struct iovec in[3] = {{req, 30}, {req + 30, 55}, {req + 85, len - 85}};
+  struct iovec out[1] = {{out_buf, OUT_SIZE}};
+  CHECK(fs_server_handle(s, in, 3, out, 1) == sizeof(struct fuse_out_header) + sizeof(struct fuse_write_out));
+  len = build(req, FUSE_READ, entry.nodeid, &(struct fuse_read_in){.fh = opened.fh, .size = 100}, sizeof(struct fuse_read_in), NULL, NULL);
+  static uint8_t a[20], b[100];
+  struct iovec reply[2] = {{a, sizeof a}, {b, sizeof b}};
+  struct iovec one = {req, len};
+  CHECK(fs_server_handle(s, &one, 1, reply, 2) == sizeof(struct fuse_out_header) + 12);
+  CHECK(memcmp(a + 16, "\0\0" "01", 4) == 0 && memcmp(b, "23456789", 8) == 0);
+  fs_server_free(s);
+}
+
+/* Valid requests to mutate: the fuzz loop's seeds. */
+static size_t seed(uint8_t *buf, uint64_t file, uint64_t fh) {
+  switch (pick(10)) {
+  case 0:
+    return build(buf, FUSE_LOOKUP, 1, NULL, 0, "file", NULL);
+  case 1:
+    return build(buf, FUSE_CREATE, 1, &(struct fuse_create_in){.flags = O_RDWR, .mode = S_IFREG | 0644}, sizeof(struct fuse_create_in), "fz", NULL);
+  case 2:
+    return build(buf, FUSE_READ, file, &(struct fuse_read_in){.fh = fh, .size = 4096}, sizeof(struct fuse_read_in), NULL, NULL);
+  case 3:
+    return build(buf, FUSE_WRITE, file, &(struct fuse_write_in){.fh = fh, .size = 5}, sizeof(struct fuse_write_in), "abcd", NULL);
+  case 4:
+    return build(buf, FUSE_SETATTR, file, &(struct fuse_setattr_in){.valid = FATTR_SIZE | FATTR_MTIME, .size = 10}, sizeof(struct fuse_setattr_in), NULL, NULL);
+  case 5:
+    return build(buf, FUSE_RENAME, 1, &(struct fuse_rename_in){.newdir = 1}, sizeof(struct fuse_rename_in), "fz", "fz2");
+  case 6:
+    return build(buf, FUSE_READDIRPLUS, 1, &(struct fuse_read_in){.fh = fh, .size = 4096}, sizeof(struct fuse_read_in), NULL, NULL);
+  case 7: {
+    struct {
+      struct fuse_batch_forget_in in;
+      struct fuse_forget_one one[2];
+    } b = {{.count = 2}, {{.nodeid = file, .nlookup = 1}, {.nodeid = 5, .nlookup = 1}}};
+    return build(buf, FUSE_BATCH_FORGET, 0, &b, sizeof b, NULL, NULL);
+  }
+  case 8:
+    return build(buf, FUSE_SYMLINK, 1, NULL, 0, "sl", "../../../etc");
+  default:
+    return build(buf, FUSE_MKDIR, 1, &(struct fuse_mkdir_in){.mode = 0755}, sizeof(struct fuse_mkdir_in), "d", NULL);
+  }
+}
+
+static void test_fuzz(const char *root, const char *outer) {
+  struct fs_server *s = server_at(root, false, NULL);
+  int e;
+  uint64_t file = lookup(s, 1, "file", &e), fh = 0;
+  open_node(s, file, O_RDWR, &fh);
+  static uint8_t buf[8192];
+  for (int round = 0; round < FUZZ_ROUNDS; round++) {
+    size_t len = seed(buf, file, fh);
+    if (pick(8) == 0) {
+      len = pick(200);
+      for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)test_rand(&test_rng);
+    }
+    len = mutate(buf, len, sizeof buf);
+    size_t out_len = pick(4) ? OUT_SIZE : pick(300);
+    uint8_t *copy = copy_exact(buf, len);
+    /* Split in two buffers each side, as virtqueue descriptors would be. */
+    size_t cut = pick(len + 1), out_cut = pick(out_len + 1);
+    struct iovec in[2] = {{copy, cut}, {copy + cut, len - cut}};
+    struct iovec out[2] = {{out_buf, out_cut}, {out_buf + out_cut, out_len - out_cut}};
+    size_t n = fs_server_handle(s, in, 2, out, 2);
+    free(copy);
+    CHECK(n <= out_len);
+    if (n >= sizeof(struct fuse_out_header)) {
+      struct fuse_out_header h;
+      memcpy(&h, out_buf, sizeof h);
+      CHECK(h.len == n && h.error <= 0 && h.error > -4096);
+    }
+    if (round % 1000 == 0) init(s, 0, 0); /* a mutated DESTROY or INIT must not end the run */
+  }
+  fs_server_free(s);
+  /* Nothing escaped the share: its parent still holds the share alone. */
+  DIR *d = opendir(outer);
+  int entries = 0;
+  for (struct dirent *ent; d && (ent = readdir(d));) entries += strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..");
+  if (d) closedir(d);
+  CHECK(entries == 1);
+}
+
+int main(void) {
+  /* The fuzzer may fallocate or truncate at random sizes: keep them small. */
+  signal(SIGXFSZ, SIG_IGN);
+  umask(0); /* as fsd runs: the guest applied its umask already */
+  setrlimit(RLIMIT_FSIZE, &(struct rlimit){64 << 20, 64 << 20});
+  char outer[] = "/tmp/fsd-test-XXXXXX";
+  CHECK(mkdtemp(outer) != NULL);
+  char root[64], path[128];
+  snprintf(root, sizeof root, "%s/share", outer);
+  mkdir(root, 0755);
+  snprintf(path, sizeof path, "%s/file", root);
+  write_file(path, "hello\n");
+  char hard[128];
+  snprintf(hard, sizeof hard, "%s/hardlink", root);
+  link(path, hard);
+  snprintf(path, sizeof path, "%s/dir", root);
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/etc", root);
+  symlink("/etc", path);
+  snprintf(path, sizeof path, "%s/null", root);
+  CHECK(mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0); /* the tests run as root */
+  test_init(root);
+  test_names_and_nodeids(root);
+  test_read_only(root);
+  test_single_file(root);
+  test_confinement(root);
+  test_split_buffers(root);
+  test_fuzz(root, outer);
+  char rm[160];
+  snprintf(rm, sizeof rm, "rm -rf %s", outer);
+  CHECK(system(rm) == 0);
+  return test_finish("test_fs_server");
+}
