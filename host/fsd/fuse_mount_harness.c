@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
   }
   char data[128];
   snprintf(data, sizeof data, "fd=%d,rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other", fuse_fd);
+  /* As the guest mounts its shares: a device node in the share is never the host's device. */
   if (mount("fsd", mountpoint, "fuse", MS_NOSUID | MS_NODEV, data) < 0) {
     fprintf(stderr, "fsd-fuse-harness: mount(%s): %s\n", mountpoint, strerror(errno));
     return 1;
