@@ -29,12 +29,13 @@ static struct timespec time_of(uint32_t valid, uint32_t set, uint32_t now, uint6
   return (struct timespec){.tv_nsec = UTIME_OMIT};
 }
 
-static int set_size(struct fs_server *s, struct inode *node, const struct fuse_setattr_in *in, const char *proc) {
+static int set_size(struct fs_server *s, struct inode *node, uint64_t nodeid, const struct fuse_setattr_in *in,
+                    const char *proc) {
   if (S_ISDIR(node->type)) return -EISDIR;
   if (!S_ISREG(node->type)) return -EINVAL;
   if (in->size > INT64_MAX) return -EFBIG;
   if (in->valid & FATTR_FH) {
-    int fd = handles_get(&s->handles, in->fh);
+    int fd = handles_get(&s->handles, in->fh, nodeid);
     if (fd < 0) return fd;
     return ftruncate(fd, (off_t)in->size) < 0 ? -errno : 0;
   }
@@ -60,7 +61,7 @@ int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
     if (fchownat(node->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   }
   if (in->valid & FATTR_SIZE) {
-    int e = set_size(s, node, in, proc);
+    int e = set_size(s, node, r->header->nodeid, in, proc);
     if (e) return e;
   }
   if (in->valid & (FATTR_ATIME | FATTR_MTIME)) {

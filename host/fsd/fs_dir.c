@@ -48,7 +48,7 @@ static int read_dir(struct fs_server *s, struct fs_request *r, struct fs_reply *
   if (!in) return -EINVAL;
   struct inode *dir = fs_inode(s, r->header->nodeid);
   if (!dir) return -ESTALE;
-  int fd = handles_get(&s->handles, in->fh);
+  int fd = handles_get(&s->handles, in->fh, r->header->nodeid);
   if (fd < 0) return fd;
   if (in->offset > INT64_MAX) return -EINVAL;
   if (in->size < o->cap) o->cap = in->size;

@@ -26,9 +26,9 @@ static int open_inode(struct fs_server *s, struct inode *node, int flags) {
   return fd < 0 ? -errno : fd;
 }
 
-static int reply_open(struct fs_server *s, int fd, struct fs_reply *o) {
+static int reply_open(struct fs_server *s, int fd, uint64_t nodeid, struct fs_reply *o) {
   struct fuse_open_out out = {0};
-  int e = handles_add(&s->handles, fd, &out.fh);
+  int e = handles_add(&s->handles, fd, nodeid, &out.fh);
   return e ? e : reply_put(o, &out, sizeof out);
 }
 
@@ -39,7 +39,7 @@ int op_open(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   if (!node) return -ESTALE;
   if (S_ISDIR(node->type)) return -EISDIR;
   int fd = open_inode(s, node, (int)in->flags);
-  return fd < 0 ? fd : reply_open(s, fd, o);
+  return fd < 0 ? fd : reply_open(s, fd, r->header->nodeid, o);
 }
 
 int op_opendir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -47,7 +47,7 @@ int op_opendir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   if (!node) return -ESTALE;
   if (!S_ISDIR(node->type)) return -ENOTDIR;
   int fd = open_inode(s, node, O_RDONLY);
-  return fd < 0 ? fd : reply_open(s, fd, o);
+  return fd < 0 ? fd : reply_open(s, fd, r->header->nodeid, o);
 }
 
 /*
@@ -95,7 +95,7 @@ int op_create(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
     return e;
   }
   struct fuse_open_out open_out = {0};
-  if ((e = handles_add(&s->handles, fd, &open_out.fh))) {
+  if ((e = handles_add(&s->handles, fd, entry.nodeid, &open_out.fh))) {
     inodes_forget(&s->inodes, entry.nodeid, 1);
     return e;
   }
@@ -103,15 +103,15 @@ int op_create(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   return reply_put(o, &open_out, sizeof open_out);
 }
 
-static int file_of(struct fs_server *s, uint64_t fh, uint64_t offset) {
+static int file_of(struct fs_server *s, const struct fs_request *r, uint64_t fh, uint64_t offset) {
   if (offset > INT64_MAX) return -EINVAL;
-  return handles_get(&s->handles, fh);
+  return handles_get(&s->handles, fh, r->header->nodeid);
 }
 
 int op_read(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_read_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = file_of(s, in->fh, in->offset);
+  int fd = file_of(s, r, in->fh, in->offset);
   if (fd < 0) return fd;
   size_t n = iov_skip(o->out, o->out_count, sizeof(struct fuse_out_header), s->data_iov);
   size_t want = in->size < FS_MAX_WRITE ? in->size : FS_MAX_WRITE;
@@ -131,7 +131,7 @@ int op_read(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 int op_write(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_write_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = file_of(s, in->fh, in->offset);
+  int fd = file_of(s, r, in->fh, in->offset);
   if (fd < 0) return fd;
   size_t skip = sizeof(struct fuse_in_header) + sizeof *in;
   if (in->size > FS_MAX_WRITE || in->size != r->header->len - skip) return -EINVAL;
@@ -147,7 +147,7 @@ int op_flush(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   (void)o;
   const struct fuse_flush_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = handles_get(&s->handles, in->fh);
+  int fd = handles_get(&s->handles, in->fh, r->header->nodeid);
   return fd < 0 ? fd : 0;
 }
 
@@ -161,7 +161,7 @@ int op_fsync(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   (void)o;
   const struct fuse_fsync_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = handles_get(&s->handles, in->fh);
+  int fd = handles_get(&s->handles, in->fh, r->header->nodeid);
   if (fd < 0) return fd;
   int e = (in->fsync_flags & FUSE_FSYNC_FDATASYNC) ? fdatasync(fd) : fsync(fd);
   return e < 0 ? -errno : 0;
@@ -171,7 +171,7 @@ int op_fallocate(struct fs_server *s, struct fs_request *r, struct fs_reply *o) 
   (void)o;
   const struct fuse_fallocate_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = file_of(s, in->fh, in->offset);
+  int fd = file_of(s, r, in->fh, in->offset);
   if (fd < 0) return fd;
   if (in->length > INT64_MAX) return -EINVAL;
   return fallocate(fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0 ? -errno : 0;
@@ -180,7 +180,7 @@ int op_fallocate(struct fs_server *s, struct fs_request *r, struct fs_reply *o) 
 int op_lseek(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_lseek_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = file_of(s, in->fh, in->offset);
+  int fd = file_of(s, r, in->fh, in->offset);
   if (fd < 0) return fd;
   if (in->whence != SEEK_DATA && in->whence != SEEK_HOLE) return -EINVAL;
   off_t at = lseek(fd, (off_t)in->offset, (int)in->whence);

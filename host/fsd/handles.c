@@ -4,41 +4,40 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int handles_add(struct handles *h, int fd, uint64_t *fh) {
+int handles_add(struct handles *h, int fd, uint64_t nodeid, uint64_t *fh) {
   uint32_t i = 0;
-  while (i < h->cap && h->fds[i] >= 0) i++;
+  while (i < h->cap && h->slots[i].fd >= 0) i++;
   if (i == h->cap) {
     uint32_t cap = h->cap ? h->cap * 2 : 64;
-    int *fds = cap <= HANDLES_MAX ? realloc(h->fds, cap * sizeof *fds) : NULL;
-    if (!fds) {
+    struct handle *slots = cap <= HANDLES_MAX ? realloc(h->slots, cap * sizeof *slots) : NULL;
+    if (!slots) {
       close(fd);
       return h->cap >= HANDLES_MAX ? -EMFILE : -ENOMEM;
     }
-    for (uint32_t j = h->cap; j < cap; j++) fds[j] = -1;
-    h->fds = fds;
+    for (uint32_t j = h->cap; j < cap; j++) slots[j].fd = -1;
+    h->slots = slots;
     h->cap = cap;
   }
-  h->fds[i] = fd;
+  h->slots[i] = (struct handle){.fd = fd, .nodeid = nodeid};
   *fh = i;
   return 0;
 }
 
-int handles_get(const struct handles *h, uint64_t fh) {
-  if (fh >= h->cap || h->fds[fh] < 0) return -EBADF;
-  return h->fds[fh];
+int handles_get(const struct handles *h, uint64_t fh, uint64_t nodeid) {
+  if (fh >= h->cap || h->slots[fh].fd < 0 || h->slots[fh].nodeid != nodeid) return -EBADF;
+  return h->slots[fh].fd;
 }
 
 int handles_close(struct handles *h, uint64_t fh) {
-  int fd = handles_get(h, fh);
-  if (fd < 0) return fd;
-  close(fd);
-  h->fds[fh] = -1;
+  if (fh >= h->cap || h->slots[fh].fd < 0) return -EBADF;
+  close(h->slots[fh].fd);
+  h->slots[fh].fd = -1;
   return 0;
 }
 
 void handles_free(struct handles *h) {
   for (uint32_t i = 0; i < h->cap; i++)
-    if (h->fds[i] >= 0) close(h->fds[i]);
-  free(h->fds);
+    if (h->slots[i].fd >= 0) close(h->slots[i].fd);
+  free(h->slots);
   *h = (struct handles){0};
 }

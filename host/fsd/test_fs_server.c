@@ -240,6 +240,10 @@ static void test_single_file(const char *root) {
     at += FUSE_DIRENT_SIZE(d);
   }
   CHECK(names == 1 && others == 0);
+  /* The root's fh sent with another directory's nodeid: refused, not listed unfiltered. */
+  uint64_t other = lookup(s, 1, "file", &e);
+  n = build(buf, FUSE_READDIR, other, &rd, sizeof rd, NULL, NULL);
+  CHECK(send_bytes(s, buf, n, OUT_SIZE, &body, &len) == -EBADF);
   fs_server_free(s);
 }
 
@@ -270,7 +274,7 @@ static void test_split_buffers(const char *root) {
 }
 
 /* Valid requests to mutate: the fuzz loop's seeds. */
-static size_t seed(uint8_t *buf, uint64_t file, uint64_t fh) {
+static size_t seed(uint8_t *buf, uint64_t file, uint64_t fh, uint64_t dir_fh) {
   switch (pick(10)) {
   case 0:
     return build(buf, FUSE_LOOKUP, 1, NULL, 0, "file", NULL);
@@ -285,7 +289,7 @@ static size_t seed(uint8_t *buf, uint64_t file, uint64_t fh) {
   case 5:
     return build(buf, FUSE_RENAME, 1, &(struct fuse_rename_in){.newdir = 1}, sizeof(struct fuse_rename_in), "fz", "fz2");
   case 6:
-    return build(buf, FUSE_READDIRPLUS, 1, &(struct fuse_read_in){.fh = fh, .size = 4096}, sizeof(struct fuse_read_in), NULL, NULL);
+    return build(buf, FUSE_READDIRPLUS, 1, &(struct fuse_read_in){.fh = dir_fh, .size = 4096}, sizeof(struct fuse_read_in), NULL, NULL);
   case 7: {
     struct {
       struct fuse_batch_forget_in in;
@@ -305,9 +309,12 @@ static void test_fuzz(const char *root, const char *outer) {
   int e;
   uint64_t file = lookup(s, 1, "file", &e), fh = 0;
   open_node(s, file, O_RDWR, &fh);
+  const uint8_t *body;
+  uint64_t dir_fh = 0;
+  if (call(s, FUSE_OPENDIR, 1, &(struct fuse_open_in){0}, sizeof(struct fuse_open_in), NULL, NULL, &body) == 0) memcpy(&dir_fh, body, sizeof dir_fh);
   static uint8_t buf[8192];
   for (int round = 0; round < FUZZ_ROUNDS; round++) {
-    size_t len = seed(buf, file, fh);
+    size_t len = seed(buf, file, fh, dir_fh);
     if (pick(8) == 0) {
       len = pick(200);
       for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)test_rand(&test_rng);
