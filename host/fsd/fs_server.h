@@ -23,15 +23,20 @@ struct fs_options {
 
 struct fs_server;
 
-/* NULL with the reason in `why` when the root cannot be opened. */
+/*
+ * NULL with the reason in `why` when the root cannot be opened (or only_name is not one file
+ * name). The caller runs with umask 0: the guest's kernel has applied the box's umask to every
+ * mode it sends. Files are made with the caller's own credentials, whatever the request's uid.
+ */
 struct fs_server *fs_server_new(const struct fs_options *options, char *why, size_t whylen);
 
 /*
  * Handles one request: `in` holds fuse_in_header and its arguments across `in_count`
  * buffers (a READ's or WRITE's data may span several); the reply (fuse_out_header and its
  * body) is written across `out`. Returns the reply's length, or 0 for a request that
- * takes no reply (FORGET, BATCH_FORGET, INTERRUPT). Never trusts the request: a short or
- * malformed one gets an error reply (EINVAL/EIO), never a crash.
+ * takes no reply (FORGET, BATCH_FORGET, INTERRUPT) or when `out` cannot hold a reply header.
+ * Never trusts the request: a short or malformed one gets an error reply (EINVAL/EIO), never a
+ * crash. One request at a time: the server keeps its buffers between calls (not thread-safe).
  */
 size_t fs_server_handle(struct fs_server *server, const struct iovec *in, size_t in_count, const struct iovec *out,
                         size_t out_count);
