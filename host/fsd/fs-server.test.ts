@@ -32,6 +32,7 @@ import { join } from "node:path";
 
 const REPO = join(import.meta.dir, "..", "..");
 const HARNESS = join(REPO, "build", "host", "fsd-fuse-harness");
+const IDMAP_PROBE = join(REPO, "build", "host", "fsd-idmap-probe");
 const GiB = 1024 ** 3;
 
 interface Share {
@@ -285,6 +286,24 @@ describe("confinement", () => {
     expect(Number(box.stdout.trim())).toBeGreaterThan(0);
     expect(readdirSync(s.outside)).toEqual(["secret"]);
   }, 120_000);
+});
+
+// The guest makes the share's mount idmapped (docs/volumes.md, "Ownership"); the kernel allows
+// that on a FUSE mount only when fsd sent FUSE_ALLOW_IDMAP at INIT.
+test("the share can be mounted idmapped", async () => {
+  const s = await mountShare([], (share) => writeFileSync(join(share, "f"), ""));
+  const target = join(s.dir, "idmapped");
+  mkdirSync(target);
+  try {
+    const probe = await run([IDMAP_PROBE, s.mnt, target, "1000"]);
+    expect(probe.stderr).toBe("");
+    expect(probe.code).toBe(0);
+    expect(statSync(join(s.mnt, "f")).uid).toBe(0);
+    expect(statSync(join(target, "f")).uid).toBe(1000);
+  } finally {
+    if (isMounted(target)) await run(["umount", target]);
+    await unmountShare(s);
+  }
 });
 
 describe("a read-only share", () => {
