@@ -184,11 +184,12 @@ size_t fs_server_handle(struct fs_server *s, const struct iovec *in, size_t in_c
   if (total < sizeof h || h.len != total) {
     error = -EINVAL;
   } else if (h.opcode == FUSE_WRITE) {
-    /* Only the header and fuse_write_in are copied; the data is written from `in` itself. */
+    /* A WRITE may not fit in_buf: its fuse_write_in is read from the copy, its data from `in`. */
     r.arg_len = (total < FS_IN_CAP ? total : FS_IN_CAP) - sizeof h;
     error = dispatch(s, &h, &r, &o, &flags);
   } else if (total > FS_IN_CAP) {
-    error = -EINVAL;
+    /* A big SETXATTR still gets ENOSYS, so that the kernel stops sending them. */
+    error = h.opcode < sizeof OPS / sizeof *OPS && OPS[h.opcode].run ? -EINVAL : -ENOSYS;
   } else {
     r.arg_len = total - sizeof h;
     error = dispatch(s, &h, &r, &o, &flags);

@@ -115,6 +115,12 @@ static void test_init(const char *root) {
   CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == 0);
   CHECK(call(s, FUSE_SETXATTR, 1, NULL, 0, NULL, NULL, NULL) == -ENOSYS);
   CHECK(call(s, FUSE_GETLK, 1, NULL, 0, NULL, NULL, NULL) == -ENOSYS);
+  static uint8_t big[32768]; /* more than the server copies of a request */
+  struct fuse_in_header *h = (struct fuse_in_header *)big;
+  *h = (struct fuse_in_header){.len = sizeof big, .opcode = FUSE_SETXATTR, .nodeid = 1};
+  CHECK(send_bytes(s, big, sizeof big, OUT_SIZE, NULL, NULL) == -ENOSYS);
+  h->opcode = FUSE_SYMLINK;
+  CHECK(send_bytes(s, big, sizeof big, OUT_SIZE, NULL, NULL) == -EINVAL);
   CHECK(call(s, FUSE_INTERRUPT, 0, &(struct fuse_interrupt_in){0}, sizeof(struct fuse_interrupt_in), NULL, NULL, NULL) == 1);
   fs_server_free(s);
 }
