@@ -27,31 +27,33 @@ static const char USAGE[] =
     "  Serves each ROOT as a virtio-fs device to the vhost-user front-end (QEMU) that connects\n"
     "  to SOCKET. ro: read-only; file=NAME: the root shows only its entry NAME.\n";
 
-/* A non-blocking listening socket only its owner may connect to, replacing a stale one. */
+/*
+ * A non-blocking listening socket only its owner may connect to, replacing a stale one. It
+ * is bound and listening under PATH~ first, then renamed: whoever sees PATH (the runtime
+ * waits for it) can connect at once, never between bind and listen.
+ */
 static int listen_at(const char *path, char *why, size_t whylen) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) {
+  if (strlen(path) + 1 >= sizeof addr.sun_path) {
     snprintf(why, whylen, "socket path too long");
     return -1;
   }
-  strcpy(addr.sun_path, path);
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s~", path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     snprintf(why, whylen, "socket: %s", strerror(errno));
     return -1;
   }
-  if (unlink(path) < 0 && errno != ENOENT) {
-    snprintf(why, whylen, "unlink: %s", strerror(errno));
-    close(fd);
-    return -1;
-  }
+  unlink(addr.sun_path);
   /* The mode comes from the umask at bind: 0600, and only for this call (files the guest
    * creates in a share keep the modes it asks for). */
   mode_t old = umask(0177);
   int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
   umask(old);
-  if (rc < 0 || listen(fd, 1) < 0) {
-    snprintf(why, whylen, "%s: %s", rc < 0 ? "bind" : "listen", strerror(errno));
+  const char *step = rc < 0 ? "bind" : listen(fd, 1) < 0 ? "listen" : rename(addr.sun_path, path) < 0 ? "rename" : NULL;
+  if (step) {
+    snprintf(why, whylen, "%s: %s", step, strerror(errno));
+    if (rc == 0) unlink(addr.sun_path);
     close(fd);
     return -1;
   }

@@ -48,6 +48,7 @@ static long long now_ms(void) {
 }
 
 static pid_t start_fsd(const char *share) {
+  unlink(socket_path); /* a socket left by a failed check would look ready */
   pid_t pid = fork();
   if (pid == 0) {
     execl(fsd, fsd, "--share", share, (char *)NULL);
