@@ -1,0 +1,115 @@
+/**
+ * fsd's vhost-user half: its C tests (rings, messages, a front-end playing QEMU) under
+ * ASan/UBSan, its command line, and a real QEMU whose guest kernel probes the virtio-fs
+ * device: QEMU negotiates, sends the memory table and starts both rings on fsd.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/config.ts";
+import { prepareKernel } from "../../src/vmm/kernel/kernel.ts";
+import { qemuArgs } from "../../src/vmm/qemu/args.ts";
+import { findQemu } from "../../src/vmm/qemu/binary.ts";
+import { waitFor } from "../../test/helpers/cli.ts";
+import { TempDirs } from "../../test/helpers/temp.ts";
+
+const temp = new TempDirs();
+const out = temp.make("fsd-build-");
+// The fsd the C tests drive: built with sanitizers, with the real FUSE half once it is here.
+const fsd = join(out, "fsd-test", "fsd");
+const started: Bun.Subprocess[] = [];
+
+async function make(target: string): Promise<{ code: number; output: string }> {
+  const proc = Bun.spawn(["make", "-C", import.meta.dir, `OUT=${out}`, target], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, output: `${stdout}\n${stderr}` };
+}
+
+/** Starts a process that afterAll kills if the test has not ended it. */
+function start(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  started.push(proc);
+  return proc;
+}
+
+/** Collects a stream's text as it comes, for polling. */
+function collect(stream: ReadableStream<Uint8Array>): { text: string } {
+  const sink = { text: "" };
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
+  })();
+  return sink;
+}
+
+beforeAll(async () => {
+  const built = await make(fsd);
+  if (built.code !== 0) throw new Error(`building fsd failed:\n${built.output}`);
+});
+
+afterAll(async () => {
+  for (const proc of started) proc.kill("SIGKILL");
+  await Promise.all(started.map((proc) => proc.exited));
+  temp.removeAll();
+});
+
+test("fsd's C tests pass", async () => {
+  const run = await make("test");
+  if (run.code !== 0) console.log(run.output);
+  expect(run.output).toMatch(/test_virtq: \d+ checks passed/);
+  expect(run.output).toMatch(/test_frontend: \d+ checks passed/);
+  expect(run.code).toBe(0);
+});
+
+test("fsd refuses a bad command line with a line naming the problem, and exit code 2", async () => {
+  const dir = temp.make("fsd-args-");
+  const cases: [string[], number, RegExp][] = [
+    [[], 2, /^usage: fsd /],
+    [["--share"], 2, /^fsd: --share needs a value: SOCKET:ROOT/],
+    [["--share", join(dir, "s.sock")], 2, /^fsd: --share .*s\.sock: want SOCKET:ROOT\[:ro\]\[:file=NAME\] with an absolute ROOT/],
+    [["--share", `${join(dir, "s.sock")}:${dir}:rw`], 2, /^fsd: --share .*: bad or repeated option "rw"/],
+    [["--frobnicate"], 2, /^fsd: unknown argument "--frobnicate"/],
+    // A root that cannot be opened is not a usage error: it names the root and exits 1.
+    [["--share", `${join(dir, "s.sock")}:${join(dir, "missing")}`], 1, /^fsd: --share .*: .*missing: No such file or directory/],
+  ];
+  for (const [args, code, message] of cases) {
+    const proc = start([fsd, ...args]);
+    const [stderr, exitCode] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect({ args, exitCode, stderr }).toEqual({ args, exitCode: code, stderr: expect.stringMatching(message) });
+  }
+  expect(existsSync(join(dir, "s.sock"))).toBe(false);
+});
+
+test("QEMU's guest probes the virtio-fs device: fsd takes the features, the memory table and both rings, and exits 0 when QEMU goes", async () => {
+  const config = loadConfig();
+  const kernel = await prepareKernel(config);
+  const dir = temp.make("fsd-qemu-");
+  const socketPath = join(dir, "fs.sock");
+  const server = start([fsd, "--verbose", "--share", `${socketPath}:${dir}`]);
+  const log = collect(server.stderr);
+  await waitFor(() => existsSync(socketPath) || server.exitCode !== null, 10_000, "fsd's socket");
+  const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath: join(dir, "console.log"), memoryMib: 128, cpus: 1 };
+  const share = { kind: "fs", tag: "data", hostPath: dir, readOnly: false, socketPath } as const;
+  // No root disk: the kernel probes its devices, finds no root and reboots, which ends QEMU
+  // (-no-reboot). The probe is what this test is about; mounting needs the guest agent.
+  const qemu = start([findQemu(config), ...qemuArgs(machine, [share], [])]);
+  const qemuErr = collect(qemu.stderr);
+  try {
+    await waitFor(() => /ring 1 enabled/.test(log.text) || server.exitCode !== null || qemu.exitCode !== null, 90_000, "fsd's second ring enabled");
+    // QEMU acks the protocol features (bit 30). VIRTIO_F_VERSION_1 only when the transport
+    // is modern: virtio-mmio is legacy unless QEMU is told virtio-mmio.force-legacy=false.
+    const features = BigInt(log.text.match(/features (0x[0-9a-f]+)/)?.[1] ?? "0");
+    expect(features & (1n << 30n)).toBe(1n << 30n);
+    expect(log.text).toMatch(/mem table: \d region\(s\)/);
+    expect(log.text).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
+    expect(log.text).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled/);
+    expect(log.text).not.toMatch(/malformed|not supported|broken|bad descriptor/);
+    expect(qemuErr.text).toBe("");
+  } finally {
+    qemu.kill("SIGKILL");
+    await qemu.exited;
+  }
+  // QEMU gone: its connection closed, fsd is done and removes its socket.
+  expect(await server.exited).toBe(0);
+  expect(existsSync(socketPath)).toBe(false);
+});
