@@ -1,7 +1,7 @@
 /**
  * fsd's vhost-user half: its C tests (rings, messages, a front-end playing QEMU) under
- * ASan/UBSan, its command line, and a real QEMU whose guest kernel probes the virtio-fs
- * device: QEMU negotiates, sends the memory table and starts both rings on fsd.
+ * ASan/UBSan, its command line, and a real QEMU whose guest kernel mounts a share as its
+ * root through fsd.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -80,35 +80,39 @@ test("fsd refuses a bad command line with a line naming the problem, and exit co
   expect(existsSync(join(dir, "s.sock"))).toBe(false);
 });
 
-test("QEMU's guest probes the virtio-fs device: fsd takes the features, the memory table and both rings, and exits 0 when QEMU goes", async () => {
+test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM and starts both rings, the kernel's FUSE requests are answered, fsd exits 0 when QEMU goes", async () => {
   const config = loadConfig();
   const kernel = await prepareKernel(config);
   const dir = temp.make("fsd-qemu-");
   const socketPath = join(dir, "fs.sock");
+  const consolePath = join(dir, "console.log");
   const server = start([fsd, "--verbose", "--share", `${socketPath}:${dir}`]);
   const log = collect(server.stderr);
   await waitFor(() => existsSync(socketPath) || server.exitCode !== null, 10_000, "fsd's socket");
-  const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath: join(dir, "console.log"), memoryMib: 128, cpus: 1 };
+  const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath, memoryMib: 128, cpus: 1 };
   const share = { kind: "fs", tag: "data", hostPath: dir, readOnly: false, socketPath } as const;
-  // No root disk: the kernel probes its devices, finds no root and reboots, which ends QEMU
-  // (-no-reboot). The probe is what this test is about; mounting needs the guest agent.
-  const qemu = start([findQemu(config), ...qemuArgs(machine, [share], [])]);
+  // The share as the root filesystem, no disk: the kernel mounts it itself (FUSE_INIT,
+  // GETATTR, LOOKUPs through the request queue), finds no /init there and reboots, which
+  // ends QEMU (-no-reboot). Mounting a share where a box wants it is the guest agent's job.
+  const qemu = start([findQemu(config), ...qemuArgs(machine, [share], ["root=data", "rootfstype=virtiofs"])]);
   const qemuErr = collect(qemu.stderr);
   try {
-    await waitFor(() => /ring 1 enabled/.test(log.text) || server.exitCode !== null || qemu.exitCode !== null, 90_000, "fsd's second ring enabled");
-    // QEMU acks the protocol features (bit 30). VIRTIO_F_VERSION_1 only when the transport
-    // is modern: virtio-mmio is legacy unless QEMU is told virtio-mmio.force-legacy=false.
-    const features = BigInt(log.text.match(/features (0x[0-9a-f]+)/)?.[1] ?? "0");
-    expect(features & (1n << 30n)).toBe(1n << 30n);
-    expect(log.text).toMatch(/mem table: \d region\(s\)/);
-    expect(log.text).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
-    expect(log.text).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled/);
-    expect(log.text).not.toMatch(/malformed|not supported|broken|bad descriptor/);
-    expect(qemuErr.text).toBe("");
+    await waitFor(() => qemu.exitCode !== null, 90_000, "the guest to try /init on its virtio-fs root and reboot");
   } finally {
     qemu.kill("SIGKILL");
     await qemu.exited;
   }
+  expect(qemuErr.text).toBe("");
+  // QEMU acks the protocol features (bit 30). VIRTIO_F_VERSION_1 only when the transport is
+  // modern: virtio-mmio is legacy unless QEMU is told virtio-mmio.force-legacy=false.
+  const features = BigInt(log.text.match(/features (0x[0-9a-f]+)/)?.[1] ?? "0");
+  expect(features & (1n << 30n)).toBe(1n << 30n);
+  expect(log.text).toMatch(/mem table: \d region\(s\)/);
+  expect(log.text).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
+  expect(log.text).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled[\s\S]*ring 1 served/);
+  expect(log.text).not.toMatch(/malformed|not supported|broken|bad descriptor/);
+  // The root was mounted: the kernel got as far as running /init from it.
+  expect(await Bun.file(consolePath).text()).toContain("Requested init /init failed");
   // QEMU gone: its connection closed, fsd is done and removes its socket.
   expect(await server.exited).toBe(0);
   expect(existsSync(socketPath)).toBe(false);

@@ -341,6 +341,7 @@ bool vhost_serve(struct vhost_dev *dev, size_t i) {
     virtq_push(&ring->q, dev->req.head, len);
     served++;
   }
+  if (served > 0) trace(dev, "ring %zu served %zu request(s)", i, served);
   if (served > 0 && ring->call >= 0 && virtq_wants_call(&ring->q)) eventfd_write(ring->call, 1);
   return more && vhost_ring_live(dev, i);
 }
