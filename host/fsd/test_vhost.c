@@ -126,6 +126,13 @@ static void test_mem_table(void) {
   fd = ram_fd();
   set_mem_msg(UINT64_MAX, UINT64_MAX - 1, VHOST_USER_NEED_REPLY);
   CHECK(send_msg(&fd, 1) == 0 && reply_u64() == 1 && dev.mem.count == 0);
+  /* Past the end of the file (touching it would be SIGBUS), or not a file at all. */
+  fd = ram_fd();
+  set_mem_msg(RAM_SIZE, 0x1000, VHOST_USER_NEED_REPLY);
+  CHECK(send_msg(&fd, 1) == 0 && reply_u64() == 1 && dev.mem.count == 0);
+  fd = eventfd(0, EFD_CLOEXEC);
+  set_mem_msg(8, 0, VHOST_USER_NEED_REPLY);
+  CHECK(send_msg(&fd, 1) == 0 && reply_u64() == 1 && dev.mem.count == 0);
   /* The good one: mapped (the descriptor closed, the mapping holding the memory). */
   fd = ram_fd();
   kept = fd;
@@ -182,12 +189,28 @@ static void test_ring(void) {
   close(call_dup);
 }
 
+/* Random messages without descriptors, each followed by serving both rings (in the memory
+ * test_mem_table mapped): never a crash, never a reply but a header and a u64. */
+static void fuzz_messages(void) {
+  for (int round = 0; round < FUZZ_ROUNDS; round++) {
+    msg.request = (uint32_t)pick(40);
+    msg.flags = (uint32_t)(pick(4) ? VHOST_USER_VERSION | (pick(2) ? VHOST_USER_NEED_REPLY : 0) : pick(16));
+    msg.size = (uint32_t)(pick(8) ? pick(48) : pick(VHOST_MAX_PAYLOAD + 2));
+    for (size_t i = 0; i < 48; i++) msg.payload[i] = (uint8_t)(pick(3) ? pick(4) : test_rand(&test_rng));
+    int rc = send_msg(NULL, 0);
+    CHECK(rc == 0 || rc == -EPROTO);
+    CHECK(reply_len == 0 || reply_len == VHOST_HEADER_SIZE + 8);
+    for (size_t i = 0; i < VHOST_QUEUES; i++) vhost_serve(&dev, i);
+  }
+}
+
 int main(void) {
   vhost_init(&dev, NULL);
   test_features();
   test_malformed();
   test_mem_table();
   test_ring();
+  fuzz_messages();
   vhost_free(&dev);
   CHECK(dev.mem.count == 0 && dev.rings[1].call == -1);
   return test_finish("test_vhost");

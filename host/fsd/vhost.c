@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs_server.h"
@@ -101,13 +102,16 @@ static int set_mem_table(struct vhost_dev *dev, const struct vhost_msg *msg, int
   if (count == 0 || count > MEM_MAX_REGIONS || msg->size != 8 + count * sizeof(struct mem_region_desc) || fd_count != count)
     return -EPROTO;
   struct mem_table mem = {0};
-  void *map[MEM_MAX_REGIONS];
-  size_t map_len[MEM_MAX_REGIONS];
+  void *map[MEM_MAX_REGIONS] = {0};
+  size_t map_len[MEM_MAX_REGIONS] = {0};
   int rc = 0;
   for (uint32_t i = 0; i < count && rc == 0; i++) {
     struct mem_region_desc d;
     memcpy(&d, msg->payload + 8 + i * sizeof d, sizeof d);
-    if (d.size == 0 || d.mmap_offset > SIZE_MAX - d.size || d.gpa + d.size < d.gpa || d.uaddr + d.size < d.uaddr) {
+    /* A region past the end of its file would map, then kill fsd with SIGBUS on first touch. */
+    struct stat st;
+    if (d.size == 0 || d.mmap_offset > SIZE_MAX - d.size || d.gpa + d.size < d.gpa || d.uaddr + d.size < d.uaddr ||
+        fstat(fds[i], &st) < 0 || !S_ISREG(st.st_mode) || d.mmap_offset + d.size > (uint64_t)st.st_size) {
       rc = -EINVAL;
       break;
     }
