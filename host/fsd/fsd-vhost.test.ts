@@ -4,7 +4,7 @@
  * root through fsd.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { prepareKernel } from "../../src/vmm/kernel/kernel.ts";
@@ -80,10 +80,16 @@ test("fsd refuses a bad command line with a line naming the problem, and exit co
   expect(existsSync(join(dir, "s.sock"))).toBe(false);
 });
 
-test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM and starts both rings, the kernel's FUSE requests are answered, fsd exits 0 when QEMU goes", async () => {
+/**
+ * Boots a guest whose root filesystem is dir, shared by fsd (no disk): the kernel mounts it
+ * itself (FUSE_INIT, GETATTR, LOOKUPs through the request queue), runs its /init, and
+ * reboots when that fails or returns, which ends QEMU (-no-reboot). Mounting a share where a
+ * box wants it is the guest agent's job, not tested here. fsd's log, QEMU's stderr and the
+ * console, once QEMU and fsd have exited.
+ */
+async function bootOnShare(dir: string): Promise<{ log: string; qemuErr: string; console: string; fsdExit: number }> {
   const config = loadConfig();
   const kernel = await prepareKernel(config);
-  const dir = temp.make("fsd-qemu-");
   const socketPath = join(dir, "fs.sock");
   const consolePath = join(dir, "console.log");
   const server = start([fsd, "--verbose", "--share", `${socketPath}:${dir}`]);
@@ -91,29 +97,47 @@ test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM 
   await waitFor(() => existsSync(socketPath) || server.exitCode !== null, 10_000, "fsd's socket");
   const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath, memoryMib: 128, cpus: 1 };
   const share = { kind: "fs", tag: "data", hostPath: dir, readOnly: false, socketPath } as const;
-  // The share as the root filesystem, no disk: the kernel mounts it itself (FUSE_INIT,
-  // GETATTR, LOOKUPs through the request queue), finds no /init there and reboots, which
-  // ends QEMU (-no-reboot). Mounting a share where a box wants it is the guest agent's job.
   const qemu = start([findQemu(config), ...qemuArgs(machine, [share], ["root=data", "rootfstype=virtiofs"])]);
   const qemuErr = collect(qemu.stderr);
   try {
-    await waitFor(() => qemu.exitCode !== null, 90_000, "the guest to try /init on its virtio-fs root and reboot");
+    await waitFor(() => qemu.exitCode !== null, 90_000, "the guest to run /init on its virtio-fs root and reboot");
   } finally {
     qemu.kill("SIGKILL");
     await qemu.exited;
   }
-  expect(qemuErr.text).toBe("");
+  // QEMU gone: its connection closed, fsd is done.
+  const fsdExit = await server.exited;
+  expect(existsSync(socketPath)).toBe(false);
+  return { log: log.text, qemuErr: qemuErr.text, console: await Bun.file(consolePath).text(), fsdExit };
+}
+
+test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM and starts both rings, the kernel's FUSE requests are answered, fsd exits 0 when QEMU goes", async () => {
+  const { log, qemuErr, console: consoleText, fsdExit } = await bootOnShare(temp.make("fsd-qemu-"));
+  expect(qemuErr).toBe("");
   // QEMU acks the protocol features (bit 30). VIRTIO_F_VERSION_1 only when the transport is
   // modern: virtio-mmio is legacy unless QEMU is told virtio-mmio.force-legacy=false.
-  const features = BigInt(log.text.match(/features (0x[0-9a-f]+)/)?.[1] ?? "0");
+  const features = BigInt(log.match(/features (0x[0-9a-f]+)/)?.[1] ?? "0");
   expect(features & (1n << 30n)).toBe(1n << 30n);
-  expect(log.text).toMatch(/mem table: \d region\(s\)/);
-  expect(log.text).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
-  expect(log.text).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled[\s\S]*ring 1 served/);
-  expect(log.text).not.toMatch(/malformed|not supported|broken|bad descriptor/);
-  // The root was mounted: the kernel got as far as running /init from it.
-  expect(await Bun.file(consolePath).text()).toContain("Requested init /init failed");
-  // QEMU gone: its connection closed, fsd is done and removes its socket.
-  expect(await server.exited).toBe(0);
-  expect(existsSync(socketPath)).toBe(false);
+  expect(log).toMatch(/mem table: \d region\(s\)/);
+  expect(log).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
+  expect(log).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled[\s\S]*ring 1 served/);
+  expect(log).not.toMatch(/malformed|not supported|broken|bad descriptor/);
+  // The root was mounted: the kernel got as far as running /init from it (there is none).
+  expect(consoleText).toContain("Requested init /init failed");
+  expect(fsdExit).toBe(0);
+});
+
+// With the real FUSE half (fs_server.c, not the tests' stand-in): the guest runs a program
+// from the share and reads a file the host wrote there.
+test.if(existsSync(join(import.meta.dir, "fs_server.c")))("a guest runs /init from a share and reads what the host wrote", async () => {
+  const built = await make(join(out, "fsd-test", "guest_init"));
+  expect(built.code).toBe(0);
+  const dir = temp.make("fsd-root-");
+  copyFileSync(join(out, "fsd-test", "guest_init"), join(dir, "init"));
+  mkdirSync(join(dir, "dev"));
+  const token = `written on the host ${Date.now()}`;
+  writeFileSync(join(dir, "hello.txt"), token);
+  const { console: consoleText, fsdExit } = await bootOnShare(dir);
+  expect(consoleText).toContain(`fsd guest init read: ${token}`);
+  expect(fsdExit).toBe(0);
 });
