@@ -131,6 +131,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fsd: %s\n%s", err, USAGE);
     return 2;
   }
+  /* The guest's kernel has applied the box's umask to every mode it sends (fs_server.h). */
+  umask(0);
   int sigfd = signal_fd();
   if (sigfd < 0) {
     fprintf(stderr, "fsd: signalfd: %s\n", strerror(errno));
