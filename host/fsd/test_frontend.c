@@ -168,11 +168,12 @@ static void set_desc(uint64_t table, uint16_t i, uint64_t gpa, uint32_t len, uin
   memcpy(ram + table + i * sizeof d, &d, sizeof d);
 }
 
-/* Offers head on queue q, kicks, and waits for the call; the used entry's length, or -1. */
-static long long submit(uint32_t q, uint16_t head) {
+/* Offers head on queue q, kicks (unless fsd polls the ring), and waits for the call; the
+ * used entry's length, or -1. */
+static long long submit_to(uint32_t q, uint16_t head, bool kicked) {
   memcpy(ram + AVAIL(q) + 4 + (avail_idx[q] % NUM) * 2, &head, 2);
   __atomic_store_n((uint16_t *)(ram + AVAIL(q) + 2), ++avail_idx[q], __ATOMIC_RELEASE);
-  CHECK(eventfd_write(kick[q], 1) == 0);
+  if (kicked) CHECK(eventfd_write(kick[q], 1) == 0);
   struct pollfd p = {.fd = call[q], .events = POLLIN};
   if (poll(&p, 1, 10000) != 1) return -1;
   eventfd_t calls;
@@ -184,6 +185,8 @@ static long long submit(uint32_t q, uint16_t head) {
   CHECK(elem[0] == head);
   return elem[1];
 }
+
+static long long submit(uint32_t q, uint16_t head) { return submit_to(q, head, true); }
 
 /* Writes a request (header and body) at REQUEST; the descriptors are the caller's. */
 static uint32_t put_request(uint32_t opcode, uint64_t unique, uint64_t nodeid, const void *body, uint32_t body_len) {
@@ -241,6 +244,16 @@ static void test_requests(void) {
   CHECK(submit(0, 0) == 0);
 }
 
+/* A kick without a descriptor (the no-fd bit): fsd polls the ring and still answers. */
+static void test_polled_ring(int sock) {
+  uint64_t polled = VHOST_USER_VRING_NOFD | 0;
+  CHECK(set_acked(sock, VHOST_USER_SET_VRING_KICK, &polled, 8, NULL, 0) == 0);
+  struct fuse_forget_in forget = {.nlookup = 1};
+  uint32_t len = put_request(FUSE_FORGET, 5, 5, &forget, sizeof forget);
+  set_desc(DESC(0), 1, RAM_GPA + REQUEST, len, 0, 0);
+  CHECK(submit_to(0, 1, false) == 0);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_frontend FSD\n");
@@ -266,6 +279,7 @@ int main(int argc, char **argv) {
   CHECK(sock >= 0);
   set_up(sock);
   test_requests();
+  test_polled_ring(sock);
   CHECK(dial() < 0);
   uint32_t ring1[2] = {1, 0};
   send_msg(sock, VHOST_USER_GET_VRING_BASE, 0, ring1, 8, NULL, 0);
