@@ -45,6 +45,7 @@ function buildAssets(): void {
   run(["make", "-s", "-C", "ffi/qcow2", `OUT=${join(build, "ffi")}`]);
   run(["make", "-s", "-C", "host", `OUT=${join(build, "host")}`]);
   run(["make", "-s", "-C", "host/netd", `OUT=${join(build, "host")}`]);
+  run(["make", "-s", "-C", "host/fsd", `OUT=${join(build, "host")}`]);
   run(["make", "-s", "-C", "test/fixtures/libkrun-recorder", `OUT=${join(build, "libkrun-recorder")}`]); // the libkrun test double, tests only
   run(["make", "-s", "-C", "test/fixtures/net", `OUT=${join(build, "net-fixtures")}`]); // the fake box's tap bridge, tests only
   stageLibkrunfw();

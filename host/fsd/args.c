@@ -1,0 +1,68 @@
+#include "args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A name the share's root may show alone: one path component, never `.` or `..`. */
+static bool is_file_name(const char *name) {
+  return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static int parse_share(char *value, struct share_spec *share, char *err, size_t errlen) {
+  char copy[512]; /* the value as given, for messages: strsep cuts it up */
+  snprintf(copy, sizeof copy, "%s", value);
+  share->socket_path = strsep(&value, ":");
+  share->root = value ? strsep(&value, ":") : NULL;
+  if (share->socket_path[0] == '\0' || !share->root || share->root[0] != '/') {
+    snprintf(err, errlen, "--share %s: want SOCKET:ROOT[:ro][:file=NAME] with an absolute ROOT", copy);
+    return -1;
+  }
+  while (value) {
+    const char *option = strsep(&value, ":");
+    if (strcmp(option, "ro") == 0 && !share->read_only) {
+      share->read_only = true;
+    } else if (strncmp(option, "file=", 5) == 0 && !share->only_name && is_file_name(option + 5)) {
+      share->only_name = option + 5;
+    } else {
+      snprintf(err, errlen, "--share %s: bad or repeated option \"%s\" (want ro or file=NAME)", copy, option);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errlen) {
+  *a = (struct fsd_args){0};
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--verbose") == 0) {
+      a->verbose = true;
+      continue;
+    }
+    if (strcmp(argv[i], "--share") != 0) {
+      snprintf(err, errlen, "unknown argument \"%s\"", argv[i]);
+      return -1;
+    }
+    if (i + 1 == argc) {
+      snprintf(err, errlen, "--share needs a value: SOCKET:ROOT[:ro][:file=NAME]");
+      return -1;
+    }
+    if (a->share_count == ARGS_MAX_SHARES) {
+      snprintf(err, errlen, "more than %d shares", ARGS_MAX_SHARES);
+      return -1;
+    }
+    struct share_spec *share = &a->shares[a->share_count];
+    if (parse_share(argv[++i], share, err, errlen) < 0) return -1;
+    for (size_t k = 0; k < a->share_count; k++) {
+      if (strcmp(a->shares[k].socket_path, share->socket_path) == 0) {
+        snprintf(err, errlen, "--share: socket %s is given twice", share->socket_path);
+        return -1;
+      }
+    }
+    a->share_count++;
+  }
+  if (a->share_count == 0) {
+    snprintf(err, errlen, "no --share given");
+    return -1;
+  }
+  return 0;
+}

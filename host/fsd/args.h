@@ -1,0 +1,29 @@
+/* fsd's command line: `fsd [--verbose] --share SOCKET:ROOT[:ro][:file=NAME] …`, checked whole
+ * before anything starts. */
+#ifndef BOXLITE_FSD_ARGS_H
+#define BOXLITE_FSD_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A box has a handful of volumes; this bounds what one process holds open. */
+#define ARGS_MAX_SHARES 64
+
+struct share_spec {
+  const char *socket_path;
+  const char *root; /* absolute */
+  bool read_only;
+  const char *only_name; /* NULL: the whole directory */
+};
+
+struct fsd_args {
+  struct share_spec shares[ARGS_MAX_SHARES];
+  size_t share_count;
+  bool verbose; /* the vhost-user conversation on stderr */
+};
+
+/* Reads argv into a; the --share values are split in place. 0, or -1 with one line naming
+ * the bad argument in err. */
+int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errlen);
+
+#endif
