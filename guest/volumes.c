@@ -93,8 +93,10 @@ static int open_target(const char *path, bool file, char *err, size_t errlen) {
     fd = (int)syscall(SYS_openat2, root, prefix + 1, &how, sizeof how);
     if (fd < 0 && errno == ENOENT) {
       /* Made through the resolved parent, so a missing part is made inside the root too. */
-      const char *name = strrchr(prefix, '/') + 1;
-      prefix[name - prefix] = '\0';
+      char name[CONFIG_MOUNT_PATH_MAX + 1];
+      char *slash = strrchr(prefix, '/');
+      snprintf(name, sizeof name, "%s", slash + 1);
+      slash[1] = '\0';
       struct open_how_abi parent_how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
                                     .resolve = RESOLVE_IN_ROOT_ABI | RESOLVE_NO_MAGICLINKS_ABI};
       int parent = (int)syscall(SYS_openat2, root, prefix[1] ? prefix + 1 : ".", &parent_how, sizeof parent_how);
