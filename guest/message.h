@@ -65,6 +65,9 @@ struct guest_network {
 
 struct guest_mount {
   char tag[CONFIG_TAG_MAX + 1];
+  /* The volume's directory in the share: a name in its root (QEMU's fsd serves every volume of
+   * a box on one device), or "" when the share is the volume (libkrun: one share per volume). */
+  char subdir[CONFIG_FILE_NAME_MAX + 1];
   char path[CONFIG_MOUNT_PATH_MAX + 1]; /* absolute in the container, not "/", no "." or ".." part */
   char file[CONFIG_FILE_NAME_MAX + 1];  /* a single-file share: the file's name in it; "" for a directory */
   bool read_only;

@@ -184,6 +184,9 @@ static bool is_plain_path(const char *s) {
   }
 }
 
+/* One part of a path: no '/', not "." or "..". */
+static bool is_file_name(const char *s) { return !strchr(s, '/') && strcmp(s, ".") && strcmp(s, ".."); }
+
 /* Whether one of a and b is the other or lies beneath it. */
 static bool overlaps(const char *a, const char *b) {
   size_t na = strlen(a), nb = strlen(b), n = na < nb ? na : nb;
@@ -209,6 +212,7 @@ static int parse_mount(const struct json_doc *doc, const struct json_value *obj,
   if (obj->type != JSON_OBJECT) return fail(why, whylen, MOUNTS ": each mount must be an object");
   if (get_text(doc, obj, MOUNTS, "tag", m->tag, CONFIG_TAG_MAX, why, whylen) < 0) return -1;
   if (get_text(doc, obj, MOUNTS, "path", m->path, CONFIG_MOUNT_PATH_MAX, why, whylen) < 0) return -1;
+  if (get_optional_text(doc, obj, MOUNTS, "subdir", m->subdir, CONFIG_FILE_NAME_MAX, why, whylen) < 0) return -1;
   if (get_optional_text(doc, obj, MOUNTS, "file", m->file, CONFIG_FILE_NAME_MAX, why, whylen) < 0) return -1;
   if (get_optional_text(doc, obj, MOUNTS, "user", m->user, CONFIG_USER_MAX, why, whylen) < 0) return -1;
   if (message_get_optional(doc, obj, MOUNTS, "read_only", JSON_BOOL, &read_only, why, whylen) < 0) return -1;
@@ -222,8 +226,10 @@ static int parse_mount(const struct json_doc *doc, const struct json_value *obj,
   if (!is_plain_path(m->path))
     return fail(why, whylen, MOUNTS ": \"%s\" must be an absolute path other than / without empty, . or .. parts",
                 m->path);
-  if (m->file[0] && (strchr(m->file, '/') || !strcmp(m->file, ".") || !strcmp(m->file, "..")))
+  if (m->file[0] && !is_file_name(m->file))
     return fail(why, whylen, MOUNTS ": \"file\" must be a file name, not \"%s\"", m->file);
+  if (m->subdir[0] && !is_file_name(m->subdir))
+    return fail(why, whylen, MOUNTS ": \"subdir\" must be a file name, not \"%s\"", m->subdir);
   return 0;
 }
 
@@ -235,7 +241,9 @@ static int parse_mounts(const struct json_doc *doc, const struct json_value *mou
     struct guest_mount *m = &cfg->mounts[cfg->mount_count];
     if (parse_mount(doc, v, m, why, whylen) < 0) return -1;
     for (size_t i = 0; i < cfg->mount_count; i++) {
-      if (!strcmp(cfg->mounts[i].tag, m->tag)) return fail(why, whylen, MOUNTS ": two mounts have the tag \"%s\"", m->tag);
+      if (!strcmp(cfg->mounts[i].tag, m->tag) && !strcmp(cfg->mounts[i].subdir, m->subdir))
+        return fail(why, whylen, MOUNTS ": two mounts have the tag \"%s\"%s%s", m->tag, m->subdir[0] ? " and subdir " : "",
+                    m->subdir);
       if (overlaps(cfg->mounts[i].path, m->path))
         return fail(why, whylen, MOUNTS ": %s and %s overlap", cfg->mounts[i].path, m->path);
     }
@@ -282,7 +290,8 @@ bool message_same_config(const struct guest_config *a, const struct guest_config
   same = same && a->mount_count == b->mount_count;
   for (size_t i = 0; same && i < a->mount_count; i++) {
     const struct guest_mount *m = &a->mounts[i], *n = &b->mounts[i];
-    same = !strcmp(m->tag, n->tag) && !strcmp(m->path, n->path) && !strcmp(m->file, n->file) &&
+    same = !strcmp(m->tag, n->tag) && !strcmp(m->subdir, n->subdir) && !strcmp(m->path, n->path) &&
+           !strcmp(m->file, n->file) &&
            m->read_only == n->read_only && m->host_uid == n->host_uid && m->host_gid == n->host_gid &&
            !strcmp(m->user, n->user);
   }

@@ -409,6 +409,19 @@ static void test_config_mounts(void) {
     CHECK(parse(refused[i][0], &cfg, why, sizeof why) == CONFIG_REFUSED);
     CHECK_STR(why, refused[i][1]);
   }
+  /* One share holding several volumes: a tag repeats with different subdirs, not with the same. */
+  CHECK(parse(MOUNT("{\"tag\":\"shares\",\"subdir\":\"vol0\",\"path\":\"/a\",\"host_uid\":0,\"host_gid\":0},"
+                    "{\"tag\":\"shares\",\"subdir\":\"vol1\",\"path\":\"/b\",\"host_uid\":0,\"host_gid\":0}"),
+              &cfg, why, sizeof why) == 0);
+  CHECK(cfg.mount_count == 2);
+  CHECK_STR(cfg.mounts[1].subdir, "vol1");
+  CHECK(parse(MOUNT("{\"tag\":\"shares\",\"subdir\":\"vol0\",\"path\":\"/a\",\"host_uid\":0,\"host_gid\":0},"
+                    "{\"tag\":\"shares\",\"subdir\":\"vol0\",\"path\":\"/b\",\"host_uid\":0,\"host_gid\":0}"),
+              &cfg, why, sizeof why) == CONFIG_REFUSED);
+  CHECK_STR(why, "CONFIG mounts: two mounts have the tag \"shares\" and subdir vol0");
+  CHECK(parse(MOUNT("{\"tag\":\"shares\",\"subdir\":\"..\",\"path\":\"/a\",\"host_uid\":0,\"host_gid\":0}"), &cfg, why,
+              sizeof why) == CONFIG_REFUSED);
+  CHECK_STR(why, "CONFIG mounts: \"subdir\" must be a file name, not \"..\"");
   /* Paths that share a prefix but not a part do not overlap. */
   CHECK(parse(MOUNT(VOL("v0", "/ab") "," VOL("v1", "/a")), &cfg, why, sizeof why) == 0 && cfg.mount_count == 2);
   /* At most CONFIG_MOUNTS_MAX. */

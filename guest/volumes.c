@@ -183,8 +183,9 @@ static int idmap_userns(uint32_t host_uid, uint32_t host_gid, uint32_t uid, uint
 
 /* The share's tree (or its one file) as a detached mount with the volume's attributes. */
 static int share_tree(const struct guest_mount *m, const char *staging, char *err, size_t errlen) {
-  char source[sizeof mounted[0] + CONFIG_FILE_NAME_MAX + 1];
-  snprintf(source, sizeof source, "%s%s%s", staging, m->file[0] ? "/" : "", m->file);
+  char source[sizeof mounted[0] + 2 * (CONFIG_FILE_NAME_MAX + 1)];
+  snprintf(source, sizeof source, "%s%s%s%s%s", staging, m->subdir[0] ? "/" : "", m->subdir, m->file[0] ? "/" : "",
+           m->file);
   int tree = sys_open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
   if (tree < 0) return fail(err, errlen, "volume %s: open_tree %s: %s", m->path, source, strerror(errno));
   struct user_ids ids;
@@ -215,16 +216,35 @@ static int share_tree(const struct guest_mount *m, const char *staging, char *er
   return tree;
 }
 
-static int mount_volume(const struct guest_mount *m, char *err, size_t errlen) {
+/* Whether an earlier mount of cfg (before index `upto`) has the same tag: a share holding
+ * several volumes is mounted once. */
+static bool tag_mounted(const struct guest_config *cfg, size_t upto) {
+  for (size_t i = 0; i < upto; i++)
+    if (!strcmp(cfg->mounts[i].tag, cfg->mounts[upto].tag)) return true;
+  return false;
+}
+
+/* Whether every volume in the share with this tag is read-only. */
+static bool share_read_only(const struct guest_config *cfg, const char *tag) {
+  for (size_t i = 0; i < cfg->mount_count; i++)
+    if (!strcmp(cfg->mounts[i].tag, tag) && !cfg->mounts[i].read_only) return false;
+  return true;
+}
+
+static int mount_volume(const struct guest_config *cfg, size_t index, char *err, size_t errlen) {
+  const struct guest_mount *m = &cfg->mounts[index];
   char staging[sizeof mounted[0]];
   snprintf(staging, sizeof staging, STAGING_DIR "/%s", m->tag);
-  if (mkdir(staging, 0700) < 0 && errno != EEXIST) return fail(err, errlen, "mkdir %s: %s", staging, strerror(errno));
-  /* The share itself is never writable when the volume is read-only: the host refuses writes
-   * too, and root in the box cannot remount a read-only bind read-write over a read-only share. */
-  unsigned long flags = MS_NODEV | MS_NOSUID | (m->read_only ? MS_RDONLY : 0);
-  if (mount(m->tag, staging, "virtiofs", flags, NULL) < 0)
-    return fail(err, errlen, "volume %s: mount virtio-fs tag %s: %s", m->path, m->tag, strerror(errno));
-  remember(staging);
+  if (!tag_mounted(cfg, index)) {
+    if (mkdir(staging, 0700) < 0 && errno != EEXIST) return fail(err, errlen, "mkdir %s: %s", staging, strerror(errno));
+    /* A share of read-only volumes only is mounted read-only: root in the box cannot then
+     * remount a read-only bind read-write over a writable share (the host refuses the writes
+     * of a read-only volume anyway). */
+    unsigned long flags = MS_NODEV | MS_NOSUID | (share_read_only(cfg, m->tag) ? MS_RDONLY : 0);
+    if (mount(m->tag, staging, "virtiofs", flags, NULL) < 0)
+      return fail(err, errlen, "volume %s: mount virtio-fs tag %s: %s", m->path, m->tag, strerror(errno));
+    remember(staging);
+  }
   int tree = share_tree(m, staging, err, errlen);
   if (tree < 0) return -1;
   int target = open_target(m->path, m->file[0] != '\0', err, errlen);
@@ -249,7 +269,7 @@ int volumes_mount(const struct guest_config *cfg, char *err, size_t errlen) {
   if (mkdir(STAGING_DIR, 0700) < 0 && errno != EEXIST)
     return fail(err, errlen, "mkdir " STAGING_DIR ": %s", strerror(errno));
   for (size_t i = 0; i < cfg->mount_count; i++) {
-    if (mount_volume(&cfg->mounts[i], err, errlen) < 0) {
+    if (mount_volume(cfg, i, err, errlen) < 0) {
       volumes_unmount();
       return -1;
     }

@@ -56,8 +56,10 @@ export interface GuestConfig {
  * (docs/volumes.md). The guest refuses values that break these rules with `config_failed`.
  */
 export interface GuestMount {
-  /** The share's virtio-fs tag: 1–36 of [A-Za-z0-9_.-], unique in the box. */
+  /** The share's virtio-fs tag: 1–36 of [A-Za-z0-9_.-]. */
   tag: string;
+  /** The volume's directory in the share when one share holds several (QEMU's fsd); tag and subdir are unique in the box. */
+  subdir?: string;
   /** Absolute in the container, not `/`, no empty, `.` or `..` part; no two overlap. */
   path: string;
   read_only: boolean;

@@ -11,7 +11,7 @@ import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import { GUEST_ROOTFS_DEVICE, type GuestAssets, type VmProcess, type VmSpec } from "../vmm/backend.ts";
+import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ShareSource, type VmProcess, type VmSpec } from "../vmm/backend.ts";
 import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
@@ -46,6 +46,8 @@ export interface StartedVm {
   /** The backend that runs the VM ("qemu" or "krun"). */
   vmm: string;
   vm: VmProcess;
+  /** Where the guest finds each shared directory (the backend decides). */
+  shareSource(tag: string): ShareSource;
 }
 
 export interface BootedBox extends StartedVm {
@@ -120,23 +122,25 @@ export async function startBoxVm(config: Config, options: BootOptions): Promise<
     if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
     const vm = await backend.start(boxVmSpec(config, options, assets, layout));
     writeVmmGroup(layout.dir, vm.members);
-    return { layout, vmm: backend.name, vm };
+    return { layout, vmm: backend.name, vm, shareSource: (tag) => backend.shareSource(tag) };
   } catch (error) {
     throw withConsoleTail(error, layout);
   }
 }
 
 export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
-  const { layout, vmm, vm } = await startBoxVm(config, options);
+  const { layout, vmm, vm, shareSource } = await startBoxVm(config, options);
+  // Each volume's tag as the guest will find it on this backend.
+  const mounts = (options.mounts ?? []).map((mount) => ({ ...mount, ...shareSource(mount.tag) }));
   try {
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
       timeoutMs: config.bootTimeoutMs,
       vmExited: vm.exited,
-      config: guestConfig(options.id, options.network, options.mounts),
+      config: guestConfig(options.id, options.network, mounts),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
-    return { layout, vmm, vm, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
+    return { layout, vmm, vm, shareSource, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
   } catch (error) {
     await stopVm(vm, undefined, false);
     removeVmmPid(layout.dir);

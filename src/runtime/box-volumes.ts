@@ -4,12 +4,11 @@
  * a restart mounts what the box was made with.
  */
 import { realpathSync, statSync } from "node:fs";
-import { basename, dirname, join, posix } from "node:path";
+import { basename, dirname, posix } from "node:path";
 import type { GuestMount } from "../guest-protocol/messages.ts";
 import { type HostVolume, isHostVolume, type VolumeMount } from "../model/volumes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { SharedDirDevice } from "../vmm/devices.ts";
-import type { BoxLayout } from "./box-layout.ts";
 
 export interface BoxShares {
   devices: SharedDirDevice[];
@@ -34,12 +33,12 @@ function currentTarget(volume: HostVolume): { path: string; isFile: boolean; uid
 }
 
 /**
- * Each volume as a share (tag `vol<N>`, its server socket beside the box's others) and a
- * mount. A single file is shared as its directory with every other entry hidden (fsd's
+ * Each volume as a share (tag `vol<N>`) and a mount (whose tag the backend may place
+ * elsewhere: boot.ts asks it). A single file is shared as its directory with every other entry hidden (fsd's
  * `file=`), and bound alone at its path in the box. `user` is the box's user, which the
  * guest maps the host owner to.
  */
-export function boxShares(layout: BoxLayout, volumes: readonly VolumeMount[], user: string): BoxShares {
+export function boxShares(volumes: readonly VolumeMount[], user: string): BoxShares {
   const devices: SharedDirDevice[] = [];
   const mounts: GuestMount[] = [];
   volumes.forEach((volume, index) => {
@@ -53,7 +52,6 @@ export function boxShares(layout: BoxLayout, volumes: readonly VolumeMount[], us
       hostPath: target.isFile ? dirname(target.path) : target.path,
       readOnly: volume.readOnly,
       ...(target.isFile ? { onlyName: basename(target.path) } : {}),
-      socketPath: join(layout.socketLink, `fs-${index}.sock`),
     });
     mounts.push({
       tag,

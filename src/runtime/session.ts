@@ -192,7 +192,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     const spec = processSpec(facts.options, image.config, boxHostname(id));
     const { cpus, memoryMib } = facts.resolved;
     const network = await boxNetwork(home.config, layout, facts.resolved.network, facts.options.ports ?? []);
-    const shares = boxShares(layout, facts.options.volumes ?? [], spec.user);
+    const shares = boxShares(facts.options.volumes ?? [], spec.user);
     box = await bootBox(home.config, { id, image, cpus, memoryMib, ...(network ? { network } : {}), devices: shares.devices, mounts: shares.mounts });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {

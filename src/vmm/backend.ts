@@ -82,11 +82,19 @@ export interface BackendInfo {
   binary?: string;
 }
 
+/** Where the guest finds a shared directory: a virtio-fs tag, and the share's directory in it when one device serves several. */
+export interface ShareSource {
+  tag: string;
+  subdir?: string;
+}
+
 export interface VmmBackend {
   readonly name: BackendName;
   /** Resolves which accelerator to use (may boot a probe VM; the verdict is cached). */
   describe(): Promise<BackendInfo>;
   start(spec: VmSpec): Promise<VmProcess>;
+  /** Where this backend puts the shared directory the spec tagged `tag` (SharedDirDevice). */
+  shareSource(tag: string): ShareSource;
 }
 
 /** Flags every guest kernel boot gets: fast, quiet, and a clean exit on reboot. */

@@ -26,7 +26,7 @@ test("a box as the runtime builds it, and one with every kind of device, pass", 
 
 test("bad devices are refused, saying which and why", () => {
   const net = { kind: "net", socketPath: "/h/n.sock", mac: "5a:94:ef:e4:0c:ee" } as const;
-  const fs = { kind: "fs", tag: "data", hostPath: "/data", readOnly: false, socketPath: "/h/fs.sock" } as const;
+  const fs = { kind: "fs", tag: "data", hostPath: "/data", readOnly: false } as const;
   const cases: Array<[VmSpec, string]> = [
     [{ ...typicalSpec("/h"), devices: [{ kind: "agent", socketPath: "/h/a.sock" }] }, "VM device: a VM needs at least its system disk"],
     [withDevices({ kind: "disk", id: "rootfs", path: "/other.qcow2", format: "qcow2", readOnly: false }), "VM device: two disks have the id rootfs"],
@@ -40,7 +40,8 @@ test("bad devices are refused, saying which and why", () => {
     ],
     [withDevices({ ...fs, tag: "my share" }), 'VM device: shared directory tag "my share" must be 1-36 of [A-Za-z0-9_.-]'],
     [withDevices({ ...fs, tag: "t".repeat(37) }), `VM device: shared directory tag "${"t".repeat(37)}" must be 1-36 of [A-Za-z0-9_.-]`],
-    [withDevices(fs, { ...fs, socketPath: "/h/fs2.sock" }), "VM device: two shared directories have the tag data"],
+    [withDevices(fs, { ...fs, hostPath: "/data2" }), "VM device: two shared directories have the tag data"],
+    [withDevices({ ...fs, onlyName: ".." }), 'VM device: shared directory data: ".." is not a file name fsd can share'],
     [withDevices({ ...fs, hostPath: "relative" }), 'VM device: shared directory data must be an absolute path, not "relative"'],
     [withDevices({ kind: "agent", socketPath: "/h/b.sock" }), "VM device: a VM has at most one agent channel"],
   ];

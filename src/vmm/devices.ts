@@ -32,9 +32,11 @@ export interface NetDevice {
 
 /**
  * A host directory shared with the guest over virtio-fs (the guest kernel has virtio-fs
- * and FUSE but no 9p), mounted in the guest by its tag. libkrun serves it itself; QEMU
- * gets our server, fsd (host/fsd, a helper the QEMU backend adds), listening on
- * `socketPath`, which also enforces `readOnly`.
+ * and FUSE but no 9p). libkrun serves each as a device of its own, mounted in the guest by
+ * its tag. Under QEMU our server, fsd (host/fsd, a helper the QEMU backend adds), serves
+ * them all on one device, each a directory named by its tag (microvm has 8 virtio slots:
+ * a device per volume would allow four); `VmmBackend.shareSource` says which. The server
+ * enforces `readOnly` too.
  */
 export interface SharedDirDevice {
   kind: "fs";
@@ -44,8 +46,6 @@ export interface SharedDirDevice {
   readOnly: boolean;
   /** A single-file share: the only entry of hostPath the guest sees (fsd only; libkrun cannot hide the rest). */
   onlyName?: string;
-  /** The vhost-user-fs server's socket (QEMU only; libkrun ignores it). */
-  socketPath: string;
 }
 
 /** The guest agent's channel: a unix socket on the host that boxlite dials (at most one). */
@@ -106,7 +106,6 @@ function checkDevice(device: VmDevice, diskIds: Set<string>): void {
     case "fs":
       if (!FS_TAG.test(device.tag)) throw invalid(`shared directory tag ${JSON.stringify(device.tag)} must be 1-36 of [A-Za-z0-9_.-]`);
       checkPath(`shared directory ${device.tag}`, device.hostPath);
-      checkSocketPath(`shared directory ${device.tag}'s server socket`, device.socketPath);
       if (device.onlyName !== undefined && (device.onlyName === "" || device.onlyName === "." || device.onlyName === ".." || /[/\0:]/.test(device.onlyName)))
         throw invalid(`shared directory ${device.tag}: ${JSON.stringify(device.onlyName)} is not a file name fsd can share`);
       return;

@@ -8,7 +8,6 @@ import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
-import type { SharedDirDevice } from "./devices.ts";
 import type { HelperCommand } from "./helpers.ts";
 
 /** fsd opens its roots and binds its sockets in milliseconds; a loaded machine gets ample slack. */
@@ -22,21 +21,27 @@ export async function prepareFsd(config: Config): Promise<string> {
   });
 }
 
-/** `SOCKET:ROOT[:ro][:file=NAME]`: what fsd's --share takes, so neither path may hold a ':'. */
-function shareArg(share: SharedDirDevice): string {
-  for (const path of [share.socketPath, share.hostPath])
-    if (path.includes(":")) throw new BoxliteError("invalid_argument", `the box file server cannot share ${path}: a path with ':' cannot be given to it`);
-  return [share.socketPath, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
+/** A directory fsd serves, named in its root (the share's virtio-fs tag elsewhere). */
+export interface FsdShare {
+  name: string;
+  hostPath: string;
+  readOnly: boolean;
+  onlyName?: string;
 }
 
-/** One fsd for all of a VM's shares; it is ready once the last share's socket exists (it binds them in order). */
-export function fsdHelper(program: string, shares: readonly SharedDirDevice[]): HelperCommand {
-  const last = shares.at(-1);
-  if (!last) throw new Error("fsdHelper needs at least one share");
+/** `NAME:ROOT[:ro][:file=FILE]`: what fsd's --share takes, so the path may not hold a ':'. */
+function shareArg(share: FsdShare): string {
+  if (share.hostPath.includes(":"))
+    throw new BoxliteError("invalid_argument", `the box file server cannot share ${share.hostPath}: a path with ':' cannot be given to it`);
+  return [share.name, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
+}
+
+/** One fsd serving all of a VM's shares on one socket; ready once the socket exists. */
+export function fsdHelper(program: string, socketPath: string, shares: readonly FsdShare[]): HelperCommand {
   return {
     name: "fs",
-    argv: [program, ...shares.flatMap((share) => ["--share", shareArg(share)])],
-    readyPath: last.socketPath,
+    argv: [program, "--socket", socketPath, ...shares.flatMap((share) => ["--share", shareArg(share)])],
+    readyPath: socketPath,
     readyTimeoutMs: READY_TIMEOUT_MS,
   };
 }

@@ -1,11 +1,11 @@
 /**
  * Devices and helpers beside real VMs: a QEMU box whose NIC is served by a helper (the
  * sidecar stand-in) started before it, a helper whose death stops the box with the
- * reason, owners SIGKILLed with a QEMU box and with a krun (recorder) box — every process
- * of the group goes — and QEMU taking a shared directory's arguments.
+ * reason, and owners SIGKILLed with a QEMU box and with a krun (recorder) box — every
+ * process of the group goes. (QEMU with fsd, the real file server: host/fsd/fsd-vhost.test.ts.)
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { loadConfig } from "../../src/config/config.ts";
@@ -14,13 +14,8 @@ import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import type { ImageBase } from "../../src/image/image.ts";
 import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
 import { boxLayout, removeBox } from "../../src/runtime/box-layout.ts";
-import { prepareGuestAssets } from "../../src/runtime/guest-assets.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
 import { isRunning } from "../../src/util/proc.ts";
-import type { GuestAssets } from "../../src/vmm/backend.ts";
-import { systemDisk } from "../../src/vmm/devices.ts";
-import { qemuArgs } from "../../src/vmm/qemu/args.ts";
-import { findQemu } from "../../src/vmm/qemu/binary.ts";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
 import { waitFor } from "../helpers/cli.ts";
 import { sidecar, startOwner } from "../helpers/sidecars.ts";
@@ -30,11 +25,9 @@ import { typicalSpec } from "../helpers/vm-spec.ts";
 const config = loadConfig();
 const temp = new TempDirs();
 let image: ImageBase;
-let assets: GuestAssets;
 
 beforeAll(async () => {
   image = await prepareDefaultImage(config);
-  assets = await prepareGuestAssets(config);
 });
 afterAll(() => temp.removeAll());
 
@@ -127,32 +120,5 @@ test("the owner of a krun box (the recorder) SIGKILLed: the watchdog, the helper
     await waitFor(() => !owner.group.some(isRunning), 10_000, "the box's processes to be gone");
   } finally {
     owner.proc.kill("SIGKILL");
-  }
-});
-
-test("QEMU takes a shared directory's arguments: it dials the vhost-user-fs server and asks for its features", async () => {
-  const dir = temp.make("share-");
-  const serverSocket = join(dir, "fs.sock");
-  let received = new Uint8Array(0);
-  const server = Bun.listen({
-    unix: serverSocket,
-    socket: {
-      data: (_socket, chunk) => {
-        received = new Uint8Array([...received, ...chunk]);
-      },
-    },
-  });
-  const machine = { accelerator: "tcg", kernelPath: assets.kernel.elfPath, consolePath: join(dir, "console.log"), memoryMib: 128, cpus: 1 };
-  const share = { kind: "fs", tag: "data", hostPath: dir, readOnly: true, socketPath: serverSocket } as const;
-  const qemu = Bun.spawn([findQemu(config), ...qemuArgs(machine, [systemDisk(assets.systemDisk), share], [])], { stderr: "pipe" });
-  try {
-    // vhost-user's first message: VHOST_USER_GET_FEATURES (1), flags 0x1 (version 1), no payload.
-    await waitFor(() => received.length >= 12 || qemu.exitCode !== null, 20_000, "QEMU's first vhost-user message");
-    expect(Buffer.from(received.subarray(0, 12)).toString("hex")).toBe("010000000100000000000000");
-  } finally {
-    qemu.kill("SIGKILL");
-    await qemu.exited;
-    server.stop(true);
-    rmSync(serverSocket, { force: true });
   }
 });

@@ -42,7 +42,7 @@ beforeAll(async () => {
   file = join(work, "etc", "app.conf");
   writeFileSync(file, "setting=1\n");
   writeFileSync(join(work, "etc", "sibling.txt"), "a sibling\n");
-  const volume = await runCli(["volume", "create", "box-data"]);
+  const volume = await runCli(["volume", "create", "--name", "box-data"]);
   expect(volume.code).toBe(0);
   named = JSON.parse((await runCli(["volume", "inspect", "box-data"])).stdout).id;
   const started = await runCli([

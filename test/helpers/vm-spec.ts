@@ -36,7 +36,7 @@ export function everyDeviceSpec(dir: string): VmSpec {
     devices: [
       ...spec.devices,
       { kind: "net", socketPath: join(dir, "sock", "b1.net.sock"), mac: "5a:94:ef:e4:0c:ee" },
-      { kind: "fs", tag: "data", hostPath: join(dir, "shared"), readOnly: true, socketPath: join(dir, "sock", "b1.fs.sock") },
+      { kind: "fs", tag: "data", hostPath: join(dir, "shared"), readOnly: true },
       { kind: "net", socketPath: join(dir, "sock", "b1.net2.sock"), mac: "02:00:00:00:00:01" },
     ],
   };

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
 import { selfCommand } from "../../util/self.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
@@ -53,6 +53,11 @@ export class KrunBackend implements VmmBackend {
 
   describe(): Promise<BackendInfo> {
     return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path });
+  }
+
+  /** libkrun serves each share as a device of its own, under its tag. */
+  shareSource(tag: string): ShareSource {
+    return { tag };
   }
 
   async start(spec: VmSpec): Promise<VmProcess> {

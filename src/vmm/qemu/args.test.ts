@@ -54,7 +54,7 @@ test("a box: the system disk read-only raw, its rootfs qcow2 (pinned, with disca
   expect(append(boxArgs(spec, "tcg"))).toEndWith("mitigations=off loglevel=4");
 });
 
-test("NICs are stream clients of their sockets with their MACs, numbered in order; a share is a vhost-user-fs device on shared RAM", () => {
+test("NICs are stream clients of their sockets with their MACs, numbered in order; shares are one vhost-user-fs device on shared RAM, fsd's socket beside the agent's", () => {
   const args = boxArgs(everyDeviceSpec("/h"), "tcg");
   const devices = pairs(args).filter((pair) => /^-(device|chardev|netdev|object|machine) /.test(pair) && !/console|agent|blk|serial-device/.test(pair));
   expect(devices).toEqual([
@@ -62,11 +62,18 @@ test("NICs are stream clients of their sockets with their MACs, numbered in orde
     "-machine memory-backend=ram",
     "-netdev stream,id=net0,server=off,addr.type=unix,addr.path=/h/sock/b1.net.sock",
     "-device virtio-net-device,netdev=net0,mac=5a:94:ef:e4:0c:ee",
-    "-chardev socket,id=fs0,path=/h/sock/b1.fs.sock",
-    "-device vhost-user-fs-device,chardev=fs0,tag=data",
     "-netdev stream,id=net1,server=off,addr.type=unix,addr.path=/h/sock/b1.net2.sock",
     "-device virtio-net-device,netdev=net1,mac=02:00:00:00:00:01",
+    "-chardev socket,id=shares,path=/h/sock/fs.sock",
+    "-device vhost-user-fs-device,chardev=shares,tag=shares",
   ]);
+  // However many shares: still one device (microvm has 8 virtio slots).
+  const spec = everyDeviceSpec("/h");
+  const many = {
+    ...spec,
+    devices: [...spec.devices, ...[1, 2, 3, 4, 5, 6].map((n) => ({ kind: "fs", tag: `vol${n}`, hostPath: `/v${n}`, readOnly: false }) as const)],
+  };
+  expect(boxArgs(many, "tcg").filter((arg) => arg.startsWith("vhost-user-fs-device"))).toEqual(["vhost-user-fs-device,chardev=shares,tag=shares"]);
   // The memory backend's size is the machine's: QEMU refuses a mismatch.
   expect(args[args.indexOf("-m") + 1]).toBe("512");
 });

@@ -4,7 +4,8 @@
  * line), then the VmSpec's devices, each turned into its arguments here and only here.
  */
 import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
-import type { VmDevice } from "../devices.ts";
+import { dirname, join } from "node:path";
+import { agentSocketOf, type VmDevice } from "../devices.ts";
 import { hostTscKhz } from "./host-tsc.ts";
 
 /** QEMU option values separate fields with commas; a literal comma is written twice. */
@@ -18,7 +19,12 @@ export interface QemuMachine {
   consolePath: string;
   memoryMib: number;
   cpus: number;
+  /** Where fsd serves the VM's shared directories; needed only when it has some. */
+  sharesSocket?: string;
 }
+
+/** The one virtio-fs device of a VM's shared directories: each is the directory named by its own tag in it. */
+export const SHARES_TAG = "shares";
 
 /** The id of guest RAM when it must be shared with a vhost-user server. */
 const SHARED_RAM = "ram";
@@ -81,17 +87,22 @@ function deviceArgs(device: VmDevice, index: number): string[] {
         `virtio-net-device,netdev=net${index},mac=${device.mac}`,
       ];
     case "fs":
-      // virtio-fs through a vhost-user server (QEMU has no built-in one): the server maps
-      // guest RAM, so it must be shareable (memoryArgs). Read-only is the server's to enforce.
-      return [
-        "-chardev",
-        `socket,id=fs${index},path=${escapeOption(device.socketPath)}`,
-        "-device",
-        `vhost-user-fs-device,chardev=fs${index},tag=${device.tag}`,
-      ];
+      // All of them on one device (sharesArgs).
+      return [];
     case "agent":
       return ["-chardev", `socket,path=${escapeOption(device.socketPath)},server=on,wait=off,id=agent`, "-device", "virtserialport,chardev=agent,name=agent0"];
   }
+}
+
+/**
+ * The shared directories as one virtio-fs device served by fsd over vhost-user (QEMU has no
+ * server of its own): one device whatever their number, since microvm has 8 virtio slots
+ * and a box takes four. fsd maps guest RAM, so it must be shareable (memoryArgs).
+ */
+function sharesArgs(machine: QemuMachine, devices: readonly VmDevice[]): string[] {
+  if (!devices.some((device) => device.kind === "fs")) return [];
+  if (!machine.sharesSocket) throw new Error("a VM with shared directories needs the socket fsd serves them on");
+  return ["-chardev", `socket,id=shares,path=${escapeOption(machine.sharesSocket)}`, "-device", `vhost-user-fs-device,chardev=shares,tag=${SHARES_TAG}`];
 }
 
 /** Guest RAM as a shared memfd when a vhost-user device needs to map it; else QEMU's default. */
@@ -108,11 +119,23 @@ export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], app
     seen.set(device.kind, index + 1);
     return deviceArgs(device, index);
   });
-  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices), ...perDevice];
+  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices), ...perDevice, ...sharesArgs(machine, devices)];
+}
+
+/** fsd's socket for a box: beside the agent's. */
+export function sharesSocketOf(spec: VmSpec): string {
+  return join(dirname(agentSocketOf(spec.devices)), "fs.sock");
 }
 
 export function boxArgs(spec: VmSpec, accelerator: string): string[] {
-  const machine = { accelerator, kernelPath: spec.kernel.elfPath, consolePath: spec.consolePath, memoryMib: spec.memoryMib, cpus: spec.cpus };
+  const machine = {
+    accelerator,
+    kernelPath: spec.kernel.elfPath,
+    consolePath: spec.consolePath,
+    memoryMib: spec.memoryMib,
+    cpus: spec.cpus,
+    ...(spec.devices.some((device) => device.kind === "fs") ? { sharesSocket: sharesSocketOf(spec) } : {}),
+  };
   // The box's settings reach the guest in CONFIG, not on the kernel command line.
   return qemuArgs(machine, spec.devices, spec.kernelArgs);
 }
