@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
 
 const MIB = 1024 * 1024;
+/** Bytes of headroom per inode. */
+export const INODE_RATIO = 16 * 1024;
 
 export interface Ext4Options {
   /** Bytes of free space to leave beyond the content (the box writes into it). */
@@ -31,7 +33,9 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
   // ext4 metadata (inode tables, bitmaps, journal) needs room beyond the content itself.
   const overhead = Math.max(4 * MIB, Math.ceil(bytes * 0.1)) + inodes * 256 + (options.journal ? 16 * MIB : 0);
   const size = Math.ceil((bytes + overhead + options.headroom) / MIB) * MIB;
-  const inodeCount = Math.max(1024, inodes * 2 + Math.floor(options.headroom / (64 * 1024)));
+  // One inode per 16 KiB of headroom, mke2fs's own default ratio: a box's installs are
+  // small files (a node_modules is tens of thousands), and one per 64 KiB ran out at 16,000.
+  const inodeCount = Math.max(1024, inodes * 2 + Math.floor(options.headroom / INODE_RATIO));
   const args = [
     "mke2fs",
     "-q",

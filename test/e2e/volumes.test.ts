@@ -44,7 +44,7 @@ beforeAll(async () => {
   writeFileSync(join(work, "etc", "sibling.txt"), "a sibling\n");
   const volume = await runCli(["volume", "create", "--name", "box-data"]);
   expect(volume.code).toBe(0);
-  named = JSON.parse((await runCli(["volume", "inspect", "box-data"])).stdout).id;
+  named = JSON.parse((await runCli(["volume", "inspect", "box-data"])).stdout)[0].id;
   const started = await runCli([
     "run",
     "-d",
