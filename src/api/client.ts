@@ -11,6 +11,7 @@ import { connectThroughTunnel } from "./client-tunnel.ts";
 import type { ExecHandlers } from "../guest-protocol/execution.ts";
 import type { BoxliteApi, ExecSession, PullResult, RunSession, RuntimeInfo } from "../runtime/api.ts";
 import type { BoxView } from "../runtime/box-view.ts";
+import type { VolumeView } from "../db/box-summaries.ts";
 import type { CopyOptions } from "../runtime/copy.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import type { ImageInfo } from "../runtime/images.ts";
@@ -27,10 +28,12 @@ import { decide, factsOfView, isActiveStatus } from "../model/box-state.ts";
 import { requestFromOptions } from "../model/codec.ts";
 
 /** The Box of the contract, of which BoxView is a subset; `network` is ours and the newer clients' (a reference server may leave it out). */
-interface WireBox extends Omit<BoxView, "network"> {
+interface WireBox extends Omit<BoxView, "network" | "volumes"> {
   labels?: Record<string, string>;
   auto_pause?: number;
   network?: Partial<BoxView["network"]>;
+  /** A named volume's id is `managed_volume` on the wire, the newer contract's name. */
+  volumes?: Array<Omit<VolumeView, "volume"> & { managed_volume?: string }>;
 }
 
 export interface WireImage {
@@ -92,7 +95,7 @@ function toView(box: WireBox): BoxView {
       allow_net: box.network?.allow_net ?? [],
       published_ports: box.network?.published_ports ?? [],
     },
-    volumes: box.volumes ?? [],
+    volumes: (box.volumes ?? []).map(({ managed_volume, ...rest }) => (managed_volume === undefined ? rest : { ...rest, volume: managed_volume })),
   };
 }
 

@@ -37,6 +37,13 @@ test("volumes are listed newest first and found by id, name or unique id prefix"
   expect(() => getVolume(home, "")).toThrow(/no such volume/);
 });
 
+test("volumes made within one millisecond still list newest first (their ids are monotonic)", async () => {
+  const home = temp.make("boxlite-volumes-");
+  const made: string[] = [];
+  for (let i = 0; i < 40; i++) made.push((await createVolume(home, { name: `v${i}` })).name);
+  expect(listVolumes(home).map((volume) => volume.name)).toEqual(made.reverse());
+});
+
 test("a directory without volume.json (a create cut short) is not a volume", async () => {
   const home = temp.make("boxlite-volumes-");
   const volume = await createVolume(home, { name: "kept" });

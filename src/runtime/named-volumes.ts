@@ -8,11 +8,14 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ulid } from "ulid";
+import { monotonicFactory } from "ulid";
 import { listBoxes } from "../db/boxes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { FileLock } from "../util/flock.ts";
 import type { Home } from "./home.ts";
+
+/** Monotonic within a millisecond, so "newest first" holds for volumes made back to back. */
+const nextUlid = monotonicFactory();
 
 /** What `volume.json` holds, and what the runtime answers for a volume. */
 export interface VolumeRecord {
@@ -89,7 +92,7 @@ export async function createVolume(homeDir: string, options: { name?: string } =
   using _lock = await lockVolumes(homeDir, "create volume");
   if (options.name !== undefined && listVolumes(homeDir).some((volume) => volume.name === options.name || volume.id === options.name))
     throw new BoxliteError("already_exists", `a volume named ${JSON.stringify(options.name)} already exists`);
-  const id = ulid().toLowerCase();
+  const id = nextUlid().toLowerCase();
   const now = new Date().toISOString();
   const record: VolumeRecord = { id, name: options.name ?? id, created_at: now, updated_at: now };
   const dir = join(namedVolumesDir(homeDir), id);

@@ -348,10 +348,12 @@ test("host-path and managed volumes are recorded and shown, in the listing too; 
     const listed = ((await call(app, "GET", "/v1/boxes")).json as { boxes: Array<{ box_id: string; volumes?: unknown }> }).boxes;
     expect(listed.find((entry) => entry.box_id === box.box_id)?.volumes).toEqual(volumes);
 
-    const volume = (await call(app, "POST", "/v1/volumes", { body: { name: "api-data" } })).json as { id: string };
-    const withNamed = await create({ volumes: [{ managed_volume: "api-data", guest_path: "/named", read_only: false }] });
+    const volume = (await call(app, "POST", "/v1/volumes", { body: { name: "boxes-api-data" } })).json as { id: string };
+    const withNamed = await create({ volumes: [{ managed_volume: "boxes-api-data", guest_path: "/named", read_only: false }] });
     const dataDir = join(runtime.config.home, "volumes", "named", volume.id, "data");
-    expect((withNamed as WireBox & { volumes?: unknown }).volumes).toEqual([{ host_path: dataDir, guest_path: "/named", read_only: false }]);
+    expect((withNamed as WireBox & { volumes?: unknown }).volumes).toEqual([
+      { host_path: dataDir, guest_path: "/named", read_only: false, managed_volume: volume.id },
+    ]);
     expect((await runtime.getBox(withNamed.box_id)).volumes).toEqual([{ host_path: dataDir, guest_path: "/named", read_only: false, volume: volume.id }]);
     const inUse = await call(app, "DELETE", `/v1/volumes/${volume.id}`);
     expect(inUse.status).toBe(409);

@@ -50,8 +50,8 @@ export function toBox(view: BoxView): Static<typeof Box> {
       allow_net: view.network.allow_net,
       published_ports: view.network.published_ports,
     },
-    // anonymous and volume are ours and stay out of the contract's shape.
-    volumes: view.volumes.map(({ host_path, guest_path, read_only }) => ({ host_path, guest_path, read_only })),
+    // A named volume is named as the newer contract's VolumeSpec names it (managed_volume).
+    volumes: view.volumes.map(({ volume, ...rest }) => (volume === undefined ? rest : { ...rest, managed_volume: volume })),
   };
 }
 

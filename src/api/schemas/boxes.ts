@@ -56,9 +56,16 @@ export const Box = Type.Object({
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
   network: BoxNetwork,
   volumes: Type.Optional(
-    Type.Array(Type.Object({ host_path: Type.String(), guest_path: Type.String(), read_only: Type.Boolean() }), {
-      description: "The box's volumes (the older contract's VolumeSpec); given for a single box, not in the listing",
-    }),
+    Type.Array(
+      Type.Object({
+        host_path: Type.String({ description: "The directory or file on the server's host" }),
+        guest_path: Type.String(),
+        read_only: Type.Boolean(),
+        managed_volume: Type.Optional(Type.String({ description: "The named volume's id, when the mount is one" })),
+        anonymous: Type.Optional(Type.Boolean({ description: "true for an anonymous volume (made under the home at create)" })),
+      }),
+      { description: "The box's volumes (the older contract's VolumeSpec, with the newer one's managed_volume)" },
+    ),
   ),
 });
 
