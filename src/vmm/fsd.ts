@@ -8,11 +8,20 @@ import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
-import type { SharedDirDevice } from "./devices.ts";
 import type { HelperCommand } from "./helpers.ts";
 
-/** fsd opens its roots and binds its sockets in milliseconds; a loaded machine gets ample slack. */
+/** fsd opens its roots and binds its socket in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;
+
+/** One share of fsd's device: the guest sees hostPath as the directory `name` of the device's root. */
+export interface FsdShare {
+  /** 1 to 36 of [A-Za-z0-9_.-], unique among the shares (fsd refuses anything else). */
+  name: string;
+  hostPath: string;
+  readOnly: boolean;
+  /** A single-file share: the only entry of hostPath the guest sees. */
+  onlyName?: string;
+}
 
 export async function prepareFsd(config: Config): Promise<string> {
   const bytes = await Bun.file(fsdPath).bytes();
@@ -22,21 +31,20 @@ export async function prepareFsd(config: Config): Promise<string> {
   });
 }
 
-/** `SOCKET:ROOT[:ro][:file=NAME]`: what fsd's --share takes, so neither path may hold a ':'. */
-function shareArg(share: SharedDirDevice): string {
-  for (const path of [share.socketPath, share.hostPath])
-    if (path.includes(":")) throw new BoxliteError("invalid_argument", `the box file server cannot share ${path}: a path with ':' cannot be given to it`);
-  return [share.socketPath, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
+/** `NAME:ROOT[:ro][:file=FILE]`: what fsd's --share takes, so the path may not hold a ':'. */
+function shareArg(share: FsdShare): string {
+  if (share.hostPath.includes(":"))
+    throw new BoxliteError("invalid_argument", `the box file server cannot share ${share.hostPath}: a path with ':' cannot be given to it`);
+  return [share.name, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
 }
 
-/** One fsd for all of a VM's shares; it is ready once the last share's socket exists (it binds them in order). */
-export function fsdHelper(program: string, shares: readonly SharedDirDevice[]): HelperCommand {
-  const last = shares.at(-1);
-  if (!last) throw new Error("fsdHelper needs at least one share");
+/** One fsd serving all of a VM's shares on one vhost-user-fs device at socketPath; ready once that socket exists. */
+export function fsdHelper(program: string, socketPath: string, shares: readonly FsdShare[]): HelperCommand {
+  if (shares.length === 0) throw new Error("fsdHelper needs at least one share");
   return {
     name: "fs",
-    argv: [program, ...shares.flatMap((share) => ["--share", shareArg(share)])],
-    readyPath: last.socketPath,
+    argv: [program, "--socket", socketPath, ...shares.flatMap((share) => ["--share", shareArg(share)])],
+    readyPath: socketPath,
     readyTimeoutMs: READY_TIMEOUT_MS,
   };
 }
