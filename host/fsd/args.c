@@ -8,13 +8,13 @@ static bool is_file_name(const char *name) {
   return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
-static int parse_share(char *value, struct share_spec *share, char *err, size_t errlen) {
+int args_parse_share(char *value, struct share_spec *share, char *err, size_t errlen) {
   char copy[512]; /* the value as given, for messages: strsep cuts it up */
   snprintf(copy, sizeof copy, "%s", value);
-  share->socket_path = strsep(&value, ":");
+  share->name = strsep(&value, ":");
   share->root = value ? strsep(&value, ":") : NULL;
-  if (share->socket_path[0] == '\0' || !share->root || share->root[0] != '/') {
-    snprintf(err, errlen, "--share %s: want SOCKET:ROOT[:ro][:file=NAME] with an absolute ROOT", copy);
+  if (share->name[0] == '\0' || !share->root || share->root[0] != '/') {
+    snprintf(err, errlen, "--share %s: want NAME:ROOT[:ro][:file=FILE] with an absolute ROOT", copy);
     return -1;
   }
   while (value) {
@@ -24,7 +24,7 @@ static int parse_share(char *value, struct share_spec *share, char *err, size_t 
     } else if (strncmp(option, "file=", 5) == 0 && !share->only_name && is_file_name(option + 5)) {
       share->only_name = option + 5;
     } else {
-      snprintf(err, errlen, "--share %s: bad or repeated option \"%s\" (want ro or file=NAME)", copy, option);
+      snprintf(err, errlen, "--share %s: bad or repeated option \"%s\" (want ro or file=FILE)", copy, option);
       return -1;
     }
   }
@@ -38,23 +38,32 @@ int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errl
       a->verbose = true;
       continue;
     }
-    if (strcmp(argv[i], "--share") != 0) {
+    bool socket = strcmp(argv[i], "--socket") == 0;
+    if (!socket && strcmp(argv[i], "--share") != 0) {
       snprintf(err, errlen, "unknown argument \"%s\"", argv[i]);
       return -1;
     }
     if (i + 1 == argc) {
-      snprintf(err, errlen, "--share needs a value: SOCKET:ROOT[:ro][:file=NAME]");
+      snprintf(err, errlen, socket ? "--socket needs a value: a path" : "--share needs a value: NAME:ROOT[:ro][:file=FILE]");
       return -1;
+    }
+    if (socket) {
+      if (a->socket_path || argv[i + 1][0] == '\0') {
+        snprintf(err, errlen, "--socket is given twice, or empty");
+        return -1;
+      }
+      a->socket_path = argv[++i];
+      continue;
     }
     if (a->share_count == ARGS_MAX_SHARES) {
       snprintf(err, errlen, "more than %d shares", ARGS_MAX_SHARES);
       return -1;
     }
     struct share_spec *share = &a->shares[a->share_count];
-    if (parse_share(argv[++i], share, err, errlen) < 0) return -1;
+    if (args_parse_share(argv[++i], share, err, errlen) < 0) return -1;
     for (size_t k = 0; k < a->share_count; k++) {
-      if (strcmp(a->shares[k].socket_path, share->socket_path) == 0) {
-        snprintf(err, errlen, "--share: socket %s is given twice", share->socket_path);
+      if (strcmp(a->shares[k].name, share->name) == 0) {
+        snprintf(err, errlen, "--share: name %s is given twice", share->name);
         return -1;
       }
     }
@@ -62,6 +71,10 @@ int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errl
   }
   if (a->share_count == 0) {
     snprintf(err, errlen, "no --share given");
+    return -1;
+  }
+  if (!a->socket_path) {
+    snprintf(err, errlen, "no --socket given");
     return -1;
   }
   return 0;

@@ -1,5 +1,5 @@
-/* fsd's command line: `fsd [--verbose] --share SOCKET:ROOT[:ro][:file=NAME] …`, checked whole
- * before anything starts. */
+/* fsd's command line: `fsd [--verbose] --socket SOCKET --share NAME:ROOT[:ro][:file=FILE] …`,
+ * checked whole before anything starts. */
 #ifndef BOXLITE_FSD_ARGS_H
 #define BOXLITE_FSD_ARGS_H
 
@@ -10,13 +10,14 @@
 #define ARGS_MAX_SHARES 64
 
 struct share_spec {
-  const char *socket_path;
+  const char *name; /* the share's entry in the device's root; the mux checks its characters */
   const char *root; /* absolute */
   bool read_only;
   const char *only_name; /* NULL: the whole directory */
 };
 
 struct fsd_args {
+  const char *socket_path; /* the one vhost-user-fs device's */
   struct share_spec shares[ARGS_MAX_SHARES];
   size_t share_count;
   bool verbose; /* the vhost-user conversation on stderr */
@@ -25,5 +26,8 @@ struct fsd_args {
 /* Reads argv into a; the --share values are split in place. 0, or -1 with one line naming
  * the bad argument in err. */
 int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errlen);
+
+/* Splits one --share value (NAME:ROOT[:ro][:file=FILE]) in place; also the FUSE test harness's. */
+int args_parse_share(char *value, struct share_spec *share, char *err, size_t errlen);
 
 #endif

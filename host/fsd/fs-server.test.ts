@@ -21,6 +21,8 @@ import {
   readFileSync,
   readSync,
   readlinkSync,
+  renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -79,8 +81,27 @@ async function mountShare(args: string[] = [], prepare?: (share: string) => void
   for (const d of [share, mnt, outside]) mkdirSync(d);
   writeFileSync(join(outside, "secret"), "the secret\n");
   prepare?.(share);
-  const proc = Bun.spawn([HARNESS, share, mnt, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const mount = { proc, dir, share, mnt, outside };
+  return startHarness([HARNESS, share, mnt, ...args], { dir, share, mnt, outside });
+}
+
+/**
+ * Mounts the shares a (read-write), b (read-only) and c (read-write) of dir/a, dir/b, dir/c through
+ * the mux, as fsd serves a box's volumes on one device; `share` is dir/a.
+ */
+async function mountMux(prepare: (dir: string) => void): Promise<Share> {
+  const dir = mkdtempSync(join(tmpdir(), "fsd-test-"));
+  const mnt = join(dir, "mnt");
+  const outside = join(dir, "outside");
+  for (const d of ["a", "b", "c", "mnt", "outside"]) mkdirSync(join(dir, d));
+  prepare(dir);
+  const shares = ["--share", `a:${join(dir, "a")}`, "--share", `b:${join(dir, "b")}:ro`, "--share", `c:${join(dir, "c")}`];
+  return startHarness([HARNESS, mnt, ...shares], { dir, share: join(dir, "a"), mnt, outside });
+}
+
+/** Starts the harness; resolves once it says ready. */
+async function startHarness(argv: string[], paths: Omit<Share, "proc">): Promise<Share> {
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const mount = { proc, ...paths };
   mounted.add(mount);
   const reader = proc.stdout.getReader();
   const first = await reader.read();
@@ -354,6 +375,68 @@ describe("a single-file share", () => {
     } finally {
       await unmountShare(s);
     }
+  });
+});
+
+describe("three shares on one mount (the mux)", () => {
+  let s: Share;
+  beforeAll(async () => {
+    s = await mountMux((dir) => {
+      writeFileSync(join(dir, "a", "x"), "from a\n");
+      writeFileSync(join(dir, "b", "kept"), "kept\n");
+    });
+  });
+  afterAll(async () => {
+    await unmountShare(s);
+  });
+  const errorOf = (action: () => void): string | undefined => {
+    try {
+      action();
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code;
+    }
+    return undefined;
+  };
+
+  test("the root lists exactly the shares, read-only, and refuses every change in it", () => {
+    expect(readdirSync(s.mnt).sort()).toEqual(["a", "b", "c"]);
+    expect(statSync(s.mnt).mode & 0o7777).toBe(0o555);
+    expect(errorOf(() => mkdirSync(join(s.mnt, "d")))).toBe("EPERM");
+    expect(errorOf(() => writeFileSync(join(s.mnt, "f"), "x"))).toBe("EPERM");
+    expect(errorOf(() => rmdirSync(join(s.mnt, "c")))).toBe("EPERM");
+    expect(errorOf(() => renameSync(join(s.mnt, "c"), join(s.mnt, "d")))).toBe("EPERM");
+    expect(errorOf(() => renameSync(join(s.mnt, "a", "x"), join(s.mnt, "x")))).toBe("EPERM");
+    expect(errorOf(() => symlinkSync("a", join(s.mnt, "l")))).toBe("EPERM");
+    expect(readdirSync(s.dir).sort()).toEqual(["a", "b", "c", "mnt", "outside"]);
+  });
+
+  test("a write in a read-write share lands on the host; the read-only share reads and refuses", () => {
+    writeFileSync(join(s.mnt, "a", "new"), "written\n");
+    expect(readFileSync(join(s.dir, "a", "new"), "utf8")).toBe("written\n");
+    expect(readFileSync(join(s.mnt, "b", "kept"), "utf8")).toBe("kept\n");
+    expect(errorOf(() => writeFileSync(join(s.mnt, "b", "new"), "x"))).toBe("EROFS");
+    expect(errorOf(() => writeFileSync(join(s.mnt, "b", "kept"), "x"))).toBe("EROFS");
+    expect(readdirSync(join(s.dir, "b"))).toEqual(["kept"]);
+  });
+
+  test("rename(2) and link(2) across shares are EXDEV; mv falls back to copy and delete", async () => {
+    writeFileSync(join(s.mnt, "a", "moving"), "moves\n");
+    expect(errorOf(() => renameSync(join(s.mnt, "a", "moving"), join(s.mnt, "c", "moving")))).toBe("EXDEV");
+    expect(errorOf(() => linkSync(join(s.mnt, "a", "moving"), join(s.mnt, "c", "linked")))).toBe("EXDEV");
+    const mv = await run(["mv", join(s.mnt, "a", "moving"), `${join(s.mnt, "c")}/`]);
+    expect(mv).toMatchObject({ code: 0, stderr: "" });
+    expect(readFileSync(join(s.dir, "c", "moving"), "utf8")).toBe("moves\n");
+    expect(existsSync(join(s.dir, "a", "moving"))).toBe(false);
+    expect(existsSync(join(s.dir, "c", "linked"))).toBe(false);
+  });
+
+  test("hard links within a share share an inode, and a rename within one works", () => {
+    linkSync(join(s.mnt, "a", "x"), join(s.mnt, "a", "x2"));
+    const [one, two] = [statSync(join(s.mnt, "a", "x")), statSync(join(s.mnt, "a", "x2"))];
+    expect(two.ino).toBe(one.ino);
+    expect(one.nlink).toBe(2);
+    renameSync(join(s.mnt, "a", "x2"), join(s.mnt, "a", "x3"));
+    expect(readdirSync(join(s.dir, "a")).sort()).toEqual(["new", "x", "x3"]);
   });
 });
 

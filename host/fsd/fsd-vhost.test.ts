@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { prepareKernel } from "../../src/vmm/kernel/kernel.ts";
-import { qemuArgs } from "../../src/vmm/qemu/args.ts";
+import { qemuArgs, SHARES_TAG } from "../../src/vmm/qemu/args.ts";
 import { findQemu } from "../../src/vmm/qemu/binary.ts";
 import { waitFor } from "../../test/helpers/cli.ts";
 import { TempDirs } from "../../test/helpers/temp.ts";
@@ -63,41 +63,47 @@ test("fsd's C tests pass", async () => {
 
 test("fsd refuses a bad command line with a line naming the problem, and exit code 2", async () => {
   const dir = temp.make("fsd-args-");
+  const sock = join(dir, "s.sock");
   const cases: [string[], number, RegExp][] = [
     [[], 2, /^usage: fsd /],
-    [["--share"], 2, /^fsd: --share needs a value: SOCKET:ROOT/],
-    [["--share", join(dir, "s.sock")], 2, /^fsd: --share .*s\.sock: want SOCKET:ROOT\[:ro\]\[:file=NAME\] with an absolute ROOT/],
-    [["--share", `${join(dir, "s.sock")}:${dir}:rw`], 2, /^fsd: --share .*: bad or repeated option "rw"/],
+    [["--share"], 2, /^fsd: --share needs a value: NAME:ROOT/],
+    [["--socket", sock, "--share", "data"], 2, /^fsd: --share data: want NAME:ROOT\[:ro\]\[:file=FILE\] with an absolute ROOT/],
+    [["--socket", sock, "--share", `data:${dir}:rw`], 2, /^fsd: --share .*: bad or repeated option "rw"/],
+    [["--share", `data:${dir}`], 2, /^fsd: no --socket given/],
+    [["--socket", sock, "--share", `a:${dir}`, "--share", `a:${dir}`], 2, /^fsd: --share: name a is given twice/],
     [["--frobnicate"], 2, /^fsd: unknown argument "--frobnicate"/],
-    // A root that cannot be opened is not a usage error: it names the root and exits 1.
-    [["--share", `${join(dir, "s.sock")}:${join(dir, "missing")}`], 1, /^fsd: --share .*missing.*No such file or directory/],
+    // A root that cannot be opened, or a name the device's root cannot hold, is not a usage error: exit 1.
+    [["--socket", sock, "--share", `data:${join(dir, "missing")}`], 1, /^fsd: share data: open\(.*missing\): No such file or directory/],
+    [["--socket", sock, "--share", `a b:${dir}`], 1, /^fsd: share name "a b": want 1 to 36 of \[A-Za-z0-9_.-\]/],
   ];
   for (const [args, code, message] of cases) {
     const proc = start([fsd, ...args]);
     const [stderr, exitCode] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
     expect({ args, exitCode, stderr }).toEqual({ args, exitCode: code, stderr: expect.stringMatching(message) });
   }
-  expect(existsSync(join(dir, "s.sock"))).toBe(false);
+  expect(existsSync(sock)).toBe(false);
 });
 
 /**
- * Boots a guest whose root filesystem is dir, shared by fsd (no disk): the kernel mounts it
- * itself (FUSE_INIT, GETATTR, LOOKUPs through the request queue), runs its /init, and
- * reboots when that fails or returns, which ends QEMU (-no-reboot). Mounting a share where a
- * box wants it is the guest agent's job, not tested here. fsd's log, QEMU's stderr and the
+ * Boots a guest whose root filesystem is fsd's one device (no disk), serving dir as the share
+ * "data" and an empty read-only share "extra": the kernel mounts it itself (FUSE_INIT,
+ * GETATTR, LOOKUPs through the request queue), runs `init` (a path in the guest), and reboots
+ * when that fails or returns, which ends QEMU (-no-reboot). Mounting a share where a box
+ * wants it is the guest agent's job, not tested here. fsd's log, QEMU's stderr and the
  * console, once QEMU and fsd have exited.
  */
-async function bootOnShare(dir: string): Promise<{ log: string; qemuErr: string; console: string; fsdExit: number }> {
+async function bootOnShare(dir: string, init: string): Promise<{ log: string; qemuErr: string; console: string; fsdExit: number }> {
   const config = loadConfig();
   const kernel = await prepareKernel(config);
   const socketPath = join(dir, "fs.sock");
   const consolePath = join(dir, "console.log");
-  const server = start([fsd, "--verbose", "--share", `${socketPath}:${dir}`]);
+  const extra = temp.make("fsd-extra-");
+  const server = start([fsd, "--verbose", "--socket", socketPath, "--share", `data:${dir}`, "--share", `extra:${extra}:ro`]);
   const log = collect(server.stderr);
   await waitFor(() => existsSync(socketPath) || server.exitCode !== null, 10_000, "fsd's socket");
-  const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath, memoryMib: 128, cpus: 1 };
-  const share = { kind: "fs", tag: "data", hostPath: dir, readOnly: false, socketPath } as const;
-  const qemu = start([findQemu(config), ...qemuArgs(machine, [share], ["root=data", "rootfstype=virtiofs"])]);
+  const machine = { accelerator: "tcg", kernelPath: kernel.elfPath, consolePath, memoryMib: 128, cpus: 1, sharesSocket: socketPath };
+  const device = { kind: "fs", tag: "data", hostPath: dir, readOnly: false } as const;
+  const qemu = start([findQemu(config), ...qemuArgs(machine, [device], [`root=${SHARES_TAG}`, "rootfstype=virtiofs", `init=${init}`])]);
   const qemuErr = collect(qemu.stderr);
   try {
     await waitFor(() => qemu.exitCode !== null, 90_000, "the guest to run /init on its virtio-fs root and reboot");
@@ -112,7 +118,7 @@ async function bootOnShare(dir: string): Promise<{ log: string; qemuErr: string;
 }
 
 test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM and starts both rings, the kernel's FUSE requests are answered, fsd exits 0 when QEMU goes", async () => {
-  const { log, qemuErr, console: consoleText, fsdExit } = await bootOnShare(temp.make("fsd-qemu-"));
+  const { log, qemuErr, console: consoleText, fsdExit } = await bootOnShare(temp.make("fsd-qemu-"), "/init");
   expect(qemuErr).toBe("");
   // QEMU acks the protocol features (bit 30). VIRTIO_F_VERSION_1 only when the transport is
   // modern: virtio-mmio is legacy unless QEMU is told virtio-mmio.force-legacy=false.
@@ -122,13 +128,13 @@ test("a real guest mounts its root through fsd: QEMU negotiates, maps guest RAM 
   expect(log).toMatch(/ring 0 started[^\n]*\n[\s\S]*ring 0 enabled/);
   expect(log).toMatch(/ring 1 started[^\n]*\n[\s\S]*ring 1 enabled[\s\S]*ring 1 served/);
   expect(log).not.toMatch(/malformed|not supported|broken|bad descriptor/);
-  // The root was mounted: the kernel got as far as running /init from it (there is none).
+  // The root was mounted: the kernel got as far as running /init from it (there is none: the root holds the shares alone).
   expect(consoleText).toContain("Requested init /init failed");
   expect(fsdExit).toBe(0);
 });
 
-// The guest runs a program from the share and reads a file the host wrote there.
-test("a guest runs /init from a share and reads what the host wrote", async () => {
+// The guest runs a program from a share, sees every share in the root, and reads a file the host wrote.
+test("a guest runs /data/init from a share, lists the shares in the root, and reads what the host wrote", async () => {
   const built = await make(join(out, "fsd-test", "guest_init"));
   expect(built.code).toBe(0);
   const dir = temp.make("fsd-root-");
@@ -136,7 +142,7 @@ test("a guest runs /init from a share and reads what the host wrote", async () =
   mkdirSync(join(dir, "dev"));
   const token = `written on the host ${Date.now()}`;
   writeFileSync(join(dir, "hello.txt"), token);
-  const { console: consoleText, fsdExit } = await bootOnShare(dir);
-  expect(consoleText).toContain(`fsd guest init read: ${token}`);
+  const { console: consoleText, fsdExit } = await bootOnShare(dir, "/data/init");
+  expect(consoleText).toContain(`fsd guest root: data extra; read: ${token}`);
   expect(fsdExit).toBe(0);
 });

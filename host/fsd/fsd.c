@@ -1,10 +1,10 @@
 /*
- * fsd: the box file server for QEMU (docs/volumes.md). One vhost-user-fs back-end per
- * --share, each on its own unix socket, all in one thread around one poll loop.
+ * fsd: the box file server for QEMU (docs/volumes.md). One vhost-user-fs back-end on one unix
+ * socket, serving every --share as a directory of its root (mux.h): QEMU's microvm has too few
+ * device slots for one per volume. One thread around one poll loop.
  *
- * Exit codes: 0 when every share's front-end has gone, or on SIGTERM/SIGINT; 1 when a
- * share cannot be served (its root does not open, its socket cannot be bound); 2 for a bad
- * command line.
+ * Exit codes: 0 when the front-end has gone, or on SIGTERM/SIGINT; 1 when a share cannot be
+ * served (its root does not open) or the socket cannot be bound; 2 for a bad command line.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,13 +19,14 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "fs_server.h"
+#include "mux.h"
 #include "share.h"
 
 static const char USAGE[] =
-    "usage: fsd [--verbose] --share SOCKET:ROOT[:ro][:file=NAME] [--share ...]\n"
-    "  Serves each ROOT as a virtio-fs device to the vhost-user front-end (QEMU) that connects\n"
-    "  to SOCKET. ro: read-only; file=NAME: the root shows only its entry NAME.\n";
+    "usage: fsd [--verbose] --socket SOCKET --share NAME:ROOT[:ro][:file=FILE] [--share ...]\n"
+    "  Serves one virtio-fs device to the vhost-user front-end (QEMU) that connects to SOCKET;\n"
+    "  its root holds each ROOT as the directory NAME. ro: read-only; file=FILE: that share\n"
+    "  shows only its entry FILE.\n";
 
 /*
  * A non-blocking listening socket only its owner may connect to, replacing a stale one. It
@@ -61,29 +62,29 @@ static int listen_at(const char *path, char *why, size_t whylen) {
 }
 
 static void trace_line(void *ctx, const char *line) {
-  fprintf(stderr, "fsd: share=%s %s\n", ((struct share *)ctx)->socket_path, line);
+  (void)ctx;
+  fprintf(stderr, "fsd: %s\n", line);
 }
 
-/* Opens every share in the order given, so that the last socket appearing means all are up. */
-static int open_shares(const struct fsd_args *args, struct share **shares) {
+/* Opens every share's root, then the socket: the socket appearing means all are up. */
+static struct share *open_device(const struct fsd_args *args) {
+  struct mux_share shares[ARGS_MAX_SHARES];
   for (size_t i = 0; i < args->share_count; i++) {
     const struct share_spec *spec = &args->shares[i];
-    char why[256];
-    struct fs_options options = {.root = spec->root, .read_only = spec->read_only, .only_name = spec->only_name};
-    struct fs_server *server = fs_server_new(&options, why, sizeof why);
-    int fd = server ? listen_at(spec->socket_path, why, sizeof why) : -1;
-    if (fd < 0) {
-      fprintf(stderr, "fsd: --share %s:%s: %s\n", spec->socket_path, spec->root, why);
-      if (server) fs_server_free(server);
-      return -1;
-    }
-    shares[i] = share_new(spec->socket_path, server, fd);
-    if (args->verbose) {
-      shares[i]->dev.trace = trace_line;
-      shares[i]->dev.trace_ctx = shares[i];
-    }
+    shares[i] = (struct mux_share){
+        .name = spec->name, .options = {.root = spec->root, .read_only = spec->read_only, .only_name = spec->only_name}};
   }
-  return 0;
+  char why[512];
+  struct fs_mux *mux = fs_mux_new(shares, args->share_count, why, sizeof why);
+  int fd = mux ? listen_at(args->socket_path, why, sizeof why) : -1;
+  if (fd < 0) {
+    fprintf(stderr, "fsd: %s%s\n", mux ? "--socket: " : "", why);
+    fs_mux_free(mux);
+    return NULL;
+  }
+  struct share *device = share_new(args->socket_path, mux, fd);
+  if (args->verbose) device->dev.trace = trace_line;
+  return device;
 }
 
 static int signal_fd(void) {
@@ -96,27 +97,21 @@ static int signal_fd(void) {
   return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Polls until every share is done or a signal ends fsd. */
-static void run(struct share **shares, size_t count, int sigfd) {
-  struct pollfd fds[1 + ARGS_MAX_SHARES * SHARE_MAX_FDS];
-  struct share_slot slots[1 + ARGS_MAX_SHARES * SHARE_MAX_FDS];
-  for (;;) {
-    size_t n = 0, live = 0;
+/* Polls until the front-end has gone or a signal ends fsd. */
+static void run(struct share *device, int sigfd) {
+  struct pollfd fds[1 + SHARE_MAX_FDS];
+  struct share_slot slots[1 + SHARE_MAX_FDS];
+  while (!device->done) {
     int timeout = -1;
-    fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-    for (size_t i = 0; i < count; i++) {
-      if (shares[i]->done) continue;
-      live++;
-      n += share_poll_fds(shares[i], fds + n, slots + n, &timeout);
-    }
-    if (live == 0) return;
+    fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    size_t n = 1 + share_poll_fds(device, fds + 1, slots + 1, &timeout);
     if (poll(fds, n, timeout) < 0 && errno != EINTR) {
       fprintf(stderr, "fsd: poll: %s\n", strerror(errno));
       return;
     }
     if (fds[0].revents) return;
     for (size_t i = 1; i < n; i++) share_event(&slots[i], fds[i].revents);
-    for (size_t i = 0; i < count; i++) share_tick(shares[i]);
+    share_tick(device);
   }
 }
 
@@ -138,14 +133,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fsd: signalfd: %s\n", strerror(errno));
     return 1;
   }
-  struct share *shares[ARGS_MAX_SHARES] = {0};
-  int status = open_shares(&args, shares) < 0 ? 1 : 0;
-  if (status == 0) run(shares, args.share_count, sigfd);
-  for (size_t i = 0; i < args.share_count; i++) {
-    if (!shares[i]) continue;
-    /* Only the sockets this process bound are removed. */
-    unlink(args.shares[i].socket_path);
-    share_free(shares[i]);
-  }
-  return status;
+  struct share *device = open_device(&args);
+  if (!device) return 1;
+  run(device, sigfd);
+  /* Only the socket this process bound is removed. */
+  unlink(args.socket_path);
+  share_free(device);
+  return 0;
 }

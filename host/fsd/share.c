@@ -7,19 +7,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fs_server.h"
+#include "mux.h"
 
 _Static_assert(offsetof(struct vhost_msg, payload) == VHOST_HEADER_SIZE, "a message is read as its wire bytes");
 
-struct share *share_new(const char *socket_path, struct fs_server *server, int listen_fd) {
+static size_t handle(void *mux, const struct iovec *in, size_t in_count, const struct iovec *out, size_t out_count) {
+  return fs_mux_handle(mux, in, in_count, out, out_count);
+}
+
+struct share *share_new(const char *socket_path, struct fs_mux *mux, int listen_fd) {
   struct share *share = malloc(sizeof *share);
   if (!share) abort();
   memset(share, 0, sizeof *share);
   share->socket_path = socket_path;
-  share->server = server;
+  share->mux = mux;
   share->listen_fd = listen_fd;
   share->conn_fd = -1;
-  vhost_init(&share->dev, server);
+  vhost_init(&share->dev, handle, mux);
   return share;
 }
 
@@ -40,7 +44,7 @@ static void end_connection(struct share *share) {
 void share_free(struct share *share) {
   end_connection(share);
   if (share->listen_fd >= 0) close(share->listen_fd);
-  fs_server_free(share->server);
+  fs_mux_free(share->mux);
   free(share);
 }
 

@@ -1,5 +1,6 @@
-/* One share of fsd: its listening socket, its one front-end connection (QEMU), and the
- * vhost-user device that connection drives. fsd.c polls what each share asks for. */
+/* fsd's one vhost-user-fs device: its listening socket, its one front-end connection (QEMU),
+ * and the device that connection drives, serving every share through the mux. fsd.c polls
+ * what it asks for. */
 #ifndef BOXLITE_FSD_SHARE_H
 #define BOXLITE_FSD_SHARE_H
 
@@ -25,7 +26,7 @@ struct share_slot {
 
 struct share {
   const char *socket_path;
-  struct fs_server *server;
+  struct fs_mux *mux;
   int listen_fd, conn_fd; /* -1: none */
   bool done;              /* its front-end has gone */
   bool more[VHOST_QUEUES]; /* requests may still wait in the ring */
@@ -36,9 +37,9 @@ struct share {
   int fds[VHOST_MAX_FDS];
 };
 
-/* A share listening on listen_fd, serving with server (both then its own). Aborts when out
+/* A device listening on listen_fd, serving with mux (both then its own). Aborts when out
  * of memory: fsd cannot run then. */
-struct share *share_new(const char *socket_path, struct fs_server *server, int listen_fd);
+struct share *share_new(const char *socket_path, struct fs_mux *mux, int listen_fd);
 void share_free(struct share *share);
 
 /* Adds the fds the share waits on to fds/slots; lowers *timeout_ms (-1: none) to what it

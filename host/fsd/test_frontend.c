@@ -51,7 +51,7 @@ static pid_t start_fsd(const char *share) {
   unlink(socket_path); /* a socket left by a failed check would look ready */
   pid_t pid = fork();
   if (pid == 0) {
-    execl(fsd, fsd, "--share", share, (char *)NULL);
+    execl(fsd, fsd, "--socket", socket_path, "--share", share, (char *)NULL);
     _exit(127);
   }
   /* Ready once its socket exists (the runtime waits the same way). */
@@ -227,7 +227,8 @@ static void test_requests(void) {
   out = reply_header();
   struct fuse_attr_out attr;
   memcpy(&attr, ram + REPLY + sizeof out, sizeof attr);
-  CHECK(used == (long long)(sizeof out + sizeof attr) && out.error == 0 && out.unique == 2 && S_ISDIR(attr.attr.mode));
+  /* The device's root is the mux's: read-only, whatever the share's own mode (0700). */
+  CHECK(used == (long long)(sizeof out + sizeof attr) && out.error == 0 && out.unique == 2 && attr.attr.mode == (S_IFDIR | 0555));
 
   /* A buffer outside guest memory: answered empty, and the queue goes on. */
   set_desc(DESC(1), 3, RAM_GPA + RAM_SIZE - 16, 4096, VIRTQ_DESC_F_WRITE, 0);
@@ -236,6 +237,15 @@ static void test_requests(void) {
   set_desc(DESC(1), 4, RAM_GPA + REQUEST, len, VIRTQ_DESC_F_NEXT, 5);
   set_desc(DESC(1), 5, RAM_GPA + REPLY, 4096, VIRTQ_DESC_F_WRITE, 0);
   CHECK(submit(1, 4) > 0 && reply_header().unique == 3);
+
+  /* The share is the root's entry of its name. */
+  len = put_request(FUSE_LOOKUP, 6, FUSE_ROOT_ID, "data", 5);
+  set_desc(DESC(1), 6, RAM_GPA + REQUEST, len, VIRTQ_DESC_F_NEXT, 7);
+  set_desc(DESC(1), 7, RAM_GPA + REPLY, 4096, VIRTQ_DESC_F_WRITE, 0);
+  CHECK(submit(1, 6) == (long long)(sizeof out + sizeof(struct fuse_entry_out)));
+  struct fuse_entry_out entry;
+  memcpy(&entry, ram + REPLY + sizeof out, sizeof entry);
+  CHECK(reply_header().error == 0 && entry.nodeid == (1ull << 48 | 1) && (entry.attr.mode & 0777) == 0700);
 
   /* FORGET on the hiprio queue: no reply, still a used entry. */
   struct fuse_forget_in forget = {.nlookup = 1};
@@ -263,7 +273,7 @@ int main(int argc, char **argv) {
   CHECK(mkdtemp(dir) != NULL);
   snprintf(socket_path, sizeof socket_path, "%s/fs.sock", dir);
   char share[256];
-  snprintf(share, sizeof share, "%s:%s", socket_path, dir);
+  snprintf(share, sizeof share, "data:%s", dir);
 
   ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
   CHECK(ftruncate(ram_fd, RAM_SIZE) == 0);

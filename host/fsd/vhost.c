@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs_server.h"
 
 /* Payload layouts (vhost-user.rst, "Message types"), read with memcpy: the buffer has no alignment. */
 struct vring_state {
@@ -57,9 +56,10 @@ static void reset_ring(struct vhost_ring *ring) {
   *ring = (struct vhost_ring){.kick = -1, .call = -1, .err = -1};
 }
 
-void vhost_init(struct vhost_dev *dev, struct fs_server *server) {
+void vhost_init(struct vhost_dev *dev, vhost_handler *handle, void *ctx) {
   memset(dev, 0, sizeof *dev);
-  dev->server = server;
+  dev->handle = handle;
+  dev->handle_ctx = ctx;
   for (size_t i = 0; i < VHOST_QUEUES; i++) dev->rings[i] = (struct vhost_ring){.kick = -1, .call = -1, .err = -1};
 }
 
@@ -336,7 +336,7 @@ bool vhost_serve(struct vhost_dev *dev, size_t i) {
     if (rc == 1) {
       size_t room = 0;
       for (size_t k = 0; k < dev->req.out_count; k++) room += dev->req.out[k].iov_len;
-      size_t n = fs_server_handle(dev->server, dev->req.in, dev->req.in_count, dev->req.out, dev->req.out_count);
+      size_t n = dev->handle(dev->handle_ctx, dev->req.in, dev->req.in_count, dev->req.out, dev->req.out_count);
       len = (uint32_t)(n < room ? n : room);
     } else {
       trace(dev, "ring %zu: request %u has a bad descriptor chain", i, dev->req.head);

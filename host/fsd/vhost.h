@@ -73,10 +73,13 @@ struct vhost_ring {
   int kick, call, err; /* -1: none */
 };
 
-struct fs_server;
+/* Answers one FUSE request, with fs_server_handle's contract (fsd: the shares' mux). */
+typedef size_t vhost_handler(void *ctx, const struct iovec *in, size_t in_count, const struct iovec *out,
+                             size_t out_count);
 
 struct vhost_dev {
-  struct fs_server *server;
+  vhost_handler *handle;
+  void *handle_ctx;
   uint64_t features, protocol_features; /* what the front-end acked */
   struct mem_table mem;
   size_t map_len[MEM_MAX_REGIONS];
@@ -92,7 +95,7 @@ struct vhost_dev {
 uint64_t vhost_features(void);
 uint64_t vhost_protocol_features(void);
 
-void vhost_init(struct vhost_dev *dev, struct fs_server *server);
+void vhost_init(struct vhost_dev *dev, vhost_handler *handle, void *ctx);
 /* Unmaps guest memory and closes every descriptor the front-end gave. */
 void vhost_free(struct vhost_dev *dev);
 

@@ -10,8 +10,18 @@ import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
 
-/** fsd opens its roots and binds its sockets in milliseconds; a loaded machine gets ample slack. */
+/** fsd opens its roots and binds its socket in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;
+
+/** One share of fsd's device: the guest sees hostPath as the directory `name` of the device's root. */
+export interface FsdShare {
+  /** 1 to 36 of [A-Za-z0-9_.-], unique among the shares (fsd refuses anything else). */
+  name: string;
+  hostPath: string;
+  readOnly: boolean;
+  /** A single-file share: the only entry of hostPath the guest sees. */
+  onlyName?: string;
+}
 
 export async function prepareFsd(config: Config): Promise<string> {
   const bytes = await Bun.file(fsdPath).bytes();
@@ -21,14 +31,6 @@ export async function prepareFsd(config: Config): Promise<string> {
   });
 }
 
-/** A directory fsd serves, named in its root (the share's virtio-fs tag elsewhere). */
-export interface FsdShare {
-  name: string;
-  hostPath: string;
-  readOnly: boolean;
-  onlyName?: string;
-}
-
 /** `NAME:ROOT[:ro][:file=FILE]`: what fsd's --share takes, so the path may not hold a ':'. */
 function shareArg(share: FsdShare): string {
   if (share.hostPath.includes(":"))
@@ -36,8 +38,9 @@ function shareArg(share: FsdShare): string {
   return [share.name, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
 }
 
-/** One fsd serving all of a VM's shares on one socket; ready once the socket exists. */
+/** One fsd serving all of a VM's shares on one vhost-user-fs device at socketPath; ready once that socket exists. */
 export function fsdHelper(program: string, socketPath: string, shares: readonly FsdShare[]): HelperCommand {
+  if (shares.length === 0) throw new Error("fsdHelper needs at least one share");
   return {
     name: "fs",
     argv: [program, "--socket", socketPath, ...shares.flatMap((share) => ["--share", shareArg(share)])],
