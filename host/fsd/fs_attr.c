@@ -7,12 +7,10 @@
 
 #include "fs_internal.h"
 
-#define ATTR_TIMEOUT_S 1
-
 static int reply_attr(struct inode *node, struct fs_reply *o) {
   struct stat st;
   if (fstat(node->fd, &st) < 0) return -errno;
-  struct fuse_attr_out out = {.attr_valid = ATTR_TIMEOUT_S};
+  struct fuse_attr_out out = {.attr_valid = fs_attr_timeout(st.st_mode)};
   fs_fill_attr(&st, &out.attr);
   return reply_put(o, &out, sizeof out);
 }

@@ -8,8 +8,15 @@
 
 #include "fs_internal.h"
 
-/* virtiofsd's cache=auto: the guest trusts a name and its attributes for a second. */
+/* virtiofsd's cache=auto: the guest trusts a name (and a directory's or a link's attributes) for a second. */
 #define ENTRY_TIMEOUT_S 1
+
+uint64_t fs_attr_timeout(mode_t mode) {
+  /* A regular file's attributes are never cached: its size and mtime are what the guest reads
+   * data by (a read past the cached size asks again; FUSE_AUTO_INVAL_DATA drops pages whose
+   * mtime moved), so a host write is seen by the box's next read at once, not a second later. */
+  return S_ISREG(mode) ? 0 : ENTRY_TIMEOUT_S;
+}
 
 void fs_fill_attr(const struct stat *st, struct fuse_attr *attr) {
   *attr = (struct fuse_attr){
@@ -41,7 +48,7 @@ int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry) {
   uint64_t nodeid;
   int e = inodes_add(&s->inodes, fd, &st, &nodeid);
   if (e) return e;
-  *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = ENTRY_TIMEOUT_S, .attr_valid = ENTRY_TIMEOUT_S};
+  *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = ENTRY_TIMEOUT_S, .attr_valid = fs_attr_timeout(st.st_mode)};
   fs_fill_attr(&st, &entry->attr);
   return 0;
 }

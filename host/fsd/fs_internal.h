@@ -78,6 +78,8 @@ int fs_lookup_entry(struct fs_server *s, struct inode *parent, const char *name,
 /* Counts one more lookup of fd's inode (taking fd) and fills an entry. */
 int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry);
 void fs_fill_attr(const struct stat *st, struct fuse_attr *attr);
+/* How long the guest may trust attributes of an inode of that mode, in seconds. */
+uint64_t fs_attr_timeout(mode_t mode);
 /* Strips what a box must never set on a host file: set-user-ID always, set-group-ID but on directories. */
 mode_t fs_safe_mode(mode_t mode, bool directory);
 

@@ -156,6 +156,30 @@ static void test_names_and_nodeids(const char *root) {
   fs_server_free(s);
 }
 
+/* A regular file's attributes are never cached (a host write is read at once); names, directories and links are for a second. */
+static void test_timeouts(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  const uint8_t *body;
+  struct fuse_entry_out entry;
+  CHECK(call(s, FUSE_LOOKUP, 1, NULL, 0, "file", NULL, &body) == 0);
+  memcpy(&entry, body, sizeof entry);
+  CHECK(entry.entry_valid == 1 && entry.attr_valid == 0);
+  struct fuse_attr_out attr;
+  CHECK(call(s, FUSE_GETATTR, entry.nodeid, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, &body) == 0);
+  memcpy(&attr, body, sizeof attr);
+  CHECK(attr.attr_valid == 0);
+  static const char *const cached[] = {"dir", "etc"};
+  for (size_t i = 0; i < sizeof cached / sizeof *cached; i++) {
+    CHECK(call(s, FUSE_LOOKUP, 1, NULL, 0, cached[i], NULL, &body) == 0);
+    memcpy(&entry, body, sizeof entry);
+    CHECK(entry.entry_valid == 1 && entry.attr_valid == 1);
+  }
+  CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, &body) == 0);
+  memcpy(&attr, body, sizeof attr);
+  CHECK(attr.attr_valid == 1);
+  fs_server_free(s);
+}
+
 /* Symlinks are only read, never followed; devices, fifos and symlinks are never opened. */
 static void test_confinement(const char *root) {
   struct fs_server *s = server_at(root, false, NULL);
@@ -374,6 +398,7 @@ int main(void) {
   CHECK(mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0); /* the tests run as root */
   test_init(root);
   test_names_and_nodeids(root);
+  test_timeouts(root);
   test_read_only(root);
   test_single_file(root);
   test_confinement(root);

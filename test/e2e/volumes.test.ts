@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SHARES_TAG } from "../../src/vmm/qemu/args.ts";
 import { runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -180,7 +181,11 @@ describe("a single host file", () => {
     expect((await inBox("cat /etc/app.conf")).stdout).toBe("setting=1\n");
     expect((await inBox("echo setting=2 > /etc/app.conf")).code).toBe(0);
     expect(readFileSync(file, "utf8")).toBe("setting=2\n");
-    const tag = await inBox("mkdir -p /mnt/share && mount -t virtiofs vol2 /mnt/share && ls -a /mnt/share; cat /mnt/share/sibling.txt; touch /mnt/share/new");
+    // Under QEMU every volume is a directory of the one device (its tag SHARES_TAG), named vol2 here.
+    const share = `/mnt/share/vol2`;
+    const tag = await inBox(
+      `mkdir -p /mnt/share && mount -t virtiofs ${SHARES_TAG} /mnt/share && ls -a ${share}; cat ${share}/sibling.txt; touch ${share}/new`,
+    );
     expect(tag.stdout).toContain("app.conf");
     expect(tag.stdout).not.toContain("sibling");
     expect(readdirSync(join(work, "etc")).sort()).toEqual(["app.conf", "sibling.txt"]);
