@@ -19,6 +19,9 @@ struct fs_options {
   /* A single-file share: the root shows only this entry of `root` (a regular file) and
    * nothing can be created, removed or renamed in the root. NULL for a directory share. */
   const char *only_name;
+  /* How many inodes other than the root hold a descriptor at once (the others are re-opened by
+   * name when used); 0: derived from the soft RLIMIT_NOFILE at fs_server_new. */
+  unsigned max_inode_fds;
 };
 
 struct fs_server;
