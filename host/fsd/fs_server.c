@@ -16,8 +16,8 @@
 #endif
 #define FS_MINOR 38
 
-/* Descriptors left for open files, the transport's sockets and eventfds; half the rest go to
- * inodes, the other half to the files the guest opens. */
+/* Descriptors left for the transport's sockets and eventfds; half the rest go to inodes, the
+ * other half to the files the guest opens. */
 #define FDS_RESERVED 256
 #define INODE_FDS_MIN 64
 #define INODE_FDS_MAX 100000
@@ -61,11 +61,19 @@ static const struct op_entry OPS[] = {
     [FUSE_LSEEK] = {op_lseek, 0},
 };
 
-static uint32_t inode_fds_of_rlimit(void) {
+void fs_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+unsigned fs_inode_fds_budget(size_t servers) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) return INODE_FDS_MAX;
-  rlim_t n = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / 2 : 0;
-  return n < INODE_FDS_MIN ? INODE_FDS_MIN : n > INODE_FDS_MAX ? INODE_FDS_MAX : (uint32_t)n;
+  rlim_t n = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / 2 / (servers ? servers : 1) : 0;
+  return n < INODE_FDS_MIN ? INODE_FDS_MIN : n > INODE_FDS_MAX ? INODE_FDS_MAX : (unsigned)n;
 }
 
 struct fs_server *fs_server_new(const struct fs_options *options, char *why, size_t whylen) {
@@ -84,7 +92,7 @@ struct fs_server *fs_server_new(const struct fs_options *options, char *why, siz
     return NULL;
   }
   struct fs_server *s = calloc(1, sizeof *s);
-  if (!s || (options->only_name && !(s->only_name = strdup(options->only_name))) || inodes_init(&s->inodes, fd, &st, options->max_inode_fds ? options->max_inode_fds : inode_fds_of_rlimit()) < 0) {
+  if (!s || (options->only_name && !(s->only_name = strdup(options->only_name))) || inodes_init(&s->inodes, fd, &st, options->max_inode_fds ? options->max_inode_fds : fs_inode_fds_budget(1)) < 0) {
     snprintf(why, whylen, "out of memory");
     if (s) free(s->only_name);
     free(s);

@@ -69,7 +69,10 @@ static int open_shares(const struct fsd_args *args, struct share **shares) {
   for (size_t i = 0; i < args->share_count; i++) {
     const struct share_spec *spec = &args->shares[i];
     char why[256];
-    struct fs_options options = {.root = spec->root, .read_only = spec->read_only, .only_name = spec->only_name};
+    struct fs_options options = {.root = spec->root,
+                                 .read_only = spec->read_only,
+                                 .only_name = spec->only_name,
+                                 .max_inode_fds = fs_inode_fds_budget(args->share_count)};
     struct fs_server *server = fs_server_new(&options, why, sizeof why);
     int fd = server ? listen_at(spec->socket_path, why, sizeof why) : -1;
     if (fd < 0) {
@@ -133,6 +136,7 @@ int main(int argc, char **argv) {
   }
   /* The guest's kernel has applied the box's umask to every mode it sends (fs_server.h). */
   umask(0);
+  fs_raise_nofile();
   int sigfd = signal_fd();
   if (sigfd < 0) {
     fprintf(stderr, "fsd: signalfd: %s\n", strerror(errno));

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,12 +79,7 @@ int main(int argc, char **argv) {
   }
   /* The guest's kernel has applied its umask already; the modes it sends are final. */
   umask(0);
-  /* Each inode the guest holds is a descriptor. */
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  fs_raise_nofile();
   char why[256];
   struct fs_server *server = fs_server_new(&options, why, sizeof why);
   if (!server) {

@@ -25,6 +25,22 @@ static void unlink_bucket(struct inodes *t, uint32_t index) {
   *at = t->slots[index].next;
 }
 
+/*
+ * A digest of the file handle of the inode fd holds (its number and generation on ext4, tmpfs,
+ * xfs...): an O_PATH descriptor pins its inode, but an evicted one's number may be reused, and
+ * only the generation tells the new inode from the old. 0 where the filesystem has no handles.
+ */
+static uint64_t handle_of(int fd) {
+  _Alignas(struct file_handle) unsigned char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+  struct file_handle *fh = (struct file_handle *)buf;
+  fh->handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) < 0) return 0;
+  uint64_t h = 0xcbf29ce484222325ull ^ (uint32_t)fh->handle_type; /* FNV-1a */
+  for (unsigned i = 0; i < fh->handle_bytes; i++) h = (h ^ fh->f_handle[i]) * 0x100000001b3ull;
+  return h;
+}
+
 static uint32_t find(const struct inodes *t, dev_t dev, ino_t ino) {
   uint32_t i = t->buckets[hash_of(dev, ino, t->nbuckets)];
   while (i && (t->slots[i].dev != dev || t->slots[i].ino != ino)) i = t->slots[i].next;
@@ -94,7 +110,7 @@ static int grow(struct inodes *t) {
   t->free_head = t->cap;
   t->cap = cap;
   for (uint32_t i = 1; i < t->cap; i++)
-    if (t->slots[i].live) link_bucket(t, i);
+    if (t->slots[i].live && !t->slots[i].stale) link_bucket(t, i);
   return 0;
 }
 
@@ -129,7 +145,8 @@ static int reopen(struct inodes *t, uint32_t i) {
   int fd = openat(t->slots[n->parent].fd, n->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT || errno == ENOTDIR ? -ESTALE : -errno;
   struct stat st;
-  if (fstat(fd, &st) < 0 || st.st_dev != n->dev || st.st_ino != n->ino || (st.st_mode & S_IFMT) != n->type) {
+  if (fstat(fd, &st) < 0 || st.st_dev != n->dev || st.st_ino != n->ino || (st.st_mode & S_IFMT) != n->type ||
+      handle_of(fd) != n->handle) {
     close(fd);
     return -ESTALE;
   }
@@ -141,8 +158,9 @@ static int reopen(struct inodes *t, uint32_t i) {
 static int slot_fd(struct inodes *t, uint32_t i) {
   uint32_t depth = 0;
   for (uint32_t j = i; t->slots[j].fd < 0; j = t->slots[j].parent) {
-    /* Only the root and unnamed inodes lack a parent, and both always hold their descriptor. */
-    if (depth == INODES_DEPTH_MAX || !t->slots[j].parent) return -ESTALE;
+    /* The root always holds its descriptor; an unnamed or stale inode without one is gone. */
+    const struct inode *n = &t->slots[j];
+    if (depth == INODES_DEPTH_MAX || !n->parent || n->unnamed || n->stale) return -ESTALE;
     t->chain[depth++] = j;
   }
   while (depth) {
@@ -165,7 +183,7 @@ int inodes_fd(struct inodes *t, uint64_t nodeid) {
 static void release(struct inodes *t, uint32_t i) {
   while (i && i != FUSE_ROOT_NODEID && t->slots[i].live && !t->slots[i].nlookup && !t->slots[i].children) {
     struct inode *n = &t->slots[i];
-    unlink_bucket(t, i);
+    if (!n->stale) unlink_bucket(t, i);
     if (in_lru(t, i)) lru_remove(t, i);
     if (n->fd >= 0) close(n->fd);
     uint32_t parent = n->parent;
@@ -206,8 +224,23 @@ static int record_name(struct inodes *t, uint32_t i, uint32_t parent, const char
   return 0;
 }
 
+/*
+ * Whether evicted slot i is the inode fd holds, found by its (dev, ino): not when that number
+ * now belongs to another inode. Then slot i leaves the hash for the new one and answers ESTALE.
+ */
+static bool same_inode(struct inodes *t, uint32_t i, const struct stat *st, uint64_t handle) {
+  if ((st->st_mode & S_IFMT) == t->slots[i].type && handle == t->slots[i].handle) return true;
+  unlink_bucket(t, i);
+  t->slots[i].stale = true;
+  return false;
+}
+
 int inodes_add(struct inodes *t, int fd, const struct stat *st, uint64_t parent, const char *name, uint64_t *nodeid) {
   uint32_t i = find(t, st->st_dev, st->st_ino);
+  uint64_t handle = 0;
+  /* A held descriptor pins its inode: only an evicted one's number may have gone to another. */
+  if (!i || t->slots[i].fd < 0) handle = handle_of(fd);
+  if (i && t->slots[i].fd < 0 && !same_inode(t, i, st, handle)) i = 0;
   if (i) {
     if (t->slots[i].fd >= 0) close(fd);
     else hold_fd(t, i, fd);
@@ -232,6 +265,7 @@ int inodes_add(struct inodes *t, int fd, const struct stat *st, uint64_t parent,
                                .fd = -1,
                                .dev = st->st_dev,
                                .ino = st->st_ino,
+                               .handle = handle,
                                .type = st->st_mode & S_IFMT,
                                .nlookup = 1,
                                .parent = (uint32_t)parent,

@@ -7,9 +7,11 @@
  * inodes than the process may hold descriptors. It holds an O_PATH|O_NOFOLLOW descriptor for at
  * most max_fds of them (least recently used lose theirs first) and finds the others again by
  * their parent's descriptor and their name in it: one component, never following a symlink, and
- * only if the same (st_dev, st_ino) is still there, so a host rename or swap meanwhile answers
- * ESTALE, never another file. The root always keeps its descriptor; an inode that can no longer
- * be found by name (the guest removed that name) keeps its descriptor while the guest knows it.
+ * only if the same inode is still there, so a host rename or swap meanwhile answers ESTALE, never
+ * another file. "The same" is (st_dev, st_ino) and the file handle: a removed inode's number is
+ * given to the next file made (ext4 does so at once), which the handle's generation tells apart.
+ * The root always keeps its descriptor; an inode that can no longer be found by name (the guest
+ * removed that name) keeps its descriptor while the guest knows it.
  */
 #ifndef BOXLITE_FSD_INODES_H
 #define BOXLITE_FSD_INODES_H
@@ -26,9 +28,11 @@
 struct inode {
   bool live; /* false: the slot is free */
   bool unnamed; /* its recorded name was removed: it keeps its descriptor, never evicted */
+  bool stale; /* evicted, and its number found again on another inode: off the hash, ESTALE */
   int fd; /* -1: none held (evicted, or the slot is free) */
   dev_t dev;
   ino_t ino;
+  uint64_t handle; /* a digest of its file handle, 0 where the filesystem gives none */
   mode_t type; /* S_IFMT bits: fixed for the inode's life */
   uint64_t nlookup;
   uint32_t next; /* the hash chain when live, the free list when free; 0 ends either */
