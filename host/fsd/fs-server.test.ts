@@ -48,6 +48,8 @@ interface Share {
 
 /** Every share mounted and not unmounted yet: unmounted after all, whatever a test threw. */
 const mounted = new Set<Share>();
+/** Every mount point this file used: none may be left in /proc/mounts. */
+const mountPoints: string[] = [];
 
 interface RunResult {
   code: number;
@@ -72,8 +74,11 @@ function isMounted(path: string): boolean {
     .some((line) => line.split(" ")[1] === path);
 }
 
-/** Mounts a fresh share (prepared by `prepare` on the host first); resolves once the harness says ready. */
-async function mountShare(args: string[] = [], prepare?: (share: string) => void): Promise<Share> {
+/**
+ * Mounts a fresh share (prepared by `prepare` on the host first), the harness run under `launcher`
+ * (a command that execs the rest, such as prlimit); resolves once the harness says ready.
+ */
+async function mountShare(args: string[] = [], prepare?: (share: string) => void, launcher: string[] = []): Promise<Share> {
   const dir = mkdtempSync(join(tmpdir(), "fsd-test-"));
   const share = join(dir, "share");
   const mnt = join(dir, "mnt");
@@ -81,7 +86,7 @@ async function mountShare(args: string[] = [], prepare?: (share: string) => void
   for (const d of [share, mnt, outside]) mkdirSync(d);
   writeFileSync(join(outside, "secret"), "the secret\n");
   prepare?.(share);
-  return startHarness([HARNESS, share, mnt, ...args], { dir, share, mnt, outside });
+  return startHarness([...launcher, HARNESS, share, mnt, ...args], { dir, share, mnt, outside });
 }
 
 /**
@@ -103,6 +108,7 @@ async function startHarness(argv: string[], paths: Omit<Share, "proc">): Promise
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const mount = { proc, ...paths };
   mounted.add(mount);
+  mountPoints.push(paths.mnt);
   const reader = proc.stdout.getReader();
   const first = await reader.read();
   reader.releaseLock();
@@ -139,6 +145,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const share of [...mounted]) await unmountShare(share);
+  expect(mountPoints.filter(isMounted)).toEqual([]);
 });
 
 describe("a read-write share", () => {
@@ -438,6 +445,40 @@ describe("three shares on one mount (the mux)", () => {
     renameSync(join(s.mnt, "a", "x2"), join(s.mnt, "a", "x3"));
     expect(readdirSync(join(s.dir, "a")).sort()).toEqual(["new", "x", "x3"]);
   });
+});
+
+// fsd holds a descriptor for a bounded number of inodes and re-opens the others by name: a guest
+// may know many more files than the process may open.
+describe("a share with more files than descriptors", () => {
+  const FILES = 3000;
+
+  test("3000 files are made, listed, stat'ed and read back through the mount, never EMFILE", async () => {
+    // A soft limit of 100 the harness raises to the hard 200: 64 inode descriptors (the floor).
+    const s = await mountShare([], undefined, ["prlimit", "--nofile=100:200"]);
+    try {
+      const limits = readFileSync(`/proc/${s.proc.pid}/limits`, "utf8");
+      expect(limits).toMatch(/Max open files\s+200\s+200/);
+      const made = await run(["sh", "-c", `cd ${s.mnt} && i=0; while [ $i -lt ${FILES} ]; do echo "file $i" > f$i || exit 1; i=$((i+1)); done`]);
+      expect(made.stderr).toBe("");
+      expect(made.code).toBe(0);
+      const found = await run(["sh", "-c", `find ${s.mnt} | wc -l`]);
+      expect(found.stderr).toBe("");
+      expect(Number(found.stdout.trim())).toBe(FILES + 1);
+      await Bun.sleep(1100); // past the entry and attribute timeouts: every stat asks fsd again
+      let good = 0;
+      for (let i = 0; i < FILES; i++) {
+        const path = join(s.mnt, `f${i}`);
+        good += Number(statSync(path).size === `file ${i}\n`.length && readFileSync(path, "utf8") === `file ${i}\n`);
+      }
+      expect(good).toBe(FILES);
+      expect(readdirSync(`/proc/${s.proc.pid}/fd`).length).toBeLessThan(100);
+      expect(readdirSync(s.share).length).toBe(FILES);
+      expect(s.proc.exitCode).toBeNull();
+    } finally {
+      await unmountShare(s);
+    }
+    expect(await new Response(s.proc.stderr).text()).toBe("");
+  }, 120_000);
 });
 
 test("nothing is left mounted", async () => {

@@ -7,18 +7,17 @@
 
 #include "fs_internal.h"
 
-static int reply_attr(struct inode *node, struct fs_reply *o) {
+static int reply_attr(int fd, struct fs_reply *o) {
   struct stat st;
-  if (fstat(node->fd, &st) < 0) return -errno;
+  if (fstat(fd, &st) < 0) return -errno;
   struct fuse_attr_out out = {.attr_valid = fs_attr_timeout(st.st_mode)};
   fs_fill_attr(&st, &out.attr);
   return reply_put(o, &out, sizeof out);
 }
 
 int op_getattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *node = fs_inode(s, r->header->nodeid);
-  if (!node) return -ESTALE;
-  return reply_attr(node, o);
+  int fd = fs_fd(s, r->header->nodeid);
+  return fd < 0 ? fd : reply_attr(fd, o);
 }
 
 static struct timespec time_of(uint32_t valid, uint32_t set, uint32_t now, uint64_t sec, uint32_t nsec) {
@@ -27,10 +26,10 @@ static struct timespec time_of(uint32_t valid, uint32_t set, uint32_t now, uint6
   return (struct timespec){.tv_nsec = UTIME_OMIT};
 }
 
-static int set_size(struct fs_server *s, struct inode *node, uint64_t nodeid, const struct fuse_setattr_in *in,
+static int set_size(struct fs_server *s, mode_t type, uint64_t nodeid, const struct fuse_setattr_in *in,
                     const char *proc) {
-  if (S_ISDIR(node->type)) return -EISDIR;
-  if (!S_ISREG(node->type)) return -EINVAL;
+  if (S_ISDIR(type)) return -EISDIR;
+  if (!S_ISREG(type)) return -EINVAL;
   if (in->size > INT64_MAX) return -EFBIG;
   if (in->valid & FATTR_FH) {
     int fd = handles_get(&s->handles, in->fh, nodeid);
@@ -43,23 +42,24 @@ static int set_size(struct fs_server *s, struct inode *node, uint64_t nodeid, co
 int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_setattr_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  struct inode *node = fs_inode(s, r->header->nodeid);
-  if (!node) return -ESTALE;
+  int fd = fs_fd(s, r->header->nodeid);
+  if (fd < 0) return fd;
+  mode_t type = fs_inode(s, r->header->nodeid)->type;
   if (fs_is_locked_dir(s, r->header->nodeid)) return -EPERM;
   char proc[32];
-  fs_proc_path(node->fd, proc);
+  fs_proc_path(fd, proc);
   if (in->valid & FATTR_MODE) {
     /* Linux symlinks have no mode of their own (lchmod is EOPNOTSUPP too). */
-    if (S_ISLNK(node->type)) return -EOPNOTSUPP;
-    if (fchmodat(AT_FDCWD, proc, fs_safe_mode(in->mode, S_ISDIR(node->type)), 0) < 0) return -errno;
+    if (S_ISLNK(type)) return -EOPNOTSUPP;
+    if (fchmodat(AT_FDCWD, proc, fs_safe_mode(in->mode, S_ISDIR(type)), 0) < 0) return -errno;
   }
   if (in->valid & (FATTR_UID | FATTR_GID)) {
     uid_t uid = in->valid & FATTR_UID ? in->uid : (uid_t)-1;
     gid_t gid = in->valid & FATTR_GID ? in->gid : (gid_t)-1;
-    if (fchownat(node->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return -errno;
+    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   }
   if (in->valid & FATTR_SIZE) {
-    int e = set_size(s, node, r->header->nodeid, in, proc);
+    int e = set_size(s, type, r->header->nodeid, in, proc);
     if (e) return e;
   }
   if (in->valid & (FATTR_ATIME | FATTR_MTIME)) {
@@ -68,19 +68,19 @@ int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
         time_of(in->valid, FATTR_MTIME, FATTR_MTIME_NOW, in->mtime, in->mtimensec),
     };
     if (in->atimensec >= 1000000000u || in->mtimensec >= 1000000000u) return -EINVAL;
-    int e = S_ISLNK(node->type) ? utimensat(node->fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+    int e = S_ISLNK(type) ? utimensat(fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
                                  : utimensat(AT_FDCWD, proc, times, 0);
     if (e < 0) return -errno;
   }
-  return reply_attr(node, o);
+  return reply_attr(fd, o);
 }
 
 int op_readlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *node = fs_inode(s, r->header->nodeid);
-  if (!node) return -ESTALE;
-  if (!S_ISLNK(node->type)) return -EINVAL;
+  int fd = fs_fd(s, r->header->nodeid);
+  if (fd < 0) return fd;
+  if (!S_ISLNK(fs_inode(s, r->header->nodeid)->type)) return -EINVAL;
   size_t room = o->cap - o->len < PATH_MAX ? o->cap - o->len : PATH_MAX;
-  ssize_t n = readlinkat(node->fd, "", (char *)o->body + o->len, room);
+  ssize_t n = readlinkat(fd, "", (char *)o->body + o->len, room);
   if (n < 0) return -errno;
   if ((size_t)n == room) return -ENAMETOOLONG;
   o->len += (size_t)n;
@@ -88,9 +88,9 @@ int op_readlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 }
 
 int op_statfs(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *node = fs_inode(s, r->header->nodeid);
+  int fd = fs_fd(s, r->header->nodeid);
   struct statfs st;
-  if (fstatfs(node ? node->fd : s->root_fd, &st) < 0) return -errno;
+  if (fstatfs(fd >= 0 ? fd : s->root_fd, &st) < 0) return -errno;
   struct fuse_statfs_out out = {.st = {
                                     .blocks = st.f_blocks,
                                     .bfree = st.f_bfree,

@@ -18,7 +18,7 @@ struct linux_dirent64 {
 static bool is_dot(const char *name) { return !strcmp(name, ".") || !strcmp(name, ".."); }
 
 /* Appends one entry; -ERANGE when it does not fit (nothing appended, nothing counted). */
-static int put_entry(struct fs_server *s, struct inode *dir, const struct linux_dirent64 *d, bool plus,
+static int put_entry(struct fs_server *s, uint64_t dir, const struct linux_dirent64 *d, bool plus,
                      struct fs_reply *o) {
   size_t namelen = strlen(d->d_name);
   size_t head = plus ? FUSE_NAME_OFFSET_DIRENTPLUS : FUSE_NAME_OFFSET;
@@ -46,8 +46,7 @@ static int put_entry(struct fs_server *s, struct inode *dir, const struct linux_
 static int read_dir(struct fs_server *s, struct fs_request *r, struct fs_reply *o, bool plus) {
   const struct fuse_read_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  struct inode *dir = fs_inode(s, r->header->nodeid);
-  if (!dir) return -ESTALE;
+  if (!fs_inode(s, r->header->nodeid)) return -ESTALE;
   int fd = handles_get(&s->handles, in->fh, r->header->nodeid);
   if (fd < 0) return fd;
   if (in->offset > INT64_MAX) return -EINVAL;
@@ -62,7 +61,7 @@ static int read_dir(struct fs_server *s, struct fs_request *r, struct fs_reply *
       const struct linux_dirent64 *d = (const struct linux_dirent64 *)(s->dirents + pos);
       pos += d->d_reclen;
       if (only && !is_dot(d->d_name) && strcmp(d->d_name, s->only_name)) continue;
-      if (put_entry(s, dir, d, plus, o) < 0) return 0;
+      if (put_entry(s, r->header->nodeid, d, plus, o) < 0) return 0;
     }
   }
 }

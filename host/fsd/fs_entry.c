@@ -38,7 +38,7 @@ void fs_fill_attr(const struct stat *st, struct fuse_attr *attr) {
   };
 }
 
-int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry) {
+int fs_entry_of_fd(struct fs_server *s, int fd, uint64_t parent, const char *name, struct fuse_entry_out *entry) {
   struct stat st;
   if (fstat(fd, &st) < 0) {
     int e = -errno;
@@ -46,22 +46,25 @@ int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry) {
     return e;
   }
   uint64_t nodeid;
-  int e = inodes_add(&s->inodes, fd, &st, &nodeid);
+  int e = inodes_add(&s->inodes, fd, &st, parent, name, &nodeid);
   if (e) return e;
   *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = ENTRY_TIMEOUT_S, .attr_valid = fs_attr_timeout(st.st_mode)};
   fs_fill_attr(&st, &entry->attr);
   return 0;
 }
 
-int fs_lookup_entry(struct fs_server *s, struct inode *parent, const char *name, struct fuse_entry_out *entry) {
-  int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+int fs_lookup_entry(struct fs_server *s, uint64_t parent, const char *name, struct fuse_entry_out *entry) {
+  int dir = fs_fd(s, parent);
+  if (dir < 0) return dir;
+  int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return -errno;
-  return fs_entry_of_fd(s, fd, entry);
+  return fs_entry_of_fd(s, fd, parent, name, entry);
 }
 
-/* The parent directory of a request and the name in it; a single-file share's root only shows its file. */
-static int parent_and_name(struct fs_server *s, struct fs_request *r, struct inode **parent, const char **name) {
-  if (!(*parent = fs_inode(s, r->header->nodeid))) return -ESTALE;
+/* The parent directory of a request, its descriptor and the name in it; a single-file share's root
+ * only shows its file. */
+static int parent_and_name(struct fs_server *s, struct fs_request *r, int *dir, const char **name) {
+  if ((*dir = fs_fd(s, r->header->nodeid)) < 0) return *dir;
   int e = request_name(r, name);
   if (e) return e;
   if (fs_is_locked_dir(s, r->header->nodeid) && strcmp(*name, s->only_name)) return -ENOENT;
@@ -69,23 +72,23 @@ static int parent_and_name(struct fs_server *s, struct fs_request *r, struct ino
 }
 
 /* Requests that change the names in a directory: refused in a single-file share's root. */
-static int changed_dir(struct fs_server *s, struct fs_request *r, struct inode **parent, const char **name) {
-  int e = parent_and_name(s, r, parent, name);
+static int changed_dir(struct fs_server *s, struct fs_request *r, int *dir, const char **name) {
+  int e = parent_and_name(s, r, dir, name);
   if (e == -ENOENT || (!e && fs_is_locked_dir(s, r->header->nodeid))) return -EPERM;
   return e;
 }
 
-static int reply_entry(struct fs_server *s, struct inode *parent, const char *name, struct fs_reply *o) {
+static int reply_entry(struct fs_server *s, uint64_t parent, const char *name, struct fs_reply *o) {
   struct fuse_entry_out entry;
   int e = fs_lookup_entry(s, parent, name, &entry);
   return e ? e : reply_put(o, &entry, sizeof entry);
 }
 
 int op_lookup(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *parent;
+  int dir;
   const char *name;
-  int e = parent_and_name(s, r, &parent, &name);
-  return e ? e : reply_entry(s, parent, name, o);
+  int e = parent_and_name(s, r, &dir, &name);
+  return e ? e : reply_entry(s, r->header->nodeid, name, o);
 }
 
 int op_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -110,64 +113,77 @@ int op_batch_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *
 
 int op_mknod(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_mknod_in *in = request_take(r, sizeof *in);
-  struct inode *parent;
+  int dir;
   const char *name;
   if (!in) return -EINVAL;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
   /* A device made in the box would be a usable device on the host. */
   if (!S_ISREG(in->mode) && !S_ISFIFO(in->mode) && !S_ISSOCK(in->mode)) return -EPERM;
-  if (mknodat(parent->fd, name, (in->mode & S_IFMT) | fs_safe_mode(in->mode, false), 0) < 0) return -errno;
-  return reply_entry(s, parent, name, o);
+  if (mknodat(dir, name, (in->mode & S_IFMT) | fs_safe_mode(in->mode, false), 0) < 0) return -errno;
+  return reply_entry(s, r->header->nodeid, name, o);
 }
 
 int op_mkdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_mkdir_in *in = request_take(r, sizeof *in);
-  struct inode *parent;
+  int dir;
   const char *name;
   if (!in) return -EINVAL;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
-  if (mkdirat(parent->fd, name, fs_safe_mode(in->mode, true)) < 0) return -errno;
-  return reply_entry(s, parent, name, o);
+  if (mkdirat(dir, name, fs_safe_mode(in->mode, true)) < 0) return -errno;
+  return reply_entry(s, r->header->nodeid, name, o);
 }
 
 int op_symlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *parent;
+  int dir;
   const char *name, *target;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (!e) e = request_string(r, PATH_MAX - 1, &target);
   if (e) return e;
-  if (symlinkat(target, parent->fd, name) < 0) return -errno;
-  return reply_entry(s, parent, name, o);
+  if (symlinkat(target, dir, name) < 0) return -errno;
+  return reply_entry(s, r->header->nodeid, name, o);
 }
 
 int op_link(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_link_in *in = request_take(r, sizeof *in);
-  struct inode *parent, *old;
+  int dir, old;
   const char *name;
   if (!in) return -EINVAL;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
-  if (!(old = fs_inode(s, in->oldnodeid))) return -ESTALE;
+  if ((old = fs_fd(s, in->oldnodeid)) < 0) return old;
   /* Through /proc: links exactly the inode held (a symlink itself, never its target), without
    * the CAP_DAC_READ_SEARCH that linkat's AT_EMPTY_PATH wants. */
   char proc[32];
-  fs_proc_path(old->fd, proc);
-  if (linkat(AT_FDCWD, proc, parent->fd, name, AT_SYMLINK_FOLLOW) < 0) return -errno;
-  int fd = fcntl(old->fd, F_DUPFD_CLOEXEC, 0);
+  fs_proc_path(old, proc);
+  if (linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) < 0) return -errno;
+  int fd = fcntl(old, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return -errno;
   struct fuse_entry_out entry;
-  e = fs_entry_of_fd(s, fd, &entry);
+  /* The inode keeps the name it is recorded under: one name is enough to find it again. */
+  e = fs_entry_of_fd(s, fd, 0, NULL, &entry);
   return e ? e : reply_put(o, &entry, sizeof entry);
 }
 
+/*
+ * The known inode recorded under `name` in dir, its descriptor taken first: once the name is
+ * removed or replaced the inode can no longer be re-opened by it, so it must be held. 0 for none.
+ */
+static uint64_t held_named(struct fs_server *s, uint64_t dir, const char *name) {
+  uint64_t nodeid = inodes_named(&s->inodes, dir, name);
+  return nodeid && inodes_fd(&s->inodes, nodeid) >= 0 ? nodeid : 0;
+}
+
 static int remove_entry(struct fs_server *s, struct fs_request *r, int flags) {
-  struct inode *parent;
+  int dir;
   const char *name;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
-  return unlinkat(parent->fd, name, flags) < 0 ? -errno : 0;
+  uint64_t gone = held_named(s, r->header->nodeid, name);
+  if (unlinkat(dir, name, flags) < 0) return -errno;
+  if (gone) inodes_unnamed(&s->inodes, gone);
+  return 0;
 }
 
 int op_unlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -181,17 +197,24 @@ int op_rmdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 }
 
 static int rename_entry(struct fs_server *s, struct fs_request *r, uint64_t newdir, unsigned flags) {
-  struct inode *parent, *new_parent;
+  int dir, new_dir;
   const char *name, *new_name;
   if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) return -EINVAL;
-  int e = changed_dir(s, r, &parent, &name);
+  int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
-  if (!(new_parent = fs_inode(s, newdir))) return -ESTALE;
+  if ((new_dir = fs_fd(s, newdir)) < 0) return new_dir;
   if ((e = request_name(r, &new_name))) return e;
   if (fs_is_locked_dir(s, newdir)) return -EPERM;
-  return renameat2(parent->fd, name, new_parent->fd, new_name, flags) < 0 ? -errno : 0;
+  uint64_t olddir = r->header->nodeid;
+  uint64_t moved = held_named(s, olddir, name), replaced = held_named(s, newdir, new_name);
+  if (renameat2(dir, name, new_dir, new_name, flags) < 0) return -errno;
+  /* Hard links of one inode: rename leaves both names as they were. */
+  if (moved == replaced) return 0;
+  if (moved) inodes_moved(&s->inodes, moved, newdir, new_name);
+  if (replaced && (flags & RENAME_EXCHANGE)) inodes_moved(&s->inodes, replaced, olddir, name);
+  else if (replaced) inodes_unnamed(&s->inodes, replaced);
+  return 0;
 }
-
 int op_rename(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   (void)o;
   const struct fuse_rename_in *in = request_take(r, sizeof *in);

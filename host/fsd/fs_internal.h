@@ -67,16 +67,20 @@ size_t iov_skip(const struct iovec *iov, size_t count, size_t skip, struct iovec
 /* Appends n bytes to the reply body; -ERANGE when it does not fit. */
 int reply_put(struct fs_reply *o, const void *bytes, size_t n);
 
-/* The inode of a nodeid from the guest, or NULL. */
+/* The inode of a nodeid from the guest, or NULL: for its type. A pointer is only good until the
+ * table next changes (an inode added may move them all); hold the nodeid instead. */
 struct inode *fs_inode(struct fs_server *s, uint64_t nodeid);
+/* The O_PATH descriptor of a nodeid from the guest (inodes_fd): valid until the request ends, or -ESTALE. */
+int fs_fd(struct fs_server *s, uint64_t nodeid);
 /* "/proc/self/fd/N": the way to reach the inode an O_PATH descriptor holds, without a path. */
 void fs_proc_path(int fd, char path[static 32]);
 /* The single-file share's root: nothing may be made, removed or renamed there. */
 bool fs_is_locked_dir(const struct fs_server *s, uint64_t nodeid);
 /* Looks `name` up below parent (never following it) and fills an entry; counts one lookup. */
-int fs_lookup_entry(struct fs_server *s, struct inode *parent, const char *name, struct fuse_entry_out *entry);
-/* Counts one more lookup of fd's inode (taking fd) and fills an entry. */
-int fs_entry_of_fd(struct fs_server *s, int fd, struct fuse_entry_out *entry);
+int fs_lookup_entry(struct fs_server *s, uint64_t parent, const char *name, struct fuse_entry_out *entry);
+/* Counts one more lookup of fd's inode, found as `name` in `parent` (0 and NULL: keep its recorded
+ * name), taking fd, and fills an entry. */
+int fs_entry_of_fd(struct fs_server *s, int fd, uint64_t parent, const char *name, struct fuse_entry_out *entry);
 void fs_fill_attr(const struct stat *st, struct fuse_attr *attr);
 /* How long the guest may trust attributes of an inode of that mode, in seconds. */
 uint64_t fs_attr_timeout(mode_t mode);

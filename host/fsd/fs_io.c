@@ -12,16 +12,16 @@
 static bool wants_write(uint32_t flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 /*
- * Opens the inode held by node for I/O. Only regular files and directories: a symlink would be
+ * Opens the inode path_fd holds for I/O. Only regular files and directories: a symlink would be
  * followed by the open, and a device node found in the share must never become a device the box
  * can use.
  */
-static int open_inode(struct fs_server *s, struct inode *node, int flags) {
-  if (S_ISLNK(node->type)) return -ELOOP;
-  if (!S_ISREG(node->type) && !S_ISDIR(node->type)) return -EACCES;
+static int open_inode(struct fs_server *s, int path_fd, mode_t type, int flags) {
+  if (S_ISLNK(type)) return -ELOOP;
+  if (!S_ISREG(type) && !S_ISDIR(type)) return -EACCES;
   if (s->read_only && wants_write((uint32_t)flags)) return -EROFS;
   char proc[32];
-  fs_proc_path(node->fd, proc);
+  fs_proc_path(path_fd, proc);
   int fd = open(proc, (flags & PASSED_FLAGS) | O_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }
@@ -35,18 +35,20 @@ static int reply_open(struct fs_server *s, int fd, uint64_t nodeid, struct fs_re
 int op_open(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_open_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  struct inode *node = fs_inode(s, r->header->nodeid);
-  if (!node) return -ESTALE;
-  if (S_ISDIR(node->type)) return -EISDIR;
-  int fd = open_inode(s, node, (int)in->flags);
+  int path_fd = fs_fd(s, r->header->nodeid);
+  if (path_fd < 0) return path_fd;
+  mode_t type = fs_inode(s, r->header->nodeid)->type;
+  if (S_ISDIR(type)) return -EISDIR;
+  int fd = open_inode(s, path_fd, type, (int)in->flags);
   return fd < 0 ? fd : reply_open(s, fd, r->header->nodeid, o);
 }
 
 int op_opendir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
-  struct inode *node = fs_inode(s, r->header->nodeid);
-  if (!node) return -ESTALE;
-  if (!S_ISDIR(node->type)) return -ENOTDIR;
-  int fd = open_inode(s, node, O_RDONLY);
+  int path_fd = fs_fd(s, r->header->nodeid);
+  if (path_fd < 0) return path_fd;
+  mode_t type = fs_inode(s, r->header->nodeid)->type;
+  if (!S_ISDIR(type)) return -ENOTDIR;
+  int fd = open_inode(s, path_fd, type, O_RDONLY);
   return fd < 0 ? fd : reply_open(s, fd, r->header->nodeid, o);
 }
 
@@ -56,10 +58,9 @@ int op_opendir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
  * name that exists already is opened as OPEN would, so an existing fifo or device is refused,
  * never opened.
  */
-static int create_file(struct fs_server *s, struct inode *parent, const char *name, const struct fuse_create_in *in,
-                       int *path_fd) {
+static int create_file(struct fs_server *s, int dir, const char *name, const struct fuse_create_in *in, int *path_fd) {
   int flags = (int)(in->flags & PASSED_FLAGS);
-  int fd = openat(parent->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fs_safe_mode(in->mode, false));
+  int fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fs_safe_mode(in->mode, false));
   if (fd >= 0) {
     char proc[32];
     fs_proc_path(fd, proc);
@@ -69,11 +70,11 @@ static int create_file(struct fs_server *s, struct inode *parent, const char *na
     return e;
   }
   if (errno != EEXIST || (in->flags & O_EXCL)) return -errno;
-  if ((*path_fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) return -errno;
+  if ((*path_fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) return -errno;
   struct stat st;
   if (fstat(*path_fd, &st) < 0) fd = -errno;
   else if (S_ISDIR(st.st_mode)) fd = -EISDIR;
-  else fd = open_inode(s, &(struct inode){.fd = *path_fd, .type = st.st_mode & S_IFMT}, flags);
+  else fd = open_inode(s, *path_fd, st.st_mode & S_IFMT, flags);
   if (fd < 0) close(*path_fd);
   return fd;
 }
@@ -81,16 +82,16 @@ static int create_file(struct fs_server *s, struct inode *parent, const char *na
 int op_create(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_create_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  struct inode *parent = fs_inode(s, r->header->nodeid);
+  int dir = fs_fd(s, r->header->nodeid);
   const char *name;
-  if (!parent) return -ESTALE;
+  if (dir < 0) return dir;
   int e = request_name(r, &name);
   if (e) return e;
   if (fs_is_locked_dir(s, r->header->nodeid)) return -EPERM;
-  int path_fd = -1, fd = create_file(s, parent, name, in, &path_fd);
+  int path_fd = -1, fd = create_file(s, dir, name, in, &path_fd);
   if (fd < 0) return fd;
   struct fuse_entry_out entry;
-  if ((e = fs_entry_of_fd(s, path_fd, &entry))) {
+  if ((e = fs_entry_of_fd(s, path_fd, r->header->nodeid, name, &entry))) {
     close(fd);
     return e;
   }

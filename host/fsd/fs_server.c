@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fs_internal.h"
@@ -14,6 +15,12 @@
 #define FUSE_ALLOW_IDMAP (1ull << 40)
 #endif
 #define FS_MINOR 38
+
+/* Descriptors left for the transport's sockets and eventfds; half the rest go to inodes, the
+ * other half to the files the guest opens. */
+#define FDS_RESERVED 256
+#define INODE_FDS_MIN 64
+#define INODE_FDS_MAX 100000
 
 enum { NO_REPLY = 1, MODIFIES = 2 };
 
@@ -54,6 +61,21 @@ static const struct op_entry OPS[] = {
     [FUSE_LSEEK] = {op_lseek, 0},
 };
 
+void fs_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+unsigned fs_inode_fds_budget(size_t servers) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) return INODE_FDS_MAX;
+  rlim_t n = rl.rlim_cur > FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / 2 / (servers ? servers : 1) : 0;
+  return n < INODE_FDS_MIN ? INODE_FDS_MIN : n > INODE_FDS_MAX ? INODE_FDS_MAX : (unsigned)n;
+}
+
 struct fs_server *fs_server_new(const struct fs_options *options, char *why, size_t whylen) {
   if (options->only_name) {
     const char *n = options->only_name;
@@ -70,7 +92,7 @@ struct fs_server *fs_server_new(const struct fs_options *options, char *why, siz
     return NULL;
   }
   struct fs_server *s = calloc(1, sizeof *s);
-  if (!s || (options->only_name && !(s->only_name = strdup(options->only_name))) || inodes_init(&s->inodes, fd, &st) < 0) {
+  if (!s || (options->only_name && !(s->only_name = strdup(options->only_name))) || inodes_init(&s->inodes, fd, &st, options->max_inode_fds ? options->max_inode_fds : fs_inode_fds_budget(1)) < 0) {
     snprintf(why, whylen, "out of memory");
     if (s) free(s->only_name);
     free(s);
@@ -176,6 +198,7 @@ size_t fs_server_handle(struct fs_server *s, const struct iovec *in, size_t in_c
   size_t total = gather(in, in_count, s->in_buf, FS_IN_CAP);
   struct fuse_in_header h = {0};
   memcpy(&h, s->in_buf, total < sizeof h ? total : sizeof h);
+  inodes_next_request(&s->inodes);
   struct fs_request r = {.header = &h, .arg = s->in_buf + sizeof h, .in = in, .in_count = in_count};
   struct fs_reply o = {.body = s->out_buf, .cap = FS_OUT_CAP, .out = out, .out_count = out_count};
   if (o.cap > out_space - sizeof(struct fuse_out_header)) o.cap = out_space - sizeof(struct fuse_out_header);
@@ -252,6 +275,8 @@ size_t iov_skip(const struct iovec *iov, size_t count, size_t skip, struct iovec
 }
 
 struct inode *fs_inode(struct fs_server *s, uint64_t nodeid) { return inodes_get(&s->inodes, nodeid); }
+
+int fs_fd(struct fs_server *s, uint64_t nodeid) { return inodes_fd(&s->inodes, nodeid); }
 
 void fs_proc_path(int fd, char path[static 32]) { snprintf(path, 32, "/proc/self/fd/%d", fd); }
 

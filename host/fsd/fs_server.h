@@ -19,7 +19,20 @@ struct fs_options {
   /* A single-file share: the root shows only this entry of `root` (a regular file) and
    * nothing can be created, removed or renamed in the root. NULL for a directory share. */
   const char *only_name;
+  /* How many inodes other than the root hold a descriptor at once (the others are re-opened by
+   * name when used); 0: fs_inode_fds_budget(1) at fs_server_new. */
+  unsigned max_inode_fds;
 };
+
+/* Raises the soft RLIMIT_NOFILE to the hard one: every inode the guest holds may want a descriptor. */
+void fs_raise_nofile(void);
+
+/*
+ * max_inode_fds for each of `servers` servers in one process, from the soft RLIMIT_NOFILE: half
+ * of what a reserve for the transport leaves, split among them (the other half is for the files
+ * the guests open), within fixed bounds.
+ */
+unsigned fs_inode_fds_budget(size_t servers);
 
 struct fs_server;
 

@@ -8,5 +8,6 @@ test("fsd's C tests pass", async () => {
   if (code !== 0) console.log(`${stdout}\n${stderr}`);
   expect(stdout).toMatch(/test_inodes: \d+ checks passed/);
   expect(stdout).toMatch(/test_fs_server: \d+ checks passed/);
+  expect(stdout).toMatch(/test_fd_cache: \d+ checks passed/);
   expect(code).toBe(0);
 }, 180_000);

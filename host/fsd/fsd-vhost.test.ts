@@ -4,7 +4,7 @@
  * root through fsd.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { prepareKernel } from "../../src/vmm/kernel/kernel.ts";
@@ -82,6 +82,17 @@ test("fsd refuses a bad command line with a line naming the problem, and exit co
     expect({ args, exitCode, stderr }).toEqual({ args, exitCode: code, stderr: expect.stringMatching(message) });
   }
   expect(existsSync(sock)).toBe(false);
+});
+
+// Every inode the guest holds may want a descriptor: fsd takes all the hard limit allows.
+test("fsd raises its soft descriptor limit to the hard one", async () => {
+  const dir = temp.make("fsd-nofile-");
+  const socketPath = join(dir, "fs.sock");
+  const server = start(["prlimit", "--nofile=100:4096", fsd, "--socket", socketPath, "--share", `data:${dir}`]);
+  await waitFor(() => existsSync(socketPath) || server.exitCode !== null, 10_000, "fsd's socket");
+  expect(readFileSync(`/proc/${server.pid}/limits`, "utf8")).toMatch(/Max open files\s+4096\s+4096/);
+  server.kill("SIGTERM");
+  expect(await server.exited).toBe(0);
 });
 
 /**

@@ -71,8 +71,11 @@ static struct share *open_device(const struct fsd_args *args) {
   struct mux_share shares[ARGS_MAX_SHARES];
   for (size_t i = 0; i < args->share_count; i++) {
     const struct share_spec *spec = &args->shares[i];
-    shares[i] = (struct mux_share){
-        .name = spec->name, .options = {.root = spec->root, .read_only = spec->read_only, .only_name = spec->only_name}};
+    shares[i] = (struct mux_share){.name = spec->name,
+                                   .options = {.root = spec->root,
+                                               .read_only = spec->read_only,
+                                               .only_name = spec->only_name,
+                                               .max_inode_fds = fs_inode_fds_budget(args->share_count)}};
   }
   char why[512];
   struct fs_mux *mux = fs_mux_new(shares, args->share_count, why, sizeof why);
@@ -128,6 +131,7 @@ int main(int argc, char **argv) {
   }
   /* The guest's kernel has applied the box's umask to every mode it sends (fs_server.h). */
   umask(0);
+  fs_raise_nofile();
   int sigfd = signal_fd();
   if (sigfd < 0) {
     fprintf(stderr, "fsd: signalfd: %s\n", strerror(errno));

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +97,8 @@ static struct fs_mux *open_mux(int argc, char **argv) {
     shares[count++] = (struct mux_share){
         .name = spec.name, .options = {.root = spec.root, .read_only = spec.read_only, .only_name = spec.only_name}};
   }
+  /* As fsd does: the shares split the descriptors the process may hold. */
+  for (size_t i = 0; i < count; i++) shares[i].options.max_inode_fds = fs_inode_fds_budget(count);
   struct fs_mux *mux = fs_mux_new(shares, count, why, sizeof why);
   if (!mux) fprintf(stderr, "fsd-fuse-harness: %s\n", why);
   return mux;
@@ -115,12 +116,7 @@ int main(int argc, char **argv) {
   }
   /* The guest's kernel has applied its umask already; the modes it sends are final. */
   umask(0);
-  /* Each inode the guest holds is a descriptor. */
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  fs_raise_nofile();
   char why[256];
   struct server server = {0};
   if (mux_mode) {

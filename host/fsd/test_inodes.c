@@ -14,17 +14,17 @@ static int any_fd(void) { return open("/", O_PATH | O_CLOEXEC); }
 static void test_inodes(void) {
   struct inodes t;
   struct stat st = {.st_dev = 1, .st_ino = 1, .st_mode = S_IFDIR};
-  CHECK(inodes_init(&t, any_fd(), &st) == 0);
+  CHECK(inodes_init(&t, any_fd(), &st, 16) == 0);
   static uint64_t ids[MANY];
   for (int i = 0; i < MANY; i++) {
     st = (struct stat){.st_dev = (dev_t)(i % 3), .st_ino = (ino_t)(1000 + i), .st_mode = S_IFREG};
-    CHECK(inodes_add(&t, any_fd(), &st, &ids[i]) == 0);
+    CHECK(inodes_add(&t, any_fd(), &st, 1, "n", &ids[i]) == 0);
   }
   /* Looked up again after the table grew: the same nodeids, each counted twice. */
   for (int i = 0; i < MANY; i++) {
     st = (struct stat){.st_dev = (dev_t)(i % 3), .st_ino = (ino_t)(1000 + i), .st_mode = S_IFREG};
     uint64_t again;
-    CHECK(inodes_add(&t, any_fd(), &st, &again) == 0 && again == ids[i]);
+    CHECK(inodes_add(&t, any_fd(), &st, 1, "n", &again) == 0 && again == ids[i]);
   }
   CHECK(t.used == MANY + 1);
   for (int i = 0; i < MANY; i++) inodes_forget(&t, ids[i], 1);
@@ -37,7 +37,7 @@ static void test_inodes(void) {
   CHECK(inodes_get(&t, 1) != NULL);
   st = (struct stat){.st_dev = 9, .st_ino = 9, .st_mode = S_IFREG};
   uint64_t reused;
-  CHECK(inodes_add(&t, any_fd(), &st, &reused) == 0 && reused > 1 && reused < t.cap);
+  CHECK(inodes_add(&t, any_fd(), &st, 1, "n", &reused) == 0 && reused > 1 && reused < t.cap);
   inodes_free(&t);
 }
 
