@@ -21,22 +21,44 @@ int op_getattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 }
 
 static struct timespec time_of(uint32_t valid, uint32_t set, uint32_t now, uint64_t sec, uint32_t nsec) {
+  if (!(valid & set)) return (struct timespec){.tv_nsec = UTIME_OMIT};
   if (valid & now) return (struct timespec){.tv_nsec = UTIME_NOW};
-  if (valid & set) return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = nsec};
-  return (struct timespec){.tv_nsec = UTIME_OMIT};
+  return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = nsec};
 }
 
-static int set_size(struct fs_server *s, mode_t type, uint64_t nodeid, const struct fuse_setattr_in *in,
-                    const char *proc) {
+/* A time the request sets to a value of its own (not "now") whose nanoseconds are out of range:
+ * utimensat would refuse it, or take the values of UTIME_NOW and UTIME_OMIT as those commands. */
+static bool bad_nsec(uint32_t valid, uint32_t set, uint32_t now, uint32_t nsec) {
+  return (valid & set) && !(valid & now) && nsec >= 1000000000u;
+}
+
+/*
+ * What a SETATTR is refused for without trying it, checked before anything is changed: the
+ * request is applied a part at a time, and a refused one must leave the file as it was. A
+ * FATTR_FH names an fh open for the request's own nodeid: another file's fh would truncate that
+ * file, not the one the request names (EBADF, as for every op that takes an fh). That fh's
+ * descriptor in *fh_fd, else -1.
+ */
+static int setattr_refused(struct fs_server *s, mode_t type, uint64_t nodeid,
+                           const struct fuse_setattr_in *in, int *fh_fd) {
+  /* Linux symlinks have no mode of their own (lchmod is EOPNOTSUPP too). */
+  if ((in->valid & FATTR_MODE) && S_ISLNK(type)) return -EOPNOTSUPP;
+  if (bad_nsec(in->valid, FATTR_ATIME, FATTR_ATIME_NOW, in->atimensec) ||
+      bad_nsec(in->valid, FATTR_MTIME, FATTR_MTIME_NOW, in->mtimensec))
+    return -EINVAL;
+  *fh_fd = -1;
+  if (!(in->valid & FATTR_SIZE)) return 0;
   if (S_ISDIR(type)) return -EISDIR;
   if (!S_ISREG(type)) return -EINVAL;
   if (in->size > INT64_MAX) return -EFBIG;
-  if (in->valid & FATTR_FH) {
-    int fd = handles_get(&s->handles, in->fh, nodeid);
-    if (fd < 0) return fd;
-    return ftruncate(fd, (off_t)in->size) < 0 ? -errno : 0;
-  }
-  return truncate(proc, (off_t)in->size) < 0 ? -errno : 0;
+  if (!(in->valid & FATTR_FH)) return 0;
+  *fh_fd = handles_get(&s->handles, in->fh, nodeid);
+  return *fh_fd < 0 ? *fh_fd : 0;
+}
+
+static int set_size(const struct fuse_setattr_in *in, int fh_fd, const char *proc) {
+  int e = fh_fd >= 0 ? ftruncate(fh_fd, (off_t)in->size) : truncate(proc, (off_t)in->size);
+  return e < 0 ? -errno : 0;
 }
 
 int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -46,30 +68,23 @@ int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   if (fd < 0) return fd;
   mode_t type = fs_inode(s, r->header->nodeid)->type;
   if (fs_is_locked_dir(s, r->header->nodeid)) return -EPERM;
+  int fh_fd, e = setattr_refused(s, type, r->header->nodeid, in, &fh_fd);
+  if (e) return e;
   char proc[32];
   fs_proc_path(fd, proc);
-  if (in->valid & FATTR_MODE) {
-    /* Linux symlinks have no mode of their own (lchmod is EOPNOTSUPP too). */
-    if (S_ISLNK(type)) return -EOPNOTSUPP;
-    if (fchmodat(AT_FDCWD, proc, fs_safe_mode(in->mode, S_ISDIR(type)), 0) < 0) return -errno;
-  }
+  if ((in->valid & FATTR_MODE) && fchmodat(AT_FDCWD, proc, fs_safe_mode(in->mode, S_ISDIR(type)), 0) < 0) return -errno;
   if (in->valid & (FATTR_UID | FATTR_GID)) {
     uid_t uid = in->valid & FATTR_UID ? in->uid : (uid_t)-1;
     gid_t gid = in->valid & FATTR_GID ? in->gid : (gid_t)-1;
     if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   }
-  if (in->valid & FATTR_SIZE) {
-    int e = set_size(s, type, r->header->nodeid, in, proc);
-    if (e) return e;
-  }
+  if ((in->valid & FATTR_SIZE) && (e = set_size(in, fh_fd, proc))) return e;
   if (in->valid & (FATTR_ATIME | FATTR_MTIME)) {
     struct timespec times[2] = {
         time_of(in->valid, FATTR_ATIME, FATTR_ATIME_NOW, in->atime, in->atimensec),
         time_of(in->valid, FATTR_MTIME, FATTR_MTIME_NOW, in->mtime, in->mtimensec),
     };
-    if (in->atimensec >= 1000000000u || in->mtimensec >= 1000000000u) return -EINVAL;
-    int e = S_ISLNK(type) ? utimensat(fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
-                                 : utimensat(AT_FDCWD, proc, times, 0);
+    e = S_ISLNK(type) ? utimensat(fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) : utimensat(AT_FDCWD, proc, times, 0);
     if (e < 0) return -errno;
   }
   return reply_attr(fd, o);

@@ -17,6 +17,13 @@ struct linux_dirent64 {
 
 static bool is_dot(const char *name) { return !strcmp(name, ".") || !strcmp(name, ".."); }
 
+/* A single-file share's root lists its one name, and only as LOOKUP finds it: while a regular
+ * file (a file system without d_type leaves that to LOOKUP). */
+static bool listed_in_locked_dir(const struct fs_server *s, const struct linux_dirent64 *d) {
+  if (is_dot(d->d_name)) return true;
+  return !strcmp(d->d_name, s->only_name) && (d->d_type == DT_REG || d->d_type == DT_UNKNOWN);
+}
+
 /* Appends one entry; -ERANGE when it does not fit (nothing appended, nothing counted). */
 static int put_entry(struct fs_server *s, uint64_t dir, const struct linux_dirent64 *d, bool plus,
                      struct fs_reply *o) {
@@ -60,7 +67,7 @@ static int read_dir(struct fs_server *s, struct fs_request *r, struct fs_reply *
     for (long pos = 0; pos < n;) {
       const struct linux_dirent64 *d = (const struct linux_dirent64 *)(s->dirents + pos);
       pos += d->d_reclen;
-      if (only && !is_dot(d->d_name) && strcmp(d->d_name, s->only_name)) continue;
+      if (only && !listed_in_locked_dir(s, d)) continue;
       if (put_entry(s, r->header->nodeid, d, plus, o) < 0) return 0;
     }
   }

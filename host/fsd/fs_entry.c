@@ -53,11 +53,30 @@ int fs_entry_of_fd(struct fs_server *s, int fd, uint64_t parent, const char *nam
   return 0;
 }
 
+/*
+ * A single-file share shows its one name only while the host keeps a regular file there: were
+ * it replaced by a directory, the guest could walk the siblings' subtree below it; by a device,
+ * it would be shown the host's device (and a symlink or fifo is no file to share either). It is
+ * then absent (ENOENT), as every other name of that root is: the share holds no file by then.
+ * Checked on the very descriptor the nodeid will hold, so a swap after the check changes nothing.
+ */
+static int only_file_check(const struct fs_server *s, uint64_t parent, int fd) {
+  struct stat st;
+  if (!fs_is_locked_dir(s, parent)) return 0;
+  if (fstat(fd, &st) < 0) return -errno;
+  return S_ISREG(st.st_mode) ? 0 : -ENOENT;
+}
+
 int fs_lookup_entry(struct fs_server *s, uint64_t parent, const char *name, struct fuse_entry_out *entry) {
   int dir = fs_fd(s, parent);
   if (dir < 0) return dir;
   int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return -errno;
+  int e = only_file_check(s, parent, fd);
+  if (e) {
+    close(fd);
+    return e;
+  }
   return fs_entry_of_fd(s, fd, parent, name, entry);
 }
 
@@ -91,11 +110,22 @@ int op_lookup(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   return e ? e : reply_entry(s, r->header->nodeid, name, o);
 }
 
+/*
+ * Drops n lookups of nodeid; once it is gone, so are the fhs still open for it. The kernel
+ * releases every file before it forgets the inode, so only a guest that forgets too soon has
+ * any: left open, one would pass for an fh of whichever inode the freed nodeid is given next.
+ */
+static void forget(struct fs_server *s, uint64_t nodeid, uint64_t n) {
+  if (!fs_inode(s, nodeid)) return;
+  inodes_forget(&s->inodes, nodeid, n);
+  if (!fs_inode(s, nodeid)) handles_close_node(&s->handles, nodeid);
+}
+
 int op_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   (void)o;
   const struct fuse_forget_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  inodes_forget(&s->inodes, r->header->nodeid, in->nlookup);
+  forget(s, r->header->nodeid, in->nlookup);
   return 0;
 }
 
@@ -106,7 +136,7 @@ int op_batch_forget(struct fs_server *s, struct fs_request *r, struct fs_reply *
   for (uint32_t i = 0; i < in->count; i++) {
     const struct fuse_forget_one *one = request_take(r, sizeof *one);
     if (!one) return -EINVAL;
-    inodes_forget(&s->inodes, one->nodeid, one->nlookup);
+    forget(s, one->nodeid, one->nlookup);
   }
   return 0;
 }

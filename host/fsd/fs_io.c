@@ -155,7 +155,12 @@ int op_flush(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 int op_release(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   (void)o;
   const struct fuse_release_in *in = request_take(r, sizeof *in);
-  return in ? handles_close(&s->handles, in->fh) : -EINVAL;
+  if (!in) return -EINVAL;
+  /* Another nodeid's fh is refused (EBADF) as by every op that takes one, not closed: the
+   * kernel releases a file with the nodeid it opened it for, so only a guest that means to
+   * close what it does not name sends another. */
+  int fd = handles_get(&s->handles, in->fh, r->header->nodeid);
+  return fd < 0 ? fd : handles_close(&s->handles, in->fh);
 }
 
 int op_fsync(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {

@@ -35,6 +35,11 @@ int handles_close(struct handles *h, uint64_t fh) {
   return 0;
 }
 
+void handles_close_node(struct handles *h, uint64_t nodeid) {
+  for (uint32_t i = 0; i < h->cap; i++)
+    if (h->slots[i].fd >= 0 && h->slots[i].nodeid == nodeid) handles_close(h, i);
+}
+
 void handles_free(struct handles *h) {
   for (uint32_t i = 0; i < h->cap; i++)
     if (h->slots[i].fd >= 0) close(h->slots[i].fd);

@@ -32,6 +32,9 @@ int handles_get(const struct handles *h, uint64_t fh, uint64_t nodeid);
 /* 0, or -EBADF. */
 int handles_close(struct handles *h, uint64_t fh);
 
+/* Closes every fh open for nodeid: its nodeid is gone, and may be given to another inode next. */
+void handles_close_node(struct handles *h, uint64_t nodeid);
+
 void handles_free(struct handles *h);
 
 #endif

@@ -198,6 +198,121 @@ static void test_single_file(const char *root) {
   fs_server_free(s);
 }
 
+/* How many entries named "only" a listing of the root shows: for READDIRPLUS, with a nodeid. */
+static int listed_only(struct fs_server *s, uint32_t opcode) {
+  const uint8_t *body;
+  CHECK(call(s, FUSE_OPENDIR, 1, &(struct fuse_open_in){0}, sizeof(struct fuse_open_in), NULL, NULL, &body) == 0);
+  struct fuse_read_in rd = {.size = 4096};
+  memcpy(&rd.fh, body, sizeof rd.fh);
+  static uint8_t buf[256];
+  size_t len, n = build(buf, opcode, 1, &rd, sizeof rd, NULL, NULL);
+  CHECK(send_bytes(s, buf, n, OUT_SIZE, &body, &len) == 0);
+  bool plus = opcode == FUSE_READDIRPLUS;
+  int found = 0;
+  for (size_t at = 0; at < len;) {
+    const struct fuse_direntplus *p = (const void *)(body + at);
+    const struct fuse_dirent *d = plus ? &p->dirent : (const void *)(body + at);
+    found += d->namelen == 4 && !memcmp(d->name, "only", 4) && (!plus || p->entry_out.nodeid);
+    at += plus ? FUSE_DIRENTPLUS_SIZE(p) : FUSE_DIRENT_SIZE(d);
+  }
+  CHECK(call(s, FUSE_RELEASEDIR, 1, &(struct fuse_release_in){.fh = rd.fh}, sizeof(struct fuse_release_in), NULL, NULL, NULL) == 0);
+  return found;
+}
+
+/* A single-file share's name, turned by the host into anything but a regular file: absent, not
+ * a directory to walk (here holding a sibling's file), a symlink, a fifo or a device. */
+static void test_single_file_kinds(const char *root) {
+  char dir[128], only[160], inner[192];
+  snprintf(dir, sizeof dir, "%s/single", root);
+  snprintf(only, sizeof only, "%s/only", dir);
+  snprintf(inner, sizeof inner, "%s/inner", only);
+  CHECK(mkdir(dir, 0755) == 0);
+  struct fs_server *s = server_at(dir, false, "only");
+  int e;
+  for (int kind = 0; kind < 4; kind++) {
+    if (kind == 0) CHECK(mkdir(only, 0755) == 0);
+    if (kind == 0) write_file(inner, "a sibling's\n");
+    if (kind == 1) CHECK(symlink("..", only) == 0);
+    if (kind == 2) CHECK(mkfifo(only, 0644) == 0);
+    if (kind == 3) CHECK(mknod(only, S_IFCHR | 0666, makedev(1, 3)) == 0);
+    CHECK(lookup(s, 1, "only", &e) == 0 && e == -ENOENT);
+    CHECK(listed_only(s, FUSE_READDIR) == 0 && listed_only(s, FUSE_READDIRPLUS) == 0);
+    if (kind == 0) CHECK(unlink(inner) == 0);
+    CHECK(remove(only) == 0);
+  }
+  write_file(only, "the file\n");
+  CHECK(lookup(s, 1, "only", &e) > 1 && e == 0);
+  CHECK(listed_only(s, FUSE_READDIR) == 1 && listed_only(s, FUSE_READDIRPLUS) == 1);
+  fs_server_free(s);
+  CHECK(unlink(only) == 0 && rmdir(dir) == 0);
+}
+
+static off_t size_of(const char *root, const char *name) {
+  char path[256];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/%s", root, name);
+  return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A SETATTR refused for its times changes nothing, though its mode and size come first. */
+static void test_setattr_refused_whole(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/times", root);
+  write_file(path, "twelve bytes");
+  int e;
+  uint64_t file = lookup(s, 1, "times", &e);
+  struct stat before, after;
+  CHECK(stat(path, &before) == 0 && (before.st_mode & 07777) != 0600);
+  struct fuse_setattr_in set = {.valid = FATTR_MODE | FATTR_SIZE | FATTR_MTIME, .mode = S_IFREG | 0600, .mtimensec = 1000000000};
+  CHECK(call(s, FUSE_SETATTR, file, &set, sizeof set, NULL, NULL, NULL) == -EINVAL);
+  CHECK(stat(path, &after) == 0 && after.st_size == 12 && after.st_mode == before.st_mode);
+  /* UTIME_NOW's value is nanoseconds out of range too, not "now". */
+  set = (struct fuse_setattr_in){.valid = FATTR_SIZE | FATTR_ATIME, .atimensec = UTIME_NOW};
+  CHECK(call(s, FUSE_SETATTR, file, &set, sizeof set, NULL, NULL, NULL) == -EINVAL && size_of(root, "times") == 12);
+  /* The nanoseconds of a time set to "now", or not set, are not the request's: not checked. */
+  set = (struct fuse_setattr_in){.valid = FATTR_SIZE | FATTR_MTIME | FATTR_MTIME_NOW, .atimensec = ~0u, .mtimensec = ~0u};
+  CHECK(call(s, FUSE_SETATTR, file, &set, sizeof set, NULL, NULL, NULL) == 0 && size_of(root, "times") == 0);
+  fs_server_free(s);
+}
+
+/* Every op that takes an fh refuses one opened for another nodeid, and leaves that file be. */
+static void test_fh_of_other_node(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/fh-a", root);
+  write_file(path, "file a");
+  snprintf(path, sizeof path, "%s/fh-b", root);
+  write_file(path, "file b");
+  int e;
+  uint64_t a = lookup(s, 1, "fh-a", &e), b = lookup(s, 1, "fh-b", &e), fh_a, fh_b;
+  CHECK(open_node(s, a, O_RDWR, &fh_a) == 0 && open_node(s, b, O_RDWR, &fh_b) == 0);
+  struct fuse_setattr_in set = {.valid = FATTR_SIZE | FATTR_FH, .fh = fh_b};
+  CHECK(call(s, FUSE_SETATTR, a, &set, sizeof set, NULL, NULL, NULL) == -EBADF);
+  CHECK(size_of(root, "fh-a") == 6 && size_of(root, "fh-b") == 6);
+  /* Each of these takes its fh first in its arguments. */
+  static const uint32_t ops[] = {FUSE_READ, FUSE_WRITE, FUSE_FLUSH, FUSE_FSYNC, FUSE_FALLOCATE, FUSE_LSEEK, FUSE_RELEASE};
+  static const size_t sizes[] = {sizeof(struct fuse_read_in), sizeof(struct fuse_write_in), sizeof(struct fuse_flush_in),
+                                 sizeof(struct fuse_fsync_in), sizeof(struct fuse_fallocate_in), sizeof(struct fuse_lseek_in),
+                                 sizeof(struct fuse_release_in)};
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+    uint64_t arg[8] = {fh_b};
+    CHECK(call(s, ops[i], a, arg, sizes[i], NULL, NULL, NULL) == -EBADF);
+  }
+  struct fuse_read_in rd = {.fh = fh_b, .size = 100};
+  const uint8_t *body;
+  CHECK(call(s, FUSE_READ, b, &rd, sizeof rd, NULL, NULL, &body) == 0 && memcmp(body, "file b", 6) == 0); /* not released */
+  /* Forgotten while open (as no kernel does), b's fhs go with it: the next inode given b's nodeid must not get them. */
+  CHECK(call(s, FUSE_FORGET, b, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
+  uint64_t c = lookup(s, 1, "times", &e);
+  rd.fh = fh_b;
+  CHECK(call(s, FUSE_READ, c, &rd, sizeof rd, NULL, NULL, NULL) == -EBADF);
+  CHECK(call(s, FUSE_READ, b, &rd, sizeof rd, NULL, NULL, NULL) == -EBADF);
+  rd.fh = fh_a;
+  CHECK(call(s, FUSE_READ, a, &rd, sizeof rd, NULL, NULL, &body) == 0 && memcmp(body, "file a", 6) == 0);
+  fs_server_free(s);
+}
+
 /* A WRITE's data and a READ's reply may span several buffers (virtqueue descriptors). */
 static void test_split_buffers(const char *root) {
   struct fs_server *s = server_at(root, false, NULL);
@@ -258,8 +373,7 @@ static size_t seed(uint8_t *buf, uint64_t file, uint64_t fh, uint64_t dir_fh) {
 static void test_fuzz(const char *root, const char *outer) {
   struct fs_server *s = server_at(root, false, NULL);
   int e;
-  uint64_t file = lookup(s, 1, "file", &e), fh = 0;
-  open_node(s, file, O_RDWR, &fh);
+  uint64_t file = 0, fh = 0; /* opened at round 0 */
   const uint8_t *body;
   uint64_t dir_fh = 0;
   if (call(s, FUSE_OPENDIR, 1, &(struct fuse_open_in){0}, sizeof(struct fuse_open_in), NULL, NULL, &body) == 0) memcpy(&dir_fh, body, sizeof dir_fh);
@@ -285,7 +399,12 @@ static void test_fuzz(const char *root, const char *outer) {
       memcpy(&h, out_buf, sizeof h);
       CHECK(h.len == n && h.error <= 0 && h.error > -4096);
     }
-    if (round % 1000 == 0) init(s, 0, 0); /* a mutated DESTROY or INIT must not end the run */
+    if (round % 1000 == 0) {
+      init(s, 0, 0); /* a mutated DESTROY or INIT must not end the run */
+      /* Nor a FORGET of the file, which closes its fh: the READ and WRITE seeds want one. */
+      file = lookup(s, 1, "file", &e);
+      open_node(s, file, O_RDWR, &fh);
+    }
   }
   fs_server_free(s);
   /* Nothing escaped the share: its parent still holds the share alone. */
@@ -323,6 +442,9 @@ int main(void) {
   test_read_only(root);
   test_single_file(root);
   test_confinement(root);
+  test_single_file_kinds(root);
+  test_setattr_refused_whole(root);
+  test_fh_of_other_node(root);
   test_split_buffers(root);
   test_fuzz(root, outer);
   char rm[160];

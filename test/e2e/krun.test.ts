@@ -129,7 +129,11 @@ test("under krun a volume is libkrun's own virtio-fs share (no fsd), read-only a
   const calls = readCalls(log).map((record) => record.call);
   expect(calls.indexOf("krun_start_enter")).toBeGreaterThan(calls.indexOf("krun_add_virtiofs3"));
   // fsd's argv would name the shared directory, which is this test's own.
-  expect(Bun.spawnSync(["pgrep", "-f", `share vol0:${dir}`], { stdout: "pipe" }).stdout.toString().trim()).toBe("");
+  expect(
+    Bun.spawnSync(["pgrep", "-f", `share vol0:${dir}`], { stdout: "pipe" })
+      .stdout.toString()
+      .trim(),
+  ).toBe("");
   expect((await runCli(["rm", "krun-vol"])).code).toBe(0);
 
   writeFileSync(`${dir}/one.conf`, "x\n");
