@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 struct fs_options {
@@ -51,6 +52,9 @@ struct fs_server *fs_server_new(const struct fs_options *options, char *why, siz
  * Never trusts the request: a short or malformed one gets an error reply (EINVAL/EIO), never a
  * crash. One request at a time: the server keeps its buffers between calls (not thread-safe).
  */
+/* FORGET and BATCH_FORGET get no reply, so virtio-fs gives them no buffer for one. */
+bool fs_is_forget(uint32_t opcode);
+
 size_t fs_server_handle(struct fs_server *server, const struct iovec *in, size_t in_count, const struct iovec *out,
                         size_t out_count);
 

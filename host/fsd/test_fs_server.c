@@ -65,7 +65,10 @@ static void test_names_and_nodeids(const char *root) {
   /* Two lookups: the nodeid lives until both are forgotten. */
   CHECK(call(s, FUSE_FORGET, file, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
   CHECK(call(s, FUSE_GETATTR, file, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == 0);
-  CHECK(call(s, FUSE_FORGET, file, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);
+  /* As virtio-fs sends it: no buffer for a reply, and none is written. */
+  static uint8_t forget[64];
+  len = build(forget, FUSE_FORGET, file, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL);
+  CHECK(fs_server_handle(s, &(struct iovec){forget, len}, 1, NULL, 0) == 0);
   CHECK(call(s, FUSE_GETATTR, file, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL) == -ESTALE);
   /* The root is never forgotten. */
   CHECK(call(s, FUSE_FORGET, 1, &(struct fuse_forget_in){.nlookup = 99}, sizeof(struct fuse_forget_in), NULL, NULL, NULL) == 1);

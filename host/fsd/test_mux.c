@@ -274,6 +274,15 @@ static void test_routing(struct fs_mux *m, const char *a, const char *b) {
   CHECK(call(m, FUSE_READDIRPLUS, rb, &(struct fuse_read_in){.fh = dh, .size = 4096}, sizeof(struct fuse_read_in), NULL, NULL, NULL, NULL) == -EBADF);
 }
 
+/* As virtio-fs sends a FORGET: with no buffer for a reply, and none is written. */
+static void forget_unanswered(struct fs_mux *m, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len) {
+  static uint8_t buf[512];
+  size_t len = build(buf, opcode, nodeid, arg, arg_len, NULL, NULL);
+  uint8_t *copy = copy_exact(buf, len);
+  CHECK(fs_mux_handle(m, &(struct iovec){copy, len}, 1, NULL, 0) == 0);
+  free(copy);
+}
+
 static void test_batch_forget(struct fs_mux *m) {
   int e;
   uint64_t ra = TAG(0) | 1, rb = TAG(1) | 1;
@@ -289,7 +298,7 @@ static void test_batch_forget(struct fs_mux *m) {
           {.nodeid = rb, .nlookup = 9},
           {.nodeid = 1, .nlookup = 1},
           {.nodeid = TAG(9) | 3, .nlookup = 1}}};
-  CHECK(call(m, FUSE_BATCH_FORGET, 0, &b, sizeof b, NULL, NULL, NULL, NULL) == 1);
+  forget_unanswered(m, FUSE_BATCH_FORGET, 0, &b, sizeof b);
   /* z's one lookup is forgotten in share a; y had two in share b, so it stays; the roots stay. */
   getattr_size(m, z, &e);
   CHECK(e != 0);
@@ -301,7 +310,7 @@ static void test_batch_forget(struct fs_mux *m) {
   CHECK(call(m, FUSE_FORGET, rb, &(struct fuse_forget_in){.nlookup = 5}, sizeof(struct fuse_forget_in), NULL, NULL, NULL, NULL) == 1);
   getattr_size(m, rb, &e);
   CHECK(e == 0);
-  CHECK(call(m, FUSE_FORGET, y, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in), NULL, NULL, NULL, NULL) == 1);
+  forget_unanswered(m, FUSE_FORGET, y, &(struct fuse_forget_in){.nlookup = 1}, sizeof(struct fuse_forget_in));
   getattr_size(m, y, &e);
   CHECK(e != 0);
 }
