@@ -126,7 +126,7 @@ try {
 
 /** The file server's RSS, from /proc (the only fsd is this box's). */
 function fsdRss(): string {
-  const pids = Bun.spawnSync(["pgrep", "-f", "fsd-[0-9a-f]+ --share"]).stdout.toString().trim().split("\n").filter(Boolean);
+  const pids = Bun.spawnSync(["pgrep", "-f", "^[^ ]*/fsd-[0-9a-f]+ --socket"]).stdout.toString().trim().split("\n").filter(Boolean);
   const kib = pids.map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0));
   return kib.length ? `${(Math.max(...kib) / 1024).toFixed(1)} MiB` : "(not found)";
 }

@@ -109,6 +109,23 @@ describe("a host directory, read-write", () => {
     expect(readFileSync(join(share, "hard"), "utf8")).toBe("one\ntwo\nthree\n");
   });
 
+  test("files the box makes and removes hold no descriptor on the host once removed", async () => {
+    const id = (JSON.parse((await runCli(["inspect", box])).stdout) as Array<{ Id: string }>)[0]?.Id ?? "none";
+    // fsd's argv names its socket, fs.sock in the box's runtime directory.
+    const pid = Bun.spawnSync(["pgrep", "-f", `^[^ ]*/fsd-[0-9a-f]+ --socket [^ ]*${id}/fs.sock`], { stdout: "pipe" })
+      .stdout.toString()
+      .trim();
+    expect(pid).toMatch(/^\d+$/);
+    const open = () => readdirSync(`/proc/${pid}/fd`).length;
+    const before = open();
+    const made = await inBox("mkdir /work/many && cd /work/many && i=0; while [ $i -lt 2000 ]; do echo $i > f$i; i=$((i+1)); done");
+    expect(made.code).toBe(0);
+    expect(open()).toBeGreaterThan(before + 1000);
+    expect((await inBox("rm -rf /work/many")).code).toBe(0);
+    // The guest forgets a removed file's inode at once: fsd closes its descriptor then.
+    expect(open()).toBeLessThan(before + 50);
+  });
+
   test("a 5 GiB sparse file: its size is right on both sides and it takes almost no room", async () => {
     const result = await inBox("dd if=/dev/zero of=/work/big bs=1M seek=5119 count=1 2>/dev/null && sync && stat -c %s /work/big");
     expect(result.stdout.trim()).toBe(String(5 * 1024 ** 3));
