@@ -7,17 +7,19 @@
 
 #include "fs_internal.h"
 
-static int reply_attr(int fd, struct fs_reply *o) {
+/* `set`: the box has just set them itself, so they are trusted FS_TIMEOUT_S (fs_attr_timeout). */
+static int reply_attr(int fd, bool set, struct fs_reply *o) {
   struct stat st;
   if (fstat(fd, &st) < 0) return -errno;
-  struct fuse_attr_out out = {.attr_valid = fs_attr_timeout(st.st_mode)};
+  struct fuse_attr_out out = {.attr_valid = FS_TIMEOUT_S};
+  if (!set) fs_attr_timeout(st.st_mode, &out.attr_valid, &out.attr_valid_nsec);
   fs_fill_attr(&st, &out.attr);
   return reply_put(o, &out, sizeof out);
 }
 
 int op_getattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   int fd = fs_fd(s, r->header->nodeid);
-  return fd < 0 ? fd : reply_attr(fd, o);
+  return fd < 0 ? fd : reply_attr(fd, false, o);
 }
 
 static struct timespec time_of(uint32_t valid, uint32_t set, uint32_t now, uint64_t sec, uint32_t nsec) {
@@ -87,7 +89,7 @@ int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
     e = S_ISLNK(type) ? utimensat(fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) : utimensat(AT_FDCWD, proc, times, 0);
     if (e < 0) return -errno;
   }
-  return reply_attr(fd, o);
+  return reply_attr(fd, true, o);
 }
 
 int op_readlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {

@@ -8,14 +8,24 @@
 
 #include "fs_internal.h"
 
-/* virtiofsd's cache=auto: the guest trusts a name (and a directory's or a link's attributes) for a second. */
-#define ENTRY_TIMEOUT_S 1
+/*
+ * A regular file's size and mtime are what the guest reads its data by (a read past the cached
+ * size asks again; FUSE_AUTO_INVAL_DATA drops pages whose mtime moved), and a name found absent
+ * is what a create or a poll for the host's file checks: both are trusted only FS_FRESH_NSEC,
+ * so a host change is seen by the box's next look 10 ms later at most, and yet the lookups and
+ * permission checks one syscall makes back to back (an untar's lstat, open, chown, chmod,
+ * utime) do not each ask again: re-asking every time cost half an untar's requests. What the
+ * box has just made or set itself it trusts for the second: a host change racing that is a
+ * conflicting write anyway.
+ */
+void fs_attr_timeout(mode_t mode, uint64_t *sec, uint32_t *nsec) {
+  *sec = S_ISREG(mode) ? 0 : FS_TIMEOUT_S;
+  *nsec = S_ISREG(mode) ? FS_FRESH_NSEC : 0;
+}
 
-uint64_t fs_attr_timeout(mode_t mode) {
-  /* A regular file's attributes are never cached: its size and mtime are what the guest reads
-   * data by (a read past the cached size asks again; FUSE_AUTO_INVAL_DATA drops pages whose
-   * mtime moved), so a host write is seen by the box's next read at once, not a second later. */
-  return S_ISREG(mode) ? 0 : ENTRY_TIMEOUT_S;
+void fs_entry_made(struct fuse_entry_out *entry) {
+  entry->attr_valid = FS_TIMEOUT_S;
+  entry->attr_valid_nsec = 0;
 }
 
 void fs_fill_attr(const struct stat *st, struct fuse_attr *attr) {
@@ -48,7 +58,8 @@ int fs_entry_of_fd(struct fs_server *s, int fd, uint64_t parent, const char *nam
   uint64_t nodeid;
   int e = inodes_add(&s->inodes, fd, &st, parent, name, &nodeid);
   if (e) return e;
-  *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = ENTRY_TIMEOUT_S, .attr_valid = fs_attr_timeout(st.st_mode)};
+  *entry = (struct fuse_entry_out){.nodeid = nodeid, .entry_valid = FS_TIMEOUT_S};
+  fs_attr_timeout(st.st_mode, &entry->attr_valid, &entry->attr_valid_nsec);
   fs_fill_attr(&st, &entry->attr);
   return 0;
 }
@@ -97,17 +108,25 @@ static int changed_dir(struct fs_server *s, struct fs_request *r, int *dir, cons
   return e;
 }
 
-static int reply_entry(struct fs_server *s, uint64_t parent, const char *name, struct fs_reply *o) {
+/* The entry of `name`; `made`: the box just made it (fs_entry_made). */
+static int reply_entry(struct fs_server *s, uint64_t parent, const char *name, bool made, struct fs_reply *o) {
   struct fuse_entry_out entry;
   int e = fs_lookup_entry(s, parent, name, &entry);
-  return e ? e : reply_put(o, &entry, sizeof entry);
+  if (e) return e;
+  if (made) fs_entry_made(&entry);
+  return reply_put(o, &entry, sizeof entry);
 }
 
 int op_lookup(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   int dir;
   const char *name;
   int e = parent_and_name(s, r, &dir, &name);
-  return e ? e : reply_entry(s, r->header->nodeid, name, o);
+  if (e) return e;
+  e = reply_entry(s, r->header->nodeid, name, false, o);
+  if (e != -ENOENT) return e;
+  /* Absent: nodeid 0 is ENOENT the guest may keep for FS_FRESH_NSEC (fs_attr_timeout). */
+  struct fuse_entry_out none = {.entry_valid_nsec = FS_FRESH_NSEC};
+  return reply_put(o, &none, sizeof none);
 }
 
 /*
@@ -151,7 +170,7 @@ int op_mknod(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   /* A device made in the box would be a usable device on the host. */
   if (!S_ISREG(in->mode) && !S_ISFIFO(in->mode) && !S_ISSOCK(in->mode)) return -EPERM;
   if (mknodat(dir, name, (in->mode & S_IFMT) | fs_safe_mode(in->mode, false), 0) < 0) return -errno;
-  return reply_entry(s, r->header->nodeid, name, o);
+  return reply_entry(s, r->header->nodeid, name, true, o);
 }
 
 int op_mkdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -162,7 +181,7 @@ int op_mkdir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   int e = changed_dir(s, r, &dir, &name);
   if (e) return e;
   if (mkdirat(dir, name, fs_safe_mode(in->mode, true)) < 0) return -errno;
-  return reply_entry(s, r->header->nodeid, name, o);
+  return reply_entry(s, r->header->nodeid, name, true, o);
 }
 
 int op_symlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -172,7 +191,7 @@ int op_symlink(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   if (!e) e = request_string(r, PATH_MAX - 1, &target);
   if (e) return e;
   if (symlinkat(target, dir, name) < 0) return -errno;
-  return reply_entry(s, r->header->nodeid, name, o);
+  return reply_entry(s, r->header->nodeid, name, true, o);
 }
 
 int op_link(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -193,7 +212,9 @@ int op_link(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   struct fuse_entry_out entry;
   /* The inode keeps the name it is recorded under: one name is enough to find it again. */
   e = fs_entry_of_fd(s, fd, 0, NULL, &entry);
-  return e ? e : reply_put(o, &entry, sizeof entry);
+  if (e) return e;
+  fs_entry_made(&entry);
+  return reply_put(o, &entry, sizeof entry);
 }
 
 /*

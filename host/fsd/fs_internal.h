@@ -82,8 +82,14 @@ int fs_lookup_entry(struct fs_server *s, uint64_t parent, const char *name, stru
  * name), taking fd, and fills an entry. */
 int fs_entry_of_fd(struct fs_server *s, int fd, uint64_t parent, const char *name, struct fuse_entry_out *entry);
 void fs_fill_attr(const struct stat *st, struct fuse_attr *attr);
-/* How long the guest may trust attributes of an inode of that mode, in seconds. */
-uint64_t fs_attr_timeout(mode_t mode);
+/* virtiofsd's cache=auto: the guest trusts a name it found, and attributes it may cache, for a second. */
+#define FS_TIMEOUT_S 1
+/* A regular file's attributes, and a name found absent, are trusted this long (fs_entry.c). */
+#define FS_FRESH_NSEC 10000000u
+/* How long the guest may trust attributes of an inode of that mode it looked up: *sec and *nsec. */
+void fs_attr_timeout(mode_t mode, uint64_t *sec, uint32_t *nsec);
+/* An entry the box has just made: its attributes are its own, trusted FS_TIMEOUT_S. */
+void fs_entry_made(struct fuse_entry_out *entry);
 /* Strips what a box must never set on a host file: set-user-ID always, set-group-ID but on directories. */
 mode_t fs_safe_mode(mode_t mode, bool directory);
 

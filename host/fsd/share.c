@@ -146,7 +146,8 @@ static void read_messages(struct share *share) {
 
 void share_event(const struct share_slot *slot, short revents) {
   struct share *share = slot->share;
-  if (share->done) return;
+  /* Nothing happened on it: a read would only find EAGAIN (a syscall per request, for nothing). */
+  if (share->done || !revents) return;
   switch (slot->kind) {
   case SHARE_LISTEN:
     accept_frontend(share);
@@ -158,11 +159,9 @@ void share_event(const struct share_slot *slot, short revents) {
     /* The ring may have been stopped by a message handled earlier in this round. */
     int kick = share->dev.rings[slot->ring].kick;
     if (!vhost_ring_live(&share->dev, slot->ring) || kick < 0 || !(revents & POLLIN)) return;
-    /* Its descriptor may even have been replaced: read only one that is ready (a kick
-     * eventfd the front-end made blocking would stop every share otherwise). */
-    struct pollfd ready = {.fd = kick, .events = POLLIN};
+    /* Its descriptor may even have been replaced in this round; fsd made it non-blocking (vhost.c). */
     uint64_t count;
-    if (poll(&ready, 1, 0) == 1 && read(kick, &count, sizeof count) < 0 && errno != EAGAIN) return;
+    if (read(kick, &count, sizeof count) < 0 && errno != EAGAIN) return;
     share->more[slot->ring] = vhost_serve(&share->dev, slot->ring);
     return;
   }

@@ -81,17 +81,24 @@ static void test_names_and_nodeids(const char *root) {
 }
 
 /* A regular file's attributes are never cached (a host write is read at once); names, directories and links are for a second. */
+/* 10 ms: how stale a host change may look in the box (fs_attr_timeout). */
+#define FRESH_NSEC 10000000u
+
 static void test_timeouts(const char *root) {
   struct fs_server *s = server_at(root, false, NULL);
   const uint8_t *body;
   struct fuse_entry_out entry;
   CHECK(call(s, FUSE_LOOKUP, 1, NULL, 0, "file", NULL, &body) == 0);
   memcpy(&entry, body, sizeof entry);
-  CHECK(entry.entry_valid == 1 && entry.attr_valid == 0);
+  CHECK(entry.entry_valid == 1 && entry.attr_valid == 0 && entry.attr_valid_nsec == FRESH_NSEC);
   struct fuse_attr_out attr;
   CHECK(call(s, FUSE_GETATTR, entry.nodeid, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, &body) == 0);
   memcpy(&attr, body, sizeof attr);
-  CHECK(attr.attr_valid == 0);
+  CHECK(attr.attr_valid == 0 && attr.attr_valid_nsec == FRESH_NSEC);
+  /* An absent name is nodeid 0, kept as briefly. */
+  CHECK(call(s, FUSE_LOOKUP, 1, NULL, 0, "absent", NULL, &body) == 0);
+  memcpy(&entry, body, sizeof entry);
+  CHECK(entry.nodeid == 0 && entry.entry_valid == 0 && entry.entry_valid_nsec == FRESH_NSEC);
   static const char *const cached[] = {"dir", "etc"};
   for (size_t i = 0; i < sizeof cached / sizeof *cached; i++) {
     CHECK(call(s, FUSE_LOOKUP, 1, NULL, 0, cached[i], NULL, &body) == 0);
@@ -101,6 +108,24 @@ static void test_timeouts(const char *root) {
   CHECK(call(s, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, &body) == 0);
   memcpy(&attr, body, sizeof attr);
   CHECK(attr.attr_valid == 1);
+  /* What the box has just made or set itself it may trust for the second; its files never flush. */
+  struct fuse_create_in create = {.flags = O_RDWR, .mode = S_IFREG | 0644};
+  CHECK(call(s, FUSE_CREATE, 1, &create, sizeof create, "made", NULL, &body) == 0);
+  struct fuse_open_out opened;
+  memcpy(&entry, body, sizeof entry);
+  memcpy(&opened, body + sizeof entry, sizeof opened);
+  CHECK(entry.attr_valid == 1 && entry.attr_valid_nsec == 0 && (opened.open_flags & FOPEN_NOFLUSH));
+  struct fuse_setattr_in set = {.valid = FATTR_MODE, .mode = S_IFREG | 0600};
+  CHECK(call(s, FUSE_SETATTR, entry.nodeid, &set, sizeof set, NULL, NULL, &body) == 0);
+  memcpy(&attr, body, sizeof attr);
+  CHECK(attr.attr_valid == 1);
+  CHECK(call(s, FUSE_GETATTR, entry.nodeid, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, &body) == 0);
+  memcpy(&attr, body, sizeof attr);
+  CHECK(attr.attr_valid == 0 && attr.attr_valid_nsec == FRESH_NSEC);
+  CHECK(call(s, FUSE_OPEN, entry.nodeid, &(struct fuse_open_in){.flags = O_RDONLY}, sizeof(struct fuse_open_in), NULL, NULL, &body) == 0);
+  memcpy(&opened, body, sizeof opened);
+  CHECK(opened.open_flags & FOPEN_NOFLUSH);
+  CHECK(call(s, FUSE_UNLINK, 1, NULL, 0, "made", NULL, NULL) == 0);
   fs_server_free(s);
 }
 

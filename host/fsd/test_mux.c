@@ -62,6 +62,7 @@ static uint64_t lookup(struct fs_mux *m, uint64_t parent, const char *name, int 
   *error = call(m, FUSE_LOOKUP, parent, NULL, 0, name, NULL, &body, NULL);
   struct fuse_entry_out e = {0};
   if (*error == 0) memcpy(&e, body, sizeof e);
+  if (*error == 0 && e.nodeid == 0) *error = -ENOENT; /* as the kernel reads an absent name */
   return e.nodeid;
 }
 
@@ -283,6 +284,15 @@ static void forget_unanswered(struct fs_mux *m, uint32_t opcode, uint64_t nodeid
   free(copy);
 }
 
+/* An absent name is nodeid 0 through the mux too: untagged, or the kernel would take it for an inode. */
+static void test_absent(struct fs_mux *m) {
+  const uint8_t *body;
+  CHECK(call(m, FUSE_LOOKUP, TAG(0) | 1, NULL, 0, "absent", NULL, &body, NULL) == 0);
+  struct fuse_entry_out e;
+  memcpy(&e, body, sizeof e);
+  CHECK(e.nodeid == 0 && e.entry_valid_nsec > 0);
+}
+
 static void test_batch_forget(struct fs_mux *m) {
   int e;
   uint64_t ra = TAG(0) | 1, rb = TAG(1) | 1;
@@ -417,6 +427,7 @@ int main(void) {
   CHECK(call(fresh, FUSE_GETATTR, 1, &(struct fuse_getattr_in){0}, sizeof(struct fuse_getattr_in), NULL, NULL, NULL, NULL) == -EIO);
   fs_mux_free(fresh);
   test_root(m);
+  test_absent(m);
   test_batch_forget(m); /* first: READDIRPLUS in test_routing counts lookups of every file */
   test_routing(m, a, b);
   CHECK(call(m, FUSE_DESTROY, 0, NULL, 0, NULL, NULL, NULL, NULL) == 0);

@@ -72,6 +72,7 @@ static inline uint64_t lookup(struct fs_server *s, uint64_t parent, const char *
   *error = call(s, FUSE_LOOKUP, parent, NULL, 0, name, NULL, &body);
   struct fuse_entry_out e = {0};
   if (*error == 0) memcpy(&e, body, sizeof e);
+  if (*error == 0 && e.nodeid == 0) *error = -ENOENT; /* as the kernel reads an absent name */
   return e.nodeid;
 }
 

@@ -1,6 +1,7 @@
 #include "vhost.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -163,6 +164,9 @@ static int set_ring_fd(struct vhost_dev *dev, const struct vhost_msg *msg, int *
   int fd = nofd ? -1 : fds[0];
   if (!nofd) fds[0] = -1; /* kept */
   if (msg->request == VHOST_USER_SET_VRING_KICK) {
+    /* Read only when poll says it is ready, but a descriptor replaced meanwhile (same number,
+     * not polled) must not block fsd: QEMU's are non-blocking already, any other is made so. */
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     close_fd(&ring->kick);
     ring->kick = fd;
     ring->started = true;

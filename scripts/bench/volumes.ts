@@ -124,9 +124,14 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** The file server's RSS, from /proc (the only fsd is this box's). */
+/**
+ * The file server's own memory (RssAnon) and how much of the guest's RAM it has mapped and
+ * touched (RssShmem: the box's memory, shared with QEMU, not an extra cost), from /proc.
+ */
 function fsdRss(): string {
-  const pids = Bun.spawnSync(["pgrep", "-f", "^[^ ]*/fsd-[0-9a-f]+ --socket"]).stdout.toString().trim().split("\n").filter(Boolean);
-  const kib = pids.map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0));
-  return kib.length ? `${(Math.max(...kib) / 1024).toFixed(1)} MiB` : "(not found)";
+  const pid = Bun.spawnSync(["pgrep", "-f", "^[^ ]*/fsd-[0-9a-f]+ --socket"]).stdout.toString().trim().split("\n")[0];
+  if (!pid) return "(not found)";
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const mib = (field: string) => `${(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024).toFixed(1)} MiB`;
+  return `${mib("RssAnon")} own, ${mib("RssShmem")} of guest RAM mapped`;
 }
