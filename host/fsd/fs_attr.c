@@ -80,6 +80,8 @@ int op_setattr(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
     gid_t gid = in->valid & FATTR_GID ? in->gid : (gid_t)-1;
     if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   }
+  /* A truncate by a caller without CAP_FSETID (fs_kill_suidgid); a mode given says it all. */
+  if ((in->valid & FATTR_KILL_SUIDGID) && !(in->valid & FATTR_MODE) && (e = fs_kill_suidgid(fd))) return e;
   if ((in->valid & FATTR_SIZE) && (e = set_size(in, fh_fd, proc))) return e;
   if (in->valid & (FATTR_ATIME | FATTR_MTIME)) {
     struct timespec times[2] = {

@@ -74,6 +74,13 @@ struct inode *fs_inode(struct fs_server *s, uint64_t nodeid);
 int fs_fd(struct fs_server *s, uint64_t nodeid);
 /* "/proc/self/fd/N": the way to reach the inode an O_PATH descriptor holds, without a path. */
 void fs_proc_path(int fd, char path[static 32]);
+/*
+ * FUSE_HANDLE_KILLPRIV_V2: drops the set-id bits of fd's file as a local write, truncate or
+ * O_TRUNC open by a caller without CAP_FSETID would (set-user-ID always, set-group-ID when
+ * group-executable). The guest asks for it; fsd must do it itself, since it holds CAP_FSETID
+ * when boxlite runs as root and the host kernel would then keep the bits.
+ */
+int fs_kill_suidgid(int fd);
 /* The single-file share's root: nothing may be made, removed or renamed there. */
 bool fs_is_locked_dir(const struct fs_server *s, uint64_t nodeid);
 /* Looks `name` up below parent (never following it) and fills an entry; counts one lookup. */

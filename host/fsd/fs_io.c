@@ -43,7 +43,13 @@ int op_open(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   mode_t type = fs_inode(s, r->header->nodeid)->type;
   if (S_ISDIR(type)) return -EISDIR;
   int fd = open_inode(s, path_fd, type, (int)in->flags);
-  return fd < 0 ? fd : reply_open(s, fd, r->header->nodeid, o);
+  if (fd < 0) return fd;
+  int e = in->open_flags & FUSE_OPEN_KILL_SUIDGID ? fs_kill_suidgid(fd) : 0;
+  if (e) {
+    close(fd);
+    return e;
+  }
+  return reply_open(s, fd, r->header->nodeid, o);
 }
 
 int op_opendir(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
@@ -136,10 +142,11 @@ int op_read(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
 int op_write(struct fs_server *s, struct fs_request *r, struct fs_reply *o) {
   const struct fuse_write_in *in = request_take(r, sizeof *in);
   if (!in) return -EINVAL;
-  int fd = file_of(s, r, in->fh, in->offset);
+  int fd = file_of(s, r, in->fh, in->offset), e;
   if (fd < 0) return fd;
   size_t skip = sizeof(struct fuse_in_header) + sizeof *in;
   if (in->size > FS_MAX_WRITE || in->size != r->header->len - skip) return -EINVAL;
+  if ((in->write_flags & FUSE_WRITE_KILL_SUIDGID) && (e = fs_kill_suidgid(fd))) return e;
   size_t n = iov_skip(r->in, r->in_count, skip, s->data_iov);
   /* pwritev on an O_APPEND descriptor appends whatever the offset, as a local write would. */
   ssize_t done = in->size ? pwritev(fd, s->data_iov, (int)n, (off_t)in->offset) : 0;

@@ -122,7 +122,8 @@ static int op_init(struct fs_server *s, struct fs_request *r, struct fs_reply *o
   uint64_t offered = in->flags;
   if ((in->flags & FUSE_INIT_EXT) && r->arg_len >= sizeof(uint32_t)) offered |= (uint64_t)in->flags2 << 32;
   uint64_t wanted = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_AUTO_INVAL_DATA |
-                    FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT | FUSE_ALLOW_IDMAP;
+                    FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT | FUSE_ALLOW_IDMAP |
+                    FUSE_HANDLE_KILLPRIV_V2;
   uint64_t flags = offered & wanted;
   out.minor = in->minor < FS_MINOR ? in->minor : FS_MINOR;
   out.max_readahead = in->max_readahead;
@@ -283,6 +284,16 @@ struct inode *fs_inode(struct fs_server *s, uint64_t nodeid) { return inodes_get
 int fs_fd(struct fs_server *s, uint64_t nodeid) { return inodes_fd(&s->inodes, nodeid); }
 
 void fs_proc_path(int fd, char path[static 32]) { snprintf(path, 32, "/proc/self/fd/%d", fd); }
+
+int fs_kill_suidgid(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  mode_t kill = S_ISUID | (st.st_mode & S_IXGRP ? S_ISGID : 0);
+  if (!S_ISREG(st.st_mode) || !(st.st_mode & kill)) return 0;
+  char proc[32];
+  fs_proc_path(fd, proc);
+  return fchmodat(AT_FDCWD, proc, st.st_mode & 07777 & ~kill, 0) < 0 ? -errno : 0;
+}
 
 bool fs_is_locked_dir(const struct fs_server *s, uint64_t nodeid) { return s->only_name && nodeid == FUSE_ROOT_ID; }
 

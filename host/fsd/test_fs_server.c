@@ -129,6 +129,46 @@ static void test_timeouts(const char *root) {
   fs_server_free(s);
 }
 
+/* FUSE_HANDLE_KILLPRIV_V2: fsd drops set-id bits when the guest asks, as the VFS would for a caller without CAP_FSETID. */
+static mode_t mode_of(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+static void test_kill_suidgid(const char *root) {
+  struct fs_server *s = server_at(root, false, NULL);
+  struct fuse_init_in in = {.major = 7, .minor = 38, .flags = FUSE_HANDLE_KILLPRIV_V2};
+  const uint8_t *body;
+  CHECK(call(s, FUSE_INIT, 0, &in, sizeof in, NULL, NULL, &body) == 0);
+  struct fuse_init_out out;
+  memcpy(&out, body, sizeof out);
+  CHECK(out.flags & FUSE_HANDLE_KILLPRIV_V2);
+  char path[128];
+  snprintf(path, sizeof path, "%s/setid", root);
+  write_file(path, "x");
+  CHECK(chmod(path, 06755) == 0);
+  int e;
+  uint64_t node = lookup(s, 1, "setid", &e), fh;
+  CHECK(e == 0 && open_node(s, node, O_RDWR, &fh) == 0 && mode_of(path) == 06755);
+  static uint8_t req[128];
+  for (uint32_t flags = 0; flags <= FUSE_WRITE_KILL_SUIDGID; flags += FUSE_WRITE_KILL_SUIDGID) {
+    size_t len = build(req, FUSE_WRITE, node, &(struct fuse_write_in){.fh = fh, .size = 1, .write_flags = flags},
+                       sizeof(struct fuse_write_in), "y", NULL) - 1; /* the data without its NUL */
+    ((struct fuse_in_header *)req)->len = (uint32_t)len;
+    CHECK(send_bytes(s, req, len, OUT_SIZE, NULL, NULL) == 0);
+    CHECK(mode_of(path) == (flags ? 0755 : 06755)); /* without the flag the guest keeps them */
+  }
+  CHECK(chmod(path, 06755) == 0);
+  struct fuse_open_in open_in = {.flags = O_RDWR | O_TRUNC, .open_flags = FUSE_OPEN_KILL_SUIDGID};
+  CHECK(call(s, FUSE_OPEN, node, &open_in, sizeof open_in, NULL, NULL, NULL) == 0 && mode_of(path) == 0755);
+  /* Set-group-ID stays on a file its group cannot execute, as on a local disk. */
+  CHECK(chmod(path, 06745) == 0);
+  struct fuse_setattr_in set = {.valid = FATTR_SIZE | FATTR_KILL_SUIDGID, .size = 0};
+  CHECK(call(s, FUSE_SETATTR, node, &set, sizeof set, NULL, NULL, NULL) == 0 && mode_of(path) == 02745);
+  CHECK(unlink(path) == 0);
+  fs_server_free(s);
+}
+
 /* Symlinks are only read, never followed; devices, fifos and symlinks are never opened. */
 static void test_confinement(const char *root) {
   struct fs_server *s = server_at(root, false, NULL);
@@ -467,6 +507,7 @@ int main(void) {
   test_init(root);
   test_names_and_nodeids(root);
   test_timeouts(root);
+  test_kill_suidgid(root);
   test_read_only(root);
   test_single_file(root);
   test_confinement(root);
