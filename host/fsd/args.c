@@ -2,26 +2,51 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* A name the share's root may show alone: one path component, never `.` or `..`. */
 static bool is_file_name(const char *name) {
   return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
+/*
+ * Decodes a part in place: a path may hold ':' (and so '%'), given as %3A (and %25). False for
+ * any other '%', so that a part means one thing only.
+ */
+static bool unescape(char *part) {
+  char *out = part;
+  for (const char *in = part; *in; out++) {
+    if (*in != '%') {
+      *out = *in++;
+    } else if (strncmp(in, "%25", 3) == 0) {
+      *out = '%';
+      in += 3;
+    } else if (strncasecmp(in, "%3A", 3) == 0) {
+      *out = ':';
+      in += 3;
+    } else {
+      return false;
+    }
+  }
+  *out = '\0';
+  return true;
+}
+
 int args_parse_share(char *value, struct share_spec *share, char *err, size_t errlen) {
   char copy[512]; /* the value as given, for messages: strsep cuts it up */
   snprintf(copy, sizeof copy, "%s", value);
   share->name = strsep(&value, ":");
-  share->root = value ? strsep(&value, ":") : NULL;
-  if (share->name[0] == '\0' || !share->root || share->root[0] != '/') {
-    snprintf(err, errlen, "--share %s: want NAME:ROOT[:ro][:file=FILE] with an absolute ROOT", copy);
+  char *root = value ? strsep(&value, ":") : NULL;
+  share->root = root;
+  if (share->name[0] == '\0' || !root || !unescape(root) || root[0] != '/') {
+    snprintf(err, errlen, "--share %s: want NAME:ROOT[:ro][:file=FILE] with an absolute ROOT (':' as %%3A, '%%' as %%25)", copy);
     return -1;
   }
   while (value) {
-    const char *option = strsep(&value, ":");
+    char *option = strsep(&value, ":");
     if (strcmp(option, "ro") == 0 && !share->read_only) {
       share->read_only = true;
-    } else if (strncmp(option, "file=", 5) == 0 && !share->only_name && is_file_name(option + 5)) {
+    } else if (strncmp(option, "file=", 5) == 0 && !share->only_name && unescape(option + 5) && is_file_name(option + 5)) {
       share->only_name = option + 5;
     } else {
       snprintf(err, errlen, "--share %s: bad or repeated option \"%s\" (want ro or file=FILE)", copy, option);

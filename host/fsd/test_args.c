@@ -45,7 +45,14 @@ int main(void) {
   CHECK(parse("--bogus", NULL, NULL, NULL) < 0);
   CHECK_STR(err, "unknown argument \"--bogus\"");
   CHECK(parse("--share", "/s.sock", NULL, NULL) < 0);
-  CHECK_STR(err, "--share /s.sock: want NAME:ROOT[:ro][:file=FILE] with an absolute ROOT");
+  CHECK_STR(err, "--share /s.sock: want NAME:ROOT[:ro][:file=FILE] with an absolute ROOT (':' as %3A, '%' as %25)");
+  /* A ':' or a '%' in a path or a file name is escaped; any other '%' is refused. */
+  CHECK(parse6("--socket", "/s", "--share", "e:/a%3Ab%25c%3a:file=x%3Ay", NULL, NULL) == 0);
+  CHECK_STR(args.shares[0].root, "/a:b%c:");
+  CHECK_STR(args.shares[0].only_name, "x:y");
+  CHECK(parse("--share", "e:/a%20b", NULL, NULL) < 0);
+  CHECK(parse("--share", "e:/a%3", NULL, NULL) < 0);
+  CHECK(parse("--share", "e:/a:file=%2F", NULL, NULL) < 0);
   CHECK(parse("--share", "/s.sock:rel", NULL, NULL) < 0);
   CHECK(parse("--share", ":/r", NULL, NULL) < 0);
   CHECK(parse("--share", "/s:/r:rw", NULL, NULL) < 0);

@@ -6,7 +6,6 @@ import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
-import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
 
@@ -31,11 +30,13 @@ export async function prepareFsd(config: Config): Promise<string> {
   });
 }
 
-/** `NAME:ROOT[:ro][:file=FILE]`: what fsd's --share takes, so the path may not hold a ':'. */
+/** A path or file name in fsd's --share: its ':' separates the parts, so ':' is %3A and '%' is %25. */
+const escapeShare = (part: string) => part.replaceAll("%", "%25").replaceAll(":", "%3A");
+
+/** `NAME:ROOT[:ro][:file=FILE]`: what fsd's --share takes. */
 function shareArg(share: FsdShare): string {
-  if (share.hostPath.includes(":"))
-    throw new BoxliteError("invalid_argument", `the box file server cannot share ${share.hostPath}: a path with ':' cannot be given to it`);
-  return [share.name, share.hostPath, ...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${share.onlyName}`] : [])].join(":");
+  const options = [...(share.readOnly ? ["ro"] : []), ...(share.onlyName !== undefined ? [`file=${escapeShare(share.onlyName)}`] : [])];
+  return [share.name, escapeShare(share.hostPath), ...options].join(":");
 }
 
 /** One fsd serving all of a VM's shares on one vhost-user-fs device at socketPath; ready once that socket exists. */
