@@ -453,20 +453,9 @@ static void test_fuzz(const char *root, const char *outer) {
       for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)test_rand(&test_rng);
     }
     len = mutate(buf, len, sizeof buf);
-    size_t out_len = pick(4) ? OUT_SIZE : pick(300);
-    uint8_t *copy = copy_exact(buf, len);
-    /* Split in two buffers each side, as virtqueue descriptors would be. */
-    size_t cut = pick(len + 1), out_cut = pick(out_len + 1);
-    struct iovec in[2] = {{copy, cut}, {copy + cut, len - cut}};
-    struct iovec out[2] = {{out_buf, out_cut}, {out_buf + out_cut, out_len - out_cut}};
-    size_t n = fs_server_handle(s, in, 2, out, 2);
-    free(copy);
-    CHECK(n <= out_len);
-    if (n >= sizeof(struct fuse_out_header)) {
-      struct fuse_out_header h;
-      memcpy(&h, out_buf, sizeof h);
-      CHECK(h.len == n && h.error <= 0 && h.error > -4096);
-    }
+    struct fuzz_io io;
+    fuzz_split(&io, buf, len);
+    fuzz_check(&io, fs_server_handle(s, io.in, 2, io.out, 2));
     if (round % 1000 == 0) {
       init(s, 0, 0); /* a mutated DESTROY or INIT must not end the run */
       /* Nor a FORGET of the file, which closes its fh: the READ and WRITE seeds want one. */

@@ -14,30 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../netd/test.h"
 #include "mux.h"
+#include "test_fuse.h"
 
-#define OUT_SIZE ((1u << 20) + 4096)
 #define TAG(share) (((uint64_t)(share) + 1) << 48)
 
-static uint8_t out_buf[OUT_SIZE];
-static uint64_t next_unique = 1;
-
-/* A request: header, the fixed argument, then each name with its NUL. */
-static size_t build(uint8_t *buf, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len, const char *name1,
-                    const char *name2) {
-  struct fuse_in_header h = {.opcode = opcode, .nodeid = nodeid, .unique = next_unique++};
-  size_t len = sizeof h;
-  if (arg_len) memcpy(buf + len, arg, arg_len);
-  len += arg_len;
-  for (const char *n = name1; n; n = n == name1 ? name2 : NULL) {
-    memcpy(buf + len, n, strlen(n) + 1);
-    len += strlen(n) + 1;
-  }
-  h.len = (uint32_t)len;
-  memcpy(buf, &h, sizeof h);
-  return len;
-}
 
 /* Sends an exact-size copy (so ASan sees any over-read); the reply's error (1: none), its body in *body. */
 static int call(struct fs_mux *m, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len, const char *name1,
@@ -91,15 +72,6 @@ static uint64_t getattr_size(struct fs_mux *m, uint64_t nodeid, int *error) {
   struct fuse_attr_out a = {0};
   if (*error == 0) memcpy(&a, body, sizeof a);
   return a.attr.size;
-}
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  CHECK(f != NULL);
-  if (f) {
-    fputs(text, f);
-    fclose(f);
-  }
 }
 
 static struct fs_mux *mux_at(const char *a, const char *b) {
@@ -378,20 +350,9 @@ static void test_fuzz(struct fs_mux *m, const char *outer) {
       for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)test_rand(&test_rng);
     }
     if (pick(2)) len = mutate(buf, len, sizeof buf);
-    size_t out_len = pick(4) ? OUT_SIZE : pick(300);
-    uint8_t *copy = copy_exact(buf, len);
-    /* Split in two buffers each side, as virtqueue descriptors would be. */
-    size_t cut = pick(len + 1), out_cut = pick(out_len + 1);
-    struct iovec in[2] = {{copy, cut}, {copy + cut, len - cut}};
-    struct iovec out[2] = {{out_buf, out_cut}, {out_buf + out_cut, out_len - out_cut}};
-    size_t n = fs_mux_handle(m, in, 2, out, 2);
-    free(copy);
-    CHECK(n <= out_len);
-    if (n >= sizeof(struct fuse_out_header)) {
-      struct fuse_out_header h;
-      memcpy(&h, out_buf, sizeof h);
-      CHECK(h.len == n && h.error <= 0 && h.error > -4096);
-    }
+    struct fuzz_io io;
+    fuzz_split(&io, buf, len);
+    fuzz_check(&io, fs_mux_handle(m, io.in, 2, io.out, 2));
     if (round % 1000 == 0) {
       struct fuse_init_in init = {.major = 7, .minor = 41};
       CHECK(call(m, FUSE_INIT, 0, &init, sizeof init, NULL, NULL, NULL, NULL) == 0); /* a mutated DESTROY must not end the run */

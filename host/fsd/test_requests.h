@@ -2,34 +2,8 @@
 #ifndef BOXLITE_FSD_TEST_REQUESTS_H
 #define BOXLITE_FSD_TEST_REQUESTS_H
 
-#include <linux/fuse.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "../netd/test.h"
 #include "fs_server.h"
-
-#define OUT_SIZE ((1u << 20) + 4096)
-
-static uint8_t out_buf[OUT_SIZE];
-static uint64_t next_unique = 1;
-
-/* A request: header, the fixed argument, then each name with its NUL. */
-static inline size_t build(uint8_t *buf, uint32_t opcode, uint64_t nodeid, const void *arg, size_t arg_len, const char *name1,
-                    const char *name2) {
-  struct fuse_in_header h = {.opcode = opcode, .nodeid = nodeid, .unique = next_unique++};
-  size_t len = sizeof h;
-  if (arg_len) memcpy(buf + len, arg, arg_len);
-  len += arg_len;
-  for (const char *n = name1; n; n = n == name1 ? name2 : NULL) {
-    memcpy(buf + len, n, strlen(n) + 1);
-    len += strlen(n) + 1;
-  }
-  h.len = (uint32_t)len;
-  memcpy(buf, &h, sizeof h);
-  return len;
-}
+#include "test_fuse.h"
 
 /* Sends an exact-size copy (so ASan sees any over-read); the reply's error, its body in *body. */
 static inline int send_bytes(struct fs_server *s, const uint8_t *bytes, size_t len, size_t out_len, const uint8_t **body,
@@ -84,10 +58,5 @@ static inline int open_node(struct fs_server *s, uint64_t nodeid, uint32_t flags
   return e;
 }
 
-static inline void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  fputs(text, f);
-  fclose(f);
-}
 
 #endif
