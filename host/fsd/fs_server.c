@@ -201,11 +201,12 @@ size_t fs_server_handle(struct fs_server *s, const struct iovec *in, size_t in_c
   struct fuse_in_header h = {0};
   memcpy(&h, s->in_buf, total < sizeof h ? total : sizeof h);
   /* virtio-fs sends FORGETs with no buffer for a reply (they get none): only they may come so. */
-  if (out_space < sizeof(struct fuse_out_header) && !fs_is_forget(h.opcode)) return 0;
+  bool can_reply = out_space >= sizeof(struct fuse_out_header);
+  if (!can_reply && !fs_is_forget(h.opcode)) return 0;
   inodes_next_request(&s->inodes);
   struct fs_request r = {.header = &h, .arg = s->in_buf + sizeof h, .in = in, .in_count = in_count};
   struct fs_reply o = {.body = s->out_buf, .cap = FS_OUT_CAP, .out = out, .out_count = out_count};
-  size_t room = out_space > sizeof(struct fuse_out_header) ? out_space - sizeof(struct fuse_out_header) : 0;
+  size_t room = can_reply ? out_space - sizeof(struct fuse_out_header) : 0;
   if (o.cap > room) o.cap = room;
   unsigned flags = 0;
   int error;
@@ -222,7 +223,7 @@ size_t fs_server_handle(struct fs_server *s, const struct iovec *in, size_t in_c
     r.arg_len = total - sizeof h;
     error = dispatch(s, &h, &r, &o, &flags);
   }
-  if ((flags & NO_REPLY) || out_space < sizeof(struct fuse_out_header)) return 0;
+  if ((flags & NO_REPLY) || !can_reply) return 0;
   struct fuse_out_header reply = {.error = error, .unique = h.unique};
   size_t body = error ? 0 : o.len;
   reply.len = (uint32_t)(sizeof reply + body);
