@@ -303,12 +303,15 @@ describe("confinement", () => {
   test("a symlink swapped in for a directory while the box writes into it never leads outside", async () => {
     // From the share, "../outside" is the real outside; from the box's root it is the decoy.
     mkdirSync(join(s.share, "outside"));
+    mkdirSync(join(s.share, "d"));
     const stop = join(s.dir, "stop");
-    const swapper = Bun.spawn(["sh", "-c", `cd ${s.share} && mkdir d && while [ ! -e ${stop} ]; do mv d dir && ln -s ../outside d && rm d && mv dir d; done`], {
+    const swapper = Bun.spawn(["sh", "-c", `cd ${s.share} && while [ ! -e ${stop} ]; do mv d dir && ln -s ../outside d && rm d && mv dir d; done`], {
       stdout: "ignore",
       stderr: "ignore",
     });
-    const box = await inBox(s, "n=0; for i in $(/busybox seq 1 3000); do echo x > /d/f$i && n=$((n+1)); done; echo $n");
+    // Paced: the guest keeps a name it found absent for 10 ms (fsd's FS_FRESH_NSEC), and 3000
+    // writes failing from that cache could all end within a few of those windows.
+    const box = await inBox(s, "n=0; for i in $(/busybox seq 1 3000); do echo x > /d/f$i && n=$((n+1)); /busybox usleep 200; done; echo $n");
     writeFileSync(stop, "");
     await swapper.exited;
     expect(Number(box.stdout.trim())).toBeGreaterThan(0);
