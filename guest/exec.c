@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "mounts.h"
 #include "configure.h"
 #include "log.h"
 #include "pty.h"
@@ -180,6 +181,15 @@ static void terminate(void *ctx, struct stream *st) {
   kill(st->pid, SIGKILL);
 }
 
+static int freeze_rootfs(void *ctx, bool freeze, char *err, size_t errlen) {
+  (void)ctx;
+  int rc = mounts_freeze_rootfs(freeze);
+  if (rc == 0) return 0;
+  snprintf(err, errlen, "ioctl(%s) on " ROOTFS_DIR ": %s", freeze ? "FIFREEZE" : "FITHAW", strerror(-rc));
+  log_msg("%s", err);
+  return -1;
+}
+
 const struct session_ops exec_ops = {
     .configure = configure_apply,
     .spawn = spawn,
@@ -187,4 +197,5 @@ const struct session_ops exec_ops = {
     .resize = resize_pty,
     .terminate = terminate,
     .spawn_files = spawn_files,
+    .freeze = freeze_rootfs,
 };

@@ -1,6 +1,8 @@
 #include "mounts.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -12,6 +14,12 @@
 #include "agent.h"
 #include "log.h"
 #include "volumes.h"
+
+/* linux/fs.h, which musl's headers lack. */
+#ifndef FIFREEZE
+#define FIFREEZE _IOWR('X', 119, int)
+#define FITHAW _IOWR('X', 120, int)
+#endif
 
 /* Whether path is already a mount point (another device than its parent's). */
 static bool is_mount_point(const char *path) {
@@ -104,4 +112,12 @@ void mounts_unmount_rootfs(void) {
   if (umount2(ROOTFS_DIR, 0) == 0 || errno == EINVAL) return;
   log_errno("umount", ROOTFS_DIR);
   if (mount(NULL, ROOTFS_DIR, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0) log_errno("remount read-only", ROOTFS_DIR);
+}
+
+int mounts_freeze_rootfs(bool freeze) {
+  int fd = open(ROOTFS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 ? -errno : 0;
+  close(fd);
+  return rc;
 }

@@ -2,6 +2,8 @@
 #ifndef BOXLITE_MOUNTS_H
 #define BOXLITE_MOUNTS_H
 
+#include <stdbool.h>
+
 /* /proc first: the command line is read from it before anything else. Returns 0 or -1. */
 int mounts_proc(void);
 /* sysfs, devtmpfs, devpts (+ /dev/ptmx), tmpfs on /tmp and /run. Failures are logged. */
@@ -12,5 +14,7 @@ void mounts_system(void);
 int mounts_rootfs(const char *device);
 /* Best effort, innermost first; what cannot be unmounted is remounted read-only. */
 void mounts_unmount_rootfs(void);
+/* FIFREEZE (freeze) or FITHAW the rootfs: its writes are flushed and held. 0 or -errno. */
+int mounts_freeze_rootfs(bool freeze);
 
 #endif

@@ -19,6 +19,8 @@ static enum stream_kind kind_of(uint8_t type) {
   case FRAME_HELLO:
   case FRAME_SHUTDOWN:
   case FRAME_CONFIG:
+  case FRAME_FREEZE:
+  case FRAME_THAW:
     return KIND_CHANNEL;
   case FRAME_EXEC:
   case FRAME_STARTED:

@@ -23,6 +23,8 @@ enum frame_type {
   FRAME_RESIZE = 0x21,
   FRAME_SHUTDOWN = 0x30,
   FRAME_CONFIG = 0x31,
+  FRAME_FREEZE = 0x32,
+  FRAME_THAW = 0x33,
   FRAME_ERROR = 0x3f,
 };
 

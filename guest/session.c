@@ -73,8 +73,17 @@ static void break_channel(struct session *s, const char *code, const char *why) 
   s->state = SESSION_BROKEN;
 }
 
+/* Thaws a frozen rootfs: a host that froze it and went must not leave the box's writers blocked. */
+static void thaw_if_frozen(struct session *s) {
+  char why[256];
+  if (!s->frozen) return;
+  if (s->ops->freeze(s->ctx, false, why, sizeof why) < 0) log_msg("thaw after the host left: %s", why);
+  s->frozen = false;
+}
+
 /* Forgets the connection: its processes, what was queued for it, its state. Not its input. */
 static void end_connection(struct session *s) {
+  thaw_if_frozen(s);
   drop_streams(s);
   outbuf_clear(&s->out);
   s->state = SESSION_AWAIT_HELLO;
@@ -135,6 +144,29 @@ static void handle_config(struct session *s, const struct frame *f) {
     s->configured = true;
   }
   outbuf_frame(&s->out, FRAME_CONFIG, 0, "{}", 2);
+}
+
+/* FREEZE and THAW: answered with the same type, `{}` when done (again: already so) or
+ * `{"code":"freeze_failed","message":...}`; a failure leaves the channel usable. */
+static void handle_freeze(struct session *s, const struct frame *f) {
+  char why[256], payload[400];
+  bool freeze = f->type == FRAME_FREEZE;
+  if (f->length != 2 || memcmp(f->payload, "{}", 2) != 0)
+    return break_channel(s, "malformed", freeze ? "FREEZE takes the payload {}" : "THAW takes the payload {}");
+  int rc = 0;
+  if (!s->configured) {
+    snprintf(why, sizeof why, "the guest has no rootfs yet (no CONFIG)");
+    rc = -1;
+  } else if (s->frozen != freeze) {
+    rc = s->ops->freeze(s->ctx, freeze, why, sizeof why);
+    if (rc == 0) s->frozen = freeze;
+  }
+  if (rc == 0) {
+    outbuf_frame(&s->out, f->type, 0, "{}", 2);
+    return;
+  }
+  size_t n = message_error(payload, sizeof payload, "freeze_failed", why);
+  outbuf_frame(&s->out, f->type, 0, payload, n);
 }
 
 /* Commands and copies need the container's rootfs, which CONFIG brings: before it, the stream
@@ -270,6 +302,9 @@ static void handle_frame(struct session *s, const struct frame *f) {
   switch (f->type) {
   case FRAME_CONFIG:
     return handle_config(s, f);
+  case FRAME_FREEZE:
+  case FRAME_THAW:
+    return handle_freeze(s, f);
   case FRAME_EXEC:
     return handle_exec(s, f);
   case FRAME_FILES_OUT:

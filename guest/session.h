@@ -58,6 +58,9 @@ struct session_ops {
   /* Starts the copy of FILES_OUT (output on fds[1]) or FILES_IN (input on fds[0]), like spawn.
    * On -1 (with err set) the session reports EXIT 1. */
   int (*spawn_files)(void *ctx, struct stream *st, const struct files_request *req, char *err, size_t errlen);
+  /* Freezes (FIFREEZE) or thaws (FITHAW) the rootfs, so that its disk is consistent while
+   * the host copies it. Returns 0, or -1 with err set. */
+  int (*freeze)(void *ctx, bool freeze, char *err, size_t errlen);
 };
 
 struct session {
@@ -65,6 +68,7 @@ struct session {
   /* Per boot, not per connection: the box's configuration outlives the host's reconnects. */
   bool configured;
   struct guest_config config; /* what was applied, when configured */
+  bool frozen;       /* the rootfs is frozen (FREEZE): thawed by THAW or when the host goes */
   bool shutdown;     /* SHUTDOWN received */
   bool framing_lost; /* a bad header: frame boundaries are unknown until the host disconnects */
   struct stream streams[MAX_STREAMS];

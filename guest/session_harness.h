@@ -18,6 +18,8 @@ struct harness {
   int configures, failed_configures; /* configure calls, and those that failed */
   int signals, last_signal, resizes, terminated;
   int copies;                 /* spawn_files calls */
+  int freezes, thaws;         /* freeze calls of each kind */
+  bool fail_freeze;
   uint8_t last_copy_type;     /* FRAME_FILES_OUT or FRAME_FILES_IN */
   struct files_spec last_copy; /* its path points into last_copy_path */
   char last_copy_path[64];
@@ -91,6 +93,15 @@ static inline int stub_spawn_files(void *ctx, struct stream *st, const struct fi
   return 0;
 }
 
+static inline int stub_freeze(void *ctx, bool freeze, char *err, size_t errlen) {
+  struct harness *h = ctx;
+  if (freeze) h->freezes++;
+  else h->thaws++;
+  if (!h->fail_freeze) return 0;
+  snprintf(err, errlen, "ioctl(FIFREEZE) on /rootfs: Device or resource busy");
+  return -1;
+}
+
 static const struct session_ops stub_ops = {
     .configure = stub_configure,
     .spawn = stub_spawn,
@@ -98,6 +109,7 @@ static const struct session_ops stub_ops = {
     .resize = stub_resize,
     .terminate = stub_terminate,
     .spawn_files = stub_spawn_files,
+    .freeze = stub_freeze,
 };
 
 static inline void setup(struct harness *h) {

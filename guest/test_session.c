@@ -311,6 +311,45 @@ static void test_copy_payloads_are_strict(void) {
   }
 }
 
+/* FREEZE and THAW answer with their own type; a frozen rootfs is thawed when the host goes. */
+static void test_freeze_and_thaw(void) {
+  struct harness h;
+  struct out_frame out[4];
+  hello_session(&h);
+  send_json(&h, FRAME_FREEZE, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_FREEZE && h.freezes == 0);
+  CHECK(strstr(out[0].payload, "\"code\":\"freeze_failed\"") != NULL && strstr(out[0].payload, "no CONFIG") != NULL);
+  session_destroy(&h.s);
+
+  connect_session(&h);
+  send_json(&h, FRAME_FREEZE, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_FREEZE && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{}");
+  CHECK(h.freezes == 1 && h.s.frozen);
+  send_json(&h, FRAME_FREEZE, 0, "{}"); /* again: already frozen, not frozen twice */
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_FREEZE && h.freezes == 1);
+  send_json(&h, FRAME_THAW, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_THAW && h.thaws == 1 && !h.s.frozen);
+  CHECK_STR(out[0].payload, "{}");
+  send_json(&h, FRAME_THAW, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_THAW && h.thaws == 1);
+
+  send_json(&h, FRAME_FREEZE, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && h.s.frozen);
+  session_disconnected(&h.s);
+  CHECK(h.thaws == 2 && !h.s.frozen);
+  session_destroy(&h.s);
+
+  connect_session(&h);
+  h.fail_freeze = true;
+  send_json(&h, FRAME_FREEZE, 0, "{}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_FREEZE && !h.s.frozen && h.s.state == SESSION_READY);
+  CHECK(strstr(out[0].payload, "Device or resource busy") != NULL);
+  send_json(&h, FRAME_THAW, 0, "{\"x\":1}");
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && strstr(out[0].payload, "malformed") != NULL);
+  session_destroy(&h.s);
+}
+
 int main(void) {
   test_handshake();
   test_malformed_breaks_the_channel();
@@ -320,5 +359,6 @@ int main(void) {
   test_signal_and_resize();
   test_copies_run_like_commands();
   test_copy_payloads_are_strict();
+  test_freeze_and_thaw();
   return test_finish("test_session");
 }

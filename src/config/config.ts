@@ -37,6 +37,12 @@ export interface Config {
    */
   dockerConfigPath: string;
   debug: boolean;
+  /**
+   * `BOXLITE_CRASH_AT`: a named step of a disk operation (snapshot, restore, clone, export,
+   * import) at which the process kills itself with SIGKILL — the crash tests' fault
+   * injection (test/e2e/disk-crash.test.ts). Unset in normal use.
+   */
+  crashAt?: string;
   /** `--registry HOST` flags, in order: searched first for unqualified image names. */
   registries: string[];
   /** `--config FILE`: the reference's BoxliteOptions JSON (`image_registries`); nothing is read implicitly. */
@@ -116,6 +122,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
     dockerConfigPath: resolve(env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir(), ".docker", "config.json")),
     debug: flags.debug ?? env.BOXLITE_DEBUG === "1",
+    crashAt: env.BOXLITE_CRASH_AT || undefined,
     registries: flags.registries ?? [],
     configFile: flags.configFile === undefined ? undefined : resolve(flags.configFile),
     serveApiKey: env.BOXLITE_SERVE_API_KEY || undefined,

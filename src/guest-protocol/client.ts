@@ -4,7 +4,7 @@
  * stream with per-stream flow control (docs/guest-protocol.md).
  */
 import type { Socket } from "bun";
-import { BoxliteError } from "../util/errors.ts";
+import { BoxliteError, ERROR_TABLE, type ErrorCode } from "../util/errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
 import {
@@ -22,6 +22,7 @@ import {
   parseHello,
   parseStarted,
 } from "./messages.ts";
+import { parseFreezeAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface ConnectOptions {
@@ -48,6 +49,12 @@ function channelError(error: ErrorMessage): BoxliteError {
   return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
 }
 
+/** The owner's refusal of a QUIESCE or RESUME: its ERROR code is one of boxlite's error codes. */
+function refusal(error: ErrorMessage): BoxliteError {
+  const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
+  return new BoxliteError(code, error.message);
+}
+
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
 
 export async function connectWithRetry(path: string, handlers: SocketHandlers): Promise<Socket<unknown>> {
@@ -72,6 +79,10 @@ export class GuestChannel {
   private hello = Promise.withResolvers<HelloMessage>();
   /** Set while a CONFIG waits for the guest's answer. */
   private configAck: PromiseWithResolvers<void> | undefined;
+  /** FREEZE or THAW sent and not yet answered (one at a time: the owner serializes them). */
+  private freezeAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
+  /** QUIESCE or RESUME requests to the owner, by stream, waiting for their answer. */
+  private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
 
   private constructor() {}
@@ -194,6 +205,43 @@ export class GuestChannel {
     if (!this.failure) this.send(FrameType.STOP, 0, timeoutMs === undefined ? undefined : encodeJson({ timeout_ms: timeoutMs }));
   }
 
+  /** Freezes the box's rootfs in the guest (FIFREEZE): its writes are on the disk and held until thaw. */
+  freeze(): Promise<void> {
+    return this.freezeOrThaw(FrameType.FREEZE);
+  }
+
+  thaw(): Promise<void> {
+    return this.freezeOrThaw(FrameType.THAW);
+  }
+
+  private freezeOrThaw(type: FrameType): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.freezeAck) return Promise.reject(new BoxliteError("internal", "FREEZE and THAW must not overlap"));
+    const answer = Promise.withResolvers<void>();
+    this.freezeAck = { type, answer };
+    this.send(type, 0, encodeJson({}));
+    return answer.promise;
+  }
+
+  /**
+   * On a box socket: asks the owner to pause the box (and fork its disk). Resolves once it is
+   * paused, with a function that resumes it; closing the connection resumes it too.
+   */
+  async quiesce(request: QuiesceRequest): Promise<{ pauseMs: number; resume(): Promise<void> }> {
+    const stream = this.allocateStream();
+    const answer = await this.ask(FrameType.QUIESCE, stream, request);
+    const { pause_ms } = parseQuiesced(answer);
+    return { pauseMs: pause_ms, resume: async () => void (await this.ask(FrameType.RESUME, stream, {})) };
+  }
+
+  private ask(type: FrameType, stream: number, payload: object): Promise<Uint8Array> {
+    if (this.failure) return Promise.reject(this.failure);
+    const answer = Promise.withResolvers<Uint8Array>();
+    this.holds.set(stream, answer);
+    this.send(type, stream, encodeJson(payload));
+    return answer.promise;
+  }
+
   /** Ends the connection; what still runs over it fails with `reason` (by default: the channel closed). */
   close(reason?: BoxliteError): void {
     // First: ending the socket may run its close handler at once, which would fail the channel for want of a reason.
@@ -244,6 +292,23 @@ export class GuestChannel {
       ack.resolve();
       return;
     }
+    if (frame.type === FrameType.FREEZE || frame.type === FrameType.THAW) {
+      const pending = this.freezeAck;
+      if (pending?.type !== frame.type) throw new FrameError("bad_type", "the guest answered a FREEZE or THAW that was not asked for");
+      this.freezeAck = undefined;
+      const what = frame.type === FrameType.FREEZE ? "FREEZE" : "THAW";
+      const why = parseFreezeAnswer(frame.payload, what);
+      if (why === undefined) pending.answer.resolve();
+      else pending.answer.reject(new BoxliteError("vmm_failed", `the guest could not ${what === "FREEZE" ? "freeze" : "thaw"} the box's filesystem: ${why}`));
+      return;
+    }
+    const hold = this.holds.get(frame.stream);
+    if (hold && (frame.type === FrameType.QUIESCE || frame.type === FrameType.RESUME || frame.type === FrameType.ERROR)) {
+      this.holds.delete(frame.stream);
+      if (frame.type === FrameType.ERROR) hold.reject(refusal(parseError(frame.payload)));
+      else hold.resolve(frame.payload);
+      return;
+    }
     if (frame.type === FrameType.ERROR && frame.stream === 0) {
       this.fail(channelError(parseError(frame.payload)));
       return;
@@ -282,6 +347,10 @@ export class GuestChannel {
     this.failure = error;
     this.hello.reject(error);
     this.configAck?.reject(error);
+    this.freezeAck?.answer.reject(error);
+    this.freezeAck = undefined;
+    for (const hold of this.holds.values()) hold.reject(error);
+    this.holds.clear();
     for (const execution of this.executions.values()) execution.onChannelLost(error);
     this.executions.clear();
   }

@@ -26,11 +26,15 @@ export const FrameType = {
   RESIZE: 0x21,
   SHUTDOWN: 0x30,
   CONFIG: 0x31,
+  FREEZE: 0x32,
+  THAW: 0x33,
   ERROR: 0x3f,
   // Box socket only (docs/guest-protocol.md "The box socket"): requests to the box's owner, never sent to the guest.
   ATTACH: 0x40,
   START: 0x41,
   STOP: 0x42,
+  QUIESCE: 0x43,
+  RESUME: 0x44,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -50,17 +54,21 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.RESIZE]: "command",
   [FrameType.SHUTDOWN]: "channel",
   [FrameType.CONFIG]: "channel",
+  [FrameType.FREEZE]: "channel",
+  [FrameType.THAW]: "channel",
   [FrameType.ERROR]: "any",
   [FrameType.ATTACH]: "command",
   [FrameType.START]: "channel",
   [FrameType.STOP]: "channel",
+  [FrameType.QUIESCE]: "command",
+  [FrameType.RESUME]: "command",
 };
 
 /** Frames only box-socket peers speak: the guest does not know them (bad_type there and in the golden vectors). */
-const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START, FrameType.STOP]);
+const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START, FrameType.STOP, FrameType.QUIESCE, FrameType.RESUME]);
 
 export interface DecoderOptions {
-  /** Accept the box socket's own frames (ATTACH, START, STOP) besides the guest's. */
+  /** Accept the box socket's own frames (ATTACH, START, STOP, QUIESCE, RESUME) besides the guest's. */
   boxSocket?: boolean;
 }
 

@@ -15,6 +15,7 @@ import type { RunOptions } from "./options.ts";
 import type { BoxStats } from "./stats.ts";
 import type { VolumeRecord } from "./named-volumes.ts";
 import type { Socket } from "node:net";
+import type { SnapshotInfo } from "../db/snapshots.ts";
 
 export interface RuntimeInfo {
   version: string;
@@ -109,4 +110,13 @@ export interface BoxliteApi {
   getVolume(idOrName: string): Promise<VolumeRecord>;
   /** Removes a named volume (refused while a box uses it, unless forced); its id, or undefined when forced and there was none. */
   removeVolume(idOrName: string, options?: { force?: boolean }): Promise<string | undefined>;
+  /** Snapshots the box's disk; a running box is paused for the fork, then goes on. */
+  createSnapshot(idOrName: string, name: string): Promise<SnapshotInfo>;
+  /** The box's snapshots, newest first. */
+  listSnapshots(idOrName: string): Promise<SnapshotInfo[]>;
+  getSnapshot(idOrName: string, name: string): Promise<SnapshotInfo>;
+  /** Removes a snapshot (refused while another disk needs it). */
+  removeSnapshot(idOrName: string, name: string): Promise<void>;
+  /** Puts a stopped box's disk back to a snapshot. */
+  restoreSnapshot(idOrName: string, name: string): Promise<void>;
 }

@@ -5,13 +5,14 @@
  */
 import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
+import { removeForkLeftovers } from "../disk/fork.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
 import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ShareSource, type VmProcess, type VmSpec } from "../vmm/backend.ts";
+import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ShareSource, type VmControl, type VmProcess, type VmSpec } from "../vmm/backend.ts";
 import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
@@ -46,6 +47,8 @@ export interface StartedVm {
   /** The backend that runs the VM ("qemu" or "krun"). */
   vmm: string;
   vm: VmProcess;
+  /** Pausing the VM and switching its disk (snapshots of a running box). */
+  control: VmControl;
   /** Where the guest finds each shared directory (the backend decides). */
   shareSource(tag: string): ShareSource;
 }
@@ -120,16 +123,21 @@ export async function startBoxVm(config: Config, options: BootOptions): Promise<
     createBoxDirs(layout, config);
     // Made at create time; a box from before that (or from the reference) gets it now.
     if (!existsSync(layout.disk)) createOverlay({ path: layout.disk, backingFile: options.image.basePath, backingFormat: "raw" });
-    const vm = await backend.start(boxVmSpec(config, options, assets, layout));
+    // Names a running VMM's forks gave its disk (disk/fork.ts): no VMM uses them now.
+    removeForkLeftovers(layout.disk);
+    const spec = boxVmSpec(config, options, assets, layout);
+    const vm = await backend.start(spec);
     writeVmmGroup(layout.dir, vm.members);
-    return { layout, vmm: backend.name, vm, shareSource: (tag) => backend.shareSource(tag) };
+    const control = backend.control(vm, spec);
+    void vm.exited.then(() => control.close());
+    return { layout, vmm: backend.name, vm, control, shareSource: (tag) => backend.shareSource(tag) };
   } catch (error) {
     throw withConsoleTail(error, layout);
   }
 }
 
 export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
-  const { layout, vmm, vm, shareSource } = await startBoxVm(config, options);
+  const { layout, vmm, vm, control, shareSource } = await startBoxVm(config, options);
   // Each volume's tag as the guest will find it on this backend.
   const mounts = (options.mounts ?? []).map((mount) => ({ ...mount, ...shareSource(mount.tag) }));
   try {
@@ -140,7 +148,7 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
-    return { layout, vmm, vm, shareSource, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
+    return { layout, vmm, vm, control, shareSource, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
   } catch (error) {
     await stopVm(vm, undefined, false);
     removeVmmPid(layout.dir);

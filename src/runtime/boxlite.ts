@@ -28,6 +28,8 @@ import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
 import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
 import * as volumes from "./named-volumes.ts";
+import * as snapshots from "./snapshots.ts";
+import type { SnapshotInfo } from "../db/snapshots.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -225,5 +227,29 @@ export class Boxlite implements BoxliteApi {
   async removeVolume(idOrName: string, options: { force?: boolean } = {}): Promise<string | undefined> {
     const home = await this.home();
     return volumes.removeVolume(this.config.home, idOrName, { force: options.force, usedBy: (id) => volumes.volumeInUse(home, id) });
+  }
+
+  /** Snapshots the box's disk (a running box is paused for the fork, then goes on). */
+  async createSnapshot(idOrName: string, name: string): Promise<SnapshotInfo> {
+    return snapshots.createSnapshot(await this.home(), idOrName, name);
+  }
+
+  /** The box's snapshots, newest first. */
+  async listSnapshots(idOrName: string): Promise<SnapshotInfo[]> {
+    return snapshots.listBoxSnapshots(await this.home(), idOrName);
+  }
+
+  async getSnapshot(idOrName: string, name: string): Promise<SnapshotInfo> {
+    return snapshots.getSnapshot(await this.home(), idOrName, name);
+  }
+
+  /** Removes a snapshot; refused while another disk needs it. */
+  async removeSnapshot(idOrName: string, name: string): Promise<void> {
+    snapshots.removeSnapshot(await this.home(), idOrName, name);
+  }
+
+  /** Puts a stopped box's disk back to a snapshot. */
+  async restoreSnapshot(idOrName: string, name: string): Promise<void> {
+    snapshots.restoreSnapshot(await this.home(), idOrName, name);
   }
 }

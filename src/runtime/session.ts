@@ -26,7 +26,9 @@ import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { boxHostname, processSpec } from "./options.ts";
+import { QuiesceGate } from "./quiesce.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
+import { removeForkLeftovers } from "../disk/fork.ts";
 
 /** Docker's default grace between SIGTERM and SIGKILL on stop. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -68,6 +70,7 @@ class BoxOwner implements BoxSession {
   /** Set once the box stops taking commands: a stop was asked, or the main command ended. */
   private ending: string | undefined;
   private graceTimer: Timer | undefined;
+  private readonly quiesce: QuiesceGate;
 
   constructor(
     private readonly home: Home,
@@ -79,6 +82,7 @@ class BoxOwner implements BoxSession {
     launch: ConstructorParameters<typeof MainSession>[0],
   ) {
     this.main = new MainSession(launch);
+    this.quiesce = new QuiesceGate(home, id, box, () => this.ending);
   }
 
   /** Serves the box socket and follows the main command to the box's end. */
@@ -95,6 +99,7 @@ class BoxOwner implements BoxSession {
       agent: `boxlite/${VERSION}`,
       onStopRequest: (timeoutMs) => this.stop(timeoutMs),
       refuseExec: () => this.ending,
+      onQuiesce: (request) => this.quiesce.hold(request),
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
     void this.box.vm.exited.then((exit) =>
@@ -164,6 +169,7 @@ async function releaseBox(
     // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
     await (options.autoRemove ? box?.kill() : box?.stop());
     removeVmmPid(layout.dir);
+    removeForkLeftovers(layout.disk);
     const now = new Date().toISOString();
     if (options.autoRemove) discardBox(home.config, home.database, id);
     else if ("exitCode" in outcome)

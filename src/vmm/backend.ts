@@ -88,8 +88,28 @@ export interface ShareSource {
   subdir?: string;
 }
 
+/**
+ * Holding a running VM still while its disk is copied or forked (docs/snapshots.md): its
+ * vCPUs stopped, and — where the VMM can — its disk switched to a new overlay in place.
+ */
+export interface VmControl {
+  /** Stops the vCPUs; QEMU also completes and flushes every disk write first. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /**
+   * While paused: writes of disk `diskId` go to `overlayPath` from now on, a new qcow2 whose
+   * backing file is the disk's current file (which QEMU then only reads). Refused with
+   * `unsupported` by a VMM that cannot (libkrun).
+   */
+  switchDisk(diskId: string, overlayPath: string): Promise<void>;
+  /** Lets go of what the control holds (a QMP connection). */
+  close(): void;
+}
+
 export interface VmmBackend {
   readonly name: BackendName;
+  /** The pause and disk controls of a VM this backend started from `spec`. */
+  control(vm: VmProcess, spec: VmSpec): VmControl;
   /** Resolves which accelerator to use (may boot a probe VM; the verdict is cached). */
   describe(): Promise<BackendInfo>;
   start(spec: VmSpec): Promise<VmProcess>;

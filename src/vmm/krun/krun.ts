@@ -13,10 +13,11 @@ import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
 import { selfCommand } from "../../util/self.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmControl, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
+import { KrunControl } from "./control.ts";
 import type { Libkrun } from "./ffi.ts";
 import { boxVmConfig, type KrunVmConfig, probeVmConfig } from "./vm-config.ts";
 
@@ -53,6 +54,10 @@ export class KrunBackend implements VmmBackend {
 
   describe(): Promise<BackendInfo> {
     return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path });
+  }
+
+  control(vm: VmProcess): VmControl {
+    return new KrunControl(vm);
   }
 
   /** libkrun serves each share as a device of its own, under its tag. */

@@ -6,6 +6,7 @@
 import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
 import { dirname, join } from "node:path";
 import { agentSocketOf, type VmDevice } from "../devices.ts";
+import { driveId } from "./control.ts";
 import { hostTscKhz } from "./host-tsc.ts";
 
 /** QEMU option values separate fields with commas; a literal comma is written twice. */
@@ -68,7 +69,7 @@ function machineArgs(machine: QemuMachine, appendArgs: string[]): string[] {
 function deviceArgs(device: VmDevice, index: number): string[] {
   switch (device.kind) {
     case "disk": {
-      const drive = `disk-${device.id}`;
+      const drive = driveId(device.id);
       const access = device.readOnly ? "readonly=on" : "discard=unmap";
       return [
         "-drive",
@@ -122,6 +123,11 @@ export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], app
   return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices), ...perDevice, ...sharesArgs(machine, devices)];
 }
 
+/** QEMU's QMP socket for a box (snapshots pause the VM and switch its disk there): beside the agent's. */
+export function qmpSocketOf(spec: VmSpec): string {
+  return join(dirname(agentSocketOf(spec.devices)), "qmp.sock");
+}
+
 /** fsd's socket for a box: beside the agent's. */
 export function sharesSocketOf(spec: VmSpec): string {
   return join(dirname(agentSocketOf(spec.devices)), "fs.sock");
@@ -137,5 +143,5 @@ export function boxArgs(spec: VmSpec, accelerator: string): string[] {
     ...(spec.devices.some((device) => device.kind === "fs") ? { sharesSocket: sharesSocketOf(spec) } : {}),
   };
   // The box's settings reach the guest in CONFIG, not on the kernel command line.
-  return qemuArgs(machine, spec.devices, spec.kernelArgs);
+  return [...qemuArgs(machine, spec.devices, spec.kernelArgs), "-qmp", `unix:${escapeOption(qmpSocketOf(spec))},server=on,wait=off`];
 }

@@ -4,12 +4,13 @@
  * process that started them.
  */
 import type { Config } from "../../config/config.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmControl, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { fsdHelper, prepareFsd } from "../fsd.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
-import { boxArgs, SHARES_TAG, sharesSocketOf } from "./args.ts";
+import { boxArgs, qmpSocketOf, SHARES_TAG, sharesSocketOf } from "./args.ts";
+import { QemuControl } from "./control.ts";
 import { findQemu } from "./binary.ts";
 
 export class QemuBackend implements VmmBackend {
@@ -35,6 +36,10 @@ export class QemuBackend implements VmmBackend {
   /** fsd serves every share on one device, each a directory named by its tag (args.ts sharesArgs). */
   shareSource(tag: string): ShareSource {
     return { tag: SHARES_TAG, subdir: tag };
+  }
+
+  control(_vm: VmProcess, spec: VmSpec): VmControl {
+    return new QemuControl(qmpSocketOf(spec));
   }
 
   async start(spec: VmSpec): Promise<VmProcess> {

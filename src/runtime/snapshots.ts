@@ -1,0 +1,185 @@
+/**
+ * Snapshots of a box's disk (docs/snapshots.md): `snapshots/<name>/disk.qcow2` is the
+ * disk as it was, immutable; the box goes on in a new overlay on it. A running box is
+ * quiesced by its owner for the fork; a stopped one is forked here under its lock.
+ * Restoring puts a new overlay on a snapshot in place of the live disk (stopped boxes
+ * only). A snapshot that any other disk's chain goes through cannot be removed.
+ */
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { type BoxRecord, resolveExistingBox } from "../db/boxes.ts";
+import { mintBaseDiskId } from "../db/bases.ts";
+import { deleteSnapshot, findSnapshot, insertSnapshot, listSnapshots, type SnapshotInfo, snapshotDiskPath } from "../db/snapshots.ts";
+import { type ForkPlan, forkDisk, planFork } from "../disk/fork.ts";
+import { createOverlay, readQcow2Info } from "../disk/qcow2.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { busyError, FileLock } from "../util/flock.ts";
+import { decideFor } from "./box-facts.ts";
+import { tryLockBox } from "./box-lock.ts";
+import { boxLayout } from "./box-layout.ts";
+import { connectBox } from "./box-socket.ts";
+import { crashPoint, lockDiskOps, removeMarker, writeMarker } from "./disk-op.ts";
+import { dependentsOf, homeDisks } from "./disk-usage.ts";
+import type { Home } from "./home.ts";
+import { isActiveStatus } from "../model/box-state.ts";
+
+/** The reference's limit on a snapshot name, in bytes. */
+const MAX_NAME_BYTES = 255;
+
+/** The reference's rules: a name is one path segment that is not hidden. */
+export function checkSnapshotName(name: string): void {
+  const bad = (why: string) => new BoxliteError("invalid_argument", `snapshot name ${JSON.stringify(name)} ${why}`);
+  if (name === "") throw bad("is empty; give a name such as before-upgrade");
+  if (name === "." || name === "..") throw bad("is a path component; choose another name");
+  if (name.startsWith(".")) throw bad("starts with '.'; names of hidden files are reserved");
+  if (/[/\\\0]/.test(name)) throw bad("holds '/', '\\' or NUL; use letters, digits, '-', '_' or '.'");
+  if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) throw bad(`is longer than ${MAX_NAME_BYTES} bytes`);
+}
+
+/** Bytes a file takes on the host (sparse files take less than their length). */
+export function allocatedBytes(path: string): number {
+  return statSync(path).blocks * 512;
+}
+
+/**
+ * Forks the live disk of `box` to `dest` and records what `record` says once it is done:
+ * through its owner when it runs (the pause is the owner's), here under its lock when not.
+ * Returns how long a running box was paused (0 for a stopped one).
+ */
+export async function forkBoxDisk(home: Home, box: BoxRecord, plan: ForkPlan, step: (name: string) => void): Promise<number> {
+  using boxLock = lockUnlessRunning(home, box);
+  if (boxLock === undefined) {
+    const channel = await connectBox(home, box);
+    try {
+      const hold = await channel.quiesce({ fork: { dest: plan.dest, next: plan.next } });
+      step("quiesced");
+      await hold.resume();
+      return hold.pauseMs;
+    } finally {
+      channel.close();
+    }
+  }
+  await forkDisk(plan, { step });
+  return 0;
+}
+
+/** The box's lock when it has no VM (so none starts during the fork); undefined when it runs (its owner holds it). */
+function lockUnlessRunning(home: Home, box: BoxRecord): FileLock | undefined {
+  const attempt = tryLockBox(home.config, box.id, "snapshot");
+  if (attempt instanceof FileLock) {
+    // Started and stopped meanwhile, or never running: the record under the lock decides.
+    decideFor(resolveExistingBox(home.database.db, box.id), "snapshot");
+    return attempt;
+  }
+  const fresh = resolveExistingBox(home.database.db, box.id);
+  if (fresh.status === "running") return undefined;
+  decideFor(fresh, "snapshot");
+  throw busyError(`box ${box.id}`, attempt.busy);
+}
+
+export async function createSnapshot(home: Home, idOrName: string, name: string): Promise<SnapshotInfo> {
+  checkSnapshotName(name);
+  const { config, database } = home;
+  const found = resolveExistingBox(database.db, idOrName);
+  decideFor(found, "snapshot");
+  using _diskLock = lockDiskOps(config, found.id, "snapshot");
+  const box = resolveExistingBox(database.db, found.id);
+  if (findSnapshot(database.db, box.id, name))
+    throw new BoxliteError("already_exists", `box ${box.name ?? box.id} already has a snapshot named ${JSON.stringify(name)}`);
+  const layout = boxLayout(config, box.id);
+  const snapshotDir = join(layout.dir, "snapshots", name);
+  const dest = join(snapshotDir, "disk.qcow2");
+  // A directory without a row is what a crash left before its marker was written.
+  rmSync(snapshotDir, { recursive: true, force: true });
+  mkdirSync(snapshotDir, { recursive: true });
+  const plan = planFork(layout.disk, dest);
+  const snapshot = { id: mintBaseDiskId(), name, created_at: Math.floor(Date.now() / 1000) };
+  writeMarker(config, box.id, layout.dir, { snapshot_dir: snapshotDir, container_disk: layout.disk, operation: "snapshot", fork: plan, snapshot });
+  const step = (point: string) => crashPoint(config, `snapshot-${point}`);
+  step("marked");
+  try {
+    await forkBoxDisk(home, box, plan, step);
+  } catch (error) {
+    removeMarker(config, box.id, layout.dir);
+    rmSync(snapshotDir, { recursive: true, force: true });
+    throw error;
+  }
+  const info = recordSnapshot(home, box.id, dest, snapshot);
+  step("recorded");
+  removeMarker(config, box.id, layout.dir);
+  return info;
+}
+
+/** Inserts the row of a snapshot whose fork is done (also recovery's roll-forward). */
+export function recordSnapshot(home: Home, boxId: string, dest: string, snapshot: { id: string; name: string; created_at: number }): SnapshotInfo {
+  const info: SnapshotInfo = {
+    ...snapshot,
+    box_id: boxId,
+    base_path: dest,
+    container_disk_bytes: readQcow2Info(dest).virtualSize,
+    size_bytes: allocatedBytes(dest),
+  };
+  insertSnapshot(home.database.db, info);
+  return info;
+}
+
+export function listBoxSnapshots(home: Home, idOrName: string): SnapshotInfo[] {
+  return listSnapshots(home.database.db, resolveExistingBox(home.database.db, idOrName).id);
+}
+
+export function getSnapshot(home: Home, idOrName: string, name: string): SnapshotInfo {
+  const box = resolveExistingBox(home.database.db, idOrName);
+  const info = findSnapshot(home.database.db, box.id, name);
+  if (!info)
+    throw new BoxliteError("not_found", `box ${box.name ?? box.id} has no snapshot ${JSON.stringify(name)}; see 'boxlite snapshot ls ${box.name ?? box.id}'`);
+  return info;
+}
+
+/** Removes a snapshot nothing needs any more; refused, naming what needs it, otherwise. */
+export function removeSnapshot(home: Home, idOrName: string, name: string): void {
+  const { config, database } = home;
+  const info = getSnapshot(home, idOrName, name);
+  using _diskLock = lockDiskOps(config, info.box_id, "snapshot rm");
+  const disk = snapshotDiskPath(info);
+  const needs = dependentsOf(disk, homeDisks(config, database));
+  if (needs.length > 0) {
+    const what = needs.map((user) => user.what).join(", ");
+    throw new BoxliteError(
+      "conflict",
+      `snapshot ${JSON.stringify(name)} is still needed by ${what}; remove those first (a box's disk needs the snapshots it was restored from or taken after)`,
+    );
+  }
+  deleteSnapshot(database.db, info.id);
+  rmSync(dirname(disk), { recursive: true, force: true });
+}
+
+/** Puts the box's disk back to the snapshot: a new overlay on it replaces the live disk. Stopped boxes only. */
+export function restoreSnapshot(home: Home, idOrName: string, name: string): void {
+  const { config, database } = home;
+  const info = getSnapshot(home, idOrName, name);
+  const box = resolveExistingBox(database.db, info.box_id);
+  const refuse = () =>
+    new BoxliteError("conflict", `box ${box.name ?? box.id} is ${box.status}; stop it first ('boxlite stop ${box.name ?? box.id}'), then restore`);
+  if (isActiveStatus(box.status) || box.status === "stopping") throw refuse();
+  using _diskLock = lockDiskOps(config, box.id, "snapshot restore");
+  const attempt = tryLockBox(config, box.id, "snapshot restore");
+  if (!(attempt instanceof FileLock)) throw refuse();
+  using _boxLock = attempt;
+  const layout = boxLayout(config, box.id);
+  const disk = snapshotDiskPath(info);
+  const plan = planFork(layout.disk, disk);
+  createOverlay({ path: plan.next, backingFile: disk, backingFormat: "qcow2", virtualSize: readQcow2Info(disk).virtualSize });
+  crashPoint(config, "restore-overlay");
+  // One rename: the live disk is the old one or the restored one, never neither.
+  renameOver(plan.next, layout.disk);
+  crashPoint(config, "restore-done");
+}
+
+function renameOver(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    rmSync(from, { force: true });
+    throw error;
+  }
+}
