@@ -25,4 +25,5 @@ export function lockBox(config: Config, boxId: string, operation: string): FileL
 /** Removes the lock file of a box that no longer exists (its holder is releasing it). */
 export function removeBoxLock(config: Config, boxId: string): void {
   rmSync(join(config.home, "locks", boxId), { force: true });
+  rmSync(join(config.home, "locks", `${boxId}.disk`), { force: true }); // disk-op.ts's
 }

@@ -29,6 +29,7 @@ import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
 import * as volumes from "./named-volumes.ts";
 import * as snapshots from "./snapshots.ts";
+import { type CloneOptions, cloneBox } from "./clone.ts";
 import type { SnapshotInfo } from "../db/snapshots.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
@@ -251,5 +252,10 @@ export class Boxlite implements BoxliteApi {
   /** Puts a stopped box's disk back to a snapshot. */
   async restoreSnapshot(idOrName: string, name: string): Promise<void> {
     snapshots.restoreSnapshot(await this.home(), idOrName, name);
+  }
+
+  /** Clones a box into new stopped boxes sharing one base disk; returns their ids. */
+  async cloneBox(idOrName: string, options: CloneOptions = {}): Promise<string[]> {
+    return cloneBox(await this.home(), idOrName, options);
   }
 }

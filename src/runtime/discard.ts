@@ -2,11 +2,16 @@
 import type { Config } from "../config/config.ts";
 import { deleteBox } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
+import { collectBases, dropBaseRefs, keepWhatOthersNeed } from "./bases.ts";
 import { removeBoxLock } from "./box-lock.ts";
 import { boxLayout, removeBox } from "./box-layout.ts";
 
 export function discardBox(config: Config, database: HomeDatabase, id: string): void {
+  // Its snapshots may sit under another box's clone base: those files are kept for it.
+  keepWhatOthersNeed(config, database, id);
+  const bases = dropBaseRefs(database, id);
   deleteBox(database.db, id);
   removeBox(boxLayout(config, id));
   removeBoxLock(config, id);
+  collectBases(config, database, bases);
 }

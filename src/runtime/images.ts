@@ -3,18 +3,17 @@
  * still uses is refused unless forced; forced or not, a blob or base disk is deleted only
  * when no remaining image and no box disk needs it, so `rmi -f` never breaks a box.
  */
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { listBoxes } from "../db/boxes.ts";
 import { deleteImage, type ImageIndexEntry, listImages } from "../db/images.ts";
-import { readQcow2Info } from "../disk/qcow2.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
 import { formatReference, parseReference } from "../image/reference.ts";
 import { candidatesFor, loadRegistrySettings } from "../image/registry/settings.ts";
 import { type ImageContext, prepareRegistryImage, registryDiskPath } from "../image/resolve.ts";
 import { BlobStore } from "../image/store.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { boxLayout } from "./box-layout.ts";
+import { filesInUse, homeDisks } from "./disk-usage.ts";
 import type { Home } from "./home.ts";
 
 /** One cached image, as `images` and the REST API show it (the reference's ImageInfo). */
@@ -95,25 +94,12 @@ function boxesUsing(context: ImageContext, references: Set<string>): string[] {
     .map((box) => box.id);
 }
 
-/** Base disks that some box's disk is an overlay of. */
-function basesInUse(home: Home): Set<string> {
-  const used = new Set<string>();
-  const boxesDir = join(home.config.home, "boxes");
-  if (!existsSync(boxesDir)) return used;
-  for (const id of readdirSync(boxesDir)) {
-    const disk = boxLayout(home.config, id).disk;
-    if (!existsSync(disk)) continue;
-    const backing = readQcow2Info(disk).backingFile;
-    if (backing) used.add(backing);
-  }
-  return used;
-}
-
 /** Deletes what the removed entries used and nothing else still needs. */
 function collectGarbage(home: Home, context: ImageContext, removed: ImageIndexEntry[]): void {
   const remaining = listImages(context.database.db);
   const keep = new Set(remaining.flatMap((entry) => [entry.manifestDigest, entry.configDigest, ...entry.layers]));
-  const bases = basesInUse(home);
+  // Whole chains: a box's disk may sit on snapshots and clone bases before it reaches an image's disk.
+  const bases = filesInUse(homeDisks(home.config, home.database));
   for (const entry of removed) {
     if (!keep.has(entry.manifestDigest)) context.store.remove("manifests", entry.manifestDigest);
     for (const digest of entry.layers) if (!keep.has(digest)) context.store.remove("layers", digest);
