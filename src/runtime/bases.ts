@@ -7,15 +7,7 @@
 import { existsSync, linkSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/config.ts";
-import {
-  deleteBaseDisk,
-  findBaseDiskByPath,
-  getBaseDisk,
-  insertBaseDisk,
-  listBaseDiskDependents,
-  mintBaseDiskId,
-  removeBaseDiskRefs,
-} from "../db/bases.ts";
+import { deleteBaseDisk, findBaseDiskByPath, getBaseDisk, insertBaseDisk, listBaseDiskDependents, mintBaseDiskId, removeBaseDiskRefs } from "../db/bases.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { readQcow2Info, setBackingFile } from "../disk/qcow2.ts";
 import { boxLayout } from "./box-layout.ts";

@@ -124,4 +124,3 @@ export async function cloneBox(home: Home, idOrName: string, options: CloneOptio
   removeMarker(config, source.id, layout.dir);
   return provisionClones(home, source, row, names);
 }
-

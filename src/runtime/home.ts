@@ -14,6 +14,7 @@ import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/data
 import { optionsFromRecord } from "../model/codec.ts";
 import { FileLock } from "../util/flock.ts";
 import { discardBox } from "./discard.ts";
+import { recoverDiskOps } from "./disk-recovery.ts";
 
 /** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
 const HOME_LOCK_TIMEOUT_MS = 60_000;
@@ -50,10 +51,16 @@ function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
   }
 }
 
+/** Snapshots and clones a crash interrupted are finished or undone (one readdir when there are none). */
+function withRecovery(home: Home): Home {
+  home.warnings.push(...recoverDiskOps(home));
+  return home;
+}
+
 export async function openHome(config: Readonly<Config>, ownsUndetached = false): Promise<Home> {
   // The common case (current schema, same host boot) writes nothing and takes no lock.
   const current = openCurrentDatabase(config.home);
-  if (current) return { config, database: current, ownsUndetached, warnings: [], close: () => current.close() };
+  if (current) return withRecovery({ config, database: current, ownsUndetached, warnings: [], close: () => current.close() });
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   for (const sub of SUBDIRS) mkdirSync(join(config.home, sub), { recursive: true });
   using _lock = await FileLock.acquire(join(config.home, ".lock"), "open home", HOME_LOCK_TIMEOUT_MS);
@@ -68,5 +75,5 @@ export async function openHome(config: Readonly<Config>, ownsUndetached = false)
     }
   }
   sweepOrphans(config, new Set(listBoxes(database.db).map((box) => box.id)));
-  return { config, database, ownsUndetached, warnings: database.warnings, close: () => database.close() };
+  return withRecovery({ config, database, ownsUndetached, warnings: database.warnings, close: () => database.close() });
 }
