@@ -179,8 +179,14 @@ class RelayClient {
     }
     // Only the owner powers the guest off, after stopping the main command: a client asks with STOP.
     if (frame.type === FrameType.SHUTDOWN) throw new FrameError("bad_type", "a client may not send SHUTDOWN; ask the owner to stop the box with STOP");
-    if (frame.type === FrameType.QUIESCE) return this.quiesce(frame.stream, parseQuiesceRequest(frame.payload));
-    if (frame.type === FrameType.RESUME) return this.resume(frame.stream);
+    if (frame.type === FrameType.QUIESCE) {
+      this.quiesce(frame.stream, parseQuiesceRequest(frame.payload));
+      return;
+    }
+    if (frame.type === FrameType.RESUME) {
+      this.resume(frame.stream);
+      return;
+    }
     if (frame.type === FrameType.START) {
       parseStart(frame.payload);
       this.options.main?.start();
@@ -325,7 +331,10 @@ class RelayClient {
 
   private quiesce(stream: number, request: QuiesceRequest): void {
     const { onQuiesce } = this.options;
-    if (!onQuiesce) return this.send(FrameType.ERROR, stream, encodeJson({ code: "unsupported", message: "this box's owner cannot pause it" }));
+    if (!onQuiesce) {
+      this.send(FrameType.ERROR, stream, encodeJson({ code: "unsupported", message: "this box's owner cannot pause it" }));
+      return;
+    }
     if (this.holds.has(stream) || this.streams.has(stream)) throw new FrameError("bad_stream", `stream ${stream} is in use`);
     const held = onQuiesce(request).then(
       (hold) => {
@@ -345,7 +354,10 @@ class RelayClient {
 
   private resume(stream: number): void {
     const held = this.holds.get(stream);
-    if (!held) return this.send(FrameType.ERROR, stream, encodeJson({ code: "conflict", message: `stream ${stream} holds no pause` }));
+    if (!held) {
+      this.send(FrameType.ERROR, stream, encodeJson({ code: "conflict", message: `stream ${stream} holds no pause` }));
+      return;
+    }
     this.holds.delete(stream);
     void held
       .then((hold) => hold?.release())
