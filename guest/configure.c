@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "etc_files.h"
+#include "grow.h"
 #include "log.h"
 #include "mounts.h"
 #include "net.h"
@@ -35,7 +36,11 @@ int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t
     snprintf(err, errlen, "mount %s on " ROOTFS_DIR ": %s", cfg->rootfs_device, strerror(-rc));
     return -1;
   }
-  if ((cfg->mount_count && volumes_mount(cfg, err, errlen) < 0) ||
+  /* A disk the filesystem does not fill is grown before anything runs in it. A grow that
+   * fails fails the CONFIG (config_failed): the box must not start smaller than it was
+   * made, silently; the next start tries again. */
+  if (grow_rootfs(cfg->rootfs_device, ROOTFS_DIR, err, errlen) < 0 ||
+      (cfg->mount_count && volumes_mount(cfg, err, errlen) < 0) ||
       (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0)) {
     /* Unmounted again so that a failed CONFIG leaves nothing mounted, as one whose mount failed:
      * the next CONFIG is applied afresh. Nothing runs in the rootfs yet, so nothing holds it. */

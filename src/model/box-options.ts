@@ -12,6 +12,9 @@ export const DEFAULT_MEMORY_MIB = 512;
 export const CPUS_MAX = 255;
 export const MEMORY_MIN_MIB = 128;
 export const MEMORY_MAX_MIB = 65536;
+/** A box's disk in GiB (`--disk-size`, `disk_size_gb`): sparse, so the cap guards against typos, not host space. */
+export const DISK_SIZE_MIN_GB = 1;
+export const DISK_SIZE_MAX_GB = 2048;
 
 export type NetworkMode = "enabled" | "disabled";
 
@@ -32,6 +35,11 @@ export interface BoxOptions {
   name?: string;
   cpus?: number;
   memoryMib?: number;
+  /**
+   * The box's disk in GiB: its overlay's virtual size is the larger of this and the image's
+   * base, and the guest grows the filesystem to fill it. Left out: the image's base size.
+   */
+  diskSizeGb?: number;
   /** Over the image's environment. */
   env?: Record<string, string>;
   workingDir?: string;
@@ -111,6 +119,7 @@ export function checkBoxOptions(options: BoxOptions): void {
   if (options.image !== undefined && options.rootfsPath !== undefined) throw invalid("give either an image or a rootfs path (--rootfs, rootfs_path), not both");
   if (options.cpus !== undefined) checkInteger("--cpus", options.cpus, 1, CPUS_MAX);
   if (options.memoryMib !== undefined) checkInteger("--memory (MiB)", options.memoryMib, MEMORY_MIN_MIB, MEMORY_MAX_MIB);
+  if (options.diskSizeGb !== undefined) checkInteger("--disk-size (GB)", options.diskSizeGb, DISK_SIZE_MIN_GB, DISK_SIZE_MAX_GB);
   for (const [name, value] of Object.entries(options.env ?? {})) checkEnvVar(name, value);
   if (options.workingDir !== undefined) checkWorkingDir(options.workingDir);
   if (options.user !== undefined) checkUser(options.user);

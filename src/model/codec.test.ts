@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseArgs } from "node:util";
 import type { BoxConfigJson } from "../db/boxes.ts";
-import type { BoxOptions } from "./box-options.ts";
+import { type BoxOptions, checkBoxOptions } from "./box-options.ts";
 import { boxFlags, cliFromOptions, optionsFromCli, optionsFromRecord, optionsFromRequest, recordWith, requestFromOptions } from "./codec.ts";
 import { CreateBoxRequest } from "./create-request.ts";
 import { FIELD_NAMES, FIELDS } from "./fields.ts";
@@ -115,6 +115,7 @@ describe("a record the reference wrote", () => {
       name: "ref-box",
       cpus: 2,
       memoryMib: 1024,
+      diskSizeGb: 20,
       env: { A: "1", B: "2" },
       workingDir: "/app",
       cmd: ["python", "-m", "http.server"],
@@ -224,6 +225,16 @@ describe("the REST create request", () => {
     expect(optionsFromRecord(config).volumes).toEqual([volume]);
   });
 
+  test("disk_size_gb is taken (whole GiB, 1 to 2048) and written where the reference's BoxOptions keeps it", () => {
+    expect(optionsFromRequest({ disk_size_gb: 8 })).toEqual({ diskSizeGb: 8 });
+    expect(requestFromOptions({ diskSizeGb: 8 })).toEqual({ disk_size_gb: 8 });
+    expect(recordWith(emptyRecord(), { diskSizeGb: 8 }).options).toEqual({ disk_size_gb: 8 });
+    expect(optionsFromRecord({ ...emptyRecord(), options: { disk_size_gb: 8 } })).toEqual({ diskSizeGb: 8 });
+    expect(optionsFromRecord({ ...emptyRecord(), options: { disk_size_gb: null } })).toEqual({});
+    for (const bad of [0, -1, 2049, 1.5, "8"]) expect(Value.Check(CreateBoxRequest, { disk_size_gb: bad })).toBe(false);
+    expect(Value.Check(CreateBoxRequest, { disk_size_gb: 2048 })).toBe(true);
+  });
+
   test("null is left out, as serde's Option", () => {
     expect(optionsFromRequest({ name: null, image: null, cpus: null, env: null, cmd: null, network: null, detach: null })).toEqual({});
   });
@@ -248,6 +259,17 @@ describe("the CLI", () => {
     expect(parseRun(["--entrypoint", ""]).entrypoint).toEqual([]);
     expect(parseRun(["-d"]).detach).toBe(true);
     expect(optionsFromCli({ command: "create", values: {}, rest: [] }).detach).toBe(true);
+  });
+
+  test("--disk-size takes whole GB, and a new box's check says what is allowed", () => {
+    expect(parseRun(["--disk-size", "8"]).diskSizeGb).toBe(8);
+    expect(cliFromOptions({ diskSizeGb: 20 })).toEqual(["--disk-size", "20"]);
+    expect(() => parseRun(["--disk-size", "1.5"])).toThrow(/--disk-size "1.5" is not a whole number/);
+    expect(() => parseRun(["--disk-size", "8G"])).toThrow(/--disk-size "8G" is not a whole number/);
+    for (const bad of [0, -1, 2049, 1e6, 1.5]) {
+      expect(() => checkBoxOptions({ diskSizeGb: bad })).toThrow(`--disk-size (GB) ${bad} is out of range; use a whole number from 1 to 2048`);
+    }
+    for (const good of [1, 2048]) expect(() => checkBoxOptions({ diskSizeGb: good })).not.toThrow();
   });
 
   test("bad values say which flag", () => {

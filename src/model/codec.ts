@@ -59,7 +59,6 @@ function unsupported(field: string, why: string): BoxliteError {
  * for nothing and passes, so what clients send by default is accepted.
  */
 function refuseUnsupported(request: CreateBoxRequest): void {
-  if (request.disk_size_gb != null) throw unsupported("disk_size_gb", "a box's disk is its image's size; leave disk_size_gb out");
   const capabilities = request.advanced?.capabilities;
   if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0)
     throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");

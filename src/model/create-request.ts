@@ -7,7 +7,7 @@
  * to and from BoxOptions; docs/rest-api.md lists which shapes are accepted.
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { CPUS_MAX, MEMORY_MAX_MIB, MEMORY_MIN_MIB } from "./box-options.ts";
+import { CPUS_MAX, DISK_SIZE_MAX_GB, DISK_SIZE_MIN_GB, MEMORY_MAX_MIB, MEMORY_MIN_MIB } from "./box-options.ts";
 
 /** A field that may be left out or sent as null. */
 export function Maybe<T extends TSchema>(schema: T) {
@@ -49,7 +49,13 @@ export const CreateBoxRequest = Type.Object(
     rootfs_path: Maybe(Type.String({ minLength: 1, description: "An OCI layout directory or docker archive on the server" })),
     cpus: Maybe(Type.Integer({ minimum: 1, maximum: CPUS_MAX })),
     memory_mib: Maybe(Type.Integer({ minimum: MEMORY_MIN_MIB, maximum: MEMORY_MAX_MIB })),
-    disk_size_gb: Maybe(Type.Integer({ minimum: 1 })),
+    disk_size_gb: Maybe(
+      Type.Integer({
+        minimum: DISK_SIZE_MIN_GB,
+        maximum: DISK_SIZE_MAX_GB,
+        description: "The box's disk in GiB (sparse): the larger of this and the image's size; the guest grows its filesystem to fill it",
+      }),
+    ),
     working_dir: Maybe(Type.String({ minLength: 1 })),
     env: Maybe(Type.Record(Type.String(), Type.String())),
     entrypoint: Maybe(Type.Array(Type.String())),

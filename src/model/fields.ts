@@ -66,7 +66,7 @@ function textField(key: string, restKey: "working_dir" | "user", flag: string, s
 }
 
 /** A whole-number option, as textField. */
-function integerField(key: string, restKey: "cpus" | "memory_mib", flag: string, samples: number[]): FieldCodec<number> {
+function integerField(key: string, restKey: "cpus" | "memory_mib" | "disk_size_gb", flag: string, samples: number[]): FieldCodec<number> {
   return {
     cli: {
       flags: { [flag]: { type: "string" } },
@@ -196,6 +196,7 @@ export const FIELDS: FieldTable = {
   },
   cpus: integerField("cpus", "cpus", "cpus", [2, 255]),
   memoryMib: integerField("memory_mib", "memory_mib", "memory", [128, 4096]),
+  diskSizeGb: integerField("disk_size_gb", "disk_size_gb", "disk-size", [1, 8, 2048]),
   env: {
     cli: {
       flags: { env: { type: "string", short: "e", multiple: true } },

@@ -3,7 +3,7 @@
  * its directory with the disk overlay, and `image.json` — the image as resolved, so that
  * starting the box later never needs a registry, even after `rmi -f`.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { monotonicFactory } from "ulid";
 import { deleteBox, insertBox } from "../db/boxes.ts";
@@ -64,7 +64,7 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
   }
   try {
     for (const sub of ["disks", "logs"]) mkdirSync(join(layout.dir, sub), { recursive: true });
-    createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw" });
+    createOverlay({ path: layout.disk, backingFile: image.basePath, backingFormat: "raw", virtualSize: diskSize(image.basePath, options.diskSizeGb) });
     writeFileSync(layout.imageRecord, JSON.stringify(image));
   } catch (error) {
     deleteBox(home.database.db, id);
@@ -73,6 +73,20 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
     throw error;
   }
   return id;
+}
+
+const GIB = 1024 * 1024 * 1024;
+
+/**
+ * The overlay's virtual size: the larger of `diskSizeGb` GiB and the base (never smaller,
+ * which would cut the filesystem off). The guest grows the filesystem to fill the device
+ * at each start (docs/guest-protocol.md, "Configuration").
+ */
+export function diskSize(basePath: string, diskSizeGb: number | undefined): number {
+  const base = statSync(basePath).size;
+  // qcow2 sizes are whole 512-byte sectors; mke2fs's bases are whole 4 KiB blocks already.
+  const baseSize = Math.ceil(base / 512) * 512;
+  return Math.max(baseSize, (diskSizeGb ?? 0) * GIB);
 }
 
 /**

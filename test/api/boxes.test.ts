@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createOptions } from "../../src/api/routes/boxes.ts";
-import { insertBox } from "../../src/db/boxes.ts";
+import { getBox, insertBox } from "../../src/db/boxes.ts";
+import { boxLayout } from "../../src/runtime/box-layout.ts";
 import { newBoxConfig, newBoxState } from "../../src/runtime/box-record.ts";
 import { withDefaults } from "../../src/runtime/options.ts";
 import { call, envelopeOf, makeApp } from "./core-helpers.ts";
@@ -111,7 +112,6 @@ test("the create request maps onto the runtime's options", () => {
 
 test("fields this build cannot honour are refused with 400 unsupported naming the field", async () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ disk_size_gb: 20 }, "disk_size_gb"],
     [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
     [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
     [{ security: "maximum" }, "security"],
@@ -125,6 +125,41 @@ test("fields this build cannot honour are refused with 400 unsupported naming th
     expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
     expect(envelopeOf(answer).message.startsWith(`${field} is not supported`)).toBe(true);
   }
+});
+
+/** The disk's virtual size and backing file size, as qemu-img (the oracle, only in tests) reads them. */
+async function diskSizes(id: string): Promise<{ virtual: number; base: number }> {
+  const disk = boxLayout(runtime.config, id).disk;
+  const info = JSON.parse(Bun.spawnSync(["qemu-img", "info", "--output=json", disk]).stdout.toString()) as {
+    "virtual-size": number;
+    "backing-filename": string;
+  };
+  return { virtual: info["virtual-size"], base: Bun.file(info["backing-filename"]).size };
+}
+
+test("disk_size_gb makes the box's disk that many GiB, never smaller than its image's base, and is recorded as the reference does", async () => {
+  const sized = await create({ name: "api-disk-8", disk_size_gb: 8 });
+  const eight = await diskSizes(sized.box_id);
+  expect(eight.virtual).toBe(8 * 1024 ** 3);
+  const { database } = await runtime.home();
+  expect(getBox(database.db, sized.box_id)?.config.options.disk_size_gb).toBe(8);
+  // The default image's base is over 1 GiB (it keeps 1 GiB free): 1 GB is the base's size.
+  const small = await diskSizes((await create({ name: "api-disk-1", disk_size_gb: 1 })).box_id);
+  expect(small.base).toBeGreaterThan(1024 ** 3);
+  expect(small.virtual).toBe(small.base);
+  const plain = await create({ name: "api-disk-default" });
+  expect((await diskSizes(plain.box_id)).virtual).toBe(small.base);
+  expect(getBox(database.db, plain.box_id)?.config.options.disk_size_gb).toBeNull();
+  for (const name of ["api-disk-8", "api-disk-1", "api-disk-default"]) expect((await call(app, "DELETE", `/v1/boxes/${name}`)).status).toBe(204);
+});
+
+test("a disk_size_gb that is not a whole number from 1 to 2048 is a 400 naming the field, and nothing is made", async () => {
+  for (const bad of [0, -5, 2049, 1.5, "8"]) {
+    const answer = await call(app, "POST", "/v1/boxes", { body: { name: "api-disk-bad", disk_size_gb: bad } });
+    expect(answer.status).toBe(400);
+    expect(envelopeOf(answer).message).toStartWith('invalid field "disk_size_gb" in the request body');
+  }
+  expect((await call(app, "GET", "/v1/boxes/api-disk-bad")).status).toBe(404);
 });
 
 test("a malformed allow-list rule is a 400 naming the field and the rule, before anything is made", async () => {
