@@ -100,16 +100,16 @@ describe("a clone killed at each step", () => {
     test(`at ${point}: the source's disk is whole and no base is kept that nothing needs`, async () => {
       const bl = runtime();
       const id = await bl.create({ name: `clone-${point}` });
-      const before = new Set((await bl.listBoxes({ all: true })).map((box) => box.id));
+      const before = new Set((await bl.listBoxes({ all: true })).map((box) => box.box_id));
       const code = await crashAt(point, `await bl.cloneBox(${JSON.stringify(id)}, { count: 2 });`);
       expect(code).toBe(137);
       const after = runtime();
-      const boxes = (await after.listBoxes({ all: true })).filter((box) => !before.has(box.id));
+      const boxes = (await after.listBoxes({ all: true })).filter((box) => !before.has(box.box_id));
       expect(pendingLeft()).toEqual([]);
       checkChain(join(home, "boxes", id, "disks", "disk.qcow2"));
-      for (const clone of boxes) checkChain(join(home, "boxes", clone.id, "disks", "disk.qcow2"));
+      for (const clone of boxes) checkChain(join(home, "boxes", clone.box_id, "disks", "disk.qcow2"));
       // Removing the source and whatever clones were made leaves no base behind.
-      for (const clone of boxes) await after.removeBox(clone.id, { force: true });
+      for (const clone of boxes) await after.removeBox(clone.box_id, { force: true });
       await after.removeBox(id, { force: true });
       const bases = readdirSync(join(home, "bases")).filter((name) => name.endsWith(".qcow2"));
       const others = (await after.listBoxes({ all: true })).length;
