@@ -1,0 +1,82 @@
+/**
+ * zstd through the `zstd` command, over pipes. In-process zstd (node:zlib in Bun 1.4)
+ * compresses on one thread only (its nbWorkers parameter crashes the stream), which made an
+ * export slower than `tar --zstd`; `zstd -T0` uses every core. Its decoder also reports a
+ * stream that ends early, which node:zlib's passes as a clean end. docs/archive.md has the numbers.
+ */
+import { type FileSink, spawn, type Subprocess } from "bun";
+import { BoxliteError } from "../util/errors.ts";
+
+/** RFC 8878 frame magic, little-endian 0xFD2FB528. */
+export const ZSTD_MAGIC = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd);
+
+/** The reference's export level. */
+export const ZSTD_LEVEL = 3;
+
+export function isZstd(head: Uint8Array): boolean {
+  return ZSTD_MAGIC.every((byte, i) => head[i] === byte);
+}
+
+function spawnZstd<T>(start: () => T): T {
+  try {
+    return start();
+  } catch (error) {
+    throw new BoxliteError("missing_dependency", "cannot run zstd (the .boxlite archive compressor): install the zstd package", { cause: error });
+  }
+}
+
+async function failure(child: Subprocess<"pipe" | "ignore", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
+  const code = await child.exited;
+  if (code === 0) return undefined;
+  const stderr = (await new Response(child.stderr).text()).trim().split("\n").slice(-3).join("; ");
+  return new BoxliteError("invalid_argument", `${what}: zstd exited with ${code}${stderr ? `: ${stderr}` : ""}`);
+}
+
+/**
+ * Compresses `chunks` into the open file `fd` (zstd level 3, all cores). Memory stays at
+ * a chunk or two: each write waits until the pipe has taken the previous one.
+ */
+export async function compressInto(chunks: AsyncIterable<Uint8Array>, fd: number): Promise<void> {
+  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c"], { stdin: "pipe", stdout: fd, stderr: "pipe" }));
+  const stdin: FileSink = child.stdin;
+  try {
+    for await (const chunk of chunks) {
+      stdin.write(chunk);
+      await stdin.flush();
+    }
+    await stdin.end();
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.exited;
+    throw error;
+  }
+  const failed = await failure(child, "cannot compress the archive");
+  if (failed) throw new BoxliteError("disk", failed.message);
+}
+
+/** A running decompression: its output, and how it ended. */
+export interface Decompression {
+  chunks: AsyncIterable<Uint8Array>;
+  /** Resolves when zstd ended cleanly; throws naming the archive when the stream was corrupt or cut short. */
+  finish(): Promise<void>;
+  /** Stops zstd early (after a refusal); returns its own complaint when it had already failed, the clearer report of a corrupt stream. */
+  stop(): Promise<BoxliteError | undefined>;
+}
+
+/** Decompresses the file at `path`; zstd refuses frames needing more than its default 128 MiB window. */
+export function decompressFile(path: string, source: string): Decompression {
+  const child = spawnZstd(() => spawn(["zstd", "-q", "-d", "-c", "--", path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  return {
+    chunks: child.stdout,
+    finish: async () => {
+      const failed = await failure(child, `${source}: the zstd stream is corrupt or truncated`);
+      if (failed) throw failed;
+    },
+    stop: async () => {
+      const exited = child.exitCode !== null;
+      if (!exited) child.kill("SIGKILL");
+      await child.exited;
+      return exited ? failure(child, `${source}: the zstd stream is corrupt or truncated`) : undefined;
+    },
+  };
+}
