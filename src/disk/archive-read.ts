@@ -51,9 +51,19 @@ function shared<T>(iterator: AsyncIterator<T>): AsyncIterable<T> {
   return { [Symbol.asyncIterator]: () => iterator };
 }
 
+const TYPE_NAMES: Record<TarEntry["type"], string> = {
+  file: "a regular file",
+  directory: "a directory",
+  symlink: "a symbolic link",
+  hardlink: "a hard link",
+  chardev: "a character device",
+  blockdev: "a block device",
+  fifo: "a FIFO",
+  other: "a special member (GNU sparse file, volume label or unknown type)",
+};
+
 function describeType(entry: TarEntry): string {
-  if (entry.type === "other") return "a special member (GNU sparse, volume label or unknown type)";
-  return entry.type === "hardlink" ? "a hard link" : `a ${entry.type}`;
+  return TYPE_NAMES[entry.type];
 }
 
 /** The member's name with any leading "./" dropped; refuses a name that could land outside the staging directory. */

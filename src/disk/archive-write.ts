@@ -81,7 +81,7 @@ export function sweepStaleTemps(dest: string): string[] {
     if (match === null) continue;
     const [, target = "", pid = "0"] = match;
     if (target !== basename(dest) && !target.endsWith(".boxlite")) continue;
-    if (Number(pid) !== process.pid && isAlive(Number(pid))) continue;
+    if (isAlive(Number(pid))) continue; // Our own pid too: another export of this process may be writing it.
     rmSync(join(dir, name), { force: true });
     removed.push(join(dir, name));
   }
