@@ -38,12 +38,13 @@ function refuse(detail: string): BoxliteError {
 }
 
 /** Counts the bytes flowing out of the (de)compressor and stops them past the budget, so a bomb never runs on. */
-async function* capped(chunks: AsyncIterable<Uint8Array>, limit: number, state: { total: number }): AsyncGenerator<Uint8Array> {
+async function* capped(chunks: AsyncIterable<Uint8Array>, limit: number, state: { total: number; ended: boolean }): AsyncGenerator<Uint8Array> {
   for await (const chunk of chunks) {
     state.total += chunk.length;
     if (state.total > limit) throw refuse(`it expands past ${limit} bytes (the limit for this import); refusing it`);
     yield chunk;
   }
+  state.ended = true;
 }
 
 /** One iterator that both the tar reader and the drain after it pull from. */
@@ -205,7 +206,7 @@ export async function readArchive(path: string, intoDir: string, limits: ReadArc
   };
   const compressed = isZstd(head);
   const decompression: Decompression | undefined = compressed ? decompressFile(path, label) : undefined;
-  const state = { total: 0 };
+  const state = { total: 0, ended: false };
   const iterator = capped(decompression?.chunks ?? readFileChunks(path), settled.maxBytes + FRAMING_SLACK, state)[Symbol.asyncIterator]();
   const created: string[] = [];
   try {
@@ -213,7 +214,8 @@ export async function readArchive(path: string, intoDir: string, limits: ReadArc
     if (decompression) {
       // The rest is end blocks and padding; reading it lets zstd say whether the stream ended where it should.
       while (!(await iterator.next()).done);
-      await decompression.finish();
+      const zstdError = await decompression.finish();
+      if (zstdError) throw zstdError;
     }
     return {
       manifest,
@@ -224,7 +226,8 @@ export async function readArchive(path: string, intoDir: string, limits: ReadArc
     };
   } catch (error) {
     await iterator.return?.(undefined);
-    const zstdError = await decompression?.stop();
+    // When zstd's output ended early, its own complaint (a corrupt or cut stream) explains the refusal best.
+    const zstdError = state.ended ? await decompression?.finish() : await decompression?.stop();
     for (const file of created) rmSync(file, { force: true });
     if (zstdError && !(isBoxliteError(error) && error.code === "unsupported")) throw zstdError;
     if (isBoxliteError(error)) throw error;

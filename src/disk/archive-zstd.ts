@@ -57,26 +57,25 @@ export async function compressInto(chunks: AsyncIterable<Uint8Array>, fd: number
 /** A running decompression: its output, and how it ended. */
 export interface Decompression {
   chunks: AsyncIterable<Uint8Array>;
-  /** Resolves when zstd ended cleanly; throws naming the archive when the stream was corrupt or cut short. */
-  finish(): Promise<void>;
-  /** Stops zstd early (after a refusal); returns its own complaint when it had already failed, the clearer report of a corrupt stream. */
-  stop(): Promise<BoxliteError | undefined>;
+  /** Waits for zstd to exit (call it once its output has ended); returns its complaint when the stream was corrupt or cut short. */
+  finish(): Promise<BoxliteError | undefined>;
+  /** Stops zstd early, after a refusal made before its output ended. */
+  stop(): Promise<void>;
 }
 
 /** Decompresses the file at `path`; zstd refuses frames needing more than its default 128 MiB window. */
 export function decompressFile(path: string, source: string): Decompression {
   const child = spawnZstd(() => spawn(["zstd", "-q", "-d", "-c", "--", path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  let outcome: Promise<BoxliteError | undefined> | undefined;
   return {
     chunks: child.stdout,
-    finish: async () => {
-      const failed = await failure(child, `${source}: the zstd stream is corrupt or truncated`);
-      if (failed) throw failed;
+    finish: () => {
+      outcome ??= failure(child, `${source}: the zstd stream is corrupt or truncated`);
+      return outcome;
     },
     stop: async () => {
-      const exited = child.exitCode !== null;
-      if (!exited) child.kill("SIGKILL");
+      child.kill("SIGKILL");
       await child.exited;
-      return exited ? failure(child, `${source}: the zstd stream is corrupt or truncated`) : undefined;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { TempDirs } from "../../test/helpers/temp.ts";
 import { readTarStream } from "../image/tar.ts";
 import { isBoxliteError } from "../util/errors.ts";
@@ -192,6 +192,6 @@ describe("sweepStaleTemps", () => {
     const unrelated = join(sweepDir, `notes.txt.tmp-${dead.pid}-0123456789ab`);
     for (const path of [stale, live, unrelated]) writeFileSync(path, "x");
     expect(sweepStaleTemps(join(sweepDir, "new.boxlite"))).toEqual([stale]);
-    expect(readdirSync(sweepDir).sort()).toEqual([unrelated, live].map((path) => path.split("/").at(-1)).sort());
+    expect(readdirSync(sweepDir).sort()).toEqual([unrelated, live].map((path) => basename(path)).sort());
   });
 });
