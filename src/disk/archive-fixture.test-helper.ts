@@ -26,6 +26,15 @@ export function payload(containerSize = 40_000, guestSize = 20_000): Payload {
   return { container: diskBytes(containerSize), guest: diskBytes(guestSize) };
 }
 
+/** Disk files of the given sizes in `dir`, as the runtime hands them to writeArchive. */
+export function writeDiskFiles(dir: string, containerSize: number, guestSize: number): { disks: Payload; paths: { container: string; guest: string } } {
+  const disks = payload(containerSize, guestSize);
+  const paths = { container: join(dir, "flat-disk.qcow2"), guest: join(dir, "flat-guest.qcow2") };
+  writeFileSync(paths.container, disks.container);
+  writeFileSync(paths.guest, disks.guest);
+  return { disks, paths };
+}
+
 /** A manifest as the reference writes it for `disks`, with `overrides` on top. */
 export function manifestFor(disks: Payload, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify(

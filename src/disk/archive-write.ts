@@ -5,7 +5,7 @@
  * file behind; the next write into that directory sweeps it (see `sweepStaleTemps`).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BoxliteError, wrapError } from "../util/errors.ts";
@@ -19,9 +19,9 @@ import {
   serializeManifest,
 } from "./archive-manifest.ts";
 import { fileHeader, TAR_END, tarPadding } from "./archive-tar.ts";
-import { compressInto } from "./archive-zstd.ts";
+import { compressInto, storedFrame } from "./archive-zstd.ts";
 
-/** Test hooks: `point` runs at each named step ("hashed", "temp-created", "entry:disk.qcow2", "compressed", "synced", "renamed"); throwing or dying there simulates a crash. */
+/** Test hooks: `point` runs at each named step ("temp-created", "entry:disk.qcow2", "entry:guest-rootfs.qcow2", "compressed", "entry:manifest.json", "synced", "renamed"); throwing or dying there simulates a crash. */
 export interface ArchiveHooks {
   point?(name: string): void;
 }
@@ -105,12 +105,6 @@ async function* readExactly(path: string, size: number): AsyncGenerator<Uint8Arr
   }
 }
 
-async function sha256File(path: string, size: number): Promise<string> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  for await (const chunk of readExactly(path, size)) hasher.update(chunk);
-  return `sha256:${hasher.digest("hex")}`;
-}
-
 function diskSize(path: string, role: string): number {
   try {
     const stat = statSync(path);
@@ -121,20 +115,40 @@ function diskSize(path: string, role: string): number {
   }
 }
 
-async function* tarMembers(
-  members: Array<{ name: string; size: number; path?: string; data?: Uint8Array }>,
-  mtime: number,
-  hooks: ArchiveHooks,
-): AsyncGenerator<Uint8Array> {
-  for (const member of members) {
-    yield fileHeader(member.name, member.size, mtime);
-    if (member.data) yield member.data;
-    else if (member.path) yield* readExactly(member.path, member.size);
-    const padding = tarPadding(member.size);
+interface DiskMember {
+  name: string;
+  path: string;
+  size: number;
+  /** Filled in as the disk streams past: "sha256:<hex>". */
+  checksum?: string;
+}
+
+/** The disks' tar members and the end blocks, hashing each disk on the way (on this thread, while zstd compresses on the others). */
+async function* diskMembers(disks: DiskMember[], mtime: number, hooks: ArchiveHooks): AsyncGenerator<Uint8Array> {
+  for (const disk of disks) {
+    yield fileHeader(disk.name, disk.size, mtime);
+    const hasher = new Bun.CryptoHasher("sha256");
+    for await (const chunk of readExactly(disk.path, disk.size)) {
+      hasher.update(chunk);
+      yield chunk;
+    }
+    disk.checksum = `sha256:${hasher.digest("hex")}`;
+    const padding = tarPadding(disk.size);
     if (padding > 0) yield new Uint8Array(padding);
-    hooks.point?.(`entry:${member.name}`);
+    hooks.point?.(`entry:${disk.name}`);
   }
   yield TAR_END;
+}
+
+/** The manifest member (header, JSON, padding) as the stored zstd frame that opens the archive. */
+function manifestFrame(manifest: ArchiveManifest, mtime: number): Uint8Array {
+  const json = serializeManifest(manifest);
+  return storedFrame(Buffer.concat([fileHeader(MANIFEST_ENTRY, json.length, mtime), json, new Uint8Array(tarPadding(json.length))]));
+}
+
+/** Writes all of `bytes`: at the descriptor's offset (moving it) when `position` is null, else at `position` (leaving it). */
+function writeAll(fd: number, bytes: Uint8Array, position: number | null): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
 }
 
 function syncDirectory(dir: string): void {
@@ -146,42 +160,53 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** Builds the archive at `dest` (see the file comment). Throws a BoxliteError; on failure `dest` is untouched and no temporary file remains. */
+/**
+ * Builds the archive at `dest` (see the file comment) in one pass over the disks: the
+ * manifest comes first in the tar but needs the disks' checksums, so room for it is reserved
+ * as a stored zstd frame of known size (checksums have a fixed length), the disks are
+ * compressed after it while being hashed, and the frame is written last. Throws a
+ * BoxliteError; on failure `dest` is untouched and no temporary file remains.
+ */
 export async function writeArchive(options: WriteArchiveOptions): Promise<WriteArchiveResult> {
   const hooks = options.hooks ?? {};
   const now = options.now ?? new Date();
+  const mtime = Math.floor(now.getTime() / 1000);
   const version = archiveVersionFor({
     hasBoxOptions: options.boxOptions !== undefined,
     hasCapabilityPolicy: options.hasCapabilityPolicy,
     hasPorts: options.hasPorts,
   });
   sweepStaleTemps(options.dest);
-  const containerSize = diskSize(options.disks.container, "container");
-  const guestSize = diskSize(options.disks.guest, "guest");
+  const disks: DiskMember[] = [
+    { name: CONTAINER_DISK_ENTRY, path: options.disks.container, size: diskSize(options.disks.container, "container") },
+    { name: GUEST_DISK_ENTRY, path: options.disks.guest, size: diskSize(options.disks.guest, "guest") },
+  ];
   const manifest: ArchiveManifest = {
     version,
     box_name: options.boxName ?? null,
     image: options.image,
     ...(options.boxOptions === undefined ? {} : { box_options: options.boxOptions }),
-    guest_disk_checksum: await sha256File(options.disks.guest, guestSize),
-    container_disk_checksum: await sha256File(options.disks.container, containerSize),
+    guest_disk_checksum: `sha256:${"0".repeat(64)}`,
+    container_disk_checksum: `sha256:${"0".repeat(64)}`,
     exported_at: formatExportedAt(now),
   };
-  const manifestBytes = serializeManifest(manifest);
-  hooks.point?.("hashed");
+  const reserved = manifestFrame(manifest, mtime).length;
 
   const temp = `${options.dest}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   let fd: number | undefined;
   try {
     fd = openSync(temp, "wx", 0o644);
     hooks.point?.("temp-created");
-    const members = [
-      { name: MANIFEST_ENTRY, size: manifestBytes.length, data: manifestBytes },
-      { name: CONTAINER_DISK_ENTRY, size: containerSize, path: options.disks.container },
-      { name: GUEST_DISK_ENTRY, size: guestSize, path: options.disks.guest },
-    ];
-    await compressInto(tarMembers(members, Math.floor(now.getTime() / 1000), hooks), fd);
+    // zstd inherits this descriptor and writes on from its offset, past the reserved room.
+    writeAll(fd, new Uint8Array(reserved), null);
+    await compressInto(diskMembers(disks, mtime, hooks), fd);
     hooks.point?.("compressed");
+    manifest.container_disk_checksum = disks[0]?.checksum ?? "";
+    manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
+    const frame = manifestFrame(manifest, mtime);
+    if (frame.length !== reserved) throw new BoxliteError("internal", `the manifest frame grew from ${reserved} to ${frame.length} bytes`);
+    writeAll(fd, frame, 0);
+    hooks.point?.(`entry:${MANIFEST_ENTRY}`);
     fsyncSync(fd);
     const bytes = statSync(temp).size;
     closeSync(fd);

@@ -54,6 +54,34 @@ export async function compressInto(chunks: AsyncIterable<Uint8Array>, fd: number
   if (failed) throw new BoxliteError("disk", failed.message);
 }
 
+/** zstd's largest block (RFC 8878 Block_Maximum_Size). */
+const MAX_BLOCK = 128 * 1024;
+
+/**
+ * `content` as one zstd frame of raw (stored) blocks: its size is known before the content
+ * is, which lets an export reserve room for the manifest at the front and fill it in last.
+ * Header: magic, a descriptor of single segment with a 4-byte content size, then blocks.
+ */
+export function storedFrame(content: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(content.length / MAX_BLOCK));
+  const frame = new Uint8Array(4 + 1 + 4 + blocks * 3 + content.length);
+  const view = new DataView(frame.buffer);
+  frame.set(ZSTD_MAGIC, 0);
+  frame[4] = 0xa0; // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag: no window descriptor.
+  view.setUint32(5, content.length, true);
+  let at = 9;
+  for (let i = 0; i < blocks; i++) {
+    const piece = content.subarray(i * MAX_BLOCK, (i + 1) * MAX_BLOCK);
+    const header = (piece.length << 3) | (i === blocks - 1 ? 1 : 0); // Block_Type 0: raw.
+    frame[at] = header & 0xff;
+    frame[at + 1] = (header >> 8) & 0xff;
+    frame[at + 2] = (header >> 16) & 0xff;
+    frame.set(piece, at + 3);
+    at += 3 + piece.length;
+  }
+  return frame;
+}
+
 /** A running decompression: its output, and how it ended. */
 export interface Decompression {
   chunks: AsyncIterable<Uint8Array>;

@@ -1,25 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { TempDirs } from "../../test/helpers/temp.ts";
 import { readTarStream } from "../image/tar.ts";
 import { isBoxliteError } from "../util/errors.ts";
-import { archiveOf, diskBytes, freshStaging, goodEntries, manifestFor, payload, sha256 } from "./archive-fixture.test-helper.ts";
+import { archiveOf, freshStaging, goodEntries, manifestFor, payload, sha256, writeDiskFiles } from "./archive-fixture.test-helper.ts";
 import { fileHeader } from "./archive-tar.ts";
 import { readArchive, sweepStaleTemps, writeArchive } from "./archive.ts";
 
 const temps = new TempDirs();
-let dir = "";
-const disks = { container: diskBytes(3 * 1024 * 1024 + 17), guest: diskBytes(1024 * 1024 + 3) };
-const paths = { container: "", guest: "" };
-
-beforeAll(() => {
-  dir = temps.make("boxlite-archive-");
-  paths.container = join(dir, "flat-disk.qcow2");
-  paths.guest = join(dir, "flat-guest.qcow2");
-  writeFileSync(paths.container, disks.container);
-  writeFileSync(paths.guest, disks.guest);
-});
+const dir = temps.make("boxlite-archive-");
+const { disks, paths } = writeDiskFiles(dir, 3 * 1024 * 1024 + 17, 1024 * 1024 + 3);
 afterAll(() => temps.removeAll());
 
 const now = new Date("2026-07-28T10:00:00.500Z");
