@@ -15,9 +15,10 @@ cd "$root"
 # libglib2.0-dev + pkg-config (netd, the box's network process, builds against libslirp and
 # GLib; at run time it needs libslirp0, which qemu-system-x86 pulls in too), iproute2 (the
 # network tests build their hosts and fake boxes from network namespaces, veth pairs and taps:
-# `ip`), openssl (those hosts' TLS server gets a self-signed certificate made at test time).
+# `ip`), openssl (those hosts' TLS server gets a self-signed certificate made at test time),
+# zstd (compresses and decompresses `.boxlite` export archives, on all cores).
 packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr
-          curl gpgv debian-archive-keyring xz-utils gnupg libslirp-dev libglib2.0-dev pkg-config iproute2 openssl)
+          curl gpgv debian-archive-keyring xz-utils gnupg libslirp-dev libglib2.0-dev pkg-config iproute2 openssl zstd)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,0 +1,224 @@
+/**
+ * Writes a `.boxlite` archive: manifest.json, disk.qcow2 and guest-rootfs.qcow2 in a
+ * zstd-compressed tar, built in a temporary sibling of the destination, fsynced and renamed
+ * into place, so `dest` is either absent or whole. A writer killed midway leaves its temporary
+ * file behind; the next write into that directory sweeps it (see `sweepStaleTemps`).
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { BoxliteError, wrapError } from "../util/errors.ts";
+import {
+  CONTAINER_DISK_ENTRY,
+  GUEST_DISK_ENTRY,
+  MANIFEST_ENTRY,
+  type ArchiveManifest,
+  archiveVersionFor,
+  formatExportedAt,
+  serializeManifest,
+} from "./archive-manifest.ts";
+import { fileHeader, TAR_END, tarPadding } from "./archive-tar.ts";
+import { compressInto, storedFrame } from "./archive-zstd.ts";
+
+/** Test hooks: `point` runs at each named step ("temp-created", "entry:disk.qcow2", "entry:guest-rootfs.qcow2", "compressed", "entry:manifest.json", "synced", "renamed"); throwing or dying there simulates a crash. */
+export interface ArchiveHooks {
+  point?(name: string): void;
+}
+
+export interface WriteArchiveOptions {
+  /** The archive to create; replaced if it exists. */
+  dest: string;
+  boxName?: string | null;
+  image: string;
+  /** The box's options, stored as given (v3+). */
+  boxOptions?: Record<string, unknown>;
+  /** Whether the options carry a capability policy (v4) or ports (v5). */
+  hasCapabilityPolicy?: boolean;
+  hasPorts?: boolean;
+  /** Flattened, standalone qcow2 disks. */
+  disks: { container: string; guest: string };
+  now?: Date;
+  hooks?: ArchiveHooks;
+}
+
+export interface WriteArchiveResult {
+  path: string;
+  manifest: ArchiveManifest;
+  /** Size of the archive file. */
+  bytes: number;
+}
+
+const CHUNK = 1024 * 1024;
+
+/** `<dest name>.tmp-<pid>-<12 hex>`: the pid tells a sweeper whether its writer still lives. */
+const TEMP_NAME = /^(.+)\.tmp-(\d+)-[0-9a-f]{12}$/;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the temporary files that dead writers left next to `dest`: those of `dest` itself
+ * and of any `*.boxlite` in the same directory. A live writer's file is left alone.
+ */
+export function sweepStaleTemps(dest: string): string[] {
+  const dir = dirname(dest);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const match = TEMP_NAME.exec(name);
+    if (match === null) continue;
+    const [, target = "", pid = "0"] = match;
+    if (target !== basename(dest) && !target.endsWith(".boxlite")) continue;
+    if (isAlive(Number(pid))) continue; // Our own pid too: another export of this process may be writing it.
+    rmSync(join(dir, name), { force: true });
+    removed.push(join(dir, name));
+  }
+  return removed;
+}
+
+/** Reads `size` bytes of `path` in chunks; one buffer is reused, so a consumer must be done with a chunk before asking for the next. */
+async function* readExactly(path: string, size: number): AsyncGenerator<Uint8Array> {
+  const handle = await open(path, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    let left = size;
+    while (left > 0) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, left), null);
+      if (bytesRead === 0) throw new BoxliteError("disk", `cannot archive ${path}: it shrank from ${size} bytes while being written`);
+      left -= bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function diskSize(path: string, role: string): number {
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new BoxliteError("invalid_argument", `cannot archive the ${role} disk ${path}: not a regular file`);
+    return stat.size;
+  } catch (error) {
+    throw wrapError("not_found", `cannot archive the ${role} disk ${path}`, error);
+  }
+}
+
+interface DiskMember {
+  name: string;
+  path: string;
+  size: number;
+  /** Filled in as the disk streams past: "sha256:<hex>". */
+  checksum?: string;
+}
+
+/** The disks' tar members and the end blocks, hashing each disk on the way (on this thread, while zstd compresses on the others). */
+async function* diskMembers(disks: DiskMember[], mtime: number, hooks: ArchiveHooks): AsyncGenerator<Uint8Array> {
+  for (const disk of disks) {
+    yield fileHeader(disk.name, disk.size, mtime);
+    const hasher = new Bun.CryptoHasher("sha256");
+    for await (const chunk of readExactly(disk.path, disk.size)) {
+      hasher.update(chunk);
+      yield chunk;
+    }
+    disk.checksum = `sha256:${hasher.digest("hex")}`;
+    const padding = tarPadding(disk.size);
+    if (padding > 0) yield new Uint8Array(padding);
+    hooks.point?.(`entry:${disk.name}`);
+  }
+  yield TAR_END;
+}
+
+/** The manifest member (header, JSON, padding) as the stored zstd frame that opens the archive. */
+function manifestFrame(manifest: ArchiveManifest, mtime: number): Uint8Array {
+  const json = serializeManifest(manifest);
+  return storedFrame(Buffer.concat([fileHeader(MANIFEST_ENTRY, json.length, mtime), json, new Uint8Array(tarPadding(json.length))]));
+}
+
+/** Writes all of `bytes`: at the descriptor's offset (moving it) when `position` is null, else at `position` (leaving it). */
+function writeAll(fd: number, bytes: Uint8Array, position: number | null): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Builds the archive at `dest` (see the file comment) in one pass over the disks: the
+ * manifest comes first in the tar but needs the disks' checksums, so room for it is reserved
+ * as a stored zstd frame of known size (checksums have a fixed length), the disks are
+ * compressed after it while being hashed, and the frame is written last. Throws a
+ * BoxliteError; on failure `dest` is untouched and no temporary file remains.
+ */
+export async function writeArchive(options: WriteArchiveOptions): Promise<WriteArchiveResult> {
+  const hooks = options.hooks ?? {};
+  const now = options.now ?? new Date();
+  const mtime = Math.floor(now.getTime() / 1000);
+  const version = archiveVersionFor({
+    hasBoxOptions: options.boxOptions !== undefined,
+    hasCapabilityPolicy: options.hasCapabilityPolicy,
+    hasPorts: options.hasPorts,
+  });
+  sweepStaleTemps(options.dest);
+  const disks: DiskMember[] = [
+    { name: CONTAINER_DISK_ENTRY, path: options.disks.container, size: diskSize(options.disks.container, "container") },
+    { name: GUEST_DISK_ENTRY, path: options.disks.guest, size: diskSize(options.disks.guest, "guest") },
+  ];
+  const manifest: ArchiveManifest = {
+    version,
+    box_name: options.boxName ?? null,
+    image: options.image,
+    ...(options.boxOptions === undefined ? {} : { box_options: options.boxOptions }),
+    guest_disk_checksum: `sha256:${"0".repeat(64)}`,
+    container_disk_checksum: `sha256:${"0".repeat(64)}`,
+    exported_at: formatExportedAt(now),
+  };
+  const reserved = manifestFrame(manifest, mtime).length;
+
+  const temp = `${options.dest}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, "wx", 0o644);
+    hooks.point?.("temp-created");
+    // zstd inherits this descriptor and writes on from its offset, past the reserved room.
+    writeAll(fd, new Uint8Array(reserved), null);
+    await compressInto(diskMembers(disks, mtime, hooks), fd);
+    hooks.point?.("compressed");
+    manifest.container_disk_checksum = disks[0]?.checksum ?? "";
+    manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
+    const frame = manifestFrame(manifest, mtime);
+    if (frame.length !== reserved) throw new BoxliteError("internal", `the manifest frame grew from ${reserved} to ${frame.length} bytes`);
+    writeAll(fd, frame, 0);
+    hooks.point?.(`entry:${MANIFEST_ENTRY}`);
+    fsyncSync(fd);
+    const bytes = statSync(temp).size;
+    closeSync(fd);
+    fd = undefined;
+    hooks.point?.("synced");
+    renameSync(temp, options.dest);
+    hooks.point?.("renamed");
+    syncDirectory(dirname(options.dest));
+    return { path: options.dest, manifest, bytes };
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    throw wrapError("disk", `cannot write the archive ${options.dest}`, error);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * zstd through the `zstd` command, over pipes. In-process zstd (node:zlib in Bun 1.4)
+ * compresses on one thread only (its nbWorkers parameter crashes the stream), which made an
+ * export slower than `tar --zstd`; `zstd -T0` uses every core. Its decoder also reports a
+ * stream that ends early, which node:zlib's passes as a clean end. docs/archive.md has the numbers.
+ */
+import { type FileSink, spawn, type Subprocess } from "bun";
+import { BoxliteError } from "../util/errors.ts";
+
+/** RFC 8878 frame magic, little-endian 0xFD2FB528. */
+export const ZSTD_MAGIC = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd);
+
+/** The reference's export level. */
+export const ZSTD_LEVEL = 3;
+
+export function isZstd(head: Uint8Array): boolean {
+  return ZSTD_MAGIC.every((byte, i) => head[i] === byte);
+}
+
+function spawnZstd<T>(start: () => T): T {
+  try {
+    return start();
+  } catch (error) {
+    throw new BoxliteError("missing_dependency", "cannot run zstd (the .boxlite archive compressor): install the zstd package", { cause: error });
+  }
+}
+
+async function failure(child: Subprocess<"pipe" | "ignore", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
+  const code = await child.exited;
+  if (code === 0) return undefined;
+  const stderr = (await new Response(child.stderr).text()).trim().split("\n").slice(-3).join("; ");
+  return new BoxliteError("invalid_argument", `${what}: zstd exited with ${code}${stderr ? `: ${stderr}` : ""}`);
+}
+
+/**
+ * Compresses `chunks` into the open file `fd` (zstd level 3, all cores). Memory stays at
+ * a chunk or two: each write waits until the pipe has taken the previous one.
+ */
+export async function compressInto(chunks: AsyncIterable<Uint8Array>, fd: number): Promise<void> {
+  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c"], { stdin: "pipe", stdout: fd, stderr: "pipe" }));
+  const stdin: FileSink = child.stdin;
+  try {
+    for await (const chunk of chunks) {
+      stdin.write(chunk);
+      await stdin.flush();
+    }
+    await stdin.end();
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.exited;
+    throw error;
+  }
+  const failed = await failure(child, "cannot compress the archive");
+  if (failed) throw new BoxliteError("disk", failed.message);
+}
+
+/** zstd's largest block (RFC 8878 Block_Maximum_Size). */
+const MAX_BLOCK = 128 * 1024;
+
+/**
+ * `content` as one zstd frame of raw (stored) blocks: its size is known before the content
+ * is, which lets an export reserve room for the manifest at the front and fill it in last.
+ * Header: magic, a descriptor of single segment with a 4-byte content size, then blocks.
+ */
+export function storedFrame(content: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(content.length / MAX_BLOCK));
+  const frame = new Uint8Array(4 + 1 + 4 + blocks * 3 + content.length);
+  const view = new DataView(frame.buffer);
+  frame.set(ZSTD_MAGIC, 0);
+  frame[4] = 0xa0; // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag: no window descriptor.
+  view.setUint32(5, content.length, true);
+  let at = 9;
+  for (let i = 0; i < blocks; i++) {
+    const piece = content.subarray(i * MAX_BLOCK, (i + 1) * MAX_BLOCK);
+    const header = (piece.length << 3) | (i === blocks - 1 ? 1 : 0); // Block_Type 0: raw.
+    frame[at] = header & 0xff;
+    frame[at + 1] = (header >> 8) & 0xff;
+    frame[at + 2] = (header >> 16) & 0xff;
+    frame.set(piece, at + 3);
+    at += 3 + piece.length;
+  }
+  return frame;
+}
+
+/** A running decompression: its output, and how it ended. */
+export interface Decompression {
+  chunks: AsyncIterable<Uint8Array>;
+  /** Waits for zstd to exit (call it once its output has ended); returns its complaint when the stream was corrupt or cut short. */
+  finish(): Promise<BoxliteError | undefined>;
+  /** Stops zstd early, after a refusal made before its output ended. */
+  stop(): Promise<void>;
+}
+
+/** Decompresses the file at `path`; zstd refuses frames needing more than its default 128 MiB window. */
+export function decompressFile(path: string, source: string): Decompression {
+  const child = spawnZstd(() => spawn(["zstd", "-q", "-d", "-c", "--", path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  let outcome: Promise<BoxliteError | undefined> | undefined;
+  return {
+    chunks: child.stdout,
+    finish: () => {
+      outcome ??= failure(child, `${source}: the zstd stream is corrupt or truncated`);
+      return outcome;
+    },
+    stop: async () => {
+      child.kill("SIGKILL");
+      await child.exited;
+    },
+  };
+}
