@@ -30,6 +30,7 @@ import * as images from "./images.ts";
 import * as volumes from "./named-volumes.ts";
 import * as snapshots from "./snapshots.ts";
 import type { SnapshotInfo } from "../db/snapshots.ts";
+import { BoxliteError } from "../util/errors.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -251,5 +252,20 @@ export class Boxlite implements BoxliteApi {
   /** Puts a stopped box's disk back to a snapshot. */
   async restoreSnapshot(idOrName: string, name: string): Promise<void> {
     snapshots.restoreSnapshot(await this.home(), idOrName, name);
+  }
+
+  /** Stub until the runtime's clone lands. */
+  async cloneBox(_idOrName: string, _options: { name?: string; count?: number } = {}): Promise<string[]> {
+    throw new BoxliteError("unsupported", "clone: not yet");
+  }
+
+  /** Stub until the runtime's export lands. */
+  async exportBox(_idOrName: string, _dest: string): Promise<string> {
+    throw new BoxliteError("unsupported", "export: not yet");
+  }
+
+  /** Stub until the runtime's import lands. */
+  async importBox(_archivePath: string, _options: { name?: string; untrusted?: boolean } = {}): Promise<string> {
+    throw new BoxliteError("unsupported", "import: not yet");
   }
 }
