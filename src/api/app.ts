@@ -16,14 +16,17 @@ import { fileRoutes } from "./routes/files.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { networkRoutes } from "./routes/network.ts";
 import { ServerCounters, systemRoutes } from "./routes/system.ts";
-import { unsupportedRoutes } from "./routes/unsupported.ts";
+import { portabilityRoutes } from "./routes/portability.ts";
+import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 
 export interface AppOptions {
   /** The bearer key every route but GET /v1/config requires; none: open (loopback only, serve.ts). */
   apiKey?: string;
-  /** Bytes a request body may have (file uploads excepted); default 1 MiB. */
+  /** Bytes a request body may have (file uploads and imported archives excepted); default 1 MiB. */
   bodyLimit?: number;
+  /** Bytes an imported archive may have; default 64 GiB. */
+  importLimit?: number;
 }
 
 /**
@@ -59,7 +62,8 @@ export function createApp(context: ApiContext, options: AppOptions = {}): Hono<A
   app.route("/v1", imageRoutes(context));
   app.route("/v1", networkRoutes(context));
   app.route("/v1", volumeRoutes(context));
-  app.route("/v1", unsupportedRoutes());
+  app.route("/v1", snapshotRoutes(context));
+  app.route("/v1", portabilityRoutes(context, options.importLimit));
   app.notFound((c) => respondWithError(noRoute(c.req.method, c.req.path), c));
   app.onError(respondWithError);
   return app;

@@ -2,7 +2,8 @@
  * RemoteBoxlite: the BoxliteApi over a `boxlite serve` (docs/rest-api.md "Clients"), so
  * the CLI's `--url` and scripts work against a server as they do against a home. Answers
  * take the local runtime's shapes and its errors (codes, and the messages the runtime
- * would give where the client checks first). What the REST API has no route for —
+ * would give where the client checks first); snapshots, clone, export and import are in
+ * client-snapshots.ts. What the REST API has no route for —
  * `logs`, `info`, `rmi`, `exec -u` — is refused with `unsupported`.
  */
 import type { Socket } from "node:net";
@@ -16,11 +17,22 @@ import type { CopyOptions } from "../runtime/copy.ts";
 import type { ExecOptions } from "../runtime/exec.ts";
 import type { ImageInfo } from "../runtime/images.ts";
 import type { VolumeRecord } from "../runtime/named-volumes.ts";
+import type { SnapshotInfo } from "../db/snapshots.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import type { BoxStats } from "../runtime/stats.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { copyFromRemote, copyToRemote } from "./client-copy.ts";
 import { execRemote } from "./client-exec.ts";
+import {
+  cloneBoxRemote,
+  createSnapshotRemote,
+  exportBoxRemote,
+  getSnapshotRemote,
+  importBoxRemote,
+  listSnapshotsRemote,
+  removeSnapshotRemote,
+  restoreSnapshotRemote,
+} from "./client-snapshots.ts";
 import { runRemote } from "./client-run.ts";
 import { RestTransport } from "./client-http.ts";
 import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
@@ -284,6 +296,39 @@ export class RemoteBoxlite implements BoxliteApi {
     }
     await this.http.request("DELETE", `/volumes/${encodeURIComponent(id)}`, { query: { force: options.force ?? false } });
     return id;
+  }
+
+  async createSnapshot(idOrName: string, name: string): Promise<SnapshotInfo> {
+    return createSnapshotRemote(this.http, idOrName, name);
+  }
+
+  async listSnapshots(idOrName: string): Promise<SnapshotInfo[]> {
+    return listSnapshotsRemote(this.http, idOrName);
+  }
+
+  async getSnapshot(idOrName: string, name: string): Promise<SnapshotInfo> {
+    return getSnapshotRemote(this.http, idOrName, name);
+  }
+
+  async removeSnapshot(idOrName: string, name: string): Promise<void> {
+    return removeSnapshotRemote(this.http, idOrName, name);
+  }
+
+  async restoreSnapshot(idOrName: string, name: string): Promise<void> {
+    return restoreSnapshotRemote(this.http, idOrName, name);
+  }
+
+  async cloneBox(idOrName: string, options: { name?: string; count?: number } = {}): Promise<string[]> {
+    return cloneBoxRemote(this.http, idOrName, options);
+  }
+
+  async exportBox(idOrName: string, dest: string): Promise<string> {
+    return exportBoxRemote(this.http, await this.getBox(idOrName), dest);
+  }
+
+  /** The server imports every upload as untrusted. */
+  async importBox(archivePath: string, options: { name?: string } = {}): Promise<string> {
+    return importBoxRemote(this.http, archivePath, options);
   }
 
   private boxPath(idOrName: string): string {

@@ -66,8 +66,9 @@ export function bearerAuth(apiKey: string | undefined): MiddlewareHandler<ApiEnv
   };
 }
 
-/** File uploads are tar streams of any size: their route reads and bounds them itself. */
+/** File uploads (tar streams of any size) and imported archives: their routes read and bound them themselves. */
 function isStreamedUpload(c: Context): boolean {
+  if (c.req.method === "POST") return c.req.path === "/v1/boxes/import";
   return c.req.method === "PUT" && /^\/v1\/boxes\/[^/]+\/files$/.test(c.req.path);
 }
 

@@ -13,6 +13,7 @@ import { ErrorResponse } from "./schemas/errors.ts";
 import * as executions from "./schemas/executions.ts";
 import * as images from "./schemas/images.ts";
 import { type BodySpec, ROUTES, type ResultSpec, type RouteSpec } from "./schemas/routes.ts";
+import * as snapshots from "./schemas/snapshots.ts";
 import * as system from "./schemas/system.ts";
 
 type Json = Record<string, unknown>;
@@ -30,6 +31,11 @@ const COMPONENTS: Record<string, TSchema> = {
   ExecutionInfo: executions.ExecutionInfo,
   SignalRequest: executions.SignalRequest,
   ResizeRequest: executions.ResizeRequest,
+  Snapshot: snapshots.Snapshot,
+  CreateSnapshotRequest: snapshots.CreateSnapshotRequest,
+  ListSnapshotsResponse: snapshots.ListSnapshotsResponse,
+  CloneBoxRequest: snapshots.CloneBoxRequest,
+  ExportBoxRequest: snapshots.ExportBoxRequest,
   ImageInfo: images.ImageInfo,
   PullImageRequest: images.PullImageRequest,
   ListImagesResponse: images.ListImagesResponse,

@@ -119,4 +119,10 @@ export interface BoxliteApi {
   removeSnapshot(idOrName: string, name: string): Promise<void>;
   /** Puts a stopped box's disk back to a snapshot. */
   restoreSnapshot(idOrName: string, name: string): Promise<void>;
+  /** Copies a box's disk and settings into `count` (default 1) new stopped boxes; their ids. */
+  cloneBox(idOrName: string, options?: { name?: string; count?: number }): Promise<string[]>;
+  /** Writes the box as a .boxlite archive to `dest` (a directory: `<name or "box">.boxlite` inside it); the archive's path. */
+  exportBox(idOrName: string, dest: string): Promise<string>;
+  /** Makes a new box from a .boxlite archive (`untrusted`: archived security settings are replaced by the defaults); its id. */
+  importBox(archivePath: string, options?: { name?: string; untrusted?: boolean }): Promise<string>;
 }

@@ -31,6 +31,7 @@ import * as volumes from "./named-volumes.ts";
 import * as snapshots from "./snapshots.ts";
 import { type CloneOptions, cloneBox } from "./clone.ts";
 import type { SnapshotInfo } from "../db/snapshots.ts";
+import { BoxliteError } from "../util/errors.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -257,5 +258,15 @@ export class Boxlite implements BoxliteApi {
   /** Clones a box into new stopped boxes sharing one base disk; returns their ids. */
   async cloneBox(idOrName: string, options: CloneOptions = {}): Promise<string[]> {
     return cloneBox(await this.home(), idOrName, options);
+  }
+
+  /** Not in this build yet (docs/snapshots.md "Not yet"): the archive format exists, the runtime operation does not. */
+  async exportBox(_idOrName: string, _dest: string): Promise<string> {
+    throw new BoxliteError("unsupported", "export is not in this build yet: snapshot or clone the box instead");
+  }
+
+  /** Not in this build yet, as exportBox. */
+  async importBox(_archivePath: string, _options: { name?: string; untrusted?: boolean } = {}): Promise<string> {
+    throw new BoxliteError("unsupported", "import is not in this build yet");
   }
 }

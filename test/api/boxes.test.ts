@@ -351,27 +351,6 @@ test("a tunnel needs a port in range and a box with a network: 400 and 409 befor
   expect((await call(app, "POST", "/v1/boxes/not-a-box/network/tunnel?port=80")).status).toBe(404);
 });
 
-test("snapshots, clone, export and import answer 400 unsupported", async () => {
-  await create({ name: "no-snapshots" });
-  const routes: Array<[string, string]> = [
-    ["POST", "/v1/boxes/no-snapshots/snapshots"],
-    ["GET", "/v1/boxes/no-snapshots/snapshots"],
-    ["GET", "/v1/boxes/no-snapshots/snapshots/s1"],
-    ["DELETE", "/v1/boxes/no-snapshots/snapshots/s1"],
-    ["POST", "/v1/boxes/no-snapshots/snapshots/s1/restore"],
-    ["POST", "/v1/boxes/no-snapshots/clone"],
-    ["POST", "/v1/boxes/no-snapshots/export"],
-    ["POST", "/v1/boxes/import?name=x"],
-  ];
-  for (const [method, path] of routes) {
-    const answer = await call(app, method, path, { body: method === "POST" ? { name: "x" } : undefined });
-    expect(answer.status).toBe(400);
-    expect(envelopeOf(answer)).toMatchObject({ type: "UnsupportedError", code: "unsupported" });
-  }
-  const badId = await call(app, "POST", "/v1/boxes/..%2Fx/clone");
-  expect(envelopeOf(badId).code).toBe("invalid_argument");
-});
-
 test("host-path and managed volumes are recorded and shown, in the listing too; a bad box path is a 400; an unknown managed volume a 404", async () => {
   const dir = mkdtempSync(join(tmpdir(), "boxlite-api-volume-"));
   try {

@@ -9,17 +9,17 @@ afterAll(async () => {
   await executions.close();
 });
 
-test("GET /v1/config says what this build supports: no snapshots, clone, export, import or capabilities", async () => {
+test("GET /v1/config says what this build supports: snapshots, clone, export and import, but no capabilities", async () => {
   const answer = await call(app, "GET", "/v1/config");
   expect(answer.status).toBe(200);
   expect(answer.json).toMatchObject({
     defaults: { cpus: 1, memory_mib: 512, auto_delete: 0 },
     capabilities: {
       linux_capabilities_enabled: false,
-      snapshots_enabled: false,
-      clone_enabled: false,
-      export_enabled: false,
-      import_enabled: false,
+      snapshots_enabled: true,
+      clone_enabled: true,
+      export_enabled: true,
+      import_enabled: true,
       tty_enabled: true,
       streaming_enabled: true,
       max_cpus: 255,

@@ -52,10 +52,11 @@ const CONFIG: Static<typeof ServerConfig> = {
   capabilities: {
     // Not in this build: refused with 400 unsupported (docs/rest-api.md).
     linux_capabilities_enabled: false,
-    snapshots_enabled: false,
-    clone_enabled: false,
-    export_enabled: false,
-    import_enabled: false,
+    // The reference's clients refuse these operations unless each is advertised as true.
+    snapshots_enabled: true,
+    clone_enabled: true,
+    export_enabled: true,
+    import_enabled: true,
     tty_enabled: true,
     streaming_enabled: true,
     max_cpus: CPUS_MAX,

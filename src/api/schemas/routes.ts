@@ -10,6 +10,7 @@ import { Box, BoxMetrics, CreateBoxRequest, ListBoxesQuery, ListBoxesResponse, R
 import { DownloadQuery, ExecRequest, ExecResponse, ExecutionInfo, ResizeRequest, SignalRequest, UploadQuery } from "./executions.ts";
 import { ImageInfo, ListImagesQuery, ListImagesResponse, PullImageRequest } from "./images.ts";
 import { Principal, RuntimeMetrics, ServerConfig } from "./system.ts";
+import { CloneBoxRequest, CreateSnapshotRequest, ExportBoxRequest, ImportBoxQuery, ListSnapshotsResponse, Snapshot } from "./snapshots.ts";
 import { CreateVolumeRequest, ListVolumesResponse, RemoveVolumeQuery, Volume } from "./volumes.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
@@ -28,7 +29,7 @@ export interface RouteSpec {
   tag: "Configuration" | "Authentication" | "Boxes" | "Execution" | "Files" | "Network" | "Metrics" | "Images" | "Volumes";
   /** Answered without the API key (only GET /v1/config). */
   public?: boolean;
-  /** Answers 400 `unsupported` in this build (routes/unsupported.ts). */
+  /** Answers 400 `unsupported` in this build (none does today; the document marks such a route `x-boxlite-unsupported`). */
   unsupported?: boolean;
   /** A WebSocket upgrade (101). */
   websocket?: boolean;
@@ -41,10 +42,6 @@ export interface RouteSpec {
 }
 
 const TAR = { media: "application/x-tar" };
-
-function unsupported(method: HttpMethod, path: string, operationId: string, tag: RouteSpec["tag"]): RouteSpec {
-  return { method, path, operationId, summary: "Not supported by this server: answers 400 unsupported", tag, unsupported: true, success: {} };
-}
 
 /** The routes, in the order the document lists them. */
 export const ROUTES: readonly RouteSpec[] = [
@@ -319,12 +316,81 @@ export const ROUTES: readonly RouteSpec[] = [
     errors: [404, 409],
   },
 
-  unsupported("POST", "/boxes/{box_id}/snapshots", "createSnapshot", "Boxes"),
-  unsupported("GET", "/boxes/{box_id}/snapshots", "listSnapshots", "Boxes"),
-  unsupported("GET", "/boxes/{box_id}/snapshots/{snapshot_name}", "getSnapshot", "Boxes"),
-  unsupported("DELETE", "/boxes/{box_id}/snapshots/{snapshot_name}", "removeSnapshot", "Boxes"),
-  unsupported("POST", "/boxes/{box_id}/snapshots/{snapshot_name}/restore", "restoreSnapshot", "Boxes"),
-  unsupported("POST", "/boxes/{box_id}/clone", "cloneBox", "Boxes"),
-  unsupported("POST", "/boxes/{box_id}/export", "exportBox", "Boxes"),
-  unsupported("POST", "/boxes/import", "importBox", "Boxes"),
+  {
+    method: "POST",
+    path: "/boxes/{box_id}/snapshots",
+    operationId: "createSnapshot",
+    summary: "Snapshot the box's disk (a running box is paused for the fork, then goes on)",
+    tag: "Boxes",
+    body: { schema: CreateSnapshotRequest, required: true },
+    success: { 201: Snapshot },
+    errors: [404, 409],
+  },
+  {
+    method: "GET",
+    path: "/boxes/{box_id}/snapshots",
+    operationId: "listSnapshots",
+    summary: "The box's snapshots, newest first",
+    tag: "Boxes",
+    success: { 200: ListSnapshotsResponse },
+    errors: [404],
+  },
+  {
+    method: "GET",
+    path: "/boxes/{box_id}/snapshots/{snapshot_name}",
+    operationId: "getSnapshot",
+    summary: "A snapshot of the box by name",
+    tag: "Boxes",
+    success: { 200: Snapshot },
+    errors: [404],
+  },
+  {
+    method: "DELETE",
+    path: "/boxes/{box_id}/snapshots/{snapshot_name}",
+    operationId: "removeSnapshot",
+    summary: "Remove a snapshot (409 while another disk needs it)",
+    tag: "Boxes",
+    success: { 204: null },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/boxes/{box_id}/snapshots/{snapshot_name}/restore",
+    operationId: "restoreSnapshot",
+    summary: "Put a stopped box's disk back to a snapshot (409 unless the box is stopped)",
+    tag: "Boxes",
+    success: { 204: null },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/boxes/{box_id}/clone",
+    operationId: "cloneBox",
+    summary: "A new stopped box with a copy of the box's disk and settings",
+    tag: "Boxes",
+    body: { schema: CloneBoxRequest, required: true },
+    success: { 201: Box },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/boxes/{box_id}/export",
+    operationId: "exportBox",
+    summary: "The box as a .boxlite archive",
+    tag: "Boxes",
+    body: { schema: ExportBoxRequest, required: false },
+    success: { 200: { media: "application/octet-stream" } },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/boxes/import",
+    operationId: "importBox",
+    summary: "A new box from a .boxlite archive, imported as untrusted (archived security settings give way to the server's defaults)",
+    tag: "Boxes",
+    query: ImportBoxQuery,
+    body: { media: "application/octet-stream", required: true },
+    success: { 201: Box },
+    errors: [409, 413],
+  },
 ];
