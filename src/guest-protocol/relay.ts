@@ -38,8 +38,8 @@ import {
   parseStopRequest,
   type StartedMessage,
 } from "./messages.ts";
-import { isBoxliteError } from "../util/errors.ts";
 import { parseQuiesceRequest, type QuiesceRequest } from "./quiesce.ts";
+import { type QuiesceHold, RelayHolds } from "./relay-holds.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface RelayOptions {
@@ -58,12 +58,6 @@ export interface RelayOptions {
    * what resumes it, which the client's RESUME — or its disconnect — calls.
    */
   onQuiesce?(request: QuiesceRequest): Promise<QuiesceHold>;
-}
-
-/** A box held paused for a client. */
-export interface QuiesceHold {
-  pauseMs: number;
-  release(): Promise<void>;
 }
 
 const SIGKILL = 9;
@@ -100,8 +94,8 @@ interface RelayedStream {
 class RelayClient {
   private readonly decoder = new FrameDecoder({ boxSocket: true });
   private readonly streams = new Map<number, RelayedStream>();
-  /** Pauses this client holds (QUIESCE answered, RESUME not yet sent), by stream. */
-  private readonly holds = new Map<number, Promise<QuiesceHold | undefined>>();
+  /** Pauses this client holds (QUIESCE answered, RESUME not yet sent). */
+  private readonly holds: RelayHolds;
   private readonly writer: SocketWriter;
   private greeted = false;
   private gone = false;
@@ -111,6 +105,11 @@ class RelayClient {
     private readonly options: RelayOptions,
   ) {
     this.writer = new SocketWriter(socket as Socket<unknown>);
+    this.holds = new RelayHolds(
+      options.onQuiesce,
+      (type, stream, payload) => this.send(type, stream, encodeJson(payload)),
+      () => this.gone,
+    );
   }
 
   drain(): void {
@@ -149,8 +148,7 @@ class RelayClient {
     if (this.gone) return;
     this.gone = true;
     // A client that paused the box and went must not leave it paused.
-    for (const hold of this.holds.values()) void hold.then((held) => held?.release()).catch(() => {});
-    this.holds.clear();
+    this.holds.releaseAll();
     for (const stream of this.streams.values()) {
       stream.onDisconnect();
       // Output waiting for this client's credit is dropped, so the stream can end.
@@ -180,11 +178,12 @@ class RelayClient {
     // Only the owner powers the guest off, after stopping the main command: a client asks with STOP.
     if (frame.type === FrameType.SHUTDOWN) throw new FrameError("bad_type", "a client may not send SHUTDOWN; ask the owner to stop the box with STOP");
     if (frame.type === FrameType.QUIESCE) {
-      this.quiesce(frame.stream, parseQuiesceRequest(frame.payload));
+      if (this.streams.has(frame.stream)) throw new FrameError("bad_stream", `stream ${frame.stream} is in use`);
+      this.holds.quiesce(frame.stream, parseQuiesceRequest(frame.payload));
       return;
     }
     if (frame.type === FrameType.RESUME) {
-      this.resume(frame.stream);
+      this.holds.resume(frame.stream);
       return;
     }
     if (frame.type === FrameType.START) {
@@ -329,44 +328,6 @@ class RelayClient {
     );
   }
 
-  private quiesce(stream: number, request: QuiesceRequest): void {
-    const { onQuiesce } = this.options;
-    if (!onQuiesce) {
-      this.send(FrameType.ERROR, stream, encodeJson({ code: "unsupported", message: "this box's owner cannot pause it" }));
-      return;
-    }
-    if (this.holds.has(stream) || this.streams.has(stream)) throw new FrameError("bad_stream", `stream ${stream} is in use`);
-    const held = onQuiesce(request).then(
-      (hold) => {
-        // Paused for a client that left meanwhile: resume at once.
-        if (this.gone) void hold.release().catch(() => {});
-        else this.send(FrameType.QUIESCE, stream, encodeJson({ pause_ms: hold.pauseMs }));
-        return hold;
-      },
-      (error: unknown) => {
-        this.holds.delete(stream);
-        this.send(FrameType.ERROR, stream, encodeJson(errorPayload(error)));
-        return undefined;
-      },
-    );
-    this.holds.set(stream, held);
-  }
-
-  private resume(stream: number): void {
-    const held = this.holds.get(stream);
-    if (!held) {
-      this.send(FrameType.ERROR, stream, encodeJson({ code: "conflict", message: `stream ${stream} holds no pause` }));
-      return;
-    }
-    this.holds.delete(stream);
-    void held
-      .then((hold) => hold?.release())
-      .then(
-        () => this.send(FrameType.RESUME, stream, encodeJson({})),
-        (error: unknown) => this.send(FrameType.ERROR, stream, encodeJson(errorPayload(error))),
-      );
-  }
-
   /** Hands output on within the client's credit; resolving is what lets the guest send more. */
   private async forward(credit: Credit, id: number, type: FrameType, chunk: Uint8Array): Promise<void> {
     while (!this.gone && credit.bytes < chunk.length) await new Promise<void>((resolve) => credit.wake.push(resolve));
@@ -380,12 +341,6 @@ class RelayClient {
     this.streams.delete(id);
     this.send(type, id, encodeJson(message));
   }
-}
-
-/** An owner's failure as an ERROR payload: a BoxliteError keeps its code, so the client rethrows the same. */
-function errorPayload(error: unknown): { code: string; message: string } {
-  if (isBoxliteError(error)) return { code: error.code, message: error.message };
-  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
 }
 
 /** Serves `options.channel` on the unix socket `path` until closed. */

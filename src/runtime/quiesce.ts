@@ -7,7 +7,7 @@
 import { basename, dirname, join, relative, sep } from "node:path";
 import { forkDisk } from "../disk/fork.ts";
 import type { QuiesceRequest } from "../guest-protocol/quiesce.ts";
-import type { QuiesceHold } from "../guest-protocol/relay.ts";
+import type { QuiesceHold } from "../guest-protocol/relay-holds.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { BootedBox } from "./boot.ts";
 import { setBoxState } from "./box-facts.ts";

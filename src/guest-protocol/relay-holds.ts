@@ -1,0 +1,74 @@
+/**
+ * The pauses one box-socket client holds (QUIESCE … RESUME, docs/guest-protocol.md): each
+ * answered once the owner paused the box, released by RESUME on its stream or, for all of
+ * them, when the client goes away — a client never leaves a box paused.
+ */
+import { isBoxliteError } from "../util/errors.ts";
+import { FrameError, FrameType } from "./frames.ts";
+import type { QuiesceRequest } from "./quiesce.ts";
+
+/** A box held paused for a client. */
+export interface QuiesceHold {
+  pauseMs: number;
+  release(): Promise<void>;
+}
+
+type Send = (type: FrameType, stream: number, payload: object) => void;
+
+/** An owner's failure as an ERROR payload: a BoxliteError keeps its code, so the client rethrows the same. */
+function errorPayload(error: unknown): { code: string; message: string } {
+  if (isBoxliteError(error)) return { code: error.code, message: error.message };
+  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
+}
+
+export class RelayHolds {
+  private readonly holds = new Map<number, Promise<QuiesceHold | undefined>>();
+
+  constructor(
+    private readonly onQuiesce: ((request: QuiesceRequest) => Promise<QuiesceHold>) | undefined,
+    private readonly send: Send,
+    private readonly gone: () => boolean,
+  ) {}
+
+  quiesce(stream: number, request: QuiesceRequest): void {
+    if (!this.onQuiesce) {
+      this.send(FrameType.ERROR, stream, { code: "unsupported", message: "this box's owner cannot pause it" });
+      return;
+    }
+    if (this.holds.has(stream)) throw new FrameError("bad_stream", `stream ${stream} is in use`);
+    const held = this.onQuiesce(request).then(
+      (hold) => {
+        // Paused for a client that left meanwhile: resume at once.
+        if (this.gone()) void hold.release().catch(() => {});
+        else this.send(FrameType.QUIESCE, stream, { pause_ms: hold.pauseMs });
+        return hold;
+      },
+      (error: unknown) => {
+        this.holds.delete(stream);
+        this.send(FrameType.ERROR, stream, errorPayload(error));
+        return undefined;
+      },
+    );
+    this.holds.set(stream, held);
+  }
+
+  resume(stream: number): void {
+    const held = this.holds.get(stream);
+    if (!held) {
+      this.send(FrameType.ERROR, stream, { code: "conflict", message: `stream ${stream} holds no pause` });
+      return;
+    }
+    this.holds.delete(stream);
+    void held
+      .then((hold) => hold?.release())
+      .then(
+        () => this.send(FrameType.RESUME, stream, {}),
+        (error: unknown) => this.send(FrameType.ERROR, stream, errorPayload(error)),
+      );
+  }
+
+  releaseAll(): void {
+    for (const hold of this.holds.values()) void hold.then((held) => held?.release()).catch(() => {});
+    this.holds.clear();
+  }
+}
