@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "qcow2.h"
+#include "internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,20 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Byte offsets of the header fields we use ("Header" in qcow2.txt); v3 adds the
- * fields from 72 on, and byte 104 is its compression type (0, zlib). */
-enum {
-  H_VERSION = 4, H_BACKING_OFFSET = 8, H_BACKING_SIZE = 16, H_CLUSTER_BITS = 20, H_SIZE = 24,
-  H_L1_SIZE = 36, H_L1_OFFSET = 40, H_REFTABLE_OFFSET = 48, H_REFTABLE_CLUSTERS = 56,
-  H_INCOMPAT = 72, H_REFCOUNT_ORDER = 96, H_HEADER_LENGTH = 100,
-  V2_HEADER_LEN = 72, V3_MIN_HEADER_LEN = 104, V3_HEADER_LEN = 112,
-  OVERLAY_CLUSTER_BITS = 16, REFCOUNT_ORDER_16BIT = 4,
-};
-
-#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
 #define EXT_END 0u
 #define EXT_BACKING_FORMAT 0xe2792acau
-#define MAX_L1_BYTES ((uint64_t)32 << 20) /* qemu's QCOW_MAX_L1_SIZE */
 #define FORMAT_CAP sizeof(((struct qcow2_info *)0)->backing_format)
 
 /* src/disk/qcow2.ts reads the struct at these offsets. */
@@ -41,31 +30,10 @@ static_assert(offsetof(struct qcow2_info, backing_file) == 24, "ABI");
 static_assert(offsetof(struct qcow2_info, backing_format) == 1048, "ABI");
 static_assert(sizeof(struct qcow2_info) == 1080, "ABI");
 
-/* A validated header: cluster 0 (or the whole file, if shorter) and where things are in it. */
-struct image {
-  uint8_t *buf;       /* owned */
-  size_t len;         /* bytes in buf */
-  uint32_t version, cluster_bits;
-  size_t header_len;  /* 72 for v2 */
-  uint64_t size, incompat;
-  size_t backing_off, backing_len; /* backing_len 0: no backing file */
-  size_t format_off, format_len;   /* format_len 0: no backing format extension */
-  size_t ext_limit;   /* the extension area ends here at the latest */
-  size_t ext_end;     /* just past the end marker, or ext_limit */
-};
-
 struct ext {
   uint32_t type, len;
   size_t data; /* offset in the buffer */
 };
-
-static uint32_t get_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get_be64(const uint8_t *p) { return (uint64_t)get_be32(p) << 32 | get_be32(p + 4); }
-static void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
-static void put_be32(uint8_t *p, uint32_t v) { put_be16(p, (uint16_t)(v >> 16)), put_be16(p + 2, (uint16_t)v); }
-static void put_be64(uint8_t *p, uint64_t v) { put_be32(p, (uint32_t)(v >> 32)), put_be32(p + 4, (uint32_t)v); }
 
 /* Extension data is padded to a multiple of 8 bytes. */
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -74,17 +42,10 @@ static bool is_known_format(const char *format) {
   return strcmp(format, "raw") == 0 || strcmp(format, "qcow2") == 0;
 }
 
-/* L1 entries needed to map `size` bytes: each maps an L2 table of 2^(bits-3) clusters. */
-static uint64_t l1_entries(uint64_t size, uint32_t cluster_bits) {
-  unsigned shift = 2 * cluster_bits - 3;
-  return (size >> shift) + ((size & (((uint64_t)1 << shift) - 1)) != 0);
-}
-
-/* pread until `len` bytes or end of file; returns the count or -errno. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t len) {
+ssize_t qcow2__pread_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
   size_t got = 0;
   while (got < len) {
-    ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+    ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -errno;
     if (n == 0) break;
@@ -93,10 +54,10 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len) {
   return (ssize_t)got;
 }
 
-static int write_full(int fd, const uint8_t *buf, size_t len) {
+int qcow2__pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = pwrite(fd, buf + done, len - done, (off_t)done);
+    ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(off + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -errno;
     done += (size_t)n;
@@ -165,9 +126,7 @@ static int parse_cluster0(struct image *img) {
   return r;
 }
 
-/* Read and validate the header of the qcow2 image open at `fd`. On success the
- * caller frees img->buf. */
-static int image_load(int fd, struct image *img) {
+int qcow2__image_load(int fd, struct image *img) {
   uint8_t head[V3_MIN_HEADER_LEN];
   struct stat st;
   size_t cluster;
@@ -175,7 +134,7 @@ static int image_load(int fd, struct image *img) {
   int r;
   memset(img, 0, sizeof *img);
   if (fstat(fd, &st) != 0) return -errno;
-  n = read_full(fd, head, sizeof head);
+  n = qcow2__pread_full(fd, head, sizeof head, 0);
   if (n < 0) return (int)n;
   if ((size_t)n < V2_HEADER_LEN || get_be32(head) != QCOW2_MAGIC) return -EINVAL;
   img->version = get_be32(head + H_VERSION);
@@ -196,7 +155,7 @@ static int image_load(int fd, struct image *img) {
   if (r != 0) return r;
   img->buf = malloc(cluster);
   if (img->buf == NULL) return -ENOMEM;
-  n = read_full(fd, img->buf, cluster);
+  n = qcow2__pread_full(fd, img->buf, cluster, 0);
   r = n < 0 ? (int)n : 0;
   if (r == 0) img->len = (size_t)n;
   if (r == 0 && img->len < img->header_len) r = -EINVAL;
@@ -247,26 +206,27 @@ static int layout_cluster0(uint8_t *c0, size_t cluster, size_t header_len, const
   return 0;
 }
 
+int qcow2__backing_path(const char *image, const char *backing, char *out, size_t cap) {
+  const char *slash = strrchr(image, '/');
+  int n;
+  if (backing[0] == '/' || slash == NULL) n = snprintf(out, cap, "%s", backing);
+  else n = snprintf(out, cap, "%.*s/%s", (int)(slash - image), image, backing);
+  return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 /* Open the backing file as qemu would (relative to the overlay's directory),
  * check it is in `format`, and report its size. */
 static int backing_size(const char *overlay, const char *backing, const char *format,
                         uint64_t *size) {
-  char resolved[PATH_MAX];
-  const char *slash = strrchr(overlay, '/');
-  const char *open_path = backing;
+  char open_path[PATH_MAX];
   struct image img;
   struct stat st;
-  int fd, r = 0;
-  if (backing[0] != '/' && slash != NULL) {
-    int n = snprintf(resolved, sizeof resolved, "%.*s/%s", (int)(slash - overlay), overlay,
-                     backing);
-    if (n < 0 || (size_t)n >= sizeof resolved) return -ENAMETOOLONG;
-    open_path = resolved;
-  }
+  int fd, r = qcow2__backing_path(overlay, backing, open_path, sizeof open_path);
+  if (r != 0) return r;
   fd = open(open_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   if (strcmp(format, "qcow2") == 0) {
-    r = image_load(fd, &img);
+    r = qcow2__image_load(fd, &img);
     if (r == 0) {
       *size = img.size;
       free(img.buf);
@@ -290,7 +250,7 @@ static int write_new_file(const char *path, const uint8_t *data, size_t len, uin
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   int r;
   if (fd < 0) return -errno;
-  r = write_full(fd, data, len);
+  r = qcow2__pwrite_full(fd, data, len, 0);
   if (r == 0 && ftruncate(fd, (off_t)file_size) != 0) r = -errno;
   if (r == 0 && fsync(fd) != 0) r = -errno;
   if (close(fd) != 0 && r == 0) r = -errno;
@@ -343,7 +303,7 @@ int qcow2_read_info(const char *path, struct qcow2_info *out) {
   if (path == NULL || out == NULL) return -EINVAL;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  r = image_load(fd, &img);
+  r = qcow2__image_load(fd, &img);
   close(fd);
   if (r != 0) return r;
   memset(out, 0, sizeof *out);
@@ -368,7 +328,7 @@ static int rewrite_cluster0(int fd, const struct image *img, const char *name, c
   r = layout_cluster0(c0, cluster, img->header_len, img, name, format, &end);
   old_end = img->backing_off + img->backing_len;
   if (old_end < img->ext_end) old_end = img->ext_end;
-  if (r == 0) r = write_full(fd, c0, end > old_end ? end : old_end);
+  if (r == 0) r = qcow2__pwrite_full(fd, c0, end > old_end ? end : old_end, 0);
   if (r == 0 && fsync(fd) != 0) r = -errno;
   free(c0);
   return r;
@@ -383,7 +343,7 @@ int qcow2_set_backing(const char *path, const char *backing_file, const char *ba
   if (strlen(backing_file) > QCOW2_PATH_MAX) return -ENAMETOOLONG;
   fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return -errno;
-  r = image_load(fd, &img);
+  r = qcow2__image_load(fd, &img);
   if (r == 0) {
     r = rewrite_cluster0(fd, &img, backing_file, backing_format);
     free(img.buf);

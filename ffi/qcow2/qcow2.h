@@ -2,7 +2,8 @@
  * qcow2 - create qcow2 overlays and read or rewrite their headers.
  *
  * The small part of the qcow2 format boxlite needs on hosts without qemu-img:
- * thin overlays on a base disk, and the backing-file path inside a header.
+ * thin overlays on a base disk, the backing-file path inside a header, and
+ * merging a backing chain into one standalone image (for exports).
  * Format reference: qemu docs/interop/qcow2.txt.
  *
  * Every function returns 0 on success or a negative errno, with results in
@@ -78,6 +79,43 @@ int qcow2_read_info(const char *path, struct qcow2_info *out);
  */
 int qcow2_set_backing(const char *path, const char *backing_file,
                       const char *backing_format);
+
+/* Deepest backing chain qcow2_flatten() follows (qemu allows more; we need few). */
+#define QCOW2_MAX_CHAIN 64
+
+/*
+ * Merge the qcow2 image at `src` and its whole backing chain into one
+ * standalone, sparse qcow2 v3 image at `dst`: 64 KiB clusters, 16-bit
+ * refcounts, no backing file, the virtual size of `src`, and only the
+ * clusters that hold non-zero data allocated (what `qemu-img convert -O
+ * qcow2` makes). The chain's images are qcow2 v2 or v3 with any cluster size
+ * from 512 B to 2 MiB, over a qcow2 or raw bottom. A relative backing name is
+ * resolved against the directory of the image naming it, as qemu does; a
+ * backing file without a format extension is probed (qcow2 magic or raw), as
+ * qemu does. Zero clusters, clusters no image allocates, and the range past a
+ * backing image's virtual size read as zeros; holes in a raw file are skipped
+ * without being read.
+ *
+ * Every image is untrusted: each offset and length is checked against its
+ * file and tables, each L2 table is walked at most once (so time is bounded
+ * by the files' sizes), and memory stays under a few MiB per image whatever
+ * the disk size. `dst` is written under a hidden temporary name beside it
+ * (mode 0600), fsync'd, linked into place without replacing anything, and
+ * the directory fsync'd; on failure nothing is left at `dst` and no
+ * temporary file remains. No progress is reported; the call blocks.
+ *
+ * Returns 0, or -EEXIST if `dst` exists, -ENOENT if `src` or a backing file
+ * does not, -EINVAL if an image is not qcow2 where it must be, is truncated,
+ * inconsistent or marked corrupt, or for NULL or empty paths, -ENOTSUP for
+ * compressed clusters, encryption, an external data file, extended L2
+ * entries, an unknown incompatible feature bit, a backing format other than
+ * raw or qcow2, or a version other than 2 or 3, -ELOOP for a chain deeper
+ * than QCOW2_MAX_CHAIN images (which is also how a cycle ends), -EFBIG if
+ * `src` is larger than a qcow2 L1 table of 32 MiB can map (2 PiB) or an
+ * image with tiny clusters is too large to track, -ENAMETOOLONG, -EISDIR for
+ * a directory in the chain, -ENOMEM, or another -errno from the file system.
+ */
+int qcow2_flatten(const char *src, const char *dst);
 
 /* sizeof(struct qcow2_info), so a binding can check its copy of the layout. */
 size_t qcow2_info_size(void);

@@ -2,10 +2,12 @@
  * Tests for qcow2.c, run by `make test`: numbered checks, a summary, and a
  * nonzero exit when any fails (in the manner of antirez/sds). qemu-img is the
  * oracle in src/disk/qcow2.test.ts; these need nothing but the library.
+ * qcow2_flatten's tests are in test_flatten.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "qcow2.h"
+#include "test_qcow2.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,62 +18,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CLUSTER 65536
 #define FUZZ_ROUNDS 20000
 
-struct tally {
-  int run, failed;
-};
-
-#define check(t, descr, cond)                                                   \
-  do {                                                                          \
-    int ok_ = (cond);                                                           \
-    (t)->run++;                                                                 \
-    if (!ok_) (t)->failed++;                                                    \
-    printf("%d - %s: %s\n", (t)->run, (descr), ok_ ? "PASSED" : "FAILED");      \
-  } while (0)
-
-static uint32_t get_be32(const uint8_t *p) {
+uint32_t get_be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static void put_be32(uint8_t *p, uint32_t v) {
+void put_be32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
-static void put_be64(uint8_t *p, uint64_t v) {
+void put_be64(uint8_t *p, uint64_t v) {
   put_be32(p, (uint32_t)(v >> 32));
   put_be32(p + 4, (uint32_t)v);
 }
 
-static uint64_t next_rand(uint64_t *s) { /* xorshift64*: reproducible runs */
+uint64_t next_rand(uint64_t *s) { /* xorshift64*: reproducible runs */
   *s ^= *s >> 12;
   *s ^= *s << 25;
   *s ^= *s >> 27;
   return *s * 0x2545f4914f6cdd1dull;
 }
 
-static const char *in_dir(const char *dir, const char *name, char *buf) {
+const char *in_dir(const char *dir, const char *name, char *buf) {
   snprintf(buf, 512, "%s/%s", dir, name);
   return buf;
 }
 
 /* Replace `path` with `len` bytes of `data` padded with zeros to `size`. */
-static int put_file(const char *path, const uint8_t *data, size_t len, off_t size) {
+int put_file(const char *path, const uint8_t *data, size_t len, off_t size) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   int ok = fd >= 0 && write(fd, data, len) == (ssize_t)len && ftruncate(fd, size) == 0;
   if (fd >= 0) close(fd);
   return ok ? 0 : -1;
 }
 
-static ssize_t get_file(const char *path, uint8_t *buf, size_t cap) {
+ssize_t get_file(const char *path, uint8_t *buf, size_t cap) {
   int fd = open(path, O_RDONLY);
   ssize_t n = fd < 0 ? -1 : read(fd, buf, cap);
   if (fd >= 0) close(fd);
   return n;
 }
 
-static int exists(const char *path) { return access(path, F_OK) == 0; }
+int exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* Cluster 0 by hand: header from `c0`, a backing format extension, another
  * extension of `extra_len` bytes, the end marker, then the name. */
@@ -285,6 +274,7 @@ int main(void) {
   test_read_errors(&t, dir);
   test_set_backing(&t, dir);
   test_fuzz(&t, dir);
+  test_flatten(&t, dir);
   remove_dir(dir);
   printf("%d tests, %d passed, %d failed\n", t.run, t.run - t.failed, t.failed);
   return t.failed == 0 ? 0 : 1;

@@ -18,6 +18,8 @@ const SYMBOLS = {
   qcow2_read_info: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // (path, backing_file, backing_format) -> 0 | -errno
   qcow2_set_backing: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  // (src, dst) -> 0 | -errno
+  qcow2_flatten: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // size_t is 64 bits on every target boxlite builds for.
   qcow2_info_size: { args: [], returns: FFIType.u64 },
 } as const;

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ErrorCode } from "../util/errors.ts";
@@ -9,7 +9,7 @@ import { errorOf } from "../../test/helpers/errors.ts";
 // resolves (make does nothing when it is up to date).
 const build = Bun.spawnSync(["make", "-C", join(import.meta.dir, "../../ffi/qcow2")]);
 if (build.exitCode !== 0) throw new Error(`make -C ffi/qcow2 failed:\n${build.stderr.toString()}`);
-const { createOverlay, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
+const { createOverlay, flatten, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
 
 const MiB = 1024 * 1024;
 const root = mkdtempSync(join(tmpdir(), "boxlite-qcow2-"));
@@ -169,6 +169,126 @@ describe("setBackingFile", () => {
     const before = readFileSync(image);
     expectError(() => setBackingFile(image, "x".repeat(400), "raw"), "invalid_argument", image, "ENOSPC");
     expect(readFileSync(image).equals(before)).toBe(true);
+  });
+});
+
+/** A level of a chain made by qemu-img: its own cluster size and version, and qemu-io commands. */
+interface Level {
+  cluster?: string;
+  v2?: boolean;
+  size?: string;
+  io: string[];
+}
+
+/** base.raw (`rawSize` bytes of 0x11 where given) under qcow2 levels l0 (lowest) … l(n-1) (top). */
+function makeChain(levels: Level[], rawSize = 4 * MiB): string {
+  const base = makeRaw("base.raw", rawSize);
+  let below = "base.raw";
+  let format = "raw";
+  for (const [i, level] of levels.entries()) {
+    const name = `l${i}.qcow2`;
+    const options = [`cluster_size=${level.cluster ?? "64k"}`, ...(level.v2 ? ["compat=0.10"] : [])].join(",");
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "-b", below, "-F", format, name, ...(level.size ? [level.size] : [])]);
+    if (level.io.length > 0) run(["qemu-io", "-f", "qcow2", ...level.io.flatMap((c) => ["-c", c]), name]);
+    below = name;
+    format = "qcow2";
+  }
+  return levels.length === 0 ? base : join(dir, below);
+}
+
+/** Flatten `top` and hold the result to qemu-img: clean, standalone, same contents. */
+function expectFlattened(top: string): string {
+  const out = join(dir, "flat.qcow2");
+  flatten(top, out);
+  expectCheckClean(out);
+  const info = qemuImgInfo(out);
+  expect(info["backing-filename"]).toBeUndefined();
+  expect(info["cluster-size"]).toBe(65536);
+  expect(info["virtual-size"]).toBe(qemuImgInfo(top)["virtual-size"]);
+  const compare = Bun.spawnSync(["qemu-img", "compare", "-q", top, out]);
+  expect(compare.stderr.toString()).toBe("");
+  expect(compare.exitCode).toBe(0);
+  return out;
+}
+
+/** Bytes of guest data qemu maps in `image` (its own layer only for a standalone one). */
+function mappedDataBytes(image: string): number {
+  const map = JSON.parse(run(["qemu-img", "map", "--output=json", image])) as { length: number; data: boolean }[];
+  return map.filter((extent) => extent.data).reduce((sum, extent) => sum + extent.length, 0);
+}
+
+describe.skipIf(Bun.which("qemu-io") === null)("flatten", () => {
+  test("copies a single image with data and zeros, and qemu-img sees the same disk", () => {
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "one.qcow2", "64M"]);
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 3M", "-c", "write -z 2M 64k", "-c", "write -P 0x5a 63M 100k", "one.qcow2"]);
+    const out = expectFlattened(join(dir, "one.qcow2"));
+    expect(mappedDataBytes(out)).toBe(3 * MiB - 64 * 1024 + 128 * 1024);
+  });
+
+  test("merges an overlay into its raw base, zero writes hiding base data", () => {
+    const top = makeChain([{ io: ["write -P 0x5a 0 1M", "write -z 2M 1M", "write -P 0x5a 3M 4k"] }]);
+    const out = expectFlattened(top);
+    // 0x11 everywhere but the zeroed MiB: 3 MiB of data.
+    expect(mappedDataBytes(out)).toBe(3 * MiB);
+  });
+
+  test("merges 10 levels of mixed cluster sizes and versions over a raw base", () => {
+    const clusters = ["4k", "2M", "512", "64k", "1M", "4k", "32k", "2M", "8k", "64k"];
+    const levels = clusters.map((cluster, i) => ({
+      cluster,
+      v2: i % 3 === 1,
+      size: i === 4 ? "12M" : undefined, // grows past the lower levels from here up
+      io: [
+        `write -P 0x${(0x20 + i).toString(16)} ${i * 300}k ${100 + i * 7}k`,
+        ...(i % 3 !== 1 ? [`write -z ${i * 400 + 50}k 64k`] : []),
+        ...(i >= 4 ? [`write -P 0x5a ${9 * 1024 + i * 100}k 33k`] : []),
+      ],
+    }));
+    expectFlattened(makeChain(levels));
+  });
+
+  test("resolves relative backing names against the directory of the image naming them", () => {
+    mkdirSync(join(dir, "a"));
+    mkdirSync(join(dir, "b"));
+    makeRaw("b/base.raw", MiB);
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "b/mid.qcow2"]);
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "../b/mid.qcow2", "-F", "qcow2", "a/top.qcow2"]);
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 64k 64k", "a/top.qcow2"]);
+    expectFlattened(join(dir, "a/top.qcow2"));
+  });
+
+  test("writes only the clusters that hold data: the result is sparse", () => {
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "big.qcow2", "1G"]);
+    const io = ["write -P 0x5a 100M 512k", "write -P 0x5a 700M 512k", "write -z 0 64M", "write -P 0 900M 1M"];
+    run(["qemu-io", "-f", "qcow2", ...io.flatMap((c) => ["-c", c]), "big.qcow2"]);
+    const out = expectFlattened(join(dir, "big.qcow2"));
+    expect(mappedDataBytes(out)).toBe(MiB);
+    // header, L1, 2 L2 tables, refcounts: a few clusters beyond the data.
+    expect(Bun.file(out).size).toBeLessThan(MiB + 8 * 65536);
+  });
+
+  test("refuses compressed clusters as unsupported and leaves nothing", () => {
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "plain.qcow2", "4M"]);
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", "plain.qcow2"]);
+    run(["qemu-img", "convert", "-c", "-O", "qcow2", "plain.qcow2", "packed.qcow2"]);
+    const out = join(dir, "flat.qcow2");
+    expectError(() => flatten(join(dir, "packed.qcow2"), out), "unsupported", "ENOTSUP", "compressed clusters");
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test("refuses an existing destination and leaves it alone", () => {
+    const top = makeChain([{ io: [] }]);
+    const out = makeRaw("flat.qcow2", 100, 0x42);
+    expectError(() => flatten(top, out), "already_exists", "EEXIST");
+    expect(readFileSync(out).equals(Buffer.alloc(100, 0x42))).toBe(true);
+  });
+
+  test("a missing backing file is not_found and leaves nothing", () => {
+    const top = makeChain([{ io: [] }, { io: [] }]);
+    rmSync(join(dir, "l0.qcow2"));
+    const out = join(dir, "flat.qcow2");
+    expectError(() => flatten(top, out), "not_found", "ENOENT", top);
+    expect(readdirSync(dir).sort()).toEqual(["base.raw", "l1.qcow2"]);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Typed wrapper over ffi/qcow2: create thin overlays, read headers, rewrite the
- * backing-file path. Every negative errno becomes a BoxliteError that names the
+ * backing-file path, flatten a backing chain. Every negative errno becomes a BoxliteError that names the
  * operation, the file, the errno and what to do.
  */
 import { constants } from "node:os";
@@ -105,6 +105,65 @@ const SET_BACKING_REASONS: Partial<Record<string, Reason>> = {
   },
 };
 
+const FLATTEN_REASONS: Partial<Record<string, Reason>> = {
+  ...COMMON_REASONS,
+  ENOENT: {
+    code: "not_found",
+    why: "the image, a file of its backing chain, or the destination's directory is missing",
+    todo: "check the paths (a relative backing name is looked up next to the image naming it)",
+  },
+  EEXIST: { code: "already_exists", why: "the destination already exists", todo: "remove it or choose another path" },
+  EINVAL: { ...NOT_QCOW2, why: "an image of the backing chain is not valid qcow2, is truncated, or is marked corrupt" },
+  ENOTSUP: {
+    code: "unsupported",
+    why: "an image of the chain uses what boxlite cannot read: compressed clusters, encryption, an external data file, extended L2 entries, a backing format other than raw or qcow2, or a qcow2 version other than 2 or 3",
+    todo: "rewrite it without them, for example with qemu-img convert -O qcow2",
+  },
+  ELOOP: {
+    code: "disk",
+    why: "the backing chain is deeper than 64 images or loops back on itself",
+    todo: "check the backing files with qemu-img info --backing-chain",
+  },
+  EFBIG: { code: "disk", why: "the disk is larger than a qcow2 image can map (2 PiB)", todo: "check the image's header" },
+  EISDIR: { code: "disk", why: "a file of the backing chain is a directory", todo: "check the backing paths" },
+};
+
+/**
+ * Merge `src` and its whole backing chain into one standalone sparse qcow2 v3 at `dst`
+ * (no backing file, only non-zero clusters written), as `qemu-img convert -O qcow2`
+ * would. Every image of the chain is treated as untrusted. `dst` must not exist; on
+ * failure nothing is left there. Blocks until done: about as long as qemu-img convert
+ * with a flush (ffi/qcow2/bench.ts).
+ */
+export function flatten(src: string, dst: string): void {
+  const operation = `flatten ${src} into ${dst}`;
+  if (src === "" || dst === "") throw invalid(operation, "a path is empty");
+  const srcArg = cString(operation, src);
+  const dstArg = cString(operation, dst);
+  const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg);
+  if (result < 0) throw failure(operation, result, FLATTEN_REASONS);
+}
+
+/**
+ * The errno name behind a BoxliteError thrown by this module ("EINVAL" for a corrupt
+ * image, "EIO" for a read fault, ...), or undefined for any other error.
+ */
+export function qcow2ErrnoOf(error: unknown): string | undefined {
+  if (!(error instanceof BoxliteError) || !(error.cause instanceof Qcow2Errno)) return undefined;
+  return error.cause.errno;
+}
+
+/** The cause of a failed libqcow2 call, keeping its errno name for callers that branch on it. */
+export class Qcow2Errno extends Error {
+  constructor(
+    readonly errno: string,
+    options?: { cause?: unknown },
+  ) {
+    super(errno, options);
+    this.name = "Qcow2Errno";
+  }
+}
+
 /** Create a thin qcow2 v3 overlay on `backingFile`, fsync'd; on failure nothing is left at `path`. */
 export function createOverlay(options: CreateOverlayOptions): void {
   const { path, backingFile, backingFormat, virtualSize } = options;
@@ -195,5 +254,7 @@ function failure(operation: string, result: number, reasons: Partial<Record<stri
     why: "the file system refused",
     todo: "check the path, its permissions and free space",
   };
-  return new BoxliteError(reason.code, `${operation}: ${reason.why} (${name}); ${reason.todo}`);
+  return new BoxliteError(reason.code, `${operation}: ${reason.why} (${name}); ${reason.todo}`, {
+    cause: new Qcow2Errno(name),
+  });
 }
