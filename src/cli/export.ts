@@ -1,4 +1,5 @@
 /** `boxlite export BOX [-o FILE]`: a box as a portable .boxlite archive. */
+import { resolve } from "node:path";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
@@ -31,7 +32,7 @@ export async function exportCommand(runtime: BoxliteApi, argv: string[]): Promis
     const box = await runtime.getBox(ref);
     dest = `${box.name ?? box.box_id}.boxlite`;
   }
-  const path = await runtime.exportBox(ref, dest);
+  const path = await runtime.exportBox(ref, resolve(dest));
   if (values.json) printJson({ path });
   else void out(`${path}\n`);
   return 0;
