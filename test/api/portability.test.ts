@@ -72,6 +72,21 @@ test("import refuses an empty body (400), an archive past the bound (413, declar
   expect(staged()).toEqual([]);
 });
 
+test("an archive is bounded by the import bound, not by the JSON bodies' one", async () => {
+  const { app: small, executions: smallExecutions } = makeApp({ bodyLimit: 1024 });
+  try {
+    const answer = await call(small, "POST", "/v1/boxes/import", { body: new Uint8Array(8 * 1024), headers: { "Content-Type": "application/octet-stream" } });
+    // Garbage reaches the runtime, which refuses it its own way: anything but the body bound.
+    expect(answer.status).not.toBe(413);
+    expect(envelopeOf(answer).message).not.toContain("larger than");
+    const json = await call(small, "POST", "/v1/boxes/x/clone", { body: { name: "x".repeat(2000) } });
+    expect(json.status).toBe(413);
+  } finally {
+    await smallExecutions.close();
+  }
+  expect(staged()).toEqual([]);
+});
+
 test.skipIf(!portable)("POST …/clone answers 201 with the new box, stopped and named; an unknown box is 404", async () => {
   const sourceId = await createBox("port-source");
   const answer = await call(app, "POST", "/v1/boxes/port-source/clone", { body: { name: "port-clone" } });
