@@ -3,6 +3,7 @@ import type { SnapshotInfo } from "../db/snapshots.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
+import { printUsage, runSubcommand, type Subcommand } from "./subcommands.ts";
 import { eachReported, out, printColumns, printJson } from "./output.ts";
 import { formatBytes } from "./progress.ts";
 
@@ -60,8 +61,6 @@ const HELP = { help: { type: "boolean", short: "h" } } as const;
 const JSON_OPTIONS = { json: { type: "boolean" }, ...HELP } as const;
 const LS_OPTIONS = { quiet: { type: "boolean", short: "q" }, ...JSON_OPTIONS } as const;
 
-type Subcommand = (runtime: BoxliteApi, argv: string[]) => Promise<number>;
-
 /** A snapshot as the CLI prints it: the REST API's fields, the same locally and over --url. */
 export function snapshotJson(info: SnapshotInfo) {
   const { id, box_id, name, created_at, container_disk_bytes, size_bytes } = info;
@@ -79,7 +78,7 @@ function boxAndNames(command: string, positionals: string[], many: boolean): [st
 
 async function createSnapshot(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("snapshot create", JSON_OPTIONS, argv, true);
-  if (values.help) return usage(CREATE_USAGE);
+  if (values.help) return printUsage(CREATE_USAGE);
   const [box, [name]] = boxAndNames("create", positionals, false);
   const info = await runtime.createSnapshot(box, name as string);
   if (values.json) printJson(snapshotJson(info));
@@ -89,7 +88,7 @@ async function createSnapshot(runtime: BoxliteApi, argv: string[]): Promise<numb
 
 async function listSnapshots(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("snapshot ls", LS_OPTIONS, argv, true);
-  if (values.help) return usage(LS_USAGE);
+  if (values.help) return printUsage(LS_USAGE);
   const [box, ...extra] = positionals;
   if (box === undefined || extra.length > 0) throw new BoxliteError("usage", "snapshot ls takes one BOX; see 'boxlite snapshot ls --help'");
   const snapshots = await runtime.listSnapshots(box);
@@ -111,7 +110,7 @@ async function listSnapshots(runtime: BoxliteApi, argv: string[]): Promise<numbe
 
 async function inspectSnapshots(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("snapshot inspect", HELP, argv, true);
-  if (values.help) return usage(INSPECT_USAGE);
+  if (values.help) return printUsage(INSPECT_USAGE);
   const [box, names] = boxAndNames("inspect", positionals, true);
   const found: ReturnType<typeof snapshotJson>[] = [];
   const failed = await eachReported(names, async (name) => {
@@ -123,7 +122,7 @@ async function inspectSnapshots(runtime: BoxliteApi, argv: string[]): Promise<nu
 
 async function removeSnapshots(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("snapshot rm", HELP, argv, true);
-  if (values.help) return usage(RM_USAGE);
+  if (values.help) return printUsage(RM_USAGE);
   const [box, names] = boxAndNames("rm", positionals, true);
   const failed = await eachReported(names, async (name) => {
     await runtime.removeSnapshot(box, name);
@@ -134,15 +133,10 @@ async function removeSnapshots(runtime: BoxliteApi, argv: string[]): Promise<num
 
 async function restoreSnapshot(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("snapshot restore", HELP, argv, true);
-  if (values.help) return usage(RESTORE_USAGE);
+  if (values.help) return printUsage(RESTORE_USAGE);
   const [box, [name]] = boxAndNames("restore", positionals, false);
   await runtime.restoreSnapshot(box, name as string);
   void out(`${name}\n`);
-  return 0;
-}
-
-function usage(text: string): number {
-  void out(text);
   return 0;
 }
 
@@ -157,13 +151,5 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 export async function snapshotCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) {
-    void out(SNAPSHOT_USAGE);
-    return 2;
-  }
-  if (name === "--help" || name === "-h" || name === "help") return usage(SNAPSHOT_USAGE);
-  const subcommand = SUBCOMMANDS[name];
-  if (!subcommand) throw new BoxliteError("usage", `unknown snapshot command ${JSON.stringify(name)}; see 'boxlite snapshot --help'`);
-  return subcommand(runtime, rest);
+  return runSubcommand("snapshot", SNAPSHOT_USAGE, SUBCOMMANDS, runtime, argv);
 }
