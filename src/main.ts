@@ -14,6 +14,10 @@ import { err, flushOutput, out, warn } from "./cli/output.ts";
 import { rmCommand } from "./cli/rm.ts";
 import { runCommand } from "./cli/run.ts";
 import { volumeCommand } from "./cli/volume.ts";
+import { snapshotCommand } from "./cli/snapshot.ts";
+import { cloneCommand } from "./cli/clone.ts";
+import { exportCommand } from "./cli/export.ts";
+import { importCommand } from "./cli/import.ts";
 import { RemoteBoxlite } from "./api/client.ts";
 import { type Config, loadConfig } from "./config/config.ts";
 import type { BoxliteApi } from "./runtime/api.ts";
@@ -43,6 +47,10 @@ Commands:
   images   List cached images
   rmi      Remove cached images
   volume   Create, list, inspect and remove named volumes
+  snapshot Create, list, inspect, remove and restore a box's snapshots
+  clone    Make new boxes from a box's disk and settings
+  export   Write a box as a .boxlite archive
+  import   Make a box from a .boxlite archive
   info     Show the VMM, accelerator, kernel and home in use
   serve    Serve the REST API (default http://127.0.0.1:8100)
 
@@ -98,6 +106,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   images: { run: imagesCommand },
   rmi: { run: rmiCommand },
   volume: { run: volumeCommand },
+  snapshot: { run: snapshotCommand },
+  clone: { run: cloneCommand },
+  export: { run: exportCommand },
+  import: { run: importCommand },
   // Loaded on use: the server (hono and the API) would otherwise slow every other command's start.
   serve: { local: async (runtime, argv) => (await import("./cli/serve.ts")).serveCommand(runtime, argv) },
 };

@@ -3,6 +3,7 @@ import type { BoxliteApi } from "../runtime/api.ts";
 import type { VolumeRecord } from "../runtime/named-volumes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
+import { printUsage, runSubcommand, type Subcommand } from "./subcommands.ts";
 import { eachReported, out, printColumns, printJson } from "./output.ts";
 
 export const VOLUME_USAGE = `Usage: boxlite volume COMMAND [ARGS...]
@@ -54,11 +55,9 @@ const CREATE_OPTIONS = { name: { type: "string" }, ...HELP } as const;
 const LS_OPTIONS = { quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...HELP } as const;
 const RM_OPTIONS = { force: { type: "boolean", short: "f" }, ...HELP } as const;
 
-type Subcommand = (runtime: BoxliteApi, argv: string[]) => Promise<number>;
-
 async function createVolume(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("volume create", CREATE_OPTIONS, argv, true);
-  if (values.help) return usage(CREATE_USAGE);
+  if (values.help) return printUsage(CREATE_USAGE);
   if (positionals.length > 0) throw new BoxliteError("usage", "volume create takes no arguments (the name goes in --name); see 'boxlite volume create --help'");
   const volume = await runtime.createVolume(values.name === undefined ? {} : { name: values.name });
   void out(`${volume.id}\n`);
@@ -67,7 +66,7 @@ async function createVolume(runtime: BoxliteApi, argv: string[]): Promise<number
 
 async function listVolumes(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("volume ls", LS_OPTIONS, argv);
-  if (values.help) return usage(LS_USAGE);
+  if (values.help) return printUsage(LS_USAGE);
   const volumes = await runtime.listVolumes();
   if (values.json) printJson(volumes);
   else if (values.quiet) void out(volumes.map((volume) => `${volume.id}\n`).join(""));
@@ -81,7 +80,7 @@ async function listVolumes(runtime: BoxliteApi, argv: string[]): Promise<number>
 
 async function inspectVolumes(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("volume inspect", HELP, argv, true);
-  if (values.help) return usage(INSPECT_USAGE);
+  if (values.help) return printUsage(INSPECT_USAGE);
   if (positionals.length === 0) throw new BoxliteError("usage", "volume inspect needs at least one VOLUME; see 'boxlite volume inspect --help'");
   const found: VolumeRecord[] = [];
   const failed = await eachReported(positionals, async (ref) => {
@@ -93,18 +92,13 @@ async function inspectVolumes(runtime: BoxliteApi, argv: string[]): Promise<numb
 
 async function removeVolumes(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions("volume rm", RM_OPTIONS, argv, true);
-  if (values.help) return usage(RM_USAGE);
+  if (values.help) return printUsage(RM_USAGE);
   if (positionals.length === 0) throw new BoxliteError("usage", "volume rm needs at least one VOLUME; see 'boxlite volume rm --help'");
   const failed = await eachReported(positionals, async (ref) => {
     const removed = await runtime.removeVolume(ref, { force: Boolean(values.force) });
     if (removed !== undefined) void out(`${removed}\n`);
   });
   return failed ? 1 : 0;
-}
-
-function usage(text: string): number {
-  void out(text);
-  return 0;
 }
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -118,13 +112,5 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 export async function volumeCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) {
-    void out(VOLUME_USAGE);
-    return 2;
-  }
-  if (name === "--help" || name === "-h" || name === "help") return usage(VOLUME_USAGE);
-  const subcommand = SUBCOMMANDS[name];
-  if (!subcommand) throw new BoxliteError("usage", `unknown volume command ${JSON.stringify(name)}; see 'boxlite volume --help'`);
-  return subcommand(runtime, rest);
+  return runSubcommand("volume", VOLUME_USAGE, SUBCOMMANDS, runtime, argv);
 }

@@ -1,5 +1,6 @@
 /**
- * Every route the server answers, in one table: the source of GET /v1/openapi.json
+ * Every route the server answers, in one table (the rows of snapshots, clone, export and
+ * import are kept in routes-snapshots.ts): the source of GET /v1/openapi.json
  * (openapi.ts), of the contract test against the reference's box.openapi.yaml and of the
  * fuzzer. Paths are under /v1 and written as OpenAPI paths (`{box_id}`); the hono routes
  * live in routes/*.ts, and test/api checks that each row reaches one.
@@ -10,7 +11,7 @@ import { Box, BoxMetrics, CreateBoxRequest, ListBoxesQuery, ListBoxesResponse, R
 import { DownloadQuery, ExecRequest, ExecResponse, ExecutionInfo, ResizeRequest, SignalRequest, UploadQuery } from "./executions.ts";
 import { ImageInfo, ListImagesQuery, ListImagesResponse, PullImageRequest } from "./images.ts";
 import { Principal, RuntimeMetrics, ServerConfig } from "./system.ts";
-import { CloneBoxRequest, CreateSnapshotRequest, ExportBoxRequest, ImportBoxQuery, ListSnapshotsResponse, Snapshot } from "./snapshots.ts";
+import { SNAPSHOT_ROUTES } from "./routes-snapshots.ts";
 import { CreateVolumeRequest, ListVolumesResponse, RemoveVolumeQuery, Volume } from "./volumes.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
@@ -316,81 +317,5 @@ export const ROUTES: readonly RouteSpec[] = [
     errors: [404, 409],
   },
 
-  {
-    method: "POST",
-    path: "/boxes/{box_id}/snapshots",
-    operationId: "createSnapshot",
-    summary: "Snapshot the box's disk (a running box is paused for the fork, then goes on)",
-    tag: "Boxes",
-    body: { schema: CreateSnapshotRequest, required: true },
-    success: { 201: Snapshot },
-    errors: [404, 409],
-  },
-  {
-    method: "GET",
-    path: "/boxes/{box_id}/snapshots",
-    operationId: "listSnapshots",
-    summary: "The box's snapshots, newest first",
-    tag: "Boxes",
-    success: { 200: ListSnapshotsResponse },
-    errors: [404],
-  },
-  {
-    method: "GET",
-    path: "/boxes/{box_id}/snapshots/{snapshot_name}",
-    operationId: "getSnapshot",
-    summary: "A snapshot of the box by name",
-    tag: "Boxes",
-    success: { 200: Snapshot },
-    errors: [404],
-  },
-  {
-    method: "DELETE",
-    path: "/boxes/{box_id}/snapshots/{snapshot_name}",
-    operationId: "removeSnapshot",
-    summary: "Remove a snapshot (409 while another disk needs it)",
-    tag: "Boxes",
-    success: { 204: null },
-    errors: [404, 409],
-  },
-  {
-    method: "POST",
-    path: "/boxes/{box_id}/snapshots/{snapshot_name}/restore",
-    operationId: "restoreSnapshot",
-    summary: "Put a stopped box's disk back to a snapshot (409 unless the box is stopped)",
-    tag: "Boxes",
-    success: { 204: null },
-    errors: [404, 409],
-  },
-  {
-    method: "POST",
-    path: "/boxes/{box_id}/clone",
-    operationId: "cloneBox",
-    summary: "A new stopped box with a copy of the box's disk and settings",
-    tag: "Boxes",
-    body: { schema: CloneBoxRequest, required: true },
-    success: { 201: Box },
-    errors: [404, 409],
-  },
-  {
-    method: "POST",
-    path: "/boxes/{box_id}/export",
-    operationId: "exportBox",
-    summary: "The box as a .boxlite archive",
-    tag: "Boxes",
-    body: { schema: ExportBoxRequest, required: false },
-    success: { 200: { media: "application/octet-stream" } },
-    errors: [404, 409],
-  },
-  {
-    method: "POST",
-    path: "/boxes/import",
-    operationId: "importBox",
-    summary: "A new box from a .boxlite archive, imported as untrusted (archived security settings give way to the server's defaults)",
-    tag: "Boxes",
-    query: ImportBoxQuery,
-    body: { media: "application/octet-stream", required: true },
-    success: { 201: Box },
-    errors: [409, 413],
-  },
+  ...SNAPSHOT_ROUTES,
 ];
