@@ -27,6 +27,8 @@ Options:
   -u, --user USER[:GROUP]  User (name or uid) and group to run as
       --cpus N           Virtual CPUs (1-255, default 1)
       --memory MIB       Memory in MiB (128-65536, default 512)
+      --disk-size GB     The box's disk in GiB (1-2048, sparse; default: the image's size,
+                         1 GiB free); the filesystem is grown to fill it at start
       --rm               Remove the box's files when the command ends
   -d, --detach           Run in the background and print the box id (stop it with 'boxlite stop')
       --name NAME        Name the box (unique; ls, inspect, rm and logs take it)

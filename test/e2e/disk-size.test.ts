@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, runCli } from "../helpers/cli.ts";
+import { startServeProcess } from "../helpers/serve.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 const GIB_KB = 1024 * 1024;
@@ -52,6 +53,18 @@ test("run --disk-size 8: / is about 8 GiB, and a 2 GiB file fits", async () => {
   expect(result.code).toBe(0);
   expectAbout(rootKb(result.stdout), 8);
   expect(result.stdout).toContain(` ${2 * 1024 ** 3} `);
+});
+
+test("through a server (REST disk_size_gb) the box gets the size too", async () => {
+  const server = await startServeProcess();
+  try {
+    const result = await runCli(["--url", server.url, "run", "--rm", "--disk-size", "3", "--", "df", "-k", "/"]);
+    expect(result.code).toBe(0);
+    expectAbout(rootKb(result.stdout), 3);
+  } finally {
+    server.proc.kill();
+    await server.proc.exited;
+  }
 });
 
 test("without --disk-size the disk stays its image's size (1 GiB free), and a 2 GiB file does not fit", async () => {
