@@ -16,7 +16,8 @@ const CHUNK_BYTES = 1024 * 1024;
 export function makeStagingDir(config: Readonly<Config>, prefix: string): string {
   const root = join(config.home, "tmp");
   mkdirSync(root, { recursive: true });
-  return mkdtempSync(join(root, `${prefix}-`));
+  // The pid in the name lets opening the home sweep what a crashed server left (home.ts).
+  return mkdtempSync(join(root, `${prefix}-${process.pid}-`));
 }
 
 /**

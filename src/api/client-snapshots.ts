@@ -6,6 +6,7 @@
 import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { SnapshotInfo } from "../db/snapshots.ts";
+import { cloneNames } from "../runtime/clone.ts";
 import { checkSnapshotName } from "../runtime/snapshots.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { RestTransport } from "./client-http.ts";
@@ -57,16 +58,11 @@ export async function restoreSnapshotRemote(http: RestTransport, boxId: string, 
   await http.request("POST", `${snapshotPath(boxId, name)}/restore`);
 }
 
-/**
- * `count` clones, one request each (the route makes one). A name names one box, so it
- * goes with a count of 1 only.
- */
+/** `count` clones, one request each (the route makes one), named as the local runtime names them. */
 export async function cloneBoxRemote(http: RestTransport, boxId: string, options: { name?: string; count?: number }): Promise<string[]> {
-  const count = options.count ?? 1;
-  if (options.name !== undefined && count !== 1) throw new BoxliteError("invalid_argument", "a clone name names one box; leave it out to clone several");
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const json = options.name === undefined ? {} : { name: options.name };
+  for (const name of cloneNames(options)) {
+    const json = name === null ? {} : { name };
     ids.push((await http.json<{ box_id: string }>("POST", `${boxPath(boxId)}/clone`, { json })).box_id);
   }
   return ids;

@@ -4,14 +4,14 @@ import { BoxliteError } from "../util/errors.ts";
 import { parseOptions } from "./args.ts";
 import { out, printJson } from "./output.ts";
 
-export const CLONE_USAGE = `Usage: boxlite clone [--name NAME | --count N] [--json] BOX
+export const CLONE_USAGE = `Usage: boxlite clone [--name NAME] [--count N] [--json] BOX
 
 Make new boxes from BOX: each gets a copy of its disk as it is now and its settings, and
 is left stopped ('boxlite start' boots it). A running box is paused for a moment. Prints
 the new boxes' ids, one per line.
 
 Options:
-      --name NAME   Name the clone (one clone only)
+      --name NAME   Name the clone; with --count, NAME-1 … NAME-N
       --count N     Make N clones (default 1)
       --json        Print the ids as a JSON array
 `;
@@ -34,8 +34,6 @@ export async function cloneCommand(runtime: BoxliteApi, argv: string[]): Promise
   const [box, ...extra] = positionals;
   if (box === undefined || extra.length > 0) throw new BoxliteError("usage", "clone takes one BOX; see 'boxlite clone --help'");
   const count = parseCount(values.count);
-  if (values.name !== undefined && count !== undefined && count > 1)
-    throw new BoxliteError("usage", "--name names one clone; leave it out to make several (--count)");
   const ids = await runtime.cloneBox(box, { ...(values.name !== undefined ? { name: values.name } : {}), ...(count !== undefined ? { count } : {}) });
   if (values.json) printJson(ids);
   else void out(ids.map((id) => `${id}\n`).join(""));

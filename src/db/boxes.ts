@@ -172,6 +172,14 @@ export interface ListBoxesOptions {
   statuses?: readonly BoxStatus[];
 }
 
+/** Every box's id (cheap: the home's orphan sweep asks at each open). */
+export function listBoxIds(db: Database): string[] {
+  return db
+    .query<{ id: string }, []>("SELECT id FROM box_config")
+    .all()
+    .map((row) => row.id);
+}
+
 /** Boxes, newest first. */
 export function listBoxes(db: Database, options: ListBoxesOptions = {}): BoxRecord[] {
   const rows = db.query<BoxRow, []>(`${SELECT} ${NEWEST_FIRST}`).all();

@@ -31,6 +31,12 @@ export interface ArchiveManifest {
   container_disk_checksum: string;
   /** RFC 3339, as chrono's `to_rfc3339` writes it. */
   exported_at: string;
+  /**
+   * boxlite's own addition: the image's config (entrypoint, cmd, env, ...) as the box was
+   * created from it, so an import boots without the image's registry. The reference's serde
+   * ignores unknown fields; an archive without it gets the config from the image itself.
+   */
+  image_config?: Record<string, unknown>;
 }
 
 /** Which parts of a box's configuration an export carries; each may raise the version. */
@@ -70,6 +76,7 @@ export function serializeManifest(manifest: ArchiveManifest): Uint8Array {
     guest_disk_checksum: manifest.guest_disk_checksum,
     container_disk_checksum: manifest.container_disk_checksum,
     exported_at: manifest.exported_at,
+    ...(manifest.image_config === undefined ? {} : { image_config: manifest.image_config }),
   };
   return new TextEncoder().encode(JSON.stringify(ordered, null, 2));
 }
@@ -133,5 +140,10 @@ export function parseManifest(bytes: Uint8Array): ArchiveManifest {
     exported_at: exportedAt,
   };
   if (isRecord(boxOptions)) manifest.box_options = boxOptions;
+  const imageConfig = parsed.image_config;
+  if (imageConfig !== undefined && imageConfig !== null) {
+    if (!isRecord(imageConfig)) throw refuse(`field "image_config" is not an object`);
+    manifest.image_config = imageConfig;
+  }
   return manifest;
 }

@@ -36,8 +36,10 @@ export interface WriteArchiveOptions {
   /** Whether the options carry a capability policy (v4) or ports (v5). */
   hasCapabilityPolicy?: boolean;
   hasPorts?: boolean;
-  /** Flattened, standalone qcow2 disks. */
-  disks: { container: string; guest: string };
+  /** Flattened, standalone qcow2 disks; without a guest disk the archive carries none (the reference's newer exports). */
+  disks: { container: string; guest?: string };
+  /** boxlite's own manifest field (see ArchiveManifest.image_config). */
+  imageConfig?: Record<string, unknown>;
   now?: Date;
   hooks?: ArchiveHooks;
 }
@@ -177,18 +179,21 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     hasPorts: options.hasPorts,
   });
   sweepStaleTemps(options.dest);
+  const guest = options.disks.guest;
   const disks: DiskMember[] = [
     { name: CONTAINER_DISK_ENTRY, path: options.disks.container, size: diskSize(options.disks.container, "container") },
-    { name: GUEST_DISK_ENTRY, path: options.disks.guest, size: diskSize(options.disks.guest, "guest") },
+    ...(guest === undefined ? [] : [{ name: GUEST_DISK_ENTRY, path: guest, size: diskSize(guest, "guest") }]),
   ];
   const manifest: ArchiveManifest = {
     version,
     box_name: options.boxName ?? null,
     image: options.image,
     ...(options.boxOptions === undefined ? {} : { box_options: options.boxOptions }),
-    guest_disk_checksum: `sha256:${"0".repeat(64)}`,
+    // Placeholders as long as the real values, so the reserved room fits the final manifest.
+    guest_disk_checksum: guest === undefined ? "" : `sha256:${"0".repeat(64)}`,
     container_disk_checksum: `sha256:${"0".repeat(64)}`,
     exported_at: formatExportedAt(now),
+    ...(options.imageConfig === undefined ? {} : { image_config: options.imageConfig }),
   };
   const reserved = manifestFrame(manifest, mtime).length;
 
@@ -202,7 +207,7 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     await compressInto(diskMembers(disks, mtime, hooks), fd);
     hooks.point?.("compressed");
     manifest.container_disk_checksum = disks[0]?.checksum ?? "";
-    manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
+    if (guest !== undefined) manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
     const frame = manifestFrame(manifest, mtime);
     if (frame.length !== reserved) throw new BoxliteError("internal", `the manifest frame grew from ${reserved} to ${frame.length} bytes`);
     writeAll(fd, frame, 0);

@@ -30,8 +30,9 @@ import * as images from "./images.ts";
 import * as volumes from "./named-volumes.ts";
 import * as snapshots from "./snapshots.ts";
 import { type CloneOptions, cloneBox } from "./clone.ts";
+import { exportBox } from "./export.ts";
+import { type ImportOptions, importBox } from "./import.ts";
 import type { SnapshotInfo } from "../db/snapshots.ts";
-import { BoxliteError } from "../util/errors.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
@@ -260,13 +261,13 @@ export class Boxlite implements BoxliteApi {
     return cloneBox(await this.home(), idOrName, options);
   }
 
-  /** Not in this build yet (docs/snapshots.md "Not yet"): the archive format exists, the runtime operation does not. */
-  async exportBox(_idOrName: string, _dest: string): Promise<string> {
-    throw new BoxliteError("unsupported", "export is not in this build yet: snapshot or clone the box instead");
+  /** Writes the box as a .boxlite archive at `dest` (a directory: `<name or "box">.boxlite` in it); the archive's path. */
+  async exportBox(idOrName: string, dest: string): Promise<string> {
+    return exportBox(await this.home(), idOrName, dest);
   }
 
-  /** Not in this build yet, as exportBox. */
-  async importBox(_archivePath: string, _options: { name?: string; untrusted?: boolean } = {}): Promise<string> {
-    throw new BoxliteError("unsupported", "import is not in this build yet");
+  /** Makes a new stopped box from a .boxlite archive; its id. */
+  async importBox(archivePath: string, options: ImportOptions = {}): Promise<string> {
+    return importBox(await this.home(), archivePath, options);
   }
 }

@@ -30,7 +30,8 @@ export interface CloneOptions {
   count?: number;
 }
 
-function cloneNames(options: CloneOptions): Array<string | null> {
+/** The clones' names: none, the one given, or `<name>-1` … `<name>-<count>`; the count is checked. */
+export function cloneNames(options: CloneOptions): Array<string | null> {
   const count = options.count ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > MAX_CLONES) {
     throw new BoxliteError("invalid_argument", `clone count ${count} is not a whole number from 1 to ${MAX_CLONES}`);

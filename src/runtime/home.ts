@@ -5,20 +5,23 @@
  * of processes may then use the home at once: readers never wait (WAL), and each box
  * has its own lock (box-lock.ts).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { CLAIMS_VM } from "../model/box-state.ts";
-import { listBoxes, updateBoxState } from "../db/boxes.ts";
+import { listBoxes, listBoxIds, updateBoxState } from "../db/boxes.ts";
 import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
 import { optionsFromRecord } from "../model/codec.ts";
 import { FileLock } from "../util/flock.ts";
+import { startTimeOf } from "../util/proc.ts";
 import { discardBox } from "./discard.ts";
 import { recoverDiskOps } from "./disk-recovery.ts";
 
 /** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
 const HOME_LOCK_TIMEOUT_MS = 60_000;
 const SUBDIRS = ["db", "images", "bases", "boxes", "locks", "tmp"];
+/** A box directory without a record this old is no box being made (clone.ts, import.ts make theirs a moment before). */
+const ORPHAN_AGE_MS = 10 * 60_000;
 
 export interface Home {
   config: Readonly<Config>;
@@ -35,14 +38,20 @@ export interface Home {
 }
 
 /**
- * Box directories without a record (a removal that crashed between its two steps) and
- * socket links to box directories that are gone. A box's record is written before its
- * directory (create.ts), so a directory without one is never a box being made.
+ * Box directories without a record (a removal that crashed between its two steps, a clone
+ * or import that crashed before its record) and socket links to box directories that are
+ * gone. create.ts writes a box's record before its directory; clone.ts and import.ts write
+ * the directory (with its disk) a moment before the record, hence the age.
  */
-function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
+function sweepOrphans(config: Readonly<Config>, ids: Set<string>, olderThanMs: number): void {
   const boxesDir = join(config.home, "boxes");
+  const now = Date.now();
   for (const id of existsSync(boxesDir) ? readdirSync(boxesDir) : []) {
-    if (!ids.has(id)) rmSync(join(boxesDir, id), { recursive: true, force: true });
+    if (ids.has(id)) continue;
+    const dir = join(boxesDir, id);
+    // A clone or an import makes its directory just before its record: only old ones are orphans for sure.
+    if (now - (statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? now) < olderThanMs) continue;
+    rmSync(dir, { recursive: true, force: true });
   }
   for (const link of existsSync(config.socketDir) ? readdirSync(config.socketDir) : []) {
     const path = join(config.socketDir, link);
@@ -51,9 +60,21 @@ function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
   }
 }
 
-/** Snapshots and clones a crash interrupted are finished or undone (one readdir when there are none). */
+/** Staging directories `tmp/<what>-<pid>-<random>` (export, import, uploads) whose process is gone. */
+function sweepStaleStaging(config: Readonly<Config>): void {
+  const tmp = join(config.home, "tmp");
+  for (const name of existsSync(tmp) ? readdirSync(tmp) : []) {
+    const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
+    if (pid > 0 && startTimeOf(pid) === undefined) rmSync(join(tmp, name), { recursive: true, force: true });
+  }
+}
+
+/** Snapshots and clones a crash interrupted are finished or undone, and dead processes' staging goes (two small readdirs). */
 function withRecovery(home: Home): Home {
   home.warnings.push(...recoverDiskOps(home));
+  sweepStaleStaging(home.config);
+  // A clone or import that crashed between its directory and its record left an orphan.
+  sweepOrphans(home.config, new Set(listBoxIds(home.database.db)), ORPHAN_AGE_MS);
   return home;
 }
 
@@ -74,6 +95,5 @@ export async function openHome(config: Readonly<Config>, ownsUndetached = false)
       else updateBoxState(database.db, box.id, { status: "stopped", pid: null });
     }
   }
-  sweepOrphans(config, new Set(listBoxes(database.db).map((box) => box.id)));
   return withRecovery({ config, database, ownsUndetached, warnings: database.warnings, close: () => database.close() });
 }

@@ -22,6 +22,7 @@ import { crashPoint, lockDiskOps, removeMarker, writeMarker } from "./disk-op.ts
 import { dependentsOf, homeDisks } from "./disk-usage.ts";
 import type { Home } from "./home.ts";
 import { isActiveStatus } from "../model/box-state.ts";
+import type { QuiesceRequest } from "../guest-protocol/quiesce.ts";
 
 /** The reference's limit on a snapshot name, in bytes. */
 const MAX_NAME_BYTES = 255;
@@ -42,25 +43,38 @@ export function allocatedBytes(path: string): number {
 }
 
 /**
- * Forks the live disk of `box` to `dest` and records what `record` says once it is done:
- * through its owner when it runs (the pause is the owner's), here under its lock when not.
- * Returns how long a running box was paused (0 for a stopped one).
+ * Forks the live disk of `box` to `dest`: through its owner when it runs (the pause is the
+ * owner's), here under its lock when not.
  */
-export async function forkBoxDisk(home: Home, box: BoxRecord, plan: ForkPlan, step: (name: string) => void): Promise<number> {
+export async function forkBoxDisk(home: Home, box: BoxRecord, plan: ForkPlan, step: (name: string) => void): Promise<void> {
   using boxLock = lockUnlessRunning(home, box);
   if (boxLock === undefined) {
-    const channel = await connectBox(home, box);
-    try {
-      const hold = await channel.quiesce({ fork: { dest: plan.dest, next: plan.next } });
-      step("quiesced");
-      await hold.resume();
-      return hold.pauseMs;
-    } finally {
-      channel.close();
-    }
+    await whilePaused(home, box, { fork: { dest: plan.dest, next: plan.next } }, () => step("quiesced"));
+    return;
   }
   await forkDisk(plan, { step });
-  return 0;
+}
+
+/** Runs `work` while the running `box` is held still by its owner (QUIESCE), then resumes it, whatever `work` did. */
+async function whilePaused<T>(home: Home, box: BoxRecord, request: QuiesceRequest, work: () => T | Promise<T>): Promise<T> {
+  const channel = await connectBox(home, box);
+  try {
+    const hold = await channel.quiesce(request);
+    try {
+      return await work();
+    } finally {
+      await hold.resume();
+    }
+  } finally {
+    channel.close();
+  }
+}
+
+/** Runs `work` while the box's disk holds still: a stopped box under its lock (none starts), a running one paused by its owner. */
+export async function withDiskStill<T>(home: Home, box: BoxRecord, work: () => T | Promise<T>): Promise<T> {
+  using boxLock = lockUnlessRunning(home, box);
+  if (boxLock === undefined) return whilePaused(home, box, {}, work);
+  return work();
 }
 
 /** The box's lock when it has no VM (so none starts during the fork); undefined when it runs (its owner holds it). */
@@ -128,6 +142,7 @@ export function listBoxSnapshots(home: Home, idOrName: string): SnapshotInfo[] {
 }
 
 export function getSnapshot(home: Home, idOrName: string, name: string): SnapshotInfo {
+  checkSnapshotName(name);
   const box = resolveExistingBox(home.database.db, idOrName);
   const info = findSnapshot(home.database.db, box.id, name);
   if (!info)

@@ -29,7 +29,6 @@ test("usage mistakes exit 2 and say what to run; --help exits 0", async () => {
     ["clone", "a", "b"],
     ["clone", "--count", "0", "a"],
     ["clone", "--count", "x", "a"],
-    ["clone", "--count", "2", "--name", "n", "a"],
     ["clone", "--bogus", "a"],
     ["export"],
     ["export", "a", "b"],

@@ -136,6 +136,44 @@ describe("a restore killed at each step", () => {
   }
 });
 
+describe("an export killed at each step", () => {
+  for (const point of ["export-flattened", "export-temp-created", "export-compressed", "export-synced", "export-renamed"]) {
+    test(`at ${point}: the archive is complete or absent, no temp file or staging is left once the next export ran`, async () => {
+      const bl = runtime();
+      const id = await bl.create({ name: `export-${point}` });
+      const dest = join(home, `${point}.boxlite`);
+      const code = await crashAt(point, `await bl.exportBox(${JSON.stringify(id)}, ${JSON.stringify(dest)});`);
+      expect(code).toBe(137);
+      const after = runtime();
+      await after.listBoxes(); // opening the home sweeps the dead export's staging
+      expect(readdirSync(join(home, "tmp")).filter((name) => name.startsWith("export-"))).toEqual([]);
+      if (existsSync(dest)) expect(await after.importBox(dest, { name: `imported-${point}` })).toBeTruthy();
+      // The next export sweeps what the dead one left beside its destination.
+      await after.exportBox(id, dest);
+      expect(readdirSync(home).filter((name) => name.startsWith(`${point}.boxlite.tmp-`))).toEqual([]);
+      checkChain(join(home, "boxes", id, "disks", "disk.qcow2"));
+    });
+  }
+});
+
+describe("an import killed at each step", () => {
+  for (const point of ["import-read", "import-placed", "import-recorded"]) {
+    test(`at ${point}: the box is there whole or not at all`, async () => {
+      const bl = runtime();
+      const id = await bl.create({ name: `source-${point}` });
+      const archive = await bl.exportBox(id, join(home, `source-${point}.boxlite`));
+      const name = `imported-${point}`;
+      const code = await crashAt(point, `await bl.importBox(${JSON.stringify(archive)}, { name: ${JSON.stringify(name)} });`);
+      expect(code).toBe(137);
+      const after = runtime();
+      const made = (await after.listBoxes({ all: true })).find((box) => box.name === name);
+      expect(readdirSync(join(home, "tmp")).filter((name) => name.startsWith("import-"))).toEqual([]);
+      if (made) checkChain(join(home, "boxes", made.box_id, "disks", "disk.qcow2"));
+      else expect(await after.importBox(archive, { name })).toBeTruthy();
+    });
+  }
+});
+
 test("two snapshots of one box at once: one wins, the other is told the box is busy", async () => {
   const bl = runtime();
   const id = await bl.create({ name: "racing" });

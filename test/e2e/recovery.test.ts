@@ -1,7 +1,7 @@
 /** Records brought back in line with reality when a box's boxlite process died. */
 import { afterAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { boxIds, runningBox } from "../helpers/boxes.ts";
@@ -53,6 +53,10 @@ test("after a host reboot, box directories without a record and dangling socket 
   expect((await runCli(["ls"], { env })).code).toBe(0);
   const kept = (await runCli(["create", "--", "true"], { env })).stdout.trim();
   mkdirSync(join(home, "boxes", "orphan-dir", "disks"), { recursive: true });
+  // A record-less directory is an orphan once it is old (a clone or import makes its directory a moment before its record).
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  utimesSync(join(home, "boxes", "orphan-dir"), hourAgo, hourAgo);
+  mkdirSync(join(home, "boxes", "being-made", "disks"), { recursive: true });
   const socketDir = join(tmpdir(), `bl-${process.getuid?.() ?? 0}`);
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   symlinkSync(join(home, "boxes", "gone", "sockets"), join(socketDir, "dangling-test-link"));
@@ -61,7 +65,7 @@ test("after a host reboot, box directories without a record and dangling socket 
   database.run("UPDATE alive SET boot_id = 'another-boot'");
   database.close();
   expect((await runCli(["ls", "-a", "-q"], { env })).stdout).toBe(`${kept}\n`);
-  expect(readdirSync(join(home, "boxes"))).toEqual([kept]);
+  expect(readdirSync(join(home, "boxes")).sort()).toEqual(["being-made", kept].sort());
   // lstat, not exists: a dangling link "does not exist" to existsSync even while it is there.
   expect(() => lstatSync(join(socketDir, "dangling-test-link"))).toThrow(/ENOENT/);
 });

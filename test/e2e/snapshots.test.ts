@@ -42,40 +42,40 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await runCli(["rm", "-f", "snap-live", "snap-chain", "clone-src", "clone-a", "clone-b"]);
+  await runCli(["rm", "-f", "e2e-snap-live", "e2e-snap-chain", "e2e-clone-src", "e2e-clone-1", "e2e-clone-2"]);
   temp.removeAll();
 });
 
 describe("a running box", () => {
   test("is snapshotted while a command writes; the command goes on, and a restore brings back what was there", async () => {
-    expect((await runCli(["run", "-d", "--name", "snap-live", "--", "sleep", "3600"])).code).toBe(0);
-    await inBox("snap-live", "echo before > /state; (i=0; while :; do i=$((i+1)); echo $i > /counter; done) >/dev/null 2>&1 &");
-    const snapshot = await bl.createSnapshot("snap-live", "one");
+    expect((await runCli(["run", "-d", "--name", "e2e-snap-live", "--", "sleep", "3600"])).code).toBe(0);
+    await inBox("e2e-snap-live", "echo before > /state; (i=0; while :; do i=$((i+1)); echo $i > /counter; done) >/dev/null 2>&1 &");
+    const snapshot = await bl.createSnapshot("e2e-snap-live", "one");
     expect(snapshot.name).toBe("one");
     expect(snapshot.container_disk_bytes).toBeGreaterThan(0);
-    const view = await bl.getBox("snap-live");
+    const view = await bl.getBox("e2e-snap-live");
     expect(view.status).toBe("running");
     // The writer is still writing after the snapshot.
-    const first = Number(await inBox("snap-live", "cat /counter"));
+    const first = Number(await inBox("e2e-snap-live", "cat /counter"));
     await Bun.sleep(300);
-    expect(Number(await inBox("snap-live", "cat /counter"))).toBeGreaterThan(first);
-    await inBox("snap-live", "echo after > /state; sync");
+    expect(Number(await inBox("e2e-snap-live", "cat /counter"))).toBeGreaterThan(first);
+    await inBox("e2e-snap-live", "echo after > /state; sync");
     // The snapshot holds what was written before it, frozen and flushed by the guest.
     expect(readFromDisk(snapshot.base_path, "/state")).toBe("before");
-    await expect(bl.restoreSnapshot("snap-live", "one")).rejects.toThrow(/stop it first/);
-    expect((await runCli(["stop", "snap-live"])).code).toBe(0);
-    await bl.restoreSnapshot("snap-live", "one");
-    expect((await runCli(["start", "snap-live"])).code).toBe(0);
-    expect(await inBox("snap-live", "cat /state")).toBe("before");
-    expect((await runCli(["rm", "-f", "snap-live"])).code).toBe(0);
+    await expect(bl.restoreSnapshot("e2e-snap-live", "one")).rejects.toThrow(/stop it first/);
+    expect((await runCli(["stop", "e2e-snap-live"])).code).toBe(0);
+    await bl.restoreSnapshot("e2e-snap-live", "one");
+    expect((await runCli(["start", "e2e-snap-live"])).code).toBe(0);
+    expect(await inBox("e2e-snap-live", "cat /state")).toBe("before");
+    expect((await runCli(["rm", "-f", "e2e-snap-live"])).code).toBe(0);
   });
 });
 
 test("a chain of 10 snapshots restores at every level", async () => {
-  const id = await bl.create({ name: "snap-chain" });
+  const id = await bl.create({ name: "e2e-snap-chain" });
   await bl.start(id);
   for (let level = 1; level <= 10; level++) {
-    await inBox("snap-chain", `echo level-${level} > /level`);
+    await inBox("e2e-snap-chain", `echo level-${level} > /level`);
     await bl.createSnapshot(id, `l${level}`);
   }
   await bl.stop(id);
@@ -88,7 +88,7 @@ test("a chain of 10 snapshots restores at every level", async () => {
   // Booting the deepest restore too, not only reading it.
   await bl.restoreSnapshot(id, "l3");
   await bl.start(id);
-  expect(await inBox("snap-chain", "cat /level")).toBe("level-3");
+  expect(await inBox("e2e-snap-chain", "cat /level")).toBe("level-3");
   await bl.stop(id);
   // l3 is under the live disk and under l4..l10: not removable; l10 is under nothing now.
   await expect(bl.removeSnapshot(id, "l3")).rejects.toThrow(/still needed by/);
@@ -97,29 +97,31 @@ test("a chain of 10 snapshots restores at every level", async () => {
 });
 
 test("clones see the source's files, diverge from it, and outlive it", async () => {
-  expect((await runCli(["run", "-d", "--name", "clone-src", "--", "sleep", "3600"])).code).toBe(0);
-  await inBox("clone-src", "echo source > /origin");
-  const [a, b] = await bl.cloneBox("clone-src", { name: "clone", count: 2 });
+  expect((await runCli(["run", "-d", "--name", "e2e-clone-src", "--", "sleep", "3600"])).code).toBe(0);
+  await inBox("e2e-clone-src", "echo source > /origin");
+  const bases = join(home, "bases");
+  const listBases = () => (existsSync(bases) ? readdirSync(bases).filter((name) => name.endsWith(".qcow2")) : []);
+  const basesBefore = new Set(listBases()); // other files' tests share this home
+  const [a, b] = await bl.cloneBox("e2e-clone-src", { name: "e2e-clone", count: 2 });
   expect(a && b).toBeTruthy();
   // The source keeps running through the clone.
-  expect((await bl.getBox("clone-src")).status).toBe("running");
-  await inBox("clone-src", "echo source-later > /origin");
-  const clones = await Promise.all([bl.getBox("clone-1"), bl.getBox("clone-2")]);
+  expect((await bl.getBox("e2e-clone-src")).status).toBe("running");
+  await inBox("e2e-clone-src", "echo source-later > /origin");
+  const clones = await Promise.all([bl.getBox("e2e-clone-1"), bl.getBox("e2e-clone-2")]);
   expect(clones.map((clone) => clone.status)).toEqual(["stopped", "stopped"]);
   // Thin: a clone's own disk is a header, not a copy.
   const cloneDisk = join(home, "boxes", a ?? "", "disks", "disk.qcow2");
   expect(Bun.file(cloneDisk).size).toBeLessThan(256 * 1024);
-  await bl.start("clone-1");
-  expect(await inBox("clone-1", "cat /origin")).toBe("source");
-  await inBox("clone-1", "echo mine > /origin");
-  expect(await inBox("clone-src", "cat /origin")).toBe("source-later");
-  expect((await runCli(["rm", "-f", "clone-src"])).code).toBe(0);
-  await bl.start("clone-2");
-  expect(await inBox("clone-2", "cat /origin")).toBe("source");
-  expect(await inBox("clone-1", "cat /origin")).toBe("mine");
-  expect((await runCli(["rm", "-f", "clone-1", "clone-2"])).code).toBe(0);
-  const bases = join(home, "bases");
-  expect(existsSync(bases) ? readdirSync(bases).filter((name) => name.endsWith(".qcow2")) : []).toEqual([]);
+  await bl.start("e2e-clone-1");
+  expect(await inBox("e2e-clone-1", "cat /origin")).toBe("source");
+  await inBox("e2e-clone-1", "echo mine > /origin");
+  expect(await inBox("e2e-clone-src", "cat /origin")).toBe("source-later");
+  expect((await runCli(["rm", "-f", "e2e-clone-src"])).code).toBe(0);
+  await bl.start("e2e-clone-2");
+  expect(await inBox("e2e-clone-2", "cat /origin")).toBe("source");
+  expect(await inBox("e2e-clone-1", "cat /origin")).toBe("mine");
+  expect((await runCli(["rm", "-f", "e2e-clone-1", "e2e-clone-2"])).code).toBe(0);
+  expect(listBases().filter((name) => !basesBefore.has(name))).toEqual([]);
 });
 
 describe("bad input", () => {

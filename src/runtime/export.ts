@@ -1,0 +1,69 @@
+/**
+ * Exporting a box to a `.boxlite` archive (docs/archive.md, docs/snapshots.md): its disk
+ * chain flattened into one standalone qcow2 while the disk holds still (a running box is
+ * paused by its owner for the flatten only), then the archive — manifest with the box's
+ * options and image config, and the disk — written beside the destination and renamed
+ * into place. The archive has no guest disk: every boxlite boots its own system disk, and
+ * the reference's newer exports carry none either.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { resolveExistingBox } from "../db/boxes.ts";
+import { writeArchive } from "../disk/archive.ts";
+import { flatten } from "../disk/qcow2.ts";
+import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
+import type { ImageBase } from "../image/image.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { boxFacts, decideFor } from "./box-facts.ts";
+import { boxLayout } from "./box-layout.ts";
+import { crashPoint, lockDiskOps } from "./disk-op.ts";
+import type { Home } from "./home.ts";
+import { withDiskStill } from "./snapshots.ts";
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The image config the box was created with (image.json), when the box has one. */
+function imageConfigOf(path: string): Record<string, unknown> | undefined {
+  if (!existsSync(path)) return undefined;
+  const image = JSON.parse(readFileSync(path, "utf8")) as ImageBase;
+  return image.config as unknown as Record<string, unknown>;
+}
+
+/** Writes the box as an archive at `dest` (a directory: `<name or "box">.boxlite` in it); returns the archive's path. */
+export async function exportBox(home: Home, idOrName: string, dest: string): Promise<string> {
+  const { config, database } = home;
+  const found = resolveExistingBox(database.db, idOrName);
+  decideFor(found, "snapshot");
+  const out = isDirectory(dest) ? join(dest, `${found.name ?? "box"}.boxlite`) : dest;
+  if (!isDirectory(dirname(out))) throw new BoxliteError("not_found", `cannot write ${out}: ${dirname(out)} is not a directory`);
+  using _diskLock = lockDiskOps(config, found.id, "export");
+  const box = resolveExistingBox(database.db, found.id);
+  const layout = boxLayout(config, box.id);
+  const staging = mkdtempSync(join(config.home, "tmp", `export-${process.pid}-`));
+  try {
+    const flat = join(staging, "disk.qcow2");
+    await withDiskStill(home, box, () => flatten(layout.disk, flat));
+    crashPoint(config, "export-flattened");
+    const { options } = boxFacts(box);
+    const imageConfig = imageConfigOf(layout.imageRecord);
+    await writeArchive({
+      dest: out,
+      boxName: box.name,
+      image: options.rootfsPath ?? options.image ?? DEFAULT_IMAGE_NAME,
+      boxOptions: box.config.options,
+      hasPorts: (options.ports?.length ?? 0) > 0,
+      disks: { container: flat },
+      ...(imageConfig ? { imageConfig } : {}),
+      hooks: { point: (name) => crashPoint(config, `export-${name}`) },
+    });
+    return out;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
