@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE /* pwritev, SEEK_DATA with glibc */
 
+#include <stdbool.h>
 #include "internal.h"
 #include "qcow2.h"
 
@@ -468,11 +469,11 @@ static int open_chain(struct chain *c, const char *src) {
 
 /* Make `fd`'s file durable under the name `dst` (never replacing one), and the
  * name durable in its directory. */
-static int install(int fd, const char *tmp, const char *dst) {
+static int install(int fd, const char *tmp, const char *dst, bool sync) {
   char dir[PATH_MAX];
   const char *slash = strrchr(dst, '/');
   int dfd, r = 0;
-  if (fsync(fd) != 0) return -errno;
+  if (sync && fsync(fd) != 0) return -errno;
   if (link(tmp, dst) != 0) {
     r = -errno;
     if (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP) return r;
@@ -482,6 +483,7 @@ static int install(int fd, const char *tmp, const char *dst) {
     r = 0;
   }
   unlink(tmp);
+  if (!sync) return 0;
   if (slash == NULL) snprintf(dir, sizeof dir, ".");
   else snprintf(dir, sizeof dir, "%.*s", slash == dst ? 1 : (int)(slash - dst), dst);
   dfd = open(dir, O_RDONLY | O_CLOEXEC);
@@ -491,13 +493,14 @@ static int install(int fd, const char *tmp, const char *dst) {
   return r;
 }
 
-int qcow2_flatten(const char *src, const char *dst) {
+int qcow2_flatten(const char *src, const char *dst, unsigned flags) {
   char tmp[PATH_MAX];
   const char *slash;
   struct chain c = {{NULL}, 0};
   struct stat st;
   int fd, r, n;
   if (src == NULL || dst == NULL || *src == '\0' || *dst == '\0') return -EINVAL;
+  if ((flags & ~QCOW2_FLATTEN_NO_SYNC) != 0) return -EINVAL;
   if (lstat(dst, &st) == 0) return -EEXIST;
   if (errno != ENOENT) return -errno;
   slash = strrchr(dst, '/');
@@ -514,7 +517,7 @@ int qcow2_flatten(const char *src, const char *dst) {
   if (fd < 0) r = -errno;
   if (r == 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) r = -errno;
   if (r == 0) r = write_image(&c, fd);
-  if (r == 0) r = install(fd, tmp, dst);
+  if (r == 0) r = install(fd, tmp, dst, (flags & QCOW2_FLATTEN_NO_SYNC) == 0);
   if (fd >= 0 && close(fd) != 0 && r == 0) {
     r = -errno;
     unlink(dst);

@@ -101,7 +101,8 @@ int qcow2_set_backing(const char *path, const char *backing_file,
  * by the files' sizes), and memory stays under a few MiB per image whatever
  * the disk size. `dst` is written under a hidden temporary name beside it
  * (mode 0600), fsync'd, linked into place without replacing anything, and
- * the directory fsync'd; on failure nothing is left at `dst` and no
+ * the directory fsync'd (unless `flags` has QCOW2_FLATTEN_NO_SYNC; other flag
+ * bits are -EINVAL); on failure nothing is left at `dst` and no
  * temporary file remains. No progress is reported; the call blocks.
  *
  * Returns 0, or -EEXIST if `dst` exists, -ENOENT if `src` or a backing file
@@ -115,7 +116,11 @@ int qcow2_set_backing(const char *path, const char *backing_file,
  * image with tiny clusters is too large to track, -ENAMETOOLONG, -EISDIR for
  * a directory in the chain, -ENOMEM, or another -errno from the file system.
  */
-int qcow2_flatten(const char *src, const char *dst);
+int qcow2_flatten(const char *src, const char *dst, unsigned flags);
+
+/* qcow2_flatten() flag: skip the fsyncs, for a scratch image read once and deleted (an
+ * export's): the result is as whole to readers, only not durable across a host crash. */
+#define QCOW2_FLATTEN_NO_SYNC 1u
 
 /* sizeof(struct qcow2_info), so a binding can check its copy of the layout. */
 size_t qcow2_info_size(void);

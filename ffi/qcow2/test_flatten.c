@@ -154,7 +154,7 @@ static void test_flatten_chain(struct tally *t, const char *dir) {
   struct qcow2_info info;
   make_chain(dir);
   in_dir(dir, "top.qcow2", top), in_dir(dir, "flat.qcow2", out);
-  check(t, "flatten a 3-image chain of mixed versions and cluster sizes", qcow2_flatten(top, out) == 0);
+  check(t, "flatten a 3-image chain of mixed versions and cluster sizes", qcow2_flatten(top, out, 0) == 0);
   check(t, "the result is a valid qcow2 v3 without a backing file, refcounts all 1",
         read_flat(out, &disk, &size, &data) == 0 && qcow2_read_info(out, &info) == 0 &&
             info.backing_file[0] == '\0');
@@ -177,7 +177,7 @@ static void test_flatten_short_file(struct tally *t, const char *dir) {
   truncate(path, (off_t)len - 1000);
   in_dir(dir, "short-flat.qcow2", out);
   check(t, "flatten an image whose last data cluster is cut short",
-        qcow2_flatten(path, out) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
+        qcow2_flatten(path, out, 0) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
   for (uint64_t i = 0; disk != NULL && i < size; i++)
     wrong += disk[i] != (i < 4 << 20 ? 0x5a : i < size - 1000 ? 0x5b : 0);
   check(t, "the missing bytes read as zeros", disk != NULL && wrong == 0 && data == 96);
@@ -201,56 +201,59 @@ static void test_flatten_errors(struct tally *t, const char *dir) {
   in_dir(dir, "top.qcow2", top), in_dir(dir, "flat.qcow2", out);
   get_file(out, before, sizeof before);
   check(t, "refuse an existing destination and leave it alone",
-        qcow2_flatten(top, out) == -EEXIST && get_file(out, after, sizeof after) == 64 &&
+        qcow2_flatten(top, out, 0) == -EEXIST && get_file(out, after, sizeof after) == 64 &&
             memcmp(before, after, 64) == 0);
+  unlink(out);
+  check(t, "an unknown flag bit is EINVAL, leaving nothing", qcow2_flatten(top, out, 2) == -EINVAL && !exists(out) && no_temp(dir));
+  check(t, "QCOW2_FLATTEN_NO_SYNC flattens all the same", qcow2_flatten(top, out, QCOW2_FLATTEN_NO_SYNC) == 0 && exists(out) && no_temp(dir));
   unlink(out);
   unlink(in_dir(dir, "mid.qcow2", path));
   check(t, "a missing backing file is ENOENT, leaving nothing",
-        qcow2_flatten(top, out) == -ENOENT && !exists(out) && no_temp(dir));
+        qcow2_flatten(top, out, 0) == -ENOENT && !exists(out) && no_temp(dir));
   check(t, "a raw file as the top image is EINVAL",
-        qcow2_flatten(in_dir(dir, "base.raw", path), out) == -EINVAL && !exists(out));
+        qcow2_flatten(in_dir(dir, "base.raw", path), out, 0) == -EINVAL && !exists(out));
 
   craft(in_dir(dir, "bad.qcow2", path), &compressed, NULL);
   check(t, "a compressed cluster is ENOTSUP, leaving nothing",
-        qcow2_flatten(path, out) == -ENOTSUP && !exists(out) && no_temp(dir));
+        qcow2_flatten(path, out, 0) == -ENOTSUP && !exists(out) && no_temp(dir));
   craft(path, &v2_zero, NULL);
-  check(t, "a zero flag in a v2 image is EINVAL", qcow2_flatten(path, out) == -EINVAL);
+  check(t, "a zero flag in a v2 image is EINVAL", qcow2_flatten(path, out, 0) == -EINVAL);
   craft(path, &past_eof, NULL);
-  check(t, "a data cluster past the end of the file is EINVAL", qcow2_flatten(path, out) == -EINVAL);
+  check(t, "a data cluster past the end of the file is EINVAL", qcow2_flatten(path, out, 0) == -EINVAL);
   craft(path, &unaligned, NULL);
-  check(t, "an unaligned data cluster is EINVAL", qcow2_flatten(path, out) == -EINVAL);
+  check(t, "an unaligned data cluster is EINVAL", qcow2_flatten(path, out, 0) == -EINVAL);
   craft(path, &vmdk, NULL);
-  check(t, "a backing format other than raw or qcow2 is ENOTSUP", qcow2_flatten(path, out) == -ENOTSUP);
+  check(t, "a backing format other than raw or qcow2 is ENOTSUP", qcow2_flatten(path, out, 0) == -ENOTSUP);
 
   len = craft(path, &plain, &image);
   put_be32(image + 32, 1); /* AES */
   put_file(path, image, len, (off_t)len);
-  check(t, "an encrypted image is ENOTSUP", qcow2_flatten(path, out) == -ENOTSUP);
+  check(t, "an encrypted image is ENOTSUP", qcow2_flatten(path, out, 0) == -ENOTSUP);
   put_be32(image + 32, 0), put_be64(image + 72, 1ull << 4); /* extended L2 */
   put_file(path, image, len, (off_t)len);
-  check(t, "an unsupported incompatible feature is ENOTSUP", qcow2_flatten(path, out) == -ENOTSUP);
+  check(t, "an unsupported incompatible feature is ENOTSUP", qcow2_flatten(path, out, 0) == -ENOTSUP);
   put_be64(image + 72, 2); /* corrupt */
   put_file(path, image, len, (off_t)len);
-  check(t, "an image marked corrupt is EINVAL", qcow2_flatten(path, out) == -EINVAL);
+  check(t, "an image marked corrupt is EINVAL", qcow2_flatten(path, out, 0) == -EINVAL);
   put_be64(image + 72, 1); /* dirty: only refcounts may be stale */
   put_file(path, image, len, (off_t)len);
-  check(t, "a dirty image flattens", qcow2_flatten(path, out) == 0 && unlink(out) == 0);
+  check(t, "a dirty image flattens", qcow2_flatten(path, out, 0) == 0 && unlink(out) == 0);
   free(image);
   /* Two L1 entries naming one L2 table: corrupt, and how a small file would make a long walk. */
   len = craft(path, &small, &image);
   put_be64(image + 3 * 512 + 8, be64(image + 3 * 512));
   put_file(path, image, len, (off_t)len);
-  check(t, "an L2 table mapped twice is EINVAL", qcow2_flatten(path, out) == -EINVAL && !exists(out));
+  check(t, "an L2 table mapped twice is EINVAL", qcow2_flatten(path, out, 0) == -EINVAL && !exists(out));
   free(image);
 
   check(t, "an image backed by itself ends with ELOOP",
         qcow2_create_overlay(in_dir(dir, "self.qcow2", path), "base.raw", "raw", 0) == 0 &&
             qcow2_set_backing(path, "self.qcow2", "qcow2") == 0 &&
-            qcow2_flatten(path, out) == -ELOOP && !exists(out) && no_temp(dir));
+            qcow2_flatten(path, out, 0) == -ELOOP && !exists(out) && no_temp(dir));
   check(t, "NULL and empty paths are EINVAL",
-        qcow2_flatten(NULL, out) == -EINVAL && qcow2_flatten(top, "") == -EINVAL);
+        qcow2_flatten(NULL, out, 0) == -EINVAL && qcow2_flatten(top, "", 0) == -EINVAL);
   check(t, "a missing destination directory fails cleanly",
-        qcow2_flatten(path, in_dir(dir, "no/such.qcow2", out)) < 0);
+        qcow2_flatten(path, in_dir(dir, "no/such.qcow2", out), 0) < 0);
 }
 
 static void test_flatten_large(struct tally *t, const char *dir) {
@@ -260,7 +263,7 @@ static void test_flatten_large(struct tally *t, const char *dir) {
   /* 1 PiB over a 1000-byte raw file: the empty L1 ranges are skipped whole. */
   check(t, "flatten a 1 PiB overlay that holds nothing, quickly",
         qcow2_create_overlay(ov, "base.raw", "raw", (uint64_t)1 << 50) == 0 &&
-            qcow2_flatten(ov, out) == 0 && qcow2_read_info(out, &info) == 0 &&
+            qcow2_flatten(ov, out, 0) == 0 && qcow2_read_info(out, &info) == 0 &&
             info.virtual_size == (uint64_t)1 << 50 && info.backing_file[0] == '\0');
   unlink(ov), unlink(out);
 }
@@ -297,7 +300,7 @@ static void test_flatten_fuzz(struct tally *t, const char *dir) {
     if (next_rand(&seed) % 8 == 0) n = next_rand(&seed) % n;
     put_file(which ? top : mid, img, n, (off_t)n);
     alarm(ROUND_SECONDS);
-    r = qcow2_flatten(top, out);
+    r = qcow2_flatten(top, out, 0);
     alarm(0);
     if (r == 0) {
       ok++;

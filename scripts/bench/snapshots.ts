@@ -7,6 +7,8 @@
  * - clone ×10 of that running box: time per clone (target ≤ 50 ms) and the host disk each
  *   clone's own file takes (target ≤ 256 KiB), against a `cp --sparse` of the box's disk
  *   file as the baseline a copy would cost;
+ * - export of the running box and import of the archive, against `tar --zstd` of the
+ *   files of the box's disk chain (target export ÷ tar ≤ 1.2);
  * - restore of the snapshot (stopped box).
  *
  *   bun scripts/bench/snapshots.ts
@@ -65,6 +67,21 @@ try {
   console.log(
     `baseline: cp --sparse of the 500 MB snapshot file ${ms(copyMs)}, ${(statSync(join(work, "copy.qcow2")).blocks * 512) / 2 ** 20} MiB; ratio clone/copy time ${(perClone / copyMs).toFixed(3)}`,
   );
+
+  const chain = [join(home, "boxes", id, "disks", "disk.qcow2"), snapshot.base_path];
+  const tarStart = performance.now();
+  Bun.spawnSync(["tar", "--zstd", "-cf", join(work, "baseline.tar.zst"), ...chain]);
+  const tarMs = performance.now() - tarStart;
+  const exportStart = performance.now();
+  const archive = await bl.exportBox(id, join(work, "bench.boxlite"));
+  const exportMs = performance.now() - exportStart;
+  const importStart = performance.now();
+  const imported = await bl.importBox(archive, { name: "bench-imported" });
+  const importMs = performance.now() - importStart;
+  console.log(
+    `export of the running box: ${ms(exportMs)} (${(statSync(archive).size / 2 ** 20).toFixed(1)} MiB) vs tar --zstd of its chain ${ms(tarMs)}: ratio ${(exportMs / tarMs).toFixed(2)} (target ≤ 1.2); import ${ms(importMs)}`,
+  );
+  await bl.removeBox(imported, { force: true });
 
   await bl.stop(id);
   const restoreStart = performance.now();

@@ -19,7 +19,7 @@ const SYMBOLS = {
   // (path, backing_file, backing_format) -> 0 | -errno
   qcow2_set_backing: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // (src, dst) -> 0 | -errno
-  qcow2_flatten: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  qcow2_flatten: { args: [FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   // size_t is 64 bits on every target boxlite builds for.
   qcow2_info_size: { args: [], returns: FFIType.u64 },
 } as const;

@@ -133,14 +133,16 @@ const FLATTEN_REASONS: Partial<Record<string, Reason>> = {
  * (no backing file, only non-zero clusters written), as `qemu-img convert -O qcow2`
  * would. Every image of the chain is treated as untrusted. `dst` must not exist; on
  * failure nothing is left there. Blocks until done: about as long as qemu-img convert
- * with a flush (ffi/qcow2/bench.ts).
+ * with a flush (ffi/qcow2/bench.ts). `sync: false` skips the fsyncs, for a scratch image
+ * read once and deleted.
  */
-export function flatten(src: string, dst: string): void {
+export function flatten(src: string, dst: string, options: { sync?: boolean } = {}): void {
   const operation = `flatten ${src} into ${dst}`;
   if (src === "" || dst === "") throw invalid(operation, "a path is empty");
   const srcArg = cString(operation, src);
   const dstArg = cString(operation, dst);
-  const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg);
+  // QCOW2_FLATTEN_NO_SYNC: a scratch image (an export's) need not survive a host crash.
+  const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg, options.sync === false ? 1 : 0);
   if (result < 0) throw failure(operation, result, FLATTEN_REASONS);
 }
 
