@@ -4,9 +4,9 @@
  * the manifest checked as soon as it arrives and the checksums at the end. Any refusal removes
  * everything extracted so far.
  */
-import { closeSync, constants, fsyncSync, openSync, readdirSync, readSync, rmSync, statfsSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, ftruncateSync, openSync, readdirSync, readSync, rmSync, statfsSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { readTarStream, type TarEntry } from "../image/tar.ts";
+import { readTarStream, type SparseMap, type TarEntry } from "../image/tar.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { type ArchiveManifest, CONTAINER_DISK_ENTRY, GUEST_DISK_ENTRY, MANIFEST_ENTRY, MAX_MANIFEST_BYTES, parseManifest } from "./archive-manifest.ts";
 import { type Decompression, decompressFile, isZstd } from "./archive-zstd.ts";
@@ -60,7 +60,7 @@ const TYPE_NAMES: Record<TarEntry["type"], string> = {
   chardev: "a character device",
   blockdev: "a block device",
   fifo: "a FIFO",
-  other: "a special member (GNU sparse file, volume label or unknown type)",
+  other: "a special member (volume label or unknown type)",
 };
 
 function describeType(entry: TarEntry): string {
@@ -75,7 +75,8 @@ function memberName(entry: TarEntry): string | undefined {
     throw refuse(`member ${JSON.stringify(entry.path)} is ${describeType(entry)}, not a file`);
   }
   if (name.startsWith("/") || name.split("/").includes("..")) throw refuse(`member ${JSON.stringify(entry.path)} escapes the staging directory`);
-  if (entry.type !== "file") throw refuse(`member ${JSON.stringify(entry.path)} is ${describeType(entry)}; only regular files are allowed`);
+  if (entry.type !== "file" && entry.sparse === undefined)
+    throw refuse(`member ${JSON.stringify(entry.path)} is ${describeType(entry)}; only regular files are allowed`);
   if (!EXPECTED.has(name)) throw refuse(`unexpected member ${JSON.stringify(entry.path)} (an archive holds only ${[...EXPECTED].join(", ")})`);
   return name;
 }
@@ -120,16 +121,61 @@ async function extractMember(entry: TarEntry, path: string, keep: Uint8Array[] |
   const hasher = new Bun.CryptoHasher("sha256");
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    for await (const piece of entry.content) {
-      hasher.update(piece);
-      keep?.push(piece.slice());
-      for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done);
+    if (entry.sparse) await writeSparse(entry.content, entry.sparse, fd, hasher);
+    else {
+      for await (const piece of entry.content) {
+        hasher.update(piece);
+        keep?.push(piece.slice());
+        for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done);
+      }
     }
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   return `sha256:${hasher.digest("hex")}`;
+}
+
+const ZEROS = new Uint8Array(1024 * 1024);
+
+function hashZeros(hasher: Bun.CryptoHasher, length: number): void {
+  for (let left = length; left > 0; left -= ZEROS.length) hasher.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+}
+
+/**
+ * Writes a sparse member's data segments at their offsets, leaving the holes between them
+ * unwritten (the file stays sparse), and sets its length to the real size. The hash covers
+ * the expanded file, holes as zeros. The map was checked by the tar reader.
+ */
+async function writeSparse(content: AsyncIterable<Uint8Array>, map: SparseMap, fd: number, hasher: Bun.CryptoHasher): Promise<void> {
+  let segment = 0;
+  let position = map.segments[0]?.offset ?? 0;
+  let left = map.segments[0]?.length ?? 0;
+  let hashed = 0;
+  const advance = () => {
+    while (left === 0 && segment < map.segments.length - 1) {
+      segment++;
+      position = map.segments[segment]?.offset ?? 0;
+      left = map.segments[segment]?.length ?? 0;
+    }
+  };
+  advance();
+  for await (const data of content) {
+    for (let at = 0; at < data.length; ) {
+      if (left === 0) throw new BoxliteError("internal", "a sparse member carries more data than its map holds");
+      const piece = data.subarray(at, at + left);
+      hashZeros(hasher, position - hashed);
+      hasher.update(piece);
+      for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done, piece.length - done, position + done);
+      position += piece.length;
+      hashed = position;
+      left -= piece.length;
+      at += piece.length;
+      advance();
+    }
+  }
+  hashZeros(hasher, map.realSize - hashed);
+  ftruncateSync(fd, map.realSize);
 }
 
 function checkStaging(dir: string): void {
@@ -167,9 +213,10 @@ async function extractAll(source: AsyncIterable<Uint8Array>, intoDir: string, la
     const name = memberName(entry);
     if (name === undefined) continue;
     if (members.has(name)) throw refuse(`member ${JSON.stringify(name)} appears twice`);
+    if (name === MANIFEST_ENTRY && entry.sparse) throw refuse(`${MANIFEST_ENTRY} is a sparse file; only the disks may be`);
     if (name === MANIFEST_ENTRY && entry.size > limits.maxManifestBytes)
       throw refuse(`${MANIFEST_ENTRY} claims ${entry.size} bytes, past the limit of ${limits.maxManifestBytes}`);
-    claimed += entry.size;
+    claimed += entry.sparse?.realSize ?? entry.size;
     if (claimed > limits.maxBytes) throw refuse(`its members claim more than ${limits.maxBytes} bytes (the limit for this import); refusing it`);
     const path = join(intoDir, name);
     created.push(path);

@@ -5,7 +5,7 @@
  * file behind; the next write into that directory sweeps it (see `sweepStaleTemps`).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BoxliteError, wrapError } from "../util/errors.ts";
@@ -19,7 +19,7 @@ import {
   serializeManifest,
 } from "./archive-manifest.ts";
 import { fileHeader, TAR_END, tarPadding } from "./archive-tar.ts";
-import { compressInto, storedFrame } from "./archive-zstd.ts";
+import { compressFileInto, storedFrame } from "./archive-zstd.ts";
 
 /** Test hooks: `point` runs at each named step ("temp-created", "entry:disk.qcow2", "entry:guest-rootfs.qcow2", "compressed", "entry:manifest.json", "synced", "renamed"); throwing or dying there simulates a crash. */
 export interface ArchiveHooks {
@@ -90,18 +90,25 @@ export function sweepStaleTemps(dest: string): string[] {
   return removed;
 }
 
-/** Reads `size` bytes of `path` in chunks; one buffer is reused, so a consumer must be done with a chunk before asking for the next. */
-async function* readExactly(path: string, size: number): AsyncGenerator<Uint8Array> {
+/**
+ * The SHA-256 of `path`'s first `size` bytes, read in chunks (while zstd reads the same file
+ * from the page cache); the file must hold exactly `size` bytes, or the tar header is a lie.
+ */
+async function hashFile(path: string, size: number, flusher: Flusher): Promise<string> {
   const handle = await open(path, "r");
   try {
+    const hasher = new Bun.CryptoHasher("sha256");
     const buffer = Buffer.allocUnsafe(CHUNK);
     let left = size;
     while (left > 0) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, left), null);
       if (bytesRead === 0) throw new BoxliteError("disk", `cannot archive ${path}: it shrank from ${size} bytes while being written`);
       left -= bytesRead;
-      yield buffer.subarray(0, bytesRead);
+      hasher.update(buffer.subarray(0, bytesRead));
+      flusher.nudge();
     }
+    if ((await handle.stat()).size !== size) throw new BoxliteError("disk", `cannot archive ${path}: it grew from ${size} bytes while being written`);
+    return `sha256:${hasher.digest("hex")}`;
   } finally {
     await handle.close();
   }
@@ -125,21 +132,63 @@ interface DiskMember {
   checksum?: string;
 }
 
-/** The disks' tar members and the end blocks, hashing each disk on the way (on this thread, while zstd compresses on the others). */
-async function* diskMembers(disks: DiskMember[], mtime: number, hooks: ArchiveHooks): AsyncGenerator<Uint8Array> {
+/**
+ * Flushes the archive to disk while it is being written, in the background (the thread pool's
+ * fdatasync), so the final fsync has only the tail left: flushing it all at the end cost about
+ * 0.08 s per 250 MB of archive, a fifth of a `tar --zstd` run. At most one flush is in flight.
+ */
+class Flusher {
+  #running: Promise<void> | undefined;
+  #nudges = 0;
+
+  constructor(private readonly fd: number) {}
+
+  /** Called per chunk read; starts a flush every FLUSH_EVERY chunks unless one is running. */
+  nudge(): void {
+    if (++this.#nudges < FLUSH_EVERY || this.#running) return;
+    this.#nudges = 0;
+    // A failure here is the final fsync's to report: it sees the same error.
+    this.#running = new Promise<void>((done) => fdatasync(this.fd, () => done())).finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Waits for the flush in flight, if any: before the final fsync, and before the descriptor is closed. */
+  async settle(): Promise<void> {
+    await this.#running;
+  }
+}
+
+/** Chunks (of CHUNK bytes) between background flushes: 64 MiB of disk, some 30 MiB of archive. */
+const FLUSH_EVERY = 64;
+
+/**
+ * Appends the disks' members and the end blocks at `fd`'s offset, hashing each disk. Each
+ * disk's content is its own zstd frame, compressed by zstd straight from the file while this
+ * thread hashes it; the tar headers, padding and end blocks between them are stored frames.
+ * The frames make one ordinary multi-frame stream, the tar whole once decompressed.
+ */
+async function appendDiskMembers(fd: number, disks: DiskMember[], mtime: number, hooks: ArchiveHooks, flusher: Flusher): Promise<void> {
+  let framing: Uint8Array[] = [];
   for (const disk of disks) {
-    yield fileHeader(disk.name, disk.size, mtime);
-    const hasher = new Bun.CryptoHasher("sha256");
-    for await (const chunk of readExactly(disk.path, disk.size)) {
-      hasher.update(chunk);
-      yield chunk;
-    }
-    disk.checksum = `sha256:${hasher.digest("hex")}`;
-    const padding = tarPadding(disk.size);
-    if (padding > 0) yield new Uint8Array(padding);
+    framing.push(fileHeader(disk.name, disk.size, mtime));
+    writeAll(fd, storedFrame(Buffer.concat(framing)), null);
+    framing = [];
+    if (disk.size > 0) {
+      const compression = compressFileInto(disk.path, fd);
+      try {
+        disk.checksum = await hashFile(disk.path, disk.size, flusher);
+        await compression.done;
+      } catch (error) {
+        await compression.stop();
+        throw error;
+      }
+    } else disk.checksum = `sha256:${new Bun.CryptoHasher("sha256").digest("hex")}`;
+    framing.push(new Uint8Array(tarPadding(disk.size)));
     hooks.point?.(`entry:${disk.name}`);
   }
-  yield TAR_END;
+  framing.push(TAR_END);
+  writeAll(fd, storedFrame(Buffer.concat(framing)), null);
 }
 
 /** The manifest member (header, JSON, padding) as the stored zstd frame that opens the archive. */
@@ -199,12 +248,15 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
 
   const temp = `${options.dest}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   let fd: number | undefined;
+  let flusher: Flusher | undefined;
   try {
     fd = openSync(temp, "wx", 0o644);
     hooks.point?.("temp-created");
     // zstd inherits this descriptor and writes on from its offset, past the reserved room.
     writeAll(fd, new Uint8Array(reserved), null);
-    await compressInto(diskMembers(disks, mtime, hooks), fd);
+    flusher = new Flusher(fd);
+    await appendDiskMembers(fd, disks, mtime, hooks, flusher);
+    await flusher.settle();
     hooks.point?.("compressed");
     manifest.container_disk_checksum = disks[0]?.checksum ?? "";
     if (guest !== undefined) manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
@@ -222,6 +274,7 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     syncDirectory(dirname(options.dest));
     return { path: options.dest, manifest, bytes };
   } catch (error) {
+    await flusher?.settle();
     if (fd !== undefined) closeSync(fd);
     rmSync(temp, { force: true });
     throw wrapError("disk", `cannot write the archive ${options.dest}`, error);

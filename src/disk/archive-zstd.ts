@@ -4,7 +4,7 @@
  * export slower than `tar --zstd`; `zstd -T0` uses every core. Its decoder also reports a
  * stream that ends early, which node:zlib's passes as a clean end. docs/archive.md has the numbers.
  */
-import { type FileSink, spawn, type Subprocess } from "bun";
+import { spawn, type Subprocess } from "bun";
 import { BoxliteError } from "../util/errors.ts";
 
 /** RFC 8878 frame magic, little-endian 0xFD2FB528. */
@@ -25,33 +25,36 @@ function spawnZstd<T>(start: () => T): T {
   }
 }
 
-async function failure(child: Subprocess<"pipe" | "ignore", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
+async function failure(child: Subprocess<"ignore", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
   const code = await child.exited;
   if (code === 0) return undefined;
   const stderr = (await new Response(child.stderr).text()).trim().split("\n").slice(-3).join("; ");
   return new BoxliteError("invalid_argument", `${what}: zstd exited with ${code}${stderr ? `: ${stderr}` : ""}`);
 }
 
+/** A compression running in its own process: wait for it, or stop it after a failure elsewhere. */
+export interface Compression {
+  /** Resolves when zstd has written the whole frame; throws a BoxliteError when it failed. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
 /**
- * Compresses `chunks` into the open file `fd` (zstd level 3, all cores). Memory stays at
- * a chunk or two: each write waits until the pipe has taken the previous one.
+ * Compresses the file at `path` as one zstd frame (level 3, all cores) appended at the open
+ * file `fd`'s offset. zstd reads the file itself: no byte of it passes through this process,
+ * which leaves this thread free to hash the same file meanwhile (docs/archive.md has the numbers).
  */
-export async function compressInto(chunks: AsyncIterable<Uint8Array>, fd: number): Promise<void> {
-  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c"], { stdin: "pipe", stdout: fd, stderr: "pipe" }));
-  const stdin: FileSink = child.stdin;
-  try {
-    for await (const chunk of chunks) {
-      stdin.write(chunk);
-      await stdin.flush();
-    }
-    await stdin.end();
-  } catch (error) {
-    child.kill("SIGKILL");
-    await child.exited;
-    throw error;
-  }
-  const failed = await failure(child, "cannot compress the archive");
-  if (failed) throw new BoxliteError("disk", failed.message);
+export function compressFileInto(path: string, fd: number): Compression {
+  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c", "--", path], { stdin: "ignore", stdout: fd, stderr: "pipe" }));
+  return {
+    done: failure(child, `cannot compress ${path}`).then((failed) => {
+      if (failed) throw new BoxliteError("disk", failed.message);
+    }),
+    stop: async () => {
+      child.kill("SIGKILL");
+      await child.exited;
+    },
+  };
 }
 
 /** zstd's largest block (RFC 8878 Block_Maximum_Size). */

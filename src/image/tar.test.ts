@@ -212,3 +212,32 @@ test("types fifos and device nodes", async () => {
 test("refuses a pax uid that is not a number, naming the source", async () => {
   await expect(readAll(writeTar([{ path: "a", pax: { uid: "root" } }]), "sha256:pax")).rejects.toThrow(/sha256:pax: pax uid "root" is not a number/);
 });
+
+test("reads one sparse map from GNU tar's old-GNU and pax 0.0, 0.1 and 1.0 sparse formats", async () => {
+  const file = join(work, "sparse");
+  Bun.spawnSync(["truncate", "-s", "10M", file]);
+  Bun.spawnSync(["dd", "if=/dev/urandom", `of=${file}`, "conv=notrunc", "bs=4096", "seek=50", "count=25", "status=none"]);
+  const whole = readFileSync(file);
+  const maps: unknown[] = [];
+  for (const flags of [
+    ["--format=gnu"],
+    ["--format=posix", "--sparse-version=0.0"],
+    ["--format=posix", "--sparse-version=0.1"],
+    ["--format=posix", "--sparse-version=1.0"],
+  ]) {
+    const out = join(work, "sparse.tar");
+    expect(Bun.spawnSync(["tar", ...flags, "--sparse", "-C", work, "-cf", out, "sparse"]).exitCode).toBe(0);
+    const [entry] = await readAll(new Uint8Array(readFileSync(out)), flags.join(" "), 1000);
+    expect({ flags, path: entry?.path, type: entry?.type }).toEqual({ flags, path: "sparse", type: "other" });
+    expect(Buffer.compare(Buffer.from(entry?.data ?? []), whole.subarray(50 * 4096, 75 * 4096))).toBe(0);
+    maps.push(entry?.sparse);
+  }
+  expect(maps[0]).toEqual({
+    realSize: 10 * 1024 * 1024,
+    segments: [
+      { offset: 50 * 4096, length: 25 * 4096 },
+      { offset: 10 * 1024 * 1024, length: 0 },
+    ],
+  });
+  for (const map of maps) expect(map).toEqual(maps[0]);
+});

@@ -1,11 +1,15 @@
 /**
  * A streaming tar reader (POSIX ustar, pax `path`/`linkpath`/`size`/`uid`/`gid`/`mtime`,
- * `SCHILY.xattr.*` and `SCHILY.devmajor`/`devminor`, GNU long names and links). It yields
+ * `SCHILY.xattr.*` and `SCHILY.devmajor`/`devminor`, GNU long names and links, GNU sparse
+ * files: old-GNU `S` members and pax formats 0.0, 0.1 and 1.0, see tar-sparse.ts). It yields
  * entries whose content flows through in the input's chunks, so memory stays bounded by a
  * chunk however big a file is; applying entries safely is unpack.ts's job.
  */
 import { BoxliteError } from "../util/errors.ts";
 import { headerNumber, headerText, isHeaderChecksumOk, TAR_BLOCK } from "./tar-header.ts";
+import { checkSparseMap, isPaxSparse, type PaxSparse, paxSparseMap, readGnuSparseMap, readPaxSparseMap10, type SparseMap } from "./tar-sparse.ts";
+
+export type { SparseMap, SparseSegment } from "./tar-sparse.ts";
 
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "chardev" | "blockdev" | "fifo" | "other";
 
@@ -23,8 +27,14 @@ export interface TarEntry {
   devMinor: number;
   /** From pax `SCHILY.xattr.<name>` records (what GNU tar and containerd write), as raw bytes: values like security.capability are binary. */
   xattrs: Record<string, Uint8Array>;
-  /** Bytes of content the archive holds for the entry: a file's length. */
+  /** Bytes of content the archive holds for the entry: a file's length, or a sparse file's data segments. */
   size: number;
+  /**
+   * Set for a GNU sparse file, whose `content` is its data segments one after another (the
+   * map already checked: ascending, not overlapping, within `realSize`, adding up to `size`).
+   * Its type is "other", so a reader that does not expand sparse files skips it as special.
+   */
+  sparse?: SparseMap;
   /**
    * The content, `size` bytes in pieces no bigger than the input's chunks. Each piece is a
    * view into an input chunk: use it before asking for the next. Read it (once) before asking
@@ -52,6 +62,7 @@ const MAX_EXTENSION_BYTES = 1024 * 1024;
 function parsePax(data: Uint8Array, pending: PendingHeaders): void {
   pending.pax = new Map();
   pending.xattrs = {};
+  pending.sparse = { offsets: [], lengths: [] };
   let offset = 0;
   while (offset < data.length) {
     const space = data.indexOf(0x20, offset);
@@ -63,6 +74,9 @@ function parsePax(data: Uint8Array, pending: PendingHeaders): void {
       const key = decoder.decode(record.subarray(0, eq));
       const value = record.subarray(eq + 1);
       if (key.startsWith(XATTR_PREFIX)) pending.xattrs[key.slice(XATTR_PREFIX.length)] = new Uint8Array(value);
+      // Sparse format 0.0 repeats these two, in map order.
+      else if (key === "GNU.sparse.offset") pending.sparse.offsets.push(decoder.decode(value));
+      else if (key === "GNU.sparse.numbytes") pending.sparse.lengths.push(decoder.decode(value));
       else pending.pax.set(key, decoder.decode(value));
     }
     offset += length;
@@ -85,6 +99,7 @@ const TYPES: Record<string, TarEntryType> = {
 interface PendingHeaders {
   pax: Map<string, string>;
   xattrs: Record<string, Uint8Array>;
+  sparse: PaxSparse;
   longName?: string;
   longLink?: string;
 }
@@ -208,11 +223,12 @@ const EXTENSIONS = new Set(["x", "g", "L", "K"]);
 
 /** Builds the entry a real header describes, folding in and clearing the pending extensions. */
 function describeEntry(header: Uint8Array, flag: string, pending: PendingHeaders, source: string): Omit<TarEntry, "size" | "content"> {
-  const prefix = headerText(header, 345, 155);
+  // Old GNU headers keep atime, ctime and the sparse map where ustar has its name prefix.
+  const prefix = headerText(header, 257, 8) === "ustar  " ? "" : headerText(header, 345, 155);
   const name = headerText(header, 0, 100);
   const { pax, xattrs } = pending;
   const entry = {
-    path: pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
+    path: pax.get("GNU.sparse.name") ?? pax.get("path") ?? pending.longName ?? (prefix ? `${prefix}/${name}` : name),
     type: TYPES[flag] ?? "other",
     mode: headerNumber(header, 100, 8) & 0o7777,
     uid: readPaxNumber(pax, "uid", headerNumber(header, 108, 8), source),
@@ -226,6 +242,7 @@ function describeEntry(header: Uint8Array, flag: string, pending: PendingHeaders
   };
   pending.pax = new Map();
   pending.xattrs = {};
+  pending.sparse = { offsets: [], lengths: [] };
   pending.longName = undefined;
   pending.longLink = undefined;
   return entry;
@@ -238,7 +255,11 @@ function describeEntry(header: Uint8Array, flag: string, pending: PendingHeaders
  */
 export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: string): AsyncGenerator<TarEntry> {
   const reader = new ByteReader(chunks[Symbol.asyncIterator]());
-  const pending: PendingHeaders = { pax: new Map(), xattrs: {} };
+  const pending: PendingHeaders = { pax: new Map(), xattrs: {}, sparse: { offsets: [], lengths: [] } };
+  const nextBlock = async () => {
+    const block = await reader.bytes(BLOCK);
+    return block.length === BLOCK ? block : undefined;
+  };
   for (;;) {
     const start = reader.position;
     const header = await reader.bytes(BLOCK);
@@ -253,9 +274,22 @@ export async function* readTarStream(chunks: AsyncIterable<Uint8Array>, source: 
       await readExtension(reader, flag, size, pending, source, start);
       continue;
     }
+    const paxSparse = isPaxSparse(pending.pax, pending.sparse) ? { pax: pending.pax, repeated: pending.sparse } : undefined;
     const entry = describeEntry(header, flag, pending, source);
-    const content = new EntryContent(reader, size, { source, start, path: entry.path });
-    yield { ...entry, size, content };
+    let sparse: SparseMap | undefined;
+    let dataSize = size;
+    if (flag === "S") sparse = await readGnuSparseMap(header, nextBlock, source, entry.path);
+    else if (paxSparse) {
+      sparse = paxSparseMap(paxSparse.pax, paxSparse.repeated, source, entry.path);
+      if (sparse === undefined) {
+        const read = await readPaxSparseMap10(paxSparse.pax.get("GNU.sparse.realsize"), size, nextBlock, source, entry.path);
+        sparse = read.map;
+        dataSize -= read.bytes; // Whole blocks: the padding after the data stays that of `size`.
+      }
+    }
+    if (sparse) checkSparseMap(sparse, dataSize, source, entry.path);
+    const content = new EntryContent(reader, dataSize, { source, start, path: entry.path });
+    yield sparse ? { ...entry, type: "other", sparse, size: dataSize, content } : { ...entry, size, content };
     await content.finish();
   }
 }
