@@ -100,9 +100,10 @@ export async function cloneBox(home: Home, idOrName: string, options: CloneOptio
   const names = cloneNames(options);
   const { config, database } = home;
   const found = resolveExistingBox(database.db, idOrName);
-  decideFor(found, "snapshot");
   using _diskLock = lockDiskOps(config, found.id, "clone");
   const source = resolveExistingBox(database.db, found.id);
+  // Under the disk lock: a second operation on the box is "busy", never a status it caused.
+  decideFor(source, "snapshot");
   for (const name of names) {
     if (name !== null && getBoxByName(database.db, name)) throw new BoxliteError("already_exists", `a box named ${JSON.stringify(name)} already exists`);
   }

@@ -39,11 +39,12 @@ function imageConfigOf(path: string): Record<string, unknown> | undefined {
 export async function exportBox(home: Home, idOrName: string, dest: string): Promise<string> {
   const { config, database } = home;
   const found = resolveExistingBox(database.db, idOrName);
-  decideFor(found, "snapshot");
   const out = isDirectory(dest) ? join(dest, `${found.name ?? "box"}.boxlite`) : dest;
   if (!isDirectory(dirname(out))) throw new BoxliteError("not_found", `cannot write ${out}: ${dirname(out)} is not a directory`);
   using _diskLock = lockDiskOps(config, found.id, "export");
   const box = resolveExistingBox(database.db, found.id);
+  // Under the disk lock: a second operation on the box is "busy", never a status it caused.
+  decideFor(box, "snapshot");
   const layout = boxLayout(config, box.id);
   const staging = mkdtempSync(join(config.home, "tmp", `export-${process.pid}-`));
   try {

@@ -95,9 +95,10 @@ export async function createSnapshot(home: Home, idOrName: string, name: string)
   checkSnapshotName(name);
   const { config, database } = home;
   const found = resolveExistingBox(database.db, idOrName);
-  decideFor(found, "snapshot");
   using _diskLock = lockDiskOps(config, found.id, "snapshot");
   const box = resolveExistingBox(database.db, found.id);
+  // Under the disk lock: a second operation on the box is "busy", never a status it caused.
+  decideFor(box, "snapshot");
   if (findSnapshot(database.db, box.id, name))
     throw new BoxliteError("already_exists", `box ${box.name ?? box.id} already has a snapshot named ${JSON.stringify(name)}`);
   const layout = boxLayout(config, box.id);

@@ -63,6 +63,11 @@ describe("a running box", () => {
     // The snapshot holds what was written before it, frozen and flushed by the guest.
     expect(readFromDisk(snapshot.base_path, "/state")).toBe("before");
     await expect(bl.restoreSnapshot("e2e-snap-live", "one")).rejects.toThrow(/stop it first/);
+    // Two at once on the running box: one wins, the other is told it is busy.
+    const rival = new Boxlite(loadConfig({ home }));
+    const raced = await Promise.allSettled([bl.createSnapshot("e2e-snap-live", "race-a"), rival.createSnapshot("e2e-snap-live", "race-b")]);
+    expect(raced.filter((result) => result.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
+    for (const result of raced) if (result.status === "rejected") expect(String(result.reason)).toContain("busy");
     expect((await runCli(["stop", "e2e-snap-live"])).code).toBe(0);
     await bl.restoreSnapshot("e2e-snap-live", "one");
     expect((await runCli(["start", "e2e-snap-live"])).code).toBe(0);
