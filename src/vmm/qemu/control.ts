@@ -15,7 +15,7 @@ export function driveId(diskId: string): string {
 
 interface BlockInfo {
   device?: string;
-  inserted?: { "node-name"?: string };
+  inserted?: { "node-name"?: string; file?: string };
 }
 
 let overlays = 0;
@@ -34,8 +34,7 @@ export class QemuControl implements VmControl {
   }
 
   async switchDisk(diskId: string, overlayPath: string): Promise<void> {
-    const blocks = (await this.execute("query-block")) as BlockInfo[];
-    const node = blocks.find((block) => block.device === driveId(diskId))?.inserted?.["node-name"];
+    const node = (await this.topOf(diskId))?.["node-name"];
     if (!node) throw new BoxliteError("vmm_failed", `QEMU has no disk ${driveId(diskId)} to switch`);
     // Unique within this QEMU: node names start with a letter and are at most 31 characters.
     const overlay = `top-${process.pid.toString(36)}-${(overlays++).toString(36)}`;
@@ -47,7 +46,19 @@ export class QemuControl implements VmControl {
       // Its backing file is the node it goes on top of, not a second copy opened by name.
       backing: null,
     });
-    await this.execute("blockdev-snapshot", { node, overlay });
+    try {
+      await this.execute("blockdev-snapshot", { node, overlay });
+    } catch (error) {
+      // An answer lost after QEMU switched (a timeout, a dropped connection): writes already go
+      // to the overlay, and undoing the fork would lose them. Ask what the disk's top is now.
+      const top = await this.topOf(diskId).catch(() => undefined);
+      if (top?.file !== overlayPath) throw error;
+    }
+  }
+
+  private async topOf(diskId: string): Promise<BlockInfo["inserted"]> {
+    const blocks = (await this.execute("query-block")) as BlockInfo[];
+    return blocks.find((block) => block.device === driveId(diskId))?.inserted;
   }
 
   close(): void {
