@@ -151,23 +151,33 @@ static void test_flatten_chain(struct tally *t, const char *dir) {
   free(disk);
 }
 
+static int flatten_to_file(const char *src, const char *out) { return qcow2_flatten(src, out, 0); }
+
 /* qemu writes whole clusters, but a file cut inside its last one reads as zeros past
- * the end, there and in qemu; the batch before leaves its bytes in the buffer. */
+ * the end, there and in qemu; the batch before leaves its bytes in the buffer. Both
+ * writers: qcow2_flatten, and qcow2_flatten_fd into a file. */
 static void test_flatten_short_file(struct tally *t, const char *dir) {
-  char path[512], out[512];
+  static const struct {
+    const char *name;
+    int (*flatten)(const char *src, const char *out);
+  } writers[] = {{"qcow2_flatten", flatten_to_file}, {"qcow2_flatten_fd", flatten_fd_to_file}};
+  char path[512], out[512], name[128];
   struct spec s = {3, 21, 6 << 20, NULL, NULL, 3, {{0, 0, 0x5a}, {1, 0, 0x5a}, {2, 0, 0x5b}}};
-  uint8_t *disk = NULL;
-  uint64_t size = 0, data = 0, wrong = 0;
-  size_t len = craft(in_dir(dir, "short.qcow2", path), &s, NULL);
-  truncate(path, (off_t)len - 1000);
-  in_dir(dir, "short-flat.qcow2", out);
-  check(t, "flatten an image whose last data cluster is cut short",
-        qcow2_flatten(path, out, 0) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
-  for (uint64_t i = 0; disk != NULL && i < size; i++)
-    wrong += disk[i] != (i < 4 << 20 ? 0x5a : i < size - 1000 ? 0x5b : 0);
-  check(t, "the missing bytes read as zeros", disk != NULL && wrong == 0 && data == 96);
-  free(disk);
-  unlink(path), unlink(out);
+  for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+    uint8_t *disk = NULL;
+    uint64_t size = 0, data = 0, wrong = 0;
+    size_t len = craft(in_dir(dir, "short.qcow2", path), &s, NULL);
+    truncate(path, (off_t)len - 1000);
+    in_dir(dir, "short-flat.qcow2", out);
+    snprintf(name, sizeof name, "%s: flatten an image whose last data cluster is cut short", writers[w].name);
+    check(t, name, writers[w].flatten(path, out) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
+    for (uint64_t i = 0; disk != NULL && i < size; i++)
+      wrong += disk[i] != (i < 4 << 20 ? 0x5a : i < size - 1000 ? 0x5b : 0);
+    snprintf(name, sizeof name, "%s: the missing bytes read as zeros", writers[w].name);
+    check(t, name, disk != NULL && wrong == 0 && data == 96);
+    free(disk);
+    unlink(path), unlink(out);
+  }
 }
 
 static void test_flatten_errors(struct tally *t, const char *dir) {
