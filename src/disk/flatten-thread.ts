@@ -107,6 +107,7 @@ async function* follow(path: string, size: number, state: { ended: boolean; erro
       if (ended) throw new BoxliteError("internal", `the flattened image ${path} ended at ${position} of its ${size} bytes`);
       await Promise.race([settled, Bun.sleep(CATCH_UP_MS)]);
     }
+    await finished; // The image is whole only once the flatten says so.
   } finally {
     await handle.close();
   }
