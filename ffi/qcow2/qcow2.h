@@ -122,6 +122,43 @@ int qcow2_flatten(const char *src, const char *dst, unsigned flags);
  * export's): the result is as whole to readers, only not durable across a host crash. */
 #define QCOW2_FLATTEN_NO_SYNC 1u
 
+/*
+ * The size in bytes of the image qcow2_flatten_fd() writes for `src`, into
+ * `*size`: the chain's tables are read (untrusted, as for qcow2_flatten()), its
+ * data is not. The chain must not change until qcow2_flatten_fd() has run.
+ *
+ * Returns 0, or the errors of qcow2_flatten() that concern the chain (-EINVAL
+ * also for a NULL `size`).
+ */
+int qcow2_flatten_size(const char *src, uint64_t *size);
+
+/*
+ * Write the standalone qcow2 v3 image of `src` and its backing chain to `fd`
+ * strictly front to back with write(2), never seeking: `fd` may be a pipe, a
+ * socket or a file (written at its offset). The image reads as the chain does
+ * and has the layout of qcow2_flatten()'s (64 KiB clusters, 16-bit refcounts,
+ * all 1, no backing file), but every cluster that an image of the chain
+ * allocates is written, zeros included: which clusters hold data is decided
+ * from the tables before any data is read, so that the L2 tables can precede
+ * the data. Clusters no image allocates, zero clusters and holes in a raw
+ * bottom are not written. The order is header, L1, L2 tables, data clusters
+ * in virtual order, refcount blocks, refcount table.
+ *
+ * `size` must be what qcow2_flatten_size() reported for the same chain; then
+ * exactly `size` bytes are written. The tables are read three times (plan, L2
+ * tables, data), each L2 table at most once per pass; memory stays under a few
+ * MiB per image plus a bit per 512 MiB of disk. A non-blocking `fd` is waited
+ * on with poll(2). No progress is reported; the call blocks.
+ *
+ * Returns 0, or -ESTALE if the chain does not plan to `size` bytes (nothing is
+ * written) or reads differently from its plan midway (the chain changed), the
+ * errors of qcow2_flatten_size(), -EBADF for a negative `fd`, -ENOMEM, or the
+ * -errno of a failed write (-EPIPE for a pipe whose reader left: the caller
+ * ignores or blocks SIGPIPE). On failure `fd` has received a prefix of the
+ * image, which the caller discards.
+ */
+int qcow2_flatten_fd(const char *src, int fd, uint64_t size);
+
 /* sizeof(struct qcow2_info), so a binding can check its copy of the layout. */
 size_t qcow2_info_size(void);
 

@@ -1,5 +1,5 @@
 /*
- * Tests for qcow2_flatten: chains crafted byte by byte (so every cluster size,
+ * Tests for qcow2_flatten (qcow2_flatten_fd's are in test_flatten_fd.c): chains crafted byte by byte (so every cluster size,
  * v2, zero clusters and broken tables can be made without qemu), the output
  * read back by a reader independent of the library, and a fuzzer that mutates
  * a small chain's headers and tables. src/disk/qcow2.test.ts adds qemu-img as
@@ -20,24 +20,9 @@
 #define FLATTEN_FUZZ_ROUNDS 3000
 #define ROUND_SECONDS 20 /* SIGALRM ends the runner if one flatten hangs */
 
-/* One L2 entry of a crafted image: `flags` | a data cluster filled with `fill`
- * (fill < 0: no data cluster, the entry is just `flags`). */
-struct entry {
-  uint64_t vcluster, flags;
-  int fill;
-};
-
-struct spec {
-  uint32_t version, cluster_bits;
-  uint64_t size;
-  const char *backing, *format; /* NULL: none */
-  int count;
-  struct entry e[8];
-};
-
 /* Header in cluster 0, refcount table and block in 1 and 2 (never read by
  * flatten), L1 from 3, then L2 tables and data clusters in the order met. */
-static size_t craft(const char *path, const struct spec *s, uint8_t **image) {
+size_t craft(const char *path, const struct spec *s, uint8_t **image) {
   uint64_t c = (uint64_t)1 << s->cluster_bits, per_l2 = c / 8;
   uint64_t l1_size = (s->size + per_l2 * c - 1) / (per_l2 * c);
   uint64_t l1_clusters = (l1_size * 8 + c - 1) / c, next = (3 + (l1_clusters ? l1_clusters : 1)) * c;
@@ -79,12 +64,12 @@ static size_t craft(const char *path, const struct spec *s, uint8_t **image) {
   return (size_t)next;
 }
 
-static uint64_t be64(const uint8_t *p) { return (uint64_t)get_be32(p) << 32 | get_be32(p + 4); }
+uint64_t be64(const uint8_t *p) { return (uint64_t)get_be32(p) << 32 | get_be32(p + 4); }
 
 /* Read a flattened image independently of the library: check it is v3 with 64 KiB
  * clusters, no backing file and refcount 1 on every cluster of the file, and return
  * its disk in *disk (caller frees) and how many data clusters it has. */
-static int read_flat(const char *path, uint8_t **disk, uint64_t *size, uint64_t *data_clusters) {
+int read_flat(const char *path, uint8_t **disk, uint64_t *size, uint64_t *data_clusters) {
   static uint8_t file[8 << 20];
   ssize_t n = get_file(path, file, sizeof file);
   uint64_t l1_off, l1_size, rt_off, clusters;
@@ -124,7 +109,7 @@ static int no_temp(const char *dir) {
 }
 
 /* base.raw <- mid.qcow2 (v2, 512 B clusters, larger than base) <- top.qcow2 (v3, 4 KiB). */
-static uint8_t expected_byte(uint64_t off) {
+uint8_t expected_byte(uint64_t off) {
   if (off < 4096) return 0;                              /* top: zero cluster */
   if (off >= 40960 && off < 45056) return 0x33;          /* top: data */
   if (off >= 2457600 && off < 2461696) return 0x34;      /* top: data past mid's end */
@@ -134,7 +119,7 @@ static uint8_t expected_byte(uint64_t off) {
   return off < (1 << 20) + 1000 ? 0x11 : 0;              /* base, then past its end */
 }
 
-static void make_chain(const char *dir) {
+void make_chain(const char *dir) {
   char path[512];
   uint8_t *base = malloc((1 << 20) + 1000);
   struct spec mid = {2, 9, 2 << 20, "base.raw", "raw", 2, {{4, 0, 0x22}, {2100, 0, 0x23}}};
@@ -166,23 +151,33 @@ static void test_flatten_chain(struct tally *t, const char *dir) {
   free(disk);
 }
 
+static int flatten_to_file(const char *src, const char *out) { return qcow2_flatten(src, out, 0); }
+
 /* qemu writes whole clusters, but a file cut inside its last one reads as zeros past
- * the end, there and in qemu; the batch before leaves its bytes in the buffer. */
+ * the end, there and in qemu; the batch before leaves its bytes in the buffer. Both
+ * writers: qcow2_flatten, and qcow2_flatten_fd into a file. */
 static void test_flatten_short_file(struct tally *t, const char *dir) {
-  char path[512], out[512];
+  static const struct {
+    const char *name;
+    int (*flatten)(const char *src, const char *out);
+  } writers[] = {{"qcow2_flatten", flatten_to_file}, {"qcow2_flatten_fd", flatten_fd_to_file}};
+  char path[512], out[512], name[128];
   struct spec s = {3, 21, 6 << 20, NULL, NULL, 3, {{0, 0, 0x5a}, {1, 0, 0x5a}, {2, 0, 0x5b}}};
-  uint8_t *disk = NULL;
-  uint64_t size = 0, data = 0, wrong = 0;
-  size_t len = craft(in_dir(dir, "short.qcow2", path), &s, NULL);
-  truncate(path, (off_t)len - 1000);
-  in_dir(dir, "short-flat.qcow2", out);
-  check(t, "flatten an image whose last data cluster is cut short",
-        qcow2_flatten(path, out, 0) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
-  for (uint64_t i = 0; disk != NULL && i < size; i++)
-    wrong += disk[i] != (i < 4 << 20 ? 0x5a : i < size - 1000 ? 0x5b : 0);
-  check(t, "the missing bytes read as zeros", disk != NULL && wrong == 0 && data == 96);
-  free(disk);
-  unlink(path), unlink(out);
+  for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+    uint8_t *disk = NULL;
+    uint64_t size = 0, data = 0, wrong = 0;
+    size_t len = craft(in_dir(dir, "short.qcow2", path), &s, NULL);
+    truncate(path, (off_t)len - 1000);
+    in_dir(dir, "short-flat.qcow2", out);
+    snprintf(name, sizeof name, "%s: flatten an image whose last data cluster is cut short", writers[w].name);
+    check(t, name, writers[w].flatten(path, out) == 0 && read_flat(out, &disk, &size, &data) == 0 && size == 6 << 20);
+    for (uint64_t i = 0; disk != NULL && i < size; i++)
+      wrong += disk[i] != (i < 4 << 20 ? 0x5a : i < size - 1000 ? 0x5b : 0);
+    snprintf(name, sizeof name, "%s: the missing bytes read as zeros", writers[w].name);
+    check(t, name, disk != NULL && wrong == 0 && data == 96);
+    free(disk);
+    unlink(path), unlink(out);
+  }
 }
 
 static void test_flatten_errors(struct tally *t, const char *dir) {
@@ -277,7 +272,7 @@ static void test_flatten_fuzz(struct tally *t, const char *dir) {
   uint8_t *orig[2], *img;
   size_t len[2];
   uint64_t seed = 0x243f6a8885a308d3ull;
-  int bad = 0, ok = 0;
+  int bad = 0, ok = 0, disagree = 0;
   struct spec m = {3, 9, 256 << 10, "fz-base.raw", "raw", 3, {{0, 0, 0x21}, {70, 1, -1}, {300, 0, 0x22}}};
   struct spec tp = {3, 12, 512 << 10, "fz-mid.qcow2", "qcow2", 3, {{1, 0, 0x31}, {2, 1, -1}, {100, 0, 0x32}}};
   uint8_t raw[4096];
@@ -288,7 +283,7 @@ static void test_flatten_fuzz(struct tally *t, const char *dir) {
   in_dir(dir, "fz-flat.qcow2", out);
   img = malloc(len[0] > len[1] ? len[0] : len[1]);
   for (int round = 0; round < FLATTEN_FUZZ_ROUNDS; round++) {
-    int which = (int)(next_rand(&seed) % 2), r;
+    int which = (int)(next_rand(&seed) % 2), r, r_fd;
     size_t n = len[which];
     struct qcow2_info info;
     memcpy(img, orig[which], n);
@@ -309,10 +304,17 @@ static void test_flatten_fuzz(struct tally *t, const char *dir) {
       bad += exists(out) || (r != -EINVAL && r != -ENOTSUP && r != -ENOENT && r != -ELOOP &&
                              r != -EFBIG && r != -ENAMETOOLONG && r != -EISDIR && r != -ENOTDIR);
     }
+    /* The streaming writer reads the same tables: it must agree. */
+    alarm(ROUND_SECONDS);
+    r_fd = flatten_fd_to_file(top, out);
+    alarm(0);
+    disagree += r_fd != r;
+    bad += r_fd == 0 ? qcow2_read_info(out, &info) != 0 || info.backing_file[0] != '\0' || unlink(out) != 0 : exists(out);
     put_file(which ? top : mid, orig[which], len[which], (off_t)len[which]);
   }
   check(t, "survive mutated chains: a valid image or a clean error, nothing left", bad == 0 && no_temp(dir));
   check(t, "the fuzzer reaches both outcomes", ok > 0 && ok < FLATTEN_FUZZ_ROUNDS);
+  check(t, "qcow2_flatten_fd succeeds or fails with qcow2_flatten's error on every mutation", disagree == 0);
   free(img), free(orig[0]), free(orig[1]);
 }
 

@@ -30,6 +30,31 @@ int put_file(const char *path, const uint8_t *data, size_t len, off_t size);
 ssize_t get_file(const char *path, uint8_t *buf, size_t cap);
 int exists(const char *path);
 
+/* test_flatten.c: crafted images and an independent reader of flattened ones. */
+/* One L2 entry of a crafted image: `flags` | a data cluster filled with `fill`
+ * (fill < 0: no data cluster, the entry is just `flags`). */
+struct entry {
+  uint64_t vcluster, flags;
+  int fill;
+};
+
+struct spec {
+  uint32_t version, cluster_bits;
+  uint64_t size;
+  const char *backing, *format; /* NULL: none */
+  int count;
+  struct entry e[8];
+};
+
+size_t craft(const char *path, const struct spec *s, uint8_t **image);
+uint64_t be64(const uint8_t *p);
+int read_flat(const char *path, uint8_t **disk, uint64_t *size, uint64_t *data_clusters);
+uint8_t expected_byte(uint64_t off);
+void make_chain(const char *dir);
+
 void test_flatten(struct tally *t, const char *dir);
+void test_flatten_fd(struct tally *t, const char *dir);
+/* test_flatten_fd.c: qcow2_flatten_size then qcow2_flatten_fd into a new file `out`. */
+int flatten_fd_to_file(const char *src, const char *out);
 
 #endif

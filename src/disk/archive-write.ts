@@ -19,7 +19,7 @@ import {
   serializeManifest,
 } from "./archive-manifest.ts";
 import { fileHeader, TAR_END, tarPadding } from "./archive-tar.ts";
-import { compressFileInto, storedFrame } from "./archive-zstd.ts";
+import { compressFileInto, compressStreamInto, storedFrame } from "./archive-zstd.ts";
 
 /** Test hooks: `point` runs at each named step ("temp-created", "entry:disk.qcow2", "entry:guest-rootfs.qcow2", "compressed", "entry:manifest.json", "synced", "renamed"); throwing or dying there simulates a crash. */
 export interface ArchiveHooks {
@@ -36,12 +36,22 @@ export interface WriteArchiveOptions {
   /** Whether the options carry a capability policy (v4) or ports (v5). */
   hasCapabilityPolicy?: boolean;
   hasPorts?: boolean;
-  /** Flattened, standalone qcow2 disks; without a guest disk the archive carries none (the reference's newer exports). */
-  disks: { container: string; guest?: string };
+  /**
+   * Flattened, standalone qcow2 disks; without a guest disk the archive carries none (the
+   * reference's newer exports). The container disk may be a stream of known size, still being
+   * made (an export's flatten, disk/flatten-thread.ts).
+   */
+  disks: { container: string | DiskStream; guest?: string };
   /** boxlite's own manifest field (see ArchiveManifest.image_config). */
   imageConfig?: Record<string, unknown>;
   now?: Date;
   hooks?: ArchiveHooks;
+}
+
+/** A disk's bytes as they are made: exactly `size` of them, in order. */
+export interface DiskStream {
+  size: number;
+  chunks: AsyncIterable<Uint8Array>;
 }
 
 export interface WriteArchiveResult {
@@ -105,12 +115,38 @@ async function hashFile(path: string, size: number, flusher: Flusher): Promise<s
       if (bytesRead === 0) throw new BoxliteError("disk", `cannot archive ${path}: it shrank from ${size} bytes while being written`);
       left -= bytesRead;
       hasher.update(buffer.subarray(0, bytesRead));
-      flusher.nudge();
+      flusher.nudge(bytesRead);
     }
     if ((await handle.stat()).size !== size) throw new BoxliteError("disk", `cannot archive ${path}: it grew from ${size} bytes while being written`);
     return `sha256:${hasher.digest("hex")}`;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Compresses a disk stream into `fd` as one zstd frame through zstd's stdin, hashing each
+ * chunk on its way; the stream must hold exactly its announced size (the tar header is out).
+ */
+async function compressStream(stream: DiskStream, name: string, fd: number, flusher: Flusher): Promise<string> {
+  const compression = compressStreamInto(fd, name);
+  try {
+    const hasher = new Bun.CryptoHasher("sha256");
+    let got = 0;
+    for await (const chunk of stream.chunks) {
+      got += chunk.length;
+      if (got > stream.size) throw new BoxliteError("disk", `cannot archive ${name}: its stream holds more than the ${stream.size} bytes announced`);
+      hasher.update(chunk);
+      await compression.write(chunk);
+      flusher.nudge(chunk.length);
+    }
+    if (got !== stream.size) throw new BoxliteError("disk", `cannot archive ${name}: its stream held only ${got} of the ${stream.size} bytes announced`);
+    await compression.end();
+    await compression.done;
+    return `sha256:${hasher.digest("hex")}`;
+  } catch (error) {
+    await compression.stop();
+    throw error;
   }
 }
 
@@ -126,7 +162,8 @@ function diskSize(path: string, role: string): number {
 
 interface DiskMember {
   name: string;
-  path: string;
+  /** A file, or a stream (`size` is its size). */
+  source: string | DiskStream;
   size: number;
   /** Filled in as the disk streams past: "sha256:<hex>". */
   checksum?: string;
@@ -139,14 +176,15 @@ interface DiskMember {
  */
 class Flusher {
   #running: Promise<void> | undefined;
-  #nudges = 0;
+  #bytes = 0;
 
   constructor(private readonly fd: number) {}
 
-  /** Called per chunk read; starts a flush every FLUSH_EVERY chunks unless one is running. */
-  nudge(): void {
-    if (++this.#nudges < FLUSH_EVERY || this.#running) return;
-    this.#nudges = 0;
+  /** Called per chunk read, with its size; starts a flush every FLUSH_EVERY bytes unless one is running. */
+  nudge(bytes: number): void {
+    this.#bytes += bytes;
+    if (this.#bytes < FLUSH_EVERY || this.#running) return;
+    this.#bytes = 0;
     // A failure here is the final fsync's to report: it sees the same error.
     this.#running = new Promise<void>((done) => fdatasync(this.fd, () => done())).finally(() => {
       this.#running = undefined;
@@ -159,8 +197,8 @@ class Flusher {
   }
 }
 
-/** Chunks (of CHUNK bytes) between background flushes: 64 MiB of disk, some 30 MiB of archive. */
-const FLUSH_EVERY = 64;
+/** Bytes of disk between background flushes: 64 MiB of disk, some 30 MiB of archive. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /**
  * Appends the disks' members and the end blocks at `fd`'s offset, hashing each disk. Each
@@ -174,10 +212,12 @@ async function appendDiskMembers(fd: number, disks: DiskMember[], mtime: number,
     framing.push(fileHeader(disk.name, disk.size, mtime));
     writeAll(fd, storedFrame(Buffer.concat(framing)), null);
     framing = [];
-    if (disk.size > 0) {
-      const compression = compressFileInto(disk.path, fd);
+    if (typeof disk.source !== "string") {
+      disk.checksum = await compressStream(disk.source, disk.name, fd, flusher);
+    } else if (disk.size > 0) {
+      const compression = compressFileInto(disk.source, fd);
       try {
-        disk.checksum = await hashFile(disk.path, disk.size, flusher);
+        disk.checksum = await hashFile(disk.source, disk.size, flusher);
         await compression.done;
       } catch (error) {
         await compression.stop();
@@ -229,9 +269,10 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
   });
   sweepStaleTemps(options.dest);
   const guest = options.disks.guest;
+  const container = options.disks.container;
   const disks: DiskMember[] = [
-    { name: CONTAINER_DISK_ENTRY, path: options.disks.container, size: diskSize(options.disks.container, "container") },
-    ...(guest === undefined ? [] : [{ name: GUEST_DISK_ENTRY, path: guest, size: diskSize(guest, "guest") }]),
+    { name: CONTAINER_DISK_ENTRY, source: container, size: typeof container === "string" ? diskSize(container, "container") : container.size },
+    ...(guest === undefined ? [] : [{ name: GUEST_DISK_ENTRY, source: guest, size: diskSize(guest, "guest") }]),
   ];
   const manifest: ArchiveManifest = {
     version,

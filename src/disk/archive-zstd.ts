@@ -25,7 +25,7 @@ function spawnZstd<T>(start: () => T): T {
   }
 }
 
-async function failure(child: Subprocess<"ignore", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
+async function failure(child: Subprocess<"ignore" | "pipe", "pipe" | number, "pipe">, what: string): Promise<BoxliteError | undefined> {
   const code = await child.exited;
   if (code === 0) return undefined;
   const stderr = (await new Response(child.stderr).text()).trim().split("\n").slice(-3).join("; ");
@@ -50,6 +50,42 @@ export function compressFileInto(path: string, fd: number): Compression {
     done: failure(child, `cannot compress ${path}`).then((failed) => {
       if (failed) throw new BoxliteError("disk", failed.message);
     }),
+    stop: async () => {
+      child.kill("SIGKILL");
+      await child.exited;
+    },
+  };
+}
+
+/** A compression fed through zstd's stdin, for content that is still being made. */
+export interface StreamCompression extends Compression {
+  /** Hands `chunk` to zstd; resolves once the pipe took it (so memory stays at a chunk or two). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Closes zstd's input, which ends the frame; `done` then resolves. */
+  end(): Promise<void>;
+}
+
+/**
+ * Compresses what is written to it as one zstd frame (level 3, all cores) appended at the
+ * open file `fd`'s offset. For content still being made (an export's flatten), which zstd
+ * cannot read as a file; compressing it here in 4 MiB frames on Bun's thread pool instead
+ * was slower beside a running box (docs/archive.md).
+ */
+export function compressStreamInto(fd: number, what: string): StreamCompression {
+  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c"], { stdin: "pipe", stdout: fd, stderr: "pipe" }));
+  const done = failure(child, `cannot compress ${what}`).then((failed) => {
+    if (failed) throw new BoxliteError("disk", failed.message);
+  });
+  done.catch(() => {}); // Reported where `done` is awaited; a write into a dead zstd fails too.
+  return {
+    write: async (chunk) => {
+      child.stdin.write(chunk);
+      await child.stdin.flush();
+    },
+    end: async () => {
+      await child.stdin.end();
+    },
+    done,
     stop: async () => {
       child.kill("SIGKILL");
       await child.exited;

@@ -15,4 +15,4 @@ export {
   MAX_MANIFEST_BYTES,
 } from "./archive-manifest.ts";
 export { type ReadArchiveLimits, type ReadArchiveResult, readArchive } from "./archive-read.ts";
-export { type ArchiveHooks, sweepStaleTemps, type WriteArchiveOptions, type WriteArchiveResult, writeArchive } from "./archive-write.ts";
+export { type ArchiveHooks, type DiskStream, sweepStaleTemps, type WriteArchiveOptions, type WriteArchiveResult, writeArchive } from "./archive-write.ts";

@@ -18,8 +18,12 @@ const SYMBOLS = {
   qcow2_read_info: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // (path, backing_file, backing_format) -> 0 | -errno
   qcow2_set_backing: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  // (src, dst) -> 0 | -errno
+  // (src, dst, flags) -> 0 | -errno
   qcow2_flatten: { args: [FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  // (src, uint64_t *size) -> 0 | -errno
+  qcow2_flatten_size: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  // (src, fd, size) -> 0 | -errno
+  qcow2_flatten_fd: { args: [FFIType.ptr, FFIType.i32, FFIType.u64], returns: FFIType.i32 },
   // size_t is 64 bits on every target boxlite builds for.
   qcow2_info_size: { args: [], returns: FFIType.u64 },
 } as const;

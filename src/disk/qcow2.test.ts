@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ErrorCode } from "../util/errors.ts";
@@ -9,7 +9,7 @@ import { errorOf } from "../../test/helpers/errors.ts";
 // resolves (make does nothing when it is up to date).
 const build = Bun.spawnSync(["make", "-C", join(import.meta.dir, "../../ffi/qcow2")]);
 if (build.exitCode !== 0) throw new Error(`make -C ffi/qcow2 failed:\n${build.stderr.toString()}`);
-const { createOverlay, flatten, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
+const { createOverlay, flatten, flattenedSize, flattenInto, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
 
 const MiB = 1024 * 1024;
 const root = mkdtempSync(join(tmpdir(), "boxlite-qcow2-"));
@@ -196,10 +196,8 @@ function makeChain(levels: Level[], rawSize = 4 * MiB): string {
   return levels.length === 0 ? base : join(dir, below);
 }
 
-/** Flatten `top` and hold the result to qemu-img: clean, standalone, same contents. */
-function expectFlattened(top: string): string {
-  const out = join(dir, "flat.qcow2");
-  flatten(top, out);
+/** Hold a flattened image to qemu-img: clean, standalone, the contents of `top`. */
+function expectSameDisk(top: string, out: string): void {
   expectCheckClean(out);
   const info = qemuImgInfo(out);
   expect(info["backing-filename"]).toBeUndefined();
@@ -208,6 +206,28 @@ function expectFlattened(top: string): string {
   const compare = Bun.spawnSync(["qemu-img", "compare", "-q", top, out]);
   expect(compare.stderr.toString()).toBe("");
   expect(compare.exitCode).toBe(0);
+}
+
+/** Flatten `top` into a descriptor, front to back (flattenInto), as an export does. */
+function streamFlatten(top: string, out: string): void {
+  const size = flattenedSize(top);
+  const fd = openSync(out, "wx");
+  try {
+    flattenInto(top, fd, size);
+  } finally {
+    closeSync(fd);
+  }
+  expect(Bun.file(out).size).toBe(size);
+}
+
+/** Flatten `top` both ways (file, and front to back) and hold both results to qemu-img. */
+function expectFlattened(top: string): string {
+  const out = join(dir, "flat.qcow2");
+  flatten(top, out);
+  expectSameDisk(top, out);
+  const streamed = join(dir, "streamed.qcow2");
+  streamFlatten(top, streamed);
+  expectSameDisk(top, streamed);
   return out;
 }
 
@@ -265,6 +285,29 @@ describe.skipIf(Bun.which("qemu-io") === null)("flatten", () => {
     expect(mappedDataBytes(out)).toBe(MiB);
     // header, L1, 2 L2 tables, refcounts: a few clusters beyond the data.
     expect(Bun.file(out).size).toBeLessThan(MiB + 8 * 65536);
+  });
+
+  test("front to back, keeps the clusters the chain allocates, zeros included, and no others", () => {
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "big.qcow2", "1G"]);
+    const io = ["write -P 0x5a 100M 512k", "write -P 0x5a 700M 512k", "write -z 0 64M", "write -P 0 900M 1M"];
+    run(["qemu-io", "-f", "qcow2", ...io.flatMap((c) => ["-c", c]), "big.qcow2"]);
+    expectFlattened(join(dir, "big.qcow2"));
+    const streamed = join(dir, "streamed.qcow2");
+    expect(mappedDataBytes(streamed)).toBe(2 * MiB);
+    // header, L1, 3 L2 tables, refcounts: a few clusters beyond the data.
+    expect(Bun.file(streamed).size).toBeLessThan(2 * MiB + 8 * 65536);
+  });
+
+  test("front to back, refuses a size other than the chain's plan and writes nothing", () => {
+    const top = makeChain([{ io: ["write -P 0x5a 0 1M"] }]);
+    const out = join(dir, "streamed.qcow2");
+    const fd = openSync(out, "wx");
+    try {
+      expectError(() => flattenInto(top, fd, flattenedSize(top) + 65536), "disk", "ESTALE", "changed");
+    } finally {
+      closeSync(fd);
+    }
+    expect(Bun.file(out).size).toBe(0);
   });
 
   test("refuses compressed clusters as unsupported and leaves nothing", () => {

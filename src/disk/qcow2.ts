@@ -1,6 +1,6 @@
 /**
  * Typed wrapper over ffi/qcow2: create thin overlays, read headers, rewrite the
- * backing-file path, flatten a backing chain. Every negative errno becomes a BoxliteError that names the
+ * backing-file path, flatten a backing chain (into a file, or front to back into a descriptor). Every negative errno becomes a BoxliteError that names the
  * operation, the file, the errno and what to do.
  */
 import { constants } from "node:os";
@@ -144,6 +144,40 @@ export function flatten(src: string, dst: string, options: { sync?: boolean } = 
   // QCOW2_FLATTEN_NO_SYNC: a scratch image (an export's) need not survive a host crash.
   const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg, options.sync === false ? 1 : 0);
   if (result < 0) throw failure(operation, result, FLATTEN_REASONS);
+}
+
+const FLATTEN_FD_REASONS: Partial<Record<string, Reason>> = {
+  ...FLATTEN_REASONS,
+  ESTALE: { code: "disk", why: "the backing chain changed while it was read", todo: "hold the disk still and try again" },
+  EPIPE: { code: "disk", why: "the reader of the image went away", todo: "see the reader's own error" },
+};
+
+/**
+ * The size in bytes of the image `flattenInto` writes for `src`, from the chain's tables
+ * alone (no data is read). The chain must hold still until `flattenInto` has run.
+ */
+export function flattenedSize(src: string): number {
+  const operation = `plan the flattening of ${src}`;
+  if (src === "") throw invalid(operation, "a path is empty");
+  const out = new BigUint64Array(1);
+  const result = qcow2Symbols().qcow2_flatten_size(cString(operation, src), out);
+  if (result < 0) throw failure(operation, result, FLATTEN_FD_REASONS);
+  return Number(out[0]);
+}
+
+/**
+ * Write `src` and its whole backing chain as one standalone qcow2 v3 image to the open
+ * descriptor `fd`, front to back with write(2) (a pipe works, a file is written at its
+ * offset): exactly `size` bytes, which must be `flattenedSize(src)`. Unlike `flatten`,
+ * every cluster the chain allocates is written, zeros included. Blocks until done; on
+ * failure `fd` has a prefix of the image, for the caller to discard.
+ */
+export function flattenInto(src: string, fd: number, size: number): void {
+  const operation = `flatten ${src} into descriptor ${fd}`;
+  if (src === "") throw invalid(operation, "a path is empty");
+  if (!Number.isSafeInteger(size) || size < 0) throw invalid(operation, `the size ${size} is not a byte count`);
+  const result = qcow2Symbols().qcow2_flatten_fd(cString(operation, src), fd, BigInt(size));
+  if (result < 0) throw failure(operation, result, FLATTEN_FD_REASONS);
 }
 
 /**

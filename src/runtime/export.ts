@@ -1,16 +1,16 @@
 /**
  * Exporting a box to a `.boxlite` archive (docs/archive.md, docs/snapshots.md): its disk
  * chain flattened into one standalone qcow2 while the disk holds still (a running box is
- * paused by its owner for the flatten only), then the archive — manifest with the box's
- * options and image config, and the disk — written beside the destination and renamed
- * into place. The archive has no guest disk: every boxlite boots its own system disk, and
+ * paused by its owner for the flatten only), and the archive — manifest with the box's
+ * options and image config, and the disk, hashed and compressed as the flatten writes it —
+ * written beside the destination and renamed into place. The archive has no guest disk: every boxlite boots its own system disk, and
  * the reference's newer exports carry none either.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { resolveExistingBox } from "../db/boxes.ts";
 import { writeArchive } from "../disk/archive.ts";
-import { flatten } from "../disk/qcow2.ts";
+import { flattenThrough } from "../disk/flatten-thread.ts";
 import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -47,25 +47,35 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
   decideFor(box, "snapshot");
   const layout = boxLayout(config, box.id);
   const staging = mkdtempSync(join(config.home, "tmp", `export-${process.pid}-`));
+  let archive: Promise<unknown> | undefined;
   try {
-    const flat = join(staging, "disk.qcow2");
-    // A scratch file, read once and deleted: no fsync (a crash only loses the export).
-    await withDiskStill(home, box, () => flatten(layout.disk, flat, { sync: false }));
-    crashPoint(config, "export-flattened");
     const { options } = boxFacts(box);
     const imageConfig = imageConfigOf(layout.imageRecord);
-    await writeArchive({
-      dest: out,
-      boxName: box.name,
-      image: options.rootfsPath ?? options.image ?? DEFAULT_IMAGE_NAME,
-      boxOptions: box.config.options,
-      hasPorts: (options.ports?.length ?? 0) > 0,
-      disks: { container: flat },
-      ...(imageConfig ? { imageConfig } : {}),
-      hooks: { point: (name) => crashPoint(config, `export-${name}`) },
+    // The flatten writes a scratch file front to back (read once and deleted: no fsync) in a
+    // worker, while the archive hashes and compresses it as it grows. The box holds still for
+    // the flatten only: the scratch file absorbs however far the compression lags behind.
+    await withDiskStill(home, box, async () => {
+      const flat = flattenThrough(layout.disk, join(staging, "disk.qcow2"));
+      archive = writeArchive({
+        dest: out,
+        boxName: box.name,
+        image: options.rootfsPath ?? options.image ?? DEFAULT_IMAGE_NAME,
+        boxOptions: box.config.options,
+        hasPorts: (options.ports?.length ?? 0) > 0,
+        disks: { container: flat },
+        ...(imageConfig ? { imageConfig } : {}),
+        hooks: { point: (name) => crashPoint(config, `export-${name}`) },
+      });
+      archive.catch(() => {}); // Awaited below, once the flatten settled.
+      await flat.written;
     });
+    crashPoint(config, "export-flattened");
+    await archive;
     return out;
   } finally {
+    // A failed flatten fails the archive too: its own error is the one to report, but the
+    // archive must have given up its files before they are removed.
+    await archive?.catch(() => {});
     rmSync(staging, { recursive: true, force: true });
   }
 }
