@@ -19,8 +19,9 @@ export interface PendingOp {
   /** The reference's fields: the snapshot's directory and the live container disk. */
   snapshot_dir?: string;
   container_disk: string;
-  operation: "snapshot" | "clone";
-  fork: ForkPlan;
+  /** Ours only: the reference's marker has neither (disk-recovery.ts reads both). */
+  operation?: "snapshot" | "clone";
+  fork?: ForkPlan;
   /** snapshot: its row, inserted once the fork is done. */
   snapshot?: { id: string; name: string; created_at: number };
   /** clone: the base's row, inserted once the fork is done. */

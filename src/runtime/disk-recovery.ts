@@ -5,11 +5,12 @@
  * owner unless its fork is already complete; a box whose disk lock is held is being worked
  * on right now and is left alone.
  */
-import { existsSync } from "node:fs";
-import { getBaseDisk } from "../db/bases.ts";
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { getBaseDisk, mintBaseDiskId } from "../db/bases.ts";
 import { getBox } from "../db/boxes.ts";
 import { findSnapshot } from "../db/snapshots.ts";
-import { recoverFork } from "../disk/fork.ts";
+import { type ForkPlan, recoverFork } from "../disk/fork.ts";
 import { readQcow2Info } from "../disk/qcow2.ts";
 import { isBoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
@@ -18,22 +19,43 @@ import { dropPendingEntry, lockDiskOps, type PendingOp, pendingBoxes, readMarker
 import type { Home } from "./home.ts";
 import { isBoxVmm } from "./reconcile.ts";
 import { recordSnapshot } from "./snapshots.ts";
-import { rmSync } from "node:fs";
-import { dirname } from "node:path";
 
 /** Whether the live disk already sits on the fork's destination (step 4 done). */
-function forkComplete(op: PendingOp): boolean {
+function forkComplete(fork: Pick<ForkPlan, "live" | "dest">): boolean {
   try {
-    return readQcow2Info(op.fork.live).backingFile === op.fork.dest;
+    return readQcow2Info(fork.live).backingFile === fork.dest;
   } catch {
     return false;
   }
 }
 
-function record(home: Home, boxId: string, op: PendingOp): void {
+function record(home: Home, boxId: string, op: PendingOp, fork: ForkPlan): void {
   if (op.operation === "snapshot" && op.snapshot && !findSnapshot(home.database.db, boxId, op.snapshot.name))
-    recordSnapshot(home, boxId, op.fork.dest, op.snapshot);
-  if (op.operation === "clone" && op.base && !getBaseDisk(home.database.db, op.base.id)) recordCloneBase(home, boxId, op.fork.dest, op.base);
+    recordSnapshot(home, boxId, fork.dest, op.snapshot);
+  if (op.operation === "clone" && op.base && !getBaseDisk(home.database.db, op.base.id)) recordCloneBase(home, boxId, fork.dest, op.base);
+}
+
+/**
+ * The reference's own marker (`{snapshot_dir, container_disk}`, no fork plan): its fork renames
+ * the live disk to `snapshot_dir/disk.qcow2`, then makes a new overlay at `container_disk`.
+ * A live disk that is missing is renamed back (the snapshot is undone); one that already sits
+ * on the snapshot keeps it, recorded under the directory's name.
+ */
+function recoverReferenceMarker(home: Home, boxId: string, op: PendingOp): void {
+  const snapshotDir = op.snapshot_dir;
+  if (snapshotDir === undefined) return;
+  const snapshotDisk = join(snapshotDir, "disk.qcow2");
+  const name = basename(snapshotDir);
+  const { db } = home.database;
+  if (!existsSync(op.container_disk) && existsSync(snapshotDisk)) {
+    renameSync(snapshotDisk, op.container_disk);
+    if (!findSnapshot(db, boxId, name)) rmSync(snapshotDir, { recursive: true, force: true });
+    return;
+  }
+  const done = existsSync(snapshotDisk) && forkComplete({ live: op.container_disk, dest: snapshotDisk });
+  if (done && !findSnapshot(db, boxId, name))
+    recordSnapshot(home, boxId, snapshotDisk, { id: mintBaseDiskId(), name, created_at: Math.floor(Date.now() / 1000) });
+  if (!done && !findSnapshot(db, boxId, name)) rmSync(snapshotDir, { recursive: true, force: true });
 }
 
 function recoverBox(home: Home, boxId: string): void {
@@ -47,17 +69,31 @@ function recoverBox(home: Home, boxId: string): void {
   }
   using _lock = lockDiskOps(config, boxId, "recover a disk operation");
   if (readMarker(layout.dir) === undefined) return; // finished by its own process meanwhile
-  if (isBoxVmm(box.pid, layout.dir)) {
-    if (!forkComplete(op)) return; // its owner may be mid-fork: look again at the next open
-    record(home, boxId, op);
-  } else if (recoverFork(op.fork) === "done") {
-    record(home, boxId, op);
+  const { fork } = op;
+  if (fork === undefined) {
+    if (isBoxVmm(box.pid, layout.dir)) return;
+    recoverReferenceMarker(home, boxId, op);
+  } else if (isBoxVmm(box.pid, layout.dir)) {
+    if (!forkComplete(fork)) return; // its owner may be mid-fork: look again at the next open
+    record(home, boxId, op, fork);
+  } else if (recoverFork(fork) === "done") {
+    record(home, boxId, op, fork);
   } else if (op.operation === "snapshot") {
-    rmSync(dirname(op.fork.dest), { recursive: true, force: true });
-  } else if (existsSync(op.fork.dest) && !getBaseDisk(database.db, op.base?.id ?? "")) {
-    rmSync(op.fork.dest, { force: true });
+    rmSync(dirname(fork.dest), { recursive: true, force: true });
+  } else if (existsSync(fork.dest) && !getBaseDisk(database.db, op.base?.id ?? "")) {
+    rmSync(fork.dest, { force: true });
   }
   removeMarker(config, boxId, layout.dir);
+}
+
+/**
+ * Before a box starts: a marker left in its directory (by a crash here, or by the reference,
+ * whose markers are not in our index) is dealt with first, so the box never boots a disk
+ * that a fork left half-way. The caller holds the box's lock; a busy disk lock is refused.
+ */
+export function recoverBoxBeforeStart(home: Home, boxId: string): void {
+  if (readMarker(boxLayout(home.config, boxId).dir) === undefined) return;
+  recoverBox(home, boxId);
 }
 
 /** Recovers every pending operation it can; returns a warning for each it could not. */

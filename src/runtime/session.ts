@@ -26,6 +26,7 @@ import { boxImage } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { boxHostname, processSpec } from "./options.ts";
+import { recoverBoxBeforeStart } from "./disk-recovery.ts";
 import { QuiesceGate } from "./quiesce.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 import { removeForkLeftovers } from "../disk/fork.ts";
@@ -194,6 +195,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   const facts = boxFacts(record);
   let box: BootedBox | undefined;
   try {
+    recoverBoxBeforeStart(home, id);
     const image = await boxImage(home, id, facts.options.image);
     const spec = processSpec(facts.options, image.config, boxHostname(id));
     const { cpus, memoryMib } = facts.resolved;

@@ -6,7 +6,7 @@
  * when tried again. Stopped boxes: no VM is needed to fork a disk.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
@@ -172,6 +172,42 @@ describe("an import killed at each step", () => {
       else expect(await after.importBox(archive, { name })).toBeTruthy();
     });
   }
+});
+
+describe("the reference's own marker (no fork plan)", () => {
+  test("a snapshot it cut short after renaming the live disk away is undone before the box starts", async () => {
+    const bl = runtime();
+    const id = await bl.create({ name: "reference-cut" });
+    const boxDir = join(home, "boxes", id);
+    const disk = join(boxDir, "disks", "disk.qcow2");
+    const snapshotDir = join(boxDir, "snapshots", "theirs");
+    mkdirSync(snapshotDir, { recursive: true });
+    // Where the reference's fork stops after its rename: the live disk is gone.
+    renameSync(disk, join(snapshotDir, "disk.qcow2"));
+    writeFileSync(join(boxDir, ".snapshot_pending"), JSON.stringify({ snapshot_dir: snapshotDir, container_disk: disk }));
+    await expect(bl.start(id)).resolves.toBe(id);
+    expect(existsSync(disk)).toBe(true);
+    expect(existsSync(snapshotDir)).toBe(false);
+    expect(existsSync(join(boxDir, ".snapshot_pending"))).toBe(false);
+    expect(await bl.listSnapshots(id)).toEqual([]);
+    await bl.removeBox(id, { force: true });
+  });
+
+  test("one it finished (the live disk sits on the snapshot) is kept and recorded under its directory's name", async () => {
+    const bl = runtime();
+    const id = await bl.create({ name: "reference-done" });
+    const boxDir = join(home, "boxes", id);
+    const disk = join(boxDir, "disks", "disk.qcow2");
+    const snapshotDir = join(boxDir, "snapshots", "theirs");
+    mkdirSync(snapshotDir, { recursive: true });
+    renameSync(disk, join(snapshotDir, "disk.qcow2"));
+    expect(Bun.spawnSync(["qemu-img", "create", "-q", "-f", "qcow2", "-b", join(snapshotDir, "disk.qcow2"), "-F", "qcow2", disk]).exitCode).toBe(0);
+    writeFileSync(join(boxDir, ".snapshot_pending"), JSON.stringify({ snapshot_dir: snapshotDir, container_disk: disk }));
+    await bl.start(id);
+    expect((await bl.listSnapshots(id)).map((snapshot) => snapshot.name)).toEqual(["theirs"]);
+    checkChain(disk);
+    await bl.removeBox(id, { force: true });
+  });
 });
 
 test("two snapshots of one box at once: one wins, the other is told the box is busy", async () => {
