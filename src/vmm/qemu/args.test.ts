@@ -18,8 +18,11 @@ test("under TCG a one-vCPU guest is told the host's TSC rate, so its clock is no
   expect(args.endsWith("boxlite.probe=1")).toBe(true);
 });
 
-test("an SMP guest under TCG keeps the jiffies clock (no cross-vCPU code patching for the TSC)", () => {
-  expect(append(qemuArgs({ ...machine, cpus: 2, accelerator: "tcg" }, disks, []))).not.toContain("tsc_early_khz");
+test("an SMP guest under TCG keeps the jiffies clock and runs its vCPUs in one TCG thread (cross-vCPU code patching is safe there)", () => {
+  const smp = qemuArgs({ ...machine, cpus: 2, accelerator: "tcg" }, disks, []);
+  expect(append(smp)).not.toContain("tsc_early_khz");
+  expect(smp.slice(0, 2)).toEqual(["-accel", "tcg,thread=single"]);
+  expect(qemuArgs({ ...machine, cpus: 1, accelerator: "tcg" }, disks, []).slice(0, 2)).toEqual(["-accel", "tcg"]);
 });
 
 test("with KVM the guest keeps its own clock and the host CPU model", () => {
