@@ -74,7 +74,7 @@ export function insertSnapshot(db: Database, info: SnapshotInfo): void {
     );
   } catch (error) {
     if (!isConstraintViolation(error)) throw error;
-    throw new BoxliteError("conflict", `box ${info.box_id} already has a snapshot named "${info.name}" (or id ${info.id} is taken)`);
+    throw new BoxliteError("already_exists", `box ${info.box_id} already has a snapshot named "${info.name}" (or id ${info.id} is taken)`);
   }
 }
 
