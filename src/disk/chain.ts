@@ -37,22 +37,49 @@ const CORRUPT_ERRNOS = new Set(["EINVAL", "ENOTSUP", "ELOOP"]);
  */
 export function readBackingChain(path: string): ChainImage[] {
   const chain: ChainImage[] = [];
+  for (const _ of walkChain(path, chain, MAX_CHAIN_DEPTH));
+  return chain;
+}
+
+/**
+ * The paths `path` reads through, itself first, as far as the chain can be read, and never
+ * throwing: the first file that cannot be read (missing, corrupt, a loop, past `maxDepth`)
+ * ends the list and is in it, since what a broken chain names may still be needed. For
+ * deciding what must not be deleted (src/runtime/disk-usage.ts), where a chain that cannot
+ * be read whole must still protect all it names.
+ */
+export function chainPathsAsFarAsReadable(path: string, maxDepth: number): string[] {
+  const paths: string[] = [];
+  try {
+    for (const current of walkChain(path, [], maxDepth)) paths.push(current);
+  } catch {
+    // The list ends at the file that could not be read.
+  }
+  return paths;
+}
+
+/**
+ * Walks the chain from `path` down: yields each file's path before reading it, then appends
+ * what it read to `chain`; throws at a file it cannot read, a loop or past `maxDepth` images.
+ */
+function* walkChain(path: string, chain: ChainImage[], maxDepth: number): Generator<string> {
   const seen = new Set<string>();
   let current = resolve(path);
   let format: BackingFormat = "qcow2";
-  for (;;) {
-    if (chain.length === MAX_CHAIN_DEPTH) throw chainTooDeep(path);
+  for (let depth = 0; ; depth++) {
+    if (depth === maxDepth) throw chainTooDeep(path);
+    yield current;
     const stats = statOf(path, current);
     const id = fileId(stats);
     if (seen.has(id)) throw chainLoop(path, current);
     seen.add(id);
     if (format === "raw") {
       chain.push({ path: current, format, virtualSize: Number(stats.size) });
-      return chain;
+      return;
     }
     const info = readQcow2Info(current);
     chain.push({ path: current, format, virtualSize: info.virtualSize });
-    if (info.backingFile === undefined) return chain;
+    if (info.backingFile === undefined) return;
     const backing = resolve(dirname(current), info.backingFile);
     format = backingFormatOf(path, current, backing, info.backingFormat);
     current = backing;

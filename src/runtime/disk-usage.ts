@@ -4,34 +4,20 @@
  * no chain but its own goes through it — snapshots, clone bases and image bases alike.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Config } from "../config/config.ts";
 import { listBoxes } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { listSnapshots, snapshotDiskPath } from "../db/snapshots.ts";
-import { readQcow2Info } from "../disk/qcow2.ts";
+import { chainPathsAsFarAsReadable } from "../disk/chain.ts";
 import { boxLayout } from "./box-layout.ts";
 
 /** qemu's own limit on backing chains is far above what boxlite makes; this only stops loops. */
 const MAX_CHAIN = 256;
 
-/** The files below `path`, nearest first (a raw image ends the chain); stops at a missing or unreadable one. */
+/** The files below `path`, nearest first (a raw image ends the chain); stops at a missing or unreadable one, which is in the list. */
 export function backingChain(path: string): string[] {
-  const chain: string[] = [];
-  let current = path;
-  for (let depth = 0; depth < MAX_CHAIN; depth++) {
-    let backing: string | undefined;
-    try {
-      backing = readQcow2Info(current).backingFile;
-    } catch {
-      return chain; // raw (the bottom), missing or corrupt: nothing more below
-    }
-    if (backing === undefined) return chain;
-    current = resolve(dirname(current), backing);
-    if (chain.includes(current)) return chain;
-    chain.push(current);
-  }
-  return chain;
+  return chainPathsAsFarAsReadable(path, MAX_CHAIN + 1).slice(1);
 }
 
 /** A disk file of the home, named for messages. */
