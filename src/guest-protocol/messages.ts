@@ -134,7 +134,8 @@ export function encodeJson(value: object): Uint8Array {
 
 type Shape = Record<string, "number" | "string" | "string?">;
 
-function parseObject(payload: Uint8Array, what: string, shape: Shape): Record<string, unknown> {
+/** A control payload as a JSON object with the fields `shape` requires (malformed otherwise). */
+export function parseObject(payload: Uint8Array, what: string, shape: Shape): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(payload));

@@ -4,29 +4,24 @@
  * and QUIESCE and RESUME, which a client sends the owner on the box socket.
  */
 import { FrameError } from "./frames.ts";
+import { parseObject } from "./messages.ts";
 
 /** What a client asks QUIESCE for: the box paused, and, when `fork` is given, its disk forked to `fork.dest`. */
 export interface QuiesceRequest {
-  /** The live disk becomes the immutable file `dest` (absolute, new); a new empty overlay on it takes its place. */
-  fork?: { dest: string; next?: string };
+  /** The live disk becomes the immutable file `dest` (absolute, new); a new empty overlay on it, first named `next` (beside the disk), takes its place. */
+  fork?: { dest: string; next: string };
 }
 
-const decoder = new TextDecoder();
-
-function parseJson(payload: Uint8Array, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(payload));
-  } catch {
-    throw new FrameError("bad_payload", `${what} payload is not valid UTF-8 JSON`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new FrameError("bad_payload", `${what} payload is not a JSON object`);
-  return value as Record<string, unknown>;
+/** An absolute path without NUL, or a malformed QUIESCE. */
+function absolutePath(value: unknown, field: string): string {
+  if (typeof value !== "string" || !value.startsWith("/") || value.includes("\0"))
+    throw new FrameError("bad_payload", `QUIESCE ${field} must be an absolute path without NUL`);
+  return value;
 }
 
 /** The guest's FREEZE or THAW answer: undefined when done, else why not (`freeze_failed`). */
 export function parseFreezeAnswer(payload: Uint8Array, what: "FREEZE" | "THAW"): string | undefined {
-  const answer = parseJson(payload, what);
+  const answer = parseObject(payload, what, {});
   if (answer.code === undefined) return undefined;
   if (answer.code !== "freeze_failed" || typeof answer.message !== "string")
     throw new FrameError("bad_payload", `${what} answer is {} or {code:"freeze_failed", message}`);
@@ -34,17 +29,10 @@ export function parseFreezeAnswer(payload: Uint8Array, what: "FREEZE" | "THAW"):
 }
 
 export function parseQuiesceRequest(payload: Uint8Array): QuiesceRequest {
-  const request = parseJson(payload, "QUIESCE");
+  const request = parseObject(payload, "QUIESCE", {});
   if (request.fork === undefined) return {};
-  const fork = request.fork as Record<string, unknown> | null;
-  const dest = typeof fork === "object" && fork !== null ? fork.dest : undefined;
-  if (typeof dest !== "string" || !dest.startsWith("/") || dest.includes("\0"))
-    throw new FrameError("bad_payload", "QUIESCE fork.dest must be an absolute path without NUL");
-  const next = (fork as Record<string, unknown>).next;
-  if (next === undefined) return { fork: { dest } };
-  if (typeof next !== "string" || !next.startsWith("/") || next.includes("\0"))
-    throw new FrameError("bad_payload", "QUIESCE fork.next must be an absolute path without NUL");
-  return { fork: { dest, next } };
+  const fork = typeof request.fork === "object" && request.fork !== null ? (request.fork as Record<string, unknown>) : {};
+  return { fork: { dest: absolutePath(fork.dest, "fork.dest"), next: absolutePath(fork.next, "fork.next") } };
 }
 
 /** The owner's QUIESCE answer: the box is paused (and forked); how long pausing took. */
@@ -53,7 +41,5 @@ export interface QuiescedMessage {
 }
 
 export function parseQuiesced(payload: Uint8Array): QuiescedMessage {
-  const answer = parseJson(payload, "QUIESCE");
-  if (typeof answer.pause_ms !== "number") throw new FrameError("bad_payload", "QUIESCE answer needs pause_ms as a number");
-  return { pause_ms: answer.pause_ms };
+  return { pause_ms: parseObject(payload, "QUIESCE", { pause_ms: "number" }).pause_ms as number };
 }

@@ -4,7 +4,7 @@
  * flushes), the box's disk is forked when asked, and the box is `paused` until the client
  * resumes it or goes away. One hold at a time; the box's owner runs this.
  */
-import { basename, dirname, join, relative, sep } from "node:path";
+import { basename, dirname, relative, sep } from "node:path";
 import { forkDisk } from "../disk/fork.ts";
 import type { QuiesceRequest } from "../guest-protocol/quiesce.ts";
 import type { QuiesceHold } from "../guest-protocol/relay-holds.ts";
@@ -57,7 +57,7 @@ export class QuiesceGate {
       const fork = request.fork;
       if (fork) {
         const live = this.box.layout.disk;
-        const next = fork.next ?? join(dirname(live), `.next-${basename(fork.dest, ".qcow2")}.qcow2`);
+        const { next } = fork;
         if (dirname(next) !== dirname(live) || !basename(next).startsWith(".next-"))
           throw new BoxliteError("invalid_argument", `QUIESCE: ${next} is not a new overlay name beside the box's disk`);
         await forkDisk({ live, dest: fork.dest, next }, { switchLive: (path) => this.box.control.switchDisk(ROOTFS_DISK, path) });
