@@ -8,6 +8,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { ROUTES } from "../../src/api/schemas/routes.ts";
 import { call, makeApp } from "./core-helpers.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 const { app, executions } = makeApp();
 
@@ -15,20 +16,8 @@ afterAll(async () => {
   await executions.close();
 });
 
-/** mulberry32: a small, good-enough PRNG with a seed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
-const random = generator(SEED);
+const random = seededRandom(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 const int = (max: number) => Math.floor(random() * max);
 
