@@ -17,9 +17,9 @@ import { decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
 import { newBoxState } from "./box-record.ts";
 import { newBoxId } from "./create.ts";
-import { crashPoint, lockDiskOps, removeMarker, writeMarker } from "./disk-op.ts";
+import { crashPoint, lockDiskOps } from "./disk-op.ts";
 import type { Home } from "./home.ts";
-import { allocatedBytes, forkBoxDisk } from "./snapshots.ts";
+import { allocatedBytes, forkRecorded } from "./snapshots.ts";
 
 /** More at once is a mistake more often than a need; each clone is a box record. */
 export const MAX_CLONES = 100;
@@ -111,18 +111,7 @@ export async function cloneBox(home: Home, idOrName: string, options: CloneOptio
   const base = { id: mintBaseDiskId(), created_at: Math.floor(Date.now() / 1000) };
   const dest = join(config.home, "bases", `${base.id}.qcow2`);
   mkdirSync(join(config.home, "bases"), { recursive: true });
-  const plan = planFork(layout.disk, dest);
-  writeMarker(config, source.id, layout.dir, { container_disk: layout.disk, operation: "clone", fork: plan, base });
-  const step = (point: string) => crashPoint(config, `clone-${point}`);
-  step("marked");
-  try {
-    await forkBoxDisk(home, source, plan, step);
-  } catch (error) {
-    removeMarker(config, source.id, layout.dir);
-    throw error;
-  }
-  const row = recordCloneBase(home, source.id, dest, base);
-  step("based");
-  removeMarker(config, source.id, layout.dir);
+  const op = { container_disk: layout.disk, operation: "clone" as const, fork: planFork(layout.disk, dest), base };
+  const row = await forkRecorded(home, source, op, "based", () => recordCloneBase(home, source.id, dest, base));
   return provisionClones(home, source, row, names);
 }

@@ -18,7 +18,7 @@ import { decideFor } from "./box-facts.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { connectBox } from "./box-socket.ts";
-import { crashPoint, lockDiskOps, removeMarker, writeMarker } from "./disk-op.ts";
+import { crashPoint, lockDiskOps, type PendingOp, removeMarker, writeMarker } from "./disk-op.ts";
 import { dependentsOf, homeDisks } from "./disk-usage.ts";
 import type { Home } from "./home.ts";
 import { isActiveStatus } from "../model/box-state.ts";
@@ -46,13 +46,46 @@ export function allocatedBytes(path: string): number {
  * Forks the live disk of `box` to `dest`: through its owner when it runs (the pause is the
  * owner's), here under its lock when not.
  */
-export async function forkBoxDisk(home: Home, box: BoxRecord, plan: ForkPlan, step: (name: string) => void): Promise<void> {
+async function forkBoxDisk(home: Home, box: BoxRecord, plan: ForkPlan, step: (name: string) => void): Promise<void> {
   using boxLock = lockUnlessRunning(home, box);
   if (boxLock === undefined) {
     await whilePaused(home, box, { fork: { dest: plan.dest, next: plan.next } }, () => step("quiesced"));
     return;
   }
   await forkDisk(plan, { step });
+}
+
+/**
+ * A fork of the box's live disk as a crash-safe operation (disk-op.ts): the marker first,
+ * then the fork, then `record` (the row that makes its result visible), then the marker
+ * goes. A failed fork takes its marker and, through `undo`, what was made for it; a crash is
+ * finished or undone when the home opens (disk-recovery.ts). Crash points: `<operation>-marked`,
+ * `<operation>-fork-…`, and `<operation>-<recordedPoint>` once recorded.
+ */
+export async function forkRecorded<T>(
+  home: Home,
+  box: BoxRecord,
+  op: PendingOp & { operation: "snapshot" | "clone"; fork: ForkPlan },
+  recordedPoint: string,
+  record: () => T,
+  undo: () => void = () => {},
+): Promise<T> {
+  const { config } = home;
+  const { dir } = boxLayout(config, box.id);
+  writeMarker(config, box.id, dir, op);
+  const step = (point: string) => crashPoint(config, `${op.operation}-${point}`);
+  step("marked");
+  try {
+    await forkBoxDisk(home, box, op.fork, step);
+  } catch (error) {
+    removeMarker(config, box.id, dir);
+    undo();
+    throw error;
+  }
+  const recorded = record();
+  step(recordedPoint);
+  removeMarker(config, box.id, dir);
+  return recorded;
 }
 
 /** Runs `work` while the running `box` is held still by its owner (QUIESCE), then resumes it, whatever `work` did. */
@@ -107,22 +140,16 @@ export async function createSnapshot(home: Home, idOrName: string, name: string)
   // A directory without a row is what a crash left before its marker was written.
   rmSync(snapshotDir, { recursive: true, force: true });
   mkdirSync(snapshotDir, { recursive: true });
-  const plan = planFork(layout.disk, dest);
   const snapshot = { id: mintBaseDiskId(), name, created_at: Math.floor(Date.now() / 1000) };
-  writeMarker(config, box.id, layout.dir, { snapshot_dir: snapshotDir, container_disk: layout.disk, operation: "snapshot", fork: plan, snapshot });
-  const step = (point: string) => crashPoint(config, `snapshot-${point}`);
-  step("marked");
-  try {
-    await forkBoxDisk(home, box, plan, step);
-  } catch (error) {
-    removeMarker(config, box.id, layout.dir);
-    rmSync(snapshotDir, { recursive: true, force: true });
-    throw error;
-  }
-  const info = recordSnapshot(home, box.id, dest, snapshot);
-  step("recorded");
-  removeMarker(config, box.id, layout.dir);
-  return info;
+  const op = { snapshot_dir: snapshotDir, container_disk: layout.disk, operation: "snapshot" as const, fork: planFork(layout.disk, dest), snapshot };
+  return forkRecorded(
+    home,
+    box,
+    op,
+    "recorded",
+    () => recordSnapshot(home, box.id, dest, snapshot),
+    () => rmSync(snapshotDir, { recursive: true, force: true }),
+  );
 }
 
 /** Inserts the row of a snapshot whose fork is done (also recovery's roll-forward). */
