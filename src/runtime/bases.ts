@@ -7,7 +7,7 @@
 import { existsSync, linkSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/config.ts";
-import { deleteBaseDisk, findBaseDiskByPath, getBaseDisk, insertBaseDisk, listBaseDiskDependents, mintBaseDiskId, removeBaseDiskRefs } from "../db/bases.ts";
+import { deleteBaseDisk, findBaseDiskByPath, getBaseDisk, insertBaseDisk, listBaseDiskDependents, mintBaseDiskId } from "../db/bases.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { readQcow2Info, setBackingFile } from "../disk/qcow2.ts";
 import { boxLayout } from "./box-layout.ts";
@@ -57,11 +57,6 @@ export function keepWhatOthersNeed(config: Config, database: HomeDatabase, boxId
     const target = moved.get(resolve(dirname(child.path), backing));
     if (target !== undefined) setBackingFile(child.path, target, "qcow2");
   }
-}
-
-/** Drops `boxId`'s references; returns the bases they were to (collectBases' candidates). */
-export function dropBaseRefs(database: HomeDatabase, boxId: string): string[] {
-  return removeBaseDiskRefs(database.db, boxId);
 }
 
 /**
