@@ -14,6 +14,7 @@
 #include "configure.h"
 #include "log.h"
 #include "pty.h"
+#include "wake.h"
 
 /* The pipes or PTY of one command. */
 enum { IN_R, IN_W, OUT_R, OUT_W, ERR_R, ERR_W, PTY_MASTER, PTY_SLAVE, SETUP_R, SETUP_W, NFDS };
@@ -190,6 +191,17 @@ static int freeze_rootfs(void *ctx, bool freeze, char *err, size_t errlen) {
   return -1;
 }
 
+static int wake(void *ctx, const struct wake_request *req, char *err, size_t errlen) {
+  (void)ctx;
+  if (wake_apply(req, err, errlen) == 0) {
+    log_msg("agent %s woke from saved memory: clock set, RNG reseeded%s", BOXLITE_GUEST_VERSION,
+            req->reprobe ? ", disks probed again" : "");
+    return 0;
+  }
+  log_msg("wake: %s", err);
+  return -1;
+}
+
 const struct session_ops exec_ops = {
     .configure = configure_apply,
     .spawn = spawn,
@@ -198,4 +210,5 @@ const struct session_ops exec_ops = {
     .terminate = terminate,
     .spawn_files = spawn_files,
     .freeze = freeze_rootfs,
+    .wake = wake,
 };

@@ -59,6 +59,42 @@ int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, siz
   return rc;
 }
 
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen) {
+  struct json_doc doc;
+  const struct json_value *root = message_object(&doc, p, n, "WAKE", why, whylen);
+  if (!root) return -1;
+  memset(req, 0, sizeof *req);
+  const struct json_value *entropy = NULL, *reprobe = NULL;
+  int rc = message_get_int(&doc, root, "WAKE", "time_s", 0, INT64_MAX / 2, &req->time_s, why, whylen);
+  if (rc == 0) rc = message_get_int(&doc, root, "WAKE", "time_ns", 0, 999999999, &req->time_ns, why, whylen);
+  if (rc == 0) rc = message_get_optional(&doc, root, "WAKE", "entropy", JSON_STRING, &entropy, why, whylen);
+  if (rc == 0) rc = message_get_optional(&doc, root, "WAKE", "reprobe", JSON_BOOL, &reprobe, why, whylen);
+  if (rc == 0 && (!entropy || entropy->len % 2 != 0 || entropy->len < 2 * WAKE_ENTROPY_MIN ||
+                  entropy->len > 2 * WAKE_ENTROPY_MAX)) {
+    snprintf(why, whylen, "WAKE: \"entropy\" must be %d to %d bytes in lowercase hex", WAKE_ENTROPY_MIN,
+             WAKE_ENTROPY_MAX);
+    rc = -1;
+  }
+  for (size_t i = 0; rc == 0 && i < entropy->len; i += 2) {
+    int hi = hex_digit(entropy->str[i]), lo = hex_digit(entropy->str[i + 1]);
+    if (hi < 0 || lo < 0) {
+      snprintf(why, whylen, "WAKE: \"entropy\" must be lowercase hex");
+      rc = -1;
+    } else {
+      req->entropy[req->entropy_len++] = (uint8_t)(hi << 4 | lo);
+    }
+  }
+  req->reprobe = reprobe && reprobe->boolean;
+  json_free(&doc);
+  return rc;
+}
+
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen) {
   struct json_doc doc;
   const struct json_value *root = message_object(&doc, p, n, "RESIZE", why, whylen);

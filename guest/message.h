@@ -119,6 +119,17 @@ int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, c
 bool message_same_config(const struct guest_config *a, const struct guest_config *b);
 /* `hostname "H", rootfs D[, N volumes] and network A/P on I` (or `and no network`), for messages. */
 void message_describe_config(const struct guest_config *cfg, char *buf, size_t cap);
+/* WAKE (docs/guest-protocol.md, "Waking a restored guest"): the host's wall clock, entropy
+ * for the kernel's RNG, and whether to probe the box's disks again. */
+#define WAKE_ENTROPY_MIN 32
+#define WAKE_ENTROPY_MAX 64
+struct wake_request {
+  int64_t time_s, time_ns; /* CLOCK_REALTIME: seconds since the epoch, and 0..999999999 ns */
+  uint8_t entropy[WAKE_ENTROPY_MAX];
+  size_t entropy_len;
+  bool reprobe;
+};
+int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
 

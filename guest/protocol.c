@@ -21,6 +21,7 @@ static enum stream_kind kind_of(uint8_t type) {
   case FRAME_CONFIG:
   case FRAME_FREEZE:
   case FRAME_THAW:
+  case FRAME_WAKE:
     return KIND_CHANNEL;
   case FRAME_EXEC:
   case FRAME_STARTED:

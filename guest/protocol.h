@@ -25,6 +25,7 @@ enum frame_type {
   FRAME_CONFIG = 0x31,
   FRAME_FREEZE = 0x32,
   FRAME_THAW = 0x33,
+  FRAME_WAKE = 0x34,
   FRAME_ERROR = 0x3f,
 };
 

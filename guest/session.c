@@ -169,6 +169,29 @@ static void handle_freeze(struct session *s, const struct frame *f) {
   outbuf_frame(&s->out, f->type, 0, payload, n);
 }
 
+/* WAKE: answered WAKE `{}` once the clock is set and the RNG reseeded (and the disks probed
+ * again when asked), or `{"code":"wake_failed","message":...}`; either way the channel goes on.
+ * Disks can only be probed again before CONFIG: afterwards the rootfs is mounted from them. */
+static void handle_wake(struct session *s, const struct frame *f) {
+  char why[256], payload[400];
+  struct wake_request req;
+  if (message_parse_wake(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
+  int rc = 0;
+  if (req.reprobe && s->configured) {
+    snprintf(why, sizeof why, "the box's disks are in use (CONFIG was applied): they can only be probed again before it");
+    rc = -1;
+  } else {
+    rc = s->ops->wake(s->ctx, &req, why, sizeof why);
+  }
+  explicit_bzero(&req, sizeof req);
+  if (rc == 0) {
+    outbuf_frame(&s->out, FRAME_WAKE, 0, "{}", 2);
+    return;
+  }
+  size_t n = message_error(payload, sizeof payload, "wake_failed", why);
+  outbuf_frame(&s->out, FRAME_WAKE, 0, payload, n);
+}
+
 /* Commands and copies need the container's rootfs, which CONFIG brings: before it, the stream
  * is refused (it stays closed) but the channel lives on. */
 static bool check_configured(struct session *s, const struct frame *f, const char *what) {
@@ -305,6 +328,8 @@ static void handle_frame(struct session *s, const struct frame *f) {
   case FRAME_FREEZE:
   case FRAME_THAW:
     return handle_freeze(s, f);
+  case FRAME_WAKE:
+    return handle_wake(s, f);
   case FRAME_EXEC:
     return handle_exec(s, f);
   case FRAME_FILES_OUT:

@@ -20,6 +20,8 @@ struct harness {
   int copies;                 /* spawn_files calls */
   int freezes, thaws;         /* freeze calls of each kind */
   bool fail_freeze;
+  int wakes;                  /* wake calls */
+  struct wake_request last_wake;
   uint8_t last_copy_type;     /* FRAME_FILES_OUT or FRAME_FILES_IN */
   struct files_spec last_copy; /* its path points into last_copy_path */
   char last_copy_path[64];
@@ -102,6 +104,14 @@ static inline int stub_freeze(void *ctx, bool freeze, char *err, size_t errlen) 
   return -1;
 }
 
+static inline int stub_wake(void *ctx, const struct wake_request *req, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  struct harness *h = ctx;
+  h->wakes++;
+  h->last_wake = *req;
+  return 0;
+}
+
 static const struct session_ops stub_ops = {
     .configure = stub_configure,
     .spawn = stub_spawn,
@@ -110,6 +120,7 @@ static const struct session_ops stub_ops = {
     .terminate = stub_terminate,
     .spawn_files = stub_spawn_files,
     .freeze = stub_freeze,
+    .wake = stub_wake,
 };
 
 static inline void setup(struct harness *h) {

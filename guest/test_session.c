@@ -350,6 +350,56 @@ static void test_freeze_and_thaw(void) {
   session_destroy(&h.s);
 }
 
+/* WAKE: the clock and entropy reach the op; a disk reprobe is refused once CONFIG is applied;
+ * a bad payload is malformed. */
+static void test_wake(void) {
+  struct harness h;
+  struct out_frame out[4];
+  char entropy[2 * WAKE_ENTROPY_MIN + 1];
+  for (int i = 0; i < 2 * WAKE_ENTROPY_MIN; i++) entropy[i] = "0123456789abcdef"[i % 16];
+  entropy[2 * WAKE_ENTROPY_MIN] = '\0';
+  char payload[256];
+  snprintf(payload, sizeof payload, "{\"time_s\":1796000000,\"time_ns\":5,\"entropy\":\"%s\",\"reprobe\":true}",
+           entropy);
+  hello_session(&h);
+  send_json(&h, FRAME_WAKE, 0, payload);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{}");
+  CHECK(h.wakes == 1 && h.last_wake.time_s == 1796000000 && h.last_wake.time_ns == 5 && h.last_wake.reprobe);
+  CHECK(h.last_wake.entropy_len == WAKE_ENTROPY_MIN && h.last_wake.entropy[0] == 0x01 && h.last_wake.entropy[1] == 0x23);
+  session_destroy(&h.s);
+
+  connect_session(&h); /* configured: the disks are in use */
+  send_json(&h, FRAME_WAKE, 0, payload);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && h.wakes == 0 && h.s.state == SESSION_READY);
+  CHECK(strstr(out[0].payload, "\"code\":\"wake_failed\"") != NULL && strstr(out[0].payload, "in use") != NULL);
+  snprintf(payload, sizeof payload, "{\"time_s\":1796000000,\"time_ns\":0,\"entropy\":\"%s\"}", entropy);
+  send_json(&h, FRAME_WAKE, 0, payload); /* a clock and entropy only: fine after CONFIG (a resumed box) */
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && h.wakes == 1 && !h.last_wake.reprobe);
+  CHECK_STR(out[0].payload, "{}");
+  session_destroy(&h.s);
+
+  static const char *const bad[] = {
+      "{\"time_s\":1,\"time_ns\":0}",                                  /* no entropy */
+      "{\"time_s\":1,\"time_ns\":1000000000,\"entropy\":\"00\"}",    /* ns out of range */
+      "{\"time_s\":1,\"time_ns\":0,\"entropy\":\"0011\"}",           /* too little entropy */
+      "{\"time_s\":-1,\"time_ns\":0,\"entropy\":\"00\"}",           /* before the epoch */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    hello_session(&h);
+    send_json(&h, FRAME_WAKE, 0, bad[i]);
+    CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && strstr(out[0].payload, "malformed") != NULL);
+    CHECK(h.wakes == 0);
+    session_destroy(&h.s);
+  }
+  snprintf(payload, sizeof payload, "{\"time_s\":1,\"time_ns\":0,\"entropy\":\"%.*sXY\"}", 2 * WAKE_ENTROPY_MIN - 2,
+           entropy);
+  hello_session(&h);
+  send_json(&h, FRAME_WAKE, 0, payload); /* not hex */
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && strstr(out[0].payload, "lowercase hex") != NULL);
+  session_destroy(&h.s);
+}
+
 int main(void) {
   test_handshake();
   test_malformed_breaks_the_channel();
@@ -360,5 +410,6 @@ int main(void) {
   test_copies_run_like_commands();
   test_copy_payloads_are_strict();
   test_freeze_and_thaw();
+  test_wake();
   return test_finish("test_session");
 }

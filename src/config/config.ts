@@ -31,6 +31,11 @@ export interface Config {
   /** Extra kernel command-line arguments, appended last (debugging). */
   kernelArgs: string;
   /**
+   * `BOXLITE_TEMPLATES` (`on`, the default, or `off`): whether boxes start by restoring a
+   * saved, booted guest of their shape instead of booting cold (docs/templates.md).
+   */
+  templates: boolean;
+  /**
    * Docker's client config, read for registry credentials (`auths`):
    * `$DOCKER_CONFIG/config.json` when DOCKER_CONFIG is set, else `~/.docker/config.json`.
    * It need not exist.
@@ -120,6 +125,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     qemu: env.BOXLITE_QEMU || undefined,
     bootTimeoutMs: positiveSeconds("BOXLITE_BOOT_TIMEOUT", env.BOXLITE_BOOT_TIMEOUT, 60),
     kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
+    templates: pick("BOXLITE_TEMPLATES", env.BOXLITE_TEMPLATES, ["on", "off"] as const, "on") === "on",
     dockerConfigPath: resolve(env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir(), ".docker", "config.json")),
     debug: flags.debug ?? env.BOXLITE_DEBUG === "1",
     crashAt: env.BOXLITE_CRASH_AT || undefined,

@@ -22,7 +22,8 @@ import {
   parseHello,
   parseStarted,
 } from "./messages.ts";
-import { parseFreezeAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
+import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
+import { encodeWake, type WakeRequest } from "./wake.ts";
 import { SocketWriter } from "./writer.ts";
 
 export interface ConnectOptions {
@@ -35,17 +36,44 @@ export interface ConnectOptions {
    * (or already had it). Only the box's owner has one: a box socket refuses CONFIG.
    */
   config?: GuestConfig;
+  /** The VM was restored from saved memory: WAKE is sent after HELLO, before any CONFIG. */
+  wake?: WakeRequest;
+  /**
+   * Called once the connection exists and HELLO is sent, before waiting for the answer: a
+   * restored VM is run only now (docs/templates.md, "The channel"). Called once.
+   */
+  opened?: () => Promise<void>;
 }
+
+const GUEST_COULD_NOT = {
+  FREEZE: "the guest could not freeze the box's filesystem",
+  THAW: "the guest could not thaw the box's filesystem",
+  WAKE: "the guest could not wake from saved memory",
+} as const;
 
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
 /** Between a connection closed before HELLO and the next attempt. */
 const RECONNECT_PAUSE_MS = 20;
 
+/** Errors that are the guest refusing the box's CONFIG: the box's settings, not the guest, are at fault. */
+const configRefusals = new WeakSet<BoxliteError>();
+
+/** Whether `error` is the guest refusing the box's configuration (a restored guest that got that far is sound). */
+export function isConfigRefusal(error: unknown): boolean {
+  return error instanceof BoxliteError && configRefusals.has(error);
+}
+
 /** What an ERROR on stream 0 means: a configuration the guest could not take, or a channel it gave up on. */
 function channelError(error: ErrorMessage): BoxliteError {
-  if (error.code === "config_failed") return new BoxliteError("vmm_failed", `the guest could not apply the box's configuration: ${error.message}`);
-  if (error.code === "config_conflict") return new BoxliteError("protocol", `the guest was configured differently on an earlier connection: ${error.message}`);
+  let refusal: BoxliteError | undefined;
+  if (error.code === "config_failed") refusal = new BoxliteError("vmm_failed", `the guest could not apply the box's configuration: ${error.message}`);
+  if (error.code === "config_conflict")
+    refusal = new BoxliteError("protocol", `the guest was configured differently on an earlier connection: ${error.message}`);
+  if (refusal) {
+    configRefusals.add(refusal);
+    return refusal;
+  }
   return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
 }
 
@@ -79,8 +107,8 @@ export class GuestChannel {
   private hello = Promise.withResolvers<HelloMessage>();
   /** Set while a CONFIG waits for the guest's answer. */
   private configAck: PromiseWithResolvers<void> | undefined;
-  /** FREEZE or THAW sent and not yet answered (one at a time: the owner serializes them). */
-  private freezeAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
+  /** FREEZE, THAW or WAKE sent and not yet answered (one at a time: the owner serializes them). */
+  private channelAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
   /** QUIESCE or RESUME requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
@@ -109,12 +137,16 @@ export class GuestChannel {
     const vmGone = options.vmExited.then(() => {
       throw new BoxliteError("vmm_failed", "the VM stopped before its guest agent answered");
     });
+    let opened = options.opened;
     try {
       for (;;) {
         const attempt = await GuestChannel.open(path);
         try {
+          if (opened) await Promise.race([opened(), timeout, vmGone]);
+          opened = undefined;
           const answer = await Promise.race([attempt.channel.hello.promise, attempt.closedEarly, timeout, vmGone]);
           if (answer !== "closed") {
+            if (options.wake) await Promise.race([attempt.channel.wake(options.wake), timeout, vmGone]);
             if (options.config) await Promise.race([attempt.channel.configure(options.config), timeout, vmGone]);
             return { channel: attempt.channel, hello: answer };
           }
@@ -214,12 +246,21 @@ export class GuestChannel {
     return this.freezeOrThaw(FrameType.THAW);
   }
 
+  /** Wakes a guest restored from saved memory: its clock, its RNG, and (before CONFIG) its disks probed again. */
+  wake(request: WakeRequest): Promise<void> {
+    return this.askGuest(FrameType.WAKE, encodeWake(request));
+  }
+
   private freezeOrThaw(type: FrameType): Promise<void> {
+    return this.askGuest(type, encodeJson({}));
+  }
+
+  private askGuest(type: FrameType, payload: Uint8Array): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.freezeAck) return Promise.reject(new BoxliteError("internal", "FREEZE and THAW must not overlap"));
+    if (this.channelAck) return Promise.reject(new BoxliteError("internal", "FREEZE, THAW and WAKE must not overlap"));
     const answer = Promise.withResolvers<void>();
-    this.freezeAck = { type, answer };
-    this.send(type, 0, encodeJson({}));
+    this.channelAck = { type, answer };
+    this.send(type, 0, payload);
     return answer.promise;
   }
 
@@ -292,14 +333,14 @@ export class GuestChannel {
       ack.resolve();
       return;
     }
-    if (frame.type === FrameType.FREEZE || frame.type === FrameType.THAW) {
-      const pending = this.freezeAck;
-      if (pending?.type !== frame.type) throw new FrameError("bad_type", "the guest answered a FREEZE or THAW that was not asked for");
-      this.freezeAck = undefined;
-      const what = frame.type === FrameType.FREEZE ? "FREEZE" : "THAW";
-      const why = parseFreezeAnswer(frame.payload, what);
+    if (frame.type === FrameType.FREEZE || frame.type === FrameType.THAW || frame.type === FrameType.WAKE) {
+      const pending = this.channelAck;
+      if (pending?.type !== frame.type) throw new FrameError("bad_type", "the guest answered a FREEZE, THAW or WAKE that was not asked for");
+      this.channelAck = undefined;
+      const what = frame.type === FrameType.FREEZE ? "FREEZE" : frame.type === FrameType.THAW ? "THAW" : "WAKE";
+      const why = parseDoneAnswer(frame.payload, what);
       if (why === undefined) pending.answer.resolve();
-      else pending.answer.reject(new BoxliteError("vmm_failed", `the guest could not ${what === "FREEZE" ? "freeze" : "thaw"} the box's filesystem: ${why}`));
+      else pending.answer.reject(new BoxliteError("vmm_failed", `${GUEST_COULD_NOT[what]}: ${why}`));
       return;
     }
     const hold = this.holds.get(frame.stream);
@@ -347,8 +388,8 @@ export class GuestChannel {
     this.failure = error;
     this.hello.reject(error);
     this.configAck?.reject(error);
-    this.freezeAck?.answer.reject(error);
-    this.freezeAck = undefined;
+    this.channelAck?.answer.reject(error);
+    this.channelAck = undefined;
     for (const hold of this.holds.values()) hold.reject(error);
     this.holds.clear();
     for (const execution of this.executions.values()) execution.onChannelLost(error);

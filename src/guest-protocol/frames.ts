@@ -28,6 +28,7 @@ export const FrameType = {
   CONFIG: 0x31,
   FREEZE: 0x32,
   THAW: 0x33,
+  WAKE: 0x34,
   ERROR: 0x3f,
   // Box socket only (docs/guest-protocol.md "The box socket"): requests to the box's owner, never sent to the guest.
   ATTACH: 0x40,
@@ -56,6 +57,7 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.CONFIG]: "channel",
   [FrameType.FREEZE]: "channel",
   [FrameType.THAW]: "channel",
+  [FrameType.WAKE]: "channel",
   [FrameType.ERROR]: "any",
   [FrameType.ATTACH]: "command",
   [FrameType.START]: "channel",

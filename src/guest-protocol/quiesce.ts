@@ -19,12 +19,12 @@ function absolutePath(value: unknown, field: string): string {
   return value;
 }
 
-/** The guest's FREEZE or THAW answer: undefined when done, else why not (`freeze_failed`). */
-export function parseFreezeAnswer(payload: Uint8Array, what: "FREEZE" | "THAW"): string | undefined {
+/** The guest's FREEZE, THAW or WAKE answer: undefined when done, else why not (`freeze_failed`, `wake_failed`). */
+export function parseDoneAnswer(payload: Uint8Array, what: "FREEZE" | "THAW" | "WAKE"): string | undefined {
   const answer = parseObject(payload, what, {});
   if (answer.code === undefined) return undefined;
-  if (answer.code !== "freeze_failed" || typeof answer.message !== "string")
-    throw new FrameError("bad_payload", `${what} answer is {} or {code:"freeze_failed", message}`);
+  const failed = what === "WAKE" ? "wake_failed" : "freeze_failed";
+  if (answer.code !== failed || typeof answer.message !== "string") throw new FrameError("bad_payload", `${what} answer is {} or {code:"${failed}", message}`);
   return answer.message;
 }
 

@@ -28,6 +28,8 @@ export interface RuntimeInfo {
     accelerator: string;
     reason: string;
     rejected: Array<{ name: string; reason: string }>;
+    /** Whether boxes start from memory templates, and why or why not (docs/templates.md). */
+    templates: { enabled: boolean; reason: string; dir?: string };
   };
   /**
    * `path` is the libkrunfw library: the copy embedded in boxlite, extracted to the runtime

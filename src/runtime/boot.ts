@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { removeForkLeftovers } from "../disk/fork.ts";
 import { createOverlay } from "../disk/qcow2.ts";
-import { GuestChannel } from "../guest-protocol/client.ts";
+import { GuestChannel, isConfigRefusal } from "../guest-protocol/client.ts";
 import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -114,8 +114,8 @@ async function explained(error: unknown, vm: VmProcess): Promise<unknown> {
   return reason ? new BoxliteError("vmm_failed", reason, { cause: error }) : error;
 }
 
-/** Starts the box's VM without waiting for its guest (bootBox does, and configures it). */
-export async function startBoxVm(config: Config, options: BootOptions): Promise<StartedVm> {
+/** Starts the box's VM without waiting for its guest (bootBox does, and configures it); `cold` boots the kernel even when a template exists. */
+export async function startBoxVm(config: Config, options: BootOptions, cold = false): Promise<StartedVm> {
   const assets = await prepareGuestAssets(config);
   const { backend } = await selectBackend(config, assets);
   const layout = boxLayout(config, options.id);
@@ -126,7 +126,7 @@ export async function startBoxVm(config: Config, options: BootOptions): Promise<
     // Names a running VMM's forks gave its disk (disk/fork.ts): no VMM uses them now.
     removeForkLeftovers(layout.disk);
     const spec = boxVmSpec(config, options, assets, layout);
-    const vm = await backend.start(spec);
+    const vm = await backend.start(spec, { cold });
     writeVmmGroup(layout.dir, vm.members);
     const control = backend.control(vm, spec);
     void vm.exited.then(() => control.close());
@@ -136,15 +136,20 @@ export async function startBoxVm(config: Config, options: BootOptions): Promise<
   }
 }
 
-export async function bootBox(config: Config, options: BootOptions): Promise<BootedBox> {
-  const { layout, vmm, vm, control, shareSource } = await startBoxVm(config, options);
+/** How long a guest restored from a template may take to answer before the box boots cold instead. */
+const RESTORED_TIMEOUT_MS = 10_000;
+
+export async function bootBox(config: Config, options: BootOptions, cold = false): Promise<BootedBox> {
+  const { layout, vmm, vm, control, shareSource } = await startBoxVm(config, options, cold);
   // Each volume's tag as the guest will find it on this backend.
   const mounts = (options.mounts ?? []).map((mount) => ({ ...mount, ...shareSource(mount.tag) }));
+  const restored = vm.restored;
   try {
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
-      timeoutMs: config.bootTimeoutMs,
+      timeoutMs: restored ? Math.min(RESTORED_TIMEOUT_MS, config.bootTimeoutMs) : config.bootTimeoutMs,
       vmExited: vm.exited,
       config: guestConfig(options.id, options.network, mounts),
+      ...(restored ? { wake: { reprobe: restored.reprobe }, opened: () => restored.run() } : {}),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
@@ -152,6 +157,12 @@ export async function bootBox(config: Config, options: BootOptions): Promise<Boo
   } catch (error) {
     await stopVm(vm, undefined, false);
     removeVmmPid(layout.dir);
-    throw withConsoleTail(await explained(error, vm), layout);
+    const why = withConsoleTail(await explained(error, vm), layout);
+    // A template that does not come up is not used again, and this box boots the kernel instead.
+    if (restored && !isConfigRefusal(error)) {
+      restored.failed(String(why));
+      return bootBox(config, options, true);
+    }
+    throw why;
   }
 }

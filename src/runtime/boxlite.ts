@@ -78,7 +78,14 @@ export class Boxlite implements BoxliteApi {
       homeDir: this.config.home,
       os: platform(),
       arch: arch(),
-      vmm: { backend: described.name, binary: described.binary, accelerator: described.accelerator, reason: described.reason, rejected },
+      vmm: {
+        backend: described.name,
+        binary: described.binary,
+        accelerator: described.accelerator,
+        reason: described.reason,
+        rejected,
+        templates: described.templates,
+      },
       kernel: {
         source: "libkrunfw",
         origin: assets.kernel.libkrunfwOrigin,

@@ -17,7 +17,8 @@ import { decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
 import { newBoxState } from "./box-record.ts";
 import { newBoxId } from "./create.ts";
-import { crashPoint, lockDiskOps } from "./disk-op.ts";
+import { crashPoint } from "../config/crash.ts";
+import { lockDiskOps } from "./disk-op.ts";
 import type { Home } from "./home.ts";
 import { allocatedBytes, forkRecorded } from "./snapshots.ts";
 

@@ -43,11 +43,6 @@ export function lockDiskOps(config: Config, boxId: string, operation: string): F
   throw busyError(`box ${boxId}`, attempt.busy);
 }
 
-/** Kills this process at `name` when the crash tests ask for it (BOXLITE_CRASH_AT). */
-export function crashPoint(config: Config, name: string): void {
-  if (config.crashAt === name) process.kill(process.pid, "SIGKILL");
-}
-
 /** Records `op` for box `boxId` (its directory is `boxDir`), durably, before its first step. */
 export function writeMarker(config: Config, boxId: string, boxDir: string, op: PendingOp): void {
   mkdirSync(pendingIndex(config), { recursive: true });

@@ -16,7 +16,8 @@ import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
-import { crashPoint, lockDiskOps } from "./disk-op.ts";
+import { crashPoint } from "../config/crash.ts";
+import { lockDiskOps } from "./disk-op.ts";
 import type { Home } from "./home.ts";
 import { withDiskStill } from "./snapshots.ts";
 

@@ -20,7 +20,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { newBoxId } from "./create.ts";
-import { crashPoint } from "./disk-op.ts";
+import { crashPoint } from "../config/crash.ts";
 import type { Home } from "./home.ts";
 import { imageContext } from "./images.ts";
 import { withDefaults } from "./options.ts";

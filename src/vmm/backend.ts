@@ -57,6 +57,19 @@ export interface VmExit {
   reason?: string;
 }
 
+/**
+ * A VM started from saved memory (a template, or a suspended box) instead of booting: it
+ * waits, stopped, until the host has connected to its agent channel.
+ */
+export interface RestoredVm {
+  /** Whether the guest must probe its disks again (WAKE `reprobe`): a template's disks were stand-ins. */
+  reprobe: boolean;
+  /** Runs the VM, once the host's channel is connected (docs/templates.md, "The channel"). */
+  run(): Promise<void>;
+  /** The guest did not come up: what it was restored from is not used again (a template is discarded). */
+  failed(why: string): void;
+}
+
 export interface VmProcess {
   /** The watchdog's pid: the leader of the box's process group. */
   pid: number;
@@ -72,6 +85,8 @@ export interface VmProcess {
   failed: Promise<string>;
   /** Sends a signal to the VMM (SIGKILL ends the whole group at once; the guest gets no say). */
   kill(signal?: NodeJS.Signals): void;
+  /** Set when the VM was restored from saved memory rather than booted. */
+  restored?: RestoredVm;
 }
 
 export interface BackendInfo {
@@ -80,6 +95,13 @@ export interface BackendInfo {
   accelerator: string;
   reason: string;
   binary?: string;
+  /** Whether boxes start from memory templates, and why (or why not) (docs/templates.md). */
+  templates: { enabled: boolean; reason: string; dir?: string };
+}
+
+export interface StartOptions {
+  /** Boot the kernel even when a template could be restored (after a restore failed). */
+  cold?: boolean;
 }
 
 /** Where the guest finds a shared directory: a virtio-fs tag, and the share's directory in it when one device serves several. */
@@ -112,7 +134,7 @@ export interface VmmBackend {
   control(vm: VmProcess, spec: VmSpec): VmControl;
   /** Resolves which accelerator to use (may boot a probe VM; the verdict is cached). */
   describe(): Promise<BackendInfo>;
-  start(spec: VmSpec): Promise<VmProcess>;
+  start(spec: VmSpec, options?: StartOptions): Promise<VmProcess>;
   /** Where this backend puts the shared directory the spec tagged `tag` (SharedDirDevice). */
   shareSource(tag: string): ShareSource;
 }

@@ -24,7 +24,8 @@ let channel: GuestChannel;
 
 beforeAll(async () => {
   const image = await prepareDefaultImage(config);
-  box = await startBoxVm(config, { id, image, cpus: 1, memoryMib: 256 });
+  // Cold: this file drives the channel by hand (a restored VM waits for its owner, see boot.ts).
+  box = await startBoxVm(config, { id, image, cpus: 1, memoryMib: 256 }, true);
   channel = await reconnect();
 }, 120_000);
 

@@ -7,7 +7,8 @@ test("logs prints the guest agent's console lines, and -n keeps the last ones", 
   const id = await stoppedBox();
   const all = await runCli(["logs", id]);
   expect(all.code).toBe(0);
-  expect(all.stdout).toMatch(/^boxlite-guest: agent \S+ ready on \/dev\/vport\dp\d/m);
+  // Cold: the agent says it is ready on its port; restored from a template: that it woke.
+  expect(all.stdout).toMatch(/^boxlite-guest: agent \S+ (ready on \/dev\/vport\dp\d|woke from saved memory)/m);
   // The box powered off cleanly, so its console ends with the agent's shutdown line (hvc0 writes CRLF).
   const last = await runCli(["logs", "-n", "1", id]);
   expect(last.stdout).toBe("boxlite-guest: shutting down\r\n");

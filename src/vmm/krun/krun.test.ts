@@ -116,6 +116,12 @@ describe("KrunBackend against the libkrun recorder", () => {
   });
 
   test("describe names the library and the hypervisor", async () => {
-    expect(await backend.describe()).toEqual({ name: "krun", accelerator: "kvm", reason: "test", binary: buildRecorder() });
+    expect(await backend.describe()).toEqual({
+      name: "krun",
+      accelerator: "kvm",
+      reason: "test",
+      binary: buildRecorder(),
+      templates: { enabled: false, reason: "libkrun has no snapshot API: every box boots cold" },
+    });
   });
 });

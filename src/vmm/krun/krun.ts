@@ -42,6 +42,9 @@ function encodeConfig(config: KrunVmConfig): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(config));
 }
 
+/** libkrun cannot save or restore a VM: every box boots cold. */
+const KRUN_TEMPLATES = { enabled: false, reason: "libkrun has no snapshot API: every box boots cold" };
+
 export class KrunBackend implements VmmBackend {
   readonly name = "krun" as const;
 
@@ -53,7 +56,7 @@ export class KrunBackend implements VmmBackend {
   ) {}
 
   describe(): Promise<BackendInfo> {
-    return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path });
+    return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path, templates: KRUN_TEMPLATES });
   }
 
   control(vm: VmProcess): VmControl {

@@ -111,21 +111,38 @@ function sharesArgs(machine: QemuMachine, devices: readonly VmDevice[]): string[
   return ["-chardev", `socket,id=shares,path=${escapeOption(machine.sharesSocket)}`, "-device", `vhost-user-fs-device,chardev=shares,tag=${SHARES_TAG}`];
 }
 
-/** Guest RAM as a shared memfd when a vhost-user device needs to map it; else QEMU's default. */
-function memoryArgs(machine: QemuMachine, devices: readonly VmDevice[]): string[] {
-  if (!devices.some((device) => device.kind === "fs")) return [];
-  return ["-object", `memory-backend-memfd,id=${SHARED_RAM},size=${machine.memoryMib}M,share=on`, "-machine", `memory-backend=${SHARED_RAM}`];
+/**
+ * Guest RAM in a file (templates, docs/templates.md): `shared` while a template is built, so
+ * the guest's memory is the file's contents; private for a box restored from it, so the box
+ * maps the template copy-on-write and boxes share the pages none of them wrote.
+ */
+export interface RamFile {
+  path: string;
+  shared: boolean;
+}
+
+/** Guest RAM as a shared memfd when a vhost-user device needs to map it, in a file for templates; else QEMU's default. */
+function memoryArgs(machine: QemuMachine, devices: readonly VmDevice[], ramFile: RamFile | undefined): string[] {
+  const shares = devices.some((device) => device.kind === "fs");
+  // fsd maps guest RAM by its fd: a private file mapping would show it the template, not the guest.
+  if (ramFile && shares) throw new Error("a VM with shared directories cannot have its RAM in a template file");
+  const backend = ramFile
+    ? `memory-backend-file,id=${SHARED_RAM},size=${machine.memoryMib}M,mem-path=${escapeOption(ramFile.path)},share=${ramFile.shared ? "on" : "off"}`
+    : shares
+      ? `memory-backend-memfd,id=${SHARED_RAM},size=${machine.memoryMib}M,share=on`
+      : undefined;
+  return backend ? ["-object", backend, "-machine", `memory-backend=${SHARED_RAM}`] : [];
 }
 
 /** The machine, then each device in order. Also what the accelerator probe and the benchmark's bare boot run. */
-export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], appendArgs: string[]): string[] {
+export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], appendArgs: string[], ramFile?: RamFile): string[] {
   const seen = new Map<VmDevice["kind"], number>();
   const perDevice = devices.flatMap((device) => {
     const index = seen.get(device.kind) ?? 0;
     seen.set(device.kind, index + 1);
     return deviceArgs(device, index);
   });
-  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices), ...perDevice, ...sharesArgs(machine, devices)];
+  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices, ramFile), ...perDevice, ...sharesArgs(machine, devices)];
 }
 
 /** QEMU's QMP socket for a box (snapshots pause the VM and switch its disk there): beside the agent's. */
@@ -138,7 +155,14 @@ export function sharesSocketOf(spec: VmSpec): string {
   return join(dirname(agentSocketOf(spec.devices)), "fs.sock");
 }
 
-export function boxArgs(spec: VmSpec, accelerator: string): string[] {
+/** How a box's QEMU starts when it is not a cold boot: its RAM in a file, and/or waiting for a saved state. */
+export interface StartFrom {
+  ramFile?: RamFile;
+  /** `-incoming defer`: QEMU waits, stopped, for `migrate-incoming` over QMP (migration.ts loadVm). */
+  incoming: boolean;
+}
+
+export function boxArgs(spec: VmSpec, accelerator: string, from?: StartFrom): string[] {
   const machine = {
     accelerator,
     kernelPath: spec.kernel.elfPath,
@@ -148,5 +172,10 @@ export function boxArgs(spec: VmSpec, accelerator: string): string[] {
     ...(spec.devices.some((device) => device.kind === "fs") ? { sharesSocket: sharesSocketOf(spec) } : {}),
   };
   // The box's settings reach the guest in CONFIG, not on the kernel command line.
-  return [...qemuArgs(machine, spec.devices, spec.kernelArgs), "-qmp", `unix:${escapeOption(qmpSocketOf(spec))},server=on,wait=off`];
+  return [
+    ...qemuArgs(machine, spec.devices, spec.kernelArgs, from?.ramFile),
+    "-qmp",
+    `unix:${escapeOption(qmpSocketOf(spec))},server=on,wait=off`,
+    ...(from?.incoming ? ["-incoming", "defer"] : []),
+  ];
 }

@@ -4,18 +4,35 @@
  * process that started them.
  */
 import type { Config } from "../../config/config.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmControl, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import {
+  type BackendInfo,
+  checkVmSpec,
+  type GuestAssets,
+  type ShareSource,
+  type StartOptions,
+  type VmControl,
+  type VmmBackend,
+  type VmProcess,
+  type VmSpec,
+} from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { fsdHelper, prepareFsd } from "../fsd.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
-import { boxArgs, qmpSocketOf, SHARES_TAG, sharesSocketOf } from "./args.ts";
+import { boxArgs, qmpSocketOf, SHARES_TAG, sharesSocketOf, type StartFrom } from "./args.ts";
 import { QemuControl } from "./control.ts";
 import { findQemu } from "./binary.ts";
+import { loadVm, waitForAgentClient } from "./migration.ts";
+import { QmpClient } from "./qmp.ts";
+import { type Template, Templates, templatesDir } from "./templates.ts";
+
+/** How long a restored guest's host may take to connect before the VM is given up on. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export class QemuBackend implements VmmBackend {
   readonly name = "qemu" as const;
   private verdict?: Promise<AccelVerdict>;
+  private templates?: Templates;
 
   constructor(
     private readonly config: Config,
@@ -30,7 +47,14 @@ export class QemuBackend implements VmmBackend {
   async describe(): Promise<BackendInfo> {
     const binary = findQemu(this.config);
     const verdict = await this.accelerator();
-    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary };
+    const templates = this.config.templates
+      ? {
+          enabled: true,
+          reason: "boxes start by restoring a saved, booted guest of their shape (boxes with volumes boot cold)",
+          dir: templatesDir(this.config),
+        }
+      : { enabled: false, reason: "BOXLITE_TEMPLATES=off: every box boots cold" };
+    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary, templates };
   }
 
   /** fsd serves every share on one device, each a directory named by its tag (args.ts sharesArgs). */
@@ -42,10 +66,55 @@ export class QemuBackend implements VmmBackend {
     return new QemuControl(qmpSocketOf(spec));
   }
 
-  async start(spec: VmSpec): Promise<VmProcess> {
+  async start(spec: VmSpec, options: StartOptions = {}): Promise<VmProcess> {
     checkVmSpec(spec);
     const verdict = await this.accelerator();
-    const argv = [findQemu(this.config), ...boxArgs(spec, verdict.accelerator)];
+    const binary = findQemu(this.config);
+    this.templates ??= new Templates(this.config, binary, verdict.accelerator);
+    const template = options.cold ? undefined : await this.templates.forSpec(spec);
+    if (template) {
+      const templates = this.templates;
+      try {
+        return await this.restore(spec, binary, verdict.accelerator, template);
+      } catch (error) {
+        templates.discard(template, String(error));
+      }
+    }
+    return this.spawn(spec, [binary, ...boxArgs(spec, verdict.accelerator)]);
+  }
+
+  /** Starts QEMU on `template`: the box's own devices, the template's memory mapped copy-on-write, its device state loaded. */
+  private async restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
+    const from: StartFrom = { ramFile: { path: template.ramPath, shared: false }, incoming: true };
+    const vm = await this.spawn(spec, [binary, ...boxArgs(spec, accelerator, from)]);
+    let qmp: QmpClient | undefined;
+    try {
+      qmp = await QmpClient.connect(qmpSocketOf(spec));
+      await loadVm(qmp, template.statePath, { ramInFile: true });
+    } catch (error) {
+      qmp?.close();
+      vm.kill("SIGKILL");
+      await vm.exited;
+      throw error;
+    }
+    const control = qmp;
+    const templates = this.templates;
+    vm.restored = {
+      reprobe: true,
+      run: async () => {
+        try {
+          await waitForAgentClient(control, CONNECT_TIMEOUT_MS);
+          await control.execute("cont");
+        } finally {
+          control.close();
+        }
+      },
+      failed: (why) => templates?.discard(template, why),
+    };
+    return vm;
+  }
+
+  private async spawn(spec: VmSpec, argv: string[]): Promise<VmProcess> {
     // QEMU has no virtio-fs server of its own: fsd serves the shares, ready before QEMU dials it.
     const shares = spec.devices
       .filter((device) => device.kind === "fs")

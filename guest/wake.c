@@ -1,0 +1,113 @@
+#include "wake.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* linux/random.h, which musl's headers lack. */
+#ifndef RNDADDENTROPY
+#define RNDADDENTROPY _IOW('R', 0x03, int[2])
+#define RNDRESEEDCRNG _IO('R', 0x07)
+#endif
+
+#define VIRTIO_BLK_DRIVER "/sys/bus/virtio/drivers/virtio_blk"
+/* The system disk (root=/dev/vda): mounted as /, never probed again. */
+#define SYSTEM_DISK "vda"
+
+static int reseed(const struct wake_request *req, char *err, size_t errlen) {
+  struct {
+    int entropy_count;
+    int buf_size;
+    unsigned char buf[WAKE_ENTROPY_MAX];
+  } pool;
+  pool.entropy_count = (int)req->entropy_len * 8;
+  pool.buf_size = (int)req->entropy_len;
+  memcpy(pool.buf, req->entropy, req->entropy_len);
+  int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+  int rc = fd < 0 ? -1 : ioctl(fd, RNDADDENTROPY, &pool);
+  /* Credited entropy alone waits for the next scheduled reseed: force one now, so the very
+   * next read differs from every other guest restored from the same memory. */
+  if (rc == 0) rc = ioctl(fd, RNDRESEEDCRNG);
+  int e = errno;
+  explicit_bzero(&pool, sizeof pool);
+  if (fd >= 0) close(fd);
+  if (rc == 0) return 0;
+  snprintf(err, errlen, "reseed the kernel's RNG: %s", strerror(e));
+  return -1;
+}
+
+static int write_text(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int e = errno;
+  close(fd);
+  errno = e;
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* The block device name (vdb) of a virtio device bound to virtio_blk, or "" when it has none. */
+static void disk_name(const char *device, char *name, size_t cap) {
+  char path[320];
+  name[0] = '\0';
+  snprintf(path, sizeof path, VIRTIO_BLK_DRIVER "/%s/block", device);
+  DIR *dir = opendir(path);
+  if (!dir) return;
+  for (struct dirent *e; (e = readdir(dir));) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(name, cap, "%s", e->d_name);
+    break;
+  }
+  closedir(dir);
+}
+
+/* Unbinds the box's disks first, all of them, then binds them again in order: the kernel
+ * hands out vdb, vdc, … by lowest free index, so each gets its name back. */
+static int reprobe_disks(char *err, size_t errlen) {
+  char devices[8][256];
+  size_t count = 0;
+  DIR *dir = opendir(VIRTIO_BLK_DRIVER);
+  if (!dir) {
+    snprintf(err, errlen, "open " VIRTIO_BLK_DRIVER ": %s", strerror(errno));
+    return -1;
+  }
+  for (struct dirent *e; (e = readdir(dir)) && count < 8;) {
+    char name[256];
+    if (strncmp(e->d_name, "virtio", 6) != 0) continue;
+    disk_name(e->d_name, name, sizeof name);
+    if (strcmp(name, SYSTEM_DISK) == 0) continue;
+    snprintf(devices[count++], sizeof devices[0], "%s", e->d_name);
+  }
+  closedir(dir);
+  for (size_t i = 0; i < count; i++) {
+    if (write_text(VIRTIO_BLK_DRIVER "/unbind", devices[i]) < 0) {
+      snprintf(err, errlen, "unbind disk %s: %s", devices[i], strerror(errno));
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (write_text(VIRTIO_BLK_DRIVER "/bind", devices[i]) < 0) {
+      snprintf(err, errlen, "bind disk %s: %s", devices[i], strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int wake_apply(const struct wake_request *req, char *err, size_t errlen) {
+  struct timespec now = {.tv_sec = (time_t)req->time_s, .tv_nsec = (long)req->time_ns};
+  if (clock_settime(CLOCK_REALTIME, &now) < 0) {
+    snprintf(err, errlen, "set the clock: %s", strerror(errno));
+    return -1;
+  }
+  if (reseed(req, err, errlen) < 0) return -1;
+  if (req->reprobe && reprobe_disks(err, errlen) < 0) return -1;
+  return 0;
+}

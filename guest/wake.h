@@ -1,0 +1,15 @@
+/* Waking a guest restored from saved memory (a template or a suspended box): what the saved
+ * guest cannot know — the time, fresh randomness, and the disks of the box it now serves. */
+#ifndef BOXLITE_WAKE_H
+#define BOXLITE_WAKE_H
+
+#include <stddef.h>
+
+#include "message.h"
+
+/* Applies req: the wall clock, the RNG (entropy credited, the CRNG reseeded at once), then,
+ * with req->reprobe, every virtio disk but the system disk unbound and bound again so the
+ * kernel reads its new size and forgets what it cached of the old one. 0, or -1 with err. */
+int wake_apply(const struct wake_request *req, char *err, size_t errlen);
+
+#endif
