@@ -99,7 +99,7 @@ class BoxOwner implements BoxSession {
       main: this.main,
       agent: `boxlite/${VERSION}`,
       onStopRequest: (timeoutMs) => this.stop(timeoutMs),
-      refuseExec: () => this.ending,
+      refuseExec: () => (this.ending === undefined ? undefined : { code: "stopping", message: this.ending }),
       onQuiesce: (request) => this.quiesce.hold(request),
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
