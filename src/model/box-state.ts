@@ -62,10 +62,15 @@ export function pausedReason(id: string, name: string = id): string {
   return `box ${id} is paused; unpause it with 'boxlite unpause ${name}' first`;
 }
 
+/** Why unpause is refused: the box is not paused (the owner says so too, of a box the record calls running). */
+export function notPausedReason(id: string, status: BoxStatus): string {
+  return `box ${id} is ${status}, not paused; only a box paused with 'boxlite pause' can be unpaused`;
+}
+
 const stopping = { refuse: (box: BoxFacts) => stoppingReason(box.id) };
 const paused = { refuse: (box: BoxFacts) => pausedReason(box.id, ref(box)) };
 const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running; start it with 'boxlite start ${ref(box)}'` };
-const notPaused = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not paused; only a box paused with 'boxlite pause' can be unpaused` };
+const notPaused = { refuse: (box: BoxFacts) => notPausedReason(box.id, box.status) };
 const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };
 
 const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {

@@ -6,7 +6,7 @@
  * does not freeze it either). Pauses, unpauses and a stop's release run one at a time.
  */
 import type { BoxStatus } from "../db/box-status.ts";
-import { pausedReason } from "../model/box-state.ts";
+import { notPausedReason, pausedReason } from "../model/box-state.ts";
 import { BoxliteError } from "../util/errors.ts";
 import type { VmControl } from "../vmm/backend.ts";
 import { setBoxState } from "./box-facts.ts";
@@ -55,9 +55,9 @@ export class PauseGate {
       this.refuseWhenEnding();
       if (!this.paused) {
         const why = this.quiesced()
-          ? "is held still for a snapshot, clone or export, not paused: it goes on by itself once that is done"
-          : "is running, not paused; only a box paused with 'boxlite pause' can be unpaused";
-        throw new BoxliteError("conflict", `box ${this.id} ${why}`);
+          ? `box ${this.id} is held still for a snapshot, clone or export, not paused: it goes on by itself once that is done`
+          : notPausedReason(this.id, "running");
+        throw new BoxliteError("conflict", why);
       }
       await this.control.resume();
       this.paused = false;
