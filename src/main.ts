@@ -4,7 +4,7 @@ import { cpCommand } from "./cli/cp.ts";
 import { execCommand } from "./cli/exec.ts";
 import { statsCommand } from "./cli/stats.ts";
 import { tunnelCommand } from "./cli/tunnel.ts";
-import { createCommand, restartCommand, startCommand, stopCommand } from "./cli/lifecycle.ts";
+import { createCommand, pauseCommand, restartCommand, startCommand, stopCommand, unpauseCommand } from "./cli/lifecycle.ts";
 import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -37,6 +37,8 @@ Commands:
   start    Start boxes in the background
   stop     Stop running boxes
   restart  Stop and start boxes
+  pause    Pause running boxes (their VM stops in place)
+  unpause  Let paused boxes go on
   ls       List boxes (also: ps, list)
   inspect  Show boxes as JSON
   rm       Remove boxes
@@ -86,6 +88,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   start: { run: startCommand },
   stop: { run: stopCommand },
   restart: { run: restartCommand },
+  pause: { run: pauseCommand },
+  unpause: { run: unpauseCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
   __supervise: {
     local: (runtime, [id, ...flags]) =>

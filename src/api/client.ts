@@ -172,6 +172,15 @@ export class RemoteBoxlite implements BoxliteApi {
     return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/stop`, { json })).box_id;
   }
 
+  /** `POST …/pause` and `…/unpause`, boxlite's own routes (no contract has them): the server decides, as the local runtime would. */
+  async pause(idOrName: string): Promise<string> {
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/pause`)).box_id;
+  }
+
+  async unpause(idOrName: string): Promise<string> {
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/unpause`)).box_id;
+  }
+
   async removeBox(idOrName: string, options: { force?: boolean } = {}): Promise<string> {
     const box = await this.getBox(idOrName);
     // The server's default is force=true (as the reference's); the CLI's is not.

@@ -1,4 +1,4 @@
-/** `boxlite create`, `start`, `stop` and `restart`: boxes that live in the background. */
+/** `boxlite create`, `start`, `stop`, `restart`, `pause` and `unpause`: boxes that live in the background. */
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger } from "../util/flags.ts";
@@ -36,8 +36,20 @@ Options:
   -t, --time SECONDS   Grace period for the stop (default 10)
 `;
 
+export const PAUSE_USAGE = `Usage: boxlite pause BOX [BOX...]
+
+Pause running boxes: each box's VM stops where it is (its processes and memory kept,
+nothing in it runs) until 'boxlite unpause'. exec, cp and attach are refused meanwhile;
+'boxlite stop' and 'boxlite rm -f' still work. Prints each id.
+`;
+
+export const UNPAUSE_USAGE = `Usage: boxlite unpause BOX [BOX...]
+
+Let paused boxes go on where they stopped. Prints each id.
+`;
+
 const STOP_OPTIONS = { time: { type: "string", short: "t" }, help: { type: "boolean", short: "h" } } as const;
-const START_OPTIONS = { help: { type: "boolean", short: "h" } } as const;
+const BOXES_OPTIONS = { help: { type: "boolean", short: "h" } } as const;
 
 export async function createCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const parsed = parseRunArgs(argv, "create");
@@ -65,14 +77,21 @@ async function eachBox(boxes: string[], command: string, action: (box: string) =
   return failed ? 1 : 0;
 }
 
-export async function startCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions("start", START_OPTIONS, argv, true);
-  if (values.help) {
-    void out(START_USAGE);
-    return 0;
-  }
-  return eachBox(positionals, "start", (box) => runtime.start(box));
+/** A command whose only arguments are BOXes, each given to `action` in turn (start, pause, unpause). */
+function boxesCommand(name: string, usage: string, action: (runtime: BoxliteApi, box: string) => Promise<string>) {
+  return async (runtime: BoxliteApi, argv: string[]): Promise<number> => {
+    const { values, positionals } = parseOptions(name, BOXES_OPTIONS, argv, true);
+    if (values.help) {
+      void out(usage);
+      return 0;
+    }
+    return eachBox(positionals, name, (box) => action(runtime, box));
+  };
 }
+
+export const startCommand = boxesCommand("start", START_USAGE, (runtime, box) => runtime.start(box));
+export const pauseCommand = boxesCommand("pause", PAUSE_USAGE, (runtime, box) => runtime.pause(box));
+export const unpauseCommand = boxesCommand("unpause", UNPAUSE_USAGE, (runtime, box) => runtime.unpause(box));
 
 function stopTimeout(value: string | undefined): number | undefined {
   const seconds = parseInteger("--time", value);

@@ -20,6 +20,7 @@ import {
   parseError,
   parseExit,
   parseHello,
+  parsePauseMessage,
   parseStarted,
 } from "./messages.ts";
 import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
@@ -77,7 +78,10 @@ function channelError(error: ErrorMessage): BoxliteError {
   return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
 }
 
-/** The owner's refusal of a QUIESCE or RESUME: its ERROR code is one of boxlite's error codes. */
+/** The frames that answer a request to the owner (GuestChannel.ask), on the request's stream. */
+const OWNER_ANSWERS: ReadonlySet<number> = new Set([FrameType.QUIESCE, FrameType.RESUME, FrameType.PAUSE, FrameType.UNPAUSE, FrameType.ERROR]);
+
+/** The owner's refusal of a QUIESCE, RESUME, PAUSE or UNPAUSE: its ERROR code is one of boxlite's error codes. */
 function refusal(error: ErrorMessage): BoxliteError {
   const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
   return new BoxliteError(code, error.message);
@@ -109,7 +113,7 @@ export class GuestChannel {
   private configAck: PromiseWithResolvers<void> | undefined;
   /** FREEZE, THAW or WAKE sent and not yet answered (one at a time: the owner serializes them). */
   private channelAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
-  /** QUIESCE or RESUME requests to the owner, by stream, waiting for their answer. */
+  /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
 
@@ -275,6 +279,20 @@ export class GuestChannel {
     return { pauseMs: pause_ms, resume: async () => void (await this.ask(FrameType.RESUME, stream, {})) };
   }
 
+  /** On a box socket: asks the owner to stop the box's VM in place (PAUSE); resolves once it is. The pause outlives this connection. */
+  pause(): Promise<void> {
+    return this.askOwner("PAUSE");
+  }
+
+  /** On a box socket: asks the owner to let the box's paused VM go on (UNPAUSE); resolves once it runs. */
+  unpause(): Promise<void> {
+    return this.askOwner("UNPAUSE");
+  }
+
+  private async askOwner(what: "PAUSE" | "UNPAUSE"): Promise<void> {
+    parsePauseMessage(await this.ask(FrameType[what], this.allocateStream(), {}), what);
+  }
+
   private ask(type: FrameType, stream: number, payload: object): Promise<Uint8Array> {
     if (this.failure) return Promise.reject(this.failure);
     const answer = Promise.withResolvers<Uint8Array>();
@@ -344,7 +362,7 @@ export class GuestChannel {
       return;
     }
     const hold = this.holds.get(frame.stream);
-    if (hold && (frame.type === FrameType.QUIESCE || frame.type === FrameType.RESUME || frame.type === FrameType.ERROR)) {
+    if (hold && OWNER_ANSWERS.has(frame.type)) {
       this.holds.delete(frame.stream);
       if (frame.type === FrameType.ERROR) hold.reject(refusal(parseError(frame.payload)));
       else hold.resolve(frame.payload);

@@ -127,8 +127,8 @@ export class GuestExecution implements ExecutionHandle {
   }
 
   onRefused(message: ErrorMessage): void {
-    // A box socket's refusals: another client holds the main command, or the box is stopping.
-    const conflict = message.code === "already_attached" || message.code === "stopping";
+    // A box socket's refusals: another client holds the main command, or the box is stopping or paused.
+    const conflict = message.code === "already_attached" || message.code === "stopping" || message.code === "paused";
     const error = conflict
       ? new BoxliteError("conflict", message.message)
       : new BoxliteError("invalid_argument", `the guest refused the command: ${message.code}: ${message.message}`);

@@ -36,6 +36,8 @@ export const FrameType = {
   STOP: 0x42,
   QUIESCE: 0x43,
   RESUME: 0x44,
+  PAUSE: 0x45,
+  UNPAUSE: 0x46,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -64,13 +66,23 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.STOP]: "channel",
   [FrameType.QUIESCE]: "command",
   [FrameType.RESUME]: "command",
+  [FrameType.PAUSE]: "command",
+  [FrameType.UNPAUSE]: "command",
 };
 
 /** Frames only box-socket peers speak: the guest does not know them (bad_type there and in the golden vectors). */
-const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([FrameType.ATTACH, FrameType.START, FrameType.STOP, FrameType.QUIESCE, FrameType.RESUME]);
+const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([
+  FrameType.ATTACH,
+  FrameType.START,
+  FrameType.STOP,
+  FrameType.QUIESCE,
+  FrameType.RESUME,
+  FrameType.PAUSE,
+  FrameType.UNPAUSE,
+]);
 
 export interface DecoderOptions {
-  /** Accept the box socket's own frames (ATTACH, START, STOP, QUIESCE, RESUME) besides the guest's. */
+  /** Accept the box socket's own frames (ATTACH, START, STOP, QUIESCE, RESUME, PAUSE, UNPAUSE) besides the guest's. */
   boxSocket?: boolean;
 }
 

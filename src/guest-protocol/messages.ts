@@ -194,6 +194,11 @@ export function parseAttach(payload: Uint8Array): void {
   parseObject(payload, "ATTACH", {});
 }
 
+/** PAUSE and UNPAUSE on the box socket, asked and answered alike: a JSON object (`{}`; unknown fields ignored). */
+export function parsePauseMessage(payload: Uint8Array, what: "PAUSE" | "UNPAUSE"): void {
+  parseObject(payload, what, {});
+}
+
 /** START on the box socket: empty. */
 export function parseStart(payload: Uint8Array): void {
   if (payload.length !== 0) throw new FrameError("bad_payload", "START takes no payload");

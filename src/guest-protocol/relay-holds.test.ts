@@ -1,7 +1,7 @@
 /**
- * QUIESCE and RESUME through a real relay on a unix socket, from the real client: the
- * owner's pause is answered, released by RESUME or by the client going away, and an
- * owner's refusal reaches the client with its error code.
+ * QUIESCE and RESUME, PAUSE and UNPAUSE through a real relay on a unix socket, from the real
+ * client: the owner's pause is answered, a hold released by RESUME or by the client going
+ * away (a user's PAUSE is not), and an owner's refusal reaches the client with its error code.
  */
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,7 +11,7 @@ import { waitFor } from "../../test/helpers/cli.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { GuestChannel } from "./client.ts";
 import type { QuiesceRequest } from "./quiesce.ts";
-import type { QuiesceHold } from "./relay-holds.ts";
+import type { OwnerRequests } from "./relay-holds.ts";
 import { RelayServer } from "./relay.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "relay-holds-test-"));
@@ -30,11 +30,11 @@ const unusedChannel = {
 };
 
 let sockets = 0;
-async function serve(onQuiesce?: (request: QuiesceRequest) => Promise<QuiesceHold>): Promise<{ relay: RelayServer; client: GuestChannel }> {
+async function serve(owner: OwnerRequests = {}): Promise<{ relay: RelayServer; client: GuestChannel; path: string }> {
   const path = join(dir, `box${sockets++}.sock`);
-  const relay = RelayServer.listen(path, { channel: unusedChannel as never, agent: "test", onStopRequest: () => {}, ...(onQuiesce ? { onQuiesce } : {}) });
+  const relay = RelayServer.listen(path, { channel: unusedChannel as never, agent: "test", onStopRequest: () => {}, ...owner });
   const { channel } = await GuestChannel.connect(path, { timeoutMs: 5_000, vmExited: new Promise(() => {}) });
-  return { relay, client: channel };
+  return { relay, client: channel, path };
 }
 
 /** An owner that records what it was asked and how often it resumed. */
@@ -53,7 +53,7 @@ function owner() {
 
 test("QUIESCE is answered once the owner paused, with its fork request and pause time; RESUME releases it", async () => {
   const fake = owner();
-  const { relay, client } = await serve(fake.onQuiesce);
+  const { relay, client } = await serve({ onQuiesce: fake.onQuiesce });
   const hold = await client.quiesce({ fork: { dest: "/home/bases/x.qcow2", next: "/home/boxes/b/disks/.next-1.qcow2" } });
   expect(hold.pauseMs).toBe(12.5);
   expect(fake.requests).toEqual([{ fork: { dest: "/home/bases/x.qcow2", next: "/home/boxes/b/disks/.next-1.qcow2" } }]);
@@ -66,7 +66,7 @@ test("QUIESCE is answered once the owner paused, with its fork request and pause
 
 test("a client that goes away while holding a pause releases it", async () => {
   const fake = owner();
-  const { relay, client } = await serve(fake.onQuiesce);
+  const { relay, client } = await serve({ onQuiesce: fake.onQuiesce });
   await client.quiesce({});
   client.close();
   await waitFor(() => fake.releases() === 1, 5_000, "the pause to be released");
@@ -74,7 +74,7 @@ test("a client that goes away while holding a pause releases it", async () => {
 });
 
 test("the owner's refusal reaches the client with its code; a box socket without an owner that pauses answers unsupported", async () => {
-  const busy = await serve(() => Promise.reject(new BoxliteError("busy", "box b is busy: it is paused for another snapshot")));
+  const busy = await serve({ onQuiesce: () => Promise.reject(new BoxliteError("busy", "box b is busy: it is paused for another snapshot")) });
   const refused = await busy.client.quiesce({}).catch((error: unknown) => error);
   expect(refused).toBeInstanceOf(BoxliteError);
   expect((refused as BoxliteError).code).toBe("busy");
@@ -85,6 +85,51 @@ test("the owner's refusal reaches the client with its code; a box socket without
   const none = await serve();
   const unsupported = await none.client.quiesce({}).catch((error: unknown) => error);
   expect((unsupported as BoxliteError).code).toBe("unsupported");
+  none.client.close();
+  await none.relay.close();
+});
+
+test("PAUSE and UNPAUSE are answered once the owner did it, and a pause outlives the client that asked", async () => {
+  const calls: string[] = [];
+  const fake = owner();
+  const { relay, client, path } = await serve({
+    onQuiesce: fake.onQuiesce,
+    onPause: async () => void calls.push("pause"),
+    onUnpause: async () => void calls.push("unpause"),
+  });
+  await client.pause();
+  expect(calls).toEqual(["pause"]);
+  // A QUIESCE hold as well: its release tells when the relay has seen the client go.
+  await client.quiesce({});
+  client.close();
+  await waitFor(() => fake.releases() === 1, 5_000, "the relay to see the client go");
+  // Unlike the hold, the pause is not undone: a later client unpauses.
+  const later = (await GuestChannel.connect(path, { timeoutMs: 5_000, vmExited: new Promise(() => {}) })).channel;
+  expect(calls).toEqual(["pause"]);
+  await later.unpause();
+  expect(calls).toEqual(["pause", "unpause"]);
+  later.close();
+  await relay.close();
+});
+
+test("an owner's refusal of PAUSE or UNPAUSE reaches the client with its code; an owner that cannot pause answers unsupported", async () => {
+  const { relay, client } = await serve({
+    onPause: () => Promise.reject(new BoxliteError("busy", "box b is busy: it is held still for a snapshot")),
+    onUnpause: () => Promise.reject(new BoxliteError("conflict", "box b is running, not paused")),
+  });
+  const busy = await client.pause().catch((error: unknown) => error);
+  expect(busy).toMatchObject({ code: "busy", message: "box b is busy: it is held still for a snapshot" });
+  const conflict = await client.unpause().catch((error: unknown) => error);
+  expect(conflict).toMatchObject({ code: "conflict", message: "box b is running, not paused" });
+  // The connection is still good after a refusal.
+  expect(client.isClosed).toBe(false);
+  client.close();
+  await relay.close();
+
+  const none = await serve({ onQuiesce: () => Promise.reject(new Error("not asked")) });
+  for (const ask of [() => none.client.pause(), () => none.client.unpause()]) {
+    expect(await ask().catch((error: unknown) => error)).toMatchObject({ code: "unsupported", message: "this box's owner cannot pause it" });
+  }
   none.client.close();
   await none.relay.close();
 });

@@ -32,17 +32,18 @@ import {
   parseFilesIn,
   parseFilesOut,
   parseHello,
+  parsePauseMessage,
   parseResize,
   parseSignal,
   parseStart,
   parseStopRequest,
   type StartedMessage,
 } from "./messages.ts";
-import { parseQuiesceRequest, type QuiesceRequest } from "./quiesce.ts";
-import { type QuiesceHold, RelayHolds } from "./relay-holds.ts";
+import { parseQuiesceRequest } from "./quiesce.ts";
+import { type OwnerRequests, RelayHolds } from "./relay-holds.ts";
 import { SocketWriter } from "./writer.ts";
 
-export interface RelayOptions {
+export interface RelayOptions extends OwnerRequests {
   /** The guest channel the clients' commands run on. */
   channel: Pick<GuestChannel, "exec" | "filesOut" | "filesIn">;
   /** The box's main command, for ATTACH and START; without it ATTACH is refused. */
@@ -51,13 +52,8 @@ export interface RelayOptions {
   agent: string;
   /** A client sent STOP: it asks for the box to stop, with this grace period when given. */
   onStopRequest(timeoutMs: number | undefined): void;
-  /** Refuses new commands with this reason (the box is stopping); undefined to accept. */
-  refuseExec?(): string | undefined;
-  /**
-   * A client sent QUIESCE: pause the box (and fork its disk). Resolves once paused with
-   * what resumes it, which the client's RESUME — or its disconnect — calls.
-   */
-  onQuiesce?(request: QuiesceRequest): Promise<QuiesceHold>;
+  /** Refuses new commands with this code and reason (the box is stopping, or paused); undefined to accept. */
+  refuseExec?(): { code: "stopping" | "paused"; message: string } | undefined;
 }
 
 const SIGKILL = 9;
@@ -106,7 +102,7 @@ class RelayClient {
   ) {
     this.writer = new SocketWriter(socket as Socket<unknown>);
     this.holds = new RelayHolds(
-      options.onQuiesce,
+      options,
       (type, stream, payload) => this.send(type, stream, encodeJson(payload)),
       () => this.gone,
     );
@@ -186,6 +182,12 @@ class RelayClient {
       this.holds.resume(frame.stream);
       return;
     }
+    if (frame.type === FrameType.PAUSE || frame.type === FrameType.UNPAUSE) {
+      if (this.streams.has(frame.stream)) throw new FrameError("bad_stream", `stream ${frame.stream} is in use`);
+      parsePauseMessage(frame.payload, frame.type === FrameType.PAUSE ? "PAUSE" : "UNPAUSE");
+      this.holds.pause(frame.type, frame.stream);
+      return;
+    }
     if (frame.type === FrameType.START) {
       parseStart(frame.payload);
       this.options.main?.start();
@@ -250,11 +252,7 @@ class RelayClient {
     if (this.streams.has(id)) throw new FrameError("bad_stream", `stream ${id} is already open`);
     const refusal = this.options.refuseExec?.();
     if (refusal !== undefined || this.streams.size >= MAX_STREAMS) {
-      this.send(
-        FrameType.ERROR,
-        id,
-        encodeJson({ code: refusal === undefined ? "limit" : "stopping", message: refusal ?? `at most ${MAX_STREAMS} commands at once` }),
-      );
+      this.send(FrameType.ERROR, id, encodeJson(refusal ?? { code: "limit", message: `at most ${MAX_STREAMS} commands at once` }));
       return;
     }
     const credit: Credit = { bytes: INITIAL_WINDOW, wake: [] };

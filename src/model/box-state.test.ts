@@ -3,7 +3,7 @@ import { BOX_STATUSES, type BoxStatus } from "../db/box-status.ts";
 import { type BoxAction, type BoxFacts, canTransition, decide } from "./box-state.ts";
 
 const box = (status: BoxStatus, userCommand = false): BoxFacts => ({ id: "b1", name: "web", status, userCommand });
-const ACTIONS: BoxAction[] = ["start", "stop", "exec", "copy", "attach", "remove", "snapshot", "pause", "stats"];
+const ACTIONS: BoxAction[] = ["start", "stop", "exec", "copy", "attach", "remove", "snapshot", "pause", "unpause", "stats", "tunnel"];
 
 describe("what each status allows", () => {
   test("start is idempotent on a running box, and starts every settled one", () => {
@@ -34,7 +34,7 @@ describe("what each status allows", () => {
   });
 
   test("a stopping box takes no new command, in words that say so", () => {
-    for (const action of ["exec", "copy", "attach", "snapshot", "pause", "stats"] as const) {
+    for (const action of ["exec", "copy", "attach", "snapshot", "pause", "unpause", "stats"] as const) {
       expect(() => decide(box("stopping"), action)).toThrow(/is stopping; wait until it has stopped/);
     }
     expect(decide(box("stopping"), "stop")).toBe("noop");
@@ -46,6 +46,30 @@ describe("what each status allows", () => {
       expect(decide(box(status), "remove", { force: true })).toBe("act");
     }
     for (const status of ["configured", "stopped", "failed", "unknown"] as const) expect(decide(box(status), "remove")).toBe("act");
+  });
+
+  test("pause acts on a running box and unpause on a paused one; the owner answers a paused box's pause (already paused, or held for a snapshot)", () => {
+    expect(decide(box("running"), "pause")).toBe("act");
+    expect(decide(box("paused"), "unpause")).toBe("act");
+    expect(decide(box("paused"), "pause")).toBe("act");
+  });
+
+  test("pause of a box without a VM says its status and how to start it; unpause of a box that is not paused says so", () => {
+    for (const status of ["configured", "stopped", "failed", "unknown"] as const) {
+      expect(() => decide(box(status), "pause")).toThrow(`box b1 is ${status}, not running; start it with 'boxlite start web'`);
+    }
+    for (const status of ["configured", "running", "stopped", "failed", "unknown"] as const) {
+      expect(() => decide(box(status), "unpause")).toThrow(`box b1 is ${status}, not paused; only a box paused with 'boxlite pause' can be unpaused`);
+    }
+  });
+
+  test("a paused box takes no command, copy, attach, snapshot, start or tunnel, saying to unpause it; stop, rm -f and stats go through", () => {
+    for (const action of ["exec", "copy", "attach", "snapshot", "start", "tunnel"] as const) {
+      expect(() => decide(box("paused"), action)).toThrow("box b1 is paused; unpause it with 'boxlite unpause web' first");
+    }
+    expect(decide(box("paused"), "stop")).toBe("act");
+    expect(decide(box("paused"), "remove", { force: true })).toBe("act");
+    expect(decide(box("paused"), "stats")).toBe("act");
   });
 
   test("a failed box is not booted implicitly; its reason stays until an explicit start", () => {

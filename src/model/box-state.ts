@@ -19,7 +19,7 @@ export function isActiveStatus(status: BoxStatus): boolean {
   return status === "running" || status === "paused";
 }
 
-export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "stats" | "tunnel";
+export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "unpause" | "stats" | "tunnel";
 
 /**
  * `act`: go ahead. `noop`: the box is already as asked: succeed without doing anything.
@@ -57,9 +57,20 @@ export function stoppingReason(id: string): string {
   return `box ${id} is stopping; wait until it has stopped ('boxlite ls -a'), then try again`;
 }
 
+/** Why a paused box takes no request but stop, rm -f, stats and unpause: the state machine's words, which its owner also answers with. */
+export function pausedReason(id: string, name: string = id): string {
+  return `box ${id} is paused; unpause it with 'boxlite unpause ${name}' first`;
+}
+
+/** Why unpause is refused: the box is not paused (the owner says so too, of a box the record calls running). */
+export function notPausedReason(id: string, status: BoxStatus): string {
+  return `box ${id} is ${status}, not paused; only a box paused with 'boxlite pause' can be unpaused`;
+}
+
 const stopping = { refuse: (box: BoxFacts) => stoppingReason(box.id) };
-const paused = { refuse: (box: BoxFacts) => `box ${box.id} is paused; resume it first` };
+const paused = { refuse: (box: BoxFacts) => pausedReason(box.id, ref(box)) };
 const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running; start it with 'boxlite start ${ref(box)}'` };
+const notPaused = { refuse: (box: BoxFacts) => notPausedReason(box.id, box.status) };
 const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };
 
 const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
@@ -72,10 +83,23 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     remove: "act",
     snapshot: "act",
     pause: notRunning,
+    unpause: notPaused,
     stats: notRunning,
     tunnel: "boot",
   },
-  running: { start: "noop", stop: "act", exec: "act", copy: "act", attach: "act", remove: "force", snapshot: "act", pause: "act", stats: "act", tunnel: "act" },
+  running: {
+    start: "noop",
+    stop: "act",
+    exec: "act",
+    copy: "act",
+    attach: "act",
+    remove: "force",
+    snapshot: "act",
+    pause: "act",
+    unpause: notPaused,
+    stats: "act",
+    tunnel: "act",
+  },
   stopping: {
     start: stopping,
     stop: "noop",
@@ -85,6 +109,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     remove: "force",
     snapshot: stopping,
     pause: stopping,
+    unpause: stopping,
     stats: stopping,
     tunnel: stopping,
   },
@@ -97,9 +122,11 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     remove: "act",
     snapshot: "act",
     pause: notRunning,
+    unpause: notPaused,
     stats: notRunning,
     tunnel: "boot",
   },
+  // Paused by a user, or held still for a snapshot, clone or export: the owner knows which, and answers pause and unpause.
   paused: {
     start: paused,
     stop: "act",
@@ -108,7 +135,8 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     attach: paused,
     remove: "force",
     snapshot: paused,
-    pause: "noop",
+    pause: "act",
+    unpause: "act",
     stats: "act",
     tunnel: paused,
   },
@@ -122,6 +150,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     remove: "act",
     snapshot: "act",
     pause: notRunning,
+    unpause: notPaused,
     stats: notRunning,
     tunnel: unsettled,
   },
@@ -134,6 +163,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     remove: "act",
     snapshot: unsettled,
     pause: notRunning,
+    unpause: notPaused,
     stats: notRunning,
     tunnel: unsettled,
   },
@@ -148,6 +178,7 @@ const WHAT: Record<BoxAction, string> = {
   remove: "removing",
   snapshot: "a snapshot",
   pause: "pause",
+  unpause: "unpause",
   stats: "stats",
   tunnel: "a tunnel",
 };

@@ -87,6 +87,10 @@ export interface BoxliteApi {
   start(idOrName: string): Promise<string>;
   /** Stops a running box; returns its id. */
   stop(idOrName: string, options?: { timeoutMs?: number }): Promise<string>;
+  /** Stops a running box's VM in place (docker pause: its memory and processes kept, nothing runs) until unpause or stop; returns its id. */
+  pause(idOrName: string): Promise<string>;
+  /** Lets a paused box go on; returns its id. */
+  unpause(idOrName: string): Promise<string>;
   /** Removes a box (refused while it runs, unless forced); returns its id. */
   removeBox(idOrName: string, options?: { force?: boolean }): Promise<string>;
   /** Boots a box and streams its main command (local only). */

@@ -21,10 +21,10 @@ export async function connectBox(home: Home, box: BoxRecord): Promise<GuestChann
   } catch (cause) {
     const now = resolveBox(home.database.db, box.id);
     if (!now) throw new BoxliteError("not_found", `box ${box.id} was removed`, { cause });
-    if (now.status !== "running") {
+    if (now.status !== "running" && now.status !== "paused") {
       decideFor(now, "exec");
       throw new BoxliteError("conflict", `box ${box.id} is ${now.status}: it stopped during the request; try again`, { cause });
     }
-    throw new BoxliteError("conflict", `box ${box.id} is recorded as running but does not answer on ${path}; see 'boxlite ls -a'`, { cause });
+    throw new BoxliteError("conflict", `box ${box.id} is recorded as ${now.status} but does not answer on ${path}; see 'boxlite ls -a'`, { cause });
   }
 }

@@ -23,7 +23,7 @@ import { createBox } from "./create.ts";
 import { type BoxStats, boxStats } from "./stats.ts";
 import { dialPort, readyForTunnel } from "./tunnel.ts";
 import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream, type FilesOutStream } from "./copy.ts";
-import { startDetached, stopBox } from "./lifecycle.ts";
+import { pauseBox, startDetached, stopBox } from "./lifecycle.ts";
 import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
 import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
@@ -160,6 +160,19 @@ export class Boxlite implements BoxliteApi {
   /** Stops a running box: SIGTERM to its main command, power-off after `timeoutMs`; returns its id. */
   async stop(idOrName: string, options: { timeoutMs?: number } = {}): Promise<string> {
     return stopBox(await this.home(), idOrName, options.timeoutMs);
+  }
+
+  /**
+   * Stops a running box's VM in place, through its owner: its vCPUs stop, its memory and
+   * VMM stay, and it is `paused` until `unpause` or `stop`; returns its id.
+   */
+  async pause(idOrName: string): Promise<string> {
+    return pauseBox(await this.home(), idOrName, "pause");
+  }
+
+  /** Lets a paused box go on where it stopped; returns its id. */
+  async unpause(idOrName: string): Promise<string> {
+    return pauseBox(await this.home(), idOrName, "unpause");
   }
 
   /** The supervisor of a detached box (`boxlite __supervise`): runs it until it stops. */

@@ -1,8 +1,9 @@
 /**
- * `start` and `stop` from any process, and the implicit boot of a request that needs a
- * running box, each as the state machine says (model/box-state.ts). Start hands the box to
- * a new supervisor (detached); stop asks whoever owns the box — a supervisor or a
- * foreground `run` — over its box socket, and waits for the record to say it stopped.
+ * `start`, `stop`, `pause` and `unpause` from any process, and the implicit boot of a
+ * request that needs a running box, each as the state machine says (model/box-state.ts).
+ * Start hands the box to a new supervisor (detached); stop, pause and unpause ask whoever
+ * owns the box — a supervisor or a foreground `run` — over its box socket (stop then waits
+ * for the record to say it stopped).
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -69,6 +70,23 @@ async function requestStop(home: Home, box: BoxRecord, timeoutMs: number): Promi
   }
   channel.requestStop(timeoutMs);
   channel.close();
+}
+
+/**
+ * Pauses a running box's VM in place (`pause`), or lets a paused one go on (`unpause`),
+ * through its owner; returns its id. The state machine refuses a box in no state for it; the
+ * owner what only it knows (already paused, held still for a snapshot).
+ */
+export async function pauseBox(home: Home, idOrName: string, action: "pause" | "unpause"): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  decideFor(box, action);
+  const channel = await connectBox(home, box);
+  try {
+    await (action === "pause" ? channel.pause() : channel.unpause());
+  } finally {
+    channel.close();
+  }
+  return box.id;
 }
 
 /** How long an implicit boot waits for another process that is booting the same box. */

@@ -34,9 +34,14 @@ export class QuiesceGate {
     private readonly home: Home,
     private readonly id: string,
     private readonly box: BootedBox,
-    /** Why the box takes no request now (it is stopping), or undefined. */
+    /** Why the box takes no request now (it is stopping, or paused by a user), or undefined. */
     private readonly ending: () => string | undefined,
   ) {}
+
+  /** Whether a client holds the box still now. */
+  get isHeld(): boolean {
+    return this.held;
+  }
 
   async hold(request: QuiesceRequest): Promise<QuiesceHold> {
     const why = this.ending();

@@ -27,6 +27,7 @@ import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { boxHostname, processSpec } from "./options.ts";
 import { recoverBoxBeforeStart } from "./disk-recovery.ts";
+import { PauseGate } from "./pause.ts";
 import { QuiesceGate } from "./quiesce.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 import { removeForkLeftovers } from "../disk/fork.ts";
@@ -72,6 +73,7 @@ class BoxOwner implements BoxSession {
   private ending: string | undefined;
   private graceTimer: Timer | undefined;
   private readonly quiesce: QuiesceGate;
+  private readonly pause: PauseGate;
 
   constructor(
     private readonly home: Home,
@@ -83,7 +85,15 @@ class BoxOwner implements BoxSession {
     launch: ConstructorParameters<typeof MainSession>[0],
   ) {
     this.main = new MainSession(launch);
-    this.quiesce = new QuiesceGate(home, id, box, () => this.ending);
+    // A paused box is not held for a snapshot (its guest cannot freeze), nor paused while held.
+    this.quiesce = new QuiesceGate(home, id, box, () => this.ending ?? this.pause.refusal());
+    this.pause = new PauseGate(
+      home,
+      id,
+      box.control,
+      () => this.ending,
+      () => this.quiesce.isHeld,
+    );
   }
 
   /** Serves the box socket and follows the main command to the box's end. */
@@ -99,8 +109,10 @@ class BoxOwner implements BoxSession {
       main: this.main,
       agent: `boxlite/${VERSION}`,
       onStopRequest: (timeoutMs) => this.stop(timeoutMs),
-      refuseExec: () => this.ending,
+      refuseExec: () => this.refusal(),
       onQuiesce: (request) => this.quiesce.hold(request),
+      onPause: () => this.pause.pause(),
+      onUnpause: () => this.pause.unpause(),
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
     void this.box.vm.exited.then((exit) =>
@@ -138,10 +150,21 @@ class BoxOwner implements BoxSession {
     this.graceTimer = setTimeout(() => this.box.channel.shutdown(), timeoutMs);
   }
 
-  /** From now on the box takes no command, and says so: the record turns `stopping` at once. */
+  /** Why a new command is refused now: the box is stopping, or paused. */
+  private refusal(): { code: "stopping" | "paused"; message: string } | undefined {
+    if (this.ending !== undefined) return { code: "stopping", message: this.ending };
+    const paused = this.pause.refusal();
+    return paused === undefined ? undefined : { code: "paused", message: paused };
+  }
+
+  /**
+   * From now on the box takes no command, and says so: the record turns `stopping` at once.
+   * A paused VM goes on, so that its guest can power off; one that cannot is killed.
+   */
   private markEnding(): void {
     this.ending = stoppingReason(this.id);
     setBoxState(this.home.database.db, this.id, { status: "stopping", last_updated: new Date().toISOString() });
+    void this.pause.releaseForStop().catch(() => this.box.vm.kill("SIGKILL"));
   }
 
   private async finish(outcome: Outcome): Promise<void> {

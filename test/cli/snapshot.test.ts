@@ -3,22 +3,11 @@
  * (its disk exists, no VM): against the home, and with --url against a server over the
  * same home, which must print the same.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { startApi, type TestApi } from "../helpers/api.ts";
+import { describe, expect, test } from "bun:test";
+import { cliModes } from "../helpers/api.ts";
 import { runCli } from "../helpers/cli.ts";
-import { Boxlite } from "../../src/runtime/boxlite.ts";
 
-const runtime = Boxlite.open();
-const api: TestApi = startApi(runtime);
-
-afterAll(async () => {
-  await api.close();
-});
-
-const MODES: Array<[string, () => string[]]> = [
-  ["against the home", () => []],
-  ["with --url", () => ["--url", api.httpBase.replace(/\/v1$/, "")]],
-];
+const MODES = cliModes();
 
 for (const [mode, globals] of MODES) {
   describe(`snapshot ${mode}`, () => {

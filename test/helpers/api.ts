@@ -10,7 +10,7 @@ import { upgradeWebSocket, websocket } from "../../src/api/websocket.ts";
 import { createApp } from "../../src/api/app.ts";
 import { ExecutionRegistry, type ExecutionRegistryOptions } from "../../src/api/executions.ts";
 import type { ApiEnv } from "../../src/api/middleware.ts";
-import type { Boxlite } from "../../src/runtime/boxlite.ts";
+import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { waitFor } from "./cli.ts";
 
 export interface TestApi {
@@ -42,6 +42,19 @@ export function startApi(runtime: Boxlite, options: ExecutionRegistryOptions = {
       await server.stop(true);
     },
   };
+}
+
+/**
+ * The CLI's two ways to a home, for a test file whose commands must print the same either
+ * way: the home itself, and `--url` to a server over it (started now, closed after the file).
+ */
+export function cliModes(): Array<[mode: string, globals: () => string[]]> {
+  const api = startApi(Boxlite.open());
+  afterAll(() => api.close());
+  return [
+    ["against the home", () => []],
+    ["with --url", () => ["--url", api.httpBase.replace(/\/v1$/, "")]],
+  ];
 }
 
 /** A JSON request through `app.request`. */

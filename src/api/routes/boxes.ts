@@ -1,6 +1,7 @@
 /**
  * Box lifecycle over REST (as the reference's serve routes it): create (`configured`, not
- * booted), list, get by id, id prefix or name, HEAD, remove, start, stop, and per-box metrics. Each route is one
+ * booted), list, get by id, id prefix or name, HEAD, remove, start, stop, pause and unpause
+ * (ours), and per-box metrics. Each route is one
  * call into the runtime; create requests in either contract shape are read by the one
  * codec (model/codec.ts), which refuses what this build cannot honour with 400
  * `unsupported` naming the field, rather than dropping it.
@@ -129,6 +130,14 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
     if (decide(factsOfView(view), "stop") === "act") counters.boxesStopped++;
     return c.json(toBox(await runtime.getBox(view.box_id)));
   });
+
+  // boxlite's own (no contract has them): the runtime and the box's owner decide, and the Box is answered as it is then.
+  for (const action of ["pause", "unpause"] as const) {
+    routes.post(`/boxes/:id/${action}`, async (c) => {
+      const id = await runtime[action](boxParam(c));
+      return c.json(toBox(await runtime.getBox(id)));
+    });
+  }
 
   routes.get("/boxes/:id/metrics", async (c) => {
     const view = await runtime.getBox(boxParam(c));

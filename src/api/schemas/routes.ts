@@ -44,6 +44,19 @@ export interface RouteSpec {
 
 const TAR = { media: "application/x-tar" };
 
+/** POST …/pause or …/unpause: boxlite's own, in no contract; the Box as it is then. */
+function pauseRoute(action: "pause" | "unpause", summary: string): RouteSpec {
+  return {
+    method: "POST",
+    path: `/boxes/{box_id}/${action}`,
+    operationId: `${action}Box`,
+    summary,
+    tag: "Boxes",
+    success: { 200: Box },
+    errors: [404, 409, 503],
+  };
+}
+
 /** The routes, in the order the document lists them. */
 export const ROUTES: readonly RouteSpec[] = [
   {
@@ -131,6 +144,8 @@ export const ROUTES: readonly RouteSpec[] = [
     success: { 200: Box },
     errors: [404, 409],
   },
+  pauseRoute("pause", "Stop a running box's VM in place, its memory kept, until unpause or stop (a boxlite extension)"),
+  pauseRoute("unpause", "Let a paused box go on (a boxlite extension)"),
   {
     method: "GET",
     path: "/boxes/{box_id}/attach",
