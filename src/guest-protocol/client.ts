@@ -4,12 +4,12 @@
  * stream with per-stream flow control (docs/guest-protocol.md).
  */
 import type { Socket } from "bun";
-import { BoxliteError, ERROR_TABLE, type ErrorCode } from "../util/errors.ts";
+import { BoxliteError } from "../util/errors.ts";
+import { channelError, GUEST_COULD_NOT, ownerRefusal } from "./client-errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
 import {
   encodeJson,
-  type ErrorMessage,
   type ExecRequest,
   type FilesInRequest,
   type FilesOutRequest,
@@ -46,46 +46,13 @@ export interface ConnectOptions {
   opened?: () => Promise<void>;
 }
 
-const GUEST_COULD_NOT = {
-  FREEZE: "the guest could not freeze the box's filesystem",
-  THAW: "the guest could not thaw the box's filesystem",
-  WAKE: "the guest could not wake from saved memory",
-} as const;
-
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
 /** Between a connection closed before HELLO and the next attempt. */
 const RECONNECT_PAUSE_MS = 20;
 
-/** Errors that are the guest refusing the box's CONFIG: the box's settings, not the guest, are at fault. */
-const configRefusals = new WeakSet<BoxliteError>();
-
-/** Whether `error` is the guest refusing the box's configuration (a restored guest that got that far is sound). */
-export function isConfigRefusal(error: unknown): boolean {
-  return error instanceof BoxliteError && configRefusals.has(error);
-}
-
-/** What an ERROR on stream 0 means: a configuration the guest could not take, or a channel it gave up on. */
-function channelError(error: ErrorMessage): BoxliteError {
-  let refusal: BoxliteError | undefined;
-  if (error.code === "config_failed") refusal = new BoxliteError("vmm_failed", `the guest could not apply the box's configuration: ${error.message}`);
-  if (error.code === "config_conflict")
-    refusal = new BoxliteError("protocol", `the guest was configured differently on an earlier connection: ${error.message}`);
-  if (refusal) {
-    configRefusals.add(refusal);
-    return refusal;
-  }
-  return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
-}
-
 /** The frames that answer a request to the owner (GuestChannel.ask), on the request's stream. */
 const OWNER_ANSWERS: ReadonlySet<number> = new Set([FrameType.QUIESCE, FrameType.RESUME, FrameType.PAUSE, FrameType.UNPAUSE, FrameType.ERROR]);
-
-/** The owner's refusal of a QUIESCE, RESUME, PAUSE or UNPAUSE: its ERROR code is one of boxlite's error codes. */
-function refusal(error: ErrorMessage): BoxliteError {
-  const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
-  return new BoxliteError(code, error.message);
-}
 
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
 
@@ -364,7 +331,7 @@ export class GuestChannel {
     const hold = this.holds.get(frame.stream);
     if (hold && OWNER_ANSWERS.has(frame.type)) {
       this.holds.delete(frame.stream);
-      if (frame.type === FrameType.ERROR) hold.reject(refusal(parseError(frame.payload)));
+      if (frame.type === FrameType.ERROR) hold.reject(ownerRefusal(parseError(frame.payload)));
       else hold.resolve(frame.payload);
       return;
     }

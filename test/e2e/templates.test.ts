@@ -42,9 +42,14 @@ const COLD = /agent \S+ ready on \/dev\/vport/;
 test("boxes restored from one template each have their own randomness, boot id, clock and hostname", async () => {
   const probe = "cat /proc/sys/kernel/random/boot_id; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s; hostname; cat /sys/block/vdb/size";
   const seen = [];
+  let built: string | undefined;
   for (let i = 0; i < 3; i++) {
     const run = await runCli(["run", "--rm", "--", "sh", "-c", probe]);
     expect(run).toMatchObject({ code: 0, stderr: "" });
+    // Built by the first box, then restored by each: never discarded and built again.
+    const [key] = templates();
+    built ??= manifest(key as string).created_at;
+    expect(manifest(key as string).created_at).toBe(built);
     const [bootId, random, clock, hostname, sectors] = run.stdout.trim().split("\n");
     seen.push({ bootId, random, hostname });
     expect(bootId).toMatch(/^[0-9a-f-]{36}$/);
