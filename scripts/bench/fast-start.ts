@@ -24,31 +24,18 @@ import type { ImageBase } from "../../src/image/image.ts";
 import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
 import { boxLayout, removeBox } from "../../src/runtime/box-layout.ts";
 import { boxNetwork } from "../../src/runtime/box-network.ts";
+import { machineLoad, median, spread, timedCommand } from "./stats.ts";
 
-const flag = (name: string, fallback: number) => {
+function flag(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
+}
 const RUNS = flag("--runs", 7);
 const MAX_BOXES = flag("--max", 120);
 const LATENCY_SAMPLES = 40;
 const MEMORY_MIB = 512;
 const binary = join(import.meta.dir, "..", "..", "dist", "boxlite");
 const TRUE: ExecRequest = { argv: ["true"], env: ["PATH=/bin:/usr/bin"], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-
-async function timed(command: string[], env: Record<string, string | undefined>): Promise<number> {
-  const started = performance.now();
-  const proc = Bun.spawn(command, { env, stdout: "ignore", stderr: "pipe" });
-  const code = await proc.exited;
-  if (code !== 0) throw new Error(`${command[0]} exited ${code}: ${await new Response(proc.stderr).text()}`);
-  return performance.now() - started;
-}
 
 /** One exec of `true`: the host's round trip, and what it adds beyond the guest's process time, in ms. */
 async function execOnce(box: BootedBox): Promise<{ roundTripMs: number; overheadMs: number }> {
@@ -91,17 +78,17 @@ const env = { ...process.env, BOXLITE_HOME: home, BOXLITE_TEMPLATES: "on" };
 const coldEnv = { ...env, BOXLITE_TEMPLATES: "off" };
 try {
   // 1. Whole CLI runs. The first builds the template (and warms the image and kernel caches).
-  await timed([binary, "run", "--rm", "--", "true"], env);
+  await timedCommand([binary, "run", "--rm", "--", "true"], env);
   const restored: number[] = [];
   const cold: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    cold.push(await timed([binary, "run", "--rm", "--", "true"], coldEnv));
-    restored.push(await timed([binary, "run", "--rm", "--", "true"], env));
+    cold.push(await timedCommand([binary, "run", "--rm", "--", "true"], coldEnv));
+    restored.push(await timedCommand([binary, "run", "--rm", "--", "true"], env));
   }
   const ratio = median(restored) / median(cold);
-  console.log(`run --rm -- true (${RUNS} runs each, interleaved)`);
-  console.log(`  cold boot:          median ${median(cold).toFixed(0)} ms`);
-  console.log(`  from a template:    median ${median(restored).toFixed(0)} ms`);
+  console.log(`run --rm -- true (${RUNS} runs each, interleaved; ${machineLoad()})`);
+  console.log(`  cold boot:          ${spread(cold)} ms`);
+  console.log(`  from a template:    ${spread(restored)} ms`);
   console.log(`  ratio: ${ratio.toFixed(3)} (target <= 0.25) ${ratio <= 0.25 ? "OK" : "OVER TARGET"}`);
 
   // 2 and 3: one restored box and one cold box, in-process.
