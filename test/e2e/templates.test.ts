@@ -115,6 +115,20 @@ test("a template QEMU cannot restore is discarded and the box boots cold", async
   expect(templates()).toEqual([key]);
 });
 
+test("a box killed while it is restored leaves no VM, and the template serves the next box", async () => {
+  const [key] = templates() as [string];
+  const before = manifest(key);
+  const crashed = await runCli(["run", "--name", "killed", "--", "true"], { env: { BOXLITE_CRASH_AT: "template-restored" } });
+  expect(crashed.code).not.toBe(0);
+  const id = JSON.parse((await runCli(["inspect", "killed"])).stdout)[0].Id as string;
+  expect(id).toMatch(/^[0-9a-z]{26}$/);
+  expect(qemuProcesses(id)).toEqual([]);
+  expect(manifest(key)).toEqual(before);
+  expect(await consoleOf("after-killed-restore")).toContain(WOKE);
+  expect(manifest(key)).toEqual(before);
+  await runCli(["rm", "-f", "killed"]);
+});
+
 test("a build killed before it is published is never used, and leaves no VM behind", async () => {
   const crashed = await runCli(["run", "--rm", "--memory", "384", "--", "true"], { env: { BOXLITE_CRASH_AT: "template-saved" } });
   expect(crashed.code).not.toBe(0);

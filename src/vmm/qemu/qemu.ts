@@ -4,6 +4,7 @@
  * process that started them.
  */
 import type { Config } from "../../config/config.ts";
+import { crashPoint } from "../../config/crash.ts";
 import {
   type BackendInfo,
   checkVmSpec,
@@ -91,6 +92,7 @@ export class QemuBackend implements VmmBackend {
     try {
       qmp = await QmpClient.connect(qmpSocketOf(spec));
       await loadVm(qmp, template.statePath, { ramInFile: true });
+      crashPoint(this.config, "template-restored");
     } catch (error) {
       qmp?.close();
       vm.kill("SIGKILL");
