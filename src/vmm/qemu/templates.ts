@@ -26,7 +26,7 @@ import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
 /** Bumped whenever what a template holds or how it is restored changes: older ones are never used. */
-const TEMPLATE_FORMAT = 1;
+const TEMPLATE_FORMAT = 2;
 /** The stand-in for the box's disk while the template boots: the guest only probes it, and probes the real one again on WAKE. */
 const PLACEHOLDER_BYTES = 1 << 20;
 const MIB = 1 << 20;
@@ -170,7 +170,15 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     if (device.kind === "agent") return { ...device, socketPath: join(build, "agent.sock") };
     return device;
   });
-  const shape: VmSpec = { ...spec, boxId: "template", devices, helpers: [], consolePath: join(build, "console.log") };
+  // boxlite.template=1: the agent lets go of the stand-in disks at once, so a restored box only binds its own.
+  const shape: VmSpec = {
+    ...spec,
+    boxId: "template",
+    devices,
+    helpers: [],
+    consolePath: join(build, "console.log"),
+    kernelArgs: [...spec.kernelArgs, "boxlite.template=1"],
+  };
   const argv = [qemuBinary, ...boxArgs(shape, accelerator, { ramFile: { path: join(build, "ram"), shared: true }, incoming: false })];
   const vm = await spawnVmm(config, { what: "QEMU (template)", argv, agentSocketPath: join(build, "agent.sock"), helpers: [] });
   let channel: GuestChannel | undefined;
