@@ -15,7 +15,6 @@ import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
 import { fsyncPath } from "../../db/files.ts";
 import { GuestChannel } from "../../guest-protocol/client.ts";
-import { BoxliteError } from "../../util/errors.ts";
 import { publishFile, sha256Hex } from "../../util/fs.ts";
 import type { VmDevice } from "../devices.ts";
 import type { VmSpec } from "../backend.ts";
@@ -231,6 +230,8 @@ async function buildTemplate(config: Config, qemuBinary: string, accelerator: st
 /** Templates of one QEMU binary and accelerator; what failed to build is not tried again by this process. */
 export class Templates {
   private readonly failed = new Map<string, string>();
+  /** Builds under way in this process, by key: boxes of one shape starting together wait for one build. */
+  private readonly building = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: Config,
@@ -250,16 +251,23 @@ export class Templates {
       if (typeof found !== "string") return found;
       this.discard(templateAt(dir, key), found);
     }
+    let build = this.building.get(key);
+    if (!build) {
+      build = buildTemplate(this.config, this.qemuBinary, this.accelerator, spec, key, shape).finally(() => this.building.delete(key));
+      this.building.set(key, build);
+    }
     try {
-      await buildTemplate(this.config, this.qemuBinary, this.accelerator, spec, key, shape);
+      await build;
     } catch (error) {
       this.failed.set(key, String(error));
       if (this.config.debug) console.error(`boxlite: cannot build a template, booting cold: ${String(error)}`);
       return undefined;
     }
     const built = checkTemplate(dir, key, spec.memoryMib);
-    if (typeof built === "string") throw new BoxliteError("internal", `the template just built in ${dir} is not usable: ${built}`);
-    return built;
+    if (typeof built !== "string") return built;
+    this.failed.set(key, built);
+    if (this.config.debug) console.error(`boxlite: the template just built in ${dir} is not usable, booting cold: ${built}`);
+    return undefined;
   }
 
   /** A template that failed to restore, or is damaged: removed, so the next start builds a new one. */
