@@ -1,5 +1,6 @@
-/* The forked child of EXEC (set up the process in the container, then exec) and of
- * FILES_OUT / FILES_IN (chroot into the container, then copy). Never returns. */
+/* The child of EXEC (set up the process in the container, then exec; it runs in the agent's
+ * memory until then, see exec.c) and the forked child of FILES_OUT / FILES_IN (chroot into
+ * the container, then copy). Never returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -29,12 +30,15 @@ __attribute__((format(printf, 3, 0))) static _Noreturn void report(int errpipe, 
   _exit(code);
 }
 
-/* Reports a setup failure to the parent and exits with code. */
+/* Reports a command's setup failure in the agent's memory (struct child_failure) and exits with code. */
 __attribute__((format(printf, 3, 4))) static _Noreturn void fail(const struct child_plan *p, int code,
                                                                  const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  report(p->errpipe, code, fmt, ap); /* exits: va_end would never run */
+  vsnprintf(p->failure->message, sizeof p->failure->message, fmt, ap);
+  va_end(ap);
+  p->failure->code = code;
+  _exit(code);
 }
 
 __attribute__((format(printf, 3, 4))) static _Noreturn void fail_fd(int errpipe, int code, const char *fmt, ...) {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,6 @@ static int make_pipe(int *fds, int r, int nonblocking, char *err, size_t errlen)
 }
 
 static int open_stdio(const struct exec_request *req, int *fds, char *err, size_t errlen) {
-  if (make_pipe(fds, SETUP_R, SETUP_R, err, errlen) < 0) return -1;
   if (req->tty) return pty_open(&fds[PTY_MASTER], &fds[PTY_SLAVE], req->rows, req->cols, err, errlen);
   if (req->stdin_open && make_pipe(fds, IN_R, IN_W, err, errlen) < 0) return -1;
   if (make_pipe(fds, OUT_R, OUT_R, err, errlen) < 0) return -1;
@@ -78,6 +78,16 @@ static int adopt_child(struct stream *st, pid_t pid, uint64_t start, int *fds, c
   return 0;
 }
 
+/* The stack a command's child runs on until execve. The child shares the agent's memory
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does): fork would copy the agent's page tables and
+ * write-protect its pages, and the agent would then take a copy-on-write fault on every page
+ * it writes next — under TCG the largest part of what a command costs beyond its own run.
+ * The agent is suspended until the child execs or exits, so one stack serves every command,
+ * and the child writes only its own stack (child.c keeps to syscalls and _exit). */
+static _Alignas(16) unsigned char child_stack[64 * 1024];
+
+static int child_entry(void *plan) { child_run(plan); }
+
 static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
   (void)ctx;
   struct user_ids user;
@@ -91,26 +101,28 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
     return -1;
   }
   int fds[NFDS];
-  static const int child_ends[] = {IN_R, OUT_W, ERR_W, PTY_SLAVE, SETUP_W};
+  static const int child_ends[] = {IN_R, OUT_W, ERR_W, PTY_SLAVE};
   for (int i = 0; i < NFDS; i++) fds[i] = -1;
   if (open_stdio(req, fds, err, errlen) < 0) {
     close_fds(fds, all, NFDS);
     free(envp);
     return -1;
   }
+  struct child_failure failure = {.code = 0};
   struct child_plan plan = {
       .req = req,
       .user = &user,
       .envp = envp,
       .stdio = {fds[IN_R], fds[OUT_W], fds[ERR_W]},
       .tty = fds[PTY_SLAVE],
-      .errpipe = fds[SETUP_W],
+      .failure = &failure,
   };
   uint64_t start = clock_now_ns();
-  pid_t pid = fork();
-  if (pid == 0) child_run(&plan);
+  pid_t pid = clone(child_entry, child_stack + sizeof child_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   free(envp);
   if (adopt_child(st, pid, start, fds, child_ends, sizeof child_ends / sizeof child_ends[0], err, errlen) < 0) return -1;
+  /* The child has exec'd or exited by now (CLONE_VFORK): a failure is in place. */
+  if (failure.code) memcpy(st->error, failure.message, sizeof st->error);
   st->pty = req->tty;
   st->fds[0] = req->tty ? fds[PTY_MASTER] : fds[IN_W];
   st->fds[1] = req->tty ? fds[PTY_MASTER] : fds[OUT_R];

@@ -13,17 +13,25 @@ extern const struct session_ops exec_ops;
 /* st's process was reaped with status at now_ns: fills code, signal, error and exit_ns. */
 void exec_finish(struct stream *st, int status, uint64_t now_ns);
 
-/* What the child needs after fork (prepared by the parent, where errors are reportable). */
+/* Why a command's child could not exec: its exit code (126 or 127) and the reason. The child
+ * shares the agent's memory until execve (exec.c), so it writes this in place before _exit,
+ * and the agent reads it once the child is gone or has exec'd: no pipe needed. */
+struct child_failure {
+  int code; /* 0: the child exec'd */
+  char message[EXIT_ERROR_MAX];
+};
+
+/* What the child needs (prepared by the parent, where errors are reportable). */
 struct child_plan {
   const struct exec_request *req;
   const struct user_ids *user;
   char **envp;
   int stdio[3]; /* fds for the child's 0, 1, 2; stdio[0] < 0 means /dev/null */
   int tty;      /* the PTY slave, or -1 */
-  int errpipe;  /* write end: [exit code byte][message] when setup or exec fails */
+  struct child_failure *failure; /* filled when setup or exec fails */
 };
 
-/* Runs in the forked child: never returns. */
+/* Runs in the command's child, in the agent's memory: never returns. */
 _Noreturn void child_run(const struct child_plan *plan);
 
 /* What the child of FILES_OUT / FILES_IN needs: the tar's pipe end and the error pipe. */
