@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,29 +29,72 @@ static void print_hosts(FILE *f, const struct guest_config *cfg) {
   fprintf(f, HEADER "127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s\n", address, cfg->hostname);
 }
 
-/* Writes a temporary file in dir and renames it over name: a reader sees the old file or the
- * new one, and rename replaces a symlink at name instead of following it. No fsync: the file
- * is written again at every boot, so one a crash empties comes back at the next. Returns 0 or
- * -errno; on failure name is untouched and the temporary file gone. */
+/* A file's new text, rendered once for whichever way it is written. */
+struct text {
+  char data[1024];
+  size_t len;
+};
+
+static int render(void (*print)(FILE *, const struct guest_config *), const struct guest_config *cfg,
+                  struct text *out) {
+  FILE *f = fmemopen(out->data, sizeof out->data, "w");
+  if (!f) return -errno;
+  print(f, cfg);
+  long n = ftell(f);
+  bool bad = ferror(f) || n < 0 || (size_t)n >= sizeof out->data;
+  fclose(f);
+  if (bad) return -EOVERFLOW;
+  out->len = (size_t)n;
+  return 0;
+}
+
+static int write_text(int fd, const struct text *t) {
+  for (size_t off = 0; off < t->len;) {
+    ssize_t n = pwrite(fd, t->data + off, t->len - off, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? -errno : -EIO;
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Rewrites name where it is (mode 0644, owner root) when it is a regular file with no other link,
+ * so that no other name sees the change, as after a rename. Nothing runs in the box yet, so no
+ * reader sees it half written; and reusing the inode and its block spares the filesystem an
+ * inode allocation and a free (~10 ms per file under emulation). Opened without following a
+ * symlink or waiting on a FIFO. False when it was not done (the file may be half written):
+ * replace_file then replaces it whole. */
+static bool rewrite_in_place(int dir, const char *name, const struct text *t) {
+  struct stat st;
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return false;
+  int fd = openat(dir, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool done = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && write_text(fd, t) == 0 &&
+              ftruncate(fd, (off_t)t->len) == 0 && fchown(fd, 0, 0) == 0 && fchmod(fd, 0644) == 0;
+  close(fd);
+  return done;
+}
+
+/* Writes name: in place when it can (rewrite_in_place), else as a temporary file in dir renamed
+ * over name: a reader sees the old file or the new one, and rename replaces a symlink (or any
+ * other kind of file) at name instead of following it. No fsync: the file is written again at
+ * every boot, so one a crash empties comes back at the next. Returns 0 or -errno; on failure the
+ * temporary file is gone. */
 static int replace_file(int dir, const char *name, void (*print)(FILE *, const struct guest_config *),
                         const struct guest_config *cfg) {
+  struct text t;
+  int e = -render(print, cfg, &t);
+  if (e) return -e;
+  if (rewrite_in_place(dir, name, &t)) return 0;
   char tmp[32];
   snprintf(tmp, sizeof tmp, ".%s.boxlite", name);
   /* What a boot that stopped midway may have left (O_EXCL below follows nothing either). */
   if (unlinkat(dir, tmp, 0) < 0 && errno != ENOENT) return -errno;
   int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  FILE *f = fdopen(fd, "w");
-  int e = f ? 0 : errno;
-  if (f) {
-    print(f, cfg);
-    /* Both files fit in stdio's buffer, so a write error (a full disk) shows when it is closed. */
-    e = ferror(f) ? EIO : 0;
-    if (fchmod(fd, 0644) < 0 && !e) e = errno; /* open's mode is masked by the umask */
-    if (fclose(f) != 0 && !e) e = errno;
-  } else {
-    close(fd);
-  }
+  e = -write_text(fd, &t);
+  if (fchmod(fd, 0644) < 0 && !e) e = errno; /* open's mode is masked by the umask */
+  if (close(fd) != 0 && !e) e = errno;
   if (!e && renameat(dir, tmp, dir, name) < 0) e = errno;
   if (e) unlinkat(dir, tmp, 0);
   return -e;

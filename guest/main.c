@@ -37,10 +37,11 @@ static double uptime(void) {
 }
 
 /* The port appears once the host's virtio-serial control messages are processed, which can
- * be just after init starts. */
+ * be just after init starts: looked for every millisecond, the boot waits for it no longer
+ * than it must. */
 static int wait_for_channel(double started) {
   char path[300];
-  struct timespec tick = {0, 10 * 1000 * 1000};
+  struct timespec tick = {0, 1000 * 1000};
   for (int tries = 0;; tries++) {
     int fd = channel_open(path, sizeof path);
     if (fd >= 0) {
@@ -48,7 +49,7 @@ static int wait_for_channel(double started) {
               started, uptime());
       return fd;
     }
-    if (tries == 100) log_msg("still waiting for the virtio-serial port \"%s\"", CHANNEL_PORT_NAME);
+    if (tries == 1000) log_msg("still waiting for the virtio-serial port \"%s\"", CHANNEL_PORT_NAME);
     nanosleep(&tick, NULL);
   }
 }

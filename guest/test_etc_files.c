@@ -23,10 +23,14 @@ static int write_into(const struct root *r, const struct guest_config *cfg, char
   return etc_files_write(r->path, cfg, err, errlen);
 }
 
-static mode_t mode_of(int dirfd, const char *rel) {
+/* What is at rel, not following a symlink; all zero when nothing is. */
+static struct stat stat_of(int dirfd, const char *rel) {
   struct stat st;
-  return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode : 0;
+  if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) memset(&st, 0, sizeof st);
+  return st;
 }
+
+static mode_t mode_of(int dirfd, const char *rel) { return stat_of(dirfd, rel).st_mode; }
 
 static void test_an_image_without_etc_gets_one_with_both_files(void) {
   struct root r;
@@ -87,6 +91,27 @@ static void test_existing_files_are_replaced_and_search_is_optional(void) {
   root_remove(&r);
 }
 
+static void test_a_plain_file_is_rewritten_in_place_and_a_linked_one_or_a_fifo_replaced(void) {
+  struct root r;
+  root_make(&r);
+  put_file(r.fd, "etc/resolv.conf", "nameserver 1.2.3.4\noptions ndots:5 timeout:9 attempts:5 rotate\n", 63, 0600);
+  ino_t before = stat_of(r.fd, "etc/resolv.conf").st_ino;
+  /* A hosts with a second name elsewhere: rewriting it in place would change that one too. */
+  put_text(r.fd, "etc/hosts", "10.0.0.9 old\n");
+  CHECK(linkat(r.fd, "etc/hosts", r.fd, "hosts.copy", 0) == 0);
+  struct guest_config cfg = parse(CONFIG_WITH(NETWORK_JSON));
+  char err[256];
+  CHECK(write_into(&r, &cfg, err, sizeof err) == 0);
+  CHECK(stat_of(r.fd, "etc/resolv.conf").st_ino == before);
+  CHECK(text_is(r.fd, "etc/resolv.conf", RESOLV_CONF) && mode_of(r.fd, "etc/resolv.conf") == (S_IFREG | 0644));
+  CHECK(text_is(r.fd, "etc/hosts", HOSTS) && text_is(r.fd, "hosts.copy", "10.0.0.9 old\n"));
+  /* A FIFO is replaced, not opened: opening one to write would wait for a reader. */
+  CHECK(unlinkat(r.fd, "etc/hosts", 0) == 0 && mkfifoat(r.fd, "etc/hosts", 0644) == 0);
+  CHECK(write_into(&r, &cfg, err, sizeof err) == 0);
+  CHECK(text_is(r.fd, "etc/hosts", HOSTS) && mode_of(r.fd, "etc/hosts") == (S_IFREG | 0644));
+  root_remove(&r);
+}
+
 static void test_an_etc_that_is_a_symlink_is_refused(void) {
   struct root r, outside;
   root_make(&r);
@@ -122,6 +147,7 @@ int main(void) {
   test_an_image_without_etc_gets_one_with_both_files();
   test_symlinks_are_replaced_not_written_through();
   test_existing_files_are_replaced_and_search_is_optional();
+  test_a_plain_file_is_rewritten_in_place_and_a_linked_one_or_a_fifo_replaced();
   test_an_etc_that_is_a_symlink_is_refused();
   test_a_failure_names_the_file_and_leaves_no_temporary_file();
   return test_finish("test_etc_files");
