@@ -114,6 +114,30 @@ test("with a configuration, connect sends CONFIG right after HELLO and resolves 
   agent.stop();
 });
 
+test("CONFIG goes out behind HELLO without waiting for the guest's answer to it", async () => {
+  const path = join(dir, "config-pipelined.sock");
+  const decoder = new FrameDecoder();
+  let helloSeen = false;
+  const server = Bun.listen({
+    unix: path,
+    socket: {
+      data: (socket, bytes) => {
+        for (const frame of decoder.push(bytes)) {
+          if (frame.type === FrameType.HELLO) helloSeen = true;
+          // Both answers go out only once CONFIG arrived: a host waiting for HELLO's answer first would wait forever.
+          if (frame.type !== FrameType.CONFIG || !helloSeen) continue;
+          socket.write(encodeFrame(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION, agent: "fake" })));
+          socket.write(encodeFrame(FrameType.CONFIG, 0, encodeJson({})));
+        }
+      },
+    },
+  });
+  const { channel, hello } = await GuestChannel.connect(path, { timeoutMs: 5000, vmExited: forever, config });
+  expect(hello.agent).toBe("fake");
+  channel.close();
+  server.stop(true);
+});
+
 test("a configuration with a network goes on the wire as the golden config_network vector", async () => {
   const vectors = await Bun.file(join(import.meta.dir, "..", "..", "test", "fixtures", "guest-protocol", "vectors.tsv")).text();
   const vector = vectors
@@ -170,4 +194,43 @@ test("a channel closed with a reason fails what runs over it with that reason, n
   const error = await execution.exit.promise.catch((caught: unknown) => caught);
   expect(error).toMatchObject({ code: "vmm_failed", message: "helper net (pid 1) exited with status 1; the VM was stopped" });
   agent.stop();
+});
+
+test("a dialed channel sends what follows HELLO at once, and the other end reads HELLO first", async () => {
+  const path = join(dir, "dial.sock");
+  const seen: FrameType[] = [];
+  const decoder = new FrameDecoder({ boxSocket: true });
+  const server = Bun.listen({
+    unix: path,
+    socket: {
+      data: (socket, bytes) => {
+        for (const frame of decoder.push(bytes)) {
+          seen.push(frame.type);
+          // Answered only once EXEC is here: the client did not wait for HELLO's answer to send it.
+          if (frame.type !== FrameType.EXEC) continue;
+          socket.write(encodeFrame(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION, agent: "owner" })));
+          socket.write(encodeFrame(FrameType.EXIT, frame.stream, encodeJson({ code: 3, signal: 0, duration_us: 7 })));
+        }
+      },
+    },
+  });
+  const channel = await GuestChannel.dial(path, { timeoutMs: 5000, unanswered: () => new BoxliteError("conflict", "silent") });
+  const request = { argv: ["true"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
+  const status = await channel.exec(request, { onStdout: () => {}, onStderr: () => {} }).exit.promise;
+  expect(status).toMatchObject({ code: 3, durationUs: 7 });
+  expect(seen).toEqual([FrameType.HELLO, FrameType.EXEC]);
+  channel.close();
+  server.stop(true);
+});
+
+test("a dialed channel whose other end never answers HELLO fails what runs over it with the reason given", async () => {
+  const path = join(dir, "dial-silent.sock");
+  const server = Bun.listen({ unix: path, socket: quiet });
+  const channel = await GuestChannel.dial(path, { timeoutMs: 100, unanswered: () => new BoxliteError("conflict", "the owner is silent") });
+  const request = { argv: ["true"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
+  const error = await channel.exec(request, { onStdout: () => {}, onStderr: () => {} }).exit.promise.catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(BoxliteError);
+  expect((error as BoxliteError).message).toBe("the owner is silent");
+  expect(channel.isClosed).toBe(true);
+  server.stop(true);
 });

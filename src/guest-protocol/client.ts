@@ -46,6 +46,13 @@ export interface ConnectOptions {
   opened?: () => Promise<void>;
 }
 
+export interface DialOptions {
+  /** How long the other end may take to answer HELLO. */
+  timeoutMs: number;
+  /** Why the connection failed when it did not answer in time. */
+  unanswered(): BoxliteError;
+}
+
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
 /** Between a connection closed before HELLO and the next attempt. */
@@ -83,6 +90,8 @@ export class GuestChannel {
   /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
+  /** A dialed connection's deadline for HELLO's answer (dial). */
+  private helloTimer: Timer | undefined;
 
   private constructor() {}
 
@@ -92,7 +101,7 @@ export class GuestChannel {
   }
 
   /**
-   * Connects, shakes hands and sends `config` if given, within `timeoutMs`. A connection
+   * Connects, shakes hands and sends `config` if given (right behind HELLO), within `timeoutMs`. A connection
    * that closes before the guest's HELLO is tried again: a vsock bridge (libkrun) accepts
    * on the host and then closes when the guest is not listening yet, where QEMU's port
    * just waits.
@@ -112,13 +121,18 @@ export class GuestChannel {
     try {
       for (;;) {
         const attempt = await GuestChannel.open(path);
+        // On a cold boot CONFIG follows HELLO at once: the guest reads them in order and answers
+        // each, so the boot does not wait a round trip for HELLO's answer first. A restored VM
+        // is woken first (WAKE probes its disks again) and configured once its answer came.
+        const configured = options.config && !options.wake ? attempt.channel.configure(options.config) : undefined;
+        configured?.catch(() => {}); // a connection closed early is tried again below
         try {
           if (opened) await Promise.race([opened(), timeout, vmGone]);
           opened = undefined;
           const answer = await Promise.race([attempt.channel.hello.promise, attempt.closedEarly, timeout, vmGone]);
           if (answer !== "closed") {
             if (options.wake) await Promise.race([attempt.channel.wake(options.wake), timeout, vmGone]);
-            if (options.config) await Promise.race([attempt.channel.configure(options.config), timeout, vmGone]);
+            if (options.config) await Promise.race([configured ?? attempt.channel.configure(options.config), timeout, vmGone]);
             return { channel: attempt.channel, hello: answer };
           }
         } catch (error) {
@@ -130,6 +144,20 @@ export class GuestChannel {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * A box socket's connection, usable at once: HELLO goes first and whatever is sent next
+   * follows it without waiting for the answer (the owner reads a connection's frames in
+   * order), which saves a round trip through the owner per request. An answer that refuses
+   * HELLO fails what runs over the connection, and so does no answer within `timeoutMs`
+   * (with `unanswered()`).
+   */
+  static async dial(path: string, options: DialOptions): Promise<GuestChannel> {
+    const { channel } = await GuestChannel.open(path);
+    channel.hello.promise.catch(() => {});
+    channel.helloTimer = setTimeout(() => channel.close(options.unanswered()), options.timeoutMs);
+    return channel;
   }
 
   /** One connection with HELLO sent; `closedEarly` settles if it closes before the guest's HELLO. */
@@ -307,6 +335,7 @@ export class GuestChannel {
         this.fail(new BoxliteError("protocol", `the guest agent speaks protocol ${hello.version}, this boxlite speaks ${PROTOCOL_VERSION}`));
         return;
       }
+      clearTimeout(this.helloTimer);
       this.hello.resolve(hello);
       return;
     }
@@ -371,6 +400,7 @@ export class GuestChannel {
   private fail(error: BoxliteError): void {
     if (this.failure) return;
     this.failure = error;
+    clearTimeout(this.helloTimer);
     this.hello.reject(error);
     this.configAck?.reject(error);
     this.channelAck?.answer.reject(error);

@@ -10,14 +10,17 @@ import type { Home } from "./home.ts";
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * A channel to the box through its owner. An owner that does not answer is usually one
- * ending the box (its socket goes first): then the box's state is the error, as the state
- * machine words it, rather than a failed connection.
+ * A channel to the box through its owner, usable at once: what is sent on it follows the
+ * HELLO without waiting for the answer (GuestChannel.dial). An owner that does not answer
+ * is usually one ending the box (its socket goes first): then the box's state is the error,
+ * as the state machine words it, rather than a failed connection; one that accepts but
+ * stays silent fails what was sent once CONNECT_TIMEOUT_MS passed.
  */
 export async function connectBox(home: Home, box: BoxRecord): Promise<GuestChannel> {
   const path = boxLayout(home.config, box.id).boxSocket;
+  const silent = () => new BoxliteError("conflict", `box ${box.id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
   try {
-    return (await GuestChannel.connect(path, { timeoutMs: CONNECT_TIMEOUT_MS, vmExited: new Promise(() => {}) })).channel;
+    return await GuestChannel.dial(path, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered: silent });
   } catch (cause) {
     const now = resolveBox(home.database.db, box.id);
     if (!now) throw new BoxliteError("not_found", `box ${box.id} was removed`, { cause });
