@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,6 +57,8 @@
 #define GRACE_MS 3000
 #define ACK_MS 1000
 #define POLL_MS 10
+/* While a helper's ready path is watched with inotify, the wait still looks this often. */
+#define WATCHED_POLL_MS 100
 #define MAX_MEMBERS 17 /* 16 helpers and the VMM */
 #define START_TIME_MAX 32
 
@@ -189,10 +192,11 @@ static bool owner_gone(int watch_fd) {
 
 enum event { EVENT_NONE, EVENT_CHILD, EVENT_OWNER_GONE, EVENT_SIGNAL };
 
-/* Waits up to timeout_ms (-1: forever) for the owner's EOF or a signal; sets *signo for EVENT_SIGNAL. */
-static enum event wait_event(struct group *g, int timeout_ms, int *signo) {
-  struct pollfd fds[2] = {{.fd = g->sig_fd, .events = POLLIN}, {.fd = g->watch_fd, .events = POLLIN}};
-  if (poll(fds, 2, timeout_ms) <= 0) return EVENT_NONE;
+/* Waits up to timeout_ms (-1: forever) for the owner's EOF, a signal or, when extra_fd is not
+ * -1, extra_fd readable (EVENT_NONE then); sets *signo for EVENT_SIGNAL. */
+static enum event wait_event(struct group *g, int timeout_ms, int *signo, int extra_fd) {
+  struct pollfd fds[3] = {{.fd = g->sig_fd, .events = POLLIN}, {.fd = g->watch_fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+  if (poll(fds, extra_fd < 0 ? 2 : 3, timeout_ms) <= 0) return EVENT_NONE;
   if (fds[1].revents && owner_gone(g->watch_fd)) return EVENT_OWNER_GONE;
   if (!(fds[0].revents & POLLIN)) return EVENT_NONE;
   struct signalfd_siginfo info;
@@ -209,27 +213,65 @@ static struct member *ended_helper(struct group *g) {
   return NULL;
 }
 
-/* 0 once the helper's READY_PATH exists; else the status vmm-watch exits with. */
+/* An inotify watch for names appearing in the directory of path (a helper binding its socket
+ * there), or -1 when there is none to be had. */
+static int watch_directory_of(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+  if (len >= sizeof dir) return -1;
+  memcpy(dir, len == 0 ? "." : path, len == 0 ? 1 : len);
+  dir[len == 0 ? 1 : len] = '\0';
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd >= 0 && inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Empties the inotify queue: what it said is checked by looking at the path itself. */
+static void drain(int fd) {
+  char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  while (read(fd, events, sizeof events) > 0) {
+  }
+}
+
+/* 0 once the helper's READY_PATH exists; else the status vmm-watch exits with. The kernel wakes
+ * the wait when a name appears beside READY_PATH (inotify), so the VMM starts as soon as the
+ * helper is ready, not up to POLL_MS later; without a watch it polls. */
 static int wait_ready(struct group *g, struct member *h) {
   int64_t deadline = now_ms() + h->ready_ms;
-  for (;;) {
-    if (access(h->ready_path, F_OK) == 0) return 0;
+  /* Watched before the first look, so that a path created in between is not missed. */
+  int inotify_fd = watch_directory_of(h->ready_path);
+  int tick = inotify_fd < 0 ? POLL_MS : WATCHED_POLL_MS;
+  int status = -1;
+  while (status < 0) {
+    if (access(h->ready_path, F_OK) == 0) {
+      status = 0;
+      break;
+    }
     reap(g);
     struct member *ended = ended_helper(g);
     if (ended != NULL) {
       fprintf(stderr, "vmm-watch: helper %s exited with status %d before the VMM started\n", ended->name, exit_status(ended->status));
-      return 125;
+      status = 125;
+      break;
     }
     int64_t left = deadline - now_ms();
     if (left <= 0) {
       fprintf(stderr, "vmm-watch: helper %s did not create %s within %d ms\n", h->name, h->ready_path, h->ready_ms);
-      return 125;
+      status = 125;
+      break;
     }
     int signo = 0;
-    enum event event = wait_event(g, left < POLL_MS ? (int)left : POLL_MS, &signo);
-    if (event == EVENT_OWNER_GONE) return 125;
-    if (event == EVENT_SIGNAL) return 128 + signo;
+    enum event event = wait_event(g, left < tick ? (int)left : tick, &signo, inotify_fd);
+    if (event == EVENT_OWNER_GONE) status = 125;
+    if (event == EVENT_SIGNAL) status = 128 + signo;
+    if (inotify_fd >= 0) drain(inotify_fd);
   }
+  if (inotify_fd >= 0) close(inotify_fd);
+  return status;
 }
 
 /* Reports a helper that ended, and gives boxlite up to ACK_MS to take note before the group is stopped. */
@@ -253,7 +295,7 @@ static int supervise(struct group *g) {
       break;
     }
     int signo = 0;
-    enum event event = wait_event(g, -1, &signo);
+    enum event event = wait_event(g, -1, &signo, -1);
     if (event == EVENT_OWNER_GONE) break;
     if (event == EVENT_SIGNAL) kill(vmm->pid, signo);
   }
