@@ -1,8 +1,9 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../config/config.ts";
+import { readHostBootId } from "../util/boot-id.ts";
 import { checkNetdLoads, prepareNetd } from "./netd.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "netd-load-"));
@@ -22,4 +23,24 @@ test("a netd the loader cannot start is a missing dependency naming the package,
   expect(() => checkNetdLoads(program)).toThrow(
     "the box's network process cannot start (netd: error while loading shared libraries: libslirp.so.0: cannot open shared object file); install libslirp0 (apt-get install libslirp0), or create the box with --network disabled",
   );
+});
+
+test("a netd seen to load in this host boot is not run again; one seen in another boot is", () => {
+  const failing = "#!/bin/sh\necho 'netd: error while loading shared libraries: libslirp.so.0: cannot open shared object file' >&2\nexit 127\n";
+  const seen = join(dir, "netd-seen-this-boot");
+  writeFileSync(seen, failing);
+  chmodSync(seen, 0o755);
+  writeFileSync(`${seen}.loads`, readHostBootId());
+  expect(() => checkNetdLoads(seen)).not.toThrow();
+  const stale = join(dir, "netd-seen-another-boot");
+  writeFileSync(stale, failing);
+  chmodSync(stale, 0o755);
+  writeFileSync(`${stale}.loads`, "another-boot");
+  expect(() => checkNetdLoads(stale)).toThrow("install libslirp0");
+});
+
+test("a netd that loads leaves the mark of this host boot beside it", async () => {
+  const program = await prepareNetd(loadConfig({ home: join(dir, "home2") }, { BOXLITE_RUNTIME_DIR: join(dir, "runtime2") }));
+  checkNetdLoads(program);
+  expect(readFileSync(`${program}.loads`, "utf8")).toBe(readHostBootId());
 });

@@ -2,10 +2,11 @@
  * The network process beside a box's VMM (host/netd, docs/network.md), embedded and
  * extracted once per build, and the helper command that runs it for one box.
  */
-import { chmodSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import netdPath from "../../build/host/netd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
+import { readHostBootId } from "../util/boot-id.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
@@ -20,10 +21,19 @@ const loads = new Set<string>();
  * Fails with what to install when netd cannot start on this host: it links the system's
  * libslirp (QEMU's own), and a host without it would otherwise fail every box's start with
  * the dynamic loader's words. Run without arguments, netd loads, prints its usage and
- * exits 2; a loader failure exits 127.
+ * exits 2; a loader failure exits 127. A program that loaded is not run again in this host
+ * boot (`<program>.loads` holds the boot's id): running it costs every box's start a few
+ * milliseconds. Should libslirp go within the boot, a start fails with the helper's own exit
+ * and the loader's words instead.
  */
 export function checkNetdLoads(program: string): void {
   if (loads.has(program)) return;
+  const marker = `${program}.loads`;
+  const bootId = readHostBootId();
+  if (readMarker(marker) === bootId) {
+    loads.add(program);
+    return;
+  }
   const run = Bun.spawnSync([program], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   if (run.exitCode === 127 || run.exitCode === 126) {
     const why = run.stderr.toString().trim().split("\n").at(-1) ?? "";
@@ -33,6 +43,19 @@ export function checkNetdLoads(program: string): void {
     );
   }
   loads.add(program);
+  try {
+    writeFileSync(marker, bootId);
+  } catch {
+    // Checked again by the next process: nothing lost.
+  }
+}
+
+function readMarker(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 export async function prepareNetd(config: Config): Promise<string> {
