@@ -4,8 +4,8 @@
  *      boxes/<id>) — target <= 1 MiB;
  *   2. median whole-process time of `dist/boxlite create` against `dist/boxlite --version`
  *      (interleaved) — target ratio <= 2;
- *   3. median `exec true` latency on a running box through the box socket (in-process
- *      client), minus the process time the guest reports.
+ *   3. `exec true` on a running box through the box socket (in-process client), minus the
+ *      process time the guest reports (exec-overhead.ts).
  *
  *   bun scripts/bench/lifecycle.ts [--runs N]
  */
@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
+import { measureExecOverhead } from "./exec-overhead.ts";
 
 const at = process.argv.indexOf("--runs");
 const RUNS = at > 0 ? Number(process.argv[at + 1]) : 15;
@@ -57,16 +58,8 @@ try {
   process.env.BOXLITE_HOME = home;
   const runtime = Boxlite.open({ home });
   const box = timed(["run", "-d", "--", "sleep", "3600"]).stdout.trim();
-  const overheads: number[] = [];
-  const quiet = { onStdout: () => {}, onStderr: () => {} };
-  for (let i = 0; i < RUNS + 5; i++) {
-    const started = performance.now();
-    const exec = await runtime.exec(box, { command: ["true"] }, quiet);
-    const status = await exec.done;
-    const total = performance.now() - started;
-    if (i >= 5) overheads.push(total - status.durationUs / 1000); // the first few warm the path up
-  }
-  console.log(`exec true: median overhead beyond the guest-reported process time ${median(overheads).toFixed(2)} ms`);
+  const overhead = await measureExecOverhead(runtime, box, { samples: RUNS * 4, warmup: 5 });
+  console.log(`exec true: overhead beyond the guest-reported process time p50 ${overhead.p50Ms.toFixed(2)} ms, p90 ${overhead.p90Ms.toFixed(2)} ms`);
   timed(["rm", "-f", box]);
 } finally {
   rmSync(home, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { buildExt4FromDir } from "../disk/ext4.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 
 /** Mount points the agent needs on its read-only root. */
-const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", "run", "rootfs"];
+export const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", "run", "rootfs"];
 
 export async function prepareSystemDisk(config: Config): Promise<string> {
   const agent = await Bun.file(agentPath).bytes();
