@@ -15,6 +15,7 @@
 #include "configure.h"
 #include "log.h"
 #include "pty.h"
+#include "userdb.h"
 #include "wake.h"
 
 /* The pipes or PTY of one command. */
@@ -90,9 +91,11 @@ static int child_entry(void *plan) { child_run(plan); }
 
 static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
   (void)ctx;
+  static struct userdb users;
+  if (!users.root[0]) userdb_init(&users, ROOTFS_DIR);
   struct user_ids user;
-  /* Resolved here, before fork, so the child only has to apply it. */
-  if (user_resolve(req->user, ROOTFS_DIR "/etc/passwd", ROOTFS_DIR "/etc/group", &user, err, errlen) < 0) return -1;
+  /* Resolved here, before the child exists, so the child only has to apply it. */
+  if (userdb_resolve(&users, req->user, &user, err, errlen) < 0) return -1;
   char home_entry[USER_HOME_MAX + 8];
   snprintf(home_entry, sizeof home_entry, "HOME=%s", user.home);
   char **envp = build_env(req, home_entry);

@@ -5,6 +5,34 @@
 #include "user.h"
 
 static char passwd[512], group[512];
+/* The same files' texts, for user_resolve_text; empty when the files are missing. */
+static char passwd_text[65536], group_text[65536];
+static size_t passwd_len, group_len;
+
+static size_t slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  return n;
+}
+
+static void load_texts(void) {
+  passwd_len = slurp(passwd, passwd_text, sizeof passwd_text);
+  group_len = slurp(group, group_text, sizeof group_text);
+}
+
+/* user_resolve, checked to agree with user_resolve_text on the same files' texts. */
+static int resolve_both(const char *spec, struct user_ids *ids, char *err, size_t errlen) {
+  struct user_ids from_text;
+  char text_err[256] = "";
+  int rc = user_resolve(spec, passwd, group, ids, err, errlen);
+  int text_rc = user_resolve_text(spec, passwd_text, passwd_len, group_text, group_len, &from_text, text_err, sizeof text_err);
+  CHECK(rc == text_rc);
+  if (rc == 0 && text_rc == 0) CHECK(memcmp(ids, &from_text, sizeof *ids) == 0);
+  else CHECK_STR(text_err, err);
+  return rc;
+}
 
 struct expect {
   const char *spec;
@@ -17,7 +45,7 @@ struct expect {
 static void check_user(const struct expect *e) {
   struct user_ids ids;
   char err[256] = "";
-  int rc = user_resolve(e->spec, passwd, group, &ids, err, sizeof err);
+  int rc = resolve_both(e->spec, &ids, err, sizeof err);
   if (rc != 0) fprintf(stderr, "user \"%s\": %s\n", e->spec, err);
   CHECK(rc == 0);
   if (rc != 0) return;
@@ -34,7 +62,7 @@ static void check_user(const struct expect *e) {
 static void check_error(const char *spec, const char *message) {
   struct user_ids ids;
   char err[256] = "";
-  CHECK(user_resolve(spec, passwd, group, &ids, err, sizeof err) < 0);
+  CHECK(resolve_both(spec, &ids, err, sizeof err) < 0);
   CHECK_STR(err, message);
 }
 
@@ -42,6 +70,7 @@ int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : "testdata";
   snprintf(passwd, sizeof passwd, "%s/passwd", dir);
   snprintf(group, sizeof group, "%s/group", dir);
+  load_texts();
 
   static const struct expect cases[] = {
       {"", 0, 0, "/root", 2, {0, 10}},
@@ -75,6 +104,7 @@ int main(int argc, char **argv) {
   /* Missing files: root and numeric ids still work, names do not. */
   snprintf(passwd, sizeof passwd, "%s/missing-passwd", dir);
   snprintf(group, sizeof group, "%s/missing-group", dir);
+  load_texts();
   static const struct expect bare[] = {{"", 0, 0, "/", 1, {0}}, {"5:6", 5, 6, "/", 1, {6}}};
   for (size_t i = 0; i < sizeof bare / sizeof *bare; i++) check_user(&bare[i]);
   check_error("app", "unable to find user app: no matching entries in /etc/passwd");

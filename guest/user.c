@@ -54,10 +54,10 @@ struct passwd_entry {
   char home[USER_HOME_MAX];
 };
 
-/* Finds the first passwd entry with the given name (or uid when name is NULL). */
-static bool find_passwd(const char *path, const char *name, uint32_t uid, struct passwd_entry *out) {
-  FILE *f = fopen(path, "re");
+/* Finds the first passwd entry with the given name (or uid when name is NULL) in f (NULL: none). */
+static bool find_passwd(FILE *f, const char *name, uint32_t uid, struct passwd_entry *out) {
   if (!f) return false;
+  rewind(f);
   char line[LINE_MAX_BYTES];
   bool found = false;
   while (!found && read_line(f, line, sizeof line)) {
@@ -72,7 +72,6 @@ static bool find_passwd(const char *path, const char *name, uint32_t uid, struct
     snprintf(out->home, sizeof out->home, "%s", n >= 6 && fld[5][0] ? fld[5] : "/");
     found = true;
   }
-  fclose(f);
   return found;
 }
 
@@ -94,13 +93,12 @@ static void add_group(struct user_ids *out, uint32_t gid) {
 }
 
 /*
- * One pass over the group file. With name: finds its gid and returns whether it exists.
- * With member: adds every group that lists member.
+ * One pass over the group file f (NULL: none). With name: finds its gid and returns whether it
+ * exists. With member: adds every group that lists member.
  */
-static bool scan_groups(const char *path, const char *name, uint32_t *gid, const char *member,
-                        struct user_ids *out) {
-  FILE *f = fopen(path, "re");
+static bool scan_groups(FILE *f, const char *name, uint32_t *gid, const char *member, struct user_ids *out) {
   if (!f) return false;
+  rewind(f);
   char line[LINE_MAX_BYTES];
   bool found = false;
   while (!found && read_line(f, line, sizeof line)) {
@@ -114,12 +112,10 @@ static bool scan_groups(const char *path, const char *name, uint32_t *gid, const
     }
     if (member && n == 4 && is_member(fld[3], member)) add_group(out, id);
   }
-  fclose(f);
   return found;
 }
 
-int user_resolve(const char *spec, const char *passwd_path, const char *group_path, struct user_ids *out,
-                 char *err, size_t errlen) {
+static int resolve(const char *spec, FILE *passwd, FILE *group, struct user_ids *out, char *err, size_t errlen) {
   char user_part[NAME_MAX_BYTES];
   const char *colon = strchr(spec, ':');
   size_t user_len = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -135,7 +131,7 @@ int user_resolve(const char *spec, const char *passwd_path, const char *group_pa
   struct passwd_entry pw;
   uint32_t uid = 0;
   bool numeric = user_len == 0 || parse_id(user_part, &uid) == 0;
-  bool known = numeric ? find_passwd(passwd_path, NULL, uid, &pw) : find_passwd(passwd_path, user_part, 0, &pw);
+  bool known = numeric ? find_passwd(passwd, NULL, uid, &pw) : find_passwd(passwd, user_part, 0, &pw);
   if (!known && !numeric) {
     snprintf(err, errlen, "unable to find user %s: no matching entries in /etc/passwd", user_part);
     return -1;
@@ -145,12 +141,39 @@ int user_resolve(const char *spec, const char *passwd_path, const char *group_pa
   out->gid = known ? pw.gid : 0;
   snprintf(out->home, sizeof out->home, "%s", known ? pw.home : "/");
 
-  if (group_part && parse_id(group_part, &out->gid) < 0 &&
-      !scan_groups(group_path, group_part, &out->gid, NULL, NULL)) {
+  if (group_part && parse_id(group_part, &out->gid) < 0 && !scan_groups(group, group_part, &out->gid, NULL, NULL)) {
     snprintf(err, errlen, "unable to find group %s: no matching entries in /etc/group", group_part);
     return -1;
   }
   add_group(out, out->gid);
-  if (known) scan_groups(group_path, NULL, NULL, pw.name, out);
+  if (known) scan_groups(group, NULL, NULL, pw.name, out);
   return 0;
+}
+
+int user_resolve(const char *spec, const char *passwd_path, const char *group_path, struct user_ids *out,
+                 char *err, size_t errlen) {
+  FILE *passwd = fopen(passwd_path, "re");
+  FILE *group = fopen(group_path, "re");
+  int rc = resolve(spec, passwd, group, out, err, errlen);
+  if (passwd) fclose(passwd);
+  if (group) fclose(group);
+  return rc;
+}
+
+/* A read-only stream over text, or NULL for none (fmemopen refuses an empty buffer). */
+static FILE *open_text(const char *text, size_t len) { return len ? fmemopen((void *)text, len, "r") : NULL; }
+
+int user_resolve_text(const char *spec, const char *passwd, size_t passwd_len, const char *group, size_t group_len,
+                      struct user_ids *out, char *err, size_t errlen) {
+  FILE *p = open_text(passwd, passwd_len), *g = open_text(group, group_len);
+  if ((passwd_len && !p) || (group_len && !g)) {
+    snprintf(err, errlen, "unable to read /etc/passwd or /etc/group: out of memory");
+    if (p) fclose(p);
+    if (g) fclose(g);
+    return -1;
+  }
+  int rc = resolve(spec, p, g, out, err, errlen);
+  if (p) fclose(p);
+  if (g) fclose(g);
+  return rc;
 }

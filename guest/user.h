@@ -22,5 +22,8 @@ struct user_ids {
  */
 int user_resolve(const char *spec, const char *passwd_path, const char *group_path, struct user_ids *out,
                  char *err, size_t errlen);
+/* The same against the files' texts in memory (length 0: the file is missing or empty). */
+int user_resolve_text(const char *spec, const char *passwd, size_t passwd_len, const char *group, size_t group_len,
+                      struct user_ids *out, char *err, size_t errlen);
 
 #endif
