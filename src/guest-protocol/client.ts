@@ -296,6 +296,12 @@ export class GuestChannel {
     return answer.promise;
   }
 
+  /** Whether the open connection keeps the process alive, as sockets do by default: one kept idle for later must not. */
+  keepProcessAlive(keep: boolean): void {
+    if (keep) this.socket.ref();
+    else this.socket.unref();
+  }
+
   /** Ends the connection; what still runs over it fails with `reason` (by default: the channel closed). */
   close(reason?: BoxliteError): void {
     // First: ending the socket may run its close handler at once, which would fail the channel for want of a reason.

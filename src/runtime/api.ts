@@ -51,9 +51,9 @@ export type { ExecutionHandle } from "../guest-protocol/execution.ts";
 /** An `exec`: its command, its exit, and the connection it runs over. */
 export interface ExecSession {
   execution: ExecutionHandle;
-  /** Settles with the command's exit; the connection is closed then. */
+  /** Settles with the command's exit; the connection is then done with (closed, or kept idle for the next exec of the box). */
   done: Promise<ExecExit>;
-  /** Closes the connection (a detached command keeps running). */
+  /** Closes the connection while the command runs (a detached command keeps running). */
   close(): void;
 }
 

@@ -8,6 +8,52 @@ import type { Home } from "./home.ts";
 
 /** How long the box's owner may take to answer on the box socket. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Idle connections kept per box for the next exec. */
+const IDLE_PER_BOX = 2;
+
+/**
+ * Connections to boxes' owners that served an exec and wait for the next, per home and box:
+ * an exec on one skips dialing the owner, whose accepting and greeting a new client were a
+ * good part of what an exec cost. An idle connection does not keep the process alive, and
+ * one its owner closed (the box stopped) is never handed out.
+ */
+const idleChannels = new WeakMap<Home, Map<string, GuestChannel[]>>();
+
+/** Whether an idle connection to box `id`'s owner is open: then the owner serves, and the box's VM runs. */
+export function hasIdleChannel(home: Home, id: string): boolean {
+  return (
+    idleChannels
+      .get(home)
+      ?.get(id)
+      ?.some((channel) => !channel.isClosed) ?? false
+  );
+}
+
+/** An idle connection to box `id`'s owner, now the caller's (it keeps the process alive again), if one is open. */
+export function takeIdleChannel(home: Home, id: string): GuestChannel | undefined {
+  const idle = idleChannels.get(home)?.get(id);
+  for (let channel = idle?.pop(); channel; channel = idle?.pop()) {
+    if (channel.isClosed) continue;
+    channel.keepProcessAlive(true);
+    return channel;
+  }
+  return undefined;
+}
+
+/** Hands back a connection that served an exec and has nothing running over it: kept for the next, or closed. */
+export function keepIdleChannel(home: Home, id: string, channel: GuestChannel): void {
+  if (channel.isClosed) return;
+  const boxes = idleChannels.get(home) ?? new Map<string, GuestChannel[]>();
+  idleChannels.set(home, boxes);
+  const idle = (boxes.get(id) ?? []).filter((kept) => !kept.isClosed);
+  boxes.set(id, idle);
+  if (idle.length >= IDLE_PER_BOX) {
+    channel.close();
+    return;
+  }
+  channel.keepProcessAlive(false);
+  idle.push(channel);
+}
 
 /**
  * A channel to the box through its owner, usable at once: what is sent on it follows the

@@ -9,7 +9,8 @@ import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol
 import { envFromPairs, splitEnvEntry } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFacts } from "./box-facts.ts";
-import { connectBox } from "./box-socket.ts";
+import { type BoxRecord, resolveExistingBox } from "../db/boxes.ts";
+import { connectBox, hasIdleChannel, keepIdleChannel, takeIdleChannel } from "./box-socket.ts";
 import { boxImage } from "./create.ts";
 import type { Home } from "./home.ts";
 import { readyBox } from "./lifecycle.ts";
@@ -40,15 +41,26 @@ export interface ExecExit extends ExitStatus {
 
 export interface BoxExec {
   execution: GuestExecution;
-  /** Settles with the command's exit; the connection is closed then. */
+  /** Settles with the command's exit; the connection is then kept for the next exec of this box. */
   done: Promise<ExecExit>;
-  /** Closes the connection (a detached command keeps running). */
+  /** Closes the connection while the command runs (a detached command keeps running); nothing once it exited. */
   close(): void;
+}
+
+/**
+ * The box, ready for an exec (readyBox). A running box whose owner still holds an idle
+ * connection of ours open needs no look at its VM (reconcile): an owner ends its connections
+ * when its VM goes, and dies with it.
+ */
+async function readyForExec(home: Home, idOrName: string): Promise<BoxRecord> {
+  const record = resolveExistingBox(home.database.db, idOrName);
+  if (record.status === "running" && hasIdleChannel(home, record.id)) return record;
+  return readyBox(home, idOrName, "exec");
 }
 
 export async function execInBox(home: Home, idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
   if (options.command.length === 0) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
-  const box = await readyBox(home, idOrName, "exec");
+  const box = await readyForExec(home, idOrName);
   const { options: boxOptions } = boxFacts(box);
   const image = await boxImage(home, box.id, boxOptions.image);
   const spec = processSpec(boxOptions, image.config, boxHostname(box.id), {
@@ -58,7 +70,7 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
     ...(options.user !== undefined ? { user: options.user } : {}),
     tty: options.tty !== undefined,
   });
-  const channel = await connectBox(home, box);
+  const channel = takeIdleChannel(home, box.id) ?? (await connectBox(home, box));
   const execution = channel.exec(
     { ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false },
     handlers,
@@ -74,11 +86,21 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
       }, options.timeoutMs),
     );
   }
+  // The connection serves this command alone while it runs (closing it kills the command, as
+  // ever); once it exited, it waits idle for the next exec, and closing this one is moot.
+  let ended = false;
   const done = execution.exit.promise
     .then((status) => ({ ...status, timedOut }))
     .finally(() => {
       for (const timer of timers) clearTimeout(timer);
-      channel.close();
+      if (ended) return;
+      ended = true;
+      keepIdleChannel(home, box.id, channel);
     });
-  return { execution, done, close: () => channel.close() };
+  const close = () => {
+    if (ended) return;
+    ended = true;
+    channel.close();
+  };
+  return { execution, done, close };
 }

@@ -1,6 +1,9 @@
 /** The scripting API runs a box in-process, as a Bun program would. */
 import { expect, test } from "bun:test";
+import { join } from "node:path";
 import { Boxlite, BoxliteError } from "../../src/index.ts";
+import { hasIdleChannel } from "../../src/runtime/box-socket.ts";
+import { REPO, waitFor } from "../helpers/cli.ts";
 
 test("Boxlite.open().run streams a command's output and reports its exit code", async () => {
   let out = "";
@@ -23,4 +26,29 @@ test("bad options reject with a BoxliteError before any VM starts", async () => 
   const attempt = Boxlite.open().run({ memoryMib: 1 }, { onStdout: () => {}, onStderr: () => {} });
   await expect(attempt).rejects.toBeInstanceOf(BoxliteError);
   await expect(attempt).rejects.toMatchObject({ code: "invalid_argument" });
+});
+
+test("execs in a running box share one connection to its owner, which neither outlives the box nor keeps a script alive", async () => {
+  const runtime = Boxlite.open();
+  const box = await runtime.create({ cmd: ["sleep", "3600"] });
+  await runtime.start(box);
+  const quiet = { onStdout: () => {}, onStderr: () => {} };
+  const first = await runtime.exec(box, { command: ["true"] }, quiet);
+  expect((await first.done).code).toBe(0);
+  const home = await runtime.home();
+  expect(hasIdleChannel(home, box)).toBe(true);
+  const second = await runtime.exec(box, { command: ["sh", "-c", "exit 4"] }, quiet);
+  expect((await second.done).code).toBe(4);
+  // A script whose last exec left its connection idle ends when its work does.
+  const script = `const { Boxlite } = await import(${JSON.stringify(join(REPO, "src", "index.ts"))});
+const exec = await Boxlite.open().exec(${JSON.stringify(box)}, { command: ["echo", "done"] }, { onStdout: (b) => process.stdout.write(b), onStderr: () => {} });
+await exec.done;`;
+  const child = Bun.spawn([process.execPath, "-e", script], { env: process.env, stdout: "pipe", stderr: "inherit" });
+  const ended = await Promise.race([child.exited, Bun.sleep(60_000).then(() => "still running")]);
+  if (ended === "still running") child.kill("SIGKILL");
+  expect(ended).toBe(0);
+  expect(await new Response(child.stdout).text()).toBe("done\n");
+  await runtime.stop(box, { timeoutMs: 1000 });
+  await waitFor(() => !hasIdleChannel(home, box), 10_000, "the owner closing the idle connection");
+  await runtime.removeBox(box, { force: true });
 });
