@@ -1,6 +1,7 @@
 /* boxlite-guest: PID 1 of a box's VM. Mounts its own filesystems, then serves the host
  * (docs/guest-protocol.md). Nothing of the box is touched before the host's CONFIG, so a
  * booted, idle guest is the same for every box (what a memory template saves). */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -19,34 +20,38 @@
 
 static void read_cmdline(struct boot_config *cfg) {
   char text[4096] = "";
-  FILE *f = fopen("/proc/cmdline", "re");
-  if (!f) log_errno("open", "/proc/cmdline");
+  /* open and read rather than stdio: code run once at boot is code TCG translates first. */
+  int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) log_errno("open", "/proc/cmdline");
   else {
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    text[n > 0 ? n : 0] = '\0';
+    close(fd);
   }
   cmdline_parse(text, cfg);
 }
 
-/* Seconds since the kernel started: when the agent got its turn, and when it was ready. */
-static double uptime(void) {
+/* Milliseconds since the kernel started: when the agent got its turn, and when it was ready.
+ * Logged as integers: printf's floating-point code is a good deal of code for TCG to
+ * translate on the way to the first HELLO. */
+static unsigned uptime_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_BOOTTIME, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  return (unsigned)ts.tv_sec * 1000u + (unsigned)(ts.tv_nsec / 1000000);
 }
 
 /* The port appears once the host's virtio-serial control messages are processed, which can
  * be just after init starts: looked for every millisecond, the boot waits for it no longer
  * than it must. */
-static int wait_for_channel(double started) {
+static int wait_for_channel(unsigned started) {
   char path[300];
   struct timespec tick = {0, 1000 * 1000};
   for (int tries = 0;; tries++) {
     int fd = channel_open(path, sizeof path);
     if (fd >= 0) {
-      log_msg("agent %s ready on %s (started at %.3f s, ready at %.3f s after boot)", BOXLITE_GUEST_VERSION, path,
-              started, uptime());
+      unsigned ready = uptime_ms();
+      log_msg("agent %s ready on %s (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION, path,
+              started / 1000, started % 1000, ready / 1000, ready % 1000);
       return fd;
     }
     if (tries == 1000) log_msg("still waiting for the virtio-serial port \"%s\"", CHANNEL_PORT_NAME);
@@ -56,7 +61,7 @@ static int wait_for_channel(double started) {
 
 int main(void) {
   /* A write to a closed pipe must be an EPIPE to handle, not a signal. Children reset it. */
-  double started = uptime();
+  unsigned started = uptime_ms();
   signal(SIGPIPE, SIG_IGN);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
   struct boot_config cfg;
@@ -87,8 +92,9 @@ int main(void) {
       log_errno("listen on vsock", NULL);
       power_off();
     }
-    log_msg("agent %s ready on vsock port %u (started at %.3f s, ready at %.3f s after boot)", BOXLITE_GUEST_VERSION,
-            cfg.vsock_port, started, uptime());
+    unsigned ready = uptime_ms();
+    log_msg("agent %s ready on vsock port %u (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION,
+            cfg.vsock_port, started / 1000, started % 1000, ready / 1000, ready % 1000);
   } else {
     agent.channel = wait_for_channel(started);
   }
