@@ -44,7 +44,10 @@ export async function buildDefaultImage(outPath: string): Promise<void> {
       stderr: "pipe",
     });
     if (tar.exitCode !== 0) throw new Error(`tar failed: ${tar.stderr.toString()}`);
-    await Bun.write(outPath, Bun.gzipSync(new Uint8Array(tar.stdout), { level: 9 }));
+    const tarball = Bun.gzipSync(new Uint8Array(tar.stdout), { level: 9 });
+    await Bun.write(outPath, tarball);
+    // Its digest names the image's cached base disk: computed here once, not by every process that runs a box.
+    await Bun.write(`${outPath}.sha256`, `${new Bun.CryptoHasher("sha256").update(tarball).digest("hex")}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
