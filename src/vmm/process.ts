@@ -134,10 +134,14 @@ function killGroup(proc: Bun.Subprocess): void {
   }
 }
 
+/**
+ * What the watchdog started and still runs is killed, and waited for: a box killed at once
+ * (`run --rm`) waits here for QEMU's own teardown, so the look is taken every millisecond.
+ */
 async function killSurvivors(members: readonly VmMember[]): Promise<void> {
   const killed = members.filter((member) => killIfRunning(member));
   const deadline = performance.now() + SURVIVOR_GRACE_MS;
-  while (killed.some((member) => isRunning(member)) && performance.now() < deadline) await Bun.sleep(5);
+  while (killed.some((member) => isRunning(member)) && performance.now() < deadline) await Bun.sleep(1);
 }
 
 async function waitForStart(command: VmmCommand, members: readonly VmMember[], exited: Promise<VmExit>, stderr: () => string): Promise<void> {
