@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,18 +23,24 @@ struct vsock_address {
 };
 #define VSOCK_CID_ANY 0xffffffffu
 
-/* Whether the port directory's "name" file says want (there are no udev symlinks here). */
-static int port_is_named(const char *port, const char *want) {
-  char path[300], name[64];
+/* The port's name from its directory's "name" file (there are no udev symlinks here); false
+ * while it cannot be read or is still empty (QEMU names a port just after adding it). */
+static bool port_name(const char *port, char *name, size_t cap) {
+  char path[300];
   snprintf(path, sizeof path, PORTS_DIR "/%s/name", port);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, name, sizeof name - 1);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, name, cap - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   name[n] = '\0';
   name[strcspn(name, "\n")] = '\0';
-  return strcmp(name, want) == 0;
+  return name[0] != '\0';
+}
+
+static bool port_is_named(const char *port, const char *want) {
+  char name[64];
+  return port_name(port, name, sizeof name) && strcmp(name, want) == 0;
 }
 
 /* The port QEMU's box has: the agent's, after the console (port 0) on the first virtio-serial device. */
@@ -46,9 +53,26 @@ static int open_port(const char *port, char *path, size_t cap) {
   return fd;
 }
 
-int channel_open(char *path, size_t cap) {
+int channel_open_early(void) { return open("/dev/" USUAL_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC); }
+
+int channel_open(char *path, size_t cap, int *early) {
+  char name[64];
+  bool named = port_name(USUAL_PORT, name, sizeof name);
   /* Looked at first, before a scan of every port: at boot every step is one TCG translates anew. */
-  if (port_is_named(USUAL_PORT, CHANNEL_PORT_NAME)) return open_port(USUAL_PORT, path, cap);
+  if (named && strcmp(name, CHANNEL_PORT_NAME) == 0) {
+    if (*early < 0) return open_port(USUAL_PORT, path, cap);
+    snprintf(path, cap, "/dev/" USUAL_PORT);
+    int fd = *early;
+    *early = -1;
+    return fd;
+  }
+  if (*early >= 0) {
+    /* Closing the agent's port would drop what the host sent into it: closed only once it is
+     * known to be another port. */
+    if (!named) return -1;
+    close(*early);
+    *early = -1;
+  }
   DIR *dir = opendir(PORTS_DIR);
   if (!dir) return -1;
   int fd = -1;

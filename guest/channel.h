@@ -12,9 +12,17 @@
 
 #define CHANNEL_PORT_NAME "agent0"
 
-/* Opens the port (O_RDWR, non-blocking, close-on-exec) and names its device in path.
- * Returns the fd, or -1 when the port is not there (yet). */
-int channel_open(char *path, size_t cap);
+/* Opens the usual port's device (/dev/vport0p1) before anything else at boot, when it is
+ * there: from the open on, QEMU hands the port what the host already sent (HELLO, CONFIG),
+ * which takes it milliseconds under TCG that the agent's own setup then overlaps. Its name
+ * cannot be checked yet (/sys is not mounted): channel_open does. -1 when it is not there. */
+int channel_open_early(void);
+
+/* Opens the port (O_RDWR, non-blocking, close-on-exec) and names its device in path; *early
+ * (channel_open_early's fd, or -1) is taken when it is the port, closed when it is another,
+ * and kept while its name is not known yet. Returns the fd, or -1 when the port is not there
+ * (yet). */
+int channel_open(char *path, size_t cap, int *early);
 
 /* A non-blocking, close-on-exec AF_VSOCK listener on port (any CID); -1 with errno on failure. */
 int channel_listen_vsock(unsigned port);

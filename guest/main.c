@@ -43,11 +43,11 @@ static unsigned uptime_ms(void) {
 /* The port appears once the host's virtio-serial control messages are processed, which can
  * be just after init starts: looked for every millisecond, the boot waits for it no longer
  * than it must. */
-static int wait_for_channel(unsigned started) {
+static int wait_for_channel(unsigned started, int early) {
   char path[300];
   struct timespec tick = {0, 1000 * 1000};
   for (int tries = 0;; tries++) {
-    int fd = channel_open(path, sizeof path);
+    int fd = channel_open(path, sizeof path, &early);
     if (fd >= 0) {
       unsigned ready = uptime_ms();
       log_msg("agent %s ready on %s (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION, path,
@@ -62,6 +62,7 @@ static int wait_for_channel(unsigned started) {
 int main(void) {
   /* A write to a closed pipe must be an EPIPE to handle, not a signal. Children reset it. */
   unsigned started = uptime_ms();
+  int early = channel_open_early();
   signal(SIGPIPE, SIG_IGN);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
   struct boot_config cfg;
@@ -86,6 +87,7 @@ int main(void) {
   }
   agent.listener = -1;
   if (cfg.vsock_port != 0) {
+    if (early >= 0) close(early); /* a virtio-serial port, not the channel */
     agent.channel = -1;
     agent.listener = channel_listen_vsock(cfg.vsock_port);
     if (agent.listener < 0) {
@@ -96,7 +98,7 @@ int main(void) {
     log_msg("agent %s ready on vsock port %u (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION,
             cfg.vsock_port, started / 1000, started % 1000, ready / 1000, ready % 1000);
   } else {
-    agent.channel = wait_for_channel(started);
+    agent.channel = wait_for_channel(started, early);
   }
   loop_run(&agent);
   log_msg("shutting down");
