@@ -8,10 +8,12 @@
  * 2. Exec overhead: in a box started through the library, the median of what `exec true`
  *    takes beyond the process time the guest reports (exec-overhead.ts). Target ≤ 1 ms.
  *
- *   bun scripts/bench/boot.ts [--runs N]
+ *   bun scripts/bench/boot.ts [--runs N] [--compare OLD_BINARY]
+ *
+ * `--compare` times another build's `run --rm -- true` in the same rounds (a before/after).
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
@@ -20,6 +22,8 @@ import { prepareFloor } from "./floor.ts";
 
 const runsFlag = process.argv.indexOf("--runs");
 const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 9;
+const compareFlag = process.argv.indexOf("--compare");
+const OTHER = compareFlag > 0 ? process.argv[compareFlag + 1] : undefined;
 const binary = join(import.meta.dir, "..", "..", "dist", "boxlite");
 
 const median = (values: number[]) => {
@@ -37,7 +41,8 @@ async function timed(command: string[], env: Record<string, string | undefined>)
 }
 
 const home = mkdtempSync(join(tmpdir(), "boxlite-bench-"));
-const env = { ...process.env, BOXLITE_HOME: home };
+// The cold path: no memory template to restore from, where a build has them.
+const env = { ...process.env, BOXLITE_HOME: home, BOXLITE_TEMPLATES: "off" };
 try {
   const config = loadConfig({ home }, env);
   const runtime = new Boxlite(config);
@@ -46,17 +51,30 @@ try {
   try {
     await timed([binary, "run", "--rm", "--", "true"], env); // warm the caches (image base, kernel, system disk)
     await timed(floor.argv, env);
+    if (OTHER) await timed([OTHER, "run", "--rm", "--", "true"], env);
     const ours: number[] = [];
     const baseline: number[] = [];
+    const other: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       baseline.push(await timed(floor.argv, env));
       ours.push(await timed([binary, "run", "--rm", "--", "true"], env));
+      if (OTHER) other.push(await timed([OTHER, "run", "--rm", "--", "true"], env));
     }
     const ratio = median(ours) / median(baseline);
-    console.log(`accelerator: ${info.vmm.accelerator} (${RUNS} runs each, interleaved)`);
+    // Each run's own ratio too: a machine whose load drifts during the benchmark moves both of a pair alike.
+    const pairRatio = median(ours.map((ms, i) => ms / (baseline[i] as number)));
+    console.log(`accelerator: ${info.vmm.accelerator} (${RUNS} runs each, interleaved; load average ${loadavg()[0]?.toFixed(2)})`);
     console.log(`floor: QEMU with a box's kernel, memory and devices, init powers off: median ${median(baseline).toFixed(0)} ms`);
     console.log(`boxlite run --rm -- true:                                        median ${median(ours).toFixed(0)} ms`);
-    console.log(`cold boot ratio: ${ratio.toFixed(3)} (target <= 1.15) ${ratio <= 1.15 ? "OK" : "OVER TARGET"}`);
+    console.log(
+      `cold boot ratio: ${ratio.toFixed(3)} (target <= 1.15) ${ratio <= 1.15 ? "OK" : "OVER TARGET"}; median of the per-run ratios ${pairRatio.toFixed(3)}`,
+    );
+    if (OTHER) {
+      const otherPairs = median(other.map((ms, i) => ms / (baseline[i] as number)));
+      console.log(
+        `${OTHER} run --rm -- true: median ${median(other).toFixed(0)} ms, ratio ${(median(other) / median(baseline)).toFixed(3)}; median of the per-run ratios ${otherPairs.toFixed(3)}`,
+      );
+    }
   } finally {
     floor.close();
   }
