@@ -89,8 +89,22 @@ static void mount_container_dev(void) {
   mount_at("tmpfs", ROOTFS_DIR "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 }
 
+/* Read ahead 1 MiB on the box's disk, not the kernel's 128 KiB: under TCG a request costs far
+ * more than its bytes, and a command's first run pages its binary in from this disk — the first
+ * `true` of busybox took 24 requests and 8-14 ms of reading, 11 and 3-4 ms so. BLKRASET, not sysfs's
+ * read_ahead_kb, whose write waits for the queue to freeze (~10 ms at boot). */
+#define ROOTFS_READAHEAD_SECTORS (1024 * 1024 / 512)
+
+static void read_ahead_more(const char *device) {
+  int fd = open(device, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (ioctl(fd, BLKRASET, (unsigned long)ROOTFS_READAHEAD_SECTORS) < 0) log_errno("ioctl(BLKRASET)", device);
+  close(fd);
+}
+
 int mounts_rootfs(const char *device) {
   wait_for_device(device);
+  read_ahead_more(device);
   if (mount(device, ROOTFS_DIR, "ext4", 0, NULL) < 0) {
     int e = errno;
     log_errno("mount", ROOTFS_DIR);
