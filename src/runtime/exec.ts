@@ -6,7 +6,8 @@
  * so (its image's default command), never when that would re-run a command the user chose.
  */
 import type { ExecHandlers, ExitStatus, GuestExecution } from "../guest-protocol/execution.ts";
-import { envFromPairs, splitEnvEntry } from "../model/box-options.ts";
+import type { ImageBase } from "../image/image.ts";
+import { type BoxOptions, envFromPairs, splitEnvEntry } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFacts } from "./box-facts.ts";
 import { type BoxRecord, resolveExistingBox } from "../db/boxes.ts";
@@ -58,11 +59,33 @@ async function readyForExec(home: Home, idOrName: string): Promise<BoxRecord> {
   return readyBox(home, idOrName, "exec");
 }
 
+/** What an exec takes from its box besides the command: fixed when the box was made. */
+interface ExecBasis {
+  options: BoxOptions;
+  image: ImageBase;
+}
+
+/** Bases already read, per home and box id (a box's options and image never change; ids are never reused). */
+const bases = new WeakMap<Home, Map<string, ExecBasis>>();
+/** Beyond this many boxes the memo starts afresh: a server's home may see many over its life. */
+const BASES_KEPT = 256;
+
+async function execBasis(home: Home, box: BoxRecord): Promise<ExecBasis> {
+  const known = bases.get(home) ?? new Map<string, ExecBasis>();
+  bases.set(home, known);
+  const kept = known.get(box.id);
+  if (kept) return kept;
+  const { options } = boxFacts(box);
+  const basis = { options, image: await boxImage(home, box.id, options.image) };
+  if (known.size >= BASES_KEPT) known.clear();
+  known.set(box.id, basis);
+  return basis;
+}
+
 export async function execInBox(home: Home, idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
   if (options.command.length === 0) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
   const box = await readyForExec(home, idOrName);
-  const { options: boxOptions } = boxFacts(box);
-  const image = await boxImage(home, box.id, boxOptions.image);
+  const { options: boxOptions, image } = await execBasis(home, box);
   const spec = processSpec(boxOptions, image.config, boxHostname(box.id), {
     command: options.command,
     env: envFromPairs((options.env ?? []).map(splitEnvEntry)),
