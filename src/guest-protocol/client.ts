@@ -22,6 +22,7 @@ import {
   parseHello,
   parsePauseMessage,
   parseStarted,
+  type StartedMessage,
 } from "./messages.ts";
 import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
 import { encodeWake, type WakeRequest } from "./wake.ts";
@@ -50,7 +51,24 @@ const GUEST_COULD_NOT = {
   FREEZE: "the guest could not freeze the box's filesystem",
   THAW: "the guest could not thaw the box's filesystem",
   WAKE: "the guest could not wake from saved memory",
+  SUSPEND: "the guest could not prepare to be suspended",
 } as const;
+
+/** SUSPEND (docs/guest-protocol.md, "Suspending a box"): the streams the resumed guest keeps. */
+export interface SuspendRequest {
+  /** Served again on the next connection (the box's main command, which the resumed owner adopts). */
+  keep: number[];
+  /** Run on unheard: their output is read and dropped by the guest (detached commands). */
+  orphan: number[];
+}
+
+/** The guest's answers to the host's channel requests, by frame type. */
+const GUEST_ANSWERS: ReadonlyMap<number, keyof typeof GUEST_COULD_NOT> = new Map([
+  [FrameType.FREEZE, "FREEZE"],
+  [FrameType.THAW, "THAW"],
+  [FrameType.WAKE, "WAKE"],
+  [FrameType.SUSPEND, "SUSPEND"],
+]);
 
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
@@ -79,9 +97,16 @@ function channelError(error: ErrorMessage): BoxliteError {
 }
 
 /** The frames that answer a request to the owner (GuestChannel.ask), on the request's stream. */
-const OWNER_ANSWERS: ReadonlySet<number> = new Set([FrameType.QUIESCE, FrameType.RESUME, FrameType.PAUSE, FrameType.UNPAUSE, FrameType.ERROR]);
+const OWNER_ANSWERS: ReadonlySet<number> = new Set([
+  FrameType.QUIESCE,
+  FrameType.RESUME,
+  FrameType.PAUSE,
+  FrameType.UNPAUSE,
+  FrameType.SUSPEND_BOX,
+  FrameType.ERROR,
+]);
 
-/** The owner's refusal of a QUIESCE, RESUME, PAUSE or UNPAUSE: its ERROR code is one of boxlite's error codes. */
+/** The owner's refusal of a QUIESCE, RESUME, PAUSE, UNPAUSE or SUSPEND_BOX: its ERROR code is one of boxlite's error codes. */
 function refusal(error: ErrorMessage): BoxliteError {
   const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
   return new BoxliteError(code, error.message);
@@ -111,7 +136,7 @@ export class GuestChannel {
   private hello = Promise.withResolvers<HelloMessage>();
   /** Set while a CONFIG waits for the guest's answer. */
   private configAck: PromiseWithResolvers<void> | undefined;
-  /** FREEZE, THAW or WAKE sent and not yet answered (one at a time: the owner serializes them). */
+  /** FREEZE, THAW, WAKE or SUSPEND sent and not yet answered (one at a time: the owner serializes them). */
   private channelAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
   /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
@@ -208,6 +233,20 @@ export class GuestChannel {
   }
 
   /**
+   * Takes over stream `stream`, which a SUSPEND kept across the resume of a suspended box: its
+   * output and exit come to `handlers` and the returned execution as for a command started
+   * here (`started` is settled with `started` at once: the guest sends no second STARTED).
+   */
+  adopt(stream: number, handlers: ExecHandlers, started: StartedMessage): GuestExecution {
+    if (this.failure) throw this.failure;
+    if (this.executions.has(stream)) throw new BoxliteError("internal", `stream ${stream} is already in use`);
+    const execution = new GuestExecution(stream, handlers, (frameType, payload) => this.send(frameType, stream, payload));
+    this.executions.set(stream, execution);
+    execution.onStarted(started);
+    return execution;
+  }
+
+  /**
    * On a box socket: attaches to the box's main command. `attached` settles with the
    * owner's answer (rejects when another client is attached: `conflict`); then come
    * STARTED, output and the exit, as for a command.
@@ -255,13 +294,18 @@ export class GuestChannel {
     return this.askGuest(FrameType.WAKE, encodeWake(request));
   }
 
+  /** Tells the guest the VM is about to be saved: its next connection is a resume that keeps these streams (an empty request gives that up). */
+  suspend(request: SuspendRequest): Promise<void> {
+    return this.askGuest(FrameType.SUSPEND, encodeJson(request));
+  }
+
   private freezeOrThaw(type: FrameType): Promise<void> {
     return this.askGuest(type, encodeJson({}));
   }
 
   private askGuest(type: FrameType, payload: Uint8Array): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.channelAck) return Promise.reject(new BoxliteError("internal", "FREEZE, THAW and WAKE must not overlap"));
+    if (this.channelAck) return Promise.reject(new BoxliteError("internal", "FREEZE, THAW, WAKE and SUSPEND must not overlap"));
     const answer = Promise.withResolvers<void>();
     this.channelAck = { type, answer };
     this.send(type, 0, payload);
@@ -289,7 +333,15 @@ export class GuestChannel {
     return this.askOwner("UNPAUSE");
   }
 
-  private async askOwner(what: "PAUSE" | "UNPAUSE"): Promise<void> {
+  /**
+   * On a box socket: asks the owner to suspend the box (SUSPEND_BOX): its whole state saved to
+   * its directory and its VM ended. Resolves once it is saved; the owner then ends the box.
+   */
+  suspendBox(): Promise<void> {
+    return this.askOwner("SUSPEND_BOX");
+  }
+
+  private async askOwner(what: "PAUSE" | "UNPAUSE" | "SUSPEND_BOX"): Promise<void> {
     parsePauseMessage(await this.ask(FrameType[what], this.allocateStream(), {}), what);
   }
 
@@ -351,11 +403,11 @@ export class GuestChannel {
       ack.resolve();
       return;
     }
-    if (frame.type === FrameType.FREEZE || frame.type === FrameType.THAW || frame.type === FrameType.WAKE) {
+    const what = GUEST_ANSWERS.get(frame.type);
+    if (what !== undefined) {
       const pending = this.channelAck;
-      if (pending?.type !== frame.type) throw new FrameError("bad_type", "the guest answered a FREEZE, THAW or WAKE that was not asked for");
+      if (pending?.type !== frame.type) throw new FrameError("bad_type", `the guest answered a ${what} that was not asked for`);
       this.channelAck = undefined;
-      const what = frame.type === FrameType.FREEZE ? "FREEZE" : frame.type === FrameType.THAW ? "THAW" : "WAKE";
       const why = parseDoneAnswer(frame.payload, what);
       if (why === undefined) pending.answer.resolve();
       else pending.answer.reject(new BoxliteError("vmm_failed", `${GUEST_COULD_NOT[what]}: ${why}`));

@@ -13,6 +13,7 @@ import { type BoxAction, CLAIMS_VM } from "../model/box-state.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
+import { isSuspended } from "./box-memory.ts";
 import { connectBox } from "./box-socket.ts";
 import type { Home } from "./home.ts";
 import { resolveReconciled } from "./reconcile.ts";
@@ -87,6 +88,35 @@ export async function pauseBox(home: Home, idOrName: string, action: "pause" | "
     channel.close();
   }
   return box.id;
+}
+
+/**
+ * Suspends a running or paused box through its owner (docs/suspend.md): its whole state is
+ * saved into its directory and its VM ends; returns its id once the record says it stopped.
+ */
+export async function suspendBox(home: Home, idOrName: string): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  decideFor(box, "suspend");
+  const channel = await connectBox(home, box);
+  try {
+    await channel.suspendBox();
+  } finally {
+    channel.close();
+  }
+  if (isDown(await waitFor(home, box.id, STOP_SLACK_MS, isDown))) return box.id;
+  throw new BoxliteError("vmm_failed", `box ${box.id} was saved but its VM did not end within ${STOP_SLACK_MS / 1000} s`);
+}
+
+/** Brings a suspended box back where it was (a start from its saved state, as `start` does); a box that is not suspended is refused. */
+export async function resumeBox(home: Home, idOrName: string): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  if (CLAIMS_VM.has(box.status)) throw new BoxliteError("conflict", `box ${box.id} is ${box.status}, not suspended`);
+  if (!isSuspended(boxLayout(home.config, box.id).dir))
+    throw new BoxliteError(
+      "conflict",
+      `box ${box.id} is ${box.status} but not suspended (it has no saved state); start it with 'boxlite start ${box.name ?? box.id}'`,
+    );
+  return startDetached(home, box.id);
 }
 
 /** How long an implicit boot waits for another process that is booting the same box. */

@@ -12,8 +12,19 @@
 import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
+import { BoxliteError } from "../../util/errors.ts";
 import { selfCommand } from "../../util/self.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmControl, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import {
+  type BackendInfo,
+  checkVmSpec,
+  type GuestAssets,
+  type ShareSource,
+  type StartOptions,
+  type VmControl,
+  type VmmBackend,
+  type VmProcess,
+  type VmSpec,
+} from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
@@ -68,8 +79,9 @@ export class KrunBackend implements VmmBackend {
     return { tag };
   }
 
-  async start(spec: VmSpec): Promise<VmProcess> {
+  async start(spec: VmSpec, options: StartOptions = {}): Promise<VmProcess> {
     checkVmSpec(spec);
+    if (options.resume) throw new BoxliteError("unsupported", "libkrun has no snapshot API: a box suspended under QEMU resumes only under QEMU (--vmm qemu)");
     const vm = boxVmConfig(spec, this.lib.path, this.config.debug ? DEBUG_LOG_LEVEL : LOG_LEVEL);
     const command = { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers };
     return spawnVmm(this.config, command);

@@ -8,6 +8,7 @@ import {
   type BackendInfo,
   checkVmSpec,
   type GuestAssets,
+  type ResumeFrom,
   type ShareSource,
   type StartOptions,
   type VmControl,
@@ -24,14 +25,36 @@ import { QemuControl } from "./control.ts";
 import { findQemu } from "./binary.ts";
 import { loadVm, waitForAgentClient } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
+import { checkIdentity, saveRefusal, vmIdentity } from "./suspend.ts";
 import { type Template, Templates, templatesDir } from "./templates.ts";
 
 /** How long a restored guest's host may take to connect before the VM is given up on. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** How long QEMU may take to listen on its QMP socket once its agent socket exists (QEMU makes them in that order). */
+const QMP_LISTEN_MS = 2_000;
+
+/**
+ * Connects to a QEMU just started. Its QMP socket comes after the agent's, and a box's
+ * previous QEMU, killed, left its socket file behind: until the new one listens, connecting
+ * is refused. Tried again until it listens.
+ */
+async function connectQmp(path: string): Promise<QmpClient> {
+  const deadline = performance.now() + QMP_LISTEN_MS;
+  for (;;) {
+    try {
+      return await QmpClient.connect(path);
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await Bun.sleep(10);
+    }
+  }
+}
+
 export class QemuBackend implements VmmBackend {
   readonly name = "qemu" as const;
   private verdict?: Promise<AccelVerdict>;
+  private settledAccelerator?: string;
   private templates?: Templates;
 
   constructor(
@@ -63,13 +86,20 @@ export class QemuBackend implements VmmBackend {
   }
 
   control(_vm: VmProcess, spec: VmSpec): VmControl {
-    return new QemuControl(qmpSocketOf(spec));
+    const binary = findQemu(this.config);
+    return new QemuControl(qmpSocketOf(spec), {
+      refusal: saveRefusal(spec),
+      // Started, the VM has an accelerator: the verdict is settled.
+      identity: (ram) => vmIdentity(spec, binary, this.settledAccelerator ?? "", ram),
+    });
   }
 
   async start(spec: VmSpec, options: StartOptions = {}): Promise<VmProcess> {
     checkVmSpec(spec);
     const verdict = await this.accelerator();
+    this.settledAccelerator = verdict.accelerator;
     const binary = findQemu(this.config);
+    if (options.resume) return this.resume(spec, binary, verdict.accelerator, options.resume);
     this.templates ??= new Templates(this.config, binary, verdict.accelerator);
     const template = options.cold ? undefined : await this.templates.forSpec(spec);
     if (template) {
@@ -84,13 +114,40 @@ export class QemuBackend implements VmmBackend {
   }
 
   /** Starts QEMU on `template`: the box's own devices, the template's memory mapped copy-on-write, its device state loaded. */
-  private async restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
+  private restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
     const from: StartFrom = { ramFile: { path: template.ramPath, shared: false }, incoming: true };
-    const vm = await this.spawn(spec, [binary, ...boxArgs(spec, accelerator, from)]);
+    const templates = this.templates;
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], template.statePath, {
+      ramInFile: true,
+      reprobe: true,
+      failed: (why) => templates?.discard(template, why),
+    });
+  }
+
+  /** Starts QEMU on a suspended box's saved state (docs/suspend.md): the box's devices, its RAM from the state. */
+  private resume(spec: VmSpec, binary: string, accelerator: string, resume: ResumeFrom): Promise<VmProcess> {
+    const ramId = checkIdentity(resume.identity, spec, binary, accelerator);
+    const from: StartFrom = { ...(ramId === undefined ? {} : { ramId }), incoming: true };
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], resume.statePath, {
+      ramInFile: false,
+      reprobe: false,
+      beforeRun: () => resume.consumed(),
+      failed: () => {},
+    });
+  }
+
+  /** Spawns QEMU waiting for a saved state (`-incoming defer`) and loads `statePath`; it runs once the host's channel is connected. */
+  private async load(
+    spec: VmSpec,
+    argv: string[],
+    statePath: string,
+    how: { ramInFile: boolean; reprobe: boolean; beforeRun?(): void; failed(why: string): void },
+  ): Promise<VmProcess> {
+    const vm = await this.spawn(spec, argv);
     let qmp: QmpClient | undefined;
     try {
-      qmp = await QmpClient.connect(qmpSocketOf(spec));
-      await loadVm(qmp, template.statePath, { ramInFile: true });
+      qmp = await connectQmp(qmpSocketOf(spec));
+      await loadVm(qmp, statePath, { ramInFile: how.ramInFile });
     } catch (error) {
       qmp?.close();
       vm.kill("SIGKILL");
@@ -98,18 +155,18 @@ export class QemuBackend implements VmmBackend {
       throw error;
     }
     const control = qmp;
-    const templates = this.templates;
     vm.restored = {
-      reprobe: true,
+      reprobe: how.reprobe,
       run: async () => {
         try {
           await waitForAgentClient(control, CONNECT_TIMEOUT_MS);
+          how.beforeRun?.();
           await control.execute("cont");
         } finally {
           control.close();
         }
       },
-      failed: (why) => templates?.discard(template, why),
+      failed: how.failed,
     };
     return vm;
   }
