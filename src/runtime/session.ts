@@ -276,7 +276,15 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     const shares = boxShares(facts.options.volumes ?? [], spec.user);
     const memory = saved;
     // Once the resumed VM runs, the guest changes the disk: the state must never be loaded again.
-    const resume = memory && { statePath: memory.statePath, identity: memory.manifest.vm, consumed: () => discardMemory(layout.dir) };
+    const resume = memory && {
+      statePath: memory.statePath,
+      identity: memory.manifest.vm,
+      consumed: () => {
+        crashPoint(home.config, "resume-loaded");
+        discardMemory(layout.dir);
+        crashPoint(home.config, "resume-consumed");
+      },
+    };
     box = await bootBox(home.config, {
       id,
       image,

@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
+import { procStatFields } from "./proc.ts";
 
 /**
  * Writes a file through a temporary sibling and renames it into place, so a reader
@@ -58,11 +59,9 @@ export function sweepDeadLeftovers(root: string): void {
     const match = /\.tmp-(\d+)-|\.discarded-(\d+)-/.exec(name);
     const pid = Number(match?.[1] ?? match?.[2]);
     if (!match || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      rmSync(join(root, name), { recursive: true, force: true });
-    }
+    // A zombie (killed, not yet reaped: a container's init may never reap it) is gone too.
+    const state = procStatFields(pid)?.[0];
+    if (state === undefined || state === "Z") rmSync(join(root, name), { recursive: true, force: true });
   }
 }
 
