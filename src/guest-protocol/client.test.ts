@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { waitFor } from "../../test/helpers/cli.ts";
 import { boxNetwork } from "../../test/helpers/guest-network.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { connectWithRetry, GuestChannel } from "./client.ts";
+import { GuestChannel } from "./client.ts";
+import { connectWithRetry } from "./connect-retry.ts";
 import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "./frames.ts";
 import { encodeJson, type GuestConfig } from "./messages.ts";
 

@@ -4,12 +4,11 @@
  * stream with per-stream flow control (docs/guest-protocol.md).
  */
 import type { Socket } from "bun";
-import { BoxliteError, ERROR_TABLE, type ErrorCode } from "../util/errors.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
 import {
   encodeJson,
-  type ErrorMessage,
   type ExecRequest,
   type FilesInRequest,
   type FilesOutRequest,
@@ -25,6 +24,8 @@ import {
   type StartedMessage,
 } from "./messages.ts";
 import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
+import { channelError, GUEST_ANSWERS, GUEST_COULD_NOT, OWNER_ANSWERS, refusal, type SuspendRequest } from "./channel-answers.ts";
+import { connectWithRetry } from "./connect-retry.ts";
 import { encodeWake, type WakeRequest } from "./wake.ts";
 import { SocketWriter } from "./writer.ts";
 
@@ -47,84 +48,8 @@ export interface ConnectOptions {
   opened?: () => Promise<void>;
 }
 
-const GUEST_COULD_NOT = {
-  FREEZE: "the guest could not freeze the box's filesystem",
-  THAW: "the guest could not thaw the box's filesystem",
-  WAKE: "the guest could not wake from saved memory",
-  SUSPEND: "the guest could not prepare to be suspended",
-} as const;
-
-/** SUSPEND (docs/guest-protocol.md, "Suspending a box"): the streams the resumed guest keeps. */
-export interface SuspendRequest {
-  /** Served again on the next connection (the box's main command, which the resumed owner adopts). */
-  keep: number[];
-  /** Run on unheard: their output is read and dropped by the guest (detached commands). */
-  orphan: number[];
-}
-
-/** The guest's answers to the host's channel requests, by frame type. */
-const GUEST_ANSWERS: ReadonlyMap<number, keyof typeof GUEST_COULD_NOT> = new Map([
-  [FrameType.FREEZE, "FREEZE"],
-  [FrameType.THAW, "THAW"],
-  [FrameType.WAKE, "WAKE"],
-  [FrameType.SUSPEND, "SUSPEND"],
-]);
-
-/** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
-const CONNECT_RETRY_MS = 2000;
 /** Between a connection closed before HELLO and the next attempt. */
 const RECONNECT_PAUSE_MS = 20;
-
-/** Errors that are the guest refusing the box's CONFIG: the box's settings, not the guest, are at fault. */
-const configRefusals = new WeakSet<BoxliteError>();
-
-/** Whether `error` is the guest refusing the box's configuration (a restored guest that got that far is sound). */
-export function isConfigRefusal(error: unknown): boolean {
-  return error instanceof BoxliteError && configRefusals.has(error);
-}
-
-/** What an ERROR on stream 0 means: a configuration the guest could not take, or a channel it gave up on. */
-function channelError(error: ErrorMessage): BoxliteError {
-  let refusal: BoxliteError | undefined;
-  if (error.code === "config_failed") refusal = new BoxliteError("vmm_failed", `the guest could not apply the box's configuration: ${error.message}`);
-  if (error.code === "config_conflict")
-    refusal = new BoxliteError("protocol", `the guest was configured differently on an earlier connection: ${error.message}`);
-  if (refusal) {
-    configRefusals.add(refusal);
-    return refusal;
-  }
-  return new BoxliteError("protocol", `the guest closed the channel: ${error.code}: ${error.message}`);
-}
-
-/** The frames that answer a request to the owner (GuestChannel.ask), on the request's stream. */
-const OWNER_ANSWERS: ReadonlySet<number> = new Set([
-  FrameType.QUIESCE,
-  FrameType.RESUME,
-  FrameType.PAUSE,
-  FrameType.UNPAUSE,
-  FrameType.SUSPEND_BOX,
-  FrameType.ERROR,
-]);
-
-/** The owner's refusal of a QUIESCE, RESUME, PAUSE, UNPAUSE or SUSPEND_BOX: its ERROR code is one of boxlite's error codes. */
-function refusal(error: ErrorMessage): BoxliteError {
-  const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
-  return new BoxliteError(code, error.message);
-}
-
-type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
-
-export async function connectWithRetry(path: string, handlers: SocketHandlers): Promise<Socket<unknown>> {
-  const deadline = performance.now() + CONNECT_RETRY_MS;
-  for (;;) {
-    try {
-      return await Bun.connect({ unix: path, socket: handlers });
-    } catch (cause) {
-      if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
-      await Bun.sleep(5);
-    }
-  }
-}
 
 export class GuestChannel {
   // The box socket's ATTACH answer included: dispatch refuses it from the guest, like every frame the guest may not send.
