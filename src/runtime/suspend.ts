@@ -29,6 +29,22 @@ export interface SuspendOwner {
   quiesced(): boolean;
 }
 
+/** How long the guest may take to answer SUSPEND (it answers at once; a guest that does not is stuck). */
+const GUEST_ANSWER_MS = 10_000;
+
+/** The guest's answer, or `vmm_failed` when it does not come in time. */
+async function answered(request: Promise<void>): Promise<void> {
+  let timer: Timer | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BoxliteError("vmm_failed", `the guest did not answer SUSPEND within ${GUEST_ANSWER_MS / 1000} s`)), GUEST_ANSWER_MS);
+  });
+  try {
+    await Promise.race([request, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Why new commands are refused while a suspend saves the box. */
 export function suspendingReason(id: string): string {
   return `box ${id} is being suspended; resume it with 'boxlite resume ${id}' once it is`;
@@ -63,8 +79,13 @@ export class SuspendGate {
       const paused = this.owner.pause.isPaused;
       try {
         if (paused) await box.control.resume();
-        await box.channel.suspend({ keep: [main.stream], orphan: this.owner.relay()?.detachedStreams() ?? [] });
-        await saveMemory(this.owner.home.config, box.layout.dir, async (statePath) => ({ vmm: box.vmm, vm: await box.control.saveState(statePath), main }));
+        await answered(box.channel.suspend({ keep: [main.stream], orphan: this.owner.relay()?.detachedStreams() ?? [] }));
+        await saveMemory(this.owner.home.config, box.layout.dir, async (statePath) => {
+          const vm = await box.control.saveState(statePath);
+          // Its EXIT came in before the VM stopped: the box is ending, there is nothing to resume.
+          if (!this.owner.main.guestStream()) throw new BoxliteError("conflict", `box ${id}'s main command ended while it was being suspended`);
+          return { vmm: box.vmm, vm, main };
+        });
       } catch (error) {
         await this.giveUp(paused);
         throw error;
@@ -77,7 +98,7 @@ export class SuspendGate {
     const { box } = this.owner;
     this.suspending = false;
     await box.control.resume().catch(() => {});
-    await box.channel.suspend({ keep: [], orphan: [] }).catch(() => {});
+    await answered(box.channel.suspend({ keep: [], orphan: [] })).catch(() => {});
     if (paused) await box.control.pause().catch(() => {});
   }
 }

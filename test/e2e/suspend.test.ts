@@ -99,6 +99,8 @@ describe("a suspended box", () => {
     const box = await runtime.getBox(NAME);
     expect(box).toMatchObject({ status: "stopped", suspended: true, pid: null });
     expect(qemuProcesses(id)).toEqual([]);
+    // Nothing of it runs: its supervisor is gone too.
+    expect(Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`]).stdout.toString()).toBe("");
     const manifest = JSON.parse(readFileSync(join(HOME, "boxes", id, "memory", "manifest.json"), "utf8"));
     expect(manifest.state_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(manifest.main.stream).toBeGreaterThan(0);
@@ -146,8 +148,11 @@ describe("a suspended box", () => {
     expect((await runCli(["start", NAME])).code).toBe(0);
     expect(await counter(id, "/main")).toBeGreaterThanOrEqual(before);
     expect((await counter(id, "/main")) - before).toBeLessThan(15);
-    const again = await fetch(`${api.httpBase}/boxes/${id}/suspend`, { method: "POST" });
-    expect(again.status).toBe(200);
+    // The CLI against a server, of a box a user paused: suspended all the same.
+    expect((await runCli(["pause", NAME])).code).toBe(0);
+    const remote = await runCli(["--url", api.httpBase.replace(/\/v1$/, ""), "suspend", NAME]);
+    expect(remote).toMatchObject({ code: 0, stdout: `${id}\n` });
+    expect(await runtime.getBox(NAME)).toMatchObject({ status: "stopped", suspended: true });
     const resumed = await fetch(`${api.httpBase}/boxes/${id}/resume`, { method: "POST" });
     expect(resumed.status).toBe(200);
     expect(await resumed.json()).toMatchObject({ box_id: id, status: "running", suspended: false });
