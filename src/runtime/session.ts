@@ -75,6 +75,8 @@ class BoxOwner implements BoxSession {
   /** Set once the box stops taking commands: a stop was asked, or the main command ended. */
   private ending: string | undefined;
   private graceTimer: Timer | undefined;
+  /** The box's state is saved (a suspend): it ends without its main command's exit. */
+  private suspended = false;
   private readonly quiesce: QuiesceGate;
   private readonly pause: PauseGate;
   private readonly suspension: SuspendGate;
@@ -173,6 +175,7 @@ class BoxOwner implements BoxSession {
   private async suspend(): Promise<void> {
     await this.suspension.suspend();
     crashPoint(this.home.config, "suspend-saved");
+    this.suspended = true;
     this.ending = `box ${this.id} was suspended; resume it with 'boxlite resume ${this.id}'`;
     setBoxState(this.home.database.db, this.id, { status: "stopping", last_updated: new Date().toISOString() });
     // Its main command is lost with the channel, and the box ends like one stopped while held (no exit code).
@@ -203,7 +206,11 @@ class BoxOwner implements BoxSession {
     // A main command that ended by itself: the window until the VM is down answers "stopping", not "running".
     if (this.ending === undefined) this.markEnding();
     // Commands still running die with the VM: their clients hear why.
-    await this.relay?.close(`box ${this.id} stopped while the command ran (its main command ended, or the box was stopped)`);
+    await this.relay?.close(
+      this.suspended
+        ? `box ${this.id} was suspended while the command ran`
+        : `box ${this.id} stopped while the command ran (its main command ended, or the box was stopped)`,
+    );
     await releaseBox(this.home, this.id, this.layout, this.options, this.lock, this.box, outcome);
   }
 }

@@ -283,3 +283,20 @@ test("a saved state that fails its checksum is not resumed: the box is failed wi
   expect(await bootId(id)).not.toBe(boot);
   await runCli(["rm", "-f", id]);
 });
+
+test("a box a foreground run owns can be suspended: the run ends saying so, and resume brings the box back in the background", async () => {
+  const NAME = "e2e-suspend-fg";
+  const run = runCli(["run", "--name", NAME, "--network", "disabled", "--", "sh", "-c", MAIN]);
+  await waitFor(async () => (await runtime.listBoxes({ all: true })).some((box) => box.name === NAME && box.status === "running"), 60_000, "the box to run");
+  const id = (await runtime.getBox(NAME)).box_id;
+  await waitFor(async () => (await counter(id, "/main")) > 3, 60_000, "the counter to start");
+  const before = await counter(id, "/main");
+  expect((await runCli(["suspend", NAME])).code).toBe(0);
+  const ended = await run;
+  expect(ended.code).toBe(125);
+  expect(ended.stderr).toContain(`box ${id} was suspended while its command ran; 'boxlite resume ${id}' brings it back`);
+  expect((await runCli(["resume", NAME])).code).toBe(0);
+  expect(await counter(id, "/main")).toBeGreaterThanOrEqual(before);
+  await waitFor(() => lastLogged(id) > before, 30_000, "the main command's output in main.log");
+  await runCli(["rm", "-f", NAME]);
+});
