@@ -27,3 +27,12 @@ export function spread(values: readonly number[], digits = 0): string {
 export function machineLoad(): string {
   return `load ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`;
 }
+
+/** Wall time of a command that must succeed, in ms (its stderr in the error when it fails). */
+export async function timedCommand(command: string[], env: Record<string, string | undefined>): Promise<number> {
+  const started = performance.now();
+  const proc = Bun.spawn(command, { env, stdout: "ignore", stderr: "pipe" });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${command[0]} exited ${code}: ${await new Response(proc.stderr).text()}`);
+  return performance.now() - started;
+}

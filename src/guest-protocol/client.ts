@@ -24,7 +24,7 @@ import {
   type StartedMessage,
 } from "./messages.ts";
 import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
-import { channelError, GUEST_ANSWERS, GUEST_COULD_NOT, OWNER_ANSWERS, refusal, type SuspendRequest } from "./channel-answers.ts";
+import { channelError, GUEST_ANSWERS, GUEST_COULD_NOT, OWNER_ANSWERS, ownerRefusal, type SuspendRequest } from "./client-errors.ts";
 import { connectWithRetry } from "./connect-retry.ts";
 import { encodeWake, type WakeRequest } from "./wake.ts";
 import { SocketWriter } from "./writer.ts";
@@ -341,7 +341,7 @@ export class GuestChannel {
     const hold = this.holds.get(frame.stream);
     if (hold && OWNER_ANSWERS.has(frame.type)) {
       this.holds.delete(frame.stream);
-      if (frame.type === FrameType.ERROR) hold.reject(refusal(parseError(frame.payload)));
+      if (frame.type === FrameType.ERROR) hold.reject(ownerRefusal(parseError(frame.payload)));
       else hold.resolve(frame.payload);
       return;
     }

@@ -42,9 +42,14 @@ const COLD = /agent \S+ ready on \/dev\/vport/;
 test("boxes restored from one template each have their own randomness, boot id, clock and hostname", async () => {
   const probe = "cat /proc/sys/kernel/random/boot_id; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s; hostname; cat /sys/block/vdb/size";
   const seen = [];
+  let built: string | undefined;
   for (let i = 0; i < 3; i++) {
     const run = await runCli(["run", "--rm", "--", "sh", "-c", probe]);
     expect(run).toMatchObject({ code: 0, stderr: "" });
+    // Built by the first box, then restored by each: never discarded and built again.
+    const [key] = templates();
+    built ??= manifest(key as string).created_at;
+    expect(manifest(key as string).created_at).toBe(built);
     const [bootId, random, clock, hostname, sectors] = run.stdout.trim().split("\n");
     seen.push({ bootId, random, hostname });
     expect(bootId).toMatch(/^[0-9a-f-]{36}$/);
@@ -108,6 +113,20 @@ test("a template QEMU cannot restore is discarded and the box boots cold", async
   // The next box builds a new one.
   expect(await consoleOf("rebuilt")).toContain(WOKE);
   expect(templates()).toEqual([key]);
+});
+
+test("a box killed while it is restored leaves no VM, and the template serves the next box", async () => {
+  const [key] = templates() as [string];
+  const before = manifest(key);
+  const crashed = await runCli(["run", "--name", "killed", "--", "true"], { env: { BOXLITE_CRASH_AT: "template-restored" } });
+  expect(crashed.code).not.toBe(0);
+  const id = JSON.parse((await runCli(["inspect", "killed"])).stdout)[0].Id as string;
+  expect(id).toMatch(/^[0-9a-z]{26}$/);
+  expect(qemuProcesses(id)).toEqual([]);
+  expect(manifest(key)).toEqual(before);
+  expect(await consoleOf("after-killed-restore")).toContain(WOKE);
+  expect(manifest(key)).toEqual(before);
+  await runCli(["rm", "-f", "killed"]);
 });
 
 test("a build killed before it is published is never used, and leaves no VM behind", async () => {

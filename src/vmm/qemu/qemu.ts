@@ -4,6 +4,7 @@
  * process that started them.
  */
 import type { Config } from "../../config/config.ts";
+import { crashPoint } from "../../config/crash.ts";
 import {
   type BackendInfo,
   checkVmSpec,
@@ -30,26 +31,6 @@ import { type Template, Templates, templatesDir } from "./templates.ts";
 
 /** How long a restored guest's host may take to connect before the VM is given up on. */
 const CONNECT_TIMEOUT_MS = 10_000;
-
-/** How long QEMU may take to listen on its QMP socket once its agent socket exists (QEMU makes them in that order). */
-const QMP_LISTEN_MS = 2_000;
-
-/**
- * Connects to a QEMU just started. Its QMP socket comes after the agent's, and a box's
- * previous QEMU, killed, left its socket file behind: until the new one listens, connecting
- * is refused. Tried again until it listens.
- */
-async function connectQmp(path: string): Promise<QmpClient> {
-  const deadline = performance.now() + QMP_LISTEN_MS;
-  for (;;) {
-    try {
-      return await QmpClient.connect(path);
-    } catch (error) {
-      if (performance.now() > deadline) throw error;
-      await Bun.sleep(10);
-    }
-  }
-}
 
 export class QemuBackend implements VmmBackend {
   readonly name = "qemu" as const;
@@ -120,6 +101,7 @@ export class QemuBackend implements VmmBackend {
     return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], template.statePath, {
       ramInFile: true,
       reprobe: true,
+      loadedCrashPoint: "template-restored",
       failed: (why) => templates?.discard(template, why),
     });
   }
@@ -141,13 +123,14 @@ export class QemuBackend implements VmmBackend {
     spec: VmSpec,
     argv: string[],
     statePath: string,
-    how: { ramInFile: boolean; reprobe: boolean; beforeRun?(): void; failed(why: string): void },
+    how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; beforeRun?(): void; failed(why: string): void },
   ): Promise<VmProcess> {
     const vm = await this.spawn(spec, argv);
     let qmp: QmpClient | undefined;
     try {
-      qmp = await connectQmp(qmpSocketOf(spec));
+      qmp = await QmpClient.connect(qmpSocketOf(spec));
       await loadVm(qmp, statePath, { ramInFile: how.ramInFile });
+      if (how.loadedCrashPoint) crashPoint(this.config, how.loadedCrashPoint);
     } catch (error) {
       qmp?.close();
       vm.kill("SIGKILL");

@@ -10,6 +10,8 @@ import { BoxliteError } from "../../util/errors.ts";
 export type QmpValue = unknown;
 
 const CONNECT_TIMEOUT_MS = 5_000;
+/** QEMU creates its sockets one after another at start-up: the agent's (which the start waits for) can come before QMP's. */
+const SOCKET_RETRY_MS = 5;
 /** blockdev-add and blockdev-snapshot write and fsync a header; under TCG a loaded host is slow. */
 const COMMAND_TIMEOUT_MS = 30_000;
 
@@ -33,15 +35,24 @@ export class QmpClient {
       () => client.fail(new BoxliteError("vmm_failed", `QMP on ${path} did not greet within ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
     );
+    const deadline = performance.now() + CONNECT_TIMEOUT_MS;
     try {
-      client.socket = await Bun.connect({
-        unix: path,
-        socket: {
-          data: (_socket, bytes) => client.receive(new TextDecoder().decode(bytes)),
-          close: () => client.fail(new BoxliteError("vmm_failed", `QEMU closed its QMP socket ${path}`)),
-          error: (_socket, error) => client.fail(new BoxliteError("vmm_failed", `QMP socket ${path}: ${error.message}`)),
-        },
-      });
+      for (;;) {
+        try {
+          client.socket = await Bun.connect({
+            unix: path,
+            socket: {
+              data: (_socket, bytes) => client.receive(new TextDecoder().decode(bytes)),
+              close: () => client.fail(new BoxliteError("vmm_failed", `QEMU closed its QMP socket ${path}`)),
+              error: (_socket, error) => client.fail(new BoxliteError("vmm_failed", `QMP socket ${path}: ${error.message}`)),
+            },
+          });
+          break;
+        } catch (cause) {
+          if (performance.now() > deadline) throw cause;
+          await Bun.sleep(SOCKET_RETRY_MS);
+        }
+      }
       await client.greeted.promise;
       await client.execute("qmp_capabilities");
       return client;

@@ -21,6 +21,7 @@ import type { VmDevice } from "../devices.ts";
 import type { VmSpec } from "../backend.ts";
 import { spawnVmm } from "../process.ts";
 import { boxArgs, qmpSocketOf } from "./args.ts";
+import { hostTscKhz } from "./host-tsc.ts";
 import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -51,6 +52,8 @@ export interface Shape {
   format: number;
   qemu: { path: string; size: number; mtime: number };
   accelerator: string;
+  /** The guest's clock was calibrated from it (args.ts): a host whose TSC runs at another rate needs another template. */
+  hostTscKhz: number | null;
   kernel: string;
   systemDisk: string;
   kernelArgs: string[];
@@ -86,6 +89,7 @@ export function shapeOf(spec: VmSpec, qemuBinary: string, accelerator: string): 
     format: TEMPLATE_FORMAT,
     qemu: { path: qemuBinary, size: binary.size, mtime: binary.mtimeMs },
     accelerator,
+    hostTscKhz: hostTscKhz() ?? null,
     // Both paths name their contents' hashes (kernel/krunfw<N>-<hash>.elf, system/system-<hash>.ext4).
     kernel: spec.kernel.elfPath,
     systemDisk: spec.devices.flatMap((device) => (device.kind === "disk" && device.id === "system" ? [device.path] : [])).join(),

@@ -1,12 +1,13 @@
 /**
- * What the guest and a box's owner answer on the channel, as the host reads it: the guest's
- * answers to FREEZE, THAW, WAKE and SUSPEND, its ERROR on stream 0 (a configuration it
- * refused, or a channel it gave up on), and the owner's refusals of requests made to it.
+ * What the guest's and the owner's answers and refusals mean (GuestChannel reads and raises
+ * them): the guest's answers to FREEZE, THAW, WAKE and SUSPEND, its ERROR on stream 0 (a
+ * configuration it refused, or a channel it gave up on), and the owner's refusals.
  */
 import { BoxliteError, ERROR_TABLE, type ErrorCode } from "../util/errors.ts";
 import { FrameType } from "./frames.ts";
 import type { ErrorMessage } from "./messages.ts";
 
+/** How a failed FREEZE, THAW, WAKE or SUSPEND is explained. */
 export const GUEST_COULD_NOT = {
   FREEZE: "the guest could not freeze the box's filesystem",
   THAW: "the guest could not thaw the box's filesystem",
@@ -62,7 +63,7 @@ export const OWNER_ANSWERS: ReadonlySet<number> = new Set([
 ]);
 
 /** The owner's refusal of a QUIESCE, RESUME, PAUSE, UNPAUSE or SUSPEND_BOX: its ERROR code is one of boxlite's error codes. */
-export function refusal(error: ErrorMessage): BoxliteError {
+export function ownerRefusal(error: ErrorMessage): BoxliteError {
   const code = Object.hasOwn(ERROR_TABLE, error.code) ? (error.code as ErrorCode) : "protocol";
   return new BoxliteError(code, error.message);
 }

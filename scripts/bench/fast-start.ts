@@ -1,0 +1,147 @@
+/**
+ * Fast-start benchmark (issue: "Start in a fraction of a boot"), one run, side by side:
+ *
+ * 1. `dist/boxlite run --rm -- true` restored from a memory template against the same
+ *    with BOXLITE_TEMPLATES=off (a cold boot), interleaved. Target ratio <= 0.25.
+ * 2. In-process, a box restored from a template: the first `exec` right after the restore,
+ *    and the median time an exec adds beyond the guest's own process time. Target <= 1 ms.
+ * 3. Host memory of an idle restored box's QEMU against an idle cold-booted one's: RSS and
+ *    PSS (shared pages split among their users). Target RSS ratio <= 0.5.
+ * 4. Idle restored boxes (default size, with their network) held at once: boxes are added
+ *    until an `exec` on one of them takes over 1 s, MemAvailable falls under 1 GiB, or
+ *    `--max` is reached. Target >= 100.
+ *
+ *   bun scripts/bench/fast-start.ts [--runs N] [--max N]
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ulid } from "ulid";
+import { type Config, loadConfig } from "../../src/config/config.ts";
+import type { ExecRequest } from "../../src/guest-protocol/messages.ts";
+import { prepareDefaultImage } from "../../src/image/default-image.ts";
+import type { ImageBase } from "../../src/image/image.ts";
+import { type BootedBox, bootBox } from "../../src/runtime/boot.ts";
+import { boxLayout, removeBox } from "../../src/runtime/box-layout.ts";
+import { boxNetwork } from "../../src/runtime/box-network.ts";
+import { machineLoad, median, spread, timedCommand } from "./stats.ts";
+
+function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+const RUNS = flag("--runs", 7);
+const MAX_BOXES = flag("--max", 120);
+const LATENCY_SAMPLES = 40;
+const MEMORY_MIB = 512;
+const binary = join(import.meta.dir, "..", "..", "dist", "boxlite");
+const TRUE: ExecRequest = { argv: ["true"], env: ["PATH=/bin:/usr/bin"], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
+
+/** One exec of `true`: the host's round trip, and what it adds beyond the guest's process time, in ms. */
+async function execOnce(box: BootedBox): Promise<{ roundTripMs: number; overheadMs: number }> {
+  const started = performance.now();
+  const status = await box.channel.exec(TRUE, { onStdout: () => {}, onStderr: () => {} }).exit.promise;
+  const roundTripMs = performance.now() - started;
+  return { roundTripMs, overheadMs: roundTripMs - status.durationUs / 1000 };
+}
+
+/** A box as `boxlite run` makes it by default (512 MiB, one vCPU, the network on), owned by this process. */
+async function idleBox(config: Config, image: ImageBase): Promise<BootedBox> {
+  const id = ulid().toLowerCase();
+  const network = await boxNetwork(config, boxLayout(config, id), { mode: "enabled", allowNet: [] }, []);
+  return bootBox(config, { id, image, cpus: 1, memoryMib: MEMORY_MIB, ...(network ? { network } : {}) });
+}
+
+/** Resident and proportional set size of the box's QEMU, in MiB. */
+function memoryOf(box: BootedBox): { rss: number; pss: number } {
+  const pid = box.vm.members.find((member) => member.name === "vmm")?.pid;
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? Number.NaN) / 1024;
+  return { rss: field("Rss"), pss: field("Pss") };
+}
+
+function memAvailableMib(): number {
+  return Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1]) / 1024;
+}
+
+async function stopAll(boxes: BootedBox[]): Promise<void> {
+  await Promise.all(
+    boxes.map(async (box) => {
+      await box.stop();
+      removeBox(box.layout);
+    }),
+  );
+}
+
+const home = mkdtempSync(join(tmpdir(), "boxlite-bench-"));
+const env = { ...process.env, BOXLITE_HOME: home, BOXLITE_TEMPLATES: "on" };
+const coldEnv = { ...env, BOXLITE_TEMPLATES: "off" };
+try {
+  // 1. Whole CLI runs. The first builds the template (and warms the image and kernel caches).
+  await timedCommand([binary, "run", "--rm", "--", "true"], env);
+  const restored: number[] = [];
+  const cold: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    cold.push(await timedCommand([binary, "run", "--rm", "--", "true"], coldEnv));
+    restored.push(await timedCommand([binary, "run", "--rm", "--", "true"], env));
+  }
+  const ratio = median(restored) / median(cold);
+  console.log(`run --rm -- true (${RUNS} runs each, interleaved; ${machineLoad()})`);
+  console.log(`  cold boot:          ${spread(cold)} ms`);
+  console.log(`  from a template:    ${spread(restored)} ms`);
+  console.log(`  ratio: ${ratio.toFixed(3)} (target <= 0.25) ${ratio <= 0.25 ? "OK" : "OVER TARGET"}`);
+
+  // 2 and 3: one restored box and one cold box, in-process.
+  const config = loadConfig({ home }, env);
+  const coldConfig = loadConfig({ home }, coldEnv);
+  const image = await prepareDefaultImage(config);
+  const restoredBox = await idleBox(config, image);
+  const coldBox = await idleBox(coldConfig, image);
+  try {
+    const first = await execOnce(restoredBox);
+    const overheads: number[] = [];
+    for (let i = 0; i < LATENCY_SAMPLES; i++) overheads.push((await execOnce(restoredBox)).overheadMs);
+    console.log(`exec right after a restore: first ${first.roundTripMs.toFixed(1)} ms round trip`);
+    const p50 = median(overheads);
+    console.log(
+      `  exec overhead beyond the guest's process time: p50 ${p50.toFixed(2)} ms (${LATENCY_SAMPLES} samples; target <= 1) ${p50 <= 1 ? "OK" : "OVER TARGET"}`,
+    );
+    await Bun.sleep(3000); // idle: whatever start-up pages settle
+    const a = memoryOf(restoredBox);
+    const b = memoryOf(coldBox);
+    const rssRatio = a.rss / b.rss;
+    console.log(`idle QEMU memory: restored RSS ${a.rss.toFixed(0)} MiB (PSS ${a.pss.toFixed(0)}), cold RSS ${b.rss.toFixed(0)} MiB (PSS ${b.pss.toFixed(0)})`);
+    console.log(`  RSS ratio: ${rssRatio.toFixed(2)} (target <= 0.5) ${rssRatio <= 0.5 ? "OK" : "OVER TARGET"}; PSS ratio ${(a.pss / b.pss).toFixed(2)}`);
+  } finally {
+    await stopAll([restoredBox, coldBox]);
+  }
+
+  // 4. Idle boxes held at once.
+  const held: BootedBox[] = [];
+  let worst = 0;
+  let why = `--max ${MAX_BOXES} reached`;
+  try {
+    while (held.length < MAX_BOXES) {
+      if (memAvailableMib() < 1024) {
+        why = `MemAvailable under 1 GiB (${memAvailableMib().toFixed(0)} MiB)`;
+        break;
+      }
+      held.push(await idleBox(config, image));
+      const probe = held[Math.floor(Math.random() * held.length)] as BootedBox;
+      worst = (await execOnce(probe)).roundTripMs;
+      if (worst > 1000) {
+        why = `an exec took ${worst.toFixed(0)} ms`;
+        break;
+      }
+    }
+    const count = held.length;
+    console.log(
+      `idle restored boxes held at once: ${count} (stopped: ${why}; last exec ${worst.toFixed(0)} ms; MemAvailable ${memAvailableMib().toFixed(0)} MiB)`,
+    );
+    console.log(`  target >= 100: ${count >= 100 ? "OK" : "UNDER TARGET"}`);
+  } finally {
+    await stopAll(held);
+  }
+} finally {
+  rmSync(home, { recursive: true, force: true });
+}
