@@ -1,6 +1,6 @@
 /** A suspended box's saved state on disk: whole or absent, checked before use, discarded without a trace. */
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TempDirs } from "../../test/helpers/temp.ts";
 import { loadConfig } from "../config/config.ts";
@@ -26,6 +26,7 @@ test("a saved state is renamed into place whole, with its checksum, and is found
   });
   expect(manifest).toMatchObject({ format: 1, ...facts, state_bytes: 6 });
   expect(readdirSync(dir)).toEqual(["memory"]);
+  expect(statSync(join(dir, "memory")).mode & 0o777).toBe(0o700);
   expect(isSuspended(dir)).toBe(true);
   const saved = findMemory(dir);
   expect(saved?.manifest).toEqual(manifest);

@@ -65,7 +65,8 @@ export async function saveMemory(
   const dest = memoryDir(boxDir);
   if (existsSync(dest)) throw new BoxliteError("conflict", `${dest} already holds a saved state`);
   const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  mkdirSync(tmp);
+  // The state holds the guest's memory, secrets included: only the home's owner may read it.
+  mkdirSync(tmp, { mode: 0o700 });
   try {
     const statePath = join(tmp, "state");
     const facts = await save(statePath);

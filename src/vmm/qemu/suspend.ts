@@ -23,7 +23,11 @@ export function saveRefusal(spec: VmSpec): string | undefined {
 
 /** What a VM started from `spec` is, for comparing with a saved state's; `ram` is read from QEMU at save time. */
 export function vmIdentity(spec: VmSpec, qemuBinary: string, accelerator: string, ram: string[]): VmIdentity {
-  return { ...shapeOf(spec, qemuBinary, accelerator), format: SUSPEND_FORMAT, ram };
+  // Not the host's TSC rate, which a template's key has: /proc/cpuinfo's "cpu MHz" may read a
+  // little differently after a reboot, and a resumed guest keeps the rate its clock was
+  // calibrated with (at worst its monotonic clock drifts a little; WAKE sets its wall clock).
+  const { hostTscKhz: _, ...shape } = shapeOf(spec, qemuBinary, accelerator);
+  return { ...shape, format: SUSPEND_FORMAT, ram };
 }
 
 /**
