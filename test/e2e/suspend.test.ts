@@ -3,11 +3,12 @@
  * and its VM is gone; resumed — by `resume` or `start`, from another process than the one
  * that suspended it — its main command and a detached command go on counting from where
  * they were (not from 0, and not advanced by the time it was suspended), with the host's
- * wall clock. Refusals (a box that is not running, not suspended, has volumes) are clear
+ * wall clock, also after a host reboot. Refusals (a box that is not running, not suspended, has volumes) are clear
  * conflicts. Crash safety: the owner killed mid-suspend or mid-resume (BOXLITE_CRASH_AT)
  * leaves a box that either resumes where it was or boots from its disk — never a half state.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
@@ -299,4 +300,20 @@ test("a box a foreground run owns can be suspended: the run ends saying so, and 
   expect(await counter(id, "/main")).toBeGreaterThanOrEqual(before);
   await waitFor(() => lastLogged(id) > before, 30_000, "the main command's output in main.log");
   await runCli(["rm", "-f", NAME]);
+});
+
+test("a suspended box outlives a host reboot (the home recovered as after one) and resumes where it was", async () => {
+  const id = await countingBox("e2e-suspend-reboot");
+  const before = await counter(id, "/main");
+  const boot = await bootId(id);
+  expect((await runCli(["suspend", id])).code).toBe(0);
+  // The database says the host booted differently last time: the next open recovers the home.
+  const database = new Database(join(HOME, "db", "boxlite.db"));
+  database.run("UPDATE alive SET boot_id = 'another-boot'");
+  database.close();
+  expect((await runCli(["ls", "-a"])).stdout).toMatch(new RegExp(`${id.slice(0, 12)}.*Stopped \\(suspended\\)`));
+  expect((await runCli(["resume", id])).code).toBe(0);
+  expect(await bootId(id)).toBe(boot);
+  expect(await counter(id, "/main")).toBeGreaterThanOrEqual(before);
+  await runCli(["rm", "-f", id]);
 });
