@@ -13,7 +13,8 @@ import { type BoxAction, CLAIMS_VM } from "../model/box-state.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
-import { isSuspended } from "./box-memory.ts";
+import { lockBox } from "./box-lock.ts";
+import { discardMemory, isSuspended } from "./box-memory.ts";
 import { connectBox } from "./box-socket.ts";
 import type { Home } from "./home.ts";
 import { resolveReconciled } from "./reconcile.ts";
@@ -53,9 +54,23 @@ const isDown = (box: BoxRecord | undefined) => !box || !CLAIMS_VM.has(box.status
  */
 export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
   const box = resolveReconciled(home.config, home.database, idOrName);
-  if (decideFor(box, "stop") === "act") await requestStop(home, box, timeoutMs);
+  const decision = decideFor(box, "stop");
+  if (decision === "act") await requestStop(home, box, timeoutMs);
+  if (decision === "noop") forgetSaved(home, box.id);
   if (isDown(await waitFor(home, box.id, timeoutMs + STOP_SLACK_MS, isDown))) return box.id;
   throw new BoxliteError("vmm_failed", `box ${box.id} did not stop within ${Math.round((timeoutMs + STOP_SLACK_MS) / 1000)} s`);
+}
+
+/**
+ * A stop of a suspended box shuts it down for good: its saved state is dropped, and its
+ * next start boots it from its disk (docs/suspend.md). Under the box's lock, so that a
+ * resume loading the state meanwhile is not cut short (it is refused as busy instead).
+ */
+function forgetSaved(home: Home, id: string): void {
+  const dir = boxLayout(home.config, id).dir;
+  if (!isSuspended(dir)) return;
+  using _lock = lockBox(home.config, id, "stop");
+  discardMemory(dir);
 }
 
 /** Asks the box's owner to stop it (the box socket's STOP). An owner that no longer answers is already ending the box. */

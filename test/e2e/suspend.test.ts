@@ -3,8 +3,8 @@
  * and its VM is gone; resumed — by `resume` or `start`, from another process than the one
  * that suspended it — its main command and a detached command go on counting from where
  * they were (not from 0, and not advanced by the time it was suspended), with the host's
- * wall clock, also after a host reboot. Refusals (a box that is not running, not suspended, has volumes) are clear
- * conflicts. Crash safety: the owner killed mid-suspend or mid-resume (BOXLITE_CRASH_AT)
+ * wall clock, also after a host reboot; a stop drops the saved state. Refusals (a box that
+ * is not running, not suspended, has volumes) are clear conflicts. Crash safety: the owner killed mid-suspend or mid-resume (BOXLITE_CRASH_AT)
  * leaves a box that either resumes where it was or boots from its disk — never a half state.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -175,6 +175,18 @@ describe("a suspended box", () => {
     expect(notSuspended.stderr).toContain("not suspended (it has no saved state); start it with 'boxlite start e2e-suspend'");
     expect((await runCli(["suspend", "no-such-box"])).code).toBe(1);
     expect((await runCli(["suspend"])).code).toBe(2);
+  });
+
+  test("stop of a suspended box drops its saved state: its next start boots it", async () => {
+    expect((await runCli(["start", NAME])).code).toBe(0);
+    await waitFor(async () => (await counter(id, "/main")) > 0, 60_000, "the counter to start");
+    const boot = await bootId(id);
+    expect((await runCli(["suspend", NAME])).code).toBe(0);
+    expect((await runCli(["stop", NAME])).code).toBe(0);
+    expect((await runtime.getBox(NAME)).suspended).toBeUndefined();
+    expect(memoryDirs(id)).toEqual([]);
+    expect((await runCli(["start", NAME])).code).toBe(0);
+    expect(await bootId(id)).not.toBe(boot);
   });
 });
 
