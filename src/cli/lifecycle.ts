@@ -23,7 +23,8 @@ id once the box runs.
 export const STOP_USAGE = `Usage: boxlite stop [-t SECONDS] BOX [BOX...]
 
 Stop running boxes: SIGTERM to the main command, then after the grace period the box
-powers off (the command is killed, exit code 137). A stopped box is left as it is.
+powers off (the command is killed, exit code 137). A stopped box is left as it is; a
+suspended one loses its saved state (its next start boots it).
 
 Options:
   -t, --time SECONDS   Grace period (default 10)

@@ -50,7 +50,8 @@ const isDown = (box: BoxRecord | undefined) => !box || !CLAIMS_VM.has(box.status
 
 /**
  * Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a box
- * that is not running is left as it is, and one that is stopping is waited for.
+ * that is not running is left as it is (a suspended one loses its saved state), and one
+ * that is stopping is waited for.
  */
 export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
   const box = resolveReconciled(home.config, home.database, idOrName);
