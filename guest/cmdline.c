@@ -23,6 +23,7 @@ static unsigned parse_port(const char *value, size_t len) {
 
 void cmdline_parse(const char *text, struct boot_config *cfg) {
   cfg->probe = false;
+  cfg->template = false;
   cfg->vsock_port = 0;
   const char *p = text;
   for (;;) {
@@ -35,6 +36,8 @@ void cmdline_parse(const char *text, struct boot_config *cfg) {
     size_t value_len = eq ? len - key_len - 1 : 0;
     if (key_len == 13 && memcmp(p, "boxlite.probe", 13) == 0)
       cfg->probe = value_len == 1 && value[0] == '1';
+    else if (key_len == 16 && memcmp(p, "boxlite.template", 16) == 0)
+      cfg->template = value_len == 1 && value[0] == '1';
     else if (key_len == 13 && memcmp(p, "boxlite.vsock", 13) == 0)
       cfg->vsock_port = parse_port(value, value_len);
     p += len;

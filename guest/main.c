@@ -15,6 +15,7 @@
 #include "net.h"
 #include "power.h"
 #include "reap.h"
+#include "wake.h"
 
 static void read_cmdline(struct boot_config *cfg) {
   char text[4096] = "";
@@ -65,6 +66,11 @@ int main(void) {
   }
   mounts_system();
   net_up_loopback();
+  if (cfg.template) {
+    /* The stand-in disks a template boots with: a restored box binds its own (docs/templates.md). */
+    char why[300];
+    if (wake_release_disks(why, sizeof why) < 0) log_msg("template: %s", why);
+  }
 
   static struct agent agent;
   agent.sigfd = reap_signalfd();

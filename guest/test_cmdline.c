@@ -25,6 +25,13 @@ int main(void) {
   cmdline_parse("boxlite.probe=11", &cfg);
   CHECK(!cfg.probe);
 
+  /* A template boots: exactly "=1" too. */
+  CHECK(!cfg.template);
+  cmdline_parse("quiet boxlite.template=1", &cfg);
+  CHECK(cfg.template && !cfg.probe);
+  cmdline_parse("boxlite.template=0 boxlite.templatex=1", &cfg);
+  CHECK(!cfg.template);
+
   /* libkrun's channel: a vsock port, 1 to 2^32-2; anything else keeps virtio-serial. */
   cmdline_parse("boxlite.vsock=2695 quiet", &cfg);
   CHECK(cfg.vsock_port == 2695);

@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -18,6 +20,8 @@
 #endif
 
 #define VIRTIO_BLK_DRIVER "/sys/bus/virtio/drivers/virtio_blk"
+#define VIRTIO_DEVICES "/sys/bus/virtio/devices"
+#define VIRTIO_ID_BLOCK 2
 /* The system disk (root=/dev/vda): mounted as /, never probed again. */
 #define SYSTEM_DISK "vda"
 
@@ -68,37 +72,60 @@ static void disk_name(const char *device, char *name, size_t cap) {
   closedir(dir);
 }
 
-/* Unbinds the box's disks first, all of them, then binds them again in order: the kernel
- * hands out vdb, vdc, … by lowest free index, so each gets its name back. */
-static int reprobe_disks(char *err, size_t errlen) {
-  char devices[8][256];
-  size_t count = 0;
+int wake_release_disks(char *err, size_t errlen) {
   DIR *dir = opendir(VIRTIO_BLK_DRIVER);
   if (!dir) {
     snprintf(err, errlen, "open " VIRTIO_BLK_DRIVER ": %s", strerror(errno));
     return -1;
   }
-  for (struct dirent *e; (e = readdir(dir)) && count < 8;) {
+  int rc = 0;
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
     char name[256];
     if (strncmp(e->d_name, "virtio", 6) != 0) continue;
     disk_name(e->d_name, name, sizeof name);
     if (strcmp(name, SYSTEM_DISK) == 0) continue;
-    snprintf(devices[count++], sizeof devices[0], "%s", e->d_name);
+    if (write_text(VIRTIO_BLK_DRIVER "/unbind", e->d_name) < 0) {
+      snprintf(err, errlen, "unbind disk %s: %s", e->d_name, strerror(errno));
+      rc = -1;
+    }
   }
   closedir(dir);
-  for (size_t i = 0; i < count; i++) {
-    if (write_text(VIRTIO_BLK_DRIVER "/unbind", devices[i]) < 0) {
-      snprintf(err, errlen, "unbind disk %s: %s", devices[i], strerror(errno));
-      return -1;
-    }
+  return rc;
+}
+
+/* Whether the virtio device is a block device (virtio id 2) that no driver holds. */
+static bool unbound_disk(const char *device) {
+  char path[320], id[16] = "";
+  snprintf(path, sizeof path, VIRTIO_DEVICES "/%s/driver", device);
+  if (access(path, F_OK) == 0) return false;
+  snprintf(path, sizeof path, VIRTIO_DEVICES "/%s/device", device);
+  FILE *f = fopen(path, "re");
+  if (!f) return false;
+  bool block = fgets(id, sizeof id, f) && strtoul(id, NULL, 16) == VIRTIO_ID_BLOCK;
+  fclose(f);
+  return block;
+}
+
+/* Binds the unbound disks in name order (virtio0, virtio1, …: the command line's order): the
+ * kernel hands out vdb, vdc, … by lowest free index, so each gets the name it had. */
+static int bind_disks(char *err, size_t errlen) {
+  struct dirent **names;
+  int n = scandir(VIRTIO_DEVICES, &names, NULL, versionsort);
+  if (n < 0) {
+    snprintf(err, errlen, "open " VIRTIO_DEVICES ": %s", strerror(errno));
+    return -1;
   }
-  for (size_t i = 0; i < count; i++) {
-    if (write_text(VIRTIO_BLK_DRIVER "/bind", devices[i]) < 0) {
-      snprintf(err, errlen, "bind disk %s: %s", devices[i], strerror(errno));
-      return -1;
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    if (rc == 0 && strncmp(names[i]->d_name, "virtio", 6) == 0 && unbound_disk(names[i]->d_name) &&
+        write_text(VIRTIO_BLK_DRIVER "/bind", names[i]->d_name) < 0) {
+      snprintf(err, errlen, "bind disk %s: %s", names[i]->d_name, strerror(errno));
+      rc = -1;
     }
+    free(names[i]);
   }
-  return 0;
+  free(names);
+  return rc;
 }
 
 int wake_apply(const struct wake_request *req, char *err, size_t errlen) {
@@ -108,6 +135,6 @@ int wake_apply(const struct wake_request *req, char *err, size_t errlen) {
     return -1;
   }
   if (reseed(req, err, errlen) < 0) return -1;
-  if (req->reprobe && reprobe_disks(err, errlen) < 0) return -1;
+  if (req->reprobe && (wake_release_disks(err, errlen) < 0 || bind_disks(err, errlen) < 0)) return -1;
   return 0;
 }

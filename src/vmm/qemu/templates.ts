@@ -15,7 +15,6 @@ import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
 import { fsyncPath } from "../../db/files.ts";
 import { GuestChannel } from "../../guest-protocol/client.ts";
-import { BoxliteError } from "../../util/errors.ts";
 import { discardDir, publishFile, sha256Hex, sweepDeadLeftovers } from "../../util/fs.ts";
 import type { VmDevice } from "../devices.ts";
 import type { VmSpec } from "../backend.ts";
@@ -26,7 +25,7 @@ import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
 /** Bumped whenever what a template holds or how it is restored changes: older ones are never used. */
-const TEMPLATE_FORMAT = 1;
+const TEMPLATE_FORMAT = 2;
 /** The stand-in for the box's disk while the template boots: the guest only probes it, and probes the real one again on WAKE. */
 const PLACEHOLDER_BYTES = 1 << 20;
 const MIB = 1 << 20;
@@ -145,7 +144,15 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     if (device.kind === "agent") return { ...device, socketPath: join(build, "agent.sock") };
     return device;
   });
-  const shape: VmSpec = { ...spec, boxId: "template", devices, helpers: [], consolePath: join(build, "console.log") };
+  // boxlite.template=1: the agent lets go of the stand-in disks at once, so a restored box only binds its own.
+  const shape: VmSpec = {
+    ...spec,
+    boxId: "template",
+    devices,
+    helpers: [],
+    consolePath: join(build, "console.log"),
+    kernelArgs: [...spec.kernelArgs, "boxlite.template=1"],
+  };
   const argv = [qemuBinary, ...boxArgs(shape, accelerator, { ramFile: { path: join(build, "ram"), shared: true }, incoming: false })];
   const vm = await spawnVmm(config, { what: "QEMU (template)", argv, agentSocketPath: join(build, "agent.sock"), helpers: [] });
   let channel: GuestChannel | undefined;
@@ -198,6 +205,8 @@ async function buildTemplate(config: Config, qemuBinary: string, accelerator: st
 /** Templates of one QEMU binary and accelerator; what failed to build is not tried again by this process. */
 export class Templates {
   private readonly failed = new Map<string, string>();
+  /** Builds under way in this process, by key: boxes of one shape starting together wait for one build. */
+  private readonly building = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: Config,
@@ -217,16 +226,23 @@ export class Templates {
       if (typeof found !== "string") return found;
       this.discard(templateAt(dir, key), found);
     }
+    let build = this.building.get(key);
+    if (!build) {
+      build = buildTemplate(this.config, this.qemuBinary, this.accelerator, spec, key, shape).finally(() => this.building.delete(key));
+      this.building.set(key, build);
+    }
     try {
-      await buildTemplate(this.config, this.qemuBinary, this.accelerator, spec, key, shape);
+      await build;
     } catch (error) {
       this.failed.set(key, String(error));
       if (this.config.debug) console.error(`boxlite: cannot build a template, booting cold: ${String(error)}`);
       return undefined;
     }
     const built = checkTemplate(dir, key, spec.memoryMib);
-    if (typeof built === "string") throw new BoxliteError("internal", `the template just built in ${dir} is not usable: ${built}`);
-    return built;
+    if (typeof built !== "string") return built;
+    this.failed.set(key, built);
+    if (this.config.debug) console.error(`boxlite: the template just built in ${dir} is not usable, booting cold: ${built}`);
+    return undefined;
   }
 
   /** A template that failed to restore, or is damaged: removed, so the next start builds a new one. */
