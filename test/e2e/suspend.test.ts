@@ -131,6 +131,20 @@ describe("a suspended box", () => {
     await waitFor(async () => (await counter(id, "/main")) > mainAfter + 2, 30_000, "the main counter to go on");
     await waitFor(async () => (await counter(id, "/detached")) > detachedAfter + 2, 30_000, "the detached counter to go on");
     await waitFor(() => lastLogged(id) > mainAfter, 30_000, "the main command's output in main.log");
+    // And a client can attach to it: the adopted command is the box's main command.
+    const heard: string[] = [];
+    const attached = await runtime.attachMain(id, { onStdout: (bytes) => void heard.push(new TextDecoder().decode(bytes)), onStderr: () => {} });
+    expect(attached.attached).toMatchObject({ state: "running" });
+    await waitFor(
+      () =>
+        heard
+          .join("")
+          .split("\n")
+          .some((line) => Number(line) > mainAfter),
+      30_000,
+      "output through the attachment",
+    );
+    attached.close();
     console.log(`suspend ${Math.round(suspendMs)} ms, resume ${Math.round(resumeMs)} ms, state ${(stateBytes / 1e6).toFixed(1)} MB`);
   });
 
