@@ -30,6 +30,8 @@ export interface RuntimeInfo {
     rejected: Array<{ name: string; reason: string }>;
     /** Whether boxes start from memory templates, and why or why not (docs/templates.md). */
     templates: { enabled: boolean; reason: string; dir?: string };
+    /** Whether boxes can be suspended, and what limits it (docs/suspend.md). */
+    suspend: { enabled: boolean; reason: string };
   };
   /**
    * `path` is the libkrunfw library: the copy embedded in boxlite, extracted to the runtime

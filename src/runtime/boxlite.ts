@@ -85,6 +85,7 @@ export class Boxlite implements BoxliteApi {
         reason: described.reason,
         rejected,
         templates: described.templates,
+        suspend: described.suspend,
       },
       kernel: {
         source: "libkrunfw",

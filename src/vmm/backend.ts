@@ -97,6 +97,8 @@ export interface BackendInfo {
   binary?: string;
   /** Whether boxes start from memory templates, and why (or why not) (docs/templates.md). */
   templates: { enabled: boolean; reason: string; dir?: string };
+  /** Whether boxes can be suspended, and what limits it (docs/suspend.md). */
+  suspend: { enabled: boolean; reason: string };
 }
 
 /**

@@ -204,6 +204,12 @@ describe("a suspended box", () => {
   });
 });
 
+test("boxlite info says boxes can be suspended under QEMU, and what limits it", async () => {
+  const info = JSON.parse((await runCli(["info", "--json"])).stdout);
+  expect(info.vmm.suspend).toEqual({ enabled: true, reason: expect.stringContaining("not a box with volumes") });
+  expect((await runCli(["info"])).stdout).toMatch(/^Suspend: +on: /m);
+});
+
 test("a box with volumes is refused, saying why, and goes on running", async () => {
   const dir = join(HOME, "suspend-volume");
   await Bun.write(join(dir, "f"), "x");

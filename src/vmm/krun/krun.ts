@@ -55,6 +55,7 @@ function encodeConfig(config: KrunVmConfig): Uint8Array {
 
 /** libkrun cannot save or restore a VM: every box boots cold. */
 const KRUN_TEMPLATES = { enabled: false, reason: "libkrun has no snapshot API: every box boots cold" };
+const KRUN_SUSPEND = { enabled: false, reason: "libkrun has no snapshot API: boxes cannot be suspended" };
 
 export class KrunBackend implements VmmBackend {
   readonly name = "krun" as const;
@@ -67,7 +68,14 @@ export class KrunBackend implements VmmBackend {
   ) {}
 
   describe(): Promise<BackendInfo> {
-    return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path, templates: KRUN_TEMPLATES });
+    return Promise.resolve({
+      name: this.name,
+      accelerator: accelerator(),
+      reason: this.reason,
+      binary: this.lib.path,
+      templates: KRUN_TEMPLATES,
+      suspend: KRUN_SUSPEND,
+    });
   }
 
   control(vm: VmProcess): VmControl {

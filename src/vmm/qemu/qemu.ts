@@ -58,7 +58,8 @@ export class QemuBackend implements VmmBackend {
           dir: templatesDir(this.config),
         }
       : { enabled: false, reason: "BOXLITE_TEMPLATES=off: every box boots cold" };
-    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary, templates };
+    const suspend = { enabled: true, reason: "a box's whole state can be saved to its directory and resumed (not a box with volumes)" };
+    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary, templates, suspend };
   }
 
   /** fsd serves every share on one device, each a directory named by its tag (args.ts sharesArgs). */
