@@ -143,12 +143,14 @@ function bootWaitMs(home: Home): number {
 /**
  * The box `idOrName`, ready for `action`: booted first when the state machine says so — a
  * box on its image's default command, as the reference boots one for exec, cp and its
- * files routes; for an attach, booted held (its main command waits for a start). A box
- * another process is booting at the same time is waited for.
+ * files routes; for an attach, booted held (its main command waits for a start). A
+ * suspended box is resumed first, whatever its command: a resume runs nothing again
+ * (docs/suspend.md). A box another process is booting at the same time is waited for.
  */
 export async function readyBox(home: Home, idOrName: string, action: Extract<BoxAction, "exec" | "copy" | "attach" | "stats" | "tunnel">): Promise<BoxRecord> {
   const box = resolveReconciled(home.config, home.database, idOrName);
-  if (decideFor(box, action) !== "boot") return box;
+  const resumes = action !== "stats" && !CLAIMS_VM.has(box.status) && isSuspended(boxLayout(home.config, box.id).dir);
+  if (!resumes && decideFor(box, action) !== "boot") return box;
   try {
     await startDetached(home, box.id, { hold: action === "attach" });
   } catch (error) {

@@ -173,6 +173,17 @@ describe("a suspended box", () => {
     expect(await resumed.json()).toMatchObject({ box_id: id, status: "running", suspended: false });
   });
 
+  test("is resumed by an exec too, whatever its command: a resume runs nothing again", async () => {
+    const boot = await bootId(id);
+    const before = await counter(id, "/main");
+    expect((await runCli(["suspend", NAME])).code).toBe(0);
+    const exec = await runCli(["exec", NAME, "--", "cat", "/main"]);
+    expect(exec.code, exec.stderr).toBe(0);
+    expect(Number(exec.stdout.trim())).toBeGreaterThanOrEqual(before);
+    expect(await runtime.getBox(NAME)).toMatchObject({ status: "running" });
+    expect(await bootId(id)).toBe(boot);
+  });
+
   test("refuses what does not fit: resume of a running box, suspend of a stopped one, resume of one not suspended", async () => {
     const running = await runCli(["resume", NAME]);
     expect(running.code).toBe(1);
