@@ -65,6 +65,33 @@ static int hex_digit(char c) {
   return -1;
 }
 
+static int stream_list(const struct json_doc *doc, const struct json_value *root, const char *key, uint32_t *ids,
+                       size_t *count, char *why, size_t whylen) {
+  const struct json_value *list = NULL;
+  *count = 0;
+  if (message_get_optional(doc, root, "SUSPEND", key, JSON_ARRAY, &list, why, whylen) < 0) return -1;
+  if (!list) return 0;
+  for (const struct json_value *v = json_first(doc, list); v; v = json_next(doc, v)) {
+    if (v->type != JSON_NUMBER || !v->is_int || v->integer < 1 || v->integer > INT32_MAX || *count >= MAX_STREAMS) {
+      snprintf(why, whylen, "SUSPEND: \"%s\" must be at most %d stream ids in 1..2147483647", key, MAX_STREAMS);
+      return -1;
+    }
+    ids[(*count)++] = (uint32_t)v->integer;
+  }
+  return 0;
+}
+
+int message_parse_suspend(const uint8_t *p, size_t n, struct suspend_request *req, char *why, size_t whylen) {
+  struct json_doc doc;
+  const struct json_value *root = message_object(&doc, p, n, "SUSPEND", why, whylen);
+  if (!root) return -1;
+  memset(req, 0, sizeof *req);
+  int rc = stream_list(&doc, root, "keep", req->keep, &req->nkeep, why, whylen);
+  if (rc == 0) rc = stream_list(&doc, root, "orphan", req->orphan, &req->norphan, why, whylen);
+  json_free(&doc);
+  return rc;
+}
+
 int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen) {
   struct json_doc doc;
   const struct json_value *root = message_object(&doc, p, n, "WAKE", why, whylen);

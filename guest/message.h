@@ -130,6 +130,17 @@ struct wake_request {
   bool reprobe;
 };
 int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen);
+/* SUSPEND (docs/guest-protocol.md, "Suspending a box"): the streams that outlive the host's next
+ * connection because the box is restored from saved memory, not reconnected. `keep`: served
+ * again on it (a fresh window each way); `orphan`: run on unheard, their output read and dropped.
+ * Each an array of at most MAX_STREAMS stream ids (1..2^31-1); absent or null mean none. */
+struct suspend_request {
+  uint32_t keep[MAX_STREAMS];
+  size_t nkeep;
+  uint32_t orphan[MAX_STREAMS];
+  size_t norphan;
+};
+int message_parse_suspend(const uint8_t *p, size_t n, struct suspend_request *req, char *why, size_t whylen);
 int message_parse_signal(const uint8_t *p, size_t n, int *signal, char *why, size_t whylen);
 int message_parse_resize(const uint8_t *p, size_t n, uint16_t *rows, uint16_t *cols, char *why, size_t whylen);
 

@@ -22,6 +22,7 @@ static enum stream_kind kind_of(uint8_t type) {
   case FRAME_FREEZE:
   case FRAME_THAW:
   case FRAME_WAKE:
+  case FRAME_SUSPEND:
     return KIND_CHANNEL;
   case FRAME_EXEC:
   case FRAME_STARTED:

@@ -26,6 +26,7 @@ enum frame_type {
   FRAME_FREEZE = 0x32,
   FRAME_THAW = 0x33,
   FRAME_WAKE = 0x34,
+  FRAME_SUSPEND = 0x35,
   FRAME_ERROR = 0x3f,
 };
 

@@ -81,10 +81,45 @@ static void thaw_if_frozen(struct session *s) {
   s->frozen = false;
 }
 
-/* Forgets the connection: its processes, what was queued for it, its state. Not its input. */
+static bool listed(const uint32_t *ids, size_t n, uint32_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] == id) return true;
+  return false;
+}
+
+/* The connection ends because the box was suspended and is now restored (SUSPEND): the listed
+ * streams and earlier orphans go on, every other stream's client is gone with the old host.
+ * A kept stream starts the new connection afresh: a full window each way, and stdin the old
+ * host sent but the command had not read yet is dropped (the new host never sent it). */
+static void carry_streams(struct session *s) {
+  const struct suspend_request *r = &s->resume;
+  for (int i = 0; i < MAX_STREAMS; i++) {
+    struct stream *st = &s->streams[i];
+    if (!st->id) continue;
+    bool keep = !st->orphan && listed(r->keep, r->nkeep, st->id);
+    bool orphan = st->orphan || (!keep && listed(r->orphan, r->norphan, st->id));
+    if (!keep && !orphan) {
+      if (st->pid > 0) s->ops->terminate(s->ctx, st);
+      release_stream(s, st);
+      continue;
+    }
+    st->in_len = 0;
+    st->in_grant = 0;
+    st->in_window = INITIAL_WINDOW;
+    st->out_window = INITIAL_WINDOW;
+    if (orphan && !st->orphan) {
+      st->orphan = true;
+      st->id = ORPHAN_ID_BASE | (uint32_t)i;
+    }
+  }
+  s->resume_pending = false;
+}
+
+/* Forgets the connection: its processes (but those a SUSPEND keeps), what was queued for it, its state. Not its input. */
 static void end_connection(struct session *s) {
   thaw_if_frozen(s);
-  drop_streams(s);
+  if (s->resume_pending) carry_streams(s);
+  else drop_streams(s);
   outbuf_clear(&s->out);
   s->state = SESSION_AWAIT_HELLO;
   s->framing_lost = false;
@@ -190,6 +225,20 @@ static void handle_wake(struct session *s, const struct frame *f) {
   }
   size_t n = message_error(payload, sizeof payload, "wake_failed", why);
   outbuf_frame(&s->out, FRAME_WAKE, 0, payload, n);
+}
+
+/* SUSPEND: the host is about to save the VM; the next connection's start is a resume, not a
+ * reconnect (see end_connection). Answered SUSPEND `{}`; a later SUSPEND replaces it, and one
+ * that keeps nothing makes the next connection a plain reconnect again (a suspend given up). */
+static void handle_suspend(struct session *s, const struct frame *f) {
+  char why[256];
+  struct suspend_request req;
+  if (message_parse_suspend(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
+  s->resume = req;
+  s->resume_pending = req.nkeep > 0 || req.norphan > 0;
+  for (int i = 0; i < MAX_STREAMS; i++)
+    if (s->streams[i].orphan) s->resume_pending = true;
+  outbuf_frame(&s->out, FRAME_SUSPEND, 0, "{}", 2);
 }
 
 /* Commands and copies need the container's rootfs, which CONFIG brings: before it, the stream
@@ -330,6 +379,8 @@ static void handle_frame(struct session *s, const struct frame *f) {
     return handle_freeze(s, f);
   case FRAME_WAKE:
     return handle_wake(s, f);
+  case FRAME_SUSPEND:
+    return handle_suspend(s, f);
   case FRAME_EXEC:
     return handle_exec(s, f);
   case FRAME_FILES_OUT:
@@ -413,6 +464,11 @@ void session_pump(struct session *s) {
   for (int i = 0; i < MAX_STREAMS; i++) {
     struct stream *st = &s->streams[i];
     if (!st->id) continue;
+    if (st->orphan) {
+      /* Nobody hears an orphan: it ends without an EXIT once its output is read to the end. */
+      if (st->exited && st->fds[1] < 0 && st->fds[2] < 0) release_stream(s, st);
+      continue;
+    }
     if (st->in_grant > 0) {
       uint8_t grant[4];
       put_be32(grant, st->in_grant);

@@ -16,6 +16,9 @@
 #include "outbuf.h"
 #include "protocol.h"
 
+/* An orphan stream's id (SUSPEND): outside the ids a host opens (1..2^31-1), so a new EXEC never collides. */
+#define ORPHAN_ID_BASE 0x80000000u
+
 /* Room kept free in the outbuf for the control frames one incoming frame can cause. */
 #define SESSION_RESERVE 4096u
 #define INBUF_CAP (FRAME_HEADER + FRAME_MAX_PAYLOAD)
@@ -36,6 +39,7 @@ struct stream {
   uint32_t in_window; /* STDIN bytes the host may still send */
   uint32_t in_grant;  /* bytes written (or dropped) and not yet granted back with WINDOW */
   uint64_t out_window; /* STDOUT + STDERR bytes we may still send */
+  bool orphan;         /* kept across a resume with nobody to hear it: output read and dropped, no frames */
   bool exited;         /* reaped, or never started: EXIT goes out once output is drained */
   uint64_t start_ns, exit_ns, drain_deadline_ns;
   int code, signal;
@@ -74,6 +78,9 @@ struct session {
   bool frozen;       /* the rootfs is frozen (FREEZE): thawed by THAW or when the host goes */
   bool shutdown;     /* SHUTDOWN received */
   bool framing_lost; /* a bad header: frame boundaries are unknown until the host disconnects */
+  /* SUSPEND received: the connection's end (the resumed host's HELLO, or its EOF) keeps these streams. */
+  bool resume_pending;
+  struct suspend_request resume;
   struct stream streams[MAX_STREAMS];
   size_t open_streams;
   struct outbuf out;

@@ -7,7 +7,11 @@
 #include "log.h"
 #include "pty.h"
 
+/* How much of an orphan's output one read takes (and drops). */
+#define ORPHAN_READ 16384u
+
 static size_t read_budget(const struct outbuf *ob, const struct stream *st) {
+  if (st->orphan) return ORPHAN_READ; /* read and dropped: neither the outbuf nor a window holds it back */
   size_t room = outbuf_free(ob);
   if (room <= FRAME_HEADER + SESSION_RESERVE) return 0;
   size_t n = room - FRAME_HEADER - SESSION_RESERVE;
@@ -22,7 +26,20 @@ bool stream_can_read(const struct outbuf *ob, const struct stream *st, int which
 
 enum read_result { READ_DATA, READ_AGAIN, READ_EOF };
 
+/* An orphan's output (SUSPEND): read so that its writer never blocks or gets SIGPIPE, then dropped. */
+static enum read_result read_orphan(struct stream *st, int which) {
+  uint8_t sink[ORPHAN_READ];
+  ssize_t got;
+  do got = read(st->fds[which], sink, sizeof sink);
+  while (got < 0 && errno == EINTR);
+  if (got > 0) return READ_DATA;
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return READ_AGAIN;
+  if (got < 0 && !(st->pty && errno == EIO)) log_errno("read", "orphan output");
+  return READ_EOF;
+}
+
 static enum read_result read_block(struct outbuf *ob, struct stream *st, int which) {
+  if (st->orphan) return read_orphan(st, which);
   size_t n = read_budget(ob, st);
   if (n == 0) return READ_AGAIN;
   uint8_t *dst = outbuf_reserve(ob, FRAME_HEADER + n);

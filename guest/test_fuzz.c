@@ -10,7 +10,7 @@
 #include "test.h"
 
 
-static const uint8_t frame_types[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x31, 0x32, 0x33, 0x34, 0x3f};
+static const uint8_t frame_types[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x3f};
 
 static void fuzz_decoder(int iterations) {
   for (int it = 0; it < iterations; it++) {
@@ -32,7 +32,8 @@ static void fuzz_decoder(int iterations) {
       CHECK(f.length <= FRAME_MAX_PAYLOAD && (f.type != FRAME_WINDOW || f.length == 4));
       CHECK(memchr(frame_types, f.type, sizeof frame_types) != NULL);
       CHECK((f.stream == 0) == (f.type == FRAME_HELLO || f.type == FRAME_SHUTDOWN || f.type == FRAME_CONFIG ||
-                              f.type == FRAME_FREEZE || f.type == FRAME_THAW || f.type == FRAME_WAKE) ||
+                              f.type == FRAME_FREEZE || f.type == FRAME_THAW || f.type == FRAME_WAKE ||
+                              f.type == FRAME_SUSPEND) ||
             f.type == FRAME_ERROR);
     }
     free(buf);

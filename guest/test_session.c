@@ -350,6 +350,69 @@ static void test_freeze_and_thaw(void) {
   session_destroy(&h.s);
 }
 
+/* SUSPEND: the next HELLO (a resumed VM) keeps the listed streams — kept ones served afresh,
+ * orphans renumbered out of the host's range and silent — and kills the rest; without a
+ * SUSPEND, or after one that keeps nothing, a HELLO is a plain reconnect. */
+static void test_suspend(void) {
+  struct harness h;
+  struct out_frame out[8];
+  connect_session(&h);
+  for (uint32_t id = 1; id <= 3; id++) {
+    send_json(&h, FRAME_EXEC, id, EXEC_JSON);
+    CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED);
+  }
+  send_json(&h, FRAME_SUSPEND, 0, "{\"keep\":[1],\"orphan\":[2]}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_SUSPEND && out[0].stream == 0);
+  CHECK_STR(out[0].payload, "{}");
+  CHECK(h.s.resume_pending && h.terminated == 0);
+  h.s.streams[0].out_window = 0; /* the old host had not granted more */
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_HELLO);
+  CHECK(h.terminated == 1 && h.s.open_streams == 2 && !h.s.resume_pending);
+  struct stream *kept = &h.s.streams[0], *orphan = &h.s.streams[1];
+  CHECK(kept->id == 1 && !kept->orphan && kept->out_window == INITIAL_WINDOW && kept->in_window == INITIAL_WINDOW);
+  CHECK(orphan->orphan && orphan->id == (ORPHAN_ID_BASE | 1u) && h.s.streams[2].id == 0);
+  /* A new EXEC may reuse the orphan's old id. */
+  send_json(&h, FRAME_EXEC, 2, EXEC_JSON);
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_STARTED && out[0].stream == 2);
+  /* An orphan that exits goes without a word. */
+  orphan->code = 0;
+  orphan->exit_ns = 2000;
+  session_stream_exited(&h.s, orphan);
+  session_pump(&h.s);
+  CHECK(take(&h, out, 8) == 0 && h.s.open_streams == 2);
+  /* A second suspend keeps nothing new: a given-up suspend. The next HELLO is a plain reconnect. */
+  send_json(&h, FRAME_SUSPEND, 0, "{}");
+  CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_SUSPEND && !h.s.resume_pending);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(take(&h, out, 8) == 1 && h.terminated == 3 && h.s.open_streams == 0);
+  session_destroy(&h.s);
+
+  /* Orphans outlive later suspends without being listed again; the host's EOF ends a connection like a HELLO. */
+  connect_session(&h);
+  send_json(&h, FRAME_EXEC, 5, EXEC_JSON);
+  take(&h, out, 8);
+  send_json(&h, FRAME_SUSPEND, 0, "{\"orphan\":[5],\"keep\":null}");
+  take(&h, out, 8);
+  session_disconnected(&h.s);
+  CHECK(h.s.open_streams == 1 && h.s.streams[0].orphan && h.terminated == 0);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  send_json(&h, FRAME_SUSPEND, 0, "{}");
+  CHECK(take(&h, out, 8) == 2 && h.s.resume_pending);
+  send_json(&h, FRAME_HELLO, 0, HELLO_JSON);
+  CHECK(h.s.open_streams == 1 && h.s.streams[0].orphan && h.terminated == 0);
+  session_destroy(&h.s);
+
+  const char *bad[] = {"{\"keep\":1}", "{\"keep\":[0]}", "{\"orphan\":[\"1\"]}", "{\"keep\":[2147483648]}", "[]"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    connect_session(&h);
+    send_json(&h, FRAME_SUSPEND, 0, bad[i]);
+    CHECK(take(&h, out, 8) == 1 && out[0].type == FRAME_ERROR && strstr(out[0].payload, "malformed") != NULL);
+    CHECK(!h.s.resume_pending);
+    session_destroy(&h.s);
+  }
+}
+
 /* WAKE: the clock and entropy reach the op; a disk reprobe is refused once CONFIG is applied;
  * a bad payload is malformed. */
 static void test_wake(void) {
@@ -411,5 +474,6 @@ int main(void) {
   test_copy_payloads_are_strict();
   test_freeze_and_thaw();
   test_wake();
+  test_suspend();
   return test_finish("test_session");
 }

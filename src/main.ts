@@ -4,7 +4,7 @@ import { cpCommand } from "./cli/cp.ts";
 import { execCommand } from "./cli/exec.ts";
 import { statsCommand } from "./cli/stats.ts";
 import { tunnelCommand } from "./cli/tunnel.ts";
-import { createCommand, pauseCommand, restartCommand, startCommand, stopCommand, unpauseCommand } from "./cli/lifecycle.ts";
+import { createCommand, pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, suspendCommand, unpauseCommand } from "./cli/lifecycle.ts";
 import { imagesCommand, pullCommand, rmiCommand } from "./cli/images.ts";
 import { infoCommand } from "./cli/info.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -39,6 +39,8 @@ Commands:
   restart  Stop and start boxes
   pause    Pause running boxes (their VM stops in place)
   unpause  Let paused boxes go on
+  suspend  Save running boxes' whole state to disk and end their VMs
+  resume   Bring suspended boxes back where they were
   ls       List boxes (also: ps, list)
   inspect  Show boxes as JSON
   rm       Remove boxes
@@ -90,6 +92,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   restart: { run: restartCommand },
   pause: { run: pauseCommand },
   unpause: { run: unpauseCommand },
+  suspend: { run: suspendCommand },
+  resume: { run: resumeCommand },
   // Internal: the supervisor of a detached box (src/runtime/supervisor.ts).
   __supervise: {
     local: (runtime, [id, ...flags]) =>

@@ -108,6 +108,7 @@ function toView(box: WireBox): BoxView {
       published_ports: box.network?.published_ports ?? [],
     },
     volumes: (box.volumes ?? []).map(({ managed_volume, ...rest }) => (managed_volume === undefined ? rest : { ...rest, volume: managed_volume })),
+    ...(box.suspended === true ? { suspended: true } : {}),
   };
 }
 
@@ -179,6 +180,15 @@ export class RemoteBoxlite implements BoxliteApi {
 
   async unpause(idOrName: string): Promise<string> {
     return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/unpause`)).box_id;
+  }
+
+  /** `POST …/suspend` and `…/resume`, boxlite's own routes (docs/suspend.md). */
+  async suspend(idOrName: string): Promise<string> {
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/suspend`)).box_id;
+  }
+
+  async resume(idOrName: string): Promise<string> {
+    return (await this.http.json<WireBox>("POST", `${this.boxPath(idOrName)}/resume`)).box_id;
   }
 
   async removeBox(idOrName: string, options: { force?: boolean } = {}): Promise<string> {

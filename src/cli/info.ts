@@ -38,6 +38,7 @@ export async function infoCommand(runtime: BoxliteApi, argv: string[]): Promise<
     ["Accelerator", `${info.vmm.accelerator}: ${info.vmm.reason}`],
     ...info.vmm.rejected.map(({ name, reason }): [string, string] => [`Rejected ${name}`, reason]),
     ["Templates", `${info.vmm.templates.enabled ? "on" : "off"}: ${info.vmm.templates.reason}${info.vmm.templates.dir ? ` (${info.vmm.templates.dir})` : ""}`],
+    ["Suspend", `${info.vmm.suspend.enabled ? "on" : "off"}: ${info.vmm.suspend.reason}`],
     ["Kernel", `Linux ${info.kernel.linuxVersion} from libkrunfw ${info.kernel.libkrunfwVersion} (${describeLibkrunfw(info.kernel)})`],
     ["Default image", info.defaultImage],
     ["Boxes", `${info.boxesTotal} (${info.boxesRunning} running, ${info.boxesStopped} stopped, ${info.boxesConfigured} configured)`],

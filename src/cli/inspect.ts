@@ -30,6 +30,8 @@ export function inspectView(box: BoxView) {
       Pid: box.pid ?? 0,
       ExitCode: box.exit_code ?? 0,
       Error: box.error_reason ?? "",
+      // boxlite's own: stopped with a saved state that its next start resumes (docs/suspend.md).
+      Suspended: box.suspended === true,
     },
     Cpus: box.cpus,
     Memory: box.memory_mib * MIB,

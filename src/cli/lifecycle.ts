@@ -1,4 +1,4 @@
-/** `boxlite create`, `start`, `stop`, `restart`, `pause` and `unpause`: boxes that live in the background. */
+/** `boxlite create`, `start`, `stop`, `restart`, `pause`, `unpause`, `suspend` and `resume`: boxes that live in the background. */
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger } from "../util/flags.ts";
@@ -16,13 +16,15 @@ the options of 'boxlite run' except -i, -t and -d; 'boxlite start' runs it.
 export const START_USAGE = `Usage: boxlite start BOX [BOX...]
 
 Start stored boxes in the background: each boots and runs its main command again (its
-files are as they were). Prints each id once the box runs.
+files are as they were) — a suspended box is resumed instead, where it was. Prints each
+id once the box runs.
 `;
 
 export const STOP_USAGE = `Usage: boxlite stop [-t SECONDS] BOX [BOX...]
 
 Stop running boxes: SIGTERM to the main command, then after the grace period the box
-powers off (the command is killed, exit code 137). A stopped box is left as it is.
+powers off (the command is killed, exit code 137). A stopped box is left as it is; a
+suspended one loses its saved state (its next start boots it).
 
 Options:
   -t, --time SECONDS   Grace period (default 10)
@@ -46,6 +48,21 @@ nothing in it runs) until 'boxlite unpause'. exec, cp and attach are refused mea
 export const UNPAUSE_USAGE = `Usage: boxlite unpause BOX [BOX...]
 
 Let paused boxes go on where they stopped. Prints each id.
+`;
+
+export const SUSPEND_USAGE = `Usage: boxlite suspend BOX [BOX...]
+
+Suspend running (or paused) boxes: each box's whole state — its memory, its processes —
+is written to its directory and its VM ends, freeing its memory. The box is then stopped
+(suspended): 'boxlite resume' or 'boxlite start' brings it back where it was, also after
+a reboot. QEMU only; a box with volumes cannot be suspended. Prints each id.
+`;
+
+export const RESUME_USAGE = `Usage: boxlite resume BOX [BOX...]
+
+Bring suspended boxes back where they were: their processes go on from the moment they
+were suspended. A box that is not suspended is refused (start it with 'boxlite start').
+Prints each id once the box runs.
 `;
 
 const STOP_OPTIONS = { time: { type: "string", short: "t" }, help: { type: "boolean", short: "h" } } as const;
@@ -77,7 +94,7 @@ async function eachBox(boxes: string[], command: string, action: (box: string) =
   return failed ? 1 : 0;
 }
 
-/** A command whose only arguments are BOXes, each given to `action` in turn (start, pause, unpause). */
+/** A command whose only arguments are BOXes, each given to `action` in turn (start, pause, unpause, suspend, resume). */
 function boxesCommand(name: string, usage: string, action: (runtime: BoxliteApi, box: string) => Promise<string>) {
   return async (runtime: BoxliteApi, argv: string[]): Promise<number> => {
     const { values, positionals } = parseOptions(name, BOXES_OPTIONS, argv, true);
@@ -92,6 +109,8 @@ function boxesCommand(name: string, usage: string, action: (runtime: BoxliteApi,
 export const startCommand = boxesCommand("start", START_USAGE, (runtime, box) => runtime.start(box));
 export const pauseCommand = boxesCommand("pause", PAUSE_USAGE, (runtime, box) => runtime.pause(box));
 export const unpauseCommand = boxesCommand("unpause", UNPAUSE_USAGE, (runtime, box) => runtime.unpause(box));
+export const suspendCommand = boxesCommand("suspend", SUSPEND_USAGE, (runtime, box) => runtime.suspend(box));
+export const resumeCommand = boxesCommand("resume", RESUME_USAGE, (runtime, box) => runtime.resume(box));
 
 function stopTimeout(value: string | undefined): number | undefined {
   const seconds = parseInteger("--time", value);

@@ -40,6 +40,7 @@ export const STATUS_WIDTH = 40;
 
 /** Docker-style status: "Running", "Exited (3)", "Failed: reason" (its first line, cut to STATUS_WIDTH with "..."). */
 export function statusText(box: BoxView): string {
+  if (box.suspended && box.status === "stopped") return "Stopped (suspended)";
   if (box.status === "stopped" && box.exit_code !== null) return `Exited (${box.exit_code})`;
   const reason = box.status === "failed" ? box.error_reason : null;
   if (!reason) return STATUS_WORDS[box.status];

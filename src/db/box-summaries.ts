@@ -42,6 +42,8 @@ export interface BoxView {
   network: BoxNetworkView;
   /** `options.volumes`: what the box mounts (the config index holds it as JSON text, null for most boxes). */
   volumes: VolumeView[];
+  /** True when the box is suspended: stopped with a saved state that its next start resumes (docs/suspend.md; not in the record, the runtime adds it). */
+  suspended?: boolean;
 }
 
 /** A volume as the record keeps it: the reference's VolumeSpec, plus ours `anonymous` and `volume`. */

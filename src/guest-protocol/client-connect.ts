@@ -30,6 +30,9 @@ export interface DialOptions {
   unanswered(): BoxliteError;
 }
 
+/** Between a connection closed before HELLO and the next attempt. */
+export const RECONNECT_PAUSE_MS = 20;
+
 /** QEMU creates the socket file (bind) a moment before it listens: a refused connect is retried this long. */
 const CONNECT_RETRY_MS = 2000;
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { waitFor } from "../../test/helpers/cli.ts";
 import { boxNetwork } from "../../test/helpers/guest-network.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { connectWithRetry, GuestChannel } from "./client.ts";
+import { GuestChannel } from "./client.ts";
+import { connectWithRetry } from "./client-connect.ts";
 import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "./frames.ts";
 import { encodeJson, type GuestConfig } from "./messages.ts";
 
@@ -233,4 +234,44 @@ test("a dialed channel whose other end never answers HELLO fails what runs over 
   expect((error as BoxliteError).message).toBe("the owner is silent");
   expect(channel.isClosed).toBe(true);
   server.stop(true);
+});
+
+test("SUSPEND goes out on stream 0 with the kept and orphan streams and resolves on the guest's answer; an adopted stream is the host's again", async () => {
+  let sendOutput: ((bytes: Uint8Array) => void) | undefined;
+  const agent = scriptedAgent(join(dir, "suspend.sock"), (frame) =>
+    frame.type === FrameType.SUSPEND ? encodeFrame(FrameType.SUSPEND, 0, encodeJson({})) : undefined,
+  );
+  const { channel } = await GuestChannel.connect(join(dir, "suspend.sock"), { timeoutMs: 5000, vmExited: forever });
+  await channel.suspend({ keep: [1], orphan: [4, 5] });
+  expect(agent.frames.at(-1)).toEqual({ type: FrameType.SUSPEND, stream: 0, payload: '{"keep":[1],"orphan":[4,5]}' });
+  agent.stop();
+  channel.close();
+
+  // A resumed owner takes over stream 1: its output and exit reach the handlers; a new command gets another id.
+  const output: string[] = [];
+  const resumed = Bun.listen({
+    unix: join(dir, "adopt.sock"),
+    socket: {
+      data: (socket) => {
+        sendOutput = (bytes) => socket.write(bytes);
+        socket.write(encodeFrame(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION, agent: "fake" })));
+      },
+    },
+  });
+  const adopted = (await GuestChannel.connect(join(dir, "adopt.sock"), { timeoutMs: 5000, vmExited: forever })).channel;
+  const main = adopted.adopt(1, { onStdout: (chunk) => void output.push(new TextDecoder().decode(chunk)), onStderr: () => {} }, { pid: 42 });
+  expect(await main.started.promise).toEqual({ pid: 42 });
+  expect(() => adopted.adopt(1, { onStdout: () => {}, onStderr: () => {} }, { pid: 42 })).toThrow("stream 1 is already in use");
+  const next = adopted.exec(
+    { argv: ["true"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false },
+    { onStdout: () => {}, onStderr: () => {} },
+  );
+  next.exit.promise.catch(() => {});
+  expect(next.stream).not.toBe(1);
+  sendOutput?.(encodeFrame(FrameType.STDOUT, 1, new TextEncoder().encode("41\n")));
+  sendOutput?.(encodeFrame(FrameType.EXIT, 1, encodeJson({ code: 0, signal: 0, duration_us: 5 })));
+  expect((await main.exit.promise).code).toBe(0);
+  expect(output).toEqual(["41\n"]);
+  adopted.close();
+  resumed.stop(true);
 });

@@ -5,7 +5,6 @@
  */
 import type { Socket } from "bun";
 import { BoxliteError } from "../util/errors.ts";
-import { channelError, GUEST_COULD_NOT, ownerRefusal } from "./client-errors.ts";
 import { GuestExecution, type ExecHandlers } from "./execution.ts";
 import { decodeWindow, encodeFrame, FrameDecoder, FrameError, type Frame, FrameType, MAX_STREAMS, PROTOCOL_VERSION } from "./frames.ts";
 import {
@@ -22,19 +21,13 @@ import {
   parseHello,
   parsePauseMessage,
   parseStarted,
+  type StartedMessage,
 } from "./messages.ts";
 import { parseDoneAnswer, parseQuiesced, type QuiesceRequest } from "./quiesce.ts";
+import { channelError, GUEST_ANSWERS, GUEST_COULD_NOT, OWNER_ANSWERS, ownerRefusal, type SuspendRequest } from "./client-errors.ts";
 import { encodeWake, type WakeRequest } from "./wake.ts";
 import { SocketWriter } from "./writer.ts";
-import { type ConnectOptions, connectWithRetry, type DialOptions } from "./client-connect.ts";
-
-export { type ConnectOptions, connectWithRetry, type DialOptions } from "./client-connect.ts";
-
-/** Between a connection closed before HELLO and the next attempt. */
-const RECONNECT_PAUSE_MS = 20;
-
-/** The frames that answer a request to the owner (GuestChannel.ask), on the request's stream. */
-const OWNER_ANSWERS: ReadonlySet<number> = new Set([FrameType.QUIESCE, FrameType.RESUME, FrameType.PAUSE, FrameType.UNPAUSE, FrameType.ERROR]);
+import { type ConnectOptions, connectWithRetry, type DialOptions, RECONNECT_PAUSE_MS } from "./client-connect.ts";
 
 export class GuestChannel {
   // The box socket's ATTACH answer included: dispatch refuses it from the guest, like every frame the guest may not send.
@@ -46,7 +39,7 @@ export class GuestChannel {
   private hello = Promise.withResolvers<HelloMessage>();
   /** Set while a CONFIG waits for the guest's answer. */
   private configAck: PromiseWithResolvers<void> | undefined;
-  /** FREEZE, THAW or WAKE sent and not yet answered (one at a time: the owner serializes them). */
+  /** FREEZE, THAW, WAKE or SUSPEND sent and not yet answered (one at a time: the owner serializes them). */
   private channelAck: { type: FrameType; answer: PromiseWithResolvers<void> } | undefined;
   /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
@@ -62,10 +55,9 @@ export class GuestChannel {
   }
 
   /**
-   * Connects, shakes hands and sends `config` if given (right behind HELLO), within `timeoutMs`. A connection
-   * that closes before the guest's HELLO is tried again: a vsock bridge (libkrun) accepts
-   * on the host and then closes when the guest is not listening yet, where QEMU's port
-   * just waits.
+   * Connects, shakes hands and sends `wake` and `config` if given, within `timeoutMs`. A
+   * connection that closes before the guest's HELLO is tried again: a vsock bridge (libkrun)
+   * accepts and then closes while the guest is not listening yet (QEMU's port just waits).
    */
   static async connect(path: string, options: ConnectOptions): Promise<{ channel: GuestChannel; hello: HelloMessage }> {
     let timer: Timer | undefined;
@@ -82,18 +74,17 @@ export class GuestChannel {
     try {
       for (;;) {
         const attempt = await GuestChannel.open(path);
-        // On a cold boot CONFIG follows HELLO at once: the guest reads them in order and answers
-        // each, so the boot does not wait a round trip for HELLO's answer first. A restored VM
-        // is woken first (WAKE probes its disks again) and configured once its answer came.
-        const configured = options.config && !options.wake ? attempt.channel.configure(options.config) : undefined;
-        configured?.catch(() => {}); // a connection closed early is tried again below
+        // All follow HELLO at once: the guest reads frames in order and answers each, so no round
+        // trip is waited per request (a restored VM's WAKE, which probes its disks, before CONFIG).
+        const woken = options.wake ? attempt.channel.wake(options.wake) : undefined;
+        const configured = options.config ? attempt.channel.configure(options.config) : undefined;
+        for (const request of [woken, configured]) request?.catch(() => {});
         try {
           if (opened) await Promise.race([opened(), timeout, vmGone]);
           opened = undefined;
           const answer = await Promise.race([attempt.channel.hello.promise, attempt.closedEarly, timeout, vmGone]);
           if (answer !== "closed") {
-            if (options.wake) await Promise.race([attempt.channel.wake(options.wake), timeout, vmGone]);
-            if (options.config) await Promise.race([configured ?? attempt.channel.configure(options.config), timeout, vmGone]);
+            for (const request of [woken, configured]) if (request) await Promise.race([request, timeout, vmGone]);
             return { channel: attempt.channel, hello: answer };
           }
         } catch (error) {
@@ -164,6 +155,20 @@ export class GuestChannel {
   }
 
   /**
+   * Takes over stream `stream`, which a SUSPEND kept across the resume of a suspended box: its
+   * output and exit come to `handlers` and the returned execution as for a command started
+   * here (`started` is settled with `started` at once: the guest sends no second STARTED).
+   */
+  adopt(stream: number, handlers: ExecHandlers, started: StartedMessage): GuestExecution {
+    if (this.failure) throw this.failure;
+    if (this.executions.has(stream)) throw new BoxliteError("internal", `stream ${stream} is already in use`);
+    const execution = new GuestExecution(stream, handlers, (frameType, payload) => this.send(frameType, stream, payload));
+    this.executions.set(stream, execution);
+    execution.onStarted(started);
+    return execution;
+  }
+
+  /**
    * On a box socket: attaches to the box's main command. `attached` settles with the
    * owner's answer (rejects when another client is attached: `conflict`); then come
    * STARTED, output and the exit, as for a command.
@@ -199,11 +204,11 @@ export class GuestChannel {
 
   /** Freezes the box's rootfs in the guest (FIFREEZE): its writes are on the disk and held until thaw. */
   freeze(): Promise<void> {
-    return this.freezeOrThaw(FrameType.FREEZE);
+    return this.askGuest(FrameType.FREEZE, encodeJson({}));
   }
 
   thaw(): Promise<void> {
-    return this.freezeOrThaw(FrameType.THAW);
+    return this.askGuest(FrameType.THAW, encodeJson({}));
   }
 
   /** Wakes a guest restored from saved memory: its clock, its RNG, and (before CONFIG) its disks probed again. */
@@ -211,13 +216,14 @@ export class GuestChannel {
     return this.askGuest(FrameType.WAKE, encodeWake(request));
   }
 
-  private freezeOrThaw(type: FrameType): Promise<void> {
-    return this.askGuest(type, encodeJson({}));
+  /** Tells the guest the VM is about to be saved: its next connection is a resume that keeps these streams (an empty request gives that up). */
+  suspend(request: SuspendRequest): Promise<void> {
+    return this.askGuest(FrameType.SUSPEND, encodeJson(request));
   }
 
   private askGuest(type: FrameType, payload: Uint8Array): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.channelAck) return Promise.reject(new BoxliteError("internal", "FREEZE, THAW and WAKE must not overlap"));
+    if (this.channelAck) return Promise.reject(new BoxliteError("internal", "FREEZE, THAW, WAKE and SUSPEND must not overlap"));
     const answer = Promise.withResolvers<void>();
     this.channelAck = { type, answer };
     this.send(type, 0, payload);
@@ -245,7 +251,15 @@ export class GuestChannel {
     return this.askOwner("UNPAUSE");
   }
 
-  private async askOwner(what: "PAUSE" | "UNPAUSE"): Promise<void> {
+  /**
+   * On a box socket: asks the owner to suspend the box (SUSPEND_BOX): its whole state saved to
+   * its directory and its VM ended. Resolves once it is saved; the owner then ends the box.
+   */
+  suspendBox(): Promise<void> {
+    return this.askOwner("SUSPEND_BOX");
+  }
+
+  private async askOwner(what: "PAUSE" | "UNPAUSE" | "SUSPEND_BOX"): Promise<void> {
     parsePauseMessage(await this.ask(FrameType[what], this.allocateStream(), {}), what);
   }
 
@@ -314,11 +328,11 @@ export class GuestChannel {
       ack.resolve();
       return;
     }
-    if (frame.type === FrameType.FREEZE || frame.type === FrameType.THAW || frame.type === FrameType.WAKE) {
+    const what = GUEST_ANSWERS.get(frame.type);
+    if (what !== undefined) {
       const pending = this.channelAck;
-      if (pending?.type !== frame.type) throw new FrameError("bad_type", "the guest answered a FREEZE, THAW or WAKE that was not asked for");
+      if (pending?.type !== frame.type) throw new FrameError("bad_type", `the guest answered a ${what} that was not asked for`);
       this.channelAck = undefined;
-      const what = frame.type === FrameType.FREEZE ? "FREEZE" : frame.type === FrameType.THAW ? "THAW" : "WAKE";
       const why = parseDoneAnswer(frame.payload, what);
       if (why === undefined) pending.answer.resolve();
       else pending.answer.reject(new BoxliteError("vmm_failed", `${GUEST_COULD_NOT[what]}: ${why}`));

@@ -72,12 +72,13 @@ test("encodeFrame refuses a payload above the limit", () => {
   expect(() => encodeFrame(FrameType.STDIN, 1, new Uint8Array(MAX_PAYLOAD + 1))).toThrow(FrameError);
 });
 
-test("ATTACH, START, PAUSE and UNPAUSE decode only on a box socket; elsewhere they are unknown types, as to the guest", () => {
+test("ATTACH, START, PAUSE, UNPAUSE and SUSPEND_BOX decode only on a box socket; elsewhere they are unknown types, as to the guest", () => {
   for (const [type, stream] of [
     [FrameType.ATTACH, 3],
     [FrameType.START, 0],
     [FrameType.PAUSE, 4],
     [FrameType.UNPAUSE, 5],
+    [FrameType.SUSPEND_BOX, 6],
   ] as const) {
     const wire = encodeFrame(type, stream, type === FrameType.START ? undefined : new TextEncoder().encode("{}"));
     expect(() => new FrameDecoder().push(wire)).toThrow(expect.objectContaining({ code: "bad_type" }));
@@ -87,6 +88,6 @@ test("ATTACH, START, PAUSE and UNPAUSE decode only on a box socket; elsewhere th
   expect(() => new FrameDecoder({ boxSocket: true }).push(encodeFrame(FrameType.ATTACH, 0))).toThrow(expect.objectContaining({ code: "bad_stream" }));
   expect(() => new FrameDecoder({ boxSocket: true }).push(encodeFrame(FrameType.START, 1))).toThrow(expect.objectContaining({ code: "bad_stream" }));
   // PAUSE and UNPAUSE are answered on the stream that asked: a command stream's too.
-  for (const type of [FrameType.PAUSE, FrameType.UNPAUSE])
+  for (const type of [FrameType.PAUSE, FrameType.UNPAUSE, FrameType.SUSPEND_BOX])
     expect(() => new FrameDecoder({ boxSocket: true }).push(encodeFrame(type, 0))).toThrow(expect.objectContaining({ code: "bad_stream" }));
 });

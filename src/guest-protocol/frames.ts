@@ -29,6 +29,7 @@ export const FrameType = {
   FREEZE: 0x32,
   THAW: 0x33,
   WAKE: 0x34,
+  SUSPEND: 0x35,
   ERROR: 0x3f,
   // Box socket only (docs/guest-protocol.md "The box socket"): requests to the box's owner, never sent to the guest.
   ATTACH: 0x40,
@@ -38,6 +39,7 @@ export const FrameType = {
   RESUME: 0x44,
   PAUSE: 0x45,
   UNPAUSE: 0x46,
+  SUSPEND_BOX: 0x47,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -60,6 +62,7 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.FREEZE]: "channel",
   [FrameType.THAW]: "channel",
   [FrameType.WAKE]: "channel",
+  [FrameType.SUSPEND]: "channel",
   [FrameType.ERROR]: "any",
   [FrameType.ATTACH]: "command",
   [FrameType.START]: "channel",
@@ -68,6 +71,7 @@ const STREAM_KIND: Record<FrameType, "channel" | "command" | "any"> = {
   [FrameType.RESUME]: "command",
   [FrameType.PAUSE]: "command",
   [FrameType.UNPAUSE]: "command",
+  [FrameType.SUSPEND_BOX]: "command",
 };
 
 /** Frames only box-socket peers speak: the guest does not know them (bad_type there and in the golden vectors). */
@@ -79,10 +83,11 @@ const BOX_SOCKET_ONLY: ReadonlySet<number> = new Set([
   FrameType.RESUME,
   FrameType.PAUSE,
   FrameType.UNPAUSE,
+  FrameType.SUSPEND_BOX,
 ]);
 
 export interface DecoderOptions {
-  /** Accept the box socket's own frames (ATTACH, START, STOP, QUIESCE, RESUME, PAUSE, UNPAUSE) besides the guest's. */
+  /** Accept the box socket's own frames (ATTACH, START, STOP, QUIESCE, RESUME, PAUSE, UNPAUSE, SUSPEND_BOX) besides the guest's. */
   boxSocket?: boolean;
 }
 

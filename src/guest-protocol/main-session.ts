@@ -69,6 +69,7 @@ export class MainSession {
   private stdin: "none" | "open" | "closed" = "none";
   private stdinChain: Promise<void> = Promise.resolve();
   private stopping = false;
+  private startedMessage: StartedMessage | undefined;
   private readonly launched = Promise.withResolvers<void>();
   readonly started = Promise.withResolvers<StartedMessage>();
   readonly exit = Promise.withResolvers<ExitStatus>();
@@ -153,7 +154,10 @@ export class MainSession {
     }
     this.execution = execution;
     execution.started.promise.then(
-      (started) => this.started.resolve(started),
+      (started) => {
+        this.startedMessage = started;
+        this.started.resolve(started);
+      },
       (error: unknown) => this.started.reject(error),
     );
     execution.exit.promise.then(
@@ -169,6 +173,12 @@ export class MainSession {
       },
     );
     this.launched.resolve();
+  }
+
+  /** The running command's stream on the guest channel and its pid (what a suspend keeps), or undefined when it does not run. */
+  guestStream(): { stream: number; pid: number } | undefined {
+    if (this.state_ !== "running" || !this.execution || !this.startedMessage) return undefined;
+    return { stream: this.execution.stream, pid: this.startedMessage.pid };
   }
 
   /** The owner's own signal (a stop's SIGTERM); ignored unless the command runs. */

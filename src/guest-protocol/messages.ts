@@ -194,8 +194,8 @@ export function parseAttach(payload: Uint8Array): void {
   parseObject(payload, "ATTACH", {});
 }
 
-/** PAUSE and UNPAUSE on the box socket, asked and answered alike: a JSON object (`{}`; unknown fields ignored). */
-export function parsePauseMessage(payload: Uint8Array, what: "PAUSE" | "UNPAUSE"): void {
+/** PAUSE, UNPAUSE and SUSPEND_BOX on the box socket, asked and answered alike: a JSON object (`{}`; unknown fields ignored). */
+export function parsePauseMessage(payload: Uint8Array, what: "PAUSE" | "UNPAUSE" | "SUSPEND_BOX"): void {
   parseObject(payload, what, {});
 }
 

@@ -19,11 +19,11 @@ function absolutePath(value: unknown, field: string): string {
   return value;
 }
 
-/** The guest's FREEZE, THAW or WAKE answer: undefined when done, else why not (`freeze_failed`, `wake_failed`). */
-export function parseDoneAnswer(payload: Uint8Array, what: "FREEZE" | "THAW" | "WAKE"): string | undefined {
+/** The guest's FREEZE, THAW, WAKE or SUSPEND answer: undefined when done, else why not (`freeze_failed`, `wake_failed`, `suspend_failed`). */
+export function parseDoneAnswer(payload: Uint8Array, what: "FREEZE" | "THAW" | "WAKE" | "SUSPEND"): string | undefined {
   const answer = parseObject(payload, what, {});
   if (answer.code === undefined) return undefined;
-  const failed = what === "WAKE" ? "wake_failed" : "freeze_failed";
+  const failed = what === "WAKE" ? "wake_failed" : what === "SUSPEND" ? "suspend_failed" : "freeze_failed";
   if (answer.code !== failed || typeof answer.message !== "string") throw new FrameError("bad_payload", `${what} answer is {} or {code:"${failed}", message}`);
   return answer.message;
 }

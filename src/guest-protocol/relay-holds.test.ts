@@ -1,5 +1,5 @@
 /**
- * QUIESCE and RESUME, PAUSE and UNPAUSE through a real relay on a unix socket, from the real
+ * QUIESCE and RESUME, PAUSE, UNPAUSE and SUSPEND_BOX through a real relay on a unix socket, from the real
  * client: the owner's pause is answered, a hold released by RESUME or by the client going
  * away (a user's PAUSE is not), and an owner's refusal reaches the client with its error code.
  */
@@ -130,6 +130,31 @@ test("an owner's refusal of PAUSE or UNPAUSE reaches the client with its code; a
   for (const ask of [() => none.client.pause(), () => none.client.unpause()]) {
     expect(await ask().catch((error: unknown) => error)).toMatchObject({ code: "unsupported", message: "this box's owner cannot pause it" });
   }
+  none.client.close();
+  await none.relay.close();
+});
+
+test("SUSPEND_BOX is answered once the owner saved the box; its refusal reaches the client with its code; an owner that cannot answers unsupported", async () => {
+  let suspends = 0;
+  const { relay, client } = await serve({ onSuspend: async () => void suspends++ });
+  await client.suspendBox();
+  expect(suspends).toBe(1);
+  client.close();
+  await relay.close();
+
+  const refusing = await serve({
+    onSuspend: () => Promise.reject(new BoxliteError("unsupported", "libkrun has no snapshot API: a krun box cannot be suspended")),
+  });
+  expect(await refusing.client.suspendBox().catch((error: unknown) => error)).toMatchObject({
+    code: "unsupported",
+    message: expect.stringContaining("libkrun"),
+  });
+  expect(refusing.client.isClosed).toBe(false);
+  refusing.client.close();
+  await refusing.relay.close();
+
+  const none = await serve({});
+  expect(await none.client.suspendBox().catch((error: unknown) => error)).toMatchObject({ code: "unsupported", message: "this box's owner cannot suspend it" });
   none.client.close();
   await none.relay.close();
 });

@@ -27,6 +27,8 @@ export interface OwnerRequests {
   onPause?(): Promise<void>;
   /** A client sent UNPAUSE: let the box's paused VM go on; resolves once it runs. */
   onUnpause?(): Promise<void>;
+  /** A client sent SUSPEND_BOX: save the box's whole state and end its VM; resolves once saved. */
+  onSuspend?(): Promise<void>;
 }
 
 /** An owner's failure as an ERROR payload: a BoxliteError keeps its code, so the client rethrows the same. */
@@ -36,6 +38,7 @@ function errorPayload(error: unknown): { code: string; message: string } {
 }
 
 const CANNOT_PAUSE = { code: "unsupported", message: "this box's owner cannot pause it" };
+const CANNOT_SUSPEND = { code: "unsupported", message: "this box's owner cannot suspend it" };
 
 export class RelayHolds {
   private readonly holds = new Map<number, Promise<QuiesceHold | undefined>>();
@@ -84,14 +87,14 @@ export class RelayHolds {
   }
 
   /**
-   * PAUSE or UNPAUSE: answered on its stream with the same type once done, or ERROR. Nothing
-   * is held for the client: the stream is free again once answered.
+   * PAUSE, UNPAUSE or SUSPEND_BOX: answered on its stream with the same type once done, or
+   * ERROR. Nothing is held for the client: the stream is free again once answered.
    */
-  pause(type: typeof FrameType.PAUSE | typeof FrameType.UNPAUSE, stream: number): void {
+  pause(type: typeof FrameType.PAUSE | typeof FrameType.UNPAUSE | typeof FrameType.SUSPEND_BOX, stream: number): void {
     if (this.holds.has(stream)) throw new FrameError("bad_stream", `stream ${stream} is in use`);
-    const act = type === FrameType.PAUSE ? this.owner.onPause : this.owner.onUnpause;
+    const act = type === FrameType.PAUSE ? this.owner.onPause : type === FrameType.UNPAUSE ? this.owner.onUnpause : this.owner.onSuspend;
     if (!act) {
-      this.send(FrameType.ERROR, stream, CANNOT_PAUSE);
+      this.send(FrameType.ERROR, stream, type === FrameType.SUSPEND_BOX ? CANNOT_SUSPEND : CANNOT_PAUSE);
       return;
     }
     act.call(this.owner).then(

@@ -345,3 +345,21 @@ test("closing the relay ends a command still running with ERROR stopping and the
   const error = await execution.exit.promise.catch((e: unknown) => e);
   expect(error).toMatchObject({ code: "conflict", message: "box b1 stopped while the command ran" });
 });
+
+test("the relay knows its detached commands' guest streams, after their client went, until they exit (what a suspend keeps)", async () => {
+  const { guest, relay, path } = setup();
+  const client = await connect(path);
+  const request = { argv: ["sleep", "60"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
+  const quiet = { onStdout: () => {}, onStderr: () => {} };
+  client.exec({ ...request, detach: true } as typeof request, quiet).exit.promise.catch(() => {});
+  client.exec(request, quiet).exit.promise.catch(() => {});
+  await barrier(client, guest);
+  const [detached, attached] = guest.executions;
+  expect(relay.detachedStreams()).toEqual([detached?.stream ?? -1]);
+  client.close();
+  // The relay saw the client go once it killed the attached command.
+  await waitFor(() => guest.sent(attached?.stream ?? -1, FrameType.SIGNAL).length > 0, 5_000, "the attached command to be killed");
+  expect(relay.detachedStreams()).toEqual([detached?.stream ?? -1]);
+  detached?.onExit({ code: 0, signal: 0, duration_us: 1 });
+  await waitFor(() => relay.detachedStreams().length === 0, 5_000, "the exited command to be forgotten");
+});

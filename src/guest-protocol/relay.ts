@@ -1,13 +1,10 @@
 /**
- * The box socket: the process that owns a box's guest channel (a foreground `run`, or the
- * detached box's supervisor) serves it to other processes — `exec`, `stop` — over a unix
- * socket speaking the guest protocol itself. Each client's streams are mapped onto
- * streams of the one guest channel; output credit is end to end (a client's WINDOW is
- * what lets the relay hand on more, and the guest is granted more as the relay does), so
- * the relay never holds more than one window per stream. A client that disconnects takes
- * its commands with it (SIGKILL), as with the guest, except those started with `detach`,
- * whose output is then discarded. The owner's own frames — ATTACH to the box's main command
- * (main-session.ts) and START of a held one — are answered here and never reach the guest.
+ * The box socket: a box's owner (a foreground `run`, or its supervisor) serves the guest
+ * channel to other processes over a unix socket speaking the guest protocol itself. Each
+ * client's streams map onto streams of the one guest channel, output credit end to end (the
+ * relay holds at most one window per stream). A client that disconnects takes its commands
+ * with it (SIGKILL), except those started with `detach`, whose output is then discarded. The
+ * owner's own frames (ATTACH, START, STOP, QUIESCE, PAUSE, SUSPEND_BOX…) never reach the guest.
  */
 import type { Socket, UnixSocketListener } from "bun";
 import type { GuestChannel } from "./client.ts";
@@ -99,6 +96,8 @@ class RelayClient {
   constructor(
     private readonly socket: Socket<RelayClient>,
     private readonly options: RelayOptions,
+    /** The server's detached commands still running, whichever client started them. */
+    private readonly detached: Set<GuestExecution>,
   ) {
     this.writer = new SocketWriter(socket as Socket<unknown>);
     this.holds = new RelayHolds(
@@ -182,9 +181,9 @@ class RelayClient {
       this.holds.resume(frame.stream);
       return;
     }
-    if (frame.type === FrameType.PAUSE || frame.type === FrameType.UNPAUSE) {
+    if (frame.type === FrameType.PAUSE || frame.type === FrameType.UNPAUSE || frame.type === FrameType.SUSPEND_BOX) {
       if (this.streams.has(frame.stream)) throw new FrameError("bad_stream", `stream ${frame.stream} is in use`);
-      parsePauseMessage(frame.payload, frame.type === FrameType.PAUSE ? "PAUSE" : "UNPAUSE");
+      parsePauseMessage(frame.payload, frame.type === FrameType.PAUSE ? "PAUSE" : frame.type === FrameType.UNPAUSE ? "UNPAUSE" : "SUSPEND_BOX");
       this.holds.pause(frame.type, frame.stream);
       return;
     }
@@ -263,6 +262,7 @@ class RelayClient {
       this.send(FrameType.ERROR, id, encodeJson({ code: "refused", message: (error as Error).message }));
       return;
     }
+    if (detached) this.keepDetached(execution);
     // Detached commands run on unheard; the others die with their client, as with the guest.
     this.relay(id, {
       target: execution,
@@ -272,6 +272,13 @@ class RelayClient {
       stdinChain: Promise.resolve(),
       done: false,
     });
+  }
+
+  /** Tracks a detached command until it ends: a suspend keeps it (docs/suspend.md). */
+  private keepDetached(execution: GuestExecution): void {
+    this.detached.add(execution);
+    const forget = () => this.detached.delete(execution);
+    execution.exit.promise.then(forget, forget);
   }
 
   /** Attaches the client's stream `id` to the main command: the ATTACH answer, then STARTED, output and EXIT. */
@@ -344,6 +351,7 @@ class RelayClient {
 /** Serves `options.channel` on the unix socket `path` until closed. */
 export class RelayServer {
   private readonly clients = new Set<RelayClient>();
+  private readonly detached = new Set<GuestExecution>();
   private listener!: UnixSocketListener<RelayClient>;
 
   private constructor() {}
@@ -358,7 +366,7 @@ export class RelayServer {
       unix: path,
       socket: {
         open: (socket) => {
-          socket.data = new RelayClient(socket, options);
+          socket.data = new RelayClient(socket, options, server.detached);
           server.clients.add(socket.data);
         },
         data: (socket, bytes) => socket.data.receive(bytes),
@@ -369,6 +377,9 @@ export class RelayServer {
     });
     return server;
   }
+
+  /** The guest streams of the commands started with `detach` that still run. */
+  detachedStreams = (): number[] => [...this.detached].map((execution) => execution.stream);
 
   /**
    * Stops listening and ends every connection once what was written to it went out (so

@@ -3,7 +3,7 @@ import { BOX_STATUSES, type BoxStatus } from "../db/box-status.ts";
 import { type BoxAction, type BoxFacts, canTransition, decide } from "./box-state.ts";
 
 const box = (status: BoxStatus, userCommand = false): BoxFacts => ({ id: "b1", name: "web", status, userCommand });
-const ACTIONS: BoxAction[] = ["start", "stop", "exec", "copy", "attach", "remove", "snapshot", "pause", "unpause", "stats", "tunnel"];
+const ACTIONS: BoxAction[] = ["start", "stop", "exec", "copy", "attach", "remove", "snapshot", "pause", "unpause", "suspend", "stats", "tunnel"];
 
 describe("what each status allows", () => {
   test("start is idempotent on a running box, and starts every settled one", () => {
@@ -34,7 +34,7 @@ describe("what each status allows", () => {
   });
 
   test("a stopping box takes no new command, in words that say so", () => {
-    for (const action of ["exec", "copy", "attach", "snapshot", "pause", "unpause", "stats"] as const) {
+    for (const action of ["exec", "copy", "attach", "snapshot", "pause", "unpause", "suspend", "stats"] as const) {
       expect(() => decide(box("stopping"), action)).toThrow(/is stopping; wait until it has stopped/);
     }
     expect(decide(box("stopping"), "stop")).toBe("noop");
@@ -52,6 +52,14 @@ describe("what each status allows", () => {
     expect(decide(box("running"), "pause")).toBe("act");
     expect(decide(box("paused"), "unpause")).toBe("act");
     expect(decide(box("paused"), "pause")).toBe("act");
+  });
+
+  test("suspend acts on a running or paused box; a box without a VM is refused in words that say which can be", () => {
+    expect(decide(box("running"), "suspend")).toBe("act");
+    expect(decide(box("paused"), "suspend")).toBe("act");
+    for (const status of ["configured", "stopped", "failed", "unknown"] as const) {
+      expect(() => decide(box(status), "suspend")).toThrow(`box b1 is ${status}, not running: only a running or paused box can be suspended`);
+    }
   });
 
   test("pause of a box without a VM says its status and how to start it; unpause of a box that is not paused says so", () => {

@@ -19,7 +19,7 @@ export function isActiveStatus(status: BoxStatus): boolean {
   return status === "running" || status === "paused";
 }
 
-export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "unpause" | "stats" | "tunnel";
+export type BoxAction = "start" | "stop" | "exec" | "copy" | "attach" | "remove" | "snapshot" | "pause" | "unpause" | "suspend" | "stats" | "tunnel";
 
 /**
  * `act`: go ahead. `noop`: the box is already as asked: succeed without doing anything.
@@ -71,6 +71,9 @@ const stopping = { refuse: (box: BoxFacts) => stoppingReason(box.id) };
 const paused = { refuse: (box: BoxFacts) => pausedReason(box.id, ref(box)) };
 const notRunning = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running; start it with 'boxlite start ${ref(box)}'` };
 const notPaused = { refuse: (box: BoxFacts) => notPausedReason(box.id, box.status) };
+const notSuspendable = {
+  refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}, not running: only a running or paused box can be suspended`,
+};
 const unsettled = { refuse: (box: BoxFacts) => `box ${box.id} is ${box.status}; start it with 'boxlite start ${ref(box)}' first` };
 
 const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
@@ -84,6 +87,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: "act",
     pause: notRunning,
     unpause: notPaused,
+    suspend: notSuspendable,
     stats: notRunning,
     tunnel: "boot",
   },
@@ -97,6 +101,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: "act",
     pause: "act",
     unpause: notPaused,
+    suspend: "act",
     stats: "act",
     tunnel: "act",
   },
@@ -110,6 +115,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: stopping,
     pause: stopping,
     unpause: stopping,
+    suspend: stopping,
     stats: stopping,
     tunnel: stopping,
   },
@@ -123,6 +129,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: "act",
     pause: notRunning,
     unpause: notPaused,
+    suspend: notSuspendable,
     stats: notRunning,
     tunnel: "boot",
   },
@@ -137,6 +144,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: paused,
     pause: "act",
     unpause: "act",
+    suspend: "act",
     stats: "act",
     tunnel: paused,
   },
@@ -151,6 +159,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: "act",
     pause: notRunning,
     unpause: notPaused,
+    suspend: notSuspendable,
     stats: notRunning,
     tunnel: unsettled,
   },
@@ -164,6 +173,7 @@ const TABLE: Record<BoxStatus, Record<BoxAction, Rule>> = {
     snapshot: unsettled,
     pause: notRunning,
     unpause: notPaused,
+    suspend: notSuspendable,
     stats: notRunning,
     tunnel: unsettled,
   },
@@ -179,6 +189,7 @@ const WHAT: Record<BoxAction, string> = {
   snapshot: "a snapshot",
   pause: "pause",
   unpause: "unpause",
+  suspend: "suspend",
   stats: "stats",
   tunnel: "a tunnel",
 };

@@ -30,6 +30,8 @@ export interface RuntimeInfo {
     rejected: Array<{ name: string; reason: string }>;
     /** Whether boxes start from memory templates, and why or why not (docs/templates.md). */
     templates: { enabled: boolean; reason: string; dir?: string };
+    /** Whether boxes can be suspended, and what limits it (docs/suspend.md). */
+    suspend: { enabled: boolean; reason: string };
   };
   /**
    * `path` is the libkrunfw library: the copy embedded in boxlite, extracted to the runtime
@@ -91,6 +93,10 @@ export interface BoxliteApi {
   pause(idOrName: string): Promise<string>;
   /** Lets a paused box go on; returns its id. */
   unpause(idOrName: string): Promise<string>;
+  /** Saves a running or paused box's whole state into its directory and ends its VM (docs/suspend.md); returns its id. */
+  suspend(idOrName: string): Promise<string>;
+  /** Brings a suspended box back where it was; returns its id. */
+  resume(idOrName: string): Promise<string>;
   /** Removes a box (refused while it runs, unless forced); returns its id. */
   removeBox(idOrName: string, options?: { force?: boolean }): Promise<string>;
   /** Boots a box and streams its main command (local only). */

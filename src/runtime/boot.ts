@@ -13,7 +13,7 @@ import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
-import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ShareSource, type VmControl, type VmProcess, type VmSpec } from "../vmm/backend.ts";
+import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ResumeFrom, type ShareSource, type VmControl, type VmProcess, type VmSpec } from "../vmm/backend.ts";
 import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
 import { selectBackend } from "../vmm/select.ts";
@@ -40,6 +40,8 @@ export interface BootOptions {
   mounts?: GuestMount[];
   /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
   helpers?: HelperCommand[];
+  /** Start from the box's saved state (a suspended box, docs/suspend.md) instead of booting; no cold boot when that fails. */
+  resume?: ResumeFrom;
 }
 
 /** A box's VM, booting: its guest agent comes up with nothing of the box until it is sent a GuestConfig. */
@@ -127,7 +129,7 @@ export async function startBoxVm(config: Config, options: BootOptions, cold = fa
     // Names a running VMM's forks gave its disk (disk/fork.ts): no VMM uses them now.
     removeForkLeftovers(layout.disk);
     const spec = boxVmSpec(config, options, assets, layout);
-    const vm = await backend.start(spec, { cold });
+    const vm = await backend.start(spec, { cold, ...(options.resume ? { resume: options.resume } : {}) });
     writeVmmGroup(layout.dir, vm.members);
     const control = backend.control(vm, spec);
     void vm.exited.then(() => control.close());
@@ -159,8 +161,9 @@ export async function bootBox(config: Config, options: BootOptions, cold = false
     await stopVm(vm, undefined, false);
     removeVmmPid(layout.dir);
     const why = withConsoleTail(await explained(error, vm), layout);
-    // A template that does not come up is not used again, and this box boots the kernel instead.
-    if (restored && !isConfigRefusal(error)) {
+    // A template that does not come up is not used again, and this box boots the kernel instead
+    // (a suspended box's state is the caller's to discard: it fails, and boots at its next start).
+    if (restored && !options.resume && !isConfigRefusal(error)) {
       restored.failed(String(why));
       return bootBox(config, options, true);
     }

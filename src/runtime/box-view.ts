@@ -7,11 +7,20 @@ import type { BoxRecord } from "../db/boxes.ts";
 // Options a record leaves out take the defaults boxes are created with (as the reference's).
 import { DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
 import { configFields, stateFields } from "../db/listing-indexes.ts";
+import type { Config } from "../config/config.ts";
+import { boxLayout } from "./box-layout.ts";
+import { isSuspended } from "./box-memory.ts";
 
 export type { BoxView } from "../db/box-summaries.ts";
 
 /** The creation defaults, for records (and listings) that leave an option out. */
 export const VIEW_DEFAULTS: ListingDefaults = { cpus: DEFAULT_CPUS, memoryMib: DEFAULT_MEMORY_MIB };
+
+/** `view`, saying whether the box is suspended (a stopped box with a saved state in its directory; one stat, only for boxes without a VM). */
+export function withSuspended(config: Config, view: BoxView): BoxView {
+  if (view.status !== "stopped" && view.status !== "failed") return view;
+  return isSuspended(boxLayout(config, view.box_id).dir) ? { ...view, suspended: true } : view;
+}
 
 /**
  * A box as the listing shows it, from its full record: every field read by the listing's

@@ -11,7 +11,7 @@ import { VERSION } from "../config/version.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { listBoxSummaries } from "../db/box-summaries.ts";
 import { boxLayout } from "./box-layout.ts";
-import { type BoxView, boxView, VIEW_DEFAULTS } from "./box-view.ts";
+import { type BoxView, boxView, VIEW_DEFAULTS, withSuspended } from "./box-view.ts";
 import { prepareGuestAssets } from "./guest-assets.ts";
 import { type Home, openHome } from "./home.ts";
 import { reconcileListed, resolveReconciled } from "./reconcile.ts";
@@ -23,7 +23,7 @@ import { createBox } from "./create.ts";
 import { type BoxStats, boxStats } from "./stats.ts";
 import { dialPort, readyForTunnel } from "./tunnel.ts";
 import { type CopyOptions, copyFromBox, copyToBox, filesInStream, filesOutStream, type FilesOutStream } from "./copy.ts";
-import { pauseBox, startDetached, stopBox } from "./lifecycle.ts";
+import { pauseBox, resumeBox, startDetached, stopBox, suspendBox } from "./lifecycle.ts";
 import { type SuperviseOptions, superviseBox } from "./supervisor.ts";
 import { attachMain, type MainConnection, startMain } from "./attach.ts";
 import * as images from "./images.ts";
@@ -85,6 +85,7 @@ export class Boxlite implements BoxliteApi {
         reason: described.reason,
         rejected,
         templates: described.templates,
+        suspend: described.suspend,
       },
       kernel: {
         source: "libkrunfw",
@@ -109,14 +110,14 @@ export class Boxlite implements BoxliteApi {
     const { database } = await this.home();
     const read = () => listBoxSummaries(database.db, VIEW_DEFAULTS, { activeOnly: !options.all });
     const boxes = read();
-    return reconcileListed(this.config, database, boxes) ? read() : boxes;
+    return (reconcileListed(this.config, database, boxes) ? read() : boxes).map((view) => withSuspended(this.config, view));
   }
 
   /** A box by id, name or unique id prefix. */
   async getBox(idOrName: string): Promise<BoxView> {
     const { database } = await this.home();
     const record = resolveReconciled(this.config, database, idOrName);
-    return boxView(record);
+    return withSuspended(this.config, boxView(record));
   }
 
   /** Where a box's console (kernel and guest agent output) is written. */
@@ -173,6 +174,20 @@ export class Boxlite implements BoxliteApi {
   /** Lets a paused box go on where it stopped; returns its id. */
   async unpause(idOrName: string): Promise<string> {
     return pauseBox(await this.home(), idOrName, "unpause");
+  }
+
+  /**
+   * Suspends a running or paused box (docs/suspend.md): its whole state — memory, processes —
+   * saved into its directory and its VM ended; it is `stopped` (suspended) until `resume` or
+   * `start` brings it back where it was. Returns its id. QEMU only; not a box with volumes.
+   */
+  async suspend(idOrName: string): Promise<string> {
+    return suspendBox(await this.home(), idOrName);
+  }
+
+  /** Brings a suspended box back where it was; returns its id once it runs. A box that is not suspended is refused (`conflict`). */
+  async resume(idOrName: string): Promise<string> {
+    return resumeBox(await this.home(), idOrName);
   }
 
   /** The supervisor of a detached box (`boxlite __supervise`): runs it until it stops. */

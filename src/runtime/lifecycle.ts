@@ -13,6 +13,8 @@ import { type BoxAction, CLAIMS_VM } from "../model/box-state.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
+import { lockBox } from "./box-lock.ts";
+import { discardMemory, isSuspended } from "./box-memory.ts";
 import { connectBox } from "./box-socket.ts";
 import type { Home } from "./home.ts";
 import { resolveReconciled } from "./reconcile.ts";
@@ -48,13 +50,28 @@ const isDown = (box: BoxRecord | undefined) => !box || !CLAIMS_VM.has(box.status
 
 /**
  * Stops a running box (SIGTERM to its main command, power-off after `timeoutMs`); a box
- * that is not running is left as it is, and one that is stopping is waited for.
+ * that is not running is left as it is (a suspended one loses its saved state), and one
+ * that is stopping is waited for.
  */
 export async function stopBox(home: Home, idOrName: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<string> {
   const box = resolveReconciled(home.config, home.database, idOrName);
-  if (decideFor(box, "stop") === "act") await requestStop(home, box, timeoutMs);
+  const decision = decideFor(box, "stop");
+  if (decision === "act") await requestStop(home, box, timeoutMs);
+  if (decision === "noop") forgetSaved(home, box.id);
   if (isDown(await waitFor(home, box.id, timeoutMs + STOP_SLACK_MS, isDown))) return box.id;
   throw new BoxliteError("vmm_failed", `box ${box.id} did not stop within ${Math.round((timeoutMs + STOP_SLACK_MS) / 1000)} s`);
+}
+
+/**
+ * A stop of a suspended box shuts it down for good: its saved state is dropped, and its
+ * next start boots it from its disk (docs/suspend.md). Under the box's lock, so that a
+ * resume loading the state meanwhile is not cut short (it is refused as busy instead).
+ */
+function forgetSaved(home: Home, id: string): void {
+  const dir = boxLayout(home.config, id).dir;
+  if (!isSuspended(dir)) return;
+  using _lock = lockBox(home.config, id, "stop");
+  discardMemory(dir);
 }
 
 /** Asks the box's owner to stop it (the box socket's STOP). An owner that no longer answers is already ending the box. */
@@ -89,6 +106,35 @@ export async function pauseBox(home: Home, idOrName: string, action: "pause" | "
   return box.id;
 }
 
+/**
+ * Suspends a running or paused box through its owner (docs/suspend.md): its whole state is
+ * saved into its directory and its VM ends; returns its id once the record says it stopped.
+ */
+export async function suspendBox(home: Home, idOrName: string): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  decideFor(box, "suspend");
+  const channel = await connectBox(home, box);
+  try {
+    await channel.suspendBox();
+  } finally {
+    channel.close();
+  }
+  if (isDown(await waitFor(home, box.id, STOP_SLACK_MS, isDown))) return box.id;
+  throw new BoxliteError("vmm_failed", `box ${box.id} was saved but its VM did not end within ${STOP_SLACK_MS / 1000} s`);
+}
+
+/** Brings a suspended box back where it was (a start from its saved state, as `start` does); a box that is not suspended is refused. */
+export async function resumeBox(home: Home, idOrName: string): Promise<string> {
+  const box = resolveReconciled(home.config, home.database, idOrName);
+  if (CLAIMS_VM.has(box.status)) throw new BoxliteError("conflict", `box ${box.id} is ${box.status}, not suspended`);
+  if (!isSuspended(boxLayout(home.config, box.id).dir))
+    throw new BoxliteError(
+      "conflict",
+      `box ${box.id} is ${box.status} but not suspended (it has no saved state); start it with 'boxlite start ${box.name ?? box.id}'`,
+    );
+  return startDetached(home, box.id);
+}
+
 /** How long an implicit boot waits for another process that is booting the same box. */
 function bootWaitMs(home: Home): number {
   return home.config.bootTimeoutMs + STOP_SLACK_MS;
@@ -97,12 +143,14 @@ function bootWaitMs(home: Home): number {
 /**
  * The box `idOrName`, ready for `action`: booted first when the state machine says so — a
  * box on its image's default command, as the reference boots one for exec, cp and its
- * files routes; for an attach, booted held (its main command waits for a start). A box
- * another process is booting at the same time is waited for.
+ * files routes; for an attach, booted held (its main command waits for a start). A
+ * suspended box is resumed first, whatever its command: a resume runs nothing again
+ * (docs/suspend.md). A box another process is booting at the same time is waited for.
  */
 export async function readyBox(home: Home, idOrName: string, action: Extract<BoxAction, "exec" | "copy" | "attach" | "stats" | "tunnel">): Promise<BoxRecord> {
   const box = resolveReconciled(home.config, home.database, idOrName);
-  if (decideFor(box, action) !== "boot") return box;
+  const resumes = action !== "stats" && !CLAIMS_VM.has(box.status) && isSuspended(boxLayout(home.config, box.id).dir);
+  if (!resumes && decideFor(box, action) !== "boot") return box;
   try {
     await startDetached(home, box.id, { hold: action === "attach" });
   } catch (error) {

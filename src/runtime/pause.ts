@@ -84,6 +84,16 @@ export class PauseGate {
     if (this.ending() === undefined) setBoxState(this.home.database.db, this.id, { status, last_updated: new Date().toISOString() });
   }
 
+  /** Whether a user's pause has the VM stopped now. */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Runs `step` in turn with pauses, unpauses and a stop's release (a suspend, docs/suspend.md). */
+  inTurn(step: () => Promise<void>): Promise<void> {
+    return this.serialize(step);
+  }
+
   private serialize(step: () => Promise<void>): Promise<void> {
     const run = this.queue.then(step);
     this.queue = run.catch(() => {});

@@ -8,6 +8,8 @@ import type { ExecHandlers, ExitStatus } from "../guest-protocol/execution.ts";
 import type { MainAttachment } from "../guest-protocol/main-session.ts";
 import type { PullEvent } from "../image/pull.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { boxLayout } from "./box-layout.ts";
+import { isSuspended } from "./box-memory.ts";
 import { createBox } from "./create.ts";
 import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
@@ -24,6 +26,12 @@ export interface BoxRun {
   stop(timeoutMs?: number): void;
 }
 
+function endedWithoutExit(home: Home, id: string): BoxliteError {
+  if (isSuspended(boxLayout(home.config, id).dir))
+    return new BoxliteError("conflict", `box ${id} was suspended while its command ran; 'boxlite resume ${id}' brings it back (in the background)`);
+  return new BoxliteError("internal", `box ${id} stopped before its main command started`);
+}
+
 export async function startRun(home: Home, options: RunOptions, handlers: ExecHandlers, onPull?: (event: PullEvent) => void): Promise<BoxRun> {
   const { stdin, ttySize, ...boxOptions } = options;
   // A foreground run's box ends with it: not detached.
@@ -35,8 +43,8 @@ export async function startRun(home: Home, options: RunOptions, handlers: ExecHa
     });
     const execution = session.attachment;
     if (!execution) throw new BoxliteError("internal", `box ${id} started without its terminal attached`);
-    // Started at once (no hold): nothing can stop the box before its main command runs.
-    const done = session.done.then((status) => status ?? Promise.reject(new BoxliteError("internal", `box ${id} stopped before its main command started`)));
+    // Started at once (no hold): only a suspend ends the box without its main command's exit.
+    const done = session.done.then((status) => status ?? Promise.reject(endedWithoutExit(home, id)));
     return { id, execution, done, stop: (timeoutMs) => session.stop(timeoutMs) };
   } catch (error) {
     // startBox removed an auto-remove box already when it got as far as its lock.

@@ -27,7 +27,10 @@ import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { boxHostname, processSpec } from "./options.ts";
 import { recoverBoxBeforeStart } from "./disk-recovery.ts";
+import { checkMemory, discardMemory, findMemory, type SavedMemory } from "./box-memory.ts";
 import { PauseGate } from "./pause.ts";
+import { SuspendGate } from "./suspend.ts";
+import { crashPoint } from "../config/crash.ts";
 import { QuiesceGate } from "./quiesce.ts";
 import { removeVmmPid, writeVmmPid } from "./vmm-pid.ts";
 import { removeForkLeftovers } from "../disk/fork.ts";
@@ -72,8 +75,11 @@ class BoxOwner implements BoxSession {
   /** Set once the box stops taking commands: a stop was asked, or the main command ended. */
   private ending: string | undefined;
   private graceTimer: Timer | undefined;
+  /** The box's state is saved (a suspend): it ends without its main command's exit. */
+  private suspended = false;
   private readonly quiesce: QuiesceGate;
   private readonly pause: PauseGate;
+  private readonly suspension: SuspendGate;
 
   constructor(
     private readonly home: Home,
@@ -94,6 +100,17 @@ class BoxOwner implements BoxSession {
       () => this.ending,
       () => this.quiesce.isHeld,
     );
+    this.suspension = new SuspendGate({
+      home,
+      id,
+      options,
+      box,
+      main: this.main,
+      pause: this.pause,
+      relay: () => this.relay,
+      ending: () => this.ending,
+      quiesced: () => this.quiesce.isHeld,
+    });
   }
 
   /** Serves the box socket and follows the main command to the box's end. */
@@ -113,6 +130,7 @@ class BoxOwner implements BoxSession {
       onQuiesce: (request) => this.quiesce.hold(request),
       onPause: () => this.pause.pause(),
       onUnpause: () => this.pause.unpause(),
+      onSuspend: () => this.suspend(),
     });
     // While the main command is held nothing else watches the VM: its end ends the box.
     void this.box.vm.exited.then((exit) =>
@@ -150,9 +168,25 @@ class BoxOwner implements BoxSession {
     this.graceTimer = setTimeout(() => this.box.channel.shutdown(), timeoutMs);
   }
 
-  /** Why a new command is refused now: the box is stopping, or paused. */
+  /**
+   * Saves the box's whole state into its directory (suspend.ts), then ends the box as a
+   * stopped one: its VMM is killed, not powered off — the guest is to go on from the state.
+   */
+  private async suspend(): Promise<void> {
+    await this.suspension.suspend();
+    crashPoint(this.home.config, "suspend-saved");
+    this.suspended = true;
+    this.ending = `box ${this.id} was suspended; resume it with 'boxlite resume ${this.id}'`;
+    setBoxState(this.home.database.db, this.id, { status: "stopping", last_updated: new Date().toISOString() });
+    // Its main command is lost with the channel, and the box ends like one stopped while held (no exit code).
+    this.box.vm.kill("SIGKILL");
+  }
+
+  /** Why a new command is refused now: the box is stopping (or being suspended), or paused. */
   private refusal(): { code: "stopping" | "paused"; message: string } | undefined {
     if (this.ending !== undefined) return { code: "stopping", message: this.ending };
+    const suspending = this.suspension.refusal();
+    if (suspending !== undefined) return { code: "stopping", message: suspending };
     const paused = this.pause.refusal();
     return paused === undefined ? undefined : { code: "paused", message: paused };
   }
@@ -172,7 +206,11 @@ class BoxOwner implements BoxSession {
     // A main command that ended by itself: the window until the VM is down answers "stopping", not "running".
     if (this.ending === undefined) this.markEnding();
     // Commands still running die with the VM: their clients hear why.
-    await this.relay?.close(`box ${this.id} stopped while the command ran (its main command ended, or the box was stopped)`);
+    await this.relay?.close(
+      this.suspended
+        ? `box ${this.id} was suspended while the command ran`
+        : `box ${this.id} stopped while the command ran (its main command ended, or the box was stopped)`,
+    );
     await releaseBox(this.home, this.id, this.layout, this.options, this.lock, this.box, outcome);
   }
 }
@@ -212,11 +250,30 @@ async function releaseBox(
   }
 }
 
+/** The error of a start that was to resume the box: its saved state is gone, and the next start boots. */
+function notResumed(id: string, error: unknown): BoxliteError {
+  const why = error instanceof Error ? error.message : String(error);
+  const code = error instanceof BoxliteError ? error.code : "vmm_failed";
+  return new BoxliteError(code, `box ${id} could not be resumed from its saved state, which is discarded (the next start boots it from its disk): ${why}`, {
+    cause: error,
+  });
+}
+
 export async function startBox(home: Home, id: string, options: SessionOptions): Promise<BoxSession> {
   const { lock, record } = lockForStart(home, id, options.operation);
   const layout = boxLayout(home.config, id);
   const facts = boxFacts(record);
   let box: BootedBox | undefined;
+  let saved: SavedMemory | undefined;
+  try {
+    saved = findMemory(layout.dir);
+    if (saved) await checkMemory(saved);
+  } catch (error) {
+    discardMemory(layout.dir);
+    const reported = notResumed(id, error);
+    await releaseBox(home, id, layout, facts.options, lock, undefined, { error: reported });
+    throw reported;
+  }
   try {
     recoverBoxBeforeStart(home, id);
     const image = await boxImage(home, id, facts.options.image);
@@ -224,7 +281,27 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     const { cpus, memoryMib } = facts.resolved;
     const network = await boxNetwork(home.config, layout, facts.resolved.network, facts.options.ports ?? []);
     const shares = boxShares(facts.options.volumes ?? [], spec.user);
-    box = await bootBox(home.config, { id, image, cpus, memoryMib, ...(network ? { network } : {}), devices: shares.devices, mounts: shares.mounts });
+    const memory = saved;
+    // Once the resumed VM runs, the guest changes the disk: the state must never be loaded again.
+    const resume = memory && {
+      statePath: memory.statePath,
+      identity: memory.manifest.vm,
+      consumed: () => {
+        crashPoint(home.config, "resume-loaded");
+        discardMemory(layout.dir);
+        crashPoint(home.config, "resume-consumed");
+      },
+    };
+    box = await bootBox(home.config, {
+      id,
+      image,
+      cpus,
+      memoryMib,
+      ...(network ? { network } : {}),
+      devices: shares.devices,
+      mounts: shares.mounts,
+      ...(resume ? { resume } : {}),
+    });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {
       status: "running",
@@ -241,13 +318,18 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       tty: facts.resolved.tty,
       // Nobody attached at the start: the command's stdin is held open for whoever attaches later.
       holdStdin: !options.attach,
-      launch: (io, handlers) => booted.channel.exec({ ...spec, create_cwd: true, tty: io.tty, stdin: io.stdin }, handlers),
+      // A resumed box's main command runs already: the owner takes over its stream (docs/suspend.md).
+      launch: memory
+        ? (_io, handlers) => booted.channel.adopt(memory.manifest.main.stream, handlers, { pid: memory.manifest.main.pid })
+        : (io, handlers) => booted.channel.exec({ ...spec, create_cwd: true, tty: io.tty, stdin: io.stdin }, handlers),
       ...(options.log ? { log: options.log } : {}),
     });
-    owner.serve(options);
+    owner.serve(memory ? { ...options, hold: false } : options);
     return owner;
   } catch (error) {
-    await releaseBox(home, id, layout, facts.options, lock, box, { error });
-    throw error;
+    if (saved) discardMemory(layout.dir);
+    const reported = saved ? notResumed(id, error) : error;
+    await releaseBox(home, id, layout, facts.options, lock, box, { error: reported });
+    throw reported;
   }
 }

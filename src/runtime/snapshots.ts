@@ -17,6 +17,7 @@ import { busyError, FileLock } from "../util/flock.ts";
 import { decideFor } from "./box-facts.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
+import { discardMemory } from "./box-memory.ts";
 import { connectBox } from "./box-socket.ts";
 import { crashPoint } from "../config/crash.ts";
 import { lockDiskOps, type PendingOp, removeMarker, writeMarker } from "./disk-op.ts";
@@ -197,7 +198,11 @@ export function removeSnapshot(home: Home, idOrName: string, name: string): void
   rmSync(dirname(disk), { recursive: true, force: true });
 }
 
-/** Puts the box's disk back to the snapshot: a new overlay on it replaces the live disk. Stopped boxes only. */
+/**
+ * Puts the box's disk back to the snapshot: a new overlay on it replaces the live disk. Stopped
+ * boxes only. A suspended box's saved state belongs to the disk it had: it is discarded first,
+ * so it can never be resumed over the restored one (the box boots from it).
+ */
 export function restoreSnapshot(home: Home, idOrName: string, name: string): void {
   const { config, database } = home;
   const info = getSnapshot(home, idOrName, name);
@@ -214,6 +219,7 @@ export function restoreSnapshot(home: Home, idOrName: string, name: string): voi
   const plan = planFork(layout.disk, disk);
   createOverlay({ path: plan.next, backingFile: disk, backingFormat: "qcow2", virtualSize: readQcow2Info(disk).virtualSize });
   crashPoint(config, "restore-overlay");
+  discardMemory(layout.dir);
   // One rename: the live disk is the old one or the restored one, never neither.
   renameOver(plan.next, layout.disk);
   crashPoint(config, "restore-done");

@@ -1,7 +1,8 @@
 /** Small filesystem helpers shared by the caches: atomic publication and existence checks. */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { procStatFields } from "./proc.ts";
 
 /**
  * Writes a file through a temporary sibling and renames it into place, so a reader
@@ -28,6 +29,40 @@ export async function cachedFile(path: string, build: (tmpPath: string) => Promi
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+}
+
+/** The SHA-256 of a file, read as a stream (a suspended box's state is tens or hundreds of MB). */
+export async function sha256File(path: string): Promise<string> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
+  return hasher.digest("hex");
+}
+
+/**
+ * Removes a directory that must never be used again: renamed away first (`<dir>.discarded-…`),
+ * so no other process picks it up while it is being removed. False when it was already gone.
+ */
+export function discardDir(dir: string): boolean {
+  const gone = `${dir}.discarded-${process.pid}-${Date.now()}`;
+  try {
+    renameSync(dir, gone);
+  } catch {
+    return false; // another process discarded it first, or there was none
+  }
+  rmSync(gone, { recursive: true, force: true });
+  return true;
+}
+
+/** Removes what processes that are gone left in `root` (`.tmp-<pid>-` builds, `.discarded-<pid>-` removals killed midway). */
+export function sweepDeadLeftovers(root: string): void {
+  for (const name of readdirSync(root)) {
+    const match = /\.tmp-(\d+)-|\.discarded-(\d+)-/.exec(name);
+    const pid = Number(match?.[1] ?? match?.[2]);
+    if (!match || pid === process.pid) continue;
+    // A zombie (killed, not yet reaped: a container's init may never reap it) is gone too.
+    const state = procStatFields(pid)?.[0];
+    if (state === undefined || state === "Z") rmSync(join(root, name), { recursive: true, force: true });
+  }
 }
 
 /** The last `count` lines of a text file (trailing blank lines dropped), or undefined when it cannot be read. */

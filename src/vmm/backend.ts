@@ -97,11 +97,34 @@ export interface BackendInfo {
   binary?: string;
   /** Whether boxes start from memory templates, and why (or why not) (docs/templates.md). */
   templates: { enabled: boolean; reason: string; dir?: string };
+  /** Whether boxes can be suspended, and what limits it (docs/suspend.md). */
+  suspend: { enabled: boolean; reason: string };
+}
+
+/**
+ * What a VM's saved state needs of the VM that loads it — the VMM build, accelerator, kernel,
+ * system disk, machine and devices, and how its RAM is named — compared whole (docs/suspend.md).
+ */
+export type VmIdentity = Record<string, unknown>;
+
+/** A suspended box's saved state, to start its VM from instead of booting (docs/suspend.md). */
+export interface ResumeFrom {
+  /** The VMM's saved state, its checksum already checked. */
+  statePath: string;
+  /** What VmControl.saveState returned when it was saved: a VM of another identity is refused. */
+  identity: VmIdentity;
+  /**
+   * Called once the state is loaded and just before the VM runs: from then on the guest
+   * changes the box's disk, and the state must never be loaded again (the runtime discards it).
+   */
+  consumed(): void;
 }
 
 export interface StartOptions {
   /** Boot the kernel even when a template could be restored (after a restore failed). */
   cold?: boolean;
+  /** Start from a suspended box's saved state (never falls back to a boot: the caller decides). */
+  resume?: ResumeFrom;
 }
 
 /** Where the guest finds a shared directory: a virtio-fs tag, and the share's directory in it when one device serves several. */
@@ -124,6 +147,13 @@ export interface VmControl {
    * `unsupported` by a VMM that cannot (libkrun).
    */
   switchDisk(diskId: string, overlayPath: string): Promise<void>;
+  /** Why this VM's state cannot be saved (a suspend is refused with `unsupported` and this), or undefined. */
+  saveRefusal(): string | undefined;
+  /**
+   * Stops the VM and writes its whole state, memory included, to `path` (docs/suspend.md);
+   * the VM stays stopped. Returns what a VM resumed from it must match.
+   */
+  saveState(path: string): Promise<VmIdentity>;
   /** Lets go of what the control holds (a QMP connection). */
   close(): void;
 }

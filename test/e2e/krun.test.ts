@@ -11,7 +11,14 @@ import { runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 interface Info {
-  vmm: { backend: string; binary?: string; accelerator: string; reason: string; rejected: Array<{ name: string; reason: string }> };
+  vmm: {
+    backend: string;
+    binary?: string;
+    accelerator: string;
+    reason: string;
+    rejected: Array<{ name: string; reason: string }>;
+    suspend?: { enabled: boolean; reason: string };
+  };
 }
 
 beforeAll(() => {
@@ -41,6 +48,8 @@ test("boxlite info: auto picks krun when its probe VM boots, and says why qemu w
     rejected: [{ name: "qemu", reason: "not needed: krun works here" }],
   });
   expect(vmm.reason).toContain("a probe VM booted and powered off");
+  // No suspend under krun (docs/suspend.md): the owner refuses it the same way (src/runtime/suspend.test.ts).
+  expect(vmm.suspend).toEqual({ enabled: false, reason: "libkrun has no snapshot API: boxes cannot be suspended" });
 });
 
 test("boxlite info: auto falls back to qemu when libkrun is absent or its probe VM does not boot, naming the reason", async () => {

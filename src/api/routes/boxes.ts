@@ -1,6 +1,6 @@
 /**
  * Box lifecycle over REST (as the reference's serve routes it): create (`configured`, not
- * booted), list, get by id, id prefix or name, HEAD, remove, start, stop, pause and unpause
+ * booted), list, get by id, id prefix or name, HEAD, remove, start, stop, pause, unpause, suspend and resume
  * (ours), and per-box metrics. Each route is one
  * call into the runtime; create requests in either contract shape are read by the one
  * codec (model/codec.ts), which refuses what this build cannot honour with 400
@@ -44,6 +44,7 @@ export function toBox(view: BoxView): Static<typeof Box> {
     auto_resume: true,
     exit_code: view.exit_code,
     error_reason: view.error_reason,
+    suspended: view.suspended === true,
     network: {
       outbound: { mode: view.network.mode, allow_net: view.network.allow_net },
       inbound: { mode: view.network.mode },
@@ -132,7 +133,7 @@ export function boxRoutes(context: ApiContext, counters: ServerCounters): Hono<A
   });
 
   // boxlite's own (no contract has them): the runtime and the box's owner decide, and the Box is answered as it is then.
-  for (const action of ["pause", "unpause"] as const) {
+  for (const action of ["pause", "unpause", "suspend", "resume"] as const) {
     routes.post(`/boxes/:id/${action}`, async (c) => {
       const id = await runtime[action](boxParam(c));
       return c.json(toBox(await runtime.getBox(id)));

@@ -55,6 +55,9 @@ export const Box = Type.Object({
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: "The main command's exit code once it ended" }),
   error_reason: Type.Union([Type.String(), Type.Null()], { description: "Why the box failed, when it did" }),
   network: BoxNetwork,
+  suspended: Type.Optional(
+    Type.Boolean({ description: "A boxlite extension: true when the box is stopped with a saved state that its next start resumes (boxlite suspend)" }),
+  ),
   volumes: Type.Optional(
     Type.Array(
       Type.Object({

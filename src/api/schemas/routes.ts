@@ -44,8 +44,8 @@ export interface RouteSpec {
 
 const TAR = { media: "application/x-tar" };
 
-/** POST …/pause or …/unpause: boxlite's own, in no contract; the Box as it is then. */
-function pauseRoute(action: "pause" | "unpause", summary: string): RouteSpec {
+/** POST …/pause, …/unpause, …/suspend or …/resume: boxlite's own, in no contract; the Box as it is then. */
+function pauseRoute(action: "pause" | "unpause" | "suspend" | "resume", summary: string): RouteSpec {
   return {
     method: "POST",
     path: `/boxes/{box_id}/${action}`,
@@ -146,6 +146,8 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   pauseRoute("pause", "Stop a running box's VM in place, its memory kept, until unpause or stop (a boxlite extension)"),
   pauseRoute("unpause", "Let a paused box go on (a boxlite extension)"),
+  pauseRoute("suspend", "Save a running box's whole state to its directory and end its VM; it is stopped (suspended) until resumed (a boxlite extension)"),
+  pauseRoute("resume", "Bring a suspended box back where it was (a boxlite extension)"),
   {
     method: "GET",
     path: "/boxes/{box_id}/attach",

@@ -1,4 +1,4 @@
-/** The krun backend's pause is SIGSTOP/SIGCONT of its VM process; it cannot switch a running VM's disk. */
+/** The krun backend's pause is SIGSTOP/SIGCONT of its VM process; it cannot switch a running VM's disk, nor save its state. */
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { waitFor } from "../../../test/helpers/cli.ts";
@@ -10,7 +10,7 @@ function stateOf(pid: number): string {
   return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[0] ?? "?";
 }
 
-test("pause stops the VM process and resume lets it go on; switching its disk is refused as unsupported", async () => {
+test("pause stops the VM process and resume lets it go on; switching its disk and saving its state are refused as unsupported", async () => {
   const proc = Bun.spawn(["sleep", "60"]);
   const vm = { pid: proc.pid, members: [{ name: "vmm", pid: proc.pid, startTime: "0" }] } as unknown as VmProcess;
   const control = new KrunControl(vm);
@@ -22,6 +22,9 @@ test("pause stops the VM process and resume lets it go on; switching its disk is
     const refused = await control.switchDisk().catch((error: unknown) => error);
     expect(String(refused)).toContain("stop the box first");
     expect((refused as { code: string }).code).toBe("unsupported");
+    const suspend = await control.saveState().catch((error: unknown) => error);
+    expect(String(suspend)).toContain("libkrun has no snapshot API");
+    expect((suspend as { code: string }).code).toBe("unsupported");
   } finally {
     proc.kill("SIGKILL");
   }

@@ -2,7 +2,7 @@
  * Pausing a libkrun box: libkrun has no pause or snapshot API, so its VM process's vCPU
  * threads are stopped with SIGSTOP and let go with SIGCONT. Its disks are open in libkrun's
  * own qcow2 code, which cannot be told to switch files: a running box's disk cannot be
- * forked here (stop the box first).
+ * forked here (stop the box first), and its state cannot be saved (no suspend).
  */
 import { BoxliteError } from "../../util/errors.ts";
 import type { VmControl, VmProcess } from "../backend.ts";
@@ -25,6 +25,14 @@ export class KrunControl implements VmControl {
     return Promise.reject(
       new BoxliteError("unsupported", "libkrun cannot switch a running VM to a new disk file: stop the box first, then snapshot or clone it"),
     );
+  }
+
+  saveRefusal(): string {
+    return "libkrun has no snapshot API: a krun box cannot be suspended (stop it, or run it under QEMU: --vmm qemu)";
+  }
+
+  saveState(): Promise<never> {
+    return Promise.reject(new BoxliteError("unsupported", this.saveRefusal()));
   }
 
   close(): void {}

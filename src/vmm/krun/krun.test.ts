@@ -122,6 +122,7 @@ describe("KrunBackend against the libkrun recorder", () => {
       reason: "test",
       binary: buildRecorder(),
       templates: { enabled: false, reason: "libkrun has no snapshot API: every box boots cold" },
+      suspend: { enabled: false, reason: "libkrun has no snapshot API: boxes cannot be suspended" },
     });
   });
 });

@@ -12,8 +12,19 @@
 import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, childEnv } from "../../config/config.ts";
+import { BoxliteError } from "../../util/errors.ts";
 import { selfCommand } from "../../util/self.ts";
-import { type BackendInfo, checkVmSpec, type GuestAssets, type ShareSource, type VmControl, type VmmBackend, type VmProcess, type VmSpec } from "../backend.ts";
+import {
+  type BackendInfo,
+  checkVmSpec,
+  type GuestAssets,
+  type ShareSource,
+  type StartOptions,
+  type VmControl,
+  type VmmBackend,
+  type VmProcess,
+  type VmSpec,
+} from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
@@ -44,6 +55,7 @@ function encodeConfig(config: KrunVmConfig): Uint8Array {
 
 /** libkrun cannot save or restore a VM: every box boots cold. */
 const KRUN_TEMPLATES = { enabled: false, reason: "libkrun has no snapshot API: every box boots cold" };
+const KRUN_SUSPEND = { enabled: false, reason: "libkrun has no snapshot API: boxes cannot be suspended" };
 
 export class KrunBackend implements VmmBackend {
   readonly name = "krun" as const;
@@ -56,7 +68,14 @@ export class KrunBackend implements VmmBackend {
   ) {}
 
   describe(): Promise<BackendInfo> {
-    return Promise.resolve({ name: this.name, accelerator: accelerator(), reason: this.reason, binary: this.lib.path, templates: KRUN_TEMPLATES });
+    return Promise.resolve({
+      name: this.name,
+      accelerator: accelerator(),
+      reason: this.reason,
+      binary: this.lib.path,
+      templates: KRUN_TEMPLATES,
+      suspend: KRUN_SUSPEND,
+    });
   }
 
   control(vm: VmProcess): VmControl {
@@ -68,8 +87,9 @@ export class KrunBackend implements VmmBackend {
     return { tag };
   }
 
-  async start(spec: VmSpec): Promise<VmProcess> {
+  async start(spec: VmSpec, options: StartOptions = {}): Promise<VmProcess> {
     checkVmSpec(spec);
+    if (options.resume) throw new BoxliteError("unsupported", "libkrun has no snapshot API: a box suspended under QEMU resumes only under QEMU (--vmm qemu)");
     const vm = boxVmConfig(spec, this.lib.path, this.config.debug ? DEBUG_LOG_LEVEL : LOG_LEVEL);
     const command = { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers };
     return spawnVmm(this.config, command);

@@ -121,28 +121,35 @@ export interface RamFile {
   shared: boolean;
 }
 
-/** Guest RAM as a shared memfd when a vhost-user device needs to map it, in a file for templates; else QEMU's default. */
-function memoryArgs(machine: QemuMachine, devices: readonly VmDevice[], ramFile: RamFile | undefined): string[] {
+/**
+ * Guest RAM as a shared memfd when a vhost-user device needs to map it, in a file for
+ * templates, plain memory named `ramId` for a resumed box whose saved RAM has that name
+ * (QEMU matches RAM by name); else QEMU's default.
+ */
+function memoryArgs(machine: QemuMachine, devices: readonly VmDevice[], ramFile: RamFile | undefined, ramId?: string): string[] {
   const shares = devices.some((device) => device.kind === "fs");
   // fsd maps guest RAM by its fd: a private file mapping would show it the template, not the guest.
   if (ramFile && shares) throw new Error("a VM with shared directories cannot have its RAM in a template file");
+  const id = ramId ?? SHARED_RAM;
   const backend = ramFile
-    ? `memory-backend-file,id=${SHARED_RAM},size=${machine.memoryMib}M,mem-path=${escapeOption(ramFile.path)},share=${ramFile.shared ? "on" : "off"}`
+    ? `memory-backend-file,id=${id},size=${machine.memoryMib}M,mem-path=${escapeOption(ramFile.path)},share=${ramFile.shared ? "on" : "off"}`
     : shares
-      ? `memory-backend-memfd,id=${SHARED_RAM},size=${machine.memoryMib}M,share=on`
-      : undefined;
-  return backend ? ["-object", backend, "-machine", `memory-backend=${SHARED_RAM}`] : [];
+      ? `memory-backend-memfd,id=${id},size=${machine.memoryMib}M,share=on`
+      : ramId !== undefined
+        ? `memory-backend-ram,id=${id},size=${machine.memoryMib}M`
+        : undefined;
+  return backend ? ["-object", backend, "-machine", `memory-backend=${id}`] : [];
 }
 
 /** The machine, then each device in order. Also what the accelerator probe and the benchmark's bare boot run. */
-export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], appendArgs: string[], ramFile?: RamFile): string[] {
+export function qemuArgs(machine: QemuMachine, devices: readonly VmDevice[], appendArgs: string[], ramFile?: RamFile, ramId?: string): string[] {
   const seen = new Map<VmDevice["kind"], number>();
   const perDevice = devices.flatMap((device) => {
     const index = seen.get(device.kind) ?? 0;
     seen.set(device.kind, index + 1);
     return deviceArgs(device, index);
   });
-  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices, ramFile), ...perDevice, ...sharesArgs(machine, devices)];
+  return [...machineArgs(machine, appendArgs), ...memoryArgs(machine, devices, ramFile, ramId), ...perDevice, ...sharesArgs(machine, devices)];
 }
 
 /** QEMU's QMP socket for a box (snapshots pause the VM and switch its disk there): beside the agent's. */
@@ -158,6 +165,8 @@ export function sharesSocketOf(spec: VmSpec): string {
 /** How a box's QEMU starts when it is not a cold boot: its RAM in a file, and/or waiting for a saved state. */
 export interface StartFrom {
   ramFile?: RamFile;
+  /** The RAM backend's id a resumed box's saved state needs (suspend.ts); absent: QEMU's default. */
+  ramId?: string;
   /** `-incoming defer`: QEMU waits, stopped, for `migrate-incoming` over QMP (migration.ts loadVm). */
   incoming: boolean;
 }
@@ -173,7 +182,7 @@ export function boxArgs(spec: VmSpec, accelerator: string, from?: StartFrom): st
   };
   // The box's settings reach the guest in CONFIG, not on the kernel command line.
   return [
-    ...qemuArgs(machine, spec.devices, spec.kernelArgs, from?.ramFile),
+    ...qemuArgs(machine, spec.devices, spec.kernelArgs, from?.ramFile, from?.ramId),
     "-qmp",
     `unix:${escapeOption(qmpSocketOf(spec))},server=on,wait=off`,
     ...(from?.incoming ? ["-incoming", "defer"] : []),

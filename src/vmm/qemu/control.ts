@@ -5,7 +5,8 @@
  * taking an external snapshot, so the old file is only read from then on.
  */
 import { BoxliteError } from "../../util/errors.ts";
-import type { VmControl } from "../backend.ts";
+import type { VmControl, VmIdentity } from "../backend.ts";
+import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
 /** The -drive id of a box disk (args.ts), which QMP calls the device. */
@@ -20,10 +21,38 @@ interface BlockInfo {
 
 let overlays = 0;
 
+/** What saving a VM's state needs to know of it (qemu.ts): whether it can be, and what it is. */
+export interface SaveInfo {
+  refusal: string | undefined;
+  /** The VM's identity, given the ids of its RAM backends as QEMU reports them. */
+  identity(ram: string[]): VmIdentity;
+}
+
+interface MemdevInfo {
+  id?: string;
+}
+
 export class QemuControl implements VmControl {
   private client: Promise<QmpClient> | undefined;
 
-  constructor(private readonly socketPath: string) {}
+  constructor(
+    private readonly socketPath: string,
+    private readonly save: SaveInfo,
+  ) {}
+
+  saveRefusal(): string | undefined {
+    return this.save.refusal;
+  }
+
+  async saveState(path: string): Promise<VmIdentity> {
+    if (this.save.refusal !== undefined) throw new BoxliteError("unsupported", this.save.refusal);
+    const memdevs = (await this.execute("query-memdev")) as MemdevInfo[];
+    const ram = memdevs.map((memdev) => memdev.id ?? "");
+    // A template-restored box's RAM is a private mapping of the template's file: without
+    // x-ignore-shared every page the guest has goes into the state, so it needs no file.
+    await this.withClient((client) => saveVm(client, path, { ramInFile: false }));
+    return this.save.identity(ram);
+  }
 
   async pause(): Promise<void> {
     await this.execute("stop");
@@ -66,10 +95,14 @@ export class QemuControl implements VmControl {
     this.client = undefined;
   }
 
-  private async execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
+  private execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    return this.withClient((client) => client.execute(command, args));
+  }
+
+  private async withClient<T>(use: (client: QmpClient) => Promise<T>): Promise<T> {
     this.client ??= QmpClient.connect(this.socketPath);
     try {
-      return await (await this.client).execute(command, args);
+      return await use(await this.client);
     } catch (error) {
       // A broken connection is dialed again next time; a refusal leaves it usable.
       this.close();

@@ -9,6 +9,7 @@ import {
   type BackendInfo,
   checkVmSpec,
   type GuestAssets,
+  type ResumeFrom,
   type ShareSource,
   type StartOptions,
   type VmControl,
@@ -25,6 +26,7 @@ import { QemuControl } from "./control.ts";
 import { findQemu } from "./binary.ts";
 import { loadVm, waitForAgentClient } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
+import { checkIdentity, saveRefusal, vmIdentity } from "./suspend.ts";
 import { type Template, Templates, templatesDir } from "./templates.ts";
 
 /** How long a restored guest's host may take to connect before the VM is given up on. */
@@ -33,6 +35,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export class QemuBackend implements VmmBackend {
   readonly name = "qemu" as const;
   private verdict?: Promise<AccelVerdict>;
+  private settledAccelerator?: string;
   private templates?: Templates;
 
   constructor(
@@ -55,7 +58,8 @@ export class QemuBackend implements VmmBackend {
           dir: templatesDir(this.config),
         }
       : { enabled: false, reason: "BOXLITE_TEMPLATES=off: every box boots cold" };
-    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary, templates };
+    const suspend = { enabled: true, reason: "a box's whole state can be saved to its directory and resumed (not a box with volumes)" };
+    return { name: this.name, accelerator: verdict.accelerator, reason: verdict.reason, binary, templates, suspend };
   }
 
   /** fsd serves every share on one device, each a directory named by its tag (args.ts sharesArgs). */
@@ -64,13 +68,20 @@ export class QemuBackend implements VmmBackend {
   }
 
   control(_vm: VmProcess, spec: VmSpec): VmControl {
-    return new QemuControl(qmpSocketOf(spec));
+    const binary = findQemu(this.config);
+    return new QemuControl(qmpSocketOf(spec), {
+      refusal: saveRefusal(spec),
+      // Started, the VM has an accelerator: the verdict is settled.
+      identity: (ram) => vmIdentity(spec, binary, this.settledAccelerator ?? "", ram),
+    });
   }
 
   async start(spec: VmSpec, options: StartOptions = {}): Promise<VmProcess> {
     checkVmSpec(spec);
     const verdict = await this.accelerator();
+    this.settledAccelerator = verdict.accelerator;
     const binary = findQemu(this.config);
+    if (options.resume) return this.resume(spec, binary, verdict.accelerator, options.resume);
     this.templates ??= new Templates(this.config, binary, verdict.accelerator);
     const template = options.cold ? undefined : await this.templates.forSpec(spec);
     if (template) {
@@ -85,14 +96,42 @@ export class QemuBackend implements VmmBackend {
   }
 
   /** Starts QEMU on `template`: the box's own devices, the template's memory mapped copy-on-write, its device state loaded. */
-  private async restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
+  private restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
     const from: StartFrom = { ramFile: { path: template.ramPath, shared: false }, incoming: true };
-    const vm = await this.spawn(spec, [binary, ...boxArgs(spec, accelerator, from)]);
+    const templates = this.templates;
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], template.statePath, {
+      ramInFile: true,
+      reprobe: true,
+      loadedCrashPoint: "template-restored",
+      failed: (why) => templates?.discard(template, why),
+    });
+  }
+
+  /** Starts QEMU on a suspended box's saved state (docs/suspend.md): the box's devices, its RAM from the state. */
+  private resume(spec: VmSpec, binary: string, accelerator: string, resume: ResumeFrom): Promise<VmProcess> {
+    const ramId = checkIdentity(resume.identity, spec, binary, accelerator);
+    const from: StartFrom = { ...(ramId === undefined ? {} : { ramId }), incoming: true };
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], resume.statePath, {
+      ramInFile: false,
+      reprobe: false,
+      beforeRun: () => resume.consumed(),
+      failed: () => {},
+    });
+  }
+
+  /** Spawns QEMU waiting for a saved state (`-incoming defer`) and loads `statePath`; it runs once the host's channel is connected. */
+  private async load(
+    spec: VmSpec,
+    argv: string[],
+    statePath: string,
+    how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; beforeRun?(): void; failed(why: string): void },
+  ): Promise<VmProcess> {
+    const vm = await this.spawn(spec, argv);
     let qmp: QmpClient | undefined;
     try {
       qmp = await QmpClient.connect(qmpSocketOf(spec));
-      await loadVm(qmp, template.statePath, { ramInFile: true });
-      crashPoint(this.config, "template-restored");
+      await loadVm(qmp, statePath, { ramInFile: how.ramInFile });
+      if (how.loadedCrashPoint) crashPoint(this.config, how.loadedCrashPoint);
     } catch (error) {
       qmp?.close();
       vm.kill("SIGKILL");
@@ -100,18 +139,18 @@ export class QemuBackend implements VmmBackend {
       throw error;
     }
     const control = qmp;
-    const templates = this.templates;
     vm.restored = {
-      reprobe: true,
+      reprobe: how.reprobe,
       run: async () => {
         try {
           await waitForAgentClient(control, CONNECT_TIMEOUT_MS);
+          how.beforeRun?.();
           await control.execute("cont");
         } finally {
           control.close();
         }
       },
-      failed: (why) => templates?.discard(template, why),
+      failed: how.failed,
     };
     return vm;
   }

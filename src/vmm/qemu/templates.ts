@@ -9,13 +9,13 @@
  * `ram` (guest memory) and `manifest.json` (what the key was made of and the state's
  * SHA-256). It is built in `templates/<key>.tmp-<pid>-<random>/` and renamed into place whole.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
 import { fsyncPath } from "../../db/files.ts";
 import { GuestChannel } from "../../guest-protocol/client.ts";
-import { publishFile, sha256Hex } from "../../util/fs.ts";
+import { discardDir, publishFile, sha256Hex, sweepDeadLeftovers } from "../../util/fs.ts";
 import type { VmDevice } from "../devices.ts";
 import type { VmSpec } from "../backend.ts";
 import { spawnVmm } from "../process.ts";
@@ -46,8 +46,8 @@ interface Manifest {
   created_at: string;
 }
 
-/** What a restored guest must have in common with its template: the machine, the kernel, the agent, the VMM and the device set. */
-interface Shape {
+/** What a restored guest must have in common with its template (or a resumed box with its saved self): the machine, the kernel, the agent, the VMM and the device set. */
+export interface Shape {
   format: number;
   qemu: { path: string; size: number; mtime: number };
   accelerator: string;
@@ -82,7 +82,7 @@ function deviceShape(device: VmDevice): string {
   }
 }
 
-function shapeOf(spec: VmSpec, qemuBinary: string, accelerator: string): Shape {
+export function shapeOf(spec: VmSpec, qemuBinary: string, accelerator: string): Shape {
   const binary = statSync(qemuBinary);
   return {
     format: TEMPLATE_FORMAT,
@@ -124,31 +124,6 @@ function checkTemplate(dir: string, key: string, memoryMib: number): Template | 
     return `its files cannot be read: ${String(error)}`;
   }
   return template;
-}
-
-/** Removes a template that failed (renamed away first, so no other start picks it up meanwhile). */
-function discardTemplate(template: Template): void {
-  const gone = `${template.dir}.discarded-${process.pid}-${Date.now()}`;
-  try {
-    renameSync(template.dir, gone);
-  } catch {
-    return; // another process discarded it first
-  }
-  rmSync(gone, { recursive: true, force: true });
-}
-
-/** Build directories of processes that are gone (a build killed midway): never used, removed. */
-function sweepDeadBuilds(root: string): void {
-  for (const name of readdirSync(root)) {
-    const match = /\.tmp-(\d+)-|\.discarded-(\d+)-/.exec(name);
-    const pid = Number(match?.[1] ?? match?.[2]);
-    if (!match || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      rmSync(join(root, name), { recursive: true, force: true });
-    }
-  }
 }
 
 /**
@@ -201,7 +176,7 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
 async function buildTemplate(config: Config, qemuBinary: string, accelerator: string, spec: VmSpec, key: string, shape: Shape): Promise<void> {
   const root = templatesDir(config);
   mkdirSync(root, { recursive: true });
-  sweepDeadBuilds(root);
+  sweepDeadLeftovers(root);
   const dest = join(root, key);
   try {
     await publishFile(dest, async (build) => {
@@ -272,7 +247,7 @@ export class Templates {
 
   /** A template that failed to restore, or is damaged: removed, so the next start builds a new one. */
   discard(template: Template, why: string): void {
-    discardTemplate(template);
+    discardDir(template.dir);
     if (this.config.debug) console.error(`boxlite: discarded template ${template.key}: ${why}`);
   }
 }
