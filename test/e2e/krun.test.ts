@@ -7,19 +7,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { buildRecorder, newCallLog, RECORDER_PATH, readCalls } from "../fixtures/libkrun-recorder/recorder.ts";
+import type { RuntimeInfo } from "../../src/runtime/api.ts";
 import { runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
-
-interface Info {
-  vmm: {
-    backend: string;
-    binary?: string;
-    accelerator: string;
-    reason: string;
-    rejected: Array<{ name: string; reason: string }>;
-    suspend?: { enabled: boolean; reason: string };
-  };
-}
 
 beforeAll(() => {
   buildRecorder();
@@ -40,7 +30,7 @@ test("boxlite info: auto picks krun when its probe VM boots, and says why qemu w
     },
   });
   expect(result.stderr).toBe("");
-  const { vmm } = JSON.parse(result.stdout) as Info;
+  const { vmm } = JSON.parse(result.stdout) as Pick<RuntimeInfo, "vmm">;
   expect(vmm).toMatchObject({
     backend: "krun",
     binary: RECORDER_PATH,
@@ -50,6 +40,8 @@ test("boxlite info: auto picks krun when its probe VM boots, and says why qemu w
   expect(vmm.reason).toContain("a probe VM booted and powered off");
   // No suspend under krun (docs/suspend.md): the owner refuses it the same way (src/runtime/suspend.test.ts).
   expect(vmm.suspend).toEqual({ enabled: false, reason: "libkrun has no snapshot API: boxes cannot be suspended" });
+  // Nor memory templates (docs/templates.md): every krun box boots cold.
+  expect(vmm.templates).toEqual({ enabled: false, reason: "libkrun has no snapshot API: every box boots cold" });
 });
 
 test("boxlite info: auto falls back to qemu when libkrun is absent or its probe VM does not boot, naming the reason", async () => {
