@@ -7,7 +7,9 @@
  *    and the median time an exec adds beyond the guest's own process time. Target <= 1 ms.
  * 3. Host memory of an idle restored box's QEMU against an idle cold-booted one's: RSS and
  *    PSS (shared pages split among their users). Target RSS ratio <= 0.5.
- * 4. Idle restored boxes (default size, with their network) held at once: boxes are added
+ * 4. `dist/boxlite suspend` and `resume` of a detached box running a counter loop, CLI to
+ *    CLI (docs/suspend.md). Target resume <= 0.3 s.
+ * 5. Idle restored boxes (default size, with their network) held at once: boxes are added
  *    until an `exec` on one of them takes over 1 s, MemAvailable falls under 1 GiB, or
  *    `--max` is reached. Target >= 100.
  *
@@ -116,7 +118,21 @@ try {
     await stopAll([restoredBox, coldBox]);
   }
 
-  // 4. Idle boxes held at once.
+  // 4. Suspend and resume, CLI to CLI.
+  const started = Bun.spawnSync([binary, "run", "-d", "--", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"], { env });
+  const box = started.stdout.toString().trim();
+  if (started.exitCode !== 0) throw new Error(`run -d failed: ${started.stderr.toString()}`);
+  const suspends: number[] = [];
+  const resumes: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    suspends.push(await timedCommand([binary, "suspend", box], env));
+    resumes.push(await timedCommand([binary, "resume", box], env));
+  }
+  await timedCommand([binary, "rm", "-f", box], env);
+  const resumeMs = median(resumes);
+  console.log(`suspend: ${spread(suspends)} ms; resume: ${spread(resumes)} ms (target <= 300) ${resumeMs <= 300 ? "OK" : "OVER TARGET"}`);
+
+  // 5. Idle boxes held at once.
   const held: BootedBox[] = [];
   let worst = 0;
   let why = `--max ${MAX_BOXES} reached`;
