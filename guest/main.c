@@ -72,7 +72,7 @@ int main(void) {
     power_off();
   }
   mounts_system();
-  net_up_loopback();
+  net_loopback_later();
   if (cfg.template) {
     /* The stand-in disks a template boots with: a restored box binds its own (docs/templates.md). */
     char why[300];
