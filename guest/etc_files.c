@@ -75,9 +75,9 @@ static bool rewrite_in_place(int dir, const char *name, const struct text *t) {
   return done;
 }
 
-/* Writes name: in place when it can (rewrite_in_place), else as a temporary file in dir renamed
- * over name: a reader sees the old file or the new one, and rename replaces a symlink (or any
- * other kind of file) at name instead of following it. No fsync: the file is written again at
+/* Writes name: in place when it can (rewrite_in_place), directly when nothing is there, else as
+ * a temporary file in dir renamed over name: rename replaces a symlink (or any other kind of
+ * file) at name instead of following it. No fsync: the file is written again at
  * every boot, so one a crash empties comes back at the next. Returns 0 or -errno; on failure the
  * temporary file is gone. */
 static int replace_file(int dir, const char *name, void (*print)(FILE *, const struct guest_config *),
@@ -86,11 +86,22 @@ static int replace_file(int dir, const char *name, void (*print)(FILE *, const s
   int e = -render(print, cfg, &t);
   if (e) return -e;
   if (rewrite_in_place(dir, name, &t)) return 0;
+  /* Nothing there (most images have no resolv.conf): written under its own name at once, a
+   * rename spared; nothing in the box runs yet to see it half written. */
+  int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    e = -write_text(fd, &t);
+    if (fchmod(fd, 0644) < 0 && !e) e = errno;
+    if (close(fd) != 0 && !e) e = errno;
+    if (e) unlinkat(dir, name, 0);
+    return -e;
+  }
+  if (errno != EEXIST) return -errno;
   char tmp[32];
   snprintf(tmp, sizeof tmp, ".%s.boxlite", name);
   /* What a boot that stopped midway may have left (O_EXCL below follows nothing either). */
   if (unlinkat(dir, tmp, 0) < 0 && errno != ENOENT) return -errno;
-  int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
   e = -write_text(fd, &t);
   if (fchmod(fd, 0644) < 0 && !e) e = errno; /* open's mode is masked by the umask */

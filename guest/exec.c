@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "mounts.h"
+#include "net.h"
 #include "configure.h"
 #include "log.h"
 #include "pty.h"
@@ -91,6 +92,7 @@ static int child_entry(void *plan) { child_run(plan); }
 
 static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
   (void)ctx;
+  net_loopback_now(); /* a command may need it before the agent was ever idle */
   static struct userdb users;
   if (!users.root[0]) userdb_init(&users, ROOTFS_DIR);
   struct user_ids user;

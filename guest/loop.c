@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "exec.h"
 #include "log.h"
+#include "net.h"
 #include "reap.h"
 #include "stream_io.h"
 
@@ -159,8 +160,16 @@ void loop_run(struct agent *a) {
     write_channel(a);
     int timeout;
     int n = build_poll(a, fds, w, now, &timeout);
-    if (poll(fds, (nfds_t)n, timeout) < 0) {
+    /* While something is put off (net.h), a first look does not wait: with nothing ready the
+     * agent is idle, which is the time to do it. */
+    bool putting_off = net_loopback_pending();
+    int ready = poll(fds, (nfds_t)n, putting_off ? 0 : timeout);
+    if (ready < 0) {
       if (errno != EINTR) log_errno("poll", NULL);
+      continue;
+    }
+    if (ready == 0 && putting_off) {
+      net_loopback_now();
       continue;
     }
     if (fds[SLOT_SIGNAL].revents) reap_children(a);

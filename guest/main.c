@@ -60,9 +60,10 @@ static int wait_for_channel(unsigned started, int early) {
 }
 
 int main(void) {
-  /* A write to a closed pipe must be an EPIPE to handle, not a signal. Children reset it. */
   unsigned started = uptime_ms();
   int early = channel_open_early();
+  /* A write to a closed pipe must be an EPIPE to handle, not a signal. Children reset it
+   * (child.c's reset_signals: a signal ignored here must be reset there too). */
   signal(SIGPIPE, SIG_IGN);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
   struct boot_config cfg;
@@ -72,7 +73,7 @@ int main(void) {
     power_off();
   }
   mounts_system();
-  net_up_loopback();
+  net_loopback_later();
   if (cfg.template) {
     /* The stand-in disks a template boots with: a restored box binds its own (docs/templates.md). */
     char why[300];

@@ -46,6 +46,18 @@ int net_up_loopback(void) {
   return rc;
 }
 
+static bool loopback_pending;
+
+void net_loopback_later(void) { loopback_pending = true; }
+
+bool net_loopback_pending(void) { return loopback_pending; }
+
+void net_loopback_now(void) {
+  if (!loopback_pending) return;
+  loopback_pending = false;
+  net_up_loopback();
+}
+
 /* virtio-net devices are probed before init runs, like virtio-blk (mounts.c); allow the same
  * short wait anyway. */
 static bool wait_for_interface(const char *name) {

@@ -2,12 +2,20 @@
 #ifndef BOXLITE_NET_H
 #define BOXLITE_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "message.h"
 
 /* Brings up the loopback interface (the kernel then gives it 127.0.0.1/8). Returns 0 or -1. */
 int net_up_loopback(void);
+
+/* Loopback brought up later, once: at boot the agent asks for it (net_loopback_later) and does
+ * it when it is first idle or about to start a process (net_loopback_now), which under TCG
+ * hides its ~8 ms behind the host's answer to CONFIG instead of adding them to the boot. */
+void net_loopback_later(void);
+bool net_loopback_pending(void);
+void net_loopback_now(void);
 /* Configures net->interface statically: address and netmask, MTU, up, and the default route
  * via net->gateway (no DHCP, no wait for a carrier). Waits up to 2 s for the interface to
  * appear. Returns 0, or -1 with err set; an interface it touched is then reset (net_reset),

@@ -55,10 +55,18 @@ try {
     const ours: number[] = [];
     const baseline: number[] = [];
     const other: number[] = [];
+    const contenders: Array<{ argv: string[]; times: number[] }> = [
+      { argv: floor.argv, times: baseline },
+      { argv: [binary, "run", "--rm", "--", "true"], times: ours },
+      ...(OTHER ? [{ argv: [OTHER, "run", "--rm", "--", "true"], times: other }] : []),
+    ];
     for (let i = 0; i < RUNS; i++) {
-      baseline.push(await timed(floor.argv, env));
-      ours.push(await timed([binary, "run", "--rm", "--", "true"], env));
-      if (OTHER) other.push(await timed([OTHER, "run", "--rm", "--", "true"], env));
+      // Each round starts with another one: a run right after another was measured ~50 ms
+      // faster than one after a pause, so a fixed order would favour whoever comes later.
+      for (let k = 0; k < contenders.length; k++) {
+        const contender = contenders[(i + k) % contenders.length] as (typeof contenders)[number];
+        contender.times.push(await timed(contender.argv, env));
+      }
     }
     const ratio = median(ours) / median(baseline);
     // Each run's own ratio too: a machine whose load drifts during the benchmark moves both of a pair alike.

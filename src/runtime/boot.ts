@@ -74,7 +74,10 @@ export function withConsoleTail(error: unknown, layout: BoxLayout): unknown {
 /** Clean: the guest powers off (bounded by a grace period); otherwise SIGKILL at once. */
 async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: boolean): Promise<void> {
   if (clean) channel?.shutdown();
-  const timer = setTimeout(() => vm.kill("SIGKILL"), clean && channel ? SHUTDOWN_GRACE_MS : 0);
+  const grace = clean && channel !== undefined;
+  // Without a grace period, killed at once rather than on a zero timer's turn: `run --rm` waits on it.
+  if (!grace) vm.kill("SIGKILL");
+  const timer = grace ? setTimeout(() => vm.kill("SIGKILL"), SHUTDOWN_GRACE_MS) : undefined;
   await vm.exited;
   clearTimeout(timer);
   channel?.close();

@@ -208,3 +208,9 @@ test("the box's /dev has docker's standard devices, not the VM's disks or the ag
   const names = out.trim().split(/\s+/).sort();
   expect(names).toEqual(["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"]);
 });
+
+test("loopback is up for the box's commands (the agent brings it up once idle, or before its first command)", async () => {
+  const { status, out } = await capture(channel, ["cat", "/sys/class/net/lo/flags"]);
+  expect(status.code).toBe(0);
+  expect(Number.parseInt(out.trim(), 16) & 1).toBe(1); // IFF_UP
+});
