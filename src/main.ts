@@ -176,6 +176,8 @@ async function main(argv: string[]): Promise<number> {
       void out(USAGE);
       return name === undefined ? 2 : 0;
     }
+    // BOXLITE_DEBUG=1 is the same as --debug (docs/cli.md): the configuration reads it.
+    globals.debug = configOf(globals).debug;
     const entry = COMMANDS[name];
     if (!entry) throw new BoxliteError("usage", `unknown command ${JSON.stringify(name)}; see 'boxlite --help'`);
     failureCode = entry.failureCode;
@@ -192,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
 function configOf(globals: GlobalArgs): Readonly<Config> {
   return loadConfig({
     home: globals.home,
-    debug: globals.debug,
+    debug: globals.debug || undefined,
     registries: globals.registries,
     configFile: globals.configFile,
     url: globals.url,

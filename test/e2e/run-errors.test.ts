@@ -61,3 +61,12 @@ test("a guest that never comes up fails in bounded time with the console tail, l
   expect(qemuProcesses(home).length).toBe(0);
   expect(existsSync(join(home, "boxes")) ? readdirSync(join(home, "boxes")).length : 0).toBe(before);
 });
+
+test("BOXLITE_DEBUG=1 adds the stack trace to an error, as --debug does", async () => {
+  const plain = await expectFailure(["run", "--rm", "No-Such-Image", "--", "true"], /invalid image reference/);
+  expect(plain.stderr).not.toContain("    at ");
+  const flag = await expectFailure(["--debug", "run", "--rm", "No-Such-Image", "--", "true"], /invalid image reference/);
+  expect(flag.stderr).toContain("    at ");
+  const env = await expectFailure(["run", "--rm", "No-Such-Image", "--", "true"], /invalid image reference/, { BOXLITE_DEBUG: "1" });
+  expect(env.stderr).toContain("    at ");
+});
