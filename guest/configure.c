@@ -47,8 +47,5 @@ int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t
     mounts_unmount_rootfs();
     return -1;
   }
-  char what[320];
-  message_describe_config(cfg, what, sizeof what);
-  log_msg("configured: %s", what);
-  return 0;
+  return 0; /* told on the console once the agent is idle (loop.c) */
 }

@@ -147,6 +147,22 @@ static int build_poll(struct agent *a, struct pollfd *fds, struct watch *w, uint
   return n;
 }
 
+/* What waits for the agent to be idle: loopback (net.h) and its console lines. */
+static void do_put_off(struct agent *a) {
+  net_loopback_now();
+  if (a->ready_on[0]) {
+    log_msg("agent %s ready on %s (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION,
+            a->ready_on, a->started_ms / 1000, a->started_ms % 1000, a->ready_ms / 1000, a->ready_ms % 1000);
+    a->ready_on[0] = '\0';
+  }
+  if (a->session.configured && !a->config_told) {
+    char what[320];
+    message_describe_config(&a->session.config, what, sizeof what);
+    log_msg("configured: %s", what);
+    a->config_told = true;
+  }
+}
+
 void loop_run(struct agent *a) {
   struct session *s = &a->session;
   struct pollfd fds[MAX_POLL];
@@ -160,16 +176,16 @@ void loop_run(struct agent *a) {
     write_channel(a);
     int timeout;
     int n = build_poll(a, fds, w, now, &timeout);
-    /* While something is put off (net.h), a first look does not wait: with nothing ready the
-     * agent is idle, which is the time to do it. */
-    bool putting_off = net_loopback_pending();
+    /* While something is put off, a first look does not wait: with nothing ready the agent
+     * is idle, which is the time to do it. */
+    bool putting_off = net_loopback_pending() || a->ready_on[0] || (s->configured && !a->config_told);
     int ready = poll(fds, (nfds_t)n, putting_off ? 0 : timeout);
     if (ready < 0) {
       if (errno != EINTR) log_errno("poll", NULL);
       continue;
     }
     if (ready == 0 && putting_off) {
-      net_loopback_now();
+      do_put_off(a);
       continue;
     }
     if (fds[SLOT_SIGNAL].revents) reap_children(a);

@@ -14,6 +14,13 @@ struct agent {
   int sigfd;    /* SIGCHLD */
   bool connected;     /* false after EOF: the host is away; retry reading at retry_ns, or accept */
   uint64_t retry_ns;
+  /* Said on the console the first time the agent is idle, not on the way to the host's first
+   * frames (under TCG formatting and writing a line costs a millisecond or two at boot):
+   * where it is ready ("" once said, or for none), when it started and was ready (ms after
+   * boot), and whether the applied CONFIG was told. */
+  char ready_on[300];
+  unsigned started_ms, ready_ms;
+  bool config_told;
 };
 
 /* Serves the channel until the host sends SHUTDOWN. */

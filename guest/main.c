@@ -43,15 +43,14 @@ static unsigned uptime_ms(void) {
 /* The port appears once the host's virtio-serial control messages are processed, which can
  * be just after init starts: looked for every millisecond, the boot waits for it no longer
  * than it must. */
-static int wait_for_channel(unsigned started, int early) {
+static int wait_for_channel(struct agent *agent, int early) {
   char path[300];
   struct timespec tick = {0, 1000 * 1000};
   for (int tries = 0;; tries++) {
     int fd = channel_open(path, sizeof path, &early);
     if (fd >= 0) {
-      unsigned ready = uptime_ms();
-      log_msg("agent %s ready on %s (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION, path,
-              started / 1000, started % 1000, ready / 1000, ready % 1000);
+      agent->ready_ms = uptime_ms();
+      snprintf(agent->ready_on, sizeof agent->ready_on, "%s", path);
       return fd;
     }
     if (tries == 1000) log_msg("still waiting for the virtio-serial port \"%s\"", CHANNEL_PORT_NAME);
@@ -87,6 +86,7 @@ int main(void) {
     power_off();
   }
   agent.listener = -1;
+  agent.started_ms = started;
   if (cfg.vsock_port != 0) {
     if (early >= 0) close(early); /* a virtio-serial port, not the channel */
     agent.channel = -1;
@@ -95,11 +95,10 @@ int main(void) {
       log_errno("listen on vsock", NULL);
       power_off();
     }
-    unsigned ready = uptime_ms();
-    log_msg("agent %s ready on vsock port %u (started at %u.%03u s, ready at %u.%03u s after boot)", BOXLITE_GUEST_VERSION,
-            cfg.vsock_port, started / 1000, started % 1000, ready / 1000, ready % 1000);
+    agent.ready_ms = uptime_ms();
+    snprintf(agent.ready_on, sizeof agent.ready_on, "vsock port %u", cfg.vsock_port);
   } else {
-    agent.channel = wait_for_channel(started, early);
+    agent.channel = wait_for_channel(&agent, early);
   }
   loop_run(&agent);
   log_msg("shutting down");
