@@ -55,10 +55,17 @@ describe("a running box", () => {
     expect(snapshot.container_disk_bytes).toBeGreaterThan(0);
     const view = await bl.getBox("e2e-snap-live");
     expect(view.status).toBe("running");
-    // The writer is still writing after the snapshot.
-    const first = Number(await inBox("e2e-snap-live", "cat /counter"));
+    // The writer is still writing after the snapshot. It empties /counter before each write,
+    // and may not have written it yet: a read is tried again until it finds a number.
+    const counter = async () => {
+      for (;;) {
+        const text = (await inBox("e2e-snap-live", "cat /counter 2>/dev/null; true")).trim();
+        if (text !== "") return Number(text);
+      }
+    };
+    const first = await counter();
     await Bun.sleep(300);
-    expect(Number(await inBox("e2e-snap-live", "cat /counter"))).toBeGreaterThan(first);
+    expect(await counter()).toBeGreaterThan(first);
     await inBox("e2e-snap-live", "echo after > /state; sync");
     // The snapshot holds what was written before it, frozen and flushed by the guest.
     expect(readFromDisk(snapshot.base_path, "/state")).toBe("before");
