@@ -267,7 +267,6 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
   let saved: SavedMemory | undefined;
   try {
     saved = findMemory(layout.dir);
-    if (saved) await checkMemory(saved);
   } catch (error) {
     discardMemory(layout.dir);
     const reported = notResumed(id, error);
@@ -285,6 +284,8 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
     // Once the resumed VM runs, the guest changes the disk: the state must never be loaded again.
     const resume = memory && {
       statePath: memory.statePath,
+      // Checked while QEMU loads it (both read it from the page cache): the VM runs only once it holds.
+      verified: checkMemory(memory),
       identity: memory.manifest.vm,
       consumed: () => {
         crashPoint(home.config, "resume-loaded");
@@ -292,6 +293,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
         crashPoint(home.config, "resume-consumed");
       },
     };
+    resume?.verified.catch(() => {}); // awaited before the VM runs; its failure fails the boot
     box = await bootBox(home.config, {
       id,
       image,

@@ -109,8 +109,13 @@ export type VmIdentity = Record<string, unknown>;
 
 /** A suspended box's saved state, to start its VM from instead of booting (docs/suspend.md). */
 export interface ResumeFrom {
-  /** The VMM's saved state, its checksum already checked. */
+  /** The VMM's saved state. */
   statePath: string;
+  /**
+   * Settles once the state's checksum is checked, which runs while the VMM loads it: the VM
+   * runs only once it holds, and a state that fails it is never run.
+   */
+  verified: Promise<void>;
   /** What VmControl.saveState returned when it was saved: a VM of another identity is refused. */
   identity: VmIdentity;
   /**

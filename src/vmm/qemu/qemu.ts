@@ -114,6 +114,7 @@ export class QemuBackend implements VmmBackend {
     return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], resume.statePath, {
       ramInFile: false,
       reprobe: false,
+      verified: resume.verified,
       beforeRun: () => resume.consumed(),
       failed: () => {},
     });
@@ -124,7 +125,7 @@ export class QemuBackend implements VmmBackend {
     spec: VmSpec,
     argv: string[],
     statePath: string,
-    how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; beforeRun?(): void; failed(why: string): void },
+    how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; verified?: Promise<void>; beforeRun?(): void; failed(why: string): void },
   ): Promise<VmProcess> {
     const vm = await this.spawn(spec, argv);
     let qmp: QmpClient | undefined;
@@ -136,6 +137,8 @@ export class QemuBackend implements VmmBackend {
       qmp?.close();
       vm.kill("SIGKILL");
       await vm.exited;
+      // A state that fails its checksum is why QEMU could not load it: that is the error to report.
+      await how.verified;
       throw error;
     }
     const control = qmp;
@@ -144,6 +147,7 @@ export class QemuBackend implements VmmBackend {
       run: async () => {
         try {
           await waitForAgentClient(control, CONNECT_TIMEOUT_MS);
+          await how.verified;
           how.beforeRun?.();
           await control.execute("cont");
         } finally {
