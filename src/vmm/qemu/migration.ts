@@ -29,21 +29,31 @@ async function setCapabilities(qmp: QmpClient, options: MigrationOptions): Promi
   await qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-ignore-shared", state: options.ramInFile }] });
 }
 
+/** Asks `done` every POLL_MS until it holds, or fails with `late` past `timeoutMs`; `done` throws to give up at once. */
+async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, late: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await done())) {
+    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", late);
+    await Bun.sleep(POLL_MS);
+  }
+}
+
 interface MigrationInfo {
   status?: string;
   "error-desc"?: string;
 }
 
 async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
-  const deadline = performance.now() + MIGRATION_TIMEOUT_MS;
-  for (;;) {
-    const info = (await qmp.execute("query-migrate")) as MigrationInfo;
-    if (info.status === "completed") return;
-    if (info.status === "failed" || info.status === "cancelled")
-      throw new BoxliteError("vmm_failed", `QEMU could not ${what}: ${info["error-desc"] ?? info.status}`);
-    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `QEMU did not ${what} within ${MIGRATION_TIMEOUT_MS / 1000} s`);
-    await Bun.sleep(POLL_MS);
-  }
+  await pollUntil(
+    async () => {
+      const info = (await qmp.execute("query-migrate")) as MigrationInfo;
+      if (info.status === "failed" || info.status === "cancelled")
+        throw new BoxliteError("vmm_failed", `QEMU could not ${what}: ${info["error-desc"] ?? info.status}`);
+      return info.status === "completed";
+    },
+    MIGRATION_TIMEOUT_MS,
+    `QEMU did not ${what} within ${MIGRATION_TIMEOUT_MS / 1000} s`,
+  );
 }
 
 /** Stops the VM and writes its whole state to `path` (created or truncated). The VM stays stopped. */
@@ -60,19 +70,21 @@ interface StatusInfo {
 
 /**
  * Loads a VM started with `-incoming defer` from `path`. It stays stopped: it runs with
- * `cont` once the host's agent channel is connected (see connectedAgent).
+ * `cont` once the host's agent channel is connected (see waitForAgentClient).
  */
 export async function loadVm(qmp: QmpClient, path: string, options: MigrationOptions): Promise<void> {
   await setCapabilities(qmp, options);
   await qmp.execute("migrate-incoming", { uri: `exec:cat ${shellWord(path)}` });
-  const deadline = performance.now() + MIGRATION_TIMEOUT_MS;
-  for (;;) {
-    const { status } = (await qmp.execute("query-status")) as StatusInfo;
-    if (status === "paused" || status === "running") return;
-    if (status !== "inmigrate") throw new BoxliteError("vmm_failed", `QEMU could not load the VM from ${path}: its status is ${status}`);
-    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `QEMU did not load the VM from ${path} within ${MIGRATION_TIMEOUT_MS / 1000} s`);
-    await Bun.sleep(POLL_MS);
-  }
+  await pollUntil(
+    async () => {
+      const { status } = (await qmp.execute("query-status")) as StatusInfo;
+      if (status === "paused" || status === "running") return true;
+      if (status !== "inmigrate") throw new BoxliteError("vmm_failed", `QEMU could not load the VM from ${path}: its status is ${status}`);
+      return false;
+    },
+    MIGRATION_TIMEOUT_MS,
+    `QEMU did not load the VM from ${path} within ${MIGRATION_TIMEOUT_MS / 1000} s`,
+  );
 }
 
 interface ChardevInfo {
@@ -87,12 +99,13 @@ interface ChardevInfo {
  * runs again can go unnoticed by the guest (docs/templates.md, "The channel").
  */
 export async function waitForAgentClient(qmp: QmpClient, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const chardevs = (await qmp.execute("query-chardev")) as ChardevInfo[];
-    const agent = chardevs.find((chardev) => chardev.label === "agent");
-    if (agent?.filename !== undefined && !agent.filename.startsWith("disconnected:")) return;
-    if (performance.now() > deadline) throw new BoxliteError("vmm_failed", "no host connected to the restored guest's channel");
-    await Bun.sleep(POLL_MS);
-  }
+  await pollUntil(
+    async () => {
+      const chardevs = (await qmp.execute("query-chardev")) as ChardevInfo[];
+      const agent = chardevs.find((chardev) => chardev.label === "agent");
+      return agent?.filename !== undefined && !agent.filename.startsWith("disconnected:");
+    },
+    timeoutMs,
+    "no host connected to the restored guest's channel",
+  );
 }

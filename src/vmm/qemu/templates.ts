@@ -170,7 +170,7 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     channel?.close();
     for (const listener of listeners) listener.stop(true);
   }
-  for (const name of ["placeholder.raw", "agent.sock", "qmp.sock", ...sinks.map((_, index) => `net${index}.sock`)]) rmSync(join(build, name), { force: true });
+  for (const path of [placeholder, join(build, "agent.sock"), qmpSocketOf(shape), ...sinks]) rmSync(path, { force: true });
 }
 
 async function buildTemplate(config: Config, qemuBinary: string, accelerator: string, spec: VmSpec, key: string, shape: Shape): Promise<void> {
@@ -204,7 +204,8 @@ async function buildTemplate(config: Config, qemuBinary: string, accelerator: st
 
 /** Templates of one QEMU binary and accelerator; what failed to build is not tried again by this process. */
 export class Templates {
-  private readonly failed = new Map<string, string>();
+  /** Keys whose template could not be built or used: their boxes boot cold for the rest of this process. */
+  private readonly failed = new Set<string>();
   /** Builds under way in this process, by key: boxes of one shape starting together wait for one build. */
   private readonly building = new Map<string, Promise<void>>();
 
@@ -234,13 +235,13 @@ export class Templates {
     try {
       await build;
     } catch (error) {
-      this.failed.set(key, String(error));
+      this.failed.add(key);
       if (this.config.debug) console.error(`boxlite: cannot build a template, booting cold: ${String(error)}`);
       return undefined;
     }
     const built = checkTemplate(dir, key, spec.memoryMib);
     if (typeof built !== "string") return built;
-    this.failed.set(key, built);
+    this.failed.add(key);
     if (this.config.debug) console.error(`boxlite: the template just built in ${dir} is not usable, booting cold: ${built}`);
     return undefined;
   }
