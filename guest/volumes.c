@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "idmap.h"
+#include "kfile.h"
 #include "log.h"
 #include "user.h"
 
@@ -135,14 +136,6 @@ static int open_target(const char *path, bool file, char *err, size_t errlen) {
   return fd;
 }
 
-static int write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = write(fd, text, strlen(text));
-  close(fd);
-  return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* A user namespace holding the swap maps, as an fd (what MOUNT_ATTR_IDMAP takes). */
 static int idmap_userns(uint32_t host_uid, uint32_t host_gid, uint32_t uid, uint32_t gid) {
   int ready[2];
@@ -166,10 +159,10 @@ static int idmap_userns(uint32_t host_uid, uint32_t host_gid, uint32_t uid, uint
   if (read(ready[0], &byte, 1) == 1 && byte) {
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
     idmap_swap(map, host_uid, uid);
-    bool ok = write_file(path, map) == 0;
+    bool ok = kfile_write(path, map) == 0;
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
     idmap_swap(map, host_gid, gid);
-    ok = ok && write_file(path, map) == 0;
+    ok = ok && kfile_write(path, map) == 0;
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
     if (ok) fd = open(path, O_RDONLY | O_CLOEXEC);
   }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kfile.h"
 #include "log.h"
 
 /* linux/random.h, which musl's headers lack. */
@@ -47,16 +48,6 @@ static int reseed(const struct wake_request *req, char *err, size_t errlen) {
   return -1;
 }
 
-static int write_text(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = write(fd, text, strlen(text));
-  int e = errno;
-  close(fd);
-  errno = e;
-  return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* The block device name (vdb) of a virtio device bound to virtio_blk, or "" when it has none. */
 static void disk_name(const char *device, char *name, size_t cap) {
   char path[320];
@@ -84,7 +75,7 @@ int wake_release_disks(char *err, size_t errlen) {
     if (strncmp(e->d_name, "virtio", 6) != 0) continue;
     disk_name(e->d_name, name, sizeof name);
     if (strcmp(name, SYSTEM_DISK) == 0) continue;
-    if (write_text(VIRTIO_BLK_DRIVER "/unbind", e->d_name) < 0) {
+    if (kfile_write(VIRTIO_BLK_DRIVER "/unbind", e->d_name) < 0) {
       snprintf(err, errlen, "unbind disk %s: %s", e->d_name, strerror(errno));
       rc = -1;
     }
@@ -118,7 +109,7 @@ static int bind_disks(char *err, size_t errlen) {
   int rc = 0;
   for (int i = 0; i < n; i++) {
     if (rc == 0 && strncmp(names[i]->d_name, "virtio", 6) == 0 && unbound_disk(names[i]->d_name) &&
-        write_text(VIRTIO_BLK_DRIVER "/bind", names[i]->d_name) < 0) {
+        kfile_write(VIRTIO_BLK_DRIVER "/bind", names[i]->d_name) < 0) {
       snprintf(err, errlen, "bind disk %s: %s", names[i]->d_name, strerror(errno));
       rc = -1;
     }
