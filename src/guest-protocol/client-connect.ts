@@ -26,7 +26,7 @@ export interface ConnectOptions {
 export interface DialOptions {
   /** How long the other end may take to answer HELLO. */
   timeoutMs: number;
-  /** Why the connection failed when it did not answer in time. */
+  /** Why the connection failed when the other end did not answer HELLO: it closed first, or took too long. */
   unanswered(): BoxliteError;
 }
 

@@ -236,6 +236,16 @@ test("a dialed channel whose other end never answers HELLO fails what runs over 
   server.stop(true);
 });
 
+test("a dialed channel whose other end closes before answering HELLO fails what runs over it with the reason given", async () => {
+  const path = join(dir, "dial-closing.sock");
+  const server = Bun.listen({ unix: path, socket: { data: (socket) => void socket.end() } });
+  const channel = await GuestChannel.dial(path, { timeoutMs: 5000, unanswered: () => new BoxliteError("conflict", "box b1 is stopping") });
+  const request = { argv: ["true"], env: [], cwd: "/", create_cwd: false, user: "", tty: null, stdin: false };
+  const error = await channel.exec(request, { onStdout: () => {}, onStderr: () => {} }).exit.promise.catch((caught: unknown) => caught);
+  expect(error).toMatchObject({ code: "conflict", message: "box b1 is stopping" });
+  server.stop(true);
+});
+
 test("SUSPEND goes out on stream 0 with the kept and orphan streams and resolves on the guest's answer; an adopted stream is the host's again", async () => {
   let sendOutput: ((bytes: Uint8Array) => void) | undefined;
   const agent = scriptedAgent(join(dir, "suspend.sock"), (frame) =>

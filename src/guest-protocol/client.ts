@@ -46,6 +46,8 @@ export class GuestChannel {
   private failure: BoxliteError | undefined;
   /** A dialed connection's deadline for HELLO's answer (dial). */
   private helloTimer: Timer | undefined;
+  /** A dialed connection's reason for failing when the other end gives no answer to HELLO (dial); cleared by the answer. */
+  private unanswered: (() => BoxliteError) | undefined;
 
   private constructor() {}
 
@@ -99,15 +101,14 @@ export class GuestChannel {
   }
 
   /**
-   * A box socket's connection, usable at once: HELLO goes first and whatever is sent next
-   * follows it without waiting for the answer (the owner reads a connection's frames in
-   * order), which saves a round trip through the owner per request. An answer that refuses
-   * HELLO fails what runs over the connection, and so does no answer within `timeoutMs`
-   * (with `unanswered()`).
+   * A box socket's connection, usable at once: what is sent follows HELLO without waiting for
+   * its answer (the owner reads frames in order), a round trip less per request. A refusal of
+   * HELLO fails what runs over it, and so does no answer (closed first, or past `timeoutMs`).
    */
   static async dial(path: string, options: DialOptions): Promise<GuestChannel> {
     const { channel } = await GuestChannel.open(path);
     channel.hello.promise.catch(() => {});
+    channel.unanswered = options.unanswered;
     channel.helloTimer = setTimeout(() => channel.close(options.unanswered()), options.timeoutMs);
     return channel;
   }
@@ -317,6 +318,7 @@ export class GuestChannel {
         return;
       }
       clearTimeout(this.helloTimer);
+      this.unanswered = undefined;
       this.hello.resolve(hello);
       return;
     }
@@ -393,6 +395,6 @@ export class GuestChannel {
   }
 
   private finish(error: BoxliteError | undefined): void {
-    this.fail(error ?? new BoxliteError("protocol", "the guest channel closed"));
+    this.fail(error ?? this.unanswered?.() ?? new BoxliteError("protocol", "the guest channel closed"));
   }
 }

@@ -56,24 +56,35 @@ export function keepIdleChannel(home: Home, id: string, channel: GuestChannel): 
 }
 
 /**
+ * Why the box's owner gave no answer. The usual cause is an owner ending the box (its socket
+ * goes first): then the box's state is the error, as the state machine words it, rather than
+ * a failed connection; otherwise `silent` (given the box's status) says how the owner failed.
+ */
+function noAnswer(home: Home, id: string, silent: (status: string) => string, cause?: unknown): BoxliteError {
+  const now = resolveBox(home.database.db, id);
+  if (!now) return new BoxliteError("not_found", `box ${id} was removed`, { cause });
+  if (now.status === "running" || now.status === "paused") return new BoxliteError("conflict", silent(now.status), { cause });
+  try {
+    decideFor(now, "exec");
+  } catch (refusal) {
+    if (refusal instanceof BoxliteError) return refusal;
+    throw refusal;
+  }
+  return new BoxliteError("conflict", `box ${id} is ${now.status}: it stopped during the request; try again`, { cause });
+}
+
+/**
  * A channel to the box through its owner, usable at once: what is sent on it follows the
- * HELLO without waiting for the answer (GuestChannel.dial). An owner that does not answer
- * is usually one ending the box (its socket goes first): then the box's state is the error,
- * as the state machine words it, rather than a failed connection; one that accepts but
- * stays silent fails what was sent once CONNECT_TIMEOUT_MS passed.
+ * HELLO without waiting for the answer (GuestChannel.dial). An owner that refuses the
+ * connection, or closes it or stays silent (CONNECT_TIMEOUT_MS) before answering HELLO,
+ * fails the request with noAnswer's reason.
  */
 export async function connectBox(home: Home, box: BoxRecord): Promise<GuestChannel> {
   const path = boxLayout(home.config, box.id).boxSocket;
-  const silent = () => new BoxliteError("conflict", `box ${box.id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
+  const unanswered = () => noAnswer(home, box.id, () => `box ${box.id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
   try {
-    return await GuestChannel.dial(path, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered: silent });
+    return await GuestChannel.dial(path, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered });
   } catch (cause) {
-    const now = resolveBox(home.database.db, box.id);
-    if (!now) throw new BoxliteError("not_found", `box ${box.id} was removed`, { cause });
-    if (now.status !== "running" && now.status !== "paused") {
-      decideFor(now, "exec");
-      throw new BoxliteError("conflict", `box ${box.id} is ${now.status}: it stopped during the request; try again`, { cause });
-    }
-    throw new BoxliteError("conflict", `box ${box.id} is recorded as ${now.status} but does not answer on ${path}; see 'boxlite ls -a'`, { cause });
+    throw noAnswer(home, box.id, (status) => `box ${box.id} is recorded as ${status} but does not answer on ${path}; see 'boxlite ls -a'`, cause);
   }
 }
