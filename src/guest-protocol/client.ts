@@ -44,9 +44,8 @@ export class GuestChannel {
   /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
-  /** A dialed connection's deadline for HELLO's answer (dial). */
+  /** A dialed connection's deadline for HELLO's answer, and its reason to fail without one (dial); both cleared by the answer. */
   private helloTimer: Timer | undefined;
-  /** A dialed connection's reason for failing when the other end gives no answer to HELLO (dial); cleared by the answer. */
   private unanswered: (() => BoxliteError) | undefined;
 
   private constructor() {}
