@@ -8,7 +8,8 @@ import { out, printJson } from "./output.ts";
 export const EXPORT_USAGE = `Usage: boxlite export [-o FILE] [--json] BOX
 
 Write BOX (its disk and settings) as a .boxlite archive that 'boxlite import' reads, and
-print the archive's path. A running box is paused for a moment.
+print the archive's path. A running box is paused for a moment. A suspended box's archive
+carries its memory too: imported, the box resumes where it was.
 
 Options:
   -o, --output FILE   Where to write it: a file, or a directory to write

@@ -7,7 +7,8 @@ import { out, printJson } from "./output.ts";
 export const IMPORT_USAGE = `Usage: boxlite import [--name NAME] [--json] FILE
 
 Make a new, stopped box from a .boxlite archive ('boxlite export' writes them) and print
-its id. Against a server (--url) the archive is uploaded and imported as untrusted: its
+its id. The archive of a suspended box makes a suspended box: 'boxlite resume' brings it
+back where it was. Against a server (--url) the archive is uploaded and imported as untrusted: its
 security settings give way to the server's defaults.
 
 Options:

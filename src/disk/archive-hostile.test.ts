@@ -100,7 +100,7 @@ describe("manifests", () => {
   test("refuses an unknown version, naming it, before extracting the disks", async () => {
     const data = manifestFor(disks, { version: 9 });
     expect(await refuse([{ path: "manifest.json", data }, container, guest])).toBe(
-      "unsupported: archive version 9 is newer than this boxlite reads (1 to 5); upgrade boxlite to import it",
+      "unsupported: archive version 9 is newer than this boxlite reads (1 to 6); upgrade boxlite to import it",
     );
   });
 

@@ -32,6 +32,7 @@ describe("archiveVersionFor", () => {
     expect(archiveVersionFor({ hasBoxOptions: true, hasCapabilityPolicy: true })).toBe(4);
     expect(archiveVersionFor({ hasBoxOptions: true, hasPorts: true })).toBe(5);
     expect(archiveVersionFor({ hasBoxOptions: true, hasCapabilityPolicy: true, hasPorts: true })).toBe(5);
+    expect(archiveVersionFor({ hasBoxOptions: true, hasPorts: true, hasMemory: true })).toBe(6);
   });
 
   test("refuses ports or a capability policy without the box options that hold them", () => {
@@ -96,8 +97,8 @@ describe("parseManifest", () => {
   });
 
   test("names an unknown version and says to upgrade boxlite", () => {
-    expect(refusal(encode({ ...valid, version: 6 }))).toBe(
-      "unsupported: archive version 6 is newer than this boxlite reads (1 to 5); upgrade boxlite to import it",
+    expect(refusal(encode({ ...valid, version: 7 }))).toBe(
+      "unsupported: archive version 7 is newer than this boxlite reads (1 to 6); upgrade boxlite to import it",
     );
   });
 
@@ -118,5 +119,28 @@ describe("parseManifest", () => {
     expect(refusal(encode({ ...valid, box_name: 7 }))).toContain('"box_name"');
     expect(refusal(encode({ ...valid, box_options: [1] }))).toContain('"box_options"');
     expect(refusal(encode({ ...valid, image: "" }))).toContain('"image"');
+  });
+});
+
+describe("a suspended box's memory (v6)", () => {
+  const memory = { format: 1, vmm: "qemu" };
+  const withMemory = { ...valid, version: 6, memory, memory_checksum: SUM_A };
+
+  test("is read back with its checksum, and written after the reference's fields", () => {
+    expect(parseManifest(serializeManifest(withMemory as ArchiveManifest))).toEqual(withMemory as ArchiveManifest);
+    const text = new TextDecoder().decode(serializeManifest(withMemory as ArchiveManifest));
+    expect(text.indexOf('"memory"')).toBeGreaterThan(text.indexOf('"exported_at"'));
+  });
+
+  test("is refused in a manifest that claims an older version, and v6 without it", () => {
+    expect(refusal(encode({ ...withMemory, version: 5 }))).toContain('claims version 5 but carries "memory"');
+    expect(refusal(encode({ ...valid, version: 6 }))).toContain('claims version 6 but carries no "memory"');
+  });
+
+  test("needs an object and a sha256 checksum", () => {
+    expect(refusal(encode({ ...withMemory, memory: "x" }))).toContain('"memory" is not an object');
+    expect(refusal(encode({ ...withMemory, memory_checksum: undefined }))).toContain('"memory_checksum"');
+    expect(refusal(encode({ ...withMemory, memory_checksum: "" }))).toContain('"memory_checksum" is empty');
+    expect(refusal(encode({ ...withMemory, memory_checksum: "sha256:12" }))).toContain('"memory_checksum"');
   });
 });

@@ -8,13 +8,17 @@ import { BoxliteError } from "../util/errors.ts";
 export const MANIFEST_ENTRY = "manifest.json";
 export const CONTAINER_DISK_ENTRY = "disk.qcow2";
 export const GUEST_DISK_ENTRY = "guest-rootfs.qcow2";
+/** boxlite's own member (v6): a suspended box's saved VM state (docs/suspend.md). */
+export const MEMORY_STATE_ENTRY = "memory.state";
 
 /**
  * 1: plain tar, no checksums. 2: tar.zst with checksums. 3: adds `box_options`.
  * 4: `box_options` carries a capability policy. 5: its ports carry publication semantics.
+ * 6 (boxlite's own): it carries a suspended box's memory, which an importer that cannot
+ * resume it would silently drop, throwing the box's processes away.
  */
-export type ArchiveVersion = 1 | 2 | 3 | 4 | 5;
-export const MAX_ARCHIVE_VERSION: ArchiveVersion = 5;
+export type ArchiveVersion = 1 | 2 | 3 | 4 | 5 | 6;
+export const MAX_ARCHIVE_VERSION: ArchiveVersion = 6;
 
 /** The most bytes a manifest may hold: real ones are a few KiB of options. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -37,6 +41,12 @@ export interface ArchiveManifest {
    * ignores unknown fields; an archive without it gets the config from the image itself.
    */
   image_config?: Record<string, unknown>;
+  /**
+   * v6: the suspended box's saved-state manifest (opaque here: the runtime owns its shape,
+   * docs/suspend.md), and the checksum of the `memory.state` member it describes.
+   */
+  memory?: Record<string, unknown>;
+  memory_checksum?: string;
 }
 
 /** Which parts of a box's configuration an export carries; each may raise the version. */
@@ -44,6 +54,8 @@ export interface ArchiveFeatures {
   hasBoxOptions: boolean;
   hasCapabilityPolicy?: boolean;
   hasPorts?: boolean;
+  /** A suspended box's memory (v6). */
+  hasMemory?: boolean;
 }
 
 /**
@@ -54,6 +66,7 @@ export interface ArchiveFeatures {
 export function archiveVersionFor(features: ArchiveFeatures): ArchiveVersion {
   if ((features.hasCapabilityPolicy || features.hasPorts) && !features.hasBoxOptions)
     throw new BoxliteError("internal", "an archive with a capability policy or ports must carry the box options");
+  if (features.hasMemory) return 6;
   if (features.hasPorts) return 5;
   if (features.hasCapabilityPolicy) return 4;
   return features.hasBoxOptions ? 3 : 2;
@@ -77,6 +90,7 @@ export function serializeManifest(manifest: ArchiveManifest): Uint8Array {
     container_disk_checksum: manifest.container_disk_checksum,
     exported_at: manifest.exported_at,
     ...(manifest.image_config === undefined ? {} : { image_config: manifest.image_config }),
+    ...(manifest.memory === undefined ? {} : { memory: manifest.memory, memory_checksum: manifest.memory_checksum }),
   };
   return new TextEncoder().encode(JSON.stringify(ordered, null, 2));
 }
@@ -112,7 +126,7 @@ function readVersion(value: unknown): ArchiveVersion {
 /**
  * Parses and checks an untrusted manifest. Unknown fields are ignored (as serde does); the
  * known ones must have their types, and a version's claims must hold: checksums from v2,
- * `box_options` only from v3.
+ * `box_options` only from v3, `memory` (with its checksum) in v6 and only there.
  */
 export function parseManifest(bytes: Uint8Array): ArchiveManifest {
   let parsed: unknown;
@@ -145,5 +159,20 @@ export function parseManifest(bytes: Uint8Array): ArchiveManifest {
     if (!isRecord(imageConfig)) throw refuse(`field "image_config" is not an object`);
     manifest.image_config = imageConfig;
   }
+  readMemory(parsed, version, manifest);
   return manifest;
+}
+
+/** The v6 fields: a memory record and its member's checksum, both or neither, and only in v6. */
+function readMemory(parsed: Record<string, unknown>, version: ArchiveVersion, manifest: ArchiveManifest): void {
+  const { memory } = parsed;
+  const carries = memory !== undefined && memory !== null;
+  if (carries !== (version === 6))
+    throw refuse(carries ? `claims version ${version} but carries "memory", which came in version 6` : `claims version 6 but carries no "memory"`);
+  if (!carries) return;
+  if (!isRecord(memory)) throw refuse(`field "memory" is not an object`);
+  const checksum = readChecksum(parsed, "memory_checksum", version);
+  if (checksum === "") throw refuse(`field "memory_checksum" is empty`);
+  manifest.memory = memory;
+  manifest.memory_checksum = checksum;
 }

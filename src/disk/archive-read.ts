@@ -1,6 +1,6 @@
 /**
  * Reads an untrusted `.boxlite` archive into a staging directory: zstd or plain tar (by
- * magic), only the three known regular-file members, each at most once, within a byte budget,
+ * magic), only the known regular-file members, each at most once, within a byte budget,
  * the manifest checked as soon as it arrives and the checksums at the end. Any refusal removes
  * everything extracted so far.
  */
@@ -8,7 +8,15 @@ import { closeSync, constants, fsyncSync, ftruncateSync, openSync, readdirSync, 
 import { join } from "node:path";
 import { readTarStream, type SparseMap, type TarEntry } from "../image/tar.ts";
 import { BoxliteError, isBoxliteError } from "../util/errors.ts";
-import { type ArchiveManifest, CONTAINER_DISK_ENTRY, GUEST_DISK_ENTRY, MANIFEST_ENTRY, MAX_MANIFEST_BYTES, parseManifest } from "./archive-manifest.ts";
+import {
+  type ArchiveManifest,
+  CONTAINER_DISK_ENTRY,
+  GUEST_DISK_ENTRY,
+  MANIFEST_ENTRY,
+  MAX_MANIFEST_BYTES,
+  MEMORY_STATE_ENTRY,
+  parseManifest,
+} from "./archive-manifest.ts";
 import { type Decompression, decompressFile, isZstd } from "./archive-zstd.ts";
 
 export interface ReadArchiveLimits {
@@ -26,12 +34,14 @@ export interface ReadArchiveResult {
   containerDisk: string;
   /** Absent when the archive carries no guest disk (the reference's newer exports; their guest checksum is ""). */
   guestDisk: string | null;
+  /** A suspended box's saved state (v6; its manifest is `manifest.memory`), checked against `memory_checksum`. */
+  memoryState: string | null;
 }
 
 const DEFAULT_MAX_BYTES = 256 * 1024 ** 3;
 /** Tar headers, padding and end blocks on top of the members' bytes. */
 const FRAMING_SLACK = 64 * 1024;
-const EXPECTED = new Set([MANIFEST_ENTRY, CONTAINER_DISK_ENTRY, GUEST_DISK_ENTRY]);
+const EXPECTED = new Set([MANIFEST_ENTRY, CONTAINER_DISK_ENTRY, GUEST_DISK_ENTRY, MEMORY_STATE_ENTRY]);
 
 function refuse(detail: string): BoxliteError {
   return new BoxliteError("invalid_argument", `invalid archive: ${detail}`);
@@ -196,9 +206,15 @@ function verify(manifest: ArchiveManifest, members: Map<string, Extracted>): voi
   if (guest === undefined && manifest.guest_disk_checksum !== "") throw refuse(`it lacks ${GUEST_DISK_ENTRY}, which its manifest has a checksum for`);
   if (guest !== undefined && manifest.guest_disk_checksum === "" && manifest.version >= 2)
     throw refuse(`it carries ${GUEST_DISK_ENTRY} but its version ${manifest.version} manifest has no checksum for it`);
+  const memory = members.get(MEMORY_STATE_ENTRY);
+  if ((memory !== undefined) !== (manifest.memory !== undefined))
+    throw refuse(
+      memory ? `it carries ${MEMORY_STATE_ENTRY} but its manifest has no "memory" for it` : `it lacks ${MEMORY_STATE_ENTRY}, which its manifest describes`,
+    );
   for (const [name, expected, member] of [
     [CONTAINER_DISK_ENTRY, manifest.container_disk_checksum, container],
     [GUEST_DISK_ENTRY, manifest.guest_disk_checksum, guest],
+    [MEMORY_STATE_ENTRY, manifest.memory_checksum ?? "", memory],
   ] as const) {
     if (member !== undefined && expected !== "" && member.checksum !== expected)
       throw refuse(`${name} does not match its checksum (manifest ${expected}, content ${member.checksum}): the archive is corrupt`);
@@ -213,7 +229,7 @@ async function extractAll(source: AsyncIterable<Uint8Array>, intoDir: string, la
     const name = memberName(entry);
     if (name === undefined) continue;
     if (members.has(name)) throw refuse(`member ${JSON.stringify(name)} appears twice`);
-    if (name === MANIFEST_ENTRY && entry.sparse) throw refuse(`${MANIFEST_ENTRY} is a sparse file; only the disks may be`);
+    if ((name === MANIFEST_ENTRY || name === MEMORY_STATE_ENTRY) && entry.sparse) throw refuse(`${name} is a sparse file; only the disks may be`);
     if (name === MANIFEST_ENTRY && entry.size > limits.maxManifestBytes)
       throw refuse(`${MANIFEST_ENTRY} claims ${entry.size} bytes, past the limit of ${limits.maxManifestBytes}`);
     claimed += entry.sparse?.realSize ?? entry.size;
@@ -270,6 +286,7 @@ export async function readArchive(path: string, intoDir: string, limits: ReadArc
       manifestPath: join(intoDir, MANIFEST_ENTRY),
       containerDisk: join(intoDir, CONTAINER_DISK_ENTRY),
       guestDisk: members.get(GUEST_DISK_ENTRY)?.path ?? null,
+      memoryState: members.get(MEMORY_STATE_ENTRY)?.path ?? null,
     };
   } catch (error) {
     await iterator.return?.(undefined);

@@ -1,6 +1,6 @@
 /**
- * Writes a `.boxlite` archive: manifest.json, disk.qcow2 and guest-rootfs.qcow2 in a
- * zstd-compressed tar, built in a temporary sibling of the destination, fsynced and renamed
+ * Writes a `.boxlite` archive: manifest.json, disk.qcow2, guest-rootfs.qcow2 and a
+ * suspended box's memory.state in a zstd-compressed tar, built in a temporary sibling of the destination, fsynced and renamed
  * into place, so `dest` is either absent or whole. A writer killed midway leaves its temporary
  * file behind; the next write into that directory sweeps it (see `sweepStaleTemps`).
  */
@@ -13,6 +13,7 @@ import {
   CONTAINER_DISK_ENTRY,
   GUEST_DISK_ENTRY,
   MANIFEST_ENTRY,
+  MEMORY_STATE_ENTRY,
   type ArchiveManifest,
   archiveVersionFor,
   formatExportedAt,
@@ -44,6 +45,8 @@ export interface WriteArchiveOptions {
   disks: { container: string | DiskStream; guest?: string };
   /** boxlite's own manifest field (see ArchiveManifest.image_config). */
   imageConfig?: Record<string, unknown>;
+  /** A suspended box's saved state (v6): its file, its manifest, and the checksum it must have ("sha256:<hex>"). */
+  memory?: { state: string; manifest: Record<string, unknown>; checksum: string };
   now?: Date;
   hooks?: ArchiveHooks;
 }
@@ -150,13 +153,14 @@ async function compressStream(stream: DiskStream, name: string, fd: number, flus
   }
 }
 
-function diskSize(path: string, role: string): number {
+/** `what`: "container disk", "guest disk" or "memory state", for the error. */
+function diskSize(path: string, what: string): number {
   try {
     const stat = statSync(path);
-    if (!stat.isFile()) throw new BoxliteError("invalid_argument", `cannot archive the ${role} disk ${path}: not a regular file`);
+    if (!stat.isFile()) throw new BoxliteError("invalid_argument", `cannot archive the ${what} ${path}: not a regular file`);
     return stat.size;
   } catch (error) {
-    throw wrapError("not_found", `cannot archive the ${role} disk ${path}`, error);
+    throw wrapError("not_found", `cannot archive the ${what} ${path}`, error);
   }
 }
 
@@ -167,6 +171,8 @@ interface DiskMember {
   size: number;
   /** Filled in as the disk streams past: "sha256:<hex>". */
   checksum?: string;
+  /** What the checksum must be: a file that changed since it was hashed is not archived. */
+  expected?: string;
 }
 
 /**
@@ -224,6 +230,8 @@ async function appendDiskMembers(fd: number, disks: DiskMember[], mtime: number,
         throw error;
       }
     } else disk.checksum = `sha256:${new Bun.CryptoHasher("sha256").digest("hex")}`;
+    if (disk.expected !== undefined && disk.checksum !== disk.expected)
+      throw new BoxliteError("disk", `cannot archive ${disk.source}: it does not match its checksum (${disk.expected}, read ${disk.checksum})`);
     framing.push(new Uint8Array(tarPadding(disk.size)));
     hooks.point?.(`entry:${disk.name}`);
   }
@@ -266,13 +274,18 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     hasBoxOptions: options.boxOptions !== undefined,
     hasCapabilityPolicy: options.hasCapabilityPolicy,
     hasPorts: options.hasPorts,
+    hasMemory: options.memory !== undefined,
   });
   sweepStaleTemps(options.dest);
   const guest = options.disks.guest;
   const container = options.disks.container;
+  const memory = options.memory;
   const disks: DiskMember[] = [
-    { name: CONTAINER_DISK_ENTRY, source: container, size: typeof container === "string" ? diskSize(container, "container") : container.size },
-    ...(guest === undefined ? [] : [{ name: GUEST_DISK_ENTRY, source: guest, size: diskSize(guest, "guest") }]),
+    { name: CONTAINER_DISK_ENTRY, source: container, size: typeof container === "string" ? diskSize(container, "container disk") : container.size },
+    ...(guest === undefined ? [] : [{ name: GUEST_DISK_ENTRY, source: guest, size: diskSize(guest, "guest disk") }]),
+    ...(memory === undefined
+      ? []
+      : [{ name: MEMORY_STATE_ENTRY, source: memory.state, size: diskSize(memory.state, "memory state"), expected: memory.checksum }]),
   ];
   const manifest: ArchiveManifest = {
     version,
@@ -284,6 +297,7 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     container_disk_checksum: `sha256:${"0".repeat(64)}`,
     exported_at: formatExportedAt(now),
     ...(options.imageConfig === undefined ? {} : { image_config: options.imageConfig }),
+    ...(memory === undefined ? {} : { memory: memory.manifest, memory_checksum: memory.checksum }),
   };
   const reserved = manifestFrame(manifest, mtime).length;
 

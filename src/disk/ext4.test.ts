@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildExt4FromDir, INODE_RATIO } from "./ext4.ts";
@@ -18,4 +18,20 @@ test("a box's disk has room for as many small files as mke2fs's default ratio gi
   // A 20,000-file source tree (a node_modules) fits, with room to spare.
   expect(free).toBeGreaterThanOrEqual((1024 * 1024 * 1024) / INODE_RATIO);
   expect(free).toBeGreaterThan(20_000 * 3);
+});
+
+test("a reproducible image has the same bytes from the same tree made a second later; others differ (random UUIDs)", async () => {
+  const build = (name: string, reproducibleUuid?: string) => {
+    const tree = join(dir, `${name}-tree`);
+    mkdirSync(join(tree, "proc"), { recursive: true });
+    writeFileSync(join(tree, "init"), "#!/bin/sh\n");
+    const image = join(dir, `${name}.ext4`);
+    buildExt4FromDir(tree, image, { headroom: 0, journal: false, ...(reproducibleUuid ? { reproducibleUuid } : {}) });
+    return new Bun.CryptoHasher("sha256").update(readFileSync(image)).digest("hex");
+  };
+  const uuid = "01234567-89ab-cdef-0123-456789abcdef";
+  const first = build("one", uuid);
+  await Bun.sleep(1100); // a second later: every time mke2fs or the tree's files would stamp differs
+  expect(build("two", uuid)).toBe(first);
+  expect(build("three")).not.toBe(build("four"));
 });

@@ -15,6 +15,12 @@ export interface Ext4Options {
   headroom: number;
   /** A journal protects a writable filesystem from crashes; a read-only one does not need it. */
   journal: boolean;
+  /**
+   * The same bytes from the same tree, on any machine: this UUID (and directory hash seed),
+   * and every timestamp 0. mke2fs adds a tree's entries in sorted order, so nothing else
+   * varies. For trees of plain names (no whitespace or quotes: debugfs's command syntax).
+   */
+  reproducibleUuid?: string;
 }
 
 /** Bytes the tree uses, counting each inode's block-rounded size. */
@@ -48,8 +54,9 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
     "0",
     "-N",
     String(inodeCount),
+    ...(options.reproducibleUuid ? ["-U", options.reproducibleUuid] : []),
     "-E",
-    "lazy_itable_init=1,lazy_journal_init=1",
+    `lazy_itable_init=1,lazy_journal_init=1${options.reproducibleUuid ? `,hash_seed=${options.reproducibleUuid}` : ""}`,
     ...(options.journal ? [] : ["-O", "^has_journal"]),
     "-d",
     dir,
@@ -58,11 +65,35 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
   ];
   let proc: ReturnType<typeof Bun.spawnSync>;
   try {
-    proc = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" });
+    // E2FSPROGS_FAKE_TIME: mke2fs's own switch for the times it stamps (0 means "now").
+    const env = options.reproducibleUuid ? { ...process.env, E2FSPROGS_FAKE_TIME: "1" } : process.env;
+    proc = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe", env });
   } catch (cause) {
     throw new BoxliteError("missing_dependency", "mke2fs was not found; install e2fsprogs (apt-get install e2fsprogs)", { cause });
   }
   if (proc.exitCode !== 0) {
     throw new BoxliteError("disk", `mke2fs could not build ${outPath} from ${dir}: ${proc.stderr?.toString().trim()}`);
   }
+  if (options.reproducibleUuid) zeroTimes(dir, outPath);
+}
+
+/**
+ * Sets every inode's times to 0 with debugfs: mke2fs copies each file's times from the tree,
+ * ctime and a directory's atime included, which no one can set on the host.
+ */
+function zeroTimes(dir: string, image: string): void {
+  const paths = ["/", "/lost+found", ...(readdirSync(dir, { recursive: true }) as string[]).map((entry) => `/${entry}`)];
+  const odd = paths.find((path) => /[\s"'\\]/.test(path));
+  if (odd !== undefined) throw new BoxliteError("internal", `cannot build a reproducible ext4 of ${dir}: ${JSON.stringify(odd)} is not a plain name`);
+  const commands = paths.flatMap((path) => ["atime", "ctime", "mtime", "crtime"].map((field) => `set_inode_field ${path} ${field} 0`));
+  const proc = Bun.spawnSync(["debugfs", "-w", "-f", "-", image], {
+    stdin: new TextEncoder().encode(`${commands.join("\n")}\n`),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, E2FSPROGS_FAKE_TIME: "1" },
+  });
+  // debugfs exits 0 whatever its commands did: their complaints are on stderr, after its banner.
+  const complaints = proc.stderr.toString().split("\n").slice(1).join("\n").trim();
+  if (proc.exitCode !== 0 || complaints !== "")
+    throw new BoxliteError("disk", `debugfs could not set the times in ${image}: ${complaints || `exit ${proc.exitCode}`}`);
 }

@@ -42,6 +42,8 @@ export interface BootOptions {
   helpers?: HelperCommand[];
   /** Start from the box's saved state (a suspended box, docs/suspend.md) instead of booting; no cold boot when that fails. */
   resume?: ResumeFrom;
+  /** The guest's hostname when not the box's own: a resumed guest keeps the one it was saved with (an imported box has another id). */
+  hostname?: string;
 }
 
 /** A box's VM, booting: its guest agent comes up with nothing of the box until it is sent a GuestConfig. */
@@ -58,6 +60,8 @@ export interface StartedVm {
 
 export interface BootedBox extends StartedVm {
   channel: GuestChannel;
+  /** What the guest was configured with (a suspend saves it with the state). */
+  config: GuestConfig;
   /** Asks the guest to power off, kills the VMM if it does not, and waits for it to exit. */
   stop(): Promise<void>;
   /** Ends the VM at once, without syncing its disks: only for a box whose disk is discarded. */
@@ -84,9 +88,9 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
 }
 
 /** What the guest is told about its box once it is up (docs/guest-protocol.md, "Configuration"). */
-export function guestConfig(id: string, network?: BoxNetwork, mounts: GuestMount[] = []): GuestConfig {
+export function guestConfig(id: string, network?: BoxNetwork, mounts: GuestMount[] = [], hostname = boxHostname(id)): GuestConfig {
   return {
-    hostname: boxHostname(id),
+    hostname,
     rootfs: { device: GUEST_ROOTFS_DEVICE },
     ...(network ? { network: network.guest } : {}),
     ...(mounts.length > 0 ? { mounts } : {}),
@@ -150,16 +154,17 @@ export async function bootBox(config: Config, options: BootOptions, cold = false
   // Each volume's tag as the guest will find it on this backend.
   const mounts = (options.mounts ?? []).map((mount) => ({ ...mount, ...shareSource(mount.tag) }));
   const restored = vm.restored;
+  const guest = guestConfig(options.id, options.network, mounts, options.hostname);
   try {
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
       timeoutMs: restored ? Math.min(RESTORED_TIMEOUT_MS, config.bootTimeoutMs) : config.bootTimeoutMs,
       vmExited: vm.exited,
-      config: guestConfig(options.id, options.network, mounts),
+      config: guest,
       ...(restored ? { wake: { reprobe: restored.reprobe }, opened: () => restored.run() } : {}),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));
-    return { layout, vmm, vm, control, shareSource, channel, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
+    return { layout, vmm, vm, control, shareSource, channel, config: guest, stop: () => stopVm(vm, channel, true), kill: () => stopVm(vm, channel, false) };
   } catch (error) {
     await stopVm(vm, undefined, false);
     removeVmmPid(layout.dir);

@@ -4,18 +4,20 @@
  * paused by its owner for the flatten only), and the archive — manifest with the box's
  * options and image config, and the disk, hashed and compressed as the flatten writes it —
  * written beside the destination and renamed into place. The archive has no guest disk: every boxlite boots its own system disk, and
- * the reference's newer exports carry none either.
+ * the reference's newer exports carry none either. A suspended box's saved state goes with it
+ * (archive version 6): an import of it resumes where the box was (docs/suspend.md).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { resolveExistingBox } from "../db/boxes.ts";
-import { writeArchive } from "../disk/archive.ts";
+import { type WriteArchiveOptions, writeArchive } from "../disk/archive.ts";
 import { flattenThrough } from "../disk/flatten-thread.ts";
 import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFacts, decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
+import { findMemory } from "./box-memory.ts";
 import { crashPoint } from "../config/crash.ts";
 import { lockDiskOps } from "./disk-op.ts";
 import type { Home } from "./home.ts";
@@ -34,6 +36,20 @@ function imageConfigOf(path: string): Record<string, unknown> | undefined {
   if (!existsSync(path)) return undefined;
   const image = JSON.parse(readFileSync(path, "utf8")) as ImageBase;
   return image.config as unknown as Record<string, unknown>;
+}
+
+/**
+ * The suspended box's saved state, for the archive: its file linked into the staging
+ * directory while the box's lock holds it (a resume that consumes the state afterwards
+ * unlinks only its own name), with its manifest and checksum. Undefined for a box that is not
+ * suspended.
+ */
+function memoryForArchive(boxDir: string, staging: string): WriteArchiveOptions["memory"] {
+  const saved = findMemory(boxDir);
+  if (saved === undefined) return undefined;
+  const state = join(staging, "memory.state");
+  linkSync(saved.statePath, state);
+  return { state, manifest: { ...saved.manifest }, checksum: `sha256:${saved.manifest.state_sha256}` };
 }
 
 /** Writes the box as an archive at `dest` (a directory: `<name or "box">.boxlite` in it); returns the archive's path. */
@@ -56,6 +72,8 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
     // worker, while the archive hashes and compresses it as it grows. The box holds still for
     // the flatten only: the scratch file absorbs however far the compression lags behind.
     await withDiskStill(home, box, async () => {
+      // Read while the box holds still: a stopped box's lock keeps a resume from consuming it.
+      const memory = memoryForArchive(layout.dir, staging);
       const flat = flattenThrough(layout.disk, join(staging, "disk.qcow2"));
       archive = writeArchive({
         dest: out,
@@ -65,6 +83,7 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
         hasPorts: (options.ports?.length ?? 0) > 0,
         disks: { container: flat },
         ...(imageConfig ? { imageConfig } : {}),
+        ...(memory ? { memory } : {}),
         hooks: { point: (name) => crashPoint(config, `export-${name}`) },
       });
       archive.catch(() => {}); // Awaited below, once the flatten settled.

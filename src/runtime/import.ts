@@ -4,9 +4,11 @@
  * qcow2 (an imported image never names a host file as its backing file), and the disk is
  * moved into a new box whose options are the archive's. An untrusted import (REST) may not
  * reach the host: a rootfs path, a local image path or any volume is refused, as the
- * reference's policy says. Nothing is left behind when an import fails.
+ * reference's policy says. A suspended box's saved state (archive v6) becomes the new box's:
+ * it is suspended, and resumes where the exported box was. Nothing is left behind when an
+ * import fails.
  */
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getBoxByName, insertBox } from "../db/boxes.ts";
 import { type ArchiveManifest, readArchive } from "../disk/archive.ts";
@@ -18,6 +20,7 @@ import { optionsFromRecord } from "../model/codec.ts";
 import { isHostVolume } from "../model/volumes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxLayout } from "./box-layout.ts";
+import { type MemoryManifest, parseMemoryManifest, placeMemory } from "./box-memory.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
 import { newBoxId } from "./create.ts";
 import { crashPoint } from "../config/crash.ts";
@@ -68,6 +71,28 @@ async function imageFor(home: Home, manifest: ArchiveManifest, options: BoxOptio
   return { ...image, basePath: "" };
 }
 
+/**
+ * The archive's saved state, checked: its manifest's own checksum and size must be the
+ * member's. A server does not take one: QEMU parses a saved state as trusted input, and an
+ * uploaded one is not.
+ */
+function importedMemory(manifest: ArchiveManifest, statePath: string | null, untrusted: boolean): MemoryManifest | undefined {
+  if (manifest.memory === undefined || statePath === null) return undefined;
+  if (untrusted)
+    throw refuse(
+      "it carries a suspended box's memory, which a server does not load (QEMU trusts a saved state); import it with the CLI, or stop the box before exporting it",
+    );
+  let memory: MemoryManifest;
+  try {
+    memory = parseMemoryManifest(manifest.memory);
+  } catch (error) {
+    throw refuse(`its "memory" is not a saved state this boxlite knows: ${(error as Error).message}`);
+  }
+  if (manifest.memory_checksum !== `sha256:${memory.state_sha256}` || statSync(statePath).size !== memory.state_bytes)
+    throw refuse(`its memory.state is not the one its "memory" describes (size or checksum differ)`);
+  return memory;
+}
+
 function chooseName(home: Home, wanted: string | undefined, archived: string | null): string | undefined {
   if (wanted !== undefined) {
     if (getBoxByName(home.database.db, wanted))
@@ -87,11 +112,12 @@ export async function importBox(home: Home, path: string, options: ImportOptions
   const id = newBoxId();
   const layout = boxLayout(config, id);
   try {
-    const { manifest, containerDisk } = await readArchive(path, staging);
+    const { manifest, containerDisk, memoryState } = await readArchive(path, staging);
     crashPoint(config, "import-read");
     const disk = readQcow2Info(containerDisk);
     if (disk.backingFile !== undefined) throw refuse(`its disk names a backing file (${disk.backingFile}); an archive's disk must be standalone`);
     const boxOptions = importedOptions(manifest, options.untrusted === true);
+    const memory = importedMemory(manifest, memoryState, options.untrusted === true);
     const image = await imageFor(home, manifest, boxOptions);
     const name = chooseName(home, options.name, manifest.box_name);
     // The directory and its disk first: a crash before the record leaves an orphan directory,
@@ -100,6 +126,7 @@ export async function importBox(home: Home, path: string, options: ImportOptions
     mkdirSync(join(layout.dir, "logs"), { recursive: true });
     renameSync(containerDisk, layout.disk);
     writeFileSync(layout.imageRecord, JSON.stringify(image));
+    if (memory && memoryState) await placeMemory(layout.dir, memoryState, memory);
     crashPoint(config, "import-placed");
     const resolved = withDefaults({ ...boxOptions, ...(name !== undefined ? { name } : {}) }, true);
     insertBox(database.db, newBoxConfig(id, resolved, layout.dir), newBoxState("stopped"));

@@ -303,6 +303,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       devices: shares.devices,
       mounts: shares.mounts,
       ...(resume ? { resume } : {}),
+      ...(memory?.manifest.hostname ? { hostname: memory.manifest.hostname } : {}),
     });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {

@@ -48,7 +48,13 @@ function setup(options: { failSave?: boolean; paused?: boolean; autoRemove?: boo
   };
   const control = options.krun ? new KrunControl({ members: [] } as unknown as VmProcess) : qemuControl;
   const channel = { suspend: async (request: unknown) => void calls.push(`SUSPEND ${JSON.stringify(request)}`) };
-  const box = { control, channel, vmm: options.krun ? "krun" : "qemu", layout: { dir } } as unknown as BootedBox;
+  const box = {
+    control,
+    channel,
+    vmm: options.krun ? "krun" : "qemu",
+    layout: { dir },
+    config: { hostname: "box-host", rootfs: { device: "vdb" } },
+  } as unknown as BootedBox;
   let queue = Promise.resolve();
   const pause = {
     isPaused: options.paused === true,
@@ -79,7 +85,7 @@ test("the main command is kept and detached commands orphaned; the state lands i
   await gate.suspend();
   expect(calls).toEqual(['SUSPEND {"keep":[3],"orphan":[7]}', "save"]);
   const manifest = JSON.parse(readFileSync(join(dir, "memory", "manifest.json"), "utf8"));
-  expect(manifest).toMatchObject({ vmm: "qemu", main: { stream: 3, pid: 9 }, vm: { ram: ["ram"] }, state_bytes: 5 });
+  expect(manifest).toMatchObject({ vmm: "qemu", main: { stream: 3, pid: 9 }, vm: { ram: ["ram"] }, state_bytes: 5, hostname: "box-host" });
 });
 
 test("a save that fails lets the VM go on and makes the guest's next connection a plain one; nothing is left behind", async () => {

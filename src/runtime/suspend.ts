@@ -84,7 +84,7 @@ export class SuspendGate {
           const vm = await box.control.saveState(statePath);
           // Its EXIT came in before the VM stopped: the box is ending, there is nothing to resume.
           if (!this.owner.main.guestStream()) throw new BoxliteError("conflict", `box ${id}'s main command ended while it was being suspended`);
-          return { vmm: box.vmm, vm, main };
+          return { vmm: box.vmm, vm, main, hostname: box.config.hostname };
         });
       } catch (error) {
         await this.giveUp(paused);

@@ -1,5 +1,5 @@
 /** Small filesystem helpers shared by the caches: atomic publication and existence checks. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { procStatFields } from "./proc.ts";
@@ -36,6 +36,28 @@ export async function sha256File(path: string): Promise<string> {
   const hasher = new Bun.CryptoHasher("sha256");
   for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
   return hasher.digest("hex");
+}
+
+/**
+ * The SHA-256 (hex) of a file written once and never changed in place (a cached kernel, the
+ * system disk), kept beside it in `<path>.sha256` with the inode, size and mtime it is for: hashing
+ * a 20 MB kernel on every suspend and resume would cost tens of milliseconds.
+ */
+export function cachedSha256(path: string): string {
+  const { ino, size, mtimeMs } = statSync(path);
+  const stamp = `${ino}:${size}:${mtimeMs}`;
+  const sidecar = `${path}.sha256`;
+  try {
+    const [hash = "", recorded] = readFileSync(sidecar, "utf8").trim().split(" ");
+    if (recorded === stamp && /^[0-9a-f]{64}$/.test(hash)) return hash;
+  } catch {
+    // Not computed yet (or unreadable): computed now.
+  }
+  const hash = sha256Hex(readFileSync(path));
+  const tmp = `${sidecar}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  writeFileSync(tmp, `${hash} ${stamp}\n`);
+  renameSync(tmp, sidecar);
+  return hash;
 }
 
 /**

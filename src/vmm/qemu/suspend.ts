@@ -6,11 +6,12 @@
  * a box started from a template has the `ram` backend).
  */
 import { BoxliteError } from "../../util/errors.ts";
+import { cachedSha256 } from "../../util/fs.ts";
 import type { VmIdentity, VmSpec } from "../backend.ts";
 import { shapeOf } from "./templates.ts";
 
-/** Bumped whenever what a saved box state holds or how it is loaded changes: older ones are refused. */
-const SUSPEND_FORMAT = 1;
+/** Bumped whenever what a saved box state holds or how it is loaded changes: older ones are refused (2: the kernel and system disk by content). */
+const SUSPEND_FORMAT = 2;
 /** The name QEMU gives a microvm's RAM when no memory backend is given (a cold boot). */
 export const DEFAULT_RAM_ID = "microvm.ram";
 
@@ -27,7 +28,13 @@ export function vmIdentity(spec: VmSpec, qemuBinary: string, accelerator: string
   // little differently after a reboot, and a resumed guest keeps the rate its clock was
   // calibrated with (at worst its monotonic clock drifts a little; WAKE sets its wall clock).
   const { hostTscKhz: _, ...shape } = shapeOf(spec, qemuBinary, accelerator);
-  return { ...shape, format: SUSPEND_FORMAT, ram };
+  // The kernel and system disk by their contents, not their paths: those are under the user's
+  // runtime directory (the kernel's name even hashes where its library was extracted), and a
+  // state exported with its box (docs/suspend.md) is resumed under another user's, or on
+  // another machine, which made the same files from the same boxlite build.
+  const system = spec.devices.find((device) => device.kind === "disk" && device.id === "system");
+  const systemDisk = system?.kind === "disk" ? cachedSha256(system.path) : null;
+  return { ...shape, kernel: cachedSha256(spec.kernel.elfPath), systemDisk, format: SUSPEND_FORMAT, ram };
 }
 
 /**

@@ -89,7 +89,7 @@ export function shapeOf(spec: VmSpec, qemuBinary: string, accelerator: string): 
     qemu: { path: qemuBinary, size: binary.size, mtime: binary.mtimeMs },
     accelerator,
     hostTscKhz: hostTscKhz() ?? null,
-    // Both paths name their contents' hashes (kernel/krunfw<N>-<hash>.elf, system/system-<hash>.ext4).
+    // Both paths name their contents' hashes (kernel/krunfw<N>-<hash>.elf, system/system2-<hash>.ext4).
     kernel: spec.kernel.elfPath,
     systemDisk: spec.devices.flatMap((device) => (device.kind === "disk" && device.id === "system" ? [device.path] : [])).join(),
     kernelArgs: spec.kernelArgs,
