@@ -48,6 +48,7 @@ function buildAssets(): void {
   run(["make", "-s", "-C", "host/fsd", `OUT=${join(build, "host")}`]);
   run(["make", "-s", "-C", "test/fixtures/libkrun-recorder", `OUT=${join(build, "libkrun-recorder")}`]); // the libkrun test double, tests only
   run(["make", "-s", "-C", "test/fixtures/net", `OUT=${join(build, "net-fixtures")}`]); // the fake box's tap bridge, tests only
+  run(["make", "-s", "-C", "test/fixtures/hostile-guest", `OUT=${join(build, "hostile-guest")}`]); // a misbehaving guest agent, tests only
   stageLibkrunfw();
 }
 

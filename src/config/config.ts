@@ -31,6 +31,12 @@ export interface Config {
   /** Extra kernel command-line arguments, appended last (debugging). */
   kernelArgs: string;
   /**
+   * `BOXLITE_GUEST_AGENT`: a guest agent binary to boot as the guest's /init instead of the
+   * one built in (a debug build of guest/; the hostile-guest tests boot a misbehaving one).
+   * Unset in normal use.
+   */
+  guestAgent?: string;
+  /**
    * `BOXLITE_TEMPLATES` (`on`, the default, or `off`): whether boxes start by restoring a
    * saved, booted guest of their shape instead of booting cold (docs/templates.md).
    */
@@ -125,6 +131,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     qemu: env.BOXLITE_QEMU || undefined,
     bootTimeoutMs: positiveSeconds("BOXLITE_BOOT_TIMEOUT", env.BOXLITE_BOOT_TIMEOUT, 60),
     kernelArgs: env.BOXLITE_KERNEL_ARGS ?? "",
+    guestAgent: env.BOXLITE_GUEST_AGENT ? resolve(env.BOXLITE_GUEST_AGENT) : undefined,
     templates: pick("BOXLITE_TEMPLATES", env.BOXLITE_TEMPLATES, ["on", "off"] as const, "on") === "on",
     dockerConfigPath: resolve(env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir(), ".docker", "config.json")),
     debug: flags.debug ?? env.BOXLITE_DEBUG === "1",

@@ -63,3 +63,14 @@ test("exit waits until every output chunk was delivered, in order", async () => 
   await execution.exit.promise;
   expect(seen).toEqual(["a", "err:b"]);
 });
+
+test("output past the guest's window is a protocol error, and what it grants back is its window again", async () => {
+  const execution = new GuestExecution(7, quiet, recorder().send);
+  // A whole window, stdout and stderr together: allowed; the handlers take it and it is granted back.
+  execution.onOutput(FrameType.STDOUT, new Uint8Array(INITIAL_WINDOW / 2));
+  execution.onOutput(FrameType.STDERR, new Uint8Array(INITIAL_WINDOW / 2));
+  await Bun.sleep(0);
+  execution.onOutput(FrameType.STDOUT, new Uint8Array(INITIAL_WINDOW));
+  // Not yet granted back (the handler runs on a later turn): one byte more is past the window.
+  expect(() => execution.onOutput(FrameType.STDOUT, new Uint8Array(1))).toThrow("the guest sent 1 bytes of output past its window on stream 7");
+});

@@ -4,7 +4,7 @@
  * consume it), signals, resize, and its exit.
  */
 import { BoxliteError } from "../util/errors.ts";
-import { encodeWindowPayload, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
+import { encodeWindowPayload, FrameError, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK } from "./frames.ts";
 import { type AttachedMessage, encodeJson, type ErrorMessage, type ExitMessage, type StartedMessage } from "./messages.ts";
 
 export interface ExecHandlers {
@@ -44,6 +44,8 @@ export class GuestExecution implements ExecutionHandle {
   private stdinWindow = INITIAL_WINDOW;
   private windowWaiters: Array<() => void> = [];
   private ungranted = 0;
+  /** Output bytes the guest may still send: what it was granted and has not used. */
+  private outputCredit = INITIAL_WINDOW;
   private outputChain: Promise<void> = Promise.resolve();
   private finished = false;
   readonly started = Promise.withResolvers<StartedMessage>();
@@ -103,7 +105,11 @@ export class GuestExecution implements ExecutionHandle {
     for (const wake of this.windowWaiters.splice(0)) wake();
   }
 
+  /** Throws a FrameError when the guest sends past its window: a guest that did would fill this process's memory with what its handlers have not taken yet. */
   onOutput(type: FrameType, chunk: Uint8Array): void {
+    this.outputCredit -= chunk.length;
+    if (this.outputCredit < 0)
+      throw new FrameError("bad_window", `the guest sent ${-this.outputCredit} bytes of output past its window on stream ${this.stream}`);
     const handler = type === FrameType.STDOUT ? this.handlers.onStdout : this.handlers.onStderr;
     // Chained so that output is delivered in order even when a handler is asynchronous.
     this.outputChain = this.outputChain.then(async () => {
@@ -152,6 +158,7 @@ export class GuestExecution implements ExecutionHandle {
     this.ungranted += bytes;
     if (this.ungranted < GRANT_THRESHOLD) return;
     this.sendFrame(FrameType.WINDOW, encodeWindowPayload(this.ungranted));
+    this.outputCredit += this.ungranted;
     this.ungranted = 0;
   }
 }

@@ -251,10 +251,12 @@ test("output is held to the attached client's window, end to end: the guest gets
   await waitFor(() => guest.executions.length === 1, 5_000, "the main command to start");
   const command = guest.executions[0] as GuestExecution;
   const chunk = new Uint8Array(64 * 1024).fill(0x61);
-  for (let i = 0; i < 8; i++) command.onOutput(FrameType.STDOUT, chunk);
   const granted = () => guest.sent(command.stream, FrameType.WINDOW).reduce((sum, frame) => sum + decodeWindow(frame.payload), 0);
-  // The client's handler holds its first chunk: the relay may hand it one window, no more.
+  // The guest sends its first window; the relay hands it all to the client's window and grants it back.
+  for (let i = 0; i < 4; i++) command.onOutput(FrameType.STDOUT, chunk);
   await waitFor(() => granted() === INITIAL_WINDOW, 5_000, "the relay to pass on one window");
+  // And a second: the client's handler holds its first chunk, its window is spent, so nothing more is granted.
+  for (let i = 0; i < 4; i++) command.onOutput(FrameType.STDOUT, chunk);
   await barrier(client, guest);
   expect(granted()).toBe(INITIAL_WINDOW);
   expect(out).toHaveLength(1);

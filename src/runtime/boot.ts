@@ -24,7 +24,7 @@ import { boxHostname } from "./options.ts";
 import { removeVmmPid, writeVmmGroup } from "./vmm-pid.ts";
 
 /** After SHUTDOWN the guest powers off in milliseconds; past this the VMM is killed. */
-const SHUTDOWN_GRACE_MS = 10_000;
+export const SHUTDOWN_GRACE_MS = 10_000;
 const CONSOLE_TAIL_LINES = 15;
 
 export interface BootOptions {

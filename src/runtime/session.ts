@@ -15,9 +15,9 @@ import { type MainAttachment, type MainClient, MainSession } from "../guest-prot
 import { RelayServer } from "../guest-protocol/relay.ts";
 import type { BoxOptions } from "../model/box-options.ts";
 import { stoppingReason } from "../model/box-state.ts";
-import { BoxliteError } from "../util/errors.ts";
+import { BoxliteError, isBoxliteError } from "../util/errors.ts";
 import type { FileLock } from "../util/flock.ts";
-import { type BootedBox, bootBox, withConsoleTail } from "./boot.ts";
+import { type BootedBox, bootBox, SHUTDOWN_GRACE_MS, withConsoleTail } from "./boot.ts";
 import { boxFacts, lockForStart, setBoxState } from "./box-facts.ts";
 import { type BoxLayout, boxLayout } from "./box-layout.ts";
 import { boxNetwork, publishedPorts } from "./box-network.ts";
@@ -165,7 +165,12 @@ class BoxOwner implements BoxSession {
       return;
     }
     this.main.signal(SIGTERM);
-    this.graceTimer = setTimeout(() => this.box.channel.shutdown(), timeoutMs);
+    // Then the guest is asked to power off; one that does not within its grace (hung, or
+    // hostile: it never reads the SHUTDOWN) has its VM killed, as docker kills a container.
+    this.graceTimer = setTimeout(() => {
+      this.box.channel.shutdown();
+      this.graceTimer = setTimeout(() => this.box.vm.kill("SIGKILL"), SHUTDOWN_GRACE_MS);
+    }, timeoutMs);
   }
 
   /**
@@ -228,8 +233,11 @@ async function releaseBox(
   const { db } = home.database;
   try {
     rmSync(layout.boxSocket, { force: true });
-    // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean power-off.
-    await (options.autoRemove ? box?.kill() : box?.stop());
+    // An auto-remove box's disk is deleted next, so there is nothing to sync: skip the clean
+    // power-off. A guest that broke the protocol has no channel to hear SHUTDOWN on: waiting
+    // out the grace period would only keep a misbehaving VM running.
+    const broken = "error" in outcome && isBoxliteError(outcome.error) && outcome.error.code === "protocol";
+    await (options.autoRemove || broken ? box?.kill() : box?.stop());
     removeVmmPid(layout.dir);
     removeForkLeftovers(layout.disk);
     const now = new Date().toISOString();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import agentPath from "../../build/guest/boxlite-guest.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { buildExt4FromDir } from "../disk/ext4.ts";
+import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 
 /** A UUID made of the agent's hash: reproducible, and still one per agent build. */
@@ -20,8 +21,21 @@ function uuidOf(hash: string): string {
 /** Mount points the agent needs on its read-only root. */
 export const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", "run", "rootfs"];
 
+/** The agent's bytes: the one built in, or BOXLITE_GUEST_AGENT's. */
+async function agentBytes(config: Config): Promise<Uint8Array> {
+  if (config.guestAgent === undefined) return Bun.file(agentPath).bytes();
+  try {
+    return await Bun.file(config.guestAgent).bytes();
+  } catch (error) {
+    throw new BoxliteError(
+      "invalid_argument",
+      `BOXLITE_GUEST_AGENT=${config.guestAgent} cannot be read (${(error as Error).message}); unset it to boot the built-in agent`,
+    );
+  }
+}
+
 export async function prepareSystemDisk(config: Config): Promise<string> {
-  const agent = await Bun.file(agentPath).bytes();
+  const agent = await agentBytes(config);
   const agentHash = sha256Hex(agent);
   // "system2": the disks before them were not reproducible.
   const path = join(config.runtimeDir, "system", `system2-${agentHash.slice(0, 12)}.ext4`);
