@@ -109,7 +109,8 @@ async function whilePaused<T>(home: Home, box: BoxRecord, request: QuiesceReques
 export async function withDiskStill<T>(home: Home, box: BoxRecord, work: () => T | Promise<T>): Promise<T> {
   using boxLock = lockUnlessRunning(home, box);
   if (boxLock === undefined) return whilePaused(home, box, {}, work);
-  return work();
+  // Awaited here: `using` lets go of the lock when this returns, which must be after the work.
+  return await work();
 }
 
 /** The box's lock when it has no VM (so none starts during the fork); undefined when it runs (its owner holds it). */
@@ -144,7 +145,9 @@ export async function createSnapshot(home: Home, idOrName: string, name: string)
   mkdirSync(snapshotDir, { recursive: true });
   const snapshot = { id: mintBaseDiskId(), name, created_at: Math.floor(Date.now() / 1000) };
   const op = { snapshot_dir: snapshotDir, container_disk: layout.disk, operation: "snapshot" as const, fork: planFork(layout.disk, dest), snapshot };
-  return forkRecorded(
+  // Awaited here: `using` lets go of the disk lock when this returns, and a recovery that got
+  // it meanwhile would take the fork for a crashed one and record the snapshot itself.
+  return await forkRecorded(
     home,
     box,
     op,

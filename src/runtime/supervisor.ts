@@ -107,7 +107,11 @@ export async function spawnSupervisor(home: Home, id: string, options: Supervise
     const text = await Promise.race([new Response(child.stdout).text(), timeout]);
     const line = text.split("\n")[0] ?? "";
     if (line === "") {
-      throw new BoxliteError("vmm_failed", `box ${id}'s supervisor exited before the box started:\n${fileTail(layout.mainLog, LOG_TAIL_LINES) ?? ""}`);
+      // Its stdout ended without a word: it is gone, or going. How says whether it was killed.
+      await Promise.race([child.exited, Bun.sleep(1000)]);
+      const how = child.signalCode ? `killed by ${child.signalCode}` : child.exitCode === null ? "closed its output" : `exit status ${child.exitCode}`;
+      const tail = fileTail(layout.mainLog, LOG_TAIL_LINES);
+      throw new BoxliteError("vmm_failed", `box ${id}'s supervisor exited before the box started (${how})${tail ? `:\n${tail}` : ""}`);
     }
     const ready = JSON.parse(line) as ReadyLine;
     if (!ready.ok) throw new BoxliteError(ready.code, ready.message);

@@ -129,6 +129,15 @@ test("a box killed while it is restored leaves no VM, and the template serves th
   await runCli(["rm", "-f", "killed"]);
 });
 
+test("a detached box whose supervisor is killed while it starts says how it ended, and leaves no VM", async () => {
+  const crashed = await runCli(["run", "-d", "--name", "killed-detached", "--", "true"], { env: { BOXLITE_CRASH_AT: "template-restored" } });
+  expect(crashed.code).not.toBe(0);
+  expect(crashed.stderr).toContain("supervisor exited before the box started (killed by SIGKILL)");
+  const id = JSON.parse((await runCli(["inspect", "killed-detached"])).stdout)[0].Id as string;
+  expect(qemuProcesses(id)).toEqual([]);
+  await runCli(["rm", "-f", "killed-detached"]);
+});
+
 test("a build killed before it is published is never used, and leaves no VM behind", async () => {
   const crashed = await runCli(["run", "--rm", "--memory", "384", "--", "true"], { env: { BOXLITE_CRASH_AT: "template-saved" } });
   expect(crashed.code).not.toBe(0);
