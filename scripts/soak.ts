@@ -114,7 +114,7 @@ const clientsDone = Promise.withResolvers<void>();
 const chaos = runChaos(home, [local, remote], chaosMs, clientsDone.promise);
 await Promise.all(
   Array.from({ length: clientCount }, (_, i) =>
-    runClient({ cli: i % 2 === 0 ? local : remote, label: `c${i}`, deadline, work, tally, keep: (n) => n % 4 === 0 }),
+    runClient({ cli: i % 2 === 0 ? local : remote, label: `c${i}`, deadline, work, tally, keep: (n) => n % 4 === 0, maxKept: 3 }),
   ),
 );
 clientsDone.resolve();

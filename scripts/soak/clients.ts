@@ -4,7 +4,7 @@
  * reads another's is a data leak), stop, start, read again, and remove most of them. Every
  * step's failure is counted by cause; the chaos loop makes many of them.
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Cli, CliRun } from "./cli.ts";
 
@@ -43,12 +43,15 @@ export interface ClientOptions {
   deadline: number;
   work: string;
   tally: Tally;
-  /** Whether this box is kept at the end (a survivor the audit checks), not removed. */
+  /** Whether this box is kept (a survivor the audit checks), not removed at once. */
   keep: (n: number) => boolean;
+  /** Most boxes a client keeps running: the oldest goes when one more is kept, so a long soak holds a few, not thousands. */
+  maxKept: number;
 }
 
 export async function runClient(options: ClientOptions): Promise<void> {
   const { cli, label, tally } = options;
+  const kept: string[] = [];
   for (let n = 0; Date.now() < options.deadline; n++) {
     const name = `soak-${label}-${n}`;
     tally.names.add(name);
@@ -84,6 +87,9 @@ export async function runClient(options: ClientOptions): Promise<void> {
       () => step("exec", ["exec", name, "--", "cat", "/token"], ownToken),
     ];
     for (const next of steps) if (Date.now() >= options.deadline || !(await next())) break;
-    if (!options.keep(n)) await step("rm", ["rm", "-f", name]);
+    rmSync(file, { force: true });
+    if (options.keep(n)) kept.push(name);
+    else await step("rm", ["rm", "-f", name]);
+    while (kept.length > options.maxKept) await step("rm", ["rm", "-f", kept.shift() ?? ""]);
   }
 }
