@@ -302,6 +302,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       ...(network ? { network } : {}),
       devices: shares.devices,
       mounts: shares.mounts,
+      ...(facts.options.capabilities ? { capabilities: facts.options.capabilities } : {}),
       ...(resume ? { resume } : {}),
     });
     writeVmmPid(layout.dir, box.vm.pid);
