@@ -1,6 +1,7 @@
 /* The capability set a box's commands get (caps.c): names, docker's default, add/drop with ALL. */
 #include "caps.h"
 #include "json.h"
+#include "session_harness.h"
 #include "test.h"
 
 #define BIT(name) CAP_BIT(caps_lookup(name))
@@ -108,6 +109,49 @@ static void test_no_new_privs(void) {
   CHECK(!caps_no_new_privs(resolve(all, 1, NULL, 0)));
 }
 
+/* Sends one frame and returns the single frame the session answered with. */
+static struct out_frame answer(struct harness *h, uint8_t type, uint32_t stream, const char *json) {
+  struct out_frame out[4];
+  send_json(h, type, stream, json);
+  CHECK(take(h, out, 4) == 1);
+  return out[0];
+}
+
+/* CONFIG's capabilities: resolved into the applied configuration, refused by name, and part of
+ * what a CONFIG sent again must match. */
+static void test_config_capabilities(void) {
+  struct harness h;
+  hello_session(&h);
+  CHECK(answer(&h, FRAME_CONFIG, 0, CONFIG_JSON).type == FRAME_CONFIG && h.s.config.capabilities == CAPS_DEFAULT);
+  /* The default set said out loud is the same configuration; another set is not. */
+  CHECK(answer(&h, FRAME_CONFIG, 0,
+               "{\"hostname\":\"0123456789ab\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"capabilities\":{\"add\":[]}}")
+            .type == FRAME_CONFIG);
+  CHECK(h.configures == 1);
+  struct out_frame e = answer(&h, FRAME_CONFIG, 0,
+                              "{\"hostname\":\"0123456789ab\",\"rootfs\":{\"device\":\"/dev/vdb\"},"
+                              "\"capabilities\":{\"drop\":[\"ALL\"]}}");
+  CHECK(e.type == FRAME_ERROR && strstr(e.payload, "config_conflict") != NULL);
+  session_destroy(&h.s);
+  hello_session(&h);
+  CHECK(answer(&h, FRAME_CONFIG, 0,
+               "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"capabilities\":{\"drop\":[\"all\"],"
+               "\"add\":[\"CAP_NET_ADMIN\"]}}")
+            .type == FRAME_CONFIG);
+  CHECK(h.s.config.capabilities == CAP_BIT(12));
+  session_destroy(&h.s);
+  hello_session(&h);
+  e = answer(&h, FRAME_CONFIG, 0, "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"capabilities\":{\"add\":[\"FLY\"]}}");
+  CHECK_STR(e.payload, "{\"code\":\"config_failed\",\"message\":\"CONFIG capabilities: unknown capability \\\"FLY\\\" in \\\"add\\\"\"}");
+  CHECK(!h.s.configured && h.configures == 0);
+  session_destroy(&h.s);
+  /* Not an object, or a list of something else: malformed. */
+  hello_session(&h);
+  e = answer(&h, FRAME_CONFIG, 0, "{\"hostname\":\"h\",\"rootfs\":{\"device\":\"/dev/vdb\"},\"capabilities\":[]}");
+  CHECK(e.type == FRAME_ERROR && strstr(e.payload, "\"code\":\"malformed\"") != NULL);
+  session_destroy(&h.s);
+}
+
 int main(void) {
   test_names();
   test_default_set_is_dockers_fourteen();
@@ -116,5 +160,6 @@ int main(void) {
   test_unknown_names_are_refused();
   test_parse();
   test_no_new_privs();
+  test_config_capabilities();
   return test_finish("test_caps");
 }
