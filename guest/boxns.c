@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "confine.h"
 #include "kfile.h"
 #include "log.h"
 
@@ -62,6 +63,15 @@ static int mount_box_proc(void) {
   return 0;
 }
 
+/* Once /proc is mounted, the init needs nothing but to reap: it is made no more than a box command
+ * with no capabilities (in the box's cgroup and root, every capability dropped), so that even a
+ * command able to ptrace it (SYS_PTRACE added) gains nothing through it. */
+static int become_a_box_process(void) {
+  const char *what;
+  if (write(cgroup_procs, "0", 1) != 1 || chroot(ROOTFS_DIR) < 0 || chdir("/") < 0) return -1;
+  return confine_before_user(0, confine_last_cap(), &what) < 0 || confine_root(0, &what) < 0 ? -1 : 0;
+}
+
 /* pid 1 of the box's pid namespace: mounts its /proc, says so on `ready`, then reaps the box's
  * orphans for ever. The kernel ignores signals a namespace sends its init that it has no handler
  * for, so the box cannot kill it (and with it every process of the box). */
@@ -71,7 +81,7 @@ static int init_main(void *arg) {
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, NULL);
   prctl(PR_SET_NAME, "box-init");
-  char ok = mount_box_proc() == 0 ? 0 : (char)errno;
+  char ok = mount_box_proc() == 0 && become_a_box_process() == 0 ? 0 : (char)(errno ? errno : EIO);
   if (write(ready, &ok, 1) != 1 || ok) _exit(1);
   close(ready);
   /* Nothing else of the agent: the channel, other commands' pipes. */
@@ -171,6 +181,7 @@ int boxns_start(char *err, size_t errlen) {
   if (own >= 0 && setns(own, CLONE_NEWPID) < 0) log_errno("setns", "/proc/self/ns/pid");
   if (own >= 0) close(own);
   int pipefd[2];
+  confine_last_cap(); /* read from the agent's /proc, before the init is in the box's root */
   if (pipe2(pipefd, O_CLOEXEC) < 0) return fail(err, errlen, "pipe");
   /* The init is made in the agent's own pid namespace's terms: a new one of each, after the
    * hostname is set, so the box's uts namespace starts with it. */
@@ -185,7 +196,7 @@ int boxns_start(char *err, size_t errlen) {
     errno = n == 1 ? status : EIO;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    return fail(err, errlen, "mount the box's /proc");
+    return fail(err, errlen, "set up the box's init (its /proc, cgroup, root and capabilities)");
   }
   if (adopt_namespaces(pid, err, errlen) < 0) {
     kill(pid, SIGKILL);

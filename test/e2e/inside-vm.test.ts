@@ -6,10 +6,14 @@
  * disk filler, a process that closes every descriptor) after which the box still answers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Boxlite } from "../../src/index.ts";
 import { runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
 
 const runtime = Boxlite.open();
+const temp = new TempDirs();
 let box = "";
 
 beforeAll(async () => {
@@ -19,6 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (box) await runtime.removeBox(box, { force: true });
+  temp.removeAll();
 });
 
 interface Shell {
@@ -154,6 +159,38 @@ describe("what a root command cannot reach", () => {
     expect(sysfs.stderr).toContain("Read-only file system");
     expect((await sh("echo alive")).stdout).toBe("alive\n");
   });
+});
+
+/** What socket(AF_VSOCK) and io_uring_setup answer in the box: a static probe built with musl-gcc (the guest agent's compiler). */
+const PROBE = `#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+  char params[120] = {0};
+  int s = socket(40 /* AF_VSOCK */, SOCK_STREAM, 0);
+  printf("vsock: %s\\n", s < 0 ? strerror(errno) : "opened");
+  long r = syscall(425 /* io_uring_setup */, 1, params);
+  printf("io_uring: %s\\n", r < 0 ? strerror(errno) : "set up");
+  return 0;
+}
+`;
+
+test("neither vsock (the agent's channel under libkrun) nor io_uring is open to a root command", async () => {
+  const dir = temp.make("inside-vm-probe-");
+  writeFileSync(join(dir, "probe.c"), PROBE);
+  const built = Bun.spawnSync(["musl-gcc", "-static", "-O1", "-o", join(dir, "probe"), join(dir, "probe.c")]);
+  expect(built.exitCode, built.stderr.toString()).toBe(0);
+  await runtime.copyToBox(join(dir, "probe"), box, "/probe");
+  expect((await sh("/probe")).stdout).toBe("vsock: Operation not permitted\nio_uring: Operation not permitted\n");
+});
+
+test("the box's init holds no capability and cannot be inspected: a command that could ptrace it would gain nothing", async () => {
+  const result = await sh("grep -E '^(CapEff|CapBnd)' /proc/1/status; ls /proc/1/root/");
+  expect(result.stdout).toBe("CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n");
+  expect(result.stderr).toContain("Permission denied");
 });
 
 describe("hostile workloads", () => {
