@@ -66,9 +66,14 @@ static int mount_box_proc(void) {
 /* Once /proc is mounted, the init needs nothing but to reap: it is made no more than a box command
  * with no capabilities (in the box's cgroup and root, every capability dropped), so that even a
  * command able to ptrace it (SYS_PTRACE added) gains nothing through it. */
-static int become_a_box_process(void) {
+static int become_a_box_process(int ready) {
   const char *what;
-  if (write(cgroup_procs, "0", 1) != 1 || chroot(ROOTFS_DIR) < 0 || chdir("/") < 0) return -1;
+  if (write(cgroup_procs, "0", 1) != 1) return -1;
+  /* Nothing of the agent's (its channel, other commands' pipes, the console) but `ready`. */
+  if ((ready > 0 && syscall(SYS_close_range, 0u, (unsigned)ready - 1, 0u) < 0) ||
+      syscall(SYS_close_range, (unsigned)ready + 1, ~0u, 0u) < 0)
+    return -1;
+  if (chroot(ROOTFS_DIR) < 0 || chdir("/") < 0) return -1;
   return confine_before_user(0, confine_last_cap(), &what) < 0 || confine_root(0, &what) < 0 ? -1 : 0;
 }
 
@@ -81,11 +86,9 @@ static int init_main(void *arg) {
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, NULL);
   prctl(PR_SET_NAME, "box-init");
-  char ok = mount_box_proc() == 0 && become_a_box_process() == 0 ? 0 : (char)(errno ? errno : EIO);
+  char ok = mount_box_proc() == 0 && become_a_box_process(ready) == 0 ? 0 : (char)(errno ? errno : EIO);
   if (write(ready, &ok, 1) != 1 || ok) _exit(1);
   close(ready);
-  /* Nothing else of the agent: the channel, other commands' pipes. */
-  syscall(SYS_close_range, 0u, ~0u, 0u);
   for (;;) {
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }
