@@ -129,13 +129,14 @@ static int make_cgroup(char *err, size_t errlen) {
   const char *box = BOXNS_CGROUP_DIR "/box";
   if (mkdir("/run/boxlite", 0700) < 0 && errno != EEXIST) return fail(err, errlen, "mkdir /run/boxlite");
   if (mkdir(BOXNS_CGROUP_DIR, 0700) < 0 && errno != EEXIST) return fail(err, errlen, "mkdir " BOXNS_CGROUP_DIR);
-  /* favordynmods: every command moves into the box's group, and without it a move waits for an RCU
-   * grace period (cgroup_threadgroup_rwsem) — ~12 ms of every exec under TCG. Kernels before 6.0
-   * lack the option. */
+  /* cpu: the box's processes are one scheduling group, so the agent gets its share of the vCPUs
+   * against a fork bomb's hundreds. favordynmods: every command moves into the box's group, and
+   * without it a move waits for an RCU grace period (cgroup_threadgroup_rwsem) — ~12 ms of every
+   * exec under TCG. Kernels before 6.0 lack the option. */
   unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (mount("cgroup", BOXNS_CGROUP_DIR, "cgroup", flags, "pids,devices,favordynmods") < 0 &&
-      mount("cgroup", BOXNS_CGROUP_DIR, "cgroup", flags, "pids,devices") < 0)
-    return fail(err, errlen, "mount the pids and devices cgroup controllers");
+  if (mount("cgroup", BOXNS_CGROUP_DIR, "cgroup", flags, "pids,devices,cpu,favordynmods") < 0 &&
+      mount("cgroup", BOXNS_CGROUP_DIR, "cgroup", flags, "pids,devices,cpu") < 0)
+    return fail(err, errlen, "mount the pids, devices and cpu cgroup controllers");
   if (mkdir(box, 0700) < 0 && errno != EEXIST) return fail(err, errlen, "mkdir the box cgroup");
   if (write_pids_max(box) < 0) return fail(err, errlen, "set the box's pids.max");
   if (kfile_write(BOXNS_CGROUP_DIR "/box/devices.deny", "a") < 0) return fail(err, errlen, "deny the box's devices");

@@ -1,7 +1,7 @@
 /* The box's own namespaces and cgroup inside the VM (docs/security.md, "Inside the VM"): every
  * command of the box runs in one pid, ipc and uts namespace apart from the agent's, held by a
- * small init (pid 1 there, reaping the box's orphans), and in one cgroup that caps its processes
- * and lets it open only docker's default devices. */
+ * small init (pid 1 there, reaping the box's orphans), and in one cgroup that caps its processes,
+ * lets it open only docker's default devices and schedules it as one group. */
 #ifndef BOXLITE_BOXNS_H
 #define BOXLITE_BOXNS_H
 
