@@ -103,6 +103,10 @@ int confine_before_user(uint64_t caps, int last_cap, const char **what) {
       return *what = "drop from the capability bounding set", -1;
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return *what = "clear the ambient capabilities", -1;
   if (caps_no_new_privs(caps) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return *what = "set no_new_privs", -1;
+  return confine_seccomp(what);
+}
+
+int confine_seccomp(const char **what) {
   struct sock_fprog prog = {.len = L_COUNT, .filter = filter};
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) return *what = "install the seccomp filter", -1;
   return 0;

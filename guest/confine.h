@@ -14,6 +14,9 @@ int confine_last_cap(void);
  * installs the seccomp filter. Returns 0, or -1 with what failed in what (errno set). */
 int confine_before_user(uint64_t caps, int last_cap, const char **what);
 
+/* The seccomp filter alone (confine_before_user's last step): needs CAP_SYS_ADMIN or no_new_privs. */
+int confine_seccomp(const char **what);
+
 /* After the switch to root: permitted and effective become `caps`, inheritable empty (a non-root
  * user has none left after setuid, and gets the bounding set only through a setuid or
  * file-capability program, as in docker). Returns 0, or -1 with what in what. */
