@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "boxns.h"
+#include "confine.h"
 #include "exec.h"
 
 /* Writes [code][message] on the setup pipe, where exec_finish reads it, and exits with code. */
@@ -125,16 +127,21 @@ _Noreturn void child_run(const struct child_plan *p) {
   reset_signals();
   if (setsid() < 0) fail(p, 126, "setsid: %s", strerror(errno));
   setup_stdio(p);
+  const char *what;
+  /* The box's namespaces and cgroup (the agent bore this child in its pid namespace already). */
+  if (boxns_enter(&what) < 0) fail(p, 126, "%s: %s", what, strerror(errno));
   /* A mount namespace of its own, so the command cannot change the agent's mounts. */
   if (unshare(CLONE_NEWNS) < 0) fail(p, 126, "unshare(CLONE_NEWNS): %s", strerror(errno));
   if (chroot(ROOTFS_DIR) < 0 || chdir("/") < 0) fail(p, 126, "chroot %s: %s", ROOTFS_DIR, strerror(errno));
   if (req->create_cwd && make_dirs(req->cwd) < 0)
     fail(p, 126, "create cwd (\"%s\"): %s", req->cwd, strerror(errno));
+  if (confine_before_user(p->caps, p->last_cap, &what) < 0) fail(p, 126, "%s: %s", what, strerror(errno));
   gid_t groups[USER_MAX_GROUPS];
   for (size_t i = 0; i < p->user->ngroups; i++) groups[i] = p->user->groups[i];
   if (setgroups(p->user->ngroups, groups) < 0) fail(p, 126, "setgroups: %s", strerror(errno));
   if (setgid(p->user->gid) < 0) fail(p, 126, "setgid %u: %s", p->user->gid, strerror(errno));
   if (setuid(p->user->uid) < 0) fail(p, 126, "setuid %u: %s", p->user->uid, strerror(errno));
+  if (p->user->uid == 0 && confine_root(p->caps, &what) < 0) fail(p, 126, "%s: %s", what, strerror(errno));
   /* After setuid, so the user's own permissions apply to the cwd. */
   if (chdir(req->cwd) < 0) fail(p, 126, "chdir to cwd (\"%s\"): %s", req->cwd, strerror(errno));
   int e = exec_search(req->argv[0], req->argv, p->envp);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "boxns.h"
 #include "etc_files.h"
 #include "grow.h"
 #include "log.h"
@@ -41,7 +42,7 @@ int configure_apply(void *ctx, const struct guest_config *cfg, char *err, size_t
    * made, silently; the next start tries again. */
   if (grow_rootfs(cfg->rootfs_device, ROOTFS_DIR, err, errlen) < 0 ||
       (cfg->mount_count && volumes_mount(cfg, err, errlen) < 0) ||
-      (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0)) {
+      (cfg->network.interface[0] && configure_network(cfg, err, errlen) < 0) || boxns_start(err, errlen) < 0) {
     /* Unmounted again so that a failed CONFIG leaves nothing mounted, as one whose mount failed:
      * the next CONFIG is applied afresh. Nothing runs in the rootfs yet, so nothing holds it. */
     mounts_unmount_rootfs();

@@ -10,11 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "boxns.h"
+#include "caps.h"
 #include "clock.h"
+#include "confine.h"
 #include "mounts.h"
 #include "net.h"
 #include "configure.h"
 #include "log.h"
+#include "loop.h"
 #include "pty.h"
 #include "userdb.h"
 #include "wake.h"
@@ -91,8 +95,10 @@ static _Alignas(16) unsigned char child_stack[64 * 1024];
 static int child_entry(void *plan) { child_run(plan); }
 
 static int spawn(void *ctx, struct stream *st, const struct exec_request *req, char *err, size_t errlen) {
-  (void)ctx;
+  const struct agent *agent = ctx;
   net_loopback_now(); /* a command may need it before the agent was ever idle */
+  /* Started at CONFIG; again here only when the box's init died. */
+  if (boxns_start(err, errlen) < 0) return -1;
   static struct userdb users;
   if (!users.root[0]) userdb_init(&users, ROOTFS_DIR);
   struct user_ids user;
@@ -120,6 +126,8 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
       .envp = envp,
       .stdio = {fds[IN_R], fds[OUT_W], fds[ERR_W]},
       .tty = fds[PTY_SLAVE],
+      .caps = agent->session.config.capabilities & (CAPS_ALL >> (CAPS_LAST - confine_last_cap())),
+      .last_cap = confine_last_cap(),
       .failure = &failure,
   };
   uint64_t start = clock_now_ns();

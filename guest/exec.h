@@ -28,6 +28,8 @@ struct child_plan {
   char **envp;
   int stdio[3]; /* fds for the child's 0, 1, 2; stdio[0] < 0 means /dev/null */
   int tty;      /* the PTY slave, or -1 */
+  uint64_t caps; /* the box's capabilities, those the running kernel has (caps.h) */
+  int last_cap;  /* the running kernel's highest capability */
   struct child_failure *failure; /* filled when setup or exec fails */
 };
 

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "boxns.h"
 #include "clock.h"
 #include "exec.h"
 #include "log.h"
@@ -32,7 +33,10 @@ static void reap_children(struct agent *a) {
   while ((pid = reap_one(&status)) > 0) {
     /* Orphans re-parented to PID 1 are reaped too; they belong to no stream. */
     struct stream *st = session_find_pid(&a->session, pid);
-    if (!st) continue;
+    if (!st) {
+      boxns_reaped(pid);
+      continue;
+    }
     exec_finish(st, status, clock_now_ns());
     session_stream_exited(&a->session, st);
   }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,10 @@ int main(void) {
   /* A write to a closed pipe must be an EPIPE to handle, not a signal. Children reset it
    * (child.c's reset_signals: a signal ignored here must be reset there too). */
   signal(SIGPIPE, SIG_IGN);
+  /* A command's child shares the agent's memory until execve (exec.c): non-dumpable, no process of
+   * the box may ptrace it (or the agent) in that window without CAP_SYS_PTRACE. execve gives each
+   * command a dumpable memory of its own again. */
+  prctl(PR_SET_DUMPABLE, 0);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
   struct boot_config cfg;
   read_cmdline(&cfg);

@@ -84,6 +84,8 @@ struct guest_config {
   struct guest_network network;
   struct guest_mount mounts[CONFIG_MOUNTS_MAX];
   size_t mount_count;
+  /* The capabilities of the box's commands (caps.h): bit n is capability n. */
+  uint64_t capabilities;
 };
 
 /* message_parse_config's answer to a well-formed CONFIG the agent will not apply: the session
@@ -111,7 +113,8 @@ int message_parse_files(uint8_t type, const uint8_t *p, size_t n, struct files_r
                         size_t whylen);
 void message_free_files(struct files_request *req);
 /* CONFIG: `hostname` (1..64 bytes) and `rootfs.device` (an absolute path) are required; `mounts`
- * (an array) and `network` (an object) may be absent, null or empty; other fields are ignored.
+ * (an array), `network` and `capabilities` (objects) may be absent, null or empty; other fields
+ * are ignored. Without `capabilities` the commands get docker's default set.
  * Returns 0, -1 (malformed) or CONFIG_REFUSED (a mount or a `network` that breaks the rules of
  * docs/guest-protocol.md), with the reason in why. */
 int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen);

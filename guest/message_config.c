@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "message.h"
 #include "message_impl.h"
 
@@ -254,7 +255,7 @@ static int parse_mounts(const struct json_doc *doc, const struct json_value *mou
 
 static int parse_config_fields(const struct json_doc *doc, const struct json_value *root, struct guest_config *cfg,
                                char *why, size_t whylen) {
-  const struct json_value *rootfs, *mounts, *network;
+  const struct json_value *rootfs, *mounts, *network, *capabilities;
   if (get_text(doc, root, "CONFIG", "hostname", cfg->hostname, CONFIG_HOSTNAME_MAX, why, whylen) < 0) return -1;
   if (get_required(doc, root, "CONFIG", "rootfs", JSON_OBJECT, &rootfs, why, whylen) < 0) return -1;
   if (get_text(doc, rootfs, "CONFIG rootfs", "device", cfg->rootfs_device, CONFIG_DEVICE_MAX, why, whylen) < 0)
@@ -262,11 +263,16 @@ static int parse_config_fields(const struct json_doc *doc, const struct json_val
   if (cfg->rootfs_device[0] != '/') return fail(why, whylen, "CONFIG rootfs: \"device\" must be an absolute path");
   if (message_get_optional(doc, root, "CONFIG", "mounts", JSON_ARRAY, &mounts, why, whylen) < 0) return -1;
   if (message_get_optional(doc, root, "CONFIG", "network", JSON_OBJECT, &network, why, whylen) < 0) return -1;
+  if (message_get_optional(doc, root, "CONFIG", "capabilities", JSON_OBJECT, &capabilities, why, whylen) < 0)
+    return -1;
+  cfg->capabilities = CAPS_DEFAULT;
+  int caps = capabilities ? caps_parse(doc, capabilities, &cfg->capabilities, why, whylen) : 0;
+  if (caps == -1) return -1;
   /* Well-formed. What follows is refused, not malformed: the host asked for something this
    * agent will not apply, and a box must not start silently without it. */
   if (mounts && parse_mounts(doc, mounts, cfg, why, whylen) < 0) return CONFIG_REFUSED;
   if (network && network->len && parse_network(doc, network, cfg, why, whylen) < 0) return CONFIG_REFUSED;
-  return 0;
+  return caps < 0 ? CONFIG_REFUSED : 0;
 }
 
 int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, char *why, size_t whylen) {
@@ -282,7 +288,7 @@ int message_parse_config(const uint8_t *p, size_t n, struct guest_config *cfg, c
 bool message_same_config(const struct guest_config *a, const struct guest_config *b) {
   const struct guest_network *x = &a->network, *y = &b->network;
   /* A CONFIG without a network leaves every member of it zero. */
-  bool same = strcmp(a->hostname, b->hostname) == 0 && strcmp(a->rootfs_device, b->rootfs_device) == 0 &&
+  bool same = a->capabilities == b->capabilities && strcmp(a->hostname, b->hostname) == 0 && strcmp(a->rootfs_device, b->rootfs_device) == 0 &&
               strcmp(x->interface, y->interface) == 0 && x->address.s_addr == y->address.s_addr &&
               x->prefix == y->prefix && x->gateway.s_addr == y->gateway.s_addr && x->mtu == y->mtu &&
               x->nameserver_count == y->nameserver_count && strcmp(x->search, y->search) == 0;

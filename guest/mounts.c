@@ -110,8 +110,10 @@ int mounts_rootfs(const char *device) {
     log_errno("mount", ROOTFS_DIR);
     return -e;
   }
-  mount_at("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  mount_at("sysfs", ROOTFS_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  /* Read-only, as docker's: a writable sysfs would let a box root unbind the agent's channel or
+   * its disks. /proc is the box init's own (boxns.c), once this /dev has its null. */
+  mkdir(ROOTFS_DIR "/proc", 0555);
+  mount_at("sysfs", ROOTFS_DIR "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_container_dev();
   return 0;
 }
@@ -121,8 +123,9 @@ void mounts_unmount_rootfs(void) {
   static const char *const inner_first[] = {
       ROOTFS_DIR "/dev/shm", ROOTFS_DIR "/dev/pts", ROOTFS_DIR "/dev", ROOTFS_DIR "/sys", ROOTFS_DIR "/proc",
   };
+  /* The box's /proc has docker's read-only and masked paths mounted on it. */
   for (size_t i = 0; i < sizeof inner_first / sizeof inner_first[0]; i++)
-    if (umount2(inner_first[i], 0) < 0 && errno != EINVAL && errno != ENOENT) log_errno("umount", inner_first[i]);
+    if (umount2(inner_first[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) log_errno("umount", inner_first[i]);
   if (umount2(ROOTFS_DIR, 0) == 0 || errno == EINVAL) return;
   log_errno("umount", ROOTFS_DIR);
   if (mount(NULL, ROOTFS_DIR, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0) log_errno("remount read-only", ROOTFS_DIR);

@@ -37,6 +37,9 @@ Options:
   -v, --volume HOST:BOX[:ro|rw]  Share a host directory or file at BOX (repeatable); a relative
                          HOST is taken from the current directory (~ is not expanded);
                          -v BOX[:ro] alone: a new anonymous volume under the home
+      --cap-add CAP      Add a Linux capability to docker's default set for the box's
+                         commands (repeatable; any case, CAP_ optional, ALL)
+      --cap-drop CAP     Drop one from it (repeatable; --cap-drop ALL keeps only the adds)
 
 Exit status: the command's own; 125 when boxlite failed; 126 when the command cannot be
 executed; 127 when it is not found; 128+N when it was killed by signal N.

@@ -49,6 +49,8 @@ export interface GuestConfig {
   network?: GuestNetwork;
   /** The box's volumes, mounted in this order; absent or empty: none. */
   mounts?: GuestMount[];
+  /** Capabilities to add to and drop from docker's default set for the box's commands (names, `ALL`); absent: the default set. */
+  capabilities?: { add: string[]; drop: string[] };
 }
 
 /**

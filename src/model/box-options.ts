@@ -4,6 +4,7 @@
  * limits the reference sets, and the checks a new box's options pass once.
  */
 import { BoxliteError } from "../util/errors.ts";
+import { type CapabilityPolicy, checkCapabilities } from "./capabilities.ts";
 import { checkNetworkOptions, type PortMapping } from "./network.ts";
 import { checkVolumes, type VolumeMount } from "./volumes.ts";
 
@@ -60,6 +61,8 @@ export interface BoxOptions {
   ports?: PortMapping[];
   /** Host paths shared into the box (`-v`, REST `volumes`); an anonymous one becomes a host path when the box is created. */
   volumes?: VolumeMount[];
+  /** Linux capabilities to add to and drop from docker's default set for the box's commands (`--cap-add`, `--cap-drop`, REST `advanced.capabilities`). */
+  capabilities?: CapabilityPolicy;
 }
 
 /** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */
@@ -125,4 +128,5 @@ export function checkBoxOptions(options: BoxOptions): void {
   if (options.user !== undefined) checkUser(options.user);
   checkNetworkOptions(options.network, options.ports, "invalid_argument");
   checkVolumes(options.volumes, "invalid_argument");
+  checkCapabilities(options.capabilities);
 }

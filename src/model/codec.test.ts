@@ -125,6 +125,7 @@ describe("a record the reference wrote", () => {
       detach: true,
       network: { mode: "enabled", allowNet: ["pypi.org"] },
       volumes: [{ hostPath: "/home/u/src", guestPath: "/src", readOnly: true }],
+      capabilities: { add: ["SYS_ADMIN"], drop: [] },
     });
   });
 

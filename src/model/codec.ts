@@ -59,9 +59,6 @@ function unsupported(field: string, why: string): BoxliteError {
  * for nothing and passes, so what clients send by default is accepted.
  */
 function refuseUnsupported(request: CreateBoxRequest): void {
-  const capabilities = request.advanced?.capabilities;
-  if ((capabilities?.add?.length ?? 0) > 0 || (capabilities?.drop?.length ?? 0) > 0)
-    throw unsupported("advanced.capabilities", "Linux capabilities cannot be changed in this build");
   if (request.security != null) throw unsupported("security", "security presets are not in this build");
   if ((request.secrets?.length ?? 0) > 0) throw unsupported("secrets", "secret substitution (an HTTPS proxy in the network process) is not in this build yet");
   // As the local reference: AutoStop (auto_pause, its older name) is a cloud feature, and so is auto_resume.

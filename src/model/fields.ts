@@ -13,6 +13,7 @@ import { type JsonObject, type JsonValue, isJsonObject } from "../db/json.ts";
 import { configFields } from "../db/listing-indexes.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger } from "../util/flags.ts";
+import { capabilitiesField } from "./capabilities.ts";
 import { type BoxOptions, envFromPairs, type NetworkMode, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
 import { type PortMapping, parsePortSpec, portSpecOf } from "./network.ts";
@@ -345,6 +346,7 @@ export const FIELDS: FieldTable = {
       ],
     ],
   },
+  capabilities: capabilitiesField,
 };
 
 /** The option names, in the table's order. */

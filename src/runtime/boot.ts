@@ -11,6 +11,7 @@ import { GuestChannel } from "../guest-protocol/client.ts";
 import { isConfigRefusal } from "../guest-protocol/client-errors.ts";
 import type { GuestConfig, GuestMount } from "../guest-protocol/messages.ts";
 import type { ImageBase } from "../image/image.ts";
+import type { CapabilityPolicy } from "../model/capabilities.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { fileTail } from "../util/fs.ts";
 import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ResumeFrom, type ShareSource, type VmControl, type VmProcess, type VmSpec } from "../vmm/backend.ts";
@@ -38,6 +39,8 @@ export interface BootOptions {
   devices?: VmDevice[];
   /** What the guest mounts from those shares, in order (docs/volumes.md). */
   mounts?: GuestMount[];
+  /** The box's capability policy (docs/security.md); absent: docker's default set. */
+  capabilities?: CapabilityPolicy;
   /** Processes to run beside the VMM, ready before it starts: what serves those devices. */
   helpers?: HelperCommand[];
   /** Start from the box's saved state (a suspended box, docs/suspend.md) instead of booting; no cold boot when that fails. */
@@ -88,12 +91,19 @@ async function stopVm(vm: VmProcess, channel: GuestChannel | undefined, clean: b
 }
 
 /** What the guest is told about its box once it is up (docs/guest-protocol.md, "Configuration"). */
-export function guestConfig(id: string, network?: BoxNetwork, mounts: GuestMount[] = [], hostname = boxHostname(id)): GuestConfig {
+export function guestConfig(
+  id: string,
+  network?: BoxNetwork,
+  mounts: GuestMount[] = [],
+  hostname = boxHostname(id),
+  capabilities?: CapabilityPolicy,
+): GuestConfig {
   return {
     hostname,
     rootfs: { device: GUEST_ROOTFS_DEVICE },
     ...(network ? { network: network.guest } : {}),
     ...(mounts.length > 0 ? { mounts } : {}),
+    ...(capabilities ? { capabilities: { add: capabilities.add, drop: capabilities.drop } } : {}),
   };
 }
 
@@ -154,7 +164,7 @@ export async function bootBox(config: Config, options: BootOptions, cold = false
   // Each volume's tag as the guest will find it on this backend.
   const mounts = (options.mounts ?? []).map((mount) => ({ ...mount, ...shareSource(mount.tag) }));
   const restored = vm.restored;
-  const guest = guestConfig(options.id, options.network, mounts, options.hostname);
+  const guest = guestConfig(options.id, options.network, mounts, options.hostname, options.capabilities);
   try {
     const { channel } = await GuestChannel.connect(layout.agentSocket, {
       timeoutMs: restored ? Math.min(RESTORED_TIMEOUT_MS, config.bootTimeoutMs) : config.bootTimeoutMs,

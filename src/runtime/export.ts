@@ -80,6 +80,7 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
         boxName: box.name,
         image: options.rootfsPath ?? options.image ?? DEFAULT_IMAGE_NAME,
         boxOptions: box.config.options,
+        hasCapabilityPolicy: options.capabilities !== undefined,
         hasPorts: (options.ports?.length ?? 0) > 0,
         disks: { container: flat },
         ...(imageConfig ? { imageConfig } : {}),

@@ -310,6 +310,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       ...(network ? { network } : {}),
       devices: shares.devices,
       mounts: shares.mounts,
+      ...(facts.options.capabilities ? { capabilities: facts.options.capabilities } : {}),
       ...(resume ? { resume } : {}),
       ...(memory?.manifest.hostname ? { hostname: memory.manifest.hostname } : {}),
     });

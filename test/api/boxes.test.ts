@@ -112,8 +112,6 @@ test("the create request maps onto the runtime's options", () => {
 
 test("fields this build cannot honour are refused with 400 unsupported naming the field", async () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ advanced: { capabilities: { add: ["SYS_ADMIN"] } } }, "advanced.capabilities"],
-    [{ advanced: { capabilities: { drop: ["NET_RAW"] } } }, "advanced.capabilities"],
     [{ security: "maximum" }, "security"],
     [{ secrets: [{ name: "k", value: "v" }] }, "secrets"],
     [{ auto_pause: 900 }, "auto_stop"],

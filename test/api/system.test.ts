@@ -9,13 +9,13 @@ afterAll(async () => {
   await executions.close();
 });
 
-test("GET /v1/config says what this build supports: snapshots, clone, export and import, but no capabilities", async () => {
+test("GET /v1/config says what this build supports: capabilities, snapshots, clone, export and import", async () => {
   const answer = await call(app, "GET", "/v1/config");
   expect(answer.status).toBe(200);
   expect(answer.json).toMatchObject({
     defaults: { cpus: 1, memory_mib: 512, auto_delete: 0 },
     capabilities: {
-      linux_capabilities_enabled: false,
+      linux_capabilities_enabled: true,
       snapshots_enabled: true,
       clone_enabled: true,
       export_enabled: true,

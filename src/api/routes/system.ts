@@ -50,8 +50,8 @@ export class ServerCounters {
 const CONFIG: Static<typeof ServerConfig> = {
   defaults: { cpus: DEFAULT_CPUS, memory_mib: DEFAULT_MEMORY_MIB, auto_delete: 0 },
   capabilities: {
-    // Not in this build: refused with 400 unsupported (docs/rest-api.md).
-    linux_capabilities_enabled: false,
+    // advanced.capabilities is applied by the guest (docs/security.md).
+    linux_capabilities_enabled: true,
     // The reference's clients refuse these operations unless each is advertised as true.
     snapshots_enabled: true,
     clone_enabled: true,
