@@ -18,6 +18,7 @@ import { boxLayout } from "./box-layout.ts";
 import { newBoxState } from "./box-record.ts";
 import { newBoxId } from "./create.ts";
 import { crashPoint } from "../config/crash.ts";
+import { lockBox } from "./box-lock.ts";
 import { lockDiskOps } from "./disk-op.ts";
 import type { Home } from "./home.ts";
 import { allocatedBytes, forkRecorded } from "./snapshots.ts";
@@ -71,7 +72,9 @@ function provisionClones(home: Home, source: BoxRecord, base: BaseDisk, names: A
     const id = newBoxId();
     const layout = boxLayout(config, id);
     // The directory first: a crash before the record leaves an orphan directory, which
-    // opening the home sweeps, never a record whose disk is missing.
+    // opening the home sweeps, never a record whose disk is missing. The new box's lock says
+    // it is being made, so that no sweep takes it for an orphan meanwhile.
+    using _making = lockBox(config, id, "clone");
     mkdirSync(join(layout.dir, "disks"), { recursive: true });
     mkdirSync(join(layout.dir, "logs"), { recursive: true });
     try {

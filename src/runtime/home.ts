@@ -14,14 +14,13 @@ import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/data
 import { optionsFromRecord } from "../model/codec.ts";
 import { FileLock } from "../util/flock.ts";
 import { startTimeOf } from "../util/proc.ts";
+import { removeBoxLock, tryLockBox } from "./box-lock.ts";
 import { discardBox } from "./discard.ts";
 import { recoverDiskOps } from "./disk-recovery.ts";
 
 /** Migration of a big old home can take a while; a stuck holder is reported, not waited on forever. */
 const HOME_LOCK_TIMEOUT_MS = 60_000;
 const SUBDIRS = ["db", "images", "bases", "boxes", "locks", "tmp"];
-/** A box directory without a record this old is no box being made (clone.ts, import.ts make theirs a moment before). */
-const ORPHAN_AGE_MS = 10 * 60_000;
 
 export interface Home {
   config: Readonly<Config>;
@@ -38,20 +37,24 @@ export interface Home {
 }
 
 /**
- * Box directories without a record (a removal that crashed between its two steps, a clone
- * or import that crashed before its record) and socket links to box directories that are
- * gone. create.ts writes a box's record before its directory; clone.ts and import.ts write
- * the directory (with its disk) a moment before the record, hence the age.
+ * Box directories without a record (a removal killed between its two steps, a clone or
+ * import killed before its record) and socket links to box directories that are gone.
+ * create.ts writes a box's record before its directory; clone.ts and import.ts write the
+ * directory (with its disk) first, holding the new box's lock until its record is in: a
+ * directory whose lock is free has nobody making it.
  */
-function sweepOrphans(config: Readonly<Config>, ids: Set<string>, olderThanMs: number): void {
+function sweepOrphans(config: Readonly<Config>, ids: Set<string>): void {
   const boxesDir = join(config.home, "boxes");
-  const now = Date.now();
   for (const id of existsSync(boxesDir) ? readdirSync(boxesDir) : []) {
-    if (ids.has(id)) continue;
-    const dir = join(boxesDir, id);
-    // A clone or an import makes its directory just before its record: only old ones are orphans for sure.
-    if (now - (statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? now) < olderThanMs) continue;
-    rmSync(dir, { recursive: true, force: true });
+    if (ids.has(id) || !statSync(join(boxesDir, id), { throwIfNoEntry: false })?.isDirectory()) continue;
+    const lock = tryLockBox(config, id, "sweep an orphan");
+    if (!(lock instanceof FileLock)) continue; // being made, or removed, right now
+    try {
+      rmSync(join(boxesDir, id), { recursive: true, force: true });
+      removeBoxLock(config, id);
+    } finally {
+      lock.release();
+    }
   }
   for (const link of existsSync(config.socketDir) ? readdirSync(config.socketDir) : []) {
     const path = join(config.socketDir, link);
@@ -74,7 +77,7 @@ function withRecovery(home: Home): Home {
   home.warnings.push(...recoverDiskOps(home));
   sweepStaleStaging(home.config);
   // A clone or import that crashed between its directory and its record left an orphan.
-  sweepOrphans(home.config, new Set(listBoxIds(home.database.db)), ORPHAN_AGE_MS);
+  sweepOrphans(home.config, new Set(listBoxIds(home.database.db)));
   return home;
 }
 

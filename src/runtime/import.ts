@@ -19,6 +19,7 @@ import { type BoxOptions, checkBoxOptions } from "../model/box-options.ts";
 import { optionsFromRecord } from "../model/codec.ts";
 import { isHostVolume } from "../model/volumes.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { lockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { type MemoryManifest, parseMemoryManifest, placeMemory } from "./box-memory.ts";
 import { newBoxConfig, newBoxState } from "./box-record.ts";
@@ -111,6 +112,8 @@ export async function importBox(home: Home, path: string, options: ImportOptions
   const staging = mkdtempSync(join(config.home, "tmp", `import-${process.pid}-`));
   const id = newBoxId();
   const layout = boxLayout(config, id);
+  // Held until its record is in: a sweep takes a directory without a record for an orphan unless its lock is held.
+  using _making = lockBox(config, id, "import");
   try {
     const { manifest, containerDisk, memoryState } = await readArchive(path, staging);
     crashPoint(config, "import-read");

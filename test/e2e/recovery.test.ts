@@ -1,12 +1,13 @@
 /** Records brought back in line with reality when a box's boxlite process died. */
 import { afterAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { boxIds, runningBox } from "../helpers/boxes.ts";
 import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
+import { FileLock } from "../../src/util/flock.ts";
 
 const temp = new TempDirs();
 afterAll(() => temp.removeAll());
@@ -52,11 +53,12 @@ test("after a host reboot, box directories without a record and dangling socket 
   const env = { BOXLITE_HOME: home };
   expect((await runCli(["ls"], { env })).code).toBe(0);
   const kept = (await runCli(["create", "--", "true"], { env })).stdout.trim();
+  // A record-less directory is an orphan at once (a removal killed midway left it), unless its
+  // lock is held: a clone or import makes its directory, under the new box's lock, before its record.
   mkdirSync(join(home, "boxes", "orphan-dir", "disks"), { recursive: true });
-  // A record-less directory is an orphan once it is old (a clone or import makes its directory a moment before its record).
-  const hourAgo = new Date(Date.now() - 3_600_000);
-  utimesSync(join(home, "boxes", "orphan-dir"), hourAgo, hourAgo);
   mkdirSync(join(home, "boxes", "being-made", "disks"), { recursive: true });
+  const making = FileLock.tryAcquire(join(home, "locks", "being-made"), "test: a clone making it");
+  if (!(making instanceof FileLock)) throw new Error("the test's lock is taken");
   const socketDir = join(tmpdir(), `bl-${process.getuid?.() ?? 0}`);
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   symlinkSync(join(home, "boxes", "gone", "sockets"), join(socketDir, "dangling-test-link"));
@@ -66,6 +68,7 @@ test("after a host reboot, box directories without a record and dangling socket 
   database.close();
   expect((await runCli(["ls", "-a", "-q"], { env })).stdout).toBe(`${kept}\n`);
   expect(readdirSync(join(home, "boxes")).sort()).toEqual(["being-made", kept].sort());
+  making.release();
   // lstat, not exists: a dangling link "does not exist" to existsSync even while it is there.
   expect(() => lstatSync(join(socketDir, "dangling-test-link"))).toThrow(/ENOENT/);
 });
