@@ -4,6 +4,7 @@
  */
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { childEnv } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 
 const MIB = 1024 * 1024;
@@ -66,7 +67,7 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
   let proc: ReturnType<typeof Bun.spawnSync>;
   try {
     // E2FSPROGS_FAKE_TIME: mke2fs's own switch for the times it stamps (0 means "now").
-    const env = options.reproducibleUuid ? { ...process.env, E2FSPROGS_FAKE_TIME: "1" } : process.env;
+    const env = childEnv(options.reproducibleUuid ? { E2FSPROGS_FAKE_TIME: "1" } : {});
     proc = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe", env });
   } catch (cause) {
     throw new BoxliteError("missing_dependency", "mke2fs was not found; install e2fsprogs (apt-get install e2fsprogs)", { cause });
@@ -90,7 +91,7 @@ function zeroTimes(dir: string, image: string): void {
     stdin: new TextEncoder().encode(`${commands.join("\n")}\n`),
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, E2FSPROGS_FAKE_TIME: "1" },
+    env: childEnv({ E2FSPROGS_FAKE_TIME: "1" }),
   });
   // debugfs exits 0 whatever its commands did: their complaints are on stderr, after its banner.
   const complaints = proc.stderr.toString().split("\n").slice(1).join("\n").trim();
