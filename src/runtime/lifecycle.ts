@@ -17,7 +17,7 @@ import { lockBox } from "./box-lock.ts";
 import { discardMemory, isSuspended } from "./box-memory.ts";
 import { connectBox } from "./box-socket.ts";
 import type { Home } from "./home.ts";
-import { resolveReconciled } from "./reconcile.ts";
+import { reconcileBox, resolveReconciled } from "./reconcile.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "./session.ts";
 import { type SuperviseOptions, spawnSupervisor } from "./supervisor.ts";
 
@@ -40,7 +40,9 @@ export async function startDetached(home: Home, idOrName: string, options: Super
 async function waitFor(home: Home, id: string, timeoutMs: number, done: (box: BoxRecord | undefined) => boolean): Promise<BoxRecord | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const box = resolveBox(home.database.db, id);
+    let box = resolveBox(home.database.db, id);
+    // An owner that died meanwhile leaves the record claiming a VM: reconciled, it says the box is down.
+    if (box && reconcileBox(home.config, home.database, box.id, box.status, box.pid) !== "unchanged") box = resolveBox(home.database.db, id);
     if (done(box) || Date.now() > deadline) return box;
     await Bun.sleep(POLL_MS);
   }
