@@ -2,7 +2,20 @@
  * vmm-watch: runs a box's VMM and its helper processes as one group, and ends the whole
  * group when boxlite dies.
  *
- * Usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
+ * Usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD
+ *                  [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
+ *
+ * The jail's options (docs/security.md, "The jail around each VMM"), applied before
+ * anything is started so that every member inherits them:
+ *   --cgroup PROCS   vmm-watch moves itself into that cgroup (PROCS is its cgroup.procs
+ *                    file; one per v1 hierarchy), so the whole group is counted and limited.
+ *   --rlimit NAME=N  sets soft and hard limit NAME (nofile, core, fsize) to N.
+ *   --jailed         each member is a bubblewrap command line ending in `--info-fd 3`:
+ *                    bwrap stays the member's parent and writes the pid of what it runs
+ *                    (`"child-pid": N`, run --as-pid-1) on fd 3. That pid is the one
+ *                    reported, signalled and stopped, so a SIGTERM reaches the VMM itself
+ *                    and not bwrap; vmm-watch still waits for bwrap. Members also start
+ *                    with every fd above 2 closed but fd 3.
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -49,6 +62,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +83,7 @@ struct member {
   const char *ready_path; /* helpers only */
   int ready_ms;
   pid_t pid;
+  pid_t target; /* what is reported and signalled: pid, or what bwrap runs when --jailed */
   bool running;
   int status; /* from waitpid, once it ended */
 };
@@ -78,6 +94,7 @@ struct group {
   int watch_fd;
   int sig_fd;
   sigset_t mask;
+  bool jailed;
 };
 
 static int64_t now_ms(void) {
@@ -118,29 +135,68 @@ static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
   return 0;
 }
 
+/* The pid in bwrap's --info-fd JSON ("child-pid": N), read to the object's end (bwrap keeps
+ * the fd open while it runs; closing it early would SIGPIPE bwrap's last write); -1 if none. */
+static pid_t read_child_pid(int fd) {
+  static const char key[] = "\"child-pid\":";
+  char info[512];
+  size_t used = 0;
+  while (used < sizeof info - 1) {
+    ssize_t got = read(fd, info + used, sizeof info - 1 - used);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return -1;
+    used += (size_t)got;
+    info[used] = '\0';
+    const char *at = strstr(info, key);
+    if (at == NULL || strchr(at, '}') == NULL) continue;
+    long pid = strtol(at + strlen(key), NULL, 10);
+    return pid > 0 ? (pid_t)pid : -1;
+  }
+  return -1;
+}
+
+/* Every fd from `from` up is closed: the jail hands a member nothing it did not ask for. */
+static void close_from(int from) {
+  if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0) return;
+  for (int fd = from; fd < 1024; fd++) close(fd);
+}
+
 /* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
 static int start_member(struct group *g, struct member *m, bool is_vmm) {
+  int info[2] = {-1, -1};
+  if (g->jailed && pipe2(info, O_CLOEXEC) < 0) return -errno;
   pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
     signal(SIGPIPE, SIG_DFL);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+    if (null_fd < 0 || dup2(g->jailed ? info[1] : null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+        (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
+    if (g->jailed) close_from(g->watch_fd + 1);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
   m->pid = pid;
+  m->target = pid;
   m->running = true;
+  if (g->jailed) {
+    close(info[1]);
+    pid_t child = read_child_pid(info[0]);
+    close(info[0]);
+    /* No pid: bwrap failed before it ran anything, and says why on stderr. */
+    if (child < 0) return 0;
+    m->target = child;
+  }
   char start_time[START_TIME_MAX];
-  int err = read_start_time(pid, start_time);
+  int err = read_start_time(m->target, start_time);
   if (err < 0) return err;
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)pid, start_time);
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, start_time);
   return 0;
 }
 
@@ -167,7 +223,7 @@ static bool any_running(const struct group *g) {
 /* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
 static void stop_group(struct group *g) {
   for (size_t i = 0; i < g->count; i++)
-    if (g->members[i].running) kill(g->members[i].pid, SIGTERM);
+    if (g->members[i].running) kill(g->members[i].target, SIGTERM);
   int64_t deadline = now_ms() + GRACE_MS;
   for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) {
     struct timespec pause = {0, POLL_MS * 1000 * 1000};
@@ -176,6 +232,7 @@ static void stop_group(struct group *g) {
   for (size_t i = 0; i < g->count; i++) {
     struct member *m = &g->members[i];
     if (!m->running) continue;
+    kill(m->target, SIGKILL);
     kill(m->pid, SIGKILL);
     while (waitpid(m->pid, &m->status, 0) < 0 && errno == EINTR) {
     }
@@ -277,7 +334,7 @@ static int wait_ready(struct group *g, struct member *h) {
 /* Reports a helper that ended, and gives boxlite up to ACK_MS to take note before the group is stopped. */
 static void report_ended(struct group *g, const struct member *h) {
   bool signaled = WIFSIGNALED(h->status);
-  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->pid, signaled ? "signal" : "code",
+  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->target, signaled ? "signal" : "code",
           signaled ? WTERMSIG(h->status) : exit_status(h->status));
   struct pollfd ack = {.fd = g->watch_fd, .events = POLLIN};
   if (poll(&ack, 1, ACK_MS) > 0) owner_gone(g->watch_fd);
@@ -297,20 +354,57 @@ static int supervise(struct group *g) {
     int signo = 0;
     enum event event = wait_event(g, -1, &signo, -1);
     if (event == EVENT_OWNER_GONE) break;
-    if (event == EVENT_SIGNAL) kill(vmm->pid, signo);
+    if (event == EVENT_SIGNAL) kill(vmm->target, signo);
   }
   stop_group(g);
   return exit_status(vmm->status);
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
+  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
   return 125;
 }
 
-/* Fills g's members from argv; false on bad usage. */
-static bool parse_args(int argc, char **argv, struct group *g) {
-  int i = 2;
+/* Moves vmm-watch into the cgroup whose cgroup.procs is `procs` ("0" names the writer). */
+static bool join_cgroup(const char *procs) {
+  int fd = open(procs, O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && write(fd, "0", 1) == 1;
+  if (!ok) fprintf(stderr, "vmm-watch: joining cgroup %s: %s\n", procs, strerror(errno));
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* Applies `NAME=N` to vmm-watch itself: its members inherit it. */
+static bool set_rlimit(const char *spec) {
+  static const struct { const char *name; int resource; } names[] = {{"nofile", RLIMIT_NOFILE}, {"core", RLIMIT_CORE}, {"fsize", RLIMIT_FSIZE}};
+  const char *eq = strchr(spec, '=');
+  char *end = NULL;
+  unsigned long long value = eq == NULL ? 0 : strtoull(eq + 1, &end, 10);
+  for (size_t i = 0; eq != NULL && end != NULL && *end == '\0' && end != eq + 1 && i < sizeof names / sizeof names[0]; i++) {
+    if (strncmp(spec, names[i].name, (size_t)(eq - spec)) != 0 || names[i].name[eq - spec] != '\0') continue;
+    struct rlimit limit = {(rlim_t)value, (rlim_t)value};
+    if (setrlimit(names[i].resource, &limit) == 0) return true;
+    fprintf(stderr, "vmm-watch: setting rlimit %s: %s\n", spec, strerror(errno));
+    return false;
+  }
+  fprintf(stderr, "vmm-watch: bad --rlimit %s\n", spec);
+  return false;
+}
+
+/* Applies the jail's options; returns the index of FD in argv, or -1 (said why on stderr). */
+static int parse_jail_options(int argc, char **argv, struct group *g) {
+  int i = 1;
+  for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    if (strcmp(argv[i], "--jailed") == 0) g->jailed = true;
+    else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -1; }
+    else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -1; }
+    else return -1;
+  }
+  return i;
+}
+
+/* Fills g's members from argv, from the token after FD; false on bad usage. */
+static bool parse_args(int argc, char **argv, int i, struct group *g) {
   while (i < argc && strcmp(argv[i], "--helper") == 0) {
     if (g->count + 1 >= MAX_MEMBERS || i + 5 >= argc) return false;
     struct member *h = &g->members[g->count++];
@@ -332,8 +426,10 @@ static bool parse_args(int argc, char **argv, struct group *g) {
 
 int main(int argc, char **argv) {
   struct group g = {.count = 0};
-  if (argc < 4 || !parse_args(argc, argv, &g)) return usage();
-  g.watch_fd = atoi(argv[1]);
+  int fd_at = parse_jail_options(argc, argv, &g);
+  if (fd_at < 0) return usage();
+  if (argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return usage();
+  g.watch_fd = atoi(argv[fd_at]);
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
   signal(SIGPIPE, SIG_IGN);

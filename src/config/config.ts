@@ -65,6 +65,13 @@ export interface Config {
    * to. Unset: the host's /etc/resolv.conf nameservers (read by the network process).
    */
   dnsServers?: string[];
+  /**
+   * `BOXLITE_CGROUP`: a cgroup v2 directory delegated to boxlite, under which each jailed
+   * box gets its own (docs/security.md); unset: /sys/fs/cgroup, for root only.
+   */
+  cgroup?: string;
+  /** `boxlite serve --security`: what every box the server starts gets, whatever it was made with (the operator decides, not the client). */
+  security?: "enable" | "disable";
 }
 
 export interface ConfigFlags {
@@ -75,6 +82,8 @@ export interface ConfigFlags {
   url?: string;
   /** `--vmm`: forces a VMM backend over BOXLITE_VMM. */
   vmm?: string;
+  /** `serve --security`: the jail for every box the server starts. */
+  security?: "enable" | "disable";
 }
 
 const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
@@ -140,6 +149,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     url: flags.url || env.BOXLITE_URL || env.BOXLITE_REST_URL || undefined,
     apiKey: env.BOXLITE_API_KEY || undefined,
     dnsServers: dnsServers(env.BOXLITE_DNS),
+    ...(env.BOXLITE_CGROUP ? { cgroup: resolve(env.BOXLITE_CGROUP) } : {}),
+    ...(flags.security ? { security: flags.security } : {}),
   };
   return Object.freeze(config);
 }

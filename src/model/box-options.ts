@@ -4,6 +4,7 @@
  * limits the reference sets, and the checks a new box's options pass once.
  */
 import { BoxliteError } from "../util/errors.ts";
+import type { SecurityMode } from "../vmm/jail/host.ts";
 import { checkNetworkOptions, type PortMapping } from "./network.ts";
 import { checkVolumes, type VolumeMount } from "./volumes.ts";
 
@@ -60,6 +61,11 @@ export interface BoxOptions {
   ports?: PortMapping[];
   /** Host paths shared into the box (`-v`, REST `volumes`); an anonymous one becomes a host path when the box is created. */
   volumes?: VolumeMount[];
+  /**
+   * The jail around the box's VMM and its helpers (`--security`, docs/security.md): kept
+   * with the box, so every start gets the same. Left out: the server's `--security`, else enabled.
+   */
+  security?: SecurityMode;
 }
 
 /** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */

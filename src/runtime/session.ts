@@ -303,6 +303,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       devices: shares.devices,
       mounts: shares.mounts,
       ...(resume ? { resume } : {}),
+      security: facts.resolved.security,
     });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {

@@ -3,7 +3,7 @@
  * build, and the helper command that serves a VM's shares. libkrun serves its shares itself.
  */
 import { chmodSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
@@ -47,5 +47,13 @@ export function fsdHelper(program: string, socketPath: string, shares: readonly 
     argv: [program, "--socket", socketPath, ...shares.flatMap((share) => ["--share", shareArg(share)])],
     readyPath: socketPath,
     readyTimeoutMs: READY_TIMEOUT_MS,
+    // Its shares and its socket; it keeps boxlite's uid (with only the file capabilities), serving the user's files as the user.
+    view: {
+      readOnly: shares.filter((share) => share.readOnly).map((share) => share.hostPath),
+      readWrite: [...shares.filter((share) => !share.readOnly).map((share) => share.hostPath), dirname(socketPath)],
+      devices: [],
+      network: false,
+      dropUid: false,
+    },
   };
 }

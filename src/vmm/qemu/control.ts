@@ -50,7 +50,7 @@ export class QemuControl implements VmControl {
     const ram = memdevs.map((memdev) => memdev.id ?? "");
     // A template-restored box's RAM is a private mapping of the template's file: without
     // x-ignore-shared every page the guest has goes into the state, so it needs no file.
-    await this.withClient((client) => saveVm(client, path, { ramInFile: false }));
+    await this.withClient((client) => saveVm(client, this.socketPath, path, { ramInFile: false }));
     return this.save.identity(ram);
   }
 

@@ -1,0 +1,100 @@
+/**
+ * The jail around a box's VMM and its helpers (docs/security.md, "The jail around each
+ * VMM"): opened once per VM start, it checks that every layer this host needs is there
+ * (a missing one fails the start with why: never a silent fallback), gives the box its
+ * uid and the files the VMM writes to that uid when boxlite is root, makes the box's
+ * cgroups, and wraps each process's command line in bubblewrap. Released once the box's
+ * process group is gone: its cgroups are removed.
+ */
+import { chownSync, closeSync, existsSync, openSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../../config/config.ts";
+import { BoxliteError } from "../../util/errors.ts";
+import { type Identity, type JailRuntime, type JailView, jailArgv } from "./bwrap.ts";
+import { type CgroupLimits, createBoxCgroups, removeBoxCgroupsWhenEmpty } from "./cgroup.ts";
+import { findJailHost, type JailHost, jailRefusal } from "./host.ts";
+
+/**
+ * Boxes' uids, when boxlite is root: each box one of its own above this (so no two boxes'
+ * processes can signal or trace each other even if they could see each other), all in
+ * one group whose number is this, which a template's memory file is shared with. Far above
+ * the ranges /etc/subuid hands out, and below 2^31.
+ */
+export const JAIL_ID_BASE = 1_600_000_000;
+const JAIL_UIDS = 65_534;
+/** Memory a box's processes may use beyond its guest's: QEMU's own (its TCG code cache above all), the network and file servers. */
+export const MEMORY_OVERHEAD_MIB = 384;
+/** Tasks (processes and threads) a box's group may have: QEMU's vCPU and I/O threads (its pool alone may reach 64), the helpers, bwrap. */
+export const PIDS_MAX = 512;
+/** Open files per process: fsd raises its own soft limit to this and caches fds within it. */
+export const NOFILE_MAX = 4096;
+
+/** What a VM start asks of the jail. */
+export interface JailRequest {
+  /** Names the VM's cgroup and gives its uid: a box's id, or a template build's own name. */
+  name: string;
+  cpus: number;
+  memoryMib: number;
+  /** Made by boxlite, written by the jailed VMM: given to the box's uid when boxlite is root (a directory with the files in it). */
+  owned: string[];
+}
+
+export interface Jail {
+  /** The watchdog's own options (host/vmm-watch.c): the cgroups it joins, the rlimits, --jailed. */
+  watchOptions: string[];
+  identity?: Identity;
+  wrap(argv: readonly string[], view: JailView): string[];
+  /** Removes the VM's cgroups: once its process group is gone. */
+  release(): Promise<void>;
+}
+
+let cachedHost: JailHost | undefined;
+
+/** This host's jail layers, looked at once per process. */
+export function jailHost(config: Config): JailHost {
+  cachedHost ??= findJailHost(config);
+  return cachedHost;
+}
+
+/** The uid of the box `name` (stable across its starts), in the jail's group. */
+export function jailIdentity(name: string): Identity {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(name)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return { uid: JAIL_ID_BASE + 1 + (hash % JAIL_UIDS), gid: JAIL_ID_BASE };
+}
+
+/** Gives `path` (and, for a directory, what is in it) to the box's uid. */
+function own(path: string, identity: Identity): void {
+  if (!existsSync(path)) closeSync(openSync(path, "a"));
+  chownSync(path, identity.uid, identity.gid);
+  if (!statSync(path).isDirectory()) return;
+  for (const entry of readdirSync(path)) chownSync(join(path, entry), identity.uid, identity.gid);
+}
+
+export function limitsOf(request: JailRequest): CgroupLimits {
+  return { memoryBytes: (request.memoryMib + MEMORY_OVERHEAD_MIB) * 1024 * 1024, cpus: request.cpus, pids: PIDS_MAX };
+}
+
+export function openJail(config: Config, request: JailRequest): Jail {
+  const host = jailHost(config);
+  const refusal = jailRefusal(host);
+  if (refusal !== undefined || !host.bwrap)
+    throw new BoxliteError("missing_dependency", `${refusal ?? "bwrap is missing"}; or start the box with --security disable`);
+  const identity = host.root ? jailIdentity(request.name) : undefined;
+  try {
+    if (identity) for (const path of request.owned) own(path, identity);
+  } catch (error) {
+    throw new BoxliteError("vmm_failed", `the jail cannot give the box's files to its uid ${identity?.uid}: ${String(error)}`, { cause: error });
+  }
+  const cgroups = host.cgroups.ok ? host.cgroups : undefined;
+  const procs = cgroups ? createBoxCgroups(cgroups, request.name, limitsOf(request)) : [];
+  const runtime: JailRuntime = { bwrap: host.bwrap, ...(identity && host.setpriv ? { identity, setpriv: host.setpriv } : {}) };
+  return {
+    watchOptions: [...procs.flatMap((file) => ["--cgroup", file]), "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
+    ...(identity ? { identity } : {}),
+    wrap: (argv, view) => jailArgv(runtime, view, argv),
+    release: async () => {
+      if (cgroups) await removeBoxCgroupsWhenEmpty(cgroups, request.name);
+    },
+  };
+}
