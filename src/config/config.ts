@@ -70,7 +70,13 @@ export interface Config {
    * box gets its own (docs/security.md); unset: /sys/fs/cgroup, for root only.
    */
   cgroup?: string;
-  /** `boxlite serve --security`: what every box the server starts gets, whatever it was made with (the operator decides, not the client). */
+  /**
+   * `BOXLITE_JAIL_ENV` (names, comma-separated; default RUST_LOG, libkrun's log filter): the
+   * environment variables a jailed VMM and its helpers keep, with their values here; every
+   * other one is cleared.
+   */
+  jailEnv: Record<string, string>;
+  /** `boxlite serve --security`: the jail of every box created through the server (the operator decides, not the client); kept with each box. */
   security?: "enable" | "disable";
 }
 
@@ -82,8 +88,6 @@ export interface ConfigFlags {
   url?: string;
   /** `--vmm`: forces a VMM backend over BOXLITE_VMM. */
   vmm?: string;
-  /** `serve --security`: the jail for every box the server starts. */
-  security?: "enable" | "disable";
 }
 
 const VMM_CHOICES: readonly VmmChoice[] = ["auto", "qemu", "krun"];
@@ -150,7 +154,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     apiKey: env.BOXLITE_API_KEY || undefined,
     dnsServers: dnsServers(env.BOXLITE_DNS),
     ...(env.BOXLITE_CGROUP ? { cgroup: resolve(env.BOXLITE_CGROUP) } : {}),
-    ...(flags.security ? { security: flags.security } : {}),
+    jailEnv: Object.fromEntries(
+      (env.BOXLITE_JAIL_ENV ?? "RUST_LOG").split(",").flatMap((name) => {
+        const value = env[name.trim()];
+        return value === undefined ? [] : [[name.trim(), value]];
+      }),
+    ),
   };
   return Object.freeze(config);
 }

@@ -40,6 +40,8 @@ export interface JailRuntime {
   /** Present when boxlite is root: the member is dropped to `identity`. */
   setpriv?: string;
   identity?: Identity;
+  /** The environment a jailed process keeps: BOXLITE_JAIL_ENV's names, with their values here (all else is cleared). */
+  env: Record<string, string>;
 }
 
 /** Debian 12 is merged-/usr: these are links into it, and programs name their loader through /lib64. */
@@ -70,7 +72,8 @@ function ancestors(paths: readonly string[]): string[] {
 }
 
 function binds(view: JailView, program: string): string[] {
-  const readOnly = byDepth([program, ...view.readOnly]).filter((path) => !path.startsWith("/usr/"));
+  // A library named by its soname alone is found by the loader in /usr.
+  const readOnly = byDepth([program, ...view.readOnly]).filter((path) => path.startsWith("/") && !path.startsWith("/usr/"));
   const entries = [...readOnly.map((path) => ({ path, flag: "--ro-bind" })), ...byDepth(view.readWrite).map((path) => ({ path, flag: "--bind" }))].sort(
     (a, b) => a.path.split("/").length - b.path.split("/").length,
   );
@@ -114,6 +117,11 @@ export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly st
     "--setenv",
     "PATH",
     "/usr/bin",
+    // The box's uid has no passwd entry to find a home in: a process that asks (Bun does) gets the view's scratch.
+    "--setenv",
+    "HOME",
+    "/tmp",
+    ...Object.entries(runtime.env).flatMap(([name, value]) => ["--setenv", name, value]),
     "--ro-bind",
     "/usr",
     "/usr",
@@ -126,7 +134,8 @@ export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly st
     "/proc",
     "--dev",
     "/dev",
-    ...view.devices.flatMap((device) => ["--dev-bind", device, device]),
+    // A host without the device (no KVM) has nothing to bind: the VMM then says what it misses.
+    ...view.devices.flatMap((device) => ["--dev-bind-try", device, device]),
     "--tmpfs",
     "/tmp",
     ...binds(view, program),

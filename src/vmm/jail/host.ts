@@ -113,3 +113,22 @@ export function jailRefusal(host: JailHost): string | undefined {
     if (required && !active) return `the jail's ${name} layer is not available: ${reason}`;
   return undefined;
 }
+
+/** This host's jail for `boxlite info`: the default, why a jailed box could not start (if so), and each layer. */
+export function describeJail(
+  host: JailHost,
+  fallback: SecurityMode,
+): {
+  default: SecurityMode;
+  refusal?: string;
+  cgroup?: string;
+  layers: Record<string, { active: boolean; reason: string }>;
+} {
+  const refusal = jailRefusal(host);
+  return {
+    default: fallback,
+    ...(refusal ? { refusal } : {}),
+    ...(host.cgroups.ok ? { cgroup: host.cgroups.flavor } : {}),
+    layers: Object.fromEntries(Object.entries(host.layers).map(([name, { active, reason }]) => [name, { active, reason }])),
+  };
+}

@@ -6,6 +6,7 @@
  */
 import { BoxliteError } from "../../util/errors.ts";
 import type { VmControl, VmIdentity } from "../backend.ts";
+import { giveToDirOwner } from "../jail/jail.ts";
 import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -67,6 +68,8 @@ export class QemuControl implements VmControl {
     if (!node) throw new BoxliteError("vmm_failed", `QEMU has no disk ${driveId(diskId)} to switch`);
     // Unique within this QEMU: node names start with a letter and are at most 31 characters.
     const overlay = `top-${process.pid.toString(36)}-${(overlays++).toString(36)}`;
+    // A jailed QEMU opens it as the box's uid.
+    giveToDirOwner(overlayPath);
     await this.execute("blockdev-add", {
       driver: "qcow2",
       "node-name": overlay,

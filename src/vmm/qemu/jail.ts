@@ -22,9 +22,9 @@ export interface QemuJail {
 
 /**
  * The jail of `spec`'s QEMU: `extra.readWrite` adds what this start writes beyond the box
- * (a template's memory file), `extra.owned` what the box's uid must own (a template build's directory).
+ * (a template's memory file); `extra.name` names a VM that is not a box's (a template build).
  */
-export function qemuJail(spec: VmSpec, binary: string, accelerator: string, extra: { name?: string; readWrite?: string[]; owned?: string[] } = {}): QemuJail {
+export function qemuJail(spec: VmSpec, binary: string, accelerator: string, extra: { name?: string; readWrite?: string[] } = {}): QemuJail {
   const disks = spec.devices.flatMap((device) => (device.kind === "disk" ? [device] : []));
   const sockets = socketDirs(spec.devices.flatMap((device) => (device.kind === "agent" || device.kind === "net" ? [device.socketPath] : [])));
   const writable = [...new Set(disks.filter((disk) => !disk.readOnly).map((disk) => dirname(disk.path)))];
@@ -33,7 +33,8 @@ export function qemuJail(spec: VmSpec, binary: string, accelerator: string, extr
       name: extra.name ?? spec.boxId,
       cpus: spec.cpus,
       memoryMib: spec.memoryMib,
-      owned: extra.owned ?? [...writable, spec.consolePath, ...sockets],
+      owned: [...writable, spec.consolePath, ...sockets],
+      readable: spec.jail?.readOnly ?? [],
     },
     vmm: {
       readOnly: [binary, spec.kernel.elfPath, ...disks.filter((disk) => disk.readOnly).map((disk) => disk.path), ...(spec.jail?.readOnly ?? [])],

@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { BoxliteError } from "../../util/errors.ts";
+import { giveToDirOwner } from "../jail/jail.ts";
 import type { QmpClient } from "./qmp.ts";
 
 /** How often the migration's progress is asked for: a template's state is ~50 KB, a suspended box's tens of MB. */
@@ -36,6 +37,7 @@ async function receiveInto(socketPath: string, path: string): Promise<{ server: 
   const accepted = Promise.withResolvers<Socket>();
   const server = createServer((socket) => accepted.resolve(socket));
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
+  giveToDirOwner(socketPath);
   const written = accepted.promise.then((socket) => pipeline(socket, createWriteStream(path)));
   return { server, written };
 }

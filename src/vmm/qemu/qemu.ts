@@ -19,6 +19,7 @@ import {
 } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { fsdHelper, prepareFsd } from "../fsd.ts";
+import { jailHost, jailIdentity } from "../jail/jail.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
 import { boxArgs, qmpSocketOf, SHARES_TAG, sharesSocketOf, type StartFrom } from "./args.ts";
@@ -172,7 +173,9 @@ export class QemuBackend implements VmmBackend {
         readOnly: device.readOnly,
         ...(device.onlyName !== undefined ? { onlyName: device.onlyName } : {}),
       }));
-    const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), sharesSocketOf(spec), shares)] : spec.helpers;
+    // A jailed QEMU of a root boxlite runs as the box's uid, fsd as root: the socket is given to the box.
+    const owner = spec.jail && jailHost(this.config).root ? jailIdentity(spec.boxId) : undefined;
+    const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), sharesSocketOf(spec), shares, owner)] : spec.helpers;
     const jail = spec.jail ? { jail: qemuJail(spec, binary, accelerator, { readWrite }) } : {};
     return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers, ...jail });
   }

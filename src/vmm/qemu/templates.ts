@@ -9,7 +9,7 @@
  * `ram` (guest memory) and `manifest.json` (what the key was made of and the state's
  * SHA-256). It is built in `templates/<key>.tmp-<pid>-<random>/` and renamed into place whole.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
@@ -154,6 +154,8 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     helpers: [],
     consolePath: join(build, "console.log"),
     kernelArgs: [...spec.kernelArgs, "boxlite.template=1"],
+    // None of the box's files: its disk's backing chain is not the stand-in's.
+    ...(spec.jail ? { jail: { readOnly: [] } } : {}),
   };
   const argv = [qemuBinary, ...boxArgs(shape, accelerator, { ramFile: { path: join(build, "ram"), shared: true }, incoming: false })];
   // Jailed as the box that asked for it would be; its memory file then belongs to the jail's group, which every jailed box that restores it is in.
@@ -187,7 +189,9 @@ async function buildTemplate(config: Config, qemuBinary: string, accelerator: st
       mkdirSync(build);
       await bootAndSave(config, qemuBinary, accelerator, spec, build);
       // A jailed box restores it as its own uid, in the jail's group, and QEMU 7.2 opens it read-write (qemu.ts restore).
+      // Published, the template is boxlite's again, not its build's uid's.
       if (process.getuid?.() === 0) {
+        for (const path of [build, ...readdirSync(build).map((name) => join(build, name))]) chownSync(path, 0, 0);
         chownSync(join(build, "ram"), 0, JAIL_ID_BASE);
         chmodSync(join(build, "ram"), 0o660);
       }
