@@ -10,12 +10,12 @@
  *   --cgroup PROCS   vmm-watch moves itself into that cgroup (PROCS is its cgroup.procs
  *                    file; one per v1 hierarchy), so the whole group is counted and limited.
  *   --rlimit NAME=N  sets soft and hard limit NAME (nofile, core, fsize) to N.
- *   --jailed         each member is a bubblewrap command line ending in `--info-fd 3`:
- *                    bwrap stays the member's parent and writes the pid of what it runs
- *                    (`"child-pid": N`, run --as-pid-1) on fd 3. That pid is the one
- *                    reported, signalled and stopped, so a SIGTERM reaches the VMM itself
- *                    and not bwrap; vmm-watch still waits for bwrap. Members also start
- *                    with every fd above 2 closed but fd 3.
+ *   --jailed         each member is a bubblewrap command line (`bwrap --as-pid-1 …`):
+ *                    bwrap stays the parent of what it runs, its one child, found in
+ *                    /proc/PID/task/PID/children. That pid is the one reported, signalled
+ *                    and stopped, so a SIGTERM reaches the VMM itself and not bwrap;
+ *                    vmm-watch still waits for bwrap. Members start with every fd above 2
+ *                    closed.
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -76,6 +76,8 @@
 #define WATCHED_POLL_MS 100
 #define MAX_MEMBERS 17 /* 16 helpers and the VMM */
 #define START_TIME_MAX 32
+/* How long bwrap may take to set up a jailed member's view and run it. */
+#define JAILED_START_MS 5000
 
 struct member {
   const char *name;
@@ -135,22 +137,26 @@ static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
   return 0;
 }
 
-/* The pid in bwrap's --info-fd JSON ("child-pid": N), read to the object's end (bwrap keeps
- * the fd open while it runs; closing it early would SIGPIPE bwrap's last write); -1 if none. */
-static pid_t read_child_pid(int fd) {
-  static const char key[] = "\"child-pid\":";
-  char info[512];
-  size_t used = 0;
-  while (used < sizeof info - 1) {
-    ssize_t got = read(fd, info + used, sizeof info - 1 - used);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return -1;
-    used += (size_t)got;
-    info[used] = '\0';
-    const char *at = strstr(info, key);
-    if (at == NULL || strchr(at, '}') == NULL) continue;
-    long pid = strtol(at + strlen(key), NULL, 10);
-    return pid > 0 ? (pid_t)pid : -1;
+/* The one child of bwrap `pid` (the member's process, run --as-pid-1), once bwrap has made
+ * it: /proc lists a task's children. -1 when bwrap ends first (it says why on stderr) or
+ * makes none within JAILED_START_MS. bwrap is not reaped here (WNOWAIT): reap() does that. */
+static pid_t find_jailed_child(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  for (int64_t deadline = now_ms() + JAILED_START_MS; now_ms() < deadline;) {
+    char list[64] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : read(fd, list, sizeof list - 1);
+    if (fd >= 0) close(fd);
+    if (got > 0) {
+      list[got] = '\0';
+      long child = strtol(list, NULL, 10);
+      if (child > 0) return (pid_t)child;
+    }
+    siginfo_t info = {0};
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return -1;
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, NULL);
   }
   return -1;
 }
@@ -163,20 +169,17 @@ static void close_from(int from) {
 
 /* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
 static int start_member(struct group *g, struct member *m, bool is_vmm) {
-  int info[2] = {-1, -1};
-  if (g->jailed && pipe2(info, O_CLOEXEC) < 0) return -errno;
   pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
     signal(SIGPIPE, SIG_DFL);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || dup2(g->jailed ? info[1] : null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
-        (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+    if (null_fd < 0 || dup2(null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
-    if (g->jailed) close_from(g->watch_fd + 1);
+    if (g->jailed) close_from(STDERR_FILENO + 1);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -185,10 +188,8 @@ static int start_member(struct group *g, struct member *m, bool is_vmm) {
   m->target = pid;
   m->running = true;
   if (g->jailed) {
-    close(info[1]);
-    pid_t child = read_child_pid(info[0]);
-    close(info[0]);
-    /* No pid: bwrap failed before it ran anything, and says why on stderr. */
+    pid_t child = find_jailed_child(pid);
+    /* No child: bwrap failed before it ran anything, and says why on stderr. */
     if (child < 0) return 0;
     m->target = child;
   }

@@ -4,16 +4,13 @@
  * paths, no environment, and — when boxlite is root — setpriv dropping it to its box's
  * uid with no capabilities and no new privileges, once bwrap has set up its view.
  *
- * bwrap runs the process as the pid namespace's init (`--as-pid-1`) and stays its parent,
- * writing its pid on fd 3 (`--info-fd`) for the watchdog, which then signals the process
- * itself (host/vmm-watch.c `--jailed`); `--die-with-parent` ends it with bwrap, and with it
- * the namespace. No `--new-session`: the process stays in the watchdog's process group, so
+ * bwrap runs the process as the pid namespace's init (`--as-pid-1`) and stays its only
+ * parent; the watchdog finds it as bwrap's one child and signals it rather than bwrap
+ * (host/vmm-watch.c `--jailed`); `--die-with-parent` ends it with bwrap, and with it the
+ * namespace. No `--new-session`: the process stays in the watchdog's process group, so
  * killing that group ends it too (it has no terminal to be fed keystrokes through).
  */
 import { dirname } from "node:path";
-
-/** The fd bwrap reports the process's pid on: the watchdog's lifeline fd, which a jailed member gets as that pipe. */
-export const INFO_FD = 3;
 
 /** What one process may see and do besides the system's programs and libraries (/usr, read-only). */
 export interface JailView {
@@ -143,8 +140,6 @@ export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly st
     ...(!unprivileged && !view.dropUid ? ["--cap-drop", "ALL", ...FILE_SERVER_CAPS.flatMap((cap) => ["--cap-add", cap])] : []),
     "--chdir",
     "/",
-    "--info-fd",
-    String(INFO_FD),
     "--",
     ...drop,
     program,

@@ -1,0 +1,261 @@
+/**
+ * The jail around each VMM (docs/security.md): what it lets through, seen from inside by a
+ * probe the jail runs exactly as it would run QEMU (BOXLITE_QEMU), and from outside on real
+ * VMs — the VMM's uid, namespaces, seccomp, cgroups, a box kept unjailed across restarts —
+ * and the failures: a bad --security, a host without bubblewrap. These tests run as root
+ * (the test hosts do): the uid and cgroup layers are root's.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
+import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
+import { runCli, waitFor } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const home = process.env.BOXLITE_HOME as string;
+const temp = new TempDirs();
+const cgroups = findCgroupHost("/sys/fs/cgroup", undefined);
+const secretInHome = join(homedir(), `.boxlite-jail-test-${process.pid}`);
+
+beforeAll(() => writeFileSync(secretInHome, "the user's own\n"));
+afterAll(() => {
+  rmSync(secretInHome, { force: true });
+  temp.removeAll();
+});
+
+function boxDirs(): string[] {
+  return existsSync(join(home, "boxes")) ? readdirSync(join(home, "boxes")) : [];
+}
+
+function cgroupsOf(id: string): string[] {
+  return cgroups.ok ? boxCgroupDirs(cgroups, id).filter((dir) => existsSync(dir)) : [];
+}
+
+/** The box's recorded group: name → pid (boxes/<id>/group.pid). */
+function groupOf(id: string): Map<string, number> {
+  const lines = readFileSync(join(home, "boxes", id, "group.pid"), "utf8")
+    .trim()
+    .split("\n");
+  return new Map(lines.map((line) => line.split(" ")).map(([pid, , name]) => [name as string, Number(pid)]));
+}
+
+function status(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(`/proc/${pid}/status`, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(/:\s*/, 2) as [string, string]),
+  );
+}
+
+async function idOf(name: string): Promise<string> {
+  return (JSON.parse((await runCli(["inspect", name])).stdout) as Array<{ Id: string }>)[0]?.Id ?? "none";
+}
+
+test("what the jail lets through: the probe run as the VMM sees only its own box, as an unprivileged uid with no capabilities, network or environment, within its limits", async () => {
+  expect(cgroups.ok).toBe(true);
+  // Another box, made and left stopped: its disk is on this host, and must be out of the probe's sight.
+  const other = await runCli(["create", "--name", "jail-neighbour", "--network", "disabled"]);
+  expect(other.code).toBe(0);
+  const otherId = other.stdout.trim();
+  const secrets = [
+    secretInHome,
+    join(home, "boxes", otherId, "disks", "disk.qcow2"),
+    join(home, "db", "boxlite.db"),
+    `/proc/${process.pid}/status`,
+    "/etc/shadow",
+  ];
+  const dir = temp.make("jail-probe-");
+  const probe = join(dir, "qemu-probe");
+  writeFileSync(probe, readFileSync(join(import.meta.dir, "..", "fixtures", "jail-probe", "probe.sh"), "utf8").replace("@SECRETS@", secrets.join(" ")), {
+    mode: 0o755,
+  });
+  const before = new Set(boxDirs());
+  const env = { BOXLITE_QEMU: probe, BOXLITE_TEMPLATES: "off", BOXLITE_RUNTIME_DIR: temp.make("jail-runtime-") };
+  const running = runCli(["--vmm", "qemu", "run", "--name", "jail-probe", "--network", "disabled", "--", "true"], { env });
+  // Seen from outside while the probe runs: its box's cgroups, with the box's limits.
+  let id = "";
+  await waitFor(
+    () => {
+      id = boxDirs().find((name) => !before.has(name)) ?? "";
+      return (
+        id !== "" &&
+        existsSync(join(home, "boxes", id, "logs", "console.log")) &&
+        readFileSync(join(home, "boxes", id, "logs", "console.log"), "utf8").includes("probe done")
+      );
+    },
+    60_000,
+    "the probe's report",
+  );
+  const [memory, cpu, pids] = ["memory", "cpu", "pids"].map((name) => join("/sys/fs/cgroup", name, "boxlite", id));
+  expect(Number(readFileSync(join(memory as string, "memory.limit_in_bytes"), "utf8"))).toBe((512 + MEMORY_OVERHEAD_MIB) * 1024 * 1024);
+  expect(readFileSync(join(cpu as string, "cpu.cfs_quota_us"), "utf8").trim()).toBe("100000");
+  expect(readFileSync(join(pids as string, "pids.max"), "utf8").trim()).toBe(String(PIDS_MAX));
+  expect(readFileSync(join(pids as string, "cgroup.procs"), "utf8").trim()).not.toBe("");
+  const run = await running;
+  // It never made the agent's socket: the box fails, with QEMU's (the probe's) status.
+  expect(run.code).toBe(125);
+  expect(run.stderr).toContain("QEMU exited with status 0 before the VM started");
+  const consoleLog = join(home, "boxes", id, "logs", "console.log");
+  const log = readFileSync(consoleLog, "utf8");
+  const report = log
+    .split("\n")
+    .filter((line) => line.startsWith("probe "))
+    .map((line) => line.slice("probe ".length));
+  const fact = (name: string) => report.find((line) => line.startsWith(`${name}=`))?.slice(name.length + 1);
+  // The box's own uid, in the jail's group only; no capability, none to gain.
+  const uid = Number(/^uid=(\d+)/.exec(report[0] ?? "")?.[1]);
+  expect(uid).toBeGreaterThan(JAIL_ID_BASE);
+  expect(report[0]).toEndWith(`gid=${JAIL_ID_BASE} groups=${JAIL_ID_BASE}`);
+  expect(fact("NoNewPrivs")).toBe("1");
+  expect(fact("CapEff")).toBe("0000000000000000");
+  expect(fact("CapPrm")).toBe("0000000000000000");
+  expect(fact("CapBnd")).toBe("0000000000000000");
+  expect(fact("nofile")).toBe(String(NOFILE_MAX));
+  expect(fact("core")).toBe("0");
+  // Its own pid namespace, whose init it is: it sees itself and the few it runs to report (a subshell, ls, grep), nothing of the host's.
+  expect(fact("pid")).toBe("1");
+  expect(Number(fact("processes"))).toBeLessThanOrEqual(5);
+  expect(fact("interfaces")?.trim()).toBe("lo");
+  // Nothing of boxlite's environment (BOXLITE_HOME, BOXLITE_QEMU, …).
+  expect(fact("environment")).not.toContain("BOXLITE");
+  expect(
+    fact("environment")
+      ?.trim()
+      .split(" ")
+      .every((name) => ["HOME", "PATH", "PWD", "OLDPWD", "SHLVL", "_"].includes(name)),
+  ).toBe(true);
+  // Its stdin (/dev/null), stdout (/dev/null, which the shell keeps as 11 while it writes
+  // the report), stderr (boxlite's, for QEMU's messages) and the script the shell reads:
+  // no descriptor of boxlite's or the watchdog's besides.
+  const fds = Object.fromEntries([...log.matchAll(/ (\d+) -> (.*)$/gm)].map(([, fd, target]) => [fd, target]));
+  expect(Object.keys(fds).sort()).toEqual(["0", "1", "10", "11", "2"]);
+  expect([fds[0], fds[11], fds[10]]).toEqual(["/dev/null", "/dev/null", probe]);
+  expect(fds[2]).toMatch(/^(socket|pipe):/);
+  // What it needs is there: its kernel and disks to read, its own disk to write.
+  expect(report.some((line) => line.startsWith("readable ") && line.endsWith(".elf"))).toBe(true);
+  expect(report).toContain(`writable ${join(home, "boxes", id, "disks", "disk.qcow2")}`);
+  // What it must not see is not: the user's home, the other box's disk, the database, boxlite's own process, the host's secrets.
+  expect(report.filter((line) => line.startsWith("visible ") || line.startsWith("read "))).toEqual([]);
+  // The box failed; its cgroups went with its processes.
+  await waitFor(() => cgroupsOf(id).length === 0, 5_000, "the box's cgroups to be removed");
+  expect(Bun.spawnSync(["pgrep", "-f", id], { stdout: "pipe" }).stdout.toString().trim()).toBe("");
+  expect((await runCli(["rm", "jail-probe", "jail-neighbour"])).code).toBe(0);
+});
+
+describe("a jailed box on a real VM", () => {
+  let id = "";
+  beforeAll(async () => {
+    const created = await runCli(["run", "-d", "--name", "jailed", "--cpus", "2", "--memory", "256", "--", "sleep", "600"]);
+    expect(created.code).toBe(0);
+    id = created.stdout.trim();
+  });
+  afterAll(async () => {
+    await runCli(["rm", "-f", "jailed"]);
+  });
+
+  test("its QEMU and netd run as the box's uid, in their own namespaces, QEMU under its own seccomp sandbox; the box works", async () => {
+    const group = groupOf(id);
+    const qemu = group.get("vmm") as number;
+    const netd = group.get("net") as number;
+    for (const pid of [qemu, netd]) {
+      const fields = status(pid);
+      expect(Number(fields.Uid?.split("\t")[0])).toBeGreaterThan(JAIL_ID_BASE);
+      expect(fields.NoNewPrivs).toBe("1");
+      expect(fields.CapEff).toBe("0000000000000000");
+      expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(`:/boxlite/${id}\n`);
+    }
+    expect(status(qemu).Seccomp).toBe("2");
+    expect(readFileSync(`/proc/${qemu}/cmdline`, "utf8").split("\0")).toContain("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    const ns = (pid: number, kind: string) => Bun.spawnSync(["readlink", `/proc/${pid}/ns/${kind}`], { stdout: "pipe" }).stdout.toString();
+    for (const kind of ["mnt", "pid", "net"]) expect(ns(qemu, kind)).not.toBe(ns(process.pid, kind));
+    // netd is the box's way out: it keeps the host's network.
+    expect(ns(netd, "net")).toBe(ns(process.pid, "net"));
+    // --cpus 2 is two CPUs' worth of quota; --memory 256 plus the overhead.
+    expect(readFileSync(`/sys/fs/cgroup/cpu/boxlite/${id}/cpu.cfs_quota_us`, "utf8").trim()).toBe("200000");
+    expect(Number(readFileSync(`/sys/fs/cgroup/memory/boxlite/${id}/memory.limit_in_bytes`, "utf8"))).toBe((256 + MEMORY_OVERHEAD_MIB) * 1024 * 1024);
+    const exec = await runCli(["exec", "jailed", "--", "sh", "-c", "echo in-box; nproc"]);
+    expect(exec).toMatchObject({ code: 0, stdout: "in-box\n2\n" });
+  });
+
+  test("stopped, its cgroups are gone; started again, it is jailed again", async () => {
+    expect((await runCli(["stop", "jailed"])).code).toBe(0);
+    expect(cgroupsOf(id)).toEqual([]);
+    expect((await runCli(["start", "jailed"])).code).toBe(0);
+    expect(Number(status(groupOf(id).get("vmm") as number).Uid?.split("\t")[0])).toBeGreaterThan(JAIL_ID_BASE);
+    expect(cgroupsOf(id).length).toBeGreaterThan(0);
+  });
+
+  test("its owner killed, reconciliation removes its cgroups", async () => {
+    const supervisor = Number(readFileSync(join(home, "boxes", id, "shim.pid"), "utf8").split("\n")[0]);
+    const owner = Number(readFileSync(`/proc/${supervisor}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+    process.kill(owner, "SIGKILL");
+    await waitFor(() => !existsSync(`/proc/${supervisor}`), 10_000, "the watchdog to end the box");
+    const listed = JSON.parse((await runCli(["ls", "-a", "--json"])).stdout) as Array<{ box_id: string; status: string }>;
+    expect(listed.find((box) => box.box_id === id)?.status).toBe("failed");
+    await waitFor(async () => (await runCli(["ls", "-a"])).code === 0 && cgroupsOf(id).length === 0, 10_000, "the cgroups to be reconciled away");
+  });
+});
+
+test("--security disable is kept with the box: its VMM runs as boxlite, unconfined, at every start", async () => {
+  const created = await runCli(["create", "--name", "unjailed", "--security", "disable", "--network", "disabled", "--", "sleep", "600"]);
+  expect(created.code).toBe(0);
+  const id = created.stdout.trim();
+  for (let start = 0; start < 2; start++) {
+    expect((await runCli(["start", "unjailed"])).code).toBe(0);
+    const qemu = groupOf(id).get("vmm") as number;
+    expect(status(qemu).Uid?.split("\t")[0]).toBe("0");
+    expect(status(qemu).Seccomp).toBe("0");
+    expect(cgroupsOf(id)).toEqual([]);
+    expect((await runCli(["stop", "unjailed"])).code).toBe(0);
+  }
+  expect((await runCli(["rm", "unjailed"])).code).toBe(0);
+});
+
+test("--security with a bad value is refused, saying what to give", async () => {
+  const run = await runCli(["run", "--rm", "--security", "maybe", "--", "true"]);
+  expect(run.code).toBe(125);
+  expect(run.stderr).toBe('boxlite: --security "maybe": use enable (the jail around the VMM, docs/security.md) or disable\n');
+  const serve = await runCli(["serve", "--security", "off"]);
+  expect(serve.code).toBe(2);
+  expect(serve.stderr).toContain('--security "off": use enable or disable');
+});
+
+test("a host without bubblewrap: a jailed box fails to start with the reason, and leaves no process or cgroup; disable still runs", async () => {
+  // A PATH with every program of this host but bwrap.
+  const bin = temp.make("jail-path-");
+  for (const dir of ["/usr/sbin", "/usr/bin"]) {
+    for (const name of readdirSync(dir)) if (name !== "bwrap" && !existsSync(join(bin, name))) symlinkSync(join(dir, name), join(bin, name));
+  }
+  const env = { PATH: bin };
+  const run = await runCli(["run", "--name", "no-bwrap", "--", "true"], { env });
+  expect(run.code).toBe(125);
+  expect(run.stderr).toStartWith(
+    "boxlite: the jail's namespaces layer is not available: bwrap (bubblewrap) is not on PATH; install it (apt-get install bubblewrap); or start the box with --security disable",
+  );
+  const id = await idOf("no-bwrap");
+  expect(cgroupsOf(id)).toEqual([]);
+  expect(Bun.spawnSync(["pgrep", "-f", id], { stdout: "pipe" }).stdout.toString().trim()).toBe("");
+  const info = JSON.parse((await runCli(["info", "--json"], { env })).stdout) as { security: { refusal: string; layers: Record<string, { active: boolean }> } };
+  expect(info.security.layers.namespaces?.active).toBe(false);
+  expect(info.security.refusal).toContain("bwrap (bubblewrap) is not on PATH");
+  const unjailed = await runCli(["run", "--rm", "--security", "disable", "--", "echo", "ran"], { env });
+  expect(unjailed).toMatchObject({ code: 0, stdout: "ran\n" });
+  expect((await runCli(["rm", "no-bwrap"])).code).toBe(0);
+});
+
+test("boxlite info reports every layer of the jail on this host, and why any is off", async () => {
+  const info = JSON.parse((await runCli(["info", "--json"])).stdout) as {
+    security: { default: string; cgroup: string; refusal?: string; layers: Record<string, { active: boolean; reason: string }> };
+  };
+  expect(info.security.default).toBe("enable");
+  expect(info.security.refusal).toBeUndefined();
+  expect(Object.keys(info.security.layers).sort()).toEqual(["cgroups", "filesystem", "namespaces", "rlimits", "seccomp", "uid"]);
+  expect(Object.values(info.security.layers).every((layer) => layer.active)).toBe(true);
+  expect(info.security.cgroup).toBe(existsSync("/sys/fs/cgroup/cgroup.controllers") ? "v2" : "v1");
+  const text = await runCli(["info"]);
+  expect(text.stdout).toMatch(/^Security: +enable by default \(--security\); every layer a jailed box needs is here$/m);
+  expect(text.stdout).toMatch(/^Jail uid: +on: the VMM and the network process run as the box's own unprivileged uid$/m);
+});
