@@ -26,9 +26,15 @@ function securityRows(security: RuntimeInfo["security"]): Array<[string, string]
   const ready = security.refusal ? `a jailed box cannot start here: ${security.refusal}` : "every layer a jailed box needs is here";
   return [
     ["Security", `${security.default} by default (--security); ${ready}`],
-    ...Object.entries(security.layers).map(([name, layer]): [string, string] => [`Jail ${name}`, `${layer.active ? "on" : "off"}: ${layer.reason}`]),
+    ...Object.entries(security.layers).map(([name, layer]): [string, string] => [
+      `Jail ${LABELS[name] ?? name}`,
+      `${layer.active ? "on" : "off"}: ${layer.reason}`,
+    ]),
   ];
 }
+
+/** Short enough not to widen the table's first column. */
+const LABELS: Record<string, string> = { namespaces: "ns", filesystem: "files" };
 
 export async function infoCommand(runtime: BoxliteApi, argv: string[]): Promise<number> {
   const { values } = parseOptions("info", OPTIONS, argv);

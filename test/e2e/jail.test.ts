@@ -11,6 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
 import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
+import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
 import { runCli, waitFor } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -199,6 +200,50 @@ describe("a jailed box on a real VM", () => {
   });
 });
 
+test("a krun box is jailed too: its VM process (the libkrun recorder standing in) runs as the box's uid under boxlite's seccomp filter, in its own namespaces and cgroups", async () => {
+  buildRecorder();
+  const env = {
+    BOXLITE_LIBKRUN: RECORDER_PATH,
+    // The recorder's settings, kept through the jail's clean environment (docs/security.md).
+    BOXLITE_JAIL_ENV: "KRUN_RECORDER_LISTEN,KRUN_RECORDER_HOLD_MS,KRUN_RECORDER_LOG",
+    KRUN_RECORDER_LISTEN: "1",
+    KRUN_RECORDER_HOLD_MS: "120000",
+    KRUN_RECORDER_LOG: "/dev/null",
+    BOXLITE_BOOT_TIMEOUT: "4",
+  };
+  const before = new Set(boxDirs());
+  const running = runCli(["--vmm", "krun", "run", "--name", "krun-jailed", "--network", "disabled", "--", "true"], { env });
+  let id = "";
+  await waitFor(
+    () => {
+      id = boxDirs().find((name) => !before.has(name)) ?? "";
+      return id !== "" && existsSync(join(home, "boxes", id, "group.pid"));
+    },
+    30_000,
+    "the krun VM process",
+  );
+  const vm = groupOf(id).get("vmm") as number;
+  expect(readFileSync(`/proc/${vm}/cmdline`, "utf8").split("\0")).toContain("__vm");
+  const fields = status(vm);
+  expect(Number(fields.Uid?.split("\t")[0])).toBeGreaterThan(JAIL_ID_BASE);
+  expect(fields.Seccomp).toBe("2");
+  expect(fields.NoNewPrivs).toBe("1");
+  expect(fields.CapEff).toBe("0000000000000000");
+  expect(readFileSync(`/proc/${vm}/cgroup`, "utf8")).toContain(`:/boxlite/${id}\n`);
+  const ns = (pid: number) => Bun.spawnSync(["readlink", `/proc/${pid}/ns/mnt`], { stdout: "pipe" }).stdout.toString();
+  expect(ns(vm)).not.toBe(ns(process.pid));
+  const run = await running;
+  expect(run.code).toBe(125);
+  expect(run.stderr).toStartWith("boxlite: the guest did not come up within 4 s");
+  expect(cgroupsOf(id)).toEqual([]);
+  expect(
+    Bun.spawnSync(["pgrep", "-f", `__vm ${id}`], { stdout: "pipe" })
+      .stdout.toString()
+      .trim(),
+  ).toBe("");
+  expect((await runCli(["rm", "krun-jailed"])).code).toBe(0);
+});
+
 test("--security disable is kept with the box: its VMM runs as boxlite, unconfined, at every start", async () => {
   const created = await runCli(["create", "--name", "unjailed", "--security", "disable", "--network", "disabled", "--", "sleep", "600"]);
   expect(created.code).toBe(0);
@@ -256,6 +301,7 @@ test("boxlite info reports every layer of the jail on this host, and why any is 
   expect(Object.values(info.security.layers).every((layer) => layer.active)).toBe(true);
   expect(info.security.cgroup).toBe(existsSync("/sys/fs/cgroup/cgroup.controllers") ? "v2" : "v1");
   const text = await runCli(["info"]);
+  expect(text.stdout).toMatch(/^Jail ns: +on: mount, pid, ipc, uts, cgroup and network namespaces/m);
   expect(text.stdout).toMatch(/^Security: +enable by default \(--security\); every layer a jailed box needs is here$/m);
   expect(text.stdout).toMatch(/^Jail uid: +on: the VMM and the network process run as the box's own unprivileged uid$/m);
 });
