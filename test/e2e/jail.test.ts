@@ -13,6 +13,7 @@ import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
 import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
 import { runCli, waitFor } from "../helpers/cli.ts";
+import { startServeProcess } from "../helpers/serve.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 const home = process.env.BOXLITE_HOME as string;
@@ -257,6 +258,33 @@ test("--security disable is kept with the box: its VMM runs as boxlite, unconfin
     expect((await runCli(["stop", "unjailed"])).code).toBe(0);
   }
   expect((await runCli(["rm", "unjailed"])).code).toBe(0);
+});
+
+test("over REST the operator decides: serve --security disable makes the server's boxes unjailed, and a request cannot name the jail", async () => {
+  const server = await startServeProcess(["--security", "disable"]);
+  try {
+    expect(server.log()).toContain(`security="disable"`);
+    const refused = await fetch(`${server.url}/v1/boxes`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "rest-jail", advanced: { security: { jailer_enabled: true } } }),
+    });
+    expect(refused.status).toBe(400);
+    const created = await fetch(`${server.url}/v1/boxes`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "rest-unjailed", cmd: ["sleep", "600"], network: { mode: "disabled" } }),
+    });
+    expect(created.status).toBe(201);
+  } finally {
+    server.proc.kill();
+    await server.proc.exited;
+  }
+  // Kept with the box: started from the CLI later, it is still unjailed.
+  expect((await runCli(["start", "rest-unjailed"])).code).toBe(0);
+  const id = await idOf("rest-unjailed");
+  expect(status(groupOf(id).get("vmm") as number).Uid?.split("\t")[0]).toBe("0");
+  expect((await runCli(["rm", "-f", "rest-unjailed"])).code).toBe(0);
 });
 
 test("--security with a bad value is refused, saying what to give", async () => {
