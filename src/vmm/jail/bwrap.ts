@@ -10,6 +10,7 @@
  * namespace. No `--new-session`: the process stays in the watchdog's process group, so
  * killing that group ends it too (it has no terminal to be fed keystrokes through).
  */
+import { statSync } from "node:fs";
 import { dirname } from "node:path";
 
 /** What one process may see and do besides the system's programs and libraries (/usr, read-only). */
@@ -77,10 +78,30 @@ function binds(view: JailView, program: string): string[] {
   return [...ancestors(entries.map(({ path }) => path)), ...entries.flatMap(({ path, flag }) => [flag, path, path])];
 }
 
+/**
+ * The groups that may use the devices in the view (/dev/kvm is often 0660, group kvm): the
+ * dropped process keeps those and no other.
+ */
+function deviceGroups(devices: readonly string[]): number[] {
+  return [
+    ...new Set(
+      devices.flatMap((device) => {
+        try {
+          const stat = statSync(device);
+          return (stat.mode & 0o060) === 0o060 ? [stat.gid] : [];
+        } catch {
+          return [];
+        }
+      }),
+    ),
+  ];
+}
+
 /** The bwrap argv that runs `argv` jailed with `view`. */
 export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly string[]): string[] {
   const [program = "", ...args] = argv;
   const unprivileged = runtime.identity === undefined;
+  const groups = deviceGroups(view.devices);
   const namespaces = [
     // As root, no user namespace: its uid must stay the box's real one on the host (setpriv below).
     ...(unprivileged ? ["--unshare-user", "--disable-userns"] : []),
@@ -96,7 +117,7 @@ export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly st
           runtime.setpriv,
           `--reuid=${runtime.identity.uid}`,
           `--regid=${runtime.identity.gid}`,
-          "--clear-groups",
+          ...(groups.length > 0 ? [`--groups=${groups.join(",")}`] : ["--clear-groups"]),
           "--inh-caps=-all",
           "--bounding-set=-all",
           "--no-new-privs",
