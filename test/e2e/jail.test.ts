@@ -6,13 +6,13 @@
  * (the test hosts do): the uid and cgroup layers are root's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
 import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
-import { runCli, waitFor } from "../helpers/cli.ts";
+import { cliCommand, runCli, waitFor } from "../helpers/cli.ts";
 import { startServeProcess } from "../helpers/serve.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -285,6 +285,45 @@ test("over REST the operator decides: serve --security disable makes the server'
   const id = await idOf("rest-unjailed");
   expect(status(groupOf(id).get("vmm") as number).Uid?.split("\t")[0]).toBe("0");
   expect((await runCli(["rm", "-f", "rest-unjailed"])).code).toBe(0);
+});
+
+test("a non-root boxlite's jailed box: QEMU, netd and fsd in user namespaces as that user, without capabilities, QEMU under seccomp; no cgroups; a volume's files land as the user", async () => {
+  const dir = temp.make("jail-nonroot-");
+  const volume = join(dir, "vol");
+  mkdirSync(volume);
+  for (const path of [dir, volume]) chownSync(path, 65534, 65534);
+  const as = (args: string[]) =>
+    Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...cliCommand(args)], {
+      env: { ...process.env, HOME: dir, BOXLITE_HOME: join(dir, "home"), BOXLITE_RUNTIME_DIR: join(dir, "runtime"), BOXLITE_TEMPLATES: "off" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+  const started = as(["run", "-d", "--name", "nonroot", "-v", `${volume}:/data`, "--", "sleep", "600"]);
+  expect(await started.exited).toBe(0);
+  const id = (await new Response(started.stdout).text()).trim();
+  try {
+    const group = readFileSync(join(dir, "home", "boxes", id, "group.pid"), "utf8")
+      .trim()
+      .split("\n");
+    expect(group.map((line) => line.split(" ")[2])).toEqual(["net", "fs", "vmm"]);
+    for (const line of group) {
+      const pid = Number(line.split(" ")[0]);
+      const fields = status(pid);
+      expect(fields.Uid?.split("\t")[0]).toBe("65534");
+      expect(fields.CapEff).toBe("0000000000000000");
+      expect(Bun.spawnSync(["readlink", `/proc/${pid}/ns/user`], { stdout: "pipe" }).stdout.toString()).not.toBe(
+        Bun.spawnSync(["readlink", "/proc/self/ns/user"], { stdout: "pipe" }).stdout.toString(),
+      );
+    }
+    const qemu = Number(group.find((line) => line.endsWith(" vmm"))?.split(" ")[0]);
+    expect(status(qemu).Seccomp).toBe("2");
+    expect(cgroupsOf(id)).toEqual([]);
+    const exec = as(["exec", "nonroot", "--", "sh", "-c", "echo made > /data/made"]);
+    expect(await exec.exited).toBe(0);
+    expect(statSync(join(volume, "made")).uid).toBe(65534);
+  } finally {
+    await as(["rm", "-f", "nonroot"]).exited;
+  }
 });
 
 test("--security with a bad value is refused, saying what to give", async () => {

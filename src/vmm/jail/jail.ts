@@ -102,7 +102,6 @@ export function jailIdentity(name: string): Identity {
 
 /** Gives `path` (and, for a directory, what is in it) to the box's uid. */
 function own(path: string, identity: Identity): void {
-  if (!existsSync(path)) closeSync(openSync(path, "a"));
   chownSync(path, identity.uid, identity.gid);
   if (!statSync(path).isDirectory()) return;
   for (const entry of readdirSync(path)) chownSync(join(path, entry), identity.uid, identity.gid);
@@ -126,6 +125,8 @@ export function openJail(config: Config, request: JailRequest): Jail {
     throw new BoxliteError("missing_dependency", `${refusal ?? "bwrap is missing"}; or start the box with --security disable`);
   const identity = host.root ? jailIdentity(request.name) : undefined;
   try {
+    // A file the VMM writes must exist to be bound into its view (the console log of a first start).
+    for (const path of request.owned) if (!existsSync(path)) closeSync(openSync(path, "a"));
     if (identity) for (const path of request.owned) own(path, identity);
     if (identity) for (const path of request.readable) shareRead(path, identity.gid);
   } catch (error) {
