@@ -52,7 +52,6 @@ export interface JailRequest {
 export interface Jail {
   /** The watchdog's own options (host/vmm-watch.c): the cgroups it joins, the rlimits, --jailed. */
   watchOptions: string[];
-  identity?: Identity;
   wrap(argv: readonly string[], view: JailView): string[];
   /** Removes the VM's cgroups: once its process group is gone. */
   release(): Promise<void>;
@@ -114,7 +113,7 @@ function shareRead(path: string, gid: number): void {
   if ((stat.mode & 0o040) === 0) chmodSync(path, (stat.mode & 0o7777) | 0o040);
 }
 
-export function limitsOf(request: JailRequest): CgroupLimits {
+function limitsOf(request: JailRequest): CgroupLimits {
   return { memoryBytes: (request.memoryMib + MEMORY_OVERHEAD_MIB) * 1024 * 1024, cpus: request.cpus, pids: PIDS_MAX };
 }
 
@@ -137,7 +136,6 @@ export function openJail(config: Config, request: JailRequest): Jail {
   const runtime: JailRuntime = { bwrap: host.bwrap, env: config.jailEnv, ...(identity && host.setpriv ? { identity, setpriv: host.setpriv } : {}) };
   return {
     watchOptions: [...procs.flatMap((file) => ["--cgroup", file]), "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
-    ...(identity ? { identity } : {}),
     wrap: (argv, view) => jailArgv(runtime, view, argv),
     release: async () => {
       if (cgroups) await removeBoxCgroupsWhenEmpty(cgroups, request.name);
