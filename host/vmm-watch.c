@@ -5,17 +5,12 @@
  * Usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD
  *                  [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
  *
- * The jail's options (docs/security.md, "The jail around each VMM"), applied before
- * anything is started so that every member inherits them:
- *   --cgroup PROCS   vmm-watch moves itself into that cgroup (PROCS is its cgroup.procs
- *                    file; one per v1 hierarchy), so the whole group is counted and limited.
- *   --rlimit NAME=N  sets soft and hard limit NAME (nofile, core, fsize) to N.
- *   --jailed         each member is a bubblewrap command line (`bwrap --as-pid-1 …`):
- *                    bwrap stays the parent of what it runs, its one child, found in
- *                    /proc/PID/task/PID/children. That pid is the one reported, signalled
- *                    and stopped, so a SIGTERM reaches the VMM itself and not bwrap;
- *                    vmm-watch still waits for bwrap. Members start with every fd above 2
- *                    closed.
+ * The jail's options (docs/security.md; vmm-jail.c), applied before anything starts, so
+ * every member inherits them: --cgroup PROCS joins that cgroup (one per v1 hierarchy);
+ * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member is a
+ * `bwrap --as-pid-1` command line: the process bwrap runs, its one child, is the one
+ * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
+ * with every fd above 2 closed.
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -62,12 +57,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "vmm-jail.h"
 
 #define GRACE_MS 3000
 #define ACK_MS 1000
@@ -76,8 +71,6 @@
 #define WATCHED_POLL_MS 100
 #define MAX_MEMBERS 17 /* 16 helpers and the VMM */
 #define START_TIME_MAX 32
-/* How long bwrap may take to set up a jailed member's view and run it. */
-#define JAILED_START_MS 5000
 
 struct member {
   const char *name;
@@ -135,36 +128,6 @@ static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
   memcpy(out, field, len);
   out[len] = '\0';
   return 0;
-}
-
-/* The one child of bwrap `pid` (the member's process, run --as-pid-1), once bwrap has made
- * it: /proc lists a task's children. -1 when bwrap ends first (it says why on stderr) or
- * makes none within JAILED_START_MS. bwrap is not reaped here (WNOWAIT): reap() does that. */
-static pid_t find_jailed_child(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  for (int64_t deadline = now_ms() + JAILED_START_MS; now_ms() < deadline;) {
-    char list[64] = "";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd < 0 ? -1 : read(fd, list, sizeof list - 1);
-    if (fd >= 0) close(fd);
-    if (got > 0) {
-      list[got] = '\0';
-      long child = strtol(list, NULL, 10);
-      if (child > 0) return (pid_t)child;
-    }
-    siginfo_t info = {0};
-    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return -1;
-    struct timespec pause = {0, 1000 * 1000};
-    nanosleep(&pause, NULL);
-  }
-  return -1;
-}
-
-/* Every fd from `from` up is closed: the jail hands a member nothing it did not ask for. */
-static void close_from(int from) {
-  if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0) return;
-  for (int fd = from; fd < 1024; fd++) close(fd);
 }
 
 /* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
@@ -366,39 +329,13 @@ static int usage(void) {
   return 125;
 }
 
-/* Moves vmm-watch into the cgroup whose cgroup.procs is `procs` ("0" names the writer). */
-static bool join_cgroup(const char *procs) {
-  int fd = open(procs, O_WRONLY | O_CLOEXEC);
-  bool ok = fd >= 0 && write(fd, "0", 1) == 1;
-  if (!ok) fprintf(stderr, "vmm-watch: joining cgroup %s: %s\n", procs, strerror(errno));
-  if (fd >= 0) close(fd);
-  return ok;
-}
-
-/* Applies `NAME=N` to vmm-watch itself: its members inherit it. */
-static bool set_rlimit(const char *spec) {
-  static const struct { const char *name; int resource; } names[] = {{"nofile", RLIMIT_NOFILE}, {"core", RLIMIT_CORE}, {"fsize", RLIMIT_FSIZE}};
-  const char *eq = strchr(spec, '=');
-  char *end = NULL;
-  unsigned long long value = eq == NULL ? 0 : strtoull(eq + 1, &end, 10);
-  for (size_t i = 0; eq != NULL && end != NULL && *end == '\0' && end != eq + 1 && i < sizeof names / sizeof names[0]; i++) {
-    if (strncmp(spec, names[i].name, (size_t)(eq - spec)) != 0 || names[i].name[eq - spec] != '\0') continue;
-    struct rlimit limit = {(rlim_t)value, (rlim_t)value};
-    if (setrlimit(names[i].resource, &limit) == 0) return true;
-    fprintf(stderr, "vmm-watch: setting rlimit %s: %s\n", spec, strerror(errno));
-    return false;
-  }
-  fprintf(stderr, "vmm-watch: bad --rlimit %s\n", spec);
-  return false;
-}
-
-/* Applies the jail's options; returns the index of FD in argv, or -1 (said why on stderr). */
+/* Applies the jail's options; returns the index of FD in argv, -1 on bad usage, -2 when one fails (said why). */
 static int parse_jail_options(int argc, char **argv, struct group *g) {
   int i = 1;
   for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     if (strcmp(argv[i], "--jailed") == 0) g->jailed = true;
-    else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -1; }
-    else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -1; }
+    else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -2; }
+    else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -2; }
     else return -1;
   }
   return i;
@@ -428,8 +365,7 @@ static bool parse_args(int argc, char **argv, int i, struct group *g) {
 int main(int argc, char **argv) {
   struct group g = {.count = 0};
   int fd_at = parse_jail_options(argc, argv, &g);
-  if (fd_at < 0) return usage();
-  if (argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return usage();
+  if (fd_at < 0 || argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return fd_at == -2 ? 125 : usage();
   g.watch_fd = atoi(argv[fd_at]);
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */

@@ -218,7 +218,8 @@ test("a krun box is jailed too: its VM process (the libkrun recorder standing in
   await waitFor(
     () => {
       id = boxDirs().find((name) => !before.has(name)) ?? "";
-      return id !== "" && existsSync(join(home, "boxes", id, "group.pid"));
+      // Written whole only once the VM process runs: until then it may be missing or empty.
+      return id !== "" && existsSync(join(home, "boxes", id, "group.pid")) && groupOf(id).has("vmm");
     },
     30_000,
     "the krun VM process",
