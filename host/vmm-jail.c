@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long bwrap may take to set up a jailed member's view and run it (a try each ms). */
+/* How long bwrap may take to set up a jailed member's view and run it, and how often the
+ * wait looks: bwrap takes a few ms, so a coarser look would add most of one to each start. */
 #define JAILED_START_MS 5000
+#define JAILED_LOOK_US 200
 
 /* The one child of bwrap `pid` (the member's process, run --as-pid-1), once bwrap has made
  * it: /proc lists a task's children. -1 when bwrap ends first (it says why on stderr) or
@@ -22,7 +24,7 @@
 pid_t find_jailed_child(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  for (int tries = 0; tries < JAILED_START_MS; tries++) {
+  for (int tries = 0; tries < JAILED_START_MS * 1000 / JAILED_LOOK_US; tries++) {
     char list[64] = "";
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t got = fd < 0 ? -1 : read(fd, list, sizeof list - 1);
@@ -34,7 +36,7 @@ pid_t find_jailed_child(pid_t pid) {
     }
     siginfo_t info = {0};
     if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return -1;
-    struct timespec pause = {0, 1000 * 1000};
+    struct timespec pause = {0, JAILED_LOOK_US * 1000};
     nanosleep(&pause, NULL);
   }
   return -1;
