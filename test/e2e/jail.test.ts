@@ -277,6 +277,16 @@ test("over REST the operator decides: serve --security disable makes the server'
       body: JSON.stringify({ name: "rest-unjailed", cmd: ["sleep", "600"], network: { mode: "disabled" } }),
     });
     expect(created.status).toBe(201);
+    const preset = await fetch(`${server.url}/v1/boxes`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "rest-preset", security: "maximum" }),
+    });
+    expect(preset.status).toBe(400);
+    expect(await preset.text()).toContain("the server operator's choice (boxlite serve --security)");
+    const client = await runCli(["--url", server.url, "create", "--security", "enable", "--name", "rest-client"]);
+    expect(client.code).toBe(1);
+    expect(client.stderr).toContain("a client cannot set --security");
   } finally {
     server.proc.kill();
     await server.proc.exited;
