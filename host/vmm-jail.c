@@ -1,4 +1,5 @@
-/* The jail's part of vmm-watch (see vmm-watch.c, --cgroup, --rlimit, --jailed; docs/security.md). */
+/* The jail's part of vmm-watch (see vmm-watch.c, --cgroup, --rlimit, --jailed; docs/security.md),
+ * and what it reads of /proc. */
 #define _GNU_SOURCE
 #include "vmm-jail.h"
 
@@ -72,4 +73,30 @@ bool set_rlimit(const char *spec) {
   }
   fprintf(stderr, "vmm-watch: bad --rlimit %s\n", spec);
   return false;
+}
+
+/* Copies field 22 of /proc/PID/stat (start time, in clock ticks after boot) into out. */
+int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
+  char path[64], stat[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t got = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (got <= 0) return -EIO;
+  stat[got] = '\0';
+  /* The command name (field 2) may hold spaces and parentheses: count after its last ')'. */
+  char *field = strrchr(stat, ')');
+  if (field == NULL || field[1] != ' ') return -EIO;
+  field += 2; /* field 3 */
+  for (int n = 3; n < 22; n++) {
+    field = strchr(field, ' ');
+    if (field == NULL) return -EIO;
+    field++;
+  }
+  size_t len = strcspn(field, " ");
+  if (len == 0 || len >= START_TIME_MAX) return -EIO;
+  memcpy(out, field, len);
+  out[len] = '\0';
+  return 0;
 }

@@ -10,7 +10,8 @@
  * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member is a
  * `bwrap --as-pid-1` command line: the process bwrap runs, its one child, is the one
  * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
- * with every fd above 2 closed.
+ * with every fd above 2 closed; the VMM's ends in `--block-fd 3`, and with helpers it is
+ * started first and held there until they are ready (its fd 3: a pipe, else /dev/null).
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -70,7 +71,6 @@
 /* While a helper's ready path is watched with inotify, the wait still looks this often. */
 #define WATCHED_POLL_MS 100
 #define MAX_MEMBERS 17 /* 16 helpers and the VMM */
-#define START_TIME_MAX 32
 
 struct member {
   const char *name;
@@ -79,6 +79,7 @@ struct member {
   int ready_ms;
   pid_t pid;
   pid_t target; /* what is reported and signalled: pid, or what bwrap runs when --jailed */
+  char start_time[START_TIME_MAX]; /* field 22 of target's /proc stat */
   bool running;
   int status; /* from waitpid, once it ended */
 };
@@ -104,48 +105,32 @@ static int exit_status(int status) {
   return 1;
 }
 
-/* Copies field 22 of /proc/PID/stat (start time, in clock ticks after boot) into out. */
-static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
-  char path[64], stat[2048];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  ssize_t got = read(fd, stat, sizeof stat - 1);
-  close(fd);
-  if (got <= 0) return -EIO;
-  stat[got] = '\0';
-  /* The command name (field 2) may hold spaces and parentheses: count after its last ')'. */
-  char *field = strrchr(stat, ')');
-  if (field == NULL || field[1] != ' ') return -EIO;
-  field += 2; /* field 3 */
-  for (int n = 3; n < 22; n++) {
-    field = strchr(field, ' ');
-    if (field == NULL) return -EIO;
-    field++;
-  }
-  size_t len = strcspn(field, " ");
-  if (len == 0 || len >= START_TIME_MAX) return -EIO;
-  memcpy(out, field, len);
-  out[len] = '\0';
-  return 0;
-}
-
-/* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
-static int start_member(struct group *g, struct member *m, bool is_vmm) {
+/* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate`
+ * (the jailed VMM) its fd 3 is the read end of a new pipe whose write end goes to *gate,
+ * and its "started" report waits for open_gate; a jailed VMM without one gets /dev/null
+ * there, which its --block-fd 3 reads at once. */
+static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
+  int held[2] = {-1, -1};
+  if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
   pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
     signal(SIGPIPE, SIG_DFL);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+    if (null_fd < 0 || dup2(held[0] >= 0 ? held[0] : null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+        (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
-    if (g->jailed) close_from(STDERR_FILENO + 1);
+    if (g->jailed) close_from(is_vmm ? g->watch_fd + 1 : g->watch_fd);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
+  }
+  if (gate != NULL) {
+    close(held[0]);
+    *gate = held[1];
   }
   m->pid = pid;
   m->target = pid;
@@ -156,12 +141,18 @@ static int start_member(struct group *g, struct member *m, bool is_vmm) {
     if (child < 0) return 0;
     m->target = child;
   }
-  char start_time[START_TIME_MAX];
-  int err = read_start_time(m->target, start_time);
+  int err = read_start_time(m->target, m->start_time);
   if (err < 0) return err;
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, start_time);
+  if (gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
   return 0;
+}
+
+/* Lets the held VMM run (its helpers are ready), and reports it started. */
+static void open_gate(struct member *vmm, int gate) {
+  if (write(gate, "1", 1) != 1) fprintf(stderr, "vmm-watch: opening the VMM's gate: %s\n", strerror(errno));
+  close(gate);
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
 }
 
 /* Reaps every child that ended, marking its member. */
@@ -362,6 +353,13 @@ static bool parse_args(int argc, char **argv, int i, struct group *g) {
   return true;
 }
 
+/* A member that could not be started (-errno `err`): the group is stopped; vmm-watch's status. */
+static int start_failed(struct group *g, const struct member *m, int err) {
+  fprintf(stderr, "vmm-watch: starting %s: %s\n", m->name, strerror(-err));
+  stop_group(g);
+  return 125;
+}
+
 int main(int argc, char **argv) {
   struct group g = {.count = 0};
   int fd_at = parse_jail_options(argc, argv, &g);
@@ -380,21 +378,20 @@ int main(int argc, char **argv) {
   g.sig_fd = signalfd(-1, &g.mask, SFD_CLOEXEC);
   if (g.sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }
 
-  for (size_t i = 0; i < g.count; i++) {
-    struct member *m = &g.members[i];
-    bool is_vmm = i + 1 == g.count;
-    int err = start_member(&g, m, is_vmm);
-    if (err < 0) {
-      fprintf(stderr, "vmm-watch: starting %s: %s\n", m->name, strerror(-err));
-      stop_group(&g);
-      return 125;
-    }
-    if (is_vmm) break;
-    int status = wait_ready(&g, m);
+  /* Jailed, the VMM's bwrap sets up its view while the helpers start, held before it runs
+   * the VMM (--block-fd 3) until they are ready: their starts overlap, not add up. */
+  struct member *vmm = &g.members[g.count - 1];
+  int gate = -1, err;
+  if (g.jailed && g.count > 1 && (err = start_member(&g, vmm, true, &gate)) < 0) return start_failed(&g, vmm, err);
+  for (size_t i = 0; i + 1 < g.count; i++) {
+    if ((err = start_member(&g, &g.members[i], false, NULL)) < 0) return start_failed(&g, &g.members[i], err);
+    int status = wait_ready(&g, &g.members[i]);
     if (status != 0) {
       stop_group(&g);
       return status;
     }
   }
+  if (gate >= 0) open_gate(vmm, gate);
+  else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
   return supervise(&g);
 }

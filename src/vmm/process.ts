@@ -47,7 +47,8 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
   for (const helper of command.helpers) rmSync(helper.readyPath, { force: true });
   const jail = command.jail && openJail(config, command.jail.request);
   const helpers = jail ? command.helpers.map((helper) => ({ ...helper, argv: jail.wrap(helper.argv, helperView(helper)) })) : command.helpers;
-  const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm) : command.argv;
+  // Held on the lifeline's fd number, which the watchdog gives the jailed VMM as the pipe it opens once the helpers are ready.
+  const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm, LIFELINE_FD) : command.argv;
   let proc: Bun.Subprocess<"pipe" | "ignore" | Uint8Array, "pipe", "pipe">;
   try {
     proc = Bun.spawn([watchdog, ...(jail?.watchOptions ?? []), ...watchArgs(LIFELINE_FD, helpers, argv)], {

@@ -97,8 +97,12 @@ function deviceGroups(devices: readonly string[]): number[] {
   ];
 }
 
-/** The bwrap argv that runs `argv` jailed with `view`. */
-export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly string[]): string[] {
+/**
+ * The bwrap argv that runs `argv` jailed with `view`. `heldOn`: bwrap sets the view up,
+ * then waits for a byte (or EOF) on that fd before it runs the program, and closes it: the
+ * watchdog holds the VMM there while its helpers start (host/vmm-watch.c).
+ */
+export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly string[], heldOn?: number): string[] {
   const [program = "", ...args] = argv;
   const unprivileged = runtime.identity === undefined;
   const groups = deviceGroups(view.devices);
@@ -161,6 +165,7 @@ export function jailArgv(runtime: JailRuntime, view: JailView, argv: readonly st
     ...(!unprivileged && !view.dropUid ? ["--cap-drop", "ALL", ...FILE_SERVER_CAPS.flatMap((cap) => ["--cap-add", cap])] : []),
     "--chdir",
     "/",
+    ...(heldOn === undefined ? [] : ["--block-fd", String(heldOn)]),
     "--",
     ...drop,
     program,

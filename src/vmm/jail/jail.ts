@@ -52,7 +52,8 @@ export interface JailRequest {
 export interface Jail {
   /** The watchdog's own options (host/vmm-watch.c): the cgroups it joins, the rlimits, --jailed. */
   watchOptions: string[];
-  wrap(argv: readonly string[], view: JailView): string[];
+  /** `heldOn`: the fd the watchdog holds the VMM on until its helpers are ready (bwrap.ts). */
+  wrap(argv: readonly string[], view: JailView, heldOn?: number): string[];
   /** Removes the VM's cgroups: once its process group is gone. */
   release(): Promise<void>;
 }
@@ -136,7 +137,7 @@ export function openJail(config: Config, request: JailRequest): Jail {
   const runtime: JailRuntime = { bwrap: host.bwrap, env: config.jailEnv, ...(identity && host.setpriv ? { identity, setpriv: host.setpriv } : {}) };
   return {
     watchOptions: [...procs.flatMap((file) => ["--cgroup", file]), "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
-    wrap: (argv, view) => jailArgv(runtime, view, argv),
+    wrap: (argv, view, heldOn) => jailArgv(runtime, view, argv, heldOn),
     release: async () => {
       if (cgroups) await removeBoxCgroupsWhenEmpty(cgroups, request.name);
     },
