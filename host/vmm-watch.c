@@ -105,10 +105,17 @@ static int exit_status(int status) {
   return 1;
 }
 
+/* The process m stands for (what bwrap runs, when jailed) and its start time. */
+static int identify(struct group *g, struct member *m) {
+  pid_t child = g->jailed ? find_jailed_child(m->pid) : m->pid;
+  /* No child: bwrap failed before it ran anything, and says why on stderr. */
+  if (child > 0) m->target = child;
+  return read_start_time(m->target, m->start_time);
+}
+
 /* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate`
- * (the jailed VMM) its fd 3 is the read end of a new pipe whose write end goes to *gate,
- * and its "started" report waits for open_gate; a jailed VMM without one gets /dev/null
- * there, which its --block-fd 3 reads at once. */
+ * (the held VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports
+ * it; a jailed VMM without one gets /dev/null there, read at once by its --block-fd 3. */
 static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
   int held[2] = {-1, -1};
   if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
@@ -135,24 +142,20 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
   m->pid = pid;
   m->target = pid;
   m->running = true;
-  if (g->jailed) {
-    pid_t child = find_jailed_child(pid);
-    /* No child: bwrap failed before it ran anything, and says why on stderr. */
-    if (child < 0) return 0;
-    m->target = child;
-  }
-  int err = read_start_time(m->target, m->start_time);
-  if (err < 0) return err;
+  if (gate != NULL) return 0;
+  int err = identify(g, m);
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  if (gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
-  return 0;
+  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
+  return err;
 }
 
-/* Lets the held VMM run (its helpers are ready), and reports it started. */
-static void open_gate(struct member *vmm, int gate) {
+/* Lets the held VMM run (its helpers are ready; bwrap has long made it by then), and reports it started. */
+static int open_gate(struct group *g, struct member *vmm, int gate) {
+  int err = identify(g, vmm);
   if (write(gate, "1", 1) != 1) fprintf(stderr, "vmm-watch: opening the VMM's gate: %s\n", strerror(errno));
   close(gate);
-  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
+  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
+  return err;
 }
 
 /* Reaps every child that ended, marking its member. */
@@ -391,7 +394,7 @@ int main(int argc, char **argv) {
       return status;
     }
   }
-  if (gate >= 0) open_gate(vmm, gate);
-  else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
+  err = gate >= 0 ? open_gate(&g, vmm, gate) : start_member(&g, vmm, true, NULL);
+  if (err < 0) return start_failed(&g, vmm, err);
   return supervise(&g);
 }

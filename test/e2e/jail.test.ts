@@ -170,6 +170,17 @@ describe("a jailed box on a real VM", () => {
       expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(`:/boxlite/${id}\n`);
     }
     expect(status(qemu).Seccomp).toBe("2");
+    // One QEMU for the box: the watchdog holds the VMM while netd starts, then lets that one run.
+    const qemus = readdirSync("/proc").filter((pid) => {
+      try {
+        return (
+          /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/comm`, "utf8") === "qemu-system-x86\n" && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(id)
+        );
+      } catch {
+        return false;
+      }
+    });
+    expect(qemus).toEqual([String(qemu)]);
     expect(readFileSync(`/proc/${qemu}/cmdline`, "utf8").split("\0")).toContain("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     const ns = (pid: number, kind: string) => Bun.spawnSync(["readlink", `/proc/${pid}/ns/${kind}`], { stdout: "pipe" }).stdout.toString();
     for (const kind of ["mnt", "pid", "net"]) expect(ns(qemu, kind)).not.toBe(ns(process.pid, kind));
