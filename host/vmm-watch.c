@@ -34,14 +34,14 @@
  * After "exited", vmm-watch waits up to ACK_MS for one byte on FD — boxlite took note of
  * why — before it stops the VMM, so boxlite learns the reason before the guest drops.
  *
- * Stopping the group is SIGTERM to every member, then SIGKILL after GRACE_MS. It happens
- * when FD reports EOF, when a helper ends, or when a helper is not ready in time; when
- * the VMM ends its helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the
- * VMM (before it started they stop the group). A helper's own children are its business.
+ * Stopping the group is SIGTERM to every member (SIGKILL to a held VMM), then SIGKILL after
+ * GRACE_MS: when FD reports EOF, a helper ends or is not ready in time; when the VMM ends its
+ * helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the VMM (before it started
+ * they stop the group). A helper's own children are its business.
  *
- * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch
- * failed (bad usage, a helper that was not ready), with why on stderr; 128+N when
- * signal N stopped the group before the VMM started.
+ * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch failed
+ * (bad usage, a helper that was not ready), with why on stderr; 128+N when signal N stopped
+ * the group before the VMM started.
  *
  * It starts a new session, so vmm-watch and its members form one process group whose id
  * is vmm-watch's pid: killing that group (SIGKILL) ends them all at once, and a Ctrl-C
@@ -81,6 +81,7 @@ struct member {
   pid_t target; /* what is reported and signalled: pid, or what bwrap runs when --jailed */
   char start_time[START_TIME_MAX]; /* field 22 of target's /proc stat */
   bool running;
+  bool held; /* the VMM, set up but held by bwrap until its helpers are ready */
   int status; /* from waitpid, once it ended */
 };
 
@@ -113,9 +114,9 @@ static int identify(struct group *g, struct member *m) {
   return read_start_time(m->target, m->start_time);
 }
 
-/* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate`
- * (the held VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports
- * it; a jailed VMM without one gets /dev/null there, read at once by its --block-fd 3. */
+/* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate` (the
+ * held VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports it; a jailed
+ * VMM without one gets /dev/null there, read at once by its --block-fd 3. */
 static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
   int held[2] = {-1, -1};
   if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
@@ -138,24 +139,24 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
   if (gate != NULL) {
     close(held[0]);
     *gate = held[1];
+    m->held = true;
   }
   m->pid = pid;
   m->target = pid;
   m->running = true;
-  if (gate != NULL) return 0;
+  /* At once, held too: stop_group must kill a held VMM, not leave it to run on the gate's EOF. */
   int err = identify(g, m);
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
+  if (err == 0 && gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
   return err;
 }
 
-/* Lets the held VMM run (its helpers are ready; bwrap has long made it by then), and reports it started. */
-static int open_gate(struct group *g, struct member *vmm, int gate) {
-  int err = identify(g, vmm);
+/* Lets the held VMM run (its helpers are ready), and reports it started. */
+static void open_gate(struct member *vmm, int gate) {
+  vmm->held = false;
   if (write(gate, "1", 1) != 1) fprintf(stderr, "vmm-watch: opening the VMM's gate: %s\n", strerror(errno));
   close(gate);
-  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
-  return err;
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
 }
 
 /* Reaps every child that ended, marking its member. */
@@ -181,7 +182,8 @@ static bool any_running(const struct group *g) {
 /* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
 static void stop_group(struct group *g) {
   for (size_t i = 0; i < g->count; i++)
-    if (g->members[i].running) kill(g->members[i].target, SIGTERM);
+    /* A held VMM never ran, and as a pid namespace's init it would ignore SIGTERM. */
+    if (g->members[i].running) kill(g->members[i].target, g->members[i].held ? SIGKILL : SIGTERM);
   int64_t deadline = now_ms() + GRACE_MS;
   for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) {
     struct timespec pause = {0, POLL_MS * 1000 * 1000};
@@ -389,12 +391,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i + 1 < g.count; i++) {
     if ((err = start_member(&g, &g.members[i], false, NULL)) < 0) return start_failed(&g, &g.members[i], err);
     int status = wait_ready(&g, &g.members[i]);
-    if (status != 0) {
-      stop_group(&g);
-      return status;
-    }
+    if (status != 0) return stop_group(&g), status;
   }
-  err = gate >= 0 ? open_gate(&g, vmm, gate) : start_member(&g, vmm, true, NULL);
-  if (err < 0) return start_failed(&g, vmm, err);
+  if (gate >= 0) open_gate(vmm, gate);
+  else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
   return supervise(&g);
 }

@@ -257,6 +257,31 @@ test("a krun box is jailed too: its VM process (the libkrun recorder standing in
   expect((await runCli(["rm", "krun-jailed"])).code).toBe(0);
 });
 
+test("a jailed box whose network process fails to start never runs its VMM, held or not, and leaves no cgroup", async () => {
+  // netd fails on a port already taken, while the VMM's bwrap waits for it, set up but held.
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const run = await runCli(["run", "--name", "jail-held", "-p", `127.0.0.1:${taken.port}:80`, "--", "true"]);
+    expect(run.code).toBe(125);
+    expect(run.stderr).toContain("Address already in use");
+    const id = await idOf("jail-held");
+    // Long enough for a VMM let go by the watchdog's exit to have started.
+    await Bun.sleep(1500);
+    const running = readdirSync("/proc").filter((pid) => {
+      try {
+        return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(id);
+      } catch {
+        return false;
+      }
+    });
+    expect(running).toEqual([]);
+    expect(cgroupsOf(id)).toEqual([]);
+    expect((await runCli(["rm", "jail-held"])).code).toBe(0);
+  } finally {
+    taken.stop(true);
+  }
+});
+
 test("--security disable is kept with the box: its VMM runs as boxlite, unconfined, at every start", async () => {
   const created = await runCli(["create", "--name", "unjailed", "--security", "disable", "--network", "disabled", "--", "sleep", "600"]);
   expect(created.code).toBe(0);
