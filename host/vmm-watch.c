@@ -2,7 +2,16 @@
  * vmm-watch: runs a box's VMM and its helper processes as one group, and ends the whole
  * group when boxlite dies.
  *
- * Usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
+ * Usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD
+ *                  [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
+ *
+ * The jail's options (docs/security.md; vmm-jail.c), applied before anything starts, so
+ * every member inherits them: --cgroup PROCS joins that cgroup (one per v1 hierarchy);
+ * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member is a
+ * `bwrap --as-pid-1` command line: the process bwrap runs, its one child, is the one
+ * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
+ * with every fd above 2 closed; the VMM's ends in `--block-fd 3`, and with helpers it is
+ * started first and held there until they are ready (its fd 3: a pipe, else /dev/null).
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -25,14 +34,14 @@
  * After "exited", vmm-watch waits up to ACK_MS for one byte on FD — boxlite took note of
  * why — before it stops the VMM, so boxlite learns the reason before the guest drops.
  *
- * Stopping the group is SIGTERM to every member, then SIGKILL after GRACE_MS. It happens
- * when FD reports EOF, when a helper ends, or when a helper is not ready in time; when
- * the VMM ends its helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the
- * VMM (before it started they stop the group). A helper's own children are its business.
+ * Stopping the group is SIGTERM to every member (SIGKILL to a held VMM), then SIGKILL after
+ * GRACE_MS: when FD reports EOF, a helper ends or is not ready in time; when the VMM ends its
+ * helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the VMM (before it started
+ * they stop the group). A helper's own children are its business.
  *
- * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch
- * failed (bad usage, a helper that was not ready), with why on stderr; 128+N when
- * signal N stopped the group before the VMM started.
+ * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch failed
+ * (bad usage, a helper that was not ready), with why on stderr; 128+N when signal N stopped
+ * the group before the VMM started.
  *
  * It starts a new session, so vmm-watch and its members form one process group whose id
  * is vmm-watch's pid: killing that group (SIGKILL) ends them all at once, and a Ctrl-C
@@ -54,13 +63,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm-jail.h"
+
 #define GRACE_MS 3000
 #define ACK_MS 1000
 #define POLL_MS 10
 /* While a helper's ready path is watched with inotify, the wait still looks this often. */
 #define WATCHED_POLL_MS 100
 #define MAX_MEMBERS 17 /* 16 helpers and the VMM */
-#define START_TIME_MAX 32
 
 struct member {
   const char *name;
@@ -68,7 +78,10 @@ struct member {
   const char *ready_path; /* helpers only */
   int ready_ms;
   pid_t pid;
+  pid_t target; /* what is reported and signalled: pid, or what bwrap runs when --jailed */
+  char start_time[START_TIME_MAX]; /* field 22 of target's /proc stat */
   bool running;
+  bool held; /* the VMM, set up but held by bwrap until its helpers are ready */
   int status; /* from waitpid, once it ended */
 };
 
@@ -78,6 +91,7 @@ struct group {
   int watch_fd;
   int sig_fd;
   sigset_t mask;
+  bool jailed;
 };
 
 static int64_t now_ms(void) {
@@ -92,56 +106,57 @@ static int exit_status(int status) {
   return 1;
 }
 
-/* Copies field 22 of /proc/PID/stat (start time, in clock ticks after boot) into out. */
-static int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
-  char path[64], stat[2048];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  ssize_t got = read(fd, stat, sizeof stat - 1);
-  close(fd);
-  if (got <= 0) return -EIO;
-  stat[got] = '\0';
-  /* The command name (field 2) may hold spaces and parentheses: count after its last ')'. */
-  char *field = strrchr(stat, ')');
-  if (field == NULL || field[1] != ' ') return -EIO;
-  field += 2; /* field 3 */
-  for (int n = 3; n < 22; n++) {
-    field = strchr(field, ' ');
-    if (field == NULL) return -EIO;
-    field++;
-  }
-  size_t len = strcspn(field, " ");
-  if (len == 0 || len >= START_TIME_MAX) return -EIO;
-  memcpy(out, field, len);
-  out[len] = '\0';
-  return 0;
+/* The process m stands for (what bwrap runs, when jailed) and its start time. */
+static int identify(struct group *g, struct member *m) {
+  pid_t child = g->jailed ? find_jailed_child(m->pid) : m->pid;
+  /* No child: bwrap failed before it ran anything, and says why on stderr. */
+  if (child > 0) m->target = child;
+  return read_start_time(m->target, m->start_time);
 }
 
-/* Forks and execs m; the child holds neither the lifeline nor the report pipe. */
-static int start_member(struct group *g, struct member *m, bool is_vmm) {
+/* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate` (the
+ * held VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports it; a jailed
+ * VMM without one gets /dev/null there, read at once by its --block-fd 3. */
+static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
+  int held[2] = {-1, -1};
+  if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
   pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
     signal(SIGPIPE, SIG_DFL);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+    if (null_fd < 0 || dup2(held[0] >= 0 ? held[0] : null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+        (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
+    if (g->jailed) close_from(is_vmm ? g->watch_fd + 1 : g->watch_fd);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
+  if (gate != NULL) {
+    close(held[0]);
+    *gate = held[1];
+    m->held = true;
+  }
   m->pid = pid;
+  m->target = pid;
   m->running = true;
-  char start_time[START_TIME_MAX];
-  int err = read_start_time(pid, start_time);
-  if (err < 0) return err;
+  /* At once, held too: stop_group must kill a held VMM, not leave it to run on the gate's EOF. */
+  int err = identify(g, m);
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)pid, start_time);
-  return 0;
+  if (err == 0 && gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
+  return err;
+}
+
+/* Lets the held VMM run (its helpers are ready), and reports it started. */
+static void open_gate(struct member *vmm, int gate) {
+  vmm->held = false;
+  if (write(gate, "1", 1) != 1) fprintf(stderr, "vmm-watch: opening the VMM's gate: %s\n", strerror(errno));
+  close(gate);
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
 }
 
 /* Reaps every child that ended, marking its member. */
@@ -167,7 +182,8 @@ static bool any_running(const struct group *g) {
 /* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
 static void stop_group(struct group *g) {
   for (size_t i = 0; i < g->count; i++)
-    if (g->members[i].running) kill(g->members[i].pid, SIGTERM);
+    /* A held VMM never ran, and as a pid namespace's init it would ignore SIGTERM. */
+    if (g->members[i].running) kill(g->members[i].target, g->members[i].held ? SIGKILL : SIGTERM);
   int64_t deadline = now_ms() + GRACE_MS;
   for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) {
     struct timespec pause = {0, POLL_MS * 1000 * 1000};
@@ -176,6 +192,7 @@ static void stop_group(struct group *g) {
   for (size_t i = 0; i < g->count; i++) {
     struct member *m = &g->members[i];
     if (!m->running) continue;
+    kill(m->target, SIGKILL);
     kill(m->pid, SIGKILL);
     while (waitpid(m->pid, &m->status, 0) < 0 && errno == EINTR) {
     }
@@ -277,7 +294,7 @@ static int wait_ready(struct group *g, struct member *h) {
 /* Reports a helper that ended, and gives boxlite up to ACK_MS to take note before the group is stopped. */
 static void report_ended(struct group *g, const struct member *h) {
   bool signaled = WIFSIGNALED(h->status);
-  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->pid, signaled ? "signal" : "code",
+  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->target, signaled ? "signal" : "code",
           signaled ? WTERMSIG(h->status) : exit_status(h->status));
   struct pollfd ack = {.fd = g->watch_fd, .events = POLLIN};
   if (poll(&ack, 1, ACK_MS) > 0) owner_gone(g->watch_fd);
@@ -297,20 +314,31 @@ static int supervise(struct group *g) {
     int signo = 0;
     enum event event = wait_event(g, -1, &signo, -1);
     if (event == EVENT_OWNER_GONE) break;
-    if (event == EVENT_SIGNAL) kill(vmm->pid, signo);
+    if (event == EVENT_SIGNAL) kill(vmm->target, signo);
   }
   stop_group(g);
   return exit_status(vmm->status);
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: vmm-watch FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
+  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
   return 125;
 }
 
-/* Fills g's members from argv; false on bad usage. */
-static bool parse_args(int argc, char **argv, struct group *g) {
-  int i = 2;
+/* Applies the jail's options; returns the index of FD in argv, -1 on bad usage, -2 when one fails (said why). */
+static int parse_jail_options(int argc, char **argv, struct group *g) {
+  int i = 1;
+  for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    if (strcmp(argv[i], "--jailed") == 0) g->jailed = true;
+    else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -2; }
+    else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -2; }
+    else return -1;
+  }
+  return i;
+}
+
+/* Fills g's members from argv, from the token after FD; false on bad usage. */
+static bool parse_args(int argc, char **argv, int i, struct group *g) {
   while (i < argc && strcmp(argv[i], "--helper") == 0) {
     if (g->count + 1 >= MAX_MEMBERS || i + 5 >= argc) return false;
     struct member *h = &g->members[g->count++];
@@ -330,10 +358,18 @@ static bool parse_args(int argc, char **argv, struct group *g) {
   return true;
 }
 
+/* A member that could not be started (-errno `err`): the group is stopped; vmm-watch's status. */
+static int start_failed(struct group *g, const struct member *m, int err) {
+  fprintf(stderr, "vmm-watch: starting %s: %s\n", m->name, strerror(-err));
+  stop_group(g);
+  return 125;
+}
+
 int main(int argc, char **argv) {
   struct group g = {.count = 0};
-  if (argc < 4 || !parse_args(argc, argv, &g)) return usage();
-  g.watch_fd = atoi(argv[1]);
+  int fd_at = parse_jail_options(argc, argv, &g);
+  if (fd_at < 0 || argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return fd_at == -2 ? 125 : usage();
+  g.watch_fd = atoi(argv[fd_at]);
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
   signal(SIGPIPE, SIG_IGN);
@@ -347,21 +383,17 @@ int main(int argc, char **argv) {
   g.sig_fd = signalfd(-1, &g.mask, SFD_CLOEXEC);
   if (g.sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }
 
-  for (size_t i = 0; i < g.count; i++) {
-    struct member *m = &g.members[i];
-    bool is_vmm = i + 1 == g.count;
-    int err = start_member(&g, m, is_vmm);
-    if (err < 0) {
-      fprintf(stderr, "vmm-watch: starting %s: %s\n", m->name, strerror(-err));
-      stop_group(&g);
-      return 125;
-    }
-    if (is_vmm) break;
-    int status = wait_ready(&g, m);
-    if (status != 0) {
-      stop_group(&g);
-      return status;
-    }
+  /* Jailed, the VMM's bwrap sets up its view while the helpers start, held before it runs
+   * the VMM (--block-fd 3) until they are ready: their starts overlap, not add up. */
+  struct member *vmm = &g.members[g.count - 1];
+  int gate = -1, err;
+  if (g.jailed && g.count > 1 && (err = start_member(&g, vmm, true, &gate)) < 0) return start_failed(&g, vmm, err);
+  for (size_t i = 0; i + 1 < g.count; i++) {
+    if ((err = start_member(&g, &g.members[i], false, NULL)) < 0) return start_failed(&g, &g.members[i], err);
+    int status = wait_ready(&g, &g.members[i]);
+    if (status != 0) return stop_group(&g), status;
   }
+  if (gate >= 0) open_gate(vmm, gate);
+  else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
   return supervise(&g);
 }

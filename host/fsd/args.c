@@ -1,6 +1,8 @@
 #include "args.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -56,11 +58,30 @@ int args_parse_share(char *value, struct share_spec *share, char *err, size_t er
   return 0;
 }
 
+/* `UID:GID`, both decimal; false when it is anything else. */
+static bool parse_owner(const char *value, long *uid, long *gid) {
+  char *end = NULL;
+  errno = 0;
+  *uid = strtol(value, &end, 10);
+  if (end == value || *end != ':' || *uid < 0 || errno != 0) return false;
+  const char *rest = end + 1;
+  *gid = strtol(rest, &end, 10);
+  return end != rest && *end == '\0' && *gid >= 0 && errno == 0;
+}
+
 int args_parse(int argc, char **argv, struct fsd_args *a, char *err, size_t errlen) {
-  *a = (struct fsd_args){0};
+  *a = (struct fsd_args){.socket_uid = -1, .socket_gid = -1};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--verbose") == 0) {
       a->verbose = true;
+      continue;
+    }
+    if (strcmp(argv[i], "--socket-owner") == 0) {
+      if (i + 1 == argc || !parse_owner(argv[i + 1], &a->socket_uid, &a->socket_gid)) {
+        snprintf(err, errlen, "--socket-owner needs a value: UID:GID");
+        return -1;
+      }
+      i++;
       continue;
     }
     bool socket = strcmp(argv[i], "--socket") == 0;

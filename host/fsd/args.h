@@ -1,5 +1,5 @@
-/* fsd's command line: `fsd [--verbose] --socket SOCKET --share NAME:ROOT[:ro][:file=FILE] …`,
- * checked whole before anything starts. */
+/* fsd's command line: `fsd [--verbose] --socket SOCKET [--socket-owner UID:GID]
+ * --share NAME:ROOT[:ro][:file=FILE] …`, checked whole before anything starts. */
 #ifndef BOXLITE_FSD_ARGS_H
 #define BOXLITE_FSD_ARGS_H
 
@@ -21,6 +21,8 @@ struct fsd_args {
   struct share_spec shares[ARGS_MAX_SHARES];
   size_t share_count;
   bool verbose; /* the vhost-user conversation on stderr */
+  /* Who may connect (the socket is 0600): a jailed VMM's uid, when fsd runs as another; -1: fsd's own. */
+  long socket_uid, socket_gid;
 };
 
 /* Reads argv into a; the --share values are split in place. 0, or -1 with one line naming

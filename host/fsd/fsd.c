@@ -23,7 +23,7 @@
 #include "share.h"
 
 static const char USAGE[] =
-    "usage: fsd [--verbose] --socket SOCKET --share NAME:ROOT[:ro][:file=FILE] [--share ...]\n"
+    "usage: fsd [--verbose] --socket SOCKET [--socket-owner UID:GID] --share NAME:ROOT[:ro][:file=FILE] [--share ...]\n"
     "  Serves one virtio-fs device to the vhost-user front-end (QEMU) that connects to SOCKET;\n"
     "  its root holds each ROOT as the directory NAME. ro: read-only; file=FILE: that share\n"
     "  shows only its entry FILE.\n";
@@ -33,7 +33,7 @@ static const char USAGE[] =
  * is bound and listening under PATH~ first, then renamed: whoever sees PATH (the runtime
  * waits for it) can connect at once, never between bind and listen.
  */
-static int listen_at(const char *path, char *why, size_t whylen) {
+static int listen_at(const char *path, long uid, long gid, char *why, size_t whylen) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (strlen(path) + 1 >= sizeof addr.sun_path) {
     snprintf(why, whylen, "socket path too long");
@@ -51,7 +51,12 @@ static int listen_at(const char *path, char *why, size_t whylen) {
   mode_t old = umask(0177);
   int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
   umask(old);
-  const char *step = rc < 0 ? "bind" : listen(fd, 1) < 0 ? "listen" : rename(addr.sun_path, path) < 0 ? "rename" : NULL;
+  /* Given to the jailed VMM's uid before it appears under PATH (--socket-owner). */
+  const char *step = rc < 0                                                     ? "bind"
+                     : uid >= 0 && chown(addr.sun_path, (uid_t)uid, (gid_t)gid) < 0 ? "chown"
+                     : listen(fd, 1) < 0                                        ? "listen"
+                     : rename(addr.sun_path, path) < 0                          ? "rename"
+                                                                                : NULL;
   if (step) {
     snprintf(why, whylen, "%s: %s", step, strerror(errno));
     if (rc == 0) unlink(addr.sun_path);
@@ -79,7 +84,7 @@ static struct share *open_device(const struct fsd_args *args) {
   }
   char why[512];
   struct fs_mux *mux = fs_mux_new(shares, args->share_count, why, sizeof why);
-  int fd = mux ? listen_at(args->socket_path, why, sizeof why) : -1;
+  int fd = mux ? listen_at(args->socket_path, args->socket_uid, args->socket_gid, why, sizeof why) : -1;
   if (fd < 0) {
     fprintf(stderr, "fsd: %s%s\n", mux ? "--socket: " : "", why);
     fs_mux_free(mux);

@@ -24,6 +24,7 @@ int main(void) {
   CHECK(parse6("--socket", "/s/fs.sock", "--share", "data:/data", "--share", "b:/x:ro:file=f.txt") == 0);
   CHECK(args.share_count == 2 && !args.verbose);
   CHECK_STR(args.socket_path, "/s/fs.sock");
+  CHECK(args.socket_uid == -1 && args.socket_gid == -1);
   CHECK_STR(args.shares[0].name, "data");
   CHECK_STR(args.shares[0].root, "/data");
   CHECK(!args.shares[0].read_only && args.shares[0].only_name == NULL);
@@ -35,6 +36,12 @@ int main(void) {
   CHECK_STR(err, "no --share given");
   CHECK(parse("--share", "s:/r", NULL, NULL) < 0);
   CHECK_STR(err, "no --socket given");
+  CHECK(parse6("--socket", "/s", "--socket-owner", "1600000005:1600000000", "--share", "s:/r") == 0);
+  CHECK(args.socket_uid == 1600000005 && args.socket_gid == 1600000000);
+  CHECK(parse6("--socket", "/s", "--socket-owner", "5", "--share", "s:/r") < 0);
+  CHECK_STR(err, "--socket-owner needs a value: UID:GID");
+  CHECK(parse6("--socket", "/s", "--socket-owner", "a:b", "--share", "s:/r") < 0);
+  CHECK(parse6("--socket", "/s", "--share", "s:/r", "--socket-owner", NULL) < 0);
   CHECK(parse("--socket", "/a", "--socket", "/b") < 0);
   CHECK_STR(err, "--socket is given twice, or empty");
   CHECK(parse("--socket", "", "--share", "s:/r") < 0);

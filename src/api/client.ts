@@ -157,6 +157,9 @@ export class RemoteBoxlite implements BoxliteApi {
     // The reference's client refuses them too (no host of ours to mount from): before anything is sent.
     // A named volume is the server's to find; a host path (or an anonymous volume, made on this host) is not.
     if (options.volumes?.some((volume) => !isNamedVolume(volume))) throw new BoxliteError("unsupported", HOST_VOLUMES_REFUSED);
+    // Never dropped silently: a request cannot carry it.
+    if (options.security !== undefined)
+      throw new BoxliteError("unsupported", "a server's boxes get the jail its operator chose (boxlite serve --security); a client cannot set --security");
     checkBoxOptions(options);
     return (await this.http.json<WireBox>("POST", "/boxes", { json: requestFromOptions({ ...options, detach: options.detach ?? true }) })).box_id;
   }

@@ -12,10 +12,11 @@ import { ExecutionRegistry } from "../api/executions.ts";
 import type { Boxlite } from "../runtime/boxlite.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { parseInteger } from "../util/flags.ts";
+import { DEFAULT_SECURITY, SECURITY_MODES, type SecurityMode } from "../vmm/jail/host.ts";
 import { parseOptions } from "./args.ts";
 import { out } from "./output.ts";
 
-export const SERVE_USAGE = `Usage: boxlite serve [--host HOST] [--port PORT] [--api-key KEY]
+export const SERVE_USAGE = `Usage: boxlite serve [--host HOST] [--port PORT] [--api-key KEY] [--security enable|disable]
 
 Serve the REST API (the reference's routes under /v1; GET /v1/openapi.json describes
 them) until SIGINT or SIGTERM.
@@ -26,9 +27,18 @@ Options:
       --port PORT     TCP port (default 8100; 0 picks a free one)
       --api-key KEY   Require "Authorization: Bearer KEY" on every route but
                       GET /v1/config (default: $BOXLITE_SERVE_API_KEY)
+      --security MODE The jail around the VMM of every box created through the
+                      server: enable (the default) or disable (docs/security.md). A
+                      client cannot choose it
 `;
 
-const OPTIONS = { host: { type: "string" }, port: { type: "string" }, "api-key": { type: "string" }, help: { type: "boolean", short: "h" } } as const;
+const OPTIONS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  "api-key": { type: "string" },
+  security: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 const DEFAULT_HOST = "127.0.0.1";
 const DEFAULT_PORT = 8100;
@@ -44,12 +54,17 @@ function formatUrl(host: string, port: number): string {
   return `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 }
 
-export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<number> {
+export async function serveCommand(given: Boxlite, argv: string[]): Promise<number> {
   const { values } = parseOptions("serve", OPTIONS, argv);
   if (values.help) {
     void out(SERVE_USAGE);
     return 0;
   }
+  const security = values.security;
+  if (security !== undefined && !(SECURITY_MODES as readonly string[]).includes(security))
+    throw new BoxliteError("usage", `--security ${JSON.stringify(security)}: use enable or disable`);
+  // The operator's choice, for every box made through the server (a client's request cannot say).
+  const runtime = security === undefined ? given : given.withConfig({ security: security as SecurityMode });
   const host = values.host ?? DEFAULT_HOST;
   const port = parseInteger("--port", values.port) ?? DEFAULT_PORT;
   if (port < 0 || port > 65535) throw new BoxliteError("usage", `--port ${port} is out of range; use 0 to 65535`);
@@ -86,7 +101,12 @@ export async function serveCommand(runtime: Boxlite, argv: string[]): Promise<nu
       cause,
     });
   }
-  logLine("info", "listening", { url: formatUrl(host, server.port ?? port), home: runtime.config.home, auth: apiKey === undefined ? "off" : "bearer" });
+  logLine("info", "listening", {
+    url: formatUrl(host, server.port ?? port),
+    home: runtime.config.home,
+    auth: apiKey === undefined ? "off" : "bearer",
+    security: runtime.config.security ?? DEFAULT_SECURITY,
+  });
   const signalled = Promise.withResolvers<string>();
   const onSignal = (signal: string) => signalled.resolve(signal);
   // `once`: a second Ctrl-C during shutdown takes the default action and ends the process at once.

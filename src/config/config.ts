@@ -71,6 +71,19 @@ export interface Config {
    * to. Unset: the host's /etc/resolv.conf nameservers (read by the network process).
    */
   dnsServers?: string[];
+  /**
+   * `BOXLITE_CGROUP`: a cgroup v2 directory delegated to boxlite, under which each jailed
+   * box gets its own (docs/security.md); unset: /sys/fs/cgroup, for root only.
+   */
+  cgroup?: string;
+  /**
+   * `BOXLITE_JAIL_ENV` (names, comma-separated; default RUST_LOG, libkrun's log filter): the
+   * environment variables a jailed VMM and its helpers keep, with their values here; every
+   * other one is cleared.
+   */
+  jailEnv: Record<string, string>;
+  /** `boxlite serve --security`: the jail of every box created through the server (the operator decides, not the client); kept with each box. */
+  security?: "enable" | "disable";
 }
 
 export interface ConfigFlags {
@@ -147,6 +160,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: Record<string, string |
     url: flags.url || env.BOXLITE_URL || env.BOXLITE_REST_URL || undefined,
     apiKey: env.BOXLITE_API_KEY || undefined,
     dnsServers: dnsServers(env.BOXLITE_DNS),
+    ...(env.BOXLITE_CGROUP ? { cgroup: resolve(env.BOXLITE_CGROUP) } : {}),
+    jailEnv: Object.fromEntries(
+      (env.BOXLITE_JAIL_ENV ?? "RUST_LOG").split(",").flatMap((name) => {
+        const value = env[name.trim()];
+        return value === undefined ? [] : [[name.trim(), value]];
+      }),
+    ),
   };
   return Object.freeze(config);
 }

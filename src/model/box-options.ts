@@ -5,6 +5,7 @@
  */
 import { BoxliteError } from "../util/errors.ts";
 import { type CapabilityPolicy, checkCapabilities } from "./capabilities.ts";
+import type { SecurityMode } from "../vmm/jail/host.ts";
 import { checkNetworkOptions, type PortMapping } from "./network.ts";
 import { checkVolumes, type VolumeMount } from "./volumes.ts";
 
@@ -63,6 +64,11 @@ export interface BoxOptions {
   volumes?: VolumeMount[];
   /** Linux capabilities to add to and drop from docker's default set for the box's commands (`--cap-add`, `--cap-drop`, REST `advanced.capabilities`). */
   capabilities?: CapabilityPolicy;
+  /**
+   * The jail around the box's VMM and its helpers (`--security`, docs/security.md): kept
+   * with the box, so every start gets the same. Left out: the server's `--security`, else enabled.
+   */
+  security?: SecurityMode;
 }
 
 /** Docker's rule for names: a letter or digit, then letters, digits, _ . - (and at most 128 here, as ids). */

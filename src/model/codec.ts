@@ -59,7 +59,8 @@ function unsupported(field: string, why: string): BoxliteError {
  * for nothing and passes, so what clients send by default is accepted.
  */
 function refuseUnsupported(request: CreateBoxRequest): void {
-  if (request.security != null) throw unsupported("security", "security presets are not in this build");
+  if (request.security != null)
+    throw unsupported("security", "the jail around a box's VMM is the server operator's choice (boxlite serve --security), not a request's");
   if ((request.secrets?.length ?? 0) > 0) throw unsupported("secrets", "secret substitution (an HTTPS proxy in the network process) is not in this build yet");
   // As the local reference: AutoStop (auto_pause, its older name) is a cloud feature, and so is auto_resume.
   if ((request.auto_stop ?? 0) > 0 || (request.auto_pause ?? 0) > 0) throw unsupported("auto_stop", "AutoStop is a cloud feature; use 0");

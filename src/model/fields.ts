@@ -16,6 +16,7 @@ import { parseInteger } from "../util/flags.ts";
 import { capabilitiesField } from "./capabilities.ts";
 import { type BoxOptions, envFromPairs, type NetworkMode, type NetworkOptions, splitEnvEntry } from "./box-options.ts";
 import type { CreateBoxRequest } from "./create-request.ts";
+import { SECURITY_MODES, type SecurityMode } from "../vmm/jail/host.ts";
 import { type PortMapping, parsePortSpec, portSpecOf } from "./network.ts";
 import { type HostVolume, isHostVolume, isNamedVolume, parseVolumeSpec, type VolumeMount, volumeSpecOf } from "./volumes.ts";
 
@@ -297,6 +298,32 @@ export const FIELDS: FieldTable = {
       { mode: "enabled", allowNet: [] },
       { mode: "enabled", allowNet: ["example.com", "10.0.0.0/8"] },
     ],
+  },
+  security: {
+    cli: {
+      flags: { security: { type: "string" } },
+      read: (input) => {
+        const value = text(input.values.security);
+        if (value === undefined || (SECURITY_MODES as readonly string[]).includes(value)) return value as SecurityMode | undefined;
+        throw new BoxliteError("usage", `--security ${JSON.stringify(value)}: use enable (the jail around the VMM, docs/security.md) or disable`);
+      },
+      write: (value) => ({ flags: ["--security", value] }),
+    },
+    // No rest: the operator decides (`boxlite serve --security`), as in the reference.
+    // Stored as the reference's SecurityOptions (`advanced.security`), whose other fields are kept.
+    record: {
+      read: (options) => {
+        const security = isJsonObject(options.advanced) ? options.advanced.security : undefined;
+        if (!isJsonObject(security) || typeof security.jailer_enabled !== "boolean") return undefined;
+        return security.jailer_enabled ? "enable" : "disable";
+      },
+      write: (value, options) => {
+        const advanced = isJsonObject(options.advanced) ? options.advanced : {};
+        const security = isJsonObject(advanced.security) ? advanced.security : {};
+        options.advanced = { ...advanced, security: { ...security, jailer_enabled: value === "enable", seccomp_enabled: value === "enable" } };
+      },
+    },
+    samples: ["enable", "disable"],
   },
   ports: {
     cli: {

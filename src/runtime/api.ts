@@ -39,6 +39,17 @@ export interface RuntimeInfo {
    */
   kernel: { source: string; origin: LibkrunfwOrigin; path: string; image: string; libkrunfwVersion: number; linuxVersion: string };
   systemDisk: string;
+  /**
+   * The jail around each VMM on this host (docs/security.md): the default boxes get, each
+   * layer with whether it applies and why, and why a jailed box cannot start here, if it cannot.
+   * Only a local runtime reports it (a server's operator decides its boxes' jail).
+   */
+  security?: {
+    default: string;
+    refusal?: string;
+    cgroup?: string;
+    layers: Record<string, { active: boolean; reason: string }>;
+  };
   defaultImage: string;
   /** Box counts of this home, as the reference's `info` reports them. */
   boxesTotal: number;

@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
+import { readBackingChain } from "../disk/chain.ts";
 import { removeForkLeftovers } from "../disk/fork.ts";
 import { createOverlay } from "../disk/qcow2.ts";
 import { GuestChannel } from "../guest-protocol/client.ts";
@@ -17,6 +18,7 @@ import { fileTail } from "../util/fs.ts";
 import { GUEST_ROOTFS_DEVICE, type GuestAssets, type ResumeFrom, type ShareSource, type VmControl, type VmProcess, type VmSpec } from "../vmm/backend.ts";
 import { systemDisk, type VmDevice } from "../vmm/devices.ts";
 import type { HelperCommand } from "../vmm/helpers.ts";
+import type { SecurityMode } from "../vmm/jail/host.ts";
 import { selectBackend } from "../vmm/select.ts";
 import { type BoxLayout, boxLayout, createBoxDirs } from "./box-layout.ts";
 import type { BoxNetwork } from "./box-network.ts";
@@ -47,6 +49,8 @@ export interface BootOptions {
   resume?: ResumeFrom;
   /** The guest's hostname when not the box's own: a resumed guest keeps the one it was saved with (an imported box has another id). */
   hostname?: string;
+  /** The jail around the VMM and its helpers (docs/security.md); boxes pass their own, absent means none (bare VMs of tests and benchmarks). */
+  security?: SecurityMode;
 }
 
 /** A box's VM, booting: its guest agent comes up with nothing of the box until it is sent a GuestConfig. */
@@ -125,6 +129,16 @@ function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, la
     consolePath: layout.consoleLog,
     // The box's own settings go in CONFIG: the command line carries only what the user adds.
     kernelArgs: config.kernelArgs.split(" ").filter(Boolean),
+    // QEMU opens the disk's backing files itself, by the names in the chain: they are in its view, read-only.
+    ...(options.security === "enable"
+      ? {
+          jail: {
+            readOnly: readBackingChain(layout.disk)
+              .slice(1)
+              .map((image) => image.path),
+          },
+        }
+      : {}),
   };
 }
 

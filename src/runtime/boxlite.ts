@@ -34,6 +34,8 @@ import { exportBox } from "./export.ts";
 import { type ImportOptions, importBox } from "./import.ts";
 import type { SnapshotInfo } from "../db/snapshots.ts";
 import type { BoxliteApi, RuntimeInfo } from "./api.ts";
+import { DEFAULT_SECURITY, describeJail } from "../vmm/jail/host.ts";
+import { jailHost } from "../vmm/jail/jail.ts";
 import type { ImageInfo } from "./images.ts";
 import type { PulledImage, PullEvent } from "../image/pull.ts";
 
@@ -53,6 +55,11 @@ export class Boxlite implements BoxliteApi {
     private readonly onWarning: (message: string) => void = () => {},
     private readonly ownsUndetached = true,
   ) {}
+
+  /** This runtime with `changes` to its configuration, before its home is opened (`serve --security`). */
+  withConfig(changes: Partial<Config>): Boxlite {
+    return new Boxlite(Object.freeze({ ...this.config, ...changes }), this.onWarning, this.ownsUndetached);
+  }
 
   /** The home, opened (and migrated) on first use. */
   home(): Promise<Home> {
@@ -96,6 +103,7 @@ export class Boxlite implements BoxliteApi {
         linuxVersion: assets.kernel.linuxVersion,
       },
       systemDisk: assets.systemDisk,
+      security: describeJail(jailHost(this.config), this.config.security ?? DEFAULT_SECURITY),
       defaultImage: DEFAULT_IMAGE_NAME,
       boxesTotal: boxes.length,
       boxesRunning: count("running"),

@@ -52,7 +52,9 @@ export async function createBox(home: Home, options: BoxOptions, onPull?: (event
     throw error;
   }
   // The image as resolved (the default image's name, a pulled reference) is what the record keeps.
-  const named = options.rootfsPath !== undefined ? options : { ...options, image: image.name };
+  // The server's --security decides for the boxes it makes (a REST client cannot set it).
+  const secured = { ...options, ...(options.security === undefined && config.security ? { security: config.security } : {}) };
+  const named = secured.rootfsPath !== undefined ? secured : { ...secured, image: image.name };
   const resolved = withDefaults(volumes ? { ...named, volumes } : named, true);
   // The record first: a box directory always has a record, so a directory without one is
   // an orphan that recovery may delete (home.ts).

@@ -5,6 +5,7 @@ import { deleteBox } from "../db/boxes.ts";
 import type { HomeDatabase } from "../db/database.ts";
 import { collectBases, keepWhatOthersNeed } from "./bases.ts";
 import { removeBoxLock } from "./box-lock.ts";
+import { removeJailLeftovers } from "../vmm/jail/jail.ts";
 import { boxLayout, removeBox } from "./box-layout.ts";
 
 export function discardBox(config: Config, database: HomeDatabase, id: string): void {
@@ -14,5 +15,6 @@ export function discardBox(config: Config, database: HomeDatabase, id: string): 
   deleteBox(database.db, id);
   removeBox(boxLayout(config, id));
   removeBoxLock(config, id);
+  removeJailLeftovers(config, id);
   collectBases(config, database, bases);
 }

@@ -6,6 +6,7 @@
 import type { ImageConfig } from "../image/image.ts";
 import { type BoxOptions, checkUser, checkWorkingDir, DEFAULT_CPUS, DEFAULT_MEMORY_MIB } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
+import { DEFAULT_SECURITY } from "../vmm/jail/host.ts";
 
 /** A foreground `run`: the box's options, and how the caller's terminal is wired to its main command. */
 export interface RunOptions extends BoxOptions {
@@ -16,7 +17,7 @@ export interface RunOptions extends BoxOptions {
 }
 
 /** Everything a stored box says about itself, with the defaults filled in (what a new box's record holds). */
-export type ResolvedOptions = BoxOptions & Required<Pick<BoxOptions, "cpus" | "memoryMib" | "env" | "tty" | "autoRemove" | "detach" | "network">>;
+export type ResolvedOptions = BoxOptions & Required<Pick<BoxOptions, "cpus" | "memoryMib" | "env" | "tty" | "autoRemove" | "detach" | "network" | "security">>;
 
 /** A new box's options with their defaults: the network is on unless disabled. */
 export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOptions {
@@ -29,6 +30,8 @@ export function withDefaults(options: BoxOptions, detach: boolean): ResolvedOpti
     autoRemove: options.autoRemove ?? false,
     detach: options.detach ?? detach,
     network: options.network ?? { mode: "enabled", allowNet: [] },
+    // A box from before the option (or from the reference without it) gets the default.
+    security: options.security ?? DEFAULT_SECURITY,
   };
 }
 

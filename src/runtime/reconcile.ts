@@ -19,6 +19,7 @@ import { FileLock } from "../util/flock.ts";
 import { tryLockBox } from "./box-lock.ts";
 import { boxLayout } from "./box-layout.ts";
 import { discardBox } from "./discard.ts";
+import { removeJailLeftovers } from "../vmm/jail/jail.ts";
 import { killLeftovers } from "./vm-group.ts";
 import { removeVmmPid, startTimeMatches } from "./vmm-pid.ts";
 
@@ -55,6 +56,7 @@ export function reconcileBox(config: Config, database: HomeDatabase, id: string,
     if (!box || !CLAIMS_VM.has(box.status) || isBoxVmm(box.pid, layout.dir)) return "unchanged";
     // The VM is gone; a helper or VMM that outlived its watchdog must not run on unowned.
     killLeftovers(layout.dir);
+    removeJailLeftovers(config, id);
     removeVmmPid(layout.dir);
     if (optionsFromRecord(box.config).autoRemove === true) {
       discardBox(config, database, id);

@@ -313,6 +313,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       ...(facts.options.capabilities ? { capabilities: facts.options.capabilities } : {}),
       ...(resume ? { resume } : {}),
       ...(memory?.manifest.hostname ? { hostname: memory.manifest.hostname } : {}),
+      security: facts.resolved.security,
     });
     writeVmmPid(layout.dir, box.vm.pid);
     const state: Partial<BoxStateJson> = {

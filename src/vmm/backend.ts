@@ -34,6 +34,12 @@ export interface VmSpec {
   consolePath: string;
   /** Extra kernel command-line arguments, appended after the backend's own (the box's settings go in CONFIG, not here). */
   kernelArgs: string[];
+  /**
+   * The jail around the VM's processes (docs/security.md, "The jail around each VMM");
+   * absent: none (`--security disable`). `readOnly` names what the VMM reads that no device
+   * names: the disks' backing chains.
+   */
+  jail?: { readOnly: string[] };
 }
 
 /** Refuses a spec no backend can start, saying what is wrong: each backend's start calls it first. */

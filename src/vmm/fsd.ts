@@ -3,11 +3,12 @@
  * build, and the helper command that serves a VM's shares. libkrun serves its shares itself.
  */
 import { chmodSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
+import type { Identity } from "./jail/bwrap.ts";
 
 /** fsd opens its roots and binds its socket in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;
@@ -39,13 +40,25 @@ function shareArg(share: FsdShare): string {
   return [share.name, escapeShare(share.hostPath), ...options].join(":");
 }
 
-/** One fsd serving all of a VM's shares on one vhost-user-fs device at socketPath; ready once that socket exists. */
-export function fsdHelper(program: string, socketPath: string, shares: readonly FsdShare[]): HelperCommand {
+/**
+ * One fsd serving all of a VM's shares on one vhost-user-fs device at socketPath; ready once
+ * that socket exists. `socketOwner`: the jailed VMM's uid, when it is not fsd's (the socket is 0600).
+ */
+export function fsdHelper(program: string, socketPath: string, shares: readonly FsdShare[], socketOwner?: Identity): HelperCommand {
   if (shares.length === 0) throw new Error("fsdHelper needs at least one share");
+  const owner = socketOwner ? ["--socket-owner", `${socketOwner.uid}:${socketOwner.gid}`] : [];
   return {
     name: "fs",
-    argv: [program, "--socket", socketPath, ...shares.flatMap((share) => ["--share", shareArg(share)])],
+    argv: [program, "--socket", socketPath, ...owner, ...shares.flatMap((share) => ["--share", shareArg(share)])],
     readyPath: socketPath,
     readyTimeoutMs: READY_TIMEOUT_MS,
+    // Its shares and its socket; it keeps boxlite's uid (with only the file capabilities), serving the user's files as the user.
+    view: {
+      readOnly: shares.filter((share) => share.readOnly).map((share) => share.hostPath),
+      readWrite: [...shares.filter((share) => !share.readOnly).map((share) => share.hostPath), dirname(socketPath)],
+      devices: [],
+      network: false,
+      dropUid: false,
+    },
   };
 }

@@ -3,7 +3,9 @@
  * watchdog before the VMM, each ready before the next starts, and stopped with it
  * (host/vmm-watch.c). Nothing in the product starts one yet; networking and volumes will.
  */
+import { dirname } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
+import type { JailView } from "./jail/bwrap.ts";
 
 export interface HelperCommand {
   /** Names it in reports, records and errors: [a-z0-9-], unique, not "vmm" (the VMM's own name). */
@@ -13,6 +15,13 @@ export interface HelperCommand {
   readyPath: string;
   /** How long it may take to create readyPath. */
   readyTimeoutMs: number;
+  /** What it may see and do when the box is jailed (docs/security.md); absent: its ready path's directory, no network. */
+  view?: JailView;
+}
+
+/** A helper's jail view: its own, or the least one (it can make its socket, and nothing else). */
+export function helperView(helper: HelperCommand): JailView {
+  return helper.view ?? { readOnly: [], readWrite: [dirname(helper.readyPath)], devices: [], network: false, dropUid: true };
 }
 
 /** The name the watchdog gives the VMM in its reports and boxlite in its records. */

@@ -10,6 +10,7 @@ import { readHostBootId } from "../util/boot-id.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
+import { socketDirs } from "./jail/bwrap.ts";
 
 /** netd binds its ports and sockets in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;
@@ -98,5 +99,13 @@ export function netdHelper(program: string, spec: NetdSpec): HelperCommand {
     ],
     readyPath: spec.socket,
     readyTimeoutMs: READY_TIMEOUT_MS,
+    // The host's network is its job, and the host's resolvers when none are given; as the box's uid, so no port below 1024.
+    view: {
+      readOnly: spec.dns.length === 0 ? ["/etc/resolv.conf"] : [],
+      readWrite: socketDirs([spec.socket, spec.control, spec.portsFile]),
+      devices: [],
+      network: true,
+      dropUid: true,
+    },
   };
 }

@@ -12,7 +12,9 @@ import { type Config, childEnv } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { isRunning, killIfRunning } from "../util/proc.ts";
 import type { VmExit, VmMember, VmProcess } from "./backend.ts";
-import { type HelperCommand, VMM_NAME } from "./helpers.ts";
+import { type HelperCommand, helperView, VMM_NAME } from "./helpers.ts";
+import type { JailView } from "./jail/bwrap.ts";
+import { type JailRequest, openJail } from "./jail/jail.ts";
 import { prepareWatchdog } from "./watchdog.ts";
 import { describeHelperExit, parseReport, readLines, watchArgs } from "./watch-protocol.ts";
 
@@ -34,6 +36,8 @@ export interface VmmCommand {
   agentSocketPath: string;
   /** Started first, in order, each ready before the next. */
   helpers: readonly HelperCommand[];
+  /** The jail around the VMM and its helpers (docs/security.md), and what the VMM may see; absent: none. */
+  jail?: { request: JailRequest; vmm: JailView };
 }
 
 export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmProcess> {
@@ -41,10 +45,20 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
   // A file left by an earlier run must not pass for a VMM or a helper that is ready.
   rmSync(command.agentSocketPath, { force: true });
   for (const helper of command.helpers) rmSync(helper.readyPath, { force: true });
-  const proc = Bun.spawn([watchdog, ...watchArgs(LIFELINE_FD, command.helpers, command.argv)], {
-    stdio: [command.stdin ?? "ignore", "pipe", "pipe", "pipe"],
-    env: childEnv(),
-  });
+  const jail = command.jail && openJail(config, command.jail.request);
+  const helpers = jail ? command.helpers.map((helper) => ({ ...helper, argv: jail.wrap(helper.argv, helperView(helper)) })) : command.helpers;
+  // Held on the lifeline's fd number, which the watchdog gives the jailed VMM as the pipe it opens once the helpers are ready.
+  const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm, LIFELINE_FD) : command.argv;
+  let proc: Bun.Subprocess<"pipe" | "ignore" | Uint8Array, "pipe", "pipe">;
+  try {
+    proc = Bun.spawn([watchdog, ...(jail?.watchOptions ?? []), ...watchArgs(LIFELINE_FD, helpers, argv)], {
+      stdio: [command.stdin ?? "ignore", "pipe", "pipe", "pipe"],
+      env: childEnv(),
+    });
+  } catch (error) {
+    await jail?.release();
+    throw error;
+  }
   // The lifeline's other end: held only here, open for as long as the group lives (Bun leaves it to us).
   const lifeline = proc.stdio[LIFELINE_FD] as number;
   let lifelineOpen = true;
@@ -74,6 +88,7 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
     // Only a watchdog that was itself killed leaves any: they are killed, never a reused
     // pid. Before stderr, which they share and would hold open.
     await killSurvivors(members);
+    await jail?.release();
     await stderr.done;
     const signal = typeof proc.signalCode === "string" ? constants.signals[proc.signalCode] : 0;
     return { code: signal ? 128 + signal : status, ...(reason ? { reason } : {}) };

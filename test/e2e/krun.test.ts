@@ -71,7 +71,8 @@ test("a box whose krun VM never answers fails within the boot timeout: recorded 
     KRUN_RECORDER_LOG: "/dev/null",
     BOXLITE_BOOT_TIMEOUT: "2",
   };
-  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-silent", "--", "true"], { env });
+  // Unjailed: the recorder reads its settings from the environment the jail clears (a jailed krun box: test/e2e/jail.test.ts).
+  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-silent", "--security", "disable", "--", "true"], { env });
   expect(run.code).toBe(125);
   expect(run.stderr).toStartWith("boxlite: the guest did not come up within 2 s\n--- console tail");
   const listed = await runCli(["ls", "-a", "--json"]);
@@ -92,7 +93,8 @@ test("under krun a box with the network gets netd's socket as its NIC, after its
     BOXLITE_BOOT_TIMEOUT: "2",
     BOXLITE_DNS: "127.0.0.1:9",
   };
-  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-net", "-p", "127.0.0.1::80", "--", "true"], { env });
+  // Unjailed: the recorder writes its call log outside the view the jail gives the VM process.
+  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-net", "--security", "disable", "-p", "127.0.0.1::80", "--", "true"], { env });
   expect(run.code).toBe(125);
   const calls = readCalls(log).map((record) => record.call);
   const net = readCalls(log).find((record) => record.call === "krun_add_net_unixstream");
@@ -123,7 +125,12 @@ test("under krun a volume is libkrun's own virtio-fs share (no fsd), read-only a
     KRUN_RECORDER_LOG: log,
     BOXLITE_BOOT_TIMEOUT: "2",
   };
-  const run = await runCli(["--vmm", "krun", "run", "--name", "krun-vol", "--network", "disabled", "-v", `${dir}:/data:ro`, "--", "true"], { env });
+  const run = await runCli(
+    ["--vmm", "krun", "run", "--name", "krun-vol", "--security", "disable", "--network", "disabled", "-v", `${dir}:/data:ro`, "--", "true"],
+    {
+      env,
+    },
+  );
   expect(run.code).toBe(125);
   const share = readCalls(log).find((record) => record.call === "krun_add_virtiofs3");
   expect(share?.args).toMatchObject({ c_tag: "vol0", c_path: dir, shm_size: 0, read_only: true });

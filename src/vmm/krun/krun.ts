@@ -29,6 +29,7 @@ import { agentSocketOf } from "../devices.ts";
 import { probedOncePerBoot } from "../probe-cache.ts";
 import { spawnVmm } from "../process.ts";
 import { KrunControl } from "./control.ts";
+import { krunJail } from "./jail.ts";
 import type { Libkrun } from "./ffi.ts";
 import { boxVmConfig, type KrunVmConfig, probeVmConfig } from "./vm-config.ts";
 
@@ -91,7 +92,14 @@ export class KrunBackend implements VmmBackend {
     checkVmSpec(spec);
     if (options.resume) throw new BoxliteError("unsupported", "libkrun has no snapshot API: a box suspended under QEMU resumes only under QEMU (--vmm qemu)");
     const vm = boxVmConfig(spec, this.lib.path, this.config.debug ? DEBUG_LOG_LEVEL : LOG_LEVEL);
-    const command = { what: "libkrun", argv: vmArgv(spec.boxId), stdin: encodeConfig(vm), agentSocketPath: agentSocketOf(spec.devices), helpers: spec.helpers };
+    const command = {
+      what: "libkrun",
+      argv: vmArgv(spec.boxId),
+      stdin: encodeConfig(vm),
+      agentSocketPath: agentSocketOf(spec.devices),
+      helpers: spec.helpers,
+      ...(spec.jail ? { jail: krunJail(spec, this.lib.path) } : {}),
+    };
     return spawnVmm(this.config, command);
   }
 }

@@ -60,6 +60,8 @@ export const KrunVmConfig = Type.Object(
     rlimits: Type.Array(Type.String()),
     /** The guest's environment, explicitly (an absent one would copy the host's). */
     env: Type.Array(Type.String()),
+    /** Install boxlite's seccomp filter (seccomp.ts) just before the VM starts: the box is jailed. */
+    seccomp: Type.Boolean(),
   },
   strict,
 );
@@ -126,6 +128,7 @@ export function boxVmConfig(spec: VmSpec, libkrun: string, logLevel: number): Kr
     consolePath: spec.consolePath,
     rlimits: GUEST_RLIMITS,
     env: [],
+    seccomp: spec.jail !== undefined,
   };
 }
 
@@ -141,5 +144,6 @@ export function probeVmConfig(kernel: GuestKernel, systemDiskPath: string, conso
     consolePath,
     rlimits: GUEST_RLIMITS,
     env: [],
+    seccomp: false,
   };
 }

@@ -8,6 +8,7 @@
  */
 import { KrunContext, setLogLevel } from "./context.ts";
 import { type Libkrun, loadLibkrun } from "./ffi.ts";
+import { installFilter } from "./seccomp.ts";
 import { type KrunDevice, type KrunVmConfig, parseKrunVmConfig } from "./vm-config.ts";
 
 /** No DAX window for a share: what krun_add_virtiofs itself passes. */
@@ -44,6 +45,8 @@ export function enterVm(lib: Libkrun, config: KrunVmConfig): never {
   ctx.setConsoleOutput(config.consolePath);
   ctx.setRlimits(config.rlimits);
   ctx.setEnv(config.env);
+  // Last: libkrun is configured, and from here on this process never starts another program.
+  if (config.seccomp) installFilter();
   return ctx.startEnter();
 }
 

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { agentSocketOf, type VmDevice } from "../devices.ts";
 import { driveId } from "./control.ts";
 import { hostTscKhz } from "./host-tsc.ts";
+import { SANDBOX_ARGS } from "./jail.ts";
 
 /** QEMU option values separate fields with commas; a literal comma is written twice. */
 function escapeOption(value: string): string {
@@ -186,5 +187,6 @@ export function boxArgs(spec: VmSpec, accelerator: string, from?: StartFrom): st
     "-qmp",
     `unix:${escapeOption(qmpSocketOf(spec))},server=on,wait=off`,
     ...(from?.incoming ? ["-incoming", "defer"] : []),
+    ...(spec.jail ? SANDBOX_ARGS : []),
   ];
 }

@@ -6,6 +6,7 @@
  */
 import { BoxliteError } from "../../util/errors.ts";
 import type { VmControl, VmIdentity } from "../backend.ts";
+import { giveToDirOwner } from "../jail/jail.ts";
 import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -50,7 +51,7 @@ export class QemuControl implements VmControl {
     const ram = memdevs.map((memdev) => memdev.id ?? "");
     // A template-restored box's RAM is a private mapping of the template's file: without
     // x-ignore-shared every page the guest has goes into the state, so it needs no file.
-    await this.withClient((client) => saveVm(client, path, { ramInFile: false }));
+    await this.withClient((client) => saveVm(client, this.socketPath, path, { ramInFile: false }));
     return this.save.identity(ram);
   }
 
@@ -67,6 +68,8 @@ export class QemuControl implements VmControl {
     if (!node) throw new BoxliteError("vmm_failed", `QEMU has no disk ${driveId(diskId)} to switch`);
     // Unique within this QEMU: node names start with a letter and are at most 31 characters.
     const overlay = `top-${process.pid.toString(36)}-${(overlays++).toString(36)}`;
+    // A jailed QEMU opens it as the box's uid.
+    giveToDirOwner(overlayPath);
     await this.execute("blockdev-add", {
       driver: "qcow2",
       "node-name": overlay,

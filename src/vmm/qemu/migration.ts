@@ -1,9 +1,16 @@
 /**
  * Saving a whole VM to a file and loading it back, with QEMU's migration over QMP
- * (docs/templates.md). QEMU 7.2 has no `file:` migration target, so the stream goes
- * through `exec:cat`; the paths are boxlite's own, quoted for the shell QEMU runs.
+ * (docs/templates.md). QEMU 7.2 has no `file:` migration target: the stream goes over a
+ * unix socket beside the QMP one, and boxlite writes it to the file (or reads the file
+ * into it). QEMU never opens the state file, nor runs a program for it (`exec:cat` would):
+ * a jailed QEMU has no shell in view and may not spawn one (docs/security.md).
  */
+import { createReadStream, createWriteStream, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { BoxliteError } from "../../util/errors.ts";
+import { giveToDirOwner } from "../jail/jail.ts";
 import type { QmpClient } from "./qmp.ts";
 
 /** How often the migration's progress is asked for: a template's state is ~50 KB, a suspended box's tens of MB. */
@@ -19,10 +26,20 @@ export interface MigrationOptions {
   ramInFile: boolean;
 }
 
-/** A path as one shell word: boxlite's paths never hold a quote, and one that did is refused rather than mangled. */
-function shellWord(path: string): string {
-  if (!path.startsWith("/") || /['\0\n]/.test(path)) throw new BoxliteError("internal", `cannot hand ${JSON.stringify(path)} to QEMU's migration shell`);
-  return `'${path}'`;
+/** Where the migration stream of the VM whose QMP socket is `qmpSocket` flows: beside it, inside what a jailed QEMU sees. */
+export function migrationSocketOf(qmpSocket: string): string {
+  return join(dirname(qmpSocket), "migrate.sock");
+}
+
+/** Listens on `socketPath` for QEMU's one migration connection and writes what it sends to `path`. */
+async function receiveInto(socketPath: string, path: string): Promise<{ server: Server; written: Promise<void> }> {
+  rmSync(socketPath, { force: true });
+  const accepted = Promise.withResolvers<Socket>();
+  const server = createServer((socket) => accepted.resolve(socket));
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
+  giveToDirOwner(socketPath);
+  const written = accepted.promise.then((socket) => pipeline(socket, createWriteStream(path)));
+  return { server, written };
 }
 
 async function setCapabilities(qmp: QmpClient, options: MigrationOptions): Promise<void> {
@@ -57,11 +74,20 @@ async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
 }
 
 /** Stops the VM and writes its whole state to `path` (created or truncated). The VM stays stopped. */
-export async function saveVm(qmp: QmpClient, path: string, options: MigrationOptions): Promise<void> {
+export async function saveVm(qmp: QmpClient, qmpSocket: string, path: string, options: MigrationOptions): Promise<void> {
   await setCapabilities(qmp, options);
   await qmp.execute("stop");
-  await qmp.execute("migrate", { uri: `exec:cat > ${shellWord(path)}` });
-  await waitForMigration(qmp, `save the VM to ${path}`);
+  const socketPath = migrationSocketOf(qmpSocket);
+  const { server, written } = await receiveInto(socketPath, path);
+  try {
+    await qmp.execute("migrate", { uri: `unix:${socketPath}` });
+    await waitForMigration(qmp, `save the VM to ${path}`);
+    // QEMU closed its end once completed: the file has all of it once the pipe is drained.
+    await written;
+  } finally {
+    server.close();
+    rmSync(socketPath, { force: true });
+  }
 }
 
 interface StatusInfo {
@@ -72,9 +98,15 @@ interface StatusInfo {
  * Loads a VM started with `-incoming defer` from `path`. It stays stopped: it runs with
  * `cont` once the host's agent channel is connected (see waitForAgentClient).
  */
-export async function loadVm(qmp: QmpClient, path: string, options: MigrationOptions): Promise<void> {
+export async function loadVm(qmp: QmpClient, qmpSocket: string, path: string, options: MigrationOptions): Promise<void> {
   await setCapabilities(qmp, options);
-  await qmp.execute("migrate-incoming", { uri: `exec:cat ${shellWord(path)}` });
+  const socketPath = migrationSocketOf(qmpSocket);
+  rmSync(socketPath, { force: true });
+  // QEMU listens once the command returns; the file goes in, and the socket is gone once QEMU accepted.
+  await qmp.execute("migrate-incoming", { uri: `unix:${socketPath}` });
+  const sent = pipeline(createReadStream(path), connect(socketPath)).finally(() => rmSync(socketPath, { force: true }));
+  // A QEMU that fails the load closes the connection: its status says why (below), not the broken pipe.
+  sent.catch(() => {});
   await pollUntil(
     async () => {
       const { status } = (await qmp.execute("query-status")) as StatusInfo;

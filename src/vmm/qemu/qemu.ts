@@ -19,6 +19,7 @@ import {
 } from "../backend.ts";
 import { agentSocketOf } from "../devices.ts";
 import { fsdHelper, prepareFsd } from "../fsd.ts";
+import { jailHost, jailIdentity } from "../jail/jail.ts";
 import { spawnVmm } from "../process.ts";
 import { type AccelVerdict, chooseAccelerator } from "./accel.ts";
 import { boxArgs, qmpSocketOf, SHARES_TAG, sharesSocketOf, type StartFrom } from "./args.ts";
@@ -26,6 +27,7 @@ import { QemuControl } from "./control.ts";
 import { findQemu } from "./binary.ts";
 import { loadVm, waitForAgentClient } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
+import { qemuJail } from "./jail.ts";
 import { checkIdentity, saveRefusal, vmIdentity } from "./suspend.ts";
 import { type Template, Templates, templatesDir } from "./templates.ts";
 
@@ -92,14 +94,15 @@ export class QemuBackend implements VmmBackend {
         templates.discard(template, String(error));
       }
     }
-    return this.spawn(spec, [binary, ...boxArgs(spec, verdict.accelerator)]);
+    return this.spawn(spec, [binary, ...boxArgs(spec, verdict.accelerator)], binary, verdict.accelerator);
   }
 
   /** Starts QEMU on `template`: the box's own devices, the template's memory mapped copy-on-write, its device state loaded. */
   private restore(spec: VmSpec, binary: string, accelerator: string, template: Template): Promise<VmProcess> {
     const from: StartFrom = { ramFile: { path: template.ramPath, shared: false }, incoming: true };
     const templates = this.templates;
-    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], template.statePath, {
+    // QEMU 7.2 opens a memory file read-write even to map it privately: the jailed VMM gets it so (docs/security.md says what that leaves open).
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], { binary, accelerator, readWrite: [template.ramPath] }, template.statePath, {
       ramInFile: true,
       reprobe: true,
       loadedCrashPoint: "template-restored",
@@ -111,7 +114,7 @@ export class QemuBackend implements VmmBackend {
   private resume(spec: VmSpec, binary: string, accelerator: string, resume: ResumeFrom): Promise<VmProcess> {
     const ramId = checkIdentity(resume.identity, spec, binary, accelerator);
     const from: StartFrom = { ...(ramId === undefined ? {} : { ramId }), incoming: true };
-    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], resume.statePath, {
+    return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], { binary, accelerator, readWrite: [] }, resume.statePath, {
       ramInFile: false,
       reprobe: false,
       verified: resume.verified,
@@ -124,14 +127,15 @@ export class QemuBackend implements VmmBackend {
   private async load(
     spec: VmSpec,
     argv: string[],
+    vmm: { binary: string; accelerator: string; readWrite: string[] },
     statePath: string,
     how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; verified?: Promise<void>; beforeRun?(): void; failed(why: string): void },
   ): Promise<VmProcess> {
-    const vm = await this.spawn(spec, argv);
+    const vm = await this.spawn(spec, argv, vmm.binary, vmm.accelerator, vmm.readWrite);
     let qmp: QmpClient | undefined;
     try {
       qmp = await QmpClient.connect(qmpSocketOf(spec));
-      await loadVm(qmp, statePath, { ramInFile: how.ramInFile });
+      await loadVm(qmp, qmpSocketOf(spec), statePath, { ramInFile: how.ramInFile });
       if (how.loadedCrashPoint) crashPoint(this.config, how.loadedCrashPoint);
     } catch (error) {
       qmp?.close();
@@ -159,7 +163,7 @@ export class QemuBackend implements VmmBackend {
     return vm;
   }
 
-  private async spawn(spec: VmSpec, argv: string[]): Promise<VmProcess> {
+  private async spawn(spec: VmSpec, argv: string[], binary: string, accelerator: string, readWrite: string[] = []): Promise<VmProcess> {
     // QEMU has no virtio-fs server of its own: fsd serves the shares, ready before QEMU dials it.
     const shares = spec.devices
       .filter((device) => device.kind === "fs")
@@ -169,7 +173,10 @@ export class QemuBackend implements VmmBackend {
         readOnly: device.readOnly,
         ...(device.onlyName !== undefined ? { onlyName: device.onlyName } : {}),
       }));
-    const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), sharesSocketOf(spec), shares)] : spec.helpers;
-    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers });
+    // A jailed QEMU of a root boxlite runs as the box's uid, fsd as root: the socket is given to the box.
+    const owner = spec.jail && jailHost(this.config).root ? jailIdentity(spec.boxId) : undefined;
+    const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), sharesSocketOf(spec), shares, owner)] : spec.helpers;
+    const jail = spec.jail ? { jail: qemuJail(spec, binary, accelerator, { readWrite }) } : {};
+    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers, ...jail });
   }
 }

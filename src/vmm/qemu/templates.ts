@@ -9,8 +9,8 @@
  * `ram` (guest memory) and `manifest.json` (what the key was made of and the state's
  * SHA-256). It is built in `templates/<key>.tmp-<pid>-<random>/` and renamed into place whole.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
 import { fsyncPath } from "../../db/files.ts";
@@ -21,6 +21,8 @@ import type { VmSpec } from "../backend.ts";
 import { spawnVmm } from "../process.ts";
 import { boxArgs, qmpSocketOf } from "./args.ts";
 import { hostTscKhz } from "./host-tsc.ts";
+import { JAIL_ID_BASE } from "../jail/jail.ts";
+import { qemuJail } from "./jail.ts";
 import { saveVm } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -152,15 +154,19 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     helpers: [],
     consolePath: join(build, "console.log"),
     kernelArgs: [...spec.kernelArgs, "boxlite.template=1"],
+    // None of the box's files: its disk's backing chain is not the stand-in's.
+    ...(spec.jail ? { jail: { readOnly: [] } } : {}),
   };
   const argv = [qemuBinary, ...boxArgs(shape, accelerator, { ramFile: { path: join(build, "ram"), shared: true }, incoming: false })];
-  const vm = await spawnVmm(config, { what: "QEMU (template)", argv, agentSocketPath: join(build, "agent.sock"), helpers: [] });
+  // Jailed as the box that asked for it would be; its memory file then belongs to the jail's group, which every jailed box that restores it is in.
+  const jail = spec.jail ? { jail: qemuJail(shape, qemuBinary, accelerator, { name: `template-${basename(build)}` }) } : {};
+  const vm = await spawnVmm(config, { what: "QEMU (template)", argv, agentSocketPath: join(build, "agent.sock"), helpers: [], ...jail });
   let channel: GuestChannel | undefined;
   try {
     ({ channel } = await GuestChannel.connect(join(build, "agent.sock"), { timeoutMs: config.bootTimeoutMs, vmExited: vm.exited }));
     const qmp = await QmpClient.connect(qmpSocketOf(shape));
     try {
-      await saveVm(qmp, join(build, "state"), { ramInFile: true });
+      await saveVm(qmp, qmpSocketOf(shape), join(build, "state"), { ramInFile: true });
     } finally {
       qmp.close();
     }
@@ -182,6 +188,13 @@ async function buildTemplate(config: Config, qemuBinary: string, accelerator: st
     await publishFile(dest, async (build) => {
       mkdirSync(build);
       await bootAndSave(config, qemuBinary, accelerator, spec, build);
+      // A jailed box restores it as its own uid, in the jail's group, and QEMU 7.2 opens it read-write (qemu.ts restore).
+      // Published, the template is boxlite's again, not its build's uid's.
+      if (process.getuid?.() === 0) {
+        for (const path of [build, ...readdirSync(build).map((name) => join(build, name))]) chownSync(path, 0, 0);
+        chownSync(join(build, "ram"), 0, JAIL_ID_BASE);
+        chmodSync(join(build, "ram"), 0o660);
+      }
       const manifest: Manifest = {
         format: TEMPLATE_FORMAT,
         key,

@@ -1,0 +1,102 @@
+/* The jail's part of vmm-watch (see vmm-watch.c, --cgroup, --rlimit, --jailed; docs/security.md),
+ * and what it reads of /proc. */
+#define _GNU_SOURCE
+#include "vmm-jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long bwrap may take to set up a jailed member's view and run it, and how often the
+ * wait looks: bwrap takes a few ms, so a coarser look would add most of one to each start. */
+#define JAILED_START_MS 5000
+#define JAILED_LOOK_US 200
+
+/* The one child of bwrap `pid` (the member's process, run --as-pid-1), once bwrap has made
+ * it: /proc lists a task's children. -1 when bwrap ends first (it says why on stderr) or
+ * makes none within about JAILED_START_MS. bwrap is not reaped here (WNOWAIT): reap() does that. */
+pid_t find_jailed_child(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  for (int tries = 0; tries < JAILED_START_MS * 1000 / JAILED_LOOK_US; tries++) {
+    char list[64] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : read(fd, list, sizeof list - 1);
+    if (fd >= 0) close(fd);
+    if (got > 0) {
+      list[got] = '\0';
+      long child = strtol(list, NULL, 10);
+      if (child > 0) return (pid_t)child;
+    }
+    siginfo_t info = {0};
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return -1;
+    struct timespec pause = {0, JAILED_LOOK_US * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return -1;
+}
+
+/* Every fd from `from` up is closed: the jail hands a member nothing it did not ask for. */
+void close_from(int from) {
+  if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0) return;
+  for (int fd = from; fd < 1024; fd++) close(fd);
+}
+
+/* Moves vmm-watch into the cgroup whose cgroup.procs is `procs` ("0" names the writer). */
+bool join_cgroup(const char *procs) {
+  int fd = open(procs, O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && write(fd, "0", 1) == 1;
+  if (!ok) fprintf(stderr, "vmm-watch: joining cgroup %s: %s\n", procs, strerror(errno));
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* Applies `NAME=N` to vmm-watch itself: its members inherit it. */
+bool set_rlimit(const char *spec) {
+  static const struct { const char *name; int resource; } names[] = {{"nofile", RLIMIT_NOFILE}, {"core", RLIMIT_CORE}, {"fsize", RLIMIT_FSIZE}};
+  const char *eq = strchr(spec, '=');
+  char *end = NULL;
+  unsigned long long value = eq == NULL ? 0 : strtoull(eq + 1, &end, 10);
+  for (size_t i = 0; eq != NULL && end != NULL && *end == '\0' && end != eq + 1 && i < sizeof names / sizeof names[0]; i++) {
+    if (strncmp(spec, names[i].name, (size_t)(eq - spec)) != 0 || names[i].name[eq - spec] != '\0') continue;
+    struct rlimit limit = {(rlim_t)value, (rlim_t)value};
+    if (setrlimit(names[i].resource, &limit) == 0) return true;
+    fprintf(stderr, "vmm-watch: setting rlimit %s: %s\n", spec, strerror(errno));
+    return false;
+  }
+  fprintf(stderr, "vmm-watch: bad --rlimit %s\n", spec);
+  return false;
+}
+
+/* Copies field 22 of /proc/PID/stat (start time, in clock ticks after boot) into out. */
+int read_start_time(pid_t pid, char out[START_TIME_MAX]) {
+  char path[64], stat[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t got = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (got <= 0) return -EIO;
+  stat[got] = '\0';
+  /* The command name (field 2) may hold spaces and parentheses: count after its last ')'. */
+  char *field = strrchr(stat, ')');
+  if (field == NULL || field[1] != ' ') return -EIO;
+  field += 2; /* field 3 */
+  for (int n = 3; n < 22; n++) {
+    field = strchr(field, ' ');
+    if (field == NULL) return -EIO;
+    field++;
+  }
+  size_t len = strcspn(field, " ");
+  if (len == 0 || len >= START_TIME_MAX) return -EIO;
+  memcpy(out, field, len);
+  out[len] = '\0';
+  return 0;
+}
