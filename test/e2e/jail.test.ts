@@ -6,13 +6,13 @@
  * (the test hosts do): the uid and cgroup layers are root's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
 import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
-import { cliCommand, runCli, waitFor } from "../helpers/cli.ts";
+import { REPO, runCli, waitFor } from "../helpers/cli.ts";
 import { startServeProcess } from "../helpers/serve.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -339,8 +339,15 @@ test("a non-root boxlite's jailed box: QEMU, netd and fsd in user namespaces as 
   const volume = join(dir, "vol");
   mkdirSync(volume);
   for (const path of [dir, volume]) chownSync(path, 65534, 65534);
+  // The built executable, copied where that user can run it: the checkout may sit in a
+  // directory only root can enter (CI's fresh clone does).
+  const dist = join(REPO, "dist", "boxlite");
+  if (!existsSync(dist)) throw new Error(`${dist} is not built: run bun scripts/build.ts`);
+  const binary = join(dir, "boxlite");
+  copyFileSync(dist, binary);
+  chmodSync(binary, 0o755);
   const as = (args: string[]) =>
-    Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...cliCommand(args)], {
+    Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", binary, ...args], {
       env: { ...process.env, HOME: dir, BOXLITE_HOME: join(dir, "home"), BOXLITE_RUNTIME_DIR: join(dir, "runtime"), BOXLITE_TEMPLATES: "off" },
       stdout: "pipe",
       stderr: "pipe",
