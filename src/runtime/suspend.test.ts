@@ -64,7 +64,18 @@ function setup(options: { failSave?: boolean; paused?: boolean; autoRemove?: boo
       return run;
     },
   } as unknown as PauseGate;
-  const main = { guestStream: () => (options.mainRunning === false ? undefined : { stream: 3, pid: 9 }) } as unknown as MainSession;
+  // Its STARTED comes a moment after the suspend is asked for, unless the main command does not run.
+  const started = Promise.withResolvers<void>();
+  let hasStarted = false;
+  setTimeout(() => {
+    hasStarted = true;
+    started.resolve();
+  }, 20);
+  const main = {
+    state: options.mainRunning === false ? "exited" : "running",
+    started,
+    guestStream: () => (options.mainRunning === false || !hasStarted ? undefined : { stream: 3, pid: 9 }),
+  } as unknown as MainSession;
   const relay = { detachedStreams: () => [7] } as unknown as RelayServer;
   const gate = new SuspendGate({
     home: { config } as Home,

@@ -72,6 +72,8 @@ export class SuspendGate {
       if (refusal !== undefined) throw new BoxliteError("unsupported", refusal);
       if (this.owner.quiesced())
         throw new BoxliteError("busy", `box ${id} is busy: it is held still for a snapshot, clone or export; try again once that is done`);
+      // A box just started may not have its main command's STARTED yet: a suspend waits for it.
+      if (this.owner.main.state === "running") await this.owner.main.started.promise.catch(() => {});
       const main = this.owner.main.guestStream();
       if (!main) throw new BoxliteError("conflict", `box ${id}'s main command is not running: there is nothing to suspend; stop the box instead`);
       this.suspending = true;
