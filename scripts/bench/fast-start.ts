@@ -130,11 +130,15 @@ try {
   if (started.exitCode !== 0) throw new Error(`run -d failed: ${started.stderr.toString()}`);
   const suspends: number[] = [];
   const resumes: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    suspends.push(await timedCommand([binary, "suspend", box], env));
-    resumes.push(await timedCommand([binary, "resume", box], env));
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      suspends.push(await timedCommand([binary, "suspend", box], env));
+      resumes.push(await timedCommand([binary, "resume", box], env));
+    }
+  } finally {
+    // A failed step must not leave the box running past the benchmark.
+    await timedCommand([binary, "rm", "-f", box], env);
   }
-  await timedCommand([binary, "rm", "-f", box], env);
   const resumeMs = median(resumes);
   console.log(`suspend: ${spread(suspends)} ms; resume: ${spread(resumes)} ms (target <= 300) ${resumeMs <= 300 ? "OK" : "OVER TARGET"}`);
 
