@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Audit, audit } from "./soak/audit.ts";
+import { type Audit, audit, boxCgroups } from "./soak/audit.ts";
 import { processesWith, runChaos } from "./soak/chaos.ts";
 import { boxliteCommand, Cli } from "./soak/cli.ts";
 import { newTally, runClient, type Tally } from "./soak/clients.ts";
@@ -94,6 +94,7 @@ function report(
 const work = mkdtempSync(join(tmpdir(), "boxlite-soak-"));
 const home = join(work, "home");
 const env = { BOXLITE_HOME: home };
+const cgroupsBefore = boxCgroups();
 const started = Date.now();
 const deadline = started + minutes * 60_000;
 const command = boxliteCommand(values.dist === true);
@@ -120,7 +121,7 @@ await Promise.all(
 clientsDone.resolve();
 const killed = await chaos;
 clearInterval(sampler);
-const result = await audit(local, home, serve.proc.pid);
+const result = await audit(local, home, serve.proc.pid, cgroupsBefore);
 const fdEnd = fdCount(serve.proc.pid);
 serve.proc.kill();
 await serve.proc.exited;

@@ -1,13 +1,20 @@
 /**
  * The soak's end: every box still running answers with its own token, then everything is
  * removed and nothing of the soak may be left — no process naming its home (but its server),
- * no socket link, no lock held, no box directory, base, staging or database row, and the
- * database passes `PRAGMA integrity_check`.
+ * no socket link, no lock held, no box directory, base, staging or database row, no jail
+ * cgroup, and the database passes `PRAGMA integrity_check`.
  */
+
+/** The boxes that have a jail cgroup on this host now (none where boxlite cannot make cgroups). */
+export function boxCgroups(): Set<string> {
+  const host = findCgroupHost("/sys/fs/cgroup", process.env.BOXLITE_CGROUP);
+  return new Set(host.ok ? listBoxCgroups(host) : []);
+}
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { findCgroupHost, listBoxCgroups } from "../../src/vmm/jail/cgroup.ts";
 import { processesWith } from "./chaos.ts";
 import type { Cli } from "./cli.ts";
 
@@ -41,7 +48,7 @@ async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
   while (!condition() && Date.now() < deadline) await Bun.sleep(200);
 }
 
-export async function audit(cli: Cli, home: string, servePid: number): Promise<Audit> {
+export async function audit(cli: Cli, home: string, servePid: number, cgroupsBefore: Set<string>): Promise<Audit> {
   const listed = await cli.run(["ls", "-a", "--json"]);
   const boxes = listed.code === 0 ? (JSON.parse(listed.stdout) as ListedBox[]) : [];
   const running = boxes.filter((box) => box.status === "running");
@@ -68,6 +75,7 @@ export async function audit(cli: Cli, home: string, servePid: number): Promise<A
     if (target.startsWith(home)) leaks.push(`socket link ${link} → ${target}`);
   }
   for (const lock of heldLocks(join(home, "locks"))) leaks.push(`lock ${lock} is held`);
+  for (const id of boxCgroups()) if (!cgroupsBefore.has(id)) leaks.push(`the jail cgroup of box ${id}`);
   for (const dir of entries(join(home, "boxes"))) leaks.push(`box directory ${dir}`);
   for (const base of entries(join(home, "bases"))) leaks.push(`base ${base}`);
   // tmp/locks holds the image disks' lock files; tmp/pending the index of pending disk operations.
