@@ -14,6 +14,13 @@ Options:
   -a, --all     Remove every box (needs -f, so that it is never an accident)
 `;
 
+async function exists(runtime: BoxliteApi, id: string): Promise<boolean> {
+  return runtime.getBox(id).then(
+    () => true,
+    (error: unknown) => !(error instanceof BoxliteError && error.code === "not_found"),
+  );
+}
+
 const OPTIONS = {
   force: { type: "boolean", short: "f" },
   all: { type: "boolean", short: "a" },
@@ -36,6 +43,8 @@ export async function rmCommand(runtime: BoxliteApi, argv: string[]): Promise<nu
       void out(`${await runtime.removeBox(target, { force: Boolean(values.force) })}\n`);
     } catch (error) {
       if (!(error instanceof BoxliteError)) throw error;
+      // rm -a wants every box gone: one that another process removed meanwhile is.
+      if (values.all && !(await exists(runtime, target))) continue;
       warn(error.message);
       failed = true;
     }

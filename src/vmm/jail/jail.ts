@@ -60,6 +60,10 @@ export interface Jail {
 
 let cachedHost: JailHost | undefined;
 
+/** How long a removal waits for a box's cgroups to empty: 50 × 10 ms. */
+const LEFTOVER_TRIES = 50;
+const LEFTOVER_PAUSE_MS = 10;
+
 /**
  * Removes what a VM's jail left when its owner died before releasing it — the VM's cgroups,
  * those nothing runs in — and those of template builds whose process is gone. The caller
@@ -68,7 +72,13 @@ let cachedHost: JailHost | undefined;
 export function removeJailLeftovers(config: Config, name: string): void {
   const host = jailHost(config);
   if (!host.cgroups.ok) return;
-  removeBoxCgroups(host.cgroups, name);
+  // Members killed a moment ago count in their cgroup until they are reaped: a few more tries
+  // (the soak found cgroups left by a removal right after a kill).
+  let left = removeBoxCgroups(host.cgroups, name);
+  for (let tries = 0; left.length > 0 && tries < LEFTOVER_TRIES; tries++) {
+    Bun.sleepSync(LEFTOVER_PAUSE_MS);
+    left = removeBoxCgroups(host.cgroups, name);
+  }
   for (const other of listBoxCgroups(host.cgroups)) {
     const builder = TEMPLATE_BUILDER.exec(other);
     if (builder && !isPidAlive(Number(builder[1]))) removeBoxCgroups(host.cgroups, other);
