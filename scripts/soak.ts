@@ -12,7 +12,7 @@
  *
  * The short variant runs in the test suite (test/e2e/soak.test.ts).
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -47,19 +47,22 @@ function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-async function startServe(command: string[], env: Record<string, string>): Promise<{ proc: Bun.Subprocess<"ignore", "ignore", "pipe">; url: string }> {
-  const proc = Bun.spawn([...command, "serve", "--port", "0"], { env: { ...process.env, ...env }, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-  let log = "";
-  const reader = (async () => {
-    for await (const chunk of proc.stderr) {
-      log += new TextDecoder().decode(chunk);
-      const url = /url="(http:\/\/127\.0\.0\.1:\d+)"/.exec(log)?.[1];
-      if (url) return url;
-    }
-    throw new Error(`serve ended: ${log}`);
-  })();
-  const url = await Promise.race([reader, Bun.sleep(30_000).then(() => Promise.reject(new Error(`serve did not listen: ${log}`)))]);
-  return { proc, url };
+/** `boxlite serve` on the soak's home, its log in `logPath` (kept with the work directory when an invariant broke). */
+async function startServe(command: string[], env: Record<string, string>, logPath: string): Promise<{ proc: Bun.Subprocess; url: string }> {
+  const proc = Bun.spawn([...command, "serve", "--port", "0"], {
+    env: { ...process.env, ...env },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: Bun.file(logPath),
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
+    const url = /url="(http:\/\/127\.0\.0\.1:\d+)"/.exec(log)?.[1];
+    if (url) return { proc, url };
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not listen: ${log}`);
+    await Bun.sleep(50);
+  }
 }
 
 function report(
@@ -98,7 +101,7 @@ const cgroupsBefore = boxCgroups();
 const started = Date.now();
 const deadline = started + minutes * 60_000;
 const command = boxliteCommand(values.dist === true);
-const serve = await startServe(command, env);
+const serve = await startServe(command, env, join(work, "serve.log"));
 const fdStart = fdCount(serve.proc.pid);
 const local = new Cli(command, env);
 const remote = new Cli(command, env, serve.url);
@@ -130,5 +133,5 @@ process.stdout.write(text);
 if (values.report) writeFileSync(values.report, text);
 const broken = result.unanswered.length > 0 || tally.crossings.length > 0 || result.leaks.length > 0 || result.integrity !== "ok" || fdEnd > fdStart + 16;
 if (!broken) rmSync(work, { recursive: true, force: true });
-else process.stdout.write(`kept ${work} for a look\n`);
+else process.stdout.write(`kept ${work} for a look (serve's log: serve.log)\n`);
 process.exit(broken ? 1 : 0);
