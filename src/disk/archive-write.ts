@@ -9,6 +9,7 @@ import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, renameSync, rmS
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BoxliteError, wrapError } from "../util/errors.ts";
+import { isPidAlive } from "../util/proc.ts";
 import {
   CONTAINER_DISK_ENTRY,
   GUEST_DISK_ENTRY,
@@ -69,15 +70,6 @@ const CHUNK = 1024 * 1024;
 /** `<dest name>.tmp-<pid>-<12 hex>`: the pid tells a sweeper whether its writer still lives. */
 const TEMP_NAME = /^(.+)\.tmp-(\d+)-[0-9a-f]{12}$/;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Removes the temporary files that dead writers left next to `dest`: those of `dest` itself
  * and of any `*.boxlite` in the same directory. A live writer's file is left alone.
@@ -96,7 +88,7 @@ export function sweepStaleTemps(dest: string): string[] {
     if (match === null) continue;
     const [, target = "", pid = "0"] = match;
     if (target !== basename(dest) && !target.endsWith(".boxlite")) continue;
-    if (isAlive(Number(pid))) continue; // Our own pid too: another export of this process may be writing it.
+    if (isPidAlive(Number(pid))) continue; // Our own pid too: another export of this process may be writing it.
     rmSync(join(dir, name), { force: true });
     removed.push(join(dir, name));
   }

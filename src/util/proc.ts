@@ -47,3 +47,13 @@ export function killIfRunning(recorded: ProcessFingerprint): boolean {
     return false; // it ended between the check and the signal
   }
 }
+
+/** Whether a process with this pid exists (one of another user's counts: EPERM). */
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

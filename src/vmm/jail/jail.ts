@@ -10,6 +10,7 @@ import { chmodSync, chownSync, closeSync, existsSync, openSync, readdirSync, sta
 import { dirname, join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
+import { isPidAlive } from "../../util/proc.ts";
 import { type Identity, type JailRuntime, type JailView, jailArgv } from "./bwrap.ts";
 import { type CgroupLimits, createBoxCgroups, listBoxCgroups, removeBoxCgroups, removeBoxCgroupsWhenEmpty } from "./cgroup.ts";
 import { findJailHost, type JailHost, jailRefusal } from "./host.ts";
@@ -87,15 +88,6 @@ export function removeJailLeftovers(config: Config, name: string): void {
 
 /** A template build's cgroup: `template-<key>.tmp-<pid>-<random>`, as its directory (templates.ts). */
 const TEMPLATE_BUILDER = /^template-.*\.tmp-(\d+)-/;
-
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** This host's jail layers, looked at once per process. */
 export function jailHost(config: Config): JailHost {
