@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 # System packages: QEMU (the VMM), qemu-utils (qemu-img, the tests' oracle), e2fsprogs
-# (mke2fs builds ext4 disks), musl-tools + gcc + make (the guest agent and the C
+# (mke2fs builds ext4 disks; debugfs makes the system disk reproducible), musl-tools + gcc + make (the guest agent and the C
 # libraries), binutils, busybox-static (the default image), procps (the tests use pgrep), tar,
 # docker-registry + skopeo (the image tests run a real registry on 127.0.0.1 and push to it),
 # attr (getfattr: the tests read xattrs back with it), curl + gpgv + debian-archive-keyring +
