@@ -73,9 +73,9 @@ async function main(): Promise<void> {
       "--format=esm",
       `--target=${target.bunTarget}`,
       "src/main.ts",
-      // A worker's entry must be an entry point of its own (see src/image/layer-thread.ts, src/disk/flatten-thread.ts).
+      // A worker's entry must be an entry point of its own (see src/image/layer-thread.ts, src/disk/pack-thread.ts).
       "src/image/layer-worker.ts",
-      "src/disk/flatten-worker.ts",
+      "src/disk/pack-worker.ts",
       "--outfile",
       target.outfile,
     ]);

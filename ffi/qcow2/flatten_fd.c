@@ -91,13 +91,14 @@ static int plan_chain(const char *src, struct chain *c, struct plan *p, bool **h
   return r;
 }
 
-/* The sink: write(2) only, so a pipe works; waits when a non-blocking one is full. */
-struct sink {
+/* The descriptor sink: write(2) only, so a pipe works; waits when a non-blocking one is full. */
+struct fd_sink {
+  struct sink base;
   int fd;
-  uint64_t written;
 };
 
-static int sink_writev(struct sink *s, struct iovec *iov, int count) {
+static int fd_writev(struct sink *base, struct iovec *iov, int count) {
+  struct fd_sink *s = (struct fd_sink *)base;
   while (count > 0) {
     ssize_t n = writev(s->fd, iov, count);
     if (n < 0 && errno == EINTR) continue;
@@ -108,11 +109,15 @@ static int sink_writev(struct sink *s, struct iovec *iov, int count) {
     }
     if (n < 0) return -errno;
     if (n == 0) return -EIO;
-    s->written += (uint64_t)n;
     while (count > 0 && (size_t)n >= iov->iov_len) n -= (ssize_t)iov->iov_len, iov++, count--;
     if (count > 0) iov->iov_base = (uint8_t *)iov->iov_base + n, iov->iov_len -= (size_t)n;
   }
   return 0;
+}
+
+static int sink_writev(struct sink *s, struct iovec *iov, int count) {
+  for (int i = 0; i < count; i++) s->written += iov[i].iov_len;
+  return s->writev(s, iov, count);
 }
 
 static int sink_write(struct sink *s, const uint8_t *buf, size_t len) {
@@ -234,27 +239,30 @@ int qcow2_flatten_size(const char *src, uint64_t *size) {
   return r;
 }
 
-int qcow2_flatten_fd(const char *src, int fd, uint64_t size) {
+int qcow2__flatten_to(const char *src, uint64_t size, struct sink *s) {
   struct chain c = {{NULL}, 0};
   struct plan p = {0};
-  struct sink s = {fd, 0};
   bool *has = NULL;
   uint8_t *cluster = NULL, *buf = NULL;
-  int r;
-  if (fd < 0) return -EBADF;
-  r = plan_chain(src, &c, &p, &has);
+  int r = plan_chain(src, &c, &p, &has);
   if (r == 0 && p.total << OUT_BITS != size) r = -ESTALE;
   if (r == 0) {
     cluster = malloc(OUT_CLUSTER);
     buf = malloc(BATCH_CLUSTERS * OUT_CLUSTER);
     if (cluster == NULL || buf == NULL) r = -ENOMEM;
   }
-  if (r == 0) r = write_head(&s, &p, cluster);
-  if (r == 0) r = write_l2_tables(&c, &s, &p, has, cluster);
-  if (r == 0) r = write_data(&c, &s, &p, buf);
-  if (r == 0) r = write_refcounts(&s, &p, cluster);
-  if (r == 0 && s.written != size) r = -EIO; /* cannot happen: each part is counted */
+  if (r == 0) r = write_head(s, &p, cluster);
+  if (r == 0) r = write_l2_tables(&c, s, &p, has, cluster);
+  if (r == 0) r = write_data(&c, s, &p, buf);
+  if (r == 0) r = write_refcounts(s, &p, cluster);
+  if (r == 0 && s->written != size) r = -EIO; /* cannot happen: each part is counted */
   qcow2__chain_close(&c);
   free(p.used), free(has), free(cluster), free(buf);
   return r;
+}
+
+int qcow2_flatten_fd(const char *src, int fd, uint64_t size) {
+  struct fd_sink s = {{fd_writev, 0}, fd};
+  if (fd < 0) return -EBADF;
+  return qcow2__flatten_to(src, size, &s.base);
 }

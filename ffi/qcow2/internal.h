@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define QCOW2_HIDDEN __attribute__((visibility("hidden")))
 
@@ -72,5 +73,16 @@ QCOW2_HIDDEN int qcow2__image_load(int fd, struct image *img);
 /* The path qemu opens for backing name `backing` of the image at `image`: a
  * relative name is relative to the image's directory. 0 or -ENAMETOOLONG. */
 QCOW2_HIDDEN int qcow2__backing_path(const char *image, const char *backing, char *out, size_t cap);
+
+/* Where qcow2__flatten_to writes the image, in order: a descriptor (flatten_fd.c) or
+ * a compressing, hashing archive member (zpack.c). `writev` takes all of `iov` or
+ * fails with -errno; it may change `iov`. */
+struct sink {
+  int (*writev)(struct sink *s, struct iovec *iov, int count);
+  uint64_t written;
+};
+
+/* Write the image qcow2_flatten_fd() describes (exactly `size` bytes) into `s`. */
+QCOW2_HIDDEN int qcow2__flatten_to(const char *src, uint64_t size, struct sink *s);
 
 #endif

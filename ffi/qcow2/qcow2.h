@@ -159,6 +159,34 @@ int qcow2_flatten_size(const char *src, uint64_t *size);
  */
 int qcow2_flatten_fd(const char *src, int fd, uint64_t size);
 
+/* The length of the SHA-256 digests below. */
+#define QCOW2_SHA256_BYTES 32
+
+/*
+ * An export's disk member in one pass: the image qcow2_flatten_fd() would
+ * write (same `size` contract), compressed as one zstd frame at `level` and
+ * appended at `fd`'s offset, while its SHA-256 is written to `digest`
+ * (QCOW2_SHA256_BYTES). The frame is the zstd command's: it records the
+ * content size and a checksum of the content. `workers` threads compress (0:
+ * the calling thread only); the digest is taken on a thread of its own. When
+ * `fd` is a file, its writeback is started every 32 MiB (a hint: the caller
+ * fsyncs). The chain must hold still until the call returns.
+ *
+ * Returns 0, the errors of qcow2_flatten_fd() (-EBADF for a negative `fd`),
+ * -EINVAL for a NULL `digest` (zstd clamps `level` to its range), -ENOMEM, -EAGAIN if no
+ * thread can be started, or -EIO if zstd or the hash fails. On failure `fd`
+ * has received a prefix of the frame, which the caller discards.
+ */
+int qcow2_flatten_zstd(const char *src, int fd, uint64_t size, int level, int workers, uint8_t *digest);
+
+/*
+ * The same for the first `size` bytes of the file open at `in` (read with
+ * pread, so its offset does not matter): one zstd frame appended at `fd`'s
+ * offset, the SHA-256 in `digest`. Returns -ESTALE if the file does not hold
+ * exactly `size` bytes (it changed), else as qcow2_flatten_zstd().
+ */
+int qcow2_zstd_file(int in, uint64_t size, int fd, int level, int workers, uint8_t *digest);
+
 /* sizeof(struct qcow2_info), so a binding can check its copy of the layout. */
 size_t qcow2_info_size(void);
 

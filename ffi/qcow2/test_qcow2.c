@@ -2,7 +2,8 @@
  * Tests for qcow2.c, run by `make test`: numbered checks, a summary, and a
  * nonzero exit when any fails (in the manner of antirez/sds). qemu-img is the
  * oracle in src/disk/qcow2.test.ts; these need nothing but the library.
- * qcow2_flatten's tests are in test_flatten.c, qcow2_flatten_fd's in test_flatten_fd.c.
+ * qcow2_flatten's tests are in test_flatten.c, qcow2_flatten_fd's in test_flatten_fd.c,
+ * qcow2_flatten_zstd's and qcow2_zstd_file's in test_zpack.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -276,6 +277,7 @@ int main(void) {
   test_fuzz(&t, dir);
   test_flatten(&t, dir);
   test_flatten_fd(&t, dir);
+  test_zpack(&t, dir);
   remove_dir(dir);
   printf("%d tests, %d passed, %d failed\n", t.run, t.run - t.failed, t.failed);
   return t.failed == 0 ? 0 : 1;

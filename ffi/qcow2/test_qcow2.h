@@ -56,5 +56,7 @@ void test_flatten(struct tally *t, const char *dir);
 void test_flatten_fd(struct tally *t, const char *dir);
 /* test_flatten_fd.c: qcow2_flatten_size then qcow2_flatten_fd into a new file `out`. */
 int flatten_fd_to_file(const char *src, const char *out);
+/* test_zpack.c: qcow2_flatten_zstd and qcow2_zstd_file. */
+void test_zpack(struct tally *t, const char *dir);
 
 #endif

@@ -5,8 +5,7 @@
  * file behind; the next write into that directory sweeps it (see `sweepStaleTemps`).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BoxliteError, wrapError } from "../util/errors.ts";
 import { isPidAlive } from "../util/proc.ts";
@@ -21,7 +20,8 @@ import {
   serializeManifest,
 } from "./archive-manifest.ts";
 import { fileHeader, TAR_END, tarPadding } from "./archive-tar.ts";
-import { compressFileInto, compressStreamInto, storedFrame } from "./archive-zstd.ts";
+import { storedFrame } from "./archive-zstd.ts";
+import { packInto } from "./pack-thread.ts";
 
 /** Test hooks: `point` runs at each named step ("temp-created", "entry:disk.qcow2", "entry:guest-rootfs.qcow2", "compressed", "entry:manifest.json", "synced", "renamed"); throwing or dying there simulates a crash. */
 export interface ArchiveHooks {
@@ -39,11 +39,11 @@ export interface WriteArchiveOptions {
   hasCapabilityPolicy?: boolean;
   hasPorts?: boolean;
   /**
-   * Flattened, standalone qcow2 disks; without a guest disk the archive carries none (the
-   * reference's newer exports). The container disk may be a stream of known size, still being
-   * made (an export's flatten, disk/flatten-thread.ts).
+   * Standalone qcow2 disks; without a guest disk the archive carries none (the reference's
+   * newer exports). The container disk may be a backing chain, flattened into the archive as
+   * it is read (an export's).
    */
-  disks: { container: string | DiskStream; guest?: string };
+  disks: { container: string | ChainSource; guest?: string };
   /** boxlite's own manifest field (see ArchiveManifest.image_config). */
   imageConfig?: Record<string, unknown>;
   /** A suspended box's saved state (v6): its file, its manifest, and the checksum it must have ("sha256:<hex>"). */
@@ -52,10 +52,12 @@ export interface WriteArchiveOptions {
   hooks?: ArchiveHooks;
 }
 
-/** A disk's bytes as they are made: exactly `size` of them, in order. */
-export interface DiskStream {
+/** A backing chain to flatten into the archive: `size` is its `flattenedSize`; the chain must hold still until `packed` is called. */
+export interface ChainSource {
+  chain: string;
   size: number;
-  chunks: AsyncIterable<Uint8Array>;
+  /** Called once the chain has been read whole (its member is in the archive), before the archive is finished. */
+  packed?(): void;
 }
 
 export interface WriteArchiveResult {
@@ -64,8 +66,6 @@ export interface WriteArchiveResult {
   /** Size of the archive file. */
   bytes: number;
 }
-
-const CHUNK = 1024 * 1024;
 
 /** `<dest name>.tmp-<pid>-<12 hex>`: the pid tells a sweeper whether its writer still lives. */
 const TEMP_NAME = /^(.+)\.tmp-(\d+)-[0-9a-f]{12}$/;
@@ -95,56 +95,6 @@ export function sweepStaleTemps(dest: string): string[] {
   return removed;
 }
 
-/**
- * The SHA-256 of `path`'s first `size` bytes, read in chunks (while zstd reads the same file
- * from the page cache); the file must hold exactly `size` bytes, or the tar header is a lie.
- */
-async function hashFile(path: string, size: number, flusher: Flusher): Promise<string> {
-  const handle = await open(path, "r");
-  try {
-    const hasher = new Bun.CryptoHasher("sha256");
-    const buffer = Buffer.allocUnsafe(CHUNK);
-    let left = size;
-    while (left > 0) {
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, left), null);
-      if (bytesRead === 0) throw new BoxliteError("disk", `cannot archive ${path}: it shrank from ${size} bytes while being written`);
-      left -= bytesRead;
-      hasher.update(buffer.subarray(0, bytesRead));
-      flusher.nudge(bytesRead);
-    }
-    if ((await handle.stat()).size !== size) throw new BoxliteError("disk", `cannot archive ${path}: it grew from ${size} bytes while being written`);
-    return `sha256:${hasher.digest("hex")}`;
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Compresses a disk stream into `fd` as one zstd frame through zstd's stdin, hashing each
- * chunk on its way; the stream must hold exactly its announced size (the tar header is out).
- */
-async function compressStream(stream: DiskStream, name: string, fd: number, flusher: Flusher): Promise<string> {
-  const compression = compressStreamInto(fd, name);
-  try {
-    const hasher = new Bun.CryptoHasher("sha256");
-    let got = 0;
-    for await (const chunk of stream.chunks) {
-      got += chunk.length;
-      if (got > stream.size) throw new BoxliteError("disk", `cannot archive ${name}: its stream holds more than the ${stream.size} bytes announced`);
-      hasher.update(chunk);
-      await compression.write(chunk);
-      flusher.nudge(chunk.length);
-    }
-    if (got !== stream.size) throw new BoxliteError("disk", `cannot archive ${name}: its stream held only ${got} of the ${stream.size} bytes announced`);
-    await compression.end();
-    await compression.done;
-    return `sha256:${hasher.digest("hex")}`;
-  } catch (error) {
-    await compression.stop();
-    throw error;
-  }
-}
-
 /** `what`: "container disk", "guest disk" or "memory state", for the error. */
 function diskSize(path: string, what: string): number {
   try {
@@ -158,8 +108,8 @@ function diskSize(path: string, what: string): number {
 
 interface DiskMember {
   name: string;
-  /** A file, or a stream (`size` is its size). */
-  source: string | DiskStream;
+  /** A file, or a chain to flatten (`size` is its flattened size). */
+  source: string | ChainSource;
   size: number;
   /** Filled in as the disk streams past: "sha256:<hex>". */
   checksum?: string;
@@ -168,62 +118,26 @@ interface DiskMember {
 }
 
 /**
- * Flushes the archive to disk while it is being written, in the background (the thread pool's
- * fdatasync), so the final fsync has only the tail left: flushing it all at the end cost about
- * 0.08 s per 250 MB of archive, a fifth of a `tar --zstd` run. At most one flush is in flight.
- */
-class Flusher {
-  #running: Promise<void> | undefined;
-  #bytes = 0;
-
-  constructor(private readonly fd: number) {}
-
-  /** Called per chunk read, with its size; starts a flush every FLUSH_EVERY bytes unless one is running. */
-  nudge(bytes: number): void {
-    this.#bytes += bytes;
-    if (this.#bytes < FLUSH_EVERY || this.#running) return;
-    this.#bytes = 0;
-    // A failure here is the final fsync's to report: it sees the same error.
-    this.#running = new Promise<void>((done) => fdatasync(this.fd, () => done())).finally(() => {
-      this.#running = undefined;
-    });
-  }
-
-  /** Waits for the flush in flight, if any: before the final fsync, and before the descriptor is closed. */
-  async settle(): Promise<void> {
-    await this.#running;
-  }
-}
-
-/** Bytes of disk between background flushes: 64 MiB of disk, some 30 MiB of archive. */
-const FLUSH_EVERY = 64 * 1024 * 1024;
-
-/**
  * Appends the disks' members and the end blocks at `fd`'s offset, hashing each disk. Each
- * disk's content is its own zstd frame, compressed by zstd straight from the file while this
- * thread hashes it; the tar headers, padding and end blocks between them are stored frames.
- * The frames make one ordinary multi-frame stream, the tar whole once decompressed.
+ * disk's content is its own zstd frame, hashed and compressed on a worker thread as it is
+ * read (pack-thread.ts); the tar headers, padding and end blocks between them are stored
+ * frames. The frames make one ordinary multi-frame stream, the tar whole once decompressed.
  */
-async function appendDiskMembers(fd: number, disks: DiskMember[], mtime: number, hooks: ArchiveHooks, flusher: Flusher): Promise<void> {
+async function appendDiskMembers(fd: number, disks: DiskMember[], mtime: number, hooks: ArchiveHooks): Promise<void> {
   let framing: Uint8Array[] = [];
   for (const disk of disks) {
     framing.push(fileHeader(disk.name, disk.size, mtime));
     writeAll(fd, storedFrame(Buffer.concat(framing)), null);
     framing = [];
-    if (typeof disk.source !== "string") {
-      disk.checksum = await compressStream(disk.source, disk.name, fd, flusher);
-    } else if (disk.size > 0) {
-      const compression = compressFileInto(disk.source, fd);
-      try {
-        disk.checksum = await hashFile(disk.source, disk.size, flusher);
-        await compression.done;
-      } catch (error) {
-        await compression.stop();
-        throw error;
-      }
-    } else disk.checksum = `sha256:${new Bun.CryptoHasher("sha256").digest("hex")}`;
+    const path = typeof disk.source === "string" ? disk.source : disk.source.chain;
+    if (typeof disk.source === "string") {
+      disk.checksum = await packInto({ file: disk.source, size: disk.size }, fd);
+    } else {
+      disk.checksum = await packInto({ chain: disk.source.chain, size: disk.size }, fd);
+      disk.source.packed?.();
+    }
     if (disk.expected !== undefined && disk.checksum !== disk.expected)
-      throw new BoxliteError("disk", `cannot archive ${disk.source}: it does not match its checksum (${disk.expected}, read ${disk.checksum})`);
+      throw new BoxliteError("disk", `cannot archive ${path}: it does not match its checksum (${disk.expected}, read ${disk.checksum})`);
     framing.push(new Uint8Array(tarPadding(disk.size)));
     hooks.point?.(`entry:${disk.name}`);
   }
@@ -295,15 +209,12 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
 
   const temp = `${options.dest}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   let fd: number | undefined;
-  let flusher: Flusher | undefined;
   try {
     fd = openSync(temp, "wx", 0o644);
     hooks.point?.("temp-created");
-    // zstd inherits this descriptor and writes on from its offset, past the reserved room.
+    // The members are written on from the descriptor's offset, past the reserved room.
     writeAll(fd, new Uint8Array(reserved), null);
-    flusher = new Flusher(fd);
-    await appendDiskMembers(fd, disks, mtime, hooks, flusher);
-    await flusher.settle();
+    await appendDiskMembers(fd, disks, mtime, hooks);
     hooks.point?.("compressed");
     manifest.container_disk_checksum = disks[0]?.checksum ?? "";
     if (guest !== undefined) manifest.guest_disk_checksum = disks[1]?.checksum ?? "";
@@ -321,7 +232,6 @@ export async function writeArchive(options: WriteArchiveOptions): Promise<WriteA
     syncDirectory(dirname(options.dest));
     return { path: options.dest, manifest, bytes };
   } catch (error) {
-    await flusher?.settle();
     if (fd !== undefined) closeSync(fd);
     rmSync(temp, { force: true });
     throw wrapError("disk", `cannot write the archive ${options.dest}`, error);

@@ -1,17 +1,13 @@
 /**
- * zstd through the `zstd` command, over pipes. In-process zstd (node:zlib in Bun 1.4)
- * compresses on one thread only (its nbWorkers parameter crashes the stream), which made an
- * export slower than `tar --zstd`; `zstd -T0` uses every core. Its decoder also reports a
- * stream that ends early, which node:zlib's passes as a clean end. docs/archive.md has the numbers.
+ * zstd frames for `.boxlite` archives: stored frames built here, and decompression through
+ * the `zstd` command, whose decoder reports a stream that ends early (node:zlib's passes it
+ * as a clean end). Compression happens in libqcow2 (pack-thread.ts), on every core.
  */
 import { spawn, type Subprocess } from "bun";
 import { BoxliteError } from "../util/errors.ts";
 
 /** RFC 8878 frame magic, little-endian 0xFD2FB528. */
 export const ZSTD_MAGIC = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd);
-
-/** The reference's export level. */
-export const ZSTD_LEVEL = 3;
 
 export function isZstd(head: Uint8Array): boolean {
   return ZSTD_MAGIC.every((byte, i) => head[i] === byte);
@@ -30,67 +26,6 @@ async function failure(child: Subprocess<"ignore" | "pipe", "pipe" | number, "pi
   if (code === 0) return undefined;
   const stderr = (await new Response(child.stderr).text()).trim().split("\n").slice(-3).join("; ");
   return new BoxliteError("invalid_argument", `${what}: zstd exited with ${code}${stderr ? `: ${stderr}` : ""}`);
-}
-
-/** A compression running in its own process: wait for it, or stop it after a failure elsewhere. */
-export interface Compression {
-  /** Resolves when zstd has written the whole frame; throws a BoxliteError when it failed. */
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
-
-/**
- * Compresses the file at `path` as one zstd frame (level 3, all cores) appended at the open
- * file `fd`'s offset. zstd reads the file itself: no byte of it passes through this process,
- * which leaves this thread free to hash the same file meanwhile (docs/archive.md has the numbers).
- */
-export function compressFileInto(path: string, fd: number): Compression {
-  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c", "--", path], { stdin: "ignore", stdout: fd, stderr: "pipe" }));
-  return {
-    done: failure(child, `cannot compress ${path}`).then((failed) => {
-      if (failed) throw new BoxliteError("disk", failed.message);
-    }),
-    stop: async () => {
-      child.kill("SIGKILL");
-      await child.exited;
-    },
-  };
-}
-
-/** A compression fed through zstd's stdin, for content that is still being made. */
-export interface StreamCompression extends Compression {
-  /** Hands `chunk` to zstd; resolves once the pipe took it (so memory stays at a chunk or two). */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Closes zstd's input, which ends the frame; `done` then resolves. */
-  end(): Promise<void>;
-}
-
-/**
- * Compresses what is written to it as one zstd frame (level 3, all cores) appended at the
- * open file `fd`'s offset. For content still being made (an export's flatten), which zstd
- * cannot read as a file; compressing it here in 4 MiB frames on Bun's thread pool instead
- * was slower beside a running box (docs/archive.md).
- */
-export function compressStreamInto(fd: number, what: string): StreamCompression {
-  const child = spawnZstd(() => spawn(["zstd", "-q", `-${ZSTD_LEVEL}`, "-T0", "-c"], { stdin: "pipe", stdout: fd, stderr: "pipe" }));
-  const done = failure(child, `cannot compress ${what}`).then((failed) => {
-    if (failed) throw new BoxliteError("disk", failed.message);
-  });
-  done.catch(() => {}); // Reported where `done` is awaited; a write into a dead zstd fails too.
-  return {
-    write: async (chunk) => {
-      child.stdin.write(chunk);
-      await child.stdin.flush();
-    },
-    end: async () => {
-      await child.stdin.end();
-    },
-    done,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await child.exited;
-    },
-  };
 }
 
 /** zstd's largest block (RFC 8878 Block_Maximum_Size). */

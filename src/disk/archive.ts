@@ -16,4 +16,4 @@ export {
   MEMORY_STATE_ENTRY,
 } from "./archive-manifest.ts";
 export { type ReadArchiveLimits, type ReadArchiveResult, readArchive } from "./archive-read.ts";
-export { type ArchiveHooks, type DiskStream, sweepStaleTemps, type WriteArchiveOptions, type WriteArchiveResult, writeArchive } from "./archive-write.ts";
+export { type ArchiveHooks, type ChainSource, sweepStaleTemps, type WriteArchiveOptions, type WriteArchiveResult, writeArchive } from "./archive-write.ts";

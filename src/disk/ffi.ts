@@ -22,8 +22,10 @@ const SYMBOLS = {
   qcow2_flatten: { args: [FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   // (src, uint64_t *size) -> 0 | -errno
   qcow2_flatten_size: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  // (src, fd, size) -> 0 | -errno
-  qcow2_flatten_fd: { args: [FFIType.ptr, FFIType.i32, FFIType.u64], returns: FFIType.i32 },
+  // (src, fd, size, level, workers, uint8_t digest[32]) -> 0 | -errno
+  qcow2_flatten_zstd: { args: [FFIType.ptr, FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  // (in, size, fd, level, workers, uint8_t digest[32]) -> 0 | -errno
+  qcow2_zstd_file: { args: [FFIType.i32, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   // size_t is 64 bits on every target boxlite builds for.
   qcow2_info_size: { args: [], returns: FFIType.u64 },
 } as const;

@@ -9,7 +9,7 @@ import { errorOf } from "../../test/helpers/errors.ts";
 // resolves (make does nothing when it is up to date).
 const build = Bun.spawnSync(["make", "-C", join(import.meta.dir, "../../ffi/qcow2")]);
 if (build.exitCode !== 0) throw new Error(`make -C ffi/qcow2 failed:\n${build.stderr.toString()}`);
-const { createOverlay, flatten, flattenedSize, flattenInto, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
+const { createOverlay, flatten, flattenCompressed, flattenedSize, readQcow2Info, setBackingFile } = await import("./qcow2.ts");
 
 const MiB = 1024 * 1024;
 const root = mkdtempSync(join(tmpdir(), "boxlite-qcow2-"));
@@ -208,19 +208,24 @@ function expectSameDisk(top: string, out: string): void {
   expect(compare.exitCode).toBe(0);
 }
 
-/** Flatten `top` into a descriptor, front to back (flattenInto), as an export does. */
+const ZSTD = { level: 3, workers: 2 };
+
+/** Flatten `top` compressed into a descriptor, as an export does, and decompress it into `out` with the zstd command. */
 function streamFlatten(top: string, out: string): void {
   const size = flattenedSize(top);
-  const fd = openSync(out, "wx");
+  const fd = openSync(`${out}.zst`, "wx");
+  let checksum: string;
   try {
-    flattenInto(top, fd, size);
+    checksum = flattenCompressed(top, fd, size, ZSTD);
   } finally {
     closeSync(fd);
   }
+  run(["zstd", "-q", "-d", "--rm", "-o", out, `${out}.zst`]);
   expect(Bun.file(out).size).toBe(size);
+  expect(checksum).toBe(`sha256:${new Bun.CryptoHasher("sha256").update(readFileSync(out)).digest("hex")}`);
 }
 
-/** Flatten `top` both ways (file, and front to back) and hold both results to qemu-img. */
+/** Flatten `top` both ways (into a file, and compressed as an export does) and hold both results to qemu-img. */
 function expectFlattened(top: string): string {
   const out = join(dir, "flat.qcow2");
   flatten(top, out);
@@ -298,12 +303,12 @@ describe.skipIf(Bun.which("qemu-io") === null)("flatten", () => {
     expect(Bun.file(streamed).size).toBeLessThan(2 * MiB + 8 * 65536);
   });
 
-  test("front to back, refuses a size other than the chain's plan and writes nothing", () => {
+  test("compressed, refuses a size other than the chain's plan and writes nothing", () => {
     const top = makeChain([{ io: ["write -P 0x5a 0 1M"] }]);
     const out = join(dir, "streamed.qcow2");
     const fd = openSync(out, "wx");
     try {
-      expectError(() => flattenInto(top, fd, flattenedSize(top) + 65536), "disk", "ESTALE", "changed");
+      expectError(() => flattenCompressed(top, fd, flattenedSize(top) + 65536, ZSTD), "disk", "ESTALE", "changed");
     } finally {
       closeSync(fd);
     }

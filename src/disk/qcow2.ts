@@ -1,6 +1,7 @@
 /**
  * Typed wrapper over ffi/qcow2: create thin overlays, read headers, rewrite the
- * backing-file path, flatten a backing chain (into a file, or front to back into a descriptor). Every negative errno becomes a BoxliteError that names the
+ * backing-file path, flatten a backing chain (into a file, or compressed into an archive),
+ * compress a file into an archive. Every negative errno becomes a BoxliteError that names the
  * operation, the file, the errno and what to do.
  */
 import { constants } from "node:os";
@@ -133,28 +134,25 @@ const FLATTEN_REASONS: Partial<Record<string, Reason>> = {
  * (no backing file, only non-zero clusters written), as `qemu-img convert -O qcow2`
  * would. Every image of the chain is treated as untrusted. `dst` must not exist; on
  * failure nothing is left there. Blocks until done: about as long as qemu-img convert
- * with a flush (ffi/qcow2/bench.ts). `sync: false` skips the fsyncs, for a scratch image
- * read once and deleted.
+ * with a flush (ffi/qcow2/bench.ts).
  */
-export function flatten(src: string, dst: string, options: { sync?: boolean } = {}): void {
+export function flatten(src: string, dst: string): void {
   const operation = `flatten ${src} into ${dst}`;
   if (src === "" || dst === "") throw invalid(operation, "a path is empty");
   const srcArg = cString(operation, src);
   const dstArg = cString(operation, dst);
-  // QCOW2_FLATTEN_NO_SYNC: a scratch image (an export's) need not survive a host crash.
-  const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg, options.sync === false ? 1 : 0);
+  const result = qcow2Symbols().qcow2_flatten(srcArg, dstArg, 0);
   if (result < 0) throw failure(operation, result, FLATTEN_REASONS);
 }
 
 const FLATTEN_FD_REASONS: Partial<Record<string, Reason>> = {
   ...FLATTEN_REASONS,
   ESTALE: { code: "disk", why: "the backing chain changed while it was read", todo: "hold the disk still and try again" },
-  EPIPE: { code: "disk", why: "the reader of the image went away", todo: "see the reader's own error" },
 };
 
 /**
- * The size in bytes of the image `flattenInto` writes for `src`, from the chain's tables
- * alone (no data is read). The chain must hold still until `flattenInto` has run.
+ * The size in bytes of the image `flattenCompressed` writes for `src`, from the chain's
+ * tables alone (no data is read). The chain must hold still until `flattenCompressed` has run.
  */
 export function flattenedSize(src: string): number {
   const operation = `plan the flattening of ${src}`;
@@ -165,19 +163,53 @@ export function flattenedSize(src: string): number {
   return Number(out[0]);
 }
 
-/**
- * Write `src` and its whole backing chain as one standalone qcow2 v3 image to the open
- * descriptor `fd`, front to back with write(2) (a pipe works, a file is written at its
- * offset): exactly `size` bytes, which must be `flattenedSize(src)`. Unlike `flatten`,
- * every cluster the chain allocates is written, zeros included. Blocks until done; on
- * failure `fd` has a prefix of the image, for the caller to discard.
- */
-export function flattenInto(src: string, fd: number, size: number): void {
-  const operation = `flatten ${src} into descriptor ${fd}`;
-  if (src === "") throw invalid(operation, "a path is empty");
+/** How an archive member is compressed: zstd's level, and how many threads of its own compress. */
+export interface Compression {
+  level: number;
+  workers: number;
+}
+
+function checkSize(operation: string, size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) throw invalid(operation, `the size ${size} is not a byte count`);
-  const result = qcow2Symbols().qcow2_flatten_fd(cString(operation, src), fd, BigInt(size));
+}
+
+function digestOf(digest: Uint8Array): string {
+  return `sha256:${Buffer.from(digest).toString("hex")}`;
+}
+
+/**
+ * Write `src` and its whole backing chain as one standalone qcow2 v3 image (every cluster
+ * the chain allocates, zeros included; exactly `size` bytes, which must be
+ * `flattenedSize(src)`), compressed as one zstd frame appended at the open descriptor
+ * `fd`'s offset; returns the image's SHA-256 as "sha256:<hex>". Blocks until done (run it
+ * on a worker, pack-thread.ts); on failure `fd` has a prefix of the frame, for the caller to discard.
+ */
+export function flattenCompressed(src: string, fd: number, size: number, compression: Compression): string {
+  const operation = `flatten ${src} into an archive`;
+  if (src === "") throw invalid(operation, "a path is empty");
+  checkSize(operation, size);
+  const digest = new Uint8Array(32);
+  const result = qcow2Symbols().qcow2_flatten_zstd(cString(operation, src), fd, BigInt(size), compression.level, compression.workers, digest);
   if (result < 0) throw failure(operation, result, FLATTEN_FD_REASONS);
+  return digestOf(digest);
+}
+
+const FILE_REASONS: Partial<Record<string, Reason>> = {
+  ESTALE: { code: "disk", why: "the file changed size while it was read", todo: "hold it still and try again" },
+};
+
+/**
+ * Compress the first `size` bytes of the file open at `input` as one zstd frame appended
+ * at `fd`'s offset; returns their SHA-256 as "sha256:<hex>". The file must hold exactly
+ * `size` bytes. Blocks until done, as `flattenCompressed`.
+ */
+export function compressFile(input: { fd: number; path: string }, size: number, fd: number, compression: Compression): string {
+  const operation = `compress ${input.path} into an archive`;
+  checkSize(operation, size);
+  const digest = new Uint8Array(32);
+  const result = qcow2Symbols().qcow2_zstd_file(input.fd, BigInt(size), fd, compression.level, compression.workers, digest);
+  if (result < 0) throw failure(operation, result, FILE_REASONS);
+  return digestOf(digest);
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
  * Exporting a box to a `.boxlite` archive (docs/archive.md, docs/snapshots.md): its disk
- * chain flattened into one standalone qcow2 while the disk holds still (a running box is
- * paused by its owner for the flatten only), and the archive — manifest with the box's
- * options and image config, and the disk, hashed and compressed as the flatten writes it —
- * written beside the destination and renamed into place. The archive has no guest disk: every boxlite boots its own system disk, and
+ * chain flattened into one standalone qcow2, hashed and compressed into the archive as it is
+ * read, while the disk holds still (a running box is paused by its owner until its chain has
+ * been read), and the archive — manifest with the box's options and image config, and the
+ * disk — written beside the destination and renamed into place. The archive has no guest disk: every boxlite boots its own system disk, and
  * the reference's newer exports carry none either. A suspended box's saved state goes with it
  * (archive version 6): an import of it resumes where the box was (docs/suspend.md).
  */
@@ -11,7 +11,7 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync } fro
 import { dirname, join } from "node:path";
 import { resolveExistingBox } from "../db/boxes.ts";
 import { type WriteArchiveOptions, writeArchive } from "../disk/archive.ts";
-import { flattenThrough } from "../disk/flatten-thread.ts";
+import { flattenedSize } from "../disk/qcow2.ts";
 import { DEFAULT_IMAGE_NAME } from "../image/default-image.ts";
 import type { ImageBase } from "../image/image.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -68,13 +68,12 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
   try {
     const { options } = boxFacts(box);
     const imageConfig = imageConfigOf(layout.imageRecord);
-    // The flatten writes a scratch file front to back (read once and deleted: no fsync) in a
-    // worker, while the archive hashes and compresses it as it grows. The box holds still for
-    // the flatten only: the scratch file absorbs however far the compression lags behind.
+    // The box holds still until its chain has been read into the archive; the manifest and
+    // the final fsync come after it runs on.
     await withDiskStill(home, box, async () => {
       // Read while the box holds still: a stopped box's lock keeps a resume from consuming it.
       const memory = memoryForArchive(layout.dir, staging);
-      const flat = flattenThrough(layout.disk, join(staging, "disk.qcow2"));
+      const packed = Promise.withResolvers<void>();
       archive = writeArchive({
         dest: out,
         boxName: box.name,
@@ -82,13 +81,13 @@ export async function exportBox(home: Home, idOrName: string, dest: string): Pro
         boxOptions: box.config.options,
         hasCapabilityPolicy: options.capabilities !== undefined,
         hasPorts: (options.ports?.length ?? 0) > 0,
-        disks: { container: flat },
+        disks: { container: { chain: layout.disk, size: flattenedSize(layout.disk), packed: packed.resolve } },
         ...(imageConfig ? { imageConfig } : {}),
         ...(memory ? { memory } : {}),
         hooks: { point: (name) => crashPoint(config, `export-${name}`) },
       });
-      archive.catch(() => {}); // Awaited below, once the flatten settled.
-      await flat.written;
+      archive.catch(() => {}); // Awaited below; a failure before the chain was read ends the wait.
+      await Promise.race([packed.promise, archive]);
     });
     crashPoint(config, "export-flattened");
     await archive;

@@ -162,6 +162,21 @@ test("dist/boxlite runs a detached box under its own supervisor, execs into it a
   expect((await runBinary(["rm", id])).code).toBe(0);
 });
 
+test("dist/boxlite exports a box, packing its disk in its embedded worker thread, and imports it", async () => {
+  const name = `binary-export-${process.pid}`;
+  const archive = join(temp.make("boxlite-binary-export-"), "box.boxlite");
+  expect(await runBinary(["run", "--name", name, "--", "sh", "-c", "echo kept > /kept"])).toMatchObject({ code: 0 });
+  try {
+    expect(await runBinary(["export", name, "-o", archive])).toMatchObject({ code: 0, stderr: "" });
+    expect(Bun.spawnSync(["zstd", "-q", "-t", archive]).exitCode).toBe(0);
+    expect(await runBinary(["import", archive, "--name", `${name}-copy`])).toMatchObject({ code: 0 });
+    expect(await runBinary(["start", `${name}-copy`])).toMatchObject({ code: 0 });
+    expect(await runBinary(["exec", `${name}-copy`, "--", "cat", "/kept"])).toMatchObject({ code: 0, stdout: "kept\n" });
+  } finally {
+    await runBinary(["rm", "-f", name, `${name}-copy`]);
+  }
+});
+
 test("dist/boxlite __vm is the krun VM process of the executable itself: it configures libkrun from stdin and enters the VM", async () => {
   const log = newCallLog(temp);
   const config = { ...typicalBox("/home/u/.boxlite"), libkrun: buildRecorder() };

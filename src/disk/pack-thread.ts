@@ -1,0 +1,61 @@
+/**
+ * Packs an archive member on a worker thread (pack-worker.ts): a backing chain flattened,
+ * or a file, hashed and compressed as one zstd frame straight into the archive by
+ * libqcow2 (ffi/qcow2/zpack.c), a blocking call that must not hold up this thread's
+ * event loop. One worker per member, which ends with it.
+ */
+import { availableParallelism } from "node:os";
+import { BoxliteError, type ErrorCode } from "../util/errors.ts";
+import { isCompiled } from "../util/self.ts";
+import type { Compression } from "./qcow2.ts";
+
+/** What to pack: the chain at `chain` (flattened: `size` is its `flattenedSize`), or the first `size` bytes of the file at `file`. */
+export type PackSource = { chain: string; size: number } | { file: string; size: number };
+
+/** What the main thread asks: pack `source` at descriptor `fd`'s offset. */
+export interface PackRequest {
+  source: PackSource;
+  fd: number;
+  compression: Compression;
+}
+
+/** The worker's answer: the member's checksum ("sha256:<hex>"), or the error (a BoxliteError keeps its code). */
+export interface PackReply {
+  checksum?: string;
+  error?: { code?: ErrorCode; message: string };
+}
+
+/** The reference's export level. */
+export const ZSTD_LEVEL = 3;
+
+/** As `zstd -T0`: a compressing thread per core. */
+const COMPRESSION: Compression = { level: ZSTD_LEVEL, workers: availableParallelism() };
+
+/** From source the worker is the module beside this one; the compiled executable holds it as an entry point of its own (scripts/build.ts). */
+function workerUrl(): URL {
+  return new URL(isCompiled() ? "./disk/pack-worker.ts" : "./pack-worker.ts", import.meta.url);
+}
+
+/**
+ * Appends `source` as one zstd frame at the open descriptor `fd`'s offset and resolves
+ * with its uncompressed bytes' checksum. A chain must hold still until this settles.
+ */
+export function packInto(source: PackSource, fd: number): Promise<string> {
+  const { promise, resolve, reject } = Promise.withResolvers<string>();
+  const worker = new Worker(workerUrl());
+  let settled = false;
+  const settle = (outcome: string | BoxliteError) => {
+    if (settled) return;
+    settled = true;
+    worker.terminate();
+    if (typeof outcome === "string") resolve(outcome);
+    else reject(outcome);
+  };
+  worker.onmessage = ({ data }: MessageEvent<PackReply>) =>
+    settle(data.checksum ?? new BoxliteError(data.error?.code ?? "internal", data.error?.message ?? "the packing thread answered nothing"));
+  worker.onerror = (event) => settle(new BoxliteError("internal", `the packing thread failed: ${event.message}`));
+  // A thread that ends on its own (a crash) would otherwise leave the archive waiting forever.
+  worker.addEventListener("close", () => settle(new BoxliteError("internal", "the packing thread ended before its work")));
+  worker.postMessage({ source, fd, compression: COMPRESSION } satisfies PackRequest);
+  return promise;
+}
