@@ -49,7 +49,8 @@ void close_from(int from) {
   for (int fd = from; fd < 1024; fd++) close(fd);
 }
 
-/* Moves vmm-watch into the cgroup whose cgroup.procs is `procs` ("0" names the writer). */
+/* Moves vmm-watch into the cgroup of `procs` (its cgroup.procs, or a v1 hierarchy's `tasks`,
+ * which moves just the writing thread: vmm-watch has only one), by writing "0": the writer. */
 bool join_cgroup(const char *procs) {
   int fd = open(procs, O_WRONLY | O_CLOEXEC);
   bool ok = fd >= 0 && write(fd, "0", 1) == 1;

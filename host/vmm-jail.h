@@ -12,7 +12,7 @@
 pid_t find_jailed_child(pid_t pid);
 /* Closes every fd from `from` up. */
 void close_from(int from);
-/* Moves the caller into the cgroup whose cgroup.procs is `procs`; false (said why on stderr) if it cannot. */
+/* Moves the caller into the cgroup of `procs` (cgroup.procs or v1's tasks); false (said why on stderr) if it cannot. */
 bool join_cgroup(const char *procs);
 /* Sets soft and hard limit NAME (nofile, core, fsize) to N, from `NAME=N`; false (said why) if it cannot. */
 bool set_rlimit(const char *spec);

@@ -79,7 +79,7 @@ test("v1 (or hybrid): a cgroup per controller's tree, with that controller's lim
   expect(host).toMatchObject({ ok: true, flavor: "v1" });
   if (!host.ok) return;
   const procs = createBoxCgroups(host, "box3", limits);
-  expect(procs.sort()).toEqual(["cpu", "memory", "pids"].map((name) => join(root, name, "boxlite", "box3", "cgroup.procs")));
+  expect(procs.sort()).toEqual(["cpu", "memory", "pids"].map((name) => join(root, name, "boxlite", "box3", "tasks")));
   expect(readFileSync(join(root, "memory", "boxlite", "box3", "memory.limit_in_bytes"), "utf8")).toBe(String(896 << 20));
   expect(readFileSync(join(root, "cpu", "boxlite", "box3", "cpu.cfs_quota_us"), "utf8")).toBe("200000");
   expect(readFileSync(join(root, "cpu", "boxlite", "box3", "cpu.cfs_period_us"), "utf8")).toBe("100000");
