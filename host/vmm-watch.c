@@ -230,21 +230,17 @@ static struct member *ended_helper(struct group *g) {
   return NULL;
 }
 
-/* An inotify watch for names appearing in the directory of path (a helper binding its socket
- * there), or -1 when there is none to be had. */
-static int watch_directory_of(const char *path) {
+/* Watches the directory of path for names appearing (a helper binding its socket there) on
+ * the inotify instance *fd, made on first use; false when there is none to be had. */
+static bool watch_directory_of(int *fd, const char *path) {
   char dir[4096];
   const char *slash = strrchr(path, '/');
   size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-  if (len >= sizeof dir) return -1;
+  if (len >= sizeof dir) return false;
   memcpy(dir, len == 0 ? "." : path, len == 0 ? 1 : len);
   dir[len == 0 ? 1 : len] = '\0';
-  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd >= 0 && inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO) < 0) {
-    close(fd);
-    fd = -1;
-  }
-  return fd;
+  if (*fd < 0) *fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  return *fd >= 0 && inotify_add_watch(*fd, dir, IN_CREATE | IN_MOVED_TO) >= 0;
 }
 
 /* Empties the inotify queue: what it said is checked by looking at the path itself. */
@@ -255,13 +251,15 @@ static void drain(int fd) {
 }
 
 /* 0 once the helper's READY_PATH exists; else the status vmm-watch exits with. The kernel wakes
- * the wait when a name appears beside READY_PATH (inotify), so the VMM starts as soon as the
+ * the wait when a name appears beside READY_PATH (inotify on *inotify_fd, which the caller
+ * closes once the VMM runs: closing an inotify instance waits for an SRCU grace period, 16 ms
+ * on a loaded host, which would delay the VMM's start), so the VMM starts as soon as the
  * helper is ready, not up to POLL_MS later; without a watch it polls. */
-static int wait_ready(struct group *g, struct member *h) {
+static int wait_ready(struct group *g, struct member *h, int *inotify_fd) {
   int64_t deadline = now_ms() + h->ready_ms;
   /* Watched before the first look, so that a path created in between is not missed. */
-  int inotify_fd = watch_directory_of(h->ready_path);
-  int tick = inotify_fd < 0 ? POLL_MS : WATCHED_POLL_MS;
+  bool watched = watch_directory_of(inotify_fd, h->ready_path);
+  int tick = watched ? WATCHED_POLL_MS : POLL_MS;
   int status = -1;
   while (status < 0) {
     if (access(h->ready_path, F_OK) == 0) {
@@ -282,12 +280,11 @@ static int wait_ready(struct group *g, struct member *h) {
       break;
     }
     int signo = 0;
-    enum event event = wait_event(g, left < tick ? (int)left : tick, &signo, inotify_fd);
+    enum event event = wait_event(g, left < tick ? (int)left : tick, &signo, watched ? *inotify_fd : -1);
     if (event == EVENT_OWNER_GONE) status = 125;
     if (event == EVENT_SIGNAL) status = 128 + signo;
-    if (inotify_fd >= 0) drain(inotify_fd);
+    if (watched) drain(*inotify_fd);
   }
-  if (inotify_fd >= 0) close(inotify_fd);
   return status;
 }
 
@@ -386,14 +383,16 @@ int main(int argc, char **argv) {
   /* Jailed, the VMM's bwrap sets up its view while the helpers start, held before it runs
    * the VMM (--block-fd 3) until they are ready: their starts overlap, not add up. */
   struct member *vmm = &g.members[g.count - 1];
-  int gate = -1, err;
+  int gate = -1, err, inotify_fd = -1;
   if (g.jailed && g.count > 1 && (err = start_member(&g, vmm, true, &gate)) < 0) return start_failed(&g, vmm, err);
   for (size_t i = 0; i + 1 < g.count; i++) {
     if ((err = start_member(&g, &g.members[i], false, NULL)) < 0) return start_failed(&g, &g.members[i], err);
-    int status = wait_ready(&g, &g.members[i]);
+    int status = wait_ready(&g, &g.members[i], &inotify_fd);
     if (status != 0) return stop_group(&g), status;
   }
   if (gate >= 0) open_gate(vmm, gate);
   else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
+  /* Only now, with the VMM running: see wait_ready. */
+  if (inotify_fd >= 0) close(inotify_fd);
   return supervise(&g);
 }
