@@ -82,7 +82,9 @@ describe("KrunBackend against the libkrun recorder", () => {
         c_filepath: agentSocketOf(spec.devices),
         listen: true,
       });
-      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith("mitigations=off loglevel=4 boxlite.vsock=2695");
+      expect(calls.find((call) => call.call === "krun_set_kernel")?.args.cmdline).toEndWith(
+        "mitigations=off rcupdate.rcu_expedited=1 loglevel=4 boxlite.vsock=2695",
+      );
       // The supervisor's pid check knows a krun VMM by its `__vm <id>`.
       const boxDir = join(spec.consolePath, "..", "..");
       writeVmmPid(boxDir, vm.pid);

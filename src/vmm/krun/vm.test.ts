@@ -28,7 +28,7 @@ const TYPICAL_CALLS = [
       kernel_format: 1,
       initramfs: null,
       cmdline:
-        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off loglevel=4 boxlite.vsock=2695",
+        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off rcupdate.rcu_expedited=1 loglevel=4 boxlite.vsock=2695",
     },
   },
   { call: "krun_disable_implicit_vsock", args: { ctx_id: 0 } },
@@ -48,7 +48,7 @@ const TYPICAL_CALLS = [
       ctx_id: 0,
       saved_envp: [],
       saved_cmdline:
-        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off loglevel=4 boxlite.vsock=2695",
+        "console=hvc0 root=/dev/vda ro rootfstype=ext4 init=/init panic=-1 reboot=t quiet tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on mitigations=off rcupdate.rcu_expedited=1 loglevel=4 boxlite.vsock=2695",
       saved_console: "/home/u/.boxlite/boxes/b1/logs/console.log",
       saved_mac: null,
     },

@@ -54,7 +54,7 @@ test("a box: the system disk read-only raw, its rootfs qcow2 (pinned, with disca
     "-device virtserialport,chardev=agent,name=agent0",
   ]);
   // The box's settings go in CONFIG: the command line ends with what the user added.
-  expect(append(boxArgs(spec, "tcg"))).toEndWith("mitigations=off loglevel=4");
+  expect(append(boxArgs(spec, "tcg"))).toEndWith("mitigations=off rcupdate.rcu_expedited=1 loglevel=4");
 });
 
 test("NICs are stream clients of their sockets with their MACs, numbered in order; shares are one vhost-user-fs device on shared RAM, fsd's socket beside the agent's", () => {

@@ -17,7 +17,7 @@ import { fsyncPath } from "../../db/files.ts";
 import { GuestChannel } from "../../guest-protocol/client.ts";
 import { discardDir, publishFile, sha256Hex, sweepDeadLeftovers } from "../../util/fs.ts";
 import type { VmDevice } from "../devices.ts";
-import type { VmSpec } from "../backend.ts";
+import { BASE_KERNEL_ARGS, type VmSpec } from "../backend.ts";
 import { spawnVmm } from "../process.ts";
 import { boxArgs, qmpSocketOf } from "./args.ts";
 import { hostTscKhz } from "./host-tsc.ts";
@@ -94,7 +94,8 @@ export function shapeOf(spec: VmSpec, qemuBinary: string, accelerator: string): 
     // Both paths name their contents' hashes (kernel/krunfw<N>-<hash>.elf, system/system2-<hash>.ext4).
     kernel: spec.kernel.elfPath,
     systemDisk: spec.devices.flatMap((device) => (device.kind === "disk" && device.id === "system" ? [device.path] : [])).join(),
-    kernelArgs: spec.kernelArgs,
+    // The base arguments too: a template booted with other ones is another guest.
+    kernelArgs: [...BASE_KERNEL_ARGS, ...spec.kernelArgs],
     cpus: spec.cpus,
     memoryMib: spec.memoryMib,
     devices: spec.devices.map(deviceShape),
