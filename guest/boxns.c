@@ -176,6 +176,11 @@ static int adopt_namespaces(pid_t pid, char *err, size_t errlen) {
   return ns_ipc < 0 || ns_uts < 0 ? fail(err, errlen, "open the box's namespaces") : 0;
 }
 
+void boxns_prepare(void) {
+  char why[256];
+  if (cgroup_procs < 0 && make_cgroup(why, sizeof why) < 0) log_msg("the box's cgroup is made at CONFIG instead: %s", why);
+}
+
 int boxns_start(char *err, size_t errlen) {
   if (box_init > 0) return 0;
   if (cgroup_procs < 0 && make_cgroup(err, errlen) < 0) return -1;

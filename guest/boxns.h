@@ -12,6 +12,10 @@
 /* Where the agent mounts the box's cgroup hierarchy: in its own /run, outside the container's root. */
 #define BOXNS_CGROUP_DIR "/run/boxlite/cgroup"
 
+/* Makes the box's cgroup now, before any CONFIG: a template's agent does, so that every box
+ * restored from it starts with it made (docs/templates.md). A failure is logged; boxns_start
+ * then tries again and reports it. */
+void boxns_prepare(void);
 /* Starts the box's init (when it is not running) and, the first time, its cgroup; the agent's
  * later children are born in the box's pid namespace. Returns 0, or -1 with err set. */
 int boxns_start(char *err, size_t errlen);

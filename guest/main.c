@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boxns.h"
 #include "channel.h"
 #include "cmdline.h"
 #include "exec.h"
@@ -18,6 +19,9 @@
 #include "power.h"
 #include "reap.h"
 #include "wake.h"
+
+/* The name the kernel gives a VM's first NIC, which is the one the host's CONFIG names. */
+#define TEMPLATE_NIC "eth0"
 
 static void read_cmdline(struct boot_config *cfg) {
   char text[4096] = "";
@@ -82,6 +86,12 @@ int main(void) {
     /* The stand-in disks a template boots with: a restored box binds its own (docs/templates.md). */
     char why[300];
     if (wake_release_disks(why, sizeof why) < 0) log_msg("template: %s", why);
+    /* What every box's CONFIG would do the same way, done once here where it is saved with the
+     * template: each restored box then skips it. A cold boot leaves it to CONFIG and to the
+     * agent's first idle moment, where it overlaps the host's own work. */
+    boxns_prepare();
+    net_prepare(TEMPLATE_NIC);
+    net_loopback_now();
   }
 
   static struct agent agent;

@@ -90,9 +90,26 @@ static void disable_ipv6(const char *name) {
   close(fd);
 }
 
+/* The interface net_prepare brought up with IPv6 off ("" for none): CONFIG skips both for it. */
+static char prepared[IFNAMSIZ];
+
+void net_prepare(const char *name) {
+  if (if_nametoindex(name) == 0) return; /* a VM without a NIC */
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log_errno("socket", name);
+    return;
+  }
+  disable_ipv6(name);
+  if (set_up(fd, name, true) < 0) log_errno("ioctl(SIOCSIFFLAGS)", name);
+  else snprintf(prepared, sizeof prepared, "%s", name);
+  close(fd);
+}
+
 static int configure_interface(int fd, const struct guest_network *net, char *err, size_t errlen) {
   const char *name = net->interface;
-  disable_ipv6(name);
+  bool ready = strcmp(prepared, name) == 0;
+  if (!ready) disable_ipv6(name);
   struct ifreq ifr;
   name_request(&ifr, name);
   put_address(&ifr.ifr_addr, net->address);
@@ -105,7 +122,7 @@ static int configure_interface(int fd, const struct guest_network *net, char *er
   if (ioctl(fd, SIOCSIFMTU, &ifr) < 0) return fail("ioctl(SIOCSIFMTU)", name, err, errlen);
   /* Up before the route: the gateway is reachable through the subnet's route, which the
    * kernel adds only for an interface that is up. */
-  if (set_up(fd, name, true) < 0) return fail("ioctl(SIOCSIFFLAGS)", name, err, errlen);
+  if (!ready && set_up(fd, name, true) < 0) return fail("ioctl(SIOCSIFFLAGS)", name, err, errlen);
   struct rtentry rt;
   memset(&rt, 0, sizeof rt);
   char dev[IFNAMSIZ];
@@ -120,6 +137,7 @@ static int configure_interface(int fd, const struct guest_network *net, char *er
 }
 
 void net_reset(const char *name) {
+  if (strcmp(prepared, name) == 0) prepared[0] = '\0'; /* down now: CONFIG brings it up again */
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     log_errno("socket", name);

@@ -16,6 +16,10 @@ int net_up_loopback(void);
 void net_loopback_later(void);
 bool net_loopback_pending(void);
 void net_loopback_now(void);
+/* The kernel's state for a NIC that CONFIG will name (IPv6 off, link up) made now, when the
+ * interface exists: a template's agent does, so that boxes restored from it skip that part of
+ * CONFIG (docs/templates.md). Failures are logged; CONFIG then does it all. */
+void net_prepare(const char *name);
 /* Configures net->interface statically: address and netmask, MTU, up, and the default route
  * via net->gateway (no DHCP, no wait for a carrier). Waits up to 2 s for the interface to
  * appear. Returns 0, or -1 with err set; an interface it touched is then reset (net_reset),
