@@ -109,6 +109,20 @@ describe("packInto", () => {
     expect(readFileSync(out).length).toBe(0);
   });
 
+  test("a full disk is a disk error that says so", async () => {
+    const file = join(dir, "full.state");
+    writeFileSync(file, someBytes(3 * 1024 * 1024));
+    const fd = openSync("/dev/full", "w");
+    try {
+      const error = await rejectionOf(packInto({ file, size: 3 * 1024 * 1024 }, fd));
+      expect(error.code).toBe("disk");
+      expect(error.message).toContain("ENOSPC");
+      expect(error.message).toContain("free space");
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   test("a missing file or chain is not_found", async () => {
     const fd = openSync(join(dir, "missing.out"), "wx");
     try {

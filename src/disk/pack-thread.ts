@@ -28,8 +28,11 @@ export interface PackReply {
 /** The reference's export level. */
 export const ZSTD_LEVEL = 3;
 
-/** As `zstd -T0`: a compressing thread per core. */
-const COMPRESSION: Compression = { level: ZSTD_LEVEL, workers: availableParallelism() };
+/**
+ * As `zstd -T0`, a compressing thread per core, but at most 8: each holds a job's buffers
+ * (some 16 MiB at level 3), and past a few threads the reading and the hash set the pace.
+ */
+const COMPRESSION: Compression = { level: ZSTD_LEVEL, workers: Math.min(availableParallelism(), 8) };
 
 /** From source the worker is the module beside this one; the compiled executable holds it as an entry point of its own (scripts/build.ts). */
 function workerUrl(): URL {
