@@ -10,8 +10,12 @@ import { BoxliteError } from "../../util/errors.ts";
 export type QmpValue = unknown;
 
 const CONNECT_TIMEOUT_MS = 5_000;
-/** QEMU creates its sockets one after another at start-up: the agent's (which the start waits for) can come before QMP's. */
-const SOCKET_RETRY_MS = 5;
+/**
+ * QEMU creates its sockets one after another at start-up: the agent's (which the start waits
+ * for) can come before QMP's. Looked for again every millisecond: a box restored from a
+ * template waits on this before anything else, and a failed connect costs microseconds.
+ */
+const SOCKET_RETRY_MS = 1;
 /** blockdev-add and blockdev-snapshot write and fsync a header; under TCG a loaded host is slow. */
 const COMMAND_TIMEOUT_MS = 30_000;
 
