@@ -13,8 +13,14 @@ import { BoxliteError } from "../../util/errors.ts";
 import { giveToDirOwner } from "../jail/jail.ts";
 import type { QmpClient } from "./qmp.ts";
 
-/** How often the migration's progress is asked for: a template's state is ~50 KB, a suspended box's tens of MB. */
-const POLL_MS = 5;
+/** How often a save's progress is asked for: a template's state is ~50 KB, a suspended box's tens of MB (each question is work for QEMU's main loop). */
+const SAVE_POLL_MS = 5;
+/**
+ * How often a load's, and then the channel's, state is asked for: a template's state is in
+ * within a few milliseconds, and a box's start waits on both, so a coarser look would add
+ * most of one to every restore.
+ */
+const LOAD_POLL_MS = 1;
 /** A migration that has not finished by then is stuck (a full 4 GiB guest writes in seconds). */
 const MIGRATION_TIMEOUT_MS = 120_000;
 
@@ -46,12 +52,12 @@ async function setCapabilities(qmp: QmpClient, options: MigrationOptions): Promi
   await qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-ignore-shared", state: options.ramInFile }] });
 }
 
-/** Asks `done` every POLL_MS until it holds, or fails with `late` past `timeoutMs`; `done` throws to give up at once. */
-async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, late: string): Promise<void> {
+/** Asks `done` every `everyMs` until it holds, or fails with `late` past `timeoutMs`; `done` throws to give up at once. */
+async function pollUntil(done: () => Promise<boolean>, everyMs: number, timeoutMs: number, late: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await done())) {
     if (performance.now() > deadline) throw new BoxliteError("vmm_failed", late);
-    await Bun.sleep(POLL_MS);
+    await Bun.sleep(everyMs);
   }
 }
 
@@ -68,6 +74,7 @@ async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
         throw new BoxliteError("vmm_failed", `QEMU could not ${what}: ${info["error-desc"] ?? info.status}`);
       return info.status === "completed";
     },
+    SAVE_POLL_MS,
     MIGRATION_TIMEOUT_MS,
     `QEMU did not ${what} within ${MIGRATION_TIMEOUT_MS / 1000} s`,
   );
@@ -114,6 +121,7 @@ export async function loadVm(qmp: QmpClient, qmpSocket: string, path: string, op
       if (status !== "inmigrate") throw new BoxliteError("vmm_failed", `QEMU could not load the VM from ${path}: its status is ${status}`);
       return false;
     },
+    LOAD_POLL_MS,
     MIGRATION_TIMEOUT_MS,
     `QEMU did not load the VM from ${path} within ${MIGRATION_TIMEOUT_MS / 1000} s`,
   );
@@ -137,6 +145,7 @@ export async function waitForAgentClient(qmp: QmpClient, timeoutMs: number): Pro
       const agent = chardevs.find((chardev) => chardev.label === "agent");
       return agent?.filename !== undefined && !agent.filename.startsWith("disconnected:");
     },
+    LOAD_POLL_MS,
     timeoutMs,
     "no host connected to the restored guest's channel",
   );
