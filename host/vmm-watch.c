@@ -2,11 +2,12 @@
  * vmm-watch: runs a box's VMM and its helper processes as one group, and ends the whole
  * group when boxlite dies.
  *
- * Usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD
+ * Usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] FD
  *                  [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
  *
  * The jail's options (docs/security.md; vmm-jail.c), applied before anything starts, so
  * every member inherits them: --cgroup PROCS joins that cgroup (one per v1 hierarchy);
+ * --cgroup-dir DIR forks each member into that v2 cgroup instead (vmm-jail.c, fork_member);
  * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member is a
  * `bwrap --as-pid-1` command line: the process bwrap runs, its one child, is the one
  * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
@@ -92,6 +93,7 @@ struct group {
   int sig_fd;
   sigset_t mask;
   bool jailed;
+  struct cgroup_target cgroup; /* --cgroup-dir: where members are forked */
 };
 
 static int64_t now_ms(void) {
@@ -120,7 +122,7 @@ static int identify(struct group *g, struct member *m) {
 static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
   int held[2] = {-1, -1};
   if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
-  pid_t pid = fork();
+  pid_t pid = fork_member(&g->cgroup);
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
@@ -318,7 +320,7 @@ static int supervise(struct group *g) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--rlimit NAME=N]... [--jailed] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
+  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
   return 125;
 }
 
@@ -328,6 +330,7 @@ static int parse_jail_options(int argc, char **argv, struct group *g) {
   for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     if (strcmp(argv[i], "--jailed") == 0) g->jailed = true;
     else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -2; }
+    else if (strcmp(argv[i], "--cgroup-dir") == 0) { if (!open_cgroup_dir(argv[++i], &g->cgroup)) return -2; }
     else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -2; }
     else return -1;
   }
@@ -363,7 +366,7 @@ static int start_failed(struct group *g, const struct member *m, int err) {
 }
 
 int main(int argc, char **argv) {
-  struct group g = {.count = 0};
+  struct group g = {.count = 0, .cgroup = {.fd = -1}};
   int fd_at = parse_jail_options(argc, argv, &g);
   if (fd_at < 0 || argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return fd_at == -2 ? 125 : usage();
   g.watch_fd = atoi(argv[fd_at]);

@@ -27,8 +27,8 @@ test("v2: the box's cgroup under boxlite/, with memory, CPU and pids controllers
   const host = findCgroupHost(root, undefined);
   expect(host).toMatchObject({ ok: true, flavor: "v2" });
   if (!host.ok) return;
-  const procs = createBoxCgroups(host, "box1", limits);
-  expect(procs).toEqual([join(root, "boxlite", "box1", "cgroup.procs")]);
+  // The watchdog forks its members straight into it.
+  expect(createBoxCgroups(host, "box1", limits)).toEqual(["--cgroup-dir", join(root, "boxlite", "box1")]);
   expect(readFileSync(join(root, "cgroup.subtree_control"), "utf8")).toBe("+memory +cpu +pids");
   expect(readFileSync(join(root, "boxlite", "cgroup.subtree_control"), "utf8")).toBe("+memory +cpu +pids");
   const dir = join(root, "boxlite", "box1");
@@ -78,8 +78,10 @@ test("v1 (or hybrid): a cgroup per controller's tree, with that controller's lim
   const host = findCgroupHost(root, undefined);
   expect(host).toMatchObject({ ok: true, flavor: "v1" });
   if (!host.ok) return;
-  const procs = createBoxCgroups(host, "box3", limits);
-  expect(procs.sort()).toEqual(["cpu", "memory", "pids"].map((name) => join(root, name, "boxlite", "box3", "tasks")));
+  // The watchdog joins each through its tasks file (one thread: no global lock).
+  expect(createBoxCgroups(host, "box3", limits)).toEqual(
+    ["memory", "cpu", "pids"].flatMap((name) => ["--cgroup", join(root, name, "boxlite", "box3", "tasks")]),
+  );
   expect(readFileSync(join(root, "memory", "boxlite", "box3", "memory.limit_in_bytes"), "utf8")).toBe(String(896 << 20));
   expect(readFileSync(join(root, "cpu", "boxlite", "box3", "cpu.cfs_quota_us"), "utf8")).toBe("200000");
   expect(readFileSync(join(root, "cpu", "boxlite", "box3", "cpu.cfs_period_us"), "utf8")).toBe("100000");

@@ -99,10 +99,12 @@ function enableV2Controllers(dir: string): void {
 
 /**
  * Makes the box's cgroups (an old one left by a crash is reused when empty) and sets its
- * limits; returns the files the watchdog joins them by, writing "0" (itself) to each. Under
- * v1 that is `tasks`, which moves the single-threaded watchdog without the kernel's global
- * threadgroup lock: through `cgroup.procs` each start waited for an RCU grace period, 5–11 ms
- * here. Its members are forked after it joined, so they start inside.
+ * limits; returns the watchdog's options that put its members in them (host/vmm-watch.c).
+ * Neither way writes a whole process to a `cgroup.procs`, which takes the kernel's global
+ * threadgroup lock and waits for an RCU grace period (5–11 ms here, on every start): under
+ * v2 the members are forked straight into the cgroup (`--cgroup-dir`, clone3's
+ * CLONE_INTO_CGROUP); under v1 the single-threaded watchdog joins each hierarchy through its
+ * `tasks` (`--cgroup`), which moves one thread without that lock, and forks them after.
  */
 export function createBoxCgroups(host: Extract<CgroupHost, { ok: true }>, boxId: string, limits: CgroupLimits): string[] {
   const quota = String(Math.round(limits.cpus * CPU_PERIOD_US));
@@ -118,7 +120,7 @@ export function createBoxCgroups(host: Extract<CgroupHost, { ok: true }>, boxId:
     if (existsSync(join(dir, "memory.swap.max"))) put(dir, "memory.swap.max", "0");
     put(dir, "cpu.max", `${quota} ${CPU_PERIOD_US}`);
     put(dir, "pids.max", String(limits.pids));
-    return [join(dir, "cgroup.procs")];
+    return ["--cgroup-dir", dir];
   }
   const dirs = Object.fromEntries(CONTROLLERS.map((name) => [name, join(host.parents[name], CGROUP_DIR, boxId)])) as Record<Controller, string>;
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
@@ -126,7 +128,7 @@ export function createBoxCgroups(host: Extract<CgroupHost, { ok: true }>, boxId:
   put(dirs.cpu, "cpu.cfs_period_us", String(CPU_PERIOD_US));
   put(dirs.cpu, "cpu.cfs_quota_us", quota);
   put(dirs.pids, "pids.max", String(limits.pids));
-  return [...new Set(Object.values(dirs))].map((dir) => join(dir, "tasks"));
+  return [...new Set(Object.values(dirs))].flatMap((dir) => ["--cgroup", join(dir, "tasks")]);
 }
 
 /** Whether a cgroup directory still holds a process. */

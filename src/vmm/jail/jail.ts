@@ -51,7 +51,7 @@ export interface JailRequest {
 }
 
 export interface Jail {
-  /** The watchdog's own options (host/vmm-watch.c): the cgroups it joins, the rlimits, --jailed. */
+  /** The watchdog's own options (host/vmm-watch.c): the cgroups its members start in, the rlimits, --jailed. */
   watchOptions: string[];
   /** `heldOn`: the fd the watchdog holds the VMM on until its helpers are ready (bwrap.ts). */
   wrap(argv: readonly string[], view: JailView, heldOn?: number): string[];
@@ -135,10 +135,10 @@ export function openJail(config: Config, request: JailRequest): Jail {
     throw new BoxliteError("vmm_failed", `the jail cannot give the box's files to its uid ${identity?.uid}: ${String(error)}`, { cause: error });
   }
   const cgroups = host.cgroups.ok ? host.cgroups : undefined;
-  const procs = cgroups ? createBoxCgroups(cgroups, request.name, limitsOf(request)) : [];
+  const cgroupOptions = cgroups ? createBoxCgroups(cgroups, request.name, limitsOf(request)) : [];
   const runtime: JailRuntime = { bwrap: host.bwrap, env: config.jailEnv, ...(identity && host.setpriv ? { identity, setpriv: host.setpriv } : {}) };
   return {
-    watchOptions: [...procs.flatMap((file) => ["--cgroup", file]), "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
+    watchOptions: [...cgroupOptions, "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
     wrap: (argv, view, heldOn) => jailArgv(runtime, view, argv, heldOn),
     release: async () => {
       if (cgroups) await removeBoxCgroupsWhenEmpty(cgroups, request.name);
