@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "nod
 import { join } from "node:path";
 import { TempDirs } from "../../test/helpers/temp.ts";
 import { rejectionOf } from "../../test/helpers/errors.ts";
+import { diskBytes, sha256 } from "./archive-fixture.test-helper.ts";
 
 // qcow2.ts imports the library as a file: build it first (make does nothing when it is up to date).
 const build = Bun.spawnSync(["make", "-C", join(import.meta.dir, "../../ffi/qcow2")]);
@@ -13,15 +14,6 @@ const { createOverlay, flattenedSize } = await import("./qcow2.ts");
 const temps = new TempDirs();
 const dir = temps.make("boxlite-pack-thread-");
 afterAll(() => temps.removeAll());
-
-const sha256 = (bytes: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
-
-/** Bytes that zstd compresses a little (a counter every 4 KiB) and that differ across the file. */
-function someBytes(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i += 4096) bytes[i] = (i / 4096) % 251;
-  return bytes;
-}
 
 /** `prefix`, then what packInto appends; returns the checksum and the decompressed frame (by the zstd command, the oracle). */
 async function packed(name: string, source: Parameters<typeof packInto>[0], prefix: Uint8Array): Promise<{ checksum: string; content: Uint8Array }> {
@@ -45,7 +37,7 @@ async function packed(name: string, source: Parameters<typeof packInto>[0], pref
 
 describe("packInto", () => {
   test("a file: one zstd frame of its bytes after what the descriptor held, and their checksum", async () => {
-    const bytes = someBytes(9 * 1024 * 1024 + 7); // more than the C side's 4 MiB reads, and uneven
+    const bytes = diskBytes(9 * 1024 * 1024 + 7); // more than the C side's 4 MiB reads, and uneven
     const file = join(dir, "memory.state");
     writeFileSync(file, bytes);
     const { checksum, content } = await packed("file.out", { file, size: bytes.length }, Uint8Array.of(1, 2, 3));
@@ -63,7 +55,7 @@ describe("packInto", () => {
 
   test("a chain: its flattened image, which qemu-img reads as the chain, and its checksum", async () => {
     const base = join(dir, "base.raw");
-    writeFileSync(base, someBytes(5 * 1024 * 1024 + 512));
+    writeFileSync(base, diskBytes(5 * 1024 * 1024 + 512));
     const top = join(dir, "top.qcow2");
     createOverlay({ path: top, backingFile: "base.raw", backingFormat: "raw" });
     const size = flattenedSize(top);
@@ -83,7 +75,7 @@ describe("packInto", () => {
   ] as const) {
     test(`a file that ${what} since its size was taken is refused`, async () => {
       const file = join(dir, `${what}.state`);
-      writeFileSync(file, someBytes(100_000));
+      writeFileSync(file, diskBytes(100_000));
       const fd = openSync(join(dir, `${what}.out`), "wx");
       try {
         const error = await rejectionOf(packInto({ file, size: 100_000 + delta }, fd));
@@ -111,7 +103,7 @@ describe("packInto", () => {
 
   test("a full disk is a disk error that says so", async () => {
     const file = join(dir, "full.state");
-    writeFileSync(file, someBytes(3 * 1024 * 1024));
+    writeFileSync(file, diskBytes(3 * 1024 * 1024));
     const fd = openSync("/dev/full", "w");
     try {
       const error = await rejectionOf(packInto({ file, size: 3 * 1024 * 1024 }, fd));

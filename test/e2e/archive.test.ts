@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { runCli } from "../helpers/cli.ts";
+import { shIn } from "../helpers/boxes.ts";
 import { seededRandom } from "../helpers/random.ts";
 import { TempDirs } from "../helpers/temp.ts";
 import { BoxliteError } from "../../src/util/errors.ts";
@@ -18,12 +19,6 @@ let work: string;
 let archive: string;
 let other: Boxlite;
 let otherHome: string;
-
-async function inBox(box: string, script: string, env: Record<string, string> = {}): Promise<string> {
-  const result = await runCli(["exec", box, "--", "sh", "-c", script], { env });
-  expect(result.code, result.stderr).toBe(0);
-  return result.stdout.trim();
-}
 
 /** What a failed import may not leave in a home: boxes, box directories, staging. */
 async function expectNothingMade(runtime: Boxlite, home: string, boxesBefore: number): Promise<void> {
@@ -47,13 +42,13 @@ afterAll(async () => {
 
 test("a running box exports; the archive imports in another home and boots with its files and options", async () => {
   expect((await runCli(["run", "-d", "--name", "e2e-exported", "-e", "GREETING=hello", "--", "sleep", "3600"])).code).toBe(0);
-  await inBox("e2e-exported", "echo kept > /kept.txt; mkdir -p /data; seq 1 1000 > /data/numbers");
+  await shIn("e2e-exported", "echo kept > /kept.txt; mkdir -p /data; seq 1 1000 > /data/numbers");
   const exported = await runCli(["export", "e2e-exported", "-o", join(work, "box.boxlite")]);
   expect(exported.code, exported.stderr).toBe(0);
   archive = exported.stdout.trim();
   expect(archive).toBe(join(work, "box.boxlite"));
   // Still running, and still writable, after the export.
-  expect(await inBox("e2e-exported", "echo later > /later.txt; cat /later.txt")).toBe("later");
+  expect(await shIn("e2e-exported", "echo later > /later.txt; cat /later.txt")).toBe("later");
   const listing = Bun.spawnSync(["tar", "--zstd", "-tf", archive]).stdout.toString().trim().split("\n");
   expect(listing).toEqual(["manifest.json", "disk.qcow2"]);
 
@@ -63,7 +58,7 @@ test("a running box exports; the archive imports in another home and boots with 
   expect(view.status).toBe("stopped");
   const env = { BOXLITE_HOME: otherHome };
   expect((await runCli(["start", "moved"], { env })).code).toBe(0);
-  expect(await inBox("moved", "cat /kept.txt; wc -l < /data/numbers; echo $GREETING", env)).toBe("kept\n1000\nhello");
+  expect(await shIn("moved", "cat /kept.txt; wc -l < /data/numbers; echo $GREETING", env)).toBe("kept\n1000\nhello");
   // Written after the export: not in the archive.
   expect((await runCli(["exec", "moved", "--", "cat", "/later.txt"], { env })).code).not.toBe(0);
   expect((await runCli(["stop", "moved"], { env })).code).toBe(0);

@@ -12,18 +12,13 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { runCli } from "../helpers/cli.ts";
+import { shIn } from "../helpers/boxes.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 const temp = new TempDirs();
 const home = process.env.BOXLITE_HOME ?? "";
 let bl: Boxlite;
 let scratch: string;
-
-async function inBox(box: string, script: string): Promise<string> {
-  const result = await runCli(["exec", box, "--", "sh", "-c", script]);
-  expect(result.code, result.stderr).toBe(0);
-  return result.stdout.trim();
-}
 
 /** A file of an ext4 qcow2 chain, read without booting it. */
 function readFromDisk(disk: string, path: string): string {
@@ -49,7 +44,7 @@ afterAll(async () => {
 describe("a running box", () => {
   test("is snapshotted while a command writes; the command goes on, and a restore brings back what was there", async () => {
     expect((await runCli(["run", "-d", "--name", "e2e-snap-live", "--", "sleep", "3600"])).code).toBe(0);
-    await inBox("e2e-snap-live", "echo before > /state; (i=0; while :; do i=$((i+1)); echo $i > /counter; done) >/dev/null 2>&1 &");
+    await shIn("e2e-snap-live", "echo before > /state; (i=0; while :; do i=$((i+1)); echo $i > /counter; done) >/dev/null 2>&1 &");
     const snapshot = await bl.createSnapshot("e2e-snap-live", "one");
     expect(snapshot.name).toBe("one");
     expect(snapshot.container_disk_bytes).toBeGreaterThan(0);
@@ -59,14 +54,14 @@ describe("a running box", () => {
     // and may not have written it yet: a read is tried again until it finds a number.
     const counter = async () => {
       for (;;) {
-        const text = (await inBox("e2e-snap-live", "cat /counter 2>/dev/null; true")).trim();
+        const text = (await shIn("e2e-snap-live", "cat /counter 2>/dev/null; true")).trim();
         if (text !== "") return Number(text);
       }
     };
     const first = await counter();
     await Bun.sleep(300);
     expect(await counter()).toBeGreaterThan(first);
-    await inBox("e2e-snap-live", "echo after > /state; sync");
+    await shIn("e2e-snap-live", "echo after > /state; sync");
     // The snapshot holds what was written before it, frozen and flushed by the guest.
     expect(readFromDisk(snapshot.base_path, "/state")).toBe("before");
     await expect(bl.restoreSnapshot("e2e-snap-live", "one")).rejects.toThrow(/stop it first/);
@@ -78,7 +73,7 @@ describe("a running box", () => {
     expect((await runCli(["stop", "e2e-snap-live"])).code).toBe(0);
     await bl.restoreSnapshot("e2e-snap-live", "one");
     expect((await runCli(["start", "e2e-snap-live"])).code).toBe(0);
-    expect(await inBox("e2e-snap-live", "cat /state")).toBe("before");
+    expect(await shIn("e2e-snap-live", "cat /state")).toBe("before");
     expect((await runCli(["rm", "-f", "e2e-snap-live"])).code).toBe(0);
   });
 });
@@ -87,7 +82,7 @@ test("a chain of 10 snapshots restores at every level", async () => {
   const id = await bl.create({ name: "e2e-snap-chain" });
   await bl.start(id);
   for (let level = 1; level <= 10; level++) {
-    await inBox("e2e-snap-chain", `echo level-${level} > /level`);
+    await shIn("e2e-snap-chain", `echo level-${level} > /level`);
     await bl.createSnapshot(id, `l${level}`);
   }
   await bl.stop(id);
@@ -100,7 +95,7 @@ test("a chain of 10 snapshots restores at every level", async () => {
   // Booting the deepest restore too, not only reading it.
   await bl.restoreSnapshot(id, "l3");
   await bl.start(id);
-  expect(await inBox("e2e-snap-chain", "cat /level")).toBe("level-3");
+  expect(await shIn("e2e-snap-chain", "cat /level")).toBe("level-3");
   await bl.stop(id);
   // l3 is under the live disk and under l4..l10: not removable; l10 is under nothing now.
   await expect(bl.removeSnapshot(id, "l3")).rejects.toThrow(/still needed by/);
@@ -110,7 +105,7 @@ test("a chain of 10 snapshots restores at every level", async () => {
 
 test("clones see the source's files, diverge from it, and outlive it", async () => {
   expect((await runCli(["run", "-d", "--name", "e2e-clone-src", "--", "sleep", "3600"])).code).toBe(0);
-  await inBox("e2e-clone-src", "echo source > /origin");
+  await shIn("e2e-clone-src", "echo source > /origin");
   const bases = join(home, "bases");
   const listBases = () => (existsSync(bases) ? readdirSync(bases).filter((name) => name.endsWith(".qcow2")) : []);
   const basesBefore = new Set(listBases()); // other files' tests share this home
@@ -118,20 +113,20 @@ test("clones see the source's files, diverge from it, and outlive it", async () 
   expect(a && b).toBeTruthy();
   // The source keeps running through the clone.
   expect((await bl.getBox("e2e-clone-src")).status).toBe("running");
-  await inBox("e2e-clone-src", "echo source-later > /origin");
+  await shIn("e2e-clone-src", "echo source-later > /origin");
   const clones = await Promise.all([bl.getBox("e2e-clone-1"), bl.getBox("e2e-clone-2")]);
   expect(clones.map((clone) => clone.status)).toEqual(["stopped", "stopped"]);
   // Thin: a clone's own disk is a header, not a copy.
   const cloneDisk = join(home, "boxes", a ?? "", "disks", "disk.qcow2");
   expect(Bun.file(cloneDisk).size).toBeLessThan(256 * 1024);
   await bl.start("e2e-clone-1");
-  expect(await inBox("e2e-clone-1", "cat /origin")).toBe("source");
-  await inBox("e2e-clone-1", "echo mine > /origin");
-  expect(await inBox("e2e-clone-src", "cat /origin")).toBe("source-later");
+  expect(await shIn("e2e-clone-1", "cat /origin")).toBe("source");
+  await shIn("e2e-clone-1", "echo mine > /origin");
+  expect(await shIn("e2e-clone-src", "cat /origin")).toBe("source-later");
   expect((await runCli(["rm", "-f", "e2e-clone-src"])).code).toBe(0);
   await bl.start("e2e-clone-2");
-  expect(await inBox("e2e-clone-2", "cat /origin")).toBe("source");
-  expect(await inBox("e2e-clone-1", "cat /origin")).toBe("mine");
+  expect(await shIn("e2e-clone-2", "cat /origin")).toBe("source");
+  expect(await shIn("e2e-clone-1", "cat /origin")).toBe("mine");
   expect((await runCli(["rm", "-f", "e2e-clone-1", "e2e-clone-2"])).code).toBe(0);
   expect(listBases().filter((name) => !basesBefore.has(name))).toEqual([]);
 });

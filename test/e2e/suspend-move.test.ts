@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { startApi, type TestApi } from "../helpers/api.ts";
 import { runCli, waitFor } from "../helpers/cli.ts";
+import { shIn } from "../helpers/boxes.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
 const runtime = Boxlite.open();
@@ -26,18 +27,12 @@ let archive: string;
 let counted: number;
 let hostname: string;
 
-async function inBox(box: string, script: string, env: Record<string, string> = {}): Promise<string> {
-  const result = await runCli(["exec", box, "--", "sh", "-c", script], { env });
-  expect(result.code, result.stderr).toBe(0);
-  return result.stdout.trim();
-}
-
 /** The counter: read again while the loop is between truncating and writing it. */
 async function counter(box: string, env: Record<string, string> = {}): Promise<number> {
   let value = Number.NaN;
   await waitFor(
     async () => {
-      value = Number(await inBox(box, "cat /main", env));
+      value = Number(await shIn(box, "cat /main", env));
       return value > 0;
     },
     30_000,
@@ -51,7 +46,7 @@ beforeAll(async () => {
   const created = await runCli(["run", "-d", "--name", NAME, "--network", "disabled", "--", "sh", "-c", MAIN]);
   expect(created.code, created.stderr).toBe(0);
   await waitFor(async () => (await counter(NAME)) > 3, 60_000, "the counter to start");
-  hostname = await inBox(NAME, "hostname");
+  hostname = await shIn(NAME, "hostname");
   counted = await counter(NAME);
   expect((await runCli(["suspend", NAME])).code).toBe(0);
   const exported = await runCli(["export", NAME, "-o", join(work, "moved.boxlite")]);
@@ -87,7 +82,7 @@ test("imported into another home, the box is suspended and resumes where it was,
   expect(after).toBeGreaterThanOrEqual(counted);
   expect(after - counted).toBeLessThan(25);
   await waitFor(async () => (await counter("arrived", OTHER)) > after + 2, 30_000, "the counter to go on");
-  expect(await inBox("arrived", "hostname", OTHER)).toBe(hostname);
+  expect(await shIn("arrived", "hostname", OTHER)).toBe(hostname);
 });
 
 test("the exported box still resumes in its own home", async () => {

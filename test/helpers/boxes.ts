@@ -1,4 +1,4 @@
-/** Boxes for CLI tests: ids in the test home, a stopped box, a box running in the foreground. */
+/** Boxes for CLI tests: ids in the test home, a stopped box, a box running in the foreground, a script run in one. */
 import { expect } from "bun:test";
 import { cliCommand, REPO, runCli, waitFor } from "./cli.ts";
 
@@ -26,4 +26,11 @@ export async function runningBox() {
   await waitFor(() => output.includes("ready"), 60_000, "the box to start");
   const id = (await boxIds()).find((candidate) => !before.has(candidate)) as string;
   return { proc, id };
+}
+
+/** Runs `script` with `sh -c` in a running box through the CLI; expects it to succeed and returns its trimmed output. */
+export async function shIn(box: string, script: string, env: Record<string, string> = {}): Promise<string> {
+  const result = await runCli(["exec", box, "--", "sh", "-c", script], { env });
+  expect(result.code, result.stderr).toBe(0);
+  return result.stdout.trim();
 }
