@@ -34,17 +34,20 @@ static int set_up(int fd, const char *name, bool up) {
   return ioctl(fd, SIOCSIFFLAGS, &ifr);
 }
 
-int net_up_loopback(void) {
+/* Brings interface `name` up through a socket of its own; a failure is logged. Returns 0 or -1. */
+static int bring_up(const char *name) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    log_errno("socket", "lo");
+    log_errno("socket", name);
     return -1;
   }
-  int rc = set_up(fd, "lo", true);
-  if (rc < 0) log_errno("ioctl(SIOCSIFFLAGS)", "lo");
+  int rc = set_up(fd, name, true);
+  if (rc < 0) log_errno("ioctl(SIOCSIFFLAGS)", name);
   close(fd);
   return rc;
 }
+
+int net_up_loopback(void) { return bring_up("lo"); }
 
 static bool loopback_pending;
 
@@ -95,15 +98,8 @@ static char prepared[IFNAMSIZ];
 
 void net_prepare(const char *name) {
   if (if_nametoindex(name) == 0) return; /* a VM without a NIC */
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    log_errno("socket", name);
-    return;
-  }
   disable_ipv6(name);
-  if (set_up(fd, name, true) < 0) log_errno("ioctl(SIOCSIFFLAGS)", name);
-  else snprintf(prepared, sizeof prepared, "%s", name);
-  close(fd);
+  if (bring_up(name) == 0) snprintf(prepared, sizeof prepared, "%s", name);
 }
 
 static int configure_interface(int fd, const struct guest_network *net, char *err, size_t errlen) {

@@ -158,14 +158,11 @@ static int zsink_writev(struct sink *base, struct iovec *iov, int count) {
   size_t total = 0;
   int r = 0;
   for (int i = 0; i < count; i++) total += iov[i].iov_len;
-  if (total < PARALLEL_MIN) {
-    hash_iov(&s->h, iov, count);
-    for (int i = 0; r == 0 && i < count; i++) r = compress(s, iov[i].iov_base, iov[i].iov_len, ZSTD_e_continue);
-    return r;
-  }
-  hasher_start(&s->h, iov, count);
+  bool parallel = total >= PARALLEL_MIN;
+  if (parallel) hasher_start(&s->h, iov, count);
+  else hash_iov(&s->h, iov, count);
   for (int i = 0; r == 0 && i < count; i++) r = compress(s, iov[i].iov_base, iov[i].iov_len, ZSTD_e_continue);
-  hasher_wait(&s->h);
+  if (parallel) hasher_wait(&s->h);
   return r;
 }
 
