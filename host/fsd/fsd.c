@@ -12,15 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "mux.h"
 #include "share.h"
+#include "spin.h"
 
 static const char USAGE[] =
     "usage: fsd [--verbose] --socket SOCKET [--socket-owner UID:GID] --share NAME:ROOT[:ro][:file=FILE] [--share ...]\n"
@@ -105,10 +108,32 @@ static int signal_fd(void) {
   return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Looks at the rings for window_ns (spin.h); yields between looks, so that a thread waiting
+ * for this CPU (the VM's own) gets it. Whether a request came. */
+static bool look_for_more(struct share *device, uint32_t window_ns) {
+  if (window_ns == 0) return false;
+  uint64_t until = now_ns() + window_ns;
+  do {
+    if (share_pending(device)) return true;
+    sched_yield();
+  } while (now_ns() < until);
+  return false;
+}
+
 /* Polls until the front-end has gone or a signal ends fsd. */
 static void run(struct share *device, int sigfd) {
   struct pollfd fds[1 + SHARE_MAX_FDS];
   struct share_slot slots[1 + SHARE_MAX_FDS];
+  struct spin spin = {0};
+  uint64_t served = 0, served_at = 0;
+  bool slept = true;
+  bool TMP_nospin = access("/tmp/fsd-nospin", F_OK) == 0;
   while (!device->done) {
     int timeout = -1;
     fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
@@ -120,6 +145,12 @@ static void run(struct share *device, int sigfd) {
     if (fds[0].revents) return;
     for (size_t i = 1; i < n; i++) share_event(&slots[i], fds[i].revents);
     share_tick(device);
+    if (device->dev.served == served) continue;
+    uint64_t now = now_ns();
+    if (slept) spin_slept(&spin, now - served_at);
+    served = device->dev.served;
+    served_at = now;
+    slept = !look_for_more(device, TMP_nospin ? 0 : spin.window_ns);
   }
 }
 

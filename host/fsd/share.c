@@ -168,6 +168,16 @@ void share_event(const struct share_slot *slot, short revents) {
   }
 }
 
+bool share_pending(struct share *share) {
+  bool any = false;
+  for (size_t i = 0; !share->done && i < VHOST_QUEUES; i++) {
+    if (!vhost_pending(&share->dev, i)) continue;
+    share->more[i] = true;
+    any = true;
+  }
+  return any;
+}
+
 void share_tick(struct share *share) {
   if (share->done) return;
   for (size_t i = 0; i < VHOST_QUEUES; i++) {

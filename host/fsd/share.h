@@ -49,5 +49,8 @@ size_t share_poll_fds(struct share *share, struct pollfd *fds, struct share_slot
 void share_event(const struct share_slot *slot, short revents);
 /* Serves the rings that may still hold requests, or that are polled. */
 void share_tick(struct share *share);
+/* Whether a ring holds a request not served yet; such a ring is served at the next share_tick
+ * (its kick may not have come yet). */
+bool share_pending(struct share *share);
 
 #endif

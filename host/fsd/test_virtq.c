@@ -59,6 +59,11 @@ static void test_translation(void) {
   CHECK(mem_from_uaddr(&mem, RAM_GPA, 1) == NULL);
 }
 
+static void test_not_set_up_has_nothing_pending(void) {
+  struct virtq none = {0};
+  CHECK(!virtq_pending(&none));
+}
+
 static void test_setup_refuses_bad_rings(void) {
   struct virtq q = {0};
   CHECK(virtq_setup(&q, &mem, 0, RAM_UADDR, RAM_UADDR + 0x1000, RAM_UADDR + 0x2000) == -EINVAL);
@@ -75,11 +80,14 @@ static void test_setup_refuses_bad_rings(void) {
 static void test_chain(void) {
   reset();
   CHECK(virtq_pop(&vq, &mem, true, &req) == 0);
+  CHECK(!virtq_pending(&vq));
   set_desc(DESC_GPA, 3, DATA_GPA, 40, VIRTQ_DESC_F_NEXT, 5);
   set_desc(DESC_GPA, 5, DATA_GPA + 100, 8, VIRTQ_DESC_F_NEXT, 1);
   set_desc(DESC_GPA, 1, DATA_GPA + 200, 300, VIRTQ_DESC_F_WRITE, 0);
   offer(3);
+  CHECK(virtq_pending(&vq));
   CHECK(virtq_pop(&vq, &mem, true, &req) == 1);
+  CHECK(!virtq_pending(&vq));
   CHECK(req.head == 3 && req.in_count == 2 && req.out_count == 1);
   CHECK(req.in[0].iov_base == at(DATA_GPA) && req.in[0].iov_len == 40);
   CHECK(req.in[1].iov_base == at(DATA_GPA + 100) && req.in[1].iov_len == 8);
@@ -221,6 +229,7 @@ int main(void) {
   mem.count = 2;
   test_translation();
   test_setup_refuses_bad_rings();
+  test_not_set_up_has_nothing_pending();
   test_chain();
   test_buffer_across_regions();
   test_indirect();

@@ -319,6 +319,8 @@ int vhost_handle(struct vhost_dev *dev, const struct vhost_msg *msg, int *fds, s
   return 0;
 }
 
+bool vhost_pending(const struct vhost_dev *dev, size_t i) { return vhost_ring_live(dev, i) && virtq_pending(&dev->rings[i].q); }
+
 bool vhost_serve(struct vhost_dev *dev, size_t i) {
   struct vhost_ring *ring = &dev->rings[i];
   bool indirect = dev->features & 1ull << VIRTIO_RING_F_INDIRECT_DESC;
@@ -349,6 +351,7 @@ bool vhost_serve(struct vhost_dev *dev, size_t i) {
     virtq_push(&ring->q, dev->req.head, len);
     served++;
   }
+  dev->served += served;
   if (served > 0) trace(dev, "ring %zu served %zu request(s)", i, served);
   if (served > 0 && ring->call >= 0 && virtq_wants_call(&ring->q)) eventfd_write(ring->call, 1);
   return more && vhost_ring_live(dev, i);

@@ -89,6 +89,7 @@ struct vhost_dev {
   void (*trace)(void *ctx, const char *line);
   void *trace_ctx;
   struct virtq_req req; /* the request being served: large, so kept here, not on the stack */
+  uint64_t served;      /* requests answered so far: whether a round of the loop served any */
 };
 
 /* The features offered to the front-end (GET_FEATURES, GET_PROTOCOL_FEATURES). */
@@ -113,6 +114,9 @@ int vhost_handle(struct vhost_dev *dev, const struct vhost_msg *msg, int *fds, s
 
 /* Whether ring i takes requests: set up, started and enabled, and not broken. */
 bool vhost_ring_live(const struct vhost_dev *dev, size_t i);
+
+/* Whether a live ring i holds requests not taken yet (a look at guest memory, no syscall). */
+bool vhost_pending(const struct vhost_dev *dev, size_t i);
 
 /*
  * Answers the requests waiting in ring i (at most one ring's worth, so that one busy ring

@@ -133,6 +133,10 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len) {
   __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 }
 
+bool virtq_pending(const struct virtq *vq) {
+  return vq->num != 0 && __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;
+}
+
 bool virtq_wants_call(const struct virtq *vq) {
   /* A full barrier: the used idx store must be visible before the flags are read, or a guest
    * that just re-enabled interrupts and found no new entry would wait for a call never sent. */

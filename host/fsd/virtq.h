@@ -87,6 +87,9 @@ int virtq_pop(struct virtq *vq, const struct mem_table *mem, bool indirect, stru
 /* Returns request `head` to the guest with `len` bytes written into its buffers. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 
+/* Whether the guest has put requests in the ring that were not taken yet. */
+bool virtq_pending(const struct virtq *vq);
+
 /* Whether the guest wants an interrupt for what was pushed (it may have switched them off). */
 bool virtq_wants_call(const struct virtq *vq);
 

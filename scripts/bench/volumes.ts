@@ -10,6 +10,11 @@
  * host. Targets under TCG: metadata work ≤ 4× the box's own disk, sequential I/O ≥ 50 MB/s.
  * Each step is timed from the host around `boxlite exec`, less the median of an empty exec.
  *
+ * Nothing is deleted until the end (the source tree, each run's extracted trees): on an ext4
+ * without a journal, as this machine's root, every file created after a mass delete scans
+ * past the inodes freed in the last minutes (docs/volumes.md, "Benchmark"), which would
+ * time the host's allocator, not the volume.
+ *
  *   bun scripts/bench/volumes.ts [--runs N]   (after bun scripts/build.ts: it runs dist/boxlite)
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -60,7 +65,6 @@ function makeTree(): void {
   mkdirSync(join(work, "input"));
   const made = Bun.spawnSync(["tar", "-cf", tar, "-C", tree, "."]);
   if (made.exitCode !== 0) throw new Error(`tar: ${made.stderr.toString()}`);
-  rmSync(tree, { recursive: true });
 }
 
 /** A box's /proc/sys is read-only (docs/security.md): the bench box has SYS_ADMIN to remount it in the command's own mount namespace. */
@@ -87,6 +91,9 @@ try {
     BOX,
     "--memory",
     "1024",
+    // Room for every run's tree on the box's own disk: nothing is deleted until the end.
+    "--disk-size",
+    "4",
     "-v",
     `${join(work, "input")}:/input:ro`,
     "-v",
@@ -111,7 +118,7 @@ try {
         entry[target].push(seconds);
         results.set(name, entry);
       }
-      await timed(`rm -rf ${dir}`);
+      await timed(`rm -f ${dir}/big`);
     }
   }
   console.log(`volumes benchmark: ${RUNS} runs, medians; exec overhead ${(overhead * 1000).toFixed(0)} ms subtracted`);
@@ -122,9 +129,23 @@ try {
     console.log(`${name.padEnd(32)} ${`${d.toFixed(2)} s`.padStart(10)} ${`${v.toFixed(2)} s`.padStart(10)} ${(v / d).toFixed(2).padStart(7)}${rate}`);
   }
   console.log(`fsd resident memory: ${fsdRss()}`);
+  console.log(`volume's host filesystem: ${hostFilesystem(join(work, "vol"))}`);
 } finally {
   await boxlite(["rm", "-f", BOX]).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * The filesystem the volume's host directory is on, and whether it is an ext4 without a
+ * journal (whose allocator skips recently freed inodes one by one: see the header).
+ */
+function hostFilesystem(dir: string): string {
+  const found = Bun.spawnSync(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", dir]).stdout.toString().trim().split(/\s+/);
+  const [source = "", type = "unknown"] = found;
+  if (type !== "ext4") return type;
+  const device = source.replace(/^\/dev\//, "");
+  const journaled = Bun.spawnSync(["sh", "-c", `ls /proc/fs/jbd2 | grep -q "^${device}-"`]).exitCode === 0;
+  return journaled ? "ext4 (journaled)" : "ext4 without a journal: files made soon after a mass delete are slow to allocate";
 }
 
 /**

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync,
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { boxCgroupDirs, findCgroupHost } from "../../src/vmm/jail/cgroup.ts";
-import { JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
+import { CPU_OVERHEAD_CPUS, JAIL_ID_BASE, MEMORY_OVERHEAD_MIB, NOFILE_MAX, PIDS_MAX } from "../../src/vmm/jail/jail.ts";
 import { buildRecorder, RECORDER_PATH } from "../fixtures/libkrun-recorder/recorder.ts";
 import { REPO, runCli, waitFor } from "../helpers/cli.ts";
 import { startServeProcess } from "../helpers/serve.ts";
@@ -93,7 +93,7 @@ test("what the jail lets through: the probe run as the VMM sees only its own box
   );
   const [memory, cpu, pids] = ["memory", "cpu", "pids"].map((name) => join("/sys/fs/cgroup", name, "boxlite", id));
   expect(Number(readFileSync(join(memory as string, "memory.limit_in_bytes"), "utf8"))).toBe((512 + MEMORY_OVERHEAD_MIB) * 1024 * 1024);
-  expect(readFileSync(join(cpu as string, "cpu.cfs_quota_us"), "utf8").trim()).toBe("100000");
+  expect(readFileSync(join(cpu as string, "cpu.cfs_quota_us"), "utf8").trim()).toBe(String((1 + CPU_OVERHEAD_CPUS) * 100_000));
   expect(readFileSync(join(pids as string, "pids.max"), "utf8").trim()).toBe(String(PIDS_MAX));
   expect(readFileSync(join(pids as string, "cgroup.procs"), "utf8").trim()).not.toBe("");
   const run = await running;
@@ -186,8 +186,8 @@ describe("a jailed box on a real VM", () => {
     for (const kind of ["mnt", "pid", "net"]) expect(ns(qemu, kind)).not.toBe(ns(process.pid, kind));
     // netd is the box's way out: it keeps the host's network.
     expect(ns(netd, "net")).toBe(ns(process.pid, "net"));
-    // --cpus 2 is two CPUs' worth of quota; --memory 256 plus the overhead.
-    expect(readFileSync(`/sys/fs/cgroup/cpu/boxlite/${id}/cpu.cfs_quota_us`, "utf8").trim()).toBe("200000");
+    // --cpus 2 plus the overhead's CPU is three CPUs' worth of quota; --memory 256 plus its overhead.
+    expect(readFileSync(`/sys/fs/cgroup/cpu/boxlite/${id}/cpu.cfs_quota_us`, "utf8").trim()).toBe(String((2 + CPU_OVERHEAD_CPUS) * 100_000));
     expect(Number(readFileSync(`/sys/fs/cgroup/memory/boxlite/${id}/memory.limit_in_bytes`, "utf8"))).toBe((256 + MEMORY_OVERHEAD_MIB) * 1024 * 1024);
     const exec = await runCli(["exec", "jailed", "--", "sh", "-c", "echo in-box; nproc"]);
     expect(exec).toMatchObject({ code: 0, stdout: "in-box\n2\n" });
