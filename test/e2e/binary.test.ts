@@ -165,8 +165,12 @@ test("dist/boxlite runs a detached box under its own supervisor, execs into it a
 test("dist/boxlite exports a box, packing its disk in its embedded worker thread, and imports it", async () => {
   const name = `binary-export-${process.pid}`;
   const archive = join(temp.make("boxlite-binary-export-"), "box.boxlite");
-  expect(await runBinary(["run", "--name", name, "--", "sh", "-c", "echo kept > /kept"])).toMatchObject({ code: 0 });
+  // The box's main command must outlive `start`: a start re-runs it, and one that wrote the
+  // file and exited would race the exec below (truncating /kept, or stopping the box first).
+  expect(await runBinary(["run", "-d", "--name", name, "--", "sleep", "3600"])).toMatchObject({ code: 0 });
   try {
+    expect(await runBinary(["exec", name, "--", "sh", "-c", "echo kept > /kept"])).toMatchObject({ code: 0 });
+    expect(await runBinary(["stop", name])).toMatchObject({ code: 0 });
     expect(await runBinary(["export", name, "-o", archive])).toMatchObject({ code: 0, stderr: "" });
     expect(Bun.spawnSync(["zstd", "-q", "-t", archive]).exitCode).toBe(0);
     expect(await runBinary(["import", archive, "--name", `${name}-copy`])).toMatchObject({ code: 0 });
