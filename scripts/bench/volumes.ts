@@ -9,6 +9,8 @@
  * The guest's caches are dropped before each step, so every step reaches its disk or the
  * host. Targets under TCG: metadata work ≤ 4× the box's own disk, sequential I/O ≥ 50 MB/s.
  * Each step is timed from the host around `boxlite exec`, less the median of an empty exec.
+ * The same untar done by the host itself, beside the volume, is printed too: the floor of
+ * what fsd's creates can cost on that filesystem, and a check on the host's state.
  *
  * Nothing is deleted until the end (the source tree, each run's extracted trees): on an ext4
  * without a journal, as this machine's root, every file created after a mass delete scans
@@ -107,7 +109,9 @@ try {
   for (let i = 0; i < 5; i++) empty.push(await timed("true"));
   const overhead = median(empty);
   const results = new Map<string, { disk: number[]; volume: number[] }>();
+  const hostUntar: number[] = [];
   for (let run = 0; run < RUNS; run++) {
+    hostUntar.push(untarOnHost(join(work, `host${run}`)));
     for (const [target, dir] of [
       ["disk", `/root/t${run}`],
       ["volume", `/vol/t${run}`],
@@ -130,9 +134,21 @@ try {
   }
   console.log(`fsd resident memory: ${fsdRss()}`);
   console.log(`volume's host filesystem: ${hostFilesystem(join(work, "vol"))}`);
+  console.log(
+    `the same untar on the host, beside the volume (no VM): ${median(hostUntar).toFixed(2)} s (a slow one means the host's allocator, not the volume, is slow)`,
+  );
 } finally {
   await boxlite(["rm", "-f", BOX]).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Seconds the host itself takes to untar the tree into `dir`, on the volume's filesystem: what fsd's own creates cost at least. */
+function untarOnHost(dir: string): number {
+  mkdirSync(dir);
+  const started = performance.now();
+  const untarred = Bun.spawnSync(["sh", "-c", `tar -xf ${join(work, "input", "tree.tar")} -C ${dir} && sync -f ${dir}`]);
+  if (untarred.exitCode !== 0) throw new Error(`tar: ${untarred.stderr.toString()}`);
+  return (performance.now() - started) / 1000;
 }
 
 /**
