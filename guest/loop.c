@@ -16,6 +16,13 @@
 /* After EOF a virtio port reads EOF (and polls POLLHUP) until the host reconnects: check
  * again this often instead of spinning. (A listener's next host is an accept instead.) */
 #define RECONNECT_POLL_NS 10000000ull
+/* How long a virtio port's EOF must last before the connection is over. virtio-serial tells a
+ * host's connect and close on a control queue that the guest serves after its data: a new
+ * host's first frames can be read before its connect is, and the port then still reads EOF for
+ * the close of the host before. Ending the connection at once would drop the new host's
+ * session and the answers queued for it (it would wait for them forever). A host that is
+ * really gone only has its commands ended this much later. */
+#define HOST_GONE_GRACE_NS 1000000000ull
 
 enum { SLOT_SIGNAL, SLOT_CHANNEL, SLOT_STREAMS };
 #define MAX_POLL (SLOT_STREAMS + MAX_STREAMS * 3)
@@ -42,12 +49,35 @@ static void reap_children(struct agent *a) {
   }
 }
 
+/* The connection is over: its session ends. Said once per connection on the console, where a
+ * host that reconnects at once can wait for it (a close and a connect in quick succession
+ * may otherwise reach the agent as one connection, see HOST_GONE_GRACE_NS). */
 static void host_gone(struct agent *a) {
+  log_msg("the host went away");
   session_disconnected(&a->session);
   a->connected = false;
+  a->away_since_ns = 0;
   a->retry_ns = clock_now_ns() + RECONNECT_POLL_NS;
   /* A connection that ended is over for good: the next host is a new connection. */
   if (a->listener >= 0 && a->channel >= 0) close(a->channel), a->channel = -1;
+}
+
+/* The channel read EOF. A listener's connection is over. A virtio port's may not be (see
+ * HOST_GONE_GRACE_NS): it is read again every RECONNECT_POLL_NS, and over once EOF has
+ * lasted the grace period with no host seen. A port that never had a host (before the first
+ * connects, or after the last went) just waits. */
+static void host_away(struct agent *a) {
+  uint64_t now = clock_now_ns();
+  if (a->listener >= 0) return host_gone(a);
+  if (a->session.state == SESSION_AWAIT_HELLO && a->session.in_len == 0 && !a->away_since_ns) {
+    a->connected = false;
+    a->retry_ns = now + RECONNECT_POLL_NS;
+    return;
+  }
+  if (!a->away_since_ns) a->away_since_ns = now;
+  if (now - a->away_since_ns >= HOST_GONE_GRACE_NS) return host_gone(a);
+  a->connected = false;
+  a->retry_ns = now + RECONNECT_POLL_NS;
 }
 
 /* The listener is readable: a host connected, and its connection becomes the channel. */
@@ -71,11 +101,13 @@ static void read_channel(struct agent *a) {
     if (n > 0) {
       total += (size_t)n;
       a->connected = true;
+      a->away_since_ns = 0;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       a->connected = true; /* a host is there, it just has nothing more to say */
+      a->away_since_ns = 0;
     } else {
       if (n < 0) log_errno("read", "channel");
       gone = true; /* EOF: no host on the other end (any more) */
@@ -83,7 +115,7 @@ static void read_channel(struct agent *a) {
     break;
   }
   if (total > 0) session_input(&a->session, total);
-  if (gone) host_gone(a);
+  if (gone) host_away(a);
 }
 
 static void write_channel(struct agent *a) {
@@ -198,9 +230,10 @@ void loop_run(struct agent *a) {
       if (chan) accept_host(a);
       chan = 0;
     }
-    /* POLLHUP: the host is gone. Its unread frames are still readable (SHUTDOWN must not be
-     * lost); what we queued for it is moot, and dropping it lets those frames be handled. */
-    if (chan & POLLHUP) outbuf_clear(&s->out);
+    /* POLLHUP: the host may be gone (HOST_GONE_GRACE_NS). Its unread frames are still readable
+     * (SHUTDOWN must not be lost): a full queue for it, which it may never read, is dropped so
+     * that they can be handled. Anything less is kept for a host that is still there. */
+    if ((chan & POLLHUP) && outbuf_free(&s->out) < SESSION_RESERVE) outbuf_clear(&s->out);
     if (chan & (POLLIN | POLLHUP | POLLERR)) read_channel(a);
     if (!a->connected && a->listener < 0 && clock_now_ns() >= a->retry_ns) read_channel(a);
     if (chan & POLLOUT) write_channel(a);

@@ -14,6 +14,9 @@ struct agent {
   int sigfd;    /* SIGCHLD */
   bool connected;     /* false after EOF: the host is away; retry reading at retry_ns, or accept */
   uint64_t retry_ns;
+  /* When a virtio port first read EOF with no host seen since (0: none): the connection ends
+   * only once that has lasted HOST_GONE_GRACE_NS (loop.c says why). */
+  uint64_t away_since_ns;
   /* Said on the console the first time the agent is idle, not on the way to the host's first
    * frames (under TCG formatting and writing a line costs a millisecond or two at boot):
    * where it is ready ("" once said, or for none), when it started and was ready (ms after

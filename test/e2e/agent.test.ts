@@ -4,6 +4,7 @@
  * is started without its configuration, which the first test sends.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { ulid } from "ulid";
 import { loadConfig } from "../../src/config/config.ts";
 import { GuestChannel } from "../../src/guest-protocol/client.ts";
@@ -14,6 +15,7 @@ import { prepareDefaultImage } from "../../src/image/default-image.ts";
 import { guestConfig, type StartedVm, startBoxVm } from "../../src/runtime/boot.ts";
 import { removeBox } from "../../src/runtime/box-layout.ts";
 import type { BoxliteError } from "../../src/util/errors.ts";
+import { waitFor } from "../helpers/cli.ts";
 import { boxNetwork } from "../helpers/guest-network.ts";
 
 const config = loadConfig();
@@ -64,10 +66,26 @@ async function reconnect(guest?: GuestConfig): Promise<GuestChannel> {
   return fresh;
 }
 
-/** Drops the current connection and lets QEMU notice before the next client connects. */
+/** How many connections the agent has seen go (its console line, guest/loop.c). */
+function hangUps(): number {
+  return (readFileSync(box.layout.consoleLog, "utf8").match(/the host went away/g) ?? []).length;
+}
+
+/**
+ * Waits until the agent has seen a connection go since it had seen `before` go. The next one
+ * must not connect sooner: a close and a connect in quick succession can reach the agent in
+ * either order (virtio-serial's control queue lags its data), and it would then take the new
+ * host for the old one. A fixed pause here was too short on a loaded machine.
+ */
+async function agentSawHangUp(before: number): Promise<void> {
+  await waitFor(() => hangUps() > before, 20_000, "the agent to see the host go");
+}
+
+/** Drops the current connection and waits until the agent has seen it go. */
 async function hangUp(): Promise<void> {
+  const before = hangUps();
   channel.close();
-  await Bun.sleep(50);
+  await agentSawHangUp(before);
 }
 
 const failureOf = (promise: Promise<unknown>) =>
@@ -82,20 +100,22 @@ test("the agent refuses commands until it is configured, reports a configuration
   expect(refused?.message).toBe("the guest refused the command: unconfigured: EXEC before CONFIG: the guest has no rootfs yet");
   await hangUp();
   // /dev/null is no block device: the guest says so, and stays unconfigured.
+  let before = hangUps();
   const failed = await failureOf(reconnect({ ...boxConfig, rootfs: { device: "/dev/null" } }));
   expect([failed?.code, failed?.message]).toEqual([
     "vmm_failed",
     "the guest could not apply the box's configuration: mount /dev/null on /rootfs: Block device required",
   ]);
-  await Bun.sleep(50);
+  await agentSawHangUp(before);
   // This VM has no network card: the rootfs is mounted, the interface never appears, and the
   // guest undoes the mount and stays unconfigured, its disk as it was.
+  before = hangUps();
   const unreachable = await failureOf(reconnect({ ...boxConfig, network: boxNetwork }));
   expect([unreachable?.code, unreachable?.message]).toEqual([
     "vmm_failed",
     "the guest could not apply the box's configuration: network interface eth0 does not exist (waited 2 s)",
   ]);
-  await Bun.sleep(50);
+  await agentSawHangUp(before);
   channel = await reconnect(boxConfig);
   const named = await capture(channel, ["cat", "/proc/sys/kernel/hostname"]);
   expect(named.out).toBe(`${boxConfig.hostname}\n`);
@@ -104,18 +124,18 @@ test("the agent refuses commands until it is configured, reports a configuration
   expect((await capture(channel, ["cat", "/etc/resolv.conf", "/etc/hosts"])).out).not.toContain("boxlite");
   // A later connection with another configuration is refused; with the same one, acknowledged.
   await hangUp();
+  before = hangUps();
   const conflict = await failureOf(reconnect({ ...boxConfig, hostname: "other" }));
   expect(conflict?.message).toBe(
     `the guest was configured differently on an earlier connection: the guest is already configured with hostname "${boxConfig.hostname}", rootfs /dev/vdb and no network`,
   );
-  await Bun.sleep(50);
+  await agentSawHangUp(before);
   channel = await reconnect(boxConfig);
   expect((await capture(channel, ["cat", "/proc/sys/kernel/hostname"])).out).toBe(`${boxConfig.hostname}\n`);
 });
 
 test("a malformed frame gets an ERROR on the channel, and the agent serves the next connection", async () => {
-  channel.close();
-  await Bun.sleep(50); // Let QEMU notice the disconnect before the next client connects.
+  await hangUp();
   const frames: Array<{ type: number; stream: number; payload: string }> = [];
   const decoder = new FrameDecoder();
   const raw = await Bun.connect({
@@ -131,13 +151,14 @@ test("a malformed frame gets an ERROR on the channel, and the agent serves the n
   raw.write(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1, 0x77, 0, 0, 0]));
   const deadline = Date.now() + 20_000;
   while (!frames.some((f) => f.type === FrameType.ERROR) && Date.now() < deadline) await Bun.sleep(20);
+  const before = hangUps();
   raw.end();
   expect(frames[0]?.type).toBe(FrameType.HELLO);
   const error = frames.find((f) => f.type === FrameType.ERROR);
   expect(error?.stream).toBe(0);
   expect(JSON.parse(error?.payload ?? "{}").code).toBe("malformed");
 
-  await Bun.sleep(50);
+  await agentSawHangUp(before);
   channel = await reconnect();
   const { status, out } = await capture(channel, ["echo", "still here"]);
   expect(status.code).toBe(0);
@@ -145,13 +166,14 @@ test("a malformed frame gets an ERROR on the channel, and the agent serves the n
 });
 
 test("garbage that is not even a frame header does not crash the agent", async () => {
-  channel.close();
-  await Bun.sleep(50);
+  await hangUp();
   const raw = await Bun.connect({ unix: box.layout.agentSocket, socket: { data: () => {} } });
   raw.write(new Uint8Array(4096).fill(0xff));
   await Bun.sleep(200);
+  const before = hangUps();
   raw.end();
-  await Bun.sleep(50);
+  // The agent discards what follows garbage until it sees this host go (guest/session.c).
+  await agentSawHangUp(before);
   channel = await reconnect();
   expect((await capture(channel, ["true"])).status.code).toBe(0);
 });
