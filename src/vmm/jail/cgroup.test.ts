@@ -8,7 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TempDirs } from "../../../test/helpers/temp.ts";
-import { createBoxCgroups, findCgroupHost, listBoxCgroups, removeBoxCgroups } from "./cgroup.ts";
+import { createBoxCgroups, findCgroupHost, killBoxCgroupMembers, listBoxCgroups, removeBoxCgroups } from "./cgroup.ts";
 
 const temp = new TempDirs();
 afterAll(() => temp.removeAll());
@@ -51,6 +51,26 @@ test("a populated cgroup is never removed; an empty one is, and removing it agai
   expect(removeBoxCgroups(host, "box2")).toEqual([]);
   expect(existsSync(dir)).toBe(false);
   expect(removeBoxCgroups(host, "box2")).toEqual([]);
+});
+
+test("what a dead owner's group left in the box's cgroup is killed, and a pid that is gone is no error", async () => {
+  const root = v2Root();
+  const host = findCgroupHost(root, undefined);
+  if (!host.ok) throw new Error(host.reason);
+  createBoxCgroups(host, "box3", limits);
+  const left = Bun.spawn(["sleep", "60"]);
+  const other = Bun.spawn(["sleep", "60"]);
+  try {
+    // A pid that has exited (its number not reused so soon) stands for a member that went meanwhile.
+    writeFileSync(join(root, "boxlite", "box3", "cgroup.procs"), `${left.pid}\n999999999\n`);
+    expect(killBoxCgroupMembers(host, "box3")).toBe(1);
+    expect(await left.exited).toBe(137);
+    // Only the box's members: another process is left alone.
+    expect(other.exitCode).toBeNull();
+  } finally {
+    left.kill("SIGKILL");
+    other.kill("SIGKILL");
+  }
 });
 
 test("v2 delegated (BOXLITE_CGROUP): used when it has the controllers, refused naming what it lacks", () => {

@@ -137,6 +137,27 @@ function populated(dir: string): boolean {
   return procs !== undefined && procs.trim() !== "";
 }
 
+/**
+ * SIGKILLs every process still in the box's cgroups: what a dead owner's VM group left
+ * (a watchdog and its VMM that have not yet seen their lifeline go). Only for a box whose
+ * lock the caller holds, so no start of it is under way. Returns how many were signalled.
+ */
+export function killBoxCgroupMembers(host: Extract<CgroupHost, { ok: true }>, boxId: string): number {
+  const pids = new Set<number>();
+  for (const dir of boxCgroupDirs(host, boxId))
+    for (const line of (readText(join(dir, "cgroup.procs")) ?? "").split("\n")) if (/^\d+$/.test(line.trim())) pids.add(Number(line));
+  let killed = 0;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+      killed++;
+    } catch {
+      // Gone already.
+    }
+  }
+  return killed;
+}
+
 /** How long a killed VMM may take to leave its cgroup (it frees its guest's memory first). */
 const EMPTY_GRACE_MS = 3_000;
 

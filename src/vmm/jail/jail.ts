@@ -12,7 +12,7 @@ import type { Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import { isPidAlive } from "../../util/proc.ts";
 import { type Identity, type JailRuntime, type JailView, jailArgv } from "./bwrap.ts";
-import { type CgroupLimits, createBoxCgroups, listBoxCgroups, removeBoxCgroups, removeBoxCgroupsWhenEmpty } from "./cgroup.ts";
+import { type CgroupLimits, createBoxCgroups, killBoxCgroupMembers, listBoxCgroups, removeBoxCgroups, removeBoxCgroupsWhenEmpty } from "./cgroup.ts";
 import { findJailHost, type JailHost, jailRefusal } from "./host.ts";
 
 /**
@@ -68,8 +68,8 @@ export interface Jail {
 
 let cachedHost: JailHost | undefined;
 
-/** How long a removal waits for a box's cgroups to empty: 50 × 10 ms. */
-const LEFTOVER_TRIES = 50;
+/** How long a removal waits for a box's killed members to leave its cgroups: 300 × 10 ms, a VMM freeing its guest's memory on a loaded host included. */
+const LEFTOVER_TRIES = 300;
 const LEFTOVER_PAUSE_MS = 10;
 
 /**
@@ -80,9 +80,11 @@ const LEFTOVER_PAUSE_MS = 10;
 export function removeJailLeftovers(config: Config, name: string): void {
   const host = jailHost(config);
   if (!host.cgroups.ok) return;
-  // Members killed a moment ago count in their cgroup until they are reaped: a few more tries
-  // (the soak found cgroups left by a removal right after a kill).
+  // Members of a dead owner's group may still run (a watchdog that has not yet seen its
+  // lifeline go, its VMM): they are killed, and count in their cgroup until they have exited,
+  // so a few more tries (the soak found cgroups left by a removal right after a kill).
   let left = removeBoxCgroups(host.cgroups, name);
+  if (left.length > 0) killBoxCgroupMembers(host.cgroups, name);
   for (let tries = 0; left.length > 0 && tries < LEFTOVER_TRIES; tries++) {
     Bun.sleepSync(LEFTOVER_PAUSE_MS);
     left = removeBoxCgroups(host.cgroups, name);
