@@ -67,15 +67,13 @@ static void host_gone(struct agent *a) {
  * lasted the grace period with no host seen. A port that never had a host (before the first
  * connects, or after the last went) just waits. */
 static void host_away(struct agent *a) {
-  uint64_t now = clock_now_ns();
   if (a->listener >= 0) return host_gone(a);
-  if (a->session.state == SESSION_AWAIT_HELLO && a->session.in_len == 0 && !a->away_since_ns) {
-    a->connected = false;
-    a->retry_ns = now + RECONNECT_POLL_NS;
-    return;
+  uint64_t now = clock_now_ns();
+  bool no_session = a->session.state == SESSION_AWAIT_HELLO && a->session.in_len == 0 && !a->away_since_ns;
+  if (!no_session) {
+    if (!a->away_since_ns) a->away_since_ns = now;
+    if (now - a->away_since_ns >= HOST_GONE_GRACE_NS) return host_gone(a);
   }
-  if (!a->away_since_ns) a->away_since_ns = now;
-  if (now - a->away_since_ns >= HOST_GONE_GRACE_NS) return host_gone(a);
   a->connected = false;
   a->retry_ns = now + RECONNECT_POLL_NS;
 }

@@ -146,8 +146,13 @@ try {
 function untarOnHost(dir: string): number {
   mkdirSync(dir);
   const started = performance.now();
-  const untarred = Bun.spawnSync(["sh", "-c", `tar -xf ${join(work, "input", "tree.tar")} -C ${dir} && sync -f ${dir}`]);
-  if (untarred.exitCode !== 0) throw new Error(`tar: ${untarred.stderr.toString()}`);
+  for (const argv of [
+    ["tar", "-xf", join(work, "input", "tree.tar"), "-C", dir],
+    ["sync", "-f", dir],
+  ]) {
+    const done = Bun.spawnSync(argv);
+    if (done.exitCode !== 0) throw new Error(`${argv[0]}: ${done.stderr.toString()}`);
+  }
   return (performance.now() - started) / 1000;
 }
 

@@ -131,6 +131,14 @@ export function createBoxCgroups(host: Extract<CgroupHost, { ok: true }>, boxId:
   return [...new Set(Object.values(dirs))].flatMap((dir) => ["--cgroup", join(dir, "tasks")]);
 }
 
+/** The pids a cgroup directory holds (none when it is gone). */
+function members(dir: string): number[] {
+  return (readText(join(dir, "cgroup.procs")) ?? "")
+    .split("\n")
+    .filter((line) => /^\d+$/.test(line.trim()))
+    .map(Number);
+}
+
 /** Whether a cgroup directory still holds a process. */
 function populated(dir: string): boolean {
   const procs = readText(join(dir, "cgroup.procs"));
@@ -143,9 +151,8 @@ function populated(dir: string): boolean {
  * lock the caller holds, so no start of it is under way. Returns how many were signalled.
  */
 export function killBoxCgroupMembers(host: Extract<CgroupHost, { ok: true }>, boxId: string): number {
-  const pids = new Set<number>();
-  for (const dir of boxCgroupDirs(host, boxId))
-    for (const line of (readText(join(dir, "cgroup.procs")) ?? "").split("\n")) if (/^\d+$/.test(line.trim())) pids.add(Number(line));
+  // v1 lists a process in each controller's tree: one signal each.
+  const pids = new Set(boxCgroupDirs(host, boxId).flatMap(members));
   let killed = 0;
   for (const pid of pids) {
     try {
