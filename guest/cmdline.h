@@ -7,7 +7,7 @@
 
 struct boot_config {
   bool probe;        /* boxlite.probe=1: report and power off right away */
-  bool template;     /* boxlite.template=1: a memory template boots; release the stand-in disks (wake.h) */
+  bool template;     /* boxlite.template=1: a memory template boots; do what every box would (main.c) */
   unsigned vsock_port; /* boxlite.vsock=PORT: listen on this vsock port (libkrun); 0: the virtio-serial port */
 };
 

@@ -220,7 +220,7 @@ static int wake(void *ctx, const struct wake_request *req, char *err, size_t err
   (void)ctx;
   if (wake_apply(req, err, errlen) == 0) {
     log_msg("agent %s woke from saved memory: clock set, RNG reseeded%s", BOXLITE_GUEST_VERSION,
-            req->reprobe ? ", disks probed again" : "");
+            req->ndisks > 0 ? ", the box's disks adopted" : "");
     return 0;
   }
   log_msg("wake: %s", err);

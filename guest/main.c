@@ -12,13 +12,13 @@
 #include "channel.h"
 #include "cmdline.h"
 #include "exec.h"
+#include "kfile.h"
 #include "log.h"
 #include "loop.h"
 #include "mounts.h"
 #include "net.h"
 #include "power.h"
 #include "reap.h"
-#include "wake.h"
 
 /* The name the kernel gives a VM's first NIC, which is the one the host's CONFIG names. */
 #define TEMPLATE_NIC "eth0"
@@ -74,6 +74,10 @@ int main(void) {
    * command a dumpable memory of its own again. */
   prctl(PR_SET_DUMPABLE, 0);
   if (mounts_proc() < 0) log_msg("continuing without /proc");
+  /* No uevent helper: nothing in the guest serves uevents, and the kernel's default, a
+   * /sbin/hotplug that does not exist, costs a kernel thread and a failed exec per uevent
+   * (each of a restored box's disks sends one at WAKE, wake.c). */
+  if (kfile_write("/proc/sys/kernel/hotplug", "\n") < 0) log_errno("write", "/proc/sys/kernel/hotplug");
   struct boot_config cfg;
   read_cmdline(&cfg);
   if (cfg.probe) {
@@ -83,9 +87,6 @@ int main(void) {
   mounts_system();
   net_loopback_later();
   if (cfg.template) {
-    /* The stand-in disks a template boots with: a restored box binds its own (docs/templates.md). */
-    char why[300];
-    if (wake_release_disks(why, sizeof why) < 0) log_msg("template: %s", why);
     /* What every box's CONFIG would do the same way, done once here where it is saved with the
      * template: each restored box then skips it. A cold boot leaves it to CONFIG and to the
      * agent's first idle moment, where it overlaps the host's own work. */

@@ -92,16 +92,42 @@ int message_parse_suspend(const uint8_t *p, size_t n, struct suspend_request *re
   return rc;
 }
 
+/* WAKE's "disks": [{"name":"vdb","bytes":N}, ...], optional. */
+static int wake_disks(const struct json_doc *doc, const struct json_value *root, struct wake_request *req, char *why,
+                      size_t whylen) {
+  const struct json_value *list = NULL;
+  if (message_get_optional(doc, root, "WAKE", "disks", JSON_ARRAY, &list, why, whylen) < 0) return -1;
+  for (const struct json_value *v = list ? json_first(doc, list) : NULL; v; v = json_next(doc, v)) {
+    const struct json_value *name = v->type == JSON_OBJECT ? json_member(doc, v, "name") : NULL;
+    const struct json_value *bytes = v->type == JSON_OBJECT ? json_member(doc, v, "bytes") : NULL;
+    if (req->ndisks == WAKE_DISKS_MAX || !name || name->type != JSON_STRING || name->len != 3 ||
+        strncmp(name->str, "vd", 2) != 0 || name->str[2] < 'b' || name->str[2] > 'z' || !bytes ||
+        bytes->type != JSON_NUMBER || !bytes->is_int || bytes->integer < 512 || bytes->integer > INT64_MAX / 2 ||
+        bytes->integer % 512 != 0) {
+      snprintf(why, whylen,
+               "WAKE: \"disks\" must be at most %d objects {\"name\": \"vdb\"..\"vdz\", \"bytes\": a positive "
+               "multiple of 512}",
+               WAKE_DISKS_MAX);
+      return -1;
+    }
+    struct wake_disk *disk = &req->disks[req->ndisks++];
+    memcpy(disk->name, name->str, 3);
+    disk->name[3] = '\0';
+    disk->bytes = (uint64_t)bytes->integer;
+  }
+  return 0;
+}
+
 int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen) {
   struct json_doc doc;
   const struct json_value *root = message_object(&doc, p, n, "WAKE", why, whylen);
   if (!root) return -1;
   memset(req, 0, sizeof *req);
-  const struct json_value *entropy = NULL, *reprobe = NULL;
+  const struct json_value *entropy = NULL;
   int rc = message_get_int(&doc, root, "WAKE", "time_s", 0, INT64_MAX / 2, &req->time_s, why, whylen);
   if (rc == 0) rc = message_get_int(&doc, root, "WAKE", "time_ns", 0, 999999999, &req->time_ns, why, whylen);
   if (rc == 0) rc = message_get_optional(&doc, root, "WAKE", "entropy", JSON_STRING, &entropy, why, whylen);
-  if (rc == 0) rc = message_get_optional(&doc, root, "WAKE", "reprobe", JSON_BOOL, &reprobe, why, whylen);
+  if (rc == 0) rc = wake_disks(&doc, root, req, why, whylen);
   if (rc == 0 && (!entropy || entropy->len % 2 != 0 || entropy->len < 2 * WAKE_ENTROPY_MIN ||
                   entropy->len > 2 * WAKE_ENTROPY_MAX)) {
     snprintf(why, whylen, "WAKE: \"entropy\" must be %d to %d bytes in lowercase hex", WAKE_ENTROPY_MIN,
@@ -117,7 +143,6 @@ int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, cha
       req->entropy[req->entropy_len++] = (uint8_t)(hi << 4 | lo);
     }
   }
-  req->reprobe = reprobe && reprobe->boolean;
   json_free(&doc);
   return rc;
 }

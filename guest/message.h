@@ -123,14 +123,21 @@ bool message_same_config(const struct guest_config *a, const struct guest_config
 /* `hostname "H", rootfs D[, N volumes] and network A/P on I` (or `and no network`), for messages. */
 void message_describe_config(const struct guest_config *cfg, char *buf, size_t cap);
 /* WAKE (docs/guest-protocol.md, "Waking a restored guest"): the host's wall clock, entropy
- * for the kernel's RNG, and whether to probe the box's disks again. */
+ * for the kernel's RNG, and the box's disks that stand in for a template's (their names and
+ * sizes: at most WAKE_DISKS_MAX, each vdb..vdz, bytes a positive multiple of 512). */
 #define WAKE_ENTROPY_MIN 32
 #define WAKE_ENTROPY_MAX 64
+#define WAKE_DISKS_MAX 8
+struct wake_disk {
+  char name[8];
+  uint64_t bytes;
+};
 struct wake_request {
   int64_t time_s, time_ns; /* CLOCK_REALTIME: seconds since the epoch, and 0..999999999 ns */
   uint8_t entropy[WAKE_ENTROPY_MAX];
   size_t entropy_len;
-  bool reprobe;
+  struct wake_disk disks[WAKE_DISKS_MAX];
+  size_t ndisks;
 };
 int message_parse_wake(const uint8_t *p, size_t n, struct wake_request *req, char *why, size_t whylen);
 /* SUSPEND (docs/guest-protocol.md, "Suspending a box"): the streams that outlive the host's next

@@ -204,16 +204,16 @@ static void handle_freeze(struct session *s, const struct frame *f) {
   outbuf_frame(&s->out, f->type, 0, payload, n);
 }
 
-/* WAKE: answered WAKE `{}` once the clock is set and the RNG reseeded (and the disks probed
- * again when asked), or `{"code":"wake_failed","message":...}`; either way the channel goes on.
- * Disks can only be probed again before CONFIG: afterwards the rootfs is mounted from them. */
+/* WAKE: answered WAKE `{}` once the clock is set and the RNG reseeded (and the box's disks
+ * adopted when named), or `{"code":"wake_failed","message":...}`; either way the channel goes
+ * on. Disks can only be adopted before CONFIG: afterwards the rootfs is mounted from them. */
 static void handle_wake(struct session *s, const struct frame *f) {
   char why[256], payload[400];
   struct wake_request req;
   if (message_parse_wake(f->payload, f->length, &req, why, sizeof why) < 0) return break_channel(s, "malformed", why);
   int rc = 0;
-  if (req.reprobe && s->configured) {
-    snprintf(why, sizeof why, "the box's disks are in use (CONFIG was applied): they can only be probed again before it");
+  if (req.ndisks > 0 && s->configured) {
+    snprintf(why, sizeof why, "the box's disks are in use (CONFIG was applied): they can only be adopted before it");
     rc = -1;
   } else {
     rc = s->ops->wake(s->ctx, &req, why, sizeof why);

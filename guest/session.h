@@ -65,8 +65,8 @@ struct session_ops {
   /* Freezes (FIFREEZE) or thaws (FITHAW) the rootfs, so that its disk is consistent while
    * the host copies it. Returns 0, or -1 with err set. */
   int (*freeze)(void *ctx, bool freeze, char *err, size_t errlen);
-  /* Wakes a guest restored from saved memory (WAKE): sets the clock, reseeds the RNG and,
-   * with req->reprobe, probes the box's disks again. Returns 0, or -1 with err set. */
+  /* Wakes a guest restored from saved memory (WAKE): sets the clock, reseeds the RNG and
+   * adopts req->disks (wake.h). Returns 0, or -1 with err set. */
   int (*wake)(void *ctx, const struct wake_request *req, char *err, size_t errlen);
 };
 

@@ -413,23 +413,28 @@ static void test_suspend(void) {
   }
 }
 
-/* WAKE: the clock and entropy reach the op; a disk reprobe is refused once CONFIG is applied;
- * a bad payload is malformed. */
+/* WAKE: the clock, entropy and disks reach the op; adopting disks is refused once CONFIG is
+ * applied; a bad payload is malformed. */
 static void test_wake(void) {
   struct harness h;
   struct out_frame out[4];
   char entropy[2 * WAKE_ENTROPY_MIN + 1];
   for (int i = 0; i < 2 * WAKE_ENTROPY_MIN; i++) entropy[i] = "0123456789abcdef"[i % 16];
   entropy[2 * WAKE_ENTROPY_MIN] = '\0';
-  char payload[256];
-  snprintf(payload, sizeof payload, "{\"time_s\":1796000000,\"time_ns\":5,\"entropy\":\"%s\",\"reprobe\":true}",
+  char payload[400];
+  snprintf(payload, sizeof payload,
+           "{\"time_s\":1796000000,\"time_ns\":5,\"entropy\":\"%s\",\"disks\":[{\"name\":\"vdb\",\"bytes\":"
+           "1073741824},{\"name\":\"vdc\",\"bytes\":512}]}",
            entropy);
   hello_session(&h);
   send_json(&h, FRAME_WAKE, 0, payload);
   CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && out[0].stream == 0);
   CHECK_STR(out[0].payload, "{}");
-  CHECK(h.wakes == 1 && h.last_wake.time_s == 1796000000 && h.last_wake.time_ns == 5 && h.last_wake.reprobe);
+  CHECK(h.wakes == 1 && h.last_wake.time_s == 1796000000 && h.last_wake.time_ns == 5);
   CHECK(h.last_wake.entropy_len == WAKE_ENTROPY_MIN && h.last_wake.entropy[0] == 0x01 && h.last_wake.entropy[1] == 0x23);
+  CHECK(h.last_wake.ndisks == 2 && h.last_wake.disks[0].bytes == 1073741824ull && h.last_wake.disks[1].bytes == 512);
+  CHECK_STR(h.last_wake.disks[0].name, "vdb");
+  CHECK_STR(h.last_wake.disks[1].name, "vdc");
   session_destroy(&h.s);
 
   connect_session(&h); /* configured: the disks are in use */
@@ -438,7 +443,7 @@ static void test_wake(void) {
   CHECK(strstr(out[0].payload, "\"code\":\"wake_failed\"") != NULL && strstr(out[0].payload, "in use") != NULL);
   snprintf(payload, sizeof payload, "{\"time_s\":1796000000,\"time_ns\":0,\"entropy\":\"%s\"}", entropy);
   send_json(&h, FRAME_WAKE, 0, payload); /* a clock and entropy only: fine after CONFIG (a resumed box) */
-  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && h.wakes == 1 && !h.last_wake.reprobe);
+  CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_WAKE && h.wakes == 1 && h.last_wake.ndisks == 0);
   CHECK_STR(out[0].payload, "{}");
   session_destroy(&h.s);
 
@@ -448,6 +453,28 @@ static void test_wake(void) {
       "{\"time_s\":1,\"time_ns\":0,\"entropy\":\"0011\"}",           /* too little entropy */
       "{\"time_s\":-1,\"time_ns\":0,\"entropy\":\"00\"}",           /* before the epoch */
   };
+  static const char *const bad_disks[] = {
+      "[{\"name\":\"vda\",\"bytes\":512}]",  /* the system disk */
+      "[{\"name\":\"sda\",\"bytes\":512}]",  /* not a virtio disk */
+      "[{\"name\":\"vdb0\",\"bytes\":512}]", /* a partition */
+      "[{\"name\":\"vdb\",\"bytes\":513}]",  /* not whole sectors */
+      "[{\"name\":\"vdb\",\"bytes\":0}]",    /* empty */
+      "[{\"name\":\"vdb\"}]",                /* no size */
+      "[\"vdb\"]",                             /* not an object */
+      "{\"vdb\":512}",                         /* not an array */
+      "[{\"name\":\"vdb\",\"bytes\":512},{\"name\":\"vdc\",\"bytes\":512},{\"name\":\"vdd\",\"bytes\":512},"
+      "{\"name\":\"vde\",\"bytes\":512},{\"name\":\"vdf\",\"bytes\":512},{\"name\":\"vdg\",\"bytes\":512},"
+      "{\"name\":\"vdh\",\"bytes\":512},{\"name\":\"vdi\",\"bytes\":512},{\"name\":\"vdj\",\"bytes\":512}]", /* too many */
+  };
+  for (size_t i = 0; i < sizeof bad_disks / sizeof bad_disks[0]; i++) {
+    snprintf(payload, sizeof payload, "{\"time_s\":1,\"time_ns\":0,\"entropy\":\"%s\",\"disks\":%s}", entropy,
+             bad_disks[i]);
+    hello_session(&h);
+    send_json(&h, FRAME_WAKE, 0, payload);
+    CHECK(take(&h, out, 4) == 1 && out[0].type == FRAME_ERROR && strstr(out[0].payload, "\\\"disks\\\"") != NULL);
+    CHECK(h.wakes == 0);
+    session_destroy(&h.s);
+  }
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     hello_session(&h);
     send_json(&h, FRAME_WAKE, 0, bad[i]);

@@ -1,18 +1,16 @@
+#include "log.h"
 #include "wake.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h> /* BLKGETSIZE64, BLKFLSBUF (musl lacks linux/fs.h) */
 #include <time.h>
 #include <unistd.h>
 
-#include "kfile.h"
-#include "log.h"
+#include "clock.h"
 
 /* linux/random.h, which musl's headers lack. */
 #ifndef RNDADDENTROPY
@@ -20,11 +18,10 @@
 #define RNDRESEEDCRNG _IO('R', 0x07)
 #endif
 
-#define VIRTIO_BLK_DRIVER "/sys/bus/virtio/drivers/virtio_blk"
-#define VIRTIO_DEVICES "/sys/bus/virtio/devices"
-#define VIRTIO_ID_BLOCK 2
-/* The system disk (root=/dev/vda): mounted as /, never probed again. */
-#define SYSTEM_DISK "vda"
+/* How long a disk may take to show the box's size. The host changes the size before the VM
+ * runs (QMP block_resize); the guest reads it in a workqueue, within milliseconds even under
+ * TCG. Past this the host's change is taken as lost, and the host boots the box cold. */
+#define DISK_SIZE_WAIT_MS 5000
 
 static int reseed(const struct wake_request *req, char *err, size_t errlen) {
   struct {
@@ -48,74 +45,40 @@ static int reseed(const struct wake_request *req, char *err, size_t errlen) {
   return -1;
 }
 
-/* The block device name (vdb) of a virtio device bound to virtio_blk, or "" when it has none. */
-static void disk_name(const char *device, char *name, size_t cap) {
-  char path[320];
-  name[0] = '\0';
-  snprintf(path, sizeof path, VIRTIO_BLK_DRIVER "/%s/block", device);
-  DIR *dir = opendir(path);
-  if (!dir) return;
-  for (struct dirent *e; (e = readdir(dir));) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(name, cap, "%s", e->d_name);
-    break;
-  }
-  closedir(dir);
-}
-
-int wake_release_disks(char *err, size_t errlen) {
-  DIR *dir = opendir(VIRTIO_BLK_DRIVER);
-  if (!dir) {
-    snprintf(err, errlen, "open " VIRTIO_BLK_DRIVER ": %s", strerror(errno));
+/* Makes one of the template's stand-in disks the box's: waits until the kernel has read the
+ * box's disk size (the host's config change), then drops every page cached of the stand-in,
+ * so what the box reads next comes from its own disk. */
+static int adopt_disk(const struct wake_disk *disk, char *err, size_t errlen) {
+  char path[16];
+  snprintf(path, sizeof path, "/dev/%s", disk->name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
     return -1;
   }
+  const struct timespec tick = {.tv_nsec = 1000000};
+  const uint64_t deadline = clock_now_ns() + DISK_SIZE_WAIT_MS * 1000000ull;
+  uint64_t bytes = 0;
   int rc = 0;
-  for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
-    char name[256];
-    if (strncmp(e->d_name, "virtio", 6) != 0) continue;
-    disk_name(e->d_name, name, sizeof name);
-    if (strcmp(name, SYSTEM_DISK) == 0) continue;
-    if (kfile_write(VIRTIO_BLK_DRIVER "/unbind", e->d_name) < 0) {
-      snprintf(err, errlen, "unbind disk %s: %s", e->d_name, strerror(errno));
+  while (rc == 0) {
+    if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+      snprintf(err, errlen, "ioctl(BLKGETSIZE64) on %s: %s", path, strerror(errno));
       rc = -1;
+    } else if (bytes == disk->bytes) {
+      break;
+    } else if (clock_now_ns() >= deadline) {
+      snprintf(err, errlen, "%s still has %llu bytes after %d ms, the box's disk %llu: its size change never came",
+               path, (unsigned long long)bytes, DISK_SIZE_WAIT_MS, (unsigned long long)disk->bytes);
+      rc = -1;
+    } else {
+      nanosleep(&tick, NULL);
     }
   }
-  closedir(dir);
-  return rc;
-}
-
-/* Whether the virtio device is a block device (virtio id 2) that no driver holds. */
-static bool unbound_disk(const char *device) {
-  char path[320], id[16] = "";
-  snprintf(path, sizeof path, VIRTIO_DEVICES "/%s/driver", device);
-  if (access(path, F_OK) == 0) return false;
-  snprintf(path, sizeof path, VIRTIO_DEVICES "/%s/device", device);
-  FILE *f = fopen(path, "re");
-  if (!f) return false;
-  bool block = fgets(id, sizeof id, f) && strtoul(id, NULL, 16) == VIRTIO_ID_BLOCK;
-  fclose(f);
-  return block;
-}
-
-/* Binds the unbound disks in name order (virtio0, virtio1, …: the command line's order): the
- * kernel hands out vdb, vdc, … by lowest free index, so each gets the name it had. */
-static int bind_disks(char *err, size_t errlen) {
-  struct dirent **names;
-  int n = scandir(VIRTIO_DEVICES, &names, NULL, versionsort);
-  if (n < 0) {
-    snprintf(err, errlen, "open " VIRTIO_DEVICES ": %s", strerror(errno));
-    return -1;
+  if (rc == 0 && ioctl(fd, BLKFLSBUF, 0) < 0) {
+    snprintf(err, errlen, "ioctl(BLKFLSBUF) on %s: %s", path, strerror(errno));
+    rc = -1;
   }
-  int rc = 0;
-  for (int i = 0; i < n; i++) {
-    if (rc == 0 && strncmp(names[i]->d_name, "virtio", 6) == 0 && unbound_disk(names[i]->d_name) &&
-        kfile_write(VIRTIO_BLK_DRIVER "/bind", names[i]->d_name) < 0) {
-      snprintf(err, errlen, "bind disk %s: %s", names[i]->d_name, strerror(errno));
-      rc = -1;
-    }
-    free(names[i]);
-  }
-  free(names);
+  close(fd);
   return rc;
 }
 
@@ -126,6 +89,7 @@ int wake_apply(const struct wake_request *req, char *err, size_t errlen) {
     return -1;
   }
   if (reseed(req, err, errlen) < 0) return -1;
-  if (req->reprobe && (wake_release_disks(err, errlen) < 0 || bind_disks(err, errlen) < 0)) return -1;
+  for (size_t i = 0; i < req->ndisks; i++)
+    if (adopt_disk(&req->disks[i], err, errlen) < 0) return -1;
   return 0;
 }

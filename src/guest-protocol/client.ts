@@ -211,7 +211,7 @@ export class GuestChannel {
     return this.askGuest(FrameType.THAW, encodeJson({}));
   }
 
-  /** Wakes a guest restored from saved memory: its clock, its RNG, and (before CONFIG) its disks probed again. */
+  /** Wakes a guest restored from saved memory: its clock, its RNG, and (before CONFIG) the box's disks in place of a template's stand-ins. */
   wake(request: WakeRequest): Promise<void> {
     return this.askGuest(FrameType.WAKE, encodeWake(request));
   }

@@ -5,9 +5,15 @@
 import { randomBytes } from "node:crypto";
 import { encodeJson } from "./messages.ts";
 
+/** A disk of the box in place of a template's stand-in: the guest's name for it (vdb, …) and its size. */
+export interface WakeDisk {
+  name: string;
+  bytes: number;
+}
+
 export interface WakeRequest {
-  /** Probe the box's disks again (a template restored for a box: its disks are not the template's). Only before CONFIG. */
-  reprobe: boolean;
+  /** The box's disks where a template had stand-ins: the guest waits for each size, then drops what it cached. Only before CONFIG. */
+  disks: WakeDisk[];
 }
 
 /** Bytes of fresh randomness each WAKE carries for the guest's RNG. */
@@ -20,6 +26,6 @@ export function encodeWake(request: WakeRequest): Uint8Array {
     time_s: Math.floor(nowMs / 1000),
     time_ns: (nowMs % 1000) * 1_000_000,
     entropy: randomBytes(WAKE_ENTROPY_BYTES).toString("hex"),
-    reprobe: request.reprobe,
+    disks: request.disks,
   });
 }

@@ -184,7 +184,7 @@ export async function bootBox(config: Config, options: BootOptions, cold = false
       timeoutMs: restored ? Math.min(RESTORED_TIMEOUT_MS, config.bootTimeoutMs) : config.bootTimeoutMs,
       vmExited: vm.exited,
       config: guest,
-      ...(restored ? { wake: { reprobe: restored.reprobe }, opened: () => restored.run() } : {}),
+      ...(restored ? { wake: { disks: restored.disks }, opened: () => restored.run() } : {}),
     });
     // Whatever runs in the box then fails with why (the watchdog waits for this before it stops the VMM).
     void vm.failed.then((reason) => channel.close(new BoxliteError("vmm_failed", reason)));

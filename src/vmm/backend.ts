@@ -5,6 +5,7 @@
  * boots the same guest: the libkrunfw kernel, the system disk with the agent as /init,
  * and the box's rootfs disk.
  */
+import type { WakeDisk } from "../guest-protocol/wake.ts";
 import { checkDevices, type VmDevice } from "./devices.ts";
 import { checkHelpers, type HelperCommand } from "./helpers.ts";
 import type { GuestKernel } from "./kernel/kernel.ts";
@@ -68,8 +69,8 @@ export interface VmExit {
  * waits, stopped, until the host has connected to its agent channel.
  */
 export interface RestoredVm {
-  /** Whether the guest must probe its disks again (WAKE `reprobe`): a template's disks were stand-ins. */
-  reprobe: boolean;
+  /** The box's disks where the guest had a template's stand-ins (WAKE `disks`); none for a suspended box's own. */
+  disks: WakeDisk[];
   /** Runs the VM, once the host's channel is connected (docs/templates.md, "The channel"). */
   run(): Promise<void>;
   /** The guest did not come up: what it was restored from is not used again (a template is discarded). */

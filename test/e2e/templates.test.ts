@@ -36,11 +36,12 @@ async function consoleOf(name: string, env: Record<string, string> = {}): Promis
   return logs.stdout;
 }
 
-const WOKE = "woke from saved memory: clock set, RNG reseeded, disks probed again";
+const WOKE = "woke from saved memory: clock set, RNG reseeded, the box's disks adopted";
 const COLD = /agent \S+ ready on \/dev\/vport/;
 
 test("boxes restored from one template each have their own randomness, boot id, clock and hostname", async () => {
-  const probe = "cat /proc/sys/kernel/random/boot_id; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s; hostname; cat /sys/block/vdb/size";
+  const probe =
+    "cat /proc/sys/kernel/random/boot_id; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s; hostname; cat /sys/block/vdb/size; echo \"hotplug=$(cat /proc/sys/kernel/hotplug)\"";
   const seen = [];
   let built: string | undefined;
   for (let i = 0; i < 3; i++) {
@@ -50,7 +51,7 @@ test("boxes restored from one template each have their own randomness, boot id, 
     const [key] = templates();
     built ??= manifest(key as string).created_at;
     expect(manifest(key as string).created_at).toBe(built);
-    const [bootId, random, clock, hostname, sectors] = run.stdout.trim().split("\n");
+    const [bootId, random, clock, hostname, sectors, hotplug] = run.stdout.trim().split("\n");
     seen.push({ bootId, random, hostname });
     expect(bootId).toMatch(/^[0-9a-f-]{36}$/);
     expect(random).toMatch(/^[0-9a-f]{32}$/);
@@ -58,6 +59,8 @@ test("boxes restored from one template each have their own randomness, boot id, 
     expect(Math.abs(Number(clock) - Date.now() / 1000)).toBeLessThan(5);
     // The box's own disk (1 GiB by default), not the template's 1 MiB stand-in.
     expect(Number(sectors)).toBeGreaterThan(1_000_000);
+    // No uevent helper (guest/main.c): the disk's size change at WAKE spawns nothing.
+    expect(hotplug).toBe("hotplug=");
   }
   expect(templates()).toHaveLength(1);
   for (const field of ["bootId", "random", "hostname"] as const) expect(new Set(seen.map((box) => box[field])).size).toBe(3);
@@ -76,6 +79,30 @@ test("no box's data reaches another box or the template", async () => {
   const [key] = templates();
   expect(readFileSync(join(templatesDir, key as string, "ram")).includes(secret)).toBe(false);
   await runCli(["rm", "-f", "holder"]);
+});
+
+test("a restored box adopts its own disk: its exact size, nothing of the stand-in, a clean filesystem after it wrote", async () => {
+  // The disk's size is not part of the shape: this 3 GiB box restores the template the 1 GiB boxes made.
+  const write =
+    "cat /sys/block/vdb/size; mkdir /data; for i in $(seq 1 300); do echo $i > /data/f$i; done; head -c 16777216 /dev/urandom > /data/big; sync; df -k / | tail -1";
+  const run = await runCli(["run", "--name", "adopted", "--disk-size", "3", "--", "sh", "-c", write]);
+  expect(run).toMatchObject({ code: 0, stderr: "" });
+  const [sectors, df] = run.stdout.trim().split("\n");
+  expect(Number(sectors)).toBe((3 * 1024 ** 3) / 512);
+  // The filesystem grew to the box's disk: the guest read its size, not the 1 MiB stand-in's.
+  expect(Number(df?.trim().split(/\s+/)[1])).toBeGreaterThan(3 * 1024 * 1024 * 0.95);
+  const id = JSON.parse((await runCli(["inspect", "adopted"])).stdout)[0].Id as string;
+  const logs = await runCli(["logs", "adopted"]);
+  expect(logs.stdout).toContain(WOKE);
+  expect(logs.stdout).not.toMatch(COLD);
+  // Stopped cleanly (its command ended): e2fsck, reading the whole disk as raw, finds nothing wrong.
+  const raw = join(runtimeDir, "adopted.raw");
+  const disk = join(process.env.BOXLITE_HOME as string, "boxes", id, "disks", "disk.qcow2");
+  expect(Bun.spawnSync(["qemu-img", "convert", "-U", "-O", "raw", disk, raw]).exitCode).toBe(0);
+  const fsck = Bun.spawnSync(["e2fsck", "-fn", raw]);
+  expect({ code: fsck.exitCode, output: fsck.stdout.toString() + fsck.stderr.toString() }).toMatchObject({ code: 0 });
+  rmSync(raw);
+  await runCli(["rm", "-f", "adopted"]);
 });
 
 test("BOXLITE_TEMPLATES=off boots cold, and info says whether templates are in use", async () => {

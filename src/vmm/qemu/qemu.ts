@@ -17,6 +17,7 @@ import {
   type VmProcess,
   type VmSpec,
 } from "../backend.ts";
+import type { WakeDisk } from "../../guest-protocol/wake.ts";
 import { agentSocketOf } from "../devices.ts";
 import { fsdHelper, prepareFsd } from "../fsd.ts";
 import { jailHost, jailIdentity } from "../jail/jail.ts";
@@ -28,6 +29,7 @@ import { findQemu } from "./binary.ts";
 import { loadVm, waitForAgentClient } from "./migration.ts";
 import { QmpClient } from "./qmp.ts";
 import { qemuJail } from "./jail.ts";
+import { announceBoxDisks } from "./stand-ins.ts";
 import { checkIdentity, saveRefusal, vmIdentity } from "./suspend.ts";
 import { type Template, Templates, templatesDir } from "./templates.ts";
 
@@ -104,7 +106,7 @@ export class QemuBackend implements VmmBackend {
     // QEMU 7.2 opens a memory file read-write even to map it privately: the jailed VMM gets it so (docs/security.md says what that leaves open).
     return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], { binary, accelerator, readWrite: [template.ramPath] }, template.statePath, {
       ramInFile: true,
-      reprobe: true,
+      standIns: true,
       loadedCrashPoint: "template-restored",
       failed: (why) => templates?.discard(template, why),
     });
@@ -116,7 +118,7 @@ export class QemuBackend implements VmmBackend {
     const from: StartFrom = { ...(ramId === undefined ? {} : { ramId }), incoming: true };
     return this.load(spec, [binary, ...boxArgs(spec, accelerator, from)], { binary, accelerator, readWrite: [] }, resume.statePath, {
       ramInFile: false,
-      reprobe: false,
+      standIns: false,
       verified: resume.verified,
       beforeRun: () => resume.consumed(),
       failed: () => {},
@@ -129,13 +131,15 @@ export class QemuBackend implements VmmBackend {
     argv: string[],
     vmm: { binary: string; accelerator: string; readWrite: string[] },
     statePath: string,
-    how: { ramInFile: boolean; reprobe: boolean; loadedCrashPoint?: string; verified?: Promise<void>; beforeRun?(): void; failed(why: string): void },
+    how: { ramInFile: boolean; standIns: boolean; loadedCrashPoint?: string; verified?: Promise<void>; beforeRun?(): void; failed(why: string): void },
   ): Promise<VmProcess> {
     const vm = await this.spawn(spec, argv, vmm.binary, vmm.accelerator, vmm.readWrite);
     let qmp: QmpClient | undefined;
+    let disks: WakeDisk[] = [];
     try {
       qmp = await QmpClient.connect(qmpSocketOf(spec));
       await loadVm(qmp, qmpSocketOf(spec), statePath, { ramInFile: how.ramInFile });
+      if (how.standIns) disks = await announceBoxDisks(qmp, spec);
       if (how.loadedCrashPoint) crashPoint(this.config, how.loadedCrashPoint);
     } catch (error) {
       qmp?.close();
@@ -147,7 +151,7 @@ export class QemuBackend implements VmmBackend {
     }
     const control = qmp;
     vm.restored = {
-      reprobe: how.reprobe,
+      disks,
       run: async () => {
         try {
           await waitForAgentClient(control, CONNECT_TIMEOUT_MS);

@@ -147,7 +147,7 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     if (device.kind === "agent") return { ...device, socketPath: join(build, "agent.sock") };
     return device;
   });
-  // boxlite.template=1: the agent lets go of the stand-in disks at once, so a restored box only binds its own.
+  // boxlite.template=1: the agent does before it is saved what every box's CONFIG would (docs/templates.md).
   const shape: VmSpec = {
     ...spec,
     boxId: "template",
