@@ -24,10 +24,16 @@ interface Pending {
   reject(error: Error): void;
 }
 
+interface EventWaiter extends Pending {
+  name: string;
+  accepts(data: QmpValue): boolean;
+}
+
 export class QmpClient {
   private buffered = "";
   private greeted = Promise.withResolvers<void>();
   private pending: Pending[] = [];
+  private waiters: EventWaiter[] = [];
   private closedWith: Error | undefined;
 
   private constructor(private socket: Socket<undefined> | undefined) {}
@@ -91,6 +97,34 @@ export class QmpClient {
     return answer.promise;
   }
 
+  /**
+   * Settles with the data of the next event `name` that `accepts` takes (asked before the
+   * command that causes it, so that it cannot be missed); fails with the connection, or
+   * with `late` past `timeoutMs`.
+   */
+  nextEvent(name: string, accepts: (data: QmpValue) => boolean, timeoutMs: number, late: string): Promise<QmpValue> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const event = Promise.withResolvers<QmpValue>();
+    const waiter: EventWaiter = {
+      name,
+      accepts,
+      resolve: (data) => {
+        clearTimeout(timer);
+        event.resolve(data);
+      },
+      reject: (error) => {
+        clearTimeout(timer);
+        event.reject(error);
+      },
+    };
+    const timer = setTimeout(() => {
+      this.waiters = this.waiters.filter((other) => other !== waiter);
+      waiter.reject(new BoxliteError("vmm_failed", late));
+    }, timeoutMs);
+    this.waiters.push(waiter);
+    return event.promise;
+  }
+
   close(): void {
     this.fail(new BoxliteError("vmm_failed", "the QMP connection was closed"));
     this.socket?.end();
@@ -117,7 +151,12 @@ export class QmpClient {
       this.greeted.resolve();
       return;
     }
-    if ("event" in message) return; // STOP, RESUME, BLOCK_JOB_*: nothing waits on events here
+    if ("event" in message) {
+      const waiter = this.waiters.find((candidate) => candidate.name === message.event && candidate.accepts(message.data));
+      this.waiters = this.waiters.filter((other) => other !== waiter);
+      waiter?.resolve(message.data);
+      return;
+    }
     const pending = this.pending.shift();
     if (!pending) return;
     if ("return" in message) {
@@ -133,6 +172,6 @@ export class QmpClient {
     this.closedWith = error;
     this.greeted.reject(error);
     void this.greeted.promise.catch(() => {});
-    for (const pending of this.pending.splice(0)) pending.reject(error);
+    for (const pending of [...this.pending.splice(0), ...this.waiters.splice(0)]) pending.reject(error);
   }
 }
