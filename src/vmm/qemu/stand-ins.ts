@@ -29,7 +29,7 @@ export async function announceBoxDisks(qmp: QmpClient, spec: VmSpec): Promise<Wa
   const disks = spec.devices.flatMap((device) => (device.kind === "disk" ? [device] : []));
   const announced: WakeDisk[] = [];
   for (const [index, disk] of disks.entries()) {
-    if (index === 0) continue; // the system disk: the template's own, never a stand-in
+    if (disk.id === "system") continue; // the template's own disk, never a stand-in (templates.ts)
     const bytes = blocks.find((block) => block.device === driveId(disk.id))?.inserted?.image?.["virtual-size"];
     if (bytes === undefined) throw new BoxliteError("vmm_failed", `QEMU reports no size for the disk ${driveId(disk.id)}`);
     await qmp.execute("block_resize", { device: driveId(disk.id), size: bytes });
