@@ -1,4 +1,3 @@
-#include "log.h"
 #include "wake.h"
 
 #include <errno.h>

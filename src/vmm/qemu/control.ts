@@ -15,9 +15,10 @@ export function driveId(diskId: string): string {
   return `disk-${diskId}`;
 }
 
-interface BlockInfo {
+/** One entry of `query-block`: a drive and what is inserted in it (its top node, its image). */
+export interface BlockInfo {
   device?: string;
-  inserted?: { "node-name"?: string; file?: string };
+  inserted?: { "node-name"?: string; file?: string; image?: { "virtual-size"?: number } };
 }
 
 let overlays = 0;

@@ -29,6 +29,20 @@ interface EventWaiter extends Pending {
   accepts(data: QmpValue): boolean;
 }
 
+/** Settles `answer`, once, clearing its `timer` (the timeout that would otherwise settle it). */
+function settling(answer: PromiseWithResolvers<QmpValue>, timer: Timer): Pending {
+  return {
+    resolve: (value) => {
+      clearTimeout(timer);
+      answer.resolve(value);
+    },
+    reject: (error) => {
+      clearTimeout(timer);
+      answer.reject(error);
+    },
+  };
+}
+
 export class QmpClient {
   private buffered = "";
   private greeted = Promise.withResolvers<void>();
@@ -83,16 +97,7 @@ export class QmpClient {
       () => this.fail(new BoxliteError("vmm_failed", `QEMU did not answer ${command} within ${COMMAND_TIMEOUT_MS} ms`)),
       COMMAND_TIMEOUT_MS,
     );
-    this.pending.push({
-      resolve: (value) => {
-        clearTimeout(timer);
-        answer.resolve(value);
-      },
-      reject: (error) => {
-        clearTimeout(timer);
-        answer.reject(error);
-      },
-    });
+    this.pending.push(settling(answer, timer));
     this.socket?.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
     return answer.promise;
   }
@@ -105,22 +110,11 @@ export class QmpClient {
   nextEvent(name: string, accepts: (data: QmpValue) => boolean, timeoutMs: number, late: string): Promise<QmpValue> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const event = Promise.withResolvers<QmpValue>();
-    const waiter: EventWaiter = {
-      name,
-      accepts,
-      resolve: (data) => {
-        clearTimeout(timer);
-        event.resolve(data);
-      },
-      reject: (error) => {
-        clearTimeout(timer);
-        event.reject(error);
-      },
-    };
     const timer = setTimeout(() => {
       this.waiters = this.waiters.filter((other) => other !== waiter);
       waiter.reject(new BoxliteError("vmm_failed", late));
     }, timeoutMs);
+    const waiter: EventWaiter = { name, accepts, ...settling(event, timer) };
     this.waiters.push(waiter);
     return event.promise;
   }

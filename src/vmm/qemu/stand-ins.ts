@@ -10,13 +10,8 @@
 import type { WakeDisk } from "../../guest-protocol/wake.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import type { VmSpec } from "../backend.ts";
-import { driveId } from "./control.ts";
+import { type BlockInfo, driveId } from "./control.ts";
 import type { QmpClient } from "./qmp.ts";
-
-interface BlockInfo {
-  device?: string;
-  inserted?: { image?: { "virtual-size"?: number } };
-}
 
 /** The guest's name of the spec's `index`th disk: vda, vdb, … (backend.ts VmSpec.devices). */
 function guestDiskName(index: number): string {
