@@ -51,6 +51,15 @@ void close_from(int from) {
   for (int fd = from; fd < 1024; fd++) close(fd);
 }
 
+void close_from_except(int from, int keep) {
+  if (keep < from) {
+    close_from(from);
+    return;
+  }
+  for (int fd = from; fd < keep; fd++) close(fd);
+  close_from(keep + 1);
+}
+
 /* Moves vmm-watch into the cgroup of `procs` (its cgroup.procs, or a v1 hierarchy's `tasks`,
  * which moves just the writing thread: vmm-watch has only one), by writing "0": the writer. */
 bool join_cgroup(const char *procs) {

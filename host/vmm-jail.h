@@ -12,6 +12,8 @@
 pid_t find_jailed_child(pid_t pid);
 /* Closes every fd from `from` up. */
 void close_from(int from);
+/* The same, but `keep` (when not -1) stays open. */
+void close_from_except(int from, int keep);
 /* Moves the caller into the cgroup of `procs` (cgroup.procs or v1's tasks); false (said why on stderr) if it cannot. */
 bool join_cgroup(const char *procs);
 /* Where the members of a v2 cgroup box are forked (--cgroup-dir): the cgroup directory open

@@ -2,7 +2,7 @@
  * vmm-watch: runs a box's VMM and its helper processes as one group, and ends the whole
  * group when boxlite dies.
  *
- * Usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] FD
+ * Usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] [--vmm-fd N] FD
  *                  [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]
  *
  * The jail's options (docs/security.md; vmm-jail.c), applied before anything starts, so
@@ -13,6 +13,9 @@
  * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
  * with every fd above 2 closed; the VMM's ends in `--block-fd 3`, and with helpers it is
  * started first and held there until they are ready (its fd 3: a pipe, else /dev/null).
+ * --vmm-fd N: fd N, open in vmm-watch, is the VMM's alone (a saved VM's state, which QEMU
+ * reads as `fd:N`): the VMM keeps it at that number, jailed or not; helpers never get it, and
+ * vmm-watch closes its own copy once the VMM started.
  *
  * FD (boxlite passes 3) is one end of a socket pair whose other end only the boxlite
  * process holds. When that process dies — even by SIGKILL — FD reports EOF, and
@@ -90,6 +93,7 @@ struct group {
   struct member members[MAX_MEMBERS];
   size_t count; /* the VMM is the last member */
   int watch_fd;
+  int vmm_fd; /* --vmm-fd, or -1 */
   int sig_fd;
   sigset_t mask;
   bool jailed;
@@ -133,7 +137,8 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
-    if (g->jailed) close_from(is_vmm ? g->watch_fd + 1 : g->watch_fd);
+    if (g->jailed) close_from_except(is_vmm ? g->watch_fd + 1 : g->watch_fd, is_vmm ? g->vmm_fd : -1);
+    else if (!is_vmm && g->vmm_fd >= 0) close(g->vmm_fd);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -320,7 +325,7 @@ static int supervise(struct group *g) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
+  fprintf(stderr, "usage: vmm-watch [--cgroup PROCS]... [--cgroup-dir DIR] [--rlimit NAME=N]... [--jailed] [--vmm-fd N] FD [--helper NAME READY_PATH READY_MS ARGC PROGRAM [ARG...]]... -- PROGRAM [ARG...]\n");
   return 125;
 }
 
@@ -332,6 +337,7 @@ static int parse_jail_options(int argc, char **argv, struct group *g) {
     else if (strcmp(argv[i], "--cgroup") == 0) { if (!join_cgroup(argv[++i])) return -2; }
     else if (strcmp(argv[i], "--cgroup-dir") == 0) { if (!open_cgroup_dir(argv[++i], &g->cgroup)) return -2; }
     else if (strcmp(argv[i], "--rlimit") == 0) { if (!set_rlimit(argv[++i])) return -2; }
+    else if (strcmp(argv[i], "--vmm-fd") == 0) { if ((g->vmm_fd = atoi(argv[++i])) <= STDERR_FILENO) return -1; }
     else return -1;
   }
   return i;
@@ -366,10 +372,11 @@ static int start_failed(struct group *g, const struct member *m, int err) {
 }
 
 int main(int argc, char **argv) {
-  struct group g = {.count = 0, .cgroup = {.fd = -1}};
+  struct group g = {.count = 0, .vmm_fd = -1, .cgroup = {.fd = -1}};
   int fd_at = parse_jail_options(argc, argv, &g);
   if (fd_at < 0 || argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return fd_at == -2 ? 125 : usage();
   g.watch_fd = atoi(argv[fd_at]);
+  if (g.vmm_fd == g.watch_fd) return usage();
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
   signal(SIGPIPE, SIG_IGN);
@@ -395,6 +402,7 @@ int main(int argc, char **argv) {
   }
   if (gate >= 0) open_gate(vmm, gate);
   else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
+  if (g.vmm_fd >= 0) close(g.vmm_fd);
   /* Only now, with the VMM running: see wait_ready. */
   if (inotify_fd >= 0) close(inotify_fd);
   return supervise(&g);

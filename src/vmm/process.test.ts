@@ -4,7 +4,7 @@
  * the helpers. What a group does when its helpers start, fail, die, or its owner dies.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../../test/helpers/cli.ts";
 import { sidecar, startOwner } from "../../test/helpers/sidecars.ts";
@@ -13,7 +13,7 @@ import { loadConfig } from "../config/config.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { isRunning, startTimeOf } from "../util/proc.ts";
 import type { VmMember, VmProcess } from "./backend.ts";
-import { spawnVmm, type VmmCommand } from "./process.ts";
+import { spawnVmm, VMM_FILE_FD, type VmmCommand } from "./process.ts";
 
 const config = loadConfig();
 const temp = new TempDirs();
@@ -53,6 +53,36 @@ test("helpers start in order, each ready before the next, then the VMM; every pr
   }
   await vm.exited;
   expect(allGone(vm.members)).toBe(true);
+});
+
+test("the VMM's file reaches the VMM alone, as fd 4: not its helpers, and the watchdog keeps no copy", async () => {
+  const dir = temp.make("watch-");
+  const statePath = join(dir, "state");
+  writeFileSync(statePath, "saved VM state");
+  const helperSocket = join(dir, "h.sock");
+  const helper = {
+    name: "net",
+    argv: ["sh", "-c", `ls /proc/$$/fd > ${dir}/helper-fds; touch ${helperSocket}; exec sleep 600`],
+    readyPath: helperSocket,
+    readyTimeoutMs: 5000,
+  };
+  const file = openSync(statePath, "r");
+  let vm: VmProcess;
+  try {
+    vm = await spawnVmm(config, { ...fakeVmm(dir, `cat <&${VMM_FILE_FD} > ${dir}/read; exec sleep 600`), helpers: [helper], file });
+  } finally {
+    closeSync(file);
+  }
+  try {
+    await waitFor(() => existsSync(join(dir, "read")) && readFileSync(join(dir, "read"), "utf8") !== "", 5_000, "the VMM to read its file");
+    expect(readFileSync(join(dir, "read"), "utf8")).toBe("saved VM state");
+    expect(readFileSync(join(dir, "helper-fds"), "utf8").split("\n")).not.toContain(String(VMM_FILE_FD));
+    // The watchdog closed its copy once the VMM started: nothing but the VMM holds the file.
+    expect(readdirSync(`/proc/${vm.pid}/fd`)).not.toContain(String(VMM_FILE_FD));
+  } finally {
+    vm.kill("SIGKILL");
+  }
+  await vm.exited;
 });
 
 test("a helper that is not ready in time fails the start, naming it; nothing it started is left", async () => {

@@ -25,6 +25,8 @@ const SURVIVOR_GRACE_MS = 2_000;
 const STDERR_TAIL_BYTES = 4096;
 /** The watchdog's lifeline: an extra socket pair, so the VMM's stdin stays free (krun's config arrives there). */
 const LIFELINE_FD = 3;
+/** Where the VMM finds `VmmCommand.file`: the number it has in the watchdog, which hands it on to the VMM alone. */
+export const VMM_FILE_FD = 4;
 
 export interface VmmCommand {
   /** Named in errors: "QEMU", "libkrun". */
@@ -38,6 +40,12 @@ export interface VmmCommand {
   helpers: readonly HelperCommand[];
   /** The jail around the VMM and its helpers (docs/security.md), and what the VMM may see; absent: none. */
   jail?: { request: JailRequest; vmm: JailView };
+  /**
+   * An open file the VMM alone gets, as fd VMM_FILE_FD (a saved VM's state, which QEMU reads
+   * itself: nothing is copied through boxlite, and the jail needs no view of the file). The
+   * caller closes its own copy once this returned.
+   */
+  file?: number;
 }
 
 export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmProcess> {
@@ -51,8 +59,9 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
   const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm, LIFELINE_FD) : command.argv;
   let proc: Bun.Subprocess<"pipe" | "ignore" | Uint8Array, "pipe", "pipe">;
   try {
-    proc = Bun.spawn([watchdog, ...(jail?.watchOptions ?? []), ...watchArgs(LIFELINE_FD, helpers, argv)], {
-      stdio: [command.stdin ?? "ignore", "pipe", "pipe", "pipe"],
+    const fileOptions = command.file === undefined ? [] : ["--vmm-fd", String(VMM_FILE_FD)];
+    proc = Bun.spawn([watchdog, ...(jail?.watchOptions ?? []), ...fileOptions, ...watchArgs(LIFELINE_FD, helpers, argv)], {
+      stdio: [command.stdin ?? "ignore", "pipe", "pipe", "pipe", ...(command.file === undefined ? [] : [command.file])],
       env: childEnv(),
     });
   } catch (error) {

@@ -1,16 +1,18 @@
 /**
  * Saving a whole VM to a file and loading it back, with QEMU's migration over QMP
- * (docs/templates.md). QEMU 7.2 has no `file:` migration target: the stream goes over a
- * unix socket beside the QMP one, and boxlite writes it to the file (or reads the file
- * into it). QEMU never opens the state file, nor runs a program for it (`exec:cat` would):
- * a jailed QEMU has no shell in view and may not spawn one (docs/security.md).
+ * (docs/templates.md). QEMU 7.2 has no `file:` migration target: a save streams over a
+ * unix socket beside the QMP one, and boxlite writes it to the file; a load reads the file
+ * from a descriptor QEMU inherited (`fd:`, process.ts VMM_FILE_FD). QEMU never opens a
+ * state file, nor runs a program for it (`exec:cat` would): a jailed QEMU has no shell in
+ * view and may not spawn one (docs/security.md).
  */
-import { createReadStream, createWriteStream, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createWriteStream, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { BoxliteError } from "../../util/errors.ts";
 import { giveToDirOwner } from "../jail/jail.ts";
+import { VMM_FILE_FD } from "../process.ts";
 import type { QmpClient } from "./qmp.ts";
 
 /** How often a save's progress is asked for: a template's state is ~50 KB, a suspended box's tens of MB (each question is work for QEMU's main loop). */
@@ -110,13 +112,12 @@ interface StatusInfo {
 const LOAD_ENDS = ["completed", "failed", "cancelled"];
 
 /**
- * Loads a VM started with `-incoming defer` from `path`. It stays stopped: it runs with
- * `cont` once the host's agent channel is connected (see waitForAgentClient).
+ * Loads a VM started with `-incoming defer` from the state file `path` it was given open as
+ * VMM_FILE_FD. It stays stopped: it runs with `cont` once the host's agent channel is
+ * connected (see waitForAgentClient).
  */
-export async function loadVm(qmp: QmpClient, qmpSocket: string, path: string, options: MigrationOptions): Promise<void> {
+export async function loadVm(qmp: QmpClient, path: string, options: MigrationOptions): Promise<void> {
   await setCapabilities(qmp, options);
-  const socketPath = migrationSocketOf(qmpSocket);
-  rmSync(socketPath, { force: true });
   // Waited for as an event, not by asking: the load runs in QEMU's main loop, which every
   // question interrupts (asked each millisecond, a suspended box's 50 MB loaded ≈ 15 % slower).
   const ended = qmp.nextEvent(
@@ -126,11 +127,9 @@ export async function loadVm(qmp: QmpClient, qmpSocket: string, path: string, op
     `QEMU did not load the VM from ${path} within ${MIGRATION_TIMEOUT_MS / 1000} s`,
   );
   ended.catch(() => {}); // awaited below, unless the load could not even start
-  // QEMU listens once the command returns; the file goes in, and the socket is gone once QEMU accepted.
-  await qmp.execute("migrate-incoming", { uri: `unix:${socketPath}` });
-  const sent = pipeline(createReadStream(path), connect(socketPath)).finally(() => rmSync(socketPath, { force: true }));
-  // A QEMU that fails the load closes the connection: its status says why (below), not the broken pipe.
-  sent.catch(() => {});
+  // Read by QEMU itself: streamed through boxlite over a socket instead, a suspended box's
+  // tens of MB took 100–260 ms to load where the descriptor takes 30–40 (docs/suspend.md).
+  await qmp.execute("migrate-incoming", { uri: `fd:${VMM_FILE_FD}` });
   const { status } = (await ended) as StatusInfo;
   if (status !== "completed") throw new BoxliteError("vmm_failed", `QEMU could not load the VM from ${path}: the load ${status}`);
 }

@@ -3,6 +3,7 @@
  * helpers under the vmm-watch watchdog (src/vmm/process.ts) so they die with the boxlite
  * process that started them.
  */
+import { closeSync, openSync } from "node:fs";
 import type { Config } from "../../config/config.ts";
 import { crashPoint } from "../../config/crash.ts";
 import {
@@ -133,12 +134,19 @@ export class QemuBackend implements VmmBackend {
     statePath: string,
     how: { ramInFile: boolean; standIns: boolean; loadedCrashPoint?: string; verified?: Promise<void>; beforeRun?(): void; failed(why: string): void },
   ): Promise<VmProcess> {
-    const vm = await this.spawn(spec, argv, vmm.binary, vmm.accelerator, vmm.readWrite);
+    // QEMU reads the state itself, from a descriptor it inherits (migration.ts, loadVm).
+    const state = openSync(statePath, "r");
+    let vm: VmProcess;
+    try {
+      vm = await this.spawn(spec, argv, vmm.binary, vmm.accelerator, { readWrite: vmm.readWrite, file: state });
+    } finally {
+      closeSync(state);
+    }
     let qmp: QmpClient | undefined;
     let disks: WakeDisk[] = [];
     try {
       qmp = await QmpClient.connect(qmpSocketOf(spec));
-      await loadVm(qmp, qmpSocketOf(spec), statePath, { ramInFile: how.ramInFile });
+      await loadVm(qmp, statePath, { ramInFile: how.ramInFile });
       if (how.standIns) disks = await announceBoxDisks(qmp, spec);
       if (how.loadedCrashPoint) crashPoint(this.config, how.loadedCrashPoint);
     } catch (error) {
@@ -167,7 +175,14 @@ export class QemuBackend implements VmmBackend {
     return vm;
   }
 
-  private async spawn(spec: VmSpec, argv: string[], binary: string, accelerator: string, readWrite: string[] = []): Promise<VmProcess> {
+  /** `readWrite`: files the jailed VMM may also write; `file`: an open file it gets as VMM_FILE_FD. */
+  private async spawn(
+    spec: VmSpec,
+    argv: string[],
+    binary: string,
+    accelerator: string,
+    extra: { readWrite?: string[]; file?: number } = {},
+  ): Promise<VmProcess> {
     // QEMU has no virtio-fs server of its own: fsd serves the shares, ready before QEMU dials it.
     const shares = spec.devices
       .filter((device) => device.kind === "fs")
@@ -180,7 +195,8 @@ export class QemuBackend implements VmmBackend {
     // A jailed QEMU of a root boxlite runs as the box's uid, fsd as root: the socket is given to the box.
     const owner = spec.jail && jailHost(this.config).root ? jailIdentity(spec.boxId) : undefined;
     const helpers = shares.length > 0 ? [...spec.helpers, fsdHelper(await prepareFsd(this.config), sharesSocketOf(spec), shares, owner)] : spec.helpers;
-    const jail = spec.jail ? { jail: qemuJail(spec, binary, accelerator, { readWrite }) } : {};
-    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers, ...jail });
+    const jail = spec.jail ? { jail: qemuJail(spec, binary, accelerator, { readWrite: extra.readWrite ?? [] }) } : {};
+    const file = extra.file === undefined ? {} : { file: extra.file };
+    return spawnVmm(this.config, { what: "QEMU", argv, agentSocketPath: agentSocketOf(spec.devices), helpers, ...jail, ...file });
   }
 }
