@@ -79,7 +79,7 @@ function noAnswer(home: Home, id: string, silent: (status: string) => string, ca
  * connection, or closes it or stays silent (CONNECT_TIMEOUT_MS) before answering HELLO,
  * fails the request with noAnswer's reason.
  */
-export async function connectBox(home: Home, box: Pick<BoxRecord, "id">): Promise<GuestChannel> {
+export async function connectBox(home: Home, box: BoxRecord): Promise<GuestChannel> {
   const path = boxLayout(home.config, box.id).boxSocket;
   const unanswered = () => noAnswer(home, box.id, () => `box ${box.id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
   try {

@@ -70,19 +70,6 @@ const bases = new WeakMap<Home, Map<string, ExecBasis>>();
 /** Beyond this many boxes the memo starts afresh: a server's home may see many over its life. */
 const BASES_KEPT = 256;
 
-/**
- * The box's id and basis. An exact id that this process still holds an idle connection to,
- * and whose basis it read already, needs no look at the record either: an open connection
- * means an owner serving the box (it ends them when the VM goes), and an owner refuses an
- * EXEC itself when its box is stopping or paused.
- */
-async function execTarget(home: Home, idOrName: string): Promise<{ id: string; basis: ExecBasis }> {
-  const known = hasIdleChannel(home, idOrName) ? bases.get(home)?.get(idOrName) : undefined;
-  if (known) return { id: idOrName, basis: known };
-  const box = await readyForExec(home, idOrName);
-  return { id: box.id, basis: await execBasis(home, box) };
-}
-
 async function execBasis(home: Home, box: BoxRecord): Promise<ExecBasis> {
   const known = bases.get(home) ?? new Map<string, ExecBasis>();
   bases.set(home, known);
@@ -97,15 +84,16 @@ async function execBasis(home: Home, box: BoxRecord): Promise<ExecBasis> {
 
 export async function execInBox(home: Home, idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
   if (options.command.length === 0) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
-  const { id, basis } = await execTarget(home, idOrName);
-  const spec = processSpec(basis.options, basis.image.config, boxHostname(id), {
+  const box = await readyForExec(home, idOrName);
+  const { options: boxOptions, image } = await execBasis(home, box);
+  const spec = processSpec(boxOptions, image.config, boxHostname(box.id), {
     command: options.command,
     env: envFromPairs((options.env ?? []).map(splitEnvEntry)),
     ...(options.workdir !== undefined ? { workingDir: options.workdir } : {}),
     ...(options.user !== undefined ? { user: options.user } : {}),
     tty: options.tty !== undefined,
   });
-  const channel = takeIdleChannel(home, id) ?? (await connectBox(home, { id }));
+  const channel = takeIdleChannel(home, box.id) ?? (await connectBox(home, box));
   const execution = channel.exec(
     { ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false },
     handlers,
@@ -130,7 +118,7 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
       for (const timer of timers) clearTimeout(timer);
       if (ended) return;
       ended = true;
-      keepIdleChannel(home, id, channel);
+      keepIdleChannel(home, box.id, channel);
     });
   const close = () => {
     if (ended) return;
