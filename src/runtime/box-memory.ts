@@ -12,7 +12,7 @@ import type { Config } from "../config/config.ts";
 import { crashPoint } from "../config/crash.ts";
 import { fsyncPath } from "../db/files.ts";
 import { BoxliteError } from "../util/errors.ts";
-import { discardDir, sha256File, sweepDeadLeftovers } from "../util/fs.ts";
+import { discardDir, discardDirInBackground, sha256File, sweepDeadLeftovers } from "../util/fs.ts";
 import type { VmIdentity } from "../vmm/backend.ts";
 
 const MEMORY_FORMAT = 1;
@@ -160,4 +160,12 @@ export async function checkMemory(saved: SavedMemory): Promise<void> {
 /** Forgets the box's saved state (the box boots from its disk next time). */
 export function discardMemory(boxDir: string): void {
   discardDir(memoryDir(boxDir));
+}
+
+/**
+ * Forgets the saved state of a box about to run from it: gone at once, so it is never loaded
+ * again, and removed off this thread, so that the VM does not wait on it (docs/suspend.md).
+ */
+export function consumeMemory(boxDir: string): void {
+  discardDirInBackground(memoryDir(boxDir));
 }

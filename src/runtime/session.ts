@@ -27,7 +27,7 @@ import { discardBox } from "./discard.ts";
 import type { Home } from "./home.ts";
 import { boxHostname, processSpec } from "./options.ts";
 import { recoverBoxBeforeStart } from "./disk-recovery.ts";
-import { checkMemory, discardMemory, findMemory, type SavedMemory } from "./box-memory.ts";
+import { checkMemory, consumeMemory, discardMemory, findMemory, type SavedMemory } from "./box-memory.ts";
 import { PauseGate } from "./pause.ts";
 import { SuspendGate } from "./suspend.ts";
 import { crashPoint } from "../config/crash.ts";
@@ -297,7 +297,7 @@ export async function startBox(home: Home, id: string, options: SessionOptions):
       identity: memory.manifest.vm,
       consumed: () => {
         crashPoint(home.config, "resume-loaded");
-        discardMemory(layout.dir);
+        consumeMemory(layout.dir);
         crashPoint(home.config, "resume-consumed");
       },
     };

@@ -1,6 +1,7 @@
 /** Small filesystem helpers shared by the caches: atomic publication and existence checks. */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { procStatFields } from "./proc.ts";
 
@@ -60,19 +61,35 @@ export function cachedSha256(path: string): string {
   return hash;
 }
 
+/** Renames `dir` away (`<dir>.discarded-…`), gone for every reader at once; its new name, or undefined when it was already gone. */
+function setAside(dir: string): string | undefined {
+  const gone = `${dir}.discarded-${process.pid}-${Date.now()}`;
+  try {
+    renameSync(dir, gone);
+  } catch {
+    return undefined; // another process discarded it first, or there was none
+  }
+  return gone;
+}
+
 /**
  * Removes a directory that must never be used again: renamed away first (`<dir>.discarded-…`),
  * so no other process picks it up while it is being removed. False when it was already gone.
  */
 export function discardDir(dir: string): boolean {
-  const gone = `${dir}.discarded-${process.pid}-${Date.now()}`;
-  try {
-    renameSync(dir, gone);
-  } catch {
-    return false; // another process discarded it first, or there was none
-  }
-  rmSync(gone, { recursive: true, force: true });
-  return true;
+  const gone = setAside(dir);
+  if (gone !== undefined) rmSync(gone, { recursive: true, force: true });
+  return gone !== undefined;
+}
+
+/**
+ * discardDir for a caller that must not wait for the removal (tens of MB take 10–20 ms to
+ * remove): the rename is done when this returns, the removal goes on off this thread. One cut
+ * short by this process's end is swept as any dead process's `.discarded-` leftover.
+ */
+export function discardDirInBackground(dir: string): void {
+  const gone = setAside(dir);
+  if (gone !== undefined) void rm(gone, { recursive: true, force: true }).catch(() => {});
 }
 
 /** Removes what processes that are gone left in `root` (`.tmp-<pid>-` builds, `.discarded-<pid>-` removals killed midway). */
