@@ -73,9 +73,10 @@ async function main(): Promise<void> {
       "--format=esm",
       `--target=${target.bunTarget}`,
       "src/main.ts",
-      // A worker's entry must be an entry point of its own (see src/image/layer-thread.ts, src/disk/pack-thread.ts).
+      // A worker's entry must be an entry point of its own (see src/image/layer-thread.ts, src/disk/pack-thread.ts, src/util/hash-thread.ts).
       "src/image/layer-worker.ts",
       "src/disk/pack-worker.ts",
+      "src/util/hash-worker.ts",
       "--outfile",
       target.outfile,
     ]);

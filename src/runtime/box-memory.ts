@@ -13,6 +13,7 @@ import { crashPoint } from "../config/crash.ts";
 import { fsyncPath } from "../db/files.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { discardDir, discardDirInBackground, sha256File, sweepDeadLeftovers } from "../util/fs.ts";
+import { sha256FileInThread } from "../util/hash-thread.ts";
 import type { VmIdentity } from "../vmm/backend.ts";
 
 const MEMORY_FORMAT = 1;
@@ -153,7 +154,7 @@ export async function checkMemory(saved: SavedMemory): Promise<void> {
   } catch (error) {
     throw new BoxliteError("vmm_failed", `the box's saved state cannot be read: ${String(error)}`);
   }
-  if (size !== saved.manifest.state_bytes || (await sha256File(saved.statePath)) !== saved.manifest.state_sha256)
+  if (size !== saved.manifest.state_bytes || (await sha256FileInThread(saved.statePath)) !== saved.manifest.state_sha256)
     throw new BoxliteError("vmm_failed", "the box's saved state does not match its checksum");
 }
 

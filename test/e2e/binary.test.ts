@@ -150,7 +150,7 @@ test("dist/boxlite writes a listing bigger than a pipe's buffer whole before it 
   expect((JSON.parse(stdout) as unknown[]).length).toBe(count);
 });
 
-test("dist/boxlite runs a detached box under its own supervisor, execs into it and stops it", async () => {
+test("dist/boxlite runs a detached box under its own supervisor, execs into it, suspends and resumes it (its saved state checked in an embedded worker thread) and stops it", async () => {
   const started = await runBinary(["run", "-d", "--", "sleep", "3600"]);
   expect(started.code).toBe(0);
   const id = started.stdout.trim();
@@ -158,6 +158,9 @@ test("dist/boxlite runs a detached box under its own supervisor, execs into it a
   const supervisor = Bun.spawnSync(["pgrep", "-af", `__supervise ${id}`]).stdout.toString();
   expect(supervisor).toContain(`${BINARY} --home`);
   expect(await runBinary(["exec", id, "--", "echo", "inside"])).toMatchObject({ code: 0, stdout: "inside\n" });
+  expect(await runBinary(["suspend", id])).toMatchObject({ code: 0 });
+  expect(await runBinary(["resume", id])).toMatchObject({ code: 0, stderr: "" });
+  expect(await runBinary(["exec", id, "--", "echo", "resumed"])).toMatchObject({ code: 0, stdout: "resumed\n" });
   expect((await runBinary(["stop", "-t", "0", id])).code).toBe(0);
   expect((await runBinary(["rm", id])).code).toBe(0);
 });
