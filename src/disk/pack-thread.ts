@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from "node:os";
 import { BoxliteError, type ErrorCode } from "../util/errors.ts";
+import { askWorker } from "../util/one-worker.ts";
 import { isCompiled } from "../util/self.ts";
 import type { Compression } from "./qcow2.ts";
 
@@ -44,21 +45,10 @@ function workerUrl(): URL {
  * with its uncompressed bytes' checksum. A chain must hold still until this settles.
  */
 export function packInto(source: PackSource, fd: number): Promise<string> {
-  const { promise, resolve, reject } = Promise.withResolvers<string>();
-  const worker = new Worker(workerUrl());
-  let settled = false;
-  const settle = (outcome: string | BoxliteError) => {
-    if (settled) return;
-    settled = true;
-    worker.terminate();
-    if (typeof outcome === "string") resolve(outcome);
-    else reject(outcome);
-  };
-  worker.onmessage = ({ data }: MessageEvent<PackReply>) =>
-    settle(data.checksum ?? new BoxliteError(data.error?.code ?? "internal", data.error?.message ?? "the packing thread answered nothing"));
-  worker.onerror = (event) => settle(new BoxliteError("internal", `the packing thread failed: ${event.message}`));
-  // A thread that ends on its own (a crash) would otherwise leave the archive waiting forever.
-  worker.addEventListener("close", () => settle(new BoxliteError("internal", "the packing thread ended before its work")));
-  worker.postMessage({ source, fd, compression: COMPRESSION } satisfies PackRequest);
-  return promise;
+  return askWorker(
+    workerUrl(),
+    { source, fd, compression: COMPRESSION } satisfies PackRequest,
+    "the packing thread",
+    (reply: PackReply) => reply.checksum ?? new BoxliteError(reply.error?.code ?? "internal", reply.error?.message ?? "the packing thread answered nothing"),
+  );
 }
