@@ -85,7 +85,7 @@ export function discardDir(dir: string): boolean {
 /**
  * discardDir for a caller that must not wait for the removal (tens of MB take 10–20 ms to
  * remove): the rename is done when this returns, the removal goes on off this thread. One cut
- * short by this process's end is swept as any dead process's `.discarded-` leftover.
+ * short by this process's end is swept like a dead process's `.discarded-` leftovers.
  */
 export function discardDirInBackground(dir: string): void {
   const gone = setAside(dir);
