@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { BoxliteError, type ErrorCode } from "../util/errors.ts";
 import { askWorker } from "../util/one-worker.ts";
-import { isCompiled } from "../util/self.ts";
+import { workerUrl } from "../util/self.ts";
 import type { Compression } from "./qcow2.ts";
 
 /** What to pack: the chain at `chain` (flattened: `size` is its `flattenedSize`), or the first `size` bytes of the file at `file`. */
@@ -35,18 +35,13 @@ export const ZSTD_LEVEL = 3;
  */
 const COMPRESSION: Compression = { level: ZSTD_LEVEL, workers: Math.min(availableParallelism(), 8) };
 
-/** From source the worker is the module beside this one; the compiled executable holds it as an entry point of its own (scripts/build.ts). */
-function workerUrl(): URL {
-  return new URL(isCompiled() ? "./disk/pack-worker.ts" : "./pack-worker.ts", import.meta.url);
-}
-
 /**
  * Appends `source` as one zstd frame at the open descriptor `fd`'s offset and resolves
  * with its uncompressed bytes' checksum. A chain must hold still until this settles.
  */
 export function packInto(source: PackSource, fd: number): Promise<string> {
   return askWorker(
-    workerUrl(),
+    workerUrl("disk/pack-worker.ts"),
     { source, fd, compression: COMPRESSION } satisfies PackRequest,
     "the packing thread",
     (reply: PackReply) => reply.checksum ?? new BoxliteError(reply.error?.code ?? "internal", reply.error?.message ?? "the packing thread answered nothing"),

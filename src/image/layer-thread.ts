@@ -5,7 +5,7 @@
  * than with both on the main thread (786 against 875 ms, medians of 21 interleaved rounds of
  * scripts/bench/pull.ts on a quiet machine). One thread per image build, one layer at a time.
  */
-import { isCompiled } from "../util/self.ts";
+import { workerUrl } from "../util/self.ts";
 import { BoxliteError, type ErrorCode } from "../util/errors.ts";
 import type { StoredBlob } from "./arriving-blob.ts";
 import type { ApplyLayerOptions, ApplyLayerResult } from "./layer.ts";
@@ -29,15 +29,6 @@ export interface ThreadError {
 /** The worker's answer to one request. */
 export type LayerReply = { result: ApplyLayerResult } | { error: ThreadError };
 
-/**
- * The worker's entry. From source it is the module beside this one; the compiled executable
- * holds it as its own entry point (scripts/build.ts), at image/layer-worker.js under Bun's
- * embedded root, while import.meta.url there names the executable's main bundle.
- */
-function workerUrl(): URL {
-  return new URL(isCompiled() ? "./image/layer-worker.ts" : "./layer-worker.ts", import.meta.url);
-}
-
 export class LayerThread implements Disposable {
   #worker: Worker | undefined;
   #pending: PromiseWithResolvers<ApplyLayerResult> | undefined;
@@ -60,7 +51,7 @@ export class LayerThread implements Disposable {
   /** Started on the first layer: an image whose layers are all in memory never needs one. */
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(workerUrl());
+    const worker = new Worker(workerUrl("image/layer-worker.ts"));
     worker.onmessage = (event: MessageEvent<LayerReply>) => this.#settle(event.data);
     worker.onerror = (event) => this.#fail(new BoxliteError("internal", `the layer thread failed: ${event.message}`));
     // A thread that ends on its own (a crash) would otherwise leave its layer waiting forever.

@@ -6,7 +6,7 @@
  */
 import { BoxliteError } from "./errors.ts";
 import { askWorker } from "./one-worker.ts";
-import { isCompiled } from "./self.ts";
+import { workerUrl } from "./self.ts";
 
 /** What the worker answers: the hex digest, or why it could not read the file. */
 export interface HashReply {
@@ -14,14 +14,9 @@ export interface HashReply {
   error?: string;
 }
 
-/** From source the worker is the module beside this one; the compiled executable holds it as an entry point of its own (scripts/build.ts). */
-function workerUrl(): URL {
-  return new URL(isCompiled() ? "./util/hash-worker.ts" : "./hash-worker.ts", import.meta.url);
-}
-
 export function sha256FileInThread(path: string): Promise<string> {
   return askWorker(
-    workerUrl(),
+    workerUrl("util/hash-worker.ts"),
     path,
     "the hashing thread",
     (reply: HashReply) => reply.sha256 ?? new BoxliteError("internal", `cannot hash ${path}: ${reply.error ?? "no answer"}`),

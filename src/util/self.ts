@@ -11,6 +11,15 @@ export function isCompiled(): boolean {
   return import.meta.dir.startsWith("/$bunfs/");
 }
 
+/**
+ * A worker thread's entry, `path` under src/ (e.g. "disk/pack-worker.ts"). From source it is
+ * that module; the compiled executable holds it as an entry point of its own (scripts/build.ts)
+ * at the same path under Bun's embedded root, where import.meta.url names the main bundle.
+ */
+export function workerUrl(path: string): URL {
+  return new URL(isCompiled() ? `./${path}` : `../${path}`, import.meta.url);
+}
+
 export function selfCommand(): string[] {
   return isCompiled() ? [process.execPath] : [process.execPath, join(import.meta.dir, "..", "main.ts")];
 }
