@@ -41,7 +41,12 @@
  * Stopping the group is SIGTERM to every member (SIGKILL to a held VMM), then SIGKILL after
  * GRACE_MS: when FD reports EOF, a helper ends or is not ready in time; when the VMM ends its
  * helpers are stopped. SIGTERM, SIGINT and SIGHUP are forwarded to the VMM (before it started
- * they stop the group). A helper's own children are its business.
+ * they stop the group). SIGUSR1 kills the group at once: SIGKILL to every member, then
+ * vmm-watch exits once all of it is reaped. A helper's own children are its business.
+ *
+ * vmm-watch is a child subreaper: a jailed member's process, left by its bwrap, is reaped here
+ * rather than by init. A zombie still counts in its cgroup until reaped, and init may take
+ * milliseconds to get to it, which the box's removal would wait out.
  *
  * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch failed
  * (bad usage, a helper that was not ready), with why on stderr; 128+N when signal N stopped
@@ -62,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,8 +172,8 @@ static void open_gate(struct member *vmm, int gate) {
   dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
 }
 
-/* Reaps every child that ended, marking its member. */
-static void reap(struct group *g) {
+/* Reaps every child that ended, marking its member; false once vmm-watch has no child left. */
+static bool reap(struct group *g) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -178,6 +184,16 @@ static void reap(struct group *g) {
       }
     }
   }
+  return pid == 0;
+}
+
+/* Waits up to timeout_ms for a signal, SIGCHLD most often, and consumes it: a group being stopped
+ * is reaped as soon as a member ends, not at the next tick. */
+static void wait_signal(struct group *g, int64_t timeout_ms) {
+  struct pollfd fd = {.fd = g->sig_fd, .events = POLLIN};
+  struct signalfd_siginfo info;
+  if (poll(&fd, 1, timeout_ms > 0 ? (int)timeout_ms : 0) > 0 && read(g->sig_fd, &info, sizeof info) < 0)
+    fprintf(stderr, "vmm-watch: reading a signal: %s\n", strerror(errno));
 }
 
 static bool any_running(const struct group *g) {
@@ -192,10 +208,7 @@ static void stop_group(struct group *g) {
     /* A held VMM never ran, and as a pid namespace's init it would ignore SIGTERM. */
     if (g->members[i].running) kill(g->members[i].target, g->members[i].held ? SIGKILL : SIGTERM);
   int64_t deadline = now_ms() + GRACE_MS;
-  for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) {
-    struct timespec pause = {0, POLL_MS * 1000 * 1000};
-    nanosleep(&pause, NULL);
-  }
+  for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) wait_signal(g, deadline - now_ms());
   for (size_t i = 0; i < g->count; i++) {
     struct member *m = &g->members[i];
     if (!m->running) continue;
@@ -205,6 +218,30 @@ static void stop_group(struct group *g) {
     }
     m->running = false;
   }
+}
+
+/* Every member reaped, and what each stands for gone: a jailed one's process dies as its bwrap's
+ * child or is left to vmm-watch (a subreaper), which reaps it. */
+static bool group_gone(struct group *g) {
+  for (size_t i = 0; i < g->count; i++) {
+    const struct member *m = &g->members[i];
+    if (m->running || (m->target != m->pid && (kill(m->target, 0) == 0 || errno != ESRCH))) return false;
+  }
+  return true;
+}
+
+/* SIGUSR1: SIGKILL to every member, and vmm-watch waits (up to GRACE_MS) until group_gone, so that
+ * none of the group is left for init to reap once vmm-watch exits. */
+static void kill_group(struct group *g) {
+  for (size_t i = 0; i < g->count; i++) {
+    struct member *m = &g->members[i];
+    if (!m->running) continue;
+    kill(m->target, SIGKILL);
+    kill(m->pid, SIGKILL);
+  }
+  int64_t deadline = now_ms() + GRACE_MS;
+  /* Looked at every millisecond too: a jailed process that bwrap reaps sends vmm-watch no SIGCHLD. */
+  while (reap(g), !group_gone(g) && now_ms() < deadline) wait_signal(g, 1);
 }
 
 /* True when FD says boxlite is gone (EOF or an error); a byte (an ack) is consumed. */
@@ -318,6 +355,10 @@ static int supervise(struct group *g) {
     int signo = 0;
     enum event event = wait_event(g, -1, &signo, -1);
     if (event == EVENT_OWNER_GONE) break;
+    if (event == EVENT_SIGNAL && signo == SIGUSR1) {
+      kill_group(g);
+      return exit_status(vmm->status);
+    }
     if (event == EVENT_SIGNAL) kill(vmm->target, signo);
   }
   stop_group(g);
@@ -378,6 +419,7 @@ int main(int argc, char **argv) {
   g.watch_fd = atoi(argv[fd_at]);
   if (g.vmm_fd == g.watch_fd) return usage();
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) { perror("vmm-watch: PR_SET_CHILD_SUBREAPER"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -386,6 +428,7 @@ int main(int argc, char **argv) {
   sigaddset(&g.mask, SIGTERM);
   sigaddset(&g.mask, SIGINT);
   sigaddset(&g.mask, SIGHUP);
+  sigaddset(&g.mask, SIGUSR1);
   if (sigprocmask(SIG_BLOCK, &g.mask, NULL) != 0) { perror("vmm-watch: sigprocmask"); return 125; }
   g.sig_fd = signalfd(-1, &g.mask, SFD_CLOEXEC);
   if (g.sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }

@@ -4,6 +4,7 @@
  * the helpers. What a group does when its helpers start, fail, die, or its owner dies.
  */
 import { afterAll, expect, test } from "bun:test";
+import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../../test/helpers/cli.ts";
@@ -151,4 +152,35 @@ test("the owner SIGKILLed: every process of the group is gone, the helpers inclu
   expect(owner.group.every(isRunning)).toBe(true);
   owner.proc.kill("SIGKILL");
   await waitFor(() => allGone(owner.group), 10_000, "the group to be gone");
+});
+
+/** libc's prctl and waitpid: the test process made a subreaper, so that whatever the group orphans is reparented to it, where it stays a zombie. */
+const libc = dlopen("libc.so.6", {
+  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+});
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+
+test("a box killed at once (SIGKILL): the watchdog kills its group and reaps it before it exits, leaving none of it to init", async () => {
+  const dir = temp.make("watch-");
+  expect(libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)).toBe(0);
+  try {
+    const vm = await spawnVmm(config, { ...fakeVmm(dir), helpers: [sidecar("net", join(dir, "a.sock"))] });
+    vm.kill("SIGKILL");
+    // The VMM's status: it was SIGKILLed.
+    expect((await vm.exited).code).toBe(137);
+    // An orphan of the group would be this process's now, a zombie nobody reaps.
+    const orphans = vm.members.filter((member) => {
+      try {
+        return readFileSync(`/proc/${member.pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === String(process.pid);
+      } catch {
+        return false; // reaped
+      }
+    });
+    for (const orphan of orphans) libc.symbols.waitpid(orphan.pid, null, WNOHANG);
+    expect(orphans.map((member) => member.name)).toEqual([]);
+  } finally {
+    libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+  }
 });

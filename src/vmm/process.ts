@@ -107,8 +107,7 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
     members,
     exited,
     failed: failed.promise,
-    // SIGKILL cannot be forwarded by the watchdog: kill its whole process group (it, the helpers, the VMM).
-    kill: (signal = "SIGTERM") => (signal === "SIGKILL" ? killGroup(proc) : proc.kill(signal)),
+    kill: (signal = "SIGTERM") => (signal === "SIGKILL" ? killNow(proc) : proc.kill(signal)),
   };
   try {
     await waitForStart(command, members, exited, () => stderr.text());
@@ -148,6 +147,22 @@ function acknowledge(lifeline: number): void {
   }
 }
 
+/** How long the watchdog may take to kill and reap its group before the group is SIGKILLed whole (its own grace is 3 s). */
+const KILL_FALLBACK_MS = 5_000;
+
+/**
+ * SIGUSR1 asks the watchdog to SIGKILL its group and exit once it reaped every member: a
+ * killed process then counts in the box's cgroups only until the watchdog reaps it, not until
+ * init does (killing the group whole orphans them all at once). A watchdog that does not exit
+ * in time is killed with its group.
+ */
+function killNow(proc: Bun.Subprocess): void {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGUSR1");
+  const fallback = setTimeout(() => killGroup(proc), KILL_FALLBACK_MS);
+  void proc.exited.then(() => clearTimeout(fallback));
+}
+
 /** SIGKILL to the watchdog's process group, while the watchdog is ours (unreaped): its pid cannot name another group yet. */
 function killGroup(proc: Bun.Subprocess): void {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -159,8 +174,9 @@ function killGroup(proc: Bun.Subprocess): void {
 }
 
 /**
- * What the watchdog started and still runs is killed, and waited for: a box killed at once
- * (`run --rm`) waits here for QEMU's own teardown, so the look is taken every millisecond.
+ * What the watchdog started and still runs is killed, and waited for: only a watchdog that
+ * was killed itself leaves any (it reaps its group before it exits). The look is taken every
+ * millisecond: the VMM's own teardown is what is waited for.
  */
 async function killSurvivors(members: readonly VmMember[]): Promise<void> {
   const killed = members.filter((member) => killIfRunning(member));
