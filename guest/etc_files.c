@@ -69,8 +69,11 @@ static bool rewrite_in_place(int dir, const char *name, const struct text *t) {
   if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return false;
   int fd = openat(dir, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
+  /* Owner and mode set only when they differ: each is an inode change ext4 journals. */
   bool done = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && write_text(fd, t) == 0 &&
-              ftruncate(fd, (off_t)t->len) == 0 && fchown(fd, 0, 0) == 0 && fchmod(fd, 0644) == 0;
+              ((size_t)st.st_size <= t->len || ftruncate(fd, (off_t)t->len) == 0) &&
+              ((st.st_uid == 0 && st.st_gid == 0) || fchown(fd, 0, 0) == 0) &&
+              ((st.st_mode & 07777) == 0644 || fchmod(fd, 0644) == 0);
   close(fd);
   return done;
 }

@@ -35,3 +35,21 @@ test("a reproducible image has the same bytes from the same tree made a second l
   expect(build("two", uuid)).toBe(first);
   expect(build("three")).not.toBe(build("four"));
 });
+
+test("every group's inode table is marked zeroed, so the guest kernel has none to zero at a box's first boot", () => {
+  const tree = join(dir, "zeroed-tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  writeFileSync(join(tree, "etc", "hostname"), "box\n");
+  const image = join(dir, "zeroed.ext4");
+  writeFileSync(image, "an older build's leftover bytes");
+  buildExt4FromDir(tree, image, { headroom: 1024 * 1024 * 1024, journal: true });
+  const dump = Bun.spawnSync(["dumpe2fs", image], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  const groups = dump.match(/^Group \d+:.*$/gm) ?? [];
+  expect(groups.length).toBeGreaterThan(4);
+  expect(groups.filter((line) => !line.includes("ITABLE_ZEROED"))).toEqual([]);
+  // Marked, not written: the tables are holes, so the image stays as small as its content.
+  expect(Bun.file(image).size).toBeGreaterThan(1024 * 1024 * 1024);
+  const allocatedKib = Number(Bun.spawnSync(["du", "-k", image], { stdout: "pipe" }).stdout.toString().split("\t")[0]);
+  expect(allocatedKib).toBeGreaterThan(0);
+  expect(allocatedKib).toBeLessThan(8 * 1024);
+});

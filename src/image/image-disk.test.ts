@@ -105,6 +105,52 @@ test("keeps contents, modes with setuid and sticky bits, owners, mtimes, hard li
   expect(stat("/bin/sh").text).toContain('Fast link dest: "busybox"');
 });
 
+test("an image without /etc/resolv.conf or /etc/hosts gets them empty; its own are kept, symlinks too, and /etc's times", async () => {
+  await buildImageDisk(
+    config,
+    [
+      layer([
+        { path: "etc/", type: "5", mtime: 1_600_000_000 },
+        { path: "etc/hosts", data: "10.0.0.1 db\n", mode: 0o600, mtime: 1_500_000_000 },
+      ]),
+    ],
+    dest,
+  );
+  expect(names("/etc")).toEqual(["hosts", "resolv.conf"]);
+  expect(debugfs("cat /etc/hosts")).toBe("10.0.0.1 db\n");
+  expect(stat("/etc/hosts")).toMatchObject({ mode: "0600", mtime: 1_500_000_000 });
+  expect(stat("/etc/resolv.conf")).toMatchObject({ type: "regular", mode: "0644" });
+  expect(debugfs("cat /etc/resolv.conf")).toBe("");
+  expect(stat("/etc").mtime).toBe(1_600_000_000);
+});
+
+test("an image without /etc gets one holding both; an /etc or resolv.conf that is a symlink is left alone", async () => {
+  /** A fresh build of the one layer's entries. */
+  const build = async (entries: WriteEntry[]) => {
+    rmSync(dest, { force: true });
+    await buildImageDisk(config, [layer(entries)], dest);
+  };
+  await build([
+    { path: "./", type: "5", mode: 0o755, mtime: 1_400_000_000 },
+    { path: "bin/app", data: "elf", mode: 0o755 },
+  ]);
+  expect(names("/etc")).toEqual(["hosts", "resolv.conf"]);
+  expect(stat("/etc").mode).toBe("0755");
+  expect(stat("/").mtime).toBe(1_400_000_000);
+  await build([
+    { path: "etc/", type: "5" },
+    { path: "etc/resolv.conf", type: "2", link: "../run/resolv.conf" },
+  ]);
+  expect(stat("/etc/resolv.conf").type).toBe("symlink");
+  expect(names("/etc")).toEqual(["hosts", "resolv.conf"]);
+  await build([
+    { path: "private/etc/", type: "5" },
+    { path: "etc", type: "2", link: "private/etc" },
+  ]);
+  expect(stat("/etc").type).toBe("symlink");
+  expect(names("/private/etc")).toEqual([]);
+});
+
 test("keeps the root directory's mode and owner, which mke2fs -d alone resets", async () => {
   await buildImageDisk(config, [layer([{ path: "./", type: "5", mode: 0o750, uid: 5, gid: 6 }])], dest);
   expect(stat("/")).toMatchObject({ mode: "0750", uid: 5, gid: 6 });
@@ -187,7 +233,7 @@ test("accepts layers whose diff ids match (of the uncompressed tar) and reports 
     { index: 0, source: "lower.tar.gz", bytes: lower.length, entries: 1, diffId: digest(lower) },
     { index: 1, source: "upper.tar.zst", bytes: upper.length, entries: 1, diffId: digest(upper) },
   ]);
-  expect(names("/")).toEqual(["a", "b", "lost+found"]);
+  expect(names("/")).toEqual(["a", "b", "etc", "lost+found"]);
 });
 
 test("refuses a layer whose diff id does not match, naming it and both digests, and leaves nothing behind", async () => {
