@@ -92,6 +92,7 @@ struct member {
   char start_time[START_TIME_MAX]; /* field 22 of target's /proc stat */
   bool running;
   bool held; /* the VMM, set up but held by bwrap until its helpers are ready */
+  bool unidentified; /* held, and its target not looked up yet (identify) */
   int status; /* from waitpid, once it ended */
 };
 
@@ -157,11 +158,26 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
   m->pid = pid;
   m->target = pid;
   m->running = true;
-  /* At once, held too: stop_group must kill a held VMM, not leave it to run on the gate's EOF. */
+  /* A held VMM is looked up once its helpers are started (before the gate opens, or before the
+   * group is stopped: see identify_held): finding bwrap's child means waiting until bwrap has
+   * made it, ~3 ms the helpers' start would otherwise wait out. */
+  if (gate != NULL) {
+    m->unidentified = true;
+    return 0;
+  }
   int err = identify(g, m);
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  if (err == 0 && gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
+  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
   return err;
+}
+
+/* The held VMM's target, looked up: stop_group must kill it, not leave it to run on the gate's
+ * EOF (bwrap's --die-with-parent is not delivered on every host kernel). */
+static int identify_held(struct group *g) {
+  struct member *vmm = &g->members[g->count - 1];
+  if (!vmm->unidentified) return 0;
+  vmm->unidentified = false;
+  return identify(g, vmm);
 }
 
 /* Lets the held VMM run (its helpers are ready), and reports it started. */
@@ -204,6 +220,7 @@ static bool any_running(const struct group *g) {
 
 /* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
 static void stop_group(struct group *g) {
+  identify_held(g);
   for (size_t i = 0; i < g->count; i++)
     /* A held VMM never ran, and as a pid namespace's init it would ignore SIGTERM. */
     if (g->members[i].running) kill(g->members[i].target, g->members[i].held ? SIGKILL : SIGTERM);
@@ -233,6 +250,7 @@ static bool group_gone(struct group *g) {
 /* SIGUSR1: SIGKILL to every member, and vmm-watch waits (up to GRACE_MS) until group_gone, so that
  * none of the group is left for init to reap once vmm-watch exits. */
 static void kill_group(struct group *g) {
+  identify_held(g);
   for (size_t i = 0; i < g->count; i++) {
     struct member *m = &g->members[i];
     if (!m->running) continue;
@@ -443,6 +461,7 @@ int main(int argc, char **argv) {
     int status = wait_ready(&g, &g.members[i], &inotify_fd);
     if (status != 0) return stop_group(&g), status;
   }
+  if (gate >= 0 && (err = identify_held(&g)) < 0) return start_failed(&g, vmm, err);
   if (gate >= 0) open_gate(vmm, gate);
   else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
   if (g.vmm_fd >= 0) close(g.vmm_fd);
