@@ -242,11 +242,35 @@ static int parse_value(struct parser *ps, int depth, uint32_t *index) {
   return fail(ps, "unexpected character");
 }
 
+/* The buffers of the last document freed, kept for the next one. The agent parses one message
+ * after another, and musl's malloc hands a wholly freed group's pages back to the kernel: each
+ * request's first allocation then mapped and faulted in fresh pages, 0.15-0.3 ms under
+ * emulation, against ~0.02 ms for the parse itself. Kept up to SPARE_MAX bytes each, so one
+ * large message does not pin its memory. */
+#define SPARE_MAX (64 * 1024)
+static struct {
+  struct json_value *values;
+  uint32_t cap;
+  char *strings;
+  size_t strings_cap;
+} spare;
+
 int json_parse(struct json_doc *doc, const uint8_t *text, size_t len, const char **why) {
   memset(doc, 0, sizeof *doc);
   struct parser ps = {.p = text, .end = text + len, .doc = doc, .why = NULL};
-  doc->strings_cap = len + 1;
-  doc->strings = malloc(doc->strings_cap);
+  doc->values = spare.values;
+  doc->cap = spare.cap;
+  spare.values = NULL;
+  spare.cap = 0;
+  if (spare.strings && spare.strings_cap >= len + 1) {
+    doc->strings = spare.strings;
+    doc->strings_cap = spare.strings_cap;
+    spare.strings = NULL;
+    spare.strings_cap = 0;
+  } else {
+    doc->strings_cap = len + 1;
+    doc->strings = malloc(doc->strings_cap);
+  }
   uint32_t root;
   int rc = doc->strings ? parse_value(&ps, 0, &root) : fail(&ps, "out of memory");
   if (rc == 0) {
@@ -262,8 +286,19 @@ int json_parse(struct json_doc *doc, const uint8_t *text, size_t len, const char
 }
 
 void json_free(struct json_doc *doc) {
-  free(doc->values);
-  free(doc->strings);
+  if (!spare.values && (size_t)doc->cap * sizeof *doc->values <= SPARE_MAX) {
+    spare.values = doc->values;
+    spare.cap = doc->cap;
+  } else {
+    free(doc->values);
+  }
+  if (doc->strings_cap <= SPARE_MAX && doc->strings_cap > spare.strings_cap) {
+    free(spare.strings);
+    spare.strings = doc->strings;
+    spare.strings_cap = doc->strings_cap;
+  } else {
+    free(doc->strings);
+  }
   memset(doc, 0, sizeof *doc);
 }
 

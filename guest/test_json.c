@@ -168,11 +168,35 @@ static void test_messages(void) {
   CHECK(message_started(out, 4, 1) == 0);
 }
 
+/* A freed document's buffers serve the next parse (musl's malloc would unmap and map them again
+ * for every message); a document parsed while another is alive, or too large, gets its own. */
+static void test_reuse(void) {
+  struct json_doc first, second, third;
+  const char *why = NULL;
+  CHECK(parse(&first, "{\"argv\":[\"sleep\",\"3600\"],\"cwd\":\"/home/someone\"}", &why) == 0);
+  const char *strings = first.strings;
+  const struct json_value *values = first.values;
+  json_free(&first);
+  CHECK(parse(&second, "{\"argv\":[\"true\"]}", &why) == 0);
+  CHECK(second.strings == strings && second.values == values);
+  CHECK_STR(json_first(&second, json_member(&second, json_root(&second), "argv"))->str, "true");
+  char big[512];
+  snprintf(big, sizeof big, "{\"cwd\":\"/%0400d\"}", 7);
+  CHECK(parse(&third, big, &why) == 0);
+  CHECK(third.strings != second.strings);
+  const struct json_value *cwd = json_member(&third, json_root(&third), "cwd");
+  CHECK(cwd && cwd->len == 401 && cwd->str[400] == '7');
+  CHECK(json_member(&second, json_root(&second), "argv")->len == 1);
+  json_free(&second);
+  json_free(&third);
+}
+
 int main(void) {
   test_grammar();
   test_depth_limit();
   test_values();
   test_writer();
   test_messages();
+  test_reuse();
   return test_finish("test_json");
 }
