@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -20,6 +20,11 @@ beforeEach(() => {
   dest = join(home, "images", "disk-images", "sha256-test.ext4");
 });
 afterEach(() => rmSync(home, { recursive: true, force: true }));
+/** Directories outside the test's home, removed at the end. */
+const afterAllRemove: string[] = [];
+afterAll(() => {
+  for (const dir of afterAllRemove) rmSync(dir, { recursive: true, force: true });
+});
 
 const layer = (entries: WriteEntry[], extra: Partial<LayerInput> = {}): LayerInput => ({ source: "sha256:layer", open: () => writeTar(entries), ...extra });
 const digest = (bytes: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
@@ -149,6 +154,32 @@ test("an image without /etc gets one holding both; an /etc or resolv.conf that i
   ]);
   expect(stat("/etc").type).toBe("symlink");
   expect(names("/private/etc")).toEqual([]);
+});
+
+test.skipIf(process.getuid?.() !== 0)("an unprivileged build of an image whose /etc is read-only (0555) succeeds without adding the files", async () => {
+  // A home and a bundle of the builder that nobody (65534) owns and can reach (the test's home is root's alone).
+  const work = mkdtempSync(join(tmpdir(), "boxlite-nobody-"));
+  afterAllRemove.push(work);
+  const bundle = await Bun.build({ entrypoints: [join(import.meta.dir, "image-disk.ts")], outdir: work, target: "bun", naming: "image-disk-bundle.js" });
+  expect(bundle.success).toBe(true);
+  writeFileSync(
+    join(work, "layer.tar"),
+    writeTar([
+      { path: "bin/app", data: "elf", mode: 0o755 },
+      { path: "etc/", type: "5", mode: 0o555 },
+    ]),
+  );
+  const out = join(work, "disk.ext4");
+  const script = `import { buildImageDisk } from ${JSON.stringify(join(work, "image-disk-bundle.js"))};
+    const bytes = await Bun.file(${JSON.stringify(join(work, "layer.tar"))}).bytes();
+    await buildImageDisk({ home: ${JSON.stringify(join(work, "home"))} }, [{ source: "l", open: () => bytes }], ${JSON.stringify(out)});`;
+  Bun.spawnSync(["chown", "-R", "65534:65534", work]);
+  const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], { cwd: work, stderr: "pipe" });
+  expect(run.stderr.toString()).toBe("");
+  expect(run.exitCode).toBe(0);
+  const listing = (path: string) => Bun.spawnSync(["debugfs", "-R", `ls -p ${path}`, out], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  expect(listing("/bin")).toContain("/app/");
+  expect(listing("/etc")).not.toContain("/resolv.conf/");
 });
 
 test("keeps the root directory's mode and owner, which mke2fs -d alone resets", async () => {

@@ -173,14 +173,21 @@ const BOOT_WRITTEN = ["resolv.conf", "hosts"];
 function addBootWrittenFiles(rootfs: string): void {
   const etc = join(rootfs, "etc");
   const missing = (path: string) => !existsSync(path) && !isSymlink(path);
-  if (missing(etc)) keepingTimes(rootfs, () => mkdirSync(etc, { mode: 0o755 }));
-  if (!lstatSync(etc).isDirectory()) return;
-  keepingTimes(etc, () => {
-    for (const path of BOOT_WRITTEN.map((name) => join(etc, name)).filter(missing)) {
-      writeFileSync(path, "");
-      chmodSync(path, 0o644); // not the umask's
-    }
-  });
+  try {
+    if (missing(etc)) keepingTimes(rootfs, () => mkdirSync(etc, { mode: 0o755 }));
+    if (!lstatSync(etc).isDirectory()) return;
+    keepingTimes(etc, () => {
+      for (const path of BOOT_WRITTEN.map((name) => join(etc, name)).filter(missing)) {
+        writeFileSync(path, "");
+        chmodSync(path, 0o644); // not the umask's
+      }
+    });
+  } catch (error) {
+    // An unprivileged build cannot write into a directory its layers made read-only (0555):
+    // the image is left as it is, and the agent creates the files at boot, as it always could.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw error;
+  }
 }
 
 function isSymlink(path: string): boolean {
@@ -193,8 +200,11 @@ function isSymlink(path: string): boolean {
 
 function keepingTimes(dir: string, change: () => void): void {
   const { atime, mtime } = statSync(dir);
-  change();
-  utimesSync(dir, atime, mtime);
+  try {
+    change();
+  } finally {
+    utimesSync(dir, atime, mtime);
+  }
 }
 
 /**
