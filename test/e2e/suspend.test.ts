@@ -179,7 +179,10 @@ describe("a suspended box", () => {
     expect((await runCli(["suspend", NAME])).code).toBe(0);
     const exec = await runCli(["exec", NAME, "--", "cat", "/main"]);
     expect(exec.code, exec.stderr).toBe(0);
-    expect(Number(exec.stdout.trim())).toBeGreaterThanOrEqual(before);
+    // The counter's shell truncates /main before it writes the next value: a read between the
+    // two finds it empty (seen once in CI), and is taken again. It never holds 0.
+    const after = exec.stdout.trim() === "" ? await counter(id, "/main") : Number(exec.stdout.trim());
+    expect(after).toBeGreaterThanOrEqual(before);
     expect(await runtime.getBox(NAME)).toMatchObject({ status: "running" });
     expect(await bootId(id)).toBe(boot);
   });
