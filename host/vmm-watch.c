@@ -188,8 +188,8 @@ static void open_gate(struct member *vmm, int gate) {
   dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
 }
 
-/* Reaps every child that ended, marking its member; false once vmm-watch has no child left. */
-static bool reap(struct group *g) {
+/* Reaps every child that ended, marking its member. */
+static void reap(struct group *g) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -200,7 +200,6 @@ static bool reap(struct group *g) {
       }
     }
   }
-  return pid == 0;
 }
 
 /* Waits up to timeout_ms for a signal, SIGCHLD most often, and consumes it: a group being stopped

@@ -66,9 +66,9 @@ export function buildExt4FromDir(dir: string, outPath: string, options: Ext4Opti
   ];
   // An existing, sparse file of the final size: mke2fs discards it (a hole reads as zeros) and
   // so marks every group's inode table zeroed. The file it creates itself is left unmarked
-  // (lazy_itable_init), and the guest kernel's ext4lazyinit thread then zeroes the tables in
-  // the background of every box's first boot: ~13 ms of the one vCPU under emulation, and
-  // writes of zeros into the box's overlay.
+  // (lazy_itable_init), and the guest kernel's ext4lazyinit thread then zeroes the tables on
+  // the box's vCPU in its first seconds (0–5 s after the mount), and writes the zeros into
+  // the box's overlay.
   writeFileSync(outPath, "");
   truncateSync(outPath, size);
   let proc: ReturnType<typeof Bun.spawnSync>;
