@@ -150,6 +150,13 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
+  /* The VMM has its copy: the watchdog drops its own before the VMM is reported started, so
+   * nothing but the VMM holds the file once the owner hears of it (and helpers forked later
+   * never see it). */
+  if (is_vmm && g->vmm_fd >= 0) {
+    close(g->vmm_fd);
+    g->vmm_fd = -1;
+  }
   if (gate != NULL) {
     close(held[0]);
     *gate = held[1];
@@ -463,7 +470,6 @@ int main(int argc, char **argv) {
   if (gate >= 0 && (err = identify_held(&g)) < 0) return start_failed(&g, vmm, err);
   if (gate >= 0) open_gate(vmm, gate);
   else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
-  if (g.vmm_fd >= 0) close(g.vmm_fd);
   /* Only now, with the VMM running: see wait_ready. */
   if (inotify_fd >= 0) close(inotify_fd);
   return supervise(&g);

@@ -75,11 +75,12 @@ test("the VMM's file reaches the VMM alone, as fd 4: not its helpers, and the wa
     closeSync(file);
   }
   try {
+    // The watchdog closed its copy before it reported the VMM started: from then on nothing
+    // but the VMM holds the file.
+    expect(readdirSync(`/proc/${vm.pid}/fd`)).not.toContain(String(VMM_FILE_FD));
     await waitFor(() => existsSync(join(dir, "read")) && readFileSync(join(dir, "read"), "utf8") !== "", 5_000, "the VMM to read its file");
     expect(readFileSync(join(dir, "read"), "utf8")).toBe("saved VM state");
     expect(readFileSync(join(dir, "helper-fds"), "utf8").split("\n")).not.toContain(String(VMM_FILE_FD));
-    // The watchdog closed its copy once the VMM started: nothing but the VMM holds the file.
-    expect(readdirSync(`/proc/${vm.pid}/fd`)).not.toContain(String(VMM_FILE_FD));
   } finally {
     vm.kill("SIGKILL");
   }
