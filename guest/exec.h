@@ -2,6 +2,7 @@
 #ifndef BOXLITE_EXEC_H
 #define BOXLITE_EXEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "session.h"
@@ -9,6 +10,11 @@
 
 /* The session_ops of the agent: real processes, and CONFIG applied to the real system. */
 extern const struct session_ops exec_ops;
+
+/* Whether the next command's output pipes should be made now (a command ended and none are made). */
+bool exec_stdio_wanted(void);
+/* Makes them: called once what the agent had to send went out (a command's EXIT). */
+void exec_prepare_stdio(void);
 
 /* st's process was reaped with status at now_ns: fills code, signal, error and exit_ns. */
 void exec_finish(struct stream *st, int status, uint64_t now_ns);

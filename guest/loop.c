@@ -208,6 +208,8 @@ void loop_run(struct agent *a) {
     service_streams(a, now);
     if (s->shutdown) return;
     write_channel(a);
+    /* Once a command's EXIT went out, the next command's pipes are made while the host reads it. */
+    if (s->out.len == 0 && exec_stdio_wanted()) exec_prepare_stdio();
     int timeout;
     int n = build_poll(a, fds, w, now, &timeout);
     /* While something is put off, a first look does not wait: with nothing ready the agent

@@ -48,16 +48,25 @@ export class GuestExecution implements ExecutionHandle {
   private outputCredit = INITIAL_WINDOW;
   private outputChain: Promise<void> = Promise.resolve();
   private finished = false;
+  /**
+   * Whether `started` and `attached` are settled. Settling one again would be a no-op, but its
+   * error would still be built, stack and all (~20 µs each under emulation, on every exec's
+   * exit); and only an ATTACH gets an answer to settle `attached` with.
+   */
+  private startedSettled = false;
+  private attachedSettled: boolean;
   readonly started = Promise.withResolvers<StartedMessage>();
   readonly exit = Promise.withResolvers<ExitStatus>();
-  /** An ATTACH to a box's main command (box socket only): the owner's answer. */
+  /** An ATTACH to a box's main command (box socket only): the owner's answer. Never settles for a command. */
   readonly attached = Promise.withResolvers<AttachedMessage>();
 
   constructor(
     readonly stream: number,
     private readonly handlers: ExecHandlers,
     private readonly sendFrame: SendFrame,
+    options: { attach?: boolean } = {},
   ) {
+    this.attachedSettled = options.attach !== true;
     // Callers that only await `exit` must not see an unhandled rejection from `started`.
     this.started.promise.catch(() => {});
     this.attached.promise.catch(() => {});
@@ -93,10 +102,12 @@ export class GuestExecution implements ExecutionHandle {
   }
 
   onStarted(message: StartedMessage): void {
+    this.startedSettled = true;
     this.started.resolve(message);
   }
 
   onAttached(message: AttachedMessage): void {
+    this.attachedSettled = true;
     this.attached.resolve(message);
   }
 
@@ -122,8 +133,10 @@ export class GuestExecution implements ExecutionHandle {
     const status: ExitStatus = { code: message.code, signal: message.signal, durationUs: message.duration_us };
     if (message.error !== undefined) status.error = message.error;
     // No STARTED comes when no process could be created (an unknown user, say): settle it here.
-    this.started.reject(new BoxliteError("invalid_argument", message.error ?? `the command exited with ${message.code} before it started`));
-    this.attached.reject(new BoxliteError("protocol", "the command exited without an ATTACH answer"));
+    this.rejectUnsettled(
+      () => new BoxliteError("invalid_argument", message.error ?? `the command exited with ${message.code} before it started`),
+      () => new BoxliteError("protocol", "the command exited without an ATTACH answer"),
+    );
     this.end();
     // EXIT follows all output: settle only once every chunk has been handed over.
     void this.outputChain.then(
@@ -143,9 +156,17 @@ export class GuestExecution implements ExecutionHandle {
 
   onChannelLost(error: BoxliteError): void {
     this.end();
-    this.attached.reject(error);
-    this.started.reject(error);
+    this.rejectUnsettled(
+      () => error,
+      () => error,
+    );
     void this.outputChain.finally(() => this.exit.reject(error));
+  }
+
+  private rejectUnsettled(notStarted: () => BoxliteError, notAttached: () => BoxliteError): void {
+    if (!this.startedSettled) this.started.reject(notStarted());
+    if (!this.attachedSettled) this.attached.reject(notAttached());
+    this.startedSettled = this.attachedSettled = true;
   }
 
   private end(): void {

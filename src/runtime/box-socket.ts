@@ -79,12 +79,13 @@ function noAnswer(home: Home, id: string, silent: (status: string) => string, ca
  * connection, or closes it or stays silent (CONNECT_TIMEOUT_MS) before answering HELLO,
  * fails the request with noAnswer's reason.
  */
-export async function connectBox(home: Home, box: BoxRecord): Promise<GuestChannel> {
-  const path = boxLayout(home.config, box.id).boxSocket;
-  const unanswered = () => noAnswer(home, box.id, () => `box ${box.id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
+export async function connectBox(home: Home, box: Pick<BoxRecord, "id">): Promise<GuestChannel> {
+  const { id } = box;
+  const path = boxLayout(home.config, id).boxSocket;
+  const unanswered = () => noAnswer(home, id, () => `box ${id}'s owner accepts but does not answer on ${path}; see 'boxlite ls -a'`);
   try {
     return await GuestChannel.dial(path, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered });
   } catch (cause) {
-    throw noAnswer(home, box.id, (status) => `box ${box.id} is recorded as ${status} but does not answer on ${path}; see 'boxlite ls -a'`, cause);
+    throw noAnswer(home, id, (status) => `box ${id} is recorded as ${status} but does not answer on ${path}; see 'boxlite ls -a'`, cause);
   }
 }

@@ -48,6 +48,27 @@ await exec.done;`;
   if (ended === "still running") child.kill("SIGKILL");
   expect(ended).toBe(0);
   expect(await new Response(child.stdout).text()).toBe("done\n");
+  // Over an idle connection an exec reads no record: it gets the box's own process unless it
+  // says otherwise (what one exec asked for is not the next one's), and the owner of a paused box
+  // refuses it in the state machine's words.
+  const said = async (options: { env?: string[]; workdir?: string; user?: string }) => {
+    let out = "";
+    const exec = await runtime.exec(
+      box,
+      { command: ["sh", "-c", "echo $A:$(pwd):$(id -u)"], ...options },
+      { onStdout: (b) => void (out += new TextDecoder().decode(b)), onStderr: () => {} },
+    );
+    expect((await exec.done).code).toBe(0);
+    return out;
+  };
+  expect(await said({ env: ["A=1"], workdir: "/tmp", user: "1000" })).toBe("1:/tmp:1000\n");
+  expect(await said({})).toBe(":/:0\n");
+  expect(hasIdleChannel(home, box)).toBe(true);
+  await runtime.pause(box);
+  const refused = await runtime.exec(box, { command: ["true"] }, quiet);
+  await expect(refused.done).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining("is paused; unpause it") });
+  await runtime.unpause(box);
+  expect(await said({})).toBe(":/:0\n");
   await runtime.stop(box, { timeoutMs: 1000 });
   await waitFor(() => !hasIdleChannel(home, box), 10_000, "the owner closing the idle connection");
   await runtime.removeBox(box, { force: true });
