@@ -56,7 +56,12 @@ await exec.done;`;
     const exec = await runtime.exec(
       box,
       { command: ["sh", "-c", "echo $A:$(pwd):$(id -u)"], ...options },
-      { onStdout: (b) => void (out += new TextDecoder().decode(b)), onStderr: () => {} },
+      {
+        onStdout: (b) => {
+          out += new TextDecoder().decode(b);
+        },
+        onStderr: () => {},
+      },
     );
     expect((await exec.done).code).toBe(0);
     return out;
