@@ -128,6 +128,12 @@ export function getBox(db: Database, id: string): BoxRecord | undefined {
   return row === null ? undefined : toRecord(row);
 }
 
+/** Box `id`'s status alone, for a hot path: its state without the config (whose parse is most of a record's cost). */
+export function getBoxStatus(db: Database, id: string): BoxStatus | undefined {
+  const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
+  return row === null ? undefined : readState(row.json, id, row.status).status;
+}
+
 export function getBoxByName(db: Database, name: string): BoxRecord | undefined {
   const row = db.query<BoxRow, [string]>(`${SELECT} WHERE c.name = ?1`).get(name);
   return row === null ? undefined : toRecord(row);

@@ -186,8 +186,7 @@ export class GuestChannel {
     if (this.failure) throw this.failure;
     if (this.executions.size >= MAX_STREAMS) throw new BoxliteError("invalid_argument", `at most ${MAX_STREAMS} commands may run at once in a box`);
     const stream = this.allocateStream();
-    const send = (frameType: FrameType, payload?: Uint8Array) => this.send(frameType, stream, payload);
-    const execution = new GuestExecution(stream, handlers, send, { attach: type === FrameType.ATTACH });
+    const execution = new GuestExecution(stream, handlers, (frame, payload) => this.send(frame, stream, payload), { attach: type === FrameType.ATTACH });
     this.executions.set(stream, execution);
     this.send(type, stream, encodeJson(request));
     return execution;

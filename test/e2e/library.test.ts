@@ -48,9 +48,9 @@ await exec.done;`;
   if (ended === "still running") child.kill("SIGKILL");
   expect(ended).toBe(0);
   expect(await new Response(child.stdout).text()).toBe("done\n");
-  // Over an idle connection an exec reads no record: it gets the box's own process unless it
-  // says otherwise (what one exec asked for is not the next one's), and the owner of a paused box
-  // refuses it in the state machine's words.
+  // Over an idle connection an exec reads the box's status alone: it gets the box's own process
+  // unless it says otherwise (what one exec asked for is not the next one's), and a paused box
+  // refuses it at once, in the state machine's words.
   const said = async (options: { env?: string[]; workdir?: string; user?: string }) => {
     let out = "";
     const exec = await runtime.exec(
@@ -70,8 +70,10 @@ await exec.done;`;
   expect(await said({})).toBe(":/:0\n");
   expect(hasIdleChannel(home, box)).toBe(true);
   await runtime.pause(box);
-  const refused = await runtime.exec(box, { command: ["true"] }, quiet);
-  await expect(refused.done).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining("is paused; unpause it") });
+  await expect(runtime.exec(box, { command: ["true"] }, quiet)).rejects.toMatchObject({
+    code: "conflict",
+    message: expect.stringContaining("is paused; unpause it"),
+  });
   await runtime.unpause(box);
   expect(await said({})).toBe(":/:0\n");
   await runtime.stop(box, { timeoutMs: 1000 });
