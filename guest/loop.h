@@ -12,6 +12,7 @@ struct agent {
   int channel;  /* the control channel's fd; -1 while a listener waits for the host */
   int listener; /* a listening socket (vsock with libkrun) whose connections are the channel; -1: none */
   int sigfd;    /* SIGCHLD */
+  bool reap_more; /* a command was reaped: more may be waiting, reaped once its EXIT is out */
   bool connected;     /* false after EOF: the host is away; retry reading at retry_ns, or accept */
   uint64_t retry_ns;
   /* When a virtio port first read EOF with no host seen since (0: none): the connection ends

@@ -59,14 +59,29 @@ static enum read_result read_block(struct outbuf *ob, struct stream *st, int whi
   return READ_EOF;
 }
 
-/* Closes output fd `which`; a PTY master also carries stdin, which ends with it. */
+/* Output fds that are done with, closed by stream_close_done once what the agent had to send
+ * went out: closing a pipe costs ~10 µs under TCG, and the last ones close between a command's
+ * reap and its EXIT. Two per stream at most. */
+static int done_fds[2 * MAX_STREAMS];
+static size_t done_count;
+
+static void close_later(int fd) {
+  if (done_count < sizeof done_fds / sizeof done_fds[0]) done_fds[done_count++] = fd;
+  else close(fd);
+}
+
+void stream_close_done(void) {
+  while (done_count > 0) close(done_fds[--done_count]);
+}
+
+/* Ends output fd `which`; a PTY master also carries stdin, which ends with it. */
 static void close_output(struct stream *st, int which) {
   if (st->pty) {
-    close(st->fds[1]);
+    close_later(st->fds[1]);
     st->fds[0] = st->fds[1] = -1;
     return;
   }
-  close(st->fds[which]);
+  close_later(st->fds[which]);
   st->fds[which] = -1;
 }
 

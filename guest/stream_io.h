@@ -14,7 +14,9 @@ bool stream_can_read(const struct outbuf *ob, const struct stream *st, int which
 bool stream_read_output(struct outbuf *ob, struct stream *st, int which);
 /* Writes pending STDIN bytes (and the end-of-file) to the process; never blocks. */
 void stream_write_input(struct stream *st);
-/* After the reap: reads what the process left behind, then closes its output fds. */
+/* After the reap: reads what the process left behind, then ends its output fds. */
 void stream_drain(struct outbuf *ob, struct stream *st, uint64_t now_ns);
+/* Closes the output fds that ended (they are closed after the frames they led to are sent). */
+void stream_close_done(void);
 
 #endif

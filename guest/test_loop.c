@@ -230,7 +230,25 @@ static void copy_files(void) {
   CHECK(strstr(exit_json, "{\"code\":3,") && strstr(exit_json, "no_overwrite"));
 }
 
-static void host_side(void) {
+/* Whether process pid became a zombie within 5 s (its parent, stopped, has not reaped it). */
+static bool wait_zombie(pid_t pid) {
+  char path[64], stat[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  for (int i = 0; i < 5000; i++) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);
+    if (fd >= 0) close(fd);
+    if (n > 0) {
+      stat[n] = '\0';
+      const char *state = strrchr(stat, ')');
+      if (state && state[1] == ' ' && state[2] == 'Z') return true;
+    }
+    usleep(1000);
+  }
+  return false;
+}
+
+static void host_side(pid_t agent) {
   struct frame f;
   char exit_json[512];
   static uint8_t out[2 << 20], in[1 << 20];
@@ -268,6 +286,24 @@ static void host_side(void) {
   send_json(FRAME_SIGNAL, 5, "{\"signal\":15}");
   CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_EXIT);
   CHECK(strncmp((char *)payload, "{\"code\":143,\"signal\":15,", 24) == 0);
+
+  /* Three commands that end while the agent is stopped leave it one SIGCHLD: each still gets its
+   * EXIT, though the agent reaps the next command only once the EXIT before went out. */
+  pid_t pids[3];
+  for (uint32_t id = 6; id <= 8; id++) {
+    send_json(FRAME_EXEC, id, "{\"argv\":[\"sleep\"],\"env\":[],\"cwd\":\"/\"}");
+    CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_STARTED && f.stream == id);
+    const char *pid = strstr((char *)payload, "\"pid\":");
+    pids[id - 6] = pid ? (pid_t)atoi(pid + 6) : -1;
+  }
+  CHECK(kill(agent, SIGSTOP) == 0);
+  for (int i = 0; i < 3; i++) CHECK(pids[i] > 0 && kill(pids[i], SIGKILL) == 0);
+  for (int i = 0; i < 3; i++) CHECK(wait_zombie(pids[i]));
+  CHECK(kill(agent, SIGCONT) == 0);
+  unsigned ended = 0;
+  while (ended != 0x1c0 && next_frame(&f, payload, 5000))
+    if (f.type == FRAME_EXIT && strncmp((char *)payload, "{\"code\":137,\"signal\":9,", 23) == 0) ended |= 1u << f.stream;
+  CHECK(ended == 0x1c0);
 
   copy_files();
   send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
@@ -333,7 +369,7 @@ int main(void) {
   pid_t agent = start_agent(sv[1], -1, sv[0]);
   close(sv[1]);
   host = sv[0];
-  host_side();
+  host_side(agent);
   wait_agent(agent);
   close(host);
 
