@@ -27,12 +27,12 @@ let archive: string;
 let counted: number;
 let hostname: string;
 
-/** The counter: read again while the loop is between truncating and writing it. */
+/** The counter: read again while the loop is between truncating and writing it, or has not written it yet (a box just started). */
 async function counter(box: string, env: Record<string, string> = {}): Promise<number> {
   let value = Number.NaN;
   await waitFor(
     async () => {
-      value = Number(await shIn(box, "cat /main", env));
+      value = Number(await shIn(box, "cat /main 2>/dev/null || true", env));
       return value > 0;
     },
     30_000,
