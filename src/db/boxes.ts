@@ -128,10 +128,10 @@ export function getBox(db: Database, id: string): BoxRecord | undefined {
   return row === null ? undefined : toRecord(row);
 }
 
-/** Box `id`'s status alone, for a hot path: its state without the config (whose parse is most of a record's cost). */
-export function getBoxStatus(db: Database, id: string): BoxStatus | undefined {
+/** Box `id`'s state alone, for a hot path: without the config, whose parse is most of a record's cost. */
+export function getBoxState(db: Database, id: string): BoxStateJson | undefined {
   const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
-  return row === null ? undefined : readState(row.json, id, row.status).status;
+  return row === null ? undefined : readState(row.json, id, row.status);
 }
 
 export function getBoxByName(db: Database, name: string): BoxRecord | undefined {
@@ -208,9 +208,8 @@ export function updateBoxState(
 ): BoxStateJson {
   return db
     .transaction(() => {
-      const row = db.query<{ status: string; json: string }, [string]>("SELECT status, json FROM box_state WHERE id = ?1").get(id);
-      if (row === null) throw new BoxliteError("not_found", `no box with id ${id}`);
-      const current = readState(row.json, id, row.status);
+      const current = getBoxState(db, id);
+      if (current === undefined) throw new BoxliteError("not_found", `no box with id ${id}`);
       const next: BoxStateJson = { ...current };
       for (const [key, value] of Object.entries(patch)) {
         if (value !== undefined) next[key] = value;

@@ -10,7 +10,7 @@ import type { ImageBase } from "../image/image.ts";
 import { type BoxOptions, envFromPairs, splitEnvEntry } from "../model/box-options.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { boxFacts } from "./box-facts.ts";
-import { type BoxRecord, getBoxStatus, resolveExistingBox } from "../db/boxes.ts";
+import { type BoxRecord, getBoxState, resolveExistingBox } from "../db/boxes.ts";
 import { connectBox, hasIdleChannel, keepIdleChannel, takeIdleChannel } from "./box-socket.ts";
 import { boxImage } from "./create.ts";
 import type { Home } from "./home.ts";
@@ -56,7 +56,7 @@ export interface BoxExec {
  * rest of an exec's host side, and its status alone is what decides.
  */
 async function readyForExec(home: Home, idOrName: string): Promise<{ id: string; record?: BoxRecord }> {
-  if (hasIdleChannel(home, idOrName) && getBoxStatus(home.database.db, idOrName) === "running") return { id: idOrName };
+  if (hasIdleChannel(home, idOrName) && getBoxState(home.database.db, idOrName)?.status === "running") return { id: idOrName };
   const record = resolveExistingBox(home.database.db, idOrName);
   if (record.status === "running" && hasIdleChannel(home, record.id)) return { id: record.id, record };
   const ready = await readyBox(home, idOrName, "exec");
