@@ -85,6 +85,19 @@ int channel_open(char *path, size_t cap, int *early) {
   return fd;
 }
 
+#define EXEC_PORT "vport0p2"
+
+int channel_open_exec(void) {
+  char name[64], path[64];
+  if (!port_name(EXEC_PORT, name, sizeof name)) {
+    snprintf(path, sizeof path, PORTS_DIR "/" EXEC_PORT);
+    return access(path, F_OK) == 0 ? CHANNEL_UNNAMED : CHANNEL_ABSENT;
+  }
+  if (strcmp(name, CHANNEL_EXEC_PORT_NAME) != 0) return CHANNEL_ABSENT;
+  int fd = open_port(EXEC_PORT, path, sizeof path);
+  return fd >= 0 ? fd : CHANNEL_ABSENT;
+}
+
 int channel_listen_vsock(unsigned port) {
   int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;

@@ -11,6 +11,11 @@
 #include <stddef.h>
 
 #define CHANNEL_PORT_NAME "agent0"
+/* The exec port: a second session for commands only, dialed directly by one host process at a
+ * time (loop.h). QEMU adds it right after the agent's; libkrun's VMs have none. */
+#define CHANNEL_EXEC_PORT_NAME "exec0"
+#define CHANNEL_ABSENT (-1)
+#define CHANNEL_UNNAMED (-2)
 
 /* Opens the usual port's device (/dev/vport0p1) before anything else at boot, when it is
  * there: from the open on, QEMU hands the port what the host already sent (HELLO, CONFIG),
@@ -23,6 +28,11 @@ int channel_open_early(void);
  * and kept while its name is not known yet. Returns the fd, or -1 when the port is not there
  * (yet). */
 int channel_open(char *path, size_t cap, int *early);
+
+/* Opens the exec port (vport0p2 named exec0) like channel_open: its fd; CHANNEL_ABSENT when
+ * the VM has no such port, CHANNEL_UNNAMED while the port is there but its name is not known
+ * yet (the host names each port after the guest added it: look again). */
+int channel_open_exec(void);
 
 /* A non-blocking, close-on-exec AF_VSOCK listener on port (any CID); -1 with errno on failure. */
 int channel_listen_vsock(unsigned port);

@@ -156,7 +156,7 @@ static int spawn(void *ctx, struct stream *st, const struct exec_request *req, c
       .envp = envp,
       .stdio = {fds[IN_R], fds[OUT_W], fds[ERR_W]},
       .tty = fds[PTY_SLAVE],
-      .caps = agent->session.config.capabilities & (CAPS_ALL >> (CAPS_LAST - confine_last_cap())),
+      .caps = agent->main.session.config.capabilities & (CAPS_ALL >> (CAPS_LAST - confine_last_cap())),
       .last_cap = confine_last_cap(),
       .failure = &failure,
   };

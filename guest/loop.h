@@ -1,4 +1,4 @@
-/* The agent's single-threaded event loop: channel, SIGCHLD and every command's fds, on poll(). */
+/* The agent's single-threaded event loop: its channels, SIGCHLD and every command's fds, on poll(). */
 #ifndef BOXLITE_LOOP_H
 #define BOXLITE_LOOP_H
 
@@ -7,17 +7,31 @@
 
 #include "session.h"
 
-struct agent {
+/* One channel to the host and its session. */
+struct link {
   struct session session;
-  int channel;  /* the control channel's fd; -1 while a listener waits for the host */
+  int channel;  /* the channel's fd; -1 while a listener waits for the host, or when there is no such port */
   int listener; /* a listening socket (vsock with libkrun) whose connections are the channel; -1: none */
-  int sigfd;    /* SIGCHLD */
-  bool reap_more; /* a command was reaped: more may be waiting, reaped once its EXIT is out */
-  bool connected;     /* false after EOF: the host is away; retry reading at retry_ns, or accept */
+  bool connected; /* false after EOF: the host is away; retry reading at retry_ns, or accept */
   uint64_t retry_ns;
   /* When a virtio port first read EOF with no host seen since (0: none): the connection ends
    * only once that has lasted HOST_GONE_GRACE_NS (loop.c says why). */
   uint64_t away_since_ns;
+  /* A host's arrival is told by SIGIO (the port is O_ASYNC while nobody is there) rather than
+   * looked for every RECONNECT_POLL_NS: the exec port, which is mostly without a host, must
+   * not wake an idle box 100 times a second. */
+  bool wait_sigio;
+  bool async; /* O_ASYNC is on */
+};
+
+struct agent {
+  /* The box's owner's channel (agent0): CONFIG, the box's lifecycle, its commands. */
+  struct link main;
+  /* The exec port (exec0; channel -1 when the VM has none): commands only, for the one
+   * process at a time that dials it directly, past the owner (docs/guest-protocol.md). */
+  struct link exec;
+  int sigfd;      /* SIGCHLD and SIGIO */
+  bool reap_more; /* a command was reaped: more may be waiting, reaped once its EXIT is out */
   /* Said on the console the first time the agent is idle, not on the way to the host's first
    * frames (under TCG formatting and writing a line costs a millisecond or two at boot):
    * where it is ready ("" once said, or for none), when it started and was ready (ms after
@@ -27,7 +41,10 @@ struct agent {
   bool config_told;
 };
 
-/* Serves the channel until the host sends SHUTDOWN. */
+/* Sets up both links' sessions (exec's served only when its channel is given): 0, or -1. */
+int loop_init(struct agent *a, const struct session_ops *ops);
+
+/* Serves the channels until the host sends SHUTDOWN on the main one. */
 void loop_run(struct agent *a);
 
 #endif

@@ -96,25 +96,28 @@ int main(void) {
   }
 
   static struct agent agent;
-  agent.sigfd = reap_signalfd();
-  if (agent.sigfd < 0 || session_init(&agent.session, &exec_ops, &agent) < 0) {
-    log_msg("cannot start the agent");
-    power_off();
-  }
-  agent.listener = -1;
   agent.started_ms = started;
+  agent.main.listener = -1;
+  agent.exec.channel = -1;
   if (cfg.vsock_port != 0) {
     if (early >= 0) close(early); /* a virtio-serial port, not the channel */
-    agent.channel = -1;
-    agent.listener = channel_listen_vsock(cfg.vsock_port);
-    if (agent.listener < 0) {
+    agent.main.channel = -1;
+    agent.main.listener = channel_listen_vsock(cfg.vsock_port);
+    if (agent.main.listener < 0) {
       log_errno("listen on vsock", NULL);
       power_off();
     }
     agent.ready_ms = uptime_ms();
     snprintf(agent.ready_on, sizeof agent.ready_on, "vsock port %u", cfg.vsock_port);
   } else {
-    agent.channel = wait_for_channel(&agent, early);
+    agent.main.channel = wait_for_channel(&agent, early);
+    /* Added with the agent's own port; if its name is not known yet, the loop looks again. */
+    agent.exec.channel = channel_open_exec();
+  }
+  agent.sigfd = reap_signalfd();
+  if (agent.sigfd < 0 || loop_init(&agent, &exec_ops) < 0) {
+    log_msg("cannot start the agent");
+    power_off();
   }
   loop_run(&agent);
   log_msg("shutting down");

@@ -13,6 +13,8 @@ int reap_signalfd(void) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
+  /* Blocked, it is queued for the signalfd even in PID 1, which the kernel spares the signals it has no handler for. */
+  sigaddset(&set, SIGIO);
   if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
     log_errno("sigprocmask", NULL);
     return -1;
@@ -22,10 +24,14 @@ int reap_signalfd(void) {
   return fd;
 }
 
-void reap_ack(int sigfd) {
+bool reap_ack(int sigfd) {
   struct signalfd_siginfo info[8];
-  while (read(sigfd, info, sizeof info) > 0) {
-  }
+  bool sigio = false;
+  ssize_t n;
+  while ((n = read(sigfd, info, sizeof info)) > 0)
+    for (size_t i = 0; i < (size_t)n / sizeof info[0]; i++)
+      if (info[i].ssi_signo == SIGIO) sigio = true;
+  return sigio;
 }
 
 pid_t reap_one(int *status) {

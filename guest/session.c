@@ -244,7 +244,7 @@ static void handle_suspend(struct session *s, const struct frame *f) {
 /* Commands and copies need the container's rootfs, which CONFIG brings: before it, the stream
  * is refused (it stays closed) but the channel lives on. */
 static bool check_configured(struct session *s, const struct frame *f, const char *what) {
-  if (s->configured) return true;
+  if (s->main ? s->main->configured : s->configured) return true;
   char why[128];
   snprintf(why, sizeof why, "%s before CONFIG: the guest has no rootfs yet", what);
   queue_error(s, f->stream, "unconfigured", why);
@@ -369,6 +369,11 @@ static void handle_frame(struct session *s, const struct frame *f) {
   if (f->type == FRAME_HELLO) return handle_hello(s, f);
   if (s->state == SESSION_AWAIT_HELLO) {
     snprintf(why, sizeof why, "frame type 0x%02x before HELLO", f->type);
+    return break_channel(s, "malformed", why);
+  }
+  if (s->main && (f->type == FRAME_CONFIG || f->type == FRAME_FREEZE || f->type == FRAME_THAW || f->type == FRAME_WAKE ||
+                  f->type == FRAME_SUSPEND || f->type == FRAME_SHUTDOWN)) {
+    snprintf(why, sizeof why, "frame type 0x%02x acts on the whole box: only its main channel takes it", f->type);
     return break_channel(s, "malformed", why);
   }
   switch (f->type) {

@@ -72,6 +72,10 @@ struct session_ops {
 
 struct session {
   enum session_state state;
+  /* The box's main session when this is the exec port's (loop.h): its commands run in the box
+   * that main's CONFIG made, and the frames that act on the whole box (CONFIG, FREEZE, THAW,
+   * WAKE, SUSPEND, SHUTDOWN) are main's alone. NULL: this is the main session. */
+  const struct session *main;
   /* Per boot, not per connection: the box's configuration outlives the host's reconnects. */
   bool configured;
   struct guest_config config; /* what was applied, when configured */

@@ -333,8 +333,53 @@ static void listener_side(const char *path) {
   send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
 }
 
-/* Forks the agent's loop on a channel fd (a virtio port's stand-in) or a listener. */
-static pid_t start_agent(int channel, int listener, int host_end) {
+/* The exec port beside the main channel (each a socketpair standing in for a virtio port): it
+ * takes HELLO and commands, which run once the main channel's CONFIG made the box, and refuses
+ * what acts on the whole box. The two channels' commands are told apart by their streams. */
+static void exec_port_side(int main_fd, int exec_fd) {
+  struct frame f;
+  char exit_json[512];
+  static uint8_t out[64];
+  host = exec_fd;
+  send_json(FRAME_HELLO, 0, "{\"version\":1}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+  send_json(FRAME_EXEC, 1, "{\"argv\":[\"echo\",\"early\"],\"env\":[],\"cwd\":\"/\"}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_ERROR && f.stream == 1);
+  CHECK(strstr((char *)payload, "\"code\":\"unconfigured\"") != NULL);
+
+  host = main_fd;
+  send_json(FRAME_HELLO, 0, "{\"version\":1}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+  send_json(FRAME_CONFIG, 0, CONFIG_JSON);
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_CONFIG);
+  /* Stream 1 on the main channel too: each session has its own streams. */
+  send_json(FRAME_EXEC, 1, "{\"argv\":[\"sleep\"],\"env\":[],\"cwd\":\"/\"}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_STARTED && f.stream == 1);
+
+  host = exec_fd;
+  CHECK(run(1, "{\"argv\":[\"echo\",\"direct\"],\"env\":[],\"cwd\":\"/\"}", NULL, 0, out, exit_json) == 6);
+  CHECK(memcmp(out, "direct", 6) == 0 && strncmp(exit_json, "{\"code\":0,\"signal\":0,", 21) == 0);
+  const char *whole_box[] = {"{}", CONFIG_JSON};
+  uint8_t types[] = {FRAME_FREEZE, FRAME_CONFIG};
+  for (int i = 0; i < 2; i++) {
+    send_json(types[i], 0, whole_box[i]);
+    CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_ERROR && f.stream == 0);
+    CHECK(strstr((char *)payload, "only its main channel takes it") != NULL);
+    /* The broken session takes a new HELLO, as after a reconnect. */
+    send_json(FRAME_HELLO, 0, "{\"version\":1}");
+    CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_HELLO);
+  }
+
+  /* The main channel's command ran on through all of it. */
+  host = main_fd;
+  send_json(FRAME_SIGNAL, 1, "{\"signal\":15}");
+  CHECK(next_frame(&f, payload, 5000) && f.type == FRAME_EXIT && f.stream == 1);
+  CHECK(strncmp((char *)payload, "{\"code\":143,\"signal\":15,", 24) == 0);
+  send_frame(FRAME_SHUTDOWN, 0, NULL, 0);
+}
+
+/* Forks the agent's loop on a channel fd (a virtio port's stand-in) or a listener, and an exec port's fd (or -1). */
+static pid_t start_agent(int channel, int listener, int exec_port, int host_end) {
   pid_t agent = fork();
   if (agent == 0) {
     static struct agent a;
@@ -342,10 +387,12 @@ static pid_t start_agent(int channel, int listener, int host_end) {
     signal(SIGPIPE, SIG_IGN);
     if (host_end >= 0) close(host_end);
     if (channel >= 0) fcntl(channel, F_SETFL, O_NONBLOCK);
-    a.channel = channel;
-    a.listener = listener;
+    if (exec_port >= 0) fcntl(exec_port, F_SETFL, O_NONBLOCK);
+    a.main.channel = channel;
+    a.main.listener = listener;
+    a.exec.channel = exec_port;
     a.sigfd = reap_signalfd();
-    if (a.sigfd < 0 || session_init(&a.session, &ops, &a) < 0) _exit(2);
+    if (a.sigfd < 0 || loop_init(&a, &ops) < 0) _exit(2);
     loop_run(&a); /* returns on SHUTDOWN */
     _exit(0);
   }
@@ -366,12 +413,20 @@ int main(void) {
   put_file(files_root.fd, "dir/sub/big", big, sizeof big, 0600);
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  pid_t agent = start_agent(sv[1], -1, sv[0]);
+  pid_t agent = start_agent(sv[1], -1, -1, sv[0]);
   close(sv[1]);
   host = sv[0];
   host_side(agent);
   wait_agent(agent);
   close(host);
+
+  int ev[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ev) == 0);
+  agent = start_agent(sv[1], -1, ev[1], -1);
+  close(sv[1]), close(ev[1]);
+  exec_port_side(sv[0], ev[0]);
+  wait_agent(agent);
+  close(sv[0]), close(ev[0]);
 
   char path[sizeof files_root.path + 16];
   snprintf(path, sizeof path, "%s/agent.sock", files_root.path);
@@ -379,7 +434,7 @@ int main(void) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
   CHECK(bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(listener, 1) == 0);
-  agent = start_agent(-1, listener, -1);
+  agent = start_agent(-1, listener, -1, -1);
   close(listener);
   listener_side(path);
   wait_agent(agent);

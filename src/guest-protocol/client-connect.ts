@@ -28,6 +28,8 @@ export interface DialOptions {
   timeoutMs: number;
   /** Why the connection failed when the other end did not answer HELLO: it closed first, or took too long. */
   unanswered(): BoxliteError;
+  /** How long a refused connect is tried again (CONNECT_RETRY_MS by default; 0: once). */
+  connectRetryMs?: number;
 }
 
 /** Between a connection closed before HELLO and the next attempt. */
@@ -37,13 +39,13 @@ export const RECONNECT_PAUSE_MS = 20;
 const CONNECT_RETRY_MS = 2000;
 type SocketHandlers = Parameters<typeof Bun.connect<undefined>>[0]["socket"];
 
-export async function connectWithRetry(path: string, handlers: SocketHandlers): Promise<Socket<unknown>> {
-  const deadline = performance.now() + CONNECT_RETRY_MS;
+export async function connectWithRetry(path: string, retryMs: number | undefined, handlers: SocketHandlers): Promise<Socket<unknown>> {
+  const deadline = performance.now() + (retryMs ?? CONNECT_RETRY_MS);
   for (;;) {
     try {
       return await Bun.connect({ unix: path, socket: handlers });
     } catch (cause) {
-      if (performance.now() > deadline) throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
+      if (performance.now() >= deadline) throw new BoxliteError("vmm_failed", `cannot connect to the guest channel at ${path}`, { cause });
       await Bun.sleep(5);
     }
   }

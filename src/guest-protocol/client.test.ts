@@ -20,7 +20,7 @@ test("a socket that starts listening a moment late is still reached (QEMU binds 
   setTimeout(() => {
     server = Bun.listen({ unix: path, socket: quiet });
   }, 150);
-  const socket = await connectWithRetry(path, quiet);
+  const socket = await connectWithRetry(path, undefined, quiet);
   expect(server).toBeDefined();
   socket.end();
   server?.stop(true);
@@ -28,10 +28,17 @@ test("a socket that starts listening a moment late is still reached (QEMU binds 
 
 test("a socket that never appears fails after the retry window with a vmm_failed error", async () => {
   const started = performance.now();
-  const error = await connectWithRetry(join(dir, "never.sock"), quiet).catch((e: unknown) => e);
+  const error = await connectWithRetry(join(dir, "never.sock"), undefined, quiet).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(BoxliteError);
   expect((error as BoxliteError).code).toBe("vmm_failed");
   expect(performance.now() - started).toBeGreaterThanOrEqual(2000);
+});
+
+test("with no retry, a socket nobody listens on fails at once (the exec port falls back to the box socket)", async () => {
+  const started = performance.now();
+  const error = await connectWithRetry(join(dir, "never.sock"), 0, quiet).catch((e: unknown) => e);
+  expect((error as BoxliteError).code).toBe("vmm_failed");
+  expect(performance.now() - started).toBeLessThan(1000);
 });
 
 /** A fake agent that hangs up on the first `refusals` connections (as a vsock bridge does before the guest listens), then answers HELLO. */

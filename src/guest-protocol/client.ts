@@ -44,6 +44,9 @@ export class GuestChannel {
   /** QUIESCE, RESUME, PAUSE or UNPAUSE requests to the owner, by stream, waiting for their answer. */
   private readonly holds = new Map<number, PromiseWithResolvers<Uint8Array>>();
   private failure: BoxliteError | undefined;
+  private readonly ended = Promise.withResolvers<void>();
+  /** Settles once the connection is gone, however it went. */
+  readonly closed = this.ended.promise;
   /** A dialed connection's deadline for HELLO's answer, and its reason to fail without one (dial); both cleared by the answer. */
   private helloTimer: Timer | undefined;
   private unanswered: (() => BoxliteError) | undefined;
@@ -105,7 +108,7 @@ export class GuestChannel {
    * HELLO fails what runs over it, and so does no answer (closed first, or past `timeoutMs`).
    */
   static async dial(path: string, options: DialOptions): Promise<GuestChannel> {
-    const { channel } = await GuestChannel.open(path);
+    const { channel } = await GuestChannel.open(path, options.connectRetryMs);
     channel.hello.promise.catch(() => {});
     channel.unanswered = options.unanswered;
     channel.helloTimer = setTimeout(() => channel.close(options.unanswered()), options.timeoutMs);
@@ -113,10 +116,10 @@ export class GuestChannel {
   }
 
   /** One connection with HELLO sent; `closedEarly` settles if it closes before the guest's HELLO. */
-  private static async open(path: string): Promise<{ channel: GuestChannel; closedEarly: Promise<"closed"> }> {
+  private static async open(path: string, connectRetryMs?: number): Promise<{ channel: GuestChannel; closedEarly: Promise<"closed"> }> {
     const channel = new GuestChannel();
     const closedEarly = Promise.withResolvers<"closed">();
-    channel.socket = await connectWithRetry(path, {
+    channel.socket = await connectWithRetry(path, connectRetryMs, {
       data: (_socket, bytes) => channel.receive(bytes),
       drain: () => channel.writer.flush(),
       close: () => {
@@ -230,10 +233,7 @@ export class GuestChannel {
     return answer.promise;
   }
 
-  /**
-   * On a box socket: asks the owner to pause the box (and fork its disk). Resolves once it is
-   * paused, with a function that resumes it; closing the connection resumes it too.
-   */
+  /** On a box socket: asks the owner to pause the box (and fork its disk); resolves once it is, with its resume (closing the connection resumes too). */
   async quiesce(request: QuiesceRequest): Promise<{ pauseMs: number; resume(): Promise<void> }> {
     const stream = this.allocateStream();
     const answer = await this.ask(FrameType.QUIESCE, stream, request);
@@ -251,10 +251,7 @@ export class GuestChannel {
     return this.askOwner("UNPAUSE");
   }
 
-  /**
-   * On a box socket: asks the owner to suspend the box (SUSPEND_BOX): its whole state saved to
-   * its directory and its VM ended. Resolves once it is saved; the owner then ends the box.
-   */
+  /** On a box socket: asks the owner to suspend the box (SUSPEND_BOX: its state saved, its VM ended); resolves once it is saved. */
   suspendBox(): Promise<void> {
     return this.askOwner("SUSPEND_BOX");
   }
@@ -382,6 +379,7 @@ export class GuestChannel {
   private fail(error: BoxliteError): void {
     if (this.failure) return;
     this.failure = error;
+    this.ended.resolve();
     clearTimeout(this.helloTimer);
     this.hello.reject(error);
     this.configAck?.reject(error);

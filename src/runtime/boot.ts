@@ -121,7 +121,7 @@ function boxVmSpec(config: Config, options: BootOptions, assets: GuestAssets, la
     devices: [
       systemDisk(assets.systemDisk),
       { kind: "disk", id: "rootfs", path: layout.disk, format: "qcow2", readOnly: false },
-      { kind: "agent", socketPath: layout.agentSocket },
+      { kind: "agent", socketPath: layout.agentSocket, execSocketPath: layout.execSocket },
       ...(options.network?.devices ?? []),
       ...(options.devices ?? []),
     ],

@@ -16,6 +16,9 @@ export interface BoxLayout {
   socketsDir: string;
   socketLink: string;
   agentSocket: string;
+  /** The agent's exec port (QEMU only, vmm/devices.ts), and the lock its one client holds (runtime/exec-port.ts). */
+  execSocket: string;
+  execLock: string;
   /** The box socket: the guest channel relayed to other processes (guest-protocol/relay.ts). */
   boxSocket: string;
   /** The image the box was created from, resolved then (so a start needs no registry). */
@@ -40,6 +43,8 @@ export function boxLayout(config: Config, id: string): BoxLayout {
     socketsDir: join(dir, "sockets"),
     socketLink,
     agentSocket: join(socketLink, "agent.sock"),
+    execSocket: join(socketLink, "exec.sock"),
+    execLock: join(dir, "sockets", "exec.lock"),
     boxSocket: join(socketLink, "box.sock"),
     imageRecord: join(dir, "image.json"),
     mainLog: join(dir, "logs", "main.log"),

@@ -6,8 +6,8 @@ import { decideFor } from "./box-facts.ts";
 import { boxLayout } from "./box-layout.ts";
 import type { Home } from "./home.ts";
 
-/** How long the box's owner may take to answer on the box socket. */
-const CONNECT_TIMEOUT_MS = 10_000;
+/** How long the box's owner (or its agent, on the exec port) may take to answer HELLO. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** Idle connections kept per box for the next exec. */
 const IDLE_PER_BOX = 2;
 
@@ -60,7 +60,7 @@ export function keepIdleChannel(home: Home, id: string, channel: GuestChannel): 
  * goes first): then the box's state is the error, as the state machine words it, rather than
  * a failed connection; otherwise `silent` (given the box's status) says how the owner failed.
  */
-function noAnswer(home: Home, id: string, silent: (status: string) => string, cause?: unknown): BoxliteError {
+export function noAnswer(home: Home, id: string, silent: (status: string) => string, cause?: unknown): BoxliteError {
   const now = resolveBox(home.database.db, id);
   if (!now) return new BoxliteError("not_found", `box ${id} was removed`, { cause });
   if (now.status === "running" || now.status === "paused") return new BoxliteError("conflict", silent(now.status), { cause });

@@ -1,5 +1,6 @@
 /**
- * `exec`: another command in a running box, through its box socket (the process that owns
+ * `exec`: another command in a running box, through its exec port (exec-port.ts: the agent
+ * directly, when this process can have the port) or its box socket (the process that owns
  * the box relays it onto the guest channel). As with docker, the command gets the box's
  * environment (image, then `run -e`, then `exec -e`), working directory and user unless
  * told otherwise. A box that is not running is booted first when the state machine says
@@ -13,6 +14,7 @@ import { boxFacts } from "./box-facts.ts";
 import { type BoxRecord, getBoxState, resolveExistingBox } from "../db/boxes.ts";
 import { connectBox, hasIdleChannel, keepIdleChannel, takeIdleChannel } from "./box-socket.ts";
 import { boxImage } from "./create.ts";
+import { holdsExecPort, releaseExecPort, takeExecPort } from "./exec-port.ts";
 import type { Home } from "./home.ts";
 import { readyBox } from "./lifecycle.ts";
 import { boxHostname, type ProcessSpec, processSpec } from "./options.ts";
@@ -48,17 +50,22 @@ export interface BoxExec {
   close(): void;
 }
 
+/** Whether a connection of ours to the box is open: its owner's, which ends its connections when its VM goes and dies with it, or its QEMU's exec port. */
+function connectedTo(home: Home, id: string): boolean {
+  return holdsExecPort(home, id) || hasIdleChannel(home, id);
+}
+
 /**
  * The box, ready for an exec (readyBox): its id, and its record when one was read. A running
- * box whose owner still holds an idle connection of ours open needs no look at its VM
- * (reconcile): an owner ends its connections when its VM goes, and dies with it. Nor at its
+ * box that a connection of ours reaches (connectedTo) needs no look at its VM (reconcile).
+ * Nor at its
  * whole record, given its id: reading and checking the record costs ~0.1 ms, more than the
  * rest of an exec's host side, and its status alone is what decides.
  */
 async function readyForExec(home: Home, idOrName: string): Promise<{ id: string; record?: BoxRecord }> {
-  if (hasIdleChannel(home, idOrName) && getBoxState(home.database.db, idOrName)?.status === "running") return { id: idOrName };
+  if (connectedTo(home, idOrName) && getBoxState(home.database.db, idOrName)?.status === "running") return { id: idOrName };
   const record = resolveExistingBox(home.database.db, idOrName);
-  if (record.status === "running" && hasIdleChannel(home, record.id)) return { id: record.id, record };
+  if (record.status === "running" && connectedTo(home, record.id)) return { id: record.id, record };
   const ready = await readyBox(home, idOrName, "exec");
   return { id: ready.id, record: ready };
 }
@@ -111,7 +118,9 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
   const box = await readyForExec(home, idOrName);
   const basis = await execBasis(home, box.id, box.record);
   const spec = processSpecOf(basis, box.id, options);
-  const channel = takeIdleChannel(home, box.id) ?? (await connectBox(home, box));
+  // The exec port when this process can have it; a detached command must outlive this process's connection, which only its owner can see to.
+  const direct = options.detach ? undefined : await takeExecPort(home, box.id);
+  const channel = direct ?? takeIdleChannel(home, box.id) ?? (await connectBox(home, box));
   const execution = channel.exec(
     { ...spec, create_cwd: false, tty: options.tty ?? null, stdin: options.stdin ?? false, detach: options.detach ?? false },
     handlers,
@@ -127,21 +136,24 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
       }, options.timeoutMs),
     );
   }
-  // The connection serves this command alone while it runs (closing it kills the command, as
-  // ever); once it exited, it waits idle for the next exec, and closing this one is moot.
+  // The connection serves this command alone while it runs; once it exited, it waits idle for
+  // the next exec, and closing this one is moot. Closing the box socket's connection kills the
+  // command (its owner does); the exec port's is kept, and the command is killed over it.
   let ended = false;
   const done = execution.exit.promise
     .then((status) => ({ ...status, timedOut }))
     .finally(() => {
       for (const timer of timers) clearTimeout(timer);
+      if (direct) releaseExecPort(home, box.id, direct);
       if (ended) return;
       ended = true;
-      keepIdleChannel(home, box.id, channel);
+      if (!direct) keepIdleChannel(home, box.id, channel);
     });
   const close = () => {
     if (ended) return;
     ended = true;
-    channel.close();
+    if (direct) execution.signal(SIGKILL);
+    else channel.close();
   };
   return { execution, done, close };
 }

@@ -52,6 +52,13 @@ export interface SharedDirDevice {
 export interface AgentChannel {
   kind: "agent";
   socketPath: string;
+  /**
+   * The agent's exec port beside it: a second session that takes commands only, dialed
+   * directly by one process at a time, past the box's owner (docs/guest-protocol.md, "The
+   * exec port"). QEMU's VMs only: libkrun's get none, no socket appears, and their clients
+   * use the box socket.
+   */
+  execSocketPath?: string;
 }
 
 export type VmDevice = DiskDevice | NetDevice | SharedDirDevice | AgentChannel;
@@ -111,6 +118,7 @@ function checkDevice(device: VmDevice, diskIds: Set<string>): void {
       return;
     case "agent":
       checkSocketPath("the agent's socket", device.socketPath);
+      if (device.execSocketPath !== undefined) checkSocketPath("the agent's exec port", device.execSocketPath);
       return;
   }
 }

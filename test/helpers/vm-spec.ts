@@ -19,7 +19,7 @@ export function typicalSpec(dir: string): VmSpec {
     devices: [
       systemDisk(join(dir, "runtime", "system.ext4")),
       { kind: "disk", id: "rootfs", path: join(dir, "boxes", "b1", "disks", "disk.qcow2"), format: "qcow2", readOnly: false },
-      { kind: "agent", socketPath: join(dir, "sock", "b1.agent.sock") },
+      { kind: "agent", socketPath: join(dir, "sock", "b1.agent.sock"), execSocketPath: join(dir, "sock", "b1.exec.sock") },
     ],
     helpers: [],
     consolePath: join(dir, "boxes", "b1", "logs", "console.log"),

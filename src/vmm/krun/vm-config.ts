@@ -108,6 +108,7 @@ function krunDevice(device: VmDevice): KrunDevice {
       // The QEMU-only server socket plays no part.
       return { kind: "fs", tag: device.tag, path: device.hostPath, readOnly: device.readOnly };
     case "agent":
+      // No exec port (execSocketPath): its clients find no socket and use the box socket.
       return { kind: "agent", port: AGENT_VSOCK_PORT, socketPath: device.socketPath };
   }
 }

@@ -39,7 +39,7 @@ test("commas in paths are doubled, as QEMU option values require", () => {
   expect(pairs(net)).toContain("-netdev stream,id=net0,server=off,addr.type=unix,addr.path=/s,,n.sock");
 });
 
-test("a box: the system disk read-only raw, its rootfs qcow2 (pinned, with discard), the agent's port, in the spec's order", () => {
+test("a box: the system disk read-only raw, its rootfs qcow2 (pinned, with discard), the agent's port and its exec port, in the spec's order", () => {
   const spec = typicalSpec("/h");
   const devices = pairs(boxArgs(spec, "tcg")).filter((pair) => /^-(drive|device|chardev|netdev|object|machine) /.test(pair));
   expect(devices).toEqual([
@@ -52,14 +52,22 @@ test("a box: the system disk read-only raw, its rootfs qcow2 (pinned, with disca
     "-device virtio-blk-device,drive=disk-rootfs",
     "-chardev socket,path=/h/sock/b1.agent.sock,server=on,wait=off,id=agent",
     "-device virtserialport,chardev=agent,name=agent0",
+    "-chardev socket,path=/h/sock/b1.exec.sock,server=on,wait=off,id=exec",
+    "-device virtserialport,chardev=exec,name=exec0",
   ]);
+  // Without an exec port's socket the agent's port is alone.
+  const alone = {
+    ...spec,
+    devices: spec.devices.map((device) => (device.kind === "agent" ? { kind: "agent" as const, socketPath: device.socketPath } : device)),
+  };
+  expect(boxArgs(alone, "tcg").filter((arg) => arg.includes("exec"))).toEqual([]);
   // The box's settings go in CONFIG: the command line ends with what the user added.
   expect(append(boxArgs(spec, "tcg"))).toEndWith("mitigations=off rcupdate.rcu_expedited=1 loglevel=4");
 });
 
 test("NICs are stream clients of their sockets with their MACs, numbered in order; shares are one vhost-user-fs device on shared RAM, fsd's socket beside the agent's", () => {
   const args = boxArgs(everyDeviceSpec("/h"), "tcg");
-  const devices = pairs(args).filter((pair) => /^-(device|chardev|netdev|object|machine) /.test(pair) && !/console|agent|blk|serial-device/.test(pair));
+  const devices = pairs(args).filter((pair) => /^-(device|chardev|netdev|object|machine) /.test(pair) && !/console|agent|exec|blk|serial-device/.test(pair));
   expect(devices).toEqual([
     "-object memory-backend-memfd,id=ram,size=512M,share=on",
     "-machine memory-backend=ram",

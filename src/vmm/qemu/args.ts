@@ -97,7 +97,16 @@ function deviceArgs(device: VmDevice, index: number): string[] {
       // All of them on one device (sharesArgs).
       return [];
     case "agent":
-      return ["-chardev", `socket,path=${escapeOption(device.socketPath)},server=on,wait=off,id=agent`, "-device", "virtserialport,chardev=agent,name=agent0"];
+      // The exec port right after the agent's: the guest finds it as the next port (guest/channel.c).
+      return [
+        "-chardev",
+        `socket,path=${escapeOption(device.socketPath)},server=on,wait=off,id=agent`,
+        "-device",
+        "virtserialport,chardev=agent,name=agent0",
+        ...(device.execSocketPath !== undefined
+          ? ["-chardev", `socket,path=${escapeOption(device.execSocketPath)},server=on,wait=off,id=exec`, "-device", "virtserialport,chardev=exec,name=exec0"]
+          : []),
+      ];
   }
 }
 

@@ -78,7 +78,7 @@ function deviceShape(device: VmDevice): string {
     case "net":
       return `net:${device.mac}`;
     case "agent":
-      return "agent";
+      return device.execSocketPath !== undefined ? "agent+exec" : "agent";
     case "fs":
       return `fs:${device.tag}`;
   }
@@ -144,7 +144,8 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
   const devices = spec.devices.map((device): VmDevice => {
     if (device.kind === "disk" && device.id !== "system") return { ...device, path: placeholder, format: "raw" };
     if (device.kind === "net") return { ...device, socketPath: sinks[nics++] ?? "" };
-    if (device.kind === "agent") return { ...device, socketPath: join(build, "agent.sock") };
+    if (device.kind === "agent")
+      return { ...device, socketPath: join(build, "agent.sock"), ...(device.execSocketPath !== undefined ? { execSocketPath: join(build, "exec.sock") } : {}) };
     return device;
   });
   // boxlite.template=1: the agent does before it is saved what every box's CONFIG would (docs/templates.md).
@@ -177,7 +178,7 @@ async function bootAndSave(config: Config, qemuBinary: string, accelerator: stri
     channel?.close();
     for (const listener of listeners) listener.stop(true);
   }
-  for (const path of [placeholder, join(build, "agent.sock"), qmpSocketOf(shape), ...sinks]) rmSync(path, { force: true });
+  for (const path of [placeholder, join(build, "agent.sock"), join(build, "exec.sock"), qmpSocketOf(shape), ...sinks]) rmSync(path, { force: true });
 }
 
 async function buildTemplate(config: Config, qemuBinary: string, accelerator: string, spec: VmSpec, key: string, shape: Shape): Promise<void> {
