@@ -131,9 +131,9 @@ static void host_gone(struct link *l) {
 }
 
 /* The channel read EOF. A listener's connection is over. A virtio port's may not be (see
- * HOST_GONE_GRACE_NS): it is read again every RECONNECT_POLL_NS, and over once EOF has
- * lasted the grace period with no host seen. A port that never had a host (before the first
- * connects, or after the last went) just waits (await_host). */
+ * HOST_GONE_GRACE_NS): it is read again every RECONNECT_POLL_NS (or on SIGIO), and over once
+ * EOF has lasted the grace period with no host seen. A port that never had a host (before the
+ * first connects, or after the last went) just waits (await_host). */
 static void host_away(struct link *l) {
   if (l->listener >= 0) return host_gone(l);
   uint64_t now = clock_now_ns();
@@ -143,6 +143,10 @@ static void host_away(struct link *l) {
   if (now - l->away_since_ns >= HOST_GONE_GRACE_NS) return host_gone(l);
   l->connected = false;
   l->retry_ns = now + RECONNECT_POLL_NS;
+  if (!l->wait_sigio) return;
+  /* SIGIO tells of a host within the grace too: looked at once more with O_ASYNC on, then at its end. */
+  if (!l->async) set_async(l, true), l->retry_ns = now;
+  else l->retry_ns = l->away_since_ns + HOST_GONE_GRACE_NS;
 }
 
 /* The listener is readable: a host connected, and its connection becomes the channel. */

@@ -1,6 +1,6 @@
 /**
  * The boot benchmark's floor: a VM with what a box's VM has — the same kernel, memory,
- * vCPUs and devices (the system disk, the box's rootfs overlay, the agent's port, the NIC)
+ * vCPUs and devices (the system disk, the box's rootfs overlay, the agent's port and its exec port, the NIC)
  * — whose init is floor-init.c, built like the guest agent (static, musl) into a system
  * disk of its own, which powers the VM off at once. Its QEMU from spawn to exit is the
  * physical floor of a box's cold boot: whatever a box takes beyond it, boxlite adds (host
@@ -49,7 +49,7 @@ export async function prepareFloor(config: Config, accelerator: string, dir: str
   const devices = [
     systemDisk(system),
     { kind: "disk" as const, id: "rootfs", path: rootfs, format: "qcow2" as const, readOnly: false },
-    { kind: "agent" as const, socketPath: join(dir, "floor-agent.sock") },
+    { kind: "agent" as const, socketPath: join(dir, "floor-agent.sock"), execSocketPath: join(dir, "floor-exec.sock") },
     { kind: "net" as const, socketPath: netSocket, mac: BOX_NET.mac },
   ];
   return { argv: [findQemu(config), ...qemuArgs(machine, devices, [])], close: () => net.stop(true) };

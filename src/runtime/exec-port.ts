@@ -46,22 +46,30 @@ export async function takeExecPort(home: Home, id: string): Promise<GuestChannel
   }
   const layout = boxLayout(home.config, id);
   if (!existsSync(layout.execSocket)) return undefined;
-  const lock = FileLock.tryAcquire(layout.execLock, "exec");
-  if (!(lock instanceof FileLock)) return undefined;
-  let channel: GuestChannel;
+  // Whatever keeps this process from the port — its lock taken, its socket refused (left by a VM
+  // that is gone, or by another VMM's run of the box), the box's directory gone — the box
+  // socket is the way, and says what is wrong if anything is.
+  let lock: FileLock | undefined;
   try {
+    const attempt = FileLock.tryAcquire(layout.execLock, "exec");
+    if (!(attempt instanceof FileLock)) return undefined;
+    lock = attempt;
     const unanswered = () => noAnswer(home, id, () => `box ${id}'s agent does not answer on its exec port ${layout.execSocket}; see 'boxlite ls -a'`);
-    channel = await GuestChannel.dial(layout.execSocket, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered, connectRetryMs: 0 });
+    const channel = await GuestChannel.dial(layout.execSocket, { timeoutMs: CONNECT_TIMEOUT_MS, unanswered, connectRetryMs: 0 });
+    return holdPort(boxes, id, channel, lock);
   } catch {
-    // Refused: a socket left by a VM that is gone, or by another VMM's run of the box. The box socket is the way, and says what is wrong.
-    lock.release();
+    lock?.release();
     return undefined;
   }
-  const hold = { channel, busy: true };
-  boxes.set(id, hold);
+}
+
+/** The port is this process's while `channel` is open. */
+function holdPort(boxes: Map<string, PortHold>, id: string, channel: GuestChannel, lock: FileLock): GuestChannel {
+  const entry = { channel, busy: true };
+  boxes.set(id, entry);
   void channel.closed.then(() => {
     lock.release();
-    if (boxes.get(id) === hold) boxes.delete(id);
+    if (boxes.get(id) === entry) boxes.delete(id);
   });
   return channel;
 }
