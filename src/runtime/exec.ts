@@ -58,9 +58,8 @@ function connectedTo(home: Home, id: string): boolean {
 /**
  * The box, ready for an exec (readyBox): its id, and its record when one was read. A running
  * box that a connection of ours reaches (connectedTo) needs no look at its VM (reconcile).
- * Nor at its
- * whole record, given its id: reading and checking the record costs ~0.1 ms, more than the
- * rest of an exec's host side, and its status alone is what decides.
+ * Nor at its whole record, given its id: reading and checking the record costs ~0.1 ms, more
+ * than the rest of an exec's host side, and its status alone is what decides.
  */
 async function readyForExec(home: Home, idOrName: string): Promise<{ id: string; record?: BoxRecord }> {
   if (connectedTo(home, idOrName) && getBoxState(home.database.db, idOrName)?.status === "running") return { id: idOrName };
