@@ -4,7 +4,7 @@
  * state: no orphan VMM or command, no box stuck in a transitional status, files kept.
  */
 import { expect, test } from "bun:test";
-import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { cliCommand, qemuProcesses, REPO, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 interface Listed {
   box_id: string;
@@ -57,12 +57,7 @@ test("a supervisor killed mid-stop leaves the box failed, not stopping, and the 
   await waitFor(async () => (await runCli(["exec", "slowstop", "--", "test", "-e", "/tmp/t"])).code === 0, 20_000, "the trap");
   const stop = spawnCli(["stop", "-t", "30", "slowstop"]);
   await waitFor(async () => (await box("slowstop")).status === "stopping", 15_000, "the box to be stopping");
-  const supervisor = Number(
-    Bun.spawnSync(["pgrep", "-f", `__supervise ${stubborn}`])
-      .stdout.toString()
-      .trim()
-      .split("\n")[0],
-  );
+  const supervisor = Number(supervisorPids(stubborn)[0]);
   process.kill(supervisor, "SIGKILL");
   await waitFor(() => qemuProcesses(stubborn).length === 0, 15_000, "the VM to die with its supervisor");
   // The stop that was waiting sees the box down at once, not after its 30 s and the slack

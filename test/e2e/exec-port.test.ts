@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecOptions } from "../../src/runtime/exec.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
-import { cliCommand, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { cliCommand, REPO, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 const NAME = "e2e-exec-port";
 const runtime = Boxlite.open();
@@ -39,14 +39,9 @@ function consoleLog(): string {
 }
 
 function ownerPid(): number {
-  const pid = Number(
-    Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
-      .stdout.toString()
-      .trim()
-      .split("\n")[0],
-  );
+  const pid = supervisorPids(id)[0];
   expect(pid).toBeGreaterThan(0);
-  return pid;
+  return pid as number;
 }
 
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
-import { qemuProcesses, runCli, waitFor } from "../helpers/cli.ts";
+import { qemuProcesses, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 const runtime = Boxlite.open();
 const HOSTILE_AGENT = join(import.meta.dir, "..", "..", "build", "hostile-guest", "hostile-guest.bin");
@@ -30,11 +30,7 @@ async function neighbourAnswers(): Promise<void> {
 
 /** The box's supervisor's resident memory, in MiB. */
 function supervisorRssMib(id: string): number {
-  const pid =
-    Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
-      .stdout.toString()
-      .trim()
-      .split("\n")[0] ?? "";
+  const pid = supervisorPids(id)[0] ?? "";
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024;
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cliCommand, qemuProcesses, REPO, runCli, waitFor } from "../helpers/cli.ts";
+import { cliCommand, qemuProcesses, REPO, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 interface Listed {
   box_id: string;
@@ -147,11 +147,7 @@ test("stop from another process ends a foreground run, which exits with the comm
 
 test("a killed supervisor takes its VM with it and the box is failed, not left running", async () => {
   const id = (await runCli(["run", "-d", "--name", "doomed", "--", "sleep", "3600"])).stdout.trim();
-  const supervisor = Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
-    .stdout.toString()
-    .trim()
-    .split("\n")
-    .map(Number)[0];
+  const supervisor = supervisorPids(id)[0];
   expect(supervisor).toBeGreaterThan(0);
   process.kill(supervisor as number, "SIGKILL");
   await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its supervisor");

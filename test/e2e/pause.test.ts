@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
 import { startApi, type TestApi } from "../helpers/api.ts";
-import { qemuProcesses, runCli, waitFor } from "../helpers/cli.ts";
+import { qemuProcesses, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 const NAME = "e2e-pause";
 const runtime = Boxlite.open();
@@ -169,14 +169,9 @@ describe("ending a paused box", () => {
   test("a paused box whose owner dies is failed with the reason, not left paused", async () => {
     expect((await runCli(["start", NAME])).code).toBe(0);
     await runtime.pause(id);
-    const supervisor = Number(
-      Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`])
-        .stdout.toString()
-        .trim()
-        .split("\n")[0],
-    );
+    const supervisor = supervisorPids(id)[0];
     expect(supervisor).toBeGreaterThan(0);
-    process.kill(supervisor, "SIGKILL");
+    process.kill(supervisor as number, "SIGKILL");
     await waitFor(() => qemuProcesses(id).length === 0, 15_000, "the VM to die with its owner");
     expect(await runtime.getBox(id)).toMatchObject({ status: "failed", pid: null, error_reason: expect.stringContaining("its boxlite process died") });
   });

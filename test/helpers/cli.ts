@@ -42,6 +42,12 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
   }
 }
 
+/** PIDs of the supervisors (`boxlite __supervise <id>`) of box `id`. */
+export function supervisorPids(id: string): number[] {
+  const out = Bun.spawnSync(["pgrep", "-f", `__supervise ${id}`]).stdout.toString();
+  return out.split("\n").filter(Boolean).map(Number);
+}
+
 /** PIDs of QEMU processes whose command line mentions `needle`. */
 export function qemuProcesses(needle: string): number[] {
   const out = Bun.spawnSync(["pgrep", "-f", `qemu-system.*${needle}`]).stdout.toString();
