@@ -100,18 +100,23 @@ static bool reap_children(struct agent *a) {
   return false;
 }
 
-/* Nobody is on the port: look again every RECONNECT_POLL_NS, or on SIGIO (after one more look
- * once O_ASYNC is on: a host that came before it raised none). */
-static void await_host(struct link *l, uint64_t now) {
-  l->connected = false;
-  l->retry_ns = now + RECONNECT_POLL_NS;
-  if (!l->wait_sigio) return;
+/* A port that is told of its host by SIGIO waits for it so, and otherwise looks again at
+ * `until` (UINT64_MAX: never). The first time, O_ASYNC goes on and the port is looked at once
+ * more at once: a host that came before it raised no SIGIO. */
+static void await_sigio(struct link *l, uint64_t now, uint64_t until) {
   if (l->async) {
-    l->retry_ns = UINT64_MAX;
+    l->retry_ns = until;
     return;
   }
   set_async(l, true);
   l->retry_ns = now;
+}
+
+/* Nobody is on the port: look again every RECONNECT_POLL_NS, or on SIGIO. */
+static void await_host(struct link *l, uint64_t now) {
+  l->connected = false;
+  l->retry_ns = now + RECONNECT_POLL_NS;
+  if (l->wait_sigio) await_sigio(l, now, UINT64_MAX);
 }
 
 /* The link's connection is over: its session ends. Said once per connection on the console, where a
@@ -143,10 +148,8 @@ static void host_away(struct link *l) {
   if (now - l->away_since_ns >= HOST_GONE_GRACE_NS) return host_gone(l);
   l->connected = false;
   l->retry_ns = now + RECONNECT_POLL_NS;
-  if (!l->wait_sigio) return;
-  /* SIGIO tells of a host within the grace too: looked at once more with O_ASYNC on, then at its end. */
-  if (!l->async) set_async(l, true), l->retry_ns = now;
-  else l->retry_ns = l->away_since_ns + HOST_GONE_GRACE_NS;
+  /* SIGIO tells of a host within the grace too; otherwise the grace's end is the next look. */
+  if (l->wait_sigio) await_sigio(l, now, l->away_since_ns + HOST_GONE_GRACE_NS);
 }
 
 /* The listener is readable: a host connected, and its connection becomes the channel. */
