@@ -1,5 +1,6 @@
-/* The jail's part of vmm-watch (see vmm-watch.c, --cgroup, --rlimit, --jailed; docs/security.md),
- * and what it reads of /proc. */
+/* The jail's part of vmm-watch that acts on vmm-watch itself (see vmm-watch.c, --cgroup,
+ * --rlimit; docs/security.md) — a member's own view and identity are jail-enter.c's — and what
+ * it reads of /proc. */
 #define _GNU_SOURCE
 #include "vmm-jail.h"
 
@@ -15,35 +16,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* How long bwrap may take to set up a jailed member's view and run it, and how often the
- * wait looks: bwrap takes a few ms, so a coarser look would add most of one to each start. */
-#define JAILED_START_MS 5000
-#define JAILED_LOOK_US 200
-
-/* The one child of bwrap `pid` (the member's process, run --as-pid-1), once bwrap has made
- * it: /proc lists a task's children. -1 when bwrap ends first (it says why on stderr) or
- * makes none within about JAILED_START_MS. bwrap is not reaped here (WNOWAIT): reap() does that. */
-pid_t find_jailed_child(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  for (int tries = 0; tries < JAILED_START_MS * 1000 / JAILED_LOOK_US; tries++) {
-    char list[64] = "";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd < 0 ? -1 : read(fd, list, sizeof list - 1);
-    if (fd >= 0) close(fd);
-    if (got > 0) {
-      list[got] = '\0';
-      long child = strtol(list, NULL, 10);
-      if (child > 0) return (pid_t)child;
-    }
-    siginfo_t info = {0};
-    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return -1;
-    struct timespec pause = {0, JAILED_LOOK_US * 1000};
-    nanosleep(&pause, NULL);
-  }
-  return -1;
-}
 
 /* Every fd from `from` up is closed: the jail hands a member nothing it did not ask for. */
 void close_from(int from) {
@@ -95,15 +67,17 @@ bool open_cgroup_dir(const char *dir, struct cgroup_target *t) {
  * takes the kernel's global threadgroup lock, which waits for an RCU grace period (5-11 ms on
  * the test machines, on every box's start). vmm-watch is single-threaded, so a raw clone3 is a
  * fork as far as musl is concerned. */
-pid_t fork_member(struct cgroup_target *t) {
-  if (t->fd < 0) return fork();
-  struct clone_args_v2 args = {.flags = CLONE_INTO_CGROUP_FLAG, .exit_signal = SIGCHLD, .cgroup = (uint64_t)t->fd};
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) return (pid_t)pid;
-  if (!join_cgroup(t->procs)) return -1;
-  close(t->fd);
-  t->fd = -1;
-  return fork();
+pid_t fork_member(struct cgroup_target *t, unsigned long namespaces) {
+  if (t->fd >= 0) {
+    struct clone_args_v2 args = {.flags = CLONE_INTO_CGROUP_FLAG | namespaces, .exit_signal = SIGCHLD, .cgroup = (uint64_t)t->fd};
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) return (pid_t)pid;
+    if (!join_cgroup(t->procs)) return -1;
+    close(t->fd);
+    t->fd = -1;
+  }
+  /* clone(2) with no new stack is fork(2) with namespaces. */
+  return namespaces == 0 ? fork() : (pid_t)syscall(SYS_clone, namespaces | SIGCHLD, 0, 0, 0, 0);
 }
 
 /* Applies `NAME=N` to vmm-watch itself: its members inherit it. */

@@ -1,5 +1,5 @@
-/* The jail's part of vmm-watch (cgroups, rlimits, closed fds, finding what bwrap runs), and
- * what it reads of /proc. */
+/* The jail's part of vmm-watch that acts on vmm-watch itself (cgroups, rlimits, closed fds),
+ * and what it reads of /proc. */
 #ifndef BOXLITE_VMM_JAIL_H
 #define BOXLITE_VMM_JAIL_H
 
@@ -8,8 +8,6 @@
 #define START_TIME_MAX 32
 #include <sys/types.h>
 
-/* The one process bwrap `pid` runs (--as-pid-1), or -1 when bwrap ends or makes none in time. */
-pid_t find_jailed_child(pid_t pid);
 /* Closes every fd from `from` up. */
 void close_from(int from);
 /* The same, but `keep` (when not -1) stays open. */
@@ -24,9 +22,10 @@ struct cgroup_target {
 };
 /* Opens DIR for fork_member; false (said why on stderr) if it cannot. */
 bool open_cgroup_dir(const char *dir, struct cgroup_target *t);
-/* fork(), the child born in t's cgroup. The first time CLONE_INTO_CGROUP is refused (a kernel
- * before 5.7), vmm-watch joins the cgroup itself instead and forks plainly from then on. */
-pid_t fork_member(struct cgroup_target *t);
+/* fork(), the child born in t's cgroup and in new `namespaces` (CLONE_NEW* flags, 0 for none).
+ * The first time CLONE_INTO_CGROUP is refused (a kernel before 5.7), vmm-watch joins the cgroup
+ * itself instead and forks plainly from then on. */
+pid_t fork_member(struct cgroup_target *t, unsigned long namespaces);
 /* Sets soft and hard limit NAME (nofile, core, fsize) to N, from `NAME=N`; false (said why) if it cannot. */
 bool set_rlimit(const char *spec);
 

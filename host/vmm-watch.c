@@ -8,11 +8,11 @@
  * The jail's options (docs/security.md; vmm-jail.c), applied before anything starts, so
  * every member inherits them: --cgroup PROCS joins that cgroup (one per v1 hierarchy);
  * --cgroup-dir DIR forks each member into that v2 cgroup instead (vmm-jail.c, fork_member);
- * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member is a
- * `bwrap --as-pid-1` command line: the process bwrap runs, its one child, is the one
- * reported, signalled and stopped (vmm-watch still waits for bwrap), and members start
- * with every fd above 2 closed; the VMM's ends in `--block-fd 3`, and with helpers it is
- * started first and held there until they are ready (its fd 3: a pipe, else /dev/null).
+ * --rlimit NAME=N sets a limit (nofile, core, fsize); --jailed says each member's command line
+ * starts with its jail's options, up to a `--` (jail-enter.h): the member is cloned into new
+ * namespaces as their pid 1, sets up its own view and identity, and runs its program with every
+ * fd above 2 closed. With helpers, the jailed VMM is started first and sets up while they
+ * start, held before its exec until they are ready (by a pipe at its fd 3).
  * --vmm-fd N: fd N, open in vmm-watch, is the VMM's alone (a saved VM's state, which QEMU
  * reads as `fd:N`): the VMM keeps it at that number, jailed or not; helpers never get it, and
  * vmm-watch closes its own copy once the VMM started.
@@ -44,10 +44,6 @@
  * they stop the group). SIGUSR1 kills the group at once: SIGKILL to every member, then
  * vmm-watch exits once all of it is reaped. A helper's own children are its business.
  *
- * vmm-watch is a child subreaper: a jailed member's process, left by its bwrap, is reaped here
- * rather than by init. A zombie still counts in its cgroup until reaped, and init may take
- * milliseconds to get to it, which the box's removal would wait out.
- *
  * Exit status: the VMM's (128+N when it was killed by signal N); 125 when vmm-watch failed
  * (bad usage, a helper that was not ready), with why on stderr; 128+N when signal N stopped
  * the group before the VMM started.
@@ -67,12 +63,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "jail-enter.h"
 #include "vmm-jail.h"
 
 #define GRACE_MS 3000
@@ -87,12 +83,11 @@ struct member {
   char **argv;
   const char *ready_path; /* helpers only */
   int ready_ms;
+  struct jail_spec *jail; /* --jailed: its jail, from its command line */
   pid_t pid;
-  pid_t target; /* what is reported and signalled: pid, or what bwrap runs when --jailed */
-  char start_time[START_TIME_MAX]; /* field 22 of target's /proc stat */
+  char start_time[START_TIME_MAX]; /* field 22 of its /proc stat */
   bool running;
-  bool held; /* the VMM, set up but held by bwrap until its helpers are ready */
-  bool unidentified; /* held, and its target not looked up yet (identify) */
+  bool held; /* the jailed VMM, set up but held before its exec until its helpers are ready */
   int status; /* from waitpid, once it ended */
 };
 
@@ -102,6 +97,9 @@ struct group {
   int watch_fd;
   int vmm_fd; /* --vmm-fd, or -1 */
   int sig_fd;
+  /* Opened before any member is cloned: a jailed member's own mount namespace would show its
+   * /dev/null as one from a filesystem it no longer sees ("/null"). */
+  int null_fd;
   sigset_t mask;
   bool jailed;
   struct cgroup_target cgroup; /* --cgroup-dir: where members are forked */
@@ -119,33 +117,26 @@ static int exit_status(int status) {
   return 1;
 }
 
-/* The process m stands for (what bwrap runs, when jailed) and its start time. */
-static int identify(struct group *g, struct member *m) {
-  pid_t child = g->jailed ? find_jailed_child(m->pid) : m->pid;
-  /* No child: bwrap failed before it ran anything, and says why on stderr. */
-  if (child > 0) m->target = child;
-  return read_start_time(m->target, m->start_time);
-}
-
 /* Forks and execs m; the child holds neither the lifeline nor the report pipe. With `gate` (the
- * held VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports it; a jailed
- * VMM without one gets /dev/null there, read at once by its --block-fd 3. */
+ * held, jailed VMM) its fd 3 is a pipe whose write end goes to *gate, and open_gate reports it. */
 static int start_member(struct group *g, struct member *m, bool is_vmm, int *gate) {
   int held[2] = {-1, -1};
   if (gate != NULL && pipe2(held, O_CLOEXEC) < 0) return -errno;
-  pid_t pid = fork_member(&g->cgroup);
+  pid_t pid = fork_member(&g->cgroup, m->jail == NULL ? 0 : m->jail->clone_flags);
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &g->mask, NULL);
     signal(SIGPIPE, SIG_DFL);
-    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || dup2(held[0] >= 0 ? held[0] : null_fd, g->watch_fd) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
-        (!is_vmm && dup2(null_fd, STDIN_FILENO) < 0)) {
+    if (dup2(held[0] >= 0 ? held[0] : g->null_fd, g->watch_fd) < 0 || dup2(g->null_fd, STDOUT_FILENO) < 0 ||
+        (!is_vmm && dup2(g->null_fd, STDIN_FILENO) < 0)) {
       fprintf(stderr, "vmm-watch: /dev/null: %s\n", strerror(errno));
       _exit(125);
     }
-    if (g->jailed) close_from_except(is_vmm ? g->watch_fd + 1 : g->watch_fd, is_vmm ? g->vmm_fd : -1);
-    else if (!is_vmm && g->vmm_fd >= 0) close(g->vmm_fd);
+    if (m->jail != NULL) {
+      close_from_except(gate != NULL ? g->watch_fd + 1 : g->watch_fd, is_vmm ? g->vmm_fd : -1);
+      jail_exec(m->jail, gate != NULL ? g->watch_fd : -1);
+    }
+    if (!is_vmm && g->vmm_fd >= 0) close(g->vmm_fd);
     execvp(m->argv[0], m->argv);
     fprintf(stderr, "vmm-watch: exec %s: %s\n", m->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -163,28 +154,11 @@ static int start_member(struct group *g, struct member *m, bool is_vmm, int *gat
     m->held = true;
   }
   m->pid = pid;
-  m->target = pid;
   m->running = true;
-  /* A held VMM is looked up once its helpers are started (before the gate opens, or before the
-   * group is stopped: see identify_held): finding bwrap's child means waiting until bwrap has
-   * made it, ~3 ms the helpers' start would otherwise wait out. */
-  if (gate != NULL) {
-    m->unidentified = true;
-    return 0;
-  }
-  int err = identify(g, m);
+  int err = read_start_time(pid, m->start_time);
   /* One write below PIPE_BUF is atomic; a closed pipe (boxlite gone) is noticed on FD. */
-  if (err == 0) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)m->target, m->start_time);
+  if (err == 0 && gate == NULL) dprintf(STDOUT_FILENO, "started %s %d %s\n", m->name, (int)pid, m->start_time);
   return err;
-}
-
-/* The held VMM's target, looked up: stop_group must kill it, not leave it to run on the gate's
- * EOF (bwrap's --die-with-parent is not delivered on every host kernel). */
-static int identify_held(struct group *g) {
-  struct member *vmm = &g->members[g->count - 1];
-  if (!vmm->unidentified) return 0;
-  vmm->unidentified = false;
-  return identify(g, vmm);
 }
 
 /* Lets the held VMM run (its helpers are ready), and reports it started. */
@@ -192,7 +166,7 @@ static void open_gate(struct member *vmm, int gate) {
   vmm->held = false;
   if (write(gate, "1", 1) != 1) fprintf(stderr, "vmm-watch: opening the VMM's gate: %s\n", strerror(errno));
   close(gate);
-  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->target, vmm->start_time);
+  dprintf(STDOUT_FILENO, "started %s %d %s\n", vmm->name, (int)vmm->pid, vmm->start_time);
 }
 
 /* Reaps every child that ended, marking its member. */
@@ -226,16 +200,14 @@ static bool any_running(const struct group *g) {
 
 /* SIGTERM to every running member, SIGKILL to those still there after GRACE_MS; all reaped. */
 static void stop_group(struct group *g) {
-  identify_held(g);
   for (size_t i = 0; i < g->count; i++)
     /* A held VMM never ran, and as a pid namespace's init it would ignore SIGTERM. */
-    if (g->members[i].running) kill(g->members[i].target, g->members[i].held ? SIGKILL : SIGTERM);
+    if (g->members[i].running) kill(g->members[i].pid, g->members[i].held ? SIGKILL : SIGTERM);
   int64_t deadline = now_ms() + GRACE_MS;
   for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) wait_signal(g, deadline - now_ms());
   for (size_t i = 0; i < g->count; i++) {
     struct member *m = &g->members[i];
     if (!m->running) continue;
-    kill(m->target, SIGKILL);
     kill(m->pid, SIGKILL);
     while (waitpid(m->pid, &m->status, 0) < 0 && errno == EINTR) {
     }
@@ -243,29 +215,13 @@ static void stop_group(struct group *g) {
   }
 }
 
-/* Every member reaped, and what each stands for gone: a jailed one's process dies as its bwrap's
- * child or is left to vmm-watch (a subreaper), which reaps it. */
-static bool group_gone(struct group *g) {
-  for (size_t i = 0; i < g->count; i++) {
-    const struct member *m = &g->members[i];
-    if (m->running || (m->target != m->pid && (kill(m->target, 0) == 0 || errno != ESRCH))) return false;
-  }
-  return true;
-}
-
-/* SIGUSR1: SIGKILL to every member, and vmm-watch waits (up to GRACE_MS) until group_gone, so that
- * none of the group is left for init to reap once vmm-watch exits. */
+/* SIGUSR1: SIGKILL to every member, and vmm-watch waits (up to GRACE_MS) until all are reaped,
+ * so that none of the group is left for init to reap once vmm-watch exits. */
 static void kill_group(struct group *g) {
-  identify_held(g);
-  for (size_t i = 0; i < g->count; i++) {
-    struct member *m = &g->members[i];
-    if (!m->running) continue;
-    kill(m->target, SIGKILL);
-    kill(m->pid, SIGKILL);
-  }
+  for (size_t i = 0; i < g->count; i++)
+    if (g->members[i].running) kill(g->members[i].pid, SIGKILL);
   int64_t deadline = now_ms() + GRACE_MS;
-  /* Looked at every millisecond too: a jailed process that bwrap reaps sends vmm-watch no SIGCHLD. */
-  while (reap(g), !group_gone(g) && now_ms() < deadline) wait_signal(g, 1);
+  for (reap(g); any_running(g) && now_ms() < deadline; reap(g)) wait_signal(g, deadline - now_ms());
 }
 
 /* True when FD says boxlite is gone (EOF or an error); a byte (an ack) is consumed. */
@@ -359,7 +315,7 @@ static int wait_ready(struct group *g, struct member *h, int *inotify_fd) {
 /* Reports a helper that ended, and gives boxlite up to ACK_MS to take note before the group is stopped. */
 static void report_ended(struct group *g, const struct member *h) {
   bool signaled = WIFSIGNALED(h->status);
-  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->target, signaled ? "signal" : "code",
+  dprintf(STDOUT_FILENO, "exited %s %d %s %d\n", h->name, (int)h->pid, signaled ? "signal" : "code",
           signaled ? WTERMSIG(h->status) : exit_status(h->status));
   struct pollfd ack = {.fd = g->watch_fd, .events = POLLIN};
   if (poll(&ack, 1, ACK_MS) > 0) owner_gone(g->watch_fd);
@@ -383,7 +339,7 @@ static int supervise(struct group *g) {
       kill_group(g);
       return exit_status(vmm->status);
     }
-    if (event == EVENT_SIGNAL) kill(vmm->target, signo);
+    if (event == EVENT_SIGNAL) kill(vmm->pid, signo);
   }
   stop_group(g);
   return exit_status(vmm->status);
@@ -442,8 +398,12 @@ int main(int argc, char **argv) {
   if (fd_at < 0 || argc - fd_at < 3 || !parse_args(argc, argv, fd_at + 1, &g)) return fd_at == -2 ? 125 : usage();
   g.watch_fd = atoi(argv[fd_at]);
   if (g.vmm_fd == g.watch_fd) return usage();
+  for (size_t i = 0; g.jailed && i < g.count; i++) {
+    struct member *m = &g.members[i];
+    if ((m->jail = malloc(sizeof *m->jail)) == NULL || !jail_parse(m->argv, m->jail)) return 125;
+  }
   if (setsid() < 0) { perror("vmm-watch: setsid"); return 125; }
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) { perror("vmm-watch: PR_SET_CHILD_SUBREAPER"); return 125; }
+  if ((g.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) { perror("vmm-watch: /dev/null"); return 125; }
   /* A report to a boxlite that died must not kill vmm-watch: its EOF on FD says so. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -457,8 +417,8 @@ int main(int argc, char **argv) {
   g.sig_fd = signalfd(-1, &g.mask, SFD_CLOEXEC);
   if (g.sig_fd < 0) { perror("vmm-watch: signalfd"); return 125; }
 
-  /* Jailed, the VMM's bwrap sets up its view while the helpers start, held before it runs
-   * the VMM (--block-fd 3) until they are ready: their starts overlap, not add up. */
+  /* Jailed, the VMM sets up its view while the helpers start, held before its exec until they
+   * are ready: their starts overlap, not add up. */
   struct member *vmm = &g.members[g.count - 1];
   int gate = -1, err, inotify_fd = -1;
   if (g.jailed && g.count > 1 && (err = start_member(&g, vmm, true, &gate)) < 0) return start_failed(&g, vmm, err);
@@ -467,7 +427,6 @@ int main(int argc, char **argv) {
     int status = wait_ready(&g, &g.members[i], &inotify_fd);
     if (status != 0) return stop_group(&g), status;
   }
-  if (gate >= 0 && (err = identify_held(&g)) < 0) return start_failed(&g, vmm, err);
   if (gate >= 0) open_gate(vmm, gate);
   else if ((err = start_member(&g, vmm, true, NULL)) < 0) return start_failed(&g, vmm, err);
   /* Only now, with the VMM running: see wait_ready. */

@@ -18,13 +18,12 @@ cd "$root"
 # `ip`), openssl (those hosts' TLS server gets a self-signed certificate made at test time),
 # zstd (decompresses `.boxlite` archives on import; its test oracle too) with libzstd-dev +
 # libssl-dev (libqcow2 compresses and hashes an export's disk in-process with libzstd and
-# libcrypto, the libraries qemu-system-x86 already links at run time), bubblewrap
-# (bwrap: the jail around each box's VMM and helpers, docs/security.md) with util-linux
-# (setpriv drops a root boxlite's VMM to its box's uid inside it), linux-libc-dev (the
-# seccomp filter's test checks its system call numbers against the kernel's header).
+# libcrypto, the libraries qemu-system-x86 already links at run time), util-linux (the
+# tests run boxlite as another user with setpriv), linux-libc-dev (the seccomp filter's test
+# checks its system call numbers against the kernel's header).
 packages=(qemu-system-x86 qemu-utils e2fsprogs musl-tools gcc make binutils busybox-static procps tar ca-certificates docker-registry skopeo attr
           curl gpgv debian-archive-keyring xz-utils gnupg libslirp-dev libglib2.0-dev pkg-config iproute2 openssl zstd
-          libzstd-dev libssl-dev bubblewrap util-linux linux-libc-dev)
+          libzstd-dev libssl-dev util-linux linux-libc-dev)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -8,7 +8,7 @@ import fsdPath from "../../build/host/fsd.bin" with { type: "file" };
 import type { Config } from "../config/config.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
-import type { Identity } from "./jail/bwrap.ts";
+import type { Identity } from "./jail/view.ts";
 
 /** fsd opens its roots and binds its socket in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;

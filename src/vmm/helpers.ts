@@ -5,7 +5,7 @@
  */
 import { dirname } from "node:path";
 import { BoxliteError } from "../util/errors.ts";
-import type { JailView } from "./jail/bwrap.ts";
+import type { JailView } from "./jail/view.ts";
 
 export interface HelperCommand {
   /** Names it in reports, records and errors: [a-z0-9-], unique, not "vmm" (the VMM's own name). */

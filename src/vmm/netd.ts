@@ -10,7 +10,7 @@ import { readHostBootId } from "../util/boot-id.ts";
 import { BoxliteError } from "../util/errors.ts";
 import { cachedFile, sha256Hex } from "../util/fs.ts";
 import type { HelperCommand } from "./helpers.ts";
-import { socketDirs } from "./jail/bwrap.ts";
+import { socketDirs } from "./jail/view.ts";
 
 /** netd binds its ports and sockets in milliseconds; a loaded machine gets ample slack. */
 const READY_TIMEOUT_MS = 10_000;

@@ -13,7 +13,7 @@ import { BoxliteError } from "../util/errors.ts";
 import { isRunning, killIfRunning } from "../util/proc.ts";
 import type { VmExit, VmMember, VmProcess } from "./backend.ts";
 import { type HelperCommand, helperView, VMM_NAME } from "./helpers.ts";
-import type { JailView } from "./jail/bwrap.ts";
+import type { JailView } from "./jail/view.ts";
 import { type JailRequest, openJail } from "./jail/jail.ts";
 import { prepareWatchdog } from "./watchdog.ts";
 import { describeHelperExit, parseReport, readLines, watchArgs } from "./watch-protocol.ts";
@@ -55,8 +55,7 @@ export async function spawnVmm(config: Config, command: VmmCommand): Promise<VmP
   for (const helper of command.helpers) rmSync(helper.readyPath, { force: true });
   const jail = command.jail && openJail(config, command.jail.request);
   const helpers = jail ? command.helpers.map((helper) => ({ ...helper, argv: jail.wrap(helper.argv, helperView(helper)) })) : command.helpers;
-  // Held on the lifeline's fd number, which the watchdog gives the jailed VMM as the pipe it opens once the helpers are ready.
-  const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm, LIFELINE_FD) : command.argv;
+  const argv = jail && command.jail ? jail.wrap(command.argv, command.jail.vmm) : command.argv;
   let proc: Bun.Subprocess<"pipe" | "ignore" | Uint8Array, "pipe", "pipe">;
   try {
     const fileOptions = command.file === undefined ? [] : ["--vmm-fd", String(VMM_FILE_FD)];

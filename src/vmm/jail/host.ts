@@ -4,6 +4,7 @@
  * and a box whose jail is on fails with that reason instead of running without it.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { release } from "node:os";
 import type { Config } from "../../config/config.ts";
 import { type CgroupHost, findCgroupHost } from "./cgroup.ts";
 
@@ -24,10 +25,6 @@ export interface JailLayer {
 }
 
 export interface JailHost {
-  /** bubblewrap: namespaces and the minimal filesystem view. */
-  bwrap?: string;
-  /** setpriv (util-linux): drops a root boxlite's VMM to its box's uid inside the view. */
-  setpriv?: string;
   root: boolean;
   cgroups: CgroupHost;
   layers: {
@@ -48,6 +45,16 @@ function readNumber(path: string): number | undefined {
   }
 }
 
+/** The first Linux with mount_setattr(2), which the watchdog sets a view's mount flags with (host/jail-enter.c). */
+const MIN_KERNEL: readonly [number, number] = [5, 12];
+
+/** Why this kernel cannot host the jail's namespaces and view, or undefined when it can. */
+function kernelRefusal(release: string): string | undefined {
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  if (major > MIN_KERNEL[0] || (major === MIN_KERNEL[0] && minor >= MIN_KERNEL[1])) return undefined;
+  return `the jail needs Linux ${MIN_KERNEL.join(".")} or later (mount_setattr), and this kernel is ${release}`;
+}
+
 /** Why an unprivileged user cannot make a user namespace here, or undefined when it can. */
 function userNamespaceRefusal(): string | undefined {
   if (readNumber("/proc/sys/user/max_user_namespaces") === 0) return "user namespaces are off (/proc/sys/user/max_user_namespaces is 0)";
@@ -63,26 +70,19 @@ function layer(active: boolean, yes: string, no: string, required = true): JailL
 
 /** Looks at this host once per process: the programs on PATH, the user, the kernel's switches, the cgroup mounts. */
 export function findJailHost(config: Config): JailHost {
-  const bwrap = Bun.which("bwrap") ?? undefined;
-  const setpriv = Bun.which("setpriv") ?? undefined;
   const root = process.getuid?.() === 0;
   // Root makes its own; a user needs one delegated to it. Without either, boxes run without cgroup limits: not a refusal.
   const cgroupsRequired = root || config.cgroup !== undefined;
   const cgroups = cgroupsRequired
     ? findCgroupHost("/sys/fs/cgroup", config.cgroup)
     : { ok: false as const, reason: "boxlite is not root and was given no delegated cgroup v2 (BOXLITE_CGROUP): boxes run without cgroup limits" };
-  const userns = root ? undefined : userNamespaceRefusal();
-  const noBwrap = "bwrap (bubblewrap) is not on PATH; install it (apt-get install bubblewrap)";
+  const refusal = kernelRefusal(release()) ?? (root ? undefined : userNamespaceRefusal());
   const namespaces = layer(
-    bwrap !== undefined && userns === undefined,
-    root
-      ? "mount, pid, ipc, uts, cgroup and network namespaces (bubblewrap, as root)"
-      : "user, mount, pid, ipc, uts, cgroup and network namespaces (bubblewrap)",
-    bwrap === undefined ? noBwrap : (userns ?? ""),
+    refusal === undefined,
+    root ? "mount, pid, ipc, uts, cgroup and network namespaces (as root)" : "user, mount, pid, ipc, uts, cgroup and network namespaces",
+    refusal ?? "",
   );
   return {
-    ...(bwrap ? { bwrap } : {}),
-    ...(setpriv ? { setpriv } : {}),
     root,
     cgroups,
     layers: {
@@ -90,11 +90,7 @@ export function findJailHost(config: Config): JailHost {
       filesystem: layer(namespaces.active, "each process sees only its box's files, the kernel, the system disk, /usr and its sockets", namespaces.reason),
       seccomp: layer(true, "QEMU's -sandbox with every deny option; the krun VM process gets boxlite's filter", ""),
       uid: root
-        ? layer(
-            setpriv !== undefined,
-            "the VMM and the network process run as the box's own unprivileged uid",
-            "setpriv (util-linux) is not on PATH; install util-linux",
-          )
+        ? layer(true, "the VMM and the network process run as the box's own unprivileged uid", "")
         : layer(true, "boxlite is not root: the VMM runs as this user, without capabilities", ""),
       cgroups: layer(
         cgroups.ok,

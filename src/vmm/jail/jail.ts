@@ -3,15 +3,15 @@
  * VMM"): opened once per VM start, it checks that every layer this host needs is there
  * (a missing one fails the start with why: never a silent fallback), gives the box its
  * uid and the files the VMM writes to that uid when boxlite is root, makes the box's
- * cgroups, and wraps each process's command line in bubblewrap. Released once the box's
- * process group is gone: its cgroups are removed.
+ * cgroups, and gives each process's command line its jail's options (view.ts). Released
+ * once the box's process group is gone: its cgroups are removed.
  */
 import { chmodSync, chownSync, closeSync, existsSync, openSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Config } from "../../config/config.ts";
 import { BoxliteError } from "../../util/errors.ts";
 import { isPidAlive } from "../../util/proc.ts";
-import { type Identity, type JailRuntime, type JailView, jailArgv } from "./bwrap.ts";
+import { type Identity, type JailRuntime, type JailView, jailArgv } from "./view.ts";
 import { type CgroupLimits, createBoxCgroups, killBoxCgroupMembers, listBoxCgroups, removeBoxCgroups, removeBoxCgroupsWhenEmpty } from "./cgroup.ts";
 import { findJailHost, type JailHost, jailRefusal } from "./host.ts";
 
@@ -32,7 +32,7 @@ export const MEMORY_OVERHEAD_MIB = 384;
  * not poll for the next request (fsd/spin.h) without throttling the vCPU it waits for.
  */
 export const CPU_OVERHEAD_CPUS = 1;
-/** Tasks (processes and threads) a box's group may have: QEMU's vCPU and I/O threads (its pool alone may reach 64), the helpers, bwrap. */
+/** Tasks (processes and threads) a box's group may have: QEMU's vCPU and I/O threads (its pool alone may reach 64), the helpers. */
 export const PIDS_MAX = 512;
 /**
  * Open files per process (soft and hard): bounded, yet fsd, which raises its soft limit to
@@ -60,8 +60,8 @@ export interface JailRequest {
 export interface Jail {
   /** The watchdog's own options (host/vmm-watch.c): the cgroups its members start in, the rlimits, --jailed. */
   watchOptions: string[];
-  /** `heldOn`: the fd the watchdog holds the VMM on until its helpers are ready (bwrap.ts). */
-  wrap(argv: readonly string[], view: JailView, heldOn?: number): string[];
+  /** The watchdog's command line for one jailed process (view.ts). */
+  wrap(argv: readonly string[], view: JailView): string[];
   /** Removes the VM's cgroups: once its process group is gone. */
   release(): Promise<void>;
 }
@@ -132,8 +132,7 @@ function limitsOf(request: JailRequest): CgroupLimits {
 export function openJail(config: Config, request: JailRequest): Jail {
   const host = jailHost(config);
   const refusal = jailRefusal(host);
-  if (refusal !== undefined || !host.bwrap)
-    throw new BoxliteError("missing_dependency", `${refusal ?? "bwrap is missing"}; or start the box with --security disable`);
+  if (refusal !== undefined) throw new BoxliteError("missing_dependency", `${refusal}; or start the box with --security disable`);
   const identity = host.root ? jailIdentity(request.name) : undefined;
   try {
     // A file the VMM writes must exist to be bound into its view (the console log of a first start).
@@ -145,10 +144,10 @@ export function openJail(config: Config, request: JailRequest): Jail {
   }
   const cgroups = host.cgroups.ok ? host.cgroups : undefined;
   const cgroupOptions = cgroups ? createBoxCgroups(cgroups, request.name, limitsOf(request)) : [];
-  const runtime: JailRuntime = { bwrap: host.bwrap, env: config.jailEnv, ...(identity && host.setpriv ? { identity, setpriv: host.setpriv } : {}) };
+  const runtime: JailRuntime = { env: config.jailEnv, ...(identity ? { identity } : {}) };
   return {
     watchOptions: [...cgroupOptions, "--rlimit", `nofile=${NOFILE_MAX}`, "--rlimit", "core=0", "--jailed"],
-    wrap: (argv, view, heldOn) => jailArgv(runtime, view, argv, heldOn),
+    wrap: (argv, view) => jailArgv(runtime, view, argv),
     release: async () => {
       if (cgroups) await removeBoxCgroupsWhenEmpty(cgroups, request.name);
     },

@@ -8,7 +8,7 @@ import { realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isCompiled } from "../../util/self.ts";
 import type { VmSpec } from "../backend.ts";
-import { type JailView, socketDirs } from "../jail/bwrap.ts";
+import { type JailView, socketDirs } from "../jail/view.ts";
 import type { JailRequest } from "../jail/jail.ts";
 
 /** What `boxlite __vm` runs from: the executable, or Bun and the source tree (with its modules, wherever they link to). */

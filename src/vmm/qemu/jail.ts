@@ -5,7 +5,7 @@
  */
 import { dirname } from "node:path";
 import type { VmSpec } from "../backend.ts";
-import { type JailView, socketDirs } from "../jail/bwrap.ts";
+import { type JailView, socketDirs } from "../jail/view.ts";
 import type { JailRequest } from "../jail/jail.ts";
 
 /**
