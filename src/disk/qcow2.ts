@@ -6,7 +6,7 @@
  */
 import { constants } from "node:os";
 import { BoxliteError, type ErrorCode } from "../util/errors.ts";
-import { qcow2Symbols } from "./ffi.ts";
+import { packSymbols, qcow2Symbols } from "./ffi.ts";
 
 /** Formats a backing file may have (all that qcow2_create_overlay accepts). */
 export type BackingFormat = "raw" | "qcow2";
@@ -189,7 +189,7 @@ export function flattenCompressed(src: string, fd: number, size: number, compres
   if (src === "") throw invalid(operation, "a path is empty");
   checkSize(operation, size);
   const digest = new Uint8Array(32);
-  const result = qcow2Symbols().qcow2_flatten_zstd(cString(operation, src), fd, BigInt(size), compression.level, compression.workers, digest);
+  const result = packSymbols().qcow2_flatten_zstd(cString(operation, src), fd, BigInt(size), compression.level, compression.workers, digest);
   if (result < 0) throw failure(operation, result, FLATTEN_FD_REASONS);
   return digestOf(digest);
 }
@@ -207,7 +207,7 @@ export function compressFile(input: { fd: number; path: string }, size: number, 
   const operation = `compress ${input.path} into an archive`;
   checkSize(operation, size);
   const digest = new Uint8Array(32);
-  const result = qcow2Symbols().qcow2_zstd_file(input.fd, BigInt(size), fd, compression.level, compression.workers, digest);
+  const result = packSymbols().qcow2_zstd_file(input.fd, BigInt(size), fd, compression.level, compression.workers, digest);
   if (result < 0) throw failure(operation, result, FILE_REASONS);
   return digestOf(digest);
 }
