@@ -49,7 +49,7 @@ function readNumber(path: string): number | undefined {
 const MIN_KERNEL: readonly [number, number] = [5, 12];
 
 /** Why this kernel cannot host the jail's namespaces and view, or undefined when it can. */
-function kernelRefusal(release: string): string | undefined {
+export function kernelRefusal(release: string): string | undefined {
   const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
   if (major > MIN_KERNEL[0] || (major === MIN_KERNEL[0] && minor >= MIN_KERNEL[1])) return undefined;
   return `the jail needs Linux ${MIN_KERNEL.join(".")} or later (mount_setattr), and this kernel is ${release}`;
