@@ -6,6 +6,8 @@
  * loading would cost every creation ~3.5 ms; see ffi/qcow2/Makefile).
  */
 import { dlopen, FFIType, type Library } from "bun:ffi";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { wrapError } from "../util/errors.ts";
 // A real path under `bun test`; inside a `bun build --compile` binary the library is
 // embedded and dlopen accepts the embedded path as it is.
@@ -44,11 +46,41 @@ type PackSymbols = Library<typeof PACK_SYMBOLS>["symbols"];
 let library: Library<typeof SYMBOLS> | undefined;
 let packLibrary: Library<typeof PACK_SYMBOLS> | undefined;
 
-function load<T extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(path: string, symbols: T): Library<T> {
+/** Where this process copies its embedded libraries to load them (setLibraryDir), if anywhere. */
+let libraryDir: string | undefined;
+
+/**
+ * Loads the libraries from `dir` (the runtime directory's `lib/`) from now on: dlopen of a file
+ * embedded in the executable has Bun write it to a temporary file first, every time, ~3.5 ms of
+ * each process that touches a disk (a box's creation, every start's backing chain). Set once
+ * the configuration is known (openHome); until then, and in a worker, the embedded path is used.
+ */
+export function setLibraryDir(dir: string): void {
+  libraryDir = dir;
+}
+
+/**
+ * The path to dlopen `embedded` from: a copy in the library directory for a library embedded in
+ * the executable (its name carries a hash of its bytes, so a build never loads another's), made
+ * once, whole (a temporary name, then renamed); the path itself otherwise (`bun test`, whose
+ * build/ names carry no hash).
+ */
+function loadablePath(embedded: string): string {
+  if (libraryDir === undefined || !embedded.startsWith("/$bunfs/")) return embedded;
+  const path = join(libraryDir, basename(embedded));
+  if (existsSync(path)) return path;
+  mkdirSync(libraryDir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, readFileSync(embedded));
+  renameSync(tmp, path);
+  return path;
+}
+
+function load<T extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(embedded: string, symbols: T): Library<T> {
   try {
-    return dlopen(path, symbols);
+    return dlopen(loadablePath(embedded), symbols);
   } catch (error) {
-    throw wrapError("internal", `cannot load ${path}; rebuild boxlite`, error);
+    throw wrapError("internal", `cannot load ${embedded}; rebuild boxlite`, error);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Config } from "../config/config.ts";
 import { CLAIMS_VM } from "../model/box-state.ts";
 import { listBoxes, listBoxIds, updateBoxState } from "../db/boxes.ts";
 import { type HomeDatabase, openCurrentDatabase, openDatabase } from "../db/database.ts";
+import { setLibraryDir } from "../disk/ffi.ts";
 import { optionsFromRecord } from "../model/codec.ts";
 import { FileLock } from "../util/flock.ts";
 import { startTimeOf } from "../util/proc.ts";
@@ -82,6 +83,7 @@ function withRecovery(home: Home): Home {
 }
 
 export async function openHome(config: Readonly<Config>, ownsUndetached = false): Promise<Home> {
+  setLibraryDir(join(config.runtimeDir, "lib"));
   // The common case (current schema, same host boot) writes nothing and takes no lock.
   const current = openCurrentDatabase(config.home);
   if (current) return withRecovery({ config, database: current, ownsUndetached, warnings: [], close: () => current.close() });
