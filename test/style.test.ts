@@ -32,6 +32,14 @@ test("only db/ touches SQL (bun:sqlite)", async () => {
   expect(offenders).toEqual([]);
 });
 
+test("node:net, node:stream and node:zlib are loaded where used, not with every start (import() inside the function; types alone may be imported)", async () => {
+  const offenders: string[] = [];
+  for (const path of sources) {
+    if (/^import (?!type )[^;]*from "node:(net|stream|stream\/promises|zlib)"/m.test(await read(path))) offenders.push(path);
+  }
+  expect(offenders).toEqual([]);
+});
+
 test("no source uses the any type", async () => {
   const offenders: string[] = [];
   for (const path of sources) {

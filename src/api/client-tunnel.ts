@@ -2,7 +2,7 @@
  * The client side of a server's service tunnel: the URI the server answered, an HTTP/1.1
  * CONNECT to its authority, and the connection it becomes once the server says 200.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { BoxliteError } from "../util/errors.ts";
 import { HeadError, readHead } from "../util/socket-head.ts";
 
@@ -16,6 +16,8 @@ export async function connectThroughTunnel(uri: string, apiKey: string | undefin
     throw new BoxliteError("unsupported", `the server's tunnel ${uri} is not http://; this client speaks CONNECT over plain TCP only`);
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = Number(url.port || 80);
+  // Loaded on use (src/image/decompress.ts says why).
+  const { connect } = await import("node:net");
   const socket = connect({ host, port });
   const authority = `${url.hostname}:${port}`;
   const auth = apiKey === undefined ? "" : `Proxy-Authorization: Bearer ${apiKey}\r\n`;

@@ -7,7 +7,7 @@
  * at the URI directly. With an API key, every connection's first request must carry it
  * (`Proxy-Authorization` or `Authorization: Bearer KEY`), as every route does.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import { BoxliteError } from "../util/errors.ts";
 import { HeadError, readHead } from "../util/socket-head.ts";
 
@@ -50,6 +50,8 @@ export class TunnelListeners {
     const existing = this.listeners.get(key);
     if (existing) return uriOf(uriHost, existing.port);
     if (this.listeners.size >= MAX_TUNNELS) throw new BoxliteError("conflict", `this server already has ${MAX_TUNNELS} tunnels; restart it to drop them`);
+    // Loaded on use (src/image/decompress.ts says why).
+    const { createServer } = await import("node:net");
     const server = createServer((client) => void this.serve(client, boxId, port));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -3,7 +3,7 @@
  * one connection to PORT in the box, through the box's network process (or, with --url,
  * through the server's tunnel). Runs until interrupted.
  */
-import { createServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { relay } from "../api/tunnels.ts";
 import type { BoxliteApi } from "../runtime/api.ts";
 import { BoxliteError } from "../util/errors.ts";
@@ -48,6 +48,8 @@ export async function tunnelCommand(runtime: BoxliteApi, argv: string[]): Promis
   // One dial first: a box that cannot be reached fails here, with why, not on the first client.
   const first = await runtime.dialPort(box, port);
   first.destroy();
+  // Loaded on use (src/image/decompress.ts says why).
+  const { createServer } = await import("node:net");
   const server = createServer((client: Socket) => {
     client.pause();
     runtime.dialPort(box, port).then(

@@ -3,8 +3,6 @@
  * magic bytes, because registries and `docker save` do not always say) and stops at a
  * byte limit, so a small "zip bomb" cannot fill the disk or memory.
  */
-import { Readable } from "node:stream";
-import { createGunzip, createZstdDecompress } from "node:zlib";
 import { BoxliteError } from "../util/errors.ts";
 
 export type LayerCompression = "gzip" | "zstd" | "none";
@@ -70,6 +68,9 @@ export async function* decompressLayer(input: Uint8Array | AsyncIterable<Uint8Ar
   const first = head.length === 1 ? (head[0] as Uint8Array) : Buffer.concat(head);
   const compression = detectCompression(first);
   const raw = replay(head, iterator);
+  // Loaded here, not at the top: a builtin imported at the top costs every Bun start its
+  // load (~3 ms with node:net's, docs/kernel.md), and only a pull decompresses.
+  const [{ Readable }, { createGunzip, createZstdDecompress }] = await Promise.all([import("node:stream"), import("node:zlib")]);
   const source = compression === "none" ? undefined : Readable.from(raw);
   const stream =
     source === undefined

@@ -3,7 +3,7 @@
  * socket"): one line asked, one answered; for a tunnel the socket then carries the
  * connection to the box's port.
  */
-import { createConnection, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { BoxliteError } from "../util/errors.ts";
 import { HeadError, readHead } from "../util/socket-head.ts";
 
@@ -14,6 +14,8 @@ const MAX_LINE = 4096;
 
 /** Connects, writes `request`, and resolves with the socket once the first answer line is read (bytes after it stay in the socket). */
 async function ask(path: string, request: string): Promise<{ socket: Socket; line: string }> {
+  // Loaded on use (src/image/decompress.ts says why).
+  const { createConnection } = await import("node:net");
   const socket = createConnection(path);
   socket.write(`${request}\n`);
   try {

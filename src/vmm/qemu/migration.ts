@@ -7,9 +7,8 @@
  * view and may not spawn one (docs/security.md).
  */
 import { createWriteStream, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import { dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { BoxliteError } from "../../util/errors.ts";
 import { giveToDirOwner } from "../jail/jail.ts";
 import { VMM_FILE_FD } from "../process.ts";
@@ -41,6 +40,8 @@ export function migrationSocketOf(qmpSocket: string): string {
 /** Listens on `socketPath` for QEMU's one migration connection and writes what it sends to `path`. */
 async function receiveInto(socketPath: string, path: string): Promise<{ server: Server; written: Promise<void> }> {
   rmSync(socketPath, { force: true });
+  // Loaded on use, as every node:net and node:stream user does (decompress.ts says why).
+  const [{ createServer }, { pipeline }] = await Promise.all([import("node:net"), import("node:stream/promises")]);
   const accepted = Promise.withResolvers<Socket>();
   const server = createServer((socket) => accepted.resolve(socket));
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
