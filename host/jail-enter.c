@@ -217,6 +217,11 @@ static void link_or_fail(const char *target, const char *path) {
 }
 
 /* The view's own /proc, /dev and /tmp. */
+/* The host's /proc, open from before the view replaced it until the exec: a root member's
+ * own user namespace gets its maps and its limit written through it (forbid_user_namespaces),
+ * since the view's /proc/sys is read-only. */
+static int proc_fd = -1;
+
 static void basics(void) {
   char path[64];
   make_dir(NEW "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "proc", NULL);
@@ -268,8 +273,62 @@ static void pivot(const char *new_root, const char *put_old) {
   if (syscall(SYS_pivot_root, new_root, put_old) != 0) fail("pivoting to", new_root);
 }
 
+static void write_at(int dir, const char *path, const char *text) {
+  int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("writing /proc", path);
+  close(fd);
+}
+
+static void set_capabilities(uint64_t caps) {
+  struct cap_header header = {.version = CAP_VERSION_3, .pid = 0};
+  struct cap_data data[2] = {{0}};
+  data[0].effective = data[0].permitted = (uint32_t)caps;
+  data[1].effective = data[1].permitted = (uint32_t)(caps >> 32);
+  if (syscall(SYS_capset, &header, data) != 0) fail("setting the capabilities", NULL);
+}
+
+static void drop_bounding_set(uint64_t keep) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break; /* past the kernel's last capability */
+      fail("dropping a capability", NULL);
+    }
+  }
+}
+
+/*
+ * A root boxlite's member, once it is the box's uid without capabilities, could still make a
+ * user namespace of its own (where the host allows unprivileged ones) and reach more of the
+ * kernel from it. As bubblewrap's --disable-userns: it makes one itself, mapping just its own
+ * ids, sets that namespace's limit to none through the host's /proc (the view's /proc/sys is
+ * read-only), and drops the
+ * capabilities the new namespace gave it. Its other namespaces stay the host's user
+ * namespace's, so it has no power over them. A host that allows no unprivileged user
+ * namespace (EPERM, ENOSPC) already forbids what this would.
+ */
+static void forbid_user_namespaces(const struct jail_spec *spec) {
+  char map[64];
+  if (unshare(CLONE_NEWUSER) != 0) {
+    if (errno == EPERM || errno == ENOSPC) return;
+    fail("making the member's own user namespace", NULL);
+  }
+  /* Its change of uid made it undumpable, which gives its /proc files to root: its own again
+   * (as any program it runs will be), so it can write its maps. */
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail("setting dumpable", NULL);
+  write_at(proc_fd, "self/setgroups", "deny");
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
+  write_at(proc_fd, "self/uid_map", map);
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
+  write_at(proc_fd, "self/gid_map", map);
+  write_at(proc_fd, "sys/user/max_user_namespaces", "0");
+  drop_bounding_set(0);
+  set_capabilities(0);
+}
+
 static void build_view(struct jail_spec *spec) {
   resolve_sources(spec);
+  if ((proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) fail("opening", "/proc");
   /* Host mounts and unmounts still reach the view (none of its own goes back), so it never pins a host mount. */
   mount_or_fail(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
   mount_or_fail("tmpfs", "/tmp", "tmpfs", MS_NODEV | MS_NOSUID, "mode=0755");
@@ -293,21 +352,13 @@ static void build_view(struct jail_spec *spec) {
  * --no-new-privs did. For root, exec's permitted set is the bounding set. */
 static void drop_privileges(const struct jail_spec *spec) {
   if (spec->set_uid && (setgroups(spec->group_count, spec->groups) != 0 || setresgid(spec->gid, spec->gid, spec->gid) != 0)) fail("setting the groups", NULL);
-  for (int cap = 0; cap < 64; cap++) {
-    if (spec->keep_caps & (1ULL << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break; /* past the kernel's last capability */
-      fail("dropping a capability", NULL);
-    }
-  }
+  drop_bounding_set(spec->keep_caps);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail("clearing the ambient capabilities", NULL);
   if (spec->set_uid && setresuid(spec->uid, spec->uid, spec->uid) != 0) fail("setting the uid", NULL);
-  struct cap_header header = {.version = CAP_VERSION_3, .pid = 0};
-  struct cap_data data[2] = {{0}};
-  data[0].effective = data[0].permitted = (uint32_t)spec->keep_caps;
-  data[1].effective = data[1].permitted = (uint32_t)(spec->keep_caps >> 32);
-  if (syscall(SYS_capset, &header, data) != 0) fail("setting the capabilities", NULL);
+  set_capabilities(spec->keep_caps);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("setting no_new_privs", NULL);
+  if (spec->set_uid) forbid_user_namespaces(spec);
+  close(proc_fd);
   /* A change of uid clears it: set again, so the member dies with vmm-watch. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail("setting the parent-death signal", NULL);
 }

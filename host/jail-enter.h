@@ -26,7 +26,8 @@ struct jail_op {
  *   --userns                 a user namespace mapping vmm-watch's own uid and gid (boxlite is not
  *                            root), in which no further user namespace can be made
  *   --share-net              keep the host's network (else a network namespace with only loopback)
- *   --uid UID GID GROUPS     become UID:GID with GROUPS (comma-separated, or "-" for none)
+ *   --uid UID GID GROUPS     become UID:GID with GROUPS (comma-separated, or "-" for none), then
+ *                            enter a user namespace of its own in which no other can be made
  *   --caps N[,N...]          keep these capabilities (by number), and no others; default none
  *   --setenv NAME=VALUE      the environment, which is otherwise empty
  *   --ro PATH, --ro-try PATH, --rw PATH, --dev-try PATH   bind PATH at its own path (read-only;

@@ -115,6 +115,8 @@ test("what the jail lets through: the probe run as the VMM sees only its own box
   expect(fact("CapEff")).toBe("0000000000000000");
   expect(fact("CapPrm")).toBe("0000000000000000");
   expect(fact("CapBnd")).toBe("0000000000000000");
+  // Nor a user namespace of its own to gain capabilities in (host/jail-enter.c, forbid_user_namespaces).
+  expect(fact("userns")).toBe("refused");
   expect(fact("nofile")).toBe(String(NOFILE_MAX));
   expect(fact("core")).toBe("0");
   // Its own pid namespace, whose init it is: it sees itself and the few it runs to report (a subshell, ls, grep), nothing of the host's.

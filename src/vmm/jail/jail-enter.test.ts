@@ -27,7 +27,7 @@ async function jailed(options: string[], script: string, as: string[] = [], prog
   return { code, stderr: await new Response(proc.stderr).text() };
 }
 
-test("a member sees only its view, as pid 1 of its namespaces, with the uid and groups it was given, no capability and no environment but its own", async () => {
+test("a member sees only its view, as pid 1 of its namespaces, with the uid and groups it was given, no capability, no environment but its own, and no way to make a user namespace", async () => {
   const dir = temp.make("jail-enter-");
   chmodSync(dir, 0o777);
   const script = [
@@ -40,17 +40,19 @@ test("a member sees only its view, as pid 1 of its namespaces, with the uid and 
     `touch ${dir}/made && echo made`,
     "touch /usr/x 2>/dev/null || echo usr-read-only",
     "ls /root /etc/shadow 2>/dev/null || echo no-host-files",
+    "unshare -U true 2>/dev/null && echo nested || echo no-nested",
   ].join("; ");
   const run = await jailed(["--uid", "1600000009", "1600000000", "4242", ...BASE, "--setenv", "KEPT=1", "--rw", dir], script);
   expect(run.code).toBe(0);
   const lines = run.stderr.trim().split("\n");
-  expect(lines[0]).toBe("uid=1600000009 gid=1600000000 groups=1600000000 4242 pid=1");
+  // 4242 is kept but, in the member's own user namespace, not mapped: it shows as the overflow gid.
+  expect(lines[0]).toBe("uid=1600000009 gid=1600000000 groups=1600000000 65534 pid=1");
   expect(lines[1]?.split(" ").filter(Boolean).sort()).toEqual(["bin", "dev", "lib", "lib64", "proc", "tmp", "usr"]);
   for (const set of ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"]) expect(lines).toContain(`${set}: 0000000000000000`);
   expect(lines).toContain("NoNewPrivs: 1");
   expect(lines).toContain("interfaces=lo");
   expect(lines).toContain("env=KEPT PATH PWD");
-  expect(lines.slice(-3)).toEqual(["made", "usr-read-only", "no-host-files"]);
+  expect(lines.slice(-4)).toEqual(["made", "usr-read-only", "no-host-files", "no-nested"]);
   expect(existsSync(join(dir, "made"))).toBe(true);
 });
 
