@@ -112,6 +112,15 @@ function processSpecOf(basis: ExecBasis, id: string, options: ExecOptions): Proc
   return { argv, ...rest };
 }
 
+/**
+ * Why a command over the exec port ended without its EXIT when the port's connection closed:
+ * its VM went, as the box's owner tells the clients of its box socket (session.ts), rather
+ * than "the guest channel closed".
+ */
+function lostWithVm(id: string): BoxliteError {
+  return new BoxliteError("conflict", `box ${id} stopped while the command ran (its main command ended, or the box was stopped or suspended)`);
+}
+
 export async function execInBox(home: Home, idOrName: string, options: ExecOptions, handlers: ExecHandlers): Promise<BoxExec> {
   if (options.command.length === 0) throw new BoxliteError("usage", "exec needs a command after the box; see 'boxlite exec --help'");
   const box = await readyForExec(home, idOrName);
@@ -141,6 +150,7 @@ export async function execInBox(home: Home, idOrName: string, options: ExecOptio
   let ended = false;
   const done = execution.exit.promise
     .then((status) => ({ ...status, timedOut }))
+    .catch((error: unknown) => Promise.reject(direct?.isClosed ? lostWithVm(box.id) : error))
     .finally(() => {
       for (const timer of timers) clearTimeout(timer);
       if (direct) releaseExecPort(home, box.id, direct);

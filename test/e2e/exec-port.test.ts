@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecOptions } from "../../src/runtime/exec.ts";
 import { Boxlite } from "../../src/runtime/boxlite.ts";
-import { cliCommand, REPO, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
+import { cliCommand, qemuProcesses, REPO, runCli, supervisorPids, waitFor } from "../helpers/cli.ts";
 
 const NAME = "e2e-exec-port";
 const runtime = Boxlite.open();
@@ -132,4 +132,16 @@ test("a box stopped while an exec runs over the port ends the exec", async () =>
   await runtime.stop(id, { timeoutMs: 1_000 });
   expect(["exited", "failed"]).toContain(await settled);
   expect((await runtime.getBox(id)).status).toBe("stopped");
+});
+
+test("a VM that dies while an exec runs over the port fails the exec as the box's owner would say, not as a closed channel", async () => {
+  expect((await runCli(["start", NAME])).code).toBe(0);
+  const exec = await runtime.exec(id, { command: ["sleep", "600"] }, { onStdout: () => {}, onStderr: () => {} });
+  await exec.execution.started.promise;
+  const failed = exec.done.then(
+    () => "exited",
+    (error: Error) => error.message,
+  );
+  for (const pid of qemuProcesses(id)) process.kill(pid, "SIGKILL");
+  expect(await failed).toBe(`box ${id} stopped while the command ran (its main command ended, or the box was stopped or suspended)`);
 });
