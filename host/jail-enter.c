@@ -157,23 +157,28 @@ bool jail_parse(char **argv, struct jail_spec *spec) {
   return true;
 }
 
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("writing", path);
+/* The host's /proc, open from the member's start until its exec: its user namespace's maps
+ * and limit are written through it (map_to_itself), even once the view's /proc/sys, read-only,
+ * has taken the place of the host's. */
+static int proc_fd = -1;
+
+static void write_at(int dir, const char *path, const char *text) {
+  int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("writing /proc", path);
   close(fd);
 }
 
-/* The user namespace's only mapping: vmm-watch's own ids, so files keep their owner. */
-static void map_ids(const struct jail_spec *spec) {
+/* The member's new user namespace maps just `uid` and `gid`, to themselves, so files keep their
+ * owner; and none may be made in it: the limit belongs to this namespace, and once the program
+ * runs without CAP_SYS_RESOURCE in it, nothing raises the limit again. */
+static void map_to_itself(uid_t uid, gid_t gid) {
   char map[64];
-  write_file("/proc/self/setgroups", "deny");
-  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->outer_uid, (unsigned)spec->outer_uid);
-  write_file("/proc/self/uid_map", map);
-  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->outer_gid, (unsigned)spec->outer_gid);
-  write_file("/proc/self/gid_map", map);
-  /* None may be made in it: the limit belongs to this namespace, and once the program runs
-   * without CAP_SYS_RESOURCE in it, nothing raises the limit again. */
-  write_file("/proc/sys/user/max_user_namespaces", "0");
+  write_at(proc_fd, "self/setgroups", "deny");
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+  write_at(proc_fd, "self/uid_map", map);
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+  write_at(proc_fd, "self/gid_map", map);
+  write_at(proc_fd, "sys/user/max_user_namespaces", "0");
 }
 
 static void set_attrs(const char *path, uint64_t attrs) {
@@ -217,11 +222,6 @@ static void link_or_fail(const char *target, const char *path) {
 }
 
 /* The view's own /proc, /dev and /tmp. */
-/* The host's /proc, open from before the view replaced it until the exec: a root member's
- * own user namespace gets its maps and its limit written through it (forbid_user_namespaces),
- * since the view's /proc/sys is read-only. */
-static int proc_fd = -1;
-
 static void basics(void) {
   char path[64];
   make_dir(NEW "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "proc", NULL);
@@ -273,12 +273,6 @@ static void pivot(const char *new_root, const char *put_old) {
   if (syscall(SYS_pivot_root, new_root, put_old) != 0) fail("pivoting to", new_root);
 }
 
-static void write_at(int dir, const char *path, const char *text) {
-  int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("writing /proc", path);
-  close(fd);
-}
-
 static void set_capabilities(uint64_t caps) {
   struct cap_header header = {.version = CAP_VERSION_3, .pid = 0};
   struct cap_data data[2] = {{0}};
@@ -301,14 +295,12 @@ static void drop_bounding_set(uint64_t keep) {
  * A root boxlite's member, once it is the box's uid without capabilities, could still make a
  * user namespace of its own (where the host allows unprivileged ones) and reach more of the
  * kernel from it. As bubblewrap's --disable-userns: it makes one itself, mapping just its own
- * ids, sets that namespace's limit to none through the host's /proc (the view's /proc/sys is
- * read-only), and drops the
- * capabilities the new namespace gave it. Its other namespaces stay the host's user
+ * ids and forbidding any other in it (map_to_itself), and drops the capabilities the new
+ * namespace gave it. Its other namespaces stay the host's user
  * namespace's, so it has no power over them. A host that allows no unprivileged user
  * namespace (EPERM, ENOSPC) already forbids what this would.
  */
 static void forbid_user_namespaces(const struct jail_spec *spec) {
-  char map[64];
   if (unshare(CLONE_NEWUSER) != 0) {
     if (errno == EPERM || errno == ENOSPC) return;
     fail("making the member's own user namespace", NULL);
@@ -316,19 +308,13 @@ static void forbid_user_namespaces(const struct jail_spec *spec) {
   /* Its change of uid made it undumpable, which gives its /proc files to root: its own again
    * (as any program it runs will be), so it can write its maps. */
   if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail("setting dumpable", NULL);
-  write_at(proc_fd, "self/setgroups", "deny");
-  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
-  write_at(proc_fd, "self/uid_map", map);
-  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
-  write_at(proc_fd, "self/gid_map", map);
-  write_at(proc_fd, "sys/user/max_user_namespaces", "0");
+  map_to_itself(spec->uid, spec->gid);
   drop_bounding_set(0);
   set_capabilities(0);
 }
 
 static void build_view(struct jail_spec *spec) {
   resolve_sources(spec);
-  if ((proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) fail("opening", "/proc");
   /* Host mounts and unmounts still reach the view (none of its own goes back), so it never pins a host mount. */
   mount_or_fail(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
   mount_or_fail("tmpfs", "/tmp", "tmpfs", MS_NODEV | MS_NOSUID, "mode=0755");
@@ -365,7 +351,8 @@ static void drop_privileges(const struct jail_spec *spec) {
 
 _Noreturn void jail_exec(struct jail_spec *spec, int gate_fd) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail("setting the parent-death signal", NULL);
-  if (spec->userns) map_ids(spec);
+  if ((proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) fail("opening", "/proc");
+  if (spec->userns) map_to_itself(spec->outer_uid, spec->outer_gid);
   mode_t umask_was = umask(0);
   build_view(spec);
   umask(umask_was);
