@@ -6,9 +6,10 @@
  * loading would cost every creation ~3.5 ms; see ffi/qcow2/Makefile).
  */
 import { dlopen, FFIType, type Library } from "bun:ffi";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { wrapError } from "../util/errors.ts";
+import { cachedFileSync } from "../util/fs.ts";
 // A real path under `bun test`; inside a `bun build --compile` binary the library is
 // embedded and dlopen accepts the embedded path as it is.
 import libPath from "../../build/ffi/libqcow2.so" with { type: "file" };
@@ -62,18 +63,11 @@ export function setLibraryDir(dir: string): void {
 /**
  * The path to dlopen `embedded` from: a copy in the library directory for a library embedded in
  * the executable (its name carries a hash of its bytes, so a build never loads another's), made
- * once, whole (a temporary name, then renamed); the path itself otherwise (`bun test`, whose
- * build/ names carry no hash).
+ * once, whole; the path itself otherwise (`bun test`, whose build/ names carry no hash).
  */
 function loadablePath(embedded: string): string {
   if (libraryDir === undefined || !embedded.startsWith("/$bunfs/")) return embedded;
-  const path = join(libraryDir, basename(embedded));
-  if (existsSync(path)) return path;
-  mkdirSync(libraryDir, { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, readFileSync(embedded));
-  renameSync(tmp, path);
-  return path;
+  return cachedFileSync(join(libraryDir, basename(embedded)), (tmp) => writeFileSync(tmp, readFileSync(embedded)));
 }
 
 function load<T extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(embedded: string, symbols: T): Library<T> {

@@ -10,8 +10,7 @@ import { procStatFields } from "./proc.ts";
  * never sees a half-written file presented as good (the rename is atomic on one filesystem).
  */
 export async function publishFile(path: string, produce: (tmpPath: string) => Promise<void> | void): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  const tmp = tmpSibling(path);
   try {
     await produce(tmp);
     renameSync(tmp, path);
@@ -26,6 +25,26 @@ export async function cachedFile(path: string, build: (tmpPath: string) => Promi
   if (existsSync(path)) return path;
   await publishFile(path, build);
   return path;
+}
+
+/** cachedFile for a caller that cannot wait (a library loaded by a synchronous call). */
+export function cachedFileSync(path: string, build: (tmpPath: string) => void): string {
+  if (existsSync(path)) return path;
+  const tmp = tmpSibling(path);
+  try {
+    build(tmp);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true, recursive: true });
+    throw error;
+  }
+  return path;
+}
+
+/** Where `path` is written before it is renamed into place (its directory made): unique per process and call. */
+function tmpSibling(path: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
 }
 
 export function sha256Hex(bytes: Uint8Array | string): string {
